@@ -1,0 +1,235 @@
+"""Use cases of accounts: users, API tokens, web sessions and attempt limits.
+
+Every function takes a session inside an open transaction and never commits. Password hashing is
+not done here: it is slow, so the HTTP layer hashes off the event loop and passes the hash in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from pintuan.accounts.models import ApiToken, RateLimitCounter, User, WebSession
+from pintuan.domain.roles import Principal, Role
+from pintuan.errors import Conflict, NotFound, RateLimited
+from pintuan.kit.ids import new_id
+from pintuan.kit.sql import upsert_insert
+from pintuan.kit.time import utc_now
+from pintuan.merchants.models import MerchantStaff
+
+API_TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix, not a secret
+SESSION_TOKEN_BYTES = 32
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str,
+    display_name: str,
+    role: Role = Role.SHOPPER,
+    locale: str = "en",
+    time_zone: str = "UTC",
+) -> User:
+    """Create a user; ``email_taken`` when the address already has an account."""
+    email = normalize_email(email)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(
+            "An account with this email address already exists; log in instead.",
+            code="email_taken",
+        )
+    user = User(
+        id=new_id("usr"),
+        email=email,
+        display_name=display_name.strip(),
+        password_hash=password_hash,
+        role=role.value,
+        locale=locale,
+        time_zone=time_zone,
+        created_at=utc_now(),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def get_user(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.", code="user_not_found")
+    return user
+
+
+def update_profile(
+    session: Session,
+    user_id: str,
+    *,
+    display_name: str | None = None,
+    locale: str | None = None,
+    time_zone: str | None = None,
+) -> User:
+    """Change what a user may change about themselves."""
+    user = get_user(session, user_id)
+    if display_name is not None:
+        user.display_name = display_name.strip()
+    if locale is not None:
+        user.locale = locale
+    if time_zone is not None:
+        user.time_zone = time_zone
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str
+
+
+def issue_api_token(session: Session, user_id: str, name: str) -> IssuedToken:
+    """A new bearer token for ``user_id``; the secret is returned once and stored only hashed."""
+    get_user(session, user_id)
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=new_id("tok"),
+        user_id=user_id,
+        name=name.strip() or "API token",
+        token_hash=_digest(secret),
+        hint=secret[:7],
+        created_at=utc_now(),
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def list_api_tokens(session: Session, user_id: str) -> list[ApiToken]:
+    query = (
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def revoke_api_token(session: Session, user_id: str, token_id: str) -> ApiToken:
+    """Revoke one of the user's tokens; revoking twice is harmless."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        raise NotFound(f"No API token {token_id}.", code="token_not_found")
+    if token.revoked_at is None:
+        token.revoked_at = utc_now()
+        session.flush()
+    return token
+
+
+def start_web_session(session: Session, user_id: str, *, days: int) -> str:
+    """A new browser session; returns the cookie value (stored only hashed)."""
+    secret = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+    now = utc_now()
+    session.add(
+        WebSession(
+            id=new_id("ses"),
+            user_id=user_id,
+            token_hash=_digest(secret),
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def end_web_session(session: Session, secret: str) -> None:
+    session.execute(
+        update(WebSession)
+        .where(WebSession.token_hash == _digest(secret), WebSession.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+
+
+def principal_for_api_token(session: Session, secret: str) -> Principal | None:
+    user_id = session.scalar(
+        select(ApiToken.user_id).where(
+            ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None)
+        )
+    )
+    return principal_for_user(session, user_id) if user_id else None
+
+
+def principal_for_web_session(session: Session, secret: str) -> Principal | None:
+    user_id = session.scalar(
+        select(WebSession.user_id).where(
+            WebSession.token_hash == _digest(secret),
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > utc_now(),
+        )
+    )
+    return principal_for_user(session, user_id) if user_id else None
+
+
+def principal_for_user(session: Session, user_id: str) -> Principal | None:
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    merchant_ids = session.scalars(
+        select(MerchantStaff.merchant_id).where(MerchantStaff.user_id == user_id)
+    )
+    return Principal(
+        user_id=user.id,
+        role=Role(user.role),
+        display_name=user.display_name,
+        locale=user.locale,
+        time_zone=user.time_zone,
+        merchant_ids=frozenset(merchant_ids),
+    )
+
+
+def count_attempt(session: Session, bucket: str, *, limit: int, window_seconds: int) -> None:
+    """Count one attempt in ``bucket``'s current fixed window; refuse past ``limit``.
+
+    The increment is one upsert, so concurrent attempts in several processes are all counted.
+    """
+    now = utc_now()
+    epoch = int(now.timestamp())
+    window_start = datetime.fromtimestamp(epoch - epoch % window_seconds, tz=now.tzinfo)
+    insert = upsert_insert(session, RateLimitCounter)
+    statement = (
+        insert.values(bucket=bucket, window_start=window_start, count=1)
+        .on_conflict_do_update(
+            index_elements=["bucket", "window_start"],
+            set_={"count": RateLimitCounter.__table__.c.count + 1},
+        )
+        .returning(RateLimitCounter.__table__.c.count)
+    )
+    count = session.execute(statement).scalar_one()
+    if count > limit:
+        retry_after = int((window_start + timedelta(seconds=window_seconds) - now).total_seconds())
+        raise RateLimited(
+            "Too many attempts; wait before trying again.",
+            retry_after_seconds=max(retry_after, 1),
+        )
+
+
+def forget_old_attempts(session: Session, *, older_than: datetime) -> int:
+    result = session.execute(
+        delete(RateLimitCounter).where(RateLimitCounter.window_start < older_than)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""Builds the FastAPI application: services, routers, middleware and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pintuan.accounts.api import router as accounts_router
+from pintuan.accounts.passwords import Passwords
+from pintuan.config import Settings, get_settings
+from pintuan.deals.api import router as deals_router
+from pintuan.errors import PROBLEM_JSON, AppError
+from pintuan.kit.db import Database
+from pintuan.kit.http import Services
+from pintuan.kit.ids import new_id
+from pintuan.kit.logs import request_id_var
+from pintuan.merchants.api import router as merchants_router
+from pintuan.ops.api import router as ops_router
+
+log = logging.getLogger("pintuan.http")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def build_services(settings: Settings, db: Database | None = None) -> Services:
+    return Services(
+        settings=settings,
+        db=db
+        or Database(
+            settings.database_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            pool_size=settings.db_pool_size,
+        ),
+        passwords=Passwords(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.db.dispose()
+
+    app = FastAPI(
+        title="Pintuan",
+        version="0.1.0",
+        summary="Social group buying: start or join a team, pay the group price.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    for router in (ops_router, accounts_router, merchants_router, deals_router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def _problem(error: AppError, request: Request) -> JSONResponse:
+    return JSONResponse(
+        error.problem(request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _problem(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_field_error(e) for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return _problem(
+            AppError(
+                detail,
+                code="validation_error",
+                status=422,
+                title="The request is not valid",
+                extra={"errors": errors},
+            ),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        error = AppError(
+            str(exc.detail),
+            code=code,
+            status=exc.status_code,
+            title=code.replace("_", " ").capitalize(),
+            headers=dict(exc.headers or {}),
+        )
+        return _problem(error, request)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return _problem(
+            AppError(
+                "Something went wrong on our side; it has been logged.",
+                code="internal_error",
+                status=500,
+                title="Internal error",
+            ),
+            request,
+        )
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    location = [str(part) for part in error.get("loc", ())]
+    if location and location[0] in ("body", "query", "path", "header"):
+        where, location = location[0], location[1:]
+    else:
+        where = "body"
+    field = ".".join(location) or where
+    return {
+        "field": field,
+        "in": where,
+        "message": str(error.get("msg", "is not valid")),
+        "type": str(error.get("type", "value_error")),
+    }
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (``X-Request-ID``, kept when the client sent a sane one) and
+    logs one structured line when it ends. Pure ASGI, so it adds no task hop per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id("req")
+        )
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)

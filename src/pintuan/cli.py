@@ -1,0 +1,183 @@
+"""The ``pintuan`` command."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.orm import Session
+
+from pintuan.config import Environment, Settings, get_settings
+from pintuan.domain.roles import Role
+from pintuan.errors import AppError, NotFound
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Pintuan: social group buying.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _run(work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction; an application refusal becomes a clear error exit."""
+    from pintuan.app import build_services
+
+    try:
+        return build_services(_settings()).db.run_sync(work)
+    except AppError as exc:
+        raise _fail(exc.detail) from exc
+
+
+def _hash_password(password: str) -> str:
+    from pintuan.accounts.passwords import Passwords
+
+    settings = _settings()
+    return Passwords(
+        time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+    ).hash(password)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the API."""
+    import uvicorn
+
+    from pintuan.app import create_app
+    from pintuan.kit.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    typer.echo(
+        f"Pintuan ({settings.env.value}, {settings.database_url.split(':', 1)[0]}) "
+        f"on http://{host}:{port}",
+        err=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from pintuan.kit.migrations import upgrade
+
+    settings = _settings()
+    path = settings.sqlite_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    typer.echo("Database schema is up to date.", err=True)
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo catalogue (safe to run again) and print the demo logins."""
+    from pintuan.demo import DEMO_PASSWORD, seed_demo
+
+    if _settings().env is Environment.PROD:
+        raise _fail("the demo has published passwords and is refused when PINTUAN_ENV=prod")
+    password_hash = _hash_password(DEMO_PASSWORD)
+    report = _run(lambda session: seed_demo(session, password_hash))
+    if report.created:
+        typer.echo(f"Demo loaded: created {len(report.created)} records.")
+    else:
+        typer.echo("Demo already loaded; nothing changed.")
+    typer.echo(f"Demo logins (password {DEMO_PASSWORD!r} for all):")
+    for email, _password, role in report.logins:
+        typer.echo(f"  {role:<9} {email}")
+
+
+@users_app.command("create")
+def create_user(
+    email: str,
+    role: Annotated[Role, typer.Option(help="shopper, merchant or operator")] = Role.SHOPPER,
+    merchant: Annotated[
+        str | None, typer.Option(help="Slug of the merchant the user works for")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+) -> None:
+    """Create a user. The password is read from stdin when piped, else generated and printed."""
+    from pintuan.accounts import service as accounts
+    from pintuan.accounts.passwords import MIN_PASSWORD_LENGTH
+    from pintuan.merchants import service as merchants
+
+    if role is Role.MERCHANT and not merchant:
+        raise _fail("--role merchant needs --merchant SLUG")
+    if merchant and role is not Role.MERCHANT:
+        raise _fail("--merchant goes only with --role merchant")
+    generated = sys.stdin.isatty()
+    password = secrets.token_urlsafe(12) if generated else sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise _fail(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = _hash_password(password)
+
+    def work(session: Session) -> str:
+        found = merchants.find_merchant_by_slug(session, merchant) if merchant else None
+        if merchant and found is None:
+            raise NotFound(f"no merchant has the slug {merchant!r}")
+        user = accounts.create_user(
+            session,
+            email=email,
+            password_hash=password_hash,
+            display_name=name or email.split("@", 1)[0],
+            role=role,
+        )
+        if found is not None:
+            merchants.attach_staff(session, found.id, user)
+        return user.id
+
+    user_id = _run(work)
+    typer.echo(f"Created {role.value} {email} ({user_id}).", err=True)
+    if generated:
+        typer.echo(f"Password: {password}")
+
+
+@tokens_app.command("create")
+def create_token(
+    email: str,
+    name: Annotated[str, typer.Option(help="What the token is for")] = "CLI token",
+) -> None:
+    """Create an API token for EMAIL and print only the token."""
+    from pintuan.accounts import service as accounts
+
+    def work(session: Session) -> str:
+        user = accounts.find_user_by_email(session, email)
+        if user is None:
+            raise NotFound(f"no user has the email address {email}")
+        return accounts.issue_api_token(session, user.id, name).secret
+
+    typer.echo(_run(work))
+
+
+def main() -> None:
+    app()

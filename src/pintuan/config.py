@@ -1,0 +1,73 @@
+"""Settings, read from ``PINTUAN_*`` environment variables and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - a known default, refused in prod
+_KNOWN_WEAK_SECRETS = frozenset({"", DEV_SECRET_KEY, "secret", "changeme", "change-me"})
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PINTUAN_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEV
+    database_url: str = "sqlite:///var/pintuan.db"
+    secret_key: str = DEV_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # argon2id cost; the defaults follow RFC 9106's second recommended option.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=8)
+
+    login_attempts_per_account: int = Field(default=10, ge=1)
+    login_attempts_per_address: int = Field(default=50, ge=1)
+    signups_per_address: int = Field(default=20, ge=1)
+    rate_limit_window_seconds: int = Field(default=900, ge=1)
+
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    session_days: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_prod(self) -> Settings:
+        if self.env is Environment.PROD and (
+            self.secret_key in _KNOWN_WEAK_SECRETS or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "PINTUAN_SECRET_KEY must be set to a random value of at least 32 characters "
+                "when PINTUAN_ENV=prod (for example: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a file-backed SQLite URL, else None."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url[len(prefix) :].split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,129 @@
+"""HTTP endpoints of deals."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
+from pintuan.deals import service
+from pintuan.deals.schemas import DealIn, DealOut, DealPatch
+from pintuan.domain.deals import Vertical
+from pintuan.domain.lifecycle import DealStatus
+from pintuan.domain.roles import Principal
+from pintuan.errors import field_error
+from pintuan.idempotency.http import run_write
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery, ServicesDep
+from pintuan.kit.listing import page_of
+from pintuan.kit.pagination import Page
+
+router = APIRouter(prefix="/v1/deals", tags=["deals"])
+
+
+@router.post("", status_code=201, response_model=DealOut)
+async def create_deal(
+    body: DealIn, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Create a draft deal for a merchant you are staff of."""
+    draft = service.DealDraft(
+        merchant_id=body.merchant_id,
+        title=body.title,
+        description=body.description,
+        vertical=body.vertical,
+        image_urls=[str(url) for url in body.image_urls],
+        list_price=body.list_price.to_money(),
+        group_price=body.group_price.to_money(),
+        team_size=body.team_size,
+        team_window_minutes=body.team_window_minutes,
+        stock=body.stock,
+        per_user_limit=body.per_user_limit,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+
+    def work(session: Session) -> DealOut:
+        return DealOut.of(service.create_deal(session, principal, draft))
+
+    return await run_write(request, services, principal, work, status_code=201)
+
+
+@router.get("", response_model=Page[DealOut])
+async def list_deals(
+    principal: MaybePrincipal,
+    services: ServicesDep,
+    merchant_id: Annotated[str | None, Query(max_length=40)] = None,
+    vertical: Vertical | None = None,
+    status: DealStatus | None = None,
+    text: Annotated[
+        str | None, Query(max_length=100, description="Words in title or description")
+    ] = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[DealOut]:
+    """Deals newest first. Live ones by default; drafts only for a merchant you manage."""
+    filters = service.DealFilters(
+        merchant_id=merchant_id, vertical=vertical, status=status, text=text
+    )
+    rows = await services.db.read(
+        lambda s: service.list_deals(s, principal, filters, cursor=cursor, limit=limit)
+    )
+    return page_of(rows, limit, DealOut.of)
+
+
+@router.get("/{deal_id}", response_model=DealOut)
+async def read_deal(deal_id: str, principal: MaybePrincipal, services: ServicesDep) -> DealOut:
+    return DealOut.of(await services.db.read(service.visible_deal, principal, deal_id))
+
+
+@router.patch("/{deal_id}", response_model=DealOut)
+async def update_deal(
+    deal_id: str, body: DealPatch, principal: CurrentPrincipal, services: ServicesDep
+) -> DealOut:
+    """Change a deal. Drafts change freely; live and paused deals only their copy, stock, end."""
+    changes: dict[str, Any] = {}
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is None:
+            raise field_error(name, "cannot be null; leave the field out to keep it")
+        if name in ("list_price", "group_price"):
+            value = value.to_money()
+        elif name == "image_urls":
+            value = [str(url) for url in value]
+        changes[name] = value
+    deal = await services.db.run(service.update_deal, principal, deal_id, changes)
+    return DealOut.of(deal)
+
+
+async def _change_status(
+    deal_id: str, action: str, request: Request, principal: Principal, services: ServicesDep
+) -> Response:
+    def work(session: Session) -> DealOut:
+        return DealOut.of(service.change_deal_status(session, principal, deal_id, action))
+
+    return await run_write(request, services, principal, work)
+
+
+@router.post("/{deal_id}/publish", response_model=DealOut)
+async def publish_deal(
+    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Put a draft or paused deal live (its merchant must be approved)."""
+    return await _change_status(deal_id, "publish", request, principal, services)
+
+
+@router.post("/{deal_id}/pause", response_model=DealOut)
+async def pause_deal(
+    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Stop new teams and joins for a while; teams already forming keep their window."""
+    return await _change_status(deal_id, "pause", request, principal, services)
+
+
+@router.post("/{deal_id}/end", response_model=DealOut)
+async def end_deal(
+    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """End a deal for good."""
+    return await _change_status(deal_id, "end", request, principal, services)

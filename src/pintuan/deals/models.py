@@ -1,0 +1,53 @@
+"""Deals: one group-buy offer of one merchant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pintuan.kit.orm import Base, UtcDateTime
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    vertical: Mapped[str] = mapped_column(String(16))
+    image_urls: Mapped[list[str]] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    list_price_amount: Mapped[int] = mapped_column(BigInteger)
+    group_price_amount: Mapped[int] = mapped_column(BigInteger)
+    team_size: Mapped[int] = mapped_column(Integer)
+    team_window_minutes: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int] = mapped_column(Integer)
+    # Units held, paid or confirmed; moved only by conditional updates (see DESIGN.md).
+    committed: Mapped[int] = mapped_column(Integer, default=0)
+    per_user_limit: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'live', 'paused', 'ended')", name="status"),
+        CheckConstraint(
+            "vertical IN ('goods', 'food', 'movies', 'travel', 'local')", name="vertical"
+        ),
+        CheckConstraint("group_price_amount > 0", name="group_price_positive"),
+        CheckConstraint("group_price_amount < list_price_amount", name="group_below_list"),
+        CheckConstraint("team_size BETWEEN 2 AND 100", name="team_size"),
+        CheckConstraint("team_window_minutes BETWEEN 5 AND 10080", name="team_window"),
+        CheckConstraint("committed >= 0 AND committed <= stock", name="committed_within_stock"),
+        CheckConstraint("per_user_limit >= 1", name="per_user_limit"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_deals_status_id", "status", "id"),
+        Index("ix_deals_merchant_id_id", "merchant_id", "id"),
+        Index("ix_deals_vertical_status_id", "vertical", "status", "id"),
+    )

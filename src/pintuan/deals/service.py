@@ -1,0 +1,260 @@
+"""Use cases of deals: a merchant's staff draft, edit, publish, pause and end them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from pintuan.deals.models import Deal
+from pintuan.domain.deals import DealTerms, FieldProblem, Vertical, check_deal_terms
+from pintuan.domain.lifecycle import (
+    DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED,
+    DealStatus,
+    MerchantStatus,
+    next_deal_status,
+)
+from pintuan.domain.roles import Principal
+from pintuan.errors import Conflict, Forbidden, InvalidInput, NotFound
+from pintuan.kit.ids import new_id
+from pintuan.kit.money import Money
+from pintuan.kit.pagination import decode_cursor
+from pintuan.kit.time import utc_now
+from pintuan.merchants.models import Merchant
+from pintuan.merchants.service import get_merchant
+
+PUBLIC_STATUSES = (DealStatus.LIVE, DealStatus.PAUSED, DealStatus.ENDED)
+
+
+@dataclass(frozen=True, slots=True)
+class DealDraft:
+    merchant_id: str
+    title: str
+    description: str
+    vertical: Vertical
+    list_price: Money
+    group_price: Money
+    stock: int
+    per_user_limit: int
+    starts_at: datetime
+    ends_at: datetime
+    team_size: int
+    team_window_minutes: int = 1440
+    image_urls: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DealFilters:
+    merchant_id: str | None = None
+    vertical: Vertical | None = None
+    status: DealStatus | None = None
+    text: str | None = None
+
+
+def _refuse(problems: list[FieldProblem]) -> None:
+    if problems:
+        raise InvalidInput(
+            "; ".join(f"{p.field}: {p.message}" for p in problems),
+            extra={"errors": [{"field": p.field, "message": p.message} for p in problems]},
+        )
+
+
+def _require_staff(principal: Principal, merchant: Merchant) -> None:
+    if not principal.can_manage(merchant.id):
+        raise Forbidden(
+            f"Only staff of merchant {merchant.id} may manage its deals.",
+            code="not_merchant_staff",
+        )
+
+
+def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Deal:
+    """Create a ``draft`` deal for a merchant the caller is staff of."""
+    merchant = get_merchant(session, draft.merchant_id)
+    _require_staff(principal, merchant)
+    if merchant.status == MerchantStatus.SUSPENDED:
+        raise Conflict("A suspended merchant cannot create deals.", code="merchant_suspended")
+    _refuse(
+        check_deal_terms(
+            DealTerms(
+                list_price=draft.list_price,
+                group_price=draft.group_price,
+                starts_at=draft.starts_at,
+                ends_at=draft.ends_at,
+                stock=draft.stock,
+            ),
+            merchant.currency,
+        )
+    )
+    now = utc_now()
+    deal = Deal(
+        id=new_id("deal"),
+        merchant_id=merchant.id,
+        title=draft.title,
+        description=draft.description,
+        vertical=draft.vertical.value,
+        image_urls=list(draft.image_urls),
+        currency=merchant.currency,
+        list_price_amount=draft.list_price.amount,
+        group_price_amount=draft.group_price.amount,
+        team_size=draft.team_size,
+        team_window_minutes=draft.team_window_minutes,
+        stock=draft.stock,
+        committed=0,
+        per_user_limit=draft.per_user_limit,
+        starts_at=draft.starts_at,
+        ends_at=draft.ends_at,
+        status=DealStatus.DRAFT.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(deal)
+    session.flush()
+    return deal
+
+
+def visible_deal(session: Session, principal: Principal | None, deal_id: str) -> Deal:
+    """A deal as the caller may see it: drafts exist only for their merchant's staff."""
+    deal = session.get(Deal, deal_id)
+    if deal is None or (
+        deal.status == DealStatus.DRAFT
+        and not (principal is not None and principal.can_manage(deal.merchant_id))
+    ):
+        raise NotFound(f"No deal {deal_id}.", code="deal_not_found")
+    return deal
+
+
+def _managed_deal(session: Session, principal: Principal, deal_id: str) -> Deal:
+    deal = visible_deal(session, principal, deal_id)
+    if not principal.can_manage(deal.merchant_id):
+        raise Forbidden(
+            f"Only staff of merchant {deal.merchant_id} may change this deal.",
+            code="not_merchant_staff",
+        )
+    return deal
+
+
+def update_deal(
+    session: Session, principal: Principal, deal_id: str, changes: dict[str, Any]
+) -> Deal:
+    """Change a deal's fields. Once published, only its copy, stock and end may change."""
+    deal = _managed_deal(session, principal, deal_id)
+    status = DealStatus(deal.status)
+    if status == DealStatus.ENDED:
+        raise Conflict("An ended deal cannot be changed.", code="deal_not_editable")
+    if status != DealStatus.DRAFT:
+        frozen = sorted(set(changes) - DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED)
+        if frozen:
+            raise Conflict(
+                f"A {status.value} deal's {', '.join(frozen)} cannot change: teams may "
+                "already be forming on those terms.",
+                code="deal_not_editable",
+                extra={"fields": frozen},
+            )
+    merchant = get_merchant(session, deal.merchant_id)
+    terms = DealTerms(
+        list_price=Money(deal.list_price_amount, deal.currency),
+        group_price=Money(deal.group_price_amount, deal.currency),
+        starts_at=deal.starts_at,
+        ends_at=deal.ends_at,
+        stock=deal.stock,
+        committed=deal.committed,
+    )
+    terms = replace(
+        terms,
+        **{
+            k: v
+            for k, v in changes.items()
+            if k in {"list_price", "group_price", "starts_at", "ends_at", "stock"}
+        },
+    )
+    _refuse(check_deal_terms(terms, merchant.currency))
+    for name, value in changes.items():
+        if name in ("list_price", "group_price"):
+            setattr(deal, f"{name}_amount", value.amount)
+        elif name == "vertical":
+            deal.vertical = Vertical(value).value
+        else:
+            setattr(deal, name, value)
+    deal.updated_at = utc_now()
+    session.flush()
+    return deal
+
+
+def change_deal_status(session: Session, principal: Principal, deal_id: str, action: str) -> Deal:
+    """Publish, pause or end a deal; publishing needs an approved merchant and a future end."""
+    deal = _managed_deal(session, principal, deal_id)
+    new_status = next_deal_status(DealStatus(deal.status), action)
+    now = utc_now()
+    if new_status == DealStatus.LIVE:
+        merchant = get_merchant(session, deal.merchant_id)
+        if merchant.status != MerchantStatus.APPROVED:
+            raise Conflict(
+                "The merchant must be approved by an operator before its deals go live.",
+                code="merchant_not_approved",
+            )
+        if deal.ends_at <= now:
+            raise Conflict(
+                "This deal's end has passed; move ends_at into the future first.",
+                code="deal_expired",
+            )
+        deal.published_at = deal.published_at or now
+    deal.status = new_status.value
+    deal.updated_at = now
+    session.flush()
+    return deal
+
+
+def list_deals(
+    session: Session,
+    principal: Principal | None,
+    filters: DealFilters,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> list[Deal]:
+    """Deals newest first, ``limit + 1`` rows so the caller knows whether more follow.
+
+    The public sees live deals by default and may ask for paused or ended ones; drafts are listed
+    only for a merchant the caller manages.
+    """
+    query = select(Deal).order_by(Deal.id.desc()).limit(limit + 1)
+    status = filters.status
+    if status == DealStatus.DRAFT and (
+        filters.merchant_id is None
+        or principal is None
+        or not principal.can_manage(filters.merchant_id)
+    ):
+        raise Forbidden(
+            "Drafts are listed only for a merchant you manage: pass its merchant_id.",
+            code="not_merchant_staff",
+        )
+    if status is None:
+        manages = (
+            filters.merchant_id is not None
+            and principal is not None
+            and principal.can_manage(filters.merchant_id)
+        )
+        if not manages:
+            query = query.where(Deal.status == DealStatus.LIVE.value)
+    else:
+        query = query.where(Deal.status == status.value)
+    if filters.merchant_id is not None:
+        query = query.where(Deal.merchant_id == filters.merchant_id)
+    if filters.vertical is not None:
+        query = query.where(Deal.vertical == filters.vertical.value)
+    if filters.text:
+        pattern = (
+            "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(
+                Deal.title.ilike(pattern, escape="\\"),
+                Deal.description.ilike(pattern, escape="\\"),
+            )
+        )
+    if cursor is not None:
+        query = query.where(Deal.id < decode_cursor(cursor))
+    return list(session.scalars(query))

@@ -1,0 +1,62 @@
+"""State machines of merchants and deals: which action moves which status where."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pintuan.errors import Conflict
+
+
+class MerchantStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SUSPENDED = "suspended"
+
+
+class DealStatus(StrEnum):
+    DRAFT = "draft"
+    LIVE = "live"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+MERCHANT_TRANSITIONS: dict[str, dict[MerchantStatus, MerchantStatus]] = {
+    "approve": {
+        MerchantStatus.PENDING: MerchantStatus.APPROVED,
+        MerchantStatus.SUSPENDED: MerchantStatus.APPROVED,
+    },
+    "suspend": {
+        MerchantStatus.PENDING: MerchantStatus.SUSPENDED,
+        MerchantStatus.APPROVED: MerchantStatus.SUSPENDED,
+    },
+}
+
+DEAL_TRANSITIONS: dict[str, dict[DealStatus, DealStatus]] = {
+    "publish": {DealStatus.DRAFT: DealStatus.LIVE, DealStatus.PAUSED: DealStatus.LIVE},
+    "pause": {DealStatus.LIVE: DealStatus.PAUSED},
+    "end": {DealStatus.LIVE: DealStatus.ENDED, DealStatus.PAUSED: DealStatus.ENDED},
+}
+
+# Fields that may change once shoppers can see a deal; prices and team terms are fixed then,
+# because teams already forming were promised them.
+DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED = frozenset(
+    {"title", "description", "image_urls", "stock", "ends_at"}
+)
+
+
+def next_merchant_status(current: MerchantStatus, action: str) -> MerchantStatus:
+    allowed = MERCHANT_TRANSITIONS[action]
+    if current not in allowed:
+        raise Conflict(
+            f"A {current.value} merchant cannot be {action}d.",
+            code="invalid_merchant_transition",
+        )
+    return allowed[current]
+
+
+def next_deal_status(current: DealStatus, action: str) -> DealStatus:
+    allowed = DEAL_TRANSITIONS[action]
+    if current not in allowed:
+        verb = {"publish": "published", "pause": "paused", "end": "ended"}[action]
+        raise Conflict(f"A {current.value} deal cannot be {verb}.", code="invalid_deal_transition")
+    return allowed[current]
