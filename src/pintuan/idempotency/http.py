@@ -27,6 +27,11 @@ def caller_scope(request: Request, principal: Principal | None) -> str:
     return f"user:{principal.user_id}" if principal else f"addr:{client_address(request)}"
 
 
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same request" for one key: method, path and exact body."""
+    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
+
+
 async def run_write(
     request: Request,
     services: Services,
@@ -51,9 +56,7 @@ async def run_write(
             code="invalid_idempotency_key",
         )
     scope = caller_scope(request, principal)
-    fingerprint = hashlib.sha256(
-        b"\n".join([request.method.encode(), request.url.path.encode(), await request.body()])
-    ).hexdigest()
+    fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
     ttl = timedelta(hours=services.settings.idempotency_ttl_hours)
     stored = await db.run(service.claim_key, scope, key, fingerprint, ttl)
     if stored is not None:

@@ -42,7 +42,7 @@ def claim_key(
             IdempotencyKey.expires_at <= now,
         )
     )
-    inserted = session.execute(
+    claimed = session.execute(
         upsert_insert(session, IdempotencyKey)
         .values(
             scope=scope,
@@ -52,8 +52,9 @@ def claim_key(
             expires_at=now + ttl,
         )
         .on_conflict_do_nothing(index_elements=["scope", "key"])
-    )
-    if inserted.rowcount == 1:  # type: ignore[attr-defined]
+        .returning(IdempotencyKey.scope)
+    ).first()
+    if claimed is not None:
         return None
     row = session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)

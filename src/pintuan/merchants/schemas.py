@@ -11,8 +11,12 @@ from pydantic import AfterValidator, BaseModel, EmailStr, Field
 from pintuan.kit.schemas import CurrencyCode, StrictModel, TimeZoneName
 from pintuan.merchants.models import Merchant
 
+# CLDR's two-letter territories, less its groupings and placeholders that are not countries.
+_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
 _TERRITORIES = frozenset(
-    code for code in Locale("en").territories if isinstance(code, str) and code.isalpha()
+    code
+    for code in Locale("en").territories
+    if isinstance(code, str) and code.isalpha() and code not in _NOT_COUNTRIES
 )
 
 

@@ -1,0 +1,155 @@
+"""Typed builders of test data: each says what it makes and returns it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pintuan.accounts import service as accounts
+from pintuan.deals import service as deals
+from pintuan.deals.models import Deal
+from pintuan.domain.deals import Vertical
+from pintuan.domain.roles import Principal, Role
+from pintuan.kit.db import Database
+from pintuan.kit.http import Services
+from pintuan.kit.money import Money
+from pintuan.kit.time import utc_now
+from pintuan.merchants import service as merchants
+from pintuan.merchants.models import Merchant
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    email: str
+    token: str
+    principal: Principal
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def create_account(
+    services: Services,
+    *,
+    role: Role = Role.SHOPPER,
+    merchant: Merchant | None = None,
+    email: str | None = None,
+    name: str | None = None,
+) -> Account:
+    """A user with a fresh API token; ``merchant`` makes them its staff."""
+    n = next(_counter)
+    email = email or f"user{n}@example.com"
+    password_hash = services.passwords.hash(PASSWORD)
+
+    def work(session: Any) -> Account:
+        user = accounts.create_user(
+            session,
+            email=email,
+            password_hash=password_hash,
+            display_name=name or f"User {n}",
+            role=Role.SHOPPER if role is Role.MERCHANT else role,
+        )
+        if merchant is not None:
+            merchants.attach_staff(session, merchant.id, user)
+        issued = accounts.issue_api_token(session, user.id, "tests")
+        principal = accounts.principal_for_user(session, user.id)
+        assert principal is not None
+        return Account(user.id, user.email, issued.secret, principal)
+
+    return services.db.run_sync(work)
+
+
+def create_merchant(
+    db: Database,
+    *,
+    currency: str = "USD",
+    country: str = "US",
+    time_zone: str = "America/New_York",
+    approved: bool = True,
+    slug: str | None = None,
+) -> Merchant:
+    operator = Principal("usr_system", Role.OPERATOR, "System", "en", "UTC", frozenset())
+    slug = slug or f"merchant-{next(_counter)}"
+
+    def work(session: Any) -> Merchant:
+        merchant = merchants.create_merchant(
+            session,
+            operator,
+            merchants.NewMerchant(
+                name=slug.title(),
+                slug=slug,
+                country=country,
+                currency=currency,
+                time_zone=time_zone,
+            ),
+        )
+        if approved:
+            merchant = merchants.change_merchant_status(session, operator, merchant.id, "approve")
+        return merchant
+
+    return db.run_sync(work)
+
+
+def create_deal(
+    db: Database,
+    merchant: Merchant,
+    *,
+    live: bool = True,
+    team_size: int = 3,
+    stock: int = 100,
+    per_user_limit: int = 1,
+    list_price: int = 2000,
+    group_price: int = 1500,
+    title: str = "Dumplings for three",
+    vertical: Vertical = Vertical.FOOD,
+) -> Deal:
+    staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
+    now = utc_now()
+    draft = deals.DealDraft(
+        merchant_id=merchant.id,
+        title=title,
+        description="",
+        vertical=vertical,
+        list_price=Money(list_price, merchant.currency),
+        group_price=Money(group_price, merchant.currency),
+        team_size=team_size,
+        stock=stock,
+        per_user_limit=per_user_limit,
+        starts_at=now,
+        ends_at=now + timedelta(days=7),
+    )
+
+    def work(session: Any) -> Deal:
+        deal = deals.create_deal(session, staff, draft)
+        if live:
+            deal = deals.change_deal_status(session, staff, deal.id, "publish")
+        return deal
+
+    return db.run_sync(work)
+
+
+def deal_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
+    """A valid ``POST /v1/deals`` body in USD; override any field."""
+    now = utc_now()
+    body: dict[str, Any] = {
+        "merchant_id": merchant_id,
+        "title": "Hotpot for four",
+        "description": "All you can eat, weekdays.",
+        "vertical": "food",
+        "list_price": {"amount": 8800, "currency": "USD"},
+        "group_price": {"amount": 5900, "currency": "USD"},
+        "team_size": 4,
+        "stock": 50,
+        "per_user_limit": 2,
+        "starts_at": now.isoformat().replace("+00:00", "Z"),
+        "ends_at": (now + timedelta(days=14)).isoformat().replace("+00:00", "Z"),
+    }
+    body.update(overrides)
+    return body

@@ -1,0 +1,94 @@
+"""The ``pintuan`` command, run as a user would, against a fresh SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from pintuan.cli import app
+from pintuan.config import get_settings
+
+
+@pytest.fixture
+def run(tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
+    monkeypatch.setenv("PINTUAN_ENV", "test")
+    monkeypatch.setenv("PINTUAN_PASSWORD_TIME_COST", "1")
+    monkeypatch.setenv("PINTUAN_PASSWORD_MEMORY_KIB", "1024")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, stdin: str | None = None) -> object:
+        return runner.invoke(app, list(args), input=stdin)
+
+    assert invoke("migrate").exit_code == 0  # type: ignore[attr-defined]
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_demo_loads_once_and_prints_the_logins(run) -> None:  # type: ignore[no-untyped-def]
+    first = run("demo")
+    second = run("demo")
+
+    assert first.exit_code == 0, first.output
+    assert "Demo loaded" in first.output
+    assert "operator@example.com" in first.output
+    assert "nothing changed" in second.output
+
+
+def test_a_user_created_with_a_piped_password_gets_a_token(run) -> None:  # type: ignore[no-untyped-def]
+    run("demo")
+
+    created = run(
+        "users",
+        "create",
+        "new@example.com",
+        "--role",
+        "merchant",
+        "--merchant",
+        "jade-garden",
+        "--name",
+        "New",
+        stdin="a piped password\n",
+    )
+    token = run("tokens", "create", "new@example.com")
+
+    assert created.exit_code == 0, created.output
+    assert "Password:" not in created.output
+    assert token.exit_code == 0
+    assert token.stdout.strip().startswith("pt_")
+    assert len(token.stdout.strip().splitlines()) == 1
+
+
+def test_errors_are_clear_and_exit_non_zero(run) -> None:  # type: ignore[no-untyped-def]
+    unknown_merchant = run(
+        "users",
+        "create",
+        "x@example.com",
+        "--role",
+        "merchant",
+        "--merchant",
+        "nope",
+        stdin="a piped password\n",
+    )
+    unknown_user = run("tokens", "create", "nobody@example.com")
+    short_password = run("users", "create", "y@example.com", stdin="short\n")
+
+    assert unknown_merchant.exit_code == 1
+    assert "nope" in unknown_merchant.output
+    assert unknown_user.exit_code == 1
+    assert "nobody@example.com" in unknown_user.output
+    assert short_password.exit_code == 1
+
+
+def test_the_demo_is_refused_in_production(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PINTUAN_ENV", "prod")
+    monkeypatch.setenv("PINTUAN_SECRET_KEY", "x" * 48)
+    get_settings.cache_clear()
+
+    result = run("demo")
+
+    assert result.exit_code == 1
+    assert "refused" in result.output

@@ -1,0 +1,67 @@
+"""The migrations build exactly the schema the models describe, and round-trip."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, make_url, text
+
+from pintuan.kit.migrations import downgrade, upgrade
+from pintuan.models import Base
+
+POSTGRES_URL = os.environ.get("PINTUAN_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database(request: pytest.FixtureRequest, tmp_sqlite_url: str) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield tmp_sqlite_url
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
+    name = "pintuan_migrations_test"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def schema_differences(url: str) -> list[object]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    return list(differences)
+
+
+def table_names(url: str) -> set[str]:
+    engine = create_engine(url)
+    names = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    engine.dispose()
+    return names
+
+
+def test_migrations_build_the_schema_the_models_describe(empty_database: str) -> None:
+    upgrade(empty_database)
+
+    assert schema_differences(empty_database) == []
+    assert table_names(empty_database) == set(Base.metadata.tables)
+
+
+def test_migrations_round_trip_down_to_nothing_and_up_again(empty_database: str) -> None:
+    upgrade(empty_database)
+
+    downgrade(empty_database, "base")
+    assert table_names(empty_database) == set()
+
+    upgrade(empty_database)
+    assert schema_differences(empty_database) == []
