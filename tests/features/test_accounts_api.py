@@ -80,8 +80,10 @@ def test_a_session_cookie_logs_in_and_logging_out_ends_it(
 
     assert login.status_code == 201, login.text
     cookie = login.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=lax" in cookie
-    assert me.status_code == 200 and me.json()["id"] == account.user_id
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert me.status_code == 200
+    assert me.json()["id"] == account.user_id
     assert after.status_code == 401
 
 
@@ -149,7 +151,8 @@ def test_an_api_token_is_shown_once_and_stops_working_when_revoked(
     assert token.startswith("pt_")
     assert all("token" not in t for t in listed)
     assert works.status_code == 200
-    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
     assert after.status_code == 401
     assert after.json()["code"] == "invalid_token"
 
