@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from pintuan.app import build_services, create_app
+from pintuan.app import create_app
 from pintuan.config import Environment, Settings
 from pintuan.kit.db import Database
-from pintuan.kit.http import Services
 from pintuan.kit.migrations import upgrade
+from pintuan.kit.time import clock
 from pintuan.models import Base
+from pintuan.services import Services, build_services
 
 POSTGRES_URL = os.environ.get("PINTUAN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -89,6 +91,14 @@ def db(services: Services) -> Database:
 def client(settings: Settings, services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def real_time() -> Iterator[None]:
+    """Tests may move the application clock; every test starts and ends on real time."""
+    clock.offset = timedelta(0)
+    yield
+    clock.offset = timedelta(0)
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal, Role
 from pintuan.kit.db import Database
-from pintuan.kit.http import Services
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
 from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
+from pintuan.services import Services
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -109,6 +109,8 @@ def create_deal(
     group_price: int = 1500,
     title: str = "Dumplings for three",
     vertical: Vertical = Vertical.FOOD,
+    new_shoppers_only: bool = False,
+    leader_price: int | None = None,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -124,6 +126,8 @@ def create_deal(
         per_user_limit=per_user_limit,
         starts_at=now,
         ends_at=now + timedelta(days=7),
+        new_shoppers_only=new_shoppers_only,
+        leader_price=Money(leader_price, merchant.currency) if leader_price is not None else None,
     )
 
     def work(session: Any) -> Deal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,16 +16,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pintuan.accounts.api import router as accounts_router
-from pintuan.accounts.passwords import Passwords
 from pintuan.config import Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
-from pintuan.kit.db import Database
-from pintuan.kit.http import Services
 from pintuan.kit.ids import new_id
 from pintuan.kit.logs import request_id_var
 from pintuan.merchants.api import router as merchants_router
+from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
+from pintuan.payments.api import router as payments_router
+from pintuan.services import Services, build_services
+from pintuan.teams.api import router as teams_router
+from pintuan.worker import Worker
 
 log = logging.getLogger("pintuan.http")
 
@@ -40,29 +43,27 @@ _HTTP_CODES = {
 }
 
 
-def build_services(settings: Settings, db: Database | None = None) -> Services:
-    return Services(
-        settings=settings,
-        db=db
-        or Database(
-            settings.database_url,
-            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            pool_size=settings.db_pool_size,
-        ),
-        passwords=Passwords(
-            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
-        ),
-    )
-
-
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    run_worker: bool = False,
+) -> FastAPI:
+    """The application. With ``run_worker`` it also sweeps due work in-process (``serve``)."""
     settings = settings or get_settings()
     services = services or build_services(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        services.db.dispose()
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(services).run(stop)) if run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            services.db.dispose()
 
     app = FastAPI(
         title="Pintuan",
@@ -71,7 +72,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
-    for router in (ops_router, accounts_router, merchants_router, deals_router):
+    for router in (
+        ops_router,
+        accounts_router,
+        merchants_router,
+        deals_router,
+        teams_router,
+        payments_router,
+        notifications_router,
+    ):
         app.include_router(router)
     _install_error_handlers(app)
     app.add_middleware(RequestLogMiddleware)

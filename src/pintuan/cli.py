@@ -39,7 +39,7 @@ def _settings() -> Settings:
 
 def _run(work: Callable[[Session], T]) -> T:
     """Run ``work`` in one transaction; an application refusal becomes a clear error exit."""
-    from pintuan.app import build_services
+    from pintuan.services import build_services
 
     try:
         return build_services(_settings()).db.run_sync(work)
@@ -60,8 +60,11 @@ def _hash_password(password: str) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    worker: Annotated[
+        bool, typer.Option(help="Also run the background worker in this process")
+    ] = True,
 ) -> None:
-    """Serve the API."""
+    """Serve the API (and, unless --no-worker, the background worker)."""
     import uvicorn
 
     from pintuan.app import create_app
@@ -75,7 +78,7 @@ def serve(
         err=True,
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_worker=worker),
         host=host,
         port=port,
         loop="uvloop",
@@ -177,6 +180,52 @@ def create_token(
         return accounts.issue_api_token(session, user.id, name).secret
 
     typer.echo(_run(work))
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Work until nothing is due, then exit")] = False,
+) -> None:
+    """Run the background worker: held seats, team windows, provider calls, notifications."""
+    import asyncio
+    import signal
+
+    from pintuan.kit.logs import configure_logging
+    from pintuan.services import build_services
+    from pintuan.worker import Worker
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    sweeper = Worker(build_services(settings))
+    if once:
+        report = sweeper.run_until_idle()
+        typer.echo(f"Worker done: {report.__dict__}", err=True)
+        return
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo("Worker running; Ctrl-C to stop.", err=True)
+        await sweeper.run(stop)
+
+    asyncio.run(run())
+
+
+@app.command()
+def audit() -> None:
+    """Check the database against the invariants; exit 1 on any breach."""
+    from pintuan.audit.service import audit_database
+
+    breaches = _run(audit_database)
+    if not breaches:
+        typer.echo("Audit passed: no invariant is breached.")
+        return
+    for breach in breaches:
+        typer.echo(f"BREACH {breach.invariant}: {breach.detail}")
+    typer.echo(f"Audit failed: {len(breaches)} breach(es).", err=True)
+    raise typer.Exit(1)
 
 
 def main() -> None:

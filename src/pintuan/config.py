@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - a known default, refused in prod
 _KNOWN_WEAK_SECRETS = frozenset({"", DEV_SECRET_KEY, "secret", "changeme", "change-me"})
@@ -43,6 +47,17 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     session_days: int = Field(default=30, ge=1)
 
+    seat_hold_minutes: int = Field(default=10, ge=1, le=1440)
+    # How the sandbox provider moves money: hold then capture (card) or charge then refund.
+    sandbox_style: Literal["hold", "charge"] = "hold"
+    sandbox_webhook_secret: str | None = None
+    sandbox_enabled: bool = True
+
+    worker_batch_size: int = Field(default=500, ge=1, le=10000)
+    worker_idle_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Shifts the application clock; for demos and browser tests, refused in prod.
+    clock_offset_seconds: int = 0
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_prod(self) -> Settings:
         if self.env is Environment.PROD and (
@@ -53,7 +68,15 @@ class Settings(BaseSettings):
                 "when PINTUAN_ENV=prod (for example: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))')"
             )
+        if self.env is Environment.PROD and self.clock_offset_seconds:
+            raise ValueError("PINTUAN_CLOCK_OFFSET_SECONDS cannot be set when PINTUAN_ENV=prod")
         return self
+
+    def sandbox_secret(self) -> str:
+        """The sandbox webhook signing secret: configured, or derived from the secret key."""
+        if self.sandbox_webhook_secret:
+            return self.sandbox_webhook_secret
+        return hmac.new(self.secret_key.encode(), b"sandbox-webhooks", hashlib.sha256).hexdigest()
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,10 +84,9 @@ class Settings(BaseSettings):
 
     def sqlite_path(self) -> Path | None:
         """The database file of a file-backed SQLite URL, else None."""
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix):
+        if not self.is_sqlite:
             return None
-        path = self.database_url[len(prefix) :].split("?", 1)[0]
+        path = make_url(self.database_url).database
         return Path(path) if path and path != ":memory:" else None
 
 

@@ -50,7 +50,8 @@ class AppError(Exception):
         }
         if instance is not None:
             body["instance"] = instance
-        body.update(self.extra)
+        # Extras add to the standard members; they never replace one.
+        body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from pintuan.deals.models import Deal
 from pintuan.domain.roles import Role
-from pintuan.kit.http import Services
 from pintuan.merchants.models import Merchant
+from pintuan.services import Services
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pintuan.accounts.models import User
 from pintuan.app import create_app
 from pintuan.config import Settings
-from pintuan.kit.http import Services
+from pintuan.services import Services
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, create_account
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Role
-from pintuan.kit.http import Services
+from pintuan.services import Services
 from tests.factories import create_account, create_deal, create_merchant, deal_body
 
 

@@ -14,8 +14,8 @@ from pintuan.domain.roles import Role
 from pintuan.idempotency.http import request_fingerprint
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.idempotency.service import claim_key
-from pintuan.kit.http import Services
 from pintuan.kit.time import utc_now
+from pintuan.services import Services
 from tests.factories import create_account, create_deal, create_merchant, deal_body
 
 

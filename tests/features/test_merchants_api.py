@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pintuan.domain.roles import Role
-from pintuan.kit.http import Services
+from pintuan.services import Services
 from tests.factories import create_account, create_merchant
 
 MERCHANT = {

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from pintuan.deals.models import Deal
 from pintuan.domain.roles import Role
-from pintuan.kit.http import Services
 from pintuan.kit.time import isoformat_z, utc_now
+from pintuan.services import Services
 from tests.factories import create_account, create_merchant, deal_body
 
 NOW = utc_now()

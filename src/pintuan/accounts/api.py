@@ -25,7 +25,8 @@ from pintuan.accounts.schemas import (
 from pintuan.config import Environment
 from pintuan.errors import Unauthenticated
 from pintuan.idempotency.http import run_write
-from pintuan.kit.http import Services, ServicesDep, client_address
+from pintuan.kit.http import client_address
+from pintuan.services import Services, ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from pintuan.accounts import service
 from pintuan.domain.roles import Principal
 from pintuan.errors import Unauthenticated
-from pintuan.kit.http import ServicesDep
+from pintuan.services import ServicesDep
 
 SESSION_COOKIE = "pintuan_session"
 

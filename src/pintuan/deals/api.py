@@ -15,9 +15,10 @@ from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
 from pintuan.errors import field_error
 from pintuan.idempotency.http import run_write
-from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery, ServicesDep
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.services import ServicesDep
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 
@@ -35,6 +36,8 @@ async def create_deal(
         image_urls=[str(url) for url in body.image_urls],
         list_price=body.list_price.to_money(),
         group_price=body.group_price.to_money(),
+        leader_price=body.leader_price.to_money() if body.leader_price else None,
+        new_shoppers_only=body.new_shoppers_only,
         team_size=body.team_size,
         team_window_minutes=body.team_window_minutes,
         stock=body.stock,
@@ -87,7 +90,7 @@ async def update_deal(
         value = getattr(body, name)
         if value is None:
             raise field_error(name, "cannot be null; leave the field out to keep it")
-        if name in ("list_price", "group_price"):
+        if name in ("list_price", "group_price", "leader_price"):
             value = value.to_money()
         elif name == "image_urls":
             value = [str(url) for url in value]

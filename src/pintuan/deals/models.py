@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pintuan.kit.orm import Base, UtcDateTime
@@ -22,6 +32,10 @@ class Deal(Base):
     currency: Mapped[str] = mapped_column(String(3))
     list_price_amount: Mapped[int] = mapped_column(BigInteger)
     group_price_amount: Mapped[int] = mapped_column(BigInteger)
+    # What the team's leader pays, when the deal rewards starting a team.
+    leader_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Members other than the leader must have no earlier successful order.
+    new_shoppers_only: Mapped[bool] = mapped_column(Boolean, default=False)
     team_size: Mapped[int] = mapped_column(Integer)
     team_window_minutes: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer)
@@ -42,6 +56,10 @@ class Deal(Base):
         ),
         CheckConstraint("group_price_amount > 0", name="group_price_positive"),
         CheckConstraint("group_price_amount < list_price_amount", name="group_below_list"),
+        CheckConstraint(
+            "leader_price_amount IS NULL OR leader_price_amount BETWEEN 0 AND group_price_amount",
+            name="leader_price",
+        ),
         CheckConstraint("team_size BETWEEN 2 AND 100", name="team_size"),
         CheckConstraint("team_window_minutes BETWEEN 5 AND 10080", name="team_window"),
         CheckConstraint("committed >= 0 AND committed <= stock", name="committed_within_stock"),

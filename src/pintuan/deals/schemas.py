@@ -28,6 +28,8 @@ class DealIn(StrictModel):
     image_urls: ImageUrls = []
     list_price: MoneyIn
     group_price: MoneyIn
+    leader_price: MoneyIn | None = None
+    new_shoppers_only: bool = False
     team_size: TeamSize
     team_window_minutes: TeamWindow = 1440
     stock: Stock
@@ -45,6 +47,8 @@ class DealPatch(StrictModel):
     image_urls: ImageUrls | None = None
     list_price: MoneyIn | None = None
     group_price: MoneyIn | None = None
+    leader_price: MoneyIn | None = None
+    new_shoppers_only: bool | None = None
     team_size: TeamSize | None = None
     team_window_minutes: TeamWindow | None = None
     stock: Stock | None = None
@@ -62,6 +66,8 @@ class DealOut(BaseModel):
     image_urls: list[str]
     list_price: MoneyOut
     group_price: MoneyOut
+    leader_price: MoneyOut | None
+    new_shoppers_only: bool
     team_size: int
     team_window_minutes: int
     stock: int
@@ -85,6 +91,10 @@ class DealOut(BaseModel):
             image_urls=deal.image_urls,
             list_price=MoneyOut.of(deal.list_price_amount, deal.currency),
             group_price=MoneyOut.of(deal.group_price_amount, deal.currency),
+            leader_price=MoneyOut.of(deal.leader_price_amount, deal.currency)
+            if deal.leader_price_amount is not None
+            else None,
+            new_shoppers_only=deal.new_shoppers_only,
             team_size=deal.team_size,
             team_window_minutes=deal.team_window_minutes,
             stock=deal.stock,

@@ -44,6 +44,8 @@ class DealDraft:
     team_size: int
     team_window_minutes: int = 1440
     image_urls: list[str] = field(default_factory=list)
+    leader_price: Money | None = None
+    new_shoppers_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
                 starts_at=draft.starts_at,
                 ends_at=draft.ends_at,
                 stock=draft.stock,
+                leader_price=draft.leader_price,
             ),
             merchant.currency,
         )
@@ -99,6 +102,8 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         currency=merchant.currency,
         list_price_amount=draft.list_price.amount,
         group_price_amount=draft.group_price.amount,
+        leader_price_amount=draft.leader_price.amount if draft.leader_price else None,
+        new_shoppers_only=draft.new_shoppers_only,
         team_size=draft.team_size,
         team_window_minutes=draft.team_window_minutes,
         stock=draft.stock,
@@ -161,18 +166,21 @@ def update_deal(
         ends_at=deal.ends_at,
         stock=deal.stock,
         committed=deal.committed,
+        leader_price=Money(deal.leader_price_amount, deal.currency)
+        if deal.leader_price_amount is not None
+        else None,
     )
     terms = replace(
         terms,
         **{
             k: v
             for k, v in changes.items()
-            if k in {"list_price", "group_price", "starts_at", "ends_at", "stock"}
+            if k in {"list_price", "group_price", "leader_price", "starts_at", "ends_at", "stock"}
         },
     )
     _refuse(check_deal_terms(terms, merchant.currency))
     for name, value in changes.items():
-        if name in ("list_price", "group_price"):
+        if name in ("list_price", "group_price", "leader_price"):
             setattr(deal, f"{name}_amount", value.amount)
         elif name == "vertical":
             deal.vertical = Vertical(value).value

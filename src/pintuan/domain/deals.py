@@ -31,6 +31,7 @@ class DealTerms:
     ends_at: datetime
     stock: int
     committed: int = 0
+    leader_price: Money | None = None
 
 
 def check_deal_terms(terms: DealTerms, merchant_currency: str) -> list[FieldProblem]:
@@ -57,6 +58,17 @@ def check_deal_terms(terms: DealTerms, merchant_currency: str) -> list[FieldProb
         and terms.group_price.amount >= terms.list_price.amount
     ):
         problems.append(FieldProblem("group_price.amount", "must be below the list price"))
+    leader = terms.leader_price
+    if leader is not None and (
+        leader.currency != terms.group_price.currency
+        or not 0 <= leader.amount <= terms.group_price.amount
+    ):
+        problems.append(
+            FieldProblem(
+                "leader_price",
+                "must be in the deal's currency and between 0 and the group price",
+            )
+        )
     if terms.ends_at <= terms.starts_at:
         problems.append(FieldProblem("ends_at", "must be after starts_at"))
     if terms.stock < terms.committed:

@@ -47,8 +47,9 @@ DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED = frozenset(
 def next_merchant_status(current: MerchantStatus, action: str) -> MerchantStatus:
     allowed = MERCHANT_TRANSITIONS[action]
     if current not in allowed:
+        verb = {"approve": "approved", "suspend": "suspended"}[action]
         raise Conflict(
-            f"A {current.value} merchant cannot be {action}d.",
+            f"This merchant is {current.value}; it cannot be {verb}.",
             code="invalid_merchant_transition",
         )
     return allowed[current]
@@ -58,5 +59,7 @@ def next_deal_status(current: DealStatus, action: str) -> DealStatus:
     allowed = DEAL_TRANSITIONS[action]
     if current not in allowed:
         verb = {"publish": "published", "pause": "paused", "end": "ended"}[action]
-        raise Conflict(f"A {current.value} deal cannot be {verb}.", code="invalid_deal_transition")
+        raise Conflict(
+            f"This deal is {current.value}; it cannot be {verb}.", code="invalid_deal_transition"
+        )
     return allowed[current]

@@ -15,7 +15,8 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import PROBLEM_JSON, AppError, InvalidInput
 from pintuan.idempotency import service
 from pintuan.idempotency.service import StoredResponse
-from pintuan.kit.http import Services, client_address
+from pintuan.kit.http import client_address
+from pintuan.services import Services
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

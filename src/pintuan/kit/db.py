@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
@@ -81,7 +81,7 @@ class Database:
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
-    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})

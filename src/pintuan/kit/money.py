@@ -76,7 +76,10 @@ class Money:
 
     def format(self, locale: str = "en") -> str:
         """The amount as a shopper in ``locale`` reads it, e.g. ``$19.99`` or ``¥1,999``."""
-        return str(format_currency(self.to_decimal(), self.currency, locale=locale))
+        # Accounts store BCP 47 tags ("zh-Hans"); Babel wants "zh_Hans".
+        return str(
+            format_currency(self.to_decimal(), self.currency, locale=locale.replace("-", "_"))
+        )
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -48,3 +48,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         aware: datetime = value.replace(tzinfo=UTC) if value.tzinfo is None else value
         return aware.astimezone(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a mapped class, typed as one (for set-based statements)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

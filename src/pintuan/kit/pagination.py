@@ -36,7 +36,7 @@ def _invalid_cursor() -> InvalidInput:
 def decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value = base64.urlsafe_b64decode(padded.encode()).decode()
+        value = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise _invalid_cursor() from exc
     if "_" not in value or not value.isascii():

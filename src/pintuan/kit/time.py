@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 
+class Clock:
+    """The application's idea of now: real time plus an offset that only tests and demos move.
+
+    Moving the clock lets a test watch a team window end without waiting for it; production
+    never sets an offset (``PINTUAN_CLOCK_OFFSET_SECONDS`` is refused when ``PINTUAN_ENV=prod``).
+    """
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+clock = Clock()
+
+
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def ensure_utc(value: datetime) -> datetime:

@@ -8,11 +8,12 @@ from sqlalchemy.orm import Session
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
 from pintuan.domain.lifecycle import MerchantStatus
 from pintuan.idempotency.http import run_write
-from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery, ServicesDep
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
 from pintuan.merchants import service
 from pintuan.merchants.schemas import MerchantIn, MerchantOut, StaffIn, StaffList, StaffOut
+from pintuan.services import ServicesDep
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from pintuan.errors import AppError
-from pintuan.kit.http import ServicesDep
+from pintuan.services import ServicesDep
 
 router = APIRouter(tags=["operations"])
 

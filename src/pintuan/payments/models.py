@@ -1,0 +1,78 @@
+"""Payments of seats, and the inbox of provider notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pintuan.kit.orm import Base, UtcDateTime
+
+PAYMENT_STATUSES = (
+    "requires_action",
+    "authorized",
+    "captured",
+    "voided",
+    "charged",
+    "refunded",
+    "failed",
+)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    style: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider_ref: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Work owed to the provider (capture, void or refund) and when to try it next.
+    pending_action: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('requires_action', 'authorized', 'captured', 'voided', 'charged', "
+            "'refunded', 'failed')",
+            name="status",
+        ),
+        CheckConstraint("style IN ('hold', 'charge')", name="style"),
+        CheckConstraint(
+            "pending_action IS NULL OR pending_action IN ('capture', 'void', 'refund')",
+            name="pending_action",
+        ),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_payments_seat_id", "seat_id"),
+        Index("ix_payments_team_id", "team_id"),
+        Index(
+            "ix_payments_due",
+            "next_attempt_at",
+            sqlite_where=text("pending_action IS NOT NULL"),
+            postgresql_where=text("pending_action IS NOT NULL"),
+        ),
+    )
+
+
+class WebhookEvent(Base):
+    """Each verified provider notification, stored once by the provider's event id."""
+
+    __tablename__ = "webhook_events"
+
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    type: Mapped[str] = mapped_column(String(60))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

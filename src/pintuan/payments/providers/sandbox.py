@@ -1,0 +1,253 @@
+"""The built-in sandbox provider: a hosted checkout page, signed webhooks, test helpers.
+
+It behaves like a real provider seen from outside: it keeps its own records of intents and of
+every capture, void and refund (idempotent by the caller's key), and it tells Pintuan about
+payments only through signed webhooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from pintuan.errors import Conflict, NotFound
+from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
+from pintuan.kit.orm import Base, UtcDateTime
+from pintuan.kit.sql import upsert_insert
+from pintuan.kit.time import utc_now
+from pintuan.payments.providers.base import (
+    Capabilities,
+    Checkout,
+    CheckoutRequest,
+    EventKind,
+    PaymentStyle,
+    ProviderError,
+    ProviderEvent,
+    WebhookRejected,
+)
+
+SIGNATURE_HEADER = "pintuan-sandbox-signature"
+TOLERANCE = timedelta(minutes=5)
+
+
+class SandboxIntent(Base):
+    """The sandbox's own record of one payment, as a provider would keep it."""
+
+    __tablename__ = "sandbox_intents"
+
+    ref: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    style: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SandboxOperation(Base):
+    """Each capture, void or refund, once per idempotency key."""
+
+    __tablename__ = "sandbox_operations"
+
+    idempotency_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+class SandboxProvider:
+    name = "sandbox"
+    blocking_io = False
+    capabilities = Capabilities(
+        styles=frozenset({PaymentStyle.HOLD, PaymentStyle.CHARGE}),
+        longest_hold=None,
+        partial_refunds=True,
+        currencies=None,
+        checkout_kinds=("hosted_page",),
+    )
+
+    def __init__(self, db: Database, *, secret: str, style: PaymentStyle, base_url: str) -> None:
+        self._db = db
+        self._secret = secret
+        self._style = style
+        self._base_url = base_url.rstrip("/")
+
+    def default_style(self) -> PaymentStyle:
+        return self._style
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        ref = new_id("sbx")
+        self._db.run_sync(
+            lambda s: s.add(
+                SandboxIntent(
+                    ref=ref,
+                    payment_id=request.payment_id,
+                    amount=request.amount,
+                    currency=request.currency,
+                    style=request.style.value,
+                    status="requires_action",
+                    captured=0,
+                    refunded=0,
+                    created_at=utc_now(),
+                )
+            )
+        )
+        return Checkout(provider_ref=ref, url=f"{self._base_url}/sandbox/checkout/{ref}")
+
+    # ------------------------------------------------------------------ the shopper's side
+
+    def intent(self, ref: str) -> SandboxIntent:
+        def find(session: Session) -> SandboxIntent | None:
+            return session.get(SandboxIntent, ref)
+
+        found = self._db.run_sync(find, write=False)
+        if found is None:
+            raise NotFound(f"No sandbox checkout {ref}.", code="checkout_not_found")
+        return found
+
+    def intent_of_payment(self, payment_id: str) -> SandboxIntent:
+        def find(session: Session) -> SandboxIntent | None:
+            return session.scalar(
+                select(SandboxIntent).where(SandboxIntent.payment_id == payment_id)
+            )
+
+        found = self._db.run_sync(find, write=False)
+        if found is None:
+            raise NotFound(f"No sandbox checkout for {payment_id}.", code="checkout_not_found")
+        return found
+
+    def complete_checkout(self, ref: str, *, approve: bool) -> tuple[bytes, dict[str, str]]:
+        """The shopper pays or declines; returns the signed webhook the provider sends."""
+
+        def complete(session: Session) -> SandboxIntent:
+            intent = session.get(SandboxIntent, ref)
+            if intent is None:
+                raise NotFound(f"No sandbox checkout {ref}.", code="checkout_not_found")
+            if intent.status != "requires_action":
+                raise Conflict(
+                    f"This checkout is already {intent.status}.", code="checkout_completed"
+                )
+            if not approve:
+                intent.status = "declined"
+            else:
+                intent.status = "authorized" if intent.style == "hold" else "charged"
+            return intent
+
+        intent = self._db.run_sync(complete)
+        event_type = f"payment.{intent.status}" if approve else "payment.failed"
+        return self.webhook(event_type, intent)
+
+    def webhook(self, event_type: str, intent: SandboxIntent) -> tuple[bytes, dict[str, str]]:
+        """A signed notification, exactly as the sandbox delivers it."""
+        body = json.dumps(
+            {
+                "id": new_id("evt"),
+                "type": event_type,
+                "created": int(utc_now().timestamp()),
+                "data": {
+                    "ref": intent.ref,
+                    "payment_id": intent.payment_id,
+                    "amount": intent.amount,
+                    "currency": intent.currency,
+                },
+            }
+        ).encode()
+        timestamp = int(utc_now().timestamp())
+        return body, {
+            SIGNATURE_HEADER: sign(self._secret, body, timestamp),
+            "content-type": "application/json",
+        }
+
+    # ------------------------------------------------------------------ Pintuan's side
+
+    def capture(self, provider_ref: str, amount: int, idempotency_key: str) -> None:
+        self._operate(provider_ref, "capture", amount, idempotency_key)
+
+    def void(self, provider_ref: str, idempotency_key: str) -> None:
+        self._operate(provider_ref, "void", 0, idempotency_key)
+
+    def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> None:
+        self._operate(provider_ref, "refund", amount, idempotency_key)
+
+    def _operate(self, ref: str, kind: str, amount: int, key: str) -> None:
+        def operate(session: Session) -> None:
+            first = session.execute(
+                upsert_insert(session, SandboxOperation)
+                .values(
+                    idempotency_key=key, ref=ref, kind=kind, amount=amount, created_at=utc_now()
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(SandboxOperation.idempotency_key)
+            ).first()
+            if first is None:
+                return  # a retry of an operation already done: same effect, nothing more
+            intent = session.get(SandboxIntent, ref)
+            if intent is None:
+                raise ProviderError(f"sandbox: no intent {ref}")
+            if kind == "capture":
+                if intent.status != "authorized" or amount > intent.amount:
+                    raise ProviderError(f"sandbox: cannot capture a {intent.status} intent")
+                intent.status, intent.captured = "captured", amount
+            elif kind == "void":
+                if intent.status != "authorized":
+                    raise ProviderError(f"sandbox: cannot void a {intent.status} intent")
+                intent.status = "voided"
+            else:
+                paid = intent.captured if intent.status == "captured" else intent.amount
+                if intent.status not in ("charged", "captured") or intent.refunded + amount > paid:
+                    raise ProviderError(
+                        f"sandbox: cannot refund {amount} of a {intent.status} intent"
+                    )
+                intent.refunded += amount
+                if intent.refunded == paid:
+                    intent.status = "refunded"
+
+        self._db.run_sync(operate)
+
+    def verify_webhook(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> ProviderEvent:
+        header = headers.get(SIGNATURE_HEADER, "")
+        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+        try:
+            timestamp = int(parts["t"])
+            given = parts["v1"]
+        except (KeyError, ValueError) as exc:
+            raise WebhookRejected("Missing or malformed signature header.") from exc
+        expected = sign(self._secret, body, timestamp).split("v1=", 1)[1]
+        if not hmac.compare_digest(expected, given):
+            raise WebhookRejected("The signature does not match the body.")
+        if abs(now.timestamp() - timestamp) > TOLERANCE.total_seconds():
+            raise WebhookRejected(
+                "The signature's timestamp is outside the 5-minute tolerance.",
+                code="stale_signature",
+            )
+        try:
+            event = json.loads(body)
+            event_id, raw_type = str(event["id"]), str(event["type"])
+            ref = event.get("data", {}).get("ref")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise WebhookRejected("The body is not a sandbox event.", code="invalid_event") from exc
+        kind = {
+            "payment.authorized": EventKind.AUTHORIZED,
+            "payment.charged": EventKind.CHARGED,
+            "payment.failed": EventKind.FAILED,
+        }.get(raw_type, EventKind.OTHER)
+        return ProviderEvent(
+            event_id=event_id, kind=kind, raw_type=raw_type, provider_ref=str(ref) if ref else None
+        )

@@ -1,0 +1,294 @@
+"""Use cases of payments: paying for a seat, provider notifications, and the money owed back.
+
+Money moves in two halves. Inside a transaction we only decide (a payment is authorised, a
+capture is owed…); calls to the provider happen after commit, from the worker, and each one is
+idempotent by ``<payment id>:<action>`` so a retry can never capture or refund twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from pintuan.domain.teams import SeatStatus
+from pintuan.errors import NotFound
+from pintuan.events.service import record_event
+from pintuan.kit.ids import new_id
+from pintuan.kit.orm import table_of
+from pintuan.kit.sql import upsert_insert
+from pintuan.payments.models import Payment, WebhookEvent
+from pintuan.payments.providers.base import Checkout, EventKind, PaymentStyle, ProviderEvent
+from pintuan.teams import service as teams
+from pintuan.teams.models import Seat
+
+payments = table_of(Payment)
+
+MAX_BACKOFF = timedelta(hours=1)
+FIRST_BACKOFF = timedelta(seconds=5)
+ACTION_RESULT = {"capture": "captured", "void": "voided", "refund": "refunded"}
+
+
+def start_payment(
+    session: Session,
+    user_id: str,
+    seat_id: str,
+    provider: str,
+    style: PaymentStyle,
+    now: datetime,
+) -> tuple[Payment, bool]:
+    """A payment for the shopper's held seat; an unfinished one is reused. Returns the payment
+    and whether it is new (a new one still needs its checkout from the provider)."""
+    seat = teams.owned_seat(session, user_id, seat_id)
+    teams.require_held(seat, now)
+    open_payment = session.scalar(
+        select(Payment).where(
+            Payment.seat_id == seat_id,
+            Payment.provider == provider,
+            Payment.status == "requires_action",
+            Payment.provider_ref.is_not(None),
+        )
+    )
+    if open_payment is not None:
+        return open_payment, False
+    payment = Payment(
+        id=new_id("pay"),
+        seat_id=seat.id,
+        team_id=seat.team_id,
+        user_id=user_id,
+        provider=provider,
+        style=style.value,
+        status="requires_action",
+        amount=seat.price_amount,
+        currency=seat.currency,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    return payment, True
+
+
+def attach_checkout(session: Session, payment_id: str, checkout: Checkout) -> Payment:
+    payment = get_payment(session, payment_id)
+    payment.provider_ref = checkout.provider_ref
+    payment.checkout_url = checkout.url
+    session.flush()
+    return payment
+
+
+def get_payment(session: Session, payment_id: str) -> Payment:
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.", code="payment_not_found")
+    return payment
+
+
+def owned_payment(session: Session, user_id: str, payment_id: str) -> Payment:
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.user_id != user_id:
+        raise NotFound(f"No payment {payment_id}.", code="payment_not_found")
+    return payment
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    duplicate: bool
+    payment_id: str | None = None
+
+
+def handle_provider_event(
+    session: Session, provider: str, event: ProviderEvent, body: str, now: datetime
+) -> Handled:
+    """Store a verified notification once and apply it; repeats and late events change nothing
+    they should not."""
+    stored = session.execute(
+        upsert_insert(session, WebhookEvent)
+        .values(
+            provider=provider,
+            event_id=event.event_id,
+            type=event.raw_type,
+            body=body,
+            received_at=now,
+            processed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(WebhookEvent.event_id)
+    ).first()
+    if stored is None:
+        return Handled(duplicate=True)
+    payment = (
+        session.scalar(
+            select(Payment).where(
+                Payment.provider == provider, Payment.provider_ref == event.provider_ref
+            )
+        )
+        if event.provider_ref
+        else None
+    )
+    if payment is None:
+        return Handled(duplicate=False)
+    if event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED):
+        _money_arrived(session, payment, event.kind, now)
+    elif event.kind is EventKind.FAILED and payment.status == "requires_action":
+        payment.status, payment.updated_at = "failed", now
+    session.flush()
+    return Handled(duplicate=False, payment_id=payment.id)
+
+
+def _money_arrived(session: Session, payment: Payment, kind: EventKind, now: datetime) -> None:
+    if payment.status not in ("requires_action", "failed"):
+        return  # already recorded; a repeat of the same news
+    payment.status = "authorized" if kind is EventKind.AUTHORIZED else "charged"
+    payment.updated_at = now
+    session.flush()
+    record_event(session, f"payment.{payment.status}", payment.id, seat_id=payment.seat_id)
+    outcome = teams.mark_seat_paid(session, payment.seat_id, now)
+    if not outcome.took_place:
+        _owe_back(session, [payment.id], now)
+    return_money_for_seats(session, [s.seat_id for s in outcome.ended], now)
+    if outcome.team_succeeded:
+        schedule_captures(session, outcome.team_id, now)
+
+
+def return_money_for_seats(session: Session, seat_ids: Sequence[str], now: datetime) -> int:
+    """Owe back every payment that took money for these (ended) seats: void holds, refund
+    charges. Returns how many payments now owe money back."""
+    if not seat_ids:
+        return 0
+    ids = (
+        session.execute(
+            select(payments.c.id).where(
+                payments.c.seat_id.in_(seat_ids),
+                payments.c.status.in_(("authorized", "charged")),
+                payments.c.pending_action.is_(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    _owe_back(session, ids, now)
+    return len(ids)
+
+
+def _owe_back(session: Session, payment_ids: Sequence[str], now: datetime) -> None:
+    if not payment_ids:
+        return
+    session.execute(
+        update(payments)
+        .where(payments.c.id.in_(payment_ids), payments.c.status.in_(("authorized", "charged")))
+        .values(
+            pending_action=case((payments.c.status == "authorized", "void"), else_="refund"),
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def schedule_captures(session: Session, team_id: str, now: datetime) -> None:
+    """A team succeeded: capture every hold of its confirmed seats."""
+    confirmed = select(Seat.id).where(
+        Seat.team_id == team_id, Seat.status == SeatStatus.CONFIRMED.value
+    )
+    session.execute(
+        update(payments)
+        .where(
+            payments.c.team_id == team_id,
+            payments.c.status == "authorized",
+            payments.c.pending_action.is_(None),
+            payments.c.seat_id.in_(confirmed),
+        )
+        .values(pending_action="capture", next_attempt_at=now, updated_at=now)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DueAction:
+    payment_id: str
+    provider: str
+    action: str
+    provider_ref: str
+    amount: int
+    attempts: int
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.payment_id}:{self.action}"
+
+
+def claim_due_actions(
+    session: Session, now: datetime, limit: int, lease: timedelta
+) -> list[DueAction]:
+    """Take up to ``limit`` owed provider calls, leasing them so no other worker takes them."""
+    query = (
+        select(
+            payments.c.id,
+            payments.c.provider,
+            payments.c.pending_action,
+            payments.c.provider_ref,
+            payments.c.amount,
+            payments.c.attempts,
+        )
+        .where(payments.c.pending_action.is_not(None), payments.c.next_attempt_at <= now)
+        .order_by(payments.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = session.execute(query).all()
+    if rows:
+        session.execute(
+            update(payments)
+            .where(payments.c.id.in_([r.id for r in rows]))
+            .values(next_attempt_at=now + lease)
+        )
+    return [
+        DueAction(r.id, r.provider, r.pending_action, r.provider_ref or "", r.amount, r.attempts)
+        for r in rows
+    ]
+
+
+def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
+    """The provider did it: record the final status (once)."""
+    done = session.execute(
+        update(payments)
+        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action)
+        .values(
+            status=ACTION_RESULT[action.action],
+            pending_action=None,
+            next_attempt_at=None,
+            last_error=None,
+            updated_at=now,
+        )
+        .returning(payments.c.user_id, payments.c.amount, payments.c.currency)
+    ).first()
+    if done is None:
+        return False
+    if action.action in ("void", "refund"):
+        record_event(
+            session,
+            "payment.returned",
+            action.payment_id,
+            user_id=done.user_id,
+            amount=done.amount,
+            currency=done.currency,
+        )
+    return True
+
+
+def retry_action_later(session: Session, action: DueAction, error: str, now: datetime) -> None:
+    """The provider call failed: try again after an exponential backoff, capped at an hour."""
+    delay = min(FIRST_BACKOFF * 2 ** min(action.attempts, 20), MAX_BACKOFF)
+    session.execute(
+        update(payments)
+        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action)
+        .values(
+            attempts=payments.c.attempts + 1,
+            next_attempt_at=now + delay,
+            last_error=error[:500],
+            updated_at=now,
+        )
+    )

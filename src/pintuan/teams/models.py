@@ -1,0 +1,105 @@
+"""Teams, their seats, and each shopper's count of seats per deal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pintuan.kit.orm import Base, UtcDateTime
+
+LIVE_SEAT_STATUSES = ("held", "paid", "confirmed")
+_LIVE = "status IN ('held', 'paid', 'confirmed')"
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"))
+    leader_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    team_size: Mapped[int] = mapped_column(Integer)
+    # Live seats (held + paid + confirmed) and paid ones; moved only by conditional updates.
+    taken: Mapped[int] = mapped_column(Integer)
+    paid: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('forming', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("taken >= 0 AND taken <= team_size", name="taken_within_size"),
+        CheckConstraint("paid >= 0 AND paid <= taken", name="paid_within_taken"),
+        # The sweep finds windows that have closed; the deal page finds teams to join.
+        Index(
+            "ix_teams_forming_expires_at",
+            "expires_at",
+            sqlite_where=text("status = 'forming'"),
+            postgresql_where=text("status = 'forming'"),
+        ),
+        Index("ix_teams_deal_id_status_taken", "deal_id", "status", "taken"),
+    )
+
+
+class Seat(Base):
+    __tablename__ = "seats"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    is_leader: Mapped[bool] = mapped_column(Boolean)
+    price_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Set while the seat is held: when it is released unless paid.
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('held', 'paid', 'confirmed', 'released', 'refunded')", name="status"
+        ),
+        # One live seat per shopper per team; a released seat does not block joining again.
+        Index(
+            "uq_seats_team_id_user_id_live",
+            "team_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text(_LIVE),
+            postgresql_where=text(_LIVE),
+        ),
+        Index(
+            "ix_seats_held_hold_expires_at",
+            "hold_expires_at",
+            sqlite_where=text("status = 'held'"),
+            postgresql_where=text("status = 'held'"),
+        ),
+        Index("ix_seats_team_id", "team_id"),
+        Index("ix_seats_user_id_id", "user_id", "id"),
+    )
+
+
+class DealShopperCount(Base):
+    """Live seats one shopper holds on one deal, for the per-user limit."""
+
+    __tablename__ = "deal_shopper_counts"
+
+    deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("count >= 0", name="count_not_negative"),)

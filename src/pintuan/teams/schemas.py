@@ -1,0 +1,131 @@
+"""Response bodies of the teams API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from pintuan.kit.schemas import MoneyOut
+from pintuan.teams.models import Seat
+from pintuan.teams.service import Member, MySeat, SeatView, TeamStart, TeamView
+
+
+class SeatOut(BaseModel):
+    id: str
+    team_id: str
+    deal_id: str
+    status: str
+    is_leader: bool
+    price: MoneyOut
+    hold_expires_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, seat: SeatView | Seat) -> SeatOut:
+        return cls(
+            id=seat.id,
+            team_id=seat.team_id,
+            deal_id=seat.deal_id,
+            status=seat.status,
+            is_leader=seat.is_leader,
+            price=MoneyOut.of(seat.price_amount, seat.currency),
+            hold_expires_at=seat.hold_expires_at,
+            created_at=seat.created_at,
+        )
+
+
+class MemberOut(BaseModel):
+    display_name: str
+    is_leader: bool
+    paid: bool
+    joined_at: datetime
+
+    @classmethod
+    def of(cls, member: Member) -> MemberOut:
+        return cls(
+            display_name=member.display_name,
+            is_leader=member.is_leader,
+            paid=member.paid,
+            joined_at=member.joined_at,
+        )
+
+
+class TeamOut(BaseModel):
+    id: str
+    deal_id: str
+    status: str
+    team_size: int
+    seats_taken: int
+    seats_paid: int
+    seats_left: int
+    expires_at: datetime
+    created_at: datetime
+    ended_at: datetime | None
+    leader: MemberOut | None
+    members: list[MemberOut]
+
+    @classmethod
+    def of(cls, team: TeamView) -> TeamOut:
+        return cls(
+            id=team.id,
+            deal_id=team.deal_id,
+            status=team.status,
+            team_size=team.team_size,
+            seats_taken=team.taken,
+            seats_paid=team.paid,
+            seats_left=team.team_size - team.taken,
+            expires_at=team.expires_at,
+            created_at=team.created_at,
+            ended_at=team.ended_at,
+            leader=MemberOut.of(team.leader) if team.leader else None,
+            members=[MemberOut.of(m) for m in team.members],
+        )
+
+    @classmethod
+    def started(cls, start: TeamStart, leader_name: str) -> TeamOut:
+        leader = MemberOut(
+            display_name=leader_name, is_leader=True, paid=False, joined_at=start.created_at
+        )
+        return cls(
+            id=start.team_id,
+            deal_id=start.deal_id,
+            status="forming",
+            team_size=start.team_size,
+            seats_taken=1,
+            seats_paid=0,
+            seats_left=start.team_size - 1,
+            expires_at=start.expires_at,
+            created_at=start.created_at,
+            ended_at=None,
+            leader=leader,
+            members=[leader],
+        )
+
+
+class StartedTeamOut(BaseModel):
+    team: TeamOut
+    seat: SeatOut
+
+
+class JoinedOut(BaseModel):
+    seat: SeatOut
+
+
+class TeamList(BaseModel):
+    data: list[TeamOut]
+
+
+class MySeatOut(SeatOut):
+    team_status: str
+    team_expires_at: datetime
+    deal_title: str
+
+    @classmethod
+    def mine(cls, mine: MySeat) -> MySeatOut:
+        return cls(
+            **SeatOut.of(mine.seat).model_dump(),
+            team_status=mine.team_status,
+            team_expires_at=mine.team_expires_at,
+            deal_title=mine.deal_title,
+        )

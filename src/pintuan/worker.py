@@ -1,0 +1,168 @@
+"""The sweep loop: everything that happens because time passed.
+
+Each task finds its due rows through an index on their due time, handles at most one batch per
+transaction, and reports how many it handled; an idle tick is a handful of index probes that
+find nothing. The loop runs again at once while any task filled its batch, else it sleeps.
+
+Provider calls (capture, void, refund) happen outside any transaction: a claim transaction
+leases the rows, the calls are made, and a second transaction records each result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, fields
+from datetime import timedelta
+
+import anyio.to_thread
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from pintuan.accounts.service import forget_old_attempts
+from pintuan.deals.models import Deal
+from pintuan.domain.lifecycle import DealStatus
+from pintuan.idempotency.service import delete_expired_keys
+from pintuan.kit.time import utc_now
+from pintuan.notifications.service import dispatch_outbox
+from pintuan.payments import service as payments
+from pintuan.payments.providers.base import ProviderError
+from pintuan.services import Services
+from pintuan.teams import service as teams
+
+log = logging.getLogger("pintuan.worker")
+
+PAYMENT_LEASE = timedelta(minutes=2)
+HOUSEKEEPING_EVERY = timedelta(minutes=5)
+
+
+@dataclass
+class TickReport:
+    holds_released: int = 0
+    teams_failed: int = 0
+    provider_calls: int = 0
+    provider_failures: int = 0
+    events_dispatched: int = 0
+    deals_ended: int = 0
+
+    def busy(self, batch: int) -> bool:
+        return any(getattr(self, f.name) >= batch for f in fields(self))
+
+    def total(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+
+def release_expired_holds(session: Session, batch: int) -> int:
+    """Release held seats whose payment did not come in time, and owe back any late money."""
+    now = utc_now()
+    ended = teams.release_expired_holds(session, now, batch)
+    payments.return_money_for_seats(session, [s.seat_id for s in ended], now)
+    return len(ended)
+
+
+def close_expired_teams(session: Session, batch: int) -> int:
+    """Fail teams whose window ended before they filled; their money is owed back."""
+    now = utc_now()
+    failed, ended = teams.close_expired_teams(session, now, batch)
+    payments.return_money_for_seats(session, [s.seat_id for s in ended], now)
+    return failed
+
+
+def end_past_deals(session: Session, batch: int) -> int:
+    result = session.execute(
+        update(Deal)
+        .where(
+            Deal.status.in_((DealStatus.LIVE.value, DealStatus.PAUSED.value)),
+            Deal.ends_at <= utc_now(),
+        )
+        .values(status=DealStatus.ENDED.value, updated_at=utc_now())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class Worker:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.batch = services.settings.worker_batch_size
+        self._last_housekeeping = utc_now() - HOUSEKEEPING_EVERY
+
+    def tick(self) -> TickReport:
+        """One pass over every task; each batch in its own short transaction."""
+        db, batch = self.services.db, self.batch
+        report = TickReport()
+        report.holds_released = db.run_sync(release_expired_holds, batch)
+        report.teams_failed = db.run_sync(close_expired_teams, batch)
+        self._call_providers(report)
+        report.events_dispatched = db.run_sync(dispatch_outbox, batch)
+        report.deals_ended = db.run_sync(end_past_deals, batch)
+        if utc_now() - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+            self._housekeeping()
+        return report
+
+    def _call_providers(self, report: TickReport) -> None:
+        db = self.services.db
+        due = db.run_sync(payments.claim_due_actions, utc_now(), self.batch, PAYMENT_LEASE)
+        for action in due:
+            provider = self.services.providers.get(action.provider)
+            try:
+                if provider is None:
+                    raise ProviderError(f"provider {action.provider} is not configured")
+                if action.action == "capture":
+                    provider.capture(action.provider_ref, action.amount, action.idempotency_key)
+                elif action.action == "void":
+                    provider.void(action.provider_ref, action.idempotency_key)
+                else:
+                    provider.refund(action.provider_ref, action.amount, action.idempotency_key)
+            except ProviderError as exc:
+                report.provider_failures += 1
+                log.warning(
+                    "provider call failed",
+                    extra={
+                        "payment_id": action.payment_id,
+                        "action": action.action,
+                        "error": str(exc),
+                    },
+                )
+                db.run_sync(payments.retry_action_later, action, str(exc), utc_now())
+                continue
+            db.run_sync(payments.finish_action, action, utc_now())
+            report.provider_calls += 1
+
+    def _housekeeping(self) -> None:
+        now = utc_now()
+        self.services.db.run_sync(delete_expired_keys)
+        window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)
+        self.services.db.run_sync(lambda s: forget_old_attempts(s, older_than=now - window))
+        self._last_housekeeping = now
+
+    def run_until_idle(self, max_ticks: int = 1000) -> TickReport:
+        """Tick until nothing is due (tests, the CLI's --once); returns the summed report."""
+        total = TickReport()
+        for _ in range(max_ticks):
+            report = self.tick()
+            for f in fields(total):
+                setattr(total, f.name, getattr(total, f.name) + getattr(report, f.name))
+            if report.total() == 0:
+                break
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set; busy ticks follow each other, idle ones sleep."""
+        idle = self.services.settings.worker_idle_seconds
+        offload = not self.services.db.is_sqlite or any(
+            p.blocking_io for p in self.services.providers.values()
+        )
+        while not stop.is_set():
+            try:
+                report = await anyio.to_thread.run_sync(self.tick) if offload else self.tick()
+            except Exception:
+                log.exception("worker tick failed")
+                report = TickReport()
+            if report.total():
+                log.info("worker tick", extra={"report": report.__dict__})
+            if report.busy(self.batch):
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=idle)

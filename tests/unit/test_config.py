@@ -1,0 +1,144 @@
+"""Settings have safe dev defaults and refuse a guessable secret in production."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from pintuan.config import DEV_SECRET_KEY, Environment, Settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No PINTUAN_* variable or .env file of the machine running the tests leaks in."""
+    for name in list(os.environ):
+        if name.startswith("PINTUAN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_dev_settings_work_out_of_the_box_with_the_default_secret() -> None:
+    # given no configuration at all / when settings are read
+    settings = Settings()
+
+    # then they are dev settings with the known dev secret and a local SQLite file
+    assert settings.env is Environment.DEV
+    assert settings.secret_key == DEV_SECRET_KEY
+    assert settings.is_sqlite
+
+
+def test_test_settings_accept_the_default_secret() -> None:
+    assert Settings(env=Environment.TEST).secret_key == DEV_SECRET_KEY
+
+
+def test_prod_settings_refuse_the_default_secret() -> None:
+    # given production without a secret of its own
+    # when settings are built
+    with pytest.raises(ValidationError) as caught:
+        Settings(env=Environment.PROD)
+
+    # then the refusal says which variable to set and how
+    message = str(caught.value)
+    assert "PINTUAN_SECRET_KEY" in message
+    assert "token_urlsafe" in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("secret", id="secret"),
+        pytest.param("changeme", id="changeme"),
+        pytest.param("change-me", id="change-me"),
+        pytest.param(DEV_SECRET_KEY, id="dev default (long enough but public)"),
+        pytest.param("x" * 31, id="31 characters"),
+        pytest.param(secrets.token_urlsafe(16), id="random but short"),
+    ],
+)
+def test_prod_settings_refuse_a_weak_or_short_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="PINTUAN_SECRET_KEY"):
+        Settings(env="prod", secret_key=secret)
+
+
+def test_prod_settings_accept_a_long_random_secret() -> None:
+    # given a 48-character random secret
+    secret = secrets.token_urlsafe(36)
+    assert len(secret) == 48
+
+    # when production settings are built with it
+    settings = Settings(env="prod", secret_key=secret)
+
+    # then they are accepted as given
+    assert settings.env is Environment.PROD
+    assert settings.secret_key == secret
+
+
+def test_prod_settings_accept_a_secret_of_exactly_32_characters() -> None:
+    secret = "k" * 32
+    assert Settings(env="prod", secret_key=secret).secret_key == secret
+
+
+def test_prod_settings_read_from_the_environment_are_checked_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given PINTUAN_ENV=prod in the environment and no secret
+    monkeypatch.setenv("PINTUAN_ENV", "prod")
+
+    # when / then reading settings is refused
+    with pytest.raises(ValidationError, match="PINTUAN_SECRET_KEY"):
+        Settings()
+
+
+def test_settings_read_pintuan_variables_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given production configured through the environment
+    secret = secrets.token_urlsafe(36)
+    monkeypatch.setenv("PINTUAN_ENV", "prod")
+    monkeypatch.setenv("PINTUAN_SECRET_KEY", secret)
+    monkeypatch.setenv("PINTUAN_DATABASE_URL", "postgresql://pintuan@db/pintuan")
+
+    # when settings are read
+    settings = Settings()
+
+    # then they carry those values
+    assert settings.env is Environment.PROD
+    assert settings.secret_key == secret
+    assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize("field", ["db_pool_size", "session_days", "password_time_cost"])
+def test_settings_refuse_a_zero_where_at_least_one_is_needed(field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings.model_validate({field: 0})
+
+
+@pytest.mark.parametrize(
+    ("database_url", "path"),
+    [
+        ("sqlite:///var/pintuan.db", Path("var/pintuan.db")),
+        ("sqlite:////srv/pintuan/data.db", Path("/srv/pintuan/data.db")),
+        ("sqlite:///var/pintuan.db?timeout=5", Path("var/pintuan.db")),
+        ("sqlite:///:memory:", None),
+        ("sqlite://", None),
+        ("sqlite:///", None),
+        ("postgresql://pintuan@localhost/pintuan", None),
+        ("postgresql+psycopg://pintuan@localhost/pintuan", None),
+    ],
+)
+def test_sqlite_path_names_the_file_of_a_file_backed_sqlite_database(
+    database_url: str, path: Path | None
+) -> None:
+    # given a database URL / when the SQLite file is asked for
+    result = Settings(database_url=database_url).sqlite_path()
+
+    # then it is the file, or None when there is no file
+    assert result == path
+
+
+def test_the_default_database_is_a_sqlite_file_under_var() -> None:
+    assert Settings().sqlite_path() == Path("var/pintuan.db")
