@@ -69,7 +69,8 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain ``def`` dependency on a worker thread.
     services: Services = request.app.state.services
     return services
 

@@ -65,7 +65,7 @@ def test_a_repeat_while_the_first_is_still_running_gets_409(
     body = deal_body(merchant.id)
     raw = json.dumps(body).encode()
     # The first request has claimed the key and not finished (as another process would).
-    services.db.run_sync(
+    services.db.run_raw_sync(
         claim_key,
         f"user:{staff.user_id}",
         "slow-1",

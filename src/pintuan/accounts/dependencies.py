@@ -22,7 +22,9 @@ async def optional_principal(request: Request, services: ServicesDep) -> Princip
             raise Unauthenticated(
                 "Send the API token as 'Authorization: Bearer <token>'.", code="invalid_token"
             )
-        principal = await services.db.read(service.principal_for_api_token, secret.strip())
+        principal = await services.db.run_raw(
+            service.principal_for_api_token, secret.strip(), write=False
+        )
         if principal is None:
             raise Unauthenticated(
                 "This API token is unknown or revoked; create a new one.", code="invalid_token"

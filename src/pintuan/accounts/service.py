@@ -18,6 +18,7 @@ from pintuan.accounts.models import ApiToken, RateLimitCounter, User, WebSession
 from pintuan.domain.roles import Principal, Role
 from pintuan.errors import Conflict, NotFound, RateLimited
 from pintuan.kit.ids import new_id
+from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.sql import upsert_insert
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import MerchantStaff
@@ -165,13 +166,26 @@ def end_web_session(session: Session, secret: str) -> None:
     )
 
 
-def principal_for_api_token(session: Session, secret: str) -> Principal | None:
-    user_id = session.scalar(
-        select(ApiToken.user_id).where(
-            ApiToken.token_hash == _digest(secret), ApiToken.revoked_at.is_(None)
-        )
+TOKEN_PRINCIPAL = Sql("""
+    SELECT u.id, u.role, u.display_name, u.locale, u.time_zone
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+""")
+STAFF_OF = Sql("SELECT merchant_id FROM merchant_staff WHERE user_id = :user_id")
+
+
+def principal_for_api_token(tx: RawTx, secret: str) -> Principal | None:
+    """Who a bearer token acts for: one indexed lookup (every API request makes it)."""
+    row = tx.one(TOKEN_PRINCIPAL, {"token_hash": _digest(secret)})
+    if row is None:
+        return None
+    role = Role(row[1])
+    merchant_ids = (
+        frozenset(r[0] for r in tx.all(STAFF_OF, {"user_id": row[0]}))
+        if role is Role.MERCHANT
+        else frozenset()
     )
-    return principal_for_user(session, user_id) if user_id else None
+    return Principal(row[0], role, row[2], row[3], row[4], merchant_ids)
 
 
 def principal_for_web_session(session: Session, secret: str) -> Principal | None:

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
-
-from pintuan.events.models import OutboxEvent
-from pintuan.kit.orm import table_of
+from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 
-_outbox = table_of(OutboxEvent)
+INSERT_EVENT = Sql(
+    "INSERT INTO outbox_events (type, subject_id, payload, created_at) "
+    "VALUES (:type, :subject_id, :payload, :created_at)"
+)
 
 
-def record_event(session: Session, type_: str, subject_id: str, **payload: Any) -> None:
-    session.execute(
-        insert(_outbox).values(
-            type=type_, subject_id=subject_id, payload=payload, created_at=utc_now()
-        )
-    )
+def record_event(tx: RawTx, type_: str, subject_id: str, **payload: Any) -> None:
+    record_events(tx, [(type_, subject_id, payload)])
 
 
-def record_events(session: Session, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-    """Several events in one statement: (type, subject id, payload) each."""
+def record_events(tx: RawTx, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+    """Several events: (type, subject id, payload) each."""
     if not events:
         return
-    now = utc_now()
-    session.execute(
-        insert(_outbox),
-        [{"type": t, "subject_id": s, "payload": p, "created_at": now} for t, s, p in events],
-    )
+    now = tx.instant(utc_now())
+    rows = [
+        {"type": t, "subject_id": s, "payload": json.dumps(p), "created_at": now}
+        for t, s, p in events
+    ]
+    if len(rows) == 1:
+        tx.execute(INSERT_EVENT, rows[0])
+    else:
+        tx.many(INSERT_EVENT, rows)

@@ -3,6 +3,8 @@
 The first request with a key *claims* it in a short transaction of its own, so a repeat that
 arrives while the first is still running can be told so (409). The outcome is then stored in the
 same transaction as the effect, so a stored answer always means the effect happened.
+
+These statements sit on the hot path of every keyed POST, so they use the raw path.
 """
 
 from __future__ import annotations
@@ -10,13 +12,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pintuan.errors import Conflict, InvalidInput
 from pintuan.idempotency.models import IdempotencyKey
-from pintuan.kit.sql import upsert_insert
+from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
+
+FORGET_EXPIRED = Sql(
+    "DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND expires_at <= :now"
+)
+CLAIM = Sql("""
+    INSERT INTO idempotency_keys (scope, key, request_hash, created_at, expires_at)
+    VALUES (:scope, :key, :hash, :now, :expires_at)
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING scope
+""")
+READ = Sql("""
+    SELECT request_hash, response_status, response_body, response_content_type
+    FROM idempotency_keys WHERE scope = :scope AND key = :key
+""")
+STORE = Sql("""
+    UPDATE idempotency_keys
+    SET response_status = :status, response_body = :body, response_content_type = :type
+    WHERE scope = :scope AND key = :key
+""")
+RELEASE = Sql(
+    "DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND response_status IS NULL"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +51,7 @@ class StoredResponse:
 
 
 def claim_key(
-    session: Session, scope: str, key: str, request_hash: str, ttl: timedelta
+    tx: RawTx, scope: str, key: str, request_hash: str, ttl: timedelta
 ) -> StoredResponse | None:
     """Claim ``key`` for a new request, or return the answer already stored for it.
 
@@ -35,45 +59,27 @@ def claim_key(
     request is still running (``idempotency_in_progress``).
     """
     now = utc_now()
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope,
-            IdempotencyKey.key == key,
-            IdempotencyKey.expires_at <= now,
-        )
+    ids = {"scope": scope, "key": key}
+    tx.execute(FORGET_EXPIRED, {**ids, "now": tx.instant(now)})
+    claimed = tx.one(
+        CLAIM,
+        {**ids, "hash": request_hash, "now": tx.instant(now), "expires_at": tx.instant(now + ttl)},
     )
-    claimed = session.execute(
-        upsert_insert(session, IdempotencyKey)
-        .values(
-            scope=scope,
-            key=key,
-            request_hash=request_hash,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-        .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(IdempotencyKey.scope)
-    ).first()
     if claimed is not None:
         return None
-    row = session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-    )
+    row = tx.one(READ, ids)
     if row is None:  # expired and swept between our two statements: treat it as taken
         raise _in_progress()
-    if row.request_hash != request_hash:
+    stored_hash, status, body, content_type = row
+    if stored_hash != request_hash:
         raise InvalidInput(
             "This Idempotency-Key was already used for a different request; use a new key "
             "for a new request.",
             code="idempotency_mismatch",
         )
-    if row.response_status is None:
+    if status is None:
         raise _in_progress()
-    return StoredResponse(
-        status=row.response_status,
-        body=row.response_body or "",
-        content_type=row.response_content_type or "application/json",
-    )
+    return StoredResponse(status, body or "", content_type or "application/json")
 
 
 def _in_progress() -> Conflict:
@@ -83,27 +89,22 @@ def _in_progress() -> Conflict:
     )
 
 
-def store_response(session: Session, scope: str, key: str, response: StoredResponse) -> None:
-    session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        .values(
-            response_status=response.status,
-            response_body=response.body,
-            response_content_type=response.content_type,
-        )
+def store_response(tx: RawTx, scope: str, key: str, response: StoredResponse) -> None:
+    tx.execute(
+        STORE,
+        {
+            "scope": scope,
+            "key": key,
+            "status": response.status,
+            "body": response.body,
+            "type": response.content_type,
+        },
     )
 
 
-def release_key(session: Session, scope: str, key: str) -> None:
+def release_key(tx: RawTx, scope: str, key: str) -> None:
     """Forget a claim whose request failed unexpectedly, so the client may retry it."""
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope,
-            IdempotencyKey.key == key,
-            IdempotencyKey.response_status.is_(None),
-        )
-    )
+    tx.execute(RELEASE, {"scope": scope, "key": key})
 
 
 def delete_expired_keys(session: Session) -> int:

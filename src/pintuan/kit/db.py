@@ -25,6 +25,8 @@ import anyio.to_thread
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from pintuan.kit.rawsql import RawTx
+
 T = TypeVar("T")
 
 _IMMEDIATE = "pintuan_begin_immediate"
@@ -71,6 +73,36 @@ class Database:
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.run(fn, *args, write=False)
+
+    def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """Run ``fn(tx, *args)`` with a :class:`RawTx` in one transaction (the hot path)."""
+        pooled = self.engine.raw_connection()
+        conn: Any = pooled.driver_connection
+        try:
+            if self.is_sqlite:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            result = fn(RawTx(conn, sqlite=self.is_sqlite), *args)
+            if self.is_sqlite:
+                conn.execute("COMMIT")
+            else:
+                conn.commit()
+            return result
+        except BaseException:
+            if not self.is_sqlite:
+                conn.rollback()
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            pooled.close()
+
+    async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """Like :meth:`run`, with plain SQL instead of an ORM session."""
+        if self._limiter is None:
+            return self.run_raw_sync(fn, *args, write=write)
+        return await anyio.to_thread.run_sync(
+            lambda: self.run_raw_sync(fn, *args, write=write), limiter=self._limiter
+        )
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

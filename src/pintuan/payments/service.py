@@ -19,6 +19,7 @@ from pintuan.errors import NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
+from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.sql import upsert_insert
 from pintuan.payments.models import Payment, WebhookEvent
 from pintuan.payments.providers.base import Checkout, EventKind, PaymentStyle, ProviderEvent
@@ -146,7 +147,7 @@ def _money_arrived(session: Session, payment: Payment, kind: EventKind, now: dat
     payment.status = "authorized" if kind is EventKind.AUTHORIZED else "charged"
     payment.updated_at = now
     session.flush()
-    record_event(session, f"payment.{payment.status}", payment.id, seat_id=payment.seat_id)
+    record_event(raw_tx(session), f"payment.{payment.status}", payment.id, seat_id=payment.seat_id)
     outcome = teams.mark_seat_paid(session, payment.seat_id, now)
     if not outcome.took_place:
         _owe_back(session, [payment.id], now)
@@ -269,7 +270,7 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
         return False
     if action.action in ("void", "refund"):
         record_event(
-            session,
+            raw_tx(session),
             "payment.returned",
             action.payment_id,
             user_id=done.user_id,

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.errors import InvalidInput
-from pintuan.idempotency.http import run_write
+from pintuan.idempotency.http import run_raw_write, run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.rawsql import RawTx
 from pintuan.kit.time import utc_now
 from pintuan.payments.service import return_money_for_seats
 from pintuan.services import ServicesDep
@@ -36,13 +37,13 @@ async def start_team(
     """Start a team on a live deal; you hold its leader seat until you pay."""
     hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(session: Session) -> StartedTeamOut:
-        start = service.start_team(session, principal.user_id, deal_id, utc_now(), hold=hold)
+    def work(tx: RawTx) -> StartedTeamOut:
+        start = service.start_team(tx, principal.user_id, deal_id, utc_now(), hold=hold)
         return StartedTeamOut(
             team=TeamOut.started(start, principal.display_name), seat=SeatOut.of(start.seat)
         )
 
-    return await run_write(request, services, principal, work, status_code=201)
+    return await run_raw_write(request, services, principal, work, status_code=201)
 
 
 @router.post("/teams/{team_id}/seats", status_code=201, response_model=JoinedOut)
@@ -52,11 +53,11 @@ async def join_team(
     """Join a forming team; you hold a seat until you pay."""
     hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(session: Session) -> JoinedOut:
-        seat = service.join_team(session, principal.user_id, team_id, utc_now(), hold=hold)
+    def work(tx: RawTx) -> JoinedOut:
+        seat = service.join_team(tx, principal.user_id, team_id, utc_now(), hold=hold)
         return JoinedOut(seat=SeatOut.of(seat))
 
-    return await run_write(request, services, principal, work, status_code=201)
+    return await run_raw_write(request, services, principal, work, status_code=201)
 
 
 @router.get("/teams/{team_id}", response_model=TeamOut)

@@ -12,14 +12,15 @@ the order of its updates; every other transition takes the deal and team locks f
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import User
@@ -40,7 +41,7 @@ from pintuan.errors import Conflict, NotFound
 from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
-from pintuan.kit.sql import upsert_insert
+from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.teams.models import DealShopperCount, Seat, Team
 
 deals = table_of(Deal)
@@ -90,121 +91,136 @@ class TeamStart:
 
 
 # ---------------------------------------------------------------------------- joining
+# The join runs on the raw path (see kit/rawsql.py): it is the hottest write of the product.
+
+TAKE_STOCK = """
+    UPDATE deals SET committed = committed + 1
+    WHERE id = {deal} AND status = 'live' AND committed < stock
+      AND starts_at <= :now AND ends_at > :now
+    RETURNING id, group_price_amount, leader_price_amount, currency, per_user_limit,
+              team_size, team_window_minutes, ends_at, new_shoppers_only
+"""
+TAKE_STOCK_OF_DEAL = Sql(TAKE_STOCK.format(deal=":deal_id"))
+TAKE_STOCK_OF_TEAM = Sql(TAKE_STOCK.format(deal="(SELECT deal_id FROM teams WHERE id = :team_id)"))
+TAKE_PLACE = Sql("""
+    UPDATE teams SET taken = taken + 1
+    WHERE id = :team_id AND status = 'forming' AND taken < team_size AND expires_at > :now
+    RETURNING id
+""")
+COUNT_SHOPPER = Sql("""
+    INSERT INTO deal_shopper_counts (deal_id, user_id, count) VALUES (:deal_id, :user_id, 1)
+    ON CONFLICT (deal_id, user_id) DO UPDATE SET count = deal_shopper_counts.count + 1
+    WHERE deal_shopper_counts.count < :limit
+    RETURNING count
+""")
+INSERT_TEAM = Sql("""
+    INSERT INTO teams (id, deal_id, leader_id, status, team_size, taken, paid, expires_at,
+                       created_at)
+    VALUES (:id, :deal_id, :user_id, 'forming', :team_size, 1, 0, :expires_at, :now)
+""")
+INSERT_SEAT = Sql("""
+    INSERT INTO seats (id, team_id, deal_id, user_id, status, is_leader, price_amount, currency,
+                       hold_expires_at, created_at)
+    VALUES (:id, :team_id, :deal_id, :user_id, 'held', :is_leader, :price, :currency,
+            :hold_expires_at, :now)
+""")
+TEAM_OF = Sql("SELECT deal_id FROM teams WHERE id = :team_id")
+DEAL_STATE = Sql("SELECT status, stock, committed, starts_at, ends_at FROM deals WHERE id = :id")
+TEAM_STATE = Sql("SELECT status, team_size, taken, expires_at FROM teams WHERE id = :id")
+HAS_BOUGHT = Sql("SELECT 1 FROM seats WHERE user_id = :user_id AND status = 'confirmed' LIMIT 1")
+IS_MEMBER = Sql("""
+    SELECT 1 FROM seats WHERE team_id = :team_id AND user_id = :user_id
+      AND status IN ('held', 'paid', 'confirmed')
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    deal_id: str
+    group_price: int
+    leader_price: int | None
+    currency: str
+    per_user_limit: int
+    team_size: int
+    team_window_minutes: int
+    ends_at: datetime
+    new_shoppers_only: bool
 
 
 def start_team(
-    session: Session, user_id: str, deal_id: str, now: datetime, *, hold: timedelta
+    tx: RawTx, user_id: str, deal_id: str, now: datetime, *, hold: timedelta
 ) -> TeamStart:
     """Start a team on a live deal: the shopper holds its leader seat."""
-    terms = _take_stock(session, deals.c.id == deal_id, now)
+    terms = _take_stock(tx, TAKE_STOCK_OF_DEAL, {"deal_id": deal_id, "now": tx.instant(now)})
     if terms is None:
-        raise deal_refusal(_deal_state(session, deal_id), now)
+        raise deal_refusal(_deal_state(tx, deal_id), now)
     expires_at = min(now + timedelta(minutes=terms.team_window_minutes), terms.ends_at)
     team_id = new_id("team")
-    session.execute(
-        insert(teams).values(
-            id=team_id,
-            deal_id=deal_id,
-            leader_id=user_id,
-            status=TeamStatus.FORMING.value,
-            team_size=terms.team_size,
-            taken=1,
-            paid=0,
-            expires_at=expires_at,
-            created_at=now,
-        )
+    tx.execute(
+        INSERT_TEAM,
+        {
+            "id": team_id,
+            "deal_id": deal_id,
+            "user_id": user_id,
+            "team_size": terms.team_size,
+            "expires_at": tx.instant(expires_at),
+            "now": tx.instant(now),
+        },
     )
-    if not _count_shopper(session, deal_id, user_id, terms.per_user_limit):
+    if not _count_shopper(tx, deal_id, user_id, terms.per_user_limit):
         raise limit_refusal(terms.per_user_limit)
-    seat = _insert_seat(session, team_id, terms, user_id, now, hold=hold, is_leader=True)
+    seat = _insert_seat(tx, team_id, terms, user_id, now, hold=hold, is_leader=True)
     return TeamStart(team_id, deal_id, terms.team_size, expires_at, now, seat)
 
 
-def join_team(
-    session: Session, user_id: str, team_id: str, now: datetime, *, hold: timedelta
-) -> SeatView:
+def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: timedelta) -> SeatView:
     """Join a forming team: take a unit of stock, a place, a count against the shopper's limit,
     then insert the held seat; any refusal rolls back everything before it."""
-    deal_of_team = select(teams.c.deal_id).where(teams.c.id == team_id).scalar_subquery()
-    terms = _take_stock(session, deals.c.id == deal_of_team, now)
+    at = tx.instant(now)
+    terms = _take_stock(tx, TAKE_STOCK_OF_TEAM, {"team_id": team_id, "now": at})
     if terms is None:
-        deal_id = session.scalar(select(teams.c.deal_id).where(teams.c.id == team_id))
-        if deal_id is None:
+        row = tx.one(TEAM_OF, {"team_id": team_id})
+        if row is None:
             raise team_refusal(None, now)
-        raise deal_refusal(_deal_state(session, deal_id), now)
-    placed = session.execute(
-        update(teams)
-        .where(
-            teams.c.id == team_id,
-            teams.c.status == TeamStatus.FORMING.value,
-            teams.c.taken < teams.c.team_size,
-            teams.c.expires_at > now,
-        )
-        .values(taken=teams.c.taken + 1)
-        .returning(teams.c.id)
-    ).first()
-    if placed is None:
-        raise team_refusal(_team_state(session, team_id), now)
-    if terms.new_shoppers_only and _has_bought_before(session, user_id):
+        raise deal_refusal(_deal_state(tx, row[0]), now)
+    if tx.one(TAKE_PLACE, {"team_id": team_id, "now": at}) is None:
+        raise team_refusal(_team_state(tx, team_id), now)
+    if terms.new_shoppers_only and tx.one(HAS_BOUGHT, {"user_id": user_id}) is not None:
         raise not_new_shopper()
-    if not _count_shopper(session, terms.id, user_id, terms.per_user_limit):
+    if not _count_shopper(tx, terms.deal_id, user_id, terms.per_user_limit):
         # Being in this team already explains the refusal better than the limit does.
-        raise (
-            already_member()
-            if _is_member(session, team_id, user_id)
-            else limit_refusal(terms.per_user_limit)
-        )
-    return _insert_seat(session, team_id, terms, user_id, now, hold=hold, is_leader=False)
+        member = tx.one(IS_MEMBER, {"team_id": team_id, "user_id": user_id}) is not None
+        raise already_member() if member else limit_refusal(terms.per_user_limit)
+    return _insert_seat(tx, team_id, terms, user_id, now, hold=hold, is_leader=False)
 
 
-def _take_stock(session: Session, which_deal: Any, now: datetime) -> Any:
-    return session.execute(
-        update(deals)
-        .where(
-            which_deal,
-            deals.c.status == "live",
-            deals.c.committed < deals.c.stock,
-            deals.c.starts_at <= now,
-            deals.c.ends_at > now,
-        )
-        .values(committed=deals.c.committed + 1)
-        .returning(*_DEAL_TERMS)
-    ).first()
-
-
-def _count_shopper(session: Session, deal_id: str, user_id: str, limit: int) -> bool:
-    """Count one more seat for the shopper on the deal, unless that passes the limit."""
-    counted = session.execute(
-        upsert_insert(session, DealShopperCount)
-        .values(deal_id=deal_id, user_id=user_id, count=1)
-        .on_conflict_do_update(
-            index_elements=["deal_id", "user_id"],
-            set_={"count": counts.c.count + 1},
-            where=counts.c.count < limit,
-        )
-        .returning(counts.c.count)
-    ).first()
-    return counted is not None
-
-
-def _is_member(session: Session, team_id: str, user_id: str) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    seats.c.team_id == team_id,
-                    seats.c.user_id == user_id,
-                    seats.c.status.in_(_LIVE),
-                )
-            )
-        )
+def _take_stock(tx: RawTx, sql: Sql, params: dict[str, Any]) -> _Terms | None:
+    row = tx.one(sql, params)
+    if row is None:
+        return None
+    return _Terms(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        tx.read_instant(row[7]),
+        bool(row[8]),
     )
 
 
+def _count_shopper(tx: RawTx, deal_id: str, user_id: str, limit: int) -> bool:
+    """Count one more seat for the shopper on the deal, unless that passes the limit."""
+    row = tx.one(COUNT_SHOPPER, {"deal_id": deal_id, "user_id": user_id, "limit": limit})
+    return row is not None
+
+
 def _insert_seat(
-    session: Session,
+    tx: RawTx,
     team_id: str,
-    terms: Any,
+    terms: _Terms,
     user_id: str,
     now: datetime,
     *,
@@ -214,68 +230,46 @@ def _insert_seat(
     seat = SeatView(
         id=new_id("seat"),
         team_id=team_id,
-        deal_id=terms.id,
+        deal_id=terms.deal_id,
         user_id=user_id,
         status=SeatStatus.HELD.value,
         is_leader=is_leader,
-        price_amount=seat_price(
-            terms.group_price_amount, terms.leader_price_amount, is_leader=is_leader
-        ),
+        price_amount=seat_price(terms.group_price, terms.leader_price, is_leader=is_leader),
         currency=terms.currency,
         hold_expires_at=now + hold,
         created_at=now,
     )
     try:
-        session.execute(
-            insert(seats).values(
-                id=seat.id,
-                team_id=team_id,
-                deal_id=terms.id,
-                user_id=user_id,
-                status=seat.status,
-                is_leader=is_leader,
-                price_amount=seat.price_amount,
-                currency=seat.currency,
-                hold_expires_at=seat.hold_expires_at,
-                created_at=now,
-            )
+        tx.execute(
+            INSERT_SEAT,
+            {
+                "id": seat.id,
+                "team_id": team_id,
+                "deal_id": terms.deal_id,
+                "user_id": user_id,
+                "is_leader": is_leader,
+                "price": seat.price_amount,
+                "currency": seat.currency,
+                "hold_expires_at": tx.instant(now + hold),
+                "now": tx.instant(now),
+            },
         )
-    except IntegrityError as exc:
+    except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
         raise already_member() from exc
-    record_event(session, "seat.held", seat.id, team_id=team_id, user_id=user_id)
+    record_event(tx, "seat.held", seat.id, team_id=team_id, user_id=user_id)
     return seat
 
 
-def _has_bought_before(session: Session, user_id: str) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    seats.c.user_id == user_id, seats.c.status == SeatStatus.CONFIRMED.value
-                )
-            )
-        )
-    )
-
-
-def _deal_state(session: Session, deal_id: str) -> DealState | None:
-    row = session.execute(
-        select(
-            deals.c.status, deals.c.stock, deals.c.committed, deals.c.starts_at, deals.c.ends_at
-        ).where(deals.c.id == deal_id)
-    ).first()
+def _deal_state(tx: RawTx, deal_id: str) -> DealState | None:
+    row = tx.one(DEAL_STATE, {"id": deal_id})
     if row is None:
         return None
-    return DealState(row.status, row.stock, row.committed, row.starts_at, row.ends_at)
+    return DealState(row[0], row[1], row[2], tx.read_instant(row[3]), tx.read_instant(row[4]))
 
 
-def _team_state(session: Session, team_id: str) -> TeamState | None:
-    row = session.execute(
-        select(teams.c.status, teams.c.team_size, teams.c.taken, teams.c.expires_at).where(
-            teams.c.id == team_id
-        )
-    ).first()
-    return TeamState(row.status, row.team_size, row.taken, row.expires_at) if row else None
+def _team_state(tx: RawTx, team_id: str) -> TeamState | None:
+    row = tx.one(TEAM_STATE, {"id": team_id})
+    return TeamState(row[0], row[1], row[2], tx.read_instant(row[3])) if row else None
 
 
 # ---------------------------------------------------------------------------- locking
@@ -361,7 +355,7 @@ def _give_back(session: Session, ended: Sequence[EndedSeat], *, team_closed: boo
         [{"d": seat.deal_id, "u": seat.user_id} for seat in ended],
     )
     record_events(
-        session,
+        raw_tx(session),
         [
             (f"seat.{s.status}", s.seat_id, {"team_id": s.team_id, "user_id": s.user_id})
             for s in ended
@@ -379,7 +373,7 @@ def cancel_seat(session: Session, user_id: str, seat_id: str, now: datetime) -> 
     if seat is None or seat.user_id != user_id:
         raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
     _lock_deals_and_teams(session, [seat.deal_id], [seat.team_id])
-    team = _team_state(session, seat.team_id)
+    team = _team_state(raw_tx(session), seat.team_id)
     assert team is not None
     if team.status != TeamStatus.FORMING.value:
         raise Conflict(
@@ -431,7 +425,7 @@ def fail_teams(
     for seat in ended:
         members[seat.team_id].append(seat.user_id)
     record_events(
-        session,
+        raw_tx(session),
         [("team.failed", team_id, {"member_ids": users}) for team_id, users in members.items()],
     )
     return failed, ended
@@ -476,7 +470,7 @@ def mark_seat_paid(session: Session, seat_id: str, now: datetime) -> PaidOutcome
         select(seats.c.team_id, seats.c.deal_id, seats.c.user_id).where(seats.c.id == seat_id)
     ).one()
     _lock_deals_and_teams(session, [seat.deal_id], [seat.team_id])
-    team = _team_state(session, seat.team_id)
+    team = _team_state(raw_tx(session), seat.team_id)
     assert team is not None
     if team.status == TeamStatus.FORMING.value and team.expires_at <= now:
         _, ended = fail_teams(session, [seat.team_id], now)
@@ -499,7 +493,7 @@ def mark_seat_paid(session: Session, seat_id: str, now: datetime) -> PaidOutcome
         .values(paid=teams.c.paid + 1)
         .returning(teams.c.paid, teams.c.team_size)
     ).one()
-    record_event(session, "seat.paid", seat_id, team_id=seat.team_id, user_id=seat.user_id)
+    record_event(raw_tx(session), "seat.paid", seat_id, team_id=seat.team_id, user_id=seat.user_id)
     if counted.paid < counted.team_size:
         return PaidOutcome(True, seat.team_id)
     _succeed_team(session, seat.team_id, now)
@@ -520,7 +514,7 @@ def _succeed_team(session: Session, team_id: str, now: datetime) -> None:
             .returning(seats.c.user_id)
         ).scalars()
     )
-    record_event(session, "team.succeeded", team_id, member_ids=members)
+    record_event(raw_tx(session), "team.succeeded", team_id, member_ids=members)
 
 
 # ---------------------------------------------------------------------------- reading
