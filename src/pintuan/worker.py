@@ -24,6 +24,7 @@ from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals.models import Deal
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.idempotency.service import delete_expired_keys
+from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.payments import service as payments
@@ -81,6 +82,23 @@ def end_past_deals(session: Session, batch: int) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+DUE = Sql("""
+    SELECT
+      EXISTS (SELECT 1 FROM seats WHERE status = 'held' AND hold_expires_at <= :now),
+      EXISTS (SELECT 1 FROM teams WHERE status = 'forming' AND expires_at <= :now),
+      EXISTS (SELECT 1 FROM payments
+              WHERE pending_action IS NOT NULL AND next_attempt_at <= :now),
+      EXISTS (SELECT 1 FROM outbox_events WHERE dispatched_at IS NULL),
+      EXISTS (SELECT 1 FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now)
+""")
+
+
+def what_is_due(tx: RawTx) -> tuple[bool, ...]:
+    """One read of five partial indexes: which tasks have anything to do now."""
+    row = tx.one(DUE, {"now": tx.instant(utc_now())})
+    return tuple(bool(flag) for flag in row)
+
+
 class Worker:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -91,11 +109,18 @@ class Worker:
         """One pass over every task; each batch in its own short transaction."""
         db, batch = self.services.db, self.batch
         report = TickReport()
-        report.holds_released = db.run_sync(release_expired_holds, batch)
-        report.teams_failed = db.run_sync(close_expired_teams, batch)
-        self._call_providers(report)
-        report.events_dispatched = db.run_sync(dispatch_outbox, batch)
-        report.deals_ended = db.run_sync(end_past_deals, batch)
+        holds, teams_due, calls, events, deals_due = db.run_raw_sync(what_is_due, write=False)
+        if holds:
+            report.holds_released = db.run_sync(release_expired_holds, batch)
+        if teams_due:
+            report.teams_failed = db.run_sync(close_expired_teams, batch)
+        if calls:
+            self._call_providers(report)
+        # Ending seats and teams writes events, so look again rather than trust the probe.
+        if events or holds or teams_due or calls:
+            report.events_dispatched = db.run_sync(dispatch_outbox, batch)
+        if deals_due:
+            report.deals_ended = db.run_sync(end_past_deals, batch)
         if utc_now() - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._housekeeping()
         return report

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,4 +69,11 @@ class Deal(Base):
         Index("ix_deals_status_id", "status", "id"),
         Index("ix_deals_merchant_id_id", "merchant_id", "id"),
         Index("ix_deals_vertical_status_id", "vertical", "status", "id"),
+        # The worker ends deals whose end has passed.
+        Index(
+            "ix_deals_open_ends_at",
+            "ends_at",
+            sqlite_where=text("status IN ('live', 'paused')"),
+            postgresql_where=text("status IN ('live', 'paused')"),
+        ),
     )
