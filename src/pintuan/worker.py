@@ -54,19 +54,19 @@ class TickReport:
         return sum(getattr(self, f.name) for f in fields(self))
 
 
-def release_expired_holds(session: Session, batch: int) -> int:
+def release_expired_holds(tx: RawTx, batch: int) -> int:
     """Release held seats whose payment did not come in time, and owe back any late money."""
     now = utc_now()
-    ended = teams.release_expired_holds(session, now, batch)
-    payments.return_money_for_seats(session, [s.seat_id for s in ended], now)
+    ended = teams.release_expired_holds(tx, now, batch)
+    payments.return_money_for_seats(tx, [s.seat_id for s in ended], now)
     return len(ended)
 
 
-def close_expired_teams(session: Session, batch: int) -> int:
+def close_expired_teams(tx: RawTx, batch: int) -> int:
     """Fail teams whose window ended before they filled; their money is owed back."""
     now = utc_now()
-    failed, ended = teams.close_expired_teams(session, now, batch)
-    payments.return_money_for_seats(session, [s.seat_id for s in ended], now)
+    failed, ended = teams.close_expired_teams(tx, now, batch)
+    payments.return_money_for_seats(tx, [s.seat_id for s in ended], now)
     return failed
 
 
@@ -111,9 +111,9 @@ class Worker:
         report = TickReport()
         holds, teams_due, calls, events, deals_due = db.run_raw_sync(what_is_due, write=False)
         if holds:
-            report.holds_released = db.run_sync(release_expired_holds, batch)
+            report.holds_released = db.run_raw_sync(release_expired_holds, batch)
         if teams_due:
-            report.teams_failed = db.run_sync(close_expired_teams, batch)
+            report.teams_failed = db.run_raw_sync(close_expired_teams, batch)
         if calls:
             self._call_providers(report)
         # Ending seats and teams writes events, so look again rather than trust the probe.

@@ -12,6 +12,7 @@ PostgreSQL and as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text in SQLite, booleans as
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,23 +21,31 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
+_IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
 _SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class Sql:
-    """One statement, written once with ``:name`` parameters, rendered per driver on first use."""
+    """One statement, written once with ``:name`` parameters, rendered per driver on first use.
 
-    __slots__ = ("_pyformat", "text")
+    ``column IN_LIST(:ids)`` takes a whole Python list as one parameter (a JSON array that
+    SQLite unpacks with ``json_each``, an array for PostgreSQL's ``= ANY``), so a batch of a
+    thousand ids is one bound value instead of a thousand.
+    """
+
+    __slots__ = ("_pyformat", "_sqlite", "text")
 
     def __init__(self, text: str) -> None:
         self.text = " ".join(text.split())
+        self._sqlite = _IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", self.text)
         self._pyformat: str | None = None
 
     def for_driver(self, sqlite: bool) -> str:
         if sqlite:
-            return self.text  # sqlite3 understands :name itself
+            return self._sqlite  # sqlite3 understands :name itself
         if self._pyformat is None:
-            self._pyformat = _PARAM.sub(r"%(\1)s", self.text.replace("%", "%%"))
+            any_of = _IN_LIST.sub(r"= ANY(:\1)", self.text)
+            self._pyformat = _PARAM.sub(r"%(\1)s", any_of.replace("%", "%%"))
         return self._pyformat
 
 
@@ -51,6 +60,8 @@ class RawTx:
 
     def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
         cursor = self._conn.cursor()
+        if self.sqlite and params:
+            params = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
         cursor.execute(sql.for_driver(self.sqlite), params or {})
         return cursor
 

@@ -16,13 +16,15 @@ from pintuan.notifications.models import Notification
 
 outbox = table_of(OutboxEvent)
 
-# Which events a shopper hears about, and who: the team's members or the event's user.
-NOTICES = {
-    "team.succeeded": ("team_succeeded", "member_ids"),
-    "team.failed": ("team_failed", "member_ids"),
-    "seat.refunded": ("seat_refunded", "user_id"),
-    "payment.returned": ("money_returned", "user_id"),
+# Which events a shopper hears about, as what, and who: the payload key holding the audience.
+NOTICES: dict[str, list[tuple[str, str]]] = {
+    "team.succeeded": [("team_succeeded", "member_ids")],
+    # A failed team tells every member, and those who had paid that their seat is refunded.
+    "team.failed": [("team_failed", "member_ids"), ("seat_refunded", "refunded_ids")],
+    "seat.refunded": [("seat_refunded", "user_id")],
+    "payment.returned": [("money_returned", "user_id")],
 }
+_AUDIENCES = frozenset(audience for rules in NOTICES.values() for _, audience in rules)
 
 
 def dispatch_outbox(session: Session, limit: int) -> int:
@@ -39,21 +41,18 @@ def dispatch_outbox(session: Session, limit: int) -> int:
     now = utc_now()
     notices: list[dict[str, Any]] = []
     for row in rows:
-        rule = NOTICES.get(row.type)
-        if rule is None:
-            continue
-        kind, audience = rule
-        recipients = row.payload.get(audience) or []
-        for user_id in recipients if isinstance(recipients, list) else [recipients]:
-            notices.append(
-                {
-                    "id": new_id("ntf"),
-                    "user_id": user_id,
-                    "kind": kind,
-                    "data": {"subject_id": row.subject_id, **_public(row.payload)},
-                    "created_at": now,
-                }
-            )
+        for kind, audience in NOTICES.get(row.type, []):
+            recipients = row.payload.get(audience) or []
+            for user_id in recipients if isinstance(recipients, list) else [recipients]:
+                notices.append(
+                    {
+                        "id": new_id("ntf"),
+                        "user_id": user_id,
+                        "kind": kind,
+                        "data": {"subject_id": row.subject_id, **_public(row.payload)},
+                        "created_at": now,
+                    }
+                )
     if notices:
         session.execute(insert(Notification), notices)
     session.execute(
@@ -64,7 +63,7 @@ def dispatch_outbox(session: Session, limit: int) -> int:
 
 def _public(payload: dict[str, Any]) -> dict[str, Any]:
     """What of an event a notification may show: never other people's ids."""
-    return {k: v for k, v in payload.items() if k not in ("member_ids", "user_id")}
+    return {k: v for k, v in payload.items() if k not in _AUDIENCES}
 
 
 def list_notifications(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pintuan.domain.teams import SeatStatus
@@ -19,7 +19,7 @@ from pintuan.errors import NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
-from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.sql import upsert_insert
 from pintuan.payments.models import Payment, WebhookEvent
 from pintuan.payments.providers.base import Checkout, EventKind, PaymentStyle, ProviderEvent
@@ -148,46 +148,42 @@ def _money_arrived(session: Session, payment: Payment, kind: EventKind, now: dat
     payment.updated_at = now
     session.flush()
     record_event(raw_tx(session), f"payment.{payment.status}", payment.id, seat_id=payment.seat_id)
-    outcome = teams.mark_seat_paid(session, payment.seat_id, now)
+    tx = raw_tx(session)
+    outcome = teams.mark_seat_paid(tx, payment.seat_id, now)
     if not outcome.took_place:
-        _owe_back(session, [payment.id], now)
-    return_money_for_seats(session, [s.seat_id for s in outcome.ended], now)
+        _owe_back(tx, [payment.id], now)
+    return_money_for_seats(tx, [s.seat_id for s in outcome.ended], now)
     if outcome.team_succeeded:
         schedule_captures(session, outcome.team_id, now)
 
 
-def return_money_for_seats(session: Session, seat_ids: Sequence[str], now: datetime) -> int:
+OWE_BACK_FOR_SEATS = Sql("""
+    UPDATE payments
+    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
+        next_attempt_at = :now, updated_at = :now
+    WHERE seat_id IN_LIST(:ids) AND status IN ('authorized', 'charged')
+      AND pending_action IS NULL
+""")
+OWE_BACK = Sql("""
+    UPDATE payments
+    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
+        next_attempt_at = :now, updated_at = :now
+    WHERE id IN_LIST(:ids) AND status IN ('authorized', 'charged')
+""")
+
+
+def return_money_for_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> int:
     """Owe back every payment that took money for these (ended) seats: void holds, refund
     charges. Returns how many payments now owe money back."""
     if not seat_ids:
         return 0
-    ids = (
-        session.execute(
-            select(payments.c.id).where(
-                payments.c.seat_id.in_(seat_ids),
-                payments.c.status.in_(("authorized", "charged")),
-                payments.c.pending_action.is_(None),
-            )
-        )
-        .scalars()
-        .all()
-    )
-    _owe_back(session, ids, now)
-    return len(ids)
+    cursor = tx.execute(OWE_BACK_FOR_SEATS, {"ids": list(seat_ids), "now": tx.instant(now)})
+    return int(cursor.rowcount or 0)
 
 
-def _owe_back(session: Session, payment_ids: Sequence[str], now: datetime) -> None:
-    if not payment_ids:
-        return
-    session.execute(
-        update(payments)
-        .where(payments.c.id.in_(payment_ids), payments.c.status.in_(("authorized", "charged")))
-        .values(
-            pending_action=case((payments.c.status == "authorized", "void"), else_="refund"),
-            next_attempt_at=now,
-            updated_at=now,
-        )
-    )
+def _owe_back(tx: RawTx, payment_ids: Sequence[str], now: datetime) -> None:
+    if payment_ids:
+        tx.execute(OWE_BACK, {"ids": list(payment_ids), "now": tx.instant(now)})
 
 
 def schedule_captures(session: Session, team_id: str, now: datetime) -> None:

@@ -13,7 +13,7 @@ from pintuan.idempotency.http import run_raw_write, run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
-from pintuan.kit.rawsql import RawTx
+from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.payments.service import return_money_for_seats
 from pintuan.services import ServicesDep
@@ -89,9 +89,9 @@ async def cancel_seat(
     """Give up your seat of a forming team: a held seat is released, a paid one refunded."""
 
     def work(session: Session) -> SeatOut:
-        now = utc_now()
-        ended = service.cancel_seat(session, principal.user_id, seat_id, now)
-        return_money_for_seats(session, [ended.seat_id], now)
+        now, tx = utc_now(), raw_tx(session)
+        ended = service.cancel_seat(tx, principal.user_id, seat_id, now)
+        return_money_for_seats(tx, [ended.seat_id], now)
         return SeatOut.of(service.owned_seat(session, principal.user_id, seat_id))
 
     return await run_write(request, services, principal, work)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import User
@@ -41,7 +41,7 @@ from pintuan.errors import Conflict, NotFound
 from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
-from pintuan.kit.rawsql import RawTx, Sql, raw_tx
+from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.teams.models import DealShopperCount, Seat, Team
 
 deals = table_of(Deal)
@@ -274,28 +274,68 @@ def _team_state(tx: RawTx, team_id: str) -> TeamState | None:
 
 # ---------------------------------------------------------------------------- locking
 
+LOCK_DEALS = Sql("SELECT id FROM deals WHERE id IN_LIST(:ids) ORDER BY id FOR UPDATE")
+LOCK_TEAMS = Sql("SELECT id FROM teams WHERE id IN_LIST(:ids) ORDER BY id FOR UPDATE")
 
-def _lock_deals_and_teams(
-    session: Session, deal_ids: Iterable[str], team_ids: Iterable[str]
-) -> None:
+
+def _lock_deals_and_teams(tx: RawTx, deal_ids: Iterable[str], team_ids: Iterable[str]) -> None:
     """Take row locks in the one global order (PostgreSQL; SQLite has one writer already)."""
-    if session.get_bind().dialect.name == "sqlite":
+    if tx.sqlite:
         return
-    session.execute(
-        select(deals.c.id)
-        .where(deals.c.id.in_(sorted(set(deal_ids))))
-        .order_by(deals.c.id)
-        .with_for_update()
-    ).all()
-    session.execute(
-        select(teams.c.id)
-        .where(teams.c.id.in_(sorted(set(team_ids))))
-        .order_by(teams.c.id)
-        .with_for_update()
-    ).all()
+    tx.execute(LOCK_DEALS, {"ids": sorted(set(deal_ids))})
+    tx.execute(LOCK_TEAMS, {"ids": sorted(set(team_ids))})
 
 
 # ---------------------------------------------------------------------------- ending seats
+# Sweeps end thousands of seats at once, so these statements are set-based on the raw path.
+
+END_SEATS = """
+    UPDATE seats
+    SET status = CASE WHEN status = 'held' THEN 'released' ELSE 'refunded' END,
+        ended_at = :now, hold_expires_at = NULL
+    WHERE {which} IN_LIST(:ids) AND status IN ('held', 'paid')
+    RETURNING id, team_id, deal_id, user_id, status
+"""
+END_SEATS_BY_ID = Sql(END_SEATS.format(which="id"))
+END_SEATS_OF_TEAMS = Sql(END_SEATS.format(which="team_id"))
+RETURN_STOCK = Sql("UPDATE deals SET committed = committed - :n WHERE id = :deal_id")
+RETURN_PLACES = Sql(
+    "UPDATE teams SET taken = taken - :taken, paid = paid - :paid WHERE id = :team_id"
+)
+UNCOUNT_SHOPPER = Sql(
+    "UPDATE deal_shopper_counts SET count = count - 1 WHERE deal_id = :deal_id "
+    "AND user_id = :user_id"
+)
+DUE_HOLDS = Sql("""
+    SELECT id, deal_id, team_id FROM seats
+    WHERE status = 'held' AND hold_expires_at <= :now ORDER BY hold_expires_at LIMIT :limit
+""")
+SEAT_OF = Sql("SELECT user_id, team_id, deal_id, status, hold_expires_at FROM seats WHERE id = :id")
+FAIL_TEAMS = Sql("""
+    UPDATE teams SET status = 'failed', ended_at = :now, taken = 0, paid = 0
+    WHERE id IN_LIST(:ids) AND status = 'forming'
+    RETURNING id
+""")
+DUE_TEAMS = Sql("""
+    SELECT id, deal_id FROM teams
+    WHERE status = 'forming' AND expires_at <= :now ORDER BY expires_at LIMIT :limit
+""")
+PAY_SEAT = Sql("""
+    UPDATE seats SET status = 'paid', paid_at = :now, hold_expires_at = NULL
+    WHERE id = :id AND status = 'held'
+""")
+COUNT_PAID = Sql("""
+    UPDATE teams SET paid = paid + 1 WHERE id = :team_id AND status = 'forming'
+    RETURNING paid, team_size
+""")
+SUCCEED_TEAM = Sql("""
+    UPDATE teams SET status = 'succeeded', ended_at = :now
+    WHERE id = :team_id AND status = 'forming'
+""")
+CONFIRM_SEATS = Sql("""
+    UPDATE seats SET status = 'confirmed' WHERE team_id = :team_id AND status = 'paid'
+    RETURNING user_id
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,55 +347,34 @@ class EndedSeat:
     status: str  # released or refunded
 
 
-def _end_seats(
-    session: Session, seat_ids: Sequence[str], now: datetime, *, team_closed: bool = False
-) -> list[EndedSeat]:
+def _end_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> list[EndedSeat]:
     """End live, unconfirmed seats: held ones are released, paid ones refunded. Each seat ends
     at most once: the status guard makes a second attempt change nothing."""
     if not seat_ids:
         return []
-    rows = session.execute(
-        update(seats)
-        .where(seats.c.id.in_(seat_ids), seats.c.status.in_(_UNCONFIRMED))
-        .values(
-            status=case(
-                (seats.c.status == SeatStatus.HELD.value, SeatStatus.RELEASED.value),
-                else_=SeatStatus.REFUNDED.value,
-            ),
-            ended_at=now,
-            hold_expires_at=None,
-        )
-        .returning(seats.c.id, seats.c.team_id, seats.c.deal_id, seats.c.user_id, seats.c.status)
-    ).all()
-    ended = [EndedSeat(r.id, r.team_id, r.deal_id, r.user_id, r.status) for r in rows]
-    _give_back(session, ended, team_closed=team_closed)
+    rows = tx.all(END_SEATS_BY_ID, {"ids": list(seat_ids), "now": tx.instant(now)})
+    ended = [EndedSeat(*row) for row in rows]
+    _give_back(tx, ended, team_closed=False)
     return ended
 
 
-def _give_back(session: Session, ended: Sequence[EndedSeat], *, team_closed: bool) -> None:
+def _give_back(tx: RawTx, ended: Sequence[EndedSeat], *, team_closed: bool) -> None:
     """Return the stock, places and shopper counts of seats that just ended."""
     if not ended:
         return
-    for deal_id, n in Counter(s.deal_id for s in ended).items():
-        session.execute(
-            update(deals).where(deals.c.id == deal_id).values(committed=deals.c.committed - n)
-        )
-    if not team_closed:  # a closed team's counters were zeroed when it failed
-        paid = Counter(s.team_id for s in ended if s.status == SeatStatus.REFUNDED.value)
-        for team_id, n in Counter(s.team_id for s in ended).items():
-            session.execute(
-                update(teams)
-                .where(teams.c.id == team_id)
-                .values(taken=teams.c.taken - n, paid=teams.c.paid - paid.get(team_id, 0))
-            )
-    session.execute(
-        update(counts)
-        .where(counts.c.deal_id == bindparam("d"), counts.c.user_id == bindparam("u"))
-        .values(count=counts.c.count - 1),
-        [{"d": seat.deal_id, "u": seat.user_id} for seat in ended],
+    stock = Counter(s.deal_id for s in ended)
+    tx.many(RETURN_STOCK, [{"deal_id": deal_id, "n": n} for deal_id, n in stock.items()])
+    tx.many(UNCOUNT_SHOPPER, [{"deal_id": s.deal_id, "user_id": s.user_id} for s in ended])
+    if team_closed:
+        return  # the team's counters were zeroed as it failed; its team.failed event says all
+    paid = Counter(s.team_id for s in ended if s.status == SeatStatus.REFUNDED.value)
+    places = Counter(s.team_id for s in ended)
+    tx.many(
+        RETURN_PLACES,
+        [{"team_id": t, "taken": n, "paid": paid.get(t, 0)} for t, n in places.items()],
     )
     record_events(
-        raw_tx(session),
+        tx,
         [
             (f"seat.{s.status}", s.seat_id, {"team_id": s.team_id, "user_id": s.user_id})
             for s in ended
@@ -363,87 +382,70 @@ def _give_back(session: Session, ended: Sequence[EndedSeat], *, team_closed: boo
     )
 
 
-def cancel_seat(session: Session, user_id: str, seat_id: str, now: datetime) -> EndedSeat:
+def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSeat:
     """The shopper gives up a seat of a forming team: held is released, paid is refunded."""
-    seat = session.execute(
-        select(seats.c.user_id, seats.c.team_id, seats.c.deal_id, seats.c.status).where(
-            seats.c.id == seat_id
-        )
-    ).first()
-    if seat is None or seat.user_id != user_id:
+    seat = tx.one(SEAT_OF, {"id": seat_id})
+    if seat is None or seat[0] != user_id:
         raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
-    _lock_deals_and_teams(session, [seat.deal_id], [seat.team_id])
-    team = _team_state(raw_tx(session), seat.team_id)
+    _, team_id, deal_id, status, _ = seat
+    _lock_deals_and_teams(tx, [deal_id], [team_id])
+    team = _team_state(tx, team_id)
     assert team is not None
     if team.status != TeamStatus.FORMING.value:
         raise Conflict(
             f"The team has {team.status}; its seats can no longer be cancelled.",
             code="team_closed",
         )
-    ended = _end_seats(session, [seat_id], now)
+    ended = _end_seats(tx, [seat_id], now)
     if not ended:
-        raise Conflict(f"This seat is already {seat.status}.", code="seat_not_cancellable")
+        raise Conflict(f"This seat is already {status}.", code="seat_not_cancellable")
     return ended[0]
 
 
-def release_expired_holds(session: Session, now: datetime, limit: int) -> list[EndedSeat]:
+def release_expired_holds(tx: RawTx, now: datetime, limit: int) -> list[EndedSeat]:
     """Release up to ``limit`` held seats whose payment did not arrive in time."""
-    due = session.execute(
-        select(seats.c.id, seats.c.deal_id, seats.c.team_id)
-        .where(seats.c.status == SeatStatus.HELD.value, seats.c.hold_expires_at <= now)
-        .order_by(seats.c.hold_expires_at)
-        .limit(limit)
-    ).all()
+    due = tx.all(DUE_HOLDS, {"now": tx.instant(now), "limit": limit})
     if not due:
         return []
-    _lock_deals_and_teams(session, [r.deal_id for r in due], [r.team_id for r in due])
-    return _end_seats(session, [r.id for r in due], now)
+    _lock_deals_and_teams(tx, [r[1] for r in due], [r[2] for r in due])
+    return _end_seats(tx, [r[0] for r in due], now)
 
 
 def fail_teams(
-    session: Session, team_ids: Sequence[str], now: datetime
+    tx: RawTx, team_ids: Sequence[str], now: datetime
 ) -> tuple[list[str], list[EndedSeat]]:
     """Fail forming teams (each at most once) and end their seats; returns the teams this call
     failed and the seats that ended with them."""
-    failed = list(
-        session.execute(
-            update(teams)
-            .where(teams.c.id.in_(team_ids), teams.c.status == TeamStatus.FORMING.value)
-            .values(status=TeamStatus.FAILED.value, ended_at=now, taken=0, paid=0)
-            .returning(teams.c.id)
-        ).scalars()
-    )
+    at = tx.instant(now)
+    failed = [r[0] for r in tx.all(FAIL_TEAMS, {"ids": list(team_ids), "now": at})]
     if not failed:
         return [], []
-    live = list(
-        session.execute(
-            select(seats.c.id).where(seats.c.team_id.in_(failed), seats.c.status.in_(_UNCONFIRMED))
-        ).scalars()
-    )
-    ended = _end_seats(session, live, now, team_closed=True)
+    ended = [EndedSeat(*row) for row in tx.all(END_SEATS_OF_TEAMS, {"ids": failed, "now": at})]
+    _give_back(tx, ended, team_closed=True)
     members: dict[str, list[str]] = {team_id: [] for team_id in failed}
+    refunded: dict[str, list[str]] = {team_id: [] for team_id in failed}
     for seat in ended:
         members[seat.team_id].append(seat.user_id)
+        if seat.status == SeatStatus.REFUNDED.value:
+            refunded[seat.team_id].append(seat.user_id)
     record_events(
-        raw_tx(session),
-        [("team.failed", team_id, {"member_ids": users}) for team_id, users in members.items()],
+        tx,
+        [
+            ("team.failed", team_id, {"member_ids": users, "refunded_ids": refunded[team_id]})
+            for team_id, users in members.items()
+        ],
     )
     return failed, ended
 
 
-def close_expired_teams(session: Session, now: datetime, limit: int) -> tuple[int, list[EndedSeat]]:
+def close_expired_teams(tx: RawTx, now: datetime, limit: int) -> tuple[int, list[EndedSeat]]:
     """Fail up to ``limit`` forming teams whose window has ended; returns how many teams were
     failed and the seats that ended with them."""
-    due = session.execute(
-        select(teams.c.id, teams.c.deal_id)
-        .where(teams.c.status == TeamStatus.FORMING.value, teams.c.expires_at <= now)
-        .order_by(teams.c.expires_at)
-        .limit(limit)
-    ).all()
+    due = tx.all(DUE_TEAMS, {"now": tx.instant(now), "limit": limit})
     if not due:
         return 0, []
-    _lock_deals_and_teams(session, [r.deal_id for r in due], [r.id for r in due])
-    failed, ended = fail_teams(session, [r.id for r in due], now)
+    _lock_deals_and_teams(tx, [r[1] for r in due], [r[0] for r in due])
+    failed, ended = fail_teams(tx, [r[0] for r in due], now)
     return len(failed), ended
 
 
@@ -460,61 +462,33 @@ class PaidOutcome:
     ended: tuple[EndedSeat, ...] = ()
 
 
-def mark_seat_paid(session: Session, seat_id: str, now: datetime) -> PaidOutcome:
+def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime) -> PaidOutcome:
     """Record that a held seat's payment arrived. The team succeeds when its last seat is paid.
 
     A payment after the seat's hold or the team's window has run out never takes a place: the
     seat (or the whole team) ends first, exactly as the sweep would have ended it.
     """
-    seat = session.execute(
-        select(seats.c.team_id, seats.c.deal_id, seats.c.user_id).where(seats.c.id == seat_id)
-    ).one()
-    _lock_deals_and_teams(session, [seat.deal_id], [seat.team_id])
-    team = _team_state(raw_tx(session), seat.team_id)
+    user_id, team_id, deal_id, _, _ = tx.one(SEAT_OF, {"id": seat_id})
+    _lock_deals_and_teams(tx, [deal_id], [team_id])
+    team = _team_state(tx, team_id)
     assert team is not None
     if team.status == TeamStatus.FORMING.value and team.expires_at <= now:
-        _, ended = fail_teams(session, [seat.team_id], now)
-        return PaidOutcome(False, seat.team_id, ended=tuple(ended))
-    status, hold_expires_at = session.execute(
-        select(seats.c.status, seats.c.hold_expires_at).where(seats.c.id == seat_id)
-    ).one()
+        _, ended = fail_teams(tx, [team_id], now)
+        return PaidOutcome(False, team_id, ended=tuple(ended))
+    _, _, _, status, hold_expires_at = tx.one(SEAT_OF, {"id": seat_id})
     if status != SeatStatus.HELD.value:
-        return PaidOutcome(False, seat.team_id)
-    if hold_expires_at is not None and hold_expires_at <= now:
-        return PaidOutcome(False, seat.team_id, ended=tuple(_end_seats(session, [seat_id], now)))
-    session.execute(
-        update(seats)
-        .where(seats.c.id == seat_id, seats.c.status == SeatStatus.HELD.value)
-        .values(status=SeatStatus.PAID.value, paid_at=now, hold_expires_at=None)
-    )
-    counted = session.execute(
-        update(teams)
-        .where(teams.c.id == seat.team_id, teams.c.status == TeamStatus.FORMING.value)
-        .values(paid=teams.c.paid + 1)
-        .returning(teams.c.paid, teams.c.team_size)
-    ).one()
-    record_event(raw_tx(session), "seat.paid", seat_id, team_id=seat.team_id, user_id=seat.user_id)
-    if counted.paid < counted.team_size:
-        return PaidOutcome(True, seat.team_id)
-    _succeed_team(session, seat.team_id, now)
-    return PaidOutcome(True, seat.team_id, team_succeeded=True)
-
-
-def _succeed_team(session: Session, team_id: str, now: datetime) -> None:
-    session.execute(
-        update(teams)
-        .where(teams.c.id == team_id, teams.c.status == TeamStatus.FORMING.value)
-        .values(status=TeamStatus.SUCCEEDED.value, ended_at=now)
-    )
-    members = list(
-        session.execute(
-            update(seats)
-            .where(seats.c.team_id == team_id, seats.c.status == SeatStatus.PAID.value)
-            .values(status=SeatStatus.CONFIRMED.value)
-            .returning(seats.c.user_id)
-        ).scalars()
-    )
-    record_event(raw_tx(session), "team.succeeded", team_id, member_ids=members)
+        return PaidOutcome(False, team_id)
+    if hold_expires_at is not None and tx.read_instant(hold_expires_at) <= now:
+        return PaidOutcome(False, team_id, ended=tuple(_end_seats(tx, [seat_id], now)))
+    tx.execute(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})
+    paid, team_size = tx.one(COUNT_PAID, {"team_id": team_id})
+    record_event(tx, "seat.paid", seat_id, team_id=team_id, user_id=user_id)
+    if paid < team_size:
+        return PaidOutcome(True, team_id)
+    tx.execute(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
+    members = [r[0] for r in tx.all(CONFIRM_SEATS, {"team_id": team_id})]
+    record_event(tx, "team.succeeded", team_id, member_ids=members)
+    return PaidOutcome(True, team_id, team_succeeded=True)
 
 
 # ---------------------------------------------------------------------------- reading
