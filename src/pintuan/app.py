@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pintuan.accounts.api import router as accounts_router
+from pintuan.bootstrap import build_services
 from pintuan.config import Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
@@ -25,7 +26,7 @@ from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
 from pintuan.payments.api import router as payments_router
-from pintuan.services import Services, build_services
+from pintuan.services import Services
 from pintuan.teams.api import router as teams_router
 from pintuan.worker import Worker
 

@@ -39,7 +39,7 @@ def _settings() -> Settings:
 
 def _run(work: Callable[[Session], T]) -> T:
     """Run ``work`` in one transaction; an application refusal becomes a clear error exit."""
-    from pintuan.services import build_services
+    from pintuan.bootstrap import build_services
 
     try:
         return build_services(_settings()).db.run_sync(work)
@@ -48,7 +48,7 @@ def _run(work: Callable[[Session], T]) -> T:
 
 
 def _hash_password(password: str) -> str:
-    from pintuan.accounts.passwords import Passwords
+    from pintuan.kit.passwords import Passwords
 
     settings = _settings()
     return Passwords(
@@ -131,7 +131,7 @@ def create_user(
 ) -> None:
     """Create a user. The password is read from stdin when piped, else generated and printed."""
     from pintuan.accounts import service as accounts
-    from pintuan.accounts.passwords import MIN_PASSWORD_LENGTH
+    from pintuan.kit.passwords import MIN_PASSWORD_LENGTH
     from pintuan.merchants import service as merchants
 
     if role is Role.MERCHANT and not merchant:
@@ -190,8 +190,8 @@ def worker(
     import asyncio
     import signal
 
+    from pintuan.bootstrap import build_services
     from pintuan.kit.logs import configure_logging
-    from pintuan.services import build_services
     from pintuan.worker import Worker
 
     settings = _settings()

@@ -1,21 +1,20 @@
-"""The application's long-lived services, built once at start-up and handed to every request,
-the worker and the CLI. The one place where adapters are chosen and wired in."""
+"""The application's long-lived services, handed to every request, the worker and the CLI.
+
+``pintuan.bootstrap`` builds them; this module only says what they are.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pintuan.accounts.passwords import Passwords
 from pintuan.config import Settings
+from pintuan.domain.payments import PaymentProvider
 from pintuan.errors import InvalidInput
 from pintuan.kit.db import Database
-from pintuan.kit.time import clock
-from pintuan.payments.providers.base import PaymentProvider, PaymentStyle
-from pintuan.payments.providers.sandbox import SandboxProvider
+from pintuan.kit.passwords import Passwords
 
 
 @dataclass(frozen=True)
@@ -35,38 +34,6 @@ class Services:
                 extra={"errors": [{"field": "provider", "message": "not available"}]},
             )
         return found
-
-    @property
-    def sandbox(self) -> SandboxProvider:
-        provider = self.providers.get("sandbox")
-        if not isinstance(provider, SandboxProvider):
-            raise InvalidInput("The sandbox provider is disabled.", code="sandbox_disabled")
-        return provider
-
-
-def build_services(settings: Settings, db: Database | None = None) -> Services:
-    db = db or Database(
-        settings.database_url,
-        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-        pool_size=settings.db_pool_size,
-    )
-    clock.offset = timedelta(seconds=settings.clock_offset_seconds)
-    providers: dict[str, PaymentProvider] = {}
-    if settings.sandbox_enabled:
-        providers["sandbox"] = SandboxProvider(
-            db,
-            secret=settings.sandbox_secret(),
-            style=PaymentStyle(settings.sandbox_style),
-            base_url=settings.base_url,
-        )
-    return Services(
-        settings=settings,
-        db=db,
-        passwords=Passwords(
-            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
-        ),
-        providers=providers,
-    )
 
 
 async def get_services(request: Request) -> Services:

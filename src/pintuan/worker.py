@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals.models import Deal
 from pintuan.domain.lifecycle import DealStatus
+from pintuan.domain.payments import ProviderError
 from pintuan.idempotency.service import delete_expired_keys
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.payments import service as payments
-from pintuan.payments.providers.base import ProviderError
 from pintuan.services import Services
 from pintuan.teams import service as teams
 
@@ -56,17 +56,12 @@ class TickReport:
 
 def release_expired_holds(tx: RawTx, batch: int) -> int:
     """Release held seats whose payment did not come in time, and owe back any late money."""
-    now = utc_now()
-    ended = teams.release_expired_holds(tx, now, batch)
-    payments.return_money_for_seats(tx, [s.seat_id for s in ended], now)
-    return len(ended)
+    return len(teams.release_expired_holds(tx, utc_now(), batch))
 
 
 def close_expired_teams(tx: RawTx, batch: int) -> int:
     """Fail teams whose window ended before they filled; their money is owed back."""
-    now = utc_now()
-    failed, ended = teams.close_expired_teams(tx, now, batch)
-    payments.return_money_for_seats(tx, [s.seat_id for s in ended], now)
+    failed, _ = teams.close_expired_teams(tx, utc_now(), batch)
     return failed
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from pintuan.app import create_app
 from pintuan.audit.service import audit_database
+from pintuan.bootstrap import build_services
 from pintuan.kit.time import clock
 from pintuan.payments.models import Payment
 from pintuan.payments.providers.sandbox import SandboxIntent
 from pintuan.services import Services
 from pintuan.worker import Worker
+from tests.conftest import make_settings
 from tests.factories import Account, create_account, create_deal, create_merchant
 
 
@@ -94,10 +99,19 @@ def test_a_team_that_does_not_fill_in_time_fails_and_every_payment_is_voided(
     audit_clean(services)
 
 
+@pytest.fixture
+def wallet_client(database_url: str, services: Services) -> Iterator[TestClient]:
+    """The sandbox charging on join and refunding on failure, like a wallet."""
+    settings = make_settings(database_url, sandbox_style="charge")
+    wallet = build_services(settings, services.db)
+    with TestClient(create_app(settings, wallet)) as client:
+        yield client
+
+
 def test_wallet_style_charges_are_refunded_when_the_team_fails(
-    client: TestClient, services: Services
+    wallet_client: TestClient, services: Services
 ) -> None:
-    services.sandbox._style = services.sandbox.default_style().__class__("charge")
+    client = wallet_client
     deal = create_deal(services.db, create_merchant(services.db), team_size=2)
     leader = create_account(services)
     started = start(client, leader, deal.id)

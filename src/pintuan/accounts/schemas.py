@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, EmailStr, Field
 
 from pintuan.accounts.models import ApiToken, User
-from pintuan.accounts.passwords import MIN_PASSWORD_LENGTH
+from pintuan.kit.passwords import MIN_PASSWORD_LENGTH
 from pintuan.kit.schemas import StrictModel, TimeZoneName
 
 Locale = Literal["en", "zh-Hans"]

@@ -18,10 +18,9 @@ from pintuan.accounts.models import ApiToken, RateLimitCounter, User, WebSession
 from pintuan.domain.roles import Principal, Role
 from pintuan.errors import Conflict, NotFound, RateLimited
 from pintuan.kit.ids import new_id
-from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.sql import upsert_insert
 from pintuan.kit.time import utc_now
-from pintuan.merchants.models import MerchantStaff
 
 API_TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix, not a secret
 SESSION_TOKEN_BYTES = 32
@@ -203,9 +202,7 @@ def principal_for_user(session: Session, user_id: str) -> Principal | None:
     user = session.get(User, user_id)
     if user is None:
         return None
-    merchant_ids = session.scalars(
-        select(MerchantStaff.merchant_id).where(MerchantStaff.user_id == user_id)
-    )
+    merchant_ids = [r[0] for r in raw_tx(session).all(STAFF_OF, {"user_id": user_id})]
     return Principal(
         user_id=user.id,
         role=Role(user.role),

@@ -10,12 +10,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.config import Environment as Env
+from pintuan.domain.payments import CheckoutRequest, PaymentStyle
 from pintuan.errors import NotFound
 from pintuan.idempotency.http import run_write
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
 from pintuan.payments import service
-from pintuan.payments.providers.base import CheckoutRequest, PaymentStyle
+from pintuan.payments.providers.sandbox import SandboxProvider
 from pintuan.payments.schemas import PaymentIn, PaymentOut, WebhookAck
 from pintuan.services import Services, ServicesDep
 
@@ -97,9 +98,16 @@ async def receive_webhook(
 # ------------------------------------------------------------------ the sandbox's own side
 
 
+def _sandbox(services: Services) -> SandboxProvider:
+    provider = services.providers.get("sandbox")
+    if not isinstance(provider, SandboxProvider):
+        raise NotFound("The sandbox provider is disabled.", code="sandbox_disabled")
+    return provider
+
+
 @router.get("/sandbox/checkout/{ref}", response_class=HTMLResponse, include_in_schema=False)
 async def sandbox_checkout(ref: str, services: ServicesDep) -> HTMLResponse:
-    intent = services.sandbox.intent(ref)
+    intent = _sandbox(services).intent(ref)
     amount = Money(intent.amount, intent.currency).format("en")
     html = _templates.get_template("sandbox_checkout.html").render(intent=intent, amount=amount)
     return HTMLResponse(html)
@@ -109,7 +117,7 @@ async def sandbox_checkout(ref: str, services: ServicesDep) -> HTMLResponse:
 async def sandbox_complete(ref: str, choice: str, services: ServicesDep) -> Response:
     if choice not in ("pay", "decline"):
         raise NotFound("No such checkout action.")
-    body, headers = services.sandbox.complete_checkout(ref, approve=choice == "pay")
+    body, headers = _sandbox(services).complete_checkout(ref, approve=choice == "pay")
     await deliver_webhook(services, "sandbox", body, headers)
     return RedirectResponse(f"/sandbox/checkout/{ref}", status_code=303)
 
@@ -125,7 +133,7 @@ async def drive_sandbox_payment(
     payment = await services.db.read(service.owned_payment, principal.user_id, payment_id)
     if payment.provider != "sandbox" or payment.provider_ref is None:
         raise NotFound(f"No sandbox payment {payment_id}.", code="payment_not_found")
-    body, headers = services.sandbox.complete_checkout(
+    body, headers = _sandbox(services).complete_checkout(
         payment.provider_ref, approve=outcome == "succeed"
     )
     await deliver_webhook(services, "sandbox", body, headers)

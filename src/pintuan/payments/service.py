@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pintuan.domain.payments import Checkout, EventKind, PaymentStyle, ProviderEvent
 from pintuan.domain.teams import SeatStatus
 from pintuan.errors import NotFound
 from pintuan.events.service import record_event
@@ -22,7 +23,6 @@ from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.sql import upsert_insert
 from pintuan.payments.models import Payment, WebhookEvent
-from pintuan.payments.providers.base import Checkout, EventKind, PaymentStyle, ProviderEvent
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
 
@@ -152,33 +152,16 @@ def _money_arrived(session: Session, payment: Payment, kind: EventKind, now: dat
     outcome = teams.mark_seat_paid(tx, payment.seat_id, now)
     if not outcome.took_place:
         _owe_back(tx, [payment.id], now)
-    return_money_for_seats(tx, [s.seat_id for s in outcome.ended], now)
     if outcome.team_succeeded:
         schedule_captures(session, outcome.team_id, now)
 
 
-OWE_BACK_FOR_SEATS = Sql("""
-    UPDATE payments
-    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
-        next_attempt_at = :now, updated_at = :now
-    WHERE seat_id IN_LIST(:ids) AND status IN ('authorized', 'charged')
-      AND pending_action IS NULL
-""")
 OWE_BACK = Sql("""
     UPDATE payments
     SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
         next_attempt_at = :now, updated_at = :now
     WHERE id IN_LIST(:ids) AND status IN ('authorized', 'charged')
 """)
-
-
-def return_money_for_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> int:
-    """Owe back every payment that took money for these (ended) seats: void holds, refund
-    charges. Returns how many payments now owe money back."""
-    if not seat_ids:
-        return 0
-    cursor = tx.execute(OWE_BACK_FOR_SEATS, {"ids": list(seat_ids), "now": tx.instant(now)})
-    return int(cursor.rowcount or 0)
 
 
 def _owe_back(tx: RawTx, payment_ids: Sequence[str], now: datetime) -> None:

@@ -15,7 +15,6 @@ from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
-from pintuan.payments.service import return_money_for_seats
 from pintuan.services import ServicesDep
 from pintuan.teams import service
 from pintuan.teams.schemas import (
@@ -89,9 +88,7 @@ async def cancel_seat(
     """Give up your seat of a forming team: a held seat is released, a paid one refunded."""
 
     def work(session: Session) -> SeatOut:
-        now, tx = utc_now(), raw_tx(session)
-        ended = service.cancel_seat(tx, principal.user_id, seat_id, now)
-        return_money_for_seats(tx, [ended.seat_id], now)
+        service.cancel_seat(raw_tx(session), principal.user_id, seat_id, utc_now())
         return SeatOut.of(service.owned_seat(session, principal.user_id, seat_id))
 
     return await run_write(request, services, principal, work)

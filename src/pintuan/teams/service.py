@@ -298,6 +298,15 @@ END_SEATS = """
 """
 END_SEATS_BY_ID = Sql(END_SEATS.format(which="id"))
 END_SEATS_OF_TEAMS = Sql(END_SEATS.format(which="team_id"))
+# Money taken for a seat that ended goes back: holds are voided, charges refunded. Doing it
+# here, wherever a seat ends, means no caller can forget it.
+OWE_MONEY_BACK = Sql("""
+    UPDATE payments
+    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
+        next_attempt_at = :now, updated_at = :now
+    WHERE seat_id IN_LIST(:ids) AND status IN ('authorized', 'charged')
+      AND pending_action IS NULL
+""")
 RETURN_STOCK = Sql("UPDATE deals SET committed = committed - :n WHERE id = :deal_id")
 RETURN_PLACES = Sql(
     "UPDATE teams SET taken = taken - :taken, paid = paid - :paid WHERE id = :team_id"
@@ -354,14 +363,15 @@ def _end_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> list[EndedS
         return []
     rows = tx.all(END_SEATS_BY_ID, {"ids": list(seat_ids), "now": tx.instant(now)})
     ended = [EndedSeat(*row) for row in rows]
-    _give_back(tx, ended, team_closed=False)
+    _give_back(tx, ended, now, team_closed=False)
     return ended
 
 
-def _give_back(tx: RawTx, ended: Sequence[EndedSeat], *, team_closed: bool) -> None:
-    """Return the stock, places and shopper counts of seats that just ended."""
+def _give_back(tx: RawTx, ended: Sequence[EndedSeat], now: datetime, *, team_closed: bool) -> None:
+    """Return the stock, places, shopper counts and money of seats that just ended."""
     if not ended:
         return
+    tx.execute(OWE_MONEY_BACK, {"ids": [s.seat_id for s in ended], "now": tx.instant(now)})
     stock = Counter(s.deal_id for s in ended)
     tx.many(RETURN_STOCK, [{"deal_id": deal_id, "n": n} for deal_id, n in stock.items()])
     tx.many(UNCOUNT_SHOPPER, [{"deal_id": s.deal_id, "user_id": s.user_id} for s in ended])
@@ -421,7 +431,7 @@ def fail_teams(
     if not failed:
         return [], []
     ended = [EndedSeat(*row) for row in tx.all(END_SEATS_OF_TEAMS, {"ids": failed, "now": at})]
-    _give_back(tx, ended, team_closed=True)
+    _give_back(tx, ended, now, team_closed=True)
     members: dict[str, list[str]] = {team_id: [] for team_id in failed}
     refunded: dict[str, list[str]] = {team_id: [] for team_id in failed}
     for seat in ended:

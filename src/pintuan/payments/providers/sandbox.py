@@ -16,13 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from pintuan.errors import Conflict, NotFound
-from pintuan.kit.db import Database
-from pintuan.kit.ids import new_id
-from pintuan.kit.orm import Base, UtcDateTime
-from pintuan.kit.sql import upsert_insert
-from pintuan.kit.time import utc_now
-from pintuan.payments.providers.base import (
+from pintuan.domain.payments import (
     Capabilities,
     Checkout,
     CheckoutRequest,
@@ -32,6 +26,12 @@ from pintuan.payments.providers.base import (
     ProviderEvent,
     WebhookRejected,
 )
+from pintuan.errors import Conflict, NotFound
+from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
+from pintuan.kit.orm import Base, UtcDateTime
+from pintuan.kit.sql import upsert_insert
+from pintuan.kit.time import utc_now
 
 SIGNATURE_HEADER = "pintuan-sandbox-signature"
 TOLERANCE = timedelta(minutes=5)

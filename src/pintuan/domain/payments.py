@@ -1,4 +1,4 @@
-"""The one interface every payment provider adapter implements."""
+"""The port every payment provider adapter implements, and the facts that cross it."""
 
 from __future__ import annotations
 

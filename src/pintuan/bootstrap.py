@@ -1,0 +1,38 @@
+"""Builds the application's services: the one place where adapters are chosen and wired in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pintuan.config import Settings
+from pintuan.domain.payments import PaymentProvider, PaymentStyle
+from pintuan.kit.db import Database
+from pintuan.kit.passwords import Passwords
+from pintuan.kit.time import clock
+from pintuan.payments.providers.sandbox import SandboxProvider
+from pintuan.services import Services
+
+
+def build_services(settings: Settings, db: Database | None = None) -> Services:
+    db = db or Database(
+        settings.database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.db_pool_size,
+    )
+    clock.offset = timedelta(seconds=settings.clock_offset_seconds)
+    providers: dict[str, PaymentProvider] = {}
+    if settings.sandbox_enabled:
+        providers["sandbox"] = SandboxProvider(
+            db,
+            secret=settings.sandbox_secret(),
+            style=PaymentStyle(settings.sandbox_style),
+            base_url=settings.base_url,
+        )
+    return Services(
+        settings=settings,
+        db=db,
+        passwords=Passwords(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        ),
+        providers=providers,
+    )
