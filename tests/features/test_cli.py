@@ -92,3 +92,20 @@ def test_the_demo_is_refused_in_production(run, monkeypatch: pytest.MonkeyPatch)
 
     assert result.exit_code == 1
     assert "refused" in result.output
+
+
+def test_audit_passes_on_sound_data_and_fails_on_a_breach(run, tmp_sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine, text
+
+    run("demo")
+    clean = run("audit")
+    engine = create_engine(tmp_sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE deals SET committed = 3 WHERE id = (SELECT min(id) FROM deals)"))
+    engine.dispose()
+    broken = run("audit")
+
+    assert clean.exit_code == 0, clean.output
+    assert "Audit passed" in clean.output
+    assert broken.exit_code == 1
+    assert "2 deal stock" in broken.output
