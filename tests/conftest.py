@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from pintuan.app import create_app
+from pintuan.bootstrap import build_services
 from pintuan.config import Environment, Settings
 from pintuan.kit.db import Database
 from pintuan.kit.migrations import upgrade
 from pintuan.kit.time import clock
 from pintuan.models import Base
-from pintuan.services import Services, build_services
+from pintuan.services import Services
 
 POSTGRES_URL = os.environ.get("PINTUAN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
