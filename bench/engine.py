@@ -20,12 +20,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from pintuan.bootstrap import build_services
 from pintuan.config import Environment, Settings
 from pintuan.kit.ids import new_id
 from pintuan.kit.migrations import upgrade
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
-from pintuan.bootstrap import build_services
 from pintuan.services import Services
 from pintuan.teams import service as teams
 from pintuan.worker import Worker, close_expired_teams, what_is_due
