@@ -194,8 +194,29 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
         .group_by(Payment.seat_id)
         .having(func.count() > 1)
     ).all()
+    # Every confirmed seat keeps exactly one payment's money (or is owed its capture).
+    keeping = (
+        select(Payment.seat_id, func.count().label("n"))
+        .where(
+            or_(
+                and_(Payment.status.in_(("captured", "charged")), Payment.pending_action.is_(None)),
+                and_(Payment.status == "authorized", Payment.pending_action == "capture"),
+            )
+        )
+        .group_by(Payment.seat_id)
+        .subquery()
+    )
+    unpaid = session.execute(
+        select(Seat.id, func.coalesce(keeping.c.n, 0))
+        .outerjoin(keeping, keeping.c.seat_id == Seat.id)
+        .where(Seat.status == "confirmed", func.coalesce(keeping.c.n, 0) != 1)
+    ).all()
     return (
         [
+            Breach("5 no money in limbo", f"confirmed seat {r[0]} keeps {r[1]} payments' money")
+            for r in unpaid
+        ]
+        + [
             Breach("5 no money in limbo", f"payment {r[0]} is {r[1]} for a {r[2]} seat")
             for r in stranded
         ]

@@ -80,7 +80,7 @@ async def deliver_webhook(
     provider = services.provider(provider_name)
     now = utc_now()
     event = provider.verify_webhook(body, headers, now)
-    handled = await services.db.run(
+    handled = await services.db.run_raw(
         service.handle_provider_event, provider_name, event, body.decode("utf-8", "replace"), now
     )
     return WebhookAck(duplicate=handled.duplicate)

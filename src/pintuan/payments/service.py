@@ -15,16 +15,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pintuan.domain.payments import Checkout, EventKind, PaymentStyle, ProviderEvent
-from pintuan.domain.teams import SeatStatus
 from pintuan.errors import NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
-from pintuan.kit.sql import upsert_insert
-from pintuan.payments.models import Payment, WebhookEvent
+from pintuan.payments.models import Payment
 from pintuan.teams import service as teams
-from pintuan.teams.models import Seat
 
 payments = table_of(Payment)
 
@@ -102,65 +99,83 @@ class Handled:
     payment_id: str | None = None
 
 
+STORE_EVENT = Sql("""
+    INSERT INTO webhook_events (provider, event_id, type, body, received_at, processed_at)
+    VALUES (:provider, :event_id, :type, :body, :now, :now)
+    ON CONFLICT (provider, event_id) DO NOTHING
+    RETURNING event_id
+""")
+
+
 def handle_provider_event(
-    session: Session, provider: str, event: ProviderEvent, body: str, now: datetime
+    tx: RawTx, provider: str, event: ProviderEvent, body: str, now: datetime
 ) -> Handled:
     """Store a verified notification once and apply it; repeats and late events change nothing
     they should not."""
-    stored = session.execute(
-        upsert_insert(session, WebhookEvent)
-        .values(
-            provider=provider,
-            event_id=event.event_id,
-            type=event.raw_type,
-            body=body,
-            received_at=now,
-            processed_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(WebhookEvent.event_id)
-    ).first()
+    stored = tx.one(
+        STORE_EVENT,
+        {
+            "provider": provider,
+            "event_id": event.event_id,
+            "type": event.raw_type,
+            "body": body,
+            "now": tx.instant(now),
+        },
+    )
     if stored is None:
         return Handled(duplicate=True)
-    payment = (
-        session.scalar(
-            select(Payment).where(
-                Payment.provider == provider, Payment.provider_ref == event.provider_ref
-            )
-        )
+    found = (
+        tx.one(PAYMENT_BY_REF, {"provider": provider, "ref": event.provider_ref})
         if event.provider_ref
         else None
     )
-    if payment is None:
+    if found is None:
         return Handled(duplicate=False)
+    payment_id, seat_id = found
     if event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED):
-        _money_arrived(session, payment, event.kind, now)
-    elif event.kind is EventKind.FAILED and payment.status == "requires_action":
-        payment.status, payment.updated_at = "failed", now
-    session.flush()
-    return Handled(duplicate=False, payment_id=payment.id)
+        _money_arrived(tx, payment_id, seat_id, event.kind, now)
+    elif event.kind is EventKind.FAILED:
+        tx.execute(DECLINED, {"id": payment_id, "now": tx.instant(now)})
+    return Handled(duplicate=False, payment_id=payment_id)
 
 
-def _money_arrived(session: Session, payment: Payment, kind: EventKind, now: datetime) -> None:
-    if payment.status not in ("requires_action", "failed"):
-        return  # already recorded; a repeat of the same news
-    payment.status = "authorized" if kind is EventKind.AUTHORIZED else "charged"
-    payment.updated_at = now
-    session.flush()
-    record_event(raw_tx(session), f"payment.{payment.status}", payment.id, seat_id=payment.seat_id)
-    tx = raw_tx(session)
-    outcome = teams.mark_seat_paid(tx, payment.seat_id, now)
+PAYMENT_BY_REF = Sql(
+    "SELECT id, seat_id FROM payments WHERE provider = :provider AND provider_ref = :ref"
+)
+DECLINED = Sql("""
+    UPDATE payments SET status = 'failed', updated_at = :now
+    WHERE id = :id AND status = 'requires_action'
+""")
+# The status change is its own guard: of two deliveries of the same news racing each other,
+# only one finds the payment still waiting.
+MONEY_ARRIVED = Sql("""
+    UPDATE payments SET status = :status, updated_at = :now
+    WHERE id = :id AND status IN ('requires_action', 'failed')
+    RETURNING id
+""")
+
+
+def _money_arrived(
+    tx: RawTx, payment_id: str, seat_id: str, kind: EventKind, now: datetime
+) -> None:
+    teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
+    status = "authorized" if kind is EventKind.AUTHORIZED else "charged"
+    changed = tx.one(MONEY_ARRIVED, {"id": payment_id, "status": status, "now": tx.instant(now)})
+    if changed is None:
+        return  # already recorded: a repeat of the same news
+    record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
+    outcome = teams.mark_seat_paid(tx, seat_id, now)
     if not outcome.took_place:
-        _owe_back(tx, [payment.id], now)
+        _owe_back(tx, [payment_id], now)
     if outcome.team_succeeded:
-        schedule_captures(session, outcome.team_id, now)
+        schedule_captures(tx, outcome.team_id, now)
 
 
 OWE_BACK = Sql("""
     UPDATE payments
     SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
         next_attempt_at = :now, updated_at = :now
-    WHERE id IN_LIST(:ids) AND status IN ('authorized', 'charged')
+    WHERE id IN_LIST(:ids) AND status IN ('authorized', 'charged') AND pending_action IS NULL
 """)
 
 
@@ -169,21 +184,16 @@ def _owe_back(tx: RawTx, payment_ids: Sequence[str], now: datetime) -> None:
         tx.execute(OWE_BACK, {"ids": list(payment_ids), "now": tx.instant(now)})
 
 
-def schedule_captures(session: Session, team_id: str, now: datetime) -> None:
+SCHEDULE_CAPTURES = Sql("""
+    UPDATE payments SET pending_action = 'capture', next_attempt_at = :now, updated_at = :now
+    WHERE team_id = :team_id AND status = 'authorized' AND pending_action IS NULL
+      AND seat_id IN (SELECT id FROM seats WHERE team_id = :team_id AND status = 'confirmed')
+""")
+
+
+def schedule_captures(tx: RawTx, team_id: str, now: datetime) -> None:
     """A team succeeded: capture every hold of its confirmed seats."""
-    confirmed = select(Seat.id).where(
-        Seat.team_id == team_id, Seat.status == SeatStatus.CONFIRMED.value
-    )
-    session.execute(
-        update(payments)
-        .where(
-            payments.c.team_id == team_id,
-            payments.c.status == "authorized",
-            payments.c.pending_action.is_(None),
-            payments.c.seat_id.in_(confirmed),
-        )
-        .values(pending_action="capture", next_attempt_at=now, updated_at=now)
-    )
+    tx.execute(SCHEDULE_CAPTURES, {"team_id": team_id, "now": tx.instant(now)})
 
 
 @dataclass(frozen=True, slots=True)

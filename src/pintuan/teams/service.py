@@ -278,6 +278,13 @@ LOCK_DEALS = Sql("SELECT id FROM deals WHERE id IN_LIST(:ids) ORDER BY id FOR UP
 LOCK_TEAMS = Sql("SELECT id FROM teams WHERE id IN_LIST(:ids) ORDER BY id FOR UPDATE")
 
 
+def lock_seat(tx: RawTx, seat_id: str) -> None:
+    """Lock the deal and team of a seat, so the caller may then change the seat's payments."""
+    row = tx.one(SEAT_OF, {"id": seat_id})
+    if row is not None:
+        _lock_deals_and_teams(tx, [row[2]], [row[1]])
+
+
 def _lock_deals_and_teams(tx: RawTx, deal_ids: Iterable[str], team_ids: Iterable[str]) -> None:
     """Take row locks in the one global order (PostgreSQL; SQLite has one writer already)."""
     if tx.sqlite:
@@ -298,6 +305,11 @@ END_SEATS = """
 """
 END_SEATS_BY_ID = Sql(END_SEATS.format(which="id"))
 END_SEATS_OF_TEAMS = Sql(END_SEATS.format(which="team_id"))
+RELEASE_HOLDS = Sql("""
+    UPDATE seats SET status = 'released', ended_at = :now, hold_expires_at = NULL
+    WHERE id IN_LIST(:ids) AND status = 'held' AND hold_expires_at <= :now
+    RETURNING id, team_id, deal_id, user_id, status
+""")
 # Money taken for a seat that ended goes back: holds are voided, charges refunded. Doing it
 # here, wherever a seat ends, means no caller can forget it.
 OWE_MONEY_BACK = Sql("""
@@ -414,11 +426,16 @@ def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSe
 
 def release_expired_holds(tx: RawTx, now: datetime, limit: int) -> list[EndedSeat]:
     """Release up to ``limit`` held seats whose payment did not arrive in time."""
-    due = tx.all(DUE_HOLDS, {"now": tx.instant(now), "limit": limit})
+    at = tx.instant(now)
+    due = tx.all(DUE_HOLDS, {"now": at, "limit": limit})
     if not due:
         return []
     _lock_deals_and_teams(tx, [r[1] for r in due], [r[2] for r in due])
-    return _end_seats(tx, [r[0] for r in due], now)
+    # Under the locks, ask again: a payment may have paid a seat since it was found due.
+    rows = tx.all(RELEASE_HOLDS, {"ids": [r[0] for r in due], "now": at})
+    ended = [EndedSeat(*row) for row in rows]
+    _give_back(tx, ended, now, team_closed=False)
+    return ended
 
 
 def fail_teams(
