@@ -209,7 +209,11 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
     unpaid = session.execute(
         select(Seat.id, func.coalesce(keeping.c.n, 0))
         .outerjoin(keeping, keeping.c.seat_id == Seat.id)
-        .where(Seat.status == "confirmed", func.coalesce(keeping.c.n, 0) != 1)
+        .where(
+            Seat.status == "confirmed",
+            Seat.price_amount > 0,  # a free leader seat has no payment
+            func.coalesce(keeping.c.n, 0) != 1,
+        )
     ).all()
     return (
         [

@@ -84,8 +84,9 @@ class TeamOut(BaseModel):
 
     @classmethod
     def started(cls, start: TeamStart, leader_name: str) -> TeamOut:
+        paid = start.seat.status == "paid"  # a free leader seat is paid as it is taken
         leader = MemberOut(
-            display_name=leader_name, is_leader=True, paid=False, joined_at=start.created_at
+            display_name=leader_name, is_leader=True, paid=paid, joined_at=start.created_at
         )
         return cls(
             id=start.team_id,
@@ -93,7 +94,7 @@ class TeamOut(BaseModel):
             status="forming",
             team_size=start.team_size,
             seats_taken=1,
-            seats_paid=0,
+            seats_paid=1 if paid else 0,
             seats_left=start.team_size - 1,
             expires_at=start.expires_at,
             created_at=start.created_at,

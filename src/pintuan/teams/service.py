@@ -116,13 +116,13 @@ COUNT_SHOPPER = Sql("""
 INSERT_TEAM = Sql("""
     INSERT INTO teams (id, deal_id, leader_id, status, team_size, taken, paid, expires_at,
                        created_at)
-    VALUES (:id, :deal_id, :user_id, 'forming', :team_size, 1, 0, :expires_at, :now)
+    VALUES (:id, :deal_id, :user_id, 'forming', :team_size, 1, :paid, :expires_at, :now)
 """)
 INSERT_SEAT = Sql("""
     INSERT INTO seats (id, team_id, deal_id, user_id, status, is_leader, price_amount, currency,
-                       hold_expires_at, created_at)
-    VALUES (:id, :team_id, :deal_id, :user_id, 'held', :is_leader, :price, :currency,
-            :hold_expires_at, :now)
+                       hold_expires_at, paid_at, created_at)
+    VALUES (:id, :team_id, :deal_id, :user_id, :status, :is_leader, :price, :currency,
+            :hold_expires_at, :paid_at, :now)
 """)
 TEAM_OF = Sql("SELECT deal_id FROM teams WHERE id = :team_id")
 DEAL_STATE = Sql("SELECT status, stock, committed, starts_at, ends_at FROM deals WHERE id = :id")
@@ -156,6 +156,8 @@ def start_team(
         raise deal_refusal(_deal_state(tx, deal_id), now)
     expires_at = min(now + timedelta(minutes=terms.team_window_minutes), terms.ends_at)
     team_id = new_id("team")
+    # A free leader seat (leader-free deals) has nothing to pay: it is paid as it is taken.
+    leader_free = seat_price(terms.group_price, terms.leader_price, is_leader=True) == 0
     tx.execute(
         INSERT_TEAM,
         {
@@ -163,6 +165,7 @@ def start_team(
             "deal_id": deal_id,
             "user_id": user_id,
             "team_size": terms.team_size,
+            "paid": 1 if leader_free else 0,
             "expires_at": tx.instant(expires_at),
             "now": tx.instant(now),
         },
@@ -227,16 +230,18 @@ def _insert_seat(
     hold: timedelta,
     is_leader: bool,
 ) -> SeatView:
+    price = seat_price(terms.group_price, terms.leader_price, is_leader=is_leader)
+    free = price == 0
     seat = SeatView(
         id=new_id("seat"),
         team_id=team_id,
         deal_id=terms.deal_id,
         user_id=user_id,
-        status=SeatStatus.HELD.value,
+        status=SeatStatus.PAID.value if free else SeatStatus.HELD.value,
         is_leader=is_leader,
-        price_amount=seat_price(terms.group_price, terms.leader_price, is_leader=is_leader),
+        price_amount=price,
         currency=terms.currency,
-        hold_expires_at=now + hold,
+        hold_expires_at=None if free else now + hold,
         created_at=now,
     )
     try:
@@ -247,16 +252,18 @@ def _insert_seat(
                 "team_id": team_id,
                 "deal_id": terms.deal_id,
                 "user_id": user_id,
+                "status": seat.status,
                 "is_leader": is_leader,
                 "price": seat.price_amount,
                 "currency": seat.currency,
-                "hold_expires_at": tx.instant(now + hold),
+                "hold_expires_at": None if free else tx.instant(now + hold),
+                "paid_at": tx.instant(now) if free else None,
                 "now": tx.instant(now),
             },
         )
     except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
         raise already_member() from exc
-    record_event(tx, "seat.held", seat.id, team_id=team_id, user_id=user_id)
+    record_event(tx, f"seat.{seat.status}", seat.id, team_id=team_id, user_id=user_id)
     return seat
 
 
