@@ -15,6 +15,8 @@ Where the unit of work runs is the one decision that matters for throughput, and
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +38,8 @@ class Database:
     def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_ms)
             self._limiter: anyio.CapacityLimiter | None = None
@@ -76,25 +80,35 @@ class Database:
 
     def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(tx, *args)`` with a :class:`RawTx` in one transaction (the hot path)."""
+        if self.is_sqlite:
+            return self._run_raw_sqlite(fn, args, write)
         pooled = self.engine.raw_connection()
         conn: Any = pooled.driver_connection
         try:
-            if self.is_sqlite:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            result = fn(RawTx(conn, sqlite=self.is_sqlite), *args)
-            if self.is_sqlite:
-                conn.execute("COMMIT")
-            else:
-                conn.commit()
+            result = fn(RawTx(conn, sqlite=False), *args)
+            conn.commit()
             return result
         except BaseException:
-            if not self.is_sqlite:
-                conn.rollback()
-            elif conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.rollback()
             raise
         finally:
             pooled.close()
+
+    def _run_raw_sqlite(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        # One connection per thread, kept: in a server that is the event loop's one connection,
+        # as the bare reference has, with no pool checkout and reset around every request.
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _sqlite_connection(self.url, self._busy_timeout_ms)
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = fn(RawTx(conn, sqlite=True), *args)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Like :meth:`run`, with plain SQL instead of an ORM session."""
@@ -109,7 +123,28 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
         self.engine.dispose()
+
+
+def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int) -> None:
+    # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_connection(url: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(make_url(url).database or ":memory:", check_same_thread=False)
+    _prepare_sqlite(conn, busy_timeout_ms)
+    return conn
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
@@ -120,14 +155,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        _prepare_sqlite(dbapi_conn, busy_timeout_ms)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
