@@ -73,13 +73,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    # Routes are matched in order, one pattern at a time: the hottest go first.
     for router in (
         ops_router,
+        teams_router,
+        deals_router,
+        payments_router,
         accounts_router,
         merchants_router,
-        deals_router,
-        teams_router,
-        payments_router,
         notifications_router,
     ):
         app.include_router(router)
