@@ -38,8 +38,10 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+# Load figures (wrk from Debian's packages when present) and the engine's own figures.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/engine.py
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

@@ -1,11 +1,53 @@
-"""Benchmark harness: throughput and latency of a few endpoints, each set against ``/healthz``.
+"""Benchmark harness: throughput and latency of reads and joins, set against ``/healthz`` and a
+bare reference implementation of the join.
 
-Run it with ``make bench`` (options: ``.venv/bin/python bench/run.py --help``). It builds a
-throwaway SQLite database holding the demo catalogue, starts ``pintuan serve`` on a free loopback
-port and drives each scenario with 64 keep-alive connections for 10 s, after a 2 s warm-up whose
-numbers are thrown away. The load comes from ``wrk`` (2 threads) when it is on PATH, otherwise
-from a small asyncio + httpx generator in this file; the output says which. The table goes to
-stdout, the same figures as JSON to ``var/bench-results.json``.
+Run it with ``make bench`` (options: ``.venv/bin/python bench/run.py --help``). Each scenario is
+driven with 64 keep-alive connections for 10 s, after a 2 s warm-up whose numbers are thrown away.
+The load comes from ``wrk`` (2 threads) when it is on PATH, otherwise from a small asyncio + httpx
+generator in this file; the output says which. The table goes to stdout, the same figures as JSON
+to ``var/bench-results.json``. ``--suite reads`` or ``--suite joins`` runs one half (default
+``all``, about three and a half minutes with PostgreSQL, less without).
+
+What runs, all on loopback, each server a process of its own started here
+--------------------------------------------------------------------------
+* **Pintuan on SQLite** (``pintuan serve --no-worker``, one process), twice: one on a fresh
+  database holding the demo catalogue for ``/healthz`` and the reads, one on a database seeded
+  for the joins, so that neither suite changes what the other measures.
+* **The bare reference** (``bench/reference_app.py``, suite ``joins``): a minimal FastAPI app on
+  the stdlib ``sqlite3`` driver doing only the four statements of DESIGN.md's join; no
+  idempotency, outbox, token lookup or logging. Served like Pintuan (uvicorn, uvloop, httptools).
+* **Pintuan on PostgreSQL** (suite ``joins``, only when ``PINTUAN_BENCH_POSTGRES_URL`` is set,
+  e.g. ``postgresql+psycopg://pintuan:pintuan@127.0.0.1:5432/pintuan_bench``; that database is
+  emptied and migrated first): ``--postgres-servers`` processes (default 2), since each process
+  runs its event loop on one core, each with Pintuan's default pool of database connections
+  (``--postgres-pool-size`` sets ``PINTUAN_DB_POOL_SIZE``). wrk gives each server its own thread
+  and an equal share of the connections, as a balancer would share them out.
+
+The servers run without the in-process worker (``--worker`` runs it), so the outbox the joins
+fill is not dispatched during the run: the figures are the request path alone.
+
+The joins
+---------
+Seeding (``bench/seed_joins.py``, through Pintuan's services) gives each Pintuan database 20,000
+shoppers with API tokens, 1,000 team leaders, 100 live "spread" deals and one live "hot" deal,
+all with stock and per-user limits that never refuse a join. Before any clock, every join
+scenario has the leaders start 1,000 fresh teams of size 100 through ``POST /v1/deals/{id}/teams``
+(so no scenario runs into another's seats). Request n is then ``POST /v1/teams/{team}/seats`` by
+shopper ``s = n mod 20,000`` to team ``(s + n div 20,000) mod 1,000``: every request is a
+different (team, shopper) pair, consecutive requests go to different teams, and a team fills
+(99 places) only after about 99,000 requests, far beyond a run.
+
+* **(a) spread**: the 1,000 teams belong to 100 deals round-robin, so the joins in flight touch
+  different team rows and (mostly) different deal rows.
+* **(b) one hot deal**: the 1,000 teams all belong to one deal, so every join updates the same
+  deal row (stock). On SQLite, which has one writer anyway, (a) and (b) should cost the same; on
+  PostgreSQL (b) shows what waiting for that one row lock costs.
+
+Each join carries an ``Idempotency-Key`` (unique per request), as the API asks clients to send
+with every POST; ``join (a), no Idempotency-Key`` measures the same join without it. The
+reference is sent byte for byte the same requests (it ignores the key) against its own tables of
+the same shape, and ``vs ref`` / ``p99 vs ref`` divide Pintuan's figures by the reference's in
+the same run.
 
 How to read the numbers
 -----------------------
@@ -16,24 +58,34 @@ How to read the numbers
 * Absolute figures are not comparable between runs or machines. On a shared 2-core machine they
   swing by ±40 % from one run to the next, and the load generator competes with the server for
   the same cores.
-* ``vs healthz`` is the scenario's throughput divided by that of ``GET /healthz`` in the same run,
-  i.e. the share of the framework-only ceiling the endpoint keeps once its own work is added.
-  This ratio is the number to track and to compare with DESIGN.md: within one run it is stable.
-  ``/healthz`` is measured first and again last, and the ratios divide by the mean of the two. If
-  the two differ by more than 15 % the machine's load changed during the run, the output says so,
-  and the ratios deserve a second run.
-* ``non-2xx`` (responses with any other status) and ``errors`` (failed connects, reads or writes
-  and timeouts, i.e. no response at all) must both be 0: a benchmark of failing requests measures
-  the failure path. Any of them makes the exit status 1.
+* ``vs healthz`` is the scenario's throughput divided by that of Pintuan's ``GET /healthz`` in
+  the same run, i.e. the share of the framework-only ceiling the endpoint keeps once its own work
+  is added. ``/healthz`` is measured first and again last, and the ratios divide by the mean of
+  the two. If the two differ by more than 15 % the machine's load changed during the run, the
+  output says so, and the ratios deserve a second run. ``vs ref`` is the same idea for the joins,
+  against the reference measured right after Pintuan.
+* ``non-2xx`` (responses with any other status, broken down by status) and ``errors`` (failed
+  connects, reads or writes and timeouts, i.e. no response at all) must both be 0: a benchmark of
+  failing requests measures the failure path. Any of them makes the exit status 1. A 409 in a
+  join means a repeated (team, shopper) pair or a full team; the output says whether wrk ran
+  through its pool of pre-generated requests, the one way the harness can repeat a request.
+* ``cpu us/req`` is the CPU time (user + system) the server processes used during the run per
+  completed request, read from ``/proc``; ``cpu vs ref`` divides it by the reference's. Unlike
+  req/s it hardly changes when other work competes for the cores, so it is the steadier measure
+  of what a join costs on a busy machine. ``pg cpu us/req`` is the same for the local PostgreSQL
+  server's backends connected to the benchmark's database (not its shared background processes
+  such as the WAL writer, nor other databases' backends).
+* The output ends with the machine's load average before the measured runs: anything else
+  running on the machine takes cores from the servers and from wrk alike, and shows there.
 * With the httpx fallback the client, not the server, is usually the bottleneck: every ratio is
   pulled toward 1 and the absolute figures say more about httpx than about the API. Install
   ``wrk`` (Debian package ``wrk``) for numbers worth comparing.
 
 Adding a scenario: append a :class:`Scenario` to ``SCENARIOS``. Its ``prepare`` function runs
-once the server is up and before any clock starts; it gets a :class:`Fixture` (an HTTP client,
-``pintuan`` subcommands such as ``tokens create EMAIL``) and returns a :class:`Load`: one fixed
-:class:`Request`, or a factory ``n -> Request`` for per-request bodies and bearer tokens, and
-optionally a hand-written wrk Lua script.
+once the servers are up and before any clock starts; it gets a :class:`Fixture` (an HTTP client,
+``pintuan`` subcommands such as ``tokens create EMAIL``, the join seed) and returns a
+:class:`Load`: one fixed :class:`Request`, or a factory ``n -> Request`` for per-request bodies
+and bearer tokens, and optionally a hand-written wrk Lua script.
 """
 
 from __future__ import annotations
@@ -45,6 +97,7 @@ import itertools
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -53,7 +106,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +116,8 @@ from typing import Any, Protocol
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 DEFAULT_RESULTS = REPO / "var" / "bench-results.json"
 HOST = "127.0.0.1"
 
@@ -80,6 +135,33 @@ HTTPX_MAX_REQUESTS = 200_000
 DRIFT_TOLERANCE = 0.15
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+SEED_TIMEOUT_SECONDS = 300.0
+
+POSTGRES_URL_VARIABLE = "PINTUAN_BENCH_POSTGRES_URL"
+DEFAULT_POSTGRES_SERVERS = 2
+
+# The shape of the join scenarios (see the module's docstring).
+SHOPPERS = 20_000
+TEAMS = 1_000
+SPREAD_DEALS = 100
+TEAM_SIZE = 100
+# A join rate no server reaches on this kind of machine (the bare /healthz does about 11k/s):
+# wrk's pool of distinct join requests holds this many per second of a run.
+JOIN_RATE_CEILING = 10_000
+# Concurrent POSTs that start the teams before the clocks.
+TEAM_STARTERS = 8
+
+# The targets: servers under test.
+SQLITE = "sqlite"
+SQLITE_JOINS = "sqlite-joins"
+REFERENCE = "reference"
+POSTGRES = "postgres"
+
+# Issue targets, checked and printed at the end.
+SQLITE_MIN_VS_REFERENCE = 0.8
+SQLITE_AIM_VS_REFERENCE = 1.0
+SQLITE_MAX_P99_VS_REFERENCE = 2.0
+POSTGRES_MIN_SPREAD_RPS = 3_000
 
 
 class HarnessError(Exception):
@@ -109,9 +191,10 @@ class Load:
     ``request`` is one fixed request or a factory called with n = 0, 1, 2, ... over the
     scenario's warm-up and measured run together, so no index is handed out twice. The httpx
     generator calls the factory for each request. wrk cannot call into Python, so for each of its
-    runs the harness renders the next ``wrk_pool`` requests into a file up front and wrk cycles
-    over them, the threads taking alternate entries: size the pool above the number of requests a
-    run will send when each request must be unique (a join by a different shopper, say).
+    runs the harness renders the next ``max(wrk_pool, wrk_pool_per_second * seconds)`` requests
+    into a file up front and wrk cycles over them, the threads taking alternate entries: size the
+    pool above the number of requests a run will send when each request must be unique (a join
+    by a different shopper, say). A run that sends more is reported as having wrapped its pool.
 
     ``wrk_script`` replaces that rendering with Lua of your own. It may set ``wrk.method``,
     ``wrk.headers`` and ``wrk.body`` and define ``init``, ``request``, ``delay``, ``setup`` and
@@ -123,22 +206,45 @@ class Load:
     request: Request | RequestFactory
     wrk_script: str | None = None
     wrk_pool: int = 1_000
+    wrk_pool_per_second: int = 0
+
+    def pool_size(self, seconds: int) -> int:
+        return max(self.wrk_pool, self.wrk_pool_per_second * seconds)
+
+
+@dataclass(frozen=True)
+class JoinSeed:
+    """What the join scenarios of one target work with.
+
+    ``deals`` and ``leaders`` (bearer tokens) let a scenario start fresh teams through the API;
+    ``teams``, when given, are ready-made teams per kind instead (the reference's).
+    """
+
+    kind_deals: Mapping[str, Sequence[str]]
+    leaders: Sequence[str]
+    shoppers: Sequence[str]
+    teams: Mapping[str, Sequence[str]] | None = None
 
 
 @dataclass
 class Fixture:
-    """The running server, for scenarios to look up or create what they need before any clock."""
+    """One target's running server(s), for scenarios to look up or create what they need
+    before any clock."""
 
-    base_url: str
+    target: str
+    base_urls: Sequence[str]
     client: httpx.Client
     pintuan: Path
     env: Mapping[str, str]
     workdir: Path
+    joins: JoinSeed | None = None
+    # The server processes, for their CPU time.
+    pids: Sequence[int] = ()
     _live_deal_id: str | None = None
 
     def cli(self, *args: str) -> str:
-        """Run a ``pintuan`` subcommand against the benchmark database; return its stdout."""
-        return run_pintuan(self.pintuan, args, self.env, self.workdir)
+        """Run a ``pintuan`` subcommand against this target's database; return its stdout."""
+        return run_command([str(self.pintuan), *args], self.env, self.workdir)
 
     def live_deal_id(self) -> str:
         """The id of the newest live deal of the demo catalogue."""
@@ -151,16 +257,60 @@ class Fixture:
             self._live_deal_id = str(deals[0]["id"])
         return self._live_deal_id
 
+    def join_seed(self) -> JoinSeed:
+        if self.joins is None:
+            raise HarnessError(f"the {self.target} target was not seeded for joins")
+        return self.joins
+
+    def teams(self, kind: str) -> Sequence[str]:
+        """``TEAMS`` forming teams of the ``kind`` ("spread" or "hot") nobody has joined yet."""
+        seed = self.join_seed()
+        if seed.teams is not None:
+            return seed.teams[kind]
+        return start_teams(self.client, seed.leaders, seed.kind_deals[kind])
+
 
 @dataclass(frozen=True)
 class Scenario:
+    """``target`` names the server it runs against; ``compare_with`` the scenario of the
+    reference it is divided by; ``goal`` which of the issue's targets it is checked against."""
+
     name: str
     prepare: Callable[[Fixture], Load]
+    target: str = SQLITE
+    suite: str = "reads"
+    compare_with: str | None = None
+    goal: str | None = None
 
 
 def _get(path: str) -> Callable[[Fixture], Load]:
     return lambda _fixture: Load(Request("GET", path))
 
+
+def _join(kind: str, *, idempotency_key: bool = True) -> Callable[[Fixture], Load]:
+    """Joins by a different shopper each, to the ``kind`` teams (see the module's docstring)."""
+
+    def prepare(fixture: Fixture) -> Load:
+        teams = fixture.teams(kind)
+        shoppers = fixture.join_seed().shoppers
+        run = secrets.token_hex(4)
+
+        def request(n: int) -> Request:
+            shopper = n % len(shoppers)
+            team = teams[(shopper + n // len(shoppers)) % len(teams)]
+            headers = {"Authorization": f"Bearer {shoppers[shopper]}"}
+            if idempotency_key:
+                headers["Idempotency-Key"] = f"bench-{run}-{n:08d}"
+            return Request("POST", f"/v1/teams/{team}/seats", headers)
+
+        return Load(request, wrk_pool_per_second=JOIN_RATE_CEILING)
+
+    return prepare
+
+
+JOIN_SPREAD = f"POST join (a) {TEAMS:,} teams of {SPREAD_DEALS} deals"
+JOIN_HOT = f"POST join (b) {TEAMS:,} teams of 1 hot deal"
+JOIN_SPREAD_NO_KEY = "POST join (a), no Idempotency-Key"
 
 BASELINE = Scenario("GET /healthz", _get("/healthz"))
 
@@ -170,7 +320,36 @@ SCENARIOS: list[Scenario] = [
         "GET /v1/deals/{id}",
         lambda fixture: Load(Request("GET", f"/v1/deals/{fixture.live_deal_id()}")),
     ),
+    # Pintuan and the reference alternate, so that each ratio divides neighbouring runs.
+    Scenario("GET /healthz", _get("/healthz"), REFERENCE, "joins"),
+    Scenario(JOIN_SPREAD, _join("spread"), SQLITE_JOINS, "joins", JOIN_SPREAD, "vs-reference"),
+    Scenario(JOIN_SPREAD, _join("spread"), REFERENCE, "joins"),
+    Scenario(JOIN_HOT, _join("hot"), SQLITE_JOINS, "joins", JOIN_HOT, "vs-reference"),
+    Scenario(JOIN_HOT, _join("hot"), REFERENCE, "joins"),
+    Scenario(
+        JOIN_SPREAD_NO_KEY,
+        _join("spread", idempotency_key=False),
+        SQLITE_JOINS,
+        "joins",
+        JOIN_SPREAD,
+    ),
+    Scenario(JOIN_SPREAD, _join("spread"), POSTGRES, "joins", JOIN_SPREAD, "postgres-rps"),
+    Scenario(JOIN_HOT, _join("hot"), POSTGRES, "joins", JOIN_HOT),
 ]
+
+TARGET_WORDS = {
+    SQLITE: "sqlite",
+    SQLITE_JOINS: "sqlite",
+    REFERENCE: "reference",
+    POSTGRES: "postgres",
+}
+
+
+def _describe(scenario: Scenario) -> str:
+    return f"{TARGET_WORDS[scenario.target]} {scenario.name}"
+
+
+SUITES = {"all": ("reads", "joins"), "reads": ("reads",), "joins": ("joins",)}
 
 
 # --- Measuring ----------------------------------------------------------------------------------
@@ -184,6 +363,12 @@ class Measurement:
     p99_ms: float
     non_2xx: int
     errors: int
+    # Responses by status, for the non-2xx ones.
+    statuses: Mapping[int, int] = field(default_factory=dict)
+    # wrk sent more requests than its pool held, so some were sent twice.
+    wrapped: bool = False
+    # More of the latency distribution (wrk only): p90, p99.9 and max, in milliseconds.
+    tail_ms: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -198,9 +383,10 @@ class Generator(Protocol):
     label: str
 
     def measure(
-        self, load: Load, base_url: str, seconds: int, first: int
+        self, load: Load, base_urls: Sequence[str], seconds: int, first: int
     ) -> tuple[Measurement, int]:
-        """Drive ``load`` for ``seconds``; return the figures and how many indices were used."""
+        """Drive ``load`` for ``seconds``, spreading the connections evenly over the servers at
+        ``base_urls``; return the figures and how many indices were used."""
         ...
 
 
@@ -224,8 +410,8 @@ def _lua_string(value: str | bytes) -> str:
 def _raw_http(request: Request, host: str) -> bytes:
     lines = [f"{request.method} {request.path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{name}: {value}" for name, value in request.headers.items()]
-    if request.body is not None:
-        lines.append(f"Content-Length: {len(request.body)}")
+    if request.body is not None or request.method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(request.body or b'')}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + (request.body or b"")
 
 
@@ -235,6 +421,7 @@ def _raw_http(request: Request, host: str) -> bytes:
 _WRK_POOL_LUA = """\
 local bench_pool = {}
 local bench_next, bench_step = 1, %(threads)d
+bench_wrapped = 0
 function init(args)
   local file = assert(io.open(%(path)s, "rb"))
   local data = file:read("*a")
@@ -249,6 +436,7 @@ function init(args)
   bench_next = bench_id
 end
 function request()
+  if bench_next > #bench_pool then bench_wrapped = 1 end
   local raw = bench_pool[(bench_next - 1) %% #bench_pool + 1]
   bench_next = bench_next + bench_step
   return raw
@@ -257,31 +445,62 @@ end
 
 # Appended to every wrk script. Counting non-2xx needs a response() hook, since wrk's own
 # "status errors" only count 4xx and 5xx; it costs wrk some parsing, which measured within the
-# run-to-run noise on this machine.
+# run-to-run noise on this machine. With several servers, thread k is sent to server
+# k mod (number of servers), as the threads are a multiple of the servers.
 _WRK_REPORT_LUA = """\
 bench_non_2xx = 0
+bench_statuses = {}
 local bench_threads = {}
+local bench_ports = {%(ports)s}
+local bench_addrs = nil
 local scenario_setup, scenario_response = setup, response
 function setup(thread)
   bench_threads[#bench_threads + 1] = thread
   thread:set("bench_id", #bench_threads)
+  if #bench_ports > 1 then
+    if bench_addrs == nil then
+      bench_addrs = {}
+      for i, port in ipairs(bench_ports) do
+        bench_addrs[i] = wrk.lookup(%(host)s, tostring(port))[1]
+      end
+    end
+    thread.addr = bench_addrs[(#bench_threads - 1) %% #bench_addrs + 1]
+  end
   if scenario_setup then scenario_setup(thread) end
 end
 function response(status, headers, body)
-  if status < 200 or status > 299 then bench_non_2xx = bench_non_2xx + 1 end
+  if status < 200 or status > 299 then
+    bench_non_2xx = bench_non_2xx + 1
+    bench_statuses[status] = (bench_statuses[status] or 0) + 1
+  end
   if scenario_response then scenario_response(status, headers, body) end
 end
 function done(summary, latency, requests)
-  local non_2xx = 0
-  for _, thread in ipairs(bench_threads) do non_2xx = non_2xx + thread:get("bench_non_2xx") end
+  local non_2xx, wrapped, statuses, parts = 0, 0, {}, {}
+  for _, thread in ipairs(bench_threads) do
+    non_2xx = non_2xx + thread:get("bench_non_2xx")
+    wrapped = wrapped + (thread:get("bench_wrapped") or 0)
+    for status, count in pairs(thread:get("bench_statuses")) do
+      statuses[status] = (statuses[status] or 0) + count
+    end
+  end
+  for status, count in pairs(statuses) do
+    parts[#parts + 1] = string.format('"%%d": %%d', status, count)
+  end
   local e = summary.errors
   io.write(string.format(
-    '@@bench {"requests": %d, "duration_us": %d, "p50_us": %.1f, "p99_us": %.1f, '
-    .. '"non_2xx": %d, "errors": %d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    non_2xx, e.connect + e.read + e.write + e.timeout))
+    '@@bench {"requests": %%d, "duration_us": %%d, "p50_us": %%.1f, "p90_us": %%.1f, '
+    .. '"p99_us": %%.1f, "p999_us": %%.1f, "max_us": %%.1f, '
+    .. '"non_2xx": %%d, "errors": %%d, "wrapped": %%d, "statuses": {%%s}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.max,
+    non_2xx, e.connect + e.read + e.write + e.timeout, wrapped, table.concat(parts, ", ")))
 end
 """
+
+
+def _port(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])
 
 
 class Wrk:
@@ -295,15 +514,19 @@ class Wrk:
         self._scripts = itertools.count()
 
     def measure(
-        self, load: Load, base_url: str, seconds: int, first: int
+        self, load: Load, base_urls: Sequence[str], seconds: int, first: int
     ) -> tuple[Measurement, int]:
-        script, used = self._script(load, base_url, first)
+        # A whole number of threads per server, so that each gets the same share.
+        threads = len(base_urls) * math.ceil(WRK_THREADS / len(base_urls))
+        script, pool = self._script(load, base_urls[0], seconds, first, threads)
         path = self.scratch / f"wrk-{next(self._scripts)}.lua"
-        path.write_text(script + "\n" + _WRK_REPORT_LUA)
-        url = base_url + (load.request.path if isinstance(load.request, Request) else "/")
+        ports = ", ".join(str(_port(url)) for url in base_urls)
+        report = _WRK_REPORT_LUA % {"ports": ports, "host": _lua_string(HOST)}
+        path.write_text(script + "\n" + report)
+        url = base_urls[0] + (load.request.path if isinstance(load.request, Request) else "/")
         command = [
             self.executable,
-            f"--threads={WRK_THREADS}",
+            f"--threads={threads}",
             f"--connections={CONNECTIONS}",
             f"--duration={seconds}s",
             f"--timeout={REQUEST_TIMEOUT_SECONDS}s",
@@ -321,19 +544,30 @@ class Wrk:
         for line in done.stdout.splitlines():
             if line.startswith("@@bench "):
                 report = json.loads(line.removeprefix("@@bench "))
+                requests = int(report["requests"])
                 return Measurement(
-                    requests=int(report["requests"]),
+                    requests=requests,
                     seconds=int(report["duration_us"]) / 1e6,
                     p50_ms=float(report["p50_us"]) / 1e3,
                     p99_ms=float(report["p99_us"]) / 1e3,
+                    tail_ms={
+                        "p90": float(report["p90_us"]) / 1e3,
+                        "p99.9": float(report["p999_us"]) / 1e3,
+                        "max": float(report["max_us"]) / 1e3,
+                    },
                     non_2xx=int(report["non_2xx"]),
                     errors=int(report["errors"]),
-                ), used
+                    statuses={int(k): int(v) for k, v in report["statuses"].items()},
+                    wrapped=int(report["wrapped"]) > 0,
+                ), pool
         raise HarnessError(
             f"wrk exited with {done.returncode} without a report:\n{done.stdout}{done.stderr}"
         )
 
-    def _script(self, load: Load, base_url: str, first: int) -> tuple[str, int]:
+    def _script(
+        self, load: Load, base_url: str, seconds: int, first: int, threads: int
+    ) -> tuple[str, int]:
+        """The scenario's Lua and how many indices its pool used (0: no pool)."""
         if load.wrk_script is not None:
             return load.wrk_script, 0
         request = load.request
@@ -349,13 +583,14 @@ class Wrk:
                 lines.append(f"wrk.body = {_lua_string(request.body)}")
             return "\n".join(lines), 0
         host = base_url.removeprefix("http://")
+        size = load.pool_size(seconds)
         pool = self.scratch / f"pool-{next(self._scripts)}.bin"
         with pool.open("wb") as out:
-            for n in range(first, first + load.wrk_pool):
+            for n in range(first, first + size):
                 raw = _raw_http(request(n), host)
                 out.write(b"%d\n" % len(raw) + raw)
-        script = _WRK_POOL_LUA % {"threads": WRK_THREADS, "path": _lua_string(str(pool))}
-        return script, load.wrk_pool
+        script = _WRK_POOL_LUA % {"threads": threads, "path": _lua_string(str(pool))}
+        return script, size
 
 
 def _percentile(ordered: Sequence[float], percent: float) -> float:
@@ -373,18 +608,19 @@ class Httpx:
         self._tls = ssl.create_default_context()
 
     def measure(
-        self, load: Load, base_url: str, seconds: int, first: int
+        self, load: Load, base_urls: Sequence[str], seconds: int, first: int
     ) -> tuple[Measurement, int]:
         try:
-            return asyncio.run(self._measure(_factory(load), base_url, seconds, first))
+            return asyncio.run(self._measure(_factory(load), base_urls, seconds, first))
         except TimeoutError as exc:
             raise HarnessError(f"requests still hung well after the {seconds} s run") from exc
 
     async def _measure(
-        self, factory: RequestFactory, base_url: str, seconds: int, first: int
+        self, factory: RequestFactory, base_urls: Sequence[str], seconds: int, first: int
     ) -> tuple[Measurement, int]:
         latencies: list[float] = []
         failures = {"non_2xx": 0, "errors": 0}
+        statuses: dict[int, int] = {}
         indices = itertools.count(first)
         limit = first + HTTPX_MAX_REQUESTS
 
@@ -408,6 +644,7 @@ class Httpx:
                 latencies.append(time.perf_counter() - started)
                 if not 200 <= response.status_code < 300:
                     failures["non_2xx"] += 1
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
         # One client per connection: 64 tasks sharing one client with a pool of 64 managed about
         # a seventh of the throughput here (75 against 540 req/s on /healthz), lost to contention
@@ -417,14 +654,14 @@ class Httpx:
             clients = [
                 await stack.enter_async_context(
                     httpx.AsyncClient(
-                        base_url=base_url,
+                        base_url=base_urls[i % len(base_urls)],
                         limits=limits,
                         timeout=REQUEST_TIMEOUT_SECONDS,
                         trust_env=False,
                         verify=self._tls,
                     )
                 )
-                for _ in range(CONNECTIONS)
+                for i in range(CONNECTIONS)
             ]
             started = time.perf_counter()
             deadline = started + seconds
@@ -443,20 +680,81 @@ class Httpx:
             p99_ms=_percentile(latencies, 99) * 1e3,
             non_2xx=failures["non_2xx"],
             errors=failures["errors"],
+            statuses=statuses,
         )
         return measurement, min(next(indices), limit) - first
 
 
-# --- The server ---------------------------------------------------------------------------------
+# --- CPU time -------------------------------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def run_pintuan(pintuan: Path, args: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
-    done = subprocess.run(
-        [str(pintuan), *args], env=env, cwd=cwd, capture_output=True, text=True, check=False
-    )
+def _cpu_ticks(pids: Sequence[int]) -> dict[int, int]:
+    """User + system CPU time each process has used so far, in clock ticks (Linux; processes
+    that cannot be read, e.g. gone already, are left out)."""
+    ticks = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # After "pid (comm)": state is field 0, utime field 11, stime field 12.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def _postgres_pids(database: str) -> list[int]:
+    """The local PostgreSQL server's backends connected to ``database`` (their command line
+    names it: "postgres: 15/main: user database host(port) state"). Shared background processes
+    (WAL writer, checkpointer, ...) are left out."""
+    pids = []
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if (entry / "comm").read_text().strip() != "postgres":
+                        continue
+                    words = (entry / "cmdline").read_bytes().replace(b"\0", b" ").split()
+                    if database.encode() in words:
+                        pids.append(int(entry.name))
+    return pids
+
+
+def _database_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def _per_request(
+    before: Mapping[int, int], after: Mapping[int, int], m: Measurement
+) -> float | None:
+    """Microseconds of CPU per completed request between two readings (None: nothing read)."""
+    if not after or not m.requests:
+        return None
+    ticks = sum(used - before.get(pid, 0) for pid, used in after.items())
+    return ticks / _CLOCK_TICKS / m.requests * 1e6
+
+
+# --- Databases and servers ----------------------------------------------------------------------
+
+
+def run_command(
+    command: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float | None = None
+) -> str:
+    """Run a command to completion; its stdout, or a HarnessError with the end of its output."""
+    try:
+        done = subprocess.run(
+            list(command),
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"{' '.join(command[:3])} did not finish in {timeout:.0f} s") from exc
     if done.returncode != 0:
         output = (done.stdout + done.stderr).splitlines()
-        raise HarnessError(f"pintuan {' '.join(args)} failed:\n" + "\n".join(output[-20:]))
+        raise HarnessError(f"{' '.join(command)} failed:\n" + "\n".join(output[-20:]))
     return done.stdout
 
 
@@ -477,9 +775,9 @@ def _free_port() -> int:
         return port
 
 
-def _server_env(workdir: Path) -> dict[str, str]:
+def _pintuan_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PINTUAN_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
+    env["PINTUAN_DATABASE_URL"] = database_url
     # The demo catalogue is refused in prod, and the benchmark needs it.
     env["PINTUAN_ENV"] = "dev"
     # A log line per request would measure the logger.
@@ -491,40 +789,56 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-@contextlib.contextmanager
-def running_server(pintuan: Path, env: Mapping[str, str], workdir: Path) -> Iterator[str]:
-    """``pintuan serve`` on a free loopback port until the block exits, however it exits."""
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    ready_url: str
+    log_path: Path
+
+
+def start_server(
+    stack: contextlib.ExitStack,
+    command: Callable[[int], Sequence[str]],
+    env: Mapping[str, str],
+    workdir: Path,
+    log_path: Path,
+    ready_path: str,
+) -> Server:
+    """Start ``command(port)`` on a free loopback port; ``stack`` stops it when it unwinds,
+    however it unwinds. The server may not be ready yet: see :func:`wait_ready`."""
     port = _free_port()
+    log = stack.enter_context(log_path.open("wb"))
+    # A session of its own keeps a Ctrl-C from reaching the server directly, so that it is
+    # always stopped here, after the load generator, and waited for.
+    process = subprocess.Popen(
+        list(command(port)),
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.callback(_stop, process)
     base_url = f"http://{HOST}:{port}"
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        # A session of its own keeps a Ctrl-C from reaching the server directly, so that it is
-        # always stopped here, after the load generator, and waited for.
-        server = subprocess.Popen(
-            [str(pintuan), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_ready(server, base_url, log_path)
-            yield base_url
-        finally:
-            _stop(server)
+    return Server(process, base_url, base_url + ready_path, log_path)
 
 
-def _wait_ready(server: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+def wait_ready(server: Server) -> str:
+    _wait_ready(server.process, server.ready_url, server.log_path)
+    return server.base_url
+
+
+def _wait_ready(server: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    with httpx.Client(base_url=base_url, timeout=1.0, trust_env=False) as client:
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
         while time.monotonic() < deadline:
             if server.poll() is not None:
                 raise HarnessError(
                     f"the server exited with {server.returncode}:\n{_tail(log_path)}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if client.get("/readyz").status_code == 200:
+                if client.get(url).status_code == 200:
                     return
             time.sleep(0.1)
     raise HarnessError(
@@ -549,14 +863,108 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         raise
 
 
+@dataclass
+class Target:
+    """A server under test: how to build its database and start it."""
+
+    key: str
+    label: str
+    env: dict[str, str]
+    build: Callable[[], JoinSeed | None]
+    command: Callable[[int], Sequence[str]]
+    ready_path: str
+    processes: int = 1
+    seed: JoinSeed | None = None
+
+
+def _join_sizes() -> list[str]:
+    return [
+        f"--shoppers={SHOPPERS}",
+        f"--teams={TEAMS}",
+        f"--spread-deals={SPREAD_DEALS}",
+        f"--team-size={TEAM_SIZE}",
+    ]
+
+
+def _build_pintuan(
+    pintuan: Path,
+    env: Mapping[str, str],
+    workdir: Path,
+    *,
+    reset: bool = False,
+    demo: bool = False,
+    joins: bool = False,
+) -> JoinSeed | None:
+    """Migrate (after emptying, for PostgreSQL) and load the demo and/or the join seed."""
+    seeder = [sys.executable, str(BENCH / "seed_joins.py")]
+    if reset:
+        run_command([*seeder, "reset"], env, workdir)
+    # The working directory is the scratch one so that a developer's .env is not read.
+    run_command([str(pintuan), "migrate"], env, workdir)
+    if demo:
+        run_command([str(pintuan), "demo"], env, workdir)
+    if not joins:
+        return None
+    out = workdir / f"seed-{secrets.token_hex(4)}.json"
+    run_command(
+        [*seeder, "seed", *_join_sizes(), f"--out={out}"], env, workdir, SEED_TIMEOUT_SECONDS
+    )
+    seeded: dict[str, Any] = json.loads(out.read_text())
+    return JoinSeed(
+        kind_deals={"spread": seeded["spread_deals"], "hot": [seeded["hot_deal"]]},
+        leaders=seeded["leaders"],
+        shoppers=seeded["shoppers"],
+    )
+
+
+def _build_reference(workdir: Path) -> JoinSeed:
+    out = workdir / "reference-seed.json"
+    command = [
+        sys.executable,
+        str(BENCH / "reference_app.py"),
+        "seed",
+        f"--db={workdir / 'reference.db'}",
+        f"--out={out}",
+        *_join_sizes(),
+    ]
+    run_command(command, dict(os.environ), workdir, SEED_TIMEOUT_SECONDS)
+    seeded: dict[str, Any] = json.loads(out.read_text())
+    teams = {"spread": seeded["spread_teams"], "hot": seeded["hot_teams"]}
+    return JoinSeed(kind_deals={}, leaders=[], shoppers=seeded["shoppers"], teams=teams)
+
+
+def start_teams(client: httpx.Client, leaders: Sequence[str], deals: Sequence[str]) -> list[str]:
+    """Leader i starts a team on deal i mod len(deals), through the API; the new team ids."""
+
+    def start(n: int) -> str:
+        response = client.post(
+            f"/v1/deals/{deals[n % len(deals)]}/teams",
+            headers={"Authorization": f"Bearer {leaders[n]}"},
+        )
+        if response.status_code != 201:
+            raise HarnessError(
+                f"starting a team answered {response.status_code}: {response.text[:500]}"
+            )
+        return str(response.json()["team"]["id"])
+
+    with ThreadPoolExecutor(TEAM_STARTERS) as starters:
+        return list(starters.map(start, range(len(leaders))))
+
+
 # --- Running and reporting ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Row:
-    name: str
+    scenario: Scenario
+    target_label: str
     measurement: Measurement
     ratio: float
+    vs_reference: float | None = None
+    p99_vs_reference: float | None = None
+    cpu_us: float | None = None
+    database_cpu_us: float | None = None
+    cpu_vs_reference: float | None = None
 
 
 def _pick_generator(choice: str, scratch: Path) -> Generator:
@@ -579,28 +987,105 @@ def _git_state() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--short"))}
 
 
+def _failures(m: Measurement) -> str:
+    if not m.non_2xx:
+        return "0"
+    detail = ", ".join(f"{status}x{count}" for status, count in sorted(m.statuses.items()))
+    return f"{m.non_2xx} ({detail})" if detail else str(m.non_2xx)
+
+
+def _ratio(value: float | None, digits: int = 2) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
 def _render(rows: Sequence[Row]) -> str:
-    header = ("scenario", "req/s", "p50 ms", "p99 ms", "non-2xx", "errors", "vs healthz")
+    header = (
+        "target",
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "non-2xx",
+        "errors",
+        "vs healthz",
+        "vs ref",
+        "p99 vs ref",
+        "cpu us/req",
+        "cpu vs ref",
+        "pg cpu us/req",
+    )
     cells = [header] + [
         (
-            row.name,
+            row.target_label,
+            row.scenario.name,
             f"{row.measurement.rps:,.0f}",
             f"{row.measurement.p50_ms:.1f}",
             f"{row.measurement.p99_ms:.1f}",
-            str(row.measurement.non_2xx),
+            _failures(row.measurement),
             str(row.measurement.errors),
             f"{row.ratio:.2f}",
+            _ratio(row.vs_reference),
+            _ratio(row.p99_vs_reference),
+            _ratio(row.cpu_us, 0),
+            _ratio(row.cpu_vs_reference),
+            _ratio(row.database_cpu_us, 0),
         )
         for row in rows
     ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
+            cell.ljust(width) if i < 2 else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(line, widths, strict=True))
-        )
+        ).rstrip()
         for line in cells
     )
+
+
+@dataclass(frozen=True)
+class GoalCheck:
+    what: str
+    value: str
+    goal: str
+    met: bool
+
+
+def _check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
+    checks = []
+    for row in rows:
+        m = row.measurement
+        if row.scenario.goal == "vs-reference" and row.vs_reference is not None:
+            checks.append(
+                GoalCheck(
+                    f"{row.target_label} {row.scenario.name}: req/s vs reference",
+                    f"{row.vs_reference:.2f}x",
+                    f"≥ {SQLITE_MIN_VS_REFERENCE:.1f}x (aim {SQLITE_AIM_VS_REFERENCE:.1f}x)",
+                    row.vs_reference >= SQLITE_MIN_VS_REFERENCE,
+                )
+            )
+            if row.p99_vs_reference is not None:
+                checks.append(
+                    GoalCheck(
+                        f"{row.target_label} {row.scenario.name}: p99 vs reference",
+                        f"{row.p99_vs_reference:.2f}x",
+                        f"< {SQLITE_MAX_P99_VS_REFERENCE:.1f}x",
+                        row.p99_vs_reference < SQLITE_MAX_P99_VS_REFERENCE,
+                    )
+                )
+        if row.scenario.goal == "postgres-rps":
+            checks.append(
+                GoalCheck(
+                    f"{row.target_label} {row.scenario.name}: req/s",
+                    f"{m.rps:,.0f}",
+                    f"≥ {POSTGRES_MIN_SPREAD_RPS:,}",
+                    m.rps >= POSTGRES_MIN_SPREAD_RPS,
+                )
+            )
+    return checks
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _write_json(path: Path, document: Mapping[str, Any]) -> None:
@@ -610,12 +1095,22 @@ def _write_json(path: Path, document: Mapping[str, Any]) -> None:
     partial.replace(path)
 
 
+_STARTED = time.monotonic()
+
+
 def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - _STARTED:4.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--suite",
+        choices=tuple(SUITES),
+        default="all",
+        help="reads (GET endpoints), joins (Pintuan's join against the reference, on SQLite "
+        f"and, when {POSTGRES_URL_VARIABLE} is set, PostgreSQL) or all; /healthz always runs",
+    )
     parser.add_argument(
         "--duration", type=int, default=DEFAULT_SECONDS, help="seconds measured per scenario"
     )
@@ -631,73 +1126,296 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="TEXT",
-        help="run only scenarios whose name contains TEXT (repeatable; /healthz always runs)",
+        help="run only scenarios whose target and name (e.g. 'postgres POST join (a) ...') "
+        "contain TEXT, in any case (repeatable; /healthz always runs)",
+    )
+    parser.add_argument(
+        "--postgres-servers",
+        type=int,
+        default=DEFAULT_POSTGRES_SERVERS,
+        help="Pintuan processes serving the PostgreSQL joins (wrk spreads its threads over them)",
+    )
+    parser.add_argument(
+        "--postgres-pool-size",
+        type=int,
+        default=None,
+        help="PINTUAN_DB_POOL_SIZE of each PostgreSQL server (default: Pintuan's own default)",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="run Pintuan's background worker in each server process (default: --no-worker)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the databases, seeds, wrk scripts and server logs in DIR (default: a "
+        "temporary directory, removed at the end)",
     )
     parser.add_argument("--json", type=Path, default=DEFAULT_RESULTS, help="where to write results")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.warmup < 0:
         parser.error("--duration must be at least 1 and --warmup at least 0")
+    if not 1 <= args.postgres_servers <= CONNECTIONS // 2:
+        parser.error(f"--postgres-servers must be between 1 and {CONNECTIONS // 2}")
     return args
+
+
+def _prepare(plan: Sequence[Scenario], fixtures: Mapping[str, Fixture]) -> list[Load]:
+    """Every scenario's load, the targets side by side (each target's scenarios in order)."""
+
+    def prepare_target(target: str) -> dict[int, Load]:
+        return {i: s.prepare(fixtures[target]) for i, s in enumerate(plan) if s.target == target}
+
+    targets = sorted({s.target for s in plan})
+    with ThreadPoolExecutor(len(targets)) as preparers:
+        prepared: dict[int, Load] = {}
+        for loads in preparers.map(prepare_target, targets):
+            prepared.update(loads)
+    return [prepared[i] for i in range(len(plan))]
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
+def _targets(
+    needed: set[str],
+    pintuan: Path,
+    workdir: Path,
+    *,
+    reads: bool,
+    postgres_url: str | None,
+    postgres_servers: int,
+    postgres_pool_size: int | None,
+    worker: bool,
+) -> list[Target]:
+    flag = "--worker" if worker else "--no-worker"
+
+    def serve(port: int) -> list[str]:
+        return [str(pintuan), "serve", "--host", HOST, "--port", str(port), flag]
+
+    demo_env = _pintuan_env(f"sqlite:///{workdir / 'demo.db'}")
+    targets = [
+        Target(
+            SQLITE,
+            "Pintuan/SQLite",
+            demo_env,
+            lambda: _build_pintuan(pintuan, demo_env, workdir, demo=reads),
+            serve,
+            "/readyz",
+        )
+    ]
+    if SQLITE_JOINS in needed:
+        joins_env = _pintuan_env(f"sqlite:///{workdir / 'joins.db'}")
+        targets.append(
+            Target(
+                SQLITE_JOINS,
+                "Pintuan/SQLite",
+                joins_env,
+                lambda: _build_pintuan(pintuan, joins_env, workdir, joins=True),
+                serve,
+                "/readyz",
+            )
+        )
+    if REFERENCE in needed:
+        reference_db = workdir / "reference.db"
+        targets.append(
+            Target(
+                REFERENCE,
+                "reference",
+                dict(os.environ),
+                lambda: _build_reference(workdir),
+                lambda port: [
+                    sys.executable,
+                    str(BENCH / "reference_app.py"),
+                    "serve",
+                    f"--db={reference_db}",
+                    f"--host={HOST}",
+                    f"--port={port}",
+                ],
+                "/healthz",
+            )
+        )
+    if POSTGRES in needed and postgres_url:
+        pg_env = _pintuan_env(postgres_url)
+        if postgres_pool_size is not None:
+            pg_env["PINTUAN_DB_POOL_SIZE"] = str(postgres_pool_size)
+        targets.append(
+            Target(
+                POSTGRES,
+                f"Pintuan/PostgreSQL x{postgres_servers}",
+                pg_env,
+                lambda: _build_pintuan(pintuan, pg_env, workdir, reset=True, joins=True),
+                serve,
+                "/readyz",
+                processes=postgres_servers,
+            )
+        )
+    return targets
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     # A plain SIGTERM (a CI timeout, `kill`) would end Python without running `finally`, and so
-    # leave the server running. Passed on as SIGINT it unwinds like a Ctrl-C, also inside
+    # leave the servers running. Passed on as SIGINT it unwinds like a Ctrl-C, also inside
     # asyncio.run, which cancels its task cleanly only for SIGINT. SIGINT itself is ignored when
     # started in the background of a non-interactive shell, hence restored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     wall_start = time.monotonic()
-    chosen = [s for s in SCENARIOS if not args.only or any(t in s.name for t in args.only)]
+    suites = SUITES[args.suite]
+    postgres_url = os.environ.get(POSTGRES_URL_VARIABLE) or None
+    chosen = [
+        s
+        for s in SCENARIOS
+        if s.suite in suites
+        and (not args.only or any(t.lower() in _describe(s).lower() for t in args.only))
+        and (s.target != POSTGRES or postgres_url)
+    ]
     plan = [BASELINE, *chosen, Scenario(f"{BASELINE.name} (again)", BASELINE.prepare)]
-    measured: list[tuple[str, Measurement]] = []
+    measured: list[tuple[Scenario, str, Measurement]] = []
+    # The machine's 1-minute load average before each measured run: other work on the machine
+    # shows here (the benchmark's own servers are idle between runs).
+    loads_before: list[float] = []
+    # CPU time of the server processes (and of PostgreSQL) per request, in microseconds: what
+    # a request costs whatever else runs on the machine.
+    cpu: dict[int, float | None] = {}
+    database_cpu: dict[int, float | None] = {}
+    labels: dict[str, str] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="pintuan-bench-") as tmp:
-            workdir = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            if args.keep is None:
+                workdir = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="pintuan-bench-"))
+                )
+            else:
+                workdir = args.keep.resolve()
+                workdir.mkdir(parents=True, exist_ok=True)
             generator = _pick_generator(args.generator, workdir)
             _note(
                 f"load generator: {generator.label}; {CONNECTIONS} connections, "
                 f"{args.duration} s per scenario after {args.warmup} s of warm-up"
             )
+            if "joins" in suites and not postgres_url:
+                _note(f"PostgreSQL joins skipped: {POSTGRES_URL_VARIABLE} is not set")
             pintuan = _find_pintuan()
-            env = _server_env(workdir)
-            _note("preparing a fresh SQLite database with the demo catalogue")
-            # The working directory is the scratch one so that a developer's .env is not read.
-            run_pintuan(pintuan, ["migrate"], env, workdir)
-            run_pintuan(pintuan, ["demo"], env, workdir)
-            with (
-                running_server(pintuan, env, workdir) as base_url,
-                httpx.Client(base_url=base_url, timeout=30.0, trust_env=False) as client,
-            ):
-                fixture = Fixture(base_url, client, pintuan, env, workdir)
-                # Everything is prepared before the first clock starts, so a broken scenario
-                # fails in seconds rather than after the others have run.
-                loads = [(scenario.name, scenario.prepare(fixture)) for scenario in plan]
-                for name, load in loads:
-                    next_index = 0
-                    if args.warmup:
-                        _note(f"  {name}: warming up")
-                        _, used = generator.measure(load, base_url, args.warmup, next_index)
-                        next_index += used
-                    _note(f"  {name}: measuring")
-                    measurement, _ = generator.measure(load, base_url, args.duration, next_index)
-                    measured.append((name, measurement))
+            targets = _targets(
+                {s.target for s in plan},
+                pintuan,
+                workdir,
+                reads=any(s.suite == "reads" for s in chosen),
+                postgres_url=postgres_url,
+                postgres_servers=args.postgres_servers,
+                postgres_pool_size=args.postgres_pool_size,
+                worker=args.worker,
+            )
+            labels = {t.key: t.label for t in targets}
+            _note("preparing databases: " + ", ".join(t.key for t in targets))
+            started = time.monotonic()
+            # The databases are independent: build them side by side.
+            with ThreadPoolExecutor(len(targets)) as builders:
+                builds: list[Future[JoinSeed | None]] = [builders.submit(t.build) for t in targets]
+                for target, build in zip(targets, builds, strict=True):
+                    target.seed = build.result()
+            _note(f"  databases ready in {time.monotonic() - started:.0f} s; starting servers")
+            # All servers start side by side; each is stopped when the stack unwinds.
+            launched = {
+                target.key: [
+                    start_server(
+                        stack,
+                        target.command,
+                        target.env,
+                        workdir,
+                        workdir / f"server-{target.key}-{i}.log",
+                        target.ready_path,
+                    )
+                    for i in range(target.processes)
+                ]
+                for target in targets
+            }
+            fixtures: dict[str, Fixture] = {}
+            for target in targets:
+                urls = [wait_ready(server) for server in launched[target.key]]
+                client = stack.enter_context(
+                    httpx.Client(base_url=urls[0], timeout=30.0, trust_env=False)
+                )
+                fixtures[target.key] = Fixture(
+                    target.key,
+                    urls,
+                    client,
+                    pintuan,
+                    target.env,
+                    workdir,
+                    target.seed,
+                    [server.process.pid for server in launched[target.key]],
+                )
+            # Everything is prepared before the first clock starts, so a broken scenario
+            # fails in seconds rather than after the others have run.
+            _note("preparing scenarios (joins: starting their teams)")
+            started = time.monotonic()
+            loads = _prepare(plan, fixtures)
+            _note(f"  prepared in {time.monotonic() - started:.0f} s")
+            for scenario, load in zip(plan, loads, strict=True):
+                fixture = fixtures[scenario.target]
+                title = f"{labels[scenario.target]} {scenario.name}"
+                next_index = 0
+                if args.warmup:
+                    _note(f"  {title}: warming up")
+                    _, used = generator.measure(load, fixture.base_urls, args.warmup, next_index)
+                    next_index += used
+                _note(f"  {title}: measuring")
+                loads_before.append(os.getloadavg()[0])
+                database = (
+                    _database_name(postgres_url)
+                    if postgres_url and scenario.target == POSTGRES
+                    else None
+                )
+                cpu_before = _cpu_ticks(fixture.pids)
+                database_before = _cpu_ticks(_postgres_pids(database)) if database else {}
+                measurement, _ = generator.measure(
+                    load, fixture.base_urls, args.duration, next_index
+                )
+                cpu_after = _cpu_ticks(fixture.pids)
+                database_after = _cpu_ticks(_postgres_pids(database)) if database else {}
+                cpu[len(measured)] = _per_request(cpu_before, cpu_after, measurement)
+                database_cpu[len(measured)] = _per_request(
+                    database_before, database_after, measurement
+                )
+                measured.append((scenario, scenario.target, measurement))
     except HarnessError as exc:
         _note(f"bench: {exc}")
         return 2
     except KeyboardInterrupt:
-        _note("bench: interrupted; the server, if started, has been stopped")
+        _note("bench: interrupted; the servers, if started, have been stopped")
         return 130
 
-    first, last = measured[0][1].rps, measured[-1][1].rps
+    first, last = measured[0][2].rps, measured[-1][2].rps
     baseline = (first + last) / 2
     drift = (last - first) / first if first else math.nan
-    rows = [Row(name, m, m.rps / baseline if baseline else math.nan) for name, m in measured]
+    references = {s.name: i for i, (s, key, _) in enumerate(measured) if key == REFERENCE}
+    rows = []
+    for i, (scenario, key, m) in enumerate(measured):
+        r = references.get(scenario.compare_with or "")
+        reference = measured[r][2] if r is not None else None
+        reference_cpu = cpu[r] if r is not None else None
+        own_cpu = cpu[i]
+        rows.append(
+            Row(
+                scenario,
+                labels[key],
+                m,
+                m.rps / baseline if baseline else math.nan,
+                m.rps / reference.rps if reference and reference.rps else None,
+                m.p99_ms / reference.p99_ms if reference and reference.p99_ms else None,
+                own_cpu,
+                database_cpu[i],
+                own_cpu / reference_cpu if own_cpu and reference_cpu else None,
+            )
+        )
+    checks = _check_goals(rows)
     wall = time.monotonic() - wall_start
 
     print(f"\nload generator: {generator.label}")
@@ -706,17 +1424,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             "note: httpx is usually the bottleneck, not the server: the ratios are pulled toward 1."
             " Install wrk for numbers worth comparing."
         )
+    servers = ", ".join(
+        f"{t.label} ({t.processes} process{'es' if t.processes > 1 else ''})"
+        for t in targets
+        if t.key != SQLITE_JOINS
+    )
     print(
         f"{CONNECTIONS} connections, {args.duration} s per scenario after {args.warmup} s "
-        f"warm-up; 'vs healthz' divides by the mean of the two /healthz runs\n"
+        f"warm-up; servers: {servers}; Pintuan {'with' if args.worker else 'without'} its "
+        "in-process worker\n'vs healthz' divides by the mean of the two Pintuan /healthz runs, "
+        "'vs ref' by the same scenario on the bare reference\n"
     )
     print(_render(rows))
     print(f"\n/healthz drift from first to last run: {drift:+.1%}", end="")
     steady = abs(drift) <= DRIFT_TOLERANCE
     print("" if steady else f" (over {DRIFT_TOLERANCE:.0%}: the ratios are unreliable, run again)")
-    failed = [row.name for row in rows if row.measurement.failed]
+    wrapped = [f"{row.target_label} {row.scenario.name}" for row in rows if row.measurement.wrapped]
+    if wrapped:
+        print(f"wrk ran through its request pool (requests were repeated) in: {', '.join(wrapped)}")
+    if checks:
+        print("\nissue targets:")
+        for check in checks:
+            verdict = "met" if check.met else "MISSED"
+            print(f"  {check.what}: {check.value} (target {check.goal}): {verdict}")
+    failed = [f"{row.target_label} {row.scenario.name}" for row in rows if row.measurement.failed]
     if failed:
         print(f"FAILED: non-2xx responses or errors in {', '.join(failed)}")
+    print(
+        f"load average (1 min) before the measured runs: {min(loads_before):.1f} to "
+        f"{max(loads_before):.1f} on {os.cpu_count()} CPUs (the load generator's own runs "
+        "raise it; well above the CPU count means other work competed with the benchmark)"
+    )
     print(f"full run: {wall:.0f} s; results in {args.json}")
 
     _write_json(
@@ -729,7 +1467,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "wrk_threads": WRK_THREADS if isinstance(generator, Wrk) else None,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "suite": args.suite,
             "cpus": os.cpu_count(),
+            "servers": {t.key: {"label": t.label, "processes": t.processes} for t in targets},
+            "worker": args.worker,
+            "postgres_pool_size": args.postgres_pool_size,
+            "joins": {
+                "shoppers": SHOPPERS,
+                "teams": TEAMS,
+                "spread_deals": SPREAD_DEALS,
+                "team_size": TEAM_SIZE,
+            },
             "baseline": {
                 "first_rps": round(first, 1),
                 "last_rps": round(last, 1),
@@ -738,17 +1486,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "scenarios": [
                 {
-                    "name": row.name,
+                    "name": row.scenario.name,
+                    "target": row.scenario.target,
+                    "suite": row.scenario.suite,
                     "requests": row.measurement.requests,
                     "seconds": round(row.measurement.seconds, 3),
                     "rps": round(row.measurement.rps, 1),
                     "p50_ms": round(row.measurement.p50_ms, 2),
                     "p99_ms": round(row.measurement.p99_ms, 2),
+                    "tail_ms": {k: round(v, 2) for k, v in row.measurement.tail_ms.items()},
                     "non_2xx": row.measurement.non_2xx,
+                    "statuses": {str(k): v for k, v in sorted(row.measurement.statuses.items())},
                     "errors": row.measurement.errors,
+                    "pool_wrapped": row.measurement.wrapped,
                     "vs_healthz": round(row.ratio, 3),
+                    "load_average_before": round(load, 2),
+                    "server_cpu_us_per_request": _rounded(row.cpu_us, 1),
+                    "server_cpu_vs_reference": _rounded(row.cpu_vs_reference, 3),
+                    "postgres_cpu_us_per_request": _rounded(row.database_cpu_us, 1),
+                    "vs_reference": None
+                    if row.vs_reference is None
+                    else round(row.vs_reference, 3),
+                    "p99_vs_reference": None
+                    if row.p99_vs_reference is None
+                    else round(row.p99_vs_reference, 3),
                 }
-                for row in rows
+                for row, load in zip(rows, loads_before, strict=True)
+            ],
+            "targets": [
+                {"what": c.what, "value": c.value, "target": c.goal, "met": c.met} for c in checks
             ],
             "ok": not failed,
             "wall_s": round(wall, 1),
