@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
@@ -49,7 +49,3 @@ class MoneyOut(BaseModel):
     @classmethod
     def of(cls, amount: int, currency: str) -> MoneyOut:
         return cls(amount=amount, currency=currency)
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)

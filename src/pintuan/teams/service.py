@@ -42,28 +42,12 @@ from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql
-from pintuan.teams.models import DealShopperCount, Seat, Team
+from pintuan.teams.models import Seat, Team
 
-deals = table_of(Deal)
-teams = table_of(Team)
 seats = table_of(Seat)
-counts = table_of(DealShopperCount)
 
 _LIVE = (SeatStatus.HELD.value, SeatStatus.PAID.value, SeatStatus.CONFIRMED.value)
 _UNCONFIRMED = (SeatStatus.HELD.value, SeatStatus.PAID.value)
-
-# What the join needs to know about the deal, read back from the stock update itself.
-_DEAL_TERMS = (
-    deals.c.id,
-    deals.c.group_price_amount,
-    deals.c.leader_price_amount,
-    deals.c.currency,
-    deals.c.per_user_limit,
-    deals.c.team_size,
-    deals.c.team_window_minutes,
-    deals.c.ends_at,
-    deals.c.new_shoppers_only,
-)
 
 
 @dataclass(frozen=True, slots=True)
