@@ -48,7 +48,8 @@ class Team(Base):
             sqlite_where=text("status = 'forming'"),
             postgresql_where=text("status = 'forming'"),
         ),
-        Index("ix_teams_deal_id_status_taken", "deal_id", "status", "taken"),
+        # Not on `taken`: every join moves it, and an index on it would be rewritten each time.
+        Index("ix_teams_deal_id_status", "deal_id", "status"),
     )
 
 

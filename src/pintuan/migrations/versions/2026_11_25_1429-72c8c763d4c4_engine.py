@@ -134,9 +134,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
     )
     with op.batch_alter_table("teams", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_teams_deal_id_status_taken", ["deal_id", "status", "taken"], unique=False
-        )
+        batch_op.create_index("ix_teams_deal_id_status", ["deal_id", "status"], unique=False)
         batch_op.create_index(
             "ix_teams_forming_expires_at",
             ["expires_at"],
@@ -295,7 +293,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("status = 'forming'"),
             postgresql_where=sa.text("status = 'forming'"),
         )
-        batch_op.drop_index("ix_teams_deal_id_status_taken")
+        batch_op.drop_index("ix_teams_deal_id_status")
 
     op.drop_table("teams")
     op.drop_table("deal_shopper_counts")
