@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.testclient import TestClient
+
+from pintuan.app import create_app
+from pintuan.domain.roles import Role
+from pintuan.services import Services
+from tests.factories import create_account, create_merchant
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -24,3 +31,36 @@ def test_the_openapi_document_lists_the_deal_endpoints(client: TestClient) -> No
     paths = client.get("/openapi.json").json()["paths"]
 
     assert {"/v1/deals", "/v1/deals/{deal_id}", "/v1/deals/{deal_id}/publish"} <= set(paths)
+
+
+def test_a_client_that_leaves_mid_request_is_not_an_internal_error(services: Services) -> None:
+    staff = create_account(services, role=Role.MERCHANT, merchant=create_merchant(services.db))
+    app = create_app(services.settings, services)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/deals/deal_x/pause",
+        "raw_path": b"/v1/deals/deal_x/pause",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+        "headers": [
+            (b"authorization", f"Bearer {staff.token}".encode()),
+            (b"idempotency-key", b"k1"),
+        ],
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
