@@ -45,7 +45,7 @@ bench: install
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
 		--output-file requirements.lock pyproject.toml
 
 clean:

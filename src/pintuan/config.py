@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -53,6 +53,26 @@ class Settings(BaseSettings):
     sandbox_webhook_secret: str | None = None
     sandbox_enabled: bool = True
 
+    # Stripe (enabled when the secret key is set). api_base points the SDK elsewhere (tests).
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_api_base: str | None = None
+    # Alipay (enabled when the app id is set); keys are PEM text.
+    alipay_app_id: str | None = None
+    alipay_private_key: SecretStr | None = None
+    alipay_public_key: str | None = None
+    alipay_gateway: str | None = None
+    # WeChat Pay API v3 (enabled when the merchant id is set), in platform public-key mode.
+    wechatpay_mch_id: str | None = None
+    wechatpay_app_id: str | None = None
+    wechatpay_private_key: SecretStr | None = None
+    wechatpay_cert_serial: str | None = None
+    wechatpay_apiv3_key: SecretStr | None = None
+    wechatpay_public_key: str | None = None
+    wechatpay_public_key_id: str | None = None
+    wechatpay_api_base: str | None = None
+
     worker_batch_size: int = Field(default=500, ge=1, le=10000)
     worker_idle_seconds: float = Field(default=1.0, gt=0, le=60)
     # Shifts the application clock; for demos and browser tests, refused in prod.
@@ -67,6 +87,11 @@ class Settings(BaseSettings):
                 "PINTUAN_SECRET_KEY must be set to a random value of at least 32 characters "
                 "when PINTUAN_ENV=prod (for example: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))')"
+            )
+        if self.env is Environment.PROD and self.sandbox_enabled:
+            raise ValueError(
+                "The sandbox payment provider cannot run when PINTUAN_ENV=prod: set "
+                "PINTUAN_SANDBOX_ENABLED=false and configure a real provider"
             )
         if self.env is Environment.PROD and self.clock_offset_seconds:
             raise ValueError("PINTUAN_CLOCK_OFFSET_SECONDS cannot be set when PINTUAN_ENV=prod")

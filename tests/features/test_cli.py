@@ -86,6 +86,7 @@ def test_errors_are_clear_and_exit_non_zero(run) -> None:  # type: ignore[no-unt
 def test_the_demo_is_refused_in_production(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PINTUAN_ENV", "prod")
     monkeypatch.setenv("PINTUAN_SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("PINTUAN_SANDBOX_ENABLED", "false")
     get_settings.cache_clear()
 
     result = run("demo")

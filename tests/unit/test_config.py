@@ -70,7 +70,7 @@ def test_prod_settings_accept_a_long_random_secret() -> None:
     assert len(secret) == 48
 
     # when production settings are built with it
-    settings = Settings(env="prod", secret_key=secret)
+    settings = Settings(env="prod", secret_key=secret, sandbox_enabled=False)
 
     # then they are accepted as given
     assert settings.env is Environment.PROD
@@ -79,7 +79,7 @@ def test_prod_settings_accept_a_long_random_secret() -> None:
 
 def test_prod_settings_accept_a_secret_of_exactly_32_characters() -> None:
     secret = "k" * 32
-    assert Settings(env="prod", secret_key=secret).secret_key == secret
+    assert Settings(env="prod", secret_key=secret, sandbox_enabled=False).secret_key == secret
 
 
 def test_prod_settings_read_from_the_environment_are_checked_too(
@@ -101,6 +101,7 @@ def test_settings_read_pintuan_variables_from_the_environment(
     monkeypatch.setenv("PINTUAN_ENV", "prod")
     monkeypatch.setenv("PINTUAN_SECRET_KEY", secret)
     monkeypatch.setenv("PINTUAN_DATABASE_URL", "postgresql://pintuan@db/pintuan")
+    monkeypatch.setenv("PINTUAN_SANDBOX_ENABLED", "false")
 
     # when settings are read
     settings = Settings()
@@ -142,3 +143,15 @@ def test_sqlite_path_names_the_file_of_a_file_backed_sqlite_database(
 
 def test_the_default_database_is_a_sqlite_file_under_var() -> None:
     assert Settings().sqlite_path() == Path("var/pintuan.db")
+
+
+def test_prod_settings_refuse_the_sandbox_provider() -> None:
+    # given production with a good secret but the sandbox left on
+    with pytest.raises(ValidationError, match="PINTUAN_SANDBOX_ENABLED=false"):
+        Settings(env="prod", secret_key="k" * 40)
+
+
+def test_provider_secrets_are_never_shown_in_the_settings_text() -> None:
+    settings = Settings(stripe_secret_key="sk_test_very_secret", alipay_private_key="PEM-SECRET")
+    assert "sk_test_very_secret" not in repr(settings)
+    assert "PEM-SECRET" not in str(settings.model_dump())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -22,7 +22,9 @@ class Capabilities:
     longest_hold: timedelta | None
     partial_refunds: bool
     currencies: frozenset[str] | None  # None: any ISO 4217 currency
-    checkout_kinds: tuple[str, ...]
+    checkout_kinds: tuple[str, ...]  # the first is the default
+    # The time zone whose calendar days the provider's statements (bills) follow.
+    bill_time_zone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +34,20 @@ class CheckoutRequest:
     currency: str
     style: PaymentStyle
     description: str
+    kind: str | None = None  # one of the provider's checkout_kinds; None: its default
+    expires_at: datetime | None = None  # the checkout must not take money after this
+    return_url: str | None = None  # where the shopper lands after paying
+    payer_ref: str | None = None  # the payer's id at the provider (WeChat JSAPI openid)
+    client_ip: str | None = None  # the payer's address (WeChat H5 requires it)
 
 
 @dataclass(frozen=True, slots=True)
 class Checkout:
     provider_ref: str
-    url: str
+    url: str | None = None  # a page to send the shopper to
+    qr_code: str | None = None  # a text to show as a QR code (Alipay QR, WeChat Native)
+    # What a client-side SDK needs to finish paying (Stripe client_secret, WeChat JSAPI params).
+    client_params: Mapping[str, str] | None = None
 
 
 class EventKind(StrEnum):
@@ -53,6 +63,25 @@ class ProviderEvent:
     kind: EventKind
     raw_type: str
     provider_ref: str | None
+    amount: int | None = None
+    currency: str | None = None
+
+
+class RecordKind(StrEnum):
+    PAYMENT = "payment"  # money in: a charge, or the capture of a hold
+    REFUND = "refund"  # money back out to the payer
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecord:
+    """One money movement as the provider's own statement shows it."""
+
+    record_id: str
+    provider_ref: str  # the provider's id of the payment (our payments.provider_ref)
+    kind: RecordKind
+    amount: int  # minor units, always positive
+    currency: str
+    occurred_at: datetime
 
 
 class ProviderError(Exception):
@@ -70,6 +99,9 @@ class PaymentProvider(Protocol):
     capabilities: Capabilities
     # Whether calls wait on the network (then they run on a worker thread, never the event loop).
     blocking_io: bool
+    # The exact body a provider wants back from an accepted notification (Alipay: b"success");
+    # None: the usual JSON acknowledgement.
+    webhook_ack_body: bytes | None
 
     def default_style(self) -> PaymentStyle: ...
 
@@ -84,3 +116,13 @@ class PaymentProvider(Protocol):
     def verify_webhook(
         self, body: bytes, headers: Mapping[str, str], now: datetime
     ) -> ProviderEvent: ...
+
+    def fetch_status(self, provider_ref: str) -> ProviderEvent | None:
+        """Ask the provider what became of a payment whose notification never came: the news
+        as an event (its id stable, so asking twice stores it once), or None while it waits."""
+        ...
+
+    def records_for_day(self, day: date) -> list[ProviderRecord]:
+        """Every money movement on the provider's statement for ``day`` (a calendar day in
+        ``capabilities.bill_time_zone``), for reconciliation."""
+        ...

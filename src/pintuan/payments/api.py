@@ -89,10 +89,14 @@ async def deliver_webhook(
 @router.post("/v1/webhooks/{provider_name}", response_model=WebhookAck)
 async def receive_webhook(
     provider_name: str, request: Request, services: ServicesDep
-) -> WebhookAck:
+) -> Response:
     """Provider notifications. Bad or stale signatures are refused and stored nowhere."""
     headers = {k.lower(): v for k, v in request.headers.items()}
-    return await deliver_webhook(services, provider_name, await request.body(), headers)
+    ack = await deliver_webhook(services, provider_name, await request.body(), headers)
+    answer = services.provider(provider_name).webhook_ack_body
+    if answer is not None:
+        return Response(answer, media_type="text/plain")
+    return Response(ack.model_dump_json(), media_type="application/json")
 
 
 # ------------------------------------------------------------------ the sandbox's own side

@@ -73,6 +73,7 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 class SandboxProvider:
     name = "sandbox"
     blocking_io = False
+    webhook_ack_body = None
     capabilities = Capabilities(
         styles=frozenset({PaymentStyle.HOLD, PaymentStyle.CHARGE}),
         longest_hold=None,
