@@ -5,6 +5,7 @@ from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.orm import Base
+from pintuan.ledger.models import Entry, Journal, SettlementStatement, Wallet
 from pintuan.merchants.models import Merchant, MerchantStaff
 from pintuan.notifications.models import Notification
 from pintuan.payments.models import Payment, WebhookEvent
@@ -16,7 +17,9 @@ __all__ = [
     "Base",
     "Deal",
     "DealShopperCount",
+    "Entry",
     "IdempotencyKey",
+    "Journal",
     "Merchant",
     "MerchantStaff",
     "Notification",
@@ -26,8 +29,10 @@ __all__ = [
     "SandboxIntent",
     "SandboxOperation",
     "Seat",
+    "SettlementStatement",
     "Team",
     "User",
+    "Wallet",
     "WebSession",
     "WebhookEvent",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy.sql import Subquery
 
 from pintuan.deals.models import Deal
 from pintuan.kit.time import utc_now
+from pintuan.ledger.check import check_ledger
 from pintuan.payments.models import Payment
 from pintuan.teams.models import LIVE_SEAT_STATUSES, DealShopperCount, Seat, Team
 
@@ -35,6 +36,7 @@ def audit_database(session: Session, grace: timedelta = MONEY_GRACE) -> list[Bre
         *_per_user_limits(session),
         *_ended_teams(session),
         *_money_in_limbo(session, grace),
+        *(Breach(b.invariant, b.detail) for b in check_ledger(session).breaches),
     ]
 
 
@@ -188,6 +190,7 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
     doubled = session.execute(
         select(Payment.seat_id, func.count())
         .where(
+            Payment.purpose == "seat",
             Payment.status.in_(holding),
             or_(Payment.pending_action.is_(None), Payment.pending_action == "capture"),
         )

@@ -24,8 +24,11 @@ class Payment(Base):
     __tablename__ = "payments"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
-    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    # A seat's payment, or a wallet top-up (then no seat and no team).
+    purpose: Mapped[str] = mapped_column(String(10), default="seat", server_default="seat")
+    seat_id: Mapped[str | None] = mapped_column(ForeignKey("seats.id"), nullable=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), nullable=True)
+    # Who pays: the seat's shopper, or a friend paying for them.
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     provider: Mapped[str] = mapped_column(String(20))
     style: Mapped[str] = mapped_column(String(10))
@@ -34,6 +37,12 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     provider_ref: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
     checkout_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # What the payer does next at the provider (JSON: url, qr_code, client_params).
+    next_action: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Where money owed back goes: the original payment method, or the payer's wallet at once.
+    refund_to: Mapped[str] = mapped_column(
+        String(10), default="original", server_default="original"
+    )
     # Work owed to the provider (capture, void or refund) and when to try it next.
     pending_action: Mapped[str | None] = mapped_column(String(10), nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -49,6 +58,12 @@ class Payment(Base):
             name="status",
         ),
         CheckConstraint("style IN ('hold', 'charge')", name="style"),
+        CheckConstraint("purpose IN ('seat', 'topup')", name="purpose"),
+        CheckConstraint(
+            "(purpose = 'seat') = (seat_id IS NOT NULL AND team_id IS NOT NULL)",
+            name="seat_payment_has_seat",
+        ),
+        CheckConstraint("refund_to IN ('original', 'wallet')", name="refund_to"),
         CheckConstraint(
             "pending_action IS NULL OR pending_action IN ('capture', 'void', 'refund')",
             name="pending_action",

@@ -7,7 +7,6 @@ idempotent by ``<payment id>:<action>`` so a retry can never capture or refund t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +19,8 @@ from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
+from pintuan.ledger import service as ledger
+from pintuan.ledger.service import PaymentMoney
 from pintuan.payments.models import Payment
 from pintuan.teams import service as teams
 
@@ -151,37 +152,29 @@ DECLINED = Sql("""
 MONEY_ARRIVED = Sql("""
     UPDATE payments SET status = :status, updated_at = :now
     WHERE id = :id AND status IN ('requires_action', 'failed')
-    RETURNING id
+    RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """)
 
 
 def _money_arrived(
-    tx: RawTx, payment_id: str, seat_id: str, kind: EventKind, now: datetime
+    tx: RawTx, payment_id: str, seat_id: str | None, kind: EventKind, now: datetime
 ) -> None:
-    teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
+    if seat_id is not None:
+        teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
     status = "authorized" if kind is EventKind.AUTHORIZED else "charged"
     changed = tx.one(MONEY_ARRIVED, {"id": payment_id, "status": status, "now": tx.instant(now)})
     if changed is None:
         return  # already recorded: a repeat of the same news
+    payment = PaymentMoney(*changed)
+    ledger.record_money_in(tx, payment, now)
     record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
+    if seat_id is None:
+        return  # a wallet top-up: the money is in the wallet, nothing else waits on it
     outcome = teams.mark_seat_paid(tx, seat_id, now)
     if not outcome.took_place:
-        _owe_back(tx, [payment_id], now)
+        ledger.owe_back_for_payments(tx, [payment_id], now)
     if outcome.team_succeeded:
         schedule_captures(tx, outcome.team_id, now)
-
-
-OWE_BACK = Sql("""
-    UPDATE payments
-    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
-        next_attempt_at = :now, updated_at = :now
-    WHERE id IN_LIST(:ids) AND status IN ('authorized', 'charged') AND pending_action IS NULL
-""")
-
-
-def _owe_back(tx: RawTx, payment_ids: Sequence[str], now: datetime) -> None:
-    if payment_ids:
-        tx.execute(OWE_BACK, {"ids": list(payment_ids), "now": tx.instant(now)})
 
 
 SCHEDULE_CAPTURES = Sql("""
@@ -192,8 +185,9 @@ SCHEDULE_CAPTURES = Sql("""
 
 
 def schedule_captures(tx: RawTx, team_id: str, now: datetime) -> None:
-    """A team succeeded: capture every hold of its confirmed seats."""
+    """A team succeeded: capture every hold of its confirmed seats; charges earn at once."""
     tx.execute(SCHEDULE_CAPTURES, {"team_id": team_id, "now": tx.instant(now)})
+    ledger.earn_team_charges(tx, team_id, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +251,7 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
     ).first()
     if done is None:
         return False
+    ledger.record_provider_result(raw_tx(session), action.payment_id, action.action, now)
     if action.action in ("void", "refund"):
         record_event(
             raw_tx(session),

@@ -42,6 +42,7 @@ from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.ledger import service as ledger
 from pintuan.teams.models import Seat, Team
 
 seats = table_of(Seat)
@@ -301,15 +302,6 @@ RELEASE_HOLDS = Sql("""
     WHERE id IN_LIST(:ids) AND status = 'held' AND hold_expires_at <= :now
     RETURNING id, team_id, deal_id, user_id, status
 """)
-# Money taken for a seat that ended goes back: holds are voided, charges refunded. Doing it
-# here, wherever a seat ends, means no caller can forget it.
-OWE_MONEY_BACK = Sql("""
-    UPDATE payments
-    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
-        next_attempt_at = :now, updated_at = :now
-    WHERE seat_id IN_LIST(:ids) AND status IN ('authorized', 'charged')
-      AND pending_action IS NULL
-""")
 RETURN_STOCK = Sql("UPDATE deals SET committed = committed - :n WHERE id = :deal_id")
 RETURN_PLACES = Sql(
     "UPDATE teams SET taken = taken - :taken, paid = paid - :paid WHERE id = :team_id"
@@ -374,7 +366,9 @@ def _give_back(tx: RawTx, ended: Sequence[EndedSeat], now: datetime, *, team_clo
     """Return the stock, places, shopper counts and money of seats that just ended."""
     if not ended:
         return
-    tx.execute(OWE_MONEY_BACK, {"ids": [s.seat_id for s in ended], "now": tx.instant(now)})
+    # Money taken for a seat that ended goes back: doing it here, wherever a seat ends, means
+    # no caller can forget it.
+    ledger.owe_back_for_seats(tx, [s.seat_id for s in ended], now)
     stock = Counter(s.deal_id for s in ended)
     tx.many(RETURN_STOCK, [{"deal_id": deal_id, "n": n} for deal_id, n in stock.items()])
     tx.many(UNCOUNT_SHOPPER, [{"deal_id": s.deal_id, "user_id": s.user_id} for s in ended])

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import BigInteger, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -24,6 +24,8 @@ from pintuan.domain.payments import (
     PaymentStyle,
     ProviderError,
     ProviderEvent,
+    ProviderRecord,
+    RecordKind,
     WebhookRejected,
 )
 from pintuan.errors import Conflict, NotFound
@@ -51,6 +53,7 @@ class SandboxIntent(Base):
     captured: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class SandboxOperation(Base):
@@ -73,7 +76,7 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 class SandboxProvider:
     name = "sandbox"
     blocking_io = False
-    webhook_ack_body = None
+    webhook_ack_body: bytes | None = None
     capabilities = Capabilities(
         styles=frozenset({PaymentStyle.HOLD, PaymentStyle.CHARGE}),
         longest_hold=None,
@@ -147,6 +150,7 @@ class SandboxProvider:
                 intent.status = "declined"
             else:
                 intent.status = "authorized" if intent.style == "hold" else "charged"
+            intent.completed_at = utc_now()
             return intent
 
         intent = self._db.run_sync(complete)
@@ -219,6 +223,74 @@ class SandboxProvider:
                     intent.status = "refunded"
 
         self._db.run_sync(operate)
+
+    def fetch_status(self, provider_ref: str) -> ProviderEvent | None:
+        intent = self.intent(provider_ref)
+        kind = {
+            "authorized": EventKind.AUTHORIZED,
+            "captured": EventKind.AUTHORIZED,
+            "voided": EventKind.AUTHORIZED,
+            "charged": EventKind.CHARGED,
+            "declined": EventKind.FAILED,
+        }.get(intent.status)
+        if intent.status == "refunded":
+            kind = EventKind.CHARGED if intent.style == "charge" else EventKind.AUTHORIZED
+        if kind is None:
+            return None
+        return ProviderEvent(
+            event_id=f"poll:{provider_ref}:{kind.value}",
+            kind=kind,
+            raw_type=f"poll.{kind.value}",
+            provider_ref=provider_ref,
+            amount=intent.amount,
+            currency=intent.currency,
+        )
+
+    def records_for_day(self, day: date) -> list[ProviderRecord]:
+        start = datetime.combine(day, time(), tzinfo=UTC)
+        end = start + timedelta(days=1)
+
+        def read(session: Session) -> list[ProviderRecord]:
+            charges = session.scalars(
+                select(SandboxIntent).where(
+                    SandboxIntent.style == "charge",
+                    SandboxIntent.status.in_(("charged", "refunded")),
+                    SandboxIntent.completed_at >= start,
+                    SandboxIntent.completed_at < end,
+                )
+            ).all()
+            operations = session.execute(
+                select(SandboxOperation, SandboxIntent.currency)
+                .join(SandboxIntent, SandboxIntent.ref == SandboxOperation.ref)
+                .where(
+                    SandboxOperation.kind.in_(("capture", "refund")),
+                    SandboxOperation.created_at >= start,
+                    SandboxOperation.created_at < end,
+                )
+            ).all()
+            return [
+                ProviderRecord(
+                    f"{i.ref}:charge",
+                    i.ref,
+                    RecordKind.PAYMENT,
+                    i.amount,
+                    i.currency,
+                    i.completed_at or i.created_at,
+                )
+                for i in charges
+            ] + [
+                ProviderRecord(
+                    op.idempotency_key,
+                    op.ref,
+                    RecordKind.PAYMENT if op.kind == "capture" else RecordKind.REFUND,
+                    op.amount,
+                    currency,
+                    op.created_at,
+                )
+                for op, currency in operations
+            ]
+
+        return self._db.run_sync(read, write=False)
 
     def verify_webhook(
         self, body: bytes, headers: Mapping[str, str], now: datetime

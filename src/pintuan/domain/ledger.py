@@ -1,0 +1,154 @@
+"""The double-entry rules: which accounts exist and which entries each money movement writes.
+
+Every amount is in minor units of one currency. An entry is a debit when positive and a credit
+when negative, so a journal balances when its entries sum to zero in each currency. Asset
+accounts (money at a provider) normally carry a debit balance; liabilities (money we owe
+shoppers and merchants) and income carry a credit balance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+# Money a payment provider holds for us (or has authorised), per provider.
+PROVIDER_CLEARING = "provider_clearing:{provider}"
+# Money shoppers paid for seats whose team has not succeeded yet.
+SHOPPER_FUNDS_HELD = "shopper_funds_held"
+# Money owed back to shoppers until the provider confirms the void or refund.
+REFUNDS_PAYABLE = "refunds_payable"
+# What we owe a merchant for its successful teams, less fees and payouts.
+MERCHANT_PAYABLE = "merchant_payable:{merchant_id}"
+# The platform's commission.
+PLATFORM_FEES = "platform_fees"
+# What the platform pays out of its own pocket (auto-filled seats, promotions).
+PLATFORM_SUBSIDY = "platform_subsidy"
+# A shopper's stored balance.
+WALLET = "wallet:{user_id}"
+# The platform's bank account, which merchant payouts leave from. (Sweeps of provider balances
+# into it are not recorded yet, so it runs negative by what has been paid out.)
+PLATFORM_BANK = "platform_bank"
+
+BASIS_POINTS = 10_000
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    INCOME = "income"
+    EXPENSE = "expense"
+
+
+_KINDS = {
+    "provider_clearing": AccountKind.ASSET,
+    "platform_bank": AccountKind.ASSET,
+    "shopper_funds_held": AccountKind.LIABILITY,
+    "refunds_payable": AccountKind.LIABILITY,
+    "merchant_payable": AccountKind.LIABILITY,
+    "wallet": AccountKind.LIABILITY,
+    "platform_fees": AccountKind.INCOME,
+    "platform_subsidy": AccountKind.EXPENSE,
+}
+
+
+def account_kind(account: str) -> AccountKind:
+    return _KINDS[account.split(":", 1)[0]]
+
+
+def normal_balance(account: str, debit_minus_credit: int) -> int:
+    """An account's balance on its normal side: assets and expenses as debits, the rest as
+    credits, so a healthy balance reads positive."""
+    if account_kind(account) in (AccountKind.ASSET, AccountKind.EXPENSE):
+        return debit_minus_credit
+    return -debit_minus_credit
+
+
+class JournalKind(StrEnum):
+    AUTHORIZE = "authorize"  # two-phase: pending until captured (posted) or voided
+    CHARGE = "charge"  # money taken at once
+    EARN = "earn"  # a successful team's money becomes the merchant's, less the fee
+    OWE_BACK = "owe_back"  # a charge that must go back to its payer
+    REFUND = "refund"  # the provider returned it
+    WALLET_REFUND = "wallet_refund"  # it went back into the payer's wallet instead
+    TOPUP = "topup"  # money paid into a wallet
+    PAYOUT = "payout"  # money sent to a merchant
+
+
+class JournalStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    account: str
+    amount: int  # debit positive, credit negative
+
+
+def fee_for(amount: int, commission_bps: int) -> int:
+    """The platform's commission on ``amount``, rounded half up to a whole minor unit."""
+    if amount < 0 or not 0 <= commission_bps <= BASIS_POINTS:
+        raise ValueError("amount must be >= 0 and commission within 0..10000 basis points")
+    return (amount * commission_bps + BASIS_POINTS // 2) // BASIS_POINTS
+
+
+def clearing(provider: str, user_id: str) -> str:
+    """Where a provider's money sits; paying from the wallet takes it from the payer's wallet."""
+    if provider == "wallet":
+        return WALLET.format(user_id=user_id)
+    return PROVIDER_CLEARING.format(provider=provider)
+
+
+def money_in(provider: str, user_id: str, amount: int) -> list[Entry]:
+    """A shopper's payment for a seat (an authorisation or a charge)."""
+    return [Entry(clearing(provider, user_id), amount), Entry(SHOPPER_FUNDS_HELD, -amount)]
+
+
+def earn(merchant_id: str, amount: int, fee: int) -> list[Entry]:
+    return [
+        Entry(SHOPPER_FUNDS_HELD, amount),
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -(amount - fee)),
+        Entry(PLATFORM_FEES, -fee),
+    ]
+
+
+def owe_back(amount: int) -> list[Entry]:
+    return [Entry(SHOPPER_FUNDS_HELD, amount), Entry(REFUNDS_PAYABLE, -amount)]
+
+
+def refund(provider: str, user_id: str, amount: int) -> list[Entry]:
+    return [Entry(REFUNDS_PAYABLE, amount), Entry(clearing(provider, user_id), -amount)]
+
+
+def wallet_refund(user_id: str, amount: int) -> list[Entry]:
+    return [Entry(REFUNDS_PAYABLE, amount), Entry(WALLET.format(user_id=user_id), -amount)]
+
+
+def topup(provider: str, user_id: str, amount: int) -> list[Entry]:
+    return [
+        Entry(PROVIDER_CLEARING.format(provider=provider), amount),
+        Entry(WALLET.format(user_id=user_id), -amount),
+    ]
+
+
+def payout(merchant_id: str, amount: int) -> list[Entry]:
+    return [
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
+        Entry(PLATFORM_BANK, -amount),
+    ]
+
+
+def unbalanced(entries: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """The currencies whose (currency, amount) entries do not sum to zero, with their sums."""
+    sums: dict[str, int] = defaultdict(int)
+    for currency, amount in entries:
+        sums[currency] += amount
+    return {currency: total for currency, total in sums.items() if total != 0}
+
+
+def require_balanced(entries: Sequence[Entry]) -> None:
+    if sum(e.amount for e in entries) != 0:
+        raise ValueError(f"journal does not balance: {entries}")

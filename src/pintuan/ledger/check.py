@@ -1,0 +1,230 @@
+"""Verify the ledger: journals balance, every payment's money is journalled exactly as its
+status says, refunds never exceed charges, merchants are owed what shoppers paid less fees and
+payouts, and wallets hold what their accounts say.
+
+Each rule is checked by two independent routes (the payments table and the journals written
+beside it); an empty list of breaches is a pass.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pintuan.deals.models import Deal
+from pintuan.domain import ledger as rules
+from pintuan.domain.ledger import JournalKind
+from pintuan.ledger.models import Entry, Journal, Wallet
+from pintuan.payments.models import Payment
+from pintuan.teams.models import Seat
+
+INVARIANT = "6 the ledger balances"
+
+# The journals a payment must have in each state, as (kind, journal status) pairs.
+_AUTHORIZED = (JournalKind.AUTHORIZE, "pending")
+_CAPTURED = (JournalKind.AUTHORIZE, "posted")
+_VOIDED = (JournalKind.AUTHORIZE, "voided")
+_CHARGED = (JournalKind.CHARGE, "posted")
+_EARNED = (JournalKind.EARN, "posted")
+_OWED = (JournalKind.OWE_BACK, "posted")
+
+
+_TOTALS = ("authorized", "captured", "voided", "still_held", "charged", "refunded")
+_AUTHORIZATION_OUTCOME = {"posted": "captured", "voided": "voided", "pending": "still_held"}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerBreach:
+    invariant: str
+    detail: str
+
+
+@dataclass
+class LedgerReport:
+    breaches: list[LedgerBreach] = field(default_factory=list)
+    # Per currency: authorised (captured, voided, still held), charged and refunded totals.
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+    journals: int = 0
+
+    def add(self, detail: str) -> None:
+        self.breaches.append(LedgerBreach(INVARIANT, detail))
+
+
+def check_ledger(session: Session) -> LedgerReport:
+    """Every breach of the ledger's rules, with the totals it checked."""
+    report = LedgerReport()
+    report.journals = session.scalar(select(func.count()).select_from(Journal)) or 0
+    _journals_balance(session, report)
+    _payments_match_journals(session, report)
+    _merchants_are_owed_what_was_paid(session, report)
+    _wallets_match_accounts(session, report)
+    return report
+
+
+def _journals_balance(session: Session, report: LedgerReport) -> None:
+    rows = session.execute(
+        select(Entry.journal_id, Entry.currency, func.sum(Entry.amount))
+        .group_by(Entry.journal_id, Entry.currency)
+        .having(func.sum(Entry.amount) != 0)
+    ).all()
+    for journal_id, currency, total in rows:
+        report.add(f"journal {journal_id} is off by {total} {currency}")
+    mixed = session.execute(
+        select(Journal.id, Entry.currency)
+        .join(Entry, Entry.journal_id == Journal.id)
+        .where(Entry.currency != Journal.currency)
+    ).all()
+    for journal_id, currency in mixed:
+        report.add(f"journal {journal_id} has an entry in {currency}")
+    empty = session.scalars(
+        select(Journal.id).where(~select(Entry.id).where(Entry.journal_id == Journal.id).exists())
+    ).all()
+    for journal_id in empty:
+        report.add(f"journal {journal_id} has no entries")
+
+
+def _expected_journals(
+    status: str, pending: str | None, purpose: str, seat_status: str | None
+) -> set[tuple[JournalKind, str]]:
+    if purpose == "topup":
+        return {(JournalKind.TOPUP, "posted")} if status == "charged" else set()
+    if status == "authorized":
+        return {_AUTHORIZED}
+    if status == "captured":
+        return {_CAPTURED, _EARNED}
+    if status == "voided":
+        return {_VOIDED}
+    if status == "charged":
+        if pending == "refund":
+            return {_CHARGED, _OWED}
+        return {_CHARGED, _EARNED} if seat_status == "confirmed" else {_CHARGED}
+    if status == "refunded":
+        return {_CHARGED, _OWED}  # plus a refund, to the provider or to the wallet
+    return set()
+
+
+def _payments_match_journals(session: Session, report: LedgerReport) -> None:
+    journals: dict[str, dict[JournalKind, tuple[str, int]]] = defaultdict(dict)
+    for payment_id, kind, status, amount in session.execute(
+        select(Journal.payment_id, Journal.kind, Journal.status, Journal.amount).where(
+            Journal.payment_id.is_not(None)
+        )
+    ):
+        journals[str(payment_id)][JournalKind(kind)] = (status, amount)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_TOTALS, 0))
+    payments = session.execute(
+        select(
+            Payment.id,
+            Payment.status,
+            Payment.pending_action,
+            Payment.purpose,
+            Payment.amount,
+            Payment.currency,
+            Seat.status,
+        ).outerjoin(Seat, Seat.id == Payment.seat_id)
+    ).all()
+    for payment_id, status, pending, purpose, amount, currency, seat_status in payments:
+        have = journals.pop(payment_id, {})
+        refunds = {
+            k: have.pop(k) for k in (JournalKind.REFUND, JournalKind.WALLET_REFUND) if k in have
+        }
+        expected = _expected_journals(status, pending, purpose, seat_status)
+        found = {(kind, state) for kind, (state, _) in have.items()}
+        if found != expected:
+            report.add(
+                f"payment {payment_id} is {status} ({pending or 'nothing owed'}) but has "
+                f"journals {sorted(f'{k.value}/{s}' for k, s in found)}, "
+                f"expected {sorted(f'{k.value}/{s}' for k, s in expected)}"
+            )
+        for kind, (_, journal_amount) in have.items():
+            if journal_amount != amount:
+                report.add(f"payment {payment_id}: {kind.value} of {journal_amount}, paid {amount}")
+        refunded = sum(a for _, a in refunds.values())
+        charged = have.get(JournalKind.CHARGE, ("", 0))[1]
+        if (status == "refunded") != bool(refunds) or refunded > charged:
+            report.add(f"payment {payment_id} is {status}: refunded {refunded} of {charged}")
+        money = totals[currency]
+        if JournalKind.AUTHORIZE in have:
+            state, authorized = have[JournalKind.AUTHORIZE]
+            money["authorized"] += authorized
+            money[_AUTHORIZATION_OUTCOME[state]] += authorized
+        money["charged"] += charged
+        money["refunded"] += refunded
+    for payment_id in journals:
+        report.add(f"journals name payment {payment_id}, which does not exist")
+    for currency, money in sorted(totals.items()):
+        decided = money["captured"] + money["voided"] + money["still_held"]
+        if decided != money["authorized"]:
+            report.add(f"{currency}: captured + voided + held {decided} != authorised")
+        report.totals[currency] = money
+
+
+def _account_balances(session: Session, prefix: str) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(Entry.account, Entry.currency, func.sum(Entry.amount))
+        .join(Journal, Journal.id == Entry.journal_id)
+        .where(Entry.account.like(f"{prefix}%"), Journal.status == "posted")
+        .group_by(Entry.account, Entry.currency)
+    ).all()
+    return {(account, currency): int(total) for account, currency, total in rows}
+
+
+def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) -> None:
+    """payable + fees + payouts = what shoppers paid for the merchant's successful seats."""
+    paid: dict[tuple[str, str], int] = defaultdict(int)
+    for merchant_id, currency, amount in session.execute(
+        select(Deal.merchant_id, Payment.currency, func.sum(Payment.amount))
+        .join(Seat, Seat.id == Payment.seat_id)
+        .join(Deal, Deal.id == Seat.deal_id)
+        .where(
+            Seat.status == "confirmed",
+            Payment.pending_action.is_(None),
+            Payment.status.in_(("captured", "charged")),
+        )
+        .group_by(Deal.merchant_id, Payment.currency)
+    ):
+        paid[(merchant_id, currency)] += int(amount)
+    accounted: dict[tuple[str, str], int] = defaultdict(int)
+    for (account, currency), total in _account_balances(session, "merchant_payable:").items():
+        accounted[(account.split(":", 1)[1], currency)] -= total
+    for merchant, currency, total in session.execute(
+        select(Journal.merchant_id, Entry.currency, func.sum(Entry.amount))
+        .join(Entry, Entry.journal_id == Journal.id)
+        .where(
+            Journal.status == "posted",
+            ((Journal.kind == JournalKind.EARN.value) & (Entry.account == rules.PLATFORM_FEES))
+            | ((Journal.kind == JournalKind.PAYOUT.value) & (Entry.account == rules.PLATFORM_BANK)),
+        )
+        .group_by(Journal.merchant_id, Entry.currency)
+    ):
+        accounted[(str(merchant), currency)] -= int(total)  # fees and payouts are credits
+    for key in sorted(set(paid) | set(accounted)):
+        if paid.get(key, 0) != accounted.get(key, 0):
+            merchant_id, currency = key
+            report.add(
+                f"merchant {merchant_id}: shoppers paid {paid.get(key, 0)} {currency} for "
+                f"successful seats, but payable + fees + payouts = {accounted.get(key, 0)}"
+            )
+
+
+def _wallets_match_accounts(session: Session, report: LedgerReport) -> None:
+    accounts = {
+        (account.split(":", 1)[1], currency): -total
+        for (account, currency), total in _account_balances(session, "wallet:").items()
+    }
+    wallets = {
+        (user_id, currency): balance
+        for user_id, currency, balance in session.execute(
+            select(Wallet.user_id, Wallet.currency, Wallet.balance)
+        )
+    }
+    for key in sorted(set(accounts) | set(wallets)):
+        if accounts.get(key, 0) != wallets.get(key, 0):
+            user_id, currency = key
+            report.add(
+                f"wallet of {user_id} holds {wallets.get(key, 0)} {currency}, "
+                f"its account says {accounts.get(key, 0)}"
+            )

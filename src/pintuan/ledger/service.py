@@ -1,0 +1,391 @@
+"""Writing the ledger: every money movement of the engine as a balanced journal, written in the
+same transaction as the state change it records.
+
+The functions here run on the raw path (a ``RawTx``) because they sit inside the engine's own
+transactions: a payment arriving, seats ending, a team succeeding, a provider call finishing.
+Each is guarded by the state change that calls it, and a payment's journals are keyed
+``<payment id>:<kind>``, so the same movement can never be written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pintuan.domain import ledger as rules
+from pintuan.domain.ledger import JournalKind, JournalStatus
+from pintuan.errors import Conflict, InvalidInput, NotFound
+from pintuan.events.service import record_events
+from pintuan.kit.ids import new_id
+from pintuan.kit.rawsql import RawTx, Sql
+
+
+@dataclass(frozen=True, slots=True)
+class NewJournal:
+    id: str
+    kind: JournalKind
+    status: JournalStatus
+    currency: str
+    amount: int
+    entries: Sequence[rules.Entry]
+    payment_id: str | None = None
+    merchant_id: str | None = None
+    user_id: str | None = None
+    provider: str | None = None
+    provider_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMoney:
+    """The columns of a payment that its journals need."""
+
+    id: str
+    user_id: str
+    provider: str
+    provider_ref: str | None
+    amount: int
+    currency: str
+    status: str
+    purpose: str
+    refund_to: str
+
+    def journal_id(self, kind: JournalKind) -> str:
+        return journal_id(self.id, kind)
+
+    def journal(
+        self,
+        kind: JournalKind,
+        entries: Sequence[rules.Entry],
+        status: JournalStatus = JournalStatus.POSTED,
+        merchant_id: str | None = None,
+    ) -> NewJournal:
+        return NewJournal(
+            id=self.journal_id(kind),
+            kind=kind,
+            status=status,
+            currency=self.currency,
+            amount=self.amount,
+            entries=entries,
+            payment_id=self.id,
+            merchant_id=merchant_id,
+            user_id=self.user_id,
+            provider=self.provider,
+            provider_ref=self.provider_ref,
+        )
+
+
+PAYMENT_MONEY_COLUMNS = (
+    "id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to"
+)
+
+
+def journal_id(payment_id: str, kind: JournalKind) -> str:
+    return f"{payment_id}:{kind.value}"
+
+
+INSERT_JOURNAL = Sql("""
+    INSERT INTO ledger_journals (id, kind, status, currency, amount, payment_id, merchant_id,
+        user_id, provider, provider_ref, created_at, decided_at)
+    VALUES (:id, :kind, :status, :currency, :amount, :payment_id, :merchant_id, :user_id,
+        :provider, :provider_ref, :now, :decided_at)
+""")
+INSERT_ENTRY = Sql("""
+    INSERT INTO ledger_entries (journal_id, account, currency, amount)
+    VALUES (:journal_id, :account, :currency, :amount)
+""")
+
+
+def post(tx: RawTx, journals: Sequence[NewJournal], now: datetime) -> None:
+    """Write journals and their entries. A journal that does not balance is refused before
+    anything is written; one written twice fails on its primary key and rolls everything back."""
+    if not journals:
+        return
+    for journal in journals:
+        rules.require_balanced(journal.entries)
+    at = tx.instant(now)
+    tx.many(
+        INSERT_JOURNAL,
+        [
+            {
+                "id": j.id,
+                "kind": j.kind.value,
+                "status": j.status.value,
+                "currency": j.currency,
+                "amount": j.amount,
+                "payment_id": j.payment_id,
+                "merchant_id": j.merchant_id,
+                "user_id": j.user_id,
+                "provider": j.provider,
+                "provider_ref": j.provider_ref,
+                "now": at,
+                "decided_at": None if j.status is JournalStatus.PENDING else at,
+            }
+            for j in journals
+        ],
+    )
+    tx.many(
+        INSERT_ENTRY,
+        [
+            {"journal_id": j.id, "account": e.account, "currency": j.currency, "amount": e.amount}
+            for j in journals
+            for e in j.entries
+            if e.amount != 0
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------- wallets
+
+CREDIT_WALLET = Sql("""
+    INSERT INTO wallets (user_id, currency, balance, updated_at)
+    VALUES (:user_id, :currency, :amount, :now)
+    ON CONFLICT (user_id, currency)
+    DO UPDATE SET balance = wallets.balance + excluded.balance, updated_at = excluded.updated_at
+""")
+DEBIT_WALLET = Sql("""
+    UPDATE wallets SET balance = balance - :amount, updated_at = :now
+    WHERE user_id = :user_id AND currency = :currency AND balance >= :amount
+    RETURNING balance
+""")
+
+
+def credit_wallets(tx: RawTx, credits: Sequence[tuple[str, str, int]], now: datetime) -> None:
+    """Add (user, currency, amount) to wallets; the caller posts the matching journals."""
+    at = tx.instant(now)
+    tx.many(
+        CREDIT_WALLET,
+        [{"user_id": u, "currency": c, "amount": a, "now": at} for u, c, a in credits],
+    )
+
+
+def debit_wallet(tx: RawTx, user_id: str, currency: str, amount: int, now: datetime) -> None:
+    """Take ``amount`` from a wallet, refused (and nothing changed) when the balance is short."""
+    left = tx.one(
+        DEBIT_WALLET,
+        {"user_id": user_id, "currency": currency, "amount": amount, "now": tx.instant(now)},
+    )
+    if left is None:
+        raise Conflict(
+            "Your wallet balance is too low for this payment; top it up or pay another way.",
+            code="insufficient_funds",
+        )
+
+
+# ---------------------------------------------------------------------------- money in
+
+
+def record_money_in(tx: RawTx, payment: PaymentMoney, now: datetime) -> None:
+    """A payment's money arrived: a pending authorisation (hold), a posted charge, or a top-up
+    that lands in the payer's wallet."""
+    if payment.purpose == "topup":
+        credit_wallets(tx, [(payment.user_id, payment.currency, payment.amount)], now)
+        journal = payment.journal(
+            JournalKind.TOPUP, rules.topup(payment.provider, payment.user_id, payment.amount)
+        )
+    elif payment.status == "authorized":
+        journal = payment.journal(
+            JournalKind.AUTHORIZE,
+            rules.money_in(payment.provider, payment.user_id, payment.amount),
+            JournalStatus.PENDING,
+        )
+    else:
+        journal = payment.journal(
+            JournalKind.CHARGE, rules.money_in(payment.provider, payment.user_id, payment.amount)
+        )
+    post(tx, [journal], now)
+
+
+# ---------------------------------------------------------------------------- money back
+
+_OWE_BACK = """
+    UPDATE payments
+    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
+        next_attempt_at = :now, updated_at = :now
+    WHERE {which} IN_LIST(:ids) AND status IN ('authorized', 'charged')
+      AND pending_action IS NULL AND purpose = 'seat'
+    RETURNING {columns}
+"""
+# Keyed on the seats that just ended: all of their money goes back.
+OWE_BACK_FOR_SEATS = Sql(_OWE_BACK.format(which="seat_id", columns=PAYMENT_MONEY_COLUMNS))
+# Keyed on single late payments: their seat may be kept by another payment, so never by seat.
+OWE_BACK_FOR_PAYMENTS = Sql(_OWE_BACK.format(which="id", columns=PAYMENT_MONEY_COLUMNS))
+REFUNDED_TO_WALLET = Sql("""
+    UPDATE payments
+    SET status = 'refunded', pending_action = NULL, next_attempt_at = NULL, updated_at = :now
+    WHERE id IN_LIST(:ids) AND pending_action = 'refund'
+""")
+
+
+def owe_back_for_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> None:
+    """Seats ended: the money taken for them goes back (holds voided, charges refunded)."""
+    if seat_ids:
+        _owe_back(tx, OWE_BACK_FOR_SEATS, seat_ids, now)
+
+
+def owe_back_for_payments(tx: RawTx, payment_ids: Sequence[str], now: datetime) -> None:
+    """Payments that came too late (or twice) for their seat: their money goes back."""
+    if payment_ids:
+        _owe_back(tx, OWE_BACK_FOR_PAYMENTS, payment_ids, now)
+
+
+def _owe_back(tx: RawTx, sql: Sql, ids: Sequence[str], now: datetime) -> None:
+    owed = [PaymentMoney(*row) for row in tx.all(sql, {"ids": list(ids), "now": tx.instant(now)})]
+    # A hold needs no journal yet: its pending authorisation is voided when the provider
+    # confirms. A charge is now owed to its payer.
+    charges = [p for p in owed if p.status == "charged"]
+    post(tx, [p.journal(JournalKind.OWE_BACK, rules.owe_back(p.amount)) for p in charges], now)
+    to_wallet = [p for p in charges if p.refund_to == "wallet" or p.provider == "wallet"]
+    if to_wallet:
+        # The payer chose their wallet (or paid from it): no provider call, the money is
+        # theirs again at once.
+        tx.execute(REFUNDED_TO_WALLET, {"ids": [p.id for p in to_wallet], "now": tx.instant(now)})
+        credit_wallets(tx, [(p.user_id, p.currency, p.amount) for p in to_wallet], now)
+        post(
+            tx,
+            [
+                p.journal(JournalKind.WALLET_REFUND, rules.wallet_refund(p.user_id, p.amount))
+                for p in to_wallet
+            ],
+            now,
+        )
+        record_events(
+            tx,
+            [
+                (
+                    "payment.returned",
+                    p.id,
+                    {
+                        "user_id": p.user_id,
+                        "amount": p.amount,
+                        "currency": p.currency,
+                        "to": "wallet",
+                    },
+                )
+                for p in to_wallet
+            ],
+        )
+
+
+# ---------------------------------------------------------------------------- earning
+
+_EARNINGS = """
+    SELECT p.id, p.user_id, p.provider, p.provider_ref, p.amount, p.currency, p.status,
+           p.purpose, p.refund_to, d.merchant_id, m.commission_bps
+    FROM payments p
+    JOIN seats s ON s.id = p.seat_id
+    JOIN deals d ON d.id = s.deal_id
+    JOIN merchants m ON m.id = d.merchant_id
+    WHERE {which} AND s.status = 'confirmed'
+"""
+# A succeeded team's charges that keep their money (not owed back) earn at once.
+CHARGES_OF_TEAM = Sql(
+    _EARNINGS.format(
+        which="p.team_id = :team_id AND p.status = 'charged' AND p.pending_action IS NULL"
+    )
+)
+CAPTURED_PAYMENT = Sql(_EARNINGS.format(which="p.id = :id AND p.status = 'captured'"))
+
+
+def _earn(tx: RawTx, rows: Sequence[Sequence[object]], now: datetime) -> None:
+    journals = []
+    for row in rows:
+        payment = PaymentMoney(*row[:9])  # type: ignore[arg-type]
+        merchant_id, bps = str(row[9]), int(row[10])  # type: ignore[call-overload]
+        fee = rules.fee_for(payment.amount, bps)
+        journals.append(
+            payment.journal(
+                JournalKind.EARN,
+                rules.earn(merchant_id, payment.amount, fee),
+                merchant_id=merchant_id,
+            )
+        )
+    post(tx, journals, now)
+
+
+def earn_team_charges(tx: RawTx, team_id: str, now: datetime) -> None:
+    """A team succeeded: its charged seats' money becomes the merchant's, less the fee."""
+    _earn(tx, tx.all(CHARGES_OF_TEAM, {"team_id": team_id}), now)
+
+
+# ---------------------------------------------------------------------------- provider results
+
+DECIDE_AUTHORIZATION = Sql("""
+    UPDATE ledger_journals SET status = :status, decided_at = :now
+    WHERE id = :id AND status = 'pending'
+""")
+PAYMENT_MONEY = Sql("""
+    SELECT id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
+    FROM payments WHERE id = :id
+""")
+
+
+def record_provider_result(tx: RawTx, payment_id: str, action: str, now: datetime) -> None:
+    """The provider confirmed a capture, void or refund (the payment's status just changed)."""
+    at = tx.instant(now)
+    authorization = journal_id(payment_id, JournalKind.AUTHORIZE)
+    if action == "capture":
+        tx.execute(DECIDE_AUTHORIZATION, {"id": authorization, "status": "posted", "now": at})
+        _earn(tx, tx.all(CAPTURED_PAYMENT, {"id": payment_id}), now)
+    elif action == "void":
+        tx.execute(DECIDE_AUTHORIZATION, {"id": authorization, "status": "voided", "now": at})
+    elif action == "refund":
+        payment = PaymentMoney(*tx.one(PAYMENT_MONEY, {"id": payment_id}))
+        post(
+            tx,
+            [
+                payment.journal(
+                    JournalKind.REFUND,
+                    rules.refund(payment.provider, payment.user_id, payment.amount),
+                )
+            ],
+            now,
+        )
+    else:
+        raise ValueError(f"unknown provider action {action!r}")
+
+
+# ---------------------------------------------------------------------------- payouts
+
+MERCHANT_CURRENCY = Sql("SELECT currency FROM merchants WHERE id = :id")
+LOCK_MERCHANT = Sql("SELECT id FROM merchants WHERE id = :id FOR UPDATE")
+ACCOUNT_BALANCE = Sql("""
+    SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e
+    JOIN ledger_journals j ON j.id = e.journal_id
+    WHERE e.account = :account AND e.currency = :currency AND j.status = 'posted'
+""")
+
+
+def merchant_payable(tx: RawTx, merchant_id: str, currency: str) -> int:
+    """What the platform owes the merchant now (credit balance of its payable account)."""
+    account = rules.MERCHANT_PAYABLE.format(merchant_id=merchant_id)
+    return -int(tx.one(ACCOUNT_BALANCE, {"account": account, "currency": currency})[0])
+
+
+def record_payout(
+    tx: RawTx, merchant_id: str, amount: int, currency: str, now: datetime
+) -> NewJournal:
+    """Money sent to the merchant; never more than it is owed."""
+    found = tx.one(MERCHANT_CURRENCY, {"id": merchant_id})
+    if found is None:
+        raise NotFound(f"No merchant {merchant_id}.", code="merchant_not_found")
+    if not tx.sqlite:
+        tx.execute(LOCK_MERCHANT, {"id": merchant_id})  # one payout at a time per merchant
+    owed = merchant_payable(tx, merchant_id, currency)
+    if amount > owed:
+        raise InvalidInput(
+            f"The merchant is owed {owed} minor units of {currency}; a payout cannot exceed it.",
+            code="payout_exceeds_balance",
+            extra={"errors": [{"field": "amount", "message": f"at most {owed}"}]},
+        )
+    journal = NewJournal(
+        id=new_id("jnl"),
+        kind=JournalKind.PAYOUT,
+        status=JournalStatus.POSTED,
+        currency=currency,
+        amount=amount,
+        entries=rules.payout(merchant_id, amount),
+        merchant_id=merchant_id,
+    )
+    post(tx, [journal], now)
+    return journal
