@@ -23,6 +23,7 @@ from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.kit.ids import new_id
 from pintuan.kit.logs import request_id_var
+from pintuan.ledger.api import router as ledger_router
 from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
@@ -83,6 +84,7 @@ def create_app(
         accounts_router,
         merchants_router,
         notifications_router,
+        ledger_router,
     ):
         app.include_router(router)
     _install_error_handlers(app)

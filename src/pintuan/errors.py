@@ -105,3 +105,15 @@ def field_error(field: str, message: str, *, code: str = "validation_error") -> 
         code=code,
         extra={"errors": [{"field": field, "message": message}]},
     )
+
+
+class Gone(AppError):
+    status = 410
+    code = "gone"
+    title = "No longer available"
+
+
+class ProviderUnavailable(AppError):
+    status = 502
+    code = "provider_unavailable"
+    title = "The payment provider did not answer"

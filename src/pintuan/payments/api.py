@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.config import Environment as Env
-from pintuan.domain.payments import CheckoutRequest, PaymentStyle
-from pintuan.errors import NotFound
+from pintuan.domain.payments import CheckoutRequest, PaymentProvider, PaymentStyle, ProviderError
+from pintuan.domain.roles import Principal
+from pintuan.errors import NotFound, ProviderUnavailable, field_error
 from pintuan.idempotency.http import run_write
-from pintuan.kit.money import Money
+from pintuan.kit.money import Money, max_amount
+from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.payments import service
+from pintuan.payments.models import Payment
+from pintuan.payments.pay_links import issue_pay_link, read_pay_link
 from pintuan.payments.providers.sandbox import SandboxProvider
-from pintuan.payments.schemas import PaymentIn, PaymentOut, WebhookAck
+from pintuan.payments.schemas import (
+    PayLinkOut,
+    PayLinkView,
+    PaymentIn,
+    PaymentOut,
+    TopupIn,
+    WebhookAck,
+)
 from pintuan.services import Services, ServicesDep
+from pintuan.teams import service as teams
+from pintuan.teams.models import Seat
 
 router = APIRouter(tags=["payments"])
 
@@ -36,26 +52,74 @@ async def pay_for_seat(
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> Response:
-    """Start paying for your held seat; follow ``next_action.url`` to the provider's checkout."""
-    provider = services.provider(body.provider)
-    # The provider is called between two transactions, never inside one: a call inside would
-    # hold the database's write lock for as long as the provider takes.
-    payment, new = await services.db.run(
-        lambda s: service.start_payment(
-            s, principal.user_id, seat_id, provider.name, provider.default_style(), utc_now()
-        )
+    """Start paying for your held seat. Follow ``next_action``: open its ``url``, show its
+    ``qr_code``, or hand its ``client_params`` to the provider's client SDK. With provider
+    ``wallet`` the seat is paid from your balance at once."""
+    return await _pay(
+        request,
+        services,
+        principal,
+        body,
+        lambda s: teams.owned_seat(s, principal.user_id, seat_id),
     )
-    if new:
-        checkout = provider.create_checkout(
+
+
+async def _pay(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    body: PaymentIn,
+    find_seat: Callable[[Session], Seat],
+) -> Response:
+    """Pay for the seat ``find_seat`` finds (and authorises), as ``principal``."""
+    payer_id = principal.user_id
+    now = utc_now()
+    if body.provider == "wallet":
+        if body.checkout_kind is not None:
+            raise field_error("checkout_kind", "the wallet has no checkout")
+
+        def pay_from_wallet(session: Session) -> PaymentOut:
+            seat_id = find_seat(session).id
+            payment_id = service.pay_from_wallet(
+                raw_tx(session), payer_id, seat_id, body.refund_to, now
+            )
+            return PaymentOut.of(service.get_payment(session, payment_id))
+
+        return await run_write(request, services, principal, pay_from_wallet, status_code=201)
+
+    provider = services.provider(body.provider)
+
+    def begin(session: Session) -> tuple[str, service.NewPayment]:
+        seat = find_seat(session)
+        kind = service.check_checkout(provider.capabilities, seat.currency, body.checkout_kind)
+        team_ends = teams.team_expiry(session, seat.team_id)
+        style = service.choose_style(
+            provider.capabilities, provider.default_style(), team_ends, now
+        )
+        started = service.start_payment(
+            session, payer_id, seat, provider.name, style, body.refund_to, now
+        )
+        return kind, started
+
+    kind, started = await services.db.run(begin)
+    payment = started.payment
+    if started.new:
+        await _open_checkout(
+            services,
+            provider,
+            payment,
             CheckoutRequest(
                 payment.id,
                 payment.amount,
                 payment.currency,
                 PaymentStyle(payment.style),
-                f"Seat {seat_id}",
-            )
+                f"Pintuan seat {payment.seat_id}",
+                kind=kind,
+                expires_at=started.expires_at,
+                return_url=f"{services.settings.base_url}/teams/{payment.team_id}",
+                client_ip=request.client.host if request.client else None,
+            ),
         )
-        payment = await services.db.run(service.attach_checkout, payment.id, checkout)
     return await run_write(
         request,
         services,
@@ -63,6 +127,108 @@ async def pay_for_seat(
         lambda s: PaymentOut.of(service.get_payment(s, payment.id)),
         status_code=201,
     )
+
+
+async def _open_checkout(
+    services: Services, provider: PaymentProvider, payment: Payment, request: CheckoutRequest
+) -> None:
+    """Ask the provider for a checkout between two transactions, never inside one (a call
+    inside would hold the write lock for as long as the provider takes)."""
+    try:
+        if provider.blocking_io:
+            checkout = await anyio.to_thread.run_sync(provider.create_checkout, request)
+        else:
+            checkout = provider.create_checkout(request)
+    except ProviderError as exc:
+        await services.db.run(service.checkout_failed, payment.id, utc_now())
+        raise ProviderUnavailable(
+            f"{provider.name} could not open a checkout; try again or pay another way.",
+        ) from exc
+    await services.db.run(service.attach_checkout, payment.id, checkout)
+
+
+@router.post("/v1/me/wallet/topups", status_code=201, response_model=PaymentOut)
+async def top_up_wallet(
+    body: TopupIn, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Put money into your wallet through a provider; it lands when the provider confirms."""
+    provider = services.provider(body.provider)
+    if PaymentStyle.CHARGE not in provider.capabilities.styles:
+        raise field_error("provider", "cannot charge at once, so cannot top up a wallet")
+    if not 0 < body.amount.amount <= max_amount(body.amount.currency):
+        raise field_error("amount", f"must be 1..{max_amount(body.amount.currency)} minor units")
+    kind = service.check_checkout(provider.capabilities, body.amount.currency, body.checkout_kind)
+    payment = await services.db.run(
+        service.start_topup,
+        principal.user_id,
+        provider.name,
+        body.amount.amount,
+        body.amount.currency,
+        utc_now(),
+    )
+    await _open_checkout(
+        services,
+        provider,
+        payment,
+        CheckoutRequest(
+            payment.id,
+            payment.amount,
+            payment.currency,
+            PaymentStyle.CHARGE,
+            "Pintuan wallet top-up",
+            kind=kind,
+            return_url=f"{services.settings.base_url}/me/wallet",
+            client_ip=request.client.host if request.client else None,
+        ),
+    )
+    return await run_write(
+        request,
+        services,
+        principal,
+        lambda s: PaymentOut.of(service.get_payment(s, payment.id)),
+        status_code=201,
+    )
+
+
+# ------------------------------------------------------------------ friend pays
+
+
+@router.post("/v1/seats/{seat_id}/pay-links", status_code=201, response_model=PayLinkOut)
+async def create_pay_link(
+    seat_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> PayLinkOut:
+    """A link to share so that a friend can pay for your held seat; it dies with the hold."""
+    seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
+    teams.require_held(seat, utc_now())
+    assert seat.hold_expires_at is not None
+    token = issue_pay_link(services.settings.secret_key, seat.id, seat.hold_expires_at)
+    return PayLinkOut(
+        token=token,
+        url=f"{services.settings.base_url}/pay/{token}",
+        seat_id=seat.id,
+        expires_at=seat.hold_expires_at,
+    )
+
+
+@router.get("/v1/pay-links/{token}", response_model=PayLinkView)
+async def read_pay_link_details(token: str, services: ServicesDep) -> PayLinkView:
+    """What a pay link asks for: whose seat, in which deal, how much, until when."""
+    seat_id, expires_at = read_pay_link(services.settings.secret_key, token, utc_now())
+    seat = await services.db.read(teams.seat_for_friend, seat_id)
+    return PayLinkView.of(seat, expires_at)
+
+
+@router.post("/v1/pay-links/{token}/payments", status_code=201, response_model=PaymentOut)
+async def pay_by_link(
+    token: str,
+    body: PaymentIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Pay for a friend's held seat. Money owed back (if the team fails) returns to you."""
+    seat_id, _ = read_pay_link(services.settings.secret_key, token, utc_now())
+    return await _pay(request, services, principal, body, lambda s: teams.seat_by_id(s, seat_id))
 
 
 @router.get("/v1/payments/{payment_id}", response_model=PaymentOut)
@@ -87,9 +253,7 @@ async def deliver_webhook(
 
 
 @router.post("/v1/webhooks/{provider_name}", response_model=WebhookAck)
-async def receive_webhook(
-    provider_name: str, request: Request, services: ServicesDep
-) -> Response:
+async def receive_webhook(provider_name: str, request: Request, services: ServicesDep) -> Response:
     """Provider notifications. Bad or stale signatures are refused and stored nowhere."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     ack = await deliver_webhook(services, provider_name, await request.body(), headers)

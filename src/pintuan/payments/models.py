@@ -32,6 +32,8 @@ class Payment(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     provider: Mapped[str] = mapped_column(String(20))
     style: Mapped[str] = mapped_column(String(10))
+    # Why the provider's usual style was not used (a hold that would not outlast the team).
+    style_note: Mapped[str | None] = mapped_column(String(200), nullable=True)
     status: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

@@ -7,14 +7,21 @@ idempotent by ``<payment id>:<action>`` so a retry can never capture or refund t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pintuan.domain.payments import Checkout, EventKind, PaymentStyle, ProviderEvent
-from pintuan.errors import NotFound
+from pintuan.domain.payments import (
+    Capabilities,
+    Checkout,
+    EventKind,
+    PaymentStyle,
+    ProviderEvent,
+)
+from pintuan.errors import Conflict, InvalidInput, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
@@ -23,6 +30,7 @@ from pintuan.ledger import service as ledger
 from pintuan.ledger.service import PaymentMoney
 from pintuan.payments.models import Payment
 from pintuan.teams import service as teams
+from pintuan.teams.models import Seat
 
 payments = table_of(Payment)
 
@@ -31,53 +39,191 @@ FIRST_BACKOFF = timedelta(seconds=5)
 ACTION_RESULT = {"capture": "captured", "void": "voided", "refund": "refunded"}
 
 
+@dataclass(frozen=True, slots=True)
+class StyleChoice:
+    style: PaymentStyle
+    note: str | None = None  # why the provider's usual style was not used
+
+
+def choose_style(
+    capabilities: Capabilities, default: PaymentStyle, hold_until: datetime, now: datetime
+) -> StyleChoice:
+    """Hold when the provider holds long enough for the team's window, else charge now and
+    refund on failure; refuse when the provider can do neither."""
+    if default is PaymentStyle.CHARGE:
+        return StyleChoice(PaymentStyle.CHARGE)
+    longest = capabilities.longest_hold
+    if longest is None or hold_until - now <= longest:
+        return StyleChoice(PaymentStyle.HOLD)
+    days = longest.days or round(longest.total_seconds() / 86400, 1)
+    if PaymentStyle.CHARGE in capabilities.styles:
+        return StyleChoice(
+            PaymentStyle.CHARGE,
+            f"The team's window outlives this provider's {days}-day card hold, so the seat is "
+            "charged now and refunded automatically if the team fails.",
+        )
+    raise Conflict(
+        f"The team's window outlives this provider's {days}-day hold; pay another way.",
+        code="hold_too_short",
+    )
+
+
+def check_checkout(capabilities: Capabilities, currency: str, kind: str | None) -> str:
+    """The checkout kind to use; refuses a kind or currency the provider does not offer."""
+    if capabilities.currencies is not None and currency not in capabilities.currencies:
+        raise InvalidInput(
+            f"This provider does not take {currency}; it takes "
+            f"{', '.join(sorted(capabilities.currencies))}.",
+            code="currency_not_supported",
+            extra={"errors": [{"field": "provider", "message": f"does not take {currency}"}]},
+        )
+    if kind is None:
+        return capabilities.checkout_kinds[0]
+    if kind not in capabilities.checkout_kinds:
+        raise InvalidInput(
+            f"Checkout kind {kind!r} is not offered; choose one of "
+            f"{', '.join(capabilities.checkout_kinds)}.",
+            code="invalid_checkout_kind",
+            extra={"errors": [{"field": "checkout_kind", "message": "not offered"}]},
+        )
+    return kind
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    payment: Payment
+    new: bool  # a new payment still needs its checkout from the provider
+    expires_at: datetime | None  # when the seat's hold runs out
+
+
 def start_payment(
     session: Session,
-    user_id: str,
-    seat_id: str,
+    payer_id: str,
+    seat: Seat,
     provider: str,
-    style: PaymentStyle,
+    style: StyleChoice,
+    refund_to: str,
     now: datetime,
-) -> tuple[Payment, bool]:
-    """A payment for the shopper's held seat; an unfinished one is reused. Returns the payment
-    and whether it is new (a new one still needs its checkout from the provider)."""
-    seat = teams.owned_seat(session, user_id, seat_id)
+) -> NewPayment:
+    """A payment for a held seat, by its shopper or a friend; an unfinished one of the same
+    payer is reused."""
     teams.require_held(seat, now)
     open_payment = session.scalar(
         select(Payment).where(
-            Payment.seat_id == seat_id,
+            Payment.seat_id == seat.id,
+            Payment.user_id == payer_id,
             Payment.provider == provider,
             Payment.status == "requires_action",
             Payment.provider_ref.is_not(None),
         )
     )
     if open_payment is not None:
-        return open_payment, False
-    payment = Payment(
+        return NewPayment(open_payment, False, seat.hold_expires_at)
+    payment = _new_payment(
+        payer_id, provider, style, seat.price_amount, seat.currency, refund_to, now
+    )
+    payment.seat_id, payment.team_id = seat.id, seat.team_id
+    session.add(payment)
+    session.flush()
+    return NewPayment(payment, True, seat.hold_expires_at)
+
+
+def start_topup(
+    session: Session, user_id: str, provider: str, amount: int, currency: str, now: datetime
+) -> Payment:
+    """A payment into the shopper's own wallet (always charged at once)."""
+    payment = _new_payment(
+        user_id, provider, StyleChoice(PaymentStyle.CHARGE), amount, currency, "original", now
+    )
+    payment.purpose = "topup"
+    session.add(payment)
+    session.flush()
+    return payment
+
+
+def _new_payment(
+    payer_id: str,
+    provider: str,
+    style: StyleChoice,
+    amount: int,
+    currency: str,
+    refund_to: str,
+    now: datetime,
+) -> Payment:
+    return Payment(
         id=new_id("pay"),
-        seat_id=seat.id,
-        team_id=seat.team_id,
-        user_id=user_id,
+        purpose="seat",
+        user_id=payer_id,
         provider=provider,
-        style=style.value,
+        style=style.style.value,
+        style_note=style.note,
         status="requires_action",
-        amount=seat.price_amount,
-        currency=seat.currency,
+        amount=amount,
+        currency=currency,
+        refund_to=refund_to,
         attempts=0,
         created_at=now,
         updated_at=now,
     )
-    session.add(payment)
-    session.flush()
-    return payment, True
 
 
 def attach_checkout(session: Session, payment_id: str, checkout: Checkout) -> Payment:
     payment = get_payment(session, payment_id)
     payment.provider_ref = checkout.provider_ref
     payment.checkout_url = checkout.url
+    action = {
+        "url": checkout.url,
+        "qr_code": checkout.qr_code,
+        "client_params": dict(checkout.client_params) if checkout.client_params else None,
+    }
+    payment.next_action = json.dumps({k: v for k, v in action.items() if v is not None})
     session.flush()
     return payment
+
+
+def checkout_failed(session: Session, payment_id: str, now: datetime) -> None:
+    """The provider could not open a checkout: the payment ends before it began."""
+    payment = get_payment(session, payment_id)
+    payment.status, payment.updated_at = "failed", now
+
+
+def pay_from_wallet(tx: RawTx, payer_id: str, seat_id: str, refund_to: str, now: datetime) -> str:
+    """Pay a held seat from the payer's wallet, at once, in one transaction."""
+    teams.lock_seat(tx, seat_id)  # deal and team before the wallet, as refunds take them
+    seat = tx.one(HELD_SEAT, {"id": seat_id})
+    if seat is None or seat[0] != "held" or tx.read_instant(seat[3]) <= now:
+        raise Conflict(
+            "This seat is no longer held; only a held seat can be paid.", code="seat_not_payable"
+        )
+    _, team_id, amount, _, currency = seat
+    payment_id = new_id("pay")
+    tx.execute(
+        INSERT_WALLET_PAYMENT,
+        {
+            "id": payment_id,
+            "seat_id": seat_id,
+            "team_id": team_id,
+            "user_id": payer_id,
+            "amount": amount,
+            "currency": currency,
+            "refund_to": refund_to,
+            "now": tx.instant(now),
+        },
+    )
+    ledger.debit_wallet(tx, payer_id, currency, amount, now)
+    _money_arrived(tx, payment_id, seat_id, EventKind.CHARGED, now)
+    return payment_id
+
+
+HELD_SEAT = Sql(
+    "SELECT status, team_id, price_amount, hold_expires_at, currency FROM seats WHERE id = :id"
+)
+INSERT_WALLET_PAYMENT = Sql("""
+    INSERT INTO payments (id, purpose, seat_id, team_id, user_id, provider, style, status,
+        amount, currency, refund_to, attempts, created_at, updated_at)
+    VALUES (:id, 'seat', :seat_id, :team_id, :user_id, 'wallet', 'charge', 'requires_action',
+        :amount, :currency, :refund_to, 0, :now, :now)
+""")
 
 
 def get_payment(session: Session, payment_id: str) -> Payment:

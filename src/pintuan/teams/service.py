@@ -620,6 +620,48 @@ def my_seats(session: Session, user_id: str, cursor_id: str | None, limit: int) 
     return [MySeat(r[0], r[1], r[2], r[3]) for r in session.execute(query).all()]
 
 
+def seat_by_id(session: Session, seat_id: str) -> Seat:
+    seat = session.get(Seat, seat_id)
+    if seat is None:
+        raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
+    return seat
+
+
+def team_expiry(session: Session, team_id: str) -> datetime:
+    expires_at = session.scalar(select(Team.expires_at).where(Team.id == team_id))
+    if expires_at is None:
+        raise NotFound(f"No team {team_id}.", code="team_not_found")
+    return expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class FriendSeat:
+    """What a friend asked to pay for a seat may see of it."""
+
+    seat_id: str
+    team_id: str
+    deal_id: str
+    deal_title: str
+    display_name: str
+    amount: int
+    currency: str
+
+
+def seat_for_friend(session: Session, seat_id: str) -> FriendSeat:
+    row = session.execute(
+        select(Seat, Deal.title, User.display_name)
+        .join(Deal, Deal.id == Seat.deal_id)
+        .join(User, User.id == Seat.user_id)
+        .where(Seat.id == seat_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
+    seat, title, name = row
+    return FriendSeat(
+        seat.id, seat.team_id, seat.deal_id, title, name, seat.price_amount, seat.currency
+    )
+
+
 def owned_seat(session: Session, user_id: str, seat_id: str) -> Seat:
     seat = session.get(Seat, seat_id)
     if seat is None or seat.user_id != user_id:

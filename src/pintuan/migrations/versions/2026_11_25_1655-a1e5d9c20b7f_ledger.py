@@ -12,7 +12,6 @@ from alembic import op
 
 import pintuan.kit.orm
 
-
 revision: str = "a1e5d9c20b7f"
 down_revision: str | None = "72c8c763d4c4"
 branch_labels: str | Sequence[str] | None = None
@@ -115,6 +114,7 @@ def upgrade() -> None:
             sa.Column("purpose", sa.String(length=10), server_default="seat", nullable=False)
         )
         batch_op.add_column(sa.Column("next_action", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("style_note", sa.String(length=200), nullable=True))
         batch_op.add_column(
             sa.Column("refund_to", sa.String(length=10), server_default="original", nullable=False)
         )
@@ -147,6 +147,7 @@ def downgrade() -> None:
         batch_op.alter_column("team_id", existing_type=sa.VARCHAR(length=40), nullable=False)
         batch_op.alter_column("seat_id", existing_type=sa.VARCHAR(length=40), nullable=False)
         batch_op.drop_column("refund_to")
+        batch_op.drop_column("style_note")
         batch_op.drop_column("next_action")
         batch_op.drop_column("purpose")
 

@@ -1,0 +1,136 @@
+"""HTTP endpoints of the ledger: wallets, merchant balances, settlements, payouts, checks and
+reconciliation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from pintuan.accounts.dependencies import CurrentPrincipal
+from pintuan.domain.payments import ProviderError
+from pintuan.errors import NotFound, ProviderUnavailable
+from pintuan.idempotency.http import run_write
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
+from pintuan.kit.listing import page_of
+from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.schemas import MoneyOut
+from pintuan.kit.time import utc_now
+from pintuan.ledger import reads, settlement
+from pintuan.ledger import service as ledger
+from pintuan.ledger.check import check_ledger
+from pintuan.ledger.reconcile import reconcile_day
+from pintuan.ledger.schemas import (
+    LedgerCheckOut,
+    MerchantBalanceOut,
+    PayoutIn,
+    PayoutOut,
+    ReconciliationOut,
+    StatementOut,
+    WalletLineOut,
+    WalletOut,
+)
+from pintuan.merchants.service import require_operator
+from pintuan.services import ServicesDep
+
+router = APIRouter(tags=["ledger"])
+
+
+@router.get("/v1/me/wallet", response_model=WalletOut)
+async def read_wallet(principal: CurrentPrincipal, services: ServicesDep) -> WalletOut:
+    """Your wallet: balance per currency and the latest movements."""
+
+    def read(session: Session) -> WalletOut:
+        return WalletOut(
+            balances=[
+                MoneyOut.of(a, c) for a, c in reads.wallet_balances(session, principal.user_id)
+            ],
+            recent=[
+                WalletLineOut.of(line)
+                for line in reads.wallet_history(session, principal.user_id, 20)
+            ],
+        )
+
+    return await services.db.read(read)
+
+
+@router.get("/v1/merchants/{merchant_id}/balance", response_model=MerchantBalanceOut)
+async def read_merchant_balance(
+    merchant_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> MerchantBalanceOut:
+    """What the platform owes the merchant now, after fees and payouts."""
+    owed = await services.db.read(reads.merchant_balances, principal, merchant_id)
+    return MerchantBalanceOut(merchant_id=merchant_id, owed=[MoneyOut.of(a, c) for a, c in owed])
+
+
+@router.get("/v1/merchants/{merchant_id}/settlements", response_model=Page[StatementOut])
+async def list_settlements(
+    merchant_id: str,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[StatementOut]:
+    """Daily settlement statements (business days in the merchant's time zone), newest first."""
+    cursor_id = decode_cursor(cursor) if cursor else None
+    rows = await services.db.read(
+        settlement.list_statements, principal, merchant_id, cursor_id, limit
+    )
+    return page_of(rows, limit, StatementOut.of)
+
+
+@router.post("/v1/merchants/{merchant_id}/payouts", status_code=201, response_model=PayoutOut)
+async def record_payout(
+    merchant_id: str,
+    body: PayoutIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Record money sent to the merchant (operators only); never more than it is owed."""
+    require_operator(principal)
+
+    def work(session: Session) -> PayoutOut:
+        journal = ledger.record_payout(
+            raw_tx(session), merchant_id, body.amount.amount, body.amount.currency, utc_now()
+        )
+        return PayoutOut(
+            journal_id=journal.id,
+            merchant_id=merchant_id,
+            amount=MoneyOut.of(journal.amount, journal.currency),
+        )
+
+    return await run_write(request, services, principal, work, status_code=201)
+
+
+@router.get("/v1/ops/ledger/check", response_model=LedgerCheckOut)
+async def ledger_check(principal: CurrentPrincipal, services: ServicesDep) -> LedgerCheckOut:
+    """Verify the whole ledger now (operators only)."""
+    require_operator(principal)
+    return LedgerCheckOut.of(await services.db.read(check_ledger))
+
+
+@router.get("/v1/ops/reconciliation", response_model=ReconciliationOut)
+async def reconciliation(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    provider: str = Query(min_length=1, max_length=20),
+    day: date = Query(alias="date"),
+) -> ReconciliationOut:
+    """Our ledger against the provider's statement for one of its days (operators only):
+    every missing, extra or different item."""
+    require_operator(principal)
+    found = services.provider(provider)
+    if settlement.day_bounds(day, found.capabilities.bill_time_zone)[1] > utc_now():
+        raise NotFound(
+            "The provider has no statement for a day not yet over.", code="statement_not_ready"
+        )
+    try:
+        records = await anyio.to_thread.run_sync(found.records_for_day, day)
+    except ProviderError as exc:
+        raise ProviderUnavailable(f"{provider} did not give its statement: {exc}") from exc
+    result = await services.db.read(reconcile_day, found, day, records)
+    return ReconciliationOut.of(provider, day, found.capabilities.bill_time_zone, result)

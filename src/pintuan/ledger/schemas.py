@@ -1,0 +1,145 @@
+"""Request and response bodies of the ledger API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from pintuan.domain.reconciliation import Finding, Movement, Reconciliation
+from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel
+from pintuan.ledger.check import LedgerReport
+from pintuan.ledger.models import SettlementStatement
+from pintuan.ledger.reads import WalletLine
+
+
+class WalletLineOut(BaseModel):
+    journal_id: str
+    kind: str
+    amount: MoneyOut
+    at: datetime
+
+    @classmethod
+    def of(cls, line: WalletLine) -> WalletLineOut:
+        return cls(
+            journal_id=line.journal_id,
+            kind=line.kind,
+            amount=MoneyOut.of(line.amount, line.currency),
+            at=line.at,
+        )
+
+
+class WalletOut(BaseModel):
+    balances: list[MoneyOut]
+    recent: list[WalletLineOut]
+
+
+class StatementOut(BaseModel):
+    id: str
+    day: date
+    orders: int
+    gross: MoneyOut
+    fees: MoneyOut
+    net: MoneyOut
+    payouts: MoneyOut
+    closing_balance: MoneyOut
+    created_at: datetime
+
+    @classmethod
+    def of(cls, s: SettlementStatement) -> StatementOut:
+        return cls(
+            id=s.id,
+            day=s.day,
+            orders=s.orders,
+            gross=MoneyOut.of(s.gross, s.currency),
+            fees=MoneyOut.of(s.fees, s.currency),
+            net=MoneyOut.of(s.net, s.currency),
+            payouts=MoneyOut.of(s.payouts, s.currency),
+            closing_balance=MoneyOut.of(s.closing_balance, s.currency),
+            created_at=s.created_at,
+        )
+
+
+class MerchantBalanceOut(BaseModel):
+    merchant_id: str
+    owed: list[MoneyOut]
+
+
+class PayoutIn(StrictModel):
+    amount: MoneyIn
+
+
+class PayoutOut(BaseModel):
+    journal_id: str
+    merchant_id: str
+    amount: MoneyOut
+
+
+class BreachOut(BaseModel):
+    invariant: str
+    detail: str
+
+
+class LedgerCheckOut(BaseModel):
+    sound: bool
+    journals: int
+    totals: dict[str, dict[str, int]]
+    breaches: list[BreachOut]
+
+    @classmethod
+    def of(cls, report: LedgerReport) -> LedgerCheckOut:
+        return cls(
+            sound=not report.breaches,
+            journals=report.journals,
+            totals=report.totals,
+            breaches=[BreachOut(invariant=b.invariant, detail=b.detail) for b in report.breaches],
+        )
+
+
+class MovementOut(BaseModel):
+    source_id: str
+    amount: MoneyOut
+
+    @classmethod
+    def of(cls, m: Movement | None) -> MovementOut | None:
+        if m is None:
+            return None
+        return cls(source_id=m.source_id, amount=MoneyOut.of(m.amount, m.currency))
+
+
+class FindingOut(BaseModel):
+    difference: str
+    provider_ref: str
+    kind: str
+    ours: MovementOut | None
+    theirs: MovementOut | None
+
+    @classmethod
+    def of(cls, f: Finding) -> FindingOut:
+        return cls(
+            difference=f.difference.value,
+            provider_ref=f.provider_ref,
+            kind=f.kind.value,
+            ours=MovementOut.of(f.ours),
+            theirs=MovementOut.of(f.theirs),
+        )
+
+
+class ReconciliationOut(BaseModel):
+    provider: str
+    day: date
+    time_zone: str
+    matched: int
+    clean: bool
+    findings: list[FindingOut]
+
+    @classmethod
+    def of(cls, provider: str, day: date, time_zone: str, r: Reconciliation) -> ReconciliationOut:
+        return cls(
+            provider=provider,
+            day=day,
+            time_zone=time_zone,
+            matched=r.matched,
+            clean=r.clean,
+            findings=[FindingOut.of(f) for f in r.findings],
+        )
