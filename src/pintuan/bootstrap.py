@@ -10,6 +10,7 @@ from pintuan.kit.db import Database
 from pintuan.kit.passwords import Passwords
 from pintuan.kit.time import clock
 from pintuan.payments.providers.sandbox import SandboxProvider
+from pintuan.payments.providers.stripe import StripeProvider
 from pintuan.services import Services
 
 
@@ -27,6 +28,14 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
             secret=settings.sandbox_secret(),
             style=PaymentStyle(settings.sandbox_style),
             base_url=settings.base_url,
+        )
+    if settings.stripe_secret_key is not None:
+        webhook_secret = settings.stripe_webhook_secret
+        providers["stripe"] = StripeProvider(
+            secret_key=settings.stripe_secret_key.get_secret_value(),
+            webhook_secret=webhook_secret.get_secret_value() if webhook_secret else None,
+            publishable_key=settings.stripe_publishable_key,
+            api_base=settings.stripe_api_base,
         )
     return Services(
         settings=settings,

@@ -96,9 +96,7 @@ def team_of_two(
     deal = create_deal(services.db, merchant, team_size=2)
     leader, joiner = create_account(services), create_account(services)
     started = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers).json()
-    joined = client.post(
-        f"/v1/teams/{started['team']['id']}/seats", headers=joiner.headers
-    ).json()
+    joined = client.post(f"/v1/teams/{started['team']['id']}/seats", headers=joiner.headers).json()
     return merchant.id, [(leader, started["seat"]["id"]), (joiner, joined["seat"]["id"])]
 
 
