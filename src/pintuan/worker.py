@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -23,10 +24,11 @@ from sqlalchemy.orm import Session
 from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals.models import Deal
 from pintuan.domain.lifecycle import DealStatus
-from pintuan.domain.payments import ProviderError
+from pintuan.domain.payments import PaymentProvider, ProviderError
 from pintuan.idempotency.service import delete_expired_keys
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
+from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.payments import service as payments
 from pintuan.services import Services
@@ -44,6 +46,7 @@ class TickReport:
     teams_failed: int = 0
     provider_calls: int = 0
     provider_failures: int = 0
+    checkouts_polled: int = 0
     events_dispatched: int = 0
     deals_ended: int = 0
 
@@ -128,6 +131,9 @@ class Worker:
             try:
                 if provider is None:
                     raise ProviderError(f"provider {action.provider} is not configured")
+                if action.action == "poll":
+                    self._poll(provider, action, report)
+                    continue
                 if action.action == "capture":
                     provider.capture(action.provider_ref, action.amount, action.idempotency_key)
                 elif action.action == "void":
@@ -149,8 +155,23 @@ class Worker:
             db.run_sync(payments.finish_action, action, utc_now())
             report.provider_calls += 1
 
+    def _poll(
+        self, provider: PaymentProvider, action: payments.DueAction, report: TickReport
+    ) -> None:
+        """Ask the provider about a checkout whose notification has not come; its answer goes
+        through the same inbox as a webhook, so a notification arriving too changes nothing."""
+        db = self.services.db
+        event = provider.fetch_status(action.provider_ref)
+        report.checkouts_polled += 1
+        if event is None:
+            db.run_sync(payments.poll_again_later, action, utc_now())
+            return
+        body = json.dumps({"polled": event.raw_type, "ref": event.provider_ref})
+        db.run_raw_sync(payments.handle_provider_event, provider.name, event, body, utc_now())
+
     def _housekeeping(self) -> None:
         now = utc_now()
+        self.services.db.run_sync(settle_recent_days, now)
         self.services.db.run_sync(delete_expired_keys)
         window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)
         self.services.db.run_sync(lambda s: forget_old_attempts(s, older_than=now - window))

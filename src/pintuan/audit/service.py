@@ -183,7 +183,10 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
         .where(
             Team.status.in_(("succeeded", "failed")),
             Team.ended_at < cutoff,
-            or_(Payment.pending_action.is_not(None), and_(Payment.status == "authorized")),
+            or_(
+                Payment.pending_action.in_(("capture", "void", "refund")),
+                Payment.status == "authorized",
+            ),
         )
     ).all()
     # More than one payment keeping money for one seat.

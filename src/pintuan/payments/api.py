@@ -15,7 +15,7 @@ from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.config import Environment as Env
 from pintuan.domain.payments import CheckoutRequest, PaymentProvider, PaymentStyle, ProviderError
 from pintuan.domain.roles import Principal
-from pintuan.errors import NotFound, ProviderUnavailable, field_error
+from pintuan.errors import AppError, NotFound, ProviderUnavailable, field_error
 from pintuan.idempotency.http import run_write
 from pintuan.kit.money import Money, max_amount
 from pintuan.kit.rawsql import raw_tx
@@ -97,7 +97,7 @@ async def _pay(
             provider.capabilities, provider.default_style(), team_ends, now
         )
         started = service.start_payment(
-            session, payer_id, seat, provider.name, style, body.refund_to, now
+            session, payer_id, seat, provider.name, kind, style, body.refund_to, now
         )
         return kind, started
 
@@ -118,6 +118,7 @@ async def _pay(
                 expires_at=started.expires_at,
                 return_url=f"{services.settings.base_url}/teams/{payment.team_id}",
                 client_ip=request.client.host if request.client else None,
+                payer_ref=body.payer_ref,
             ),
         )
     return await run_write(
@@ -144,7 +145,11 @@ async def _open_checkout(
         raise ProviderUnavailable(
             f"{provider.name} could not open a checkout; try again or pay another way.",
         ) from exc
-    await services.db.run(service.attach_checkout, payment.id, checkout)
+    except AppError:
+        # Refused before any money could move (a missing payer id, say): the payment ends.
+        await services.db.run(service.checkout_failed, payment.id, utc_now())
+        raise
+    await services.db.run(service.attach_checkout, payment.id, request.kind or "", checkout)
 
 
 @router.post("/v1/me/wallet/topups", status_code=201, response_model=PaymentOut)

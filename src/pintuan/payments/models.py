@@ -38,7 +38,6 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     provider_ref: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
-    checkout_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # What the payer does next at the provider (JSON: url, qr_code, client_params).
     next_action: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Where money owed back goes: the original payment method, or the payer's wallet at once.
@@ -67,7 +66,7 @@ class Payment(Base):
         ),
         CheckConstraint("refund_to IN ('original', 'wallet')", name="refund_to"),
         CheckConstraint(
-            "pending_action IS NULL OR pending_action IN ('capture', 'void', 'refund')",
+            "pending_action IS NULL OR pending_action IN ('capture', 'void', 'refund', 'poll')",
             name="pending_action",
         ),
         CheckConstraint("amount > 0", name="amount_positive"),

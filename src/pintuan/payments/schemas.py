@@ -23,6 +23,11 @@ class PaymentIn(StrictModel):
     checkout_kind: CheckoutKind | None = Field(
         default=None, description="One of the provider's checkout kinds; default: its first"
     )
+    payer_ref: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="Your id at the provider where its checkout needs it (WeChat "
+        "JSAPI: the openid)",
+    )
     refund_to: Literal["original", "wallet"] = Field(
         default="original",
         description="Where money goes if the team fails: back to the payment method, or to "
@@ -38,6 +43,7 @@ class TopupIn(StrictModel):
 
 class NextAction(BaseModel):
     type: Literal["redirect_to_url", "show_qr_code", "use_client_sdk"]
+    checkout_kind: str | None = None
     url: str | None = None
     qr_code: str | None = None
     client_params: dict[str, str] | None = None

@@ -8,6 +8,7 @@ idempotent by ``<payment id>:<action>`` so a retry can never capture or refund t
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
+from pintuan.kit.time import utc_now
 from pintuan.ledger import service as ledger
 from pintuan.ledger.service import PaymentMoney
 from pintuan.payments.models import Payment
@@ -33,9 +35,14 @@ from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
 
 payments = table_of(Payment)
+log = logging.getLogger("pintuan.payments")
 
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=5)
+# A checkout whose notification has not come is asked about after this, then with backoff.
+FIRST_POLL = timedelta(minutes=2)
+# After this many unanswered polls (about 3.5 hours) the provider is asked no more.
+MAX_POLLS = 12
 ACTION_RESULT = {"capture": "captured", "void": "voided", "refund": "refunded"}
 
 
@@ -101,14 +108,15 @@ def start_payment(
     payer_id: str,
     seat: Seat,
     provider: str,
+    checkout_kind: str,
     style: StyleChoice,
     refund_to: str,
     now: datetime,
 ) -> NewPayment:
     """A payment for a held seat, by its shopper or a friend; an unfinished one of the same
-    payer is reused."""
+    payer, provider and checkout kind is reused."""
     teams.require_held(seat, now)
-    open_payment = session.scalar(
+    unfinished = session.scalars(
         select(Payment).where(
             Payment.seat_id == seat.id,
             Payment.user_id == payer_id,
@@ -117,8 +125,9 @@ def start_payment(
             Payment.provider_ref.is_not(None),
         )
     )
-    if open_payment is not None:
-        return NewPayment(open_payment, False, seat.hold_expires_at)
+    for open_payment in unfinished:
+        if json.loads(open_payment.next_action or "{}").get("checkout_kind") == checkout_kind:
+            return NewPayment(open_payment, False, seat.hold_expires_at)
     payment = _new_payment(
         payer_id, provider, style, seat.price_amount, seat.currency, refund_to, now
     )
@@ -167,16 +176,21 @@ def _new_payment(
     )
 
 
-def attach_checkout(session: Session, payment_id: str, checkout: Checkout) -> Payment:
+def attach_checkout(
+    session: Session, payment_id: str, checkout_kind: str, checkout: Checkout
+) -> Payment:
     payment = get_payment(session, payment_id)
     payment.provider_ref = checkout.provider_ref
-    payment.checkout_url = checkout.url
     action = {
+        "checkout_kind": checkout_kind,
         "url": checkout.url,
         "qr_code": checkout.qr_code,
         "client_params": dict(checkout.client_params) if checkout.client_params else None,
     }
     payment.next_action = json.dumps({k: v for k, v in action.items() if v is not None})
+    # Should the provider's notification never come, the worker asks.
+    payment.pending_action = "poll"
+    payment.next_attempt_at = utc_now() + FIRST_POLL
     session.flush()
     return payment
 
@@ -278,25 +292,43 @@ def handle_provider_event(
     )
     if found is None:
         return Handled(duplicate=False)
-    payment_id, seat_id = found
-    if event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED):
+    payment_id, seat_id, amount, currency = found
+    reported = (event.amount, event.currency or currency)
+    money_news = event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED)
+    if money_news and event.amount is not None and reported != (amount, currency):
+        # The provider took another sum than we asked: apply nothing, leave it for an operator
+        # (reconciliation shows it as a difference).
+        log.error(
+            "provider reported a different amount",
+            extra={"payment_id": payment_id, "reported": reported, "expected": (amount, currency)},
+        )
+        tx.execute(
+            AMOUNT_MISMATCH,
+            {"id": payment_id, "now": tx.instant(now), "error": f"provider reported {reported}"},
+        )
+        return Handled(duplicate=False, payment_id=payment_id)
+    if money_news:
         _money_arrived(tx, payment_id, seat_id, event.kind, now)
     elif event.kind is EventKind.FAILED:
         tx.execute(DECLINED, {"id": payment_id, "now": tx.instant(now)})
     return Handled(duplicate=False, payment_id=payment_id)
 
 
-PAYMENT_BY_REF = Sql(
-    "SELECT id, seat_id FROM payments WHERE provider = :provider AND provider_ref = :ref"
-)
+PAYMENT_BY_REF = Sql("""
+    SELECT id, seat_id, amount, currency FROM payments
+    WHERE provider = :provider AND provider_ref = :ref
+""")
+AMOUNT_MISMATCH = Sql("UPDATE payments SET last_error = :error, updated_at = :now WHERE id = :id")
 DECLINED = Sql("""
-    UPDATE payments SET status = 'failed', updated_at = :now
+    UPDATE payments
+    SET status = 'failed', pending_action = NULL, next_attempt_at = NULL, updated_at = :now
     WHERE id = :id AND status = 'requires_action'
 """)
 # The status change is its own guard: of two deliveries of the same news racing each other,
 # only one finds the payment still waiting.
 MONEY_ARRIVED = Sql("""
-    UPDATE payments SET status = :status, updated_at = :now
+    UPDATE payments
+    SET status = :status, pending_action = NULL, next_attempt_at = NULL, updated_at = :now
     WHERE id = :id AND status IN ('requires_action', 'failed')
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """)
@@ -408,6 +440,24 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
             currency=done.currency,
         )
     return True
+
+
+def poll_again_later(session: Session, action: DueAction, now: datetime) -> None:
+    """The provider has no news of the checkout yet: ask again later, or stop asking."""
+    if action.attempts + 1 >= MAX_POLLS:
+        session.execute(
+            update(payments)
+            .where(payments.c.id == action.payment_id, payments.c.pending_action == "poll")
+            .values(
+                pending_action=None,
+                next_attempt_at=None,
+                attempts=payments.c.attempts + 1,
+                last_error="no news of this checkout from the provider; stopped asking",
+                updated_at=now,
+            )
+        )
+        return
+    retry_action_later(session, action, "no news yet", now)
 
 
 def retry_action_later(session: Session, action: DueAction, error: str, now: datetime) -> None:

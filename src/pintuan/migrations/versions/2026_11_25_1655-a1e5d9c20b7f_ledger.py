@@ -114,6 +114,7 @@ def upgrade() -> None:
             sa.Column("purpose", sa.String(length=10), server_default="seat", nullable=False)
         )
         batch_op.add_column(sa.Column("next_action", sa.Text(), nullable=True))
+        batch_op.drop_column("checkout_url")
         batch_op.add_column(sa.Column("style_note", sa.String(length=200), nullable=True))
         batch_op.add_column(
             sa.Column("refund_to", sa.String(length=10), server_default="original", nullable=False)
@@ -126,6 +127,11 @@ def upgrade() -> None:
             "(purpose = 'seat') = (seat_id IS NOT NULL AND team_id IS NOT NULL)",
         )
         batch_op.create_check_constraint("refund_to", "refund_to IN ('original', 'wallet')")
+        batch_op.drop_constraint(op.f("ck_payments_pending_action"), type_="check")
+        batch_op.create_check_constraint(
+            "pending_action",
+            "pending_action IS NULL OR pending_action IN ('capture', 'void', 'refund', 'poll')",
+        )
 
     with op.batch_alter_table("sandbox_intents", schema=None) as batch_op:
         batch_op.add_column(
@@ -141,6 +147,11 @@ def downgrade() -> None:
         batch_op.drop_column("completed_at")
 
     with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_payments_pending_action"), type_="check")
+        batch_op.create_check_constraint(
+            "pending_action",
+            "pending_action IS NULL OR pending_action IN ('capture', 'void', 'refund')",
+        )
         batch_op.drop_constraint(op.f("ck_payments_refund_to"), type_="check")
         batch_op.drop_constraint(op.f("ck_payments_seat_payment_has_seat"), type_="check")
         batch_op.drop_constraint(op.f("ck_payments_purpose"), type_="check")
@@ -149,6 +160,7 @@ def downgrade() -> None:
         batch_op.drop_column("refund_to")
         batch_op.drop_column("style_note")
         batch_op.drop_column("next_action")
+        batch_op.add_column(sa.Column("checkout_url", sa.String(length=500), nullable=True))
         batch_op.drop_column("purpose")
 
     op.drop_table("wallets")
