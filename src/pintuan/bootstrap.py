@@ -9,8 +9,10 @@ from pintuan.domain.payments import PaymentProvider, PaymentStyle
 from pintuan.kit.db import Database
 from pintuan.kit.passwords import Passwords
 from pintuan.kit.time import clock
+from pintuan.payments.providers.alipay import AlipayProvider
 from pintuan.payments.providers.sandbox import SandboxProvider
 from pintuan.payments.providers.stripe import StripeProvider
+from pintuan.payments.providers.wechatpay import WeChatPayProvider
 from pintuan.services import Services
 
 
@@ -29,6 +31,10 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
             style=PaymentStyle(settings.sandbox_style),
             base_url=settings.base_url,
         )
+    if settings.alipay_app_id:
+        providers["alipay"] = AlipayProvider.from_settings(settings)
+    if settings.wechatpay_mch_id:
+        providers["wechatpay"] = WeChatPayProvider.from_settings(settings)
     if settings.stripe_secret_key is not None:
         webhook_secret = settings.stripe_webhook_secret
         providers["stripe"] = StripeProvider(
