@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, TypeVar
 
 import typer
@@ -23,6 +24,8 @@ users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -226,6 +229,104 @@ def audit() -> None:
         typer.echo(f"BREACH {breach.invariant}: {breach.detail}")
     typer.echo(f"Audit failed: {len(breaches)} breach(es).", err=True)
     raise typer.Exit(1)
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Verify the ledger (journals balance, payments match their journals, merchants and
+    wallets are owed what was paid); exit 1 on any breach."""
+    from pintuan.ledger.check import check_ledger
+
+    report = _run(check_ledger)
+    typer.echo(f"{report.journals} journals checked.")
+    for currency, totals in report.totals.items():
+        figures = ", ".join(f"{name} {amount}" for name, amount in totals.items())
+        typer.echo(f"{currency} (minor units): {figures}")
+    if not report.breaches:
+        typer.echo("Ledger sound: every journal balances and every payment is accounted for.")
+        return
+    for breach in report.breaches:
+        typer.echo(f"BREACH {breach.invariant}: {breach.detail}")
+    raise typer.Exit(1)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"--date must be a calendar day like 2026-11-24, not {value!r}") from exc
+
+
+@app.command()
+def reconcile(
+    provider: Annotated[str, typer.Option(help="A configured provider, e.g. stripe")],
+    day: Annotated[str, typer.Option("--date", help="The provider's statement day, YYYY-MM-DD")],
+) -> None:
+    """Compare our ledger with the provider's statement for one day; list every missing, extra
+    or different item and exit 1 when there is any."""
+    from pintuan.bootstrap import build_services
+    from pintuan.domain.payments import ProviderError
+    from pintuan.ledger.reconcile import reconcile_day
+
+    services = build_services(_settings())
+    statement_day = _day(day)
+    try:
+        found = services.provider(provider)
+        typer.echo(f"Fetching {provider}'s statement for {statement_day}…", err=True)
+        records = found.records_for_day(statement_day)
+        result = services.db.run_sync(
+            lambda s: reconcile_day(s, found, statement_day, records), write=False
+        )
+    except AppError as exc:
+        raise _fail(exc.detail) from exc
+    except ProviderError as exc:
+        raise _fail(f"{provider} did not give its statement: {exc}") from exc
+    zone = found.capabilities.bill_time_zone
+    typer.echo(
+        f"{provider} {statement_day} ({zone}): {len(records)} provider records, "
+        f"{result.matched} matched, {len(result.findings)} differences."
+    )
+    for f in result.findings:
+        ours = f"{f.ours.amount} {f.ours.currency} ({f.ours.source_id})" if f.ours else "-"
+        theirs = (
+            f"{f.theirs.amount} {f.theirs.currency} ({f.theirs.source_id})" if f.theirs else "-"
+        )
+        typer.echo(
+            f"{f.difference.value.upper():9} {f.kind.value:7} {f.provider_ref}: "
+            f"ours {ours}, theirs {theirs}"
+        )
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+@app.command()
+def settle(
+    day: Annotated[str, typer.Option("--date", help="The business day, YYYY-MM-DD")],
+    merchant: Annotated[
+        str | None, typer.Option(help="One merchant's id; default: every approved merchant")
+    ] = None,
+) -> None:
+    """Write settlement statements for a finished business day (in each merchant's own time
+    zone). Days already settled are left as they are."""
+    from sqlalchemy import select
+
+    from pintuan.kit.time import utc_now
+    from pintuan.ledger.settlement import settle_day
+    from pintuan.merchants.models import Merchant
+
+    business_day = _day(day)
+
+    def work(session: Session) -> tuple[int, int]:
+        ids = (
+            [merchant]
+            if merchant
+            else list(session.scalars(select(Merchant.id).where(Merchant.status == "approved")))
+        )
+        now = utc_now()
+        return len(ids), sum(settle_day(session, m, business_day, now) for m in ids)
+
+    merchants, written = _run(work)
+    typer.echo(f"{written} statements written for {business_day} across {merchants} merchants.")
 
 
 def main() -> None:
