@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve migrate demo test lint format bench lock clean
+.PHONY: install fonts run serve migrate demo test lint format bench lock clean messages console-messages
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,22 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# A CJK font for the QR posters' Chinese text, from Debian's packages where this machine can
+# install them (root with apt); otherwise posters still render and the log names the package.
+fonts:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		scripts/traffic-up.sh || echo "Could not install the poster fonts; posters render without CJK glyphs."; \
+	else \
+		echo "Tip: install fonts-wqy-microhei for Chinese text on posters."; \
+	fi
+
 migrate: install
 	$(BIN)/pintuan migrate
 
 demo: migrate
 	$(BIN)/pintuan demo
 
-run: demo
+run: demo fonts
 	$(BIN)/pintuan serve --host $(HOST) --port $(PORT)
 
 test: install
@@ -47,6 +56,22 @@ bench: install
 lock:
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
 		--output-file requirements.lock pyproject.toml
+
+# For maintainers: re-extract the pages' strings and merge them into each locale's messages.po
+# (translate the new entries, then commit; pages read .po files directly, nothing to compile).
+LOCALES_DIR := src/pintuan/web/locales
+messages: install
+	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location --sort-output --width 100 \
+		--project Pintuan --output-file $(LOCALES_DIR)/messages.pot src/pintuan/web
+	$(BIN)/pybabel update --input-file $(LOCALES_DIR)/messages.pot --output-dir $(LOCALES_DIR) \
+		--domain messages --no-fuzzy-matching --ignore-obsolete --width 100
+
+# The same for the merchant and operator consoles, whose strings have their own console.po.
+console-messages: install
+	$(BIN)/pybabel extract --mapping-file babel-console.cfg --no-location --sort-output --width 100 \
+		--project Pintuan --output-file $(LOCALES_DIR)/console.pot src/pintuan/web
+	$(BIN)/pybabel update --input-file $(LOCALES_DIR)/console.pot --output-dir $(LOCALES_DIR) \
+		--domain console --no-fuzzy-matching --ignore-obsolete --width 100
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,19 +17,30 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pintuan.accounts.api import router as accounts_router
+from pintuan.audit.api import router as audit_router
 from pintuan.bootstrap import build_services
 from pintuan.config import Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
+from pintuan.growth.api import router as growth_router
 from pintuan.kit.ids import new_id
 from pintuan.kit.logs import request_id_var
 from pintuan.ledger.api import router as ledger_router
 from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
+from pintuan.ops.directory_api import router as users_router
 from pintuan.payments.api import router as payments_router
+from pintuan.payments.reports_api import router as payment_reports_router
 from pintuan.services import Services
+from pintuan.shares.api import router as shares_router
+from pintuan.shares.visitors import VisitorLinkMiddleware
 from pintuan.teams.api import router as teams_router
+from pintuan.teams.reports_api import router as team_reports_router
+from pintuan.web import install_web
+from pintuan.web.errors import page_error_response, wants_html
+from pintuan.web.merchant import router as merchant_console
+from pintuan.web.operator import router as operator_console
 from pintuan.worker import Worker
 
 log = logging.getLogger("pintuan.http")
@@ -85,9 +96,19 @@ def create_app(
         merchants_router,
         notifications_router,
         ledger_router,
+        team_reports_router,
+        payment_reports_router,
+        users_router,
+        audit_router,
+        shares_router,
+        growth_router,
     ):
         app.include_router(router)
+    install_web(app, settings)
+    app.include_router(operator_console)
+    app.include_router(merchant_console)
     _install_error_handlers(app)
+    app.add_middleware(VisitorLinkMiddleware)
     app.add_middleware(RequestLogMiddleware)
     return app
 
@@ -103,7 +124,9 @@ def _problem(error: AppError, request: Request) -> JSONResponse:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+    async def app_error(request: Request, exc: AppError) -> Response:
+        if wants_html(request):
+            return await page_error_response(request, exc)
         return _problem(exc, request)
 
     @app.exception_handler(RequestValidationError)
@@ -122,7 +145,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         error = AppError(
             str(exc.detail),
@@ -131,6 +154,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             title=code.replace("_", " ").capitalize(),
             headers=dict(exc.headers or {}),
         )
+        if wants_html(request):
+            return await page_error_response(request, error)
         return _problem(error, request)
 
     @app.exception_handler(ClientDisconnect)

@@ -24,6 +24,8 @@ users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+growth_app = typer.Typer(help="Growth analytics.", no_args_is_help=True)
+app.add_typer(growth_app, name="growth")
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 
@@ -219,9 +221,23 @@ def worker(
 @app.command()
 def audit() -> None:
     """Check the database against the invariants; exit 1 on any breach."""
+    from pintuan.audit.runs import AuditSource, record_audit_run
     from pintuan.audit.service import audit_database
+    from pintuan.kit.time import utc_now
 
+    started_at = utc_now()
     breaches = _run(audit_database)
+    finished_at = utc_now()
+    # Kept for the operator console, which shows the latest result.
+    _run(
+        lambda session: record_audit_run(
+            session,
+            breaches,
+            started_at=started_at,
+            finished_at=finished_at,
+            source=AuditSource.CLI,
+        )
+    )
     if not breaches:
         typer.echo("Audit passed: no invariant is breached.")
         return
@@ -229,6 +245,27 @@ def audit() -> None:
         typer.echo(f"BREACH {breach.invariant}: {breach.detail}")
     typer.echo(f"Audit failed: {len(breaches)} breach(es).", err=True)
     raise typer.Exit(1)
+
+
+@growth_app.command("rollup")
+def growth_rollup(
+    day: Annotated[
+        str | None, typer.Option("--date", help="UTC day to roll up (again), YYYY-MM-DD")
+    ] = None,
+) -> None:
+    """Roll up one day of growth figures (default: yesterday, UTC); safe to run again."""
+    from datetime import date, timedelta
+
+    from pintuan.growth.service import rollup_day
+    from pintuan.kit.time import utc_now
+
+    now = utc_now()
+    try:
+        chosen = date.fromisoformat(day) if day else now.date() - timedelta(days=1)
+    except ValueError as exc:
+        raise _fail(f"--date must be a day written YYYY-MM-DD, not {day!r}") from exc
+    rows = _run(lambda session: rollup_day(session, chosen, now))
+    typer.echo(f"Rolled up {chosen.isoformat()}: {rows} rows.")
 
 
 @ledger_app.command("check")

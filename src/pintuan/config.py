@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     worker_idle_seconds: float = Field(default=1.0, gt=0, le=60)
     # Shifts the application clock; for demos and browser tests, refused in prod.
     clock_offset_seconds: int = 0
+    # Last-touch attribution: how long after a visit to a share an order is still credited to it.
+    attribution_window_days: int = Field(default=7, ge=1, le=90)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_prod(self) -> Settings:

@@ -1,8 +1,10 @@
 """Every table, imported in one place so metadata is complete for migrations and tests."""
 
 from pintuan.accounts.models import ApiToken, RateLimitCounter, User, WebSession
+from pintuan.audit.models import AuditRun
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
+from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.orm import Base
 from pintuan.ledger.models import Entry, Journal, SettlementStatement, Wallet
@@ -10,15 +12,29 @@ from pintuan.merchants.models import Merchant, MerchantStaff
 from pintuan.notifications.models import Notification
 from pintuan.payments.models import Payment, WebhookEvent
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxOperation
+from pintuan.shares.models import (
+    AttributionCursor,
+    Invite,
+    Share,
+    ShareConversion,
+    ShareVisit,
+    VisitorLink,
+)
 from pintuan.teams.models import DealShopperCount, Seat, Team
 
 __all__ = [
     "ApiToken",
+    "AttributionCursor",
+    "AuditRun",
     "Base",
     "Deal",
     "DealShopperCount",
     "Entry",
+    "GrowthDaily",
+    "GrowthRollup",
+    "GrowthSample",
     "IdempotencyKey",
+    "Invite",
     "Journal",
     "Merchant",
     "MerchantStaff",
@@ -30,8 +46,12 @@ __all__ = [
     "SandboxOperation",
     "Seat",
     "SettlementStatement",
+    "Share",
+    "ShareConversion",
+    "ShareVisit",
     "Team",
     "User",
+    "VisitorLink",
     "Wallet",
     "WebSession",
     "WebhookEvent",

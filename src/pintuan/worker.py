@@ -25,6 +25,7 @@ from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals.models import Deal
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.payments import PaymentProvider, ProviderError
+from pintuan.growth.tasks import DailyRollup
 from pintuan.idempotency.service import delete_expired_keys
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
@@ -32,6 +33,7 @@ from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.payments import service as payments
 from pintuan.services import Services
+from pintuan.shares.tasks import attribute_new_events
 from pintuan.teams import service as teams
 
 log = logging.getLogger("pintuan.worker")
@@ -49,6 +51,8 @@ class TickReport:
     checkouts_polled: int = 0
     events_dispatched: int = 0
     deals_ended: int = 0
+    events_attributed: int = 0
+    days_rolled_up: int = 0
 
     def busy(self, batch: int) -> bool:
         return any(getattr(self, f.name) >= batch for f in fields(self))
@@ -87,12 +91,14 @@ DUE = Sql("""
       EXISTS (SELECT 1 FROM payments
               WHERE pending_action IS NOT NULL AND next_attempt_at <= :now),
       EXISTS (SELECT 1 FROM outbox_events WHERE dispatched_at IS NULL),
-      EXISTS (SELECT 1 FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now)
+      EXISTS (SELECT 1 FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now),
+      EXISTS (SELECT 1 FROM outbox_events WHERE id > COALESCE(
+              (SELECT last_event_id FROM attribution_cursors WHERE name = 'attribution'), 0))
 """)
 
 
 def what_is_due(tx: RawTx) -> tuple[bool, ...]:
-    """One read of five partial indexes: which tasks have anything to do now."""
+    """One read of five partial indexes and the outbox's key: which tasks have work now."""
     row = tx.one(DUE, {"now": tx.instant(utc_now())})
     return tuple(bool(flag) for flag in row)
 
@@ -102,12 +108,16 @@ class Worker:
         self.services = services
         self.batch = services.settings.worker_batch_size
         self._last_housekeeping = utc_now() - HOUSEKEEPING_EVERY
+        self._attribution_window = timedelta(days=services.settings.attribution_window_days)
+        self._rollup = DailyRollup()
 
     def tick(self) -> TickReport:
         """One pass over every task; each batch in its own short transaction."""
         db, batch = self.services.db, self.batch
         report = TickReport()
-        holds, teams_due, calls, events, deals_due = db.run_raw_sync(what_is_due, write=False)
+        holds, teams_due, calls, events, deals_due, attributable = db.run_raw_sync(
+            what_is_due, write=False
+        )
         if holds:
             report.holds_released = db.run_raw_sync(release_expired_holds, batch)
         if teams_due:
@@ -119,6 +129,12 @@ class Worker:
             report.events_dispatched = db.run_sync(dispatch_outbox, batch)
         if deals_due:
             report.deals_ended = db.run_sync(end_past_deals, batch)
+        if attributable:
+            report.events_attributed = db.run_sync(
+                attribute_new_events, utc_now(), batch, self._attribution_window
+            )
+        # Kept in memory: after today's check, this costs nothing until the next midnight.
+        report.days_rolled_up = self._rollup.run_if_due(db, utc_now())
         if utc_now() - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._housekeeping()
         return report

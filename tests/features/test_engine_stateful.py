@@ -316,12 +316,16 @@ class EngineMachine(RuleBasedStateMachine):
                         if p.status == "authorized" and p.pending is None:
                             p.pending = "capture"
 
-    def model_tick(self, done: Callable[[MPayment], bool]) -> tuple[int, int, int, int, int]:
+    def model_tick(
+        self, done: Callable[[MPayment], bool], polled: list[tuple[str, str]]
+    ) -> tuple[int, int, int, int, int]:
         """One worker pass: release expired holds, fail expired teams, make the owed provider
         calls (the sandbox accepts them all), end past deals.
 
         Every call owed before the pass is made; a call that the pass itself made owed may be
-        left to the next pass (``done`` says whether it was made).
+        left to the next pass (``done`` says whether it was made). ``polled`` is what the pass
+        learnt by asking the sandbox about unfinished checkouts, as (ref, kind): when to ask is
+        the worker's business, what the answer does is checked here like any notification.
         """
         owed_before = [p for p in self.all_payments if p.pending is not None]
         expired = [s for s in self.all_seats if s.status == "held" and self.now >= s.hold_expires]
@@ -329,6 +333,13 @@ class EngineMachine(RuleBasedStateMachine):
         closing = [t for t in self.teams if t.status == "forming" and self.now >= t.expires]
         for team in closing:
             self.fail_team(team)
+        for ref, kind in polled:
+            payment = next(p for p in self.all_payments if p.ref == ref)
+            event(f"poll: {kind}")
+            if kind != "failed":
+                self.money_arrived(payment, kind)
+            elif payment.status == "requires_action":
+                payment.status = "failed"
         owed_now = [p for p in self.all_payments if p.pending is not None]
         made = [p for p in owed_now if p in owed_before or done(p)]
         for p in made:
@@ -607,12 +618,22 @@ class EngineMachine(RuleBasedStateMachine):
         clock.advance(timedelta(minutes=minutes))
         self.now += minutes
 
+    def _polls(self) -> dict[str, tuple[str, str]]:
+        rows = self.db.run_sync(lambda s: s.execute(_POLLS).all(), write=False)
+        return {
+            event_id: (json.loads(body)["ref"], kind.split(".")[1]) for event_id, kind, body in rows
+        }
+
     def _tick(self) -> None:
+        before = self._polls()
         report = self.worker.tick()
+        polled = [answer for key, answer in self._polls().items() if key not in before]
         statuses = self.db.run_sync(
             lambda s: dict(s.execute(text("SELECT id, status FROM payments")).all()), write=False
         )
-        expected = self.model_tick(lambda p: statuses[p.id] == ACTION_RESULT[p.pending or ""])
+        expected = self.model_tick(
+            lambda p: statuses[p.id] == ACTION_RESULT[p.pending or ""], polled
+        )
         assert report_of(report) == expected
 
     @precondition(lambda self: self.all_seats and not self.settled)
@@ -629,8 +650,10 @@ class EngineMachine(RuleBasedStateMachine):
             if hook.event_id not in self.accepted:
                 self._deliver(hook, resign=True)
         self._advance(minutes)
+        before = self._polls()
         report = self.worker.run_until_idle()
-        assert report_of(report) == self.model_tick(lambda _: True)
+        polled = [answer for key, answer in self._polls().items() if key not in before]
+        assert report_of(report) == self.model_tick(lambda _: True, polled)
         self.agrees_with_the_database()
         self.clean = False  # still inside the step
         self._no_money_in_limbo()
@@ -731,6 +754,7 @@ _PAYMENTS = text(
     "amount FROM payments"
 )
 _INTENTS = text("SELECT ref, status FROM sandbox_intents")
+_POLLS = text("SELECT event_id, type, body FROM webhook_events WHERE event_id LIKE 'poll:%'")
 
 
 def _snapshot(session: Session) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pintuan.payments.providers.sandbox import SandboxOperation, SandboxProvider
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.conftest import _empty_all_tables, make_settings
-from tests.factories import Account, create_account, create_deal, create_merchant
+from tests.factories import PASSWORD, Account, create_account, create_deal, create_merchant
 
 
 def at(instant: datetime) -> None:
@@ -290,3 +290,33 @@ def test_the_cli_checks_the_ledger_and_reconciles_a_day(
     assert "DIFFERENT" in differs.output
     assert bad_day.exit_code == 1
     assert "--date must be a calendar day" in bad_day.output
+
+
+def test_the_operator_console_shows_the_reconciliation_in_both_languages(
+    charging: tuple[TestClient, Services],
+) -> None:
+    client, services = charging
+    merchant = create_merchant(services.db)
+    succeed_team(client, services, create_deal(services.db, merchant, team_size=2).id)
+    day = utc_now().date().isoformat()
+    clock.offset += timedelta(days=1)
+    ops = operator(services)
+    page = "/console/operator/reconciliation"
+
+    client.cookies.clear()
+    client.post("/v1/sessions", json={"email": ops.email, "password": PASSWORD})
+    english = client.get(page, params={"provider": "sandbox", "date": day})
+    client.patch("/v1/me", json={"locale": "zh-Hans"})
+    chinese = client.get(page, params={"provider": "sandbox", "date": day})
+    client.patch("/v1/me", json={"locale": "en"})
+    bad_day = client.get(page, params={"provider": "sandbox", "date": "soon"})
+    client.cookies.clear()
+    shopper = create_account(services)
+    client.post("/v1/sessions", json={"email": shopper.email, "password": PASSWORD})
+    refused = client.get(page, headers={"accept": "text/html"})
+
+    assert english.status_code == 200, english.text
+    assert "2 items agree with the provider." in english.text
+    assert "2 笔与支付机构一致。" in chinese.text
+    assert "Choose the statement day from the calendar." in bad_day.text
+    assert refused.status_code == 403

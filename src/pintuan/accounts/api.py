@@ -37,7 +37,7 @@ def _user_out(session: Session, user: User) -> UserOut:
     return UserOut.of(user, merchant_ids)
 
 
-async def _count_attempts(services: Services, buckets: list[tuple[str, int]]) -> None:
+async def count_attempts(services: Services, buckets: list[tuple[str, int]]) -> None:
     """Count an attempt in each bucket, committed at once so that refusals count too."""
     window = services.settings.rate_limit_window_seconds
 
@@ -48,11 +48,12 @@ async def _count_attempts(services: Services, buckets: list[tuple[str, int]]) ->
     await services.db.run(count)
 
 
-async def _verify_login(request: Request, services: Services, body: LoginIn) -> str:
-    """The user id for valid credentials, after counting the attempt against both limits."""
+async def verify_login(request: Request, services: Services, body: LoginIn) -> str:
+    """The user id for valid credentials, after counting the attempt against both limits
+    (per account and per client address). The log-in page uses it too."""
     settings = services.settings
     email = service.normalize_email(body.email)
-    await _count_attempts(
+    await count_attempts(
         services,
         [
             (f"login:account:{email}", settings.login_attempts_per_account),
@@ -73,7 +74,7 @@ async def sign_up(
     body: SignupIn, request: Request, services: ServicesDep, principal: MaybePrincipal
 ) -> Response:
     """Create a shopper account."""
-    await _count_attempts(
+    await count_attempts(
         services,
         [(f"signup:address:{client_address(request)}", services.settings.signups_per_address)],
     )
@@ -96,7 +97,7 @@ async def sign_up(
 @router.post("/sessions", status_code=201, response_model=UserOut)
 async def log_in(body: LoginIn, request: Request, services: ServicesDep) -> Response:
     """Log in with email and password; the answer sets the session cookie for web pages."""
-    user_id = await _verify_login(request, services, body)
+    user_id = await verify_login(request, services, body)
     days = services.settings.session_days
 
     def work(session: Session) -> tuple[UserOut, str]:
@@ -133,7 +134,7 @@ async def create_token_with_password(
     body: PasswordTokenIn, request: Request, services: ServicesDep
 ) -> Response:
     """Exchange email and password for a new API token (shown once)."""
-    user_id = await _verify_login(request, services, body)
+    user_id = await verify_login(request, services, body)
 
     def work(session: Session) -> NewTokenOut:
         issued = service.issue_api_token(session, user_id, body.name)

@@ -13,3 +13,9 @@ def upsert_insert(session: Session, model: type[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
+
+
+def contains_pattern(text: str) -> str:
+    """A ``LIKE`` pattern matching ``text`` anywhere, its wildcards escaped with ``\\``."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,380 @@
+"""HTTP endpoints of shares: make and list shares, open a share link, resolve a copy-paste
+token, draw a QR poster, and the invite tree."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+
+from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
+from pintuan.domain.roles import Principal
+from pintuan.domain.traffic import country_of, is_bot, is_share_code
+from pintuan.errors import NotFound
+from pintuan.idempotency.http import run_write
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
+from pintuan.kit.listing import page_of
+from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.time import is_time_zone, utc_now
+from pintuan.merchants.service import require_operator
+from pintuan.services import Services, ServicesDep
+from pintuan.shares import service, wording
+from pintuan.shares.models import Share
+from pintuan.shares.posters import PosterContent, poster_font, posters, render_poster
+from pintuan.shares.schemas import (
+    DepthCount,
+    InviteeOut,
+    InviteNodeOut,
+    InviteTreeOut,
+    MyInvitesOut,
+    ResolvedTokenOut,
+    ShareIn,
+    ShareOut,
+)
+from pintuan.shares.visitors import set_visitor_cookie, visitor_id_of
+
+router = APIRouter(tags=["shares"])
+
+DepthQuery = Annotated[int, Query(ge=1, le=service.MAX_INVITE_DEPTH, description="Levels down")]
+LangQuery = Annotated[
+    str | None, Query(max_length=20, description="en or zh-Hans; else Accept-Language")
+]
+
+
+def _viewer_locale(request: Request, principal: Principal | None, lang: str | None) -> str:
+    return (
+        wording.supported_locale(lang)
+        or (wording.supported_locale(principal.locale) if principal else None)
+        or wording.locale_from_accept_language(request.headers.get("accept-language"))
+        or wording.DEFAULT_LOCALE
+    )
+
+
+def _viewer_zone(request: Request, principal: Principal | None) -> str:
+    for name in (principal.time_zone if principal else None, request.cookies.get("tz")):
+        if name and is_time_zone(name):
+            return name
+    return "UTC"
+
+
+# ---------------------------------------------------------------------------- making shares
+
+
+async def _create(
+    request: Request,
+    principal: Principal,
+    services: Services,
+    body: ShareIn,
+    *,
+    team_id: str | None = None,
+    deal_id: str | None = None,
+) -> Response:
+    country = country_of(request.headers)
+    locale = _viewer_locale(request, principal, None)
+
+    def work(session: Session) -> ShareOut:
+        view = service.create_share(
+            session,
+            principal,
+            channel=body.channel,
+            base_url=services.settings.base_url,
+            country=country,
+            locale=locale,
+            now=utc_now(),
+            team_id=team_id,
+            deal_id=deal_id,
+            from_code=body.from_code,
+        )
+        return ShareOut.of(view)
+
+    return await run_write(request, services, principal, work, status_code=201)
+
+
+@router.post("/v1/teams/{team_id}/shares", status_code=201, response_model=ShareOut)
+async def share_team(
+    team_id: str,
+    body: ShareIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Share a forming team: a link, a copy-paste token (valid while the team's window is
+    open) and a ready-made message."""
+    return await _create(request, principal, services, body, team_id=team_id)
+
+
+@router.post("/v1/deals/{deal_id}/shares", status_code=201, response_model=ShareOut)
+async def share_deal(
+    deal_id: str,
+    body: ShareIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Share a live deal: a link to its page."""
+    return await _create(request, principal, services, body, deal_id=deal_id)
+
+
+@router.get("/v1/me/shares", response_model=Page[ShareOut])
+async def my_shares(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[ShareOut]:
+    """Your shares, newest first, with the visits, orders, payments and successful teams each
+    one brought."""
+    cursor_id = decode_cursor(cursor) if cursor else None
+    base_url = services.settings.base_url
+    rows = await services.db.read(
+        lambda s: service.my_shares(s, principal.user_id, base_url, cursor_id, limit)
+    )
+    return page_of(rows, limit, ShareOut.of)
+
+
+@router.delete("/v1/me/shares/{share_id}", status_code=204)
+async def delete_share(
+    share_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Remove a share from your history. Its link keeps working for whoever has it, but it no
+    longer says it was yours; what it brought stays in anonymous totals."""
+    await services.db.run(service.delete_share, principal.user_id, share_id, utc_now())
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------------------- opening shares
+
+
+async def _log_visit(
+    request: Request,
+    principal: Principal | None,
+    services: Services,
+    share_id: str,
+    via: str,
+) -> tuple[str, bool]:
+    visitor_id, new = visitor_id_of(request)
+    facts = service.VisitFacts(
+        visitor_id=visitor_id,
+        user_id=principal.user_id if principal else None,
+        user_agent=request.headers.get("user-agent"),
+        country=country_of(request.headers),
+        via=via,
+    )
+
+    def work(session: Session) -> None:
+        share = session.get(Share, share_id)
+        assert share is not None
+        service.record_visit(session, share, facts, utc_now())
+
+    await services.db.run(work)
+    return visitor_id, new and not is_bot(facts.user_agent)
+
+
+@router.get("/s/{code}", include_in_schema=False)
+async def open_share(
+    code: str, request: Request, principal: MaybePrincipal, services: ServicesDep
+) -> Response:
+    """Log the visit and send the visitor on to the team's or deal's page."""
+    if not is_share_code(code):
+        raise NotFound(
+            "This share link is unknown; check that it was copied whole.", code="share_not_found"
+        )
+    share = await services.db.read(service.find_share, code)
+    visitor_id, set_cookie = await _log_visit(request, principal, services, share.id, "link")
+    page = f"/teams/{share.team_id}" if share.team_id else f"/deals/{share.deal_id}"
+    response = RedirectResponse(page, status_code=302, headers={"Cache-Control": "no-store"})
+    if set_cookie:
+        set_visitor_cookie(response, visitor_id, services.settings)
+    return response
+
+
+async def _resolve(
+    text: str, request: Request, principal: Principal | None, services: Services
+) -> Response:
+    resolved = await services.db.read(service.resolve_token, text, utc_now())
+    visitor_id, set_cookie = await _log_visit(
+        request, principal, services, resolved.share.id, "token"
+    )
+    response = Response(
+        ResolvedTokenOut.of(resolved).model_dump_json(),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+    if set_cookie:
+        set_visitor_cookie(response, visitor_id, services.settings)
+    return response
+
+
+@router.get("/v1/share-tokens", response_model=ResolvedTokenOut)
+async def resolve_pasted_text(
+    text: Annotated[
+        str, Query(min_length=1, max_length=2000, description="A pasted message with a token")
+    ],
+    request: Request,
+    principal: MaybePrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Find the copy-paste token in a pasted message and resolve it to its team
+    (404 ``share_token_not_found``, 410 ``share_token_expired``)."""
+    return await _resolve(text, request, principal, services)
+
+
+@router.get("/v1/share-tokens/{token}", response_model=ResolvedTokenOut)
+async def resolve_token(
+    token: str, request: Request, principal: MaybePrincipal, services: ServicesDep
+) -> Response:
+    """Resolve a copy-paste token (with or without its ¥ marks) to its team
+    (404 ``share_token_not_found``, 410 ``share_token_expired``)."""
+    return await _resolve(token[:200], request, principal, services)
+
+
+# ---------------------------------------------------------------------------- posters
+
+
+async def _poster(
+    request: Request,
+    principal: Principal | None,
+    services: Services,
+    lang: str | None,
+    *,
+    team_id: str | None = None,
+    deal_id: str | None = None,
+) -> Response:
+    locale = _viewer_locale(request, principal, lang)
+    time_zone = _viewer_zone(request, principal)
+    country = country_of(request.headers)
+    now = utc_now()
+    subject = await services.db.run(
+        lambda s: service.poster_subject(
+            s,
+            principal,
+            base_url=services.settings.base_url,
+            country=country,
+            now=now,
+            team_id=team_id,
+            deal_id=deal_id,
+        ),
+        write=principal is not None,
+    )
+    deal, team = subject.deal, subject.team
+    font = poster_font()
+    key = "|".join(
+        str(part)
+        for part in (
+            team.id if team else deal.id,
+            deal.updated_at.isoformat(),
+            team.taken if team else "",
+            team.status if team else deal.status,
+            subject.url,
+            locale,
+            time_zone,
+            font.path,
+        )
+    )
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        # The poster follows the team's fill; let clients keep it and ask again cheaply.
+        "Cache-Control": "private, no-cache" if principal else "public, no-cache",
+        "Vary": "Accept-Language, Authorization, Cookie",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    png = posters.get(etag)
+    if png is None:
+        words = wording.words(locale)
+        if team is not None:
+            left = wording.seats_left_text(team.team_size - team.taken, locale)
+            detail = words["poster_seats_left"].format(seats=left)
+            ends_at = team.expires_at
+        else:
+            detail = words["poster_team_of"].format(n=deal.team_size)
+            ends_at = deal.ends_at
+        content = PosterContent(
+            title=deal.title,
+            group_price=wording.money_text(deal.group_price_amount, deal.currency, locale),
+            group_price_label=words["poster_group_price"],
+            list_price=wording.money_text(deal.list_price_amount, deal.currency, locale),
+            detail=detail,
+            ends=words["poster_ends"].format(ends=wording.instant_text(ends_at, time_zone, locale)),
+            scan=words["poster_scan"],
+            url=subject.url,
+            seed=deal.id,
+        )
+        png = await anyio.to_thread.run_sync(render_poster, content, font)
+        posters.put(etag, png)
+    return Response(png, media_type="image/png", headers=headers)
+
+
+@router.get("/v1/teams/{team_id}/poster.png", response_class=Response)
+async def team_poster(
+    team_id: str,
+    request: Request,
+    principal: MaybePrincipal,
+    services: ServicesDep,
+    lang: LangQuery = None,
+) -> Response:
+    """A phone-sized PNG poster of a forming team with a QR code of your share link (or of the
+    team's page when you are not signed in)."""
+    return await _poster(request, principal, services, lang, team_id=team_id)
+
+
+@router.get("/v1/deals/{deal_id}/poster.png", response_class=Response)
+async def deal_poster(
+    deal_id: str,
+    request: Request,
+    principal: MaybePrincipal,
+    services: ServicesDep,
+    lang: LangQuery = None,
+) -> Response:
+    """A phone-sized PNG poster of a live deal with a QR code of your share link."""
+    return await _poster(request, principal, services, lang, deal_id=deal_id)
+
+
+# ---------------------------------------------------------------------------- invite tree
+
+
+@router.get("/v1/me/invites", response_model=MyInvitesOut)
+async def my_invites(
+    principal: CurrentPrincipal, services: ServicesDep, depth: DepthQuery = 3
+) -> MyInvitesOut:
+    """Who you brought: by name those whose first order came through your shares, and how
+    many people they brought in turn, level by level."""
+    nodes, truncated = await services.db.read(
+        lambda s: service.invite_tree(s, principal.user_id, depth)
+    )
+    levels: dict[int, int] = {}
+    for node in nodes:
+        levels[node.depth] = levels.get(node.depth, 0) + 1
+    return MyInvitesOut(
+        direct=[
+            InviteeOut(display_name=n.display_name, channel=n.channel, invited_at=n.invited_at)
+            for n in nodes
+            if n.depth == 1
+        ],
+        by_depth=[DepthCount(depth=d, people=c) for d, c in sorted(levels.items())],
+        total=len(nodes),
+        truncated=truncated,
+    )
+
+
+@router.get("/v1/ops/invite-tree", response_model=InviteTreeOut)
+async def invite_tree(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    root: Annotated[str, Query(min_length=1, max_length=40, description="A user id")],
+    depth: DepthQuery = 3,
+) -> InviteTreeOut:
+    """Operators: everyone a user brought, level by level, with who brought each of them."""
+    require_operator(principal)
+    nodes, truncated = await services.db.read(lambda s: service.invite_tree(s, root, depth))
+    return InviteTreeOut(
+        root=root,
+        depth=depth,
+        data=[InviteNodeOut.of(n) for n in nodes],
+        truncated=truncated,
+    )

@@ -1,0 +1,339 @@
+"""The merchant console's deal form: text fields in, the deals API's own checks, messages out.
+
+A person types prices in major units (``19.99``) and times on the merchant's wall clock; the
+form turns them into what the deals API takes (minor units, aware UTC instants) and runs the
+same validation as ``POST /v1/deals`` and ``PATCH /v1/deals/{id}``: the request schemas first,
+then the deal rules inside the service. Every refusal is tied to the field it is about, in the
+viewer's language, so the page can show it next to that field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from pintuan.deals.models import Deal
+from pintuan.deals.schemas import DealIn, DealPatch
+from pintuan.deals.service import DealDraft
+from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealStatus
+from pintuan.errors import AppError
+from pintuan.kit.money import exponent, max_amount
+from pintuan.kit.time import ensure_utc
+from pintuan.web.i18n import N_, gettext, money_text
+
+FIELDS = (
+    "title",
+    "description",
+    "vertical",
+    "image_urls",
+    "list_price",
+    "group_price",
+    "leader_price",
+    "new_shoppers_only",
+    "team_size",
+    "team_window_minutes",
+    "stock",
+    "per_user_limit",
+    "starts_at",
+    "ends_at",
+)
+PRICES = ("list_price", "group_price", "leader_price")
+INSTANTS = ("starts_at", "ends_at")
+_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+# What to say when a field fails the request schema's limits (the same as the API's).
+SCHEMA_MESSAGES: dict[str, str] = {
+    "title": N_("Enter a title of 1 to 200 characters."),
+    "description": N_("Keep the description under 10,000 characters."),
+    "vertical": N_("Choose a category."),
+    "image_urls": N_("Give up to 12 picture addresses starting with https://, one per line."),
+    "list_price": N_("Enter the list price."),
+    "group_price": N_("Enter the group price."),
+    "leader_price": N_("Enter the leader's price, or leave it empty."),
+    "new_shoppers_only": N_("Tick the box or leave it empty."),
+    "team_size": N_("A team has 2 to 100 members."),
+    "team_window_minutes": N_("A team has 5 to 10,080 minutes (a week) to fill."),
+    "stock": N_("Stock is 1 to 10,000,000 units."),
+    "per_user_limit": N_("A shopper may take 1 to 1,000 units."),
+    "starts_at": N_("Enter the start as a date and time."),
+    "ends_at": N_("Enter the end as a date and time."),
+}
+
+
+@dataclass
+class DealForm:
+    """One submission of the deal form: what was typed, and what is wrong with it."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    form_error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and self.form_error is None
+
+
+# ---------------------------------------------------------------------------- text ⇄ values
+
+
+def amount_text(amount: int | None, currency: str) -> str:
+    """Minor units as the form shows them: ``1999`` USD → ``19.99``, ``1200`` JPY → ``1200``."""
+    if amount is None:
+        return ""
+    return f"{Decimal(amount).scaleb(-exponent(currency)):f}"
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """A typed price in major units as minor units; ``ValueError`` when it is not one.
+
+    Spaces and apostrophes between digits are ignored; a lone comma is taken as the decimal
+    point (``19,99``) since many countries write it so."""
+    cleaned = re.sub(r"[\s']", "", text)
+    if "," in cleaned and "." not in cleaned and cleaned.count(",") == 1:
+        cleaned = cleaned.replace(",", ".")
+    if not re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        raise ValueError("not a plain positive number")
+    try:
+        value = Decimal(cleaned).scaleb(exponent(currency))
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc
+    if value != value.to_integral_value():
+        raise ValueError("too many decimals")
+    return int(value)
+
+
+def local_text(value: datetime | None, time_zone: str) -> str:
+    """An instant as a ``datetime-local`` value on the merchant's wall clock."""
+    if value is None:
+        return ""
+    return ensure_utc(value).astimezone(ZoneInfo(time_zone)).strftime(_LOCAL_FORMAT)
+
+
+def parse_local(text: str, time_zone: str) -> datetime:
+    """A ``datetime-local`` value on the merchant's wall clock as an aware UTC instant."""
+    naive = datetime.strptime(text.strip(), _LOCAL_FORMAT)  # noqa: DTZ007 - zone added next
+    return naive.replace(tzinfo=ZoneInfo(time_zone)).astimezone(ZoneInfo("UTC"))
+
+
+def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
+    """The form's text for an existing deal."""
+    return {
+        "title": deal.title,
+        "description": deal.description,
+        "vertical": deal.vertical,
+        "image_urls": "\n".join(deal.image_urls),
+        "list_price": amount_text(deal.list_price_amount, deal.currency),
+        "group_price": amount_text(deal.group_price_amount, deal.currency),
+        "leader_price": amount_text(deal.leader_price_amount, deal.currency),
+        "new_shoppers_only": "on" if deal.new_shoppers_only else "",
+        "team_size": str(deal.team_size),
+        "team_window_minutes": str(deal.team_window_minutes),
+        "stock": str(deal.stock),
+        "per_user_limit": str(deal.per_user_limit),
+        "starts_at": local_text(deal.starts_at, time_zone),
+        "ends_at": local_text(deal.ends_at, time_zone),
+    }
+
+
+def editable_fields(status: DealStatus) -> frozenset[str]:
+    """Which fields the form lets a person change for a deal in ``status``."""
+    if status == DealStatus.DRAFT:
+        return frozenset(FIELDS)
+    if status == DealStatus.ENDED:
+        return frozenset()
+    return DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def _api_values(
+    form: DealForm, names: tuple[str, ...], currency: str, time_zone: str, locale: str
+) -> dict[str, Any]:
+    """The typed text of ``names`` in the shapes the deals API's schemas take."""
+    api: dict[str, Any] = {}
+    for name in names:
+        text = form.values.get(name, "").strip()
+        if name in PRICES:
+            if not text:
+                if name != "leader_price":
+                    form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
+                continue
+            try:
+                api[name] = {"amount": parse_amount(text, currency), "currency": currency}
+            except ValueError:
+                form.errors[name] = gettext(
+                    locale,
+                    N_("Enter an amount like %(example)s, with at most %(digits)d decimals."),
+                ) % {"example": example_price(currency), "digits": exponent(currency)}
+        elif name in INSTANTS:
+            try:
+                api[name] = parse_local(text, time_zone)
+            except ValueError:
+                form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
+        elif name == "image_urls":
+            api[name] = [line.strip() for line in text.splitlines() if line.strip()]
+        elif name == "new_shoppers_only":
+            api[name] = text in ("on", "true", "1")
+        else:
+            api[name] = text
+    return api
+
+
+def _schema_errors(form: DealForm, invalid: ValidationError, locale: str) -> None:
+    for problem in invalid.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        if name in SCHEMA_MESSAGES:
+            form.errors.setdefault(name, gettext(locale, SCHEMA_MESSAGES[name]))
+        else:
+            form.form_error = gettext(locale, N_("Some of the details are not valid."))
+
+
+def parse_new_deal(
+    values: dict[str, str], merchant_id: str, currency: str, time_zone: str, locale: str
+) -> tuple[DealForm, DealDraft | None]:
+    """A new deal's form checked as ``POST /v1/deals`` checks its body; the draft when valid."""
+    form = DealForm({name: values.get(name, "") for name in FIELDS})
+    api = _api_values(form, FIELDS, currency, time_zone, locale)
+    try:
+        body = DealIn(merchant_id=merchant_id, **api)
+    except ValidationError as invalid:
+        _schema_errors(form, invalid, locale)
+        return form, None
+    if form.errors:
+        return form, None
+    return form, DealDraft(
+        merchant_id=merchant_id,
+        title=body.title,
+        description=body.description,
+        vertical=body.vertical,
+        image_urls=[str(url) for url in body.image_urls],
+        list_price=body.list_price.to_money(),
+        group_price=body.group_price.to_money(),
+        leader_price=body.leader_price.to_money() if body.leader_price else None,
+        new_shoppers_only=body.new_shoppers_only,
+        team_size=body.team_size,
+        team_window_minutes=body.team_window_minutes,
+        stock=body.stock,
+        per_user_limit=body.per_user_limit,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+
+
+def parse_deal_changes(
+    values: dict[str, str], deal: Deal, time_zone: str, locale: str
+) -> tuple[DealForm, dict[str, Any] | None]:
+    """The fields that differ from ``deal``, checked as ``PATCH /v1/deals/{id}`` checks them;
+    the changes in the service's shapes when valid. Fields the form did not send keep their
+    value (a published deal's frozen fields are not sent)."""
+    current = values_of(deal, time_zone)
+    sent = {name: values.get(name, "") for name in FIELDS if name in values}
+    if deal.status == DealStatus.DRAFT.value and "new_shoppers_only" not in values:
+        sent["new_shoppers_only"] = ""  # a browser does not send an unticked box at all
+    form = DealForm({**current, **sent})
+    changed = tuple(
+        name for name in FIELDS if name in sent and sent[name].strip() != current[name].strip()
+    )
+    api = _api_values(form, changed, deal.currency, time_zone, locale)
+    if "leader_price" in changed and not form.values.get("leader_price", "").strip():
+        form.errors["leader_price"] = gettext(
+            locale, N_("A leader's price cannot be removed once set; set it to the group price.")
+        )
+    try:
+        patch = DealPatch(**api)
+    except ValidationError as invalid:
+        _schema_errors(form, invalid, locale)
+        return form, None
+    if form.errors:
+        return form, None
+    changes: dict[str, Any] = {}
+    for name in patch.model_fields_set:
+        value = getattr(patch, name)
+        if name in PRICES:
+            value = value.to_money()
+        elif name == "image_urls":
+            value = [str(url) for url in value]
+        changes[name] = value
+    return form, changes
+
+
+# ---------------------------------------------------------------------------- refusals
+
+# The deal rules' messages (see domain/deals.py), said for people in their language.
+_RULE_MESSAGES: tuple[tuple[str, str], ...] = (
+    (
+        r"must be the merchant's currency",
+        N_("Prices are in the merchant's currency, %(currency)s."),
+    ),
+    (r"must be between 1 and", N_("Enter an amount above zero and at most %(max)s.")),
+    (r"must be below the list price", N_("The group price must be below the list price.")),
+    (
+        r"between 0 and the group price",
+        N_("The leader's price is between zero and the group price."),
+    ),
+    (r"must be after starts_at", N_("The end must be after the start.")),
+    (
+        r"cannot go below the (\d+) units",
+        N_("Stock cannot go below the %(count)s units already taken."),
+    ),
+)
+# Refusals of the whole form, by their stable code.
+CODE_MESSAGES: dict[str, str] = {
+    "merchant_suspended": N_("This merchant is suspended and cannot create deals."),
+    "merchant_not_approved": N_(
+        "An operator must approve this merchant before its deals can go live."
+    ),
+    "deal_expired": N_("This deal's end has passed; move the end into the future first."),
+    "invalid_deal_transition": N_("This deal cannot do that in its current state."),
+    "deal_not_editable": N_("A published deal keeps its prices and team terms."),
+    "not_merchant_staff": N_("Only the merchant's staff may manage its deals."),
+    "deal_not_found": N_("This deal does not exist."),
+}
+
+
+def rule_message(service_field: str, message: str, currency: str, locale: str) -> str:
+    """A deal rule's refusal of one field, in ``locale``; unknown ones keep the service's
+    English words rather than being hidden."""
+    for pattern, text in _RULE_MESSAGES:
+        found = re.search(pattern, message)
+        if found is None:
+            continue
+        translated = gettext(locale, text)
+        return translated % {
+            "currency": currency,
+            "max": money_text(max_amount(currency), currency, locale),
+            "count": found.group(1) if found.groups() else "",
+        }
+    return message
+
+
+def apply_refusal(form: DealForm, error: AppError, currency: str, locale: str) -> None:
+    """Put the service's refusal on the form: each rule next to its field, the rest on top."""
+    for problem in error.extra.get("errors", []):
+        service_field = str(problem.get("field", ""))
+        name = service_field.split(".", 1)[0]
+        message = rule_message(service_field, str(problem.get("message", "")), currency, locale)
+        if name in FIELDS:
+            form.errors.setdefault(name, message)
+        else:
+            form.form_error = message
+    for name in error.extra.get("fields", []):  # deal_not_editable names the frozen fields
+        if name in FIELDS:
+            form.errors.setdefault(
+                name, gettext(locale, N_("This cannot change once the deal is published."))
+            )
+    if not form.errors or error.code != "validation_error":
+        known = CODE_MESSAGES.get(error.code)
+        form.form_error = gettext(locale, known) if known else error.detail
+
+
+def example_price(currency: str) -> str:
+    """A sample price in ``currency`` for the form's hints (``19.99``, ``1999``, ``19.990``)."""
+    return amount_text(1999 * 10 ** max(exponent(currency) - 2, 0), currency)

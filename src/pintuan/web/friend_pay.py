@@ -1,0 +1,85 @@
+"""Friend pays (代付) in the browser: ask a friend to pay for a held seat, and pay for one."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from pintuan.errors import AppError, Conflict
+from pintuan.kit.time import utc_now
+from pintuan.payments.api import create_pay_link, pay_by_link
+from pintuan.payments.pay_links import read_pay_link
+from pintuan.payments.schemas import PaymentIn, PaymentOut
+from pintuan.services import Services
+from pintuan.teams import service as teams
+from pintuan.web.csrf import CsrfProtected
+from pintuan.web.errors import error_message
+from pintuan.web.i18n import request_locale
+from pintuan.web.rendering import render
+from pintuan.web.session import LoggedIn, page_principal
+from pintuan.web.shopper import checkout_provider
+
+router = APIRouter(include_in_schema=False)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+@router.post("/seats/{seat_id}/pay-link", dependencies=[CsrfProtected])
+async def ask_a_friend(request: Request, seat_id: str, principal: LoggedIn) -> Response:
+    """Make the link for a friend to pay this held seat, and show it to share."""
+    link = await create_pay_link(seat_id, principal, _services(request))
+    return RedirectResponse(f"/pay/{quote(link.token)}?shared=1", status_code=303)
+
+
+async def _pay_link_page(
+    request: Request, token: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    services = _services(request)
+    seat_id, expires_at = read_pay_link(services.settings.secret_key, token, utc_now())
+    seat = await services.db.read(teams.seat_for_friend, seat_id)
+    principal = await page_principal(request)
+    return await render(
+        request,
+        "shopper/pay_link.html",
+        {
+            "token": token,
+            "seat": seat,
+            "expires_at": expires_at,
+            "link": f"{services.settings.base_url}/pay/{token}",
+            "shared": request.query_params.get("shared") == "1",
+            "signed_in": principal is not None,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/pay/{token}")
+async def pay_link_page(request: Request, token: str) -> Response:
+    """What the friend sees: whose seat, which deal, how much, until when."""
+    return await _pay_link_page(request, token)
+
+
+@router.post("/pay/{token}", dependencies=[CsrfProtected])
+async def pay_for_a_friend(request: Request, token: str, principal: LoggedIn) -> Response:
+    """Open the provider's page to pay for the friend's seat (the payment is the friend's own:
+    money owed back goes to whoever paid)."""
+    services = _services(request)
+    try:
+        answer = await pay_by_link(
+            token, PaymentIn(provider=checkout_provider(services)), request, principal, services
+        )
+    except AppError as refused:
+        if refused.status >= 500:
+            raise
+        message = error_message(refused, request_locale(request, principal))
+        return await _pay_link_page(request, token, error=message, status_code=refused.status)
+    paid = PaymentOut.model_validate_json(bytes(answer.body))
+    if paid.next_action is None or paid.next_action.url is None:
+        raise Conflict("This payment has no page to pay on.", code="unknown_provider")
+    return RedirectResponse(paid.next_action.url, status_code=303)

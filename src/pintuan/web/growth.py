@@ -1,0 +1,278 @@
+"""The growth pages of both consoles: funnel, K-factor, cycle time and channel decay, drawn
+from the daily roll-ups with the consoles' SVG charts.
+
+Merchant staff see their merchant's deals (``/console/merchants/{id}/growth``), operators every
+deal (``/console/operator/growth``). The figures and their definitions are those of the growth
+API (``pintuan.growth``); the pages link to its CSV export with the same filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from babel.dates import format_timedelta
+from babel.numbers import format_decimal
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from pintuan.deals import service as deals
+from pintuan.deals.models import Deal
+from pintuan.domain.roles import Principal
+from pintuan.domain.traffic import Channel, week_label, week_of
+from pintuan.growth import service as growth
+from pintuan.kit.pagination import MAX_LIMIT
+from pintuan.kit.time import utc_now
+from pintuan.teams import reports
+from pintuan.web import console
+from pintuan.web.charts import Point, bar_chart, line_chart
+from pintuan.web.console import NOTHING, choice, clean_text, services_of
+from pintuan.web.i18n import N_, gettext, request_locale
+from pintuan.web.rendering import render
+from pintuan.web.session import Operator, StaffOfMerchant
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+PERIODS = ("4", "8", "12", "26")
+DEFAULT_WEEKS = 8
+CHANNEL_CHARTS = 4  # the busiest channels get a chart; the table lists them all
+CHANNELS = {c.value: c.value for c in Channel}
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthPage:
+    total: growth.FunnelRow
+    weeks: list[growth.FunnelRow]
+    decay: dict[str, list[growth.ChannelWeek]]
+    charts: dict[str, Markup]
+    channel_charts: list[tuple[str, Markup]]
+
+
+def _number(value: float | None, locale: str) -> str:
+    return NOTHING if value is None else str(format_decimal(round(value, 2), locale=locale))
+
+
+def _duration(seconds: float | None, locale: str) -> str:
+    if seconds is None:
+        return NOTHING
+    return str(format_timedelta(timedelta(seconds=seconds), threshold=1.1, locale=locale))
+
+
+def _count(value: float) -> str:
+    return str(round(value))
+
+
+def _charts(
+    total: growth.FunnelRow,
+    weeks: list[growth.FunnelRow],
+    decay: dict[str, list[growth.ChannelWeek]],
+    locale: str,
+) -> tuple[dict[str, Markup], list[tuple[str, Markup]]]:
+    def t(message: str) -> str:
+        return gettext(locale, message)
+
+    steps = [
+        (t(N_("Shares")), total.shares),
+        (t(N_("Visits")), total.visits),
+        (t(N_("Orders")), total.orders),
+        (t(N_("Paid")), total.paid),
+        (t(N_("Team successes")), total.successes),
+    ]
+    funnel = bar_chart(
+        [Point(label, value, str(value)) for label, value in steps],
+        chart_id="funnel-chart",
+        title=t(N_("Funnel")),
+        description=t(
+            N_("Shares, then the visits, orders, payments and team successes they brought")
+        )
+        + ": "
+        + ", ".join(f"{label} {value}" for label, value in steps),
+        format_value=_count,
+    )
+    k_factor = line_chart(
+        [
+            Point(
+                str(row.group),
+                row.k_factor.k,
+                _number(row.k_factor.k, locale),
+            )
+            for row in weeks
+        ],
+        chart_id="k-chart",
+        title=t(N_("K-factor per cohort week")),
+        description=t(
+            N_("Paid orders each paid order brought through sharing, by the week shares were made")
+        ),
+        format_value=lambda v: _number(v, locale),
+    )
+    visited = [c for c in decay if any(w.visits for w in decay[c])]
+    busiest = sorted(visited, key=lambda c: -sum(w.visits for w in decay[c]))[:CHANNEL_CHARTS]
+    channel_charts = [
+        (
+            channel,
+            line_chart(
+                [
+                    Point(
+                        week_label(w.week),
+                        float(w.visits),
+                        t(N_("%(visits)d visits, %(ratio)s times the week before"))
+                        % {"visits": w.visits, "ratio": _number(w.visits_ratio, locale)},
+                    )
+                    for w in decay[channel]
+                ],
+                chart_id=f"channel-{channel}-chart",
+                title=t(N_("Visits per week")) + f": {channel}",
+                description=t(
+                    N_("Visits from this channel each week, with the ratio to the week before")
+                ),
+                format_value=_count,
+            ),
+        )
+        for channel in busiest
+    ]
+    return {"funnel": funnel, "k_factor": k_factor}, channel_charts
+
+
+def _from_first_activity(
+    decay: dict[str, list[growth.ChannelWeek]],
+) -> dict[str, list[growth.ChannelWeek]]:
+    """The weeks from the first one with any visit or order, so a long period of silence
+    before sharing started does not fill the page."""
+    weeks = [w for channel in decay.values() for w in channel if w.visits or w.conversions]
+    if not weeks:
+        return {}
+    first = min(w.week for w in weeks)
+    return {channel: [w for w in rows if w.week >= first] for channel, rows in decay.items()}
+
+
+def _page(
+    session: Session, principal: Principal, filters: growth.GrowthFilters, locale: str
+) -> GrowthPage:
+    scoped = growth.scoped(session, principal, filters)
+    (total,) = growth.funnel(session, scoped)
+    weeks = growth.funnel(session, scoped, "week")
+    decay = _from_first_activity(growth.channel_decay(session, scoped))
+    charts, channel_charts = _charts(total, weeks, decay, locale)
+    return GrowthPage(total, weeks, decay, charts, channel_charts)
+
+
+def _filters(
+    merchant_id: str | None,
+    period: str | None,
+    deal_id: str | None,
+    channel: str | None,
+    country: str | None,
+) -> tuple[growth.GrowthFilters, int]:
+    weeks = int(period) if period in PERIODS else DEFAULT_WEEKS
+    last = week_of(utc_now().date())
+    chosen_country = clean_text(country, 2)
+    return (
+        growth.GrowthFilters(
+            deal_id=clean_text(deal_id, 40),
+            merchant_id=merchant_id,
+            channel=choice(channel, CHANNELS),
+            country=chosen_country.upper()
+            if chosen_country and chosen_country.isalpha() and len(chosen_country) == 2
+            else None,
+            from_week=last - timedelta(weeks=weeks - 1),
+            to_week=last,
+        ),
+        weeks,
+    )
+
+
+def _export_links(filters: growth.GrowthFilters) -> dict[str, str]:
+    params = {
+        "deal_id": filters.deal_id,
+        "merchant_id": filters.merchant_id,
+        "channel": filters.channel,
+        "country": filters.country,
+        "from": week_label(filters.from_week) if filters.from_week else None,
+        "to": week_label(filters.to_week) if filters.to_week else None,
+    }
+    kept = {k: v for k, v in params.items() if v}
+    return {
+        report: "/v1/growth/export.csv?" + urlencode({"report": report, **kept})
+        for report in ("funnel", "k-factor", "channels")
+    }
+
+
+def _context(
+    request: Request,
+    principal: Principal,
+    page: GrowthPage,
+    filters: growth.GrowthFilters,
+    weeks: int,
+    action: str,
+) -> dict[str, Any]:
+    locale = request_locale(request, principal)
+    return {
+        "growth": page,
+        "filters": filters,
+        "period": weeks,
+        "periods": PERIODS,
+        "channels": sorted(CHANNELS),
+        "action": action,
+        "exports": _export_links(filters),
+        "labels": console,
+        "tone": lambda status: console.STATUS_TONES.get(status, ""),
+        "week_label": week_label,
+        "number": lambda v: _number(v, locale),
+        "duration": lambda s: _duration(s, locale),
+        "rate": lambda v: console.rate_text(v, locale),
+    }
+
+
+@router.get("/merchants/{merchant_id}/growth", response_class=HTMLResponse)
+async def merchant_growth(
+    request: Request,
+    merchant_id: str,
+    principal: StaffOfMerchant,
+    weeks: str | None = None,
+    deal_id: str | None = None,
+    channel: str | None = None,
+    country: str | None = None,
+) -> Response:
+    """One merchant's growth figures, for its staff and for operators."""
+    filters, period = _filters(merchant_id, weeks, deal_id, channel, country)
+    locale = request_locale(request, principal)
+
+    def work(session: Session) -> tuple[Any, GrowthPage, list[Deal]]:
+        merchant = reports.managed_merchant(session, principal, merchant_id)
+        recent = deals.list_deals(
+            session,
+            principal,
+            deals.DealFilters(merchant_id=merchant_id),
+            cursor=None,
+            limit=MAX_LIMIT,
+        )[:MAX_LIMIT]
+        return merchant, _page(session, principal, filters, locale), recent
+
+    merchant, page, recent = await services_of(request).db.read(work)
+    context = _context(
+        request, principal, page, filters, period, f"/console/merchants/{merchant_id}/growth"
+    )
+    context.update(merchant=merchant, tab="growth", deals=recent)
+    return await render(request, "merchant/growth.html", context)
+
+
+@router.get("/operator/growth", response_class=HTMLResponse)
+async def operator_growth(
+    request: Request,
+    principal: Operator,
+    weeks: str | None = None,
+    deal_id: str | None = None,
+    channel: str | None = None,
+    country: str | None = None,
+) -> Response:
+    """Growth figures across every merchant."""
+    filters, period = _filters(None, weeks, deal_id, channel, country)
+    locale = request_locale(request, principal)
+    page = await services_of(request).db.read(lambda s: _page(s, principal, filters, locale))
+    context = _context(request, principal, page, filters, period, "/console/operator/growth")
+    context.update(tab="growth", deals=[])
+    return await render(request, "operator/growth.html", context)

@@ -1,0 +1,580 @@
+"""The shopper's pages: deals by vertical, a deal, a team, sharing, paying, my orders,
+notifications.
+
+Every action is a plain form (CSRF token, and a ``form_key`` so that it takes effect once) that
+calls the same service functions as the JSON API; JavaScript only adds countdowns and sharing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from pintuan.deals import service as deals
+from pintuan.deals.models import Deal
+from pintuan.domain.deals import Vertical
+from pintuan.domain.roles import Principal
+from pintuan.domain.traffic import country_of, token_of
+from pintuan.errors import AppError, Conflict, NotFound
+from pintuan.kit.pagination import decode_cursor, encode_cursor
+from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.time import utc_now
+from pintuan.notifications import service as notifications
+from pintuan.payments.api import pay_for_seat as api_pay_for_seat
+from pintuan.payments.models import Payment
+from pintuan.payments.schemas import PaymentIn, PaymentOut
+from pintuan.services import Services
+from pintuan.teams import service as teams
+from pintuan.web import queries, sharing
+from pintuan.web.csrf import CsrfProtected
+from pintuan.web.errors import error_message
+from pintuan.web.forms import form_fields, run_form_write, run_raw_form_write
+from pintuan.web.i18n import N_, request_locale
+from pintuan.web.rendering import render
+from pintuan.web.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
+
+router = APIRouter(include_in_schema=False)
+
+HOME_PAGE_SIZE = 12
+JOINABLE_SHOWN = 5
+ORDERS_PAGE_SIZE = 20
+
+VERTICALS: dict[str, str] = {
+    Vertical.GOODS.value: N_("Goods"),
+    Vertical.FOOD.value: N_("Food"),
+    Vertical.MOVIES.value: N_("Movies"),
+    Vertical.TRAVEL.value: N_("Travel"),
+    Vertical.LOCAL.value: N_("Local services"),
+}
+SEAT_STATUSES: dict[str, str] = {
+    "held": N_("Waiting for your payment"),
+    "paid": N_("Paid, waiting for the team"),
+    "confirmed": N_("Confirmed"),
+    "released": N_("Released: not paid in time"),
+    "refunded": N_("Refunded"),
+}
+PAYMENT_STATUSES: dict[str, str] = {
+    "requires_action": N_("Not paid yet"),
+    "authorized": N_("Amount held"),
+    "captured": N_("Paid"),
+    "voided": N_("Hold released, nothing charged"),
+    "charged": N_("Charged"),
+    "refunded": N_("Refunded"),
+    "failed": N_("Declined"),
+}
+PENDING_ACTIONS: dict[str, str] = {
+    "capture": N_("being collected"),
+    "void": N_("hold being released"),
+    "refund": N_("refund on its way"),
+    "poll": N_("waiting for the provider's answer"),
+}
+NOTIFICATIONS: dict[str, str] = {
+    "team_succeeded": N_("Your team is complete: the group price is yours."),
+    "team_failed": N_("Your team did not fill in time."),
+    "seat_refunded": N_("Your seat was refunded."),
+    "money_returned": N_("%(amount)s went back to you."),
+}
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def tone(key: str) -> int:
+    """One of six placeholder colours, stable for a deal."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:4], 16) % 6
+
+
+def own_images(deal: Deal) -> list[str]:
+    """The deal's pictures this site serves itself; the page policy allows no others."""
+    return [url for url in deal.image_urls if url.startswith("/") and not url.startswith("//")]
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "verticals": VERTICALS,
+        "seat_statuses": SEAT_STATUSES,
+        "payment_statuses": PAYMENT_STATUSES,
+        "pending_actions": PENDING_ACTIONS,
+        "tone": tone,
+        "own_images": own_images,
+        "refund_total": refund_total,
+    }
+
+
+# ---------------------------------------------------------------------------- home
+
+
+SearchQuery = Annotated[str | None, Query(max_length=2000)]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(
+    request: Request,
+    principal: PagePrincipal,
+    vertical: str | None = None,
+    cursor: str | None = None,
+    q: SearchQuery = None,
+) -> Response:
+    """Live deals newest first, one tab per vertical; ``q`` searches them by text, and a
+    pasted share message or token (``¥…¥``) opens its team."""
+    text = (q or "").strip()
+    if text and token_of(text) is not None:
+        try:
+            return await sharing.open_pasted_token(request, principal, text)
+        except AppError as refused:
+            if refused.status >= 500:
+                raise
+            return await _home_page(
+                request,
+                principal,
+                vertical,
+                cursor,
+                text,
+                search_error=error_message(refused, request_locale(request, principal)),
+                closed_deal_id=refused.extra.get("deal_id"),
+                status_code=refused.status,
+            )
+    return await _home_page(request, principal, vertical, cursor, text)
+
+
+async def _home_page(
+    request: Request,
+    principal: Principal | None,
+    vertical: str | None,
+    cursor: str | None,
+    text: str,
+    *,
+    search_error: str | None = None,
+    closed_deal_id: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    chosen = Vertical(vertical) if vertical in VERTICALS else None
+    if cursor is not None:
+        decode_cursor(cursor)  # refuse a made-up cursor before any query
+    now = utc_now()
+    searching = bool(text) and search_error is None
+
+    def read(session: Session) -> dict[str, Any]:
+        rows = deals.list_deals(
+            session,
+            principal,
+            deals.DealFilters(vertical=chosen, text=text if searching else None),
+            cursor=cursor,
+            limit=HOME_PAGE_SIZE,
+        )
+        shown = rows[:HOME_PAGE_SIZE]
+        ids = [d.id for d in shown]
+        return {
+            "deals": shown,
+            "next_cursor": encode_cursor(shown[-1].id) if len(rows) > HOME_PAGE_SIZE else None,
+            "forming": queries.forming_team_counts(session, ids, now),
+            "merchants": queries.merchant_names(session, [d.merchant_id for d in shown]),
+        }
+
+    context = await _services(request).db.read(read)
+    more = {"vertical": chosen.value if chosen else None, "q": text if searching else None}
+    context.update(
+        _labels(),
+        vertical=more["vertical"],
+        search_text=text,
+        searching=searching,
+        search_error=search_error,
+        closed_deal_id=closed_deal_id,
+        more_query=urlencode({k: v for k, v in more.items() if v}),
+    )
+    return await render(request, "shopper/home.html", context, status_code=status_code)
+
+
+# ---------------------------------------------------------------------------- a deal
+
+
+async def _deal_page(
+    request: Request,
+    deal_id: str,
+    *,
+    error: str | None = None,
+    share_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    principal = await page_principal(request)
+    now = utc_now()
+    locale = request_locale(request, principal)
+    base = _services(request).settings.base_url.rstrip("/")
+
+    def read(session: Session) -> dict[str, Any]:
+        deal = deals.visible_deal(session, principal, deal_id)
+        joinable = teams.joinable_teams(session, deal_id, now, JOINABLE_SHOWN)
+        mine = (
+            queries.teams_with_user(session, principal.user_id, [t.id for t in joinable])
+            if principal
+            else set()
+        )
+        return {
+            "deal": deal,
+            "merchant_name": queries.merchant_names(session, [deal.merchant_id]).get(
+                deal.merchant_id, ""
+            ),
+            "joinable": joinable,
+            "my_team_ids": mine,
+            "forming": queries.forming_team_counts(session, [deal_id], now).get(deal_id, 0),
+            "shown_share": sharing.shown_share(
+                session,
+                principal,
+                request.query_params.get(sharing.SHARE_QUERY),
+                base_url=base,
+                locale=locale,
+                now=now,
+                deal_id=deal_id,
+            ),
+        }
+
+    context = await _services(request).db.read(read)
+    deal = context["deal"]
+    context.update(
+        _labels(),
+        **sharing.share_box(principal, context.pop("shown_share"), locale, deal_id=deal.id),
+        error=error,
+        share_error=share_error,
+        is_open=deal.status == "live" and deal.starts_at <= now < deal.ends_at,
+        units_left=deal.stock - deal.committed,
+        share_url=f"{base}/deals/{deal.id}",
+    )
+    return await render(request, "shopper/deal.html", context, status_code=status_code)
+
+
+@router.get("/deals/{deal_id}", response_class=HTMLResponse)
+async def deal_page(request: Request, deal_id: str) -> Response:
+    return await _deal_page(request, deal_id)
+
+
+@router.post("/deals/{deal_id}/teams", dependencies=[CsrfProtected])
+async def start_team(request: Request, deal_id: str) -> Response:
+    """Start a team (holding the leader seat), then go and pay for it."""
+    principal = await page_principal(request)
+    if principal is None:
+        raise LoginRequired(f"/deals/{quote(deal_id)}")
+    services = _services(request)
+    hold = timedelta(minutes=services.settings.seat_hold_minutes)
+
+    def work(tx: RawTx) -> dict[str, Any]:
+        start = teams.start_team(tx, principal.user_id, deal_id, utc_now(), hold=hold)
+        return {"team_id": start.team_id, "seat_id": start.seat.id, "status": start.seat.status}
+
+    try:
+        outcome = await run_raw_form_write(request, services, principal, work)
+    except AppError as refused:
+        if refused.status >= 500 or refused.code == "deal_not_found":
+            raise
+        message = error_message(refused, request_locale(request, principal))
+        return await _deal_page(request, deal_id, error=message, status_code=refused.status)
+    return await _after_taking_seat(request, principal, outcome)
+
+
+# ---------------------------------------------------------------------------- a team
+
+
+async def _team_page(
+    request: Request,
+    team_id: str,
+    *,
+    error: str | None = None,
+    share_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    principal = await page_principal(request)
+    now = utc_now()
+    locale = request_locale(request, principal)
+    base = _services(request).settings.base_url.rstrip("/")
+
+    def read(session: Session) -> dict[str, Any]:
+        team = teams.get_team(session, team_id)
+        deal = queries.find_deal(session, team.deal_id)
+        if deal is None:
+            raise NotFound(f"No team {team_id}.", code="team_not_found")
+        my_seats = (
+            queries.seats_of_user_in_team(session, principal.user_id, team_id) if principal else []
+        )
+        return {
+            "team": team,
+            "deal": deal,
+            "merchant_name": queries.merchant_names(session, [deal.merchant_id]).get(
+                deal.merchant_id, ""
+            ),
+            "my_seat": my_seats[0] if my_seats else None,
+            "my_payments": queries.payments_of_seats(session, [my_seats[0].id]).get(
+                my_seats[0].id, []
+            )
+            if my_seats
+            else [],
+            "shown_share": sharing.shown_share(
+                session,
+                principal,
+                request.query_params.get(sharing.SHARE_QUERY),
+                base_url=base,
+                locale=locale,
+                now=now,
+                team_id=team_id,
+            ),
+        }
+
+    context = await _services(request).db.read(read)
+    team, my_seat = context["team"], context["my_seat"]
+    live_seat = my_seat is not None and my_seat.status in ("held", "paid", "confirmed")
+    context.update(
+        _labels(),
+        **sharing.share_box(principal, context.pop("shown_share"), locale, team_id=team.id),
+        error=error,
+        share_error=share_error,
+        share_url=f"{base}/teams/{team.id}",
+        seats_left=max(team.team_size - team.taken, 0),
+        is_open=team.status == "forming" and team.expires_at > now,
+        is_member=live_seat,
+        can_pay=my_seat is not None
+        and my_seat.status == "held"
+        and (my_seat.hold_expires_at is None or my_seat.hold_expires_at > now),
+    )
+    return await render(request, "shopper/team.html", context, status_code=status_code)
+
+
+@router.get("/teams/{team_id}", response_class=HTMLResponse)
+async def team_page(request: Request, team_id: str) -> Response:
+    return await _team_page(request, team_id)
+
+
+@router.post("/teams/{team_id}/join", dependencies=[CsrfProtected])
+async def join_team(request: Request, team_id: str) -> Response:
+    """Join a forming team (holding a seat), then go and pay for it."""
+    principal = await page_principal(request)
+    if principal is None:
+        raise LoginRequired(f"/teams/{quote(team_id)}")
+    services = _services(request)
+    hold = timedelta(minutes=services.settings.seat_hold_minutes)
+
+    def work(tx: RawTx) -> dict[str, Any]:
+        seat = teams.join_team(tx, principal.user_id, team_id, utc_now(), hold=hold)
+        return {"team_id": team_id, "seat_id": seat.id, "status": seat.status}
+
+    try:
+        outcome = await run_raw_form_write(request, services, principal, work)
+    except AppError as refused:
+        if refused.status >= 500 or refused.code == "team_not_found":
+            raise
+        message = error_message(refused, request_locale(request, principal))
+        return await _team_page(request, team_id, error=message, status_code=refused.status)
+    return await _after_taking_seat(request, principal, outcome)
+
+
+# ---------------------------------------------------------------------------- sharing
+
+
+@router.post("/teams/{team_id}/shares", dependencies=[CsrfProtected])
+async def share_team(request: Request, team_id: str) -> Response:
+    """Make the viewer's share of a forming team for the chosen channel, then show its link,
+    its copy-paste message and the poster on the team's page."""
+    return await _share(request, f"/teams/{quote(team_id)}", team_id=team_id)
+
+
+@router.post("/deals/{deal_id}/shares", dependencies=[CsrfProtected])
+async def share_deal(request: Request, deal_id: str) -> Response:
+    """Make the viewer's share of a live deal, then show its link on the deal's page."""
+    return await _share(request, f"/deals/{quote(deal_id)}", deal_id=deal_id)
+
+
+async def _share(
+    request: Request, page: str, *, team_id: str | None = None, deal_id: str | None = None
+) -> Response:
+    principal = await page_principal(request)
+    if principal is None:
+        raise LoginRequired(page)
+    services = _services(request)
+    locale = request_locale(request, principal)
+    country = country_of(request.headers)
+
+    def work(session: Session) -> dict[str, Any]:
+        code = sharing.make_share(
+            session,
+            principal,
+            channel,
+            base_url=services.settings.base_url,
+            country=country,
+            locale=locale,
+            now=utc_now(),
+            team_id=team_id,
+            deal_id=deal_id,
+        )
+        return {"code": code}
+
+    try:
+        channel = sharing.channel_of((await form_fields(request)).get("channel"))
+        outcome = await run_form_write(request, services, principal, work)
+    except AppError as refused:
+        if refused.status >= 500 or refused.code in ("team_not_found", "deal_not_found"):
+            raise
+        message = error_message(refused, locale)
+        if team_id is not None:
+            return await _team_page(
+                request, team_id, share_error=message, status_code=refused.status
+            )
+        assert deal_id is not None
+        return await _deal_page(request, deal_id, share_error=message, status_code=refused.status)
+    code = quote(str(outcome["code"]))
+    return RedirectResponse(f"{page}?{sharing.SHARE_QUERY}={code}#share", status_code=303)
+
+
+async def _after_taking_seat(
+    request: Request, principal: Principal, outcome: dict[str, Any]
+) -> Response:
+    """Straight to the checkout for a held seat; to the team for a free one."""
+    team_url = f"/teams/{quote(str(outcome['team_id']))}"
+    if outcome.get("status") != "held":
+        return RedirectResponse(team_url, status_code=303)
+    try:
+        url = await _open_checkout(request, principal, str(outcome["seat_id"]))
+    except AppError:
+        # The seat is held; the team page offers paying again while the hold lasts.
+        return RedirectResponse(team_url, status_code=303)
+    return RedirectResponse(url or team_url, status_code=303)
+
+
+# ---------------------------------------------------------------------------- paying
+
+
+def checkout_provider(services: Services) -> str:
+    """The provider whose hosted page pages send shoppers to: the sandbox where it runs."""
+    if "sandbox" in services.providers:
+        return "sandbox"
+    for name, provider in services.providers.items():
+        if "hosted_page" in provider.capabilities.checkout_kinds:
+            return name
+    return "sandbox"  # refused by the API below, which names what is available
+
+
+async def _open_checkout(request: Request, principal: Principal, seat_id: str) -> str | None:
+    """The provider's page to pay for the seat, opened by ``POST /v1/seats/{id}/payments``
+    itself, so a page follows every rule the API does (styles, holds, reuse of an open
+    payment); returns its ``next_action.url``."""
+    answer = await api_pay_for_seat(
+        seat_id,
+        PaymentIn(provider=checkout_provider(_services(request))),
+        request,
+        principal,
+        _services(request),
+    )
+    paid = PaymentOut.model_validate_json(bytes(answer.body))
+    return paid.next_action.url if paid.next_action else None
+
+
+@router.post("/seats/{seat_id}/pay", dependencies=[CsrfProtected])
+async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
+    """Go to the provider's page to pay for a held seat."""
+    services = _services(request)
+    seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
+    try:
+        url = await _open_checkout(request, principal, seat_id)
+    except AppError as refused:
+        if refused.status >= 500:
+            raise
+        message = error_message(refused, request_locale(request, principal))
+        return await _team_page(request, seat.team_id, error=message, status_code=refused.status)
+    if url is None:
+        raise Conflict("This payment has no page to pay on.", code="unknown_provider")
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/payments/{payment_id}/return")
+async def payment_return(request: Request, payment_id: str, principal: LoggedIn) -> Response:
+    """Where the provider's page sends the shopper back: the team the payment was for."""
+    team_id = await _services(request).db.read(
+        queries.team_of_payment, principal.user_id, payment_id
+    )
+    return RedirectResponse(f"/teams/{quote(team_id)}" if team_id else "/orders", status_code=303)
+
+
+@router.post("/seats/{seat_id}/cancel", dependencies=[CsrfProtected])
+async def cancel_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
+    """Give up a seat of a forming team: a held seat is released, a paid one refunded."""
+    services = _services(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        ended = teams.cancel_seat(raw_tx(session), principal.user_id, seat_id, utc_now())
+        return {"team_id": ended.team_id}
+
+    try:
+        outcome = await run_form_write(request, services, principal, work)
+    except AppError as refused:
+        if refused.status >= 500 or refused.code == "seat_not_found":
+            raise
+        seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
+        message = error_message(refused, request_locale(request, principal))
+        return await _team_page(request, seat.team_id, error=message, status_code=refused.status)
+    return RedirectResponse(f"/teams/{quote(str(outcome['team_id']))}", status_code=303)
+
+
+# ---------------------------------------------------------------------------- my orders
+
+
+@router.get("/orders", response_class=HTMLResponse)
+async def my_orders(request: Request, principal: LoggedIn, cursor: str | None = None) -> Response:
+    """The shopper's seats newest first, each with its payments and refunds."""
+    cursor_id = decode_cursor(cursor) if cursor else None
+
+    def read(session: Session) -> dict[str, Any]:
+        rows = teams.my_seats(session, principal.user_id, cursor_id, ORDERS_PAGE_SIZE)
+        shown = rows[:ORDERS_PAGE_SIZE]
+        return {
+            "orders": shown,
+            "payments": queries.payments_of_seats(session, [r.seat.id for r in shown]),
+            "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
+        }
+
+    context = await _services(request).db.read(read)
+    context.update(_labels())
+    return await render(request, "shopper/orders.html", context)
+
+
+def refund_total(found: list[Payment]) -> int:
+    """What went or is going back to the shopper for one seat, in minor units."""
+    return sum(
+        p.amount
+        for p in found
+        if p.status in ("voided", "refunded") or p.pending_action in ("void", "refund")
+    )
+
+
+# ---------------------------------------------------------------------------- notifications
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+async def notifications_page(
+    request: Request, principal: LoggedIn, cursor: str | None = None
+) -> Response:
+    cursor_id = decode_cursor(cursor) if cursor else None
+    rows = await _services(request).db.read(
+        lambda s: notifications.list_notifications(s, principal.user_id, cursor_id, 30)
+    )
+    shown = rows[:30]
+    return await render(
+        request,
+        "shopper/notifications.html",
+        {
+            "items": shown,
+            "texts": NOTIFICATIONS,
+            "next_cursor": encode_cursor(shown[-1].id) if len(rows) > 30 else None,
+        },
+    )
+
+
+@router.post("/notifications/{notification_id}/read", dependencies=[CsrfProtected])
+async def mark_notification_read(
+    request: Request, notification_id: str, principal: LoggedIn
+) -> Response:
+    await _services(request).db.run(notifications.mark_read, principal.user_id, notification_id)
+    return RedirectResponse("/notifications", status_code=303)

@@ -1,0 +1,87 @@
+// Small enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  // Tell the server the browser's time zone, for visitors who have not chosen one.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) {
+      if (document.cookie.indexOf("tz=") === -1) {
+        document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+      }
+      document.querySelectorAll("[data-browser-time-zone]").forEach(function (field) {
+        field.value = zone;
+      });
+    }
+  } catch (e) { /* an old browser: the server falls back to UTC */ }
+
+  // Live countdowns: <time data-countdown datetime="…" data-ended="…">server text</time>.
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var end = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(end)) { return; }
+      var left = Math.floor((end - now) / 1000);
+      if (left <= 0) {
+        el.textContent = el.getAttribute("data-ended") || "0:00:00";
+        if (el.hasAttribute("data-reload-on-end") && !el.hasAttribute("data-reloaded")) {
+          el.setAttribute("data-reloaded", "");
+          window.setTimeout(function () { window.location.reload(); }, 3000);
+        }
+        return;
+      }
+      var days = Math.floor(left / 86400);
+      var rest = left % 86400;
+      var text = pad(Math.floor(rest / 3600)) + ":" + pad(Math.floor((rest % 3600) / 60)) + ":" + pad(rest % 60);
+      el.textContent = days > 0 ? days + "d " + text : text;
+    });
+  }
+  if (document.querySelector("[data-countdown]")) {
+    tick();
+    window.setInterval(tick, 1000);
+  }
+
+  // Language switcher and other forms that submit as soon as a choice is made.
+  document.querySelectorAll("[data-submit-on-change]").forEach(function (field) {
+    field.addEventListener("change", function () { field.form.submit(); });
+  });
+
+  // Share: the system share sheet when there is one, else copy the link.
+  document.querySelectorAll("[data-share]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var field = document.getElementById(button.getAttribute("data-share"));
+      var url = field ? field.value : window.location.href;
+      var status = document.getElementById(button.getAttribute("data-status"));
+      function say(text) { if (status) { status.textContent = text; } }
+      if (navigator.share && button.hasAttribute("data-native")) {
+        navigator.share({ title: document.title, url: url }).catch(function () {});
+        return;
+      }
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(url).then(function () {
+          say(button.getAttribute("data-copied"));
+        }, function () {
+          field.select();
+          say(button.getAttribute("data-select"));
+        });
+      } else if (field) {
+        field.focus();
+        field.select();
+        var copied = false;
+        try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+        say(button.getAttribute(copied ? "data-copied" : "data-select"));
+      }
+    });
+  });
+
+  // Forms that take effect once: disable the button after the first submit.
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) {
+        window.setTimeout(function () { b.disabled = true; }, 0);
+      });
+    });
+  });
+})();
