@@ -1,30 +1,36 @@
-"""Benchmark harness: throughput and latency of reads and joins, set against ``/healthz`` and a
-bare reference implementation of the join.
+"""Benchmark harness: throughput and latency of reads, joins and payment confirmations, set
+against ``/healthz``, a bare reference implementation of the join and duplicate deliveries of
+the same notifications.
 
 Run it with ``make bench`` (options: ``.venv/bin/python bench/run.py --help``). Each scenario is
 driven with 64 keep-alive connections for 10 s, after a 2 s warm-up whose numbers are thrown away.
 The load comes from ``wrk`` (2 threads) when it is on PATH, otherwise from a small asyncio + httpx
 generator in this file; the output says which. The table goes to stdout, the same figures as JSON
-to ``var/bench-results.json``. ``--suite reads`` or ``--suite joins`` runs one half (default
-``all``, about three and a half minutes with PostgreSQL, less without).
+to ``var/bench-results.json``. ``--suite reads``, ``--suite joins`` or ``--suite payments`` runs
+one part (default ``all``: about five and a half minutes without PostgreSQL on a busy 2-core
+machine, more with it).
 
 What runs, all on loopback, each server a process of its own started here
 --------------------------------------------------------------------------
-* **Pintuan on SQLite** (``pintuan serve --no-worker``, one process), twice: one on a fresh
-  database holding the demo catalogue for ``/healthz`` and the reads, one on a database seeded
-  for the joins, so that neither suite changes what the other measures.
+* **Pintuan on SQLite** (``pintuan serve --no-worker``, one process), three times: one on a
+  fresh database holding the demo catalogue for ``/healthz`` and the reads, one on a database
+  seeded for the joins and one seeded for the payments, so that no suite changes what another
+  measures.
 * **The bare reference** (``bench/reference_app.py``, suite ``joins``): a minimal FastAPI app on
   the stdlib ``sqlite3`` driver doing only the four statements of DESIGN.md's join; no
   idempotency, outbox, token lookup or logging. Served like Pintuan (uvicorn, uvloop, httptools).
-* **Pintuan on PostgreSQL** (suite ``joins``, only when ``PINTUAN_BENCH_POSTGRES_URL`` is set,
-  e.g. ``postgresql+psycopg://pintuan:pintuan@127.0.0.1:5432/pintuan_bench``; that database is
-  emptied and migrated first): ``--postgres-servers`` processes (default 2), since each process
-  runs its event loop on one core, each with Pintuan's default pool of database connections
-  (``--postgres-pool-size`` sets ``PINTUAN_DB_POOL_SIZE``). wrk gives each server its own thread
-  and an equal share of the connections, as a balancer would share them out.
+* **Pintuan on PostgreSQL** (suites ``joins`` and ``payments``, only when
+  ``PINTUAN_BENCH_POSTGRES_URL`` is set, e.g.
+  ``postgresql+psycopg://pintuan:pintuan@127.0.0.1:5432/pintuan_bench``; that database is
+  emptied and migrated first, then seeded for both): ``--postgres-servers`` processes
+  (default 2), since each process runs its event loop on one core, each with Pintuan's default
+  pool of database connections (``--postgres-pool-size`` sets ``PINTUAN_DB_POOL_SIZE``). wrk
+  gives each server its own thread and an equal share of the connections, as a balancer would
+  share them out.
 
 The servers run without the in-process worker (``--worker`` runs it), so the outbox the joins
-fill is not dispatched during the run: the figures are the request path alone.
+fill is not dispatched during the run: the figures are the request path alone. (With it, the
+worker's polling may also confirm seeded payments whose checkout is older than its first poll.)
 
 The joins
 ---------
@@ -48,6 +54,51 @@ with every POST; ``join (a), no Idempotency-Key`` measures the same join without
 reference is sent byte for byte the same requests (it ignores the key) against its own tables of
 the same shape, and ``vs ref`` / ``p99 vs ref`` divide Pintuan's figures by the reference's in
 the same run.
+
+The payments
+------------
+What a payment provider's confirmation costs, through the path every provider's notification
+takes: ``POST /v1/webhooks/sandbox`` verifies the sandbox's signature, stores the event once in
+the inbox, marks the payment authorised, writes its ledger journal and marks the seat paid, the
+last seat of a team also succeeding the team and scheduling its captures.
+
+Seeding (``bench/seed_payments.py``: seats through the engine's join, one payment through the
+payment services and the sandbox, the others copied from it in bulk) gives the database held
+seats in teams of ``PAYMENT_TEAM_SIZE`` (3) over ``PAYMENT_DEALS`` (100) live deals, each seat
+with an open sandbox payment whose checkout the shopper has completed at the sandbox, and lists
+each payment's ``payment.authorized`` notification, team by team. There are as many as wrk's
+pools can take (``PAYMENT_RATE_CEILING`` per second of warm-up and of run, 3,000, above what a
+server can reach here) plus ``PREDELIVERED`` (900): 36,900 with the default durations. Seats
+are held for hours, not the product's ten minutes, so that none has expired by the time its
+notification comes.
+
+The notifications are signed right before the run that sends them (wrk's pool is rendered just
+before each of its runs; the httpx generator signs each request as it sends it), so the sandbox's
+5-minute tolerance of the signature's timestamp is never at stake: ``--duration`` and
+``--warmup`` are refused above ``LONGEST_SIGNED_RUN_SECONDS`` (240) with this suite. The body
+of each notification is fixed at seeding; only the signature header is made anew, as a provider
+does when it retries.
+
+* **duplicate delivery**: before the clocks, the first 900 notifications are delivered once
+  through the API (each must be taken as new); the scenario then sends them again, round-robin.
+  A duplicate is refused by the inbox's unique key after the same signature check and parsing,
+  so it is the webhook path with nothing applied: the confirmations' baseline on the same
+  server, measured right before them. ``/healthz`` says what the framework alone allows; the
+  duplicate says what taking a notification in costs, and so what applying it adds.
+* **payment authorized**: every request is the first delivery of a different payment's
+  notification, in seeding order (the threads take alternate entries, so teams fill and succeed
+  as the run goes).
+
+After the last run the payments servers are stopped (finishing the requests in flight) and
+``bench/seed_payments.py verify`` checks the database: every notification in the inbox was
+seeded and is there once; every delivered payment is authorised with exactly one authorisation
+journal and one ``payment.authorized`` event, its seat paid; every other payment is untouched
+with its seat still held; a team succeeded exactly when all its seats' notifications came, with
+all its seats confirmed and its captures scheduled; ``pintuan.ledger.check.check_ledger`` finds
+no breach. The harness also checks that the notifications taken as new during the runs are at
+least the confirmations wrk counted (none repeated) and at most that plus what can have been in
+flight when wrk stopped (64 per run). The output prints the confirmations/s, p50/p99, the ratios
+to ``/healthz`` and to the duplicate delivery, and the check; any problem makes the exit status 1.
 
 How to read the numbers
 -----------------------
@@ -116,6 +167,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from pintuan.payments.providers.sandbox import SIGNATURE_HEADER, TOLERANCE, sign
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 DEFAULT_RESULTS = REPO / "var" / "bench-results.json"
@@ -151,9 +204,29 @@ JOIN_RATE_CEILING = 10_000
 # Concurrent POSTs that start the teams before the clocks.
 TEAM_STARTERS = 8
 
+# The shape of the payment scenarios (see the module's docstring).
+WEBHOOK_PATH = "/v1/webhooks/sandbox"
+PAYMENT_TEAM_SIZE = 3
+PAYMENT_DEALS = 100
+# A confirmation rate no server reaches on this kind of machine: a confirmation costs five to six
+# times the server CPU of /healthz (measured), which reaches about 11,000/s on a quiet machine,
+# so about 2,000/s at most. The seed holds this many payments per second of warm-up and of
+# measured run (seeding takes about 1 ms a payment on SQLite, 3 ms on PostgreSQL): should a
+# server outrun it, the check after the runs says so and the run fails.
+PAYMENT_RATE_CEILING = 3_000
+# Notifications delivered through the API before any clock, which the duplicate-delivery
+# scenario then sends again (a whole number of teams).
+PREDELIVERED = 300 * PAYMENT_TEAM_SIZE
+# The sandbox's signing secret for this run, given to every Pintuan server and seeder.
+SANDBOX_SECRET = secrets.token_hex(32)
+# Signatures are made right before the run that sends them; a run must end well within the
+# sandbox's tolerance of the signature's timestamp.
+LONGEST_SIGNED_RUN_SECONDS = int(TOLERANCE.total_seconds()) - 60
+
 # The targets: servers under test.
 SQLITE = "sqlite"
 SQLITE_JOINS = "sqlite-joins"
+SQLITE_PAYMENTS = "sqlite-payments"
 REFERENCE = "reference"
 POSTGRES = "postgres"
 
@@ -226,6 +299,22 @@ class JoinSeed:
     teams: Mapping[str, Sequence[str]] | None = None
 
 
+@dataclass(frozen=True)
+class PaymentSeed:
+    """What the payment scenarios of one target work with: each payment's ``payment.authorized``
+    notification (unsigned; signed right before the run that sends it), team by team, and the
+    seed's file, which ``bench/seed_payments.py verify`` reads after the runs."""
+
+    bodies: Sequence[bytes]
+    path: Path
+
+
+@dataclass(frozen=True)
+class Seeded:
+    joins: JoinSeed | None = None
+    payments: PaymentSeed | None = None
+
+
 @dataclass
 class Fixture:
     """One target's running server(s), for scenarios to look up or create what they need
@@ -240,7 +329,9 @@ class Fixture:
     joins: JoinSeed | None = None
     # The server processes, for their CPU time.
     pids: Sequence[int] = ()
+    payments: PaymentSeed | None = None
     _live_deal_id: str | None = None
+    _predelivered: Sequence[bytes] | None = None
 
     def cli(self, *args: str) -> str:
         """Run a ``pintuan`` subcommand against this target's database; return its stdout."""
@@ -261,6 +352,24 @@ class Fixture:
         if self.joins is None:
             raise HarnessError(f"the {self.target} target was not seeded for joins")
         return self.joins
+
+    def payment_seed(self) -> PaymentSeed:
+        if self.payments is None:
+            raise HarnessError(f"the {self.target} target was not seeded for payments")
+        return self.payments
+
+    def predelivered(self) -> Sequence[bytes]:
+        """The first ``PREDELIVERED`` notifications, delivered once through the API (on the
+        first call)."""
+        if self._predelivered is None:
+            bodies = self.payment_seed().bodies[:PREDELIVERED]
+            deliver_webhooks(self.client, bodies)
+            self._predelivered = bodies
+        return self._predelivered
+
+    @property
+    def delivered_before_clocks(self) -> int:
+        return len(self._predelivered or ())
 
     def teams(self, kind: str) -> Sequence[str]:
         """``TEAMS`` forming teams of the ``kind`` ("spread" or "hot") nobody has joined yet."""
@@ -308,9 +417,43 @@ def _join(kind: str, *, idempotency_key: bool = True) -> Callable[[Fixture], Loa
     return prepare
 
 
+def signed_webhook(body: bytes) -> Request:
+    """The sandbox's notification ``body`` as the sandbox sends it, signed now."""
+    headers = {
+        SIGNATURE_HEADER: sign(SANDBOX_SECRET, body, int(time.time())),
+        "Content-Type": "application/json",
+    }
+    return Request("POST", WEBHOOK_PATH, headers, body)
+
+
+def _confirm(fixture: Fixture) -> Load:
+    """Each payment's notification once, past the pre-delivered ones (see the docstring)."""
+    bodies = fixture.payment_seed().bodies[PREDELIVERED:]
+    if not bodies:
+        raise HarnessError("the payment seed holds no notification beyond the pre-delivered")
+    # Past the seed the requests would repeat: the check after the runs reports that.
+    return _confirmations(lambda n: signed_webhook(bodies[n % len(bodies)]))
+
+
+def _confirmations(request: RequestFactory) -> Load:
+    return Load(request, wrk_pool=PAYMENT_RATE_CEILING, wrk_pool_per_second=PAYMENT_RATE_CEILING)
+
+
+def _redeliver(fixture: Fixture) -> Load:
+    """The pre-delivered notifications again, round-robin: duplicates only."""
+    bodies = fixture.predelivered()
+    # Repeats are the point here; the pool is only sized so that wrk does not report them.
+    return Load(
+        lambda n: signed_webhook(bodies[n % len(bodies)]), wrk_pool_per_second=JOIN_RATE_CEILING
+    )
+
+
 JOIN_SPREAD = f"POST join (a) {TEAMS:,} teams of {SPREAD_DEALS} deals"
 JOIN_HOT = f"POST join (b) {TEAMS:,} teams of 1 hot deal"
 JOIN_SPREAD_NO_KEY = "POST join (a), no Idempotency-Key"
+
+WEBHOOK_FIRST = "POST webhook: payment authorized"
+WEBHOOK_DUPLICATE = "POST webhook: duplicate delivery"
 
 BASELINE = Scenario("GET /healthz", _get("/healthz"))
 
@@ -335,11 +478,17 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(JOIN_SPREAD, _join("spread"), POSTGRES, "joins", JOIN_SPREAD, "postgres-rps"),
     Scenario(JOIN_HOT, _join("hot"), POSTGRES, "joins", JOIN_HOT),
+    # The duplicates first: they are the confirmations' baseline, measured on the same server.
+    Scenario(WEBHOOK_DUPLICATE, _redeliver, SQLITE_PAYMENTS, "payments"),
+    Scenario(WEBHOOK_FIRST, _confirm, SQLITE_PAYMENTS, "payments"),
+    Scenario(WEBHOOK_DUPLICATE, _redeliver, POSTGRES, "payments"),
+    Scenario(WEBHOOK_FIRST, _confirm, POSTGRES, "payments"),
 ]
 
 TARGET_WORDS = {
     SQLITE: "sqlite",
     SQLITE_JOINS: "sqlite",
+    SQLITE_PAYMENTS: "sqlite",
     REFERENCE: "reference",
     POSTGRES: "postgres",
 }
@@ -349,7 +498,12 @@ def _describe(scenario: Scenario) -> str:
     return f"{TARGET_WORDS[scenario.target]} {scenario.name}"
 
 
-SUITES = {"all": ("reads", "joins"), "reads": ("reads",), "joins": ("joins",)}
+SUITES = {
+    "all": ("reads", "joins", "payments"),
+    "reads": ("reads",),
+    "joins": ("joins",),
+    "payments": ("payments",),
+}
 
 
 # --- Measuring ----------------------------------------------------------------------------------
@@ -782,6 +936,8 @@ def _pintuan_env(database_url: str) -> dict[str, str]:
     env["PINTUAN_ENV"] = "dev"
     # A log line per request would measure the logger.
     env["PINTUAN_LOG_LEVEL"] = "WARNING"
+    # Known to the harness, which signs the sandbox's notifications with it.
+    env["PINTUAN_SANDBOX_WEBHOOK_SECRET"] = SANDBOX_SECRET
     return env
 
 
@@ -870,11 +1026,11 @@ class Target:
     key: str
     label: str
     env: dict[str, str]
-    build: Callable[[], JoinSeed | None]
+    build: Callable[[], Seeded]
     command: Callable[[int], Sequence[str]]
     ready_path: str
     processes: int = 1
-    seed: JoinSeed | None = None
+    seed: Seeded = field(default_factory=Seeded)
 
 
 def _join_sizes() -> list[str]:
@@ -894,8 +1050,10 @@ def _build_pintuan(
     reset: bool = False,
     demo: bool = False,
     joins: bool = False,
-) -> JoinSeed | None:
-    """Migrate (after emptying, for PostgreSQL) and load the demo and/or the join seed."""
+    payments: int = 0,
+) -> Seeded:
+    """Migrate (after emptying, for PostgreSQL) and load the demo, the join seed and/or
+    ``payments`` open payments."""
     seeder = [sys.executable, str(BENCH / "seed_joins.py")]
     if reset:
         run_command([*seeder, "reset"], env, workdir)
@@ -903,21 +1061,77 @@ def _build_pintuan(
     run_command([str(pintuan), "migrate"], env, workdir)
     if demo:
         run_command([str(pintuan), "demo"], env, workdir)
-    if not joins:
-        return None
-    out = workdir / f"seed-{secrets.token_hex(4)}.json"
-    run_command(
-        [*seeder, "seed", *_join_sizes(), f"--out={out}"], env, workdir, SEED_TIMEOUT_SECONDS
-    )
-    seeded: dict[str, Any] = json.loads(out.read_text())
-    return JoinSeed(
-        kind_deals={"spread": seeded["spread_deals"], "hot": [seeded["hot_deal"]]},
-        leaders=seeded["leaders"],
-        shoppers=seeded["shoppers"],
-    )
+    join_seed = None
+    if joins:
+        out = workdir / f"seed-{secrets.token_hex(4)}.json"
+        run_command(
+            [*seeder, "seed", *_join_sizes(), f"--out={out}"], env, workdir, SEED_TIMEOUT_SECONDS
+        )
+        seeded: dict[str, Any] = json.loads(out.read_text())
+        join_seed = JoinSeed(
+            kind_deals={"spread": seeded["spread_deals"], "hot": [seeded["hot_deal"]]},
+            leaders=seeded["leaders"],
+            shoppers=seeded["shoppers"],
+        )
+    payment_seed = None
+    if payments:
+        out = workdir / f"payments-{secrets.token_hex(4)}.json"
+        command = [
+            sys.executable,
+            str(BENCH / "seed_payments.py"),
+            "seed",
+            f"--payments={payments}",
+            f"--team-size={PAYMENT_TEAM_SIZE}",
+            f"--deals={PAYMENT_DEALS}",
+            f"--out={out}",
+        ]
+        run_command(command, env, workdir, SEED_TIMEOUT_SECONDS)
+        listed = json.loads(out.read_text())["payments"]
+        payment_seed = PaymentSeed([row["body"].encode() for row in listed], out)
+    return Seeded(join_seed, payment_seed)
 
 
-def _build_reference(workdir: Path) -> JoinSeed:
+def payments_to_seed(duration: int, warmup: int) -> int:
+    """Enough payments for every index the confirmation scenario can use: the pre-delivered
+    ones, then wrk's pool for the warm-up and the one for the measured run, in whole teams."""
+    shape = _confirmations(lambda _n: Request("POST", WEBHOOK_PATH))
+    needed = PREDELIVERED + shape.pool_size(duration) + (shape.pool_size(warmup) if warmup else 0)
+    return -(-needed // PAYMENT_TEAM_SIZE) * PAYMENT_TEAM_SIZE
+
+
+def deliver_webhooks(client: httpx.Client, bodies: Sequence[bytes]) -> None:
+    """Deliver each notification once through the API; each must be taken as new."""
+
+    def deliver(body: bytes) -> None:
+        request = signed_webhook(body)
+        response = client.post(request.path, headers=dict(request.headers), content=body)
+        if response.status_code != 200 or response.json().get("duplicate") is not False:
+            raise HarnessError(
+                f"delivering a notification answered {response.status_code}: {response.text[:500]}"
+            )
+
+    with ThreadPoolExecutor(TEAM_STARTERS) as deliverers:
+        list(deliverers.map(deliver, bodies))
+
+
+def verify_payments(fixture: Fixture) -> dict[str, Any]:
+    """What ``bench/seed_payments.py verify`` finds in the target's database (its servers
+    stopped): the deliveries' effects and the ledger check."""
+    out = fixture.workdir / f"verified-{fixture.target}.json"
+    command = [
+        sys.executable,
+        str(BENCH / "seed_payments.py"),
+        "verify",
+        f"--seed={fixture.payment_seed().path}",
+        f"--out={out}",
+    ]
+    run_command(command, fixture.env, fixture.workdir, SEED_TIMEOUT_SECONDS)
+    found: dict[str, Any] = json.loads(out.read_text())
+    found["predelivered"] = fixture.delivered_before_clocks
+    return found
+
+
+def _build_reference(workdir: Path) -> Seeded:
     out = workdir / "reference-seed.json"
     command = [
         sys.executable,
@@ -930,7 +1144,7 @@ def _build_reference(workdir: Path) -> JoinSeed:
     run_command(command, dict(os.environ), workdir, SEED_TIMEOUT_SECONDS)
     seeded: dict[str, Any] = json.loads(out.read_text())
     teams = {"spread": seeded["spread_teams"], "hot": seeded["hot_teams"]}
-    return JoinSeed(kind_deals={}, leaders=[], shoppers=seeded["shoppers"], teams=teams)
+    return Seeded(JoinSeed(kind_deals={}, leaders=[], shoppers=seeded["shoppers"], teams=teams))
 
 
 def start_teams(client: httpx.Client, leaders: Sequence[str], deals: Sequence[str]) -> list[str]:
@@ -1084,6 +1298,134 @@ def _check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
     return checks
 
 
+@dataclass(frozen=True)
+class PaymentReport:
+    """One payments target: its two scenarios and what the check after them found."""
+
+    key: str
+    label: str
+    confirm: Row | None
+    duplicate: Row | None
+    found: Mapping[str, Any]
+    # 2xx answers the load generator counted in the confirmation runs (warm-up included), and
+    # how many more notifications can have been sent without their answer being counted.
+    counted: int
+    in_flight: int
+    problems: list[str]
+
+    @property
+    def new(self) -> int:
+        """Notifications taken as new during the confirmation runs."""
+        return int(self.found["delivered"]) - int(self.found["predelivered"])
+
+
+def _payment_report(
+    key: str,
+    label: str,
+    rows: Sequence[Row],
+    warmups: Mapping[int, Measurement],
+    found: Mapping[str, Any],
+) -> PaymentReport:
+    confirm = duplicate = None
+    counted = in_flight = 0
+    problems: list[str] = []
+    for i, row in enumerate(rows):
+        if row.scenario.target != key:
+            continue
+        if row.scenario.name == WEBHOOK_DUPLICATE:
+            duplicate = row
+        elif row.scenario.name == WEBHOOK_FIRST:
+            confirm = row
+            for run in (warmups.get(i), row.measurement):
+                if run is None:
+                    continue
+                counted += run.requests - run.non_2xx
+                in_flight += CONNECTIONS + run.errors
+                if run.wrapped and not any("its pool" in p for p in problems):
+                    problems.append("wrk ran through its pool: some notifications were sent twice")
+    new = int(found["delivered"]) - int(found["predelivered"])
+    if new < counted:
+        problems.append(
+            f"{counted:,} confirmations were counted but only {new:,} notifications were new: "
+            "requests repeated (raise PAYMENT_RATE_CEILING)"
+        )
+    elif new > counted + in_flight:
+        problems.append(
+            f"{new:,} notifications were taken as new, more than the {counted:,} counted plus "
+            f"{in_flight:,} that can have been in flight"
+        )
+    problems += found["problems_shown"]
+    hidden = int(found["problems"]) - len(found["problems_shown"])
+    if hidden > 0:
+        problems.append(f"... and {hidden:,} more")
+    return PaymentReport(key, label, confirm, duplicate, found, counted, in_flight, problems)
+
+
+def _render_payments(report: PaymentReport) -> str:
+    found = report.found
+    lines = [
+        f"payment confirmations through POST {WEBHOOK_PATH} on {report.label}: "
+        f"{found['seeded_payments']:,} held seats (teams of {found['team_size']} over "
+        f"{PAYMENT_DEALS} deals), each with an open sandbox payment; every request is a "
+        "different payment's notification, signed right before its run"
+    ]
+    confirm, duplicate = report.confirm, report.duplicate
+    if confirm is not None:
+        m = confirm.measurement
+        line = (
+            f"  {m.rps:,.0f} confirmations/s, p50 {m.p50_ms:,.1f} ms, p99 {m.p99_ms:,.1f} ms; "
+            f"{confirm.ratio:.2f}x /healthz"
+        )
+        if duplicate is not None and duplicate.measurement.rps:
+            d = duplicate.measurement
+            line += (
+                f"; {m.rps / d.rps:.2f}x the duplicate delivery ({d.rps:,.0f}/s, "
+                f"p99 {d.p99_ms:,.1f} ms)"
+            )
+            if confirm.cpu_us and duplicate.cpu_us:
+                line += (
+                    f"; server CPU {confirm.cpu_us:,.0f} us a confirmation, "
+                    f"{duplicate.cpu_us:,.0f} us a duplicate"
+                )
+        lines.append(line)
+    lines.append(
+        f"  check: {found['delivered']:,} notifications taken as new ({found['predelivered']:,} "
+        f"before the clocks; the load generator counted {report.counted:,} confirmations and "
+        f"{max(report.new - report.counted, 0):,} more were in flight when it stopped); "
+        f"{found['authorized_once']:,} payments authorized with exactly one journal and one "
+        f"event; {found['seats_paid'] + found['seats_confirmed']:,} seats paid "
+        f"({found['seats_confirmed']:,} confirmed: {found['teams_succeeded']:,} of "
+        f"{found['teams_full']:,} full teams succeeded); {found['not_delivered']:,} payments "
+        f"still open with their seats held; ledger check: {found['ledger_breaches']} breaches "
+        f"in {found['journals']:,} journals"
+    )
+    if report.problems:
+        lines.append("  PROBLEMS:")
+        lines += [f"    {problem}" for problem in report.problems]
+    else:
+        lines.append("  sound: every delivered payment authorized once, nothing else changed")
+    return "\n".join(lines)
+
+
+def _payment_json(report: PaymentReport) -> dict[str, Any]:
+    confirm, duplicate = report.confirm, report.duplicate
+    m = confirm.measurement if confirm else None
+    d = duplicate.measurement if duplicate else None
+    return {
+        "target": report.key,
+        "confirmations_per_s": round(m.rps, 1) if m else None,
+        "p50_ms": round(m.p50_ms, 2) if m else None,
+        "p99_ms": round(m.p99_ms, 2) if m else None,
+        "vs_healthz": round(confirm.ratio, 3) if confirm else None,
+        "duplicates_per_s": round(d.rps, 1) if d else None,
+        "vs_duplicate": round(m.rps / d.rps, 3) if m and d and d.rps else None,
+        "counted": report.counted,
+        "check": dict(report.found),
+        "problems": report.problems,
+        "sound": not report.problems,
+    }
+
+
 def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -1108,8 +1450,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--suite",
         choices=tuple(SUITES),
         default="all",
-        help="reads (GET endpoints), joins (Pintuan's join against the reference, on SQLite "
-        f"and, when {POSTGRES_URL_VARIABLE} is set, PostgreSQL) or all; /healthz always runs",
+        help="reads (GET endpoints), joins (Pintuan's join against the reference), payments "
+        "(payment confirmations through the webhook path against duplicate deliveries) or all; "
+        f"joins and payments also on PostgreSQL when {POSTGRES_URL_VARIABLE} is set; /healthz "
+        "always runs",
     )
     parser.add_argument(
         "--duration", type=int, default=DEFAULT_SECONDS, help="seconds measured per scenario"
@@ -1158,6 +1502,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration < 1 or args.warmup < 0:
         parser.error("--duration must be at least 1 and --warmup at least 0")
+    if "payments" in SUITES[args.suite] and max(args.duration, args.warmup) > (
+        LONGEST_SIGNED_RUN_SECONDS
+    ):
+        parser.error(
+            f"the payments suite signs its requests before each run and the sandbox accepts a "
+            f"signature for {TOLERANCE.total_seconds():.0f} s: keep --duration and --warmup "
+            f"at most {LONGEST_SIGNED_RUN_SECONDS}"
+        )
     if not 1 <= args.postgres_servers <= CONNECTIONS // 2:
         parser.error(f"--postgres-servers must be between 1 and {CONNECTIONS // 2}")
     return args
@@ -1187,11 +1539,15 @@ def _targets(
     workdir: Path,
     *,
     reads: bool,
+    postgres_suites: set[str],
+    payments: int,
     postgres_url: str | None,
     postgres_servers: int,
     postgres_pool_size: int | None,
     worker: bool,
 ) -> list[Target]:
+    """The servers ``needed``; ``postgres_suites`` says which seeds PostgreSQL's database needs,
+    ``payments`` how many payments a payments target is seeded with."""
     flag = "--worker" if worker else "--no-worker"
 
     def serve(port: int) -> list[str]:
@@ -1216,6 +1572,18 @@ def _targets(
                 "Pintuan/SQLite",
                 joins_env,
                 lambda: _build_pintuan(pintuan, joins_env, workdir, joins=True),
+                serve,
+                "/readyz",
+            )
+        )
+    if SQLITE_PAYMENTS in needed:
+        payments_env = _pintuan_env(f"sqlite:///{workdir / 'payments.db'}")
+        targets.append(
+            Target(
+                SQLITE_PAYMENTS,
+                "Pintuan/SQLite",
+                payments_env,
+                lambda: _build_pintuan(pintuan, payments_env, workdir, payments=payments),
                 serve,
                 "/readyz",
             )
@@ -1248,7 +1616,14 @@ def _targets(
                 POSTGRES,
                 f"Pintuan/PostgreSQL x{postgres_servers}",
                 pg_env,
-                lambda: _build_pintuan(pintuan, pg_env, workdir, reset=True, joins=True),
+                lambda: _build_pintuan(
+                    pintuan,
+                    pg_env,
+                    workdir,
+                    reset=True,
+                    joins="joins" in postgres_suites,
+                    payments=payments if "payments" in postgres_suites else 0,
+                ),
                 serve,
                 "/readyz",
                 processes=postgres_servers,
@@ -1285,6 +1660,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu: dict[int, float | None] = {}
     database_cpu: dict[int, float | None] = {}
     labels: dict[str, str] = {}
+    # The warm-up runs' figures, by the index of their measured run (the payment check counts
+    # the notifications they delivered).
+    warmups: dict[int, Measurement] = {}
+    # What ``bench/seed_payments.py verify`` found on each payments target.
+    verified: dict[str, dict[str, Any]] = {}
+    fixtures: dict[str, Fixture] = {}
     try:
         with contextlib.ExitStack() as stack:
             if args.keep is None:
@@ -1299,14 +1680,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"load generator: {generator.label}; {CONNECTIONS} connections, "
                 f"{args.duration} s per scenario after {args.warmup} s of warm-up"
             )
-            if "joins" in suites and not postgres_url:
-                _note(f"PostgreSQL joins skipped: {POSTGRES_URL_VARIABLE} is not set")
+            if ("joins" in suites or "payments" in suites) and not postgres_url:
+                _note(f"PostgreSQL joins and payments skipped: {POSTGRES_URL_VARIABLE} is not set")
             pintuan = _find_pintuan()
             targets = _targets(
                 {s.target for s in plan},
                 pintuan,
                 workdir,
                 reads=any(s.suite == "reads" for s in chosen),
+                postgres_suites={s.suite for s in chosen if s.target == POSTGRES},
+                payments=payments_to_seed(args.duration, args.warmup),
                 postgres_url=postgres_url,
                 postgres_servers=args.postgres_servers,
                 postgres_pool_size=args.postgres_pool_size,
@@ -1317,7 +1700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = time.monotonic()
             # The databases are independent: build them side by side.
             with ThreadPoolExecutor(len(targets)) as builders:
-                builds: list[Future[JoinSeed | None]] = [builders.submit(t.build) for t in targets]
+                builds: list[Future[Seeded]] = [builders.submit(t.build) for t in targets]
                 for target, build in zip(targets, builds, strict=True):
                     target.seed = build.result()
             _note(f"  databases ready in {time.monotonic() - started:.0f} s; starting servers")
@@ -1336,7 +1719,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
                 for target in targets
             }
-            fixtures: dict[str, Fixture] = {}
             for target in targets:
                 urls = [wait_ready(server) for server in launched[target.key]]
                 client = stack.enter_context(
@@ -1349,12 +1731,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     pintuan,
                     target.env,
                     workdir,
-                    target.seed,
+                    target.seed.joins,
                     [server.process.pid for server in launched[target.key]],
+                    target.seed.payments,
                 )
             # Everything is prepared before the first clock starts, so a broken scenario
             # fails in seconds rather than after the others have run.
-            _note("preparing scenarios (joins: starting their teams)")
+            _note(
+                "preparing scenarios (joins: starting their teams; payments: delivering the "
+                "notifications that are then sent again)"
+            )
             started = time.monotonic()
             loads = _prepare(plan, fixtures)
             _note(f"  prepared in {time.monotonic() - started:.0f} s")
@@ -1364,7 +1750,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 next_index = 0
                 if args.warmup:
                     _note(f"  {title}: warming up")
-                    _, used = generator.measure(load, fixture.base_urls, args.warmup, next_index)
+                    warmups[len(measured)], used = generator.measure(
+                        load, fixture.base_urls, args.warmup, next_index
+                    )
                     next_index += used
                 _note(f"  {title}: measuring")
                 loads_before.append(os.getloadavg()[0])
@@ -1385,6 +1773,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     database_before, database_after, measurement
                 )
                 measured.append((scenario, scenario.target, measurement))
+            for key in sorted({s.target for s in chosen if s.suite == "payments"}):
+                # Stopped first, so that the requests in flight when wrk stopped are finished.
+                for server in launched[key]:
+                    _stop(server.process)
+                _note(f"  {labels[key]}: checking what the notifications did")
+                verified[key] = verify_payments(fixtures[key])
     except HarnessError as exc:
         _note(f"bench: {exc}")
         return 2
@@ -1416,6 +1810,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     checks = _check_goals(rows)
+    payment_reports = [
+        _payment_report(key, labels[key], rows, warmups, found) for key, found in verified.items()
+    ]
     wall = time.monotonic() - wall_start
 
     print(f"\nload generator: {generator.label}")
@@ -1447,9 +1844,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for check in checks:
             verdict = "met" if check.met else "MISSED"
             print(f"  {check.what}: {check.value} (target {check.goal}): {verdict}")
+    for report in payment_reports:
+        print("\n" + _render_payments(report))
     failed = [f"{row.target_label} {row.scenario.name}" for row in rows if row.measurement.failed]
     if failed:
         print(f"FAILED: non-2xx responses or errors in {', '.join(failed)}")
+    unsound = [r.label for r in payment_reports if r.problems]
+    if unsound:
+        print(f"FAILED: the payment check found problems on {', '.join(unsound)}")
     print(
         f"load average (1 min) before the measured runs: {min(loads_before):.1f} to "
         f"{max(loads_before):.1f} on {os.cpu_count()} CPUs (the load generator's own runs "
@@ -1516,11 +1918,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": [
                 {"what": c.what, "value": c.value, "target": c.goal, "met": c.met} for c in checks
             ],
-            "ok": not failed,
+            "payments": {
+                "team_size": PAYMENT_TEAM_SIZE,
+                "deals": PAYMENT_DEALS,
+                "rate_ceiling": PAYMENT_RATE_CEILING,
+                "results": [_payment_json(report) for report in payment_reports],
+            },
+            "ok": not failed and not unsound,
             "wall_s": round(wall, 1),
         },
     )
-    return 1 if failed else 0
+    return 1 if failed or unsound else 0
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from pintuan.config import get_settings
 from pintuan.deals import service as deals
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal, Role
+from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
@@ -68,13 +69,9 @@ def reset() -> None:
     engine.dispose()
 
 
-def seed(shoppers: int, team_count: int, spread_deals: int, team_size: int) -> dict[str, Any]:
-    settings = get_settings()
-    services = build_services(settings)
-    db = services.db
-    password_hash = services.passwords.hash(secrets.token_urlsafe(24))
+def create_merchant(db: Database, slug: str) -> Principal:
+    """One approved merchant; returns a staff principal of it."""
     operator = Principal("usr_bench", Role.OPERATOR, "Bench", "en", "UTC", frozenset())
-    slug = f"bench-{secrets.token_hex(4)}"
 
     def make_merchant(session: Session) -> str:
         merchant = merchants.create_merchant(
@@ -92,21 +89,28 @@ def seed(shoppers: int, team_count: int, spread_deals: int, team_size: int) -> d
         return merchant.id
 
     merchant_id = db.run_sync(make_merchant)
-    staff = Principal("usr_bench", Role.MERCHANT, "Bench", "en", "UTC", frozenset({merchant_id}))
+    return Principal("usr_bench", Role.MERCHANT, "Bench", "en", "UTC", frozenset({merchant_id}))
+
+
+def create_live_deals(
+    db: Database, staff: Principal, titles: Sequence[str], *, team_size: int, per_user_limit: int
+) -> list[str]:
+    """One live deal per title, with stock and a team window no benchmark run exhausts."""
+    (merchant_id,) = staff.merchant_ids
 
     def make_deals(session: Session) -> list[str]:
         now = utc_now()
         ids = []
-        for n in range(spread_deals + 1):
+        for title in titles:
             draft = deals.DealDraft(
                 merchant_id=merchant_id,
-                title=f"Bench deal {n}" if n < spread_deals else "Bench hot deal",
-                description="Seeded by bench/seed_joins.py.",
+                title=title,
+                description="Seeded for the benchmark.",
                 vertical=Vertical.GOODS,
                 list_price=Money(LIST_PRICE, "USD"),
                 group_price=Money(GROUP_PRICE, "USD"),
                 stock=STOCK,
-                per_user_limit=team_count,
+                per_user_limit=per_user_limit,
                 starts_at=now - timedelta(minutes=1),
                 ends_at=now + timedelta(days=7),
                 team_size=team_size,
@@ -116,34 +120,51 @@ def seed(shoppers: int, team_count: int, spread_deals: int, team_size: int) -> d
             ids.append(deals.change_deal_status(session, staff, deal.id, "publish").id)
         return ids
 
-    deal_ids = db.run_sync(make_deals)
+    return db.run_sync(make_deals)
+
+
+def add_users(
+    session: Session, password_hash: str, domain: str, prefix: str, count: int
+) -> list[User]:
+    """``count`` shoppers added in one batch (``accounts.create_user`` checks the address with a
+    query and flushes per user, which made seeding take a minute). All share one password hash:
+    nobody logs in with a password during the benchmark."""
+    now = utc_now()
+    users = [
+        User(
+            id=new_id("usr"),
+            email=accounts.normalize_email(f"{prefix}{n}@{domain}"),
+            display_name=f"{prefix.title()} {n}",
+            password_hash=password_hash,
+            role=Role.SHOPPER.value,
+            locale="en",
+            time_zone="UTC",
+            created_at=now,
+        )
+        for n in range(count)
+    ]
+    session.add_all(users)
+    session.flush()
+    return users
+
+
+def seed(shoppers: int, team_count: int, spread_deals: int, team_size: int) -> dict[str, Any]:
+    settings = get_settings()
+    services = build_services(settings)
+    db = services.db
+    password_hash = services.passwords.hash(secrets.token_urlsafe(24))
+    slug = f"bench-{secrets.token_hex(4)}"
+    staff = create_merchant(db, slug)
+    titles = [f"Bench deal {n}" for n in range(spread_deals)] + ["Bench hot deal"]
+    deal_ids = create_live_deals(db, staff, titles, team_size=team_size, per_user_limit=team_count)
     spread_deal_ids, hot_deal_id = deal_ids[:-1], deal_ids[-1]
 
     def make_users(prefix: str, count: int) -> list[str]:
-        """``count`` shoppers with a token each; returns the tokens.
-
-        The users are added in one batch (``accounts.create_user`` checks the address with a
-        query and flushes per user, which made seeding take a minute); their tokens come from
-        ``accounts.issue_api_token`` as any other token does.
-        """
+        """``count`` shoppers with a token each (from ``accounts.issue_api_token`` as any other
+        token); returns the tokens."""
 
         def work(session: Session) -> list[str]:
-            now = utc_now()
-            users = [
-                User(
-                    id=new_id("usr"),
-                    email=accounts.normalize_email(f"{prefix}{n}@{slug}.bench.invalid"),
-                    display_name=f"{prefix.title()} {n}",
-                    password_hash=password_hash,
-                    role=Role.SHOPPER.value,
-                    locale="en",
-                    time_zone="UTC",
-                    created_at=now,
-                )
-                for n in range(count)
-            ]
-            session.add_all(users)
-            session.flush()
+            users = add_users(session, password_hash, f"{slug}.bench.invalid", prefix, count)
             return [accounts.issue_api_token(session, user.id, "bench").secret for user in users]
 
         return db.run_sync(work)
