@@ -94,7 +94,7 @@ After the last run the payments servers are stopped (finishing the requests in f
 seeded and is there once; every delivered payment is authorised with exactly one authorisation
 journal and one ``payment.authorized`` event, its seat paid; every other payment is untouched
 with its seat still held; a team succeeded exactly when all its seats' notifications came, with
-all its seats confirmed and its captures scheduled; ``pintuan.ledger.check.check_ledger`` finds
+all its seats confirmed and its captures scheduled; ``pintuan.audit.ledger.check_ledger`` finds
 no breach. The harness also checks that the notifications taken as new during the runs are at
 least the confirmations wrk counted (none repeated) and at most that plus what can have been in
 flight when wrk stopped (64 per run). The output prints the confirmations/s, p50/p99, the ratios

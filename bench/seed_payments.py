@@ -53,6 +53,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from pintuan.audit.ledger import check_ledger
 from pintuan.bootstrap import build_services
 from pintuan.config import get_settings
 from pintuan.domain.ledger import JournalKind
@@ -63,7 +64,6 @@ from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx
 from pintuan.kit.time import utc_now
-from pintuan.ledger.check import check_ledger
 from pintuan.ledger.models import Journal
 from pintuan.payments import service as payments
 from pintuan.payments.models import Payment, WebhookEvent
@@ -280,7 +280,7 @@ def verify(services: Services, seeded: dict[str, Any]) -> dict[str, Any]:
     * a payment not delivered is still ``requires_action`` with no journal and its seat held;
     * a team succeeded exactly when the notifications of all its seats were delivered, and then
       all its seats are confirmed and every hold of it is being (or has been) captured;
-    * ``pintuan.ledger.check.check_ledger`` finds no breach in the whole ledger.
+    * ``pintuan.audit.ledger.check_ledger`` finds no breach in the whole ledger.
     """
     rows = seeded["payments"]
     team_size = int(seeded["team_size"])

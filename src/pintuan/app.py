@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pintuan.accounts.api import router as accounts_router
+from pintuan.audit.api import ledger_router as ledger_check_router
 from pintuan.audit.api import router as audit_router
 from pintuan.bootstrap import build_services
 from pintuan.config import Settings, get_settings
@@ -100,6 +101,7 @@ def create_app(
         payment_reports_router,
         users_router,
         audit_router,
+        ledger_check_router,
         shares_router,
         growth_router,
     ):

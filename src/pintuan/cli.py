@@ -272,7 +272,7 @@ def growth_rollup(
 def ledger_check() -> None:
     """Verify the ledger (journals balance, payments match their journals, merchants and
     wallets are owed what was paid); exit 1 on any breach."""
-    from pintuan.ledger.check import check_ledger
+    from pintuan.audit.ledger import check_ledger
 
     report = _run(check_ledger)
     typer.echo(f"{report.journals} journals checked.")

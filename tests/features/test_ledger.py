@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from pintuan.app import create_app
+from pintuan.audit.ledger import check_ledger
 from pintuan.bootstrap import build_services
 from pintuan.config import Settings
 from pintuan.kit.time import clock
-from pintuan.ledger.check import check_ledger
 from pintuan.ledger.models import Entry, Journal, Wallet
 from pintuan.merchants.models import Merchant
 from pintuan.payments.models import Payment

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.audit import runs
+from pintuan.audit.ledger import LedgerReport, check_ledger
 from pintuan.audit.runs import AuditRunView, AuditSource
 from pintuan.audit.service import Breach, audit_database
 from pintuan.domain.roles import Principal
@@ -103,3 +104,30 @@ async def list_runs(
         lambda s: runs.list_audit_runs(s, principal, cursor=cursor, limit=limit)
     )
     return page_of(rows, limit, AuditRunOut.of)
+
+
+ledger_router = APIRouter(tags=["audit"])
+
+
+class LedgerCheckOut(BaseModel):
+    sound: bool
+    journals: int
+    totals: dict[str, dict[str, int]]
+    breaches: list[BreachOut]
+
+    @classmethod
+    def of(cls, report: LedgerReport) -> LedgerCheckOut:
+        return cls(
+            sound=not report.breaches,
+            journals=report.journals,
+            totals=report.totals,
+            breaches=[BreachOut(invariant=b.invariant, detail=b.detail) for b in report.breaches],
+        )
+
+
+@ledger_router.get("/v1/ops/ledger/check", response_model=LedgerCheckOut)
+async def ledger_check(principal: CurrentPrincipal, services: ServicesDep) -> LedgerCheckOut:
+    """Verify the whole ledger now (operators only): journals balance, payments match their
+    journals, merchants and wallets are owed what was paid."""
+    require_operator(principal)
+    return LedgerCheckOut.of(await services.db.read(check_ledger))

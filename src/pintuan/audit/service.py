@@ -13,9 +13,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import Subquery
 
+from pintuan.audit.ledger import check_ledger
 from pintuan.deals.models import Deal
 from pintuan.kit.time import utc_now
-from pintuan.ledger.check import check_ledger
 from pintuan.payments.models import Payment
 from pintuan.teams.models import LIVE_SEAT_STATUSES, DealShopperCount, Seat, Team
 

@@ -1,5 +1,5 @@
-"""HTTP endpoints of the ledger: wallets, merchant balances, settlements, payouts, checks and
-reconciliation."""
+"""HTTP endpoints of the ledger: wallets, merchant balances, settlements, payouts and
+reconciliation. (The ledger's check is part of the audit, in ``audit/``.)"""
 
 from __future__ import annotations
 
@@ -21,10 +21,8 @@ from pintuan.kit.schemas import MoneyOut
 from pintuan.kit.time import utc_now
 from pintuan.ledger import reads, settlement
 from pintuan.ledger import service as ledger
-from pintuan.ledger.check import check_ledger
 from pintuan.ledger.reconcile import reconcile_day
 from pintuan.ledger.schemas import (
-    LedgerCheckOut,
     MerchantBalanceOut,
     PayoutIn,
     PayoutOut,
@@ -104,13 +102,6 @@ async def record_payout(
         )
 
     return await run_write(request, services, principal, work, status_code=201)
-
-
-@router.get("/v1/ops/ledger/check", response_model=LedgerCheckOut)
-async def ledger_check(principal: CurrentPrincipal, services: ServicesDep) -> LedgerCheckOut:
-    """Verify the whole ledger now (operators only)."""
-    require_operator(principal)
-    return LedgerCheckOut.of(await services.db.read(check_ledger))
 
 
 @router.get("/v1/ops/reconciliation", response_model=ReconciliationOut)

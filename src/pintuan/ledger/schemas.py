@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from pintuan.domain.reconciliation import Finding, Movement, Reconciliation
 from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel
-from pintuan.ledger.check import LedgerReport
 from pintuan.ledger.models import SettlementStatement
 from pintuan.ledger.reads import WalletLine
 
@@ -73,27 +72,6 @@ class PayoutOut(BaseModel):
     journal_id: str
     merchant_id: str
     amount: MoneyOut
-
-
-class BreachOut(BaseModel):
-    invariant: str
-    detail: str
-
-
-class LedgerCheckOut(BaseModel):
-    sound: bool
-    journals: int
-    totals: dict[str, dict[str, int]]
-    breaches: list[BreachOut]
-
-    @classmethod
-    def of(cls, report: LedgerReport) -> LedgerCheckOut:
-        return cls(
-            sound=not report.breaches,
-            journals=report.journals,
-            totals=report.totals,
-            breaches=[BreachOut(invariant=b.invariant, detail=b.detail) for b in report.breaches],
-        )
 
 
 class MovementOut(BaseModel):

@@ -1,6 +1,6 @@
-"""Verify the ledger: journals balance, every payment's money is journalled exactly as its
-status says, refunds never exceed charges, merchants are owed what shoppers paid less fees and
-payouts, and wallets hold what their accounts say.
+"""The audit of the ledger: journals balance, every payment's money is journalled exactly as
+its status says, refunds never exceed charges, merchants are owed what shoppers paid less fees
+and payouts, and wallets hold what their accounts say.
 
 Each rule is checked by two independent routes (the payments table and the journals written
 beside it); an empty list of breaches is a pass.
