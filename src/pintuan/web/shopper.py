@@ -8,6 +8,7 @@ calls the same service functions as the JSON API; JavaScript only adds countdown
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -258,23 +259,41 @@ async def deal_page(request: Request, deal_id: str) -> Response:
 @router.post("/deals/{deal_id}/teams", dependencies=[CsrfProtected])
 async def start_team(request: Request, deal_id: str) -> Response:
     """Start a team (holding the leader seat), then go and pay for it."""
-    principal = await page_principal(request)
-    if principal is None:
-        raise LoginRequired(f"/deals/{quote(deal_id)}")
-    services = _services(request)
-    hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(tx: RawTx) -> dict[str, Any]:
-        start = teams.start_team(tx, principal.user_id, deal_id, utc_now(), hold=hold)
+    def take(tx: RawTx, user_id: str, hold: timedelta) -> dict[str, Any]:
+        start = teams.start_team(tx, user_id, deal_id, utc_now(), hold=hold)
         return {"team_id": start.team_id, "seat_id": start.seat.id, "status": start.seat.status}
 
+    async def again(error: str, status_code: int) -> Response:
+        return await _deal_page(request, deal_id, error=error, status_code=status_code)
+
+    return await _take_seat(request, f"/deals/{quote(deal_id)}", take, "deal_not_found", again)
+
+
+async def _take_seat(
+    request: Request,
+    page: str,
+    take: Callable[[RawTx, str, timedelta], dict[str, Any]],
+    missing: str,
+    again: Callable[[str, int], Awaitable[Response]],
+) -> Response:
+    """Take a seat once per form (``take``), then go and pay for it; a refusal shows ``page``
+    again with the reason (unless what it names, ``missing``, does not exist)."""
+    principal = await page_principal(request)
+    if principal is None:
+        raise LoginRequired(page)
+    services = _services(request)
+    hold = timedelta(minutes=services.settings.seat_hold_minutes)
     try:
-        outcome = await run_raw_form_write(request, services, principal, work)
+        outcome = await run_raw_form_write(
+            request, services, principal, lambda tx: take(tx, principal.user_id, hold)
+        )
     except AppError as refused:
-        if refused.status >= 500 or refused.code == "deal_not_found":
+        if refused.status >= 500 or refused.code == missing:
             raise
-        message = error_message(refused, request_locale(request, principal))
-        return await _deal_page(request, deal_id, error=message, status_code=refused.status)
+        return await again(
+            error_message(refused, request_locale(request, principal)), refused.status
+        )
     return await _after_taking_seat(request, principal, outcome)
 
 
@@ -352,24 +371,15 @@ async def team_page(request: Request, team_id: str) -> Response:
 @router.post("/teams/{team_id}/join", dependencies=[CsrfProtected])
 async def join_team(request: Request, team_id: str) -> Response:
     """Join a forming team (holding a seat), then go and pay for it."""
-    principal = await page_principal(request)
-    if principal is None:
-        raise LoginRequired(f"/teams/{quote(team_id)}")
-    services = _services(request)
-    hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(tx: RawTx) -> dict[str, Any]:
-        seat = teams.join_team(tx, principal.user_id, team_id, utc_now(), hold=hold)
+    def take(tx: RawTx, user_id: str, hold: timedelta) -> dict[str, Any]:
+        seat = teams.join_team(tx, user_id, team_id, utc_now(), hold=hold)
         return {"team_id": team_id, "seat_id": seat.id, "status": seat.status}
 
-    try:
-        outcome = await run_raw_form_write(request, services, principal, work)
-    except AppError as refused:
-        if refused.status >= 500 or refused.code == "team_not_found":
-            raise
-        message = error_message(refused, request_locale(request, principal))
-        return await _team_page(request, team_id, error=message, status_code=refused.status)
-    return await _after_taking_seat(request, principal, outcome)
+    async def again(error: str, status_code: int) -> Response:
+        return await _team_page(request, team_id, error=error, status_code=status_code)
+
+    return await _take_seat(request, f"/teams/{quote(team_id)}", take, "team_not_found", again)
 
 
 # ---------------------------------------------------------------------------- sharing
