@@ -325,10 +325,12 @@ DECLINED = Sql("""
     WHERE id = :id AND status = 'requires_action'
 """)
 # The status change is its own guard: of two deliveries of the same news racing each other,
-# only one finds the payment still waiting.
+# only one finds the payment still waiting. The news ends the polling, so its count and error
+# go too: a capture, void or refund owed next starts from the first backoff.
 MONEY_ARRIVED = Sql("""
     UPDATE payments
-    SET status = :status, pending_action = NULL, next_attempt_at = NULL, updated_at = :now
+    SET status = :status, pending_action = NULL, next_attempt_at = NULL, attempts = 0,
+        last_error = NULL, updated_at = :now
     WHERE id = :id AND status IN ('requires_action', 'failed')
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """)

@@ -1,0 +1,1024 @@
+"""Money under random payment events, checked against the ledger and the provider's own records.
+
+Shoppers start and join teams and pay by card hold, by charge, from their wallet or through a
+friend's pay link; they top their wallets up and choose refunds to the wallet. The sandbox's
+notifications arrive twice, out of order, after the hold or the team window, or never (then the
+worker's polling finds the news). The provider fails capture, void, refund and status calls a
+random number of times: it answers 500 (nothing happened), the answer is lost after the work was
+done (a timeout), or the call outlasts the worker's lease so that another worker takes the action
+over meanwhile. The clock jumps minutes to days and the worker ticks.
+
+After every step the ledger check passes and Pintuan and the sandbox tell compatible stories:
+the sandbox did each capture, void and refund at most once, and Pintuan never records a result
+the sandbox has not got. At the end the provider recovers, every notification arrives, time runs
+past every window while the worker runs each minute, and then: no payment of an ended team is
+undecided after the grace period, the whole audit passes, every intent at the sandbox is in the
+state its payment says, and the money at the sandbox is what the ledger says is there.
+
+The sandbox is real (it keeps its own records); only the line to it is made to fail, by a thin
+provider in front of it that the worker cannot tell from the sandbox itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from pintuan.audit.ledger import check_ledger
+from pintuan.audit.service import MONEY_GRACE, audit_database
+from pintuan.domain.payments import (
+    Checkout,
+    CheckoutRequest,
+    PaymentStyle,
+    ProviderError,
+    ProviderEvent,
+    ProviderRecord,
+)
+from pintuan.domain.reconciliation import Reconciliation, reconcile
+from pintuan.domain.roles import Role
+from pintuan.kit.db import Database
+from pintuan.kit.time import clock, utc_now
+from pintuan.ledger.reconcile import our_movements, their_movements
+from pintuan.merchants.models import Merchant
+from pintuan.models import Base
+from pintuan.payments.models import Payment
+from pintuan.payments.providers.sandbox import (
+    SIGNATURE_HEADER,
+    SandboxIntent,
+    SandboxProvider,
+    sign,
+)
+from pintuan.services import Services
+from pintuan.teams.models import Seat, Team
+from pintuan.worker import PAYMENT_LEASE, Worker
+from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
+
+T = TypeVar("T")
+
+SHOPPERS = 4
+PRICE = 1500
+CURRENCY = "USD"
+MAX_FAULTS = 6  # per example: the provider recovers, so every owed call converges
+# The sandbox's signature tolerance is 5 minutes; within a second or two of it either answer
+# is right, as real time runs on beside the moved clock.
+TOLERANCE = timedelta(minutes=5)
+BORDER = timedelta(seconds=2)
+
+DEAL_SPECS = st.fixed_dictionaries(
+    {"team_size": st.integers(2, 3), "window": st.sampled_from([30, 60])}
+)
+# Mostly a few minutes (holds last 10, signatures 5, backoffs start at 5 s), sometimes past a
+# team window or a day.
+JUMPS = st.sampled_from([0, 0, 1, 2, 3, 6, 11, 31, 61, 24 * 60])
+PICK = st.integers(0, 15)
+METHODS = st.sampled_from(["hold", "charge", "wallet"])
+REFUND_TO = st.sampled_from(["original", "wallet"])
+# What the payer does at the sandbox's page at once: nothing yet, approve (the notification
+# waits), approve and be notified at once, or decline.
+THEN = st.sampled_from(["wait", "approve", "approve_and_notify", "decline"])
+TOPUP_THEN = st.sampled_from(["wait", "approve", "approve_and_notify", "approve_and_notify"])
+
+
+# ---------------------------------------------------------------------------- the provider
+
+
+class Fault(StrEnum):
+    REFUSED = "refused"  # the provider answers 500: nothing happened there
+    LOST = "lost"  # the provider did it, but the answer never came back (a timeout)
+    SLOW = "slow"  # the call outlasts the worker's lease, another worker takes over, timeout
+
+
+FAULT_KINDS = ("capture", "void", "refund", "poll")
+# Polls are many (every unfinished checkout, with backoff), so their faults are planned less.
+FAULTED_KINDS = st.sampled_from(["capture", "capture", "void", "void", "refund", "refund", "poll"])
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    kind: str
+    key: str  # the idempotency key (the provider's ref for a poll)
+    at: datetime
+    fault: Fault | None
+
+
+class FalteringSandbox:
+    """The sandbox behind a line that fails as told: each planned fault hits the next call of
+    its kind. Its default style switches as ``sandbox_style`` would configure it."""
+
+    name = "sandbox"
+    blocking_io = False
+    webhook_ack_body: bytes | None = None
+    capabilities = SandboxProvider.capabilities
+
+    def __init__(self, db: Database, secret: str, base_url: str) -> None:
+        self.sandboxes = {
+            style: SandboxProvider(db, secret=secret, style=style, base_url=base_url)
+            for style in PaymentStyle
+        }
+        self.style = PaymentStyle.HOLD
+        self.faults: dict[str, deque[Fault]] = {kind: deque() for kind in FAULT_KINDS}
+        self.calls: list[Call] = []
+        # What happens elsewhere while a slow call waits (another worker's tick).
+        self.meanwhile: Callable[[], object] = lambda: None
+        self._waiting = False
+
+    @property
+    def sandbox(self) -> SandboxProvider:
+        return self.sandboxes[self.style]
+
+    def default_style(self) -> PaymentStyle:
+        return self.style
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        return self.sandbox.create_checkout(request)
+
+    def capture(self, provider_ref: str, amount: int, idempotency_key: str) -> None:
+        self._call(
+            "capture",
+            idempotency_key,
+            lambda: self.sandbox.capture(provider_ref, amount, idempotency_key),
+        )
+
+    def void(self, provider_ref: str, idempotency_key: str) -> None:
+        self._call(
+            "void", idempotency_key, lambda: self.sandbox.void(provider_ref, idempotency_key)
+        )
+
+    def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> None:
+        self._call(
+            "refund",
+            idempotency_key,
+            lambda: self.sandbox.refund(provider_ref, amount, idempotency_key),
+        )
+
+    def fetch_status(self, provider_ref: str) -> ProviderEvent | None:
+        return self._call("poll", provider_ref, lambda: self.sandbox.fetch_status(provider_ref))
+
+    def verify_webhook(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> ProviderEvent:
+        return self.sandbox.verify_webhook(body, headers, now)
+
+    def records_for_day(self, day: date) -> list[ProviderRecord]:
+        return self.sandbox.records_for_day(day)
+
+    def _call(self, kind: str, key: str, reach: Callable[[], T]) -> T:
+        planned = self.faults[kind]
+        fault = planned.popleft() if planned else None
+        if fault is Fault.SLOW and self._waiting:
+            fault = Fault.LOST  # a call made while another waits is not slow as well
+        self.calls.append(Call(kind, key, utc_now(), fault))
+        if fault is Fault.REFUSED:
+            raise ProviderError("sandbox: 500 Internal Server Error")
+        if fault is Fault.SLOW:
+            self._waiting = True
+            try:
+                clock.advance(PAYMENT_LEASE + timedelta(seconds=30))
+                self.meanwhile()
+            finally:
+                self._waiting = False
+        answer = reach()
+        if fault is not None:
+            raise ProviderError("sandbox: timed out waiting for the answer")
+        return answer
+
+
+def faltering_sandbox(services: Services) -> FalteringSandbox:
+    """Put the faltering line in front of the app's sandbox (the worker and the API share it)."""
+    settings = services.settings
+    provider = FalteringSandbox(services.db, settings.sandbox_secret(), settings.base_url)
+    services.providers["sandbox"] = provider
+    return provider
+
+
+# ---------------------------------------------------------------------------- what must hold
+
+_INTENTS = text("""
+    SELECT i.ref, i.style, i.status, i.amount, i.captured, i.refunded,
+           p.id, p.status, p.pending_action, p.refund_to
+    FROM sandbox_intents i JOIN payments p ON p.id = i.payment_id
+""")
+_OPERATIONS = text(
+    "SELECT ref, kind, COUNT(*), SUM(amount) FROM sandbox_operations GROUP BY ref, kind"
+)
+_UNMATCHED = text("""
+    SELECT COUNT(*) FROM payments p
+    WHERE p.provider = 'sandbox' AND p.provider_ref IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM sandbox_intents i WHERE i.ref = p.provider_ref)
+""")
+_CLEARING = text("""
+    SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e
+    JOIN ledger_journals j ON j.id = e.journal_id
+    WHERE e.account = 'provider_clearing:sandbox' AND j.status = 'posted'
+""")
+_OWED = text("SELECT COUNT(*) FROM payments WHERE pending_action IN ('capture', 'void', 'refund')")
+
+# For each state of an intent at the sandbox, the states its payment may be in: (status, owed).
+# While news or a result is on its way, the payment may lag behind, never run ahead. A payment
+# may have heard of a failed attempt before the one that paid.
+ANY = "*"
+Allowed = dict[str, set[tuple[str, str | None]]]
+_ON_THE_WAY: Allowed = {
+    "requires_action": {("requires_action", ANY), ("failed", None)},
+    "declined": {("requires_action", ANY), ("failed", None)},
+    "authorized": {
+        ("requires_action", ANY),
+        ("failed", None),
+        ("authorized", None),
+        ("authorized", "capture"),
+        ("authorized", "void"),
+    },
+    "captured": {("authorized", "capture"), ("captured", None)},
+    "voided": {("authorized", "void"), ("voided", None)},
+    "charged": {
+        ("requires_action", ANY),
+        ("failed", None),
+        ("charged", None),
+        ("charged", "refund"),
+        ("refunded", None),
+    },
+    "refunded": {("charged", "refund"), ("refunded", None)},
+}
+# Once all is settled each intent and its payment say the same.
+_SETTLED: Allowed = {
+    # The payer never finished (perhaps after a failed attempt).
+    "requires_action": {("requires_action", ANY), ("failed", None)},
+    "declined": {("failed", None)},
+    "authorized": set(),  # every hold is captured or voided
+    "captured": {("captured", None)},
+    "voided": {("voided", None)},
+    "charged": {("charged", None), ("refunded", None)},  # the latter only into a wallet
+    "refunded": {("refunded", None)},
+}
+
+
+def provider_disagreements(session: Session, *, settled: bool) -> list[str]:
+    """Where the sandbox's records and Pintuan's payments tell incompatible stories."""
+    found: list[str] = []
+    operations: dict[str, dict[str, tuple[int, int]]] = {}
+    for ref, kind, count, total in session.execute(_OPERATIONS):
+        operations.setdefault(ref, {})[kind] = (int(count), int(total))
+        if count != 1:
+            found.append(f"the sandbox did {kind} of {ref} {count} times")
+    allowed = _SETTLED if settled else _ON_THE_WAY
+    for row in session.execute(_INTENTS):
+        ref, style, status, amount, captured, refunded, payment_id, paid, owed, refund_to = row
+        done = operations.get(ref, {})
+        if "capture" in done and "void" in done:
+            found.append(f"the sandbox both captured and voided {ref}")
+        if done.get("capture", (0, 0))[1] != captured or captured > amount:
+            found.append(f"{ref} captured {captured} of {amount}, operations {done}")
+        kept = captured if style == "hold" else amount
+        if done.get("refund", (0, 0))[1] != refunded or refunded > kept:
+            found.append(f"{ref} refunded {refunded} of {kept}, operations {done}")
+        options = allowed[status]
+        if (paid, owed) not in options and (paid, ANY) not in options:
+            found.append(f"{ref} is {status} at the sandbox, payment {payment_id} {paid}/{owed}")
+        # A refund that never reached the provider went into the payer's wallet.
+        if status == "charged" and paid == "refunded" and refund_to != "wallet":
+            found.append(f"{ref} is charged at the sandbox, payment {payment_id} refunded")
+    if session.scalar(_UNMATCHED):
+        found.append("a sandbox payment has no intent at the sandbox")
+    return found
+
+
+def money_at_the_sandbox(session: Session) -> int:
+    """What the sandbox keeps for us: captures and charges, less refunds."""
+    total = 0
+    for row in session.execute(_INTENTS):
+        _, style, status, amount, captured, refunded, *_ = row
+        if style == "hold":
+            total += captured - refunded
+        elif status in ("charged", "refunded"):
+            total += amount - refunded
+    return total
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+@dataclass(eq=False)
+class Hook:
+    body: bytes
+    headers: dict[str, str]
+    event_id: str
+    signed_at: datetime
+    kind: str
+
+    def __repr__(self) -> str:
+        return f"{self.kind}:{self.event_id}"
+
+
+@dataclass(eq=False)
+class Opened:
+    """A checkout opened at the sandbox that the payer has not finished yet."""
+
+    payment_id: str
+    ref: str
+
+    def __repr__(self) -> str:
+        return self.payment_id
+
+
+@dataclass
+class Tally:
+    """What the examples did, summed over a run, so that a run doing nothing cannot pass."""
+
+    seen: Counter[str] = field(default_factory=Counter)
+
+
+def step(**strategies: Any) -> Callable[[Callable[..., Any]], Any]:
+    """A rule that marks the run unclean until the invariants pass, so that teardown settles
+    only runs whose every step passed (a failing step is reported as it failed)."""
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)
+        def run(self: MoneyMachine, **args: Any) -> Any:
+            self.clean = False
+            return fn(self, **args)
+
+        return rule(**strategies)(run)
+
+    return decorate
+
+
+def answer(response: Any, allowed: set[str]) -> Any:
+    """The body of a success, or None for a refusal whose code is one of ``allowed``."""
+    assert response.status_code < 500, response.text
+    if response.status_code < 300:
+        return response.json()
+    code = response.json()["code"]
+    event(f"refused: {code}")
+    assert code in allowed, response.text
+    return None
+
+
+def _empty_tables(db: Database) -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+# ---------------------------------------------------------------------------- the machine
+
+
+class MoneyMachine(RuleBasedStateMachine):
+    def __init__(self, services: Services, client: TestClient, tally: Tally) -> None:
+        super().__init__()
+        clock.offset = timedelta(0)
+        _empty_tables(services.db)
+        self.services, self.db, self.client, self.tally = services, services.db, client, tally
+        self.secret = services.settings.sandbox_secret()
+        self.provider = faltering_sandbox(services)
+        self.worker = Worker(services)
+        # A second worker process: it takes over what a slow call's lease let go of.
+        self.other_worker = Worker(services)
+        self.provider.meanwhile = self.other_worker.tick
+        self.merchant = create_merchant(self.db)
+        self.staff = create_account(services, role=Role.MERCHANT, merchant=self.merchant)
+        self.operator = create_account(services, role=Role.OPERATOR)
+        self.shoppers: list[Account] = [create_account(services) for _ in range(SHOPPERS)]
+        self.deals: list[str] = []
+        self.teams: list[str] = []
+        self.seats: list[tuple[str, int]] = []  # (seat id, its shopper)
+        self.opened: list[Opened] = []
+        self.payments: set[str] = set()
+        self.hooks: list[Hook] = []
+        self.accepted: set[str] = set()
+        self.faults_planned = 0
+        self.clean = False
+
+    # ------------------------------------------------------------------ set-up
+
+    @initialize(
+        specs=st.lists(DEAL_SPECS, min_size=1, max_size=2),
+        commission_bps=st.sampled_from([0, 250, 1000]),
+    )
+    def open_deals(self, specs: list[dict[str, int]], commission_bps: int) -> None:
+        self.clean = False
+        self.db.run_sync(
+            lambda s: s.execute(
+                update(Merchant)
+                .where(Merchant.id == self.merchant.id)
+                .values(commission_bps=commission_bps)
+            )
+        )
+        for spec in specs:
+            body = deal_body(
+                self.merchant.id,
+                team_size=spec["team_size"],
+                stock=50,
+                per_user_limit=3,
+                team_window_minutes=spec["window"],
+                group_price={"amount": PRICE, "currency": CURRENCY},
+                list_price={"amount": 2000, "currency": CURRENCY},
+                ends_at=(utc_now() + timedelta(days=60)).isoformat(),
+            )
+            deal = answer(
+                self.client.post("/v1/deals", json=body, headers=self.staff.headers), set()
+            )
+            answer(
+                self.client.post(f"/v1/deals/{deal['id']}/publish", headers=self.staff.headers),
+                set(),
+            )
+            self.deals.append(deal["id"])
+
+    # ------------------------------------------------------------------ shoppers
+
+    def _live(self, *, teams: bool, pick: int, fall_back: bool = True) -> list[Any]:
+        """Mostly what is still live (forming teams within their window, seats held within
+        their hold or paid), sometimes (or when nothing is) anything, as a late click would:
+        team ids or (seat id, shopper) pairs, oldest first."""
+        now = utc_now()
+
+        def read(session: Session) -> list[Any]:
+            if teams:
+                return list(
+                    session.scalars(
+                        select(Team.id)
+                        .where(Team.status == "forming", Team.expires_at > now)
+                        .order_by(Team.created_at, Team.id)
+                    )
+                )
+            return list(
+                session.scalars(
+                    select(Seat.id)
+                    .where(
+                        or_(
+                            (Seat.status == "held") & (Seat.hold_expires_at > now),
+                            Seat.status == "paid",
+                        )
+                    )
+                    .order_by(Seat.created_at, Seat.id)
+                )
+            )
+
+        live = self.db.run_sync(read, write=False) if pick < 13 else []
+        if not teams:
+            live = [seat for seat in self.seats if seat[0] in live]
+        if live or not fall_back:
+            return live
+        return self.teams if teams else self.seats
+
+    @step(deal=st.integers(0, 1), user=st.integers(0, SHOPPERS - 1))
+    def start_team(self, deal: int, user: int) -> None:
+        self._start(deal, user)
+
+    def _start(self, deal: int, user: int) -> None:
+        deal_id = self.deals[deal % len(self.deals)]
+        started = answer(
+            self.client.post(f"/v1/deals/{deal_id}/teams", headers=self.shoppers[user].headers),
+            {"limit_reached", "deal_not_live", "sold_out"},
+        )
+        if started is not None:
+            self.teams.append(started["team"]["id"])
+            self.seats.append((started["seat"]["id"], user))
+
+    @precondition(lambda self: self.teams)
+    @step(pick=PICK, user=st.integers(0, SHOPPERS - 1))
+    def join_team(self, pick: int, user: int) -> None:
+        teams = self._live(teams=True, pick=pick)
+        self._join(teams[-1 - pick % len(teams)], user)
+
+    def _join(self, team_id: str, user: int) -> str | None:
+        joined = answer(
+            self.client.post(f"/v1/teams/{team_id}/seats", headers=self.shoppers[user].headers),
+            {
+                "team_full",
+                "team_closed",
+                "already_member",
+                "limit_reached",
+                "deal_not_live",
+                "sold_out",
+            },
+        )
+        if joined is None:
+            return None
+        self.seats.append((joined["seat"]["id"], user))
+        return str(joined["seat"]["id"])
+
+    @step(
+        pick=PICK,
+        methods=st.lists(METHODS, min_size=SHOPPERS, max_size=SHOPPERS),
+        refund_to=REFUND_TO,
+    )
+    def fill_team(self, pick: int, methods: list[str], refund_to: str) -> None:
+        """Everybody answers the shared link (of a new team when none is forming): the team's
+        members pay their held seats, the others join and pay, each at once and notified at
+        once, so that teams succeed."""
+        teams = self._live(teams=True, pick=0, fall_back=False)
+        if not teams:
+            self._start(pick, pick % SHOPPERS)
+            teams = self._live(teams=True, pick=0)
+        if not teams:
+            return  # no team could be started (the deals have ended)
+        team_id = teams[-1 - pick % len(teams)]
+        now = utc_now()
+        held = self.db.run_sync(
+            lambda s: set(
+                s.scalars(
+                    select(Seat.id).where(
+                        Seat.team_id == team_id,
+                        Seat.status == "held",
+                        Seat.hold_expires_at > now,
+                    )
+                )
+            ),
+            write=False,
+        )
+        members = [(seat_id, user) for seat_id, user in self.seats if seat_id in held]
+        for user in range(SHOPPERS):
+            seat_id = self._join(team_id, user)
+            if seat_id is not None:
+                members.append((seat_id, user))
+        for (seat_id, user), method in zip(members, methods * 2, strict=False):
+            self._pay(seat_id, user, method, refund_to, False, "approve_and_notify")
+
+    @precondition(lambda self: self.seats)
+    @step(
+        pick=PICK,
+        method=METHODS,
+        refund_to=REFUND_TO,
+        by_friend=st.booleans(),
+        then=THEN,
+    )
+    def pay(self, pick: int, method: str, refund_to: str, by_friend: bool, then: str) -> None:
+        """Pay for a seat (mostly one still held, sometimes any), by its shopper or a friend
+        through a pay link; then perhaps finish at the sandbox at once."""
+        seats = self._live(teams=False, pick=pick)
+        seat_id, user = seats[-1 - pick % len(seats)]
+        self._pay(seat_id, user, method, refund_to, by_friend, then)
+
+    def _pay(
+        self, seat_id: str, user: int, method: str, refund_to: str, by_friend: bool, then: str
+    ) -> None:
+        payer = self.shoppers[(user + 1) % SHOPPERS if by_friend else user]
+        body = {"provider": "wallet" if method == "wallet" else "sandbox", "refund_to": refund_to}
+        if method != "wallet":
+            self.provider.style = PaymentStyle(method)
+        refusals = {"seat_not_payable", "insufficient_funds", "pay_link_expired"}
+        if by_friend:
+            link = answer(
+                self.client.post(
+                    f"/v1/seats/{seat_id}/pay-links", headers=self.shoppers[user].headers
+                ),
+                refusals,
+            )
+            if link is None:
+                return
+            url = f"/v1/pay-links/{link['token']}/payments"
+        else:
+            url = f"/v1/seats/{seat_id}/payments"
+        payment = answer(self.client.post(url, json=body, headers=payer.headers), refusals)
+        if payment is None:
+            return
+        event(f"paid: {method}{' by a friend' if by_friend else ''}, refund to {refund_to}")
+        if method == "wallet":
+            assert (payment["status"], payment["provider"]) == ("charged", "wallet")
+            return
+        assert payment["status"] == "requires_action"
+        self._opened(payment, then)
+
+    def _opened(self, payment: dict[str, Any], then: str) -> None:
+        if payment["id"] in self.payments:
+            return  # an unfinished payment, reused (its checkout may be finished already)
+        self.payments.add(payment["id"])
+        ref = self.provider.sandbox.intent_of_payment(payment["id"]).ref
+        opened = Opened(payment["id"], ref)
+        self.opened.append(opened)
+        if then != "wait":
+            hook = self._complete(opened, approve=then != "decline")
+            if then == "approve_and_notify":
+                self._deliver(hook, resign=False)
+
+    @step(
+        user=st.integers(0, SHOPPERS - 1),
+        amount=st.sampled_from([1500, 3000, 6000]),
+        then=TOPUP_THEN,
+    )
+    def top_up(self, user: int, amount: int, then: str) -> None:
+        payment = answer(
+            self.client.post(
+                "/v1/me/wallet/topups",
+                json={"amount": {"amount": amount, "currency": CURRENCY}},
+                headers=self.shoppers[user].headers,
+            ),
+            set(),
+        )
+        assert (payment["purpose"], payment["style"]) == ("topup", "charge")
+        self._opened(payment, then)
+
+    @precondition(lambda self: self.opened)
+    @step(pick=PICK, approve=st.booleans())
+    def finish_checkout(self, pick: int, approve: bool) -> None:
+        """The payer approves or declines on the sandbox's page; the notification waits."""
+        self._complete(self.opened[pick % len(self.opened)], approve=approve)
+
+    def _complete(self, opened: Opened, *, approve: bool) -> Hook:
+        self.opened.remove(opened)
+        body, headers = self.provider.sandbox.complete_checkout(opened.ref, approve=approve)
+        kind = json.loads(body)["type"]
+        hook = Hook(body, headers, json.loads(body)["id"], utc_now(), kind)
+        self.hooks.append(hook)
+        return hook
+
+    @precondition(lambda self: self.payments)
+    @step(pick=PICK)
+    def attempt_fails(self, pick: int) -> None:
+        """The provider reports a failed attempt of a checkout (a card declined before the
+        payer tries another), whatever became of the checkout since; the notification waits."""
+        payment_id = sorted(self.payments)[pick % len(self.payments)]
+        intent = self.provider.sandbox.intent_of_payment(payment_id)
+        body, headers = self.provider.sandbox.webhook("payment.failed", intent)
+        self.hooks.append(Hook(body, headers, json.loads(body)["id"], utc_now(), "attempt failed"))
+
+    @precondition(lambda self: self.seats)
+    @step(pick=PICK)
+    def cancel_seat(self, pick: int) -> None:
+        """A shopper gives up a seat (mostly a live one): its money is owed back."""
+        seats = self._live(teams=False, pick=pick)
+        seat_id, user = seats[-1 - pick % len(seats)]
+        answer(
+            self.client.post(f"/v1/seats/{seat_id}/cancel", headers=self.shoppers[user].headers),
+            {"team_closed", "seat_not_cancellable"},
+        )
+
+    # ------------------------------------------------------------------ the merchant
+
+    def _owed_to_merchant(self) -> int:
+        balance = answer(
+            self.client.get(
+                f"/v1/merchants/{self.merchant.id}/balance", headers=self.operator.headers
+            ),
+            set(),
+        )
+        return sum(m["amount"] for m in balance["owed"] if m["currency"] == CURRENCY)
+
+    @step(halves=st.integers(1, 3))
+    def merchant_is_paid_out(self, halves: int) -> None:
+        """The operator pays the merchant half, all or one and a half times what it is owed;
+        more than it is owed is refused and changes nothing."""
+        owed = self._owed_to_merchant()
+        amount = max(1, owed * halves // 2)
+        paid = answer(
+            self.client.post(
+                f"/v1/merchants/{self.merchant.id}/payouts",
+                json={"amount": {"amount": amount, "currency": CURRENCY}},
+                headers=self.operator.headers,
+            ),
+            {"payout_exceeds_balance"},
+        )
+        assert (paid is None) == (amount > owed)
+        assert self._owed_to_merchant() == owed - (amount if paid else 0)
+
+    # ------------------------------------------------------------------ the provider
+
+    @precondition(lambda self: self.hooks)
+    @step(pick=PICK, again=st.booleans(), resign=st.booleans())
+    def deliver_notification(self, pick: int, again: bool, resign: bool) -> None:
+        """The provider notifies: a notification not yet accepted, or (``again``) any one, so
+        they arrive late, out of order and twice. ``resign`` is the provider's retry with a
+        fresh signature; the first signature is refused once older than the tolerance."""
+        waiting = [h for h in self.hooks if h.event_id not in self.accepted]
+        hooks = self.hooks if again or not waiting else waiting
+        self._deliver(hooks[pick % len(hooks)], resign=resign)
+
+    def _deliver(self, hook: Hook, *, resign: bool) -> None:
+        headers, signed_at = hook.headers, hook.signed_at
+        if resign:
+            signed_at = utc_now()
+            headers = {SIGNATURE_HEADER: sign(self.secret, hook.body, int(signed_at.timestamp()))}
+        age = utc_now() - signed_at
+        response = self.client.post("/v1/webhooks/sandbox", content=hook.body, headers=headers)
+        ack = answer(response, {"stale_signature"})
+        if abs(age - TOLERANCE) > BORDER:
+            assert (ack is None) == (age > TOLERANCE), (age, response.text)
+        if ack is None:
+            return
+        duplicate = hook.event_id in self.accepted
+        event(f"notification: {'duplicate' if duplicate else 'first'}")
+        assert ack["duplicate"] == duplicate
+        self.accepted.add(hook.event_id)
+
+    @precondition(lambda self: self.faults_planned < MAX_FAULTS)
+    @step(
+        kind=FAULTED_KINDS,
+        fault=st.sampled_from(Fault),
+        times=st.integers(1, 3),
+    )
+    def provider_falters(self, kind: str, fault: Fault, times: int) -> None:
+        """The next calls of one kind fail (the provider recovers after ``MAX_FAULTS``)."""
+        times = min(times, MAX_FAULTS - self.faults_planned)
+        self.provider.faults[kind].extend([fault] * times)
+        self.faults_planned += times
+
+    # ------------------------------------------------------------------ time and the worker
+
+    @step(minutes=JUMPS, ticks=st.integers(0, 2))
+    def time_passes(self, minutes: int, ticks: int) -> None:
+        """The clock jumps, then the worker perhaps makes a pass or two, 20 seconds apart (so
+        that the first backoffs run out in between)."""
+        clock.advance(timedelta(minutes=minutes))
+        for _ in range(ticks):
+            self.worker.tick()
+            clock.advance(timedelta(seconds=20))
+
+    # ------------------------------------------------------------------ checks
+
+    @invariant()
+    def money_is_sound(self) -> None:
+        breaches = self.db.run_sync(check_ledger, write=False).breaches
+        assert breaches == []
+        assert (
+            self.db.run_sync(lambda s: provider_disagreements(s, settled=False), write=False) == []
+        )
+        self.clean = True
+
+    def teardown(self) -> None:
+        try:
+            if self.clean:
+                self._settle()
+        finally:
+            clock.offset = timedelta(0)
+
+    def _settle(self) -> None:
+        """The provider retries every notification not yet accepted; every hold and window
+        runs out; the worker runs every minute. After the grace period nothing of an ended
+        team may be undecided; then everything owed is done and both sides agree."""
+        for hook in self.hooks:
+            if hook.event_id not in self.accepted:
+                self._deliver(hook, resign=True)
+        clock.advance(timedelta(days=2))
+        started = utc_now()
+        while utc_now() - started <= MONEY_GRACE + timedelta(minutes=1):
+            self.worker.tick()
+            clock.advance(timedelta(minutes=1))
+        assert self.db.run_sync(audit_database, write=False) == []
+        for _ in range(24):
+            self.worker.run_until_idle()
+            if not self.db.run_sync(lambda s: s.scalar(_OWED), write=False):
+                break
+            clock.advance(timedelta(hours=2))
+        assert self.db.run_sync(lambda s: audit_database(s, timedelta(0)), write=False) == []
+        assert (
+            self.db.run_sync(lambda s: provider_disagreements(s, settled=True), write=False) == []
+        )
+        clearing, at_sandbox = self.db.run_sync(
+            lambda s: (int(s.scalar(_CLEARING) or 0), money_at_the_sandbox(s)), write=False
+        )
+        assert clearing == at_sandbox
+        reconciled = self._reconciled()
+        assert reconciled.findings == []
+        self.tally.seen["movements reconciled"] += reconciled.matched
+        self._count()
+
+    def _reconciled(self) -> Reconciliation:
+        """Every money movement in our ledger against every record on the sandbox's daily
+        statements, over the whole run (a late notification moves an item from one day to
+        another, never out of the run)."""
+        first = self.db.run_sync(
+            lambda s: s.scalar(select(func.min(SandboxIntent.created_at))), write=False
+        )
+        start = (first or utc_now()).date()
+        days = [start + timedelta(days=n) for n in range((utc_now().date() - start).days + 1)]
+        records = [r for day in days for r in self.provider.records_for_day(day)]
+        ours = self.db.run_sync(
+            lambda s: our_movements(
+                s, "sandbox", utc_now() - timedelta(days=3650), utc_now() + timedelta(days=1)
+            ),
+            write=False,
+        )
+        return reconcile(ours, their_movements(records))
+
+    def _count(self) -> None:
+        """Tally what this example did (for the run's non-vacuity check)."""
+        statuses = self.db.run_sync(
+            lambda s: s.execute(
+                text("SELECT provider, status, refund_to FROM payments WHERE purpose = 'seat'")
+            ).all(),
+            write=False,
+        )
+        seen = self.tally.seen
+        for provider, status, refund_to in statuses:
+            seen[f"{provider} {status}"] += 1
+            if status == "refunded" and refund_to == "wallet":
+                seen["refunded to a wallet"] += 1
+        for call in self.provider.calls:
+            if call.fault is not None:
+                seen[f"{call.kind} {call.fault.value}"] += 1
+                seen[f"fault {call.fault.value}"] += 1
+        seen["examples settled"] += 1
+
+
+def test_money_stays_balanced_and_agrees_with_the_provider_under_random_events(
+    services: Services, client: TestClient
+) -> None:
+    tally = Tally()
+    run_state_machine_as_test(
+        lambda: MoneyMachine(services, client, tally),
+        settings=settings(
+            max_examples=20 if services.db.is_sqlite else 8,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
+    # The run reached what it is about: holds captured and voided, charges refunded, through
+    # faults of the provider.
+    seen = tally.seen
+    assert seen["sandbox captured"]
+    assert seen["sandbox voided"] + seen["sandbox refunded"]
+    assert seen["fault refused"] + seen["fault lost"] + seen["fault slow"]
+    assert seen["movements reconciled"]
+
+
+# ---------------------------------------------------------------------------- focused failures
+
+
+@pytest.fixture
+def still_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real time stands still and only the test moves the clock, so that "not before the
+    backoff ran out" is checked to the second, however slowly the machine runs."""
+    start = datetime.now(UTC)
+    monkeypatch.setattr(clock, "now", lambda: start + clock.offset)
+
+
+def notify(client: TestClient, provider: FalteringSandbox, payment_id: str) -> None:
+    """The payer approves at the sandbox and its notification arrives at once."""
+    ref = provider.sandbox.intent_of_payment(payment_id).ref
+    body, headers = provider.sandbox.complete_checkout(ref, approve=True)
+    delivered = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
+    assert delivered.status_code == 200, delivered.text
+
+
+def pay_with_sandbox(
+    client: TestClient, provider: FalteringSandbox, shopper: Account, seat_id: str, style: str
+) -> str:
+    provider.style = PaymentStyle(style)
+    paid = client.post(
+        f"/v1/seats/{seat_id}/payments", json={"provider": "sandbox"}, headers=shopper.headers
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["style"] == style
+    return str(paid.json()["id"])
+
+
+def owed(services: Services, payment_id: str) -> tuple[str, str | None, int, datetime | None]:
+    """A payment's status, the call owed for it, its attempts and when it is next tried."""
+    found = services.db.run_sync(lambda s: s.get(Payment, payment_id), write=False)
+    assert found is not None
+    return found.status, found.pending_action, found.attempts, found.next_attempt_at
+
+
+def move_clock_to(instant: datetime) -> None:
+    clock.advance(instant - utc_now())
+
+
+def operations_at_the_sandbox(services: Services) -> list[tuple[str, str, int]]:
+    return services.db.run_sync(
+        lambda s: [
+            (r.ref, r.kind, r.amount)
+            for r in s.execute(text("SELECT ref, kind, amount FROM sandbox_operations"))
+        ],
+        write=False,
+    )
+
+
+def retried_only_after_backoff(
+    services: Services, worker: Worker, provider: FalteringSandbox, payment_id: str, delay: int
+) -> None:
+    """The last call failed: the next one comes ``delay`` seconds after it, not sooner."""
+    _, _, _, next_at = owed(services, payment_id)
+    assert next_at is not None
+    failed_at = provider.calls[-1].at
+    assert next_at - failed_at == timedelta(seconds=delay)
+    calls = len(provider.calls)
+    move_clock_to(next_at - timedelta(seconds=1))
+    worker.tick()
+    assert len(provider.calls) == calls  # not retried before the backoff ran out
+    move_clock_to(next_at)
+    worker.tick()
+    assert len(provider.calls) == calls + 1
+
+
+@pytest.mark.usefixtures("still_time")
+def test_a_capture_refused_twice_and_a_refund_timed_out_once_each_happen_once(
+    services: Services, client: TestClient
+) -> None:
+    # Given a hold-style team of two with a free leader seat, a charge-style team that will
+    # fail, and a provider that refuses the next two captures and loses the next refund's answer
+    provider = faltering_sandbox(services)
+    worker = Worker(services)
+    merchant = create_merchant(services.db)
+    shoppers = [create_account(services) for _ in range(3)]
+    held = create_deal(services.db, merchant, team_size=2, leader_price=0)
+    team = client.post(f"/v1/deals/{held.id}/teams", headers=shoppers[0].headers).json()
+    joined = client.post(f"/v1/teams/{team['team']['id']}/seats", headers=shoppers[1].headers)
+    charged = create_deal(services.db, merchant, team_size=2)
+    failing = client.post(f"/v1/deals/{charged.id}/teams", headers=shoppers[2].headers).json()
+    provider.faults["capture"].extend([Fault.REFUSED, Fault.REFUSED])
+    provider.faults["refund"].append(Fault.LOST)
+
+    # When the joiner's hold completes the team, and the worker tries to capture it
+    hold = pay_with_sandbox(client, provider, shoppers[1], joined.json()["seat"]["id"], "hold")
+    notify(client, provider, hold)
+    worker.tick()
+
+    # Then the refused capture is retried after 5 s, refused again, then after 10 s done once
+    assert owed(services, hold)[:3] == ("authorized", "capture", 1)
+    retried_only_after_backoff(services, worker, provider, hold, 5)
+    assert owed(services, hold)[:3] == ("authorized", "capture", 2)
+    assert operations_at_the_sandbox(services) == []
+    retried_only_after_backoff(services, worker, provider, hold, 10)
+    assert owed(services, hold)[:2] == ("captured", None)
+    ref = provider.sandbox.intent_of_payment(hold).ref
+    assert operations_at_the_sandbox(services) == [(ref, "capture", 1500)]
+
+    # When the charged team's window ends and the refund's answer is lost on the way back
+    charge = pay_with_sandbox(client, provider, shoppers[2], failing["seat"]["id"], "charge")
+    notify(client, provider, charge)
+    clock.advance(timedelta(days=2))
+    worker.tick()  # fails the team: the refund is owed
+    worker.tick()  # the refund is done at the sandbox, but the worker hears nothing back
+
+    # Then the refund is asked for again with the same key, and the sandbox refunds once
+    refund_ref = provider.sandbox.intent_of_payment(charge).ref
+    assert owed(services, charge)[:3] == ("charged", "refund", 1)
+    assert services.db.run_sync(check_ledger, write=False).breaches == []
+    assert (
+        services.db.run_sync(lambda s: provider_disagreements(s, settled=False), write=False) == []
+    )
+    retried_only_after_backoff(services, worker, provider, charge, 5)
+    assert owed(services, charge)[:2] == ("refunded", None)
+    assert [(c.kind, c.key, c.fault) for c in provider.calls] == [
+        ("capture", f"{hold}:capture", Fault.REFUSED),
+        ("capture", f"{hold}:capture", Fault.REFUSED),
+        ("capture", f"{hold}:capture", None),
+        ("refund", f"{charge}:refund", Fault.LOST),
+        ("refund", f"{charge}:refund", None),
+    ]
+    assert sorted(operations_at_the_sandbox(services)) == sorted(
+        [(ref, "capture", 1500), (refund_ref, "refund", 1500)]
+    )
+    intent = provider.sandbox.intent(refund_ref)
+    assert (intent.status, intent.refunded) == ("refunded", 1500)
+    assert services.db.run_sync(lambda s: audit_database(s, timedelta(0)), write=False) == []
+    assert (
+        services.db.run_sync(lambda s: provider_disagreements(s, settled=True), write=False) == []
+    )
+
+
+@pytest.mark.usefixtures("still_time")
+def test_a_void_owed_after_a_long_wait_for_news_backs_off_from_its_own_first_attempt(
+    services: Services, client: TestClient
+) -> None:
+    # Given a hold whose checkout the worker asked the provider about six times before the
+    # shopper approved it, and a seat then given up, so its hold must be voided
+    provider = faltering_sandbox(services)
+    worker = Worker(services)
+    shopper = create_account(services)
+    deal = create_deal(services.db, create_merchant(services.db), team_size=2)
+    seat_id = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers).json()["seat"][
+        "id"
+    ]
+    hold = pay_with_sandbox(client, provider, shopper, seat_id, "hold")
+    for _ in range(6):
+        _, _, _, next_at = owed(services, hold)
+        assert next_at is not None
+        move_clock_to(next_at)
+        worker.tick()
+    assert owed(services, hold)[:3] == ("requires_action", "poll", 6)
+    notify(client, provider, hold)
+    cancelled = client.post(f"/v1/seats/{seat_id}/cancel", headers=shopper.headers)
+    assert cancelled.status_code == 200, cancelled.text
+
+    # When the provider refuses the void twice
+    provider.faults["void"].extend([Fault.REFUSED, Fault.REFUSED])
+    worker.tick()
+
+    # Then it is retried after the first backoffs (5 s, 10 s), not the polls' (5 min, 10 min)
+    assert owed(services, hold)[:3] == ("authorized", "void", 1)
+    retried_only_after_backoff(services, worker, provider, hold, 5)
+    retried_only_after_backoff(services, worker, provider, hold, 10)
+    assert owed(services, hold)[:2] == ("voided", None)
