@@ -356,7 +356,9 @@ def test_teams_orders_and_refunds_show_what_shoppers_did(
     quitter = create_account(services, name="Quinn Quits")
     team = start_over_api(client, leader, deal.id)
     pay_over_api(client, leader, team.seat_id)
-    join_over_api(client, friend, team.team_id)
+    joined = join_over_api(client, friend, team.team_id)
+    opened = client.post(f"/v1/seats/{joined.seat_id}/payments", json={}, headers=friend.headers)
+    assert opened.status_code == 201  # a checkout opened, not paid yet: the worker will ask
     gone = join_over_api(client, quitter, team.team_id)
     pay_over_api(client, quitter, gone.seat_id)
     assert (
@@ -375,6 +377,7 @@ def test_teams_orders_and_refunds_show_what_shoppers_did(
     assert "No teams match." in none.text
     assert all(name in detail.text for name in ("Lei Leader", "Fay Friend", "Quinn Quits"))
     assert "Authorised (held)" in detail.text
+    assert "(asking the provider)" in detail.text
     assert "lei@example.com" in orders.text
     assert "Fay Friend" not in orders.text
     assert "Quinn Quits" in refunds.text

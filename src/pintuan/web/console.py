@@ -58,6 +58,7 @@ PENDING_ACTIONS: dict[str, str] = {
     "capture": N_("capture owed"),
     "void": N_("void owed"),
     "refund": N_("refund owed"),
+    "poll": N_("asking the provider"),
 }
 REFUND_STATES: dict[str, str] = {
     "owed": N_("Owed"),
