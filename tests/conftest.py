@@ -105,3 +105,14 @@ def real_time() -> Iterator[None]:
 @pytest.fixture
 def tmp_sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'fresh.db'}"
+
+
+@pytest.fixture
+def charging(database_url: str) -> Iterator[tuple[TestClient, Services]]:
+    """An app whose sandbox charges at once and refunds on failure (as wallets do)."""
+    settings = make_settings(database_url, sandbox_style="charge")
+    services = build_services(settings)
+    _empty_all_tables(services.db)
+    with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
+        yield client, services
+    services.db.dispose()

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from pintuan.app import create_app
 from pintuan.audit.ledger import check_ledger
-from pintuan.bootstrap import build_services
-from pintuan.config import Settings
 from pintuan.kit.time import clock
 from pintuan.ledger.models import Entry, Journal, Wallet
 from pintuan.merchants.models import Merchant
@@ -21,19 +16,7 @@ from pintuan.payments.models import Payment
 from pintuan.services import Services
 from pintuan.teams.models import Seat
 from pintuan.worker import Worker
-from tests.conftest import _empty_all_tables, make_settings
 from tests.factories import Account, create_account, create_deal, create_merchant
-
-
-@pytest.fixture
-def charging(database_url: str) -> Iterator[tuple[TestClient, Services]]:
-    """An app whose sandbox charges at once and refunds on failure (as wallets do)."""
-    settings: Settings = make_settings(database_url, sandbox_style="charge")
-    services = build_services(settings)
-    _empty_all_tables(services.db)
-    with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
-        yield client, services
-    services.db.dispose()
 
 
 def journals(services: Services, payment_id: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,11 +20,12 @@ from pintuan.ledger.models import Journal
 from pintuan.ledger.reconcile import reconcile_day
 from pintuan.ledger.settlement import settle_day
 from pintuan.merchants.models import Merchant
-from pintuan.payments.providers.sandbox import SandboxOperation, SandboxProvider
+from pintuan.payments.providers.sandbox import SandboxOperation
 from pintuan.services import Services
 from pintuan.worker import Worker
-from tests.conftest import _empty_all_tables, make_settings
+from tests.conftest import make_settings
 from tests.factories import PASSWORD, Account, create_account, create_deal, create_merchant
+from tests.features.test_payments_api import sandbox
 
 
 def at(instant: datetime) -> None:
@@ -154,22 +154,6 @@ def test_settlements_are_private_to_the_merchant_and_operators(
         assert seen.json()["code"] == "merchant_not_found"
     ops = client.get(f"/v1/merchants/{merchant.id}/settlements", headers=operator(services).headers)
     assert ops.status_code == 200
-
-
-@pytest.fixture
-def charging(database_url: str) -> Iterator[tuple[TestClient, Services]]:
-    settings = make_settings(database_url, sandbox_style="charge")
-    services = build_services(settings)
-    _empty_all_tables(services.db)
-    with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
-        yield client, services
-    services.db.dispose()
-
-
-def sandbox(services: Services) -> SandboxProvider:
-    provider = services.providers["sandbox"]
-    assert isinstance(provider, SandboxProvider)
-    return provider
 
 
 def test_reconciliation_matches_the_sandbox_statement_and_reports_each_difference(
