@@ -14,15 +14,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy.orm import Session
+
+R = TypeVar("R")
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
 _SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class IntegrityViolation(Exception):
+    """A statement broke a unique, foreign-key or check constraint (either driver's error)."""
 
 
 class Sql:
@@ -31,12 +40,18 @@ class Sql:
     ``column IN_LIST(:ids)`` takes a whole Python list as one parameter (a JSON array that
     SQLite unpacks with ``json_each``, an array for PostgreSQL's ``= ANY``), so a batch of a
     thousand ids is one bound value instead of a thousand.
+
+    Keyword arguments bind fixed parameters once, at definition: status words come from the
+    enums (``Sql("... WHERE status = :held", held=SeatStatus.HELD)``), never as SQL literals.
     """
 
-    __slots__ = ("_pyformat", "_sqlite", "text")
+    __slots__ = ("_pyformat", "_sqlite", "bound", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, **bound: object) -> None:
         self.text = " ".join(text.split())
+        self.bound: dict[str, object] = {
+            name: value.value if isinstance(value, Enum) else value for name, value in bound.items()
+        }
         self._sqlite = _IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", self.text)
         self._pyformat: str | None = None
 
@@ -59,22 +74,57 @@ class RawTx:
         self.sqlite = sqlite
 
     def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
+        """Run one statement; the driver's cursor is returned for reading its rows."""
         cursor = self._conn.cursor()
+        if sql.bound:
+            params = {**sql.bound, **params} if params else sql.bound
         if self.sqlite and params:
             params = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
-        cursor.execute(sql.for_driver(self.sqlite), params or {})
+        try:
+            cursor.execute(sql.for_driver(self.sqlite), params or {})
+        except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+            raise IntegrityViolation(str(exc)) from exc
         return cursor
 
     def one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
-        """The first row, or None."""
+        """The first row as the driver gives it (a tuple), or None."""
         return self.execute(sql, params).fetchone()
 
     def all(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[Any]:
         return list(self.execute(sql, params).fetchall())
 
+    def scalar(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def one_as(
+        self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
+    ) -> R | None:
+        """The first row built into ``into`` by column name (``into(**row)``), or None."""
+        cursor = self.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return into(**dict(zip(_column_names(cursor), row, strict=True)))
+
+    def all_as(
+        self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
+    ) -> list[R]:
+        """Every row built into ``into`` by column name (``into(**row)``)."""
+        cursor = self.execute(sql, params)
+        names = _column_names(cursor)
+        return [into(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
     def many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
+        if not rows:
+            return
+        if sql.bound:
+            rows = [{**sql.bound, **row} for row in rows]
+        try:
             self._conn.cursor().executemany(sql.for_driver(self.sqlite), rows)
+        except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+            raise IntegrityViolation(str(exc)) from exc
 
     def instant(self, value: datetime) -> Any:
         """An aware datetime as this driver stores it."""
@@ -85,6 +135,11 @@ class RawTx:
         if isinstance(value, datetime):
             return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def _column_names(cursor: Any) -> tuple[str, ...]:
+    # Both drivers name a column by its alias, so a statement's ``AS`` names the field.
+    return tuple(column[0] for column in cursor.description)
 
 
 def raw_tx(session: Session) -> RawTx:

@@ -12,14 +12,12 @@ the order of its updates; every other transition takes the deal and team locks f
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,7 +39,7 @@ from pintuan.errors import Conflict, NotFound
 from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
-from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.ledger import service as ledger
 from pintuan.teams.models import Seat, Team
 
@@ -246,7 +244,7 @@ def _insert_seat(
                 "now": tx.instant(now),
             },
         )
-    except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
+    except IntegrityViolation as exc:
         raise already_member() from exc
     record_event(tx, f"seat.{seat.status}", seat.id, team_id=team_id, user_id=user_id)
     return seat
