@@ -35,13 +35,18 @@ demo: migrate
 run: demo fonts
 	$(BIN)/pintuan serve --host $(HOST) --port $(PORT)
 
+# The whole suite on SQLite and PostgreSQL, browser tests included: scripts/test-up.sh brings up
+# PostgreSQL, Chromium and the poster tools where it can (root with apt) and says what it skips.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@url="$$(scripts/test-up.sh)" && PINTUAN_TEST_POSTGRES_URL="$$url" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Style, types, and the layers as a contract (imports only point down; the domain stays pure).
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix src tests bench
