@@ -457,7 +457,7 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
     """The provider did it: record the final status (once)."""
     done = session.execute(
         update(payments)
-        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action)
+        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action.value)
         .values(
             status=ACTION_RESULT[action.action].value,
             pending_action=None,
@@ -508,7 +508,7 @@ def retry_action_later(session: Session, action: DueAction, error: str, now: dat
     delay = min(FIRST_BACKOFF * 2 ** min(action.attempts, 20), MAX_BACKOFF)
     session.execute(
         update(payments)
-        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action)
+        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action.value)
         .values(
             attempts=payments.c.attempts + 1,
             next_attempt_at=now + delay,
