@@ -165,7 +165,7 @@ def credit_wallets(tx: RawTx, credits: Sequence[tuple[str, str, int]], now: date
 
 def debit_wallet(tx: RawTx, user_id: str, currency: str, amount: int, now: datetime) -> None:
     """Take ``amount`` from a wallet, refused (and nothing changed) when the balance is short."""
-    left = tx.one(
+    left = tx.scalar(
         DEBIT_WALLET,
         {"user_id": user_id, "currency": currency, "amount": amount, "now": tx.instant(now)},
     )

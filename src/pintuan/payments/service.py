@@ -1,8 +1,10 @@
-"""Use cases of payments: paying for a seat, provider notifications, and the money owed back.
+"""Use cases of payments: paying for a seat, provider notifications, and the worker's side of
+the provider calls a payment is owed.
 
 Money moves in two halves. Inside a transaction we only decide (a payment is authorised, a
-capture is owed…); calls to the provider happen after commit, from the worker, and each one is
-idempotent by ``<payment id>:<action>`` so a retry can never capture or refund twice.
+capture is owed…; every such decision is made in payments/owed.py); calls to the provider happen
+after commit, from the worker, and each one is idempotent by ``<payment id>:<action>`` so a
+retry can never capture or refund twice.
 """
 
 from __future__ import annotations
