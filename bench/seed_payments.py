@@ -67,6 +67,7 @@ from pintuan.kit.time import utc_now
 from pintuan.ledger.models import Journal
 from pintuan.payments import service as payments
 from pintuan.payments.models import Payment, WebhookEvent
+from pintuan.payments.owed import FIRST_POLL
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxProvider
 from pintuan.services import Services
 from pintuan.teams import service as teams
@@ -241,7 +242,7 @@ def _copy_payments(
                 "next_action": template.payment["next_action"].replace(old_ref, ref),
                 "created_at": now,
                 "updated_at": now,
-                "next_attempt_at": now + payments.FIRST_POLL,
+                "next_attempt_at": now + FIRST_POLL,
             }
         )
         intent = template.intent | {

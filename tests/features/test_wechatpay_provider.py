@@ -29,7 +29,8 @@ from pintuan.errors import InvalidInput
 from pintuan.kit.ids import new_id
 from pintuan.kit.time import clock
 from pintuan.payments.models import Payment
-from pintuan.payments.providers.wechatpay import CHINA, WeChatPayProvider
+from pintuan.payments.providers.wechatpay import WeChatPayProvider
+from pintuan.payments.providers.wechatpay_formats import CHINA
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.conftest import make_settings

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pintuan.domain import ledger as rules
-from pintuan.domain.payments import Capabilities, PaymentStyle, RecordKind
+from pintuan.domain.payments import (
+    Capabilities,
+    MoneyBack,
+    PaymentStatus,
+    PaymentStyle,
+    RecordKind,
+    money_back,
+)
 from pintuan.domain.reconciliation import Difference, Movement, reconcile
 from pintuan.errors import Conflict, Gone, InvalidInput, NotFound
 from pintuan.payments.pay_links import issue_pay_link, read_pay_link
@@ -66,6 +73,27 @@ def test_checkout_kinds_and_currencies_are_the_providers_own() -> None:
         check_checkout(card(None), "CNY", None)
     assert kind.value.code == "invalid_checkout_kind"
     assert currency.value.code == "currency_not_supported"
+
+
+def test_a_hold_is_voided_and_a_charge_refunded_by_its_provider() -> None:
+    assert money_back(PaymentStatus.AUTHORIZED, "stripe", "original") is MoneyBack.VOID
+    assert money_back(PaymentStatus.CHARGED, "alipay", "original") is MoneyBack.REFUND
+
+
+def test_money_goes_back_to_the_wallet_at_once_when_paid_from_it_or_asked_for() -> None:
+    assert money_back(PaymentStatus.CHARGED, "wallet", "original") is MoneyBack.TO_WALLET
+    assert money_back(PaymentStatus.CHARGED, "wechatpay", "wallet") is MoneyBack.TO_WALLET
+    # A hold has taken nothing yet: it is let go at the provider, never paid into the wallet.
+    assert money_back(PaymentStatus.AUTHORIZED, "stripe", "wallet") is MoneyBack.VOID
+
+
+@pytest.mark.parametrize(
+    "status",
+    [s for s in PaymentStatus if s not in (PaymentStatus.AUTHORIZED, PaymentStatus.CHARGED)],
+)
+def test_only_a_hold_or_a_charge_has_money_to_give_back(status: PaymentStatus) -> None:
+    with pytest.raises(ValueError, match="no money to give back"):
+        money_back(status, "sandbox", "original")
 
 
 @given(amount=st.integers(0, 10**12), bps=st.integers(0, 10_000))

@@ -16,11 +16,10 @@ from pintuan.domain.payments import (
     RecordKind,
     WebhookRejected,
 )
-from pintuan.payments.providers.wechatpay import (
-    WeChatPayProvider,
+from pintuan.payments.providers.wechatpay import WeChatPayProvider, notice_event
+from pintuan.payments.providers.wechatpay_formats import (
     china_time,
     fen,
-    notice_event,
     parse_trade_bill,
     refund_number,
 )

@@ -165,26 +165,46 @@ def end_web_session(session: Session, secret: str) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _TokenHolder:
+    user_id: str
+    role: str
+    display_name: str
+    locale: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StaffPost:
+    merchant_id: str
+
+
 TOKEN_PRINCIPAL = Sql("""
-    SELECT u.id, u.role, u.display_name, u.locale, u.time_zone
+    SELECT u.id AS user_id, u.role, u.display_name, u.locale, u.time_zone
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
 """)
 STAFF_OF = Sql("SELECT merchant_id FROM merchant_staff WHERE user_id = :user_id")
 
 
+def _merchants_of(tx: RawTx, user_id: str) -> frozenset[str]:
+    return frozenset(p.merchant_id for p in tx.all_as(_StaffPost, STAFF_OF, {"user_id": user_id}))
+
+
 def principal_for_api_token(tx: RawTx, secret: str) -> Principal | None:
     """Who a bearer token acts for: one indexed lookup (every API request makes it)."""
-    row = tx.one(TOKEN_PRINCIPAL, {"token_hash": _digest(secret)})
-    if row is None:
+    holder = tx.one_as(_TokenHolder, TOKEN_PRINCIPAL, {"token_hash": _digest(secret)})
+    if holder is None:
         return None
-    role = Role(row[1])
-    merchant_ids = (
-        frozenset(r[0] for r in tx.all(STAFF_OF, {"user_id": row[0]}))
-        if role is Role.MERCHANT
-        else frozenset()
+    role = Role(holder.role)
+    return Principal(
+        holder.user_id,
+        role,
+        holder.display_name,
+        holder.locale,
+        holder.time_zone,
+        _merchants_of(tx, holder.user_id) if role is Role.MERCHANT else frozenset(),
     )
-    return Principal(row[0], role, row[2], row[3], row[4], merchant_ids)
 
 
 def principal_for_web_session(session: Session, secret: str) -> Principal | None:
@@ -202,14 +222,13 @@ def principal_for_user(session: Session, user_id: str) -> Principal | None:
     user = session.get(User, user_id)
     if user is None:
         return None
-    merchant_ids = [r[0] for r in raw_tx(session).all(STAFF_OF, {"user_id": user_id})]
     return Principal(
         user_id=user.id,
         role=Role(user.role),
         display_name=user.display_name,
         locale=user.locale,
         time_zone=user.time_zone,
-        merchant_ids=frozenset(merchant_ids),
+        merchant_ids=_merchants_of(raw_tx(session), user_id),
     )
 
 

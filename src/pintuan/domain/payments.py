@@ -1,4 +1,5 @@
-"""The port every payment provider adapter implements, and the facts that cross it."""
+"""The port every payment provider adapter implements, the facts that cross it, and the rule
+for how money owed back travels (a hold is voided, a charge refunded, or the wallet credited)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,59 @@ from pintuan.errors import AppError
 class PaymentStyle(StrEnum):
     HOLD = "hold"  # authorise on join, capture on success, void on failure (cards)
     CHARGE = "charge"  # charge on join, refund on failure (wallets)
+
+
+# The provider name of the stored balance: a payment from it needs no outside call.
+WALLET = "wallet"
+
+
+class PaymentStatus(StrEnum):
+    REQUIRES_ACTION = "requires_action"  # waiting for the payer at the provider
+    AUTHORIZED = "authorized"  # a hold
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    CHARGED = "charged"  # money taken at once
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+class PaymentPurpose(StrEnum):
+    SEAT = "seat"
+    TOPUP = "topup"  # money into the payer's own wallet
+
+
+class RefundTo(StrEnum):
+    ORIGINAL = "original"  # back the way it came
+    WALLET = "wallet"  # into the payer's wallet at once
+
+
+class ProviderAction(StrEnum):
+    """The call a payment is owed at its provider (its ``pending_action``)."""
+
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+    POLL = "poll"  # ask what became of a checkout whose notification never came
+
+
+class MoneyBack(StrEnum):
+    VOID = "void"  # the provider lets the hold go
+    REFUND = "refund"  # the provider pays the charge back
+    TO_WALLET = "to_wallet"  # the payer's wallet is credited at once, no provider call
+
+
+def money_back(status: str, provider: str, refund_to: str) -> MoneyBack:
+    """How money taken for a seat goes back to its payer: a hold is voided and a charge
+    refunded by the provider, except that a charge paid from the wallet, or whose payer asked
+    for the wallet (``refund_to == "wallet"``), is back in the wallet at once. Only a hold or a
+    charge has money to give back."""
+    if status == PaymentStatus.AUTHORIZED:
+        return MoneyBack.VOID
+    if status != PaymentStatus.CHARGED:
+        raise ValueError(f"a {status} payment keeps no money to give back")
+    if provider == WALLET or refund_to == RefundTo.WALLET:
+        return MoneyBack.TO_WALLET
+    return MoneyBack.REFUND
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,16 @@ CLAIM = Sql("""
     ON CONFLICT (scope, key) DO NOTHING
     RETURNING scope
 """)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    request_hash: str
+    response_status: int | None  # None while the first request is still running
+    response_body: str | None
+    response_content_type: str | None
+
+
 READ = Sql("""
     SELECT request_hash, response_status, response_body, response_content_type
     FROM idempotency_keys WHERE scope = :scope AND key = :key
@@ -61,25 +71,28 @@ def claim_key(
     now = utc_now()
     ids = {"scope": scope, "key": key}
     tx.execute(FORGET_EXPIRED, {**ids, "now": tx.instant(now)})
-    claimed = tx.one(
+    claimed = tx.scalar(
         CLAIM,
         {**ids, "hash": request_hash, "now": tx.instant(now), "expires_at": tx.instant(now + ttl)},
     )
     if claimed is not None:
         return None
-    row = tx.one(READ, ids)
-    if row is None:  # expired and swept between our two statements: treat it as taken
+    stored = tx.one_as(_Claim, READ, ids)
+    if stored is None:  # expired and swept between our two statements: treat it as taken
         raise _in_progress()
-    stored_hash, status, body, content_type = row
-    if stored_hash != request_hash:
+    if stored.request_hash != request_hash:
         raise InvalidInput(
             "This Idempotency-Key was already used for a different request; use a new key "
             "for a new request.",
             code="idempotency_mismatch",
         )
-    if status is None:
+    if stored.response_status is None:
         raise _in_progress()
-    return StoredResponse(status, body or "", content_type or "application/json")
+    return StoredResponse(
+        stored.response_status,
+        stored.response_body or "",
+        stored.response_content_type or "application/json",
+    )
 
 
 def _in_progress() -> Conflict:

@@ -1,10 +1,20 @@
-"""The hot path's way to the database: plain SQL on the driver's own connection.
+"""The engine's way to the database: plain SQL on the driver's own connection.
 
 An ORM session costs about twenty times a bare transaction on SQLite, and building a Core statement
-costs more than running it. The few statements on the request hot path (authenticating a token,
-joining a team, claiming an idempotency key) are therefore written once as SQL with ``:name``
-parameters and run straight on the DB-API cursor, inside the same transaction an ORM session
-would use. Everything else stays on the ORM.
+costs more than running it. The rule: a statement is raw SQL when it runs inside one of the
+engine's transactions, the ones that change who holds a seat and what money is owed, and in the
+lookups every request makes before them. That is joining and cancelling a seat, payments arriving
+(webhooks, polls, the wallet), seats ending and teams failing or succeeding (the sweeps included),
+the provider calls a payment is owed, their journals and wallet moves, the outbox events written
+with them, the API token lookup, the idempotency keys and the worker's probe for due work. Such a
+function takes a :class:`RawTx`, its statements written once with ``:name`` parameters, and runs
+either as a whole unit of work (``Database.run_raw``) or inside an ORM unit of work on the same
+connection and transaction (:func:`raw_tx`: a provider's result, a payout, a seat cancelled from a
+page). Everything else is ORM: catalogue, accounts, consoles and reports, audit, settlement,
+growth, and the worker's leasing and retrying of provider calls. Rows are read by column name into
+typed records (:meth:`RawTx.one_as`, :meth:`RawTx.all_as`, :meth:`RawTx.scalar`), status words are
+bound from the domain's enums, and a driver's integrity error surfaces as
+:class:`IntegrityViolation`.
 
 Values cross the boundary in the forms the ORM also stores: instants as aware UTC in
 PostgreSQL and as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text in SQLite, booleans as 0/1 in SQLite.

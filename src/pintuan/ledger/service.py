@@ -5,6 +5,9 @@ The functions here run on the raw path (a ``RawTx``) because they sit inside the
 transactions: a payment arriving, seats ending, a team succeeding, a provider call finishing.
 Each is guarded by the state change that calls it, and a payment's journals are keyed
 ``<payment id>:<kind>``, so the same movement can never be written twice.
+
+The ledger only records: it writes journals, their entries and wallet balances, never a
+payment. What a payment is owed (a capture, a void, a refund) is decided in payments.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from datetime import datetime
 
 from pintuan.domain import ledger as rules
 from pintuan.domain.ledger import JournalKind, JournalStatus
+from pintuan.domain.payments import PaymentPurpose, PaymentStatus, ProviderAction
+from pintuan.domain.teams import SeatStatus
 from pintuan.errors import Conflict, InvalidInput, NotFound
-from pintuan.events.service import record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
 
@@ -161,7 +165,7 @@ def credit_wallets(tx: RawTx, credits: Sequence[tuple[str, str, int]], now: date
 
 def debit_wallet(tx: RawTx, user_id: str, currency: str, amount: int, now: datetime) -> None:
     """Take ``amount`` from a wallet, refused (and nothing changed) when the balance is short."""
-    left = tx.one(
+    left = tx.scalar(
         DEBIT_WALLET,
         {"user_id": user_id, "currency": currency, "amount": amount, "now": tx.instant(now)},
     )
@@ -178,12 +182,12 @@ def debit_wallet(tx: RawTx, user_id: str, currency: str, amount: int, now: datet
 def record_money_in(tx: RawTx, payment: PaymentMoney, now: datetime) -> None:
     """A payment's money arrived: a pending authorisation (hold), a posted charge, or a top-up
     that lands in the payer's wallet."""
-    if payment.purpose == "topup":
+    if payment.purpose == PaymentPurpose.TOPUP:
         credit_wallets(tx, [(payment.user_id, payment.currency, payment.amount)], now)
         journal = payment.journal(
             JournalKind.TOPUP, rules.topup(payment.provider, payment.user_id, payment.amount)
         )
-    elif payment.status == "authorized":
+    elif payment.status == PaymentStatus.AUTHORIZED:
         journal = payment.journal(
             JournalKind.AUTHORIZE,
             rules.money_in(payment.provider, payment.user_id, payment.amount),
@@ -197,77 +201,38 @@ def record_money_in(tx: RawTx, payment: PaymentMoney, now: datetime) -> None:
 
 
 # ---------------------------------------------------------------------------- money back
-
-_OWE_BACK = """
-    UPDATE payments
-    SET pending_action = CASE WHEN status = 'authorized' THEN 'void' ELSE 'refund' END,
-        next_attempt_at = :now, updated_at = :now
-    WHERE {which} IN_LIST(:ids) AND status IN ('authorized', 'charged')
-      AND pending_action IS NULL AND purpose = 'seat'
-    RETURNING {columns}
-"""
-# Keyed on the seats that just ended: all of their money goes back.
-OWE_BACK_FOR_SEATS = Sql(_OWE_BACK.format(which="seat_id", columns=PAYMENT_MONEY_COLUMNS))
-# Keyed on single late payments: their seat may be kept by another payment, so never by seat.
-OWE_BACK_FOR_PAYMENTS = Sql(_OWE_BACK.format(which="id", columns=PAYMENT_MONEY_COLUMNS))
-REFUNDED_TO_WALLET = Sql("""
-    UPDATE payments
-    SET status = 'refunded', pending_action = NULL, next_attempt_at = NULL, updated_at = :now
-    WHERE id IN_LIST(:ids) AND pending_action = 'refund'
-""")
+# Whether money goes back, and how, is decided in payments/owed.py; these only record it.
 
 
-def owe_back_for_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> None:
-    """Seats ended: the money taken for them goes back (holds voided, charges refunded)."""
-    if seat_ids:
-        _owe_back(tx, OWE_BACK_FOR_SEATS, seat_ids, now)
-
-
-def owe_back_for_payments(tx: RawTx, payment_ids: Sequence[str], now: datetime) -> None:
-    """Payments that came too late (or twice) for their seat: their money goes back."""
-    if payment_ids:
-        _owe_back(tx, OWE_BACK_FOR_PAYMENTS, payment_ids, now)
-
-
-def _owe_back(tx: RawTx, sql: Sql, ids: Sequence[str], now: datetime) -> None:
-    owed = [PaymentMoney(*row) for row in tx.all(sql, {"ids": list(ids), "now": tx.instant(now)})]
-    # A hold needs no journal yet: its pending authorisation is voided when the provider
-    # confirms. A charge is now owed to its payer.
-    charges = [p for p in owed if p.status == "charged"]
+def record_owed_back(tx: RawTx, charges: Sequence[PaymentMoney], now: datetime) -> None:
+    """Charges now owed back to their payers. A hold needs no journal yet: its pending
+    authorisation is voided when the provider confirms."""
     post(tx, [p.journal(JournalKind.OWE_BACK, rules.owe_back(p.amount)) for p in charges], now)
-    to_wallet = [p for p in charges if p.refund_to == "wallet" or p.provider == "wallet"]
-    if to_wallet:
-        # The payer chose their wallet (or paid from it): no provider call, the money is
-        # theirs again at once.
-        tx.execute(REFUNDED_TO_WALLET, {"ids": [p.id for p in to_wallet], "now": tx.instant(now)})
-        credit_wallets(tx, [(p.user_id, p.currency, p.amount) for p in to_wallet], now)
-        post(
-            tx,
-            [
-                p.journal(JournalKind.WALLET_REFUND, rules.wallet_refund(p.user_id, p.amount))
-                for p in to_wallet
-            ],
-            now,
-        )
-        record_events(
-            tx,
-            [
-                (
-                    "payment.returned",
-                    p.id,
-                    {
-                        "user_id": p.user_id,
-                        "amount": p.amount,
-                        "currency": p.currency,
-                        "to": "wallet",
-                    },
-                )
-                for p in to_wallet
-            ],
-        )
+
+
+def record_returned_to_wallet(tx: RawTx, payments: Sequence[PaymentMoney], now: datetime) -> None:
+    """Money owed back went into the payers' wallets at once, with no provider call."""
+    credit_wallets(tx, [(p.user_id, p.currency, p.amount) for p in payments], now)
+    post(
+        tx,
+        [
+            p.journal(JournalKind.WALLET_REFUND, rules.wallet_refund(p.user_id, p.amount))
+            for p in payments
+        ],
+        now,
+    )
 
 
 # ---------------------------------------------------------------------------- earning
+
+
+@dataclass(frozen=True, slots=True)
+class Earning(PaymentMoney):
+    """A payment whose money becomes its merchant's, with the merchant's commission rate."""
+
+    merchant_id: str
+    commission_bps: int
+
 
 _EARNINGS = """
     SELECT p.id, p.user_id, p.provider, p.provider_ref, p.amount, p.currency, p.status,
@@ -276,61 +241,78 @@ _EARNINGS = """
     JOIN seats s ON s.id = p.seat_id
     JOIN deals d ON d.id = s.deal_id
     JOIN merchants m ON m.id = d.merchant_id
-    WHERE {which} AND s.status = 'confirmed'
+    WHERE {which} AND s.status = :confirmed
 """
 # A succeeded team's charges that keep their money (not owed back) earn at once.
 CHARGES_OF_TEAM = Sql(
     _EARNINGS.format(
-        which="p.team_id = :team_id AND p.status = 'charged' AND p.pending_action IS NULL"
-    )
+        which="p.team_id = :team_id AND p.status = :charged AND p.pending_action IS NULL"
+    ),
+    confirmed=SeatStatus.CONFIRMED,
+    charged=PaymentStatus.CHARGED,
 )
-CAPTURED_PAYMENT = Sql(_EARNINGS.format(which="p.id = :id AND p.status = 'captured'"))
+CAPTURED_PAYMENT = Sql(
+    _EARNINGS.format(which="p.id = :id AND p.status = :captured"),
+    confirmed=SeatStatus.CONFIRMED,
+    captured=PaymentStatus.CAPTURED,
+)
 
 
-def _earn(tx: RawTx, rows: Sequence[Sequence[object]], now: datetime) -> None:
-    journals = []
-    for row in rows:
-        payment = PaymentMoney(*row[:9])  # type: ignore[arg-type]
-        merchant_id, bps = str(row[9]), int(row[10])  # type: ignore[call-overload]
-        fee = rules.fee_for(payment.amount, bps)
-        journals.append(
-            payment.journal(
+def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
+    post(
+        tx,
+        [
+            e.journal(
                 JournalKind.EARN,
-                rules.earn(merchant_id, payment.amount, fee),
-                merchant_id=merchant_id,
+                rules.earn(e.merchant_id, e.amount, rules.fee_for(e.amount, e.commission_bps)),
+                merchant_id=e.merchant_id,
             )
-        )
-    post(tx, journals, now)
+            for e in earnings
+        ],
+        now,
+    )
 
 
 def earn_team_charges(tx: RawTx, team_id: str, now: datetime) -> None:
     """A team succeeded: its charged seats' money becomes the merchant's, less the fee."""
-    _earn(tx, tx.all(CHARGES_OF_TEAM, {"team_id": team_id}), now)
+    _earn(tx, tx.all_as(Earning, CHARGES_OF_TEAM, {"team_id": team_id}), now)
 
 
 # ---------------------------------------------------------------------------- provider results
 
-DECIDE_AUTHORIZATION = Sql("""
+DECIDE_AUTHORIZATION = Sql(
+    """
     UPDATE ledger_journals SET status = :status, decided_at = :now
-    WHERE id = :id AND status = 'pending'
-""")
+    WHERE id = :id AND status = :pending
+""",
+    pending=JournalStatus.PENDING,
+)
 PAYMENT_MONEY = Sql("""
     SELECT id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
     FROM payments WHERE id = :id
 """)
 
 
-def record_provider_result(tx: RawTx, payment_id: str, action: str, now: datetime) -> None:
+def record_provider_result(
+    tx: RawTx, payment_id: str, action: ProviderAction, now: datetime
+) -> None:
     """The provider confirmed a capture, void or refund (the payment's status just changed)."""
     at = tx.instant(now)
     authorization = journal_id(payment_id, JournalKind.AUTHORIZE)
-    if action == "capture":
-        tx.execute(DECIDE_AUTHORIZATION, {"id": authorization, "status": "posted", "now": at})
-        _earn(tx, tx.all(CAPTURED_PAYMENT, {"id": payment_id}), now)
-    elif action == "void":
-        tx.execute(DECIDE_AUTHORIZATION, {"id": authorization, "status": "voided", "now": at})
-    elif action == "refund":
-        payment = PaymentMoney(*tx.one(PAYMENT_MONEY, {"id": payment_id}))
+    if action is ProviderAction.CAPTURE:
+        tx.execute(
+            DECIDE_AUTHORIZATION,
+            {"id": authorization, "status": JournalStatus.POSTED.value, "now": at},
+        )
+        _earn(tx, tx.all_as(Earning, CAPTURED_PAYMENT, {"id": payment_id}), now)
+    elif action is ProviderAction.VOID:
+        tx.execute(
+            DECIDE_AUTHORIZATION,
+            {"id": authorization, "status": JournalStatus.VOIDED.value, "now": at},
+        )
+    elif action is ProviderAction.REFUND:
+        payment = tx.one_as(PaymentMoney, PAYMENT_MONEY, {"id": payment_id})
+        assert payment is not None  # its status just changed in this transaction
         post(
             tx,
             [
@@ -342,32 +324,34 @@ def record_provider_result(tx: RawTx, payment_id: str, action: str, now: datetim
             now,
         )
     else:
-        raise ValueError(f"unknown provider action {action!r}")
+        raise ValueError(f"no journal records a provider {action!r}")
 
 
 # ---------------------------------------------------------------------------- payouts
 
 MERCHANT_CURRENCY = Sql("SELECT currency FROM merchants WHERE id = :id")
 LOCK_MERCHANT = Sql("SELECT id FROM merchants WHERE id = :id FOR UPDATE")
-ACCOUNT_BALANCE = Sql("""
-    SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e
+ACCOUNT_BALANCE = Sql(
+    """
+    SELECT COALESCE(SUM(e.amount), 0) AS balance FROM ledger_entries e
     JOIN ledger_journals j ON j.id = e.journal_id
-    WHERE e.account = :account AND e.currency = :currency AND j.status = 'posted'
-""")
+    WHERE e.account = :account AND e.currency = :currency AND j.status = :posted
+""",
+    posted=JournalStatus.POSTED,
+)
 
 
 def merchant_payable(tx: RawTx, merchant_id: str, currency: str) -> int:
     """What the platform owes the merchant now (credit balance of its payable account)."""
     account = rules.MERCHANT_PAYABLE.format(merchant_id=merchant_id)
-    return -int(tx.one(ACCOUNT_BALANCE, {"account": account, "currency": currency})[0])
+    return -int(tx.scalar(ACCOUNT_BALANCE, {"account": account, "currency": currency}))
 
 
 def record_payout(
     tx: RawTx, merchant_id: str, amount: int, currency: str, now: datetime
 ) -> NewJournal:
     """Money sent to the merchant; never more than it is owed."""
-    found = tx.one(MERCHANT_CURRENCY, {"id": merchant_id})
-    if found is None:
+    if tx.scalar(MERCHANT_CURRENCY, {"id": merchant_id}) is None:
         raise NotFound(f"No merchant {merchant_id}.", code="merchant_not_found")
     if not tx.sqlite:
         tx.execute(LOCK_MERCHANT, {"id": merchant_id})  # one payout at a time per merchant

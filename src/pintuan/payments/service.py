@@ -1,8 +1,10 @@
-"""Use cases of payments: paying for a seat, provider notifications, and the money owed back.
+"""Use cases of payments: paying for a seat, provider notifications, and the worker's side of
+the provider calls a payment is owed.
 
 Money moves in two halves. Inside a transaction we only decide (a payment is authorised, a
-capture is owed…); calls to the provider happen after commit, from the worker, and each one is
-idempotent by ``<payment id>:<action>`` so a retry can never capture or refund twice.
+capture is owed…; every such decision is made in payments/owed.py); calls to the provider happen
+after commit, from the worker, and each one is idempotent by ``<payment id>:<action>`` so a
+retry can never capture or refund twice.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pintuan.domain.payments import (
+    WALLET,
     Capabilities,
     Checkout,
     EventKind,
+    PaymentPurpose,
+    PaymentStatus,
     PaymentStyle,
+    ProviderAction,
     ProviderEvent,
 )
+from pintuan.domain.teams import SeatStatus
 from pintuan.errors import Conflict, InvalidInput, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
@@ -30,6 +37,7 @@ from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.ledger import service as ledger
 from pintuan.ledger.service import PaymentMoney
+from pintuan.payments import owed
 from pintuan.payments.models import Payment
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
@@ -39,11 +47,13 @@ log = logging.getLogger("pintuan.payments")
 
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=5)
-# A checkout whose notification has not come is asked about after this, then with backoff.
-FIRST_POLL = timedelta(minutes=2)
 # After this many unanswered polls (about 3.5 hours) the provider is asked no more.
 MAX_POLLS = 12
-ACTION_RESULT = {"capture": "captured", "void": "voided", "refund": "refunded"}
+ACTION_RESULT = {
+    ProviderAction.CAPTURE: PaymentStatus.CAPTURED,
+    ProviderAction.VOID: PaymentStatus.VOIDED,
+    ProviderAction.REFUND: PaymentStatus.REFUNDED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +131,7 @@ def start_payment(
             Payment.seat_id == seat.id,
             Payment.user_id == payer_id,
             Payment.provider == provider,
-            Payment.status == "requires_action",
+            Payment.status == PaymentStatus.REQUIRES_ACTION.value,
             Payment.provider_ref.is_not(None),
         )
     )
@@ -144,7 +154,7 @@ def start_topup(
     payment = _new_payment(
         user_id, provider, StyleChoice(PaymentStyle.CHARGE), amount, currency, "original", now
     )
-    payment.purpose = "topup"
+    payment.purpose = PaymentPurpose.TOPUP.value
     session.add(payment)
     session.flush()
     return payment
@@ -161,12 +171,12 @@ def _new_payment(
 ) -> Payment:
     return Payment(
         id=new_id("pay"),
-        purpose="seat",
+        purpose=PaymentPurpose.SEAT.value,
         user_id=payer_id,
         provider=provider,
         style=style.style.value,
         style_note=style.note,
-        status="requires_action",
+        status=PaymentStatus.REQUIRES_ACTION.value,
         amount=amount,
         currency=currency,
         refund_to=refund_to,
@@ -178,7 +188,8 @@ def _new_payment(
 
 def attach_checkout(
     session: Session, payment_id: str, checkout_kind: str, checkout: Checkout
-) -> Payment:
+) -> None:
+    """The provider opened a checkout: keep what the payer does next, and owe a poll."""
     payment = get_payment(session, payment_id)
     payment.provider_ref = checkout.provider_ref
     action = {
@@ -188,56 +199,71 @@ def attach_checkout(
         "client_params": dict(checkout.client_params) if checkout.client_params else None,
     }
     payment.next_action = json.dumps({k: v for k, v in action.items() if v is not None})
-    # Should the provider's notification never come, the worker asks.
-    payment.pending_action = "poll"
-    payment.next_attempt_at = utc_now() + FIRST_POLL
     session.flush()
-    return payment
+    owed.owe_poll(raw_tx(session), payment_id, utc_now())
 
 
 def checkout_failed(session: Session, payment_id: str, now: datetime) -> None:
     """The provider could not open a checkout: the payment ends before it began."""
     payment = get_payment(session, payment_id)
-    payment.status, payment.updated_at = "failed", now
+    payment.status, payment.updated_at = PaymentStatus.FAILED.value, now
 
 
 def pay_from_wallet(tx: RawTx, payer_id: str, seat_id: str, refund_to: str, now: datetime) -> str:
     """Pay a held seat from the payer's wallet, at once, in one transaction."""
     teams.lock_seat(tx, seat_id)  # deal and team before the wallet, as refunds take them
-    seat = tx.one(HELD_SEAT, {"id": seat_id})
-    if seat is None or seat[0] != "held" or tx.read_instant(seat[3]) <= now:
+    seat = tx.one_as(SeatToPay, SEAT_TO_PAY, {"id": seat_id})
+    if (
+        seat is None
+        or seat.status != SeatStatus.HELD
+        or tx.read_instant(seat.hold_expires_at) <= now
+    ):
         raise Conflict(
             "This seat is no longer held; only a held seat can be paid.", code="seat_not_payable"
         )
-    _, team_id, amount, _, currency = seat
     payment_id = new_id("pay")
     tx.execute(
         INSERT_WALLET_PAYMENT,
         {
             "id": payment_id,
             "seat_id": seat_id,
-            "team_id": team_id,
+            "team_id": seat.team_id,
             "user_id": payer_id,
-            "amount": amount,
-            "currency": currency,
+            "amount": seat.price_amount,
+            "currency": seat.currency,
             "refund_to": refund_to,
             "now": tx.instant(now),
         },
     )
-    ledger.debit_wallet(tx, payer_id, currency, amount, now)
+    ledger.debit_wallet(tx, payer_id, seat.currency, seat.price_amount, now)
     _money_arrived(tx, payment_id, seat_id, EventKind.CHARGED, now)
     return payment_id
 
 
-HELD_SEAT = Sql(
+@dataclass(frozen=True, slots=True)
+class SeatToPay:
+    status: str
+    team_id: str
+    price_amount: int
+    hold_expires_at: object  # as the driver stores it; read with ``tx.read_instant``
+    currency: str
+
+
+SEAT_TO_PAY = Sql(
     "SELECT status, team_id, price_amount, hold_expires_at, currency FROM seats WHERE id = :id"
 )
-INSERT_WALLET_PAYMENT = Sql("""
+INSERT_WALLET_PAYMENT = Sql(
+    """
     INSERT INTO payments (id, purpose, seat_id, team_id, user_id, provider, style, status,
         amount, currency, refund_to, attempts, created_at, updated_at)
-    VALUES (:id, 'seat', :seat_id, :team_id, :user_id, 'wallet', 'charge', 'requires_action',
+    VALUES (:id, :seat, :seat_id, :team_id, :user_id, :wallet, :charge, :requires_action,
         :amount, :currency, :refund_to, 0, :now, :now)
-""")
+""",
+    seat=PaymentPurpose.SEAT,
+    wallet=WALLET,
+    charge=PaymentStyle.CHARGE,
+    requires_action=PaymentStatus.REQUIRES_ACTION,
+)
 
 
 def get_payment(session: Session, payment_id: str) -> Payment:
@@ -286,21 +312,22 @@ def handle_provider_event(
     if stored is None:
         return Handled(duplicate=True)
     found = (
-        tx.one(PAYMENT_BY_REF, {"provider": provider, "ref": event.provider_ref})
+        tx.one_as(PaymentByRef, PAYMENT_BY_REF, {"provider": provider, "ref": event.provider_ref})
         if event.provider_ref
         else None
     )
     if found is None:
         return Handled(duplicate=False)
-    payment_id, seat_id, amount, currency = found
-    reported = (event.amount, event.currency or currency)
+    payment_id, seat_id = found.id, found.seat_id
+    expected = (found.amount, found.currency)
+    reported = (event.amount, event.currency or found.currency)
     money_news = event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED)
-    if money_news and event.amount is not None and reported != (amount, currency):
+    if money_news and event.amount is not None and reported != expected:
         # The provider took another sum than we asked: apply nothing, leave it for an operator
         # (reconciliation shows it as a difference).
         log.error(
             "provider reported a different amount",
-            extra={"payment_id": payment_id, "reported": reported, "expected": (amount, currency)},
+            extra={"payment_id": payment_id, "reported": reported, "expected": expected},
         )
         tx.execute(
             AMOUNT_MISMATCH,
@@ -314,26 +341,42 @@ def handle_provider_event(
     return Handled(duplicate=False, payment_id=payment_id)
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentByRef:
+    id: str
+    seat_id: str | None  # None for a wallet top-up
+    amount: int
+    currency: str
+
+
 PAYMENT_BY_REF = Sql("""
     SELECT id, seat_id, amount, currency FROM payments
     WHERE provider = :provider AND provider_ref = :ref
 """)
 AMOUNT_MISMATCH = Sql("UPDATE payments SET last_error = :error, updated_at = :now WHERE id = :id")
-DECLINED = Sql("""
+DECLINED = Sql(
+    """
     UPDATE payments
-    SET status = 'failed', pending_action = NULL, next_attempt_at = NULL, updated_at = :now
-    WHERE id = :id AND status = 'requires_action'
-""")
+    SET status = :failed, pending_action = NULL, next_attempt_at = NULL, updated_at = :now
+    WHERE id = :id AND status = :requires_action
+""",
+    failed=PaymentStatus.FAILED,
+    requires_action=PaymentStatus.REQUIRES_ACTION,
+)
 # The status change is its own guard: of two deliveries of the same news racing each other,
 # only one finds the payment still waiting. The news ends the polling, so its count and error
 # go too: a capture, void or refund owed next starts from the first backoff.
-MONEY_ARRIVED = Sql("""
+MONEY_ARRIVED = Sql(
+    """
     UPDATE payments
     SET status = :status, pending_action = NULL, next_attempt_at = NULL, attempts = 0,
         last_error = NULL, updated_at = :now
-    WHERE id = :id AND status IN ('requires_action', 'failed')
+    WHERE id = :id AND status IN (:requires_action, :failed)
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
-""")
+""",
+    requires_action=PaymentStatus.REQUIRES_ACTION,
+    failed=PaymentStatus.FAILED,
+)
 
 
 def _money_arrived(
@@ -341,40 +384,30 @@ def _money_arrived(
 ) -> None:
     if seat_id is not None:
         teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
-    status = "authorized" if kind is EventKind.AUTHORIZED else "charged"
-    changed = tx.one(MONEY_ARRIVED, {"id": payment_id, "status": status, "now": tx.instant(now)})
-    if changed is None:
+    status = PaymentStatus.AUTHORIZED if kind is EventKind.AUTHORIZED else PaymentStatus.CHARGED
+    payment = tx.one_as(
+        PaymentMoney,
+        MONEY_ARRIVED,
+        {"id": payment_id, "status": status.value, "now": tx.instant(now)},
+    )
+    if payment is None:
         return  # already recorded: a repeat of the same news
-    payment = PaymentMoney(*changed)
     ledger.record_money_in(tx, payment, now)
     record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
     if seat_id is None:
         return  # a wallet top-up: the money is in the wallet, nothing else waits on it
     outcome = teams.mark_seat_paid(tx, seat_id, now)
     if not outcome.took_place:
-        ledger.owe_back_for_payments(tx, [payment_id], now)
+        owed.owe_back_for_payments(tx, [payment_id], now)
     if outcome.team_succeeded:
-        schedule_captures(tx, outcome.team_id, now)
-
-
-SCHEDULE_CAPTURES = Sql("""
-    UPDATE payments SET pending_action = 'capture', next_attempt_at = :now, updated_at = :now
-    WHERE team_id = :team_id AND status = 'authorized' AND pending_action IS NULL
-      AND seat_id IN (SELECT id FROM seats WHERE team_id = :team_id AND status = 'confirmed')
-""")
-
-
-def schedule_captures(tx: RawTx, team_id: str, now: datetime) -> None:
-    """A team succeeded: capture every hold of its confirmed seats; charges earn at once."""
-    tx.execute(SCHEDULE_CAPTURES, {"team_id": team_id, "now": tx.instant(now)})
-    ledger.earn_team_charges(tx, team_id, now)
+        owed.owe_captures(tx, outcome.team_id, now)
 
 
 @dataclass(frozen=True, slots=True)
 class DueAction:
     payment_id: str
     provider: str
-    action: str
+    action: ProviderAction
     provider_ref: str
     amount: int
     attempts: int
@@ -410,7 +443,14 @@ def claim_due_actions(
             .values(next_attempt_at=now + lease)
         )
     return [
-        DueAction(r.id, r.provider, r.pending_action, r.provider_ref or "", r.amount, r.attempts)
+        DueAction(
+            r.id,
+            r.provider,
+            ProviderAction(r.pending_action),
+            r.provider_ref or "",
+            r.amount,
+            r.attempts,
+        )
         for r in rows
     ]
 
@@ -419,9 +459,9 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
     """The provider did it: record the final status (once)."""
     done = session.execute(
         update(payments)
-        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action)
+        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action.value)
         .values(
-            status=ACTION_RESULT[action.action],
+            status=ACTION_RESULT[action.action].value,
             pending_action=None,
             next_attempt_at=None,
             last_error=None,
@@ -432,7 +472,7 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
     if done is None:
         return False
     ledger.record_provider_result(raw_tx(session), action.payment_id, action.action, now)
-    if action.action in ("void", "refund"):
+    if action.action in (ProviderAction.VOID, ProviderAction.REFUND):
         record_event(
             raw_tx(session),
             "payment.returned",
@@ -449,7 +489,10 @@ def poll_again_later(session: Session, action: DueAction, now: datetime) -> None
     if action.attempts + 1 >= MAX_POLLS:
         session.execute(
             update(payments)
-            .where(payments.c.id == action.payment_id, payments.c.pending_action == "poll")
+            .where(
+                payments.c.id == action.payment_id,
+                payments.c.pending_action == ProviderAction.POLL.value,
+            )
             .values(
                 pending_action=None,
                 next_attempt_at=None,
@@ -467,7 +510,7 @@ def retry_action_later(session: Session, action: DueAction, error: str, now: dat
     delay = min(FIRST_BACKOFF * 2 ** min(action.attempts, 20), MAX_BACKOFF)
     session.execute(
         update(payments)
-        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action)
+        .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action.value)
         .values(
             attempts=payments.c.attempts + 1,
             next_attempt_at=now + delay,

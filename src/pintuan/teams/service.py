@@ -40,7 +40,7 @@ from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
-from pintuan.ledger import service as ledger
+from pintuan.payments import owed
 from pintuan.teams.models import Seat, Team
 
 seats = table_of(Seat)
@@ -366,7 +366,7 @@ def _give_back(tx: RawTx, ended: Sequence[EndedSeat], now: datetime, *, team_clo
         return
     # Money taken for a seat that ended goes back: doing it here, wherever a seat ends, means
     # no caller can forget it.
-    ledger.owe_back_for_seats(tx, [s.seat_id for s in ended], now)
+    owed.owe_back_for_seats(tx, [s.seat_id for s in ended], now)
     stock = Counter(s.deal_id for s in ended)
     tx.many(RETURN_STOCK, [{"deal_id": deal_id, "n": n} for deal_id, n in stock.items()])
     tx.many(UNCOUNT_SHOPPER, [{"deal_id": s.deal_id, "user_id": s.user_id} for s in ended])

@@ -14,16 +14,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import re
 import secrets
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import requests
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -41,11 +38,15 @@ from pintuan.domain.payments import (
     ProviderError,
     ProviderEvent,
     ProviderRecord,
-    RecordKind,
     WebhookRejected,
 )
 from pintuan.errors import InvalidInput
 from pintuan.kit.time import utc_now
+from pintuan.payments.providers.wechatpay_formats import (
+    china_time,
+    parse_trade_bill,
+    refund_number,
+)
 
 if TYPE_CHECKING:
     from pintuan.config import Settings
@@ -54,7 +55,6 @@ API_BASE = "https://api.mch.weixin.qq.com"
 WEBHOOK_PATH = "/v1/webhooks/wechatpay"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 TOLERANCE = timedelta(minutes=5)
-CHINA = ZoneInfo("Asia/Shanghai")
 # WeChat's own words for "busy or broken, try again later" (besides any 5xx).
 TRANSIENT_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED"})
 KINDS = {"native": WeChatPayType.NATIVE, "h5": WeChatPayType.H5, "jsapi": WeChatPayType.JSAPI}
@@ -68,8 +68,6 @@ _SETTINGS = (
     "wechatpay_public_key",
     "wechatpay_public_key_id",
 )
-_REFUND_NUMBER = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
-_YUAN = re.compile(r"-?[0-9]+(\.[0-9]{1,2})?")
 
 
 class UntrustedPlatformKey(Exception):
@@ -536,103 +534,3 @@ def notice_event(notice: Mapping[str, Any], resource: Mapping[str, Any]) -> Prov
         amount=amount,
         currency=currency or "CNY",  # refund notifications name no currency: always CNY here
     )
-
-
-# ---------------------------------------------------------------------- pure helpers
-
-
-def refund_number(idempotency_key: str) -> str:
-    """WeChat's ``out_refund_no`` for one of our idempotency keys, the same every time.
-
-    Our keys read ``<payment id>:<action>``; WeChat allows no colon, so it becomes a hyphen (our
-    ids hold none, so two keys never share a number).
-    """
-    number = idempotency_key.replace(":", "-")
-    if not _REFUND_NUMBER.fullmatch(number):
-        raise ProviderError(
-            f"wechatpay: {idempotency_key!r} cannot be a refund number "
-            "(1 to 64 of 0-9, A-Z, a-z and _ - | * @)"
-        )
-    return number
-
-
-def china_time(instant: datetime) -> str:
-    """An instant as WeChat writes times: RFC 3339 in China Standard Time, to the second."""
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime: an instant must carry its time zone")
-    return instant.astimezone(CHINA).replace(microsecond=0).isoformat()
-
-
-def fen(yuan: str) -> int:
-    """A bill's amount in yuan (``15.00``) as integer fen, exactly; anything else is refused."""
-    if not _YUAN.fullmatch(yuan):
-        raise ValueError(f"{yuan!r} is not an amount in yuan")
-    return int(Decimal(yuan).scaleb(2))
-
-
-def parse_trade_bill(text: str) -> list[ProviderRecord]:
-    """The payments and refunds of a WeChat Pay v3 trade bill (``bill_type=ALL``).
-
-    The bill is a header line, one line per trade with every field led by a backtick, then a
-    summary header and line. Fields are split on ``,``+backtick, so a comma inside a product name
-    stays in its field. The rows must add up to the summary, or the bill is refused.
-    Payments count at their order amount and refunds at the amount asked back, the same amounts
-    Pintuan sends, so coupons do not show up as differences.
-    """
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise ValueError("the bill is empty")
-    header = lines[0].split(",")
-    summary_at = next((i for i, line in enumerate(lines) if line.startswith("总交易单数")), None)
-    if summary_at is None or summary_at + 1 >= len(lines):
-        raise ValueError("the bill has no summary")
-    summary = dict(zip(lines[summary_at].split(","), _fields(lines[summary_at + 1]), strict=False))
-    rows: list[dict[str, str]] = []
-    for number, line in enumerate(lines[1:summary_at], start=2):
-        values = _fields(line)
-        if len(values) != len(header):
-            raise ValueError(f"line {number} has {len(values)} fields, the header {len(header)}")
-        rows.append(dict(zip(header, values, strict=True)))
-    try:
-        count = int(summary["总交易单数"])
-        ordered = fen(summary["订单总金额"])
-        asked_back = fen(summary["申请退款总金额"])
-        records = [record for row in rows if (record := _record(row)) is not None]
-        row_ordered = sum(fen(row["订单金额"]) for row in rows)
-        row_asked_back = sum(fen(row["申请退款金额"]) for row in rows)
-    except KeyError as exc:
-        raise ValueError(f"the bill has no column {exc}") from exc
-    if (count, ordered, asked_back) != (len(rows), row_ordered, row_asked_back):
-        raise ValueError("the bill's rows do not add up to its summary")
-    return records
-
-
-def _fields(line: str) -> list[str]:
-    return line.removeprefix("`").split(",`")
-
-
-def _record(row: Mapping[str, str]) -> ProviderRecord | None:
-    occurred_at = (
-        datetime.strptime(row["交易时间"], "%Y-%m-%d %H:%M:%S")
-        .replace(tzinfo=CHINA)
-        .astimezone(UTC)
-    )
-    if row["交易状态"] == "SUCCESS":
-        return ProviderRecord(
-            record_id=row["微信订单号"],
-            provider_ref=row["商户订单号"],
-            kind=RecordKind.PAYMENT,
-            amount=fen(row["订单金额"]),
-            currency=row["货币种类"],
-            occurred_at=occurred_at,
-        )
-    if row["交易状态"] == "REFUND" and row["退款状态"] in ("SUCCESS", "PROCESSING"):
-        return ProviderRecord(
-            record_id=row["微信退款单号"],
-            provider_ref=row["商户订单号"],
-            kind=RecordKind.REFUND,
-            amount=fen(row["申请退款金额"]),
-            currency=row["货币种类"],
-            occurred_at=occurred_at,
-        )
-    return None
