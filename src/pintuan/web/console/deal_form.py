@@ -25,7 +25,7 @@ from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealSt
 from pintuan.errors import AppError
 from pintuan.kit.money import exponent, max_amount
 from pintuan.kit.time import ensure_utc
-from pintuan.web.i18n import N_, gettext, money_text
+from pintuan.web.kit.i18n import N_, gettext, money_text
 
 FIELDS = (
     "title",
