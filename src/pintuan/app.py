@@ -39,9 +39,7 @@ from pintuan.shares.visitors import VisitorLinkMiddleware
 from pintuan.teams.api import router as teams_router
 from pintuan.teams.reports_api import router as team_reports_router
 from pintuan.web import install_web
-from pintuan.web.errors import page_error_response, wants_html
-from pintuan.web.merchant import router as merchant_console
-from pintuan.web.operator import router as operator_console
+from pintuan.web.kit.errors import page_error_response, wants_html
 from pintuan.worker import Worker
 
 log = logging.getLogger("pintuan.http")
@@ -106,9 +104,8 @@ def create_app(
         growth_router,
     ):
         app.include_router(router)
+    # The pages come after the API; install_web mounts every audience's router alike.
     install_web(app, settings)
-    app.include_router(operator_console)
-    app.include_router(merchant_console)
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
     app.add_middleware(RequestLogMiddleware)

@@ -108,6 +108,8 @@ def field_error(field: str, message: str, *, code: str = "validation_error") -> 
 
 
 class Gone(AppError):
+    """What the caller names existed but has run out: an expired pay link or share token."""
+
     status = 410
     code = "gone"
     title = "No longer available"

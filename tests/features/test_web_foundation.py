@@ -16,7 +16,7 @@ from pintuan.accounts.models import User
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
 from pintuan.services import Services
-from pintuan.web.security import CONTENT_SECURITY_POLICY, SecurityHeadersMiddleware
+from pintuan.web.kit.security import CONTENT_SECURITY_POLICY, SecurityHeadersMiddleware
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, create_account
 

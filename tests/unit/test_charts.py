@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pintuan.web.charts import Point, bar_chart, line_chart, nice_ceiling, rate_chart
+from pintuan.web.console.charts import Point, bar_chart, line_chart, nice_ceiling, rate_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

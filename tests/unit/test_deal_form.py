@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pintuan.web.deal_form import amount_text, example_price, local_text, parse_amount, parse_local
+from pintuan.web.console.deal_form import (
+    amount_text,
+    example_price,
+    local_text,
+    parse_amount,
+    parse_local,
+)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pintuan.web.i18n import (
+from pintuan.web.kit.i18n import (
     LOCALES,
     day_text,
     gettext,

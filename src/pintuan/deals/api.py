@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -13,7 +13,6 @@ from pintuan.deals.schemas import DealIn, DealOut, DealPatch
 from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
-from pintuan.errors import field_error
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
@@ -28,23 +27,7 @@ async def create_deal(
     body: DealIn, request: Request, principal: CurrentPrincipal, services: ServicesDep
 ) -> Response:
     """Create a draft deal for a merchant you are staff of."""
-    draft = service.DealDraft(
-        merchant_id=body.merchant_id,
-        title=body.title,
-        description=body.description,
-        vertical=body.vertical,
-        image_urls=[str(url) for url in body.image_urls],
-        list_price=body.list_price.to_money(),
-        group_price=body.group_price.to_money(),
-        leader_price=body.leader_price.to_money() if body.leader_price else None,
-        new_shoppers_only=body.new_shoppers_only,
-        team_size=body.team_size,
-        team_window_minutes=body.team_window_minutes,
-        stock=body.stock,
-        per_user_limit=body.per_user_limit,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-    )
+    draft = body.to_draft()
 
     def work(session: Session) -> DealOut:
         return DealOut.of(service.create_deal(session, principal, draft))
@@ -85,16 +68,7 @@ async def update_deal(
     deal_id: str, body: DealPatch, principal: CurrentPrincipal, services: ServicesDep
 ) -> DealOut:
     """Change a deal. Drafts change freely; live and paused deals only their copy, stock, end."""
-    changes: dict[str, Any] = {}
-    for name in body.model_fields_set:
-        value = getattr(body, name)
-        if value is None:
-            raise field_error(name, "cannot be null; leave the field out to keep it")
-        if name in ("list_price", "group_price", "leader_price"):
-            value = value.to_money()
-        elif name == "image_urls":
-            value = [str(url) for url in value]
-        changes[name] = value
+    changes = body.to_changes()
     deal = await services.db.run(service.update_deal, principal, deal_id, changes)
     return DealOut.of(deal)
 

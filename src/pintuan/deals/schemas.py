@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from pintuan.deals.models import Deal
+from pintuan.deals.service import DealDraft
 from pintuan.domain.deals import Vertical
+from pintuan.errors import field_error
 from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel, UtcInstant
 
 Title = Annotated[str, Field(min_length=1, max_length=200)]
@@ -37,6 +39,27 @@ class DealIn(StrictModel):
     starts_at: UtcInstant
     ends_at: UtcInstant
 
+    def to_draft(self) -> DealDraft:
+        """The new deal as the service takes it (the API and the console's form both send
+        theirs through here)."""
+        return DealDraft(
+            merchant_id=self.merchant_id,
+            title=self.title,
+            description=self.description,
+            vertical=self.vertical,
+            image_urls=[str(url) for url in self.image_urls],
+            list_price=self.list_price.to_money(),
+            group_price=self.group_price.to_money(),
+            leader_price=self.leader_price.to_money() if self.leader_price else None,
+            new_shoppers_only=self.new_shoppers_only,
+            team_size=self.team_size,
+            team_window_minutes=self.team_window_minutes,
+            stock=self.stock,
+            per_user_limit=self.per_user_limit,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+        )
+
 
 class DealPatch(StrictModel):
     """Only the fields sent change; ``null`` is not a value for any of them."""
@@ -55,6 +78,21 @@ class DealPatch(StrictModel):
     per_user_limit: PerUserLimit | None = None
     starts_at: UtcInstant | None = None
     ends_at: UtcInstant | None = None
+
+    def to_changes(self) -> dict[str, Any]:
+        """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
+        text); refuses a ``null``, which would otherwise read as "remove"."""
+        changes: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if value is None:
+                raise field_error(name, "cannot be null; leave the field out to keep it")
+            if name in ("list_price", "group_price", "leader_price"):
+                value = value.to_money()
+            elif name == "image_urls":
+                value = [str(url) for url in value]
+            changes[name] = value
+        return changes
 
 
 class DealOut(BaseModel):

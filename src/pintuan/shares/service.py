@@ -41,7 +41,7 @@ from pintuan.domain.traffic import (
     token_of,
     ua_class,
 )
-from pintuan.errors import AppError, Conflict, NotFound, field_error
+from pintuan.errors import Conflict, Gone, NotFound, field_error
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
 from pintuan.kit.orm import UtcDateTime
@@ -55,12 +55,6 @@ REVISIT_WINDOW = timedelta(minutes=30)
 MAX_INVITE_DEPTH = 10
 MAX_INVITE_ROWS = 1000
 _NEW_CODE_ATTEMPTS = 5
-
-
-class Gone(AppError):
-    status = 410
-    code = "gone"
-    title = "No longer available"
 
 
 # ---------------------------------------------------------------------------- making shares

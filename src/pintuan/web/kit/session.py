@@ -14,7 +14,7 @@ from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment, Settings
 from pintuan.domain.roles import Principal
 from pintuan.errors import Forbidden, Unauthenticated
-from pintuan.services import Services
+from pintuan.web.kit.services import services_of
 
 _UNKNOWN = object()
 
@@ -47,11 +47,6 @@ def here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 async def page_principal(request: Request) -> Principal | None:
     """The signed-in viewer, or None. Looked up once per request, however often it is asked."""
     cached = getattr(request.state, "page_principal", _UNKNOWN)
@@ -60,7 +55,7 @@ async def page_principal(request: Request) -> Principal | None:
         return cached
     secret = request.cookies.get(SESSION_COOKIE)
     principal = (
-        await _services(request).db.read(accounts.principal_for_web_session, secret)
+        await services_of(request).db.read(accounts.principal_for_web_session, secret)
         if secret
         else None
     )

@@ -18,7 +18,7 @@ from fastapi import Depends, Request, Response
 from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment
 from pintuan.errors import Forbidden
-from pintuan.services import Services
+from pintuan.web.kit.services import services_of
 
 CSRF_COOKIE = "pintuan_csrf"
 CSRF_FIELD = "csrf_token"
@@ -30,11 +30,6 @@ _COOKIE_DAYS = 365
 class CsrfFailed(Forbidden):
     code = "csrf_failed"
     title = "The form has expired"
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _nonce(request: Request) -> str:
@@ -50,7 +45,7 @@ def _nonce(request: Request) -> str:
 
 
 def _expected(request: Request, nonce: str) -> str:
-    key = _services(request).settings.secret_key.encode()
+    key = services_of(request).settings.secret_key.encode()
     session = request.cookies.get(SESSION_COOKIE, "")
     bound = hashlib.sha256(session.encode()).hexdigest()
     return hmac.new(key, f"csrf|{nonce}|{bound}".encode(), hashlib.sha256).hexdigest()
@@ -69,7 +64,7 @@ def set_csrf_cookie(request: Request, response: Response) -> None:
             request.state.csrf_nonce,
             max_age=_COOKIE_DAYS * 86400,
             httponly=True,
-            secure=_services(request).settings.env is Environment.PROD,
+            secure=services_of(request).settings.env is Environment.PROD,
             samesite="lax",
             path="/",
         )

@@ -23,14 +23,14 @@ from pintuan.domain.traffic import Channel, is_share_code
 from pintuan.errors import field_error
 from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.time import utc_now
-from pintuan.services import Services
 from pintuan.shares import api as shares_api
 from pintuan.shares import service as shares
 from pintuan.shares.service import ShareView
-from pintuan.web.csrf import CsrfProtected
-from pintuan.web.i18n import N_, tag_of_locale
-from pintuan.web.rendering import render
-from pintuan.web.session import LoggedIn
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.i18n import N_, tag_of_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import LoggedIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,11 +54,6 @@ CHANNELS: dict[str, str] = {
 }
 DEFAULT_CHANNEL = Channel.COPY.value
 TARGETS: dict[str, str] = {"team": N_("Team"), "deal": N_("Deal")}
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def channel_of(value: str | None) -> Channel:
@@ -161,7 +156,7 @@ async def open_pasted_token(
     """Resolve a pasted message or token to its team through the shares API (which logs the
     visit, so the friend who sent it is credited) and go to the team's page; raises the API's
     404 ``share_token_not_found`` or 410 ``share_token_expired``."""
-    answer = await shares_api.resolve_pasted_text(text, request, principal, _services(request))
+    answer = await shares_api.resolve_pasted_text(text, request, principal, services_of(request))
     page = str(json.loads(bytes(answer.body))["page"])
     redirect = RedirectResponse(page, status_code=303, headers={"Cache-Control": "no-store"})
     for cookie in answer.headers.getlist("set-cookie"):
@@ -186,7 +181,7 @@ async def my_shares_page(
     """The sharer's dashboard: every share, newest first, with the visits, teams started,
     joins, payments and completed teams it brought (what ``GET /v1/me/shares`` answers)."""
     cursor_id = decode_cursor(cursor) if cursor else None
-    base_url = _services(request).settings.base_url
+    base_url = services_of(request).settings.base_url
 
     def read(session: Session) -> dict[str, Any]:
         rows = shares.my_shares(session, principal.user_id, base_url, cursor_id, SHARES_PAGE_SIZE)
@@ -197,7 +192,7 @@ async def my_shares_page(
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > SHARES_PAGE_SIZE else None,
         }
 
-    context = await _services(request).db.read(read)
+    context = await services_of(request).db.read(read)
     context.update(
         channels=CHANNELS,
         targets=TARGETS,
@@ -210,5 +205,5 @@ async def my_shares_page(
 async def delete_my_share(request: Request, share_id: str, principal: LoggedIn) -> Response:
     """Take a share out of the history: its link keeps working for whoever has it, but it no
     longer credits the sharer."""
-    await _services(request).db.run(shares.delete_share, principal.user_id, share_id, utc_now())
+    await services_of(request).db.run(shares.delete_share, principal.user_id, share_id, utc_now())
     return RedirectResponse("/me/shares?deleted=1", status_code=303)

@@ -7,7 +7,7 @@
 - ``csrf_token`` and ``csrf_field()`` (the hidden input), ``form_key()`` (a fresh
   idempotency key for a form that must take effect once), ``static(path)`` (a cache-busted
   URL under ``/static``), ``current_path``, ``locales`` (for the switcher), ``notice``;
-- from :mod:`pintuan.web.i18n`: ``_``, ``gettext``, ``ngettext``, ``format_money``,
+- from :mod:`pintuan.web.kit.i18n`: ``_``, ``gettext``, ``ngettext``, ``format_money``,
   ``format_instant``, ``format_day``, ``format_relative``.
 """
 
@@ -26,8 +26,8 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pintuan.kit.time import utc_now
-from pintuan.web.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
-from pintuan.web.i18n import (
+from pintuan.web.kit.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
+from pintuan.web.kit.i18n import (
     N_,
     install_jinja_helpers,
     request_locale,
@@ -36,10 +36,10 @@ from pintuan.web.i18n import (
     translations_for,
     viewer_time_zone,
 )
-from pintuan.web.session import here, page_principal
+from pintuan.web.kit.session import here, page_principal
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
-STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATES_DIR = Path(__file__).parents[1] / "templates"
+STATIC_DIR = Path(__file__).parents[1] / "static"
 STATIC_PREFIX = "/static"
 
 templates = Environment(

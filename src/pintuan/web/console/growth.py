@@ -28,12 +28,13 @@ from pintuan.growth import service as growth
 from pintuan.kit.pagination import MAX_LIMIT
 from pintuan.kit.time import utc_now
 from pintuan.teams import reports
-from pintuan.web import console
-from pintuan.web.charts import Point, bar_chart, line_chart
-from pintuan.web.console import NOTHING, choice, clean_text, services_of
-from pintuan.web.i18n import N_, gettext, request_locale
-from pintuan.web.rendering import render
-from pintuan.web.session import Operator, StaffOfMerchant
+from pintuan.web.console import shared
+from pintuan.web.console.charts import Point, bar_chart, line_chart
+from pintuan.web.console.shared import NOTHING, choice, clean_text
+from pintuan.web.kit.i18n import N_, gettext, request_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import Operator, StaffOfMerchant
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -218,12 +219,12 @@ def _context(
         "channels": sorted(CHANNELS),
         "action": action,
         "exports": _export_links(filters),
-        "labels": console,
-        "tone": lambda status: console.STATUS_TONES.get(status, ""),
+        "labels": shared,
+        "tone": lambda status: shared.STATUS_TONES.get(status, ""),
         "week_label": week_label,
         "number": lambda v: _number(v, locale),
         "duration": lambda s: _duration(s, locale),
-        "rate": lambda v: console.rate_text(v, locale),
+        "rate": lambda v: shared.rate_text(v, locale),
     }
 
 

@@ -19,10 +19,9 @@ from markupsafe import Markup
 
 from pintuan.kit.money import exponent
 from pintuan.kit.pagination import encode_cursor
-from pintuan.services import Services
 from pintuan.teams.reports import Dashboard
-from pintuan.web.charts import Point, bar_chart, rate_chart
-from pintuan.web.i18n import N_, gettext, money_text
+from pintuan.web.console.charts import Point, bar_chart, rate_chart
+from pintuan.web.kit.i18n import N_, gettext, money_text
 
 PAGE_SIZE = 25
 NOTHING = "\u2013"  # an en dash: no figure to show
@@ -126,11 +125,6 @@ STATUS_TONES: dict[str, str] = {
     "refunded": "bad",
     "released": "bad",
 }
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def done_notice(request: Request, locale: str) -> str | None:

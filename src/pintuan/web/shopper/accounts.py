@@ -22,11 +22,10 @@ from pintuan.config import Environment
 from pintuan.errors import AppError
 from pintuan.kit.http import client_address
 from pintuan.kit.time import is_time_zone
-from pintuan.services import Services
-from pintuan.web.csrf import CsrfProtected
-from pintuan.web.errors import error_message
-from pintuan.web.forms import form_fields
-from pintuan.web.i18n import (
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.errors import error_message
+from pintuan.web.kit.forms import form_fields
+from pintuan.web.kit.i18n import (
     LANG_COOKIE,
     LOCALES,
     N_,
@@ -36,8 +35,9 @@ from pintuan.web.i18n import (
     request_locale,
     tag_of_locale,
 )
-from pintuan.web.rendering import render
-from pintuan.web.session import (
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import (
     LoggedIn,
     PagePrincipal,
     clear_session_cookie,
@@ -59,11 +59,6 @@ FIELD_MESSAGES = {
 }
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _field_errors(error: ValidationError, locale: str) -> dict[str, str]:
     errors: dict[str, str] = {}
     for problem in error.errors():
@@ -74,7 +69,7 @@ def _field_errors(error: ValidationError, locale: str) -> dict[str, str]:
 
 def _remember_choices(response: Response, request: Request, locale: str, time_zone: str) -> None:
     """Keep the language and zone in cookies too, so they hold after logging out."""
-    secure = _services(request).settings.env is Environment.PROD
+    secure = services_of(request).settings.env is Environment.PROD
     for name, value in ((LANG_COOKIE, locale), (TZ_COOKIE, time_zone)):
         response.set_cookie(name, value, max_age=_YEAR, samesite="lax", secure=secure, path="/")
 
@@ -95,7 +90,7 @@ async def login(request: Request, principal: PagePrincipal) -> Response:
     next_url = safe_next(fields.get("next"))
     locale = request_locale(request, principal)
     values = {"email": fields.get("email", "")}
-    services = _services(request)
+    services = services_of(request)
     try:
         body = LoginIn(email=fields.get("email", ""), password=fields.get("password", ""))
     except ValidationError as invalid:
@@ -154,7 +149,7 @@ async def signup(request: Request, principal: PagePrincipal) -> Response:
     except ValidationError as invalid:
         context["errors"] = _field_errors(invalid, locale)
         return await render(request, "signup.html", context, status_code=422)
-    services = _services(request)
+    services = services_of(request)
     try:
         await count_attempts(
             services,
@@ -196,7 +191,7 @@ async def signup(request: Request, principal: PagePrincipal) -> Response:
 async def logout(request: Request) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        await _services(request).db.run(accounts.end_web_session, secret)
+        await services_of(request).db.run(accounts.end_web_session, secret)
     response = RedirectResponse("/?notice=logged_out", status_code=303)
     clear_session_cookie(response)
     return response
@@ -213,7 +208,7 @@ def _zone_names() -> list[str]:
 
 @router.get("/account", response_class=HTMLResponse)
 async def account_page(request: Request, principal: LoggedIn) -> Response:
-    user = await _services(request).db.read(accounts.get_user, principal.user_id)
+    user = await services_of(request).db.read(accounts.get_user, principal.user_id)
     values = {
         "display_name": user.display_name,
         "locale": locale_of_tag(user.locale) or "en",
@@ -242,7 +237,7 @@ async def save_account(request: Request, principal: LoggedIn) -> Response:
             time_zone=values["time_zone"],
         )
     except ValidationError as invalid:
-        user = await _services(request).db.read(accounts.get_user, principal.user_id)
+        user = await services_of(request).db.read(accounts.get_user, principal.user_id)
         values["email"] = user.email
         return await render(
             request,
@@ -256,7 +251,7 @@ async def save_account(request: Request, principal: LoggedIn) -> Response:
             status_code=422,
         )
     changes = profile.model_dump(exclude_none=True)
-    await _services(request).db.run(
+    await services_of(request).db.run(
         lambda s: accounts.update_profile(s, principal.user_id, **changes)
     )
     forget_page_principal(request)
@@ -278,9 +273,9 @@ async def switch_language(request: Request, principal: PagePrincipal) -> Respons
         return response
     if principal is not None:
         tag = tag_of_locale(locale)
-        await _services(request).db.run(
+        await services_of(request).db.run(
             lambda s: accounts.update_profile(s, principal.user_id, locale=tag)
         )
-    secure = _services(request).settings.env is Environment.PROD
+    secure = services_of(request).settings.env is Environment.PROD
     response.set_cookie(LANG_COOKIE, locale, max_age=_YEAR, samesite="lax", secure=secure, path="/")
     return response

@@ -13,9 +13,9 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pintuan.errors import AppError
-from pintuan.web.i18n import N_, gettext
-from pintuan.web.rendering import page_context, render
-from pintuan.web.session import LoginRequired
+from pintuan.web.kit.i18n import N_, gettext
+from pintuan.web.kit.rendering import page_context, render
+from pintuan.web.kit.session import LoginRequired
 
 log = logging.getLogger("pintuan.web")
 

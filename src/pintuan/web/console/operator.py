@@ -34,21 +34,23 @@ from pintuan.merchants.models import Merchant
 from pintuan.ops import directory
 from pintuan.payments import reports as money_reports
 from pintuan.payments.reports import RefundState
-from pintuan.web import console, queries
-from pintuan.web.console import PAGE_SIZE, choice, clean_text, listing, services_of, with_done
-from pintuan.web.csrf import CsrfProtected
-from pintuan.web.errors import error_message
-from pintuan.web.forms import form_fields, run_form_write
-from pintuan.web.i18n import gettext, request_locale
-from pintuan.web.rendering import render
-from pintuan.web.session import Operator, safe_next
+from pintuan.web.console import shared
+from pintuan.web.console.shared import PAGE_SIZE, choice, clean_text, listing, with_done
+from pintuan.web.kit import queries
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.errors import error_message
+from pintuan.web.kit.forms import form_fields, run_form_write
+from pintuan.web.kit.i18n import gettext, request_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import Operator, safe_next
 
 router = APIRouter(prefix="/console/operator", include_in_schema=False)
 
 MERCHANT_ACTIONS = tuple(MERCHANT_TRANSITIONS)  # approve, suspend
 # Operators moderate: they may stop a deal for a while or for good, not put it live.
 MODERATION_ACTIONS = ("pause", "end")
-MODERATED_STATUSES = {k: console.DEAL_STATUSES[k] for k in ("live", "paused", "ended")}
+MODERATED_STATUSES = {k: shared.DEAL_STATUSES[k] for k in ("live", "paused", "ended")}
 AUDIT_HISTORY = 10
 
 
@@ -56,10 +58,10 @@ def _base(request: Request, principal: Principal, tab: str) -> dict[str, Any]:
     locale = request_locale(request, principal)
     context: dict[str, Any] = {
         "tab": tab,
-        "labels": console,
-        "tone": lambda status: console.STATUS_TONES.get(status, ""),
+        "labels": shared,
+        "tone": lambda status: shared.STATUS_TONES.get(status, ""),
     }
-    notice = console.done_notice(request, locale)
+    notice = shared.done_notice(request, locale)
     if notice is not None:
         context["notice"] = notice
     return context
@@ -102,7 +104,7 @@ async def overview(request: Request, principal: Operator) -> Response:
 async def merchant_list(
     request: Request, principal: Operator, status: str | None = None, cursor: str | None = None
 ) -> Response:
-    chosen = choice(status, console.MERCHANT_STATUSES) if status != "all" else None
+    chosen = choice(status, shared.MERCHANT_STATUSES) if status != "all" else None
     if status is None:
         chosen = MerchantStatus.PENDING.value  # the work waiting first
     rows = await services_of(request).db.read(
@@ -208,7 +210,7 @@ async def refund_list(
     merchant_id: str | None = None,
     cursor: str | None = None,
 ) -> Response:
-    chosen = choice(state, console.REFUND_STATES)
+    chosen = choice(state, shared.REFUND_STATES)
     merchant = clean_text(merchant_id, 40)
     rows = await services_of(request).db.read(
         lambda s: money_reports.list_all_refunds(
@@ -235,7 +237,7 @@ async def user_list(
     text: str | None = None,
     cursor: str | None = None,
 ) -> Response:
-    chosen = choice(role, console.ROLES)
+    chosen = choice(role, shared.ROLES)
     search = clean_text(text)
     rows = await services_of(request).db.read(
         lambda s: directory.list_users(

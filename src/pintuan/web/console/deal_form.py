@@ -25,7 +25,7 @@ from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealSt
 from pintuan.errors import AppError
 from pintuan.kit.money import exponent, max_amount
 from pintuan.kit.time import ensure_utc
-from pintuan.web.i18n import N_, gettext, money_text
+from pintuan.web.kit.i18n import N_, gettext, money_text
 
 FIELDS = (
     "title",
@@ -208,23 +208,7 @@ def parse_new_deal(
         return form, None
     if form.errors:
         return form, None
-    return form, DealDraft(
-        merchant_id=merchant_id,
-        title=body.title,
-        description=body.description,
-        vertical=body.vertical,
-        image_urls=[str(url) for url in body.image_urls],
-        list_price=body.list_price.to_money(),
-        group_price=body.group_price.to_money(),
-        leader_price=body.leader_price.to_money() if body.leader_price else None,
-        new_shoppers_only=body.new_shoppers_only,
-        team_size=body.team_size,
-        team_window_minutes=body.team_window_minutes,
-        stock=body.stock,
-        per_user_limit=body.per_user_limit,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-    )
+    return form, body.to_draft()
 
 
 def parse_deal_changes(
@@ -253,15 +237,7 @@ def parse_deal_changes(
         return form, None
     if form.errors:
         return form, None
-    changes: dict[str, Any] = {}
-    for name in patch.model_fields_set:
-        value = getattr(patch, name)
-        if name in PRICES:
-            value = value.to_money()
-        elif name == "image_urls":
-            value = [str(url) for url in value]
-        changes[name] = value
-    return form, changes
+    return form, patch.to_changes()
 
 
 # ---------------------------------------------------------------------------- refusals

@@ -12,34 +12,29 @@ from pintuan.kit.time import utc_now
 from pintuan.payments.api import create_pay_link, pay_by_link
 from pintuan.payments.pay_links import read_pay_link
 from pintuan.payments.schemas import PaymentIn, PaymentOut
-from pintuan.services import Services
 from pintuan.teams import service as teams
-from pintuan.web.csrf import CsrfProtected
-from pintuan.web.errors import error_message
-from pintuan.web.i18n import request_locale
-from pintuan.web.rendering import render
-from pintuan.web.session import LoggedIn, page_principal
-from pintuan.web.shopper import checkout_provider
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.errors import error_message
+from pintuan.web.kit.i18n import request_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import LoggedIn, page_principal
+from pintuan.web.shopper.shopping import checkout_provider
 
 router = APIRouter(include_in_schema=False)
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 @router.post("/seats/{seat_id}/pay-link", dependencies=[CsrfProtected])
 async def ask_a_friend(request: Request, seat_id: str, principal: LoggedIn) -> Response:
     """Make the link for a friend to pay this held seat, and show it to share."""
-    link = await create_pay_link(seat_id, principal, _services(request))
+    link = await create_pay_link(seat_id, principal, services_of(request))
     return RedirectResponse(f"/pay/{quote(link.token)}?shared=1", status_code=303)
 
 
 async def _pay_link_page(
     request: Request, token: str, *, error: str | None = None, status_code: int = 200
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     seat_id, expires_at = read_pay_link(services.settings.secret_key, token, utc_now())
     seat = await services.db.read(teams.seat_for_friend, seat_id)
     principal = await page_principal(request)
@@ -69,7 +64,7 @@ async def pay_link_page(request: Request, token: str) -> Response:
 async def pay_for_a_friend(request: Request, token: str, principal: LoggedIn) -> Response:
     """Open the provider's page to pay for the friend's seat (the payment is the friend's own:
     money owed back goes to whoever paid)."""
-    services = _services(request)
+    services = services_of(request)
     try:
         answer = await pay_by_link(
             token, PaymentIn(provider=checkout_provider(services)), request, principal, services

@@ -30,7 +30,7 @@ from pintuan.domain.roles import Principal
 from pintuan.kit.money import Money
 from pintuan.kit.time import ensure_utc, is_time_zone, zone
 
-LOCALES_DIR = Path(__file__).parent / "locales"
+LOCALES_DIR = Path(__file__).parents[1] / "locales"
 LOCALES = ("en", "zh_Hans")
 DEFAULT_LOCALE = "en"
 DEFAULT_TIME_ZONE = "UTC"

@@ -32,13 +32,15 @@ from pintuan.payments.models import Payment
 from pintuan.payments.schemas import PaymentIn, PaymentOut
 from pintuan.services import Services
 from pintuan.teams import service as teams
-from pintuan.web import queries, sharing
-from pintuan.web.csrf import CsrfProtected
-from pintuan.web.errors import error_message
-from pintuan.web.forms import form_fields, run_form_write, run_raw_form_write
-from pintuan.web.i18n import N_, request_locale
-from pintuan.web.rendering import render
-from pintuan.web.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
+from pintuan.web.kit import queries
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.errors import error_message
+from pintuan.web.kit.forms import form_fields, run_form_write, run_raw_form_write
+from pintuan.web.kit.i18n import N_, request_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
+from pintuan.web.shopper import sharing
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,11 +83,6 @@ NOTIFICATIONS: dict[str, str] = {
     "seat_refunded": N_("Your seat was refunded."),
     "money_returned": N_("%(amount)s went back to you."),
 }
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def tone(key: str) -> int:
@@ -180,7 +177,7 @@ async def _home_page(
             "merchants": queries.merchant_names(session, [d.merchant_id for d in shown]),
         }
 
-    context = await _services(request).db.read(read)
+    context = await services_of(request).db.read(read)
     more = {"vertical": chosen.value if chosen else None, "q": text if searching else None}
     context.update(
         _labels(),
@@ -208,7 +205,7 @@ async def _deal_page(
     principal = await page_principal(request)
     now = utc_now()
     locale = request_locale(request, principal)
-    base = _services(request).settings.base_url.rstrip("/")
+    base = services_of(request).settings.base_url.rstrip("/")
 
     def read(session: Session) -> dict[str, Any]:
         deal = deals.visible_deal(session, principal, deal_id)
@@ -237,7 +234,7 @@ async def _deal_page(
             ),
         }
 
-    context = await _services(request).db.read(read)
+    context = await services_of(request).db.read(read)
     deal = context["deal"]
     context.update(
         _labels(),
@@ -282,7 +279,7 @@ async def _take_seat(
     principal = await page_principal(request)
     if principal is None:
         raise LoginRequired(page)
-    services = _services(request)
+    services = services_of(request)
     hold = timedelta(minutes=services.settings.seat_hold_minutes)
     try:
         outcome = await run_raw_form_write(
@@ -311,7 +308,7 @@ async def _team_page(
     principal = await page_principal(request)
     now = utc_now()
     locale = request_locale(request, principal)
-    base = _services(request).settings.base_url.rstrip("/")
+    base = services_of(request).settings.base_url.rstrip("/")
 
     def read(session: Session) -> dict[str, Any]:
         team = teams.get_team(session, team_id)
@@ -344,7 +341,7 @@ async def _team_page(
             ),
         }
 
-    context = await _services(request).db.read(read)
+    context = await services_of(request).db.read(read)
     team, my_seat = context["team"], context["my_seat"]
     live_seat = my_seat is not None and my_seat.status in ("held", "paid", "confirmed")
     context.update(
@@ -404,7 +401,7 @@ async def _share(
     principal = await page_principal(request)
     if principal is None:
         raise LoginRequired(page)
-    services = _services(request)
+    services = services_of(request)
     locale = request_locale(request, principal)
     country = country_of(request.headers)
 
@@ -473,10 +470,10 @@ async def _open_checkout(request: Request, principal: Principal, seat_id: str) -
     payment); returns its ``next_action.url``."""
     answer = await api_pay_for_seat(
         seat_id,
-        PaymentIn(provider=checkout_provider(_services(request))),
+        PaymentIn(provider=checkout_provider(services_of(request))),
         request,
         principal,
-        _services(request),
+        services_of(request),
     )
     paid = PaymentOut.model_validate_json(bytes(answer.body))
     return paid.next_action.url if paid.next_action else None
@@ -485,7 +482,7 @@ async def _open_checkout(request: Request, principal: Principal, seat_id: str) -
 @router.post("/seats/{seat_id}/pay", dependencies=[CsrfProtected])
 async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
     """Go to the provider's page to pay for a held seat."""
-    services = _services(request)
+    services = services_of(request)
     seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
     try:
         url = await _open_checkout(request, principal, seat_id)
@@ -502,7 +499,7 @@ async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> R
 @router.get("/payments/{payment_id}/return")
 async def payment_return(request: Request, payment_id: str, principal: LoggedIn) -> Response:
     """Where the provider's page sends the shopper back: the team the payment was for."""
-    team_id = await _services(request).db.read(
+    team_id = await services_of(request).db.read(
         queries.team_of_payment, principal.user_id, payment_id
     )
     return RedirectResponse(f"/teams/{quote(team_id)}" if team_id else "/orders", status_code=303)
@@ -511,7 +508,7 @@ async def payment_return(request: Request, payment_id: str, principal: LoggedIn)
 @router.post("/seats/{seat_id}/cancel", dependencies=[CsrfProtected])
 async def cancel_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
     """Give up a seat of a forming team: a held seat is released, a paid one refunded."""
-    services = _services(request)
+    services = services_of(request)
 
     def work(session: Session) -> dict[str, Any]:
         ended = teams.cancel_seat(raw_tx(session), principal.user_id, seat_id, utc_now())
@@ -545,7 +542,7 @@ async def my_orders(request: Request, principal: LoggedIn, cursor: str | None = 
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
         }
 
-    context = await _services(request).db.read(read)
+    context = await services_of(request).db.read(read)
     context.update(_labels())
     return await render(request, "shopper/orders.html", context)
 
@@ -567,7 +564,7 @@ async def notifications_page(
     request: Request, principal: LoggedIn, cursor: str | None = None
 ) -> Response:
     cursor_id = decode_cursor(cursor) if cursor else None
-    rows = await _services(request).db.read(
+    rows = await services_of(request).db.read(
         lambda s: notifications.list_notifications(s, principal.user_id, cursor_id, 30)
     )
     shown = rows[:30]
@@ -586,5 +583,5 @@ async def notifications_page(
 async def mark_notification_read(
     request: Request, notification_id: str, principal: LoggedIn
 ) -> Response:
-    await _services(request).db.run(notifications.mark_read, principal.user_id, notification_id)
+    await services_of(request).db.run(notifications.mark_read, principal.user_id, notification_id)
     return RedirectResponse("/notifications", status_code=303)

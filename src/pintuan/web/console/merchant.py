@@ -34,14 +34,16 @@ from pintuan.payments import reports as money_reports
 from pintuan.payments.reports import OrderFilters, RefundState
 from pintuan.teams import reports
 from pintuan.teams.reports import TeamFilters
-from pintuan.web import console, deal_form, queries
-from pintuan.web.console import PAGE_SIZE, choice, clean_text, listing, services_of
-from pintuan.web.csrf import CsrfProtected
-from pintuan.web.deal_form import DealForm
-from pintuan.web.forms import form_fields, run_form_write
-from pintuan.web.i18n import gettext, request_locale
-from pintuan.web.rendering import render
-from pintuan.web.session import LoggedIn, StaffOfMerchant
+from pintuan.web.console import deal_form, shared
+from pintuan.web.console.deal_form import DealForm
+from pintuan.web.console.shared import PAGE_SIZE, choice, clean_text, listing
+from pintuan.web.kit import queries
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.forms import form_fields, run_form_write
+from pintuan.web.kit.i18n import gettext, request_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import LoggedIn, StaffOfMerchant
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -55,10 +57,10 @@ def _base(request: Request, principal: Principal, merchant: Merchant, tab: str) 
     context: dict[str, Any] = {
         "merchant": merchant,
         "tab": tab,
-        "labels": console,
-        "tone": lambda status: console.STATUS_TONES.get(status, ""),
+        "labels": shared,
+        "tone": lambda status: shared.STATUS_TONES.get(status, ""),
     }
-    notice = console.done_notice(request, locale)
+    notice = shared.done_notice(request, locale)
     if notice is not None:
         context["notice"] = notice
     return context
@@ -94,9 +96,7 @@ async def console_home(request: Request, principal: LoggedIn) -> Response:
     merchants = await services_of(request).db.read(
         lambda s: [get_merchant(s, merchant_id) for merchant_id in merchant_ids]
     )
-    return await render(
-        request, "merchant/choose.html", {"merchants": merchants, "labels": console}
-    )
+    return await render(request, "merchant/choose.html", {"merchants": merchants, "labels": shared})
 
 
 # ---------------------------------------------------------------------------- dashboard
@@ -126,9 +126,9 @@ async def dashboard(
         periods=DASHBOARD_PERIODS,
         deal_id=chosen_deal,
         deals=await _recent_deals(request, principal, merchant_id),
-        charts=console.dashboard_charts(board, locale),
-        duration=lambda seconds: console.duration_text(seconds, locale),
-        rate=lambda value: console.rate_text(value, locale),
+        charts=shared.dashboard_charts(board, locale),
+        duration=lambda seconds: shared.duration_text(seconds, locale),
+        rate=lambda value: shared.rate_text(value, locale),
     )
     return await render(request, "merchant/dashboard.html", context)
 
@@ -146,7 +146,7 @@ async def deal_list(
     cursor: str | None = None,
 ) -> Response:
     merchant = await _merchant(request, principal, merchant_id)
-    chosen = choice(status, console.DEAL_STATUSES)
+    chosen = choice(status, shared.DEAL_STATUSES)
     filters = deals.DealFilters(
         merchant_id=merchant_id,
         status=DealStatus(chosen) if chosen else None,
@@ -204,7 +204,7 @@ async def _editor(
         form=form,
         editable=deal_form.editable_fields(status),
         actions=[a for a in DEAL_ACTIONS if deal and status in DEAL_TRANSITIONS[a]],
-        verticals=console.VERTICALS,
+        verticals=shared.VERTICALS,
         example_price=deal_form.example_price(merchant.currency),
     )
     return await render(request, "merchant/deal_form.html", context, status_code=status_code)
@@ -343,7 +343,7 @@ async def team_list(
     cursor: str | None = None,
 ) -> Response:
     merchant = await _merchant(request, principal, merchant_id)
-    chosen = choice(status, console.TEAM_STATUSES)
+    chosen = choice(status, shared.TEAM_STATUSES)
     filters = TeamFilters(
         status=TeamStatus(chosen) if chosen else None,
         deal_id=clean_text(deal_id, 40),
@@ -403,7 +403,7 @@ async def order_list(
     cursor: str | None = None,
 ) -> Response:
     merchant = await _merchant(request, principal, merchant_id)
-    chosen = choice(status, console.SEAT_STATUSES)
+    chosen = choice(status, shared.SEAT_STATUSES)
     filters = OrderFilters(
         status=SeatStatus(chosen) if chosen else None,
         deal_id=clean_text(deal_id, 40),
@@ -434,7 +434,7 @@ async def refund_list(
     cursor: str | None = None,
 ) -> Response:
     merchant = await _merchant(request, principal, merchant_id)
-    chosen = choice(state, console.REFUND_STATES)
+    chosen = choice(state, shared.REFUND_STATES)
     rows = await services_of(request).db.read(
         lambda s: money_reports.list_merchant_refunds(
             s,

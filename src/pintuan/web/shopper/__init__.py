@@ -1,0 +1,15 @@
+"""The shopper's pages: deals, teams, paying and friend pay, sharing, orders, notifications, and
+the account pages (log in, sign up, settings).
+
+:data:`router` holds them all, in the order their routes are matched.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from pintuan.web.shopper import accounts, friend_pay, sharing, shopping
+
+router = APIRouter(include_in_schema=False)
+for _pages in (accounts, shopping, friend_pay, sharing):
+    router.include_router(_pages.router)
