@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.load.generators import Measurement
-from bench.load.harness import CONNECTIONS, REPO
+from bench.load.generators import Generator, Httpx, Measurement, Wrk
+from bench.load.harness import CONNECTIONS, REPO, WRK_THREADS
 from bench.load.scenarios import (
     PAYMENT_DEALS,
+    PAYMENT_RATE_CEILING,
+    PAYMENT_TEAM_SIZE,
+    REFERENCE,
+    SHOPPERS,
+    SPREAD_DEALS,
+    SQLITE_JOINS,
+    TEAM_SIZE,
+    TEAMS,
     WEBHOOK_DUPLICATE,
     WEBHOOK_FIRST,
     WEBHOOK_PATH,
     Scenario,
 )
+from bench.load.servers import Target
 
 # Issue targets, checked and printed at the end.
 SQLITE_MIN_VS_REFERENCE = 0.8
@@ -286,3 +298,182 @@ def write_json(path: Path, document: Mapping[str, Any]) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(document, indent=2) + "\n")
     partial.replace(path)
+
+
+@dataclass
+class Runs:
+    """What the measured runs gave, each figure by the index of its run (in the order run)."""
+
+    # The scenario, its target and its figures.
+    measured: list[tuple[Scenario, str, Measurement]] = field(default_factory=list)
+    # The machine's 1-minute load average before each measured run: other work on the machine
+    # shows here (the benchmark's own servers are idle between runs).
+    loads_before: list[float] = field(default_factory=list)
+    # CPU time of the server processes (and of PostgreSQL) per request, in microseconds: what
+    # a request costs whatever else runs on the machine.
+    cpu: dict[int, float | None] = field(default_factory=dict)
+    database_cpu: dict[int, float | None] = field(default_factory=dict)
+    # The warm-up runs' figures (the payment check counts the notifications they delivered).
+    warmups: dict[int, Measurement] = field(default_factory=dict)
+    # What ``bench/seed_payments.py verify`` found on each payments target.
+    verified: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _rows(runs: Runs, labels: Mapping[str, str], baseline: float) -> list[Row]:
+    """Each run's figures with its ratios to the /healthz ``baseline`` and to the reference."""
+    references = {s.name: i for i, (s, key, _) in enumerate(runs.measured) if key == REFERENCE}
+    rows = []
+    for i, (scenario, key, m) in enumerate(runs.measured):
+        r = references.get(scenario.compare_with or "")
+        reference = runs.measured[r][2] if r is not None else None
+        reference_cpu = runs.cpu[r] if r is not None else None
+        own_cpu = runs.cpu[i]
+        rows.append(
+            Row(
+                scenario,
+                labels[key],
+                m,
+                m.rps / baseline if baseline else math.nan,
+                m.rps / reference.rps if reference and reference.rps else None,
+                m.p99_ms / reference.p99_ms if reference and reference.p99_ms else None,
+                own_cpu,
+                runs.database_cpu[i],
+                own_cpu / reference_cpu if own_cpu and reference_cpu else None,
+            )
+        )
+    return rows
+
+
+def summarise(
+    args: argparse.Namespace,
+    generator: Generator,
+    targets: Sequence[Target],
+    runs: Runs,
+    wall: float,
+) -> int:
+    """Print the report, write the JSON document; the exit status (1: a run failed or the
+    payment check found problems)."""
+    labels = {t.key: t.label for t in targets}
+    first, last = runs.measured[0][2].rps, runs.measured[-1][2].rps
+    baseline = (first + last) / 2
+    drift = (last - first) / first if first else math.nan
+    rows = _rows(runs, labels, baseline)
+    checks = check_goals(rows)
+    payment_reports = [
+        payment_report(key, labels[key], rows, runs.warmups, found)
+        for key, found in runs.verified.items()
+    ]
+    print(f"\nload generator: {generator.label}")
+    if isinstance(generator, Httpx):
+        print(
+            "note: httpx is usually the bottleneck, not the server: the ratios are pulled toward 1."
+            " Install wrk for numbers worth comparing."
+        )
+    servers = ", ".join(
+        f"{t.label} ({t.processes} process{'es' if t.processes > 1 else ''})"
+        for t in targets
+        if t.key != SQLITE_JOINS
+    )
+    print(
+        f"{CONNECTIONS} connections, {args.duration} s per scenario after {args.warmup} s "
+        f"warm-up; servers: {servers}; Pintuan {'with' if args.worker else 'without'} its "
+        "in-process worker\n'vs healthz' divides by the mean of the two Pintuan /healthz runs, "
+        "'vs ref' by the same scenario on the bare reference\n"
+    )
+    print(render(rows))
+    print(f"\n/healthz drift from first to last run: {drift:+.1%}", end="")
+    steady = abs(drift) <= DRIFT_TOLERANCE
+    print("" if steady else f" (over {DRIFT_TOLERANCE:.0%}: the ratios are unreliable, run again)")
+    wrapped = [f"{row.target_label} {row.scenario.name}" for row in rows if row.measurement.wrapped]
+    if wrapped:
+        print(f"wrk ran through its request pool (requests were repeated) in: {', '.join(wrapped)}")
+    if checks:
+        print("\nissue targets:")
+        for check in checks:
+            verdict = "met" if check.met else "MISSED"
+            print(f"  {check.what}: {check.value} (target {check.goal}): {verdict}")
+    for report in payment_reports:
+        print("\n" + render_payments(report))
+    failed = [f"{row.target_label} {row.scenario.name}" for row in rows if row.measurement.failed]
+    if failed:
+        print(f"FAILED: non-2xx responses or errors in {', '.join(failed)}")
+    unsound = [r.label for r in payment_reports if r.problems]
+    if unsound:
+        print(f"FAILED: the payment check found problems on {', '.join(unsound)}")
+    print(
+        f"load average (1 min) before the measured runs: {min(runs.loads_before):.1f} to "
+        f"{max(runs.loads_before):.1f} on {os.cpu_count()} CPUs (the load generator's own runs "
+        "raise it; well above the CPU count means other work competed with the benchmark)"
+    )
+    print(f"full run: {wall:.0f} s; results in {args.json}")
+
+    write_json(
+        args.json,
+        {
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "git": git_state(),
+            "generator": generator.label,
+            "connections": CONNECTIONS,
+            "wrk_threads": WRK_THREADS if isinstance(generator, Wrk) else None,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "suite": args.suite,
+            "cpus": os.cpu_count(),
+            "servers": {t.key: {"label": t.label, "processes": t.processes} for t in targets},
+            "worker": args.worker,
+            "postgres_pool_size": args.postgres_pool_size,
+            "joins": {
+                "shoppers": SHOPPERS,
+                "teams": TEAMS,
+                "spread_deals": SPREAD_DEALS,
+                "team_size": TEAM_SIZE,
+            },
+            "baseline": {
+                "first_rps": round(first, 1),
+                "last_rps": round(last, 1),
+                "drift": round(drift, 4),
+                "steady": steady,
+            },
+            "scenarios": [
+                {
+                    "name": row.scenario.name,
+                    "target": row.scenario.target,
+                    "suite": row.scenario.suite,
+                    "requests": row.measurement.requests,
+                    "seconds": round(row.measurement.seconds, 3),
+                    "rps": round(row.measurement.rps, 1),
+                    "p50_ms": round(row.measurement.p50_ms, 2),
+                    "p99_ms": round(row.measurement.p99_ms, 2),
+                    "tail_ms": {k: round(v, 2) for k, v in row.measurement.tail_ms.items()},
+                    "non_2xx": row.measurement.non_2xx,
+                    "statuses": {str(k): v for k, v in sorted(row.measurement.statuses.items())},
+                    "errors": row.measurement.errors,
+                    "pool_wrapped": row.measurement.wrapped,
+                    "vs_healthz": round(row.ratio, 3),
+                    "load_average_before": round(load, 2),
+                    "server_cpu_us_per_request": rounded(row.cpu_us, 1),
+                    "server_cpu_vs_reference": rounded(row.cpu_vs_reference, 3),
+                    "postgres_cpu_us_per_request": rounded(row.database_cpu_us, 1),
+                    "vs_reference": None
+                    if row.vs_reference is None
+                    else round(row.vs_reference, 3),
+                    "p99_vs_reference": None
+                    if row.p99_vs_reference is None
+                    else round(row.p99_vs_reference, 3),
+                }
+                for row, load in zip(rows, runs.loads_before, strict=True)
+            ],
+            "targets": [
+                {"what": c.what, "value": c.value, "target": c.goal, "met": c.met} for c in checks
+            ],
+            "payments": {
+                "team_size": PAYMENT_TEAM_SIZE,
+                "deals": PAYMENT_DEALS,
+                "rate_ceiling": PAYMENT_RATE_CEILING,
+                "results": [payment_json(report) for report in payment_reports],
+            },
+            "ok": not failed and not unsound,
+            "wall_s": round(wall, 1),
+        },
+    )
+    return 1 if failed or unsound else 0

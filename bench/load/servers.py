@@ -9,10 +9,14 @@ import os
 import secrets
 import shutil
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench.load.generators import Measurement
 from bench.load.harness import (
@@ -20,6 +24,7 @@ from bench.load.harness import (
     SEED_TIMEOUT_SECONDS,
     HarnessError,
     bench_module,
+    note,
     run_command,
     with_bench_path,
 )
@@ -325,3 +330,36 @@ def start_servers(stack: contextlib.ExitStack, target: Target, workdir: Path) ->
         stack.callback(server.stop)
         servers.append(server)
     return servers
+
+
+def start_targets(
+    stack: contextlib.ExitStack, targets: Sequence[Target], workdir: Path, pintuan: Path
+) -> tuple[dict[str, Fixture], dict[str, list[Server]]]:
+    """Build every target's database, start its servers and wait until they answer; each
+    target's fixture and servers, by key. ``stack`` stops the servers when it unwinds."""
+    fixtures: dict[str, Fixture] = {}
+    note("preparing databases: " + ", ".join(t.key for t in targets))
+    started = time.monotonic()
+    # The databases are independent: build them side by side.
+    with ThreadPoolExecutor(len(targets)) as builders:
+        builds: list[Future[Seeded]] = [builders.submit(t.build) for t in targets]
+        for target, build in zip(targets, builds, strict=True):
+            target.seed = build.result()
+    note(f"  databases ready in {time.monotonic() - started:.0f} s; starting servers")
+    # All servers start side by side; each is stopped when the stack unwinds.
+    launched = {target.key: start_servers(stack, target, workdir) for target in targets}
+    for target in targets:
+        urls = [s.wait_ready(target.ready_path) for s in launched[target.key]]
+        client = stack.enter_context(httpx.Client(base_url=urls[0], timeout=30.0, trust_env=False))
+        fixtures[target.key] = Fixture(
+            target.key,
+            urls,
+            client,
+            pintuan,
+            target.env,
+            workdir,
+            target.seed.joins,
+            [s.pid for s in launched[target.key] if s.pid is not None],
+            target.seed.payments,
+        )
+    return fixtures, launched
