@@ -45,8 +45,9 @@ class ServerDidNotStart(RuntimeError):
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on now (another process may still take it before the
-    server binds it: see :meth:`Server.wait_ready`'s callers, which start once more)."""
+    """A loopback port nobody listens on now. Another process may still take it before the
+    server binds it; a caller that must not fail on that starts once more on another port when
+    :meth:`Server.wait_ready` raises."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
@@ -101,9 +102,11 @@ class Server(ABC):
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop the server and wait for it; kill it if it has not stopped within ``timeout``.
         Stopping a stopped server does nothing."""
-        if not self.running():
-            return
-        self.terminate()
+        if self.running():
+            self.terminate()
+            self._wait_or_kill(timeout)
+
+    def _wait_or_kill(self, timeout: float) -> None:
         try:
             if not self._wait(timeout):
                 self._kill()
@@ -137,12 +140,11 @@ class Server(ABC):
 
 def stop_all(servers: Iterable[Server], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     """Stop every server, all winding down at once rather than one after the other."""
-    servers = list(servers)
-    for server in servers:
-        if server.running():
-            server.terminate()
-    for server in servers:
-        server.stop(timeout)
+    running = [server for server in servers if server.running()]
+    for server in running:
+        server.terminate()
+    for server in running:
+        server._wait_or_kill(timeout)
 
 
 class _CommandServer(Server):
