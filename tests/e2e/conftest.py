@@ -1,10 +1,9 @@
 """Browser tests: the real app served by uvicorn on a loopback port, driven by Debian's Chromium.
 
 Each test gets a fresh, migrated SQLite file and a server with its worker running in-process,
-in a thread of the test's own process so that the test seeds its data through the same services
-(started and stopped by ``pintuan.kit.serving``, shared with the concurrency tests and the
-benchmarks).
-Screenshots go to ``test-artifacts/screenshots`` (ignored by git).
+in a thread of the test's own process, so that the test seeds its data through the same
+services. ``pintuan.kit.serving`` starts and stops it, as it does the concurrency tests' and the
+benchmarks' servers. Screenshots go to ``test-artifacts/screenshots`` (ignored by git).
 """
 
 from __future__ import annotations
