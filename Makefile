@@ -54,8 +54,8 @@ format: install
 
 # Load figures (wrk from Debian's packages when present) and the engine's own figures.
 bench: install
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
-	$(BIN)/python bench/engine.py
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
+	$(BIN)/python -m bench.engine
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

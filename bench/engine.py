@@ -1,6 +1,6 @@
 """Engine figures without HTTP: joins per second, sweep cost per expired team, idle tick cost.
 
-Run with ``.venv/bin/python bench/engine.py [--open-teams N] [--expired N]``. It builds a fresh
+Run with ``.venv/bin/python -m bench.engine [--open-teams N] [--expired N]``. It builds a fresh
 SQLite database (or PostgreSQL when PINTUAN_BENCH_POSTGRES_URL is set and --postgres is given),
 fills it with N open teams (each with its leader's held seat), lets a chosen number of them pass
 their window, and times the worker's sweep over them. Figures are per item, so they compare across

@@ -12,10 +12,10 @@ with uvloop and httptools). One connection in WAL mode is used synchronously on 
 No idempotency keys, no outbox event, no token lookup (the bearer token *is* the user id), no
 logging, no ORM. Any "0 rows changed" rolls back and answers 409 with the refusal's code.
 
-    python bench/reference_app.py seed --db ref.db --out seed.json [--teams 1000 ...]
-    python bench/reference_app.py serve --db ref.db --port 8100
+    python -m bench.reference_app seed --db ref.db --out seed.json [--teams 1000 ...]
+    python -m bench.reference_app serve --db ref.db --port 8100
 
-``seed`` builds the same shape as ``bench/seed_joins.py`` plus the teams ``bench/run.py`` starts
+``seed`` builds the same shape as ``bench/seed_joins.py`` plus the teams ``bench.load`` starts
 on Pintuan: ``--spread-deals`` deals sharing ``--teams`` forming teams round-robin, one hot deal
 with another ``--teams`` teams, each team holding its leader's seat, and ``--shoppers`` user ids.
 """

@@ -1,10 +1,10 @@
-"""Seed a Pintuan database for the join scenarios of ``bench/run.py``; print what they need.
+"""Seed a Pintuan database for the join scenarios of ``bench.load``; print what they need.
 
 Run with the project's Python, the database named by ``PINTUAN_DATABASE_URL`` as everywhere:
 
-    python bench/seed_joins.py reset            # PostgreSQL only: drop and recreate the schema
+    python -m bench.seed_joins reset            # PostgreSQL only: drop and recreate the schema
     pintuan migrate
-    python bench/seed_joins.py seed --out seed.json
+    python -m bench.seed_joins seed --out seed.json
 
 Everything goes through the services layer, as the API would do it, in a few transactions:
 
@@ -17,7 +17,7 @@ Every deal has teams of ``--team-size``, stock far above what a run can sell and
 ``per_user_limit`` equal to ``--teams``, the most seats one shopper can ever hold on a deal of
 the benchmark (one per team): neither may refuse a join.
 
-Teams are not started here but by ``bench/run.py`` through ``POST /v1/deals/{id}/teams`` once
+Teams are not started here but by ``bench.load`` through ``POST /v1/deals/{id}/teams`` once
 the server is up (leader i starts spread team i on spread deal i mod D, and hot team i on the
 hot deal), so that the benchmark depends only on the HTTP API for them. The JSON written to
 ``--out`` gives the deal ids and the bearer tokens of leaders and shoppers.

@@ -1,11 +1,11 @@
-"""Seed a Pintuan database for the payment scenarios of ``bench/run.py``, and verify it after.
+"""Seed a Pintuan database for the payment scenarios of ``bench.load``, and verify it after.
 
 Run with the project's Python, the database named by ``PINTUAN_DATABASE_URL`` as everywhere:
 
     pintuan migrate
-    python bench/seed_payments.py seed --payments 40000 --out payments.json
+    python -m bench.seed_payments seed --payments 40000 --out payments.json
     ... deliver some of the webhooks in payments.json to POST /v1/webhooks/sandbox ...
-    python bench/seed_payments.py verify --seed payments.json --out verified.json
+    python -m bench.seed_payments verify --seed payments.json --out verified.json
 
 ``seed`` does what shoppers and the sandbox would have done up to the moment the sandbox sends
 its notifications:
@@ -26,7 +26,7 @@ its notifications:
 
 The JSON written to ``--out`` lists the payments team by team (leader first), each with its
 seat, team and the notification's body. The signatures are not kept: they carry a timestamp
-that Pintuan accepts for five minutes only, so ``bench/run.py`` signs each body again right before
+that Pintuan accepts for five minutes only, so ``bench.load`` signs each body again right before
 the run that sends it, with the same secret (``PINTUAN_SANDBOX_WEBHOOK_SECRET``, set for both).
 
 Holds last ``HOLD`` rather than the product's ten minutes: the seats must still be held when the
@@ -53,6 +53,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from bench.seed_joins import add_users, create_live_deals, create_merchant
 from pintuan.audit.ledger import check_ledger
 from pintuan.bootstrap import build_services
 from pintuan.config import get_settings
@@ -72,7 +73,6 @@ from pintuan.payments.providers.sandbox import SandboxIntent, SandboxProvider
 from pintuan.services import Services
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat, Team
-from seed_joins import add_users, create_live_deals, create_merchant
 
 HOLD = timedelta(hours=3)
 # Teams, and then payments, written per transaction while seeding.

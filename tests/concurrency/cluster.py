@@ -9,6 +9,8 @@ Each server process runs ``pintuan serve --no-worker`` (the CLI's own function, 
 settings from ``PINTUAN_*`` variables). The processes are forked from a multiprocessing fork
 server that has imported the application once: importing it costs two seconds of CPU per
 process, which three processes per backend on a two-core machine would otherwise pay in turn.
+Starting, waiting for and stopping them is ``pintuan.kit.serving``'s, shared with the browser
+tests and the benchmarks.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import socket
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,16 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from pintuan.accounts import service as accounts
 from pintuan.domain.roles import Principal, Role
+from pintuan.kit.serving import LOOPBACK, Server, ServerDidNotStart, start_forked, stop_all
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from tests.factories import PASSWORD, Account
 
-READY_WITHIN = 60.0  # seconds; generous for a busy two-core machine
-STOP_WITHIN = 15.0
 REQUEST_TIMEOUT = 60.0
 WARM_UP = ("/v1/deals", "/v1/deals/deal_none", "/v1/teams/team_none", "/v1/deals/deal_none/teams")
 _shoppers = itertools.count(1)
@@ -48,6 +45,7 @@ _FORKS.set_forkserver_preload(
         "pintuan.app",
         "pintuan.cli",
         "pintuan.kit.logs",
+        "pintuan.kit.serving",
         "uvicorn",
         "uvicorn.loops.uvloop",
         "uvicorn.protocols.http.httptools_impl",
@@ -87,20 +85,6 @@ class Reply:
         return str(self.status) if self.status < 400 else f"{self.status} {self.code}"
 
 
-@dataclass
-class Server:
-    port: int
-    process: multiprocessing.process.BaseProcess
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection("127.0.0.1", self.port)
-
-
 class Cluster:
     """Several API processes on one database; requests are spread over them round-robin."""
 
@@ -114,7 +98,8 @@ class Cluster:
     def logs(self) -> str:
         """The tail of every server's log, for failure messages."""
         return "\n".join(
-            f"--- {s.url} ---\n{s.log.read_text(errors='replace')[-3000:]}" for s in self.servers
+            f"--- {s.url} ---\n{s.log.read_text(errors='replace')[-3000:] if s.log else ''}"
+            for s in self.servers
         )
 
     def fire(self, calls: Sequence[Call]) -> list[Reply]:
@@ -133,7 +118,9 @@ class Cluster:
         client rather than race the servers.
         """
         servers = [self.servers[i % len(self.servers)] for i in range(len(calls))]
-        connections = await asyncio.gather(*(s.connect() for s in servers))
+        connections = await asyncio.gather(
+            *(asyncio.open_connection(LOOPBACK, s.port) for s in servers)
+        )
 
         async def send(i: int, call: Call) -> Reply:
             if at is not None:
@@ -207,72 +194,34 @@ def running_cluster(
         for n in range(count):
             servers.append(_start(env, workdir, n))
         for n, server in enumerate(servers):
-            if not _wait_ready(server):  # most likely its port was taken meanwhile: once more
-                _stop(server)
+            try:
+                server.wait_ready()
+            except ServerDidNotStart:
+                # Most likely its port was taken meanwhile: once more, on another port.
+                server.stop()
                 servers[n] = _start(env, workdir, n)
-                assert _wait_ready(servers[n]), Cluster(servers).logs()
+                servers[n].wait_ready()
         cluster = Cluster(servers)
         # First requests are slow (the ORM configures its mappers, statements are compiled):
         # have them now, not during a race timed to the millisecond.
         asyncio.run(cluster.fire_async([Call("GET", p) for p in WARM_UP for _ in servers]))
         yield cluster
     finally:
-        for server in servers:
-            server.process.terminate()
-        for server in servers:
-            _stop(server)
+        stop_all(servers)
 
 
 def _start(env: dict[str, str], workdir: Path, n: int) -> Server:
-    port = _free_port()
-    log = workdir / f"server-{n}-{port}.log"
-    process = _FORKS.Process(target=serve, args=(port, env, workdir, log), daemon=True)
-    process.start()
-    return Server(port, process, log)
+    return start_forked(_FORKS, serve, env=env, cwd=workdir, log=workdir / f"server-{n}.log")
 
 
-def serve(port: int, env: dict[str, str], workdir: Path, log: Path) -> None:
-    """The server process: ``pintuan serve --no-worker --port PORT`` with exactly ``env``, in
-    ``workdir`` (so no stray .env file is read), its output going to ``log``."""
-    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(out)
-    os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update(env)
+def serve(port: int) -> None:
+    """The server process: ``pintuan serve --no-worker --port PORT``, with the settings the
+    cluster's ``PINTUAN_*`` variables give."""
     from pintuan.cli import serve as pintuan_serve
     from pintuan.config import get_settings
 
     get_settings.cache_clear()
-    pintuan_serve(host="127.0.0.1", port=port, worker=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(server: Server) -> bool:
-    deadline = time.monotonic() + READY_WITHIN
-    with httpx.Client(timeout=2) as client:
-        while time.monotonic() < deadline and server.process.is_alive():
-            try:
-                if client.get(f"{server.url}/readyz").status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-    return False
-
-
-def _stop(server: Server) -> None:
-    server.process.terminate()
-    server.process.join(STOP_WITHIN)
-    if server.process.is_alive():
-        server.process.kill()
-        server.process.join()
+    pintuan_serve(host=LOOPBACK, port=port, worker=False)
 
 
 def create_shoppers(services: Services, count: int) -> list[Account]:

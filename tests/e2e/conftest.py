@@ -1,25 +1,24 @@
 """Browser tests: the real app served by uvicorn on a loopback port, driven by Debian's Chromium.
 
-Each test gets a fresh, migrated SQLite file and a server with its worker running in-process.
-Screenshots go to ``test-artifacts/screenshots`` (ignored by git).
+Each test gets a fresh, migrated SQLite file and a server with its worker running in-process,
+in a thread of the test's own process, so that the test seeds its data through the same
+services. ``pintuan.kit.serving`` starts and stops it, as it does the concurrency tests' and the
+benchmarks' servers. Screenshots go to ``test-artifacts/screenshots`` (ignored by git).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
 from pintuan.kit.migrations import upgrade
+from pintuan.kit.serving import free_port, start_in_thread
 from pintuan.services import Services
 from tests.conftest import make_settings
 
@@ -33,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SERVER_TIMEOUT_SECONDS = 20.0
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -54,34 +54,20 @@ class LiveServer:
     services: Services
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
     upgrade(database_url)
     settings = make_settings(database_url, base_url=url, worker_idle_seconds=0.2)
     services = build_services(settings)
-    app = create_app(settings, services, run_worker=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="e2e-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield LiveServer(url, services)
-    server.should_exit = True
-    thread.join(timeout=20)
+    server = start_in_thread(create_app(settings, services, run_worker=True), port)
+    try:
+        server.wait_ready("/healthz", timeout=SERVER_TIMEOUT_SECONDS)
+        yield LiveServer(url, services)
+    finally:
+        server.stop(timeout=SERVER_TIMEOUT_SECONDS)
 
 
 @pytest.fixture(scope="session")

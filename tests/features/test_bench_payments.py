@@ -7,23 +7,18 @@ delivery of each notification leaves, and must fail on anything else.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from bench import seed_payments
 from pintuan.events.service import record_event
 from pintuan.kit.rawsql import raw_tx
 from pintuan.payments.providers.sandbox import SIGNATURE_HEADER, sign
 from pintuan.services import Services
 from pintuan.teams.models import Seat
-
-# The benchmark's scripts are not a package: they import one another from their own folder.
-sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
-import seed_payments
 
 TEAM_SIZE = 3
 
