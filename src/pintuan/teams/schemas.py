@@ -8,7 +8,8 @@ from pydantic import BaseModel
 
 from pintuan.kit.schemas import MoneyOut
 from pintuan.teams.models import Seat
-from pintuan.teams.service import Member, MySeat, SeatView, TeamStart, TeamView
+from pintuan.teams.reads import Member, MySeat, TeamView
+from pintuan.teams.service import SeatView, TeamStart
 
 
 class SeatOut(BaseModel):

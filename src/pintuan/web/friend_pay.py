@@ -13,7 +13,7 @@ from pintuan.payments.api import create_pay_link, pay_by_link
 from pintuan.payments.pay_links import read_pay_link
 from pintuan.payments.schemas import PaymentIn, PaymentOut
 from pintuan.services import Services
-from pintuan.teams import service as teams
+from pintuan.teams import reads as team_reads
 from pintuan.web.csrf import CsrfProtected
 from pintuan.web.errors import error_message
 from pintuan.web.i18n import request_locale
@@ -41,7 +41,7 @@ async def _pay_link_page(
 ) -> Response:
     services = _services(request)
     seat_id, expires_at = read_pay_link(services.settings.secret_key, token, utc_now())
-    seat = await services.db.read(teams.seat_for_friend, seat_id)
+    seat = await services.db.read(team_reads.seat_for_friend, seat_id)
     principal = await page_principal(request)
     return await render(
         request,
