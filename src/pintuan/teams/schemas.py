@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from pintuan.domain.teams import TeamStatus
 from pintuan.kit.schemas import MoneyOut
 from pintuan.teams.models import Seat
 from pintuan.teams.reads import Member, MySeat, TeamView
@@ -92,7 +93,7 @@ class TeamOut(BaseModel):
         return cls(
             id=start.team_id,
             deal_id=start.deal_id,
-            status="forming",
+            status=TeamStatus.FORMING.value,
             team_size=start.team_size,
             seats_taken=1,
             seats_paid=1 if paid else 0,
