@@ -134,6 +134,8 @@ IS_MEMBER = Sql(
 
 @dataclass(frozen=True, slots=True)
 class _Terms:
+    """The deal's terms, as taking a unit of its stock returns them."""
+
     deal_id: str
     group_price: int
     leader_price: int | None
@@ -149,7 +151,7 @@ def start_team(
     tx: RawTx, user_id: str, deal_id: str, now: datetime, *, hold: timedelta
 ) -> TeamStart:
     """Start a team on a live deal: the shopper holds its leader seat."""
-    terms = _take_stock(tx, TAKE_STOCK_OF_DEAL, {"deal_id": deal_id, "now": tx.instant(now)})
+    terms = tx.one_as(_Terms, TAKE_STOCK_OF_DEAL, {"deal_id": deal_id, "now": tx.instant(now)})
     if terms is None:
         raise deal_refusal(_deal_state(tx, deal_id), now)
     expires_at = min(
@@ -180,7 +182,7 @@ def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: tim
     """Join a forming team: take a unit of stock, a place, a count against the shopper's limit,
     then insert the held seat; any refusal rolls back everything before it."""
     at = tx.instant(now)
-    terms = _take_stock(tx, TAKE_STOCK_OF_TEAM, {"team_id": team_id, "now": at})
+    terms = tx.one_as(_Terms, TAKE_STOCK_OF_TEAM, {"team_id": team_id, "now": at})
     if terms is None:
         deal_id = tx.scalar(TEAM_OF, {"team_id": team_id})
         if deal_id is None:
@@ -195,10 +197,6 @@ def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: tim
         member = tx.one(IS_MEMBER, {"team_id": team_id, "user_id": user_id}) is not None
         raise already_member() if member else limit_refusal(terms.per_user_limit)
     return _insert_seat(tx, team_id, terms, user_id, now, hold=hold, is_leader=False)
-
-
-def _take_stock(tx: RawTx, sql: Sql, params: dict[str, Any]) -> _Terms | None:
-    return tx.one_as(_Terms, sql, params)
 
 
 def _count_shopper(tx: RawTx, deal_id: str, user_id: str, limit: int) -> bool:
