@@ -28,7 +28,8 @@ from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from pintuan.teams import service as teams
-from pintuan.worker import Worker, close_expired_teams, what_is_due
+from pintuan.teams.tasks import close_expired_teams
+from pintuan.worker import Worker, what_is_due
 
 HOLD = timedelta(minutes=10)
 
@@ -214,7 +215,7 @@ def main() -> int:
         probe_started = time.perf_counter()
         due = db.run_raw_sync(what_is_due, write=False)
         probe_ms = (time.perf_counter() - probe_started) * 1000
-        assert due[1], "expired teams should be due"
+        assert due.teams, "expired teams should be due"
         # The sweep proper: failing expired teams, ending their seats, owing money back.
         started, failed = time.perf_counter(), 0
         while n := db.run_raw_sync(close_expired_teams, worker.batch):

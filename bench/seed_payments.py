@@ -71,6 +71,7 @@ from pintuan.payments.models import Payment, WebhookEvent
 from pintuan.payments.owed import FIRST_POLL
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxProvider
 from pintuan.services import Services
+from pintuan.teams import reads as team_reads
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat, Team
 
@@ -163,10 +164,10 @@ def _pay_through_the_api_path(
 
     def begin(session: Session) -> tuple[str, payments.NewPayment]:
         now = utc_now()
-        seat = teams.owned_seat(session, shopper, seat_id)
+        seat = team_reads.owned_seat(session, shopper, seat_id)
         kind = payments.check_checkout(capabilities, seat.currency, None)
         style = payments.choose_style(
-            capabilities, sandbox.default_style(), teams.team_expiry(session, team_id), now
+            capabilities, sandbox.default_style(), team_reads.team_expiry(session, team_id), now
         )
         started = payments.start_payment(
             session, shopper, seat, sandbox.name, kind, style, "original", now

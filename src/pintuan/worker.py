@@ -1,8 +1,10 @@
 """The sweep loop: everything that happens because time passed.
 
-Each task finds its due rows through an index on their due time, handles at most one batch per
-transaction, and reports how many it handled; an idle tick is a handful of index probes that
-find nothing. The loop runs again at once while any task filled its batch, else it sleeps.
+The worker only schedules: one read asks which tasks have work, and each due task (a feature's
+own, in its ``tasks.py``: ``teams.tasks``, ``deals.tasks``, ``shares.tasks``, …) finds its due
+rows through an index on their due time, handles at most one batch per transaction, and reports
+how many it handled; an idle tick is that one read finding nothing. The loop runs again at once
+while any task filled its batch, else it sleeps.
 
 Provider calls (capture, void, refund) happen outside any transaction: a claim transaction
 leases the rows, the calls are made, and a second transaction records each result.
@@ -18,12 +20,9 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 
 import anyio.to_thread
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from pintuan.accounts.service import forget_old_attempts
-from pintuan.deals.models import Deal
-from pintuan.domain.lifecycle import DealStatus
+from pintuan.deals import tasks as deal_tasks
 from pintuan.domain.payments import PaymentProvider, ProviderError
 from pintuan.growth.tasks import DailyRollup
 from pintuan.idempotency.service import delete_expired_keys
@@ -33,8 +32,8 @@ from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.payments import service as payments
 from pintuan.services import Services
-from pintuan.shares.tasks import attribute_new_events
-from pintuan.teams import service as teams
+from pintuan.shares.tasks import CURSOR, attribute_new_events
+from pintuan.teams import tasks as team_tasks
 
 log = logging.getLogger("pintuan.worker")
 
@@ -61,46 +60,44 @@ class TickReport:
         return sum(getattr(self, f.name) for f in fields(self))
 
 
-def release_expired_holds(tx: RawTx, batch: int) -> int:
-    """Release held seats whose payment did not come in time, and owe back any late money."""
-    return len(teams.release_expired_holds(tx, utc_now(), batch))
-
-
-def close_expired_teams(tx: RawTx, batch: int) -> int:
-    """Fail teams whose window ended before they filled; their money is owed back."""
-    failed, _ = teams.close_expired_teams(tx, utc_now(), batch)
-    return failed
-
-
-def end_past_deals(session: Session, batch: int) -> int:
-    result = session.execute(
-        update(Deal)
-        .where(
-            Deal.status.in_((DealStatus.LIVE.value, DealStatus.PAUSED.value)),
-            Deal.ends_at <= utc_now(),
-        )
-        .values(status=DealStatus.ENDED.value, updated_at=utc_now())
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-DUE = Sql("""
+# The status words stay written in the SQL: each probe must repeat its partial index's predicate
+# word for word for the planner to use that index (SQLite never matches a bound IN list, nor
+# PostgreSQL's generic plan of a prepared statement a bound value).
+DUE = Sql(
+    """
     SELECT
-      EXISTS (SELECT 1 FROM seats WHERE status = 'held' AND hold_expires_at <= :now),
-      EXISTS (SELECT 1 FROM teams WHERE status = 'forming' AND expires_at <= :now),
+      EXISTS (SELECT 1 FROM seats WHERE status = 'held' AND hold_expires_at <= :now) AS holds,
+      EXISTS (SELECT 1 FROM teams WHERE status = 'forming' AND expires_at <= :now) AS teams,
       EXISTS (SELECT 1 FROM payments
-              WHERE pending_action IS NOT NULL AND next_attempt_at <= :now),
-      EXISTS (SELECT 1 FROM outbox_events WHERE dispatched_at IS NULL),
-      EXISTS (SELECT 1 FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now),
+              WHERE pending_action IS NOT NULL AND next_attempt_at <= :now) AS calls,
+      EXISTS (SELECT 1 FROM outbox_events WHERE dispatched_at IS NULL) AS events,
+      EXISTS (SELECT 1 FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now)
+        AS deals,
       EXISTS (SELECT 1 FROM outbox_events WHERE id > COALESCE(
-              (SELECT last_event_id FROM attribution_cursors WHERE name = 'attribution'), 0))
-""")
+              (SELECT last_event_id FROM attribution_cursors WHERE name = :cursor), 0))
+        AS attributable
+""",
+    cursor=CURSOR,
+)
 
 
-def what_is_due(tx: RawTx) -> tuple[bool, ...]:
+@dataclass(frozen=True, slots=True)
+class Due:
+    """Which tasks have work now (SQLite answers 0/1, PostgreSQL booleans)."""
+
+    holds: bool | int
+    teams: bool | int
+    calls: bool | int
+    events: bool | int
+    deals: bool | int
+    attributable: bool | int
+
+
+def what_is_due(tx: RawTx) -> Due:
     """One read of five partial indexes and the outbox's key: which tasks have work now."""
-    row = tx.one(DUE, {"now": tx.instant(utc_now())})
-    return tuple(bool(flag) for flag in row)
+    due = tx.one_as(Due, DUE, {"now": tx.instant(utc_now())})
+    assert due is not None  # a SELECT without FROM always gives its one row
+    return due
 
 
 class Worker:
@@ -115,21 +112,19 @@ class Worker:
         """One pass over every task; each batch in its own short transaction."""
         db, batch = self.services.db, self.batch
         report = TickReport()
-        holds, teams_due, calls, events, deals_due, attributable = db.run_raw_sync(
-            what_is_due, write=False
-        )
-        if holds:
-            report.holds_released = db.run_raw_sync(release_expired_holds, batch)
-        if teams_due:
-            report.teams_failed = db.run_raw_sync(close_expired_teams, batch)
-        if calls:
+        due = db.run_raw_sync(what_is_due, write=False)
+        if due.holds:
+            report.holds_released = db.run_raw_sync(team_tasks.release_expired_holds, batch)
+        if due.teams:
+            report.teams_failed = db.run_raw_sync(team_tasks.close_expired_teams, batch)
+        if due.calls:
             self._call_providers(report)
         # Ending seats and teams writes events, so look again rather than trust the probe.
-        if events or holds or teams_due or calls:
+        if due.events or due.holds or due.teams or due.calls:
             report.events_dispatched = db.run_sync(dispatch_outbox, batch)
-        if deals_due:
-            report.deals_ended = db.run_sync(end_past_deals, batch)
-        if attributable:
+        if due.deals:
+            report.deals_ended = db.run_raw_sync(deal_tasks.end_past_deals, batch)
+        if due.attributable:
             report.events_attributed = db.run_sync(
                 attribute_new_events, utc_now(), batch, self._attribution_window
             )

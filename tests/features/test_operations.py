@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from pintuan.app import create_app
+from pintuan.deals.models import Deal
+from pintuan.deals.tasks import end_past_deals
+from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Role
+from pintuan.kit.time import clock
 from pintuan.services import Services
-from tests.factories import create_account, create_merchant
+from pintuan.worker import Worker
+from tests.factories import create_account, create_deal, create_merchant
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -64,3 +71,21 @@ def test_a_client_that_leaves_mid_request_is_not_an_internal_error(services: Ser
     asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
 
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
+
+
+def statuses_of_deals(services: Services) -> list[str]:
+    return services.db.run_sync(lambda s: sorted(s.scalars(select(Deal.status))), write=False)
+
+
+def test_the_deal_sweep_ends_at_most_one_batch_per_transaction(services: Services) -> None:
+    merchant = create_merchant(services.db)
+    for _ in range(5):
+        create_deal(services.db, merchant)
+    clock.offset = timedelta(days=8)  # every deal's end has passed
+
+    ended = services.db.run_raw_sync(end_past_deals, 2)
+
+    assert ended == 2
+    assert statuses_of_deals(services).count(DealStatus.ENDED.value) == 2
+    assert Worker(services).run_until_idle().deals_ended == 3
+    assert statuses_of_deals(services) == [DealStatus.ENDED.value] * 5

@@ -33,7 +33,7 @@ class Channel(StrEnum):
 
 class ConversionKind(StrEnum):
     """What a visit led to, in funnel order. ``start`` and ``join`` are the order itself;
-    ``pay`` and ``success`` follow that order (see ``shares.service``)."""
+    ``pay`` and ``success`` follow that order (see ``shares.attribution``)."""
 
     START = "start"
     JOIN = "join"
@@ -297,7 +297,7 @@ class KFactor:
     * ``buyers`` B: paid orders (seats paid, free leader seats included) in those weeks, from
       any source. A shopper who buys twice counts twice: "buyer" means one paid order;
     * ``brought`` A: paid orders attributed to those shares (last touch, see
-      ``shares.service``), whenever they were paid;
+      ``shares.attribution``), whenever they were paid;
 
     ``shares_per_buyer`` = S / B, ``buyers_per_share`` = A / S, and
     ``k`` = shares_per_buyer * buyers_per_share = A / B: how many new paid orders each paid

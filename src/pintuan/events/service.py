@@ -16,6 +16,7 @@ INSERT_EVENT = Sql(
 
 
 def record_event(tx: RawTx, type_: str, subject_id: str, **payload: Any) -> None:
+    """One event about ``subject_id``, with ``payload`` as its JSON body."""
     record_events(tx, [(type_, subject_id, payload)])
 
 

@@ -33,6 +33,7 @@ from pintuan.payments.schemas import (
     WebhookAck,
 )
 from pintuan.services import Services, ServicesDep
+from pintuan.teams import reads as team_reads
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
 
@@ -60,7 +61,7 @@ async def pay_for_seat(
         services,
         principal,
         body,
-        lambda s: teams.owned_seat(s, principal.user_id, seat_id),
+        lambda s: team_reads.owned_seat(s, principal.user_id, seat_id),
     )
 
 
@@ -92,7 +93,7 @@ async def _pay(
     def begin(session: Session) -> tuple[str, service.NewPayment]:
         seat = find_seat(session)
         kind = service.check_checkout(provider.capabilities, seat.currency, body.checkout_kind)
-        team_ends = teams.team_expiry(session, seat.team_id)
+        team_ends = team_reads.team_expiry(session, seat.team_id)
         style = service.choose_style(
             provider.capabilities, provider.default_style(), team_ends, now
         )
@@ -203,7 +204,7 @@ async def create_pay_link(
     seat_id: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> PayLinkOut:
     """A link to share so that a friend can pay for your held seat; it dies with the hold."""
-    seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
+    seat = await services.db.read(team_reads.owned_seat, principal.user_id, seat_id)
     teams.require_held(seat, utc_now())
     assert seat.hold_expires_at is not None
     token = issue_pay_link(services.settings.secret_key, seat.id, seat.hold_expires_at)
@@ -219,7 +220,7 @@ async def create_pay_link(
 async def read_pay_link_details(token: str, services: ServicesDep) -> PayLinkView:
     """What a pay link asks for: whose seat, in which deal, how much, until when."""
     seat_id, expires_at = read_pay_link(services.settings.secret_key, token, utc_now())
-    seat = await services.db.read(teams.seat_for_friend, seat_id)
+    seat = await services.db.read(team_reads.seat_for_friend, seat_id)
     return PayLinkView.of(seat, expires_at)
 
 
@@ -233,7 +234,9 @@ async def pay_by_link(
 ) -> Response:
     """Pay for a friend's held seat. Money owed back (if the team fails) returns to you."""
     seat_id, _ = read_pay_link(services.settings.secret_key, token, utc_now())
-    return await _pay(request, services, principal, body, lambda s: teams.seat_by_id(s, seat_id))
+    return await _pay(
+        request, services, principal, body, lambda s: team_reads.seat_by_id(s, seat_id)
+    )
 
 
 @router.get("/v1/payments/{payment_id}", response_model=PaymentOut)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel
 from pintuan.payments.models import Payment
-from pintuan.teams.service import FriendSeat
+from pintuan.teams.reads import FriendSeat
 
 ProviderName = Annotated[str, Field(min_length=1, max_length=20)]
 CheckoutKind = Annotated[str, Field(min_length=1, max_length=20)]

@@ -22,7 +22,7 @@ from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.time import is_time_zone, utc_now
 from pintuan.merchants.service import require_operator
 from pintuan.services import Services, ServicesDep
-from pintuan.shares import service, wording
+from pintuan.shares import attribution, service, wording
 from pintuan.shares.models import Share
 from pintuan.shares.posters import PosterContent, poster_font, posters, render_poster
 from pintuan.shares.schemas import (
@@ -39,7 +39,7 @@ from pintuan.shares.visitors import set_visitor_cookie, visitor_id_of
 
 router = APIRouter(tags=["shares"])
 
-DepthQuery = Annotated[int, Query(ge=1, le=service.MAX_INVITE_DEPTH, description="Levels down")]
+DepthQuery = Annotated[int, Query(ge=1, le=attribution.MAX_INVITE_DEPTH, description="Levels down")]
 LangQuery = Annotated[
     str | None, Query(max_length=20, description="en or zh-Hans; else Accept-Language")
 ]
@@ -345,7 +345,7 @@ async def my_invites(
     """Who you brought: by name those whose first order came through your shares, and how
     many people they brought in turn, level by level."""
     nodes, truncated = await services.db.read(
-        lambda s: service.invite_tree(s, principal.user_id, depth)
+        lambda s: attribution.invite_tree(s, principal.user_id, depth)
     )
     levels: dict[int, int] = {}
     for node in nodes:
@@ -371,7 +371,7 @@ async def invite_tree(
 ) -> InviteTreeOut:
     """Operators: everyone a user brought, level by level, with who brought each of them."""
     require_operator(principal)
-    nodes, truncated = await services.db.read(lambda s: service.invite_tree(s, root, depth))
+    nodes, truncated = await services.db.read(lambda s: attribution.invite_tree(s, root, depth))
     return InviteTreeOut(
         root=root,
         depth=depth,

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from pintuan.domain.traffic import Channel, framed_token
 from pintuan.kit.schemas import MoneyOut, StrictModel
-from pintuan.shares.service import InviteNode, ResolvedToken, ShareStats, ShareView
+from pintuan.shares.attribution import InviteNode
+from pintuan.shares.service import ResolvedToken, ShareStats, ShareView
 
 
 class ShareIn(StrictModel):

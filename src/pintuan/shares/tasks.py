@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from pintuan.domain.teams import SeatStatus
 from pintuan.events.models import OutboxEvent
 from pintuan.kit.orm import table_of
 from pintuan.kit.sql import upsert_insert
-from pintuan.shares import service
+from pintuan.shares import attribution
 from pintuan.shares.models import AttributionCursor
 from pintuan.teams.models import Seat
 
@@ -97,19 +98,21 @@ def _attribute(
     members: dict[str, list[Seat]] = defaultdict(list)
     if team_ids:
         for member in session.scalars(
-            select(Seat).where(Seat.team_id.in_(team_ids), Seat.status == "confirmed")
+            select(Seat).where(
+                Seat.team_id.in_(team_ids), Seat.status == SeatStatus.CONFIRMED.value
+            )
         ):
             members[member.team_id].append(member)
     by_id = {seat.id: seat for seat in seats}
     everyone = {s.user_id for s in seats} | {s.user_id for m in members.values() for s in m}
-    reachable = service.shoppers_with_visits(session, everyone)
+    reachable = attribution.shoppers_with_visits(session, everyone)
     if not reachable:
         return
     for type_, subject, at in events:
         if type_ in _SEAT_EVENTS:
             seat = by_id.get(subject)
             if seat is not None and seat.user_id in reachable:
-                service.attribute_seat_event(session, seat, type_ == "seat.paid", at, window)
+                attribution.attribute_seat_event(session, seat, type_ == "seat.paid", at, window)
         elif type_ == "team.succeeded":
             brought = [s for s in members.get(subject, []) if s.user_id in reachable]
-            service.attribute_team_success(session, brought, at, window)
+            attribution.attribute_team_success(session, brought, at, window)

@@ -16,7 +16,7 @@ from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.services import ServicesDep
-from pintuan.teams import service
+from pintuan.teams import reads, service
 from pintuan.teams.schemas import (
     JoinedOut,
     MySeatOut,
@@ -62,7 +62,7 @@ async def join_team(
 @router.get("/teams/{team_id}", response_model=TeamOut)
 async def read_team(team_id: str, services: ServicesDep) -> TeamOut:
     """A team: status, seats taken and paid, members by display name."""
-    return TeamOut.of(await services.db.read(service.get_team, team_id))
+    return TeamOut.of(await services.db.read(reads.get_team, team_id))
 
 
 @router.get("/deals/{deal_id}/teams", response_model=TeamList)
@@ -77,7 +77,7 @@ async def list_teams(
             extra={"errors": [{"field": "joinable", "message": "must be true"}]},
         )
     now = utc_now()
-    teams = await services.db.read(lambda s: service.joinable_teams(s, deal_id, now, limit))
+    teams = await services.db.read(lambda s: reads.joinable_teams(s, deal_id, now, limit))
     return TeamList(data=[TeamOut.of(t) for t in teams])
 
 
@@ -89,7 +89,7 @@ async def cancel_seat(
 
     def work(session: Session) -> SeatOut:
         service.cancel_seat(raw_tx(session), principal.user_id, seat_id, utc_now())
-        return SeatOut.of(service.owned_seat(session, principal.user_id, seat_id))
+        return SeatOut.of(reads.owned_seat(session, principal.user_id, seat_id))
 
     return await run_write(request, services, principal, work)
 
@@ -103,7 +103,5 @@ async def my_seats(
 ) -> Page[MySeatOut]:
     """Your orders, newest first, with their team's status."""
     cursor_id = decode_cursor(cursor) if cursor else None
-    rows = await services.db.read(
-        lambda s: service.my_seats(s, principal.user_id, cursor_id, limit)
-    )
+    rows = await services.db.read(lambda s: reads.my_seats(s, principal.user_id, cursor_id, limit))
     return page_of(rows, limit, MySeatOut.mine)

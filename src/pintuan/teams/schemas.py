@@ -6,9 +6,11 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from pintuan.domain.teams import TeamStatus
 from pintuan.kit.schemas import MoneyOut
 from pintuan.teams.models import Seat
-from pintuan.teams.service import Member, MySeat, SeatView, TeamStart, TeamView
+from pintuan.teams.reads import Member, MySeat, TeamView
+from pintuan.teams.service import SeatView, TeamStart
 
 
 class SeatOut(BaseModel):
@@ -91,7 +93,7 @@ class TeamOut(BaseModel):
         return cls(
             id=start.team_id,
             deal_id=start.deal_id,
-            status="forming",
+            status=TeamStatus.FORMING.value,
             team_size=start.team_size,
             seats_taken=1,
             seats_paid=1 if paid else 0,

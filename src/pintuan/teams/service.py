@@ -1,5 +1,8 @@
 """Where joining a team is decided: starting and joining teams, paying, releasing and ending.
 
+This is the write engine only: reading teams and seats is in ``teams.reads``, and the sweeps that
+find expired holds and teams are in ``teams.tasks``.
+
 Every step that could be refused is one conditional write whose "no row changed" is the
 refusal (see DESIGN.md, "the shape of a join"). No count is read, changed in Python and written
 back, so concurrent requests and several processes cannot push a team past its size or a deal past
@@ -16,13 +19,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from pintuan.accounts.models import User
-from pintuan.deals.models import Deal
+from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import (
     DealState,
     SeatStatus,
@@ -38,15 +38,12 @@ from pintuan.domain.teams import (
 from pintuan.errors import Conflict, NotFound
 from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
-from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.payments import owed
-from pintuan.teams.models import Seat, Team
+from pintuan.teams.models import Seat
 
-seats = table_of(Seat)
-
-_LIVE = (SeatStatus.HELD.value, SeatStatus.PAID.value, SeatStatus.CONFIRMED.value)
-_UNCONFIRMED = (SeatStatus.HELD.value, SeatStatus.PAID.value)
+# A stored instant as the driver returns it (see ``RawTx.read_instant``).
+StoredInstant = datetime | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,29 +75,39 @@ class TeamStart:
 
 TAKE_STOCK = """
     UPDATE deals SET committed = committed + 1
-    WHERE id = {deal} AND status = 'live' AND committed < stock
+    WHERE id = {deal} AND status = :live AND committed < stock
       AND starts_at <= :now AND ends_at > :now
-    RETURNING id, group_price_amount, leader_price_amount, currency, per_user_limit,
-              team_size, team_window_minutes, ends_at, new_shoppers_only
+    RETURNING id AS deal_id, group_price_amount AS group_price,
+              leader_price_amount AS leader_price, currency, per_user_limit, team_size,
+              team_window_minutes, ends_at, new_shoppers_only
 """
-TAKE_STOCK_OF_DEAL = Sql(TAKE_STOCK.format(deal=":deal_id"))
-TAKE_STOCK_OF_TEAM = Sql(TAKE_STOCK.format(deal="(SELECT deal_id FROM teams WHERE id = :team_id)"))
-TAKE_PLACE = Sql("""
+TAKE_STOCK_OF_DEAL = Sql(TAKE_STOCK.format(deal=":deal_id"), live=DealStatus.LIVE)
+TAKE_STOCK_OF_TEAM = Sql(
+    TAKE_STOCK.format(deal="(SELECT deal_id FROM teams WHERE id = :team_id)"),
+    live=DealStatus.LIVE,
+)
+TAKE_PLACE = Sql(
+    """
     UPDATE teams SET taken = taken + 1
-    WHERE id = :team_id AND status = 'forming' AND taken < team_size AND expires_at > :now
+    WHERE id = :team_id AND status = :forming AND taken < team_size AND expires_at > :now
     RETURNING id
-""")
+""",
+    forming=TeamStatus.FORMING,
+)
 COUNT_SHOPPER = Sql("""
     INSERT INTO deal_shopper_counts (deal_id, user_id, count) VALUES (:deal_id, :user_id, 1)
     ON CONFLICT (deal_id, user_id) DO UPDATE SET count = deal_shopper_counts.count + 1
     WHERE deal_shopper_counts.count < :limit
     RETURNING count
 """)
-INSERT_TEAM = Sql("""
+INSERT_TEAM = Sql(
+    """
     INSERT INTO teams (id, deal_id, leader_id, status, team_size, taken, paid, expires_at,
                        created_at)
-    VALUES (:id, :deal_id, :user_id, 'forming', :team_size, 1, :paid, :expires_at, :now)
-""")
+    VALUES (:id, :deal_id, :user_id, :forming, :team_size, 1, :paid, :expires_at, :now)
+""",
+    forming=TeamStatus.FORMING,
+)
 INSERT_SEAT = Sql("""
     INSERT INTO seats (id, team_id, deal_id, user_id, status, is_leader, price_amount, currency,
                        hold_expires_at, paid_at, created_at)
@@ -110,15 +117,25 @@ INSERT_SEAT = Sql("""
 TEAM_OF = Sql("SELECT deal_id FROM teams WHERE id = :team_id")
 DEAL_STATE = Sql("SELECT status, stock, committed, starts_at, ends_at FROM deals WHERE id = :id")
 TEAM_STATE = Sql("SELECT status, team_size, taken, expires_at FROM teams WHERE id = :id")
-HAS_BOUGHT = Sql("SELECT 1 FROM seats WHERE user_id = :user_id AND status = 'confirmed' LIMIT 1")
-IS_MEMBER = Sql("""
+HAS_BOUGHT = Sql(
+    "SELECT 1 FROM seats WHERE user_id = :user_id AND status = :confirmed LIMIT 1",
+    confirmed=SeatStatus.CONFIRMED,
+)
+IS_MEMBER = Sql(
+    """
     SELECT 1 FROM seats WHERE team_id = :team_id AND user_id = :user_id
-      AND status IN ('held', 'paid', 'confirmed')
-""")
+      AND status IN (:held, :paid, :confirmed)
+""",
+    held=SeatStatus.HELD,
+    paid=SeatStatus.PAID,
+    confirmed=SeatStatus.CONFIRMED,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class _Terms:
+    """The deal's terms, as taking a unit of its stock returns them."""
+
     deal_id: str
     group_price: int
     leader_price: int | None
@@ -126,18 +143,20 @@ class _Terms:
     per_user_limit: int
     team_size: int
     team_window_minutes: int
-    ends_at: datetime
-    new_shoppers_only: bool
+    ends_at: StoredInstant
+    new_shoppers_only: bool | int  # SQLite gives 0/1
 
 
 def start_team(
     tx: RawTx, user_id: str, deal_id: str, now: datetime, *, hold: timedelta
 ) -> TeamStart:
     """Start a team on a live deal: the shopper holds its leader seat."""
-    terms = _take_stock(tx, TAKE_STOCK_OF_DEAL, {"deal_id": deal_id, "now": tx.instant(now)})
+    terms = tx.one_as(_Terms, TAKE_STOCK_OF_DEAL, {"deal_id": deal_id, "now": tx.instant(now)})
     if terms is None:
         raise deal_refusal(_deal_state(tx, deal_id), now)
-    expires_at = min(now + timedelta(minutes=terms.team_window_minutes), terms.ends_at)
+    expires_at = min(
+        now + timedelta(minutes=terms.team_window_minutes), tx.read_instant(terms.ends_at)
+    )
     team_id = new_id("team")
     # A free leader seat (leader-free deals) has nothing to pay: it is paid as it is taken.
     leader_free = seat_price(terms.group_price, terms.leader_price, is_leader=True) == 0
@@ -163,12 +182,12 @@ def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: tim
     """Join a forming team: take a unit of stock, a place, a count against the shopper's limit,
     then insert the held seat; any refusal rolls back everything before it."""
     at = tx.instant(now)
-    terms = _take_stock(tx, TAKE_STOCK_OF_TEAM, {"team_id": team_id, "now": at})
+    terms = tx.one_as(_Terms, TAKE_STOCK_OF_TEAM, {"team_id": team_id, "now": at})
     if terms is None:
-        row = tx.one(TEAM_OF, {"team_id": team_id})
-        if row is None:
+        deal_id = tx.scalar(TEAM_OF, {"team_id": team_id})
+        if deal_id is None:
             raise team_refusal(None, now)
-        raise deal_refusal(_deal_state(tx, row[0]), now)
+        raise deal_refusal(_deal_state(tx, deal_id), now)
     if tx.one(TAKE_PLACE, {"team_id": team_id, "now": at}) is None:
         raise team_refusal(_team_state(tx, team_id), now)
     if terms.new_shoppers_only and tx.one(HAS_BOUGHT, {"user_id": user_id}) is not None:
@@ -178,23 +197,6 @@ def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: tim
         member = tx.one(IS_MEMBER, {"team_id": team_id, "user_id": user_id}) is not None
         raise already_member() if member else limit_refusal(terms.per_user_limit)
     return _insert_seat(tx, team_id, terms, user_id, now, hold=hold, is_leader=False)
-
-
-def _take_stock(tx: RawTx, sql: Sql, params: dict[str, Any]) -> _Terms | None:
-    row = tx.one(sql, params)
-    if row is None:
-        return None
-    return _Terms(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        tx.read_instant(row[7]),
-        bool(row[8]),
-    )
 
 
 def _count_shopper(tx: RawTx, deal_id: str, user_id: str, limit: int) -> bool:
@@ -251,15 +253,35 @@ def _insert_seat(
 
 
 def _deal_state(tx: RawTx, deal_id: str) -> DealState | None:
-    row = tx.one(DEAL_STATE, {"id": deal_id})
-    if row is None:
-        return None
-    return DealState(row[0], row[1], row[2], tx.read_instant(row[3]), tx.read_instant(row[4]))
+    return tx.one_as(partial(_read_deal_state, tx), DEAL_STATE, {"id": deal_id})
+
+
+def _read_deal_state(
+    tx: RawTx,
+    *,
+    status: str,
+    stock: int,
+    committed: int,
+    starts_at: StoredInstant,
+    ends_at: StoredInstant,
+) -> DealState:
+    return DealState(status, stock, committed, tx.read_instant(starts_at), tx.read_instant(ends_at))
 
 
 def _team_state(tx: RawTx, team_id: str) -> TeamState | None:
-    row = tx.one(TEAM_STATE, {"id": team_id})
-    return TeamState(row[0], row[1], row[2], tx.read_instant(row[3])) if row else None
+    return tx.one_as(partial(_read_team_state, tx), TEAM_STATE, {"id": team_id})
+
+
+def _read_team_state(
+    tx: RawTx, *, status: str, team_size: int, taken: int, expires_at: StoredInstant
+) -> TeamState:
+    return TeamState(status, team_size, taken, tx.read_instant(expires_at))
+
+
+def _value(**row: Any) -> Any:
+    """The value of a one-column row, for reading a list of ids by name."""
+    (value,) = row.values()
+    return value
 
 
 # ---------------------------------------------------------------------------- locking
@@ -270,9 +292,9 @@ LOCK_TEAMS = Sql("SELECT id FROM teams WHERE id IN_LIST(:ids) ORDER BY id FOR UP
 
 def lock_seat(tx: RawTx, seat_id: str) -> None:
     """Lock the deal and team of a seat, so the caller may then change the seat's payments."""
-    row = tx.one(SEAT_OF, {"id": seat_id})
-    if row is not None:
-        _lock_deals_and_teams(tx, [row[2]], [row[1]])
+    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
+    if seat is not None:
+        _lock_deals_and_teams(tx, [seat.deal_id], [seat.team_id])
 
 
 def _lock_deals_and_teams(tx: RawTx, deal_ids: Iterable[str], team_ids: Iterable[str]) -> None:
@@ -288,18 +310,28 @@ def _lock_deals_and_teams(tx: RawTx, deal_ids: Iterable[str], team_ids: Iterable
 
 END_SEATS = """
     UPDATE seats
-    SET status = CASE WHEN status = 'held' THEN 'released' ELSE 'refunded' END,
+    SET status = CASE WHEN status = :held THEN :released ELSE :refunded END,
         ended_at = :now, hold_expires_at = NULL
-    WHERE {which} IN_LIST(:ids) AND status IN ('held', 'paid')
-    RETURNING id, team_id, deal_id, user_id, status
+    WHERE {which} IN_LIST(:ids) AND status IN (:held, :paid)
+    RETURNING id AS seat_id, team_id, deal_id, user_id, status
 """
-END_SEATS_BY_ID = Sql(END_SEATS.format(which="id"))
-END_SEATS_OF_TEAMS = Sql(END_SEATS.format(which="team_id"))
-RELEASE_HOLDS = Sql("""
-    UPDATE seats SET status = 'released', ended_at = :now, hold_expires_at = NULL
-    WHERE id IN_LIST(:ids) AND status = 'held' AND hold_expires_at <= :now
-    RETURNING id, team_id, deal_id, user_id, status
-""")
+_ENDING = {
+    "held": SeatStatus.HELD,
+    "paid": SeatStatus.PAID,
+    "released": SeatStatus.RELEASED,
+    "refunded": SeatStatus.REFUNDED,
+}
+END_SEATS_BY_ID = Sql(END_SEATS.format(which="id"), **_ENDING)
+END_SEATS_OF_TEAMS = Sql(END_SEATS.format(which="team_id"), **_ENDING)
+RELEASE_HOLDS = Sql(
+    """
+    UPDATE seats SET status = :released, ended_at = :now, hold_expires_at = NULL
+    WHERE id IN_LIST(:ids) AND status = :held AND hold_expires_at <= :now
+    RETURNING id AS seat_id, team_id, deal_id, user_id, status
+""",
+    held=SeatStatus.HELD,
+    released=SeatStatus.RELEASED,
+)
 RETURN_STOCK = Sql("UPDATE deals SET committed = committed - :n WHERE id = :deal_id")
 RETURN_PLACES = Sql(
     "UPDATE teams SET taken = taken - :taken, paid = paid - :paid WHERE id = :team_id"
@@ -308,36 +340,79 @@ UNCOUNT_SHOPPER = Sql(
     "UPDATE deal_shopper_counts SET count = count - 1 WHERE deal_id = :deal_id "
     "AND user_id = :user_id"
 )
-DUE_HOLDS = Sql("""
-    SELECT id, deal_id, team_id FROM seats
-    WHERE status = 'held' AND hold_expires_at <= :now ORDER BY hold_expires_at LIMIT :limit
-""")
 SEAT_OF = Sql("SELECT user_id, team_id, deal_id, status, hold_expires_at FROM seats WHERE id = :id")
-FAIL_TEAMS = Sql("""
-    UPDATE teams SET status = 'failed', ended_at = :now, taken = 0, paid = 0
-    WHERE id IN_LIST(:ids) AND status = 'forming'
+FAIL_TEAMS = Sql(
+    """
+    UPDATE teams SET status = :failed, ended_at = :now, taken = 0, paid = 0
+    WHERE id IN_LIST(:ids) AND status = :forming
     RETURNING id
-""")
-DUE_TEAMS = Sql("""
-    SELECT id, deal_id FROM teams
-    WHERE status = 'forming' AND expires_at <= :now ORDER BY expires_at LIMIT :limit
-""")
-PAY_SEAT = Sql("""
-    UPDATE seats SET status = 'paid', paid_at = :now, hold_expires_at = NULL
-    WHERE id = :id AND status = 'held'
-""")
-COUNT_PAID = Sql("""
-    UPDATE teams SET paid = paid + 1 WHERE id = :team_id AND status = 'forming'
+""",
+    failed=TeamStatus.FAILED,
+    forming=TeamStatus.FORMING,
+)
+PAY_SEAT = Sql(
+    """
+    UPDATE seats SET status = :paid, paid_at = :now, hold_expires_at = NULL
+    WHERE id = :id AND status = :held
+""",
+    paid=SeatStatus.PAID,
+    held=SeatStatus.HELD,
+)
+COUNT_PAID = Sql(
+    """
+    UPDATE teams SET paid = paid + 1 WHERE id = :team_id AND status = :forming
     RETURNING paid, team_size
-""")
-SUCCEED_TEAM = Sql("""
-    UPDATE teams SET status = 'succeeded', ended_at = :now
-    WHERE id = :team_id AND status = 'forming'
-""")
-CONFIRM_SEATS = Sql("""
-    UPDATE seats SET status = 'confirmed' WHERE team_id = :team_id AND status = 'paid'
+""",
+    forming=TeamStatus.FORMING,
+)
+SUCCEED_TEAM = Sql(
+    """
+    UPDATE teams SET status = :succeeded, ended_at = :now
+    WHERE id = :team_id AND status = :forming
+""",
+    succeeded=TeamStatus.SUCCEEDED,
+    forming=TeamStatus.FORMING,
+)
+CONFIRM_SEATS = Sql(
+    """
+    UPDATE seats SET status = :confirmed WHERE team_id = :team_id AND status = :paid
     RETURNING user_id
-""")
+""",
+    confirmed=SeatStatus.CONFIRMED,
+    paid=SeatStatus.PAID,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _SeatRow:
+    user_id: str
+    team_id: str
+    deal_id: str
+    status: str
+    hold_expires_at: StoredInstant | None
+
+
+@dataclass(frozen=True, slots=True)
+class _PaidCount:
+    paid: int
+    team_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueHold:
+    """A held seat whose hold has run out, as the sweep found it (see ``teams.tasks``)."""
+
+    seat_id: str
+    deal_id: str
+    team_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueTeam:
+    """A forming team whose window has closed, as the sweep found it (see ``teams.tasks``)."""
+
+    team_id: str
+    deal_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +429,7 @@ def _end_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> list[EndedS
     at most once: the status guard makes a second attempt change nothing."""
     if not seat_ids:
         return []
-    rows = tx.all(END_SEATS_BY_ID, {"ids": list(seat_ids), "now": tx.instant(now)})
-    ended = [EndedSeat(*row) for row in rows]
+    ended = tx.all_as(EndedSeat, END_SEATS_BY_ID, {"ids": list(seat_ids), "now": tx.instant(now)})
     _give_back(tx, ended, now, team_closed=False)
     return ended
 
@@ -389,12 +463,11 @@ def _give_back(tx: RawTx, ended: Sequence[EndedSeat], now: datetime, *, team_clo
 
 def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSeat:
     """The shopper gives up a seat of a forming team: held is released, paid is refunded."""
-    seat = tx.one(SEAT_OF, {"id": seat_id})
-    if seat is None or seat[0] != user_id:
+    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
+    if seat is None or seat.user_id != user_id:
         raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
-    _, team_id, deal_id, status, _ = seat
-    _lock_deals_and_teams(tx, [deal_id], [team_id])
-    team = _team_state(tx, team_id)
+    _lock_deals_and_teams(tx, [seat.deal_id], [seat.team_id])
+    team = _team_state(tx, seat.team_id)
     assert team is not None
     if team.status != TeamStatus.FORMING.value:
         raise Conflict(
@@ -403,20 +476,19 @@ def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSe
         )
     ended = _end_seats(tx, [seat_id], now)
     if not ended:
-        raise Conflict(f"This seat is already {status}.", code="seat_not_cancellable")
+        raise Conflict(f"This seat is already {seat.status}.", code="seat_not_cancellable")
     return ended[0]
 
 
-def release_expired_holds(tx: RawTx, now: datetime, limit: int) -> list[EndedSeat]:
-    """Release up to ``limit`` held seats whose payment did not arrive in time."""
-    at = tx.instant(now)
-    due = tx.all(DUE_HOLDS, {"now": at, "limit": limit})
+def release_expired_holds(tx: RawTx, due: Sequence[DueHold], now: datetime) -> list[EndedSeat]:
+    """Release held seats whose payment did not arrive in time (the sweep found them due)."""
     if not due:
         return []
-    _lock_deals_and_teams(tx, [r[1] for r in due], [r[2] for r in due])
+    _lock_deals_and_teams(tx, [d.deal_id for d in due], [d.team_id for d in due])
     # Under the locks, ask again: a payment may have paid a seat since it was found due.
-    rows = tx.all(RELEASE_HOLDS, {"ids": [r[0] for r in due], "now": at})
-    ended = [EndedSeat(*row) for row in rows]
+    ended = tx.all_as(
+        EndedSeat, RELEASE_HOLDS, {"ids": [d.seat_id for d in due], "now": tx.instant(now)}
+    )
     _give_back(tx, ended, now, team_closed=False)
     return ended
 
@@ -427,10 +499,10 @@ def fail_teams(
     """Fail forming teams (each at most once) and end their seats; returns the teams this call
     failed and the seats that ended with them."""
     at = tx.instant(now)
-    failed = [r[0] for r in tx.all(FAIL_TEAMS, {"ids": list(team_ids), "now": at})]
+    failed: list[str] = tx.all_as(_value, FAIL_TEAMS, {"ids": list(team_ids), "now": at})
     if not failed:
         return [], []
-    ended = [EndedSeat(*row) for row in tx.all(END_SEATS_OF_TEAMS, {"ids": failed, "now": at})]
+    ended = tx.all_as(EndedSeat, END_SEATS_OF_TEAMS, {"ids": failed, "now": at})
     _give_back(tx, ended, now, team_closed=True)
     members: dict[str, list[str]] = {team_id: [] for team_id in failed}
     refunded: dict[str, list[str]] = {team_id: [] for team_id in failed}
@@ -448,15 +520,15 @@ def fail_teams(
     return failed, ended
 
 
-def close_expired_teams(tx: RawTx, now: datetime, limit: int) -> tuple[int, list[EndedSeat]]:
-    """Fail up to ``limit`` forming teams whose window has ended; returns how many teams were
-    failed and the seats that ended with them."""
-    due = tx.all(DUE_TEAMS, {"now": tx.instant(now), "limit": limit})
+def close_expired_teams(
+    tx: RawTx, due: Sequence[DueTeam], now: datetime
+) -> tuple[list[str], list[EndedSeat]]:
+    """Fail forming teams whose window has ended (the sweep found them due); returns the teams
+    this call failed and the seats that ended with them."""
     if not due:
-        return 0, []
-    _lock_deals_and_teams(tx, [r[1] for r in due], [r[0] for r in due])
-    failed, ended = fail_teams(tx, [r[0] for r in due], now)
-    return len(failed), ended
+        return [], []
+    _lock_deals_and_teams(tx, [d.deal_id for d in due], [d.team_id for d in due])
+    return fail_teams(tx, [d.team_id for d in due], now)
 
 
 # ---------------------------------------------------------------------------- paying
@@ -478,193 +550,31 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime) -> PaidOutcome:
     A payment after the seat's hold or the team's window has run out never takes a place: the
     seat (or the whole team) ends first, exactly as the sweep would have ended it.
     """
-    user_id, team_id, deal_id, _, _ = tx.one(SEAT_OF, {"id": seat_id})
-    _lock_deals_and_teams(tx, [deal_id], [team_id])
+    found = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
+    assert found is not None
+    user_id, team_id = found.user_id, found.team_id
+    _lock_deals_and_teams(tx, [found.deal_id], [team_id])
     team = _team_state(tx, team_id)
     assert team is not None
     if team.status == TeamStatus.FORMING.value and team.expires_at <= now:
         _, ended = fail_teams(tx, [team_id], now)
         return PaidOutcome(False, team_id, ended=tuple(ended))
-    _, _, _, status, hold_expires_at = tx.one(SEAT_OF, {"id": seat_id})
-    if status != SeatStatus.HELD.value:
+    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})  # again, now under the locks
+    assert seat is not None
+    if seat.status != SeatStatus.HELD.value:
         return PaidOutcome(False, team_id)
-    if hold_expires_at is not None and tx.read_instant(hold_expires_at) <= now:
+    if seat.hold_expires_at is not None and tx.read_instant(seat.hold_expires_at) <= now:
         return PaidOutcome(False, team_id, ended=tuple(_end_seats(tx, [seat_id], now)))
     tx.execute(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})
-    paid, team_size = tx.one(COUNT_PAID, {"team_id": team_id})
+    count = tx.one_as(_PaidCount, COUNT_PAID, {"team_id": team_id})
+    assert count is not None  # the team is forming: it was checked under its lock
     record_event(tx, "seat.paid", seat_id, team_id=team_id, user_id=user_id)
-    if paid < team_size:
+    if count.paid < count.team_size:
         return PaidOutcome(True, team_id)
     tx.execute(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
-    members = [r[0] for r in tx.all(CONFIRM_SEATS, {"team_id": team_id})]
+    members: list[str] = tx.all_as(_value, CONFIRM_SEATS, {"team_id": team_id})
     record_event(tx, "team.succeeded", team_id, member_ids=members)
     return PaidOutcome(True, team_id, team_succeeded=True)
-
-
-# ---------------------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    display_name: str
-    is_leader: bool
-    paid: bool
-    joined_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TeamView:
-    id: str
-    deal_id: str
-    status: str
-    team_size: int
-    taken: int
-    paid: int
-    expires_at: datetime
-    created_at: datetime
-    ended_at: datetime | None
-    members: list[Member]
-
-    @property
-    def leader(self) -> Member | None:
-        return next((m for m in self.members if m.is_leader), None)
-
-
-def get_team(session: Session, team_id: str) -> TeamView:
-    """A team with its live members' display names, leader first."""
-    team = session.get(Team, team_id)
-    if team is None:
-        raise NotFound(f"No team {team_id}.", code="team_not_found")
-    return _team_views(session, [team])[0]
-
-
-def _team_views(session: Session, found: Sequence[Team]) -> list[TeamView]:
-    rows = session.execute(
-        select(
-            seats.c.team_id,
-            seats.c.is_leader,
-            seats.c.status,
-            seats.c.created_at,
-            User.display_name,
-        )
-        .join(User, User.id == seats.c.user_id)
-        .where(seats.c.team_id.in_([t.id for t in found]), seats.c.status.in_(_LIVE))
-        .order_by(seats.c.is_leader.desc(), seats.c.created_at)
-    ).all()
-    members: dict[str, list[Member]] = {t.id: [] for t in found}
-    for r in rows:
-        members[r.team_id].append(
-            Member(r.display_name, r.is_leader, r.status != SeatStatus.HELD.value, r.created_at)
-        )
-    return [
-        TeamView(
-            t.id,
-            t.deal_id,
-            t.status,
-            t.team_size,
-            t.taken,
-            t.paid,
-            t.expires_at,
-            t.created_at,
-            t.ended_at,
-            members[t.id],
-        )
-        for t in found
-    ]
-
-
-def joinable_teams(session: Session, deal_id: str, now: datetime, limit: int) -> list[TeamView]:
-    """Forming teams with a free place, the nearest to full first."""
-    if session.get(Deal, deal_id) is None:
-        raise NotFound(f"No deal {deal_id}.", code="deal_not_found")
-    found = session.scalars(
-        select(Team)
-        .where(
-            Team.deal_id == deal_id,
-            Team.status == TeamStatus.FORMING.value,
-            Team.taken < Team.team_size,
-            Team.expires_at > now,
-        )
-        .order_by((Team.team_size - Team.taken).asc(), Team.expires_at.asc())
-        .limit(limit)
-    ).all()
-    return _team_views(session, found) if found else []
-
-
-@dataclass(frozen=True, slots=True)
-class MySeat:
-    seat: Seat
-    team_status: str
-    team_expires_at: datetime
-    deal_title: str
-
-    @property
-    def id(self) -> str:
-        return self.seat.id
-
-
-def my_seats(session: Session, user_id: str, cursor_id: str | None, limit: int) -> list[MySeat]:
-    """The shopper's seats newest first, with their team's status."""
-    query = (
-        select(Seat, Team.status, Team.expires_at, Deal.title)
-        .join(Team, Team.id == Seat.team_id)
-        .join(Deal, Deal.id == Seat.deal_id)
-        .where(Seat.user_id == user_id)
-        .order_by(Seat.id.desc())
-        .limit(limit + 1)
-    )
-    if cursor_id is not None:
-        query = query.where(Seat.id < cursor_id)
-    return [MySeat(r[0], r[1], r[2], r[3]) for r in session.execute(query).all()]
-
-
-def seat_by_id(session: Session, seat_id: str) -> Seat:
-    seat = session.get(Seat, seat_id)
-    if seat is None:
-        raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
-    return seat
-
-
-def team_expiry(session: Session, team_id: str) -> datetime:
-    expires_at = session.scalar(select(Team.expires_at).where(Team.id == team_id))
-    if expires_at is None:
-        raise NotFound(f"No team {team_id}.", code="team_not_found")
-    return expires_at
-
-
-@dataclass(frozen=True, slots=True)
-class FriendSeat:
-    """What a friend asked to pay for a seat may see of it."""
-
-    seat_id: str
-    team_id: str
-    deal_id: str
-    deal_title: str
-    display_name: str
-    amount: int
-    currency: str
-
-
-def seat_for_friend(session: Session, seat_id: str) -> FriendSeat:
-    row = session.execute(
-        select(Seat, Deal.title, User.display_name)
-        .join(Deal, Deal.id == Seat.deal_id)
-        .join(User, User.id == Seat.user_id)
-        .where(Seat.id == seat_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
-    seat, title, name = row
-    return FriendSeat(
-        seat.id, seat.team_id, seat.deal_id, title, name, seat.price_amount, seat.currency
-    )
-
-
-def owned_seat(session: Session, user_id: str, seat_id: str) -> Seat:
-    seat = session.get(Seat, seat_id)
-    if seat is None or seat.user_id != user_id:
-        raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
-    return seat
 
 
 def require_held(seat: Seat, now: datetime) -> None:

@@ -12,7 +12,7 @@ from pintuan.kit.time import utc_now
 from pintuan.payments.api import create_pay_link, pay_by_link
 from pintuan.payments.pay_links import read_pay_link
 from pintuan.payments.schemas import PaymentIn, PaymentOut
-from pintuan.teams import service as teams
+from pintuan.teams import reads as team_reads
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.i18n import request_locale
@@ -36,7 +36,7 @@ async def _pay_link_page(
 ) -> Response:
     services = services_of(request)
     seat_id, expires_at = read_pay_link(services.settings.secret_key, token, utc_now())
-    seat = await services.db.read(teams.seat_for_friend, seat_id)
+    seat = await services.db.read(team_reads.seat_for_friend, seat_id)
     principal = await page_principal(request)
     return await render(
         request,

@@ -31,6 +31,7 @@ from pintuan.payments.api import pay_for_seat as api_pay_for_seat
 from pintuan.payments.models import Payment
 from pintuan.payments.schemas import PaymentIn, PaymentOut
 from pintuan.services import Services
+from pintuan.teams import reads as team_reads
 from pintuan.teams import service as teams
 from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
@@ -209,7 +210,7 @@ async def _deal_page(
 
     def read(session: Session) -> dict[str, Any]:
         deal = deals.visible_deal(session, principal, deal_id)
-        joinable = teams.joinable_teams(session, deal_id, now, JOINABLE_SHOWN)
+        joinable = team_reads.joinable_teams(session, deal_id, now, JOINABLE_SHOWN)
         mine = (
             queries.teams_with_user(session, principal.user_id, [t.id for t in joinable])
             if principal
@@ -311,7 +312,7 @@ async def _team_page(
     base = services_of(request).settings.base_url.rstrip("/")
 
     def read(session: Session) -> dict[str, Any]:
-        team = teams.get_team(session, team_id)
+        team = team_reads.get_team(session, team_id)
         deal = queries.find_deal(session, team.deal_id)
         if deal is None:
             raise NotFound(f"No team {team_id}.", code="team_not_found")
@@ -483,7 +484,7 @@ async def _open_checkout(request: Request, principal: Principal, seat_id: str) -
 async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
     """Go to the provider's page to pay for a held seat."""
     services = services_of(request)
-    seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
+    seat = await services.db.read(team_reads.owned_seat, principal.user_id, seat_id)
     try:
         url = await _open_checkout(request, principal, seat_id)
     except AppError as refused:
@@ -519,7 +520,7 @@ async def cancel_seat(request: Request, seat_id: str, principal: LoggedIn) -> Re
     except AppError as refused:
         if refused.status >= 500 or refused.code == "seat_not_found":
             raise
-        seat = await services.db.read(teams.owned_seat, principal.user_id, seat_id)
+        seat = await services.db.read(team_reads.owned_seat, principal.user_id, seat_id)
         message = error_message(refused, request_locale(request, principal))
         return await _team_page(request, seat.team_id, error=message, status_code=refused.status)
     return RedirectResponse(f"/teams/{quote(str(outcome['team_id']))}", status_code=303)
@@ -534,7 +535,7 @@ async def my_orders(request: Request, principal: LoggedIn, cursor: str | None = 
     cursor_id = decode_cursor(cursor) if cursor else None
 
     def read(session: Session) -> dict[str, Any]:
-        rows = teams.my_seats(session, principal.user_id, cursor_id, ORDERS_PAGE_SIZE)
+        rows = team_reads.my_seats(session, principal.user_id, cursor_id, ORDERS_PAGE_SIZE)
         shown = rows[:ORDERS_PAGE_SIZE]
         return {
             "orders": shown,
