@@ -14,7 +14,10 @@ page). Everything else is ORM: catalogue, accounts, consoles and reports, audit,
 growth, and the worker's leasing and retrying of provider calls. Rows are read by column name into
 typed records (:meth:`RawTx.one_as`, :meth:`RawTx.all_as`, :meth:`RawTx.scalar`), status words are
 bound from the domain's enums, and a driver's integrity error surfaces as
-:class:`IntegrityViolation`.
+:class:`IntegrityViolation`. The one exception to binding: a statement that must be answered from
+a partial index (the sweeps' due queries, the idle probe) writes its status words out, because
+neither SQLite nor a prepared PostgreSQL plan matches a bound value against the index's predicate;
+each such statement says so where it is written.
 
 Values cross the boundary in the forms the ORM also stores: instants as aware UTC in
 PostgreSQL and as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text in SQLite, booleans as 0/1 in SQLite.
