@@ -32,8 +32,14 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
 
+    # The CLI and the worker may block on SQLite's write lock this long; a request never blocks:
+    # it waits in short steps (awaiting in between) up to sqlite_request_wait_ms, then answers 503.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    sqlite_request_wait_ms: int = Field(default=500, ge=0, le=60000)
     db_pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL, per connection; 0 turns a timeout off. A request that hits one answers 503.
+    db_statement_timeout_ms: int = Field(default=30000, ge=0)
+    db_lock_timeout_ms: int = Field(default=5000, ge=0)
 
     # argon2id cost; the defaults follow RFC 9106's second recommended option.
     password_time_cost: int = Field(default=3, ge=1)
