@@ -34,8 +34,10 @@ class Settings(BaseSettings):
 
     # The CLI and the worker may block on SQLite's write lock this long; a request never blocks:
     # it waits in short steps (awaiting in between) up to sqlite_request_wait_ms, then answers 503.
+    # As long as before by default: writers that queue behind a sweep or a settlement (a second
+    # or so) still go through, and the server keeps answering everyone else meanwhile.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
-    sqlite_request_wait_ms: int = Field(default=500, ge=0, le=60000)
+    sqlite_request_wait_ms: int = Field(default=5000, ge=0, le=60000)
     db_pool_size: int = Field(default=10, ge=1)
     # PostgreSQL, per connection; 0 turns a timeout off. A request that hits one answers 503.
     db_statement_timeout_ms: int = Field(default=30000, ge=0)

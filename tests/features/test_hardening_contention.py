@@ -50,11 +50,23 @@ def postgres_only(database_url: str) -> None:
         pytest.skip("PostgreSQL row locks")
 
 
+@pytest.fixture
+def brief_wait(database_url: str) -> Iterator[tuple[TestClient, Services]]:
+    """A server that waits a quarter of a second for SQLite's write lock."""
+    settings = make_settings(database_url, sqlite_request_wait_ms=250)
+    services = build_services(settings)
+    _empty_all_tables(services.db)
+    with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
+        yield client, services
+    services.db.dispose()
+
+
 @pytest.mark.usefixtures("sqlite_only")
 def test_a_write_answers_503_database_busy_quickly_while_another_process_holds_the_lock(
-    client: TestClient, services: Services, database_url: str
+    brief_wait: tuple[TestClient, Services], database_url: str
 ) -> None:
     # given a live deal and a shopper, and another process holding SQLite's write lock
+    client, services = brief_wait
     deal = create_deal(services.db, create_merchant(services.db))
     shopper = create_account(services)
     with sqlite_write_lock_held_elsewhere(database_url):

@@ -91,7 +91,7 @@ class Database:
         url: str,
         *,
         busy_timeout_ms: int = 5000,
-        request_wait_ms: int = 500,
+        request_wait_ms: int = 5000,
         pool_size: int = 10,
         statement_timeout_ms: int = 30000,
         lock_timeout_ms: int = 5000,
