@@ -17,15 +17,17 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pintuan.accounts.api import router as accounts_router
+from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.audit.api import ledger_router as ledger_check_router
 from pintuan.audit.api import router as audit_router
 from pintuan.bootstrap import build_services
-from pintuan.config import Settings, get_settings
+from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.ids import new_id
-from pintuan.kit.logs import request_id_var
+from pintuan.kit.logs import logged_path, request_id_var
+from pintuan.kit.security_headers import SecurityHeadersMiddleware
 from pintuan.ledger.api import router as ledger_router
 from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
@@ -78,11 +80,16 @@ def create_app(
                 await task
             services.db.dispose()
 
+    prod = settings.env is Environment.PROD
     app = FastAPI(
         title="Pintuan",
         version="0.1.0",
         summary="Social group buying: start or join a team, pay the group price.",
         lifespan=lifespan,
+        # Prod keeps /openapi.json (the published contract clients build on) but not the
+        # explorers, which run third-party scripts and invite trying writes against live data.
+        docs_url=None if prod else "/docs",
+        redoc_url=None if prod else "/redoc",
     )
     app.state.services = services
     # Routes are matched in order, one pattern at a time: the hottest go first.
@@ -108,6 +115,7 @@ def create_app(
     install_web(app, settings)
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, session_cookie=SESSION_COOKIE, hsts=prod)
     app.add_middleware(RequestLogMiddleware)
     return app
 
@@ -160,12 +168,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientDisconnect)
     async def client_left(request: Request, exc: ClientDisconnect) -> Response:
         # Nobody is left to answer; nothing was written (the body is read before any work).
-        log.info("client disconnected", extra={"path": request.url.path})
+        log.info("client disconnected", extra={"path": logged_path(request.scope)})
         return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        log.exception("unhandled error", extra={"path": logged_path(request.scope)})
         return _problem(
             AppError(
                 "Something went wrong on our side; it has been logged.",
@@ -226,7 +234,7 @@ class RequestLogMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": logged_path(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

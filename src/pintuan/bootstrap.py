@@ -20,7 +20,10 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     db = db or Database(
         settings.database_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        request_wait_ms=settings.sqlite_request_wait_ms,
         pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
     )
     clock.offset = timedelta(seconds=settings.clock_offset_seconds)
     providers: dict[str, PaymentProvider] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from collections.abc import Callable
@@ -76,6 +77,14 @@ def serve(
     from pintuan.kit.logs import configure_logging
 
     settings = _settings()
+    if not settings.env_is_named and not _is_loopback(host):
+        # Unnamed means dev: the sandbox, the test helpers and the published dev secret would
+        # be reachable by anyone on that network.
+        raise _fail(
+            f"refusing to listen on {host} with PINTUAN_ENV unset (dev defaults: sandbox "
+            "payments, test helpers, a published secret key). Set PINTUAN_ENV=prod for a "
+            "deployment, or PINTUAN_ENV=dev to share a development server on purpose."
+        )
     configure_logging(settings.log_level)
     typer.echo(
         f"Pintuan ({settings.env.value}, {settings.database_url.split(':', 1)[0]}) "
@@ -92,6 +101,15 @@ def serve(
         timeout_graceful_shutdown=10,
         server_header=False,
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command()

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -32,8 +32,16 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
 
+    # The CLI and the worker may block on SQLite's write lock this long; a request never blocks:
+    # it waits in short steps (awaiting in between) up to sqlite_request_wait_ms, then answers 503.
+    # As long as before by default: writers that queue behind a sweep or a settlement (a second
+    # or so) still go through, and the server keeps answering everyone else meanwhile.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    sqlite_request_wait_ms: int = Field(default=5000, ge=0, le=60000)
     db_pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL, per connection; 0 turns a timeout off. A request that hits one answers 503.
+    db_statement_timeout_ms: int = Field(default=30000, ge=0)
+    db_lock_timeout_ms: int = Field(default=5000, ge=0)
 
     # argon2id cost; the defaults follow RFC 9106's second recommended option.
     password_time_cost: int = Field(default=3, ge=1)
@@ -80,8 +88,30 @@ class Settings(BaseSettings):
     # Last-touch attribution: how long after a visit to a share an order is still credited to it.
     attribution_window_days: int = Field(default=7, ge=1, le=90)
 
+    @property
+    def env_is_named(self) -> bool:
+        """Whether PINTUAN_ENV was set (environment, ``.env`` or code) rather than defaulted."""
+        return "env" in self.model_fields_set
+
+    def real_providers(self) -> list[str]:
+        """The payment providers that move real money (or a real test account) when enabled."""
+        configured = {
+            "Stripe": self.stripe_secret_key is not None,
+            "Alipay": bool(self.alipay_app_id),
+            "WeChat Pay": bool(self.wechatpay_mch_id),
+        }
+        return [name for name, on in configured.items() if on]
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_prod(self) -> Settings:
+        if not self.env_is_named and self.real_providers():
+            # The default is dev, with the sandbox, the test helpers and a published secret:
+            # a deployment that forgot PINTUAN_ENV must not take real payments that way.
+            raise ValueError(
+                f"{', '.join(self.real_providers())} is configured but PINTUAN_ENV is not set: "
+                "set PINTUAN_ENV=prod for a deployment, or PINTUAN_ENV=dev to try the provider "
+                "with the development defaults"
+            )
         if self.env is Environment.PROD and (
             self.secret_key in _KNOWN_WEAK_SECRETS or len(self.secret_key) < 32
         ):
@@ -117,6 +147,25 @@ class Settings(BaseSettings):
         return Path(path) if path and path != ":memory:" else None
 
 
+class SettingsRefused(ValueError):
+    """Settings that cannot run; the message names the variables, never their values."""
+
+
+def describe_refusal(error: ValidationError) -> str:
+    """What is wrong with the settings, without the input pydantic echoes (it holds secrets)."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False, include_context=False):
+        field = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"PINTUAN_{field.upper()}: {message}" if field else message)
+    return "; ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process; a refusal says what to set and shows no value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # "from None": the chained error would print every value read, secrets included.
+        raise SettingsRefused(describe_refusal(exc)) from None

@@ -119,3 +119,18 @@ class ProviderUnavailable(AppError):
     status = 502
     code = "provider_unavailable"
     title = "The payment provider did not answer"
+
+
+class DatabaseBusy(AppError):
+    """The database could not take this write now (a lock held elsewhere); it is safe to retry."""
+
+    status = 503
+    code = "database_busy"
+    title = "The database is busy"
+
+    def __init__(self, retry_after_seconds: int = 1) -> None:
+        super().__init__(
+            "The database is busy with other work; nothing was changed. Try again shortly.",
+            extra={"retry_after_seconds": retry_after_seconds},
+            headers={"Retry-After": str(retry_after_seconds)},
+        )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pintuan.config import DEV_SECRET_KEY, Environment, Settings
+from pintuan.config import DEV_SECRET_KEY, Environment, Settings, SettingsRefused, get_settings
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +152,66 @@ def test_prod_settings_refuse_the_sandbox_provider() -> None:
 
 
 def test_provider_secrets_are_never_shown_in_the_settings_text() -> None:
-    settings = Settings(stripe_secret_key="sk_test_very_secret", alipay_private_key="PEM-SECRET")
+    settings = Settings(
+        env="dev", stripe_secret_key="sk_test_very_secret", alipay_private_key="PEM-SECRET"
+    )
     assert "sk_test_very_secret" not in repr(settings)
     assert "PEM-SECRET" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        pytest.param({"stripe_secret_key": "sk_test_x"}, id="stripe"),
+        pytest.param({"alipay_app_id": "2021000000000000"}, id="alipay"),
+        pytest.param({"wechatpay_mch_id": "1900000000"}, id="wechatpay"),
+    ],
+)
+def test_a_real_provider_is_refused_while_the_environment_is_not_named(
+    provider: dict[str, str],
+) -> None:
+    # given a real provider's key but no PINTUAN_ENV
+    # when settings are built
+    with pytest.raises(ValidationError) as caught:
+        Settings.model_validate(provider)
+
+    # then the refusal says exactly what to set
+    assert "PINTUAN_ENV=prod" in str(caught.value)
+    assert "PINTUAN_ENV=dev" in str(caught.value)
+
+
+def test_a_real_provider_is_accepted_when_dev_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PINTUAN_ENV", "dev")
+    monkeypatch.setenv("PINTUAN_STRIPE_SECRET_KEY", "sk_test_x")
+    settings = Settings()
+    assert settings.env is Environment.DEV
+    assert settings.env_is_named
+
+
+def test_the_environment_is_named_only_when_it_was_set() -> None:
+    assert not Settings().env_is_named
+    assert Settings(env="dev").env_is_named
+
+
+def test_a_refusal_read_through_get_settings_never_shows_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given prod with a secret that is too short, and a provider key set
+    monkeypatch.setenv("PINTUAN_ENV", "prod")
+    monkeypatch.setenv("PINTUAN_SECRET_KEY", "short-but-Secret-Zq9XwV")
+    monkeypatch.setenv("PINTUAN_STRIPE_SECRET_KEY", "sk_live_Qp4Rr")
+    get_settings.cache_clear()
+
+    # when the application reads its settings
+    with pytest.raises(SettingsRefused) as caught:
+        get_settings()
+    get_settings.cache_clear()
+
+    # then the message and everything chained to it name the variable, never a value
+    shown = str(caught.value) + repr(caught.value) + repr(caught.value.__cause__)
+    shown += repr(caught.value.__context__) if not caught.value.__suppress_context__ else ""
+    assert "PINTUAN_SECRET_KEY" in shown
+    for part in ("Zq9X", "Secret", "Qp4R", "sk_live"):
+        assert part not in shown

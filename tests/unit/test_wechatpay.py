@@ -237,7 +237,7 @@ def test_a_notification_without_an_id_or_order_is_refused() -> None:
 
 def test_enabling_wechat_pay_without_its_keys_names_what_is_missing() -> None:
     settings = Settings.model_validate(
-        {"wechatpay_mch_id": "1900009191", "wechatpay_app_id": "wxd678efh567hg6787"}
+        {"env": "dev", "wechatpay_mch_id": "1900009191", "wechatpay_app_id": "wxd678efh567hg6787"}
     )
 
     with pytest.raises(ValueError, match="not set") as refused:

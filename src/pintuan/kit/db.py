@@ -11,6 +11,14 @@ Where the unit of work runs is the one decision that matters for throughput, and
   so that a transaction takes the write lock up front instead of failing on upgrade.
 * **PostgreSQL** gains from real concurrency, so each unit of work makes exactly one hop to a
   worker thread with its own pooled connection (never one hop per statement).
+
+Contention never stalls the server. Another process (``pintuan settle``, a second worker, a
+backup) may hold SQLite's write lock: the event loop's own connections wait only a few
+milliseconds in SQLite's busy handler, and ``run``/``run_raw`` retry ``BEGIN IMMEDIATE`` with
+awaits in between, up to ``request_wait_ms``; reads in WAL mode never wait for a writer. The
+blocking ``*_sync`` calls (the CLI, the worker) keep the long busy timeout: they may block.
+PostgreSQL connections carry a statement and a lock timeout. Whichever gives up first, the caller
+gets :class:`~pintuan.errors.DatabaseBusy` (503 with ``Retry-After``), never a driver error.
 """
 
 from __future__ import annotations
@@ -24,33 +32,95 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import psycopg
 from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pintuan.errors import DatabaseBusy
 from pintuan.kit.rawsql import RawTx
 
 T = TypeVar("T")
 
 _IMMEDIATE = "pintuan_begin_immediate"
+# The event loop's SQLite connections block at most this long per attempt at the write lock.
+_LOOP_BUSY_TIMEOUT_MS = 5
+# Pauses between attempts, in seconds: short first (most writers finish in milliseconds).
+_FIRST_PAUSE = 0.005
+_LONGEST_PAUSE = 0.1
+_SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class _WriteLockNotTaken(Exception):
+    """BEGIN IMMEDIATE found the write lock taken: nothing ran yet, so trying again is safe."""
+
+
+class _Lane:
+    """One way into a SQLite file: an engine for sessions and one raw connection per thread,
+    all with the same busy timeout. PostgreSQL has one lane."""
+
+    def __init__(self, engine: Engine, url: str, busy_timeout_ms: int) -> None:
+        self.engine = engine
+        self.url = url
+        self.busy_timeout_ms = busy_timeout_ms
+        self.reader = sessionmaker(bind=engine, expire_on_commit=False)
+        self.writer = sessionmaker(
+            bind=engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
+        )
+        self._local = threading.local()
+
+    def sqlite_connection(self) -> sqlite3.Connection:
+        # One connection per thread, kept: in a server that is the event loop's one connection,
+        # as the bare reference has, with no pool checkout and reset around every request.
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _sqlite_connection(self.url, self.busy_timeout_ms)
+        return conn
+
+    def dispose(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        self.engine.dispose()
 
 
 class Database:
-    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 5000,
+        request_wait_ms: int = 5000,
+        pool_size: int = 10,
+        statement_timeout_ms: int = 30000,
+        lock_timeout_ms: int = 5000,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self._busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
+        self._request_wait = request_wait_ms / 1000
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_ms)
+            self._blocking = _Lane(self.engine, url, busy_timeout_ms)
+            # An in-memory database exists once per connection pool: it cannot be shared, nor
+            # locked by another process, so it needs no lane of its own.
+            in_memory = make_url(url).database in (None, "", ":memory:")
+            self._loop = (
+                self._blocking
+                if in_memory
+                else _Lane(_sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS), url, _LOOP_BUSY_TIMEOUT_MS)
+            )
             self._limiter: anyio.CapacityLimiter | None = None
         else:
             self.engine = create_engine(
-                url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True
+                url,
+                pool_size=pool_size,
+                max_overflow=0,
+                pool_pre_ping=True,
+                connect_args=_postgres_timeouts(statement_timeout_ms, lock_timeout_ms),
             )
+            self._blocking = self._loop = _Lane(self.engine, url, 0)
             self._limiter = anyio.CapacityLimiter(pool_size)
-        self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
-        self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -59,18 +129,23 @@ class Database:
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """A session in one transaction: committed on exit, rolled back on an exception."""
-        factory = self._write_sessions if write else self._sessions
-        with factory() as session, session.begin():
-            yield session
+        factory = self._blocking.writer if write else self._blocking.reader
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if _is_busy(exc.orig):
+                raise DatabaseBusy() from exc
+            raise
 
     def run_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
-        with self.transaction(write=write) as session:
-            return fn(session, *args)
+        """Run ``fn(session, *args)`` in one transaction, blocking while the database is busy."""
+        return _refusing_when_busy(self._run_session, self._blocking, fn, args, write)
 
     async def run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(session, *args)`` in one transaction, where this database runs it best."""
         if self._limiter is None:
-            return self.run_sync(fn, *args, write=write)
+            return await self._on_the_loop(self._run_session, fn, args, write)
         return await anyio.to_thread.run_sync(
             lambda: self.run_sync(fn, *args, write=write), limiter=self._limiter
         )
@@ -81,7 +156,75 @@ class Database:
     def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(tx, *args)`` with a :class:`RawTx` in one transaction (the hot path)."""
         if self.is_sqlite:
-            return self._run_raw_sqlite(fn, args, write)
+            return _refusing_when_busy(self._run_raw_sqlite, self._blocking, fn, args, write)
+        return _refusing_when_busy(self._run_raw_postgres, self._blocking, fn, args, write)
+
+    async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """Like :meth:`run`, with plain SQL instead of an ORM session."""
+        if self._limiter is None:
+            return await self._on_the_loop(self._run_raw_sqlite, fn, args, write)
+        return await anyio.to_thread.run_sync(
+            lambda: self.run_raw_sync(fn, *args, write=write), limiter=self._limiter
+        )
+
+    async def _on_the_loop(
+        self,
+        attempt: Callable[[_Lane, Callable[..., T], tuple[Any, ...], bool], T],
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        write: bool,
+    ) -> T:
+        # SQLite on the event loop: each attempt blocks for a few milliseconds at most; between
+        # attempts the loop serves other requests. Uncontended, this is one plain call.
+        waited = 0.0
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                return _refusing_when_busy(attempt, self._loop, fn, args, write)
+            except DatabaseBusy as exc:
+                if (
+                    not isinstance(exc.__cause__, _WriteLockNotTaken)
+                    or waited >= self._request_wait
+                ):
+                    raise
+            await anyio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
+    @staticmethod
+    def _run_session(lane: _Lane, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        factory = lane.writer if write else lane.reader
+        with factory() as session, session.begin():
+            try:
+                # Open the transaction now, so that a taken write lock is met before fn runs.
+                session.connection()
+            except DBAPIError as exc:
+                if write and _is_busy(exc.orig):
+                    raise _WriteLockNotTaken from exc
+                raise
+            return fn(session, *args)
+
+    @staticmethod
+    def _run_raw_sqlite(lane: _Lane, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        conn = lane.sqlite_connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as exc:
+            if write and _is_busy(exc):
+                raise _WriteLockNotTaken from exc
+            raise
+        try:
+            result = fn(RawTx(conn, sqlite=True), *args)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _run_raw_postgres(
+        self, _lane: _Lane, fn: Callable[..., T], args: tuple[Any, ...], _write: bool
+    ) -> T:
         pooled = self.engine.raw_connection()
         conn: Any = pooled.driver_connection
         try:
@@ -94,40 +237,51 @@ class Database:
         finally:
             pooled.close()
 
-    def _run_raw_sqlite(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
-        # One connection per thread, kept: in a server that is the event loop's one connection,
-        # as the bare reference has, with no pool checkout and reset around every request.
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = _sqlite_connection(self.url, self._busy_timeout_ms)
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            result = fn(RawTx(conn, sqlite=True), *args)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
-    async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
-        """Like :meth:`run`, with plain SQL instead of an ORM session."""
-        if self._limiter is None:
-            return self.run_raw_sync(fn, *args, write=write)
-        return await anyio.to_thread.run_sync(
-            lambda: self.run_raw_sync(fn, *args, write=write), limiter=self._limiter
-        )
-
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-        self.engine.dispose()
+        self._blocking.dispose()
+        if self._loop is not self._blocking:
+            self._loop.dispose()
+
+
+def _refusing_when_busy(
+    attempt: Callable[[_Lane, Callable[..., T], tuple[Any, ...], bool], T],
+    lane: _Lane,
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    write: bool,
+) -> T:
+    """Run one attempt; a lock or timeout the driver gave up on becomes :class:`DatabaseBusy`."""
+    try:
+        return attempt(lane, fn, args, write)
+    except _WriteLockNotTaken as exc:
+        raise DatabaseBusy() from exc
+    except DBAPIError as exc:
+        if _is_busy(exc.orig):
+            raise DatabaseBusy() from exc
+        raise
+    except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+        if _is_busy(exc):
+            raise DatabaseBusy() from exc
+        raise
+
+
+def _is_busy(error: BaseException | None) -> bool:
+    """The driver gave up waiting for a lock (or a statement ran past its timeout)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return error.sqlite_errorcode & 0xFF in _SQLITE_BUSY_CODES
+    return isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled)
+
+
+def _postgres_timeouts(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[str, str]:
+    # Set once when a connection opens, so no unit of work pays a SET statement.
+    return {
+        "options": f"-c statement_timeout={int(statement_timeout_ms)} "
+        f"-c lock_timeout={int(lock_timeout_ms)}"
+    }
 
 
 def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int) -> None:

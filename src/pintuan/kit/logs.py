@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -39,3 +40,12 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log would duplicate ours.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def logged_path(scope: Mapping[str, Any]) -> str:
+    """The path to write in a log: the matched route's template (``/pay/{token}``), so that
+    capability tokens and other secrets in paths never reach the logs; the bare path when no
+    route matched (nothing there grants anything)."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else str(scope.get("path", ""))

@@ -13,6 +13,7 @@ import hmac
 from datetime import UTC, datetime
 
 from pintuan.errors import Gone, NotFound
+from pintuan.kit.secrets import same_secret
 
 
 def _signature(secret: str, payload: str) -> str:
@@ -35,7 +36,7 @@ def read_pay_link(secret: str, token: str, now: datetime) -> tuple[str, datetime
         expires_at = datetime.fromtimestamp(int(expires), UTC)
     except (ValueError, UnicodeDecodeError) as exc:
         raise NotFound("No such pay link.", code="pay_link_not_found") from exc
-    if not hmac.compare_digest(signature, _signature(secret, payload)):
+    if not same_secret(signature, _signature(secret, payload)):
         raise NotFound("No such pay link.", code="pay_link_not_found")
     if expires_at <= now:
         raise Gone("This pay link has expired with the seat's hold.", code="pay_link_expired")

@@ -24,6 +24,7 @@ from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment, Settings
 from pintuan.domain.traffic import is_visitor_id, new_visitor_id
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.secrets import same_secret
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from pintuan.shares import service
@@ -87,7 +88,7 @@ class VisitorLinkMiddleware:
             return
         services: Services = scope["app"].state.services
         marker = link_marker(services.settings.secret_key, visitor, credential[1])
-        if hmac.compare_digest(cookies.get(LINKED_COOKIE, ""), marker):
+        if same_secret(cookies.get(LINKED_COOKIE, ""), marker):
             await self.app(scope, receive, send)
             return
         linked = await services.db.run(_link, visitor, credential)

@@ -32,6 +32,7 @@ from pintuan.errors import Conflict, NotFound
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import Base, UtcDateTime
+from pintuan.kit.secrets import same_secret
 from pintuan.kit.sql import upsert_insert
 from pintuan.kit.time import utc_now
 
@@ -303,7 +304,7 @@ class SandboxProvider:
         except (KeyError, ValueError) as exc:
             raise WebhookRejected("Missing or malformed signature header.") from exc
         expected = sign(self._secret, body, timestamp).split("v1=", 1)[1]
-        if not hmac.compare_digest(expected, given):
+        if not same_secret(given, expected):
             raise WebhookRejected("The signature does not match the body.")
         if abs(now.timestamp() - timestamp) > TOLERANCE.total_seconds():
             raise WebhookRejected(

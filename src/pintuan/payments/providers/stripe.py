@@ -36,6 +36,7 @@ from pintuan.domain.payments import (
     WebhookRejected,
 )
 from pintuan.kit.money import ISO_4217_CODES, exponent
+from pintuan.kit.secrets import same_secret
 
 SIGNATURE_HEADER = "stripe-signature"
 TOLERANCE = timedelta(minutes=5)
@@ -215,7 +216,7 @@ class StripeProvider:
         if not self._webhook_secret:
             raise WebhookRejected("No Stripe webhook secret is configured.")
         expected = signature_header(self._webhook_secret, body, timestamp).split("v1=", 1)[1]
-        if not any(hmac.compare_digest(expected, given) for given in signatures):
+        if not any(same_secret(given, expected) for given in signatures):
             raise WebhookRejected("The signature does not match the body.")
         # Checked both ways: a timestamp from the future is as suspect as an old one.
         if abs(now.timestamp() - timestamp) > TOLERANCE.total_seconds():

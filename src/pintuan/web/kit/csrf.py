@@ -18,6 +18,7 @@ from fastapi import Depends, Request, Response
 from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment
 from pintuan.errors import Forbidden
+from pintuan.kit.secrets import same_secret
 from pintuan.web.kit.services import services_of
 
 CSRF_COOKIE = "pintuan_csrf"
@@ -82,7 +83,7 @@ async def verify_csrf(request: Request) -> None:
             value = (await request.form()).get(CSRF_FIELD)
             given = value if isinstance(value, str) else None
     nonce = request.cookies.get(CSRF_COOKIE)
-    if not given or not nonce or not hmac.compare_digest(given, _expected(request, nonce)):
+    if not given or not nonce or not same_secret(given, _expected(request, nonce)):
         raise CsrfFailed(
             "This form has expired or did not come from this site; reload the page and try again."
         )
