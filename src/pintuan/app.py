@@ -25,6 +25,7 @@ from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.ids import new_id
+from pintuan.kit.limits import install_request_limits
 from pintuan.kit.logs import request_id_var
 from pintuan.ledger.api import router as ledger_router
 from pintuan.merchants.api import router as merchants_router
@@ -108,6 +109,7 @@ def create_app(
     install_web(app, settings)
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
+    install_request_limits(app, settings)
     app.add_middleware(RequestLogMiddleware)
     return app
 
