@@ -7,8 +7,8 @@ import hmac
 import json
 from enum import StrEnum
 from functools import lru_cache
-from pathlib import Path
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator

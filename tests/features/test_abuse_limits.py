@@ -23,7 +23,7 @@ from pintuan.kit.http import TrustedProxies
 from pintuan.kit.time import clock
 from pintuan.services import Services
 from pintuan.shares.models import ShareVisit
-from tests.conftest import make_settings
+from tests.conftest import _empty_all_tables, make_settings
 from tests.factories import PASSWORD, create_account, create_deal, create_merchant
 
 SIGNUP = {"email": "mei@example.com", "password": "a long enough secret", "display_name": "Mei"}
@@ -45,6 +45,7 @@ def limited(database_url: str) -> Iterator[tuple[TestClient, Services]]:
         trusted_proxies=["10.0.0.0/8"],
     )
     services = build_services(settings)
+    _empty_all_tables(services.db)
     with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
         yield client, services
     services.db.dispose()
@@ -173,6 +174,7 @@ def test_behind_a_trusted_proxy_each_user_has_their_own_sign_up_budget(
 ) -> None:
     settings = make_settings(database_url, signups_per_address=2, trusted_proxies=["10.0.0.0/8"])
     services = build_services(settings)
+    _empty_all_tables(services.db)
     try:
         with TestClient(create_app(settings, services), client=("10.0.0.5", 50000)) as client:
             codes = [
@@ -187,3 +189,130 @@ def test_behind_a_trusted_proxy_each_user_has_their_own_sign_up_budget(
         services.db.dispose()
 
     assert codes == [201, 201, 201, 201]
+
+
+# ---------------------------------------------------------------------------- log-in delays
+
+
+def log_in(client: TestClient, email: str, password: str) -> Any:
+    return client.post("/v1/sessions", json={"email": email, "password": password})
+
+
+def test_after_wrong_passwords_the_right_one_gets_in_once_the_delay_has_passed(
+    limited: tuple[TestClient, Services],
+) -> None:
+    client, services = limited
+    account = create_account(services)
+
+    wrong = [log_in(client, account.email, "wrong password").status_code for _ in range(10)]
+    codes_so_far = wrong[:3]
+    too_early = log_in(client, account.email, PASSWORD)
+    clock.advance(timedelta(seconds=int(too_early.headers["retry-after"])))
+    after_the_delay = log_in(client, account.email, PASSWORD)
+
+    # Three failures are free, the fourth waits 1 s; those that came too early were refused
+    # without being checked, so they never grew the delay.
+    assert codes_so_far == [401, 401, 401]
+    assert wrong[3:] == [429] * 7
+    assert too_early.status_code == 429
+    assert too_early.json()["code"] == "rate_limited"
+    assert 1 <= int(too_early.headers["retry-after"]) <= 8
+    assert after_the_delay.status_code == 201, after_the_delay.text
+
+
+def test_each_failure_after_the_free_ones_doubles_the_delay_up_to_the_cap(
+    limited: tuple[TestClient, Services],
+) -> None:
+    client, services = limited
+    account = create_account(services)
+    waits = []
+    for _ in range(3):
+        log_in(client, account.email, "wrong password")
+    for _ in range(5):
+        early = log_in(client, account.email, "wrong password")
+        waits.append(int(early.headers["retry-after"]))
+        clock.advance(timedelta(seconds=waits[-1]))
+        assert log_in(client, account.email, "wrong password").status_code == 401
+
+    assert waits == [1, 2, 4, 8, 8]
+
+
+def test_a_success_forgives_the_accounts_failures(limited: tuple[TestClient, Services]) -> None:
+    client, services = limited
+    account = create_account(services)
+    for _ in range(3):
+        log_in(client, account.email, "wrong password")
+    clock.advance(timedelta(seconds=1))
+    assert log_in(client, account.email, PASSWORD).status_code == 201
+
+    again = [log_in(client, account.email, "wrong password").status_code for _ in range(3)]
+
+    assert again == [401, 401, 401]
+
+
+def test_concurrent_attempts_on_a_slowed_account_get_one_turn_per_delay(
+    limited: tuple[TestClient, Services],
+) -> None:
+    client, services = limited
+    account = create_account(services)
+    for _ in range(3):
+        log_in(client, account.email, "wrong password")
+    clock.advance(timedelta(seconds=1))
+    codes: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def attempt() -> None:
+        barrier.wait()
+        codes.append(log_in(client, account.email, "wrong password").status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(codes) == [401] + [429] * 5
+
+
+# ---------------------------------------------------------------------------- password hashing
+
+
+def test_hashes_beyond_the_limit_wait_briefly_and_then_get_busy(database_url: str) -> None:
+    # Costly enough that two hashes outlast the others' wait.
+    settings = make_settings(
+        database_url,
+        password_time_cost=3,
+        password_memory_kib=65536,
+        password_hash_concurrency=2,
+        password_hash_wait_seconds=0.05,
+    )
+    services = build_services(settings)
+    _empty_all_tables(services.db)
+    codes: list[int] = []
+    retry_after: list[str | None] = []
+    try:
+        with TestClient(create_app(settings, services)) as client:
+            barrier = threading.Barrier(6)
+
+            def sign_up(i: int) -> None:
+                barrier.wait()
+                answer = client.post("/v1/signup", json={**SIGNUP, "email": f"u{i}@example.com"})
+                codes.append(answer.status_code)
+                if answer.status_code == 503:
+                    assert answer.json()["code"] == "busy"
+                    retry_after.append(answer.headers.get("retry-after"))
+
+            threads = [threading.Thread(target=sign_up, args=(i,)) for i in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            created = users(services)
+    finally:
+        services.db.dispose()
+
+    assert 1 <= codes.count(201) <= 4
+    assert codes.count(201) + codes.count(503) == 6
+    assert codes.count(503) >= 2
+    assert retry_after and all(r == "1" for r in retry_after)
+    assert created == codes.count(201)
