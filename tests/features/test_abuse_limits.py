@@ -22,7 +22,9 @@ from pintuan.config import Settings
 from pintuan.kit.http import TrustedProxies
 from pintuan.kit.time import clock
 from pintuan.services import Services
-from pintuan.shares.models import ShareVisit
+from pintuan.shares import api as shares_api
+from pintuan.shares.models import Share, ShareVisit
+from pintuan.shares.posters import PosterContent, posters
 from tests.conftest import _empty_all_tables, make_settings
 from tests.factories import PASSWORD, create_account, create_deal, create_merchant
 
@@ -314,5 +316,132 @@ def test_hashes_beyond_the_limit_wait_briefly_and_then_get_busy(database_url: st
     assert 1 <= codes.count(201) <= 4
     assert codes.count(201) + codes.count(503) == 6
     assert codes.count(503) >= 2
-    assert retry_after and all(r == "1" for r in retry_after)
+    assert retry_after == ["1"] * codes.count(503)
     assert created == codes.count(201)
+
+
+# ---------------------------------------------------------------------------- share visits
+
+
+def visit_rows(services: Services) -> int:
+    return services.db.run_sync(lambda s: s.scalar(select(func.count()).select_from(ShareVisit)))
+
+
+def a_team_share(client: TestClient, services: Services) -> tuple[str, str]:
+    """A forming team and its leader's share: (team id, share code)."""
+    deal = create_deal(services.db, create_merchant(services.db, currency="CNY"), team_size=3)
+    leader = create_account(services)
+    team_id = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers).json()["team"]["id"]
+    made = client.post(
+        f"/v1/teams/{team_id}/shares", json={"channel": "wechat"}, headers=leader.headers
+    ).json()
+    return team_id, made["code"]
+
+
+def test_one_client_opening_a_share_25_times_writes_at_most_the_limit_of_visits(
+    limited: tuple[TestClient, Services],
+) -> None:
+    client, services = limited
+    team_id, code = a_team_share(client, services)
+
+    answers = []
+    for _ in range(25):
+        client.cookies.clear()  # a new visitor each time, as a script would be
+        answers.append(client.get(f"/s/{code}", follow_redirects=False))
+
+    assert {a.status_code for a in answers} == {302}
+    assert {a.headers["location"] for a in answers} == {f"/teams/{team_id}"}
+    assert visit_rows(services) == 5
+
+
+def test_share_tokens_count_against_the_same_visit_limit(
+    limited: tuple[TestClient, Services],
+) -> None:
+    client, services = limited
+    _, code = a_team_share(client, services)
+    token = services.db.run_sync(lambda s: s.scalar(select(Share.token).where(Share.code == code)))
+
+    answers = []
+    for _ in range(8):
+        client.cookies.clear()
+        answers.append(client.get(f"/v1/share-tokens/{token}"))
+
+    assert {a.status_code for a in answers} == {200}
+    assert visit_rows(services) == 5
+
+
+def test_other_clients_behind_a_trusted_proxy_still_have_their_visits_recorded(
+    limited: tuple[TestClient, Services],
+) -> None:
+    client, services = limited
+    _, code = a_team_share(client, services)
+    proxied = TestClient(client.app, client=("10.0.0.9", 40000))
+
+    for i in range(8):
+        proxied.cookies.clear()
+        proxied.get(
+            f"/s/{code}", headers={"X-Forwarded-For": f"198.51.100.{i}"}, follow_redirects=False
+        )
+
+    assert visit_rows(services) == 8
+
+
+# ---------------------------------------------------------------------------- posters
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[PosterContent]:
+    """Every poster actually drawn (the real drawing still runs)."""
+    drawn: list[PosterContent] = []
+    real = shares_api.render_poster
+
+    def counting(content: PosterContent, font: Any = None) -> bytes:
+        drawn.append(content)
+        return real(content, font)
+
+    monkeypatch.setattr(shares_api, "render_poster", counting)
+    posters._entries.clear()
+    return drawn
+
+
+def test_poster_requests_with_changing_cookies_are_served_from_the_cache(
+    limited: tuple[TestClient, Services], renders: list[PosterContent]
+) -> None:
+    client, services = limited
+    team_id, _ = a_team_share(client, services)
+    zones = ["Asia/Shanghai", "Europe/Paris", "America/Lima", "Africa/Lagos", "Asia/Tokyo"]
+
+    answers = []
+    for i, zone in enumerate(zones * 2):
+        client.cookies.clear()
+        client.cookies.update({"tz": zone, "pt_vid": f"{i:032x}", "pt_session": f"junk{i}"})
+        answers.append(client.get(f"/v1/teams/{team_id}/poster.png"))
+
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.headers["etag"] for a in answers}) == 1
+    assert len(renders) == 1
+
+
+def test_drawing_posters_is_limited_per_client(
+    limited: tuple[TestClient, Services], renders: list[PosterContent]
+) -> None:
+    client, services = limited
+    team_id, _ = a_team_share(client, services)
+    deal_id = services.db.run_sync(lambda s: s.scalar(select(Share.deal_id)))
+    paths = [
+        f"/v1/teams/{team_id}/poster.png?lang=en",
+        f"/v1/teams/{team_id}/poster.png?lang=zh-Hans",
+        f"/v1/deals/{deal_id}/poster.png?lang=en",
+        f"/v1/deals/{deal_id}/poster.png?lang=zh-Hans",
+    ]
+
+    answers = [client.get(path) for path in paths]
+    again = client.get(paths[0])
+    elsewhere = TestClient(client.app, client=("203.0.113.5", 40000)).get(paths[3])
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[3].json()["code"] == "rate_limited"
+    assert int(answers[3].headers["retry-after"]) >= 1
+    assert again.status_code == 200  # already drawn: served from the cache, no budget spent
+    assert elsewhere.status_code == 200
+    assert len(renders) == 4

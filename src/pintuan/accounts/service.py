@@ -238,6 +238,19 @@ def count_attempt(session: Session, bucket: str, *, limit: int, window_seconds: 
 
     The increment is one upsert, so concurrent attempts in several processes are all counted.
     """
+    count, window_end = count_in_window(session, bucket, window_seconds=window_seconds)
+    if count > limit:
+        retry_after = int((window_end - utc_now()).total_seconds())
+        raise RateLimited(
+            "Too many attempts; wait before trying again.",
+            retry_after_seconds=max(retry_after, 1),
+        )
+
+
+def count_in_window(session: Session, bucket: str, *, window_seconds: int) -> tuple[int, datetime]:
+    """Count one more in ``bucket``'s current fixed window: the count so far, this one
+    included, and when the window ends. For limits that refuse nothing but stop doing
+    something (share visits past the limit are not recorded)."""
     now = utc_now()
     epoch = int(now.timestamp())
     window_start = datetime.fromtimestamp(epoch - epoch % window_seconds, tz=now.tzinfo)
@@ -250,13 +263,8 @@ def count_attempt(session: Session, bucket: str, *, limit: int, window_seconds: 
         )
         .returning(RateLimitCounter.__table__.c.count)
     )
-    count = session.execute(statement).scalar_one()
-    if count > limit:
-        retry_after = int((window_start + timedelta(seconds=window_seconds) - now).total_seconds())
-        raise RateLimited(
-            "Too many attempts; wait before trying again.",
-            retry_after_seconds=max(retry_after, 1),
-        )
+    count = int(session.execute(statement).scalar_one())
+    return count, window_start + timedelta(seconds=window_seconds)
 
 
 def forget_old_attempts(session: Session, *, older_than: datetime) -> int:
