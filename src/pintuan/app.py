@@ -26,6 +26,7 @@ from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.ids import new_id
+from pintuan.kit.limits import install_request_limits
 from pintuan.kit.logs import logged_path, request_id_var
 from pintuan.kit.security_headers import SecurityHeadersMiddleware
 from pintuan.ledger.api import router as ledger_router
@@ -116,6 +117,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, session_cookie=SESSION_COOKIE, hsts=prod)
+    install_request_limits(app, settings)
     app.add_middleware(RequestLogMiddleware)
     return app
 

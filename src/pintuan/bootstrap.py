@@ -50,7 +50,10 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         settings=settings,
         db=db,
         passwords=Passwords(
-            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+            time_cost=settings.password_time_cost,
+            memory_kib=settings.password_memory_kib,
+            concurrency=settings.password_hash_concurrency,
+            wait_seconds=settings.password_hash_wait_seconds,
         ),
         providers=providers,
     )

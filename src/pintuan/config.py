@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - a known default, refused in prod
@@ -47,10 +49,24 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=8)
 
+    # Log-in failures allowed before each further attempt waits (per account, per address).
     login_attempts_per_account: int = Field(default=10, ge=1)
     login_attempts_per_address: int = Field(default=50, ge=1)
     signups_per_address: int = Field(default=20, ge=1)
     rate_limit_window_seconds: int = Field(default=900, ge=1)
+
+    # Abuse limits: request bodies, posters, share visits, password hashing, log-in delays.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_webhook_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    poster_renders_per_minute: int = Field(default=20, ge=1)
+    share_visits_per_minute: int = Field(default=20, ge=1)
+    password_hash_concurrency: int = Field(default=2, ge=1)
+    password_hash_wait_seconds: float = Field(default=2.0, gt=0, le=60)
+    login_delay_seconds: float = Field(default=1.0, gt=0)
+    login_delay_max_seconds: float = Field(default=300.0, gt=0)
+    # Addresses and networks (CIDR) of proxies whose X-Forwarded-For is believed; none by default.
+    # Comma-separated (``10.0.0.0/8,127.0.0.1``) or a JSON list.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     session_days: int = Field(default=30, ge=1)
@@ -101,6 +117,29 @@ class Settings(BaseSettings):
             "WeChat Pay": bool(self.wechatpay_mch_id),
         }
         return [name for name, on in configured.items() if on]
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_trusted_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"PINTUAN_TRUSTED_PROXIES: {entry!r} is not an address or a network "
+                    "such as 10.0.0.0/8"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_prod(self) -> Settings:

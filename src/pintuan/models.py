@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata is complete for migrations and tests."""
 
-from pintuan.accounts.models import ApiToken, RateLimitCounter, User, WebSession
+from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
 from pintuan.audit.models import AuditRun
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
@@ -36,6 +36,7 @@ __all__ = [
     "IdempotencyKey",
     "Invite",
     "Journal",
+    "LoginThrottle",
     "Merchant",
     "MerchantStaff",
     "Notification",

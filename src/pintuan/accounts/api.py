@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
@@ -22,10 +21,12 @@ from pintuan.accounts.schemas import (
     TokenOut,
     UserOut,
 )
-from pintuan.config import Environment
+from pintuan.accounts.service import LoginDelays
+from pintuan.config import Environment, Settings
 from pintuan.errors import Unauthenticated
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import client_address
+from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -48,24 +49,40 @@ async def count_attempts(services: Services, buckets: list[tuple[str, int]]) -> 
     await services.db.run(count)
 
 
+def login_buckets(
+    request: Request, settings: Settings, email: str
+) -> list[tuple[str, LoginDelays]]:
+    """The buckets a log-in attempt counts in: its account first, then its client address."""
+
+    def delays(free_failures: int) -> LoginDelays:
+        return LoginDelays(
+            free_failures=free_failures,
+            first_delay=timedelta(seconds=settings.login_delay_seconds),
+            max_delay=timedelta(seconds=settings.login_delay_max_seconds),
+            forget_after=timedelta(seconds=settings.rate_limit_window_seconds),
+        )
+
+    return [
+        (f"login:account:{email}", delays(settings.login_attempts_per_account)),
+        (f"login:address:{client_address(request)}", delays(settings.login_attempts_per_address)),
+    ]
+
+
 async def verify_login(request: Request, services: Services, body: LoginIn) -> str:
-    """The user id for valid credentials, after counting the attempt against both limits
-    (per account and per client address). The log-in page uses it too."""
-    settings = services.settings
+    """The user id for valid credentials. After a few failures per account or per client
+    address each further attempt must wait a growing delay (429 with ``Retry-After`` when it
+    comes early); the right password after the delay gets in. The log-in page uses it too."""
     email = service.normalize_email(body.email)
-    await count_attempts(
-        services,
-        [
-            (f"login:account:{email}", settings.login_attempts_per_account),
-            (f"login:address:{client_address(request)}", settings.login_attempts_per_address),
-        ],
-    )
+    buckets = login_buckets(request, services.settings, email)
+    await services.db.run(lambda s: service.admit_login(s, buckets, utc_now()))
     user = await services.db.read(service.find_user_by_email, email)
-    valid = await anyio.to_thread.run_sync(
-        services.passwords.verify, user.password_hash if user else None, body.password
+    valid = await services.passwords.verify_in_turn(
+        user.password_hash if user else None, body.password
     )
     if user is None or not valid:
+        await services.db.run(lambda s: service.record_login_failure(s, buckets, utc_now()))
         raise Unauthenticated("The email address or password is wrong.", code="invalid_login")
+    await services.db.run(service.record_login_success, buckets[0][0])
     return user.id
 
 
@@ -78,7 +95,7 @@ async def sign_up(
         services,
         [(f"signup:address:{client_address(request)}", services.settings.signups_per_address)],
     )
-    password_hash = await anyio.to_thread.run_sync(services.passwords.hash, body.password)
+    password_hash = await services.passwords.hash_in_turn(body.password)
 
     def work(session: Session) -> UserOut:
         user = service.create_user(

@@ -56,3 +56,16 @@ class RateLimitCounter(Base):
     count: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_rate_limit_counters_window_start", "window_start"),)
+
+
+class LoginThrottle(Base):
+    """Consecutive failed log-ins per bucket (``login:account:<email>``, ``login:address:<ip>``)
+    and when the next attempt is let in; shared by processes."""
+
+    __tablename__ = "login_throttles"
+
+    bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    retry_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_login_throttles_retry_at", "retry_at"),)

@@ -7,14 +7,15 @@ not done here: it is slow, so the HTTP layer hashes off the event loop and passe
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
-from pintuan.accounts.models import ApiToken, RateLimitCounter, User, WebSession
+from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
 from pintuan.domain.roles import Principal, Role
 from pintuan.errors import Conflict, NotFound, RateLimited
 from pintuan.kit.ids import new_id
@@ -237,6 +238,19 @@ def count_attempt(session: Session, bucket: str, *, limit: int, window_seconds: 
 
     The increment is one upsert, so concurrent attempts in several processes are all counted.
     """
+    count, window_end = count_in_window(session, bucket, window_seconds=window_seconds)
+    if count > limit:
+        retry_after = int((window_end - utc_now()).total_seconds())
+        raise RateLimited(
+            "Too many attempts; wait before trying again.",
+            retry_after_seconds=max(retry_after, 1),
+        )
+
+
+def count_in_window(session: Session, bucket: str, *, window_seconds: int) -> tuple[int, datetime]:
+    """Count one more in ``bucket``'s current fixed window: the count so far, this one
+    included, and when the window ends. For limits that refuse nothing but stop doing
+    something (share visits past the limit are not recorded)."""
     now = utc_now()
     epoch = int(now.timestamp())
     window_start = datetime.fromtimestamp(epoch - epoch % window_seconds, tz=now.tzinfo)
@@ -249,17 +263,120 @@ def count_attempt(session: Session, bucket: str, *, limit: int, window_seconds: 
         )
         .returning(RateLimitCounter.__table__.c.count)
     )
-    count = session.execute(statement).scalar_one()
-    if count > limit:
-        retry_after = int((window_start + timedelta(seconds=window_seconds) - now).total_seconds())
-        raise RateLimited(
-            "Too many attempts; wait before trying again.",
-            retry_after_seconds=max(retry_after, 1),
-        )
+    count = int(session.execute(statement).scalar_one())
+    return count, window_start + timedelta(seconds=window_seconds)
 
 
 def forget_old_attempts(session: Session, *, older_than: datetime) -> int:
+    """Delete attempt counters and log-in throttles nobody needs any more."""
     result = session.execute(
         delete(RateLimitCounter).where(RateLimitCounter.window_start < older_than)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    throttles = session.execute(delete(LoginThrottle).where(LoginThrottle.retry_at < older_than))
+    return int(result.rowcount or 0) + int(throttles.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------- log-in delays
+
+
+@dataclass(frozen=True, slots=True)
+class LoginDelays:
+    """How log-in failures slow a bucket down: ``free_failures`` in a row cost nothing, then
+    each further attempt waits ``first_delay``, doubling per failure up to ``max_delay``.
+    A bucket with no failure for ``forget_after`` starts afresh.
+
+    A delay, not a lock: the right password, when it comes after the delay, is let in. So
+    nobody can lock an account by failing on purpose; they can only slow guessing down.
+    """
+
+    free_failures: int
+    first_delay: timedelta
+    max_delay: timedelta
+    forget_after: timedelta
+
+    def after(self, failures: int) -> timedelta:
+        """How long the next attempt waits after ``failures`` failures in a row."""
+        if failures < self.free_failures:
+            return timedelta(0)
+        doublings = min(failures - self.free_failures, 32)
+        return min(self.first_delay * (1 << doublings), self.max_delay)
+
+
+@dataclass(frozen=True, slots=True)
+class _Throttle:
+    failures: int
+    retry_at: datetime
+
+
+def _throttle(session: Session, bucket: str) -> _Throttle | None:
+    row = session.execute(
+        select(LoginThrottle.failures, LoginThrottle.retry_at).where(LoginThrottle.bucket == bucket)
+    ).one_or_none()
+    return _Throttle(row.failures, row.retry_at) if row is not None else None
+
+
+def admit_login(session: Session, buckets: list[tuple[str, LoginDelays]], now: datetime) -> None:
+    """Let a log-in attempt in, or refuse it (429 ``rate_limited`` with ``Retry-After``) when
+    one of its buckets is still waiting out its delay. Checked before the password is hashed.
+
+    A slowed bucket admits one attempt per delay, in all processes together: admitting is a
+    conditional write (``retry_at`` moves on only if it has passed), and a second attempt that
+    loses the race is refused like an early one. Commit it before verifying the password.
+    """
+    for bucket, delays in buckets:
+        found = _throttle(session, bucket)
+        if found is None or found.failures < delays.free_failures:
+            continue
+        if found.retry_at + delays.forget_after <= now:
+            continue
+        if now < found.retry_at:
+            raise _too_early(found.retry_at - now)
+        admitted = session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.bucket == bucket, LoginThrottle.retry_at <= now)
+            .values(retry_at=now + delays.after(found.failures + 1))
+        )
+        if not admitted.rowcount:  # type: ignore[attr-defined]
+            raise _too_early(timedelta(seconds=1))
+
+
+def _too_early(wait: timedelta) -> RateLimited:
+    seconds = max(math.ceil(wait.total_seconds()), 1)
+    return RateLimited(
+        f"Too many failed log-ins; wait {seconds} s before trying again.",
+        retry_after_seconds=seconds,
+    )
+
+
+def record_login_failure(
+    session: Session, buckets: list[tuple[str, LoginDelays]], now: datetime
+) -> None:
+    """Count a failed log-in in each bucket and set when the next attempt may come.
+
+    The count moves in one upsert, so failures in several processes are all counted.
+    """
+    table = LoginThrottle.__table__
+    for bucket, delays in buckets:
+        forgotten = table.c.retry_at < now - delays.forget_after
+        statement = (
+            upsert_insert(session, LoginThrottle)
+            .values(bucket=bucket, failures=1, retry_at=now + delays.after(1))
+            .on_conflict_do_update(
+                index_elements=["bucket"],
+                set_={"failures": case((forgotten, 1), else_=table.c.failures + 1)},
+            )
+            .returning(table.c.failures)
+        )
+        failures = int(session.execute(statement).scalar_one())
+        # Only the latest failure sets the wait; a concurrent later one has counted past us.
+        session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.bucket == bucket, LoginThrottle.failures == failures)
+            .values(retry_at=now + delays.after(failures))
+        )
+
+
+def record_login_success(session: Session, account_bucket: str) -> None:
+    """The account's failures are forgiven once its owner gets in. Address buckets are not:
+    a guesser could otherwise reset their address by logging in to an account of their own."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.bucket == account_bucket))

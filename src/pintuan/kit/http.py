@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from ipaddress import ip_address, ip_network
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -9,8 +11,51 @@ from fastapi import Query, Request
 from pintuan.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
+class TrustedProxies:
+    """The proxies (addresses or networks) whose ``X-Forwarded-For`` is believed."""
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        self._networks = tuple(ip_network(entry, strict=False) for entry in entries)
+
+    def trusts(self, address: str) -> bool:
+        try:
+            parsed = ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self._networks)
+
+    def client_of(self, peer: str | None, forwarded_for: Iterable[str]) -> str:
+        """The client behind ``peer``: the peer itself unless it is a trusted proxy; then the
+        nearest address in ``X-Forwarded-For`` (read from the right, the side our own proxies
+        append to) that is not a trusted proxy. Addresses further left were written by the
+        client and could say anything."""
+        if peer is None:
+            return "unknown"
+        if not self._networks or not self.trusts(peer):
+            return peer
+        hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+        client = peer
+        for hop in reversed(hops):
+            try:
+                ip_address(hop)
+            except ValueError:
+                break
+            client = hop
+            if not self.trusts(hop):
+                break
+        return client
+
+
+NO_PROXIES = TrustedProxies()
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The one place that decides who the client is, for every per-client limit and record:
+    the socket peer, or the forwarded address when the peer is a trusted proxy
+    (``PINTUAN_TRUSTED_PROXIES``, kept on the app's state by ``install_request_limits``)."""
+    trusted: TrustedProxies = getattr(request.app.state, "trusted_proxies", NO_PROXIES)
+    peer = request.client.host if request.client else None
+    return trusted.client_of(peer, request.headers.getlist("x-forwarded-for"))
 
 
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]

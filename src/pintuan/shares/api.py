@@ -3,7 +3,6 @@ token, draw a QR poster, and the invite tree."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 import anyio.to_thread
@@ -11,20 +10,29 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
+from pintuan.accounts import service as accounts
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, is_bot, is_share_code
-from pintuan.errors import NotFound
+from pintuan.errors import NotFound, RateLimited
 from pintuan.idempotency.http import run_write
-from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery, client_address
+from pintuan.kit.limits import ClientBuckets
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
-from pintuan.kit.time import is_time_zone, utc_now
+from pintuan.kit.time import utc_now
+from pintuan.merchants.models import Merchant
 from pintuan.merchants.service import require_operator
 from pintuan.services import Services, ServicesDep
 from pintuan.shares import attribution, service, wording
 from pintuan.shares.models import Share
-from pintuan.shares.posters import PosterContent, poster_font, posters, render_poster
+from pintuan.shares.posters import (
+    PosterContent,
+    poster_font,
+    poster_key,
+    posters,
+    render_poster,
+)
 from pintuan.shares.schemas import (
     DepthCount,
     InviteeOut,
@@ -35,9 +43,12 @@ from pintuan.shares.schemas import (
     ShareIn,
     ShareOut,
 )
+from pintuan.shares.service import PosterSubject
 from pintuan.shares.visitors import set_visitor_cookie, visitor_id_of
 
 router = APIRouter(tags=["shares"])
+
+VISIT_WINDOW_SECONDS = 60
 
 DepthQuery = Annotated[int, Query(ge=1, le=attribution.MAX_INVITE_DEPTH, description="Levels down")]
 LangQuery = Annotated[
@@ -52,13 +63,6 @@ def _viewer_locale(request: Request, principal: Principal | None, lang: str | No
         or wording.locale_from_accept_language(request.headers.get("accept-language"))
         or wording.DEFAULT_LOCALE
     )
-
-
-def _viewer_zone(request: Request, principal: Principal | None) -> str:
-    for name in (principal.time_zone if principal else None, request.cookies.get("tz")):
-        if name and is_time_zone(name):
-            return name
-    return "UTC"
 
 
 # ---------------------------------------------------------------------------- making shares
@@ -165,7 +169,15 @@ async def _log_visit(
         via=via,
     )
 
+    bucket = f"visits:address:{client_address(request)}"
+    limit = services.settings.share_visits_per_minute
+
     def work(session: Session) -> None:
+        # Past the limit the visitor is still sent on, but the visit is not recorded: one
+        # client cannot grow the visit log (or the funnels read from it) by reloading.
+        count, _ = accounts.count_in_window(session, bucket, window_seconds=VISIT_WINDOW_SECONDS)
+        if count > limit:
+            return
         share = session.get(Share, share_id)
         assert share is not None
         service.record_visit(session, share, facts, utc_now())
@@ -235,6 +247,16 @@ async def resolve_token(
 # ---------------------------------------------------------------------------- posters
 
 
+def _poster_buckets(request: Request, services: Services) -> ClientBuckets:
+    """This app's per-client budget of poster renders. In-process on purpose: what it guards
+    is this process's CPU (a render takes about 0.1 s), so each process keeps its own."""
+    state = request.app.state
+    buckets: ClientBuckets | None = getattr(state, "poster_buckets", None)
+    if buckets is None:
+        buckets = state.poster_buckets = ClientBuckets(services.settings.poster_renders_per_minute)
+    return buckets
+
+
 async def _poster(
     request: Request,
     principal: Principal | None,
@@ -245,37 +267,48 @@ async def _poster(
     deal_id: str | None = None,
 ) -> Response:
     locale = _viewer_locale(request, principal, lang)
-    time_zone = _viewer_zone(request, principal)
     country = country_of(request.headers)
     now = utc_now()
-    subject = await services.db.run(
-        lambda s: service.poster_subject(
-            s,
+
+    def load(session: Session) -> tuple[PosterSubject, str]:
+        subject = service.poster_subject(
+            session,
             principal,
             base_url=services.settings.base_url,
             country=country,
             now=now,
             team_id=team_id,
             deal_id=deal_id,
-        ),
-        write=principal is not None,
-    )
+        )
+        # Signed in: the viewer's own zone. Anonymous: the shop's, never a cookie's, so that
+        # one poster is drawn once for everybody rather than once per cookie value.
+        merchant = session.get(Merchant, subject.deal.merchant_id)
+        shop_zone = merchant.time_zone if merchant is not None else "UTC"
+        return subject, principal.time_zone if principal else shop_zone
+
+    subject, time_zone = await services.db.run(load, write=principal is not None)
     deal, team = subject.deal, subject.team
     font = poster_font()
-    key = "|".join(
-        str(part)
-        for part in (
-            team.id if team else deal.id,
-            deal.updated_at.isoformat(),
-            team.taken if team else "",
-            team.status if team else deal.status,
-            subject.url,
-            locale,
-            time_zone,
-            font.path,
-        )
+    words = wording.words(locale)
+    if team is not None:
+        left = wording.seats_left_text(team.team_size - team.taken, locale)
+        detail = words["poster_seats_left"].format(seats=left)
+        ends_at = team.expires_at
+    else:
+        detail = words["poster_team_of"].format(n=deal.team_size)
+        ends_at = deal.ends_at
+    content = PosterContent(
+        title=deal.title,
+        group_price=wording.money_text(deal.group_price_amount, deal.currency, locale),
+        group_price_label=words["poster_group_price"],
+        list_price=wording.money_text(deal.list_price_amount, deal.currency, locale),
+        detail=detail,
+        ends=words["poster_ends"].format(ends=wording.instant_text(ends_at, time_zone, locale)),
+        scan=words["poster_scan"],
+        url=subject.url,
+        seed=deal.id,
     )
-    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    etag = '"' + poster_key(content, font) + '"'
     headers = {
         "ETag": etag,
         # The poster follows the team's fill; let clients keep it and ask again cheaply.
@@ -286,25 +319,12 @@ async def _poster(
         return Response(status_code=304, headers=headers)
     png = posters.get(etag)
     if png is None:
-        words = wording.words(locale)
-        if team is not None:
-            left = wording.seats_left_text(team.team_size - team.taken, locale)
-            detail = words["poster_seats_left"].format(seats=left)
-            ends_at = team.expires_at
-        else:
-            detail = words["poster_team_of"].format(n=deal.team_size)
-            ends_at = deal.ends_at
-        content = PosterContent(
-            title=deal.title,
-            group_price=wording.money_text(deal.group_price_amount, deal.currency, locale),
-            group_price_label=words["poster_group_price"],
-            list_price=wording.money_text(deal.list_price_amount, deal.currency, locale),
-            detail=detail,
-            ends=words["poster_ends"].format(ends=wording.instant_text(ends_at, time_zone, locale)),
-            scan=words["poster_scan"],
-            url=subject.url,
-            seed=deal.id,
-        )
+        wait = _poster_buckets(request, services).take(client_address(request))
+        if wait:
+            raise RateLimited(
+                "Too many posters drawn for you in a minute; try again shortly.",
+                retry_after_seconds=wait,
+            )
         png = await anyio.to_thread.run_sync(render_poster, content, font)
         posters.put(etag, png)
     return Response(png, media_type="image/png", headers=headers)

@@ -239,12 +239,19 @@ def render_poster(content: PosterContent, font: FontChoice | None = None) -> byt
 # ---------------------------------------------------------------------------- cache
 
 
+def poster_key(content: PosterContent, font: FontChoice) -> str:
+    """The cache key (and ETag) of a poster: a digest of exactly what is drawn, every text and
+    the font. Whatever else a request carries (cookies, headers) cannot make a new key."""
+    parts = (*(getattr(content, name) for name in PosterContent.__slots__), font.path or "")
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
 class PosterCache:
-    """Recently drawn posters by cache key, least recently used dropped first.
+    """Recently drawn posters by :func:`poster_key`, least recently used dropped first.
 
     In-process: each API process keeps its own. A key says everything a poster shows (team
-    fill and status, the viewer's share code, language, zone), so a changed team is a new key
-    and stale entries simply age out.
+    fill, the viewer's share link, language, zone), so a changed team is a new key and stale
+    entries simply age out.
     """
 
     def __init__(self, capacity: int = 128) -> None:

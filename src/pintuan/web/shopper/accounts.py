@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
@@ -155,7 +154,7 @@ async def signup(request: Request, principal: PagePrincipal) -> Response:
             services,
             [(f"signup:address:{client_address(request)}", services.settings.signups_per_address)],
         )
-        password_hash = await anyio.to_thread.run_sync(services.passwords.hash, body.password)
+        password_hash = await services.passwords.hash_in_turn(body.password)
         days = services.settings.session_days
 
         def work(session: Session) -> str:
