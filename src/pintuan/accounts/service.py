@@ -222,6 +222,14 @@ def set_user_disabled(session: Session, principal: Principal, user_id: str, disa
     return user
 
 
+def disabled_among(session: Session, user_ids: list[str]) -> set[str]:
+    """Which of ``user_ids`` are disabled (for the operators' directory)."""
+    if not user_ids:
+        return set()
+    query = select(User.id).where(User.id.in_(user_ids), User.disabled_at.is_not(None))
+    return set(session.scalars(query))
+
+
 @dataclass(frozen=True, slots=True)
 class _TokenHolder:
     token_id: str
