@@ -3,7 +3,8 @@
 A deal is ``draft → live → ended``, with ``paused`` reachable from and back to ``live`` by its
 merchant's staff. ``moderated`` is the operators' stop: reachable from ``live`` and ``paused``,
 left only by an operator's ``unmoderate`` (back to ``paused``, for the merchant to publish again)
-or ``end``. A moderated deal takes no joins and is hidden from public lists.
+or ``end``. A moderated deal takes no joins and is hidden from public lists; teams already
+forming keep their window, as under a pause.
 """
 
 from __future__ import annotations
