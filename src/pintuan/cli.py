@@ -200,7 +200,9 @@ def create_token(
         user = accounts.find_user_by_email(session, email)
         if user is None:
             raise NotFound(f"no user has the email address {email}")
-        return accounts.issue_api_token(session, user.id, name).secret
+        return accounts.issue_api_token(
+            session, user.id, name, days=get_settings().api_token_days
+        ).secret
 
     typer.echo(_run(work))
 

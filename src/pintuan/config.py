@@ -70,6 +70,8 @@ class Settings(BaseSettings):
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     session_days: int = Field(default=30, ge=1)
+    # How long a new API token lives unless its creator asks for less.
+    api_token_days: int = Field(default=90, ge=1, le=3650)
 
     seat_hold_minutes: int = Field(default=10, ge=1, le=1440)
     # How the sandbox provider moves money: hold then capture (card) or charge then refund.

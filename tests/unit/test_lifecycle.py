@@ -71,6 +71,32 @@ def test_a_deal_action_outside_its_state_machine_is_a_conflict(
     assert current.value in caught.value.detail
 
 
+# What operators may do besides (DESIGN.md's machine plus the moderated stop of issue 12).
+OPERATOR_MOVES: dict[tuple[DealStatus, str], DealStatus] = {
+    **DEAL_MOVES,
+    (DealStatus.LIVE, "moderate"): DealStatus.MODERATED,
+    (DealStatus.PAUSED, "moderate"): DealStatus.MODERATED,
+    (DealStatus.MODERATED, "unmoderate"): DealStatus.PAUSED,
+    (DealStatus.MODERATED, "end"): DealStatus.ENDED,
+}
+ALL_ACTIONS = (*DEAL_ACTIONS, "moderate", "unmoderate")
+
+
+@pytest.mark.parametrize(("current", "action"), list(itertools.product(DealStatus, ALL_ACTIONS)))
+def test_operators_alone_moderate_and_only_an_operator_leaves_moderation(
+    current: DealStatus, action: str
+) -> None:
+    expected = OPERATOR_MOVES.get((current, action))
+    if expected is None:
+        with pytest.raises(Conflict):
+            next_deal_status(current, action, operator=True)
+    else:
+        assert next_deal_status(current, action, operator=True) is expected
+    if (current, action) not in DEAL_MOVES:
+        with pytest.raises(Conflict):
+            next_deal_status(current, action)
+
+
 @pytest.mark.parametrize("action", DEAL_ACTIONS)
 def test_an_ended_deal_never_changes_again(action: str) -> None:
     with pytest.raises(Conflict):

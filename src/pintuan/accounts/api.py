@@ -15,6 +15,9 @@ from pintuan.accounts.schemas import (
     NewTokenOut,
     PasswordTokenIn,
     ProfileIn,
+    RevokedOut,
+    SessionList,
+    SessionOut,
     SignupIn,
     TokenIn,
     TokenList,
@@ -23,7 +26,8 @@ from pintuan.accounts.schemas import (
 )
 from pintuan.accounts.service import LoginDelays
 from pintuan.config import Environment, Settings
-from pintuan.errors import Unauthenticated
+from pintuan.domain.roles import Principal
+from pintuan.errors import InvalidInput, Unauthenticated
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import client_address
 from pintuan.kit.time import utc_now
@@ -84,6 +88,19 @@ async def verify_login(request: Request, services: Services, body: LoginIn) -> s
         raise Unauthenticated("The email address or password is wrong.", code="invalid_login")
     await services.db.run(service.record_login_success, buckets[0][0])
     return user.id
+
+
+def _token_days(services: Services, asked: int | None) -> int:
+    """A token's lifetime: the platform's default, or less when its creator asks."""
+    default = services.settings.api_token_days
+    if asked is None:
+        return default
+    if asked > default:
+        raise InvalidInput(
+            f"A token lives at most {default} days here; ask for {default} or fewer.",
+            extra={"errors": [{"field": "expires_in_days", "message": f"at most {default}"}]},
+        )
+    return asked
 
 
 @router.post("/signup", status_code=201, response_model=UserOut)
@@ -153,8 +170,10 @@ async def create_token_with_password(
     """Exchange email and password for a new API token (shown once)."""
     user_id = await verify_login(request, services, body)
 
+    days = _token_days(services, body.expires_in_days)
+
     def work(session: Session) -> NewTokenOut:
-        issued = service.issue_api_token(session, user_id, body.name)
+        issued = service.issue_api_token(session, user_id, body.name, days=days)
         return NewTokenOut(**TokenOut.of(issued.token).model_dump(), token=issued.secret)
 
     return await run_write(request, services, None, work, status_code=201)
@@ -187,8 +206,10 @@ async def create_token(
 ) -> Response:
     """A new API token for yourself; its secret is in this answer only."""
 
+    days = _token_days(services, body.expires_in_days)
+
     def work(session: Session) -> NewTokenOut:
-        issued = service.issue_api_token(session, principal.user_id, body.name)
+        issued = service.issue_api_token(session, principal.user_id, body.name, days=days)
         return NewTokenOut(**TokenOut.of(issued.token).model_dump(), token=issued.secret)
 
     return await run_write(request, services, principal, work, status_code=201)
@@ -207,3 +228,48 @@ async def revoke_token(
     """Revoke one of your API tokens; it stops working at once."""
     token = await services.db.run(service.revoke_api_token, principal.user_id, token_id)
     return TokenOut.of(token)
+
+
+@router.get("/me/sessions", response_model=SessionList)
+async def list_sessions(principal: CurrentPrincipal, services: ServicesDep) -> SessionList:
+    """Your browser sessions that still work, with when each was last used."""
+    sessions = await services.db.read(service.list_web_sessions, principal.user_id)
+    return SessionList(data=[SessionOut.of(s) for s in sessions])
+
+
+@router.post("/me/sessions/revoke-all", response_model=RevokedOut)
+async def sign_out_everywhere(principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    """Sign out everywhere: every session and API token of yours stops working at once, this
+    request's own included. Repeating it is harmless."""
+    sessions, tokens = await services.db.run(service.revoke_all_credentials, principal.user_id)
+    body = RevokedOut(sessions_revoked=sessions, tokens_revoked=tokens)
+    response = Response(body.model_dump_json(), media_type="application/json")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def _set_disabled(
+    user_id: str, disabled: bool, request: Request, principal: Principal, services: Services
+) -> Response:
+    def work(session: Session) -> UserOut:
+        return _user_out(session, service.set_user_disabled(session, principal, user_id, disabled))
+
+    return await run_write(request, services, principal, work)
+
+
+@router.post("/users/{user_id}/disable", response_model=UserOut)
+async def disable_user(
+    user_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Disable a user (operators): they cannot log in, and every session and API token of
+    theirs stops working at once."""
+    return await _set_disabled(user_id, True, request, principal, services)
+
+
+@router.post("/users/{user_id}/enable", response_model=UserOut)
+async def enable_user(
+    user_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Let a disabled user log in again (operators); their old sessions and tokens stay
+    revoked."""
+    return await _set_disabled(user_id, False, request, principal, services)

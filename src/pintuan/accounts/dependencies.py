@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from pintuan.accounts import service
 from pintuan.domain.roles import Principal
 from pintuan.errors import Unauthenticated
-from pintuan.services import ServicesDep
+from pintuan.services import Services, ServicesDep
 
 SESSION_COOKIE = "pintuan_session"
 
@@ -22,18 +22,29 @@ async def optional_principal(request: Request, services: ServicesDep) -> Princip
             raise Unauthenticated(
                 "Send the API token as 'Authorization: Bearer <token>'.", code="invalid_token"
             )
-        principal = await services.db.run_raw(
-            service.principal_for_api_token, secret.strip(), write=False
-        )
-        if principal is None:
+        use = await services.db.run_raw(service.use_api_token, secret.strip(), write=False)
+        if use is None:
             raise Unauthenticated(
-                "This API token is unknown or revoked; create a new one.", code="invalid_token"
+                "This API token is unknown, revoked or expired; create a new one.",
+                code="invalid_token",
             )
-        return principal
+        if use.touch_due:
+            await services.db.run_raw(service.touch_api_token, use.token_id)
+        return use.principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return await services.db.read(service.principal_for_web_session, cookie)
+        return await principal_of_session_cookie(services, cookie)
     return None
+
+
+async def principal_of_session_cookie(services: Services, secret: str) -> Principal | None:
+    """Who a session cookie acts for; its last use is written at most once a minute."""
+    use = await services.db.read(service.use_web_session, secret)
+    if use is None:
+        return None
+    if use.touch_due:
+        await services.db.run(service.touch_web_session, use.session_id)
+    return use.principal
 
 
 async def require_principal(

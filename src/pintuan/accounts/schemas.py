@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
-from pintuan.accounts.models import ApiToken, User
+from pintuan.accounts.models import ApiToken, User, WebSession
 from pintuan.kit.passwords import MIN_PASSWORD_LENGTH
 from pintuan.kit.schemas import StrictModel, TimeZoneName
 
@@ -29,8 +29,17 @@ class LoginIn(StrictModel):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
+TokenDays = Annotated[
+    int,
+    Field(
+        ge=1, le=3650, description="Days until the token expires; at most the platform's default"
+    ),
+]
+
+
 class PasswordTokenIn(LoginIn):
     name: Annotated[str, Field(min_length=1, max_length=80)] = "API token"
+    expires_in_days: TokenDays | None = None
 
 
 class ProfileIn(StrictModel):
@@ -41,6 +50,7 @@ class ProfileIn(StrictModel):
 
 class TokenIn(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=80)] = "API token"
+    expires_in_days: TokenDays | None = None
 
 
 class UserOut(BaseModel):
@@ -52,6 +62,7 @@ class UserOut(BaseModel):
     time_zone: str
     merchant_ids: list[str]
     created_at: datetime
+    disabled_at: datetime | None = None
 
     @classmethod
     def of(cls, user: User, merchant_ids: list[str]) -> UserOut:
@@ -64,6 +75,7 @@ class UserOut(BaseModel):
             time_zone=user.time_zone,
             merchant_ids=merchant_ids,
             created_at=user.created_at,
+            disabled_at=user.disabled_at,
         )
 
 
@@ -72,7 +84,9 @@ class TokenOut(BaseModel):
     name: str
     hint: str
     created_at: datetime
+    expires_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = Field(description="Recorded to the minute")
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
@@ -81,7 +95,9 @@ class TokenOut(BaseModel):
             name=token.name,
             hint=token.hint,
             created_at=token.created_at,
+            expires_at=token.expires_at,
             revoked_at=token.revoked_at,
+            last_used_at=token.last_used_at,
         )
 
 
@@ -91,3 +107,28 @@ class NewTokenOut(TokenOut):
 
 class TokenList(BaseModel):
     data: list[TokenOut]
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None = Field(description="Recorded to the minute")
+
+    @classmethod
+    def of(cls, web_session: WebSession) -> SessionOut:
+        return cls(
+            id=web_session.id,
+            created_at=web_session.created_at,
+            expires_at=web_session.expires_at,
+            last_used_at=web_session.last_used_at,
+        )
+
+
+class SessionList(BaseModel):
+    data: list[SessionOut]
+
+
+class RevokedOut(BaseModel):
+    sessions_revoked: int
+    tokens_revoked: int

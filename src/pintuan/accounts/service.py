@@ -12,12 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
 from pintuan.domain.roles import Principal, Role
-from pintuan.errors import Conflict, NotFound, RateLimited
+from pintuan.errors import Conflict, Forbidden, NotFound, RateLimited
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.sql import upsert_insert
@@ -25,6 +25,10 @@ from pintuan.kit.time import utc_now
 
 API_TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix, not a secret
 SESSION_TOKEN_BYTES = 32
+DEFAULT_API_TOKEN_DAYS = 90
+# A token's or session's last use is written at most this often: the lookup is on every
+# request's path (the join's included), and a write per request would double its cost.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def normalize_email(email: str) -> str:
@@ -104,17 +108,29 @@ class IssuedToken:
     secret: str
 
 
-def issue_api_token(session: Session, user_id: str, name: str) -> IssuedToken:
-    """A new bearer token for ``user_id``; the secret is returned once and stored only hashed."""
-    get_user(session, user_id)
+def _require_enabled(user: User) -> None:
+    if user.disabled_at is not None:
+        raise Forbidden(
+            "This account has been disabled by the platform's operators.", code="account_disabled"
+        )
+
+
+def issue_api_token(
+    session: Session, user_id: str, name: str, *, days: int = DEFAULT_API_TOKEN_DAYS
+) -> IssuedToken:
+    """A new bearer token for ``user_id`` that expires after ``days``; the secret is returned
+    once and stored only hashed. A disabled user gets none."""
+    _require_enabled(get_user(session, user_id))
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utc_now()
     token = ApiToken(
         id=new_id("tok"),
         user_id=user_id,
         name=name.strip() or "API token",
         token_hash=_digest(secret),
         hint=secret[:7],
-        created_at=utc_now(),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
     )
     session.add(token)
     session.flush()
@@ -122,9 +138,14 @@ def issue_api_token(session: Session, user_id: str, name: str) -> IssuedToken:
 
 
 def list_api_tokens(session: Session, user_id: str) -> list[ApiToken]:
+    """The user's tokens that still work, newest first."""
     query = (
         select(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .where(
+            ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > utc_now(),
+        )
         .order_by(ApiToken.id.desc())
     )
     return list(session.scalars(query))
@@ -142,7 +163,9 @@ def revoke_api_token(session: Session, user_id: str, token_id: str) -> ApiToken:
 
 
 def start_web_session(session: Session, user_id: str, *, days: int) -> str:
-    """A new browser session; returns the cookie value (stored only hashed)."""
+    """A new browser session; returns the cookie value (stored only hashed). A disabled user
+    gets none."""
+    _require_enabled(get_user(session, user_id))
     secret = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     now = utc_now()
     session.add(
@@ -166,8 +189,53 @@ def end_web_session(session: Session, secret: str) -> None:
     )
 
 
+def revoke_all_credentials(session: Session, user_id: str) -> tuple[int, int]:
+    """Sign the user out everywhere: revoke every session and API token they hold; returns how
+    many sessions and tokens were revoked. The next request of any of them is refused."""
+    now = utc_now()
+    sessions = session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    tokens = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(sessions.rowcount or 0), int(tokens.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_user_disabled(session: Session, principal: Principal, user_id: str, disabled: bool) -> User:
+    """Disable a user (operators): no log-in, and every session and token stops working at once
+    (revoked, so enabling again does not revive them); or enable them again."""
+    if not principal.is_operator:
+        raise Forbidden("Only platform operators may do this.", code="operator_only")
+    if user_id == principal.user_id:
+        raise Conflict("You cannot disable or enable your own account.", code="cannot_disable_self")
+    user = get_user(session, user_id)
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utc_now()
+        revoke_all_credentials(session, user_id)
+    elif not disabled:
+        user.disabled_at = None
+    session.flush()
+    return user
+
+
+def disabled_among(session: Session, user_ids: list[str]) -> set[str]:
+    """Which of ``user_ids`` are disabled (for the operators' directory)."""
+    if not user_ids:
+        return set()
+    query = select(User.id).where(User.id.in_(user_ids), User.disabled_at.is_not(None))
+    return set(session.scalars(query))
+
+
 @dataclass(frozen=True, slots=True)
 class _TokenHolder:
+    token_id: str
+    expires_at: datetime | str
+    last_used_at: datetime | str | None
     user_id: str
     role: str
     display_name: str
@@ -176,14 +244,29 @@ class _TokenHolder:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUse:
+    """Who a token acts for, and whether its last-used time is due a write."""
+
+    principal: Principal
+    token_id: str
+    touch_due: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _StaffPost:
     merchant_id: str
 
 
 TOKEN_PRINCIPAL = Sql("""
-    SELECT u.id AS user_id, u.role, u.display_name, u.locale, u.time_zone
+    SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id AS user_id, u.role,
+           u.display_name, u.locale, u.time_zone
     FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+    WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL AND u.disabled_at IS NULL
+""")
+# Conditional, so that many processes seeing the same stale time write it once.
+TOUCH_TOKEN = Sql("""
+    UPDATE api_tokens SET last_used_at = :now
+    WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :stale)
 """)
 STAFF_OF = Sql("SELECT merchant_id FROM merchant_staff WHERE user_id = :user_id")
 
@@ -192,13 +275,19 @@ def _merchants_of(tx: RawTx, user_id: str) -> frozenset[str]:
     return frozenset(p.merchant_id for p in tx.all_as(_StaffPost, STAFF_OF, {"user_id": user_id}))
 
 
-def principal_for_api_token(tx: RawTx, secret: str) -> Principal | None:
-    """Who a bearer token acts for: one indexed lookup (every API request makes it)."""
+def use_api_token(tx: RawTx, secret: str) -> TokenUse | None:
+    """Who a bearer token acts for, unless it is unknown, revoked or expired or its user is
+    disabled: one indexed lookup (every API request makes it)."""
     holder = tx.one_as(_TokenHolder, TOKEN_PRINCIPAL, {"token_hash": _digest(secret)})
     if holder is None:
         return None
+    # The instants are compared here rather than bound into the query: formatting an instant
+    # for the driver costs more than the rest of the lookup.
+    now = utc_now()
+    if tx.read_instant(holder.expires_at) <= now:
+        return None
     role = Role(holder.role)
-    return Principal(
+    principal = Principal(
         holder.user_id,
         role,
         holder.display_name,
@@ -206,17 +295,96 @@ def principal_for_api_token(tx: RawTx, secret: str) -> Principal | None:
         holder.time_zone,
         _merchants_of(tx, holder.user_id) if role is Role.MERCHANT else frozenset(),
     )
+    last = holder.last_used_at
+    due = last is None or tx.read_instant(last) <= now - LAST_USED_PRECISION
+    return TokenUse(principal, holder.token_id, due)
+
+
+def principal_for_api_token(tx: RawTx, secret: str) -> Principal | None:
+    """Who a bearer token acts for (see :func:`use_api_token`)."""
+    use = use_api_token(tx, secret)
+    return use.principal if use else None
+
+
+def touch_api_token(tx: RawTx, token_id: str) -> None:
+    """Record that the token was used now, unless that was recorded within the last minute."""
+    now = utc_now()
+    tx.execute(
+        TOUCH_TOKEN,
+        {
+            "id": token_id,
+            "now": tx.instant(now),
+            "stale": tx.instant(now - LAST_USED_PRECISION),
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUse:
+    """Who a session cookie acts for, and whether its last-used time is due a write."""
+
+    principal: Principal
+    session_id: str
+    touch_due: bool
+
+
+def use_web_session(session: Session, secret: str) -> SessionUse | None:
+    """Who a session cookie acts for, unless it is unknown, revoked or expired or its user is
+    disabled."""
+    now = utc_now()
+    row = session.execute(
+        select(WebSession.id, WebSession.user_id, WebSession.last_used_at)
+        .join(User, User.id == WebSession.user_id)
+        .where(
+            WebSession.token_hash == _digest(secret),
+            WebSession.revoked_at.is_(None),
+            WebSession.expires_at > now,
+            User.disabled_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    principal = principal_for_user(session, row.user_id)
+    if principal is None:
+        return None
+    due = row.last_used_at is None or row.last_used_at <= now - LAST_USED_PRECISION
+    return SessionUse(principal, row.id, due)
 
 
 def principal_for_web_session(session: Session, secret: str) -> Principal | None:
-    user_id = session.scalar(
-        select(WebSession.user_id).where(
-            WebSession.token_hash == _digest(secret),
+    """Who a session cookie acts for (see :func:`use_web_session`)."""
+    use = use_web_session(session, secret)
+    return use.principal if use else None
+
+
+def touch_web_session(session: Session, session_id: str) -> None:
+    """Record that the session was used now, unless that was recorded within the last minute."""
+    now = utc_now()
+    session.execute(
+        update(WebSession)
+        .where(
+            WebSession.id == session_id,
+            or_(
+                WebSession.last_used_at.is_(None),
+                WebSession.last_used_at <= now - LAST_USED_PRECISION,
+            ),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def list_web_sessions(session: Session, user_id: str) -> list[WebSession]:
+    """The user's sessions that still work, newest first."""
+    query = (
+        select(WebSession)
+        .where(
+            WebSession.user_id == user_id,
             WebSession.revoked_at.is_(None),
             WebSession.expires_at > utc_now(),
         )
+        .order_by(WebSession.id.desc())
     )
-    return principal_for_user(session, user_id) if user_id else None
+    return list(session.scalars(query))
 
 
 def principal_for_user(session: Session, user_id: str) -> Principal | None:

@@ -104,3 +104,20 @@ async def end_deal(
 ) -> Response:
     """End a deal for good."""
     return await _change_status(deal_id, "end", request, principal, services)
+
+
+@router.post("/{deal_id}/moderate", response_model=DealOut)
+async def moderate_deal(
+    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Stop a live or paused deal (operators): it takes no joins, leaves public lists, and only
+    an operator can release it."""
+    return await _change_status(deal_id, "moderate", request, principal, services)
+
+
+@router.post("/{deal_id}/unmoderate", response_model=DealOut)
+async def unmoderate_deal(
+    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Release a moderated deal (operators); it is paused until its merchant publishes it."""
+    return await _change_status(deal_id, "unmoderate", request, principal, services)

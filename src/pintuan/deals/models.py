@@ -46,12 +46,17 @@ class Deal(Base):
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
     status: Mapped[str] = mapped_column(String(16))
+    # A copy of "the merchant is suspended", kept on the deal row so that the join's own
+    # conditional write refuses it (see merchants/service.py, which keeps it in step).
+    merchant_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
-        CheckConstraint("status IN ('draft', 'live', 'paused', 'ended')", name="status"),
+        CheckConstraint(
+            "status IN ('draft', 'live', 'paused', 'ended', 'moderated')", name="status"
+        ),
         CheckConstraint(
             "vertical IN ('goods', 'food', 'movies', 'travel', 'local')", name="vertical"
         ),

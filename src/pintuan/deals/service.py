@@ -27,6 +27,7 @@ from pintuan.merchants.models import Merchant
 from pintuan.merchants.service import get_merchant
 
 PUBLIC_STATUSES = (DealStatus.LIVE, DealStatus.PAUSED, DealStatus.ENDED)
+MODERATION_ACTIONS = ("moderate", "unmoderate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +73,21 @@ def _require_staff(principal: Principal, merchant: Merchant) -> None:
         )
 
 
+def _refuse_suspended(principal: Principal, merchant: Merchant) -> None:
+    """A suspended merchant's staff may read, not write; operators still may (to end a deal)."""
+    if merchant.status == MerchantStatus.SUSPENDED and not principal.is_operator:
+        raise Forbidden(
+            f"Merchant {merchant.id} is suspended: its deals cannot be created or changed. "
+            "Ask the platform's operators.",
+            code="merchant_suspended",
+        )
+
+
 def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Deal:
     """Create a ``draft`` deal for a merchant the caller is staff of."""
     merchant = get_merchant(session, draft.merchant_id)
     _require_staff(principal, merchant)
-    if merchant.status == MerchantStatus.SUSPENDED:
-        raise Conflict("A suspended merchant cannot create deals.", code="merchant_suspended")
+    _refuse_suspended(principal, merchant)
     _refuse(
         check_deal_terms(
             DealTerms(
@@ -112,6 +122,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         starts_at=draft.starts_at,
         ends_at=draft.ends_at,
         status=DealStatus.DRAFT.value,
+        merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
     )
@@ -132,11 +143,19 @@ def visible_deal(session: Session, principal: Principal | None, deal_id: str) ->
 
 
 def _managed_deal(session: Session, principal: Principal, deal_id: str) -> Deal:
+    """A deal the caller may change: staff of an unsuspended merchant, or an operator; a
+    moderated deal only an operator may touch."""
     deal = visible_deal(session, principal, deal_id)
     if not principal.can_manage(deal.merchant_id):
         raise Forbidden(
             f"Only staff of merchant {deal.merchant_id} may change this deal.",
             code="not_merchant_staff",
+        )
+    _refuse_suspended(principal, get_merchant(session, deal.merchant_id))
+    if deal.status == DealStatus.MODERATED and not principal.is_operator:
+        raise Forbidden(
+            "This deal was stopped by the platform's operators; only they can release it.",
+            code="deal_moderated",
         )
     return deal
 
@@ -192,9 +211,15 @@ def update_deal(
 
 
 def change_deal_status(session: Session, principal: Principal, deal_id: str, action: str) -> Deal:
-    """Publish, pause or end a deal; publishing needs an approved merchant and a future end."""
+    """Publish, pause or end a deal; publishing needs an approved merchant and a future end.
+
+    Operators may also ``moderate`` a live or paused deal (it takes no joins, leaves public
+    lists, and its staff cannot publish it again) and ``unmoderate`` it (back to paused).
+    """
+    if action in MODERATION_ACTIONS and not principal.is_operator:
+        raise Forbidden("Only platform operators moderate deals.", code="operator_only")
     deal = _managed_deal(session, principal, deal_id)
-    new_status = next_deal_status(DealStatus(deal.status), action)
+    new_status = next_deal_status(DealStatus(deal.status), action, operator=principal.is_operator)
     now = utc_now()
     if new_status == DealStatus.LIVE:
         merchant = get_merchant(session, deal.merchant_id)
@@ -225,30 +250,40 @@ def list_deals(
 ) -> list[Deal]:
     """Deals newest first, ``limit + 1`` rows so the caller knows whether more follow.
 
-    The public sees live deals by default and may ask for paused or ended ones; drafts are listed
-    only for a merchant the caller manages.
+    The public sees live deals by default and may ask for paused or ended ones, never those of a
+    suspended merchant; drafts and moderated deals are listed only for a merchant the caller
+    manages (and moderated ones for operators across merchants: their queue).
     """
     query = select(Deal).order_by(Deal.id.desc()).limit(limit + 1)
     status = filters.status
-    if status == DealStatus.DRAFT and (
-        filters.merchant_id is None
-        or principal is None
-        or not principal.can_manage(filters.merchant_id)
+    operator = principal is not None and principal.is_operator
+    if (
+        status in (DealStatus.DRAFT, DealStatus.MODERATED)
+        and not (status == DealStatus.MODERATED and operator)
+        and (
+            filters.merchant_id is None
+            or principal is None
+            or not principal.can_manage(filters.merchant_id)
+        )
     ):
         raise Forbidden(
-            "Drafts are listed only for a merchant you manage: pass its merchant_id.",
+            f"{status.value.title()} deals are listed only for a merchant you manage: "
+            "pass its merchant_id.",
             code="not_merchant_staff",
         )
+    manages = (
+        filters.merchant_id is not None
+        and principal is not None
+        and principal.can_manage(filters.merchant_id)
+    )
     if status is None:
-        manages = (
-            filters.merchant_id is not None
-            and principal is not None
-            and principal.can_manage(filters.merchant_id)
-        )
         if not manages:
             query = query.where(Deal.status == DealStatus.LIVE.value)
     else:
         query = query.where(Deal.status == status.value)
+    if not (manages or operator):
+        # A suspended merchant sells nothing, so the public is shown none of its deals.
+        query = query.where(Deal.merchant_suspended.is_(False))
     if filters.merchant_id is not None:
         query = query.where(Deal.merchant_id == filters.merchant_id)
     if filters.vertical is not None:

@@ -1,4 +1,11 @@
-"""State machines of merchants and deals: which action moves which status where."""
+"""State machines of merchants and deals: which action moves which status where.
+
+A deal is ``draft → live → ended``, with ``paused`` reachable from and back to ``live`` by its
+merchant's staff. ``moderated`` is the operators' stop: reachable from ``live`` and ``paused``,
+left only by an operator's ``unmoderate`` (back to ``paused``, for the merchant to publish again)
+or ``end``. A moderated deal takes no joins and is hidden from public lists; teams already
+forming keep their window, as under a pause.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ class DealStatus(StrEnum):
     LIVE = "live"
     PAUSED = "paused"
     ENDED = "ended"
+    MODERATED = "moderated"
 
 
 MERCHANT_TRANSITIONS: dict[str, dict[MerchantStatus, MerchantStatus]] = {
@@ -35,6 +43,13 @@ DEAL_TRANSITIONS: dict[str, dict[DealStatus, DealStatus]] = {
     "publish": {DealStatus.DRAFT: DealStatus.LIVE, DealStatus.PAUSED: DealStatus.LIVE},
     "pause": {DealStatus.LIVE: DealStatus.PAUSED},
     "end": {DealStatus.LIVE: DealStatus.ENDED, DealStatus.PAUSED: DealStatus.ENDED},
+}
+
+# Operators only: a stop the merchant's staff cannot undo by publishing again.
+MODERATION_TRANSITIONS: dict[str, dict[DealStatus, DealStatus]] = {
+    "moderate": {DealStatus.LIVE: DealStatus.MODERATED, DealStatus.PAUSED: DealStatus.MODERATED},
+    "unmoderate": {DealStatus.MODERATED: DealStatus.PAUSED},
+    "end": {DealStatus.MODERATED: DealStatus.ENDED},
 }
 
 # Fields that may change once shoppers can see a deal; prices and team terms are fixed then,
@@ -55,10 +70,20 @@ def next_merchant_status(current: MerchantStatus, action: str) -> MerchantStatus
     return allowed[current]
 
 
-def next_deal_status(current: DealStatus, action: str) -> DealStatus:
-    allowed = DEAL_TRANSITIONS[action]
+def next_deal_status(current: DealStatus, action: str, *, operator: bool = False) -> DealStatus:
+    """Where ``action`` moves a deal; operators may also moderate, unmoderate and end a
+    moderated deal."""
+    allowed = dict(DEAL_TRANSITIONS.get(action, {}))
+    if operator:
+        allowed.update(MODERATION_TRANSITIONS.get(action, {}))
     if current not in allowed:
-        verb = {"publish": "published", "pause": "paused", "end": "ended"}[action]
+        verb = {
+            "publish": "published",
+            "pause": "paused",
+            "end": "ended",
+            "moderate": "moderated",
+            "unmoderate": "released from moderation",
+        }[action]
         raise Conflict(
             f"This deal is {current.value}; it cannot be {verb}.", code="invalid_deal_transition"
         )

@@ -38,6 +38,7 @@ class DealState:
     committed: int
     starts_at: datetime
     ends_at: datetime
+    merchant_suspended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,8 @@ def deal_refusal(deal: DealState | None, now: datetime) -> AppError:
     """Why a deal gave no unit of stock."""
     if deal is None:
         return NotFound("No such deal.", code="deal_not_found")
-    if deal.status != "live" or not deal.starts_at <= now < deal.ends_at:
+    # A suspended merchant's or a moderated deal is simply not open: shoppers are told no more.
+    if deal.status != "live" or deal.merchant_suspended or not deal.starts_at <= now < deal.ends_at:
         return Conflict("This deal is not open for teams right now.", code="deal_not_live")
     return Conflict("This deal is sold out.", code="sold_out")
 

@@ -111,3 +111,13 @@ async def list_staff(
     return StaffList(
         data=[StaffOut(user_id=u.id, display_name=u.display_name, email=u.email) for u in users]
     )
+
+
+@router.delete("/{merchant_id}/staff/{user_id}", status_code=204)
+async def remove_staff(
+    merchant_id: str, user_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Take a user off this merchant's staff (operators); their next request already acts
+    without it."""
+    await services.db.run(service.remove_staff, principal, merchant_id, user_id)
+    return Response(status_code=204)

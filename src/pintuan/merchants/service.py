@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,11 +12,14 @@ from pintuan.accounts.models import User
 from pintuan.accounts.service import normalize_email
 from pintuan.domain.lifecycle import MerchantStatus, next_merchant_status
 from pintuan.domain.roles import Principal, Role
+from pintuan.domain.teams import TeamStatus
 from pintuan.errors import Conflict, Forbidden, NotFound
 from pintuan.kit.ids import new_id
 from pintuan.kit.pagination import decode_cursor
+from pintuan.kit.rawsql import Sql, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import Merchant, MerchantStaff
+from pintuan.teams import service as teams
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +104,61 @@ def list_merchants(
     return list(session.scalars(query))
 
 
+# Suspension writes every deal row of the merchant, in id order (the one lock order, see
+# teams/service.py). A join takes its unit of stock with a conditional write on that same row,
+# so the two are serialised by the row: a join that got there first is committed (and its team is
+# failed below), one that comes after sees the flag and is refused. A subquery on merchants in the
+# join would cost a lookup per join and, on PostgreSQL, read the merchant as of the join's
+# snapshot, letting a join that started just before the suspension commit after it.
+LOCK_MERCHANT_DEALS = Sql(
+    "SELECT id FROM deals WHERE merchant_id = :merchant_id ORDER BY id FOR UPDATE"
+)
+MARK_MERCHANT_DEALS = Sql(
+    "UPDATE deals SET merchant_suspended = :suspended WHERE merchant_id = :merchant_id"
+)
+FORMING_TEAMS_OF_MERCHANT = Sql(
+    """
+    SELECT t.id FROM teams t JOIN deals d ON d.id = t.deal_id
+    WHERE d.merchant_id = :merchant_id AND t.status = :forming
+    ORDER BY t.id
+""",
+    forming=TeamStatus.FORMING,
+)
+LOCK_TEAMS = Sql("SELECT id FROM teams WHERE id IN_LIST(:ids) ORDER BY id FOR UPDATE")
+
+
+def _id(**row: Any) -> str:
+    return str(row["id"])
+
+
 def change_merchant_status(
     session: Session, principal: Principal, merchant_id: str, action: str
 ) -> Merchant:
-    """Approve or suspend a merchant (operators only)."""
+    """Approve or suspend a merchant (operators only).
+
+    Suspending stops selling in the same transaction: every deal of the merchant stops taking
+    joins (see ``LOCK_MERCHANT_DEALS``), and its forming teams fail as a closing window fails
+    them, so held seats are released and paid ones refunded (the worker makes the provider calls).
+    Approving again lets its live deals sell again; the failed teams stay failed.
+    """
     require_operator(principal)
     merchant = get_merchant(session, merchant_id)
-    merchant.status = next_merchant_status(MerchantStatus(merchant.status), action).value
-    merchant.updated_at = utc_now()
+    status = next_merchant_status(MerchantStatus(merchant.status), action)
+    now = utc_now()
+    tx = raw_tx(session)
+    suspended = status is MerchantStatus.SUSPENDED
+    if not tx.sqlite:
+        tx.execute(LOCK_MERCHANT_DEALS, {"merchant_id": merchant_id})
+    tx.execute(MARK_MERCHANT_DEALS, {"merchant_id": merchant_id, "suspended": suspended})
+    if suspended:
+        forming = tx.all_as(_id, FORMING_TEAMS_OF_MERCHANT, {"merchant_id": merchant_id})
+        if forming and not tx.sqlite:
+            tx.execute(LOCK_TEAMS, {"ids": forming})
+        teams.fail_teams(tx, forming, now)
+    session.expire_all()  # the deals' rows changed beneath the session
+    merchant = get_merchant(session, merchant_id)
+    merchant.status = status.value
+    merchant.updated_at = now
     session.flush()
     return merchant
 
@@ -131,6 +182,25 @@ def attach_staff(session: Session, merchant_id: str, user: User) -> None:
     if session.get(MerchantStaff, (merchant_id, user.id)) is None:
         session.add(MerchantStaff(merchant_id=merchant_id, user_id=user.id, created_at=utc_now()))
     session.flush()
+
+
+def remove_staff(session: Session, principal: Principal, merchant_id: str, user_id: str) -> None:
+    """Take ``user_id`` off the merchant's staff (operators only). It takes effect on their next
+    request, whatever session or token they use; with no merchant left they are a shopper."""
+    require_operator(principal)
+    get_merchant(session, merchant_id)
+    post = session.get(MerchantStaff, (merchant_id, user_id))
+    if post is None:
+        raise NotFound(f"{user_id} is not staff of merchant {merchant_id}.", code="staff_not_found")
+    session.delete(post)
+    session.flush()
+    still_staff = session.scalar(
+        select(MerchantStaff.merchant_id).where(MerchantStaff.user_id == user_id).limit(1)
+    )
+    user = session.get(User, user_id)
+    if still_staff is None and user is not None and user.role == Role.MERCHANT.value:
+        user.role = Role.SHOPPER.value
+        session.flush()
 
 
 def list_staff(session: Session, principal: Principal, merchant_id: str) -> list[User]:

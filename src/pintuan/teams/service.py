@@ -76,7 +76,7 @@ class TeamStart:
 TAKE_STOCK = """
     UPDATE deals SET committed = committed + 1
     WHERE id = {deal} AND status = :live AND committed < stock
-      AND starts_at <= :now AND ends_at > :now
+      AND starts_at <= :now AND ends_at > :now AND NOT merchant_suspended
     RETURNING id AS deal_id, group_price_amount AS group_price,
               leader_price_amount AS leader_price, currency, per_user_limit, team_size,
               team_window_minutes, ends_at, new_shoppers_only
@@ -115,7 +115,10 @@ INSERT_SEAT = Sql("""
             :hold_expires_at, :paid_at, :now)
 """)
 TEAM_OF = Sql("SELECT deal_id FROM teams WHERE id = :team_id")
-DEAL_STATE = Sql("SELECT status, stock, committed, starts_at, ends_at FROM deals WHERE id = :id")
+DEAL_STATE = Sql(
+    "SELECT status, stock, committed, starts_at, ends_at, merchant_suspended FROM deals "
+    "WHERE id = :id"
+)
 TEAM_STATE = Sql("SELECT status, team_size, taken, expires_at FROM teams WHERE id = :id")
 HAS_BOUGHT = Sql(
     "SELECT 1 FROM seats WHERE user_id = :user_id AND status = :confirmed LIMIT 1",
@@ -264,8 +267,16 @@ def _read_deal_state(
     committed: int,
     starts_at: StoredInstant,
     ends_at: StoredInstant,
+    merchant_suspended: bool | int,
 ) -> DealState:
-    return DealState(status, stock, committed, tx.read_instant(starts_at), tx.read_instant(ends_at))
+    return DealState(
+        status,
+        stock,
+        committed,
+        tx.read_instant(starts_at),
+        tx.read_instant(ends_at),
+        bool(merchant_suspended),
+    )
 
 
 def _team_state(tx: RawTx, team_id: str) -> TeamState | None:

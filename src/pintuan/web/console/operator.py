@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from pintuan.accounts import service as accounts
 from pintuan.audit import runs
 from pintuan.audit.runs import AuditRunView, AuditSource
 from pintuan.audit.service import audit_database
@@ -22,6 +23,7 @@ from pintuan.deals.models import Deal
 from pintuan.domain.lifecycle import (
     DEAL_TRANSITIONS,
     MERCHANT_TRANSITIONS,
+    MODERATION_TRANSITIONS,
     DealStatus,
     MerchantStatus,
 )
@@ -48,9 +50,11 @@ from pintuan.web.kit.session import Operator, safe_next
 router = APIRouter(prefix="/console/operator", include_in_schema=False)
 
 MERCHANT_ACTIONS = tuple(MERCHANT_TRANSITIONS)  # approve, suspend
-# Operators moderate: they may stop a deal for a while or for good, not put it live.
-MODERATION_ACTIONS = ("pause", "end")
-MODERATED_STATUSES = {k: shared.DEAL_STATUSES[k] for k in ("live", "paused", "ended")}
+# Operators moderate: they may stop a deal for a while or for good, not put it live. Only a
+# moderated deal stays stopped: its merchant may publish a paused one again.
+MODERATION_ACTIONS = ("pause", "moderate", "unmoderate", "end")
+MODERATED_STATUSES = {k: shared.DEAL_STATUSES[k] for k in ("live", "paused", "moderated", "ended")}
+USER_ACTIONS = ("disable", "enable")
 AUDIT_HISTORY = 10
 
 
@@ -176,19 +180,24 @@ async def deal_list(
         status=chosen,
         statuses=MODERATED_STATUSES,
         text=filters.text or "",
-        actions={
-            d.id: [a for a in MODERATION_ACTIONS if DealStatus(d.status) in DEAL_TRANSITIONS[a]]
-            for d in rows
-        },
+        actions={d.id: _moderation_actions(DealStatus(d.status)) for d in rows},
     )
     return await render(request, "operator/deals.html", context)
+
+
+def _moderation_actions(status: DealStatus) -> list[str]:
+    return [
+        a
+        for a in MODERATION_ACTIONS
+        if status in DEAL_TRANSITIONS.get(a, {}) or status in MODERATION_TRANSITIONS.get(a, {})
+    ]
 
 
 @router.post("/deals/{deal_id}/{action}", response_class=HTMLResponse, dependencies=[CsrfProtected])
 async def moderate_deal(
     request: Request, deal_id: str, action: str, principal: Operator
 ) -> Response:
-    """Pause or end any merchant's deal."""
+    """Pause, stop (moderate), release or end any merchant's deal."""
     if action not in MODERATION_ACTIONS:
         raise NotFound("No such action.", code="not_found")
 
@@ -239,21 +248,43 @@ async def user_list(
 ) -> Response:
     chosen = choice(role, shared.ROLES)
     search = clean_text(text)
-    rows = await services_of(request).db.read(
-        lambda s: directory.list_users(
-            s,
+
+    def work(session: Session) -> tuple[list[directory.UserRow], set[str]]:
+        rows = directory.list_users(
+            session,
             principal,
             role=Role(chosen) if chosen else None,
             text=search,
             cursor=cursor,
             limit=PAGE_SIZE,
         )
-    )
+        return rows, accounts.disabled_among(session, [u.id for u in rows])
+
+    rows, disabled = await services_of(request).db.read(work)
     context = _base(request, principal, "users")
     context.update(
-        page=listing(request, rows, PAGE_SIZE, lambda u: u.id), role=chosen, text=search or ""
+        page=listing(request, rows, PAGE_SIZE, lambda u: u.id),
+        role=chosen,
+        text=search or "",
+        disabled=disabled,
     )
     return await render(request, "operator/users.html", context)
+
+
+@router.post("/users/{user_id}/{action}", response_class=HTMLResponse, dependencies=[CsrfProtected])
+async def set_user_disabled(
+    request: Request, user_id: str, action: str, principal: Operator
+) -> Response:
+    """Disable a user (signed out everywhere at once) or let them log in again."""
+    if action not in USER_ACTIONS:
+        raise NotFound("No such action.", code="not_found")
+
+    def work(session: Session) -> dict[str, bool]:
+        user = accounts.set_user_disabled(session, principal, user_id, action == "disable")
+        return {"disabled": user.disabled_at is not None}
+
+    await run_form_write(request, services_of(request), principal, work)
+    return await _back(request, "/console/operator/users", action)
 
 
 # ---------------------------------------------------------------------------- audit

@@ -31,6 +31,7 @@ DEAL_STATUSES: dict[str, str] = {
     "live": N_("Live"),
     "paused": N_("Paused"),
     "ended": N_("Ended"),
+    "moderated": N_("Stopped by operators"),
 }
 TEAM_STATUSES: dict[str, str] = {
     "forming": N_("Forming"),
@@ -108,6 +109,12 @@ DONE_NOTICES: dict[str, str] = {
     "approve": N_("The merchant is approved."),
     "suspend": N_("The merchant is suspended."),
     "audited": N_("The audit has run."),
+    "moderate": N_(
+        "The deal is stopped: no joins, hidden from shoppers, until operators release it."
+    ),
+    "unmoderate": N_("The deal is released and paused; its merchant may publish it again."),
+    "disable": N_("The user is disabled and signed out everywhere."),
+    "enable": N_("The user may log in again."),
 }
 
 STATUS_TONES: dict[str, str] = {
@@ -121,6 +128,7 @@ STATUS_TONES: dict[str, str] = {
     "failed": "bad",
     "ended": "bad",
     "suspended": "bad",
+    "moderated": "bad",
     "failing": "bad",
     "refunded": "bad",
     "released": "bad",

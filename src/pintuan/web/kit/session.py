@@ -9,8 +9,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 
-from pintuan.accounts import service as accounts
-from pintuan.accounts.dependencies import SESSION_COOKIE
+from pintuan.accounts.dependencies import SESSION_COOKIE, principal_of_session_cookie
 from pintuan.config import Environment, Settings
 from pintuan.domain.roles import Principal
 from pintuan.errors import Forbidden, Unauthenticated
@@ -54,11 +53,7 @@ async def page_principal(request: Request) -> Principal | None:
         assert cached is None or isinstance(cached, Principal)
         return cached
     secret = request.cookies.get(SESSION_COOKIE)
-    principal = (
-        await services_of(request).db.read(accounts.principal_for_web_session, secret)
-        if secret
-        else None
-    )
+    principal = await principal_of_session_cookie(services_of(request), secret) if secret else None
     request.state.page_principal = principal
     return principal
 
