@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=900, ge=1)
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # How long a request holds its key before another may take it over (a crashed process).
+    idempotency_lease_seconds: int = Field(default=60, ge=5, le=3600)
     session_days: int = Field(default=30, ge=1)
 
     seat_hold_minutes: int = Field(default=10, ge=1, le=1440)
