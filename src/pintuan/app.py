@@ -39,6 +39,7 @@ from pintuan.shares.visitors import VisitorLinkMiddleware
 from pintuan.teams.api import router as teams_router
 from pintuan.teams.reports_api import router as team_reports_router
 from pintuan.web import install_web
+from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
 from pintuan.worker import Worker
 
@@ -108,6 +109,7 @@ def create_app(
     install_web(app, settings)
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
+    app.add_middleware(ApiCsrfMiddleware)
     app.add_middleware(RequestLogMiddleware)
     return app
 

@@ -81,11 +81,20 @@ async def verify_csrf(request: Request) -> None:
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await request.form()).get(CSRF_FIELD)
             given = value if isinstance(value, str) else None
-    nonce = request.cookies.get(CSRF_COOKIE)
-    if not given or not nonce or not hmac.compare_digest(given, _expected(request, nonce)):
+    if not token_matches(request, given):
         raise CsrfFailed(
             "This form has expired or did not come from this site; reload the page and try again."
         )
+
+
+def token_matches(request: Request, given: str | None) -> bool:
+    """Whether ``given`` is the CSRF token of this browser (its nonce cookie) and session."""
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if not given or not nonce:
+        return False
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters.
+    expected = _expected(request, nonce).encode()
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected)
 
 
 CsrfProtected = Depends(verify_csrf)
