@@ -203,6 +203,8 @@ async def create_pay_link(
     seat_id: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> PayLinkOut:
     """A link to share so that a friend can pay for your held seat; it dies with the hold."""
+    # Nothing is written and the link is a function of the seat's hold, so a repeat gets the
+    # same link without a key; a capability is never copied into the idempotency store.
     seat = await services.db.read(team_reads.owned_seat, principal.user_id, seat_id)
     teams.require_held(seat, utc_now())
     assert seat.hold_expires_at is not None
