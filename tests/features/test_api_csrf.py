@@ -119,3 +119,16 @@ def test_a_write_without_the_session_cookie_is_not_asked_for_proof(
     response = client.post("/v1/tokens", json=body, headers={"Origin": "https://cli.example"})
 
     assert response.status_code == 201, response.text
+
+
+def test_logging_in_again_from_a_browser_with_a_session_is_not_asked_for_proof(
+    client: TestClient, services: Services
+) -> None:
+    logged_in_browser(client, services)
+    other = create_account(services)
+
+    again = client.post("/v1/sessions", json={"email": other.email, "password": PASSWORD})
+    me = client.get("/v1/me")
+
+    assert again.status_code == 201, again.text
+    assert me.json()["id"] == other.user_id

@@ -25,6 +25,9 @@ from pintuan.web.kit.services import services_of
 
 API_PREFIX = "/v1/"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Writes authenticated by the credentials in their body, never by the cookie: a browser that
+# holds a session may still log in as someone else, sign up, or exchange a password for a token.
+CREDENTIAL_WRITES = frozenset({"/v1/sessions", "/v1/signup", "/v1/tokens"})
 
 
 def _origin(url: str) -> str:
@@ -51,6 +54,7 @@ def needs_proof(request: Request) -> bool:
     return (
         request.method not in SAFE_METHODS
         and request.url.path.startswith(API_PREFIX)
+        and request.url.path not in CREDENTIAL_WRITES
         and "authorization" not in request.headers
         and bool(request.cookies.get(SESSION_COOKIE))
     )
