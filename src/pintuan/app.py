@@ -42,6 +42,7 @@ from pintuan.shares.visitors import VisitorLinkMiddleware
 from pintuan.teams.api import router as teams_router
 from pintuan.teams.reports_api import router as team_reports_router
 from pintuan.web import install_web
+from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
 from pintuan.worker import Worker
 
@@ -117,6 +118,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, session_cookie=SESSION_COOKIE, hsts=prod)
+    app.add_middleware(ApiCsrfMiddleware)
     install_request_limits(app, settings)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # How long a request holds its key before another may take it over (a crashed process).
+    idempotency_lease_seconds: int = Field(default=60, ge=5, le=3600)
     session_days: int = Field(default=30, ge=1)
     # How long a new API token lives unless its creator asks for less.
     api_token_days: int = Field(default=90, ge=1, le=3650)

@@ -70,7 +70,8 @@ def test_a_repeat_while_the_first_is_still_running_gets_409(
         f"user:{staff.user_id}",
         "slow-1",
         request_fingerprint("POST", "/v1/deals", raw),
-        timedelta(hours=24),
+        "the-first-request",
+        timedelta(seconds=60),
     )
 
     response = client.post(

@@ -27,6 +27,8 @@ from tests.conftest import make_settings
 from tests.factories import PASSWORD, Account, create_account, create_deal, create_merchant
 from tests.features.test_payments_api import sandbox
 
+SAME_ORIGIN = {"Origin": "http://testserver"}  # what a browser sends from the site's pages
+
 
 def at(instant: datetime) -> None:
     """Move the application clock so that it reads ``instant`` now."""
@@ -290,9 +292,9 @@ def test_the_operator_console_shows_the_reconciliation_in_both_languages(
     client.cookies.clear()
     client.post("/v1/sessions", json={"email": ops.email, "password": PASSWORD})
     english = client.get(page, params={"provider": "sandbox", "date": day})
-    client.patch("/v1/me", json={"locale": "zh-Hans"})
+    client.patch("/v1/me", json={"locale": "zh-Hans"}, headers=SAME_ORIGIN)
     chinese = client.get(page, params={"provider": "sandbox", "date": day})
-    client.patch("/v1/me", json={"locale": "en"})
+    client.patch("/v1/me", json={"locale": "en"}, headers=SAME_ORIGIN)
     bad_day = client.get(page, params={"provider": "sandbox", "date": "soon"})
     client.cookies.clear()
     shopper = create_account(services)

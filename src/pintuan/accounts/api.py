@@ -176,7 +176,8 @@ async def create_token_with_password(
         issued = service.issue_api_token(session, user_id, body.name, days=days)
         return NewTokenOut(**TokenOut.of(issued.token).model_dump(), token=issued.secret)
 
-    return await run_write(request, services, None, work, status_code=201)
+    # The secret is shown once: never kept in the idempotency store, a repeat is refused.
+    return await run_write(request, services, None, work, status_code=201, keep_answer=False)
 
 
 @router.get("/me", response_model=UserOut)
@@ -212,7 +213,7 @@ async def create_token(
         issued = service.issue_api_token(session, principal.user_id, body.name, days=days)
         return NewTokenOut(**TokenOut.of(issued.token).model_dump(), token=issued.secret)
 
-    return await run_write(request, services, principal, work, status_code=201)
+    return await run_write(request, services, principal, work, status_code=201, keep_answer=False)
 
 
 @router.get("/me/tokens", response_model=TokenList)

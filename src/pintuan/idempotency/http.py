@@ -7,7 +7,7 @@ forms; this module reads the key from the request and answers with JSON.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.domain.roles import Principal
 from pintuan.errors import InvalidInput
-from pintuan.idempotency.runner import Answer, KeyClaim, run_once, run_raw_once
+from pintuan.idempotency.runner import Answer, KeyClaim, run_once, run_raw_once, run_steps_once
 from pintuan.kit.http import client_address
 from pintuan.kit.rawsql import RawTx
 from pintuan.services import Services
@@ -41,16 +41,41 @@ async def run_write(
     work: Callable[[Session], BaseModel],
     *,
     status_code: int = 200,
+    keep_answer: bool = True,
 ) -> Response:
     """Run ``work(session)`` in one transaction and answer with its result as JSON.
 
     With an ``Idempotency-Key`` header the answer, success or refusal, is stored with the effect
-    and replayed for repeats of the same request.
+    and replayed for repeats of the same request. An answer holding a secret shown once is
+    passed ``keep_answer=False``: a repeat is refused (``idempotency_secret_not_replayed``).
     """
     claim = await _claim(request, principal)
     answer = await run_once(
-        services, claim, lambda session: work(session).model_dump_json(), status_code=status_code
+        services,
+        claim,
+        lambda session: work(session).model_dump_json(),
+        status_code=status_code,
+        keep_answer=keep_answer,
     )
+    return _response(answer)
+
+
+async def run_steps_write(
+    request: Request,
+    services: Services,
+    principal: Principal | None,
+    steps: Callable[[], Awaitable[BaseModel]],
+    *,
+    status_code: int = 200,
+) -> Response:
+    """Run ``steps()`` (several transactions with a provider call between them) once per
+    ``Idempotency-Key``, claimed before the first step, and answer with its result as JSON."""
+    claim = await _claim(request, principal)
+
+    async def answer_json() -> str:
+        return (await steps()).model_dump_json()
+
+    answer = await run_steps_once(services, claim, answer_json, status_code=status_code)
     return _response(answer)
 
 

@@ -3,22 +3,31 @@
 
 The caller says which key the work runs under (:class:`KeyClaim`, or None for no key) and gets
 an :class:`Answer`: the work's own JSON, or what was stored for the first request with that key.
-The key is claimed in a short transaction of its own; a success is stored with the effect, a
-refusal (:class:`AppError`) is stored and raised again, and any other failure releases the key
-so that the client may retry.
+The key is claimed in a short transaction of its own before the work starts; a success is
+stored, a refusal (:class:`AppError`) is stored and raised again, and any other failure (a 5xx
+refusal included) releases the key so that the client may retry.
+
+Two shapes of work: one transaction (:func:`run_once`, :func:`run_raw_once`), whose answer is
+stored in that same transaction; and several steps with a provider call between two
+transactions (:func:`run_steps_once`: paying opens a checkout between the payment's two
+transactions, never inside one), whose answer is stored once the last step is done.
+
+An answer holding a secret shown once (a new API token) is never stored: ``keep_answer=False``
+stores a refusal in its place, so that a repeat learns the secret was already shown.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pintuan.errors import PROBLEM_JSON, AppError
+from pintuan.errors import PROBLEM_JSON, AppError, Conflict
 from pintuan.idempotency import service
 from pintuan.idempotency.service import StoredResponse
 from pintuan.kit.rawsql import RawTx, raw_tx
@@ -49,22 +58,29 @@ class Answer:
         return self.response.content_type == PROBLEM_JSON
 
 
+class SecretNotReplayed(Conflict):
+    code = "idempotency_secret_not_replayed"
+    title = "The secret was shown once"
+
+
 async def run_once(
     services: Services,
     claim: KeyClaim | None,
     work: Callable[[Session], str],
     *,
     status_code: int = 200,
+    keep_answer: bool = True,
 ) -> Answer:
     """Run ``work(session)``, which returns the answer's JSON, in one transaction, once per
-    ``claim``; a repeat gets the first request's answer, success or refusal."""
+    ``claim``; a repeat gets the first request's answer, success or refusal (or, with
+    ``keep_answer=False``, the refusal ``idempotency_secret_not_replayed`` after a success)."""
 
     def unit(session: Session, store: _Store) -> str:
         body = work(session)
         store(raw_tx(session), body)
         return body
 
-    return await _run(services, claim, unit, status_code, raw=False)
+    return await _run(services, claim, unit, status_code, keep_answer, raw=False)
 
 
 async def run_raw_once(
@@ -81,7 +97,36 @@ async def run_raw_once(
         store(tx, body)
         return body
 
-    return await _run(services, claim, unit, status_code, raw=True)
+    return await _run(services, claim, unit, status_code, True, raw=True)
+
+
+async def run_steps_once(
+    services: Services,
+    claim: KeyClaim | None,
+    steps: Callable[[], Awaitable[str]],
+    *,
+    status_code: int = 200,
+) -> Answer:
+    """Run ``steps()``, which makes its own transactions and provider calls and returns the
+    answer's JSON, once per ``claim``: the key is claimed before the first step and the answer
+    stored after the last, so a repeat never starts a second effect.
+
+    A process that dies between the steps leaves its claim to lapse after the lease
+    (``idempotency_lease_seconds``); the steps must then be safe to run again (paying reuses a
+    payment whose checkout was opened).
+    """
+    if claim is None:
+        return Answer(StoredResponse(status_code, await steps(), JSON), replayed=False)
+    held = await _Held.take(services, claim)
+    if held.replay is not None:
+        return held.replay
+    try:
+        body = await steps()
+    except BaseException as failure:
+        await held.fail(failure)
+        raise
+    await services.db.run_raw(held.store, StoredResponse(status_code, body, JSON))
+    return Answer(StoredResponse(status_code, body, JSON), replayed=False)
 
 
 async def _run(
@@ -89,6 +134,7 @@ async def _run(
     claim: KeyClaim | None,
     unit: Callable[[Any, _Store], str],
     status_code: int,
+    keep_answer: bool,
     *,
     raw: bool,
 ) -> Answer:
@@ -97,23 +143,67 @@ async def _run(
     if claim is None:
         body: str = await run(unit, lambda _tx, _body: None)
         return Answer(StoredResponse(status_code, body, JSON), replayed=False)
-    scope, key = claim.scope, claim.key
-    ttl = timedelta(hours=services.settings.idempotency_ttl_hours)
-    stored = await db.run_raw(service.claim_key, scope, key, claim.fingerprint, ttl)
-    if stored is not None:
-        return Answer(stored, replayed=True)
+    held = await _Held.take(services, claim)
+    if held.replay is not None:
+        return held.replay
 
     def store(tx: RawTx, answer: str) -> None:
-        service.store_response(tx, scope, key, StoredResponse(status_code, answer, JSON))
+        kept = StoredResponse(status_code, answer, JSON) if keep_answer else held.secret_shown()
+        if not held.store(tx, kept):
+            # Our lease ran out and another request holds the key now: undo our effect.
+            raise service.in_progress()
 
     try:
         body = await run(unit, store)
-    except AppError as refusal:
-        problem = json.dumps(refusal.problem(claim.instance))
-        refused = StoredResponse(refusal.status, problem, PROBLEM_JSON)
-        await db.run_raw(service.store_response, scope, key, refused)
-        raise
-    except BaseException:
-        await db.run_raw(service.release_key, scope, key)
+    except BaseException as failure:
+        await held.fail(failure)
         raise
     return Answer(StoredResponse(status_code, body, JSON), replayed=False)
+
+
+@dataclass(slots=True)
+class _Held:
+    """A key this request claimed (or the stored answer it found instead)."""
+
+    services: Services
+    claim: KeyClaim
+    holder: str
+    replay: Answer | None
+
+    @classmethod
+    async def take(cls, services: Services, claim: KeyClaim) -> _Held:
+        holder = secrets.token_hex(16)
+        lease = timedelta(seconds=services.settings.idempotency_lease_seconds)
+        stored = await services.db.run_raw(
+            service.claim_key, claim.scope, claim.key, claim.fingerprint, holder, lease
+        )
+        return cls(services, claim, holder, Answer(stored, True) if stored else None)
+
+    def store(self, tx: RawTx, response: StoredResponse) -> bool:
+        ttl = timedelta(hours=self.services.settings.idempotency_ttl_hours)
+        return service.store_response(
+            tx, self.claim.scope, self.claim.key, self.holder, response, ttl
+        )
+
+    def secret_shown(self) -> StoredResponse:
+        """What a repeat of a request whose answer held a secret gets instead of the secret."""
+        refusal = SecretNotReplayed(
+            "This request succeeded and its answer held a secret that is shown only once, so "
+            "it was not kept; if it was lost, create a new one (with a new Idempotency-Key) "
+            "and revoke the old one."
+        )
+        return self.refusal(refusal)
+
+    def refusal(self, error: AppError) -> StoredResponse:
+        problem = json.dumps(error.problem(self.claim.instance))
+        return StoredResponse(error.status, problem, PROBLEM_JSON)
+
+    async def fail(self, failure: BaseException) -> None:
+        """A refusal is stored (and replayed for repeats); anything else frees the key, as does
+        a 5xx refusal (a provider or the database unavailable): the same request may succeed
+        when retried."""
+        db = self.services.db
+        if isinstance(failure, AppError) and failure.status < 500:
+            await db.run_raw(self.store, self.refusal(failure))
+        else:
+            await db.run_raw(service.release_key, self.claim.scope, self.claim.key, self.holder)

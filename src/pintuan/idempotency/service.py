@@ -1,8 +1,11 @@
 """Idempotency keys: one effect and one answer per (caller, key), for 24 hours.
 
-The first request with a key *claims* it in a short transaction of its own, so a repeat that
-arrives while the first is still running can be told so (409). The outcome is then stored in the
-same transaction as the effect, so a stored answer always means the effect happened.
+The first request with a key *claims* it in a short transaction of its own, before any write or
+provider call, so a repeat that arrives while the first is still running can be told so (409).
+A claim is held by one request (its random ``holder``) for a short *lease*: a request that died
+holding a key (a crashed process) frees it once the lease is over, and a request that outlived
+its lease finds the key taken and stores nothing over the new holder's answer. The outcome is
+stored by the holder, with the effect when the effect is one transaction, and kept for the TTL.
 
 These statements sit on the hot path of every keyed POST, so they use the raw path.
 """
@@ -20,12 +23,14 @@ from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 
+# A running claim's expires_at is the end of its lease, a finished one's the end of its TTL:
+# either way, once past it the row is forgotten and the key is free again.
 FORGET_EXPIRED = Sql(
     "DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND expires_at <= :now"
 )
 CLAIM = Sql("""
-    INSERT INTO idempotency_keys (scope, key, request_hash, created_at, expires_at)
-    VALUES (:scope, :key, :hash, :now, :expires_at)
+    INSERT INTO idempotency_keys (scope, key, request_hash, holder, created_at, expires_at)
+    VALUES (:scope, :key, :hash, :holder, :now, :expires_at)
     ON CONFLICT (scope, key) DO NOTHING
     RETURNING scope
 """)
@@ -45,12 +50,15 @@ READ = Sql("""
 """)
 STORE = Sql("""
     UPDATE idempotency_keys
-    SET response_status = :status, response_body = :body, response_content_type = :type
-    WHERE scope = :scope AND key = :key
+    SET response_status = :status, response_body = :body, response_content_type = :type,
+        expires_at = :expires_at
+    WHERE scope = :scope AND key = :key AND holder = :holder AND response_status IS NULL
+    RETURNING scope
 """)
-RELEASE = Sql(
-    "DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND response_status IS NULL"
-)
+RELEASE = Sql("""
+    DELETE FROM idempotency_keys
+    WHERE scope = :scope AND key = :key AND holder = :holder AND response_status IS NULL
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +69,32 @@ class StoredResponse:
 
 
 def claim_key(
-    tx: RawTx, scope: str, key: str, request_hash: str, ttl: timedelta
+    tx: RawTx, scope: str, key: str, request_hash: str, holder: str, lease: timedelta
 ) -> StoredResponse | None:
-    """Claim ``key`` for a new request, or return the answer already stored for it.
+    """Claim ``key`` for a new request (held by ``holder`` for ``lease``), or return the answer
+    already stored for it.
 
     Refuses a key reused for a different request (``idempotency_mismatch``) and a key whose first
-    request is still running (``idempotency_in_progress``).
+    request is still running within its lease (``idempotency_in_progress``).
     """
     now = utc_now()
     ids = {"scope": scope, "key": key}
     tx.execute(FORGET_EXPIRED, {**ids, "now": tx.instant(now)})
     claimed = tx.scalar(
         CLAIM,
-        {**ids, "hash": request_hash, "now": tx.instant(now), "expires_at": tx.instant(now + ttl)},
+        {
+            **ids,
+            "hash": request_hash,
+            "holder": holder,
+            "now": tx.instant(now),
+            "expires_at": tx.instant(now + lease),
+        },
     )
     if claimed is not None:
         return None
     stored = tx.one_as(_Claim, READ, ids)
     if stored is None:  # expired and swept between our two statements: treat it as taken
-        raise _in_progress()
+        raise in_progress()
     if stored.request_hash != request_hash:
         raise InvalidInput(
             "This Idempotency-Key was already used for a different request; use a new key "
@@ -87,7 +102,7 @@ def claim_key(
             code="idempotency_mismatch",
         )
     if stored.response_status is None:
-        raise _in_progress()
+        raise in_progress()
     return StoredResponse(
         stored.response_status,
         stored.response_body or "",
@@ -95,31 +110,40 @@ def claim_key(
     )
 
 
-def _in_progress() -> Conflict:
+def in_progress() -> Conflict:
+    """The refusal of a key whose request is still running (or whose claim was lost)."""
     return Conflict(
         "A request with this Idempotency-Key is still being processed; retry shortly.",
         code="idempotency_in_progress",
     )
 
 
-def store_response(tx: RawTx, scope: str, key: str, response: StoredResponse) -> None:
-    tx.execute(
+def store_response(
+    tx: RawTx, scope: str, key: str, holder: str, response: StoredResponse, ttl: timedelta
+) -> bool:
+    """Store the answer of ``holder``'s claim, kept for ``ttl``; False (and nothing stored)
+    when the claim is no longer ``holder``'s (its lease ran out and another request took it)."""
+    stored = tx.scalar(
         STORE,
         {
             "scope": scope,
             "key": key,
+            "holder": holder,
             "status": response.status,
             "body": response.body,
             "type": response.content_type,
+            "expires_at": tx.instant(utc_now() + ttl),
         },
     )
+    return stored is not None
 
 
-def release_key(tx: RawTx, scope: str, key: str) -> None:
+def release_key(tx: RawTx, scope: str, key: str, holder: str) -> None:
     """Forget a claim whose request failed unexpectedly, so the client may retry it."""
-    tx.execute(RELEASE, {"scope": scope, "key": key})
+    tx.execute(RELEASE, {"scope": scope, "key": key, "holder": holder})
 
 
 def delete_expired_keys(session: Session) -> int:
+    """Forget the answers past their TTL and the claims past their lease."""
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utc_now()))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
-from pintuan.kit.money import Money, is_currency
+from pintuan.kit.money import Money, is_currency, max_amount
 from pintuan.kit.time import is_time_zone
 
 
@@ -40,6 +48,18 @@ class MoneyIn(StrictModel):
 
     def to_money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+class AmountIn(MoneyIn):
+    """Money to move (a payout, a top-up): at least one minor unit, at most what Pintuan
+    accepts in the currency; anything else is refused before it reaches the ledger."""
+
+    @model_validator(mode="after")
+    def _moves_something(self) -> AmountIn:
+        most = max_amount(self.currency)
+        if not 0 < self.amount <= most:
+            raise ValueError(f"must be 1 to {most} minor units of {self.currency}")
+        return self
 
 
 class MoneyOut(BaseModel):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 from pintuan.domain.reconciliation import Finding, Movement, Reconciliation
-from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel
+from pintuan.kit.schemas import AmountIn, MoneyOut, StrictModel
 from pintuan.ledger.models import SettlementStatement
 from pintuan.ledger.reads import WalletLine
 
@@ -65,7 +65,7 @@ class MerchantBalanceOut(BaseModel):
 
 
 class PayoutIn(StrictModel):
-    amount: MoneyIn
+    amount: AmountIn
 
 
 class PayoutOut(BaseModel):

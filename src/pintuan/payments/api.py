@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import anyio.to_thread
@@ -16,8 +17,8 @@ from pintuan.config import Environment as Env
 from pintuan.domain.payments import CheckoutRequest, PaymentProvider, PaymentStyle, ProviderError
 from pintuan.domain.roles import Principal
 from pintuan.errors import AppError, NotFound, ProviderUnavailable, field_error
-from pintuan.idempotency.http import run_write
-from pintuan.kit.money import Money, max_amount
+from pintuan.idempotency.http import run_steps_write, run_write
+from pintuan.kit.money import Money
 from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.payments import service
@@ -74,7 +75,6 @@ async def _pay(
 ) -> Response:
     """Pay for the seat ``find_seat`` finds (and authorises), as ``principal``."""
     payer_id = principal.user_id
-    now = utc_now()
     if body.provider == "wallet":
         if body.checkout_kind is not None:
             raise field_error("checkout_kind", "the wallet has no checkout")
@@ -82,7 +82,7 @@ async def _pay(
         def pay_from_wallet(session: Session) -> PaymentOut:
             seat_id = find_seat(session).id
             payment_id = service.pay_from_wallet(
-                raw_tx(session), payer_id, seat_id, body.refund_to, now
+                raw_tx(session), payer_id, seat_id, body.refund_to, utc_now()
             )
             return PaymentOut.of(service.get_payment(session, payment_id))
 
@@ -90,7 +90,7 @@ async def _pay(
 
     provider = services.provider(body.provider)
 
-    def begin(session: Session) -> tuple[str, service.NewPayment]:
+    def begin(session: Session, now: datetime) -> tuple[str, service.NewPayment]:
         seat = find_seat(session)
         kind = service.check_checkout(provider.capabilities, seat.currency, body.checkout_kind)
         team_ends = team_reads.team_expiry(session, seat.team_id)
@@ -102,33 +102,36 @@ async def _pay(
         )
         return kind, started
 
-    kind, started = await services.db.run(begin)
-    payment = started.payment
-    if started.new:
-        await _open_checkout(
-            services,
-            provider,
-            payment,
-            CheckoutRequest(
-                payment.id,
-                payment.amount,
-                payment.currency,
-                PaymentStyle(payment.style),
-                f"Pintuan seat {payment.seat_id}",
-                kind=kind,
-                expires_at=started.expires_at,
-                return_url=f"{services.settings.base_url}/teams/{payment.team_id}",
-                client_ip=request.client.host if request.client else None,
-                payer_ref=body.payer_ref,
-            ),
-        )
-    return await run_write(
-        request,
-        services,
-        principal,
-        lambda s: PaymentOut.of(service.get_payment(s, payment.id)),
-        status_code=201,
-    )
+    async def steps() -> PaymentOut:
+        kind, started = await services.db.run(begin, utc_now())
+        payment = started.payment
+        if started.new:
+            await _open_checkout(
+                services,
+                provider,
+                payment,
+                CheckoutRequest(
+                    payment.id,
+                    payment.amount,
+                    payment.currency,
+                    PaymentStyle(payment.style),
+                    f"Pintuan seat {payment.seat_id}",
+                    kind=kind,
+                    expires_at=started.expires_at,
+                    return_url=f"{services.settings.base_url}/teams/{payment.team_id}",
+                    client_ip=request.client.host if request.client else None,
+                    payer_ref=body.payer_ref,
+                ),
+            )
+        return await _payment_out(services, payment.id)
+
+    # The key is claimed before the payment is made and the checkout opened: a repeat gets the
+    # first answer (or 409 while it runs), never a second payment.
+    return await run_steps_write(request, services, principal, steps, status_code=201)
+
+
+async def _payment_out(services: Services, payment_id: str) -> PaymentOut:
+    return PaymentOut.of(await services.db.read(service.get_payment, payment_id))
 
 
 async def _open_checkout(
@@ -161,39 +164,35 @@ async def top_up_wallet(
     provider = services.provider(body.provider)
     if PaymentStyle.CHARGE not in provider.capabilities.styles:
         raise field_error("provider", "cannot charge at once, so cannot top up a wallet")
-    if not 0 < body.amount.amount <= max_amount(body.amount.currency):
-        raise field_error("amount", f"must be 1..{max_amount(body.amount.currency)} minor units")
     kind = service.check_checkout(provider.capabilities, body.amount.currency, body.checkout_kind)
-    payment = await services.db.run(
-        service.start_topup,
-        principal.user_id,
-        provider.name,
-        body.amount.amount,
-        body.amount.currency,
-        utc_now(),
-    )
-    await _open_checkout(
-        services,
-        provider,
-        payment,
-        CheckoutRequest(
-            payment.id,
-            payment.amount,
-            payment.currency,
-            PaymentStyle.CHARGE,
-            "Pintuan wallet top-up",
-            kind=kind,
-            return_url=f"{services.settings.base_url}/me/wallet",
-            client_ip=request.client.host if request.client else None,
-        ),
-    )
-    return await run_write(
-        request,
-        services,
-        principal,
-        lambda s: PaymentOut.of(service.get_payment(s, payment.id)),
-        status_code=201,
-    )
+
+    async def steps() -> PaymentOut:
+        payment = await services.db.run(
+            service.start_topup,
+            principal.user_id,
+            provider.name,
+            body.amount.amount,
+            body.amount.currency,
+            utc_now(),
+        )
+        await _open_checkout(
+            services,
+            provider,
+            payment,
+            CheckoutRequest(
+                payment.id,
+                payment.amount,
+                payment.currency,
+                PaymentStyle.CHARGE,
+                "Pintuan wallet top-up",
+                kind=kind,
+                return_url=f"{services.settings.base_url}/me/wallet",
+                client_ip=request.client.host if request.client else None,
+            ),
+        )
+        return await _payment_out(services, payment.id)
+
+    return await run_steps_write(request, services, principal, steps, status_code=201)
 
 
 # ------------------------------------------------------------------ friend pays
@@ -204,6 +203,8 @@ async def create_pay_link(
     seat_id: str, principal: CurrentPrincipal, services: ServicesDep
 ) -> PayLinkOut:
     """A link to share so that a friend can pay for your held seat; it dies with the hold."""
+    # Nothing is written and the link is a function of the seat's hold, so a repeat gets the
+    # same link without a key; a capability is never copied into the idempotency store.
     seat = await services.db.read(team_reads.owned_seat, principal.user_id, seat_id)
     teams.require_held(seat, utc_now())
     assert seat.hold_expires_at is not None

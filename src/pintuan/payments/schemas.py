@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel
+from pintuan.kit.schemas import AmountIn, MoneyOut, StrictModel
 from pintuan.payments.models import Payment
 from pintuan.teams.reads import FriendSeat
 
@@ -36,7 +36,7 @@ class PaymentIn(StrictModel):
 
 
 class TopupIn(StrictModel):
-    amount: MoneyIn
+    amount: AmountIn
     provider: ProviderName = "sandbox"
     checkout_kind: CheckoutKind | None = None
 

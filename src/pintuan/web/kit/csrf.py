@@ -82,11 +82,18 @@ async def verify_csrf(request: Request) -> None:
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await request.form()).get(CSRF_FIELD)
             given = value if isinstance(value, str) else None
-    nonce = request.cookies.get(CSRF_COOKIE)
-    if not given or not nonce or not same_secret(given, _expected(request, nonce)):
+    if not token_matches(request, given):
         raise CsrfFailed(
             "This form has expired or did not come from this site; reload the page and try again."
         )
+
+
+def token_matches(request: Request, given: str | None) -> bool:
+    """Whether ``given`` is the CSRF token of this browser (its nonce cookie) and session."""
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if not given or not nonce:
+        return False
+    return same_secret(given, _expected(request, nonce))
 
 
 CsrfProtected = Depends(verify_csrf)
