@@ -187,6 +187,21 @@ def test_the_public_sees_no_deal_of_a_suspended_merchant_in_lists(
     assert [d["id"] for d in listed["data"]] == [hidden.id]
 
 
+def test_the_deal_page_of_a_suspended_merchant_offers_no_team_to_start(
+    client: TestClient, services: Services
+) -> None:
+    merchant, operator, _ = selling_merchant(services)
+    deal = create_deal(services.db, merchant)
+    start_form = f'action="/deals/{deal.id}/teams"'
+    assert start_form in client.get(f"/deals/{deal.id}").text
+
+    client.post(f"/v1/merchants/{merchant.id}/suspend", headers=operator.headers)
+
+    page = client.get(f"/deals/{deal.id}")
+    assert page.status_code == 200
+    assert start_form not in page.text
+
+
 def test_a_moderated_deal_takes_no_joins_leaves_lists_and_only_an_operator_releases_it(
     client: TestClient, services: Services
 ) -> None:

@@ -242,7 +242,9 @@ async def _deal_page(
         **sharing.share_box(principal, context.pop("shown_share"), locale, deal_id=deal.id),
         error=error,
         share_error=share_error,
-        is_open=deal.status == "live" and deal.starts_at <= now < deal.ends_at,
+        is_open=deal.status == "live"
+        and not deal.merchant_suspended
+        and deal.starts_at <= now < deal.ends_at,
         units_left=deal.stock - deal.committed,
         share_url=f"{base}/deals/{deal.id}",
     )
