@@ -3,6 +3,7 @@ expire, and when each token and session was last used."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -177,3 +178,24 @@ def test_last_use_of_a_token_and_a_session_is_written_at_most_once_a_minute(
     assert len(sessions) == 1
     assert sessions[0]["last_used_at"] is not None
     assert datetime.fromisoformat(sessions[0]["last_used_at"]) <= utc_now() - timedelta(seconds=29)
+
+
+def test_a_disabled_user_logging_in_on_the_page_is_told_so_on_the_form(
+    client: TestClient, services: Services
+) -> None:
+    operator = create_account(services, role=Role.OPERATOR)
+    shopper = create_account(services)
+    client.post(f"/v1/users/{shopper.user_id}/disable", headers=operator.headers)
+    form_page = client.get("/login", headers={"Accept": "text/html"})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form_page.text)
+    assert token is not None
+
+    answer = client.post(
+        "/login",
+        data={"email": shopper.email, "password": PASSWORD, "csrf_token": token.group(1)},
+        headers={"Accept": "text/html"},
+    )
+
+    assert answer.status_code == 403
+    assert 'action="/login"' in answer.text
+    assert SESSION_COOKIE not in answer.cookies

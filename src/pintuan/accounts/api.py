@@ -87,6 +87,7 @@ async def verify_login(request: Request, services: Services, body: LoginIn) -> s
         await services.db.run(lambda s: service.record_login_failure(s, buckets, utc_now()))
         raise Unauthenticated("The email address or password is wrong.", code="invalid_login")
     await services.db.run(service.record_login_success, buckets[0][0])
+    service.require_enabled(user)
     return user.id
 
 

@@ -108,7 +108,8 @@ class IssuedToken:
     secret: str
 
 
-def _require_enabled(user: User) -> None:
+def require_enabled(user: User) -> None:
+    """Refuse a disabled account (403 ``account_disabled``): it may not sign in at all."""
     if user.disabled_at is not None:
         raise Forbidden(
             "This account has been disabled by the platform's operators.", code="account_disabled"
@@ -120,7 +121,7 @@ def issue_api_token(
 ) -> IssuedToken:
     """A new bearer token for ``user_id`` that expires after ``days``; the secret is returned
     once and stored only hashed. A disabled user gets none."""
-    _require_enabled(get_user(session, user_id))
+    require_enabled(get_user(session, user_id))
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utc_now()
     token = ApiToken(
@@ -165,7 +166,7 @@ def revoke_api_token(session: Session, user_id: str, token_id: str) -> ApiToken:
 def start_web_session(session: Session, user_id: str, *, days: int) -> str:
     """A new browser session; returns the cookie value (stored only hashed). A disabled user
     gets none."""
-    _require_enabled(get_user(session, user_id))
+    require_enabled(get_user(session, user_id))
     secret = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     now = utc_now()
     session.add(
