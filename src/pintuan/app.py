@@ -31,6 +31,8 @@ from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
 from pintuan.ops.directory_api import router as users_router
+from pintuan.ops.metrics import record_request
+from pintuan.ops.metrics import router as metrics_router
 from pintuan.payments.api import router as payments_router
 from pintuan.payments.reports_api import router as payment_reports_router
 from pintuan.services import Services
@@ -102,6 +104,7 @@ def create_app(
         ledger_check_router,
         shares_router,
         growth_router,
+        metrics_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.
@@ -222,13 +225,15 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+            record_request(scope, status, elapsed)
             request_id_var.reset(token)
