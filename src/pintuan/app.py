@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +26,7 @@ from pintuan.config import Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
+from pintuan.kit.dbfaults import database_unreachable
 from pintuan.kit.ids import new_id
 from pintuan.kit.logs import request_id_var
 from pintuan.ledger.api import router as ledger_router
@@ -165,6 +168,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Nobody is left to answer; nothing was written (the body is read before any work).
         log.info("client disconnected", extra={"path": request.url.path})
         return Response(status_code=499)
+
+    async def database_gone(request: Request, exc: Exception) -> Response:
+        if not database_unreachable(exc):
+            raise exc  # a bug, not an outage: the generic handler answers 500 and logs it
+        log.warning("database unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return _problem(
+            AppError(
+                "The database cannot be reached right now; nothing was changed. Retry shortly.",
+                code="database_unavailable",
+                status=503,
+                title="Service unavailable",
+                headers={"Retry-After": "1"},
+            ),
+            request,
+        )
+
+    # Handled here rather than by the catch-all below, so that middleware sees the 503 it is.
+    for error in (psycopg.OperationalError, psycopg.InterfaceError, sa.DBAPIError):
+        app.add_exception_handler(error, database_gone)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

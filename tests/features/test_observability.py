@@ -7,9 +7,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from sqlalchemy import exc as sa
 from sqlalchemy import select
 
 from pintuan.app import create_app
@@ -247,3 +249,60 @@ def test_readiness_fails_while_the_worker_lags_and_says_what_lags(
 
     Worker(services).run_until_idle()
     assert client.get("/readyz").status_code == 200
+
+
+# ------------------------------------------------------------------ the database going away
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        sa.OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")),
+    ],
+    ids=["driver", "sqlalchemy"],
+)
+def test_a_database_that_went_away_is_a_503_with_retry_after_not_a_500(
+    client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch, outage: Exception
+) -> None:
+    deal = create_deal(services.db, create_merchant(services.db))
+    shopper = create_account(services)
+
+    def gone(*args: Any, **kwargs: Any) -> Any:
+        raise outage
+
+    monkeypatch.setattr(services.db, "run_raw", gone)
+    before = figure(
+        "pintuan_http_requests_total",
+        method="POST",
+        route="/v1/deals/{deal_id}/teams",
+        status="503",
+    )
+
+    answer = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers)
+
+    assert (answer.status_code, answer.json()["code"]) == (503, "database_unavailable")
+    assert answer.headers["retry-after"] == "1"
+    after = figure(
+        "pintuan_http_requests_total",
+        method="POST",
+        route="/v1/deals/{deal_id}/teams",
+        status="503",
+    )
+    assert after == before + 1
+
+
+def test_a_bug_that_is_not_an_outage_stays_a_500(
+    client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deal = create_deal(services.db, create_merchant(services.db))
+    shopper = create_account(services)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sa.ProgrammingError("SELECT nonsense", {}, ValueError("syntax error"))
+
+    monkeypatch.setattr(services.db, "run_raw", broken)
+
+    answer = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers)
+
+    assert (answer.status_code, answer.json()["code"]) == (500, "internal_error")
