@@ -35,7 +35,7 @@ from tests.factories import create_account, create_deal, create_merchant
 
 pytestmark = pytest.mark.slow
 
-TEAMS = 2000
+TEAMS = 1500
 PAID = 40  # teams whose leader's hold is authorised at the sandbox
 BATCH = 40
 KILLS = 2
