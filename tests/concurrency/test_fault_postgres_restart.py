@@ -34,9 +34,9 @@ from pintuan.kit.time import utc_now
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
 from tests.concurrency.cluster import create_shoppers, running_cluster
+from tests.concurrency.test_fault_server_kill import Answer, Request, bad_server_errors, send
 from tests.conftest import make_settings
 from tests.factories import create_deal, create_merchant
-from tests.faults.test_server_kill import Answer, Request, bad_server_errors, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
