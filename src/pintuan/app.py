@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +27,7 @@ from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
+from pintuan.kit.dbfaults import database_unreachable
 from pintuan.kit.ids import new_id
 from pintuan.kit.limits import install_request_limits
 from pintuan.kit.logs import logged_path, request_id_var
@@ -34,6 +37,8 @@ from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
 from pintuan.ops.directory_api import router as users_router
+from pintuan.ops.metrics import record_request
+from pintuan.ops.metrics import router as metrics_router
 from pintuan.payments.api import router as payments_router
 from pintuan.payments.reports_api import router as payment_reports_router
 from pintuan.services import Services
@@ -111,6 +116,7 @@ def create_app(
         ledger_check_router,
         shares_router,
         growth_router,
+        metrics_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.
@@ -175,6 +181,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.info("client disconnected", extra={"path": logged_path(request.scope)})
         return Response(status_code=499)
 
+    async def database_gone(request: Request, exc: Exception) -> Response:
+        if not database_unreachable(exc):
+            raise exc  # a bug, not an outage: the generic handler answers 500 and logs it
+        log.warning("database unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return _problem(
+            AppError(
+                "The database cannot be reached right now; nothing was changed. Retry shortly.",
+                code="database_unavailable",
+                status=503,
+                title="Service unavailable",
+                headers={"Retry-After": "1"},
+            ),
+            request,
+        )
+
+    # Handled here rather than by the catch-all below, so that middleware sees the 503 it is.
+    for error in (psycopg.OperationalError, psycopg.InterfaceError, sa.DBAPIError):
+        app.add_exception_handler(error, database_gone)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": logged_path(request.scope)})
@@ -234,13 +259,15 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": logged_path(scope),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+            record_request(scope, status, elapsed)
             request_id_var.reset(token)

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
 
     worker_batch_size: int = Field(default=500, ge=1, le=10000)
     worker_idle_seconds: float = Field(default=1.0, gt=0, le=60)
+    # /readyz answers 503 worker_lagging once due work has waited longer than this.
+    ready_max_lag_seconds: float = Field(default=300, gt=0)
+    # When set, /metrics asks for it as a bearer token; unset, it is open (keep it internal).
+    metrics_token: SecretStr | None = None
     # Shifts the application clock; for demos and browser tests, refused in prod.
     clock_offset_seconds: int = 0
     # Last-touch attribution: how long after a visit to a share an order is still credited to it.

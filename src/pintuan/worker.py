@@ -8,6 +8,11 @@ while any task filled its batch, else it sleeps.
 
 Provider calls (capture, void, refund) happen outside any transaction: a claim transaction
 leases the rows, the calls are made, and a second transaction records each result.
+
+Each task runs on its own: one that raises is logged with its name and the error, waits an
+exponential backoff (1 s doubling to 5 min; a success resets it) before it runs again, and the
+other tasks run on in the same tick. So a row that breaks one sweep, or a database hiccup in one
+transaction, delays that task only, never the money owed by the others.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from typing import TypeVar
 
 import anyio.to_thread
 
@@ -26,19 +34,24 @@ from pintuan.deals import tasks as deal_tasks
 from pintuan.domain.payments import PaymentProvider, ProviderError
 from pintuan.growth.tasks import DailyRollup
 from pintuan.idempotency.service import delete_expired_keys
+from pintuan.kit.metrics import PROVIDER_CALL_FAILURES, SWEEP_LAG, WORKER_TASK_FAILURES
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
+from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
 from pintuan.payments import service as payments
 from pintuan.services import Services
 from pintuan.shares.tasks import CURSOR, attribute_new_events
 from pintuan.teams import tasks as team_tasks
 
 log = logging.getLogger("pintuan.worker")
+T = TypeVar("T")
 
 PAYMENT_LEASE = timedelta(minutes=2)
 HOUSEKEEPING_EVERY = timedelta(minutes=5)
+FIRST_TASK_BACKOFF_SECONDS = 1.0
+MAX_TASK_BACKOFF_SECONDS = 300.0
 
 
 @dataclass
@@ -62,32 +75,28 @@ class TickReport:
 
 # The status words stay written in the SQL: each probe must repeat its partial index's predicate
 # word for word for the planner to use that index (SQLite never matches a bound IN list, nor
-# PostgreSQL's generic plan of a prepared statement a bound value).
+# PostgreSQL's generic plan of a prepared statement a bound value). Holds, teams and calls are
+# asked as their oldest due time (``ops.lag``), which also tells how far behind the sweep is.
 DUE = Sql(
-    """
-    SELECT
-      EXISTS (SELECT 1 FROM seats WHERE status = 'held' AND hold_expires_at <= :now) AS holds,
-      EXISTS (SELECT 1 FROM teams WHERE status = 'forming' AND expires_at <= :now) AS teams,
-      EXISTS (SELECT 1 FROM payments
-              WHERE pending_action IS NOT NULL AND next_attempt_at <= :now) AS calls,
+    f"""
+    SELECT {OLDEST_DUE_COLUMNS},
       EXISTS (SELECT 1 FROM outbox_events WHERE dispatched_at IS NULL) AS events,
       EXISTS (SELECT 1 FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now)
         AS deals,
       EXISTS (SELECT 1 FROM outbox_events WHERE id > COALESCE(
               (SELECT last_event_id FROM attribution_cursors WHERE name = :cursor), 0))
         AS attributable
-""",
+""",  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
 )
 
 
 @dataclass(frozen=True, slots=True)
-class Due:
-    """Which tasks have work now (SQLite answers 0/1, PostgreSQL booleans)."""
+class Due(OldestDue):
+    """Which tasks have work now: the oldest due time of holds, teams and calls (None: none is
+    due), and whether there are events, deals and attributions (SQLite answers 0/1, PostgreSQL
+    booleans)."""
 
-    holds: bool | int
-    teams: bool | int
-    calls: bool | int
     events: bool | int
     deals: bool | int
     attributable: bool | int
@@ -100,39 +109,122 @@ def what_is_due(tx: RawTx) -> Due:
     return due
 
 
+class TaskBackoff:
+    """When each worker task may run again after it raised: 1 s after its first failure,
+    doubling to 5 min; a success forgets its failures. Time is ``clock``'s, in seconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+
+    def may_run(self, task: str) -> bool:
+        return self.clock() >= self._not_before.get(task, 0.0)
+
+    def failed(self, task: str) -> float:
+        """Record a failure; returns the seconds the task now waits."""
+        failures = self._failures.get(task, 0)
+        delay = min(FIRST_TASK_BACKOFF_SECONDS * 2.0 ** min(failures, 20), MAX_TASK_BACKOFF_SECONDS)
+        self._failures[task] = failures + 1
+        self._not_before[task] = self.clock() + delay
+        return delay
+
+    def succeeded(self, task: str) -> None:
+        if task in self._failures:
+            del self._failures[task]
+            del self._not_before[task]
+
+    def failures(self, task: str) -> int:
+        return self._failures.get(task, 0)
+
+
 class Worker:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, backoff: TaskBackoff | None = None) -> None:
         self.services = services
         self.batch = services.settings.worker_batch_size
+        self.backoff = backoff or TaskBackoff()
         self._last_housekeeping = utc_now() - HOUSEKEEPING_EVERY
         self._attribution_window = timedelta(days=services.settings.attribution_window_days)
         self._rollup = DailyRollup()
+        self._lag_gauges = {
+            work: SWEEP_LAG.labels(work=work) for work in ("holds", "teams", "calls")
+        }
 
     def tick(self) -> TickReport:
-        """One pass over every task; each batch in its own short transaction."""
+        """One pass over every task; each batch in its own short transaction, and each task on
+        its own: one that raises backs off while the others run."""
         db, batch = self.services.db, self.batch
         report = TickReport()
-        due = db.run_raw_sync(what_is_due, write=False)
+        due = self._attempt("probe", lambda: db.run_raw_sync(self._probe, write=False))
+        if due is None:
+            return report
         if due.holds:
-            report.holds_released = db.run_raw_sync(team_tasks.release_expired_holds, batch)
+            report.holds_released = (
+                self._attempt("holds", db.run_raw_sync, team_tasks.release_expired_holds, batch)
+                or 0
+            )
         if due.teams:
-            report.teams_failed = db.run_raw_sync(team_tasks.close_expired_teams, batch)
+            report.teams_failed = (
+                self._attempt("teams", db.run_raw_sync, team_tasks.close_expired_teams, batch) or 0
+            )
         if due.calls:
-            self._call_providers(report)
+            self._attempt("calls", self._call_providers, report)
         # Ending seats and teams writes events, so look again rather than trust the probe.
         if due.events or due.holds or due.teams or due.calls:
-            report.events_dispatched = db.run_sync(dispatch_outbox, batch)
+            report.events_dispatched = (
+                self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
+            )
         if due.deals:
-            report.deals_ended = db.run_raw_sync(deal_tasks.end_past_deals, batch)
+            report.deals_ended = (
+                self._attempt("deals", db.run_raw_sync, deal_tasks.end_past_deals, batch) or 0
+            )
         if due.attributable:
-            report.events_attributed = db.run_sync(
-                attribute_new_events, utc_now(), batch, self._attribution_window
+            report.events_attributed = (
+                self._attempt(
+                    "attribution",
+                    lambda: db.run_sync(
+                        attribute_new_events, utc_now(), batch, self._attribution_window
+                    ),
+                )
+                or 0
             )
         # Kept in memory: after today's check, this costs nothing until the next midnight.
-        report.days_rolled_up = self._rollup.run_if_due(db, utc_now())
+        report.days_rolled_up = (
+            self._attempt("rollup", lambda: self._rollup.run_if_due(db, utc_now())) or 0
+        )
         if utc_now() - self._last_housekeeping >= HOUSEKEEPING_EVERY:
-            self._housekeeping()
+            self._attempt("housekeeping", self._housekeeping)
         return report
+
+    def _attempt(self, task: str, fn: Callable[..., T], *args: object) -> T | None:
+        """Run one task unless it is backing off; an exception is logged and counted, and backs
+        the task off instead of ending the tick. None when it did not run or failed."""
+        if not self.backoff.may_run(task):
+            return None
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            delay = self.backoff.failed(task)
+            WORKER_TASK_FAILURES.labels(task=task).inc()
+            log.exception(
+                "worker task failed",
+                extra={
+                    "task": task,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "failures": self.backoff.failures(task),
+                    "retry_in_seconds": delay,
+                },
+            )
+            return None
+        self.backoff.succeeded(task)
+        return result
+
+    def _probe(self, tx: RawTx) -> Due:
+        """What is due, and how late the oldest of it is (the sweep-lag gauge)."""
+        due = what_is_due(tx)
+        for work, seconds in due.lag(tx, utc_now()).items():
+            self._lag_gauges[work].set(seconds)
+        return due
 
     def _call_providers(self, report: TickReport) -> None:
         db = self.services.db
@@ -151,17 +243,26 @@ class Worker:
                     provider.void(action.provider_ref, action.idempotency_key)
                 else:
                     provider.refund(action.provider_ref, action.amount, action.idempotency_key)
-            except ProviderError as exc:
+            except Exception as exc:
+                # Not only a provider's refusal: an adapter's bug or an unexpected answer on one
+                # payment must not keep the rest of the batch leased and waiting. Every call is
+                # idempotent by its key, so the retry is safe whatever the failure did.
+                error = (
+                    str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
+                )
                 report.provider_failures += 1
+                PROVIDER_CALL_FAILURES.labels(provider=action.provider, action=action.action).inc()
                 log.warning(
                     "provider call failed",
+                    exc_info=not isinstance(exc, ProviderError),
                     extra={
                         "payment_id": action.payment_id,
+                        "provider": action.provider,
                         "action": action.action,
-                        "error": str(exc),
+                        "error": error,
                     },
                 )
-                db.run_sync(payments.retry_action_later, action, str(exc), utc_now())
+                db.run_sync(payments.retry_action_later, action, error, utc_now())
                 continue
             db.run_sync(payments.finish_action, action, utc_now())
             report.provider_calls += 1

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from pintuan.audit.service import audit_database
 from pintuan.config import Settings
 from pintuan.domain.payments import (
     CheckoutRequest,
@@ -742,14 +743,15 @@ def test_a_forged_notification_through_the_api_is_refused_and_stored_nowhere(
     assert stored_notifications(services) == 0
 
 
+@pytest.mark.parametrize("how", ["http_500", "lose_answer"])
 def test_a_failed_team_is_refunded_by_the_worker_exactly_once_despite_a_failing_first_call(
-    client: TestClient, services: Services, fake: FakeAlipay
+    client: TestClient, services: Services, fake: FakeAlipay, how: str
 ) -> None:
     shopper, started = held_seat_in_yuan(client, services)
     payment = pay_with_alipay(client, shopper, started)
     open_page(payment["next_action"]["url"])
     post_notification(client, fake.pay(payment["id"]))
-    fake.fail_next(1, "http_500")
+    fake.fail_next(1, how)  # type: ignore[arg-type]
     worker = Worker(services)
 
     clock.advance(timedelta(hours=25))  # the team window ends with one seat of two paid
@@ -767,6 +769,7 @@ def test_a_failed_team_is_refunded_by_the_worker_exactly_once_despite_a_failing_
     [refund] = fake.refunds_of(payment["id"])
     assert (refund.amount, refund.out_request_no) == (1999, f"{payment['id']}:refund")
     assert fake.calls["alipay.trade.refund"] == 2
+    assert services.db.run_sync(lambda s: audit_database(s, timedelta(0))) == []
 
 
 def test_a_lost_notification_is_recovered_by_the_worker_asking_alipay(

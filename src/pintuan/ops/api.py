@@ -7,6 +7,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from pintuan.errors import AppError
+from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.time import utc_now
+from pintuan.ops.lag import check_lag, work_lag
 from pintuan.services import ServicesDep
 
 router = APIRouter(tags=["operations"])
@@ -19,10 +22,13 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
-    """The database answers; a load balancer sends traffic only while this is 200."""
+async def readyz(services: ServicesDep) -> dict[str, object] | JSONResponse:
+    """The database answers and the worker keeps up (no due work older than
+    ``PINTUAN_READY_MAX_LAG_SECONDS``); a load balancer sends traffic only while this is 200."""
     try:
-        await anyio.to_thread.run_sync(services.db.ping)
+        lag = await anyio.to_thread.run_sync(
+            lambda: services.db.run_sync(lambda s: work_lag(raw_tx(s), utc_now()), write=False)
+        )
     except Exception as exc:
         error = AppError(
             f"The database is not reachable: {type(exc).__name__}",
@@ -33,4 +39,5 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
         return JSONResponse(
             error.problem("/readyz"), status_code=503, media_type="application/problem+json"
         )
-    return {"status": "ready", "database": services.db.dialect}
+    check_lag(lag, services.settings.ready_max_lag_seconds)
+    return {"status": "ready", "database": services.db.dialect, "lag_seconds": lag}

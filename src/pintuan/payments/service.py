@@ -32,6 +32,7 @@ from pintuan.domain.teams import SeatStatus
 from pintuan.errors import Conflict, InvalidInput, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
+from pintuan.kit.metrics import WEBHOOK_LAG
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.time import utc_now
@@ -319,6 +320,8 @@ def handle_provider_event(
     if found is None:
         return Handled(duplicate=False)
     payment_id, seat_id = found.id, found.seat_id
+    opened = tx.read_instant(found.created_at)
+    WEBHOOK_LAG.labels(provider=provider).observe((now - opened).total_seconds())
     expected = (found.amount, found.currency)
     reported = (event.amount, event.currency or found.currency)
     money_news = event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED)
@@ -347,10 +350,11 @@ class PaymentByRef:
     seat_id: str | None  # None for a wallet top-up
     amount: int
     currency: str
+    created_at: object  # as the driver stores it; read with ``tx.read_instant``
 
 
 PAYMENT_BY_REF = Sql("""
-    SELECT id, seat_id, amount, currency FROM payments
+    SELECT id, seat_id, amount, currency, created_at FROM payments
     WHERE provider = :provider AND provider_ref = :ref
 """)
 AMOUNT_MISMATCH = Sql("UPDATE payments SET last_error = :error, updated_at = :now WHERE id = :id")

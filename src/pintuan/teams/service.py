@@ -38,6 +38,7 @@ from pintuan.domain.teams import (
 from pintuan.errors import Conflict, NotFound
 from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
+from pintuan.kit.metrics import TEAMS_FAILED, TEAMS_SUCCEEDED, counts_joins
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.payments import owed
 from pintuan.teams.models import Seat
@@ -150,6 +151,7 @@ class _Terms:
     new_shoppers_only: bool | int  # SQLite gives 0/1
 
 
+@counts_joins("start")
 def start_team(
     tx: RawTx, user_id: str, deal_id: str, now: datetime, *, hold: timedelta
 ) -> TeamStart:
@@ -181,6 +183,7 @@ def start_team(
     return TeamStart(team_id, deal_id, terms.team_size, expires_at, now, seat)
 
 
+@counts_joins("join")
 def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: timedelta) -> SeatView:
     """Join a forming team: take a unit of stock, a place, a count against the shopper's limit,
     then insert the held seat; any refusal rolls back everything before it."""
@@ -513,6 +516,7 @@ def fail_teams(
     failed: list[str] = tx.all_as(_value, FAIL_TEAMS, {"ids": list(team_ids), "now": at})
     if not failed:
         return [], []
+    TEAMS_FAILED.inc(len(failed))
     ended = tx.all_as(EndedSeat, END_SEATS_OF_TEAMS, {"ids": failed, "now": at})
     _give_back(tx, ended, now, team_closed=True)
     members: dict[str, list[str]] = {team_id: [] for team_id in failed}
@@ -583,6 +587,7 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime) -> PaidOutcome:
     if count.paid < count.team_size:
         return PaidOutcome(True, team_id)
     tx.execute(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
+    TEAMS_SUCCEEDED.inc()
     members: list[str] = tx.all_as(_value, CONFIRM_SEATS, {"team_id": team_id})
     record_event(tx, "team.succeeded", team_id, member_ids=members)
     return PaidOutcome(True, team_id, team_succeeded=True)
