@@ -303,12 +303,12 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; busy ticks follow each other, idle ones sleep."""
         idle = self.services.settings.worker_idle_seconds
-        offload = not self.services.db.is_sqlite or any(
-            p.blocking_io for p in self.services.providers.values()
-        )
+        # A tick runs in a thread, never on the event loop: on SQLite it may wait the long busy
+        # timeout while another process holds the write lock, and the server must keep
+        # answering meanwhile (requests wait for the lock in short steps of their own).
         while not stop.is_set():
             try:
-                report = await anyio.to_thread.run_sync(self.tick) if offload else self.tick()
+                report = await anyio.to_thread.run_sync(self.tick)
             except Exception:
                 log.exception("worker tick failed")
                 report = TickReport()

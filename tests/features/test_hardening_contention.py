@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import make_url
 
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
+from pintuan.kit.time import clock
 from pintuan.services import Services
 from tests.conftest import _empty_all_tables, make_settings
 from tests.factories import create_account, create_deal, create_merchant
@@ -214,3 +216,31 @@ def test_postgres_sessions_carry_the_statement_and_lock_timeouts(database_url: s
     finally:
         services.db.dispose()
     assert (statement, lock) == ("4321ms", "1234ms")
+
+
+@pytest.mark.usefixtures("sqlite_only")
+def test_the_in_process_worker_waiting_for_the_lock_never_stalls_the_server(
+    database_url: str,
+) -> None:
+    # given a server sweeping in-process, with a held seat whose hold has run out
+    settings = make_settings(database_url, sqlite_busy_timeout_ms=3000, worker_idle_seconds=0.05)
+    services = build_services(settings)
+    _empty_all_tables(services.db)
+    deal = create_deal(services.db, create_merchant(services.db))
+    shopper = create_account(services)
+    app = create_app(settings, services, run_worker=True)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        team = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers)
+        assert team.status_code == 201, team.text
+        clock.advance(timedelta(hours=1))
+        # when another process holds the write lock, so the worker's sweep waits for it
+        with sqlite_write_lock_held_elsewhere(database_url):
+            time.sleep(0.5)
+            started = time.perf_counter()
+            health = client.get("/healthz")
+            elapsed = time.perf_counter() - started
+    services.db.dispose()
+
+    # then the server answered at once all the same
+    assert health.status_code == 200
+    assert elapsed < QUICK_SECONDS
