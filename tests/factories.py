@@ -13,10 +13,12 @@ from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal, Role
 from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
 from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
+from pintuan.notifications.models import Notification
 from pintuan.services import Services
 
 PASSWORD = "correct horse battery"
@@ -157,3 +159,22 @@ def deal_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def create_notification(db: Database, user_id: str, *, kind: str = "team_succeeded") -> str:
+    """An unread notification for ``user_id``, as the outbox dispatch writes them; its id."""
+    notification_id = new_id("ntf")
+
+    def work(session: Any) -> None:
+        session.add(
+            Notification(
+                id=notification_id,
+                user_id=user_id,
+                kind=kind,
+                data={"subject_id": "team_test"},
+                created_at=utc_now(),
+            )
+        )
+
+    db.run_sync(work)
+    return notification_id
