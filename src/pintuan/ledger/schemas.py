@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StrictInt
 
 from pintuan.domain.reconciliation import Finding, Movement, Reconciliation
 from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel
@@ -64,8 +64,13 @@ class MerchantBalanceOut(BaseModel):
     owed: list[MoneyOut]
 
 
+class PayoutAmountIn(MoneyIn):
+    # The journal table only holds positive amounts: nothing or less is bad input, not a 500.
+    amount: StrictInt = Field(gt=0, description="Integer count of the currency's minor units")
+
+
 class PayoutIn(StrictModel):
-    amount: MoneyIn
+    amount: PayoutAmountIn
 
 
 class PayoutOut(BaseModel):
