@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -40,11 +40,12 @@ from tests.conftest import _empty_all_tables
 from tests.factories import (
     PASSWORD,
     Account,
+    World,
     create_account,
     create_deal,
     create_merchant,
-    create_notification,
     deal_body,
+    seed_world,
 )
 
 CALLERS = ("anonymous", "shopper", "other_shopper", "staff", "other_staff", "operator")
@@ -56,8 +57,8 @@ BOOKKEEPING = frozenset({"idempotency_keys"})
 # The framework's own documentation pages: the same for everyone, and not ours to authorise.
 FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
-Body = dict[str, Any] | Callable[["World"], dict[str, Any]] | None
-Query = str | Callable[["World"], str]
+Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
+Query = str | Callable[[World], str]
 
 
 @dataclass(frozen=True)
@@ -270,91 +271,6 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/reconciliation"): rule("login 403 403 403 403 ok"),
 }
-
-
-# ---------------------------------------------------------------------------- the seeded world
-
-
-@dataclass
-class World:
-    """Data that belongs to ``shopper`` and to ``staff``'s merchant, and the six callers."""
-
-    accounts: dict[str, Account]
-    merchant_id: str
-    other_merchant_id: str
-    deal_id: str
-    team_id: str
-    seat_id: str
-    payment_id: str
-    checkout_ref: str
-    share_id: str
-    share_code: str
-    share_token: str
-    pay_link_token: str
-    notification_id: str
-    token_id: str
-
-    def path_values(self) -> dict[str, str]:
-        return {
-            "merchant_id": self.merchant_id,
-            "deal_id": self.deal_id,
-            "team_id": self.team_id,
-            "seat_id": self.seat_id,
-            "payment_id": self.payment_id,
-            "ref": self.checkout_ref,
-            "share_id": self.share_id,
-            "code": self.share_code,
-            "token": self.pay_link_token,
-            "share_token": self.share_token,
-            "notification_id": self.notification_id,
-            "token_id": self.token_id,
-            "provider_name": "sandbox",
-            "choice": "pay",
-            "outcome": "succeed",
-            "action": "pause",
-        }
-
-
-def seed_world(client: TestClient, services: Services) -> World:
-    mine = create_merchant(services.db)
-    theirs = create_merchant(services.db)
-    accounts = {
-        "shopper": create_account(services),
-        "other_shopper": create_account(services),
-        "staff": create_account(services, role=Role.MERCHANT, merchant=mine),
-        "other_staff": create_account(services, role=Role.MERCHANT, merchant=theirs),
-        "operator": create_account(services, role=Role.OPERATOR),
-    }
-    deal = create_deal(services.db, mine, live=True)
-    shopper = accounts["shopper"].headers
-
-    def made(response: Response) -> dict[str, Any]:
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    started = made(client.post(f"/v1/deals/{deal.id}/teams", headers=shopper))
-    team_id, seat_id = started["team"]["id"], started["seat"]["id"]
-    payment = made(client.post(f"/v1/seats/{seat_id}/payments", json=_SANDBOX, headers=shopper))
-    share = made(client.post(f"/v1/teams/{team_id}/shares", json=_SHARE, headers=shopper))
-    pay_link = made(client.post(f"/v1/seats/{seat_id}/pay-links", headers=shopper))
-    tokens = client.get("/v1/me/tokens", headers=shopper).json()["data"]
-    return World(
-        accounts=accounts,
-        merchant_id=mine.id,
-        other_merchant_id=theirs.id,
-        deal_id=deal.id,
-        team_id=team_id,
-        seat_id=seat_id,
-        payment_id=payment["id"],
-        checkout_ref=urlsplit(payment["next_action"]["url"]).path.rsplit("/", 1)[-1],
-        share_id=share["id"],
-        share_code=share["code"],
-        share_token=share["token"],
-        pay_link_token=pay_link["token"],
-        notification_id=create_notification(services.db, accounts["shopper"].user_id),
-        token_id=tokens[0]["id"],
-    )
 
 
 # ---------------------------------------------------------------------------- the route table
