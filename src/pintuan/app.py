@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,6 +24,7 @@ from pintuan.config import Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
+from pintuan.kit.http import refuse_nul_characters
 from pintuan.kit.ids import new_id
 from pintuan.kit.logs import request_id_var
 from pintuan.ledger.api import router as ledger_router
@@ -83,6 +84,7 @@ def create_app(
         version="0.1.0",
         summary="Social group buying: start or join a team, pay the group price.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.services = services
     # Routes are matched in order, one pattern at a time: the hottest go first.
