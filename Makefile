@@ -41,12 +41,14 @@ test: install
 	@url="$$(scripts/test-up.sh)" && PINTUAN_TEST_POSTGRES_URL="$$url" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Style, types, and the layers as a contract (imports only point down; the domain stays pure).
+# Style, types, the layers as a contract (imports only point down; the domain stays pure), and
+# the pinned dependencies against known vulnerabilities (a finding fails; no network only warns).
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/audit-deps.py $(BIN)/pip-audit requirements.lock
 
 format: install
 	$(BIN)/ruff check --fix src tests bench

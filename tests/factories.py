@@ -6,6 +6,10 @@ import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi.testclient import TestClient
+from httpx import Response
 
 from pintuan.accounts import service as accounts
 from pintuan.deals import service as deals
@@ -13,10 +17,12 @@ from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal, Role
 from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
 from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
+from pintuan.notifications.models import Notification
 from pintuan.services import Services
 
 PASSWORD = "correct horse battery"
@@ -157,3 +163,113 @@ def deal_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def create_notification(db: Database, user_id: str, *, kind: str = "team_succeeded") -> str:
+    """An unread notification for ``user_id``, as the outbox dispatch writes them; its id."""
+    notification_id = new_id("ntf")
+
+    def work(session: Any) -> None:
+        session.add(
+            Notification(
+                id=notification_id,
+                user_id=user_id,
+                kind=kind,
+                data={"subject_id": "team_test"},
+                created_at=utc_now(),
+            )
+        )
+
+    db.run_sync(work)
+    return notification_id
+
+
+@dataclass
+class World:
+    """Data that belongs to ``shopper`` and to ``staff``'s merchant, and the accounts of
+    ``shopper``, ``other_shopper``, ``staff``, ``other_staff`` (another merchant's) and
+    ``operator``."""
+
+    accounts: dict[str, Account]
+    merchant_id: str
+    other_merchant_id: str
+    deal_id: str
+    team_id: str
+    seat_id: str
+    payment_id: str
+    checkout_ref: str
+    share_id: str
+    share_code: str
+    share_token: str
+    pay_link_token: str
+    notification_id: str
+    token_id: str
+
+    def path_values(self) -> dict[str, str]:
+        return {
+            "merchant_id": self.merchant_id,
+            "deal_id": self.deal_id,
+            "team_id": self.team_id,
+            "seat_id": self.seat_id,
+            "payment_id": self.payment_id,
+            "ref": self.checkout_ref,
+            "share_id": self.share_id,
+            "code": self.share_code,
+            "token": self.pay_link_token,
+            "share_token": self.share_token,
+            "notification_id": self.notification_id,
+            "token_id": self.token_id,
+            "provider_name": "sandbox",
+            "choice": "pay",
+            "outcome": "succeed",
+            "action": "pause",
+        }
+
+
+def seed_world(client: TestClient, services: Services) -> World:
+    """A merchant with a live deal and staff, another merchant with staff, an operator, and a
+    shopper who started a team, opened a payment, a share and a pay link, and has a
+    notification; every id and secret in the ``World``."""
+    mine = create_merchant(services.db)
+    theirs = create_merchant(services.db)
+    accounts = {
+        "shopper": create_account(services),
+        "other_shopper": create_account(services),
+        "staff": create_account(services, role=Role.MERCHANT, merchant=mine),
+        "other_staff": create_account(services, role=Role.MERCHANT, merchant=theirs),
+        "operator": create_account(services, role=Role.OPERATOR),
+    }
+    deal = create_deal(services.db, mine, live=True)
+    shopper = accounts["shopper"].headers
+
+    def made(response: Response) -> dict[str, Any]:
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    started = made(client.post(f"/v1/deals/{deal.id}/teams", headers=shopper))
+    team_id, seat_id = started["team"]["id"], started["seat"]["id"]
+    payment = made(
+        client.post(f"/v1/seats/{seat_id}/payments", json={"provider": "sandbox"}, headers=shopper)
+    )
+    share = made(
+        client.post(f"/v1/teams/{team_id}/shares", json={"channel": "wechat"}, headers=shopper)
+    )
+    pay_link = made(client.post(f"/v1/seats/{seat_id}/pay-links", headers=shopper))
+    tokens = client.get("/v1/me/tokens", headers=shopper).json()["data"]
+    return World(
+        accounts=accounts,
+        merchant_id=mine.id,
+        other_merchant_id=theirs.id,
+        deal_id=deal.id,
+        team_id=team_id,
+        seat_id=seat_id,
+        payment_id=payment["id"],
+        checkout_ref=urlsplit(payment["next_action"]["url"]).path.rsplit("/", 1)[-1],
+        share_id=share["id"],
+        share_code=share["code"],
+        share_token=share["token"],
+        pay_link_token=pay_link["token"],
+        notification_id=create_notification(services.db, accounts["shopper"].user_id),
+        token_id=tokens[0]["id"],
+    )

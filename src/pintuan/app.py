@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa
@@ -28,6 +28,7 @@ from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
+from pintuan.kit.http import refuse_nul_characters
 from pintuan.kit.ids import new_id
 from pintuan.kit.limits import install_request_limits
 from pintuan.kit.logs import logged_path, request_id_var
@@ -97,6 +98,7 @@ def create_app(
         # explorers, which run third-party scripts and invite trying writes against live data.
         docs_url=None if prod else "/docs",
         redoc_url=None if prod else "/redoc",
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.services = services
     # Routes are matched in order, one pattern at a time: the hottest go first.

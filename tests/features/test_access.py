@@ -1,131 +1,455 @@
-"""Every write endpoint refuses callers who may not touch that merchant's data."""
+"""Who may call what: an authorisation matrix over the whole route table.
+
+Every route (each API route and each page, each method) has a row in ``MATRIX`` saying what each
+of six callers gets when it calls the route on seeded data that belongs to ``shopper`` and to
+``staff``'s merchant: the shopper who owns the team, seat, payment and share; another shopper;
+staff of the merchant whose deal it is; staff of another merchant; and an operator.
+
+A row is one string of six outcomes, in the order of ``CALLERS``:
+
+- ``ok``: allowed: anything but 401, 403, 404, a redirect to the log-in page or a 5xx (a business
+  refusal such as 409 still means the caller was let in);
+- ``401``, ``403``, ``404``: refused with exactly that status (404 where the resource's existence
+  is itself private), and the database is unchanged afterwards;
+- ``login``: a page that sends the visitor to ``/login`` (303), database unchanged.
+
+A new route without a row fails ``test_every_route_has_a_row`` with the line to add.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import select
 
-from pintuan.deals.models import Deal
+from pintuan.app import create_app
+from pintuan.config import Settings
 from pintuan.domain.roles import Role
-from pintuan.merchants.models import Merchant
+from pintuan.errors import PROBLEM_JSON
+from pintuan.models import Base
 from pintuan.services import Services
-from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
+from tests.conftest import _empty_all_tables
+from tests.factories import (
+    PASSWORD,
+    Account,
+    World,
+    create_account,
+    create_deal,
+    create_merchant,
+    deal_body,
+    seed_world,
+)
+
+CALLERS = ("anonymous", "shopper", "other_shopper", "staff", "other_staff", "operator")
+OUTCOMES = frozenset({"ok", "401", "403", "404", "login"})
+HTML = {"accept": "text/html"}
+# A refused form or keyed request saves its refusal under the caller's own key, to replay it to
+# that caller (invariant 7); nothing anyone else sees.
+BOOKKEEPING = frozenset({"idempotency_keys"})
+# The framework's own documentation pages: the same for everyone, and not ours to authorise.
+FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
+Query = str | Callable[[World], str]
 
 
-def snapshot(services: Services) -> list[tuple[Any, ...]]:
-    """Everything a refused write could have changed."""
+@dataclass(frozen=True)
+class Rule:
+    """One row: the outcome per caller, and what the request carries."""
 
-    def read(session: Any) -> list[tuple[Any, ...]]:
-        deals = session.execute(select(Deal.id, Deal.status, Deal.title, Deal.stock)).all()
-        merchants = session.execute(select(Merchant.id, Merchant.status)).all()
-        return sorted(map(tuple, deals)) + sorted(map(tuple, merchants))
+    outcomes: tuple[str, ...]
+    body: Body = None
+    query: Query = ""
+    # Path parameters that do not take their usual seeded value (see ``World.path_values``).
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def rule(outcomes: str, body: Body = None, query: Query = "", **params: str) -> Rule:
+    parts = tuple(outcomes.split())
+    assert len(parts) == len(CALLERS), f"{outcomes!r}: one outcome per caller {CALLERS}"
+    assert set(parts) <= OUTCOMES, f"{outcomes!r}: outcomes are {sorted(OUTCOMES)}"
+    return Rule(parts, body, query, params)
+
+
+def _new_deal(world: World) -> dict[str, Any]:
+    return deal_body(world.merchant_id)
+
+
+_MERCHANT = {
+    "name": "Noodle Bar",
+    "slug": "noodle-bar",
+    "country": "US",
+    "currency": "USD",
+    "time_zone": "America/New_York",
+}
+_PROFILE = {"display_name": "Renamed"}
+_SHARE = {"channel": "wechat"}
+_SANDBOX = {"provider": "sandbox"}
+_TOPUP = {"amount": {"amount": 1000, "currency": "USD"}}
+_PAYOUT = {"amount": {"amount": 100, "currency": "USD"}}
+_SIGNUP = {"email": "newcomer@example.com", "password": PASSWORD, "display_name": "Newcomer"}
+
+
+def _new_staff(world: World) -> dict[str, Any]:
+    return {"email": world.accounts["other_shopper"].email}
+
+
+def _pasted_token(world: World) -> str:
+    return urlencode({"text": f"Join me {world.share_token}"})
+
+
+def _shoppers_tree(world: World) -> str:
+    return urlencode({"root": world.accounts["shopper"].user_id})
+
+
+def _shoppers_login(world: World) -> dict[str, Any]:
+    return {"email": world.accounts["shopper"].email, "password": PASSWORD}
+
+
+def _shoppers_login_page(world: World) -> dict[str, Any]:
+    return {**_shoppers_login(world), "next": "/"}
+
+
+_SIGNUP_PAGE = {**_SIGNUP, "email": "page.newcomer@example.com"}
+_ACCOUNT_PAGE = {"display_name": "Renamed", "locale": "en", "time_zone": "UTC"}
+
+# One row per route; the outcomes are for, in this order:
+#   anonymous   shopper   other_shopper   staff   other_staff   operator
+# Path parameters name the shopper's team, seat, payment, share, pay link, notification and API
+# token, and the staff's merchant and its live deal (``World.path_values``).
+MATRIX: dict[tuple[str, str], Rule] = {
+    # operations
+    ("GET", "/healthz"): rule("ok ok ok ok ok ok"),
+    ("GET", "/readyz"): rule("ok ok ok ok ok ok"),
+    # teams and seats: anyone signed in may start or join; a seat is its holder's alone
+    ("POST", "/v1/deals/{deal_id}/teams"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/teams/{team_id}/seats"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/teams/{team_id}"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/deals/{deal_id}/teams"): rule("ok ok ok ok ok ok"),
+    ("POST", "/v1/seats/{seat_id}/cancel"): rule("401 ok 404 404 404 404"),
+    ("GET", "/v1/me/seats"): rule("401 ok ok ok ok ok"),
+    # deals: public to read when live; written by the merchant's staff (and operators)
+    ("POST", "/v1/deals"): rule("401 403 403 ok 403 ok", _new_deal),
+    ("GET", "/v1/deals"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/deals/{deal_id}"): rule("ok ok ok ok ok ok"),
+    ("PATCH", "/v1/deals/{deal_id}"): rule("401 403 403 ok 403 ok", {"title": "Renamed"}),
+    ("POST", "/v1/deals/{deal_id}/publish"): rule("401 403 403 ok 403 ok"),
+    ("POST", "/v1/deals/{deal_id}/pause"): rule("401 403 403 ok 403 ok"),
+    ("POST", "/v1/deals/{deal_id}/end"): rule("401 403 403 ok 403 ok"),
+    # payments: a seat is paid by its holder, or by anyone holding its pay link
+    ("POST", "/v1/seats/{seat_id}/payments"): rule("401 ok 404 404 404 404", _SANDBOX),
+    ("POST", "/v1/me/wallet/topups"): rule("401 ok ok ok ok ok", _TOPUP),
+    ("POST", "/v1/seats/{seat_id}/pay-links"): rule("401 ok 404 404 404 404"),
+    ("GET", "/v1/pay-links/{token}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/v1/pay-links/{token}/payments"): rule("401 ok ok ok ok ok", _SANDBOX),
+    ("GET", "/v1/payments/{payment_id}"): rule("401 ok 404 404 404 404"),
+    # webhooks are authorised by the provider's signature, which nobody here has
+    ("POST", "/v1/webhooks/{provider_name}"): rule("ok ok ok ok ok ok", {"id": "evt_1"}),
+    # the sandbox's hosted checkout: whoever holds the checkout reference, as with a real one
+    ("GET", "/sandbox/checkout/{ref}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/sandbox/checkout/{ref}/{choice}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/v1/test_helpers/payments/{payment_id}/{outcome}"): rule("401 ok 404 404 404 404"),
+    # accounts
+    ("POST", "/v1/signup"): rule("ok ok ok ok ok ok", _SIGNUP),
+    ("POST", "/v1/sessions"): rule("ok ok ok ok ok ok", _shoppers_login),
+    ("DELETE", "/v1/sessions/current"): rule("ok ok ok ok ok ok"),
+    ("POST", "/v1/tokens"): rule("ok ok ok ok ok ok", _shoppers_login),
+    ("GET", "/v1/me"): rule("401 ok ok ok ok ok"),
+    ("PATCH", "/v1/me"): rule("401 ok ok ok ok ok", _PROFILE),
+    ("POST", "/v1/me/tokens"): rule("401 ok ok ok ok ok", {"name": "cli"}),
+    ("GET", "/v1/me/tokens"): rule("401 ok ok ok ok ok"),
+    ("DELETE", "/v1/me/tokens/{token_id}"): rule("401 ok 404 404 404 404"),
+    # merchants: operators approve and suspend; staff see their own merchant's private parts
+    ("POST", "/v1/merchants"): rule("401 403 403 403 403 ok", _MERCHANT),
+    ("GET", "/v1/merchants"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/merchants/{merchant_id}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/v1/merchants/{merchant_id}/approve"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/merchants/{merchant_id}/suspend"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/merchants/{merchant_id}/staff"): rule("401 403 403 403 403 ok", _new_staff),
+    ("GET", "/v1/merchants/{merchant_id}/staff"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/me/notifications"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/me/notifications/{notification_id}/read"): rule("401 ok 404 404 404 404"),
+    # money
+    ("GET", "/v1/me/wallet"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/merchants/{merchant_id}/balance"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/settlements"): rule("401 404 404 ok 404 ok"),
+    ("POST", "/v1/merchants/{merchant_id}/payouts"): rule("401 403 403 403 403 ok", _PAYOUT),
+    ("GET", "/v1/ops/reconciliation"): rule(
+        "401 403 403 403 403 ok", query="provider=sandbox&date=2026-01-01"
+    ),
+    ("GET", "/v1/merchants/{merchant_id}/teams"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/dashboard"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/orders"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/refunds"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/refunds"): rule("401 403 403 403 403 ok"),
+    ("GET", "/v1/users"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/audit/runs"): rule("401 403 403 403 403 ok"),
+    ("GET", "/v1/audit/runs"): rule("401 403 403 403 403 ok"),
+    ("GET", "/v1/ops/ledger/check"): rule("401 403 403 403 403 ok"),
+    # sharing: anyone signed in may share a team or deal; a share is its maker's to delete
+    ("POST", "/v1/teams/{team_id}/shares"): rule("401 ok ok ok ok ok", _SHARE),
+    ("POST", "/v1/deals/{deal_id}/shares"): rule("401 ok ok ok ok ok", _SHARE),
+    ("GET", "/v1/me/shares"): rule("401 ok ok ok ok ok"),
+    ("DELETE", "/v1/me/shares/{share_id}"): rule("401 ok 404 404 404 404"),
+    ("GET", "/s/{code}"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/share-tokens"): rule("ok ok ok ok ok ok", query=_pasted_token),
+    ("GET", "/v1/share-tokens/{token}"): rule("ok ok ok ok ok ok", token="share_token"),
+    ("GET", "/v1/teams/{team_id}/poster.png"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/deals/{deal_id}/poster.png"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/me/invites"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/ops/invite-tree"): rule("401 403 403 403 403 ok", query=_shoppers_tree),
+    # growth figures: staff see their own merchant's, operators everyone's
+    ("GET", "/v1/growth/funnel"): rule("401 403 403 ok ok ok"),
+    ("GET", "/v1/growth/k-factor"): rule("401 403 403 ok ok ok"),
+    ("GET", "/v1/growth/channels"): rule("401 403 403 ok ok ok"),
+    ("GET", "/v1/growth/export.csv"): rule("401 403 403 ok ok ok"),
+    # shopper pages
+    ("GET", "/login"): rule("ok ok ok ok ok ok"),
+    ("POST", "/login"): rule("ok ok ok ok ok ok", _shoppers_login_page),
+    ("GET", "/signup"): rule("ok ok ok ok ok ok"),
+    ("POST", "/signup"): rule("ok ok ok ok ok ok", _SIGNUP_PAGE),
+    ("POST", "/logout"): rule("ok ok ok ok ok ok"),
+    ("GET", "/account"): rule("login ok ok ok ok ok"),
+    ("POST", "/account"): rule("login ok ok ok ok ok", _ACCOUNT_PAGE),
+    ("POST", "/language"): rule("ok ok ok ok ok ok", {"locale": "en", "next": "/"}),
+    ("GET", "/"): rule("ok ok ok ok ok ok"),
+    ("GET", "/deals/{deal_id}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/deals/{deal_id}/teams"): rule("login ok ok ok ok ok"),
+    ("GET", "/teams/{team_id}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/teams/{team_id}/join"): rule("login ok ok ok ok ok"),
+    ("POST", "/teams/{team_id}/shares"): rule("login ok ok ok ok ok", _SHARE),
+    ("POST", "/deals/{deal_id}/shares"): rule("login ok ok ok ok ok", _SHARE),
+    ("POST", "/seats/{seat_id}/pay"): rule("login ok 404 404 404 404", _SANDBOX),
+    ("GET", "/payments/{payment_id}/return"): rule("login ok ok ok ok ok"),
+    ("POST", "/seats/{seat_id}/cancel"): rule("login ok 404 404 404 404"),
+    ("GET", "/orders"): rule("login ok ok ok ok ok"),
+    ("GET", "/notifications"): rule("login ok ok ok ok ok"),
+    ("POST", "/notifications/{notification_id}/read"): rule("login ok 404 404 404 404"),
+    ("POST", "/seats/{seat_id}/pay-link"): rule("login ok 404 404 404 404"),
+    ("GET", "/pay/{token}"): rule("ok ok ok ok ok ok"),
+    ("POST", "/pay/{token}"): rule("login ok ok ok ok ok", _SANDBOX),
+    ("GET", "/me/shares"): rule("login ok ok ok ok ok"),
+    ("POST", "/me/shares/{share_id}/delete"): rule("login ok 404 404 404 404"),
+    # consoles: a merchant's to its staff (and operators), the operator's to operators
+    ("GET", "/console"): rule("login 403 403 ok ok ok"),
+    ("GET", "/console/merchants/{merchant_id}"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/growth"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/deals"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/deals/new"): rule("login 403 403 ok 403 ok"),
+    ("POST", "/console/merchants/{merchant_id}/deals"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/deals/{deal_id}"): rule("login 403 403 ok 403 ok"),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}"): rule(
+        "login 403 403 ok 403 ok", {"title": "Renamed"}
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/{action}"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("GET", "/console/merchants/{merchant_id}/teams"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/teams/{team_id}"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/orders"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/refunds"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/settlements"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/operator"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/growth"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/merchants"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/merchants/{merchant_id}/{action}"): rule(
+        "login 403 403 403 403 ok", action="suspend"
+    ),
+    ("GET", "/console/operator/deals"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/deals/{deal_id}/{action}"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/refunds"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/users"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/reconciliation"): rule("login 403 403 403 403 ok"),
+}
+
+
+# ---------------------------------------------------------------------------- the route table
+
+
+def route_table(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """Every (method, path) the application answers, HEAD aside (it follows GET)."""
+    for route in iter_route_contexts(app.routes):
+        path = route.path
+        if not path or path in FRAMEWORK_PATHS or not route.methods:
+            continue
+        for method in sorted(route.methods - {"HEAD"}):
+            yield method, path
+
+
+def is_page(path: str) -> bool:
+    return not path.startswith("/v1/")
+
+
+def snapshot(services: Services) -> dict[str, list[str]]:
+    """Every row of every table, so that a refused call can be shown to have changed nothing."""
+
+    def read(session: Any) -> dict[str, list[str]]:
+        return {
+            table.name: sorted(repr(tuple(row)) for row in session.execute(select(table)))
+            for table in Base.metadata.sorted_tables
+        }
 
     return services.db.run_sync(read)
 
 
-@pytest.fixture
-def world(services: Services) -> dict[str, Any]:
-    mine = create_merchant(services.db)
-    theirs = create_merchant(services.db)
-    return {
-        "mine": mine,
-        "theirs": theirs,
-        "staff": create_account(services, role=Role.MERCHANT, merchant=mine),
-        "shopper": create_account(services),
-        "their_live": create_deal(services.db, theirs, live=True),
-        "their_draft": create_deal(services.db, theirs, live=False),
-    }
+def changed_tables(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
+    return [name for name in before if before[name] != after[name] and name not in BOOKKEEPING]
 
 
-WRITES = [
-    ("post", "/v1/deals", "deal_body_theirs"),
-    ("patch", "/v1/deals/{their_live}", {"title": "hijacked"}),
-    ("patch", "/v1/deals/{their_draft}", {"title": "hijacked"}),
-    ("post", "/v1/deals/{their_live}/pause", None),
-    ("post", "/v1/deals/{their_live}/end", None),
-    ("post", "/v1/deals/{their_draft}/publish", None),
-    ("post", "/v1/merchants/{theirs}/approve", None),
-    ("post", "/v1/merchants/{theirs}/suspend", None),
-    ("post", "/v1/merchants/{theirs}/staff", {"email": "someone@example.com"}),
-    (
-        "post",
-        "/v1/merchants",
-        {
-            "name": "X",
-            "slug": "x",
-            "country": "DE",
-            "currency": "EUR",
-            "time_zone": "Europe/Berlin",
-        },
-    ),
-]
+@dataclass
+class Caller:
+    """One caller: a bearer token for the API, a browser session for the pages."""
+
+    name: str
+    account: Account | None
+    browser: TestClient
+    csrf: str
 
 
-def _request(
-    client: TestClient,
-    world: dict[str, Any],
-    method: str,
-    path: str,
-    body: Any,
-    account: Account | None,
-) -> Any:
-    ids = {k: getattr(v, "id", None) for k, v in world.items()}
-    if body == "deal_body_theirs":
-        body = deal_body(world["theirs"].id)
-    headers = account.headers if account else {}
-    return client.request(method, path.format(**ids), json=body, headers=headers)
+def browser_of(app: FastAPI, name: str, world: World) -> Caller:
+    account = world.accounts.get(name)
+    browser = TestClient(app, raise_server_exceptions=False)
+    if account is not None:
+        answer = browser.post("/v1/sessions", json={"email": account.email, "password": PASSWORD})
+        assert answer.status_code == 201, answer.text
+    page = browser.get("/account" if account else "/login", headers=HTML)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, f"no CSRF token on the page ({page.status_code})"
+    return Caller(name, account, browser, found.group(1))
 
 
-@pytest.mark.parametrize(("method", "path", "body"), WRITES)
-@pytest.mark.parametrize("who", ["staff", "shopper", "anonymous"])
-def test_writes_to_another_merchant_are_refused_and_change_nothing(
-    client: TestClient,
-    services: Services,
-    world: dict[str, Any],
-    who: str,
-    method: str,
-    path: str,
-    body: Any,
-) -> None:
-    account = None if who == "anonymous" else world[who]
-    before = snapshot(services)
-
-    response = _request(client, world, method, path, body, account)
-
-    expected = {401} if who == "anonymous" else {403, 404}
-    assert response.status_code in expected, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert snapshot(services) == before
+def call(caller: Caller, method: str, path: str, rule: Rule, world: World) -> Response:
+    values = world.path_values()
+    values.update({name: values.get(key, key) for name, key in rule.params.items()})
+    query = rule.query(world) if callable(rule.query) else rule.query
+    url = path.format(**values) + (f"?{query}" if query else "")
+    body = rule.body(world) if callable(rule.body) else rule.body
+    if is_page(path):
+        data = None
+        if method == "POST":
+            data = {"csrf_token": caller.csrf, "form_key": f"{caller.name}-{path}", **(body or {})}
+        page: Response = caller.browser.request(
+            method, url, data=data, headers=HTML, follow_redirects=False
+        )
+        return page
+    headers = caller.account.headers if caller.account else {}
+    answer: Response = caller.browser.request(method, url, json=body, headers=headers)
+    return answer
 
 
-def test_shoppers_cannot_create_deals_even_for_an_existing_merchant(
-    client: TestClient, services: Services, world: dict[str, Any]
-) -> None:
-    response = client.post(
-        "/v1/deals", json=deal_body(world["mine"].id), headers=world["shopper"].headers
+def verdict(expected: str, response: Response) -> str | None:
+    """None when ``response`` is what the row says, else what went wrong."""
+    status = response.status_code
+    went_to_login = status in (302, 303) and response.headers.get("location", "").startswith(
+        "/login"
     )
+    if expected == "ok":
+        if status >= 500 or status in (401, 403, 404) or went_to_login:
+            return f"expected to be let in, got {status} {response.text[:200]}"
+        return None
+    if expected == "login":
+        return None if went_to_login else f"expected a redirect to /login, got {status}"
+    if status != int(expected):
+        return f"expected {expected}, got {status} {response.text[:200]}"
+    if not is_page(response.url.path) and response.headers["content-type"] != PROBLEM_JSON:
+        return f"a refusal that is not a problem document: {response.headers['content-type']}"
+    return None
 
-    assert response.status_code == 403
-    assert response.json()["code"] == "not_merchant_staff"
+
+# ---------------------------------------------------------------------------- the tests
+
+
+def test_every_route_has_a_row(settings: Settings, services: Services) -> None:
+    app = create_app(settings, services)
+    routes = set(route_table(app))
+
+    missing = sorted(routes - MATRIX.keys())
+    stale = sorted(MATRIX.keys() - routes)
+
+    assert not missing, "Add a row to MATRIX in tests/features/test_access.py for:\n" + "\n".join(
+        f'    ("{method}", "{path}"): rule("<{" ".join(CALLERS)}>"),' for method, path in missing
+    )
+    assert not stale, f"MATRIX has rows for routes that no longer exist: {stale}"
+
+
+def test_each_caller_gets_what_the_matrix_says_and_refusals_change_nothing(
+    settings: Settings, services: Services
+) -> None:
+    app = create_app(settings, services)
+    wrong: list[str] = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        world: tuple[World, dict[str, Caller]] | None = None
+        for (method, path), rule in MATRIX.items():
+            if world is None:
+                # A fresh world whenever an allowed call changed the last one.
+                _empty_all_tables(services.db)
+                seeded = seed_world(client, services)
+                world = seeded, {name: browser_of(app, name, seeded) for name in CALLERS}
+            seeded, callers = world
+            start = snapshot(services)
+            wrong += check_route(services, method, path, rule, seeded, callers)
+            if snapshot(services) != start:
+                world = None
+
+    assert not wrong, f"{len(wrong)} calls disagree with MATRIX:\n" + "\n".join(wrong)
+
+
+def check_route(
+    services: Services,
+    method: str,
+    path: str,
+    rule: Rule,
+    world: World,
+    callers: dict[str, Caller],
+) -> list[str]:
+    """Call ``path`` as each caller, refusals first (so that what an allowed call changes
+    cannot hide them); what went wrong, one line per caller."""
+    wrong = []
+    order = sorted(CALLERS, key=lambda name: rule.outcomes[CALLERS.index(name)] == "ok")
+    before = snapshot(services)
+    for name in order:
+        expected = rule.outcomes[CALLERS.index(name)]
+        problem = verdict(expected, call(callers[name], method, path, rule, world))
+        if problem is None and expected != "ok":
+            after = snapshot(services)
+            if changed := changed_tables(before, after):
+                problem = f"refused, but changed {changed}"
+            before = after
+        if problem:
+            wrong.append(f"{method} {path} as {name}: {problem}")
+    return wrong
 
 
 def test_another_merchants_draft_looks_like_it_does_not_exist(
-    client: TestClient, world: dict[str, Any]
+    client: TestClient, services: Services
 ) -> None:
-    response = client.get(f"/v1/deals/{world['their_draft'].id}", headers=world["staff"].headers)
+    theirs = create_merchant(services.db)
+    draft = create_deal(services.db, theirs, live=False)
+    staff = create_account(services, role=Role.MERCHANT, merchant=create_merchant(services.db))
+
+    response = client.get(f"/v1/deals/{draft.id}", headers=staff.headers)
 
     assert response.status_code == 404
     assert response.json()["code"] == "deal_not_found"
 
 
-def test_staff_can_still_manage_their_own_merchants_deals(
-    client: TestClient, services: Services, world: dict[str, Any]
+def test_shoppers_cannot_create_deals_even_for_an_existing_merchant(
+    client: TestClient, services: Services
 ) -> None:
-    deal = create_deal(services.db, world["mine"], live=True)
+    merchant = create_merchant(services.db)
+    shopper = create_account(services)
 
-    response = client.post(f"/v1/deals/{deal.id}/pause", headers=world["staff"].headers)
+    response = client.post("/v1/deals", json=deal_body(merchant.id), headers=shopper.headers)
 
-    assert response.status_code == 200
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_merchant_staff"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
+from pintuan.errors import InvalidInput
 from pintuan.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
@@ -47,6 +48,13 @@ class TrustedProxies:
 
 
 NO_PROXIES = TrustedProxies()
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """Refuse a path or query holding a NUL character (422): no id, code or name has one, and
+    PostgreSQL cannot even compare text with it, so it would end as a 500."""
+    if "\x00" in request.url.path or "%00" in request.url.query:
+        raise InvalidInput("The path or query holds a NUL character.")
 
 
 def client_address(request: Request) -> str:
