@@ -223,6 +223,8 @@ class World:
             "choice": "pay",
             "outcome": "succeed",
             "action": "pause",
+            # Whom operators act on: the staff member (removed from staff, disabled, enabled).
+            "user_id": self.accounts["staff"].user_id,
         }
 
 

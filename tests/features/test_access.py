@@ -54,6 +54,9 @@ HTML = {"accept": "text/html"}
 # A refused form or keyed request saves its refusal under the caller's own key, to replay it to
 # that caller (invariant 7); nothing anyone else sees.
 BOOKKEEPING = frozenset({"idempotency_keys"})
+# When a token or session was last used is noted on any authenticated call, refused or not; every
+# other column of those rows must stay as it was.
+LAST_USE_COLUMNS = frozenset({"last_used_at"})
 # The framework's own documentation pages: the same for everyone, and not ours to authorise.
 FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -129,6 +132,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # operations
     ("GET", "/healthz"): rule("ok ok ok ok ok ok"),
     ("GET", "/readyz"): rule("ok ok ok ok ok ok"),
+    # open unless PINTUAN_METRICS_TOKEN is set (then its bearer token; tested with the metrics)
+    ("GET", "/metrics"): rule("ok ok ok ok ok ok"),
     # teams and seats: anyone signed in may start or join; a seat is its holder's alone
     ("POST", "/v1/deals/{deal_id}/teams"): rule("401 ok ok ok ok ok"),
     ("POST", "/v1/teams/{team_id}/seats"): rule("401 ok ok ok ok ok"),
@@ -144,6 +149,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/deals/{deal_id}/publish"): rule("401 403 403 ok 403 ok"),
     ("POST", "/v1/deals/{deal_id}/pause"): rule("401 403 403 ok 403 ok"),
     ("POST", "/v1/deals/{deal_id}/end"): rule("401 403 403 ok 403 ok"),
+    # moderation is the operators' alone: the merchant's staff cannot lift it
+    ("POST", "/v1/deals/{deal_id}/moderate"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/deals/{deal_id}/unmoderate"): rule("401 403 403 403 403 ok"),
     # payments: a seat is paid by its holder, or by anyone holding its pay link
     ("POST", "/v1/seats/{seat_id}/payments"): rule("401 ok 404 404 404 404", _SANDBOX),
     ("POST", "/v1/me/wallet/topups"): rule("401 ok ok ok ok ok", _TOPUP),
@@ -167,12 +175,17 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/me/tokens"): rule("401 ok ok ok ok ok", {"name": "cli"}),
     ("GET", "/v1/me/tokens"): rule("401 ok ok ok ok ok"),
     ("DELETE", "/v1/me/tokens/{token_id}"): rule("401 ok 404 404 404 404"),
+    ("GET", "/v1/me/sessions"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/me/sessions/revoke-all"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/users/{user_id}/disable"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/users/{user_id}/enable"): rule("401 403 403 403 403 ok"),
     # merchants: operators approve and suspend; staff see their own merchant's private parts
     ("POST", "/v1/merchants"): rule("401 403 403 403 403 ok", _MERCHANT),
     ("GET", "/v1/merchants"): rule("ok ok ok ok ok ok"),
     ("GET", "/v1/merchants/{merchant_id}"): rule("ok ok ok ok ok ok"),
     ("POST", "/v1/merchants/{merchant_id}/approve"): rule("401 403 403 403 403 ok"),
     ("POST", "/v1/merchants/{merchant_id}/suspend"): rule("401 403 403 403 403 ok"),
+    ("DELETE", "/v1/merchants/{merchant_id}/staff/{user_id}"): rule("401 403 403 403 403 ok"),
     ("POST", "/v1/merchants/{merchant_id}/staff"): rule("401 403 403 403 403 ok", _new_staff),
     ("GET", "/v1/merchants/{merchant_id}/staff"): rule("401 404 404 ok 404 ok"),
     ("GET", "/v1/me/notifications"): rule("401 ok ok ok ok ok"),
@@ -267,6 +280,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/console/operator/deals/{deal_id}/{action}"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/refunds"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/users"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/users/{user_id}/{action}"): rule(
+        "login 403 403 403 403 ok", action="disable"
+    ),
     ("GET", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/reconciliation"): rule("login 403 403 403 403 ok"),
@@ -294,10 +310,12 @@ def snapshot(services: Services) -> dict[str, list[str]]:
     """Every row of every table, so that a refused call can be shown to have changed nothing."""
 
     def read(session: Any) -> dict[str, list[str]]:
-        return {
-            table.name: sorted(repr(tuple(row)) for row in session.execute(select(table)))
-            for table in Base.metadata.sorted_tables
-        }
+        tables = {}
+        for table in Base.metadata.sorted_tables:
+            kept = [column for column in table.columns if column.name not in LAST_USE_COLUMNS]
+            rows = session.execute(select(*kept))
+            tables[table.name] = sorted(repr(tuple(row)) for row in rows)
+        return tables
 
     return services.db.run_sync(read)
 
