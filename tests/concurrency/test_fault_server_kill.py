@@ -196,7 +196,9 @@ def test_a_server_killed_mid_burst_loses_no_request_its_client_repeats(
         lambda s: Counter(s.scalars(select(Team.status))), write=False
     )
     # Every team fills and succeeds but those a stuck key kept a joiner out of.
-    short = {a.request.path.split("/")[3] for a in stuck if "/seats" in a.request.path}
+    # (A stuck payment keeps no one out: the shopper pays again with a new key, and the open
+    # checkout of the first one is reused.)
+    short = {a.request.path.split("/")[3] for a in stuck if a.request.path.startswith("/v1/teams/")}
     assert team_statuses == +Counter(succeeded=TEAMS - len(short), forming=len(short))
     print(
         f"\nserver kill: {len(burst)} requests in the burst over 2 processes, 1 killed after "
