@@ -52,15 +52,27 @@ def postgres_only(database_url: str) -> None:
         pytest.skip("PostgreSQL row locks")
 
 
+@contextmanager
+def serving(
+    database_url: str, *, run_worker: bool = False, **settings: object
+) -> Iterator[tuple[TestClient, Services]]:
+    """The app on an emptied database with these settings (and its worker, if asked)."""
+    configured = make_settings(database_url, **settings)
+    services = build_services(configured)
+    _empty_all_tables(services.db)
+    app = create_app(configured, services, run_worker=run_worker)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client, services
+    finally:
+        services.db.dispose()
+
+
 @pytest.fixture
 def brief_wait(database_url: str) -> Iterator[tuple[TestClient, Services]]:
     """A server that waits a quarter of a second for SQLite's write lock."""
-    settings = make_settings(database_url, sqlite_request_wait_ms=250)
-    services = build_services(settings)
-    _empty_all_tables(services.db)
-    with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
-        yield client, services
-    services.db.dispose()
+    with serving(database_url, sqlite_request_wait_ms=250) as served:
+        yield served
 
 
 @pytest.mark.usefixtures("sqlite_only")
@@ -173,12 +185,8 @@ def postgres_row_locked_elsewhere(database_url: str, table: str, row_id: str) ->
 
 @pytest.fixture
 def impatient(database_url: str) -> Iterator[tuple[TestClient, Services]]:
-    settings = make_settings(database_url, db_lock_timeout_ms=300)
-    services = build_services(settings)
-    _empty_all_tables(services.db)
-    with TestClient(create_app(settings, services), raise_server_exceptions=False) as client:
-        yield client, services
-    services.db.dispose()
+    with serving(database_url, db_lock_timeout_ms=300) as served:
+        yield served
 
 
 @pytest.mark.usefixtures("postgres_only")
@@ -223,13 +231,11 @@ def test_the_in_process_worker_waiting_for_the_lock_never_stalls_the_server(
     database_url: str,
 ) -> None:
     # given a server sweeping in-process, with a held seat whose hold has run out
-    settings = make_settings(database_url, sqlite_busy_timeout_ms=3000, worker_idle_seconds=0.05)
-    services = build_services(settings)
-    _empty_all_tables(services.db)
-    deal = create_deal(services.db, create_merchant(services.db))
-    shopper = create_account(services)
-    app = create_app(settings, services, run_worker=True)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(
+        database_url, run_worker=True, sqlite_busy_timeout_ms=3000, worker_idle_seconds=0.05
+    ) as (client, services):
+        deal = create_deal(services.db, create_merchant(services.db))
+        shopper = create_account(services)
         team = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers)
         assert team.status_code == 201, team.text
         clock.advance(timedelta(hours=1))
@@ -239,7 +245,6 @@ def test_the_in_process_worker_waiting_for_the_lock_never_stalls_the_server(
             started = time.perf_counter()
             health = client.get("/healthz")
             elapsed = time.perf_counter() - started
-    services.db.dispose()
 
     # then the server answered at once all the same
     assert health.status_code == 200
