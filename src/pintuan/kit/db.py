@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 import psycopg
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from pintuan.errors import DatabaseBusy
 from pintuan.kit.rawsql import RawTx
@@ -125,18 +124,6 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
-
-    @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Session]:
-        """A session in one transaction: committed on exit, rolled back on an exception."""
-        factory = self._blocking.writer if write else self._blocking.reader
-        try:
-            with factory() as session, session.begin():
-                yield session
-        except DBAPIError as exc:
-            if _is_busy(exc.orig):
-                raise DatabaseBusy() from exc
-            raise
 
     def run_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(session, *args)`` in one transaction, blocking while the database is busy."""
@@ -236,10 +223,6 @@ class Database:
             raise
         finally:
             pooled.close()
-
-    def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self._blocking.dispose()
