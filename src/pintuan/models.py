@@ -1,7 +1,7 @@
 """Every table, imported in one place so metadata is complete for migrations and tests."""
 
 from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
-from pintuan.apps.models import App
+from pintuan.apps.models import App, AppInstallation
 from pintuan.audit.models import AuditRun
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
@@ -26,6 +26,7 @@ from pintuan.teams.models import DealShopperCount, Seat, Team
 __all__ = [
     "ApiToken",
     "App",
+    "AppInstallation",
     "AttributionCursor",
     "AuditRun",
     "Base",

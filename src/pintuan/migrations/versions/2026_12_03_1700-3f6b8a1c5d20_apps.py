@@ -1,4 +1,4 @@
-"""apps: outside apps registered on the open platform
+"""apps: outside apps registered on the open platform, and the shops that installed them
 
 Revision ID: 3f6b8a1c5d20
 Revises: c4e1a7d93b52
@@ -49,9 +49,42 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("apps", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_apps_owner_user_id"), ["owner_user_id"], unique=False)
+    op.create_table(
+        "app_installations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("app_id", sa.String(length=40), nullable=False),
+        sa.Column("merchant_id", sa.String(length=40), nullable=False),
+        sa.Column("installed_by", sa.String(length=40), nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("created_at", pintuan.kit.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", pintuan.kit.orm.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", pintuan.kit.orm.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["app_id"], ["apps.id"], name=op.f("fk_app_installations_app_id_apps")
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_app_installations_merchant_id_merchants"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["installed_by"], ["users.id"], name=op.f("fk_app_installations_installed_by_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_app_installations")),
+        sa.UniqueConstraint(
+            "app_id", "merchant_id", name=op.f("uq_app_installations_app_id_merchant_id")
+        ),
+    )
+    with op.batch_alter_table("app_installations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_app_installations_merchant_id"), ["merchant_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("app_installations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_app_installations_merchant_id"))
+    op.drop_table("app_installations")
     with op.batch_alter_table("apps", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_apps_owner_user_id"))
     op.drop_table("apps")
