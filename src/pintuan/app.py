@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pintuan.accounts.api import router as accounts_router
 from pintuan.accounts.dependencies import SESSION_COOKIE
+from pintuan.apps.api import router as apps_router
 from pintuan.audit.api import ledger_router as ledger_check_router
 from pintuan.audit.api import router as audit_router
 from pintuan.bootstrap import build_services
@@ -119,6 +120,7 @@ def create_app(
         shares_router,
         growth_router,
         metrics_router,
+        apps_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.

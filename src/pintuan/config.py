@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # Shifts the application clock; for demos and browser tests, refused in prod.
     clock_offset_seconds: int = 0
+    # The open platform: how many API requests one app may make per minute (all its tokens
+    # together); how long its access and refresh tokens live; how long a rotated client secret
+    # keeps working beside the new one; how long an authorization code may wait to be redeemed.
+    app_requests_per_minute: int = Field(default=600, ge=1)
+    oauth_access_token_minutes: int = Field(default=60, ge=1, le=1440)
+    oauth_refresh_token_days: int = Field(default=30, ge=1, le=365)
+    app_secret_overlap_hours: int = Field(default=24, ge=0, le=720)
+    oauth_code_minutes: int = Field(default=5, ge=1, le=10)
     # Last-touch attribution: how long after a visit to a share an order is still credited to it.
     attribution_window_days: int = Field(default=7, ge=1, le=90)
 

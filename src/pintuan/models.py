@@ -1,7 +1,7 @@
 """Every table, imported in one place so metadata is complete for migrations and tests."""
 
 from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
-from pintuan.apps.models import App, AppInstallation
+from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthCode, OAuthToken
 from pintuan.audit.models import AuditRun
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
@@ -27,6 +27,7 @@ __all__ = [
     "ApiToken",
     "App",
     "AppInstallation",
+    "AppSecret",
     "AttributionCursor",
     "AuditRun",
     "Base",
@@ -43,6 +44,8 @@ __all__ = [
     "Merchant",
     "MerchantStaff",
     "Notification",
+    "OAuthCode",
+    "OAuthToken",
     "OutboxEvent",
     "Payment",
     "RateLimitCounter",

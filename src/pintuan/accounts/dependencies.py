@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pintuan.accounts import service
+from pintuan.domain.apps import is_app_access_token
 from pintuan.domain.roles import Principal
-from pintuan.errors import Unauthenticated
+from pintuan.errors import Forbidden, Unauthenticated
 from pintuan.services import Services, ServicesDep
 
 SESSION_COOKIE = "pintuan_session"
@@ -21,6 +22,12 @@ async def optional_principal(request: Request, services: ServicesDep) -> Princip
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated(
                 "Send the API token as 'Authorization: Bearer <token>'.", code="invalid_token"
+            )
+        if is_app_access_token(secret.strip()):
+            raise Forbidden(
+                "This route is for people: an app's access token cannot call it. "
+                "Use a user's API token or the app routes under /v1/partner.",
+                code="user_token_required",
             )
         use = await services.db.run_raw(service.use_api_token, secret.strip(), write=False)
         if use is None:
