@@ -204,6 +204,9 @@ class World:
     pay_link_token: str
     notification_id: str
     token_id: str
+    # An app the shopper registered (pending), and its client secret.
+    app_id: str = ""
+    app_secret_id: str = ""
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -225,7 +228,19 @@ class World:
             "action": "pause",
             # Whom operators act on: the staff member (removed from staff, disabled, enabled).
             "user_id": self.accounts["staff"].user_id,
+            "app_id": self.app_id,
+            "secret_id": self.app_secret_id,
         }
+
+
+def app_manifest() -> dict[str, Any]:
+    """A valid app manifest (``POST /v1/apps``), with a loopback redirect URI (dev and test)."""
+    return {
+        "name": "Cinema Partner",
+        "homepage": "https://cinema.example.com",
+        "redirect_uris": ["http://127.0.0.1:9/callback"],
+        "scopes": ["offers:read", "offers:write", "profile"],
+    }
 
 
 def seed_world(client: TestClient, services: Services) -> World:
@@ -259,6 +274,7 @@ def seed_world(client: TestClient, services: Services) -> World:
     )
     pay_link = made(client.post(f"/v1/seats/{seat_id}/pay-links", headers=shopper))
     tokens = client.get("/v1/me/tokens", headers=shopper).json()["data"]
+    app = made(client.post("/v1/apps", json=app_manifest(), headers=shopper))
     return World(
         accounts=accounts,
         merchant_id=mine.id,
@@ -274,4 +290,6 @@ def seed_world(client: TestClient, services: Services) -> World:
         pay_link_token=pay_link["token"],
         notification_id=create_notification(services.db, accounts["shopper"].user_id),
         token_id=tokens[0]["id"],
+        app_id=app["id"],
+        app_secret_id=app["secrets"][0]["id"],
     )

@@ -41,6 +41,7 @@ from tests.factories import (
     PASSWORD,
     Account,
     World,
+    app_manifest,
     create_account,
     create_deal,
     create_merchant,
@@ -115,6 +116,10 @@ def _shoppers_tree(world: World) -> str:
 
 def _shoppers_login(world: World) -> dict[str, Any]:
     return {"email": world.accounts["shopper"].email, "password": PASSWORD}
+
+
+def _app_manifest(world: World) -> dict[str, Any]:
+    return app_manifest()
 
 
 def _shoppers_login_page(world: World) -> dict[str, Any]:
@@ -286,6 +291,33 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/reconciliation"): rule("login 403 403 403 403 ok"),
+    # the open platform: any signed-in user may register an app; an app is its developer's
+    # (operators see and review every one, but its secrets are the developer's alone)
+    ("POST", "/v1/apps"): rule("401 ok ok ok ok ok", _app_manifest),
+    ("GET", "/v1/apps"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/apps/{app_id}"): rule("401 ok 404 404 404 ok"),
+    ("POST", "/v1/apps/{app_id}/approve"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/apps/{app_id}/suspend"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/apps/{app_id}/secrets"): rule("401 ok 404 404 404 403"),
+    ("DELETE", "/v1/apps/{app_id}/secrets/{secret_id}"): rule("401 ok 404 404 404 403"),
+    # app routes take an app's access token: every user's token is refused
+    ("GET", "/v1/partner/me"): rule("401 403 403 403 403 403"),
+    # OAuth: the client authenticates itself (nobody here is a client); the consent page is
+    # for whoever is signed in
+    ("POST", "/oauth/token"): rule("ok ok ok ok ok ok"),
+    ("POST", "/oauth/revoke"): rule("401 401 401 401 401 401"),
+    ("GET", "/.well-known/oauth-authorization-server"): rule("ok ok ok ok ok ok"),
+    ("GET", "/oauth/authorize"): rule("login ok ok ok ok ok"),
+    ("POST", "/oauth/authorize"): rule("login ok ok ok ok ok"),
+    ("GET", "/developers/docs"): rule("ok ok ok ok ok ok"),
+    ("GET", "/console/developer"): rule("login ok ok ok ok ok"),
+    ("POST", "/console/developer/apps"): rule("login ok ok ok ok ok"),
+    ("GET", "/console/developer/apps/{app_id}"): rule("login ok 404 404 404 403"),
+    ("POST", "/console/developer/apps/{app_id}/secrets"): rule("login ok 404 404 404 403"),
+    ("GET", "/console/operator/apps"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/apps/{app_id}/{action}"): rule(
+        "login 403 403 403 403 ok", action="approve"
+    ),
 }
 
 

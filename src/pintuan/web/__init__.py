@@ -12,12 +12,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pintuan.config import Environment, Settings
-from pintuan.web import console, shopper
+from pintuan.web import console, developers, shopper
 from pintuan.web.kit.rendering import STATIC_DIR, STATIC_PREFIX
 from pintuan.web.kit.security import SecurityHeadersMiddleware
 
 # Each audience's package exposes one ``router``; they are mounted alike, in this order.
-AUDIENCES = (shopper, console)
+AUDIENCES = (shopper, console, developers)
 
 
 def install_web(app: FastAPI, settings: Settings) -> None:
