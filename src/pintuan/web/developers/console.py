@@ -18,7 +18,9 @@ from pintuan.domain.apps import ALL_SCOPES, APP_TRANSITIONS, AppStatus
 from pintuan.errors import AppError, NotFound
 from pintuan.web.console.shared import PAGE_SIZE, STATUS_TONES, listing, with_done
 from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.forms import form_fields, run_form_write
+from pintuan.web.kit.i18n import request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, Operator
@@ -86,7 +88,7 @@ async def register_app(request: Request, principal: LoggedIn) -> Response:
         context: dict[str, Any] = {
             "page": listing(request, rows, PAGE_SIZE, lambda a: a.id),
             "scopes": sorted(ALL_SCOPES),
-            "error": error.detail,
+            "error": error_message(error, request_locale(request, principal)),
             "values": fields,
             **_labels(),
         }

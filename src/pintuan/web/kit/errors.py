@@ -59,6 +59,23 @@ ERROR_MESSAGES: dict[str, str] = {
         "Its deal may still have open teams."
     ),
     "internal_error": N_("Something went wrong on our side. It has been logged; try again later."),
+    # the open platform
+    "app_not_found": N_("This app does not exist or is not yours."),
+    "app_owner_only": N_("Only the app's developer may do this."),
+    "invalid_app_transition": N_("This app cannot be moved to that status from the one it has."),
+    "invalid_app_url": N_(
+        "A URL is not valid: use https (plain http only to a loopback address, in development)."
+    ),
+    "unknown_scope": N_("The app asks for a scope the platform does not know."),
+    "last_secret": N_("This is the app's only working secret; make a new one before revoking it."),
+    "secret_not_found": N_("This app has no such secret."),
+    "invalid_authorization_request": N_(
+        "This app's authorization link is not valid (for example, its return address is not "
+        "registered). Go back to the app and try again."
+    ),
+    "user_token_required": N_("An app's access token cannot be used here."),
+    "app_token_required": N_("This is for apps: send an app's access token."),
+    "insufficient_scope": N_("The app was not granted the permission this needs."),
 }
 
 
