@@ -9,6 +9,7 @@ sent anywhere: the page says what is wrong.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -21,6 +22,7 @@ from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.forms import form_fields, run_form_write
 from pintuan.web.kit.rendering import render
+from pintuan.web.kit.security import CONTENT_SECURITY_POLICY
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn
 
@@ -70,7 +72,18 @@ async def consent_page(request: Request, principal: LoggedIn) -> Response:
         "shops": sorted(shops.items(), key=lambda item: item[1]),
         "fields": {name: request.query_params.get(name, "") for name in OAUTH_FIELDS},
     }
-    return await render(request, "developers/consent.html", context)
+    page = await render(request, "developers/consent.html", context)
+    # Answering the form redirects the browser to the app, and a policy of form-action 'self'
+    # would stop that redirect: this page alone may also send its form on to the app's origin.
+    page.headers["content-security-policy"] = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action 'self' {_origin(found.redirect_uri)}"
+    )
+    return page
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @router.post("/oauth/authorize", response_class=HTMLResponse, dependencies=[CsrfProtected])
