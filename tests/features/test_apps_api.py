@@ -66,6 +66,7 @@ def test_a_registration_with_an_idempotency_key_is_not_replayed_with_its_secret(
         ({"redirect_uris": ["http://cinema.example.com/cb"]}, "redirect_uris.0", "invalid_app_url"),
         ({"redirect_uris": ["ftp://cinema.example.com/cb"]}, "redirect_uris.0", "invalid_app_url"),
         ({"redirect_uris": ["https://cinema.example.com/cb#x"]}, "redirect_uris.0", None),
+        ({"redirect_uris": ["https://me@cinema.example.com/cb"]}, "redirect_uris.0", None),
         ({"redirect_uris": []}, "redirect_uris", None),
         ({"scopes": ["offers:read", "admin"]}, "scopes.1", None),
         ({"scopes": []}, "scopes", None),

@@ -460,6 +460,23 @@ def test_staff_cannot_install_an_app_on_a_shop_they_do_not_work_for(
     assert answer.status_code == 403
 
 
+def test_the_consent_page_may_send_its_form_on_to_the_apps_origin_only(
+    client: TestClient, services: Services
+) -> None:
+    developer, operator = _people(services)
+    app = approved_app(client, developer, operator)
+    browser = signed_in_browser(client, create_account(services))
+    _, challenge = pkce_pair()
+
+    page = browser.get(
+        "/oauth/authorize?" + urlencode(authorize_query(app, challenge)), headers=HTML
+    )
+    other = browser.get("/account", headers=HTML)
+
+    assert "form-action 'self' http://127.0.0.1:9;" in page.headers["content-security-policy"]
+    assert "form-action 'self';" in other.headers["content-security-policy"]
+
+
 def test_the_consent_page_asks_a_visitor_to_log_in_first(
     client: TestClient, services: Services
 ) -> None:
@@ -513,3 +530,49 @@ def test_app_requests_past_the_rate_are_refused_with_retry_after(
     assert refused.json()["code"] == "rate_limited"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert others.status_code == 200
+
+
+def test_a_code_redeemed_by_racing_requests_leaves_no_working_token(
+    client: TestClient, services: Services
+) -> None:
+    import threading
+
+    from pintuan.apps import oauth
+    from pintuan.apps.models import OAuthToken
+
+    developer, operator = _people(services)
+    shopper = create_account(services)
+    app = approved_app(client, developer, operator)
+    verifier, challenge = pkce_pair()
+    code = _code(client, app, shopper, challenge)
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", app.redirect_uri),
+        ("code_verifier", verifier),
+        ("client_id", app.client_id),
+        ("client_secret", app.client_secret),
+    ]
+    request = oauth.CapturedRequest("POST", "http://127.0.0.1/oauth/token", {}, form=form)
+    start = threading.Barrier(8)
+    answers: list[oauth.Answer] = []
+
+    def redeem() -> None:
+        start.wait()
+        answers.append(
+            services.db.run_sync(lambda s: oauth.token_response(s, services.settings, request))
+        )
+
+    racers = [threading.Thread(target=redeem) for _ in range(8)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+
+    assert len(answers) == 8
+    assert sum(a.status == 200 for a in answers) <= 1
+    assert {a.body["error"] for a in answers if a.status != 200} == {"invalid_grant"}
+    live = services.db.run_sync(
+        lambda s: s.query(OAuthToken).filter(OAuthToken.revoked_at.is_(None)).count()
+    )
+    assert live == 0

@@ -77,8 +77,8 @@ def check_app_url(field: str, url: str, *, allow_loopback: bool) -> None:
         raise field_error(field, "is not a URL", code="invalid_app_url") from None
     if not host or parts.scheme not in ("https", "http"):
         raise field_error(field, "must be an absolute https URL", code="invalid_app_url")
-    if parts.fragment:
-        raise field_error(field, "must not have a #fragment", code="invalid_app_url")
+    if parts.fragment or parts.username or parts.password:
+        raise field_error(field, "must not have a #fragment or a user name", code="invalid_app_url")
     if parts.scheme == "http" and not (allow_loopback and is_loopback_host(host)):
         raise field_error(
             field,
