@@ -1,5 +1,6 @@
 """Server-rendered pages, by audience: ``shopper/`` (the shopper's and the account pages),
-``console/`` (the merchant and operator consoles) and ``kit/`` (what both use: CSRF, the session,
+``console/`` (the merchant and operator consoles), ``developers/`` (the open platform's consent
+page, developer console, review of apps and docs) and ``kit/`` (what both use: CSRF, the session,
 languages, rendering, security headers, error pages, once-only forms).
 
 Templates, static files and catalogues stay beside the packages, in ``templates/``, ``static/``
