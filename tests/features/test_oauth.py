@@ -576,3 +576,21 @@ def test_a_code_redeemed_by_racing_requests_leaves_no_working_token(
         lambda s: s.query(OAuthToken).filter(OAuthToken.revoked_at.is_(None)).count()
     )
     assert live == 0
+
+
+def test_a_disabled_persons_grants_give_no_new_token(
+    client: TestClient, services: Services
+) -> None:
+    developer, operator = _people(services)
+    shopper = create_account(services)
+    app = approved_app(client, developer, operator)
+    tokens = authorization_code(client, app, shopper, scope="offers:read")
+    verifier, challenge = pkce_pair()
+    code = _code(client, app, shopper, challenge)
+
+    disabled = client.post(f"/v1/users/{shopper.user_id}/disable", headers=operator.headers)
+
+    assert disabled.status_code == 200, disabled.text
+    assert client.get("/v1/partner/me", headers=tokens.headers).status_code == 401
+    assert refresh(client, app, tokens.refresh_token or "").status_code == 400
+    assert _redeem(client, app, code, verifier).status_code == 400

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,11 +30,12 @@ from pintuan.apps.schemas import (
 )
 from pintuan.config import Environment, Settings
 from pintuan.domain.apps import ALL_SCOPES, AppPrincipal, AppStatus, Scope
+from pintuan.domain.roles import Principal
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
-from pintuan.services import ServicesDep
+from pintuan.services import Services, ServicesDep
 
 router = APIRouter(tags=["apps"])
 
@@ -103,7 +104,7 @@ async def read_app(app_id: str, principal: CurrentPrincipal, services: ServicesD
 
 
 async def _review(
-    app_id: str, action: str, request: Request, principal: Any, services: Any
+    app_id: str, action: str, request: Request, principal: Principal, services: Services
 ) -> Response:
     def work(session: Session) -> AppOut:
         return AppOut.of(service.review_app(session, principal, app_id, action))

@@ -37,6 +37,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pintuan.accounts.models import User
 from pintuan.apps.models import App, OAuthCode, OAuthToken
 from pintuan.apps.service import digest, install_app, live_secrets, secret_matches
 from pintuan.config import Settings
@@ -199,6 +200,12 @@ class StoredToken(TokenMixin):  # type: ignore[misc]
         return self.row.revoked_at is not None or (self.refresh and self.row.rotated_at is not None)
 
 
+def _enabled(session: Session, user_id: str) -> bool:
+    """A disabled person's grants give nothing more (their tokens are refused at the lookup)."""
+    disabled = session.scalar(select(User.disabled_at).where(User.id == user_id))
+    return disabled is None
+
+
 def _revoke_family(session: Session, family: str | None, now: datetime) -> None:
     """Revoke every token that came from one authorization code (a replay was seen)."""
     if family is None:
@@ -289,8 +296,10 @@ class _AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mi
             _revoke_family(session, authorization_code.row.id, now)
             raise InvalidGrantError("The code was already used.")
 
-    def authenticate_user(self, authorization_code: _Code) -> Grantee:
+    def authenticate_user(self, authorization_code: _Code) -> Grantee | None:
         row = authorization_code.row
+        if not _enabled(self.server.session, row.user_id):
+            return None
         return Grantee(row.user_id, row.merchant_id, row.id)
 
 
@@ -320,9 +329,10 @@ class _RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             return None
         return token
 
-    def authenticate_user(self, refresh_token: StoredToken) -> Grantee:
+    def authenticate_user(self, refresh_token: StoredToken) -> Grantee | None:
         row = refresh_token.row
-        assert row.user_id is not None
+        if row.user_id is None or not _enabled(self.server.session, row.user_id):
+            return None
         return Grantee(row.user_id, row.merchant_id, row.code_id)
 
     def revoke_old_credential(self, refresh_token: StoredToken) -> None:

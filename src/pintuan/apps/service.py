@@ -57,6 +57,7 @@ class Manifest:
 
 
 def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host is None:
         return False
     if host.lower() in LOOPBACK_NAMES:
