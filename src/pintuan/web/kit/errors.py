@@ -59,6 +59,14 @@ ERROR_MESSAGES: dict[str, str] = {
         "Its deal may still have open teams."
     ),
     "internal_error": N_("Something went wrong on our side. It has been logged; try again later."),
+    # webhooks
+    "webhook_url_not_allowed": N_(
+        "Webhooks cannot be sent to this address. Use a public https address."
+    ),
+    "unknown_event_type": N_("One of the event types is not one Pintuan sends."),
+    "webhook_endpoint_not_found": N_("This webhook endpoint does not exist."),
+    "webhook_delivery_not_found": N_("This webhook delivery does not exist."),
+    "too_many_webhook_endpoints": N_("This app already has as many webhook endpoints as allowed."),
 }
 
 
