@@ -160,6 +160,7 @@ class Worker:
         self._last_housekeeping = utc_now() - HOUSEKEEPING_EVERY
         self._attribution_window = timedelta(days=services.settings.attribution_window_days)
         self._rollup = DailyRollup()
+        self._webhooks = webhook_tasks.WebhookSender(services.settings)
         self._lag_gauges = {
             work: SWEEP_LAG.labels(work=work) for work in ("holds", "teams", "calls")
         }
@@ -212,14 +213,7 @@ class Worker:
             )
         if due.webhooks or report.events_fanned_out:
             report.webhooks_sent = (
-                self._attempt(
-                    "webhooks",
-                    webhook_tasks.deliver_due_webhooks,
-                    db,
-                    self.services.settings,
-                    utc_now(),
-                )
-                or 0
+                self._attempt("webhooks", self._webhooks.send_due, db, utc_now()) or 0
             )
         # Kept in memory: after today's check, this costs nothing until the next midnight.
         report.days_rolled_up = (

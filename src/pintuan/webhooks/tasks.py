@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, func, insert, or_, select, text, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from pintuan.apps.models import App, AppInstallation
@@ -174,24 +174,24 @@ def _queue_deliveries(session: Session, events: list[_Event], now: datetime) -> 
                         "delivered_at": None,
                     }
                 )
+    if not rows:
+        return
     # Behind an endpoint's waiting delivery, a new one waits as long: in order, it cannot go
     # first, and the worker's probe need not see it due before then.
     waiting = dict(
         session.execute(
-            select(deliveries.c.endpoint_id, func.max(deliveries.c.next_attempt_at))
-            .where(
-                deliveries.c.status == DeliveryStatus.PENDING.value,
-                deliveries.c.endpoint_id.in_({row["endpoint_id"] for row in rows}),
-            )
-            .group_by(deliveries.c.endpoint_id)
+            select(WebhookEndpoint.id, WebhookDelivery.next_attempt_at)
+            .join(WebhookDelivery, WebhookDelivery.seq == _head_seq())
+            .where(WebhookEndpoint.id.in_({row["endpoint_id"] for row in rows}))
         ).all()
     )
-    # One row at a time in event order, so that ``seq`` follows the events on every database.
     for row in rows:
         behind = waiting.get(row["endpoint_id"])
         if behind is not None and behind > now:
             row["next_attempt_at"] = behind
-        session.execute(insert(WebhookDelivery).values(**row))
+    # Inserted in event order, so ``seq`` follows the events (both drivers insert a batch's
+    # rows in the order given).
+    session.execute(insert(WebhookDelivery), rows)
 
 
 def _listeners(session: Session) -> dict[tuple[str, str], list[str]]:
@@ -346,30 +346,37 @@ class SendResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _head_seq() -> Any:
+    """The oldest pending delivery of the endpoint in the enclosing query: the one that goes
+    next, in order."""
+    head = deliveries.alias("head")
+    # The status word is written out: SQLite matches a partial index only on the literal.
+    return (
+        select(func.min(head.c.seq))
+        .where(head.c.endpoint_id == WebhookEndpoint.id, text("head.status = 'pending'"))
+        .correlate(WebhookEndpoint)
+        .scalar_subquery()
+    )
+
+
 def claim_due_deliveries(
     session: Session, now: datetime, limit: int, lease: timedelta = LEASE
 ) -> list[ClaimedDelivery]:
     """Lease up to ``limit`` due deliveries, each the oldest waiting one of its endpoint, for
     one worker to send. The lease is a conditional write: a delivery another worker holds is
     never claimed twice."""
-    earlier = aliased(WebhookDelivery)
-    # The status word is written out: SQLite matches a partial index only on the literal.
-    pending = text("webhook_deliveries.status = 'pending'")
+    # Driven by the endpoints (few) rather than the deliveries (a down receiver's backlog may
+    # be long): each enabled endpoint's head, read from the pending-order index.
     query = (
         select(WebhookDelivery, WebhookEndpoint)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .select_from(WebhookEndpoint)
         .join(App, App.id == WebhookEndpoint.app_id)
+        .join(WebhookDelivery, WebhookDelivery.seq == _head_seq())
         .where(
-            pending,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
             WebhookEndpoint.enabled.is_(True),
             App.status == AppStatus.APPROVED.value,
-            ~exists().where(
-                earlier.endpoint_id == WebhookDelivery.endpoint_id,
-                earlier.status == DeliveryStatus.PENDING.value,
-                earlier.seq < WebhookDelivery.seq,
-            ),
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
         )
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(limit)
@@ -592,34 +599,50 @@ def webhook_client(settings: Settings) -> httpx.Client:
     )
 
 
-def deliver_due_webhooks(
-    db: Database, settings: Settings, now: datetime, client: httpx.Client | None = None
-) -> int:
-    """Claim the due deliveries, send them (several at once, none inside a transaction) and
-    record each result in a transaction of its own; returns how many were sent."""
-    due = db.run_sync(claim_due_deliveries, now, SEND_BATCH)
-    if not due:
-        return 0
-    allow_private = settings.env is not Environment.PROD
-    deadline = settings.webhook_connect_timeout_seconds + settings.webhook_timeout_seconds
-    window = timedelta(hours=settings.webhook_retry_hours)
-    own_client = client is None
-    http = client or webhook_client(settings)
-    try:
-        with ThreadPoolExecutor(max_workers=min(SENDERS, len(due))) as pool:
-            outcomes = pool.map(
-                lambda d: (
-                    d,
-                    send_delivery(http, d, allow_private=allow_private, deadline=deadline),
-                ),
+class WebhookSender:
+    """The worker's outbound side, kept across ticks: one HTTP client (its TLS set-up costs
+    tens of milliseconds) and a few threads to send with."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: httpx.Client | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def send_due(self, db: Database, now: datetime) -> int:
+        """Claim the due deliveries, send them (several at once, none inside a transaction)
+        and record the results in one transaction; returns how many were sent. A worker that
+        dies before recording leaves the leases to run out: those are sent again (at least
+        once)."""
+        due = db.run_sync(claim_due_deliveries, now, SEND_BATCH)
+        if not due:
+            return 0
+        if self._client is None or self._pool is None:
+            self._client = webhook_client(self.settings)
+            self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="webhooks")
+        http, settings = self._client, self.settings
+        allow_private = settings.env is not Environment.PROD
+        deadline = settings.webhook_connect_timeout_seconds + settings.webhook_timeout_seconds
+        window = timedelta(hours=settings.webhook_retry_hours)
+        outcomes = list(
+            self._pool.map(
+                lambda d: send_delivery(http, d, allow_private=allow_private, deadline=deadline),
                 due,
             )
-            for delivery, outcome in outcomes:
-                db.run_sync(record_result, delivery, outcome, _now_after(now, outcome), window)
-    finally:
-        if own_client:
-            http.close()
-    return len(due)
+        )
+
+        def record(session: Session) -> None:
+            for delivery, outcome in zip(due, outcomes, strict=True):
+                record_result(session, delivery, outcome, _now_after(now, outcome), window)
+
+        db.run_sync(record)
+        return len(due)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._client is not None:
+            self._client.close()
+        self._client = self._pool = None
 
 
 def _now_after(claimed_at: datetime, outcome: SendResult) -> datetime:
