@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from pintuan.app import create_app
+from pintuan.apps.dependencies import current_app
 from pintuan.config import Environment
 from pintuan.domain.apps import AppStatus
 from pintuan.domain.roles import Role
@@ -36,6 +39,7 @@ from tests.features.webhooks_world import (
     AppHeaders,
     PartnerApp,
     app_client,
+    app_of_test_bearer,
     create_partner_app,
     revoke_installations,
     serving_apps,
@@ -664,3 +668,37 @@ def test_a_failed_team_is_heard_with_its_refunded_seats_counted(
     assert [m["type"] for m in messages] == ["team.failed"]
     assert messages[0]["data"]["team_id"] == started["team"]["id"]
     assert messages[0]["data"]["refunded_seats"] == 1
+
+
+def test_a_join_never_waits_for_a_slow_receiver(services: Services, settings: Any) -> None:
+    """The server's own worker is busy with a receiver that takes seconds to answer; joins
+    meanwhile answer as fast as ever, since a join only writes its outbox row."""
+    merchant = create_merchant(services.db)
+    app = create_partner_app(services, create_account(services), installed_on=(merchant,))
+    receiver = Receiver(delay=3.0).up()
+    application = create_app(settings, services, run_worker=True)
+    application.dependency_overrides[current_app] = app_of_test_bearer
+    try:
+        with TestClient(application, raise_server_exceptions=False) as client:
+            answer = client.post(
+                "/v1/webhook_endpoints",
+                json={"url": receiver.url, "events": ["order.created"]},
+                headers={"Authorization": f"Bearer test-app:{app.id}:webhooks:manage"},
+            )
+            assert answer.status_code == 201, answer.text
+            deal = create_deal(services.db, merchant, team_size=10)
+            started = start(client, create_account(services), deal.id)
+            deadline = time.monotonic() + 10
+            while not receiver.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert receiver.received, "the worker should be sending by now"
+            timings = []
+            for _ in range(5):
+                begun = time.perf_counter()
+                joined = join(client, create_account(services), started["team"]["id"])
+                timings.append(time.perf_counter() - begun)
+                assert joined.status_code == 201, joined.text
+    finally:
+        receiver.down()
+
+    assert max(timings) < 1.0, timings

@@ -101,7 +101,7 @@ def revoke_installations(services: Services, app_id: str) -> None:
     services.db.run_sync(work)
 
 
-async def _app_of_test_bearer(request: Request) -> AppPrincipal:
+async def app_of_test_bearer(request: Request) -> AppPrincipal:
     value = request.headers.get("authorization", "")
     if not value.startswith(_PREFIX):
         raise Unauthenticated("Send an app access token.", code="invalid_token")
@@ -114,7 +114,7 @@ def serving_apps(settings: Settings, services: Services) -> Iterator[tuple[TestC
     """A client of the API and ``headers(app_id, scopes=...)``: what a request of that app with
     those scopes carries."""
     application = create_app(settings, services)
-    application.dependency_overrides[current_app] = _app_of_test_bearer
+    application.dependency_overrides[current_app] = app_of_test_bearer
 
     def headers(app_id: str, scopes: tuple[str, ...] = ("webhooks:manage",)) -> dict[str, str]:
         return {"Authorization": f"{_PREFIX}{app_id}:{','.join(scopes)}"}
