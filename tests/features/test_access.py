@@ -287,6 +287,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/reconciliation"): rule("login 403 403 403 403 ok"),
+    # the developer console: anyone signed in, who sees only the apps they own
+    ("GET", "/console/developer/webhooks"): rule("login ok ok ok ok ok"),
     # webhook endpoints: an app's own, through its access token (a person's token is none)
     ("POST", "/v1/webhook_endpoints"): rule("401 401 401 401 401 401", _WEBHOOK_ENDPOINT),
     ("GET", "/v1/webhook_endpoints"): rule("401 401 401 401 401 401"),

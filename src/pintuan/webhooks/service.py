@@ -296,3 +296,35 @@ def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     ):
         found.append(endpoint.previous_secret)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointReport:
+    endpoint: WebhookEndpoint
+    deliveries: list[LoggedDelivery]
+
+
+@dataclass(frozen=True, slots=True)
+class AppWebhooks:
+    app: App
+    endpoints: list[EndpointReport]
+
+
+def developer_webhooks(
+    session: Session, owner_user_id: str, per_endpoint: int
+) -> list[AppWebhooks]:
+    """The apps a developer owns, each with its endpoints and their latest deliveries (for the
+    developer's console page)."""
+    apps = list(
+        session.scalars(select(App).where(App.owner_user_id == owner_user_id).order_by(App.id))
+    )
+    found = []
+    for app in apps:
+        reports = [
+            EndpointReport(
+                e, list_deliveries(session, app.id, e.id, None, per_endpoint)[:per_endpoint]
+            )
+            for e in list_endpoints(session, app.id)
+        ]
+        found.append(AppWebhooks(app, reports))
+    return found
