@@ -58,6 +58,7 @@ format: install
 bench: install
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.webhooks
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

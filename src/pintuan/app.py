@@ -51,6 +51,7 @@ from pintuan.teams.reports_api import router as team_reports_router
 from pintuan.web import install_web
 from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
+from pintuan.webhooks.api import router as webhooks_router
 from pintuan.worker import Worker
 
 log = logging.getLogger("pintuan.http")
@@ -121,6 +122,7 @@ def create_app(
         growth_router,
         metrics_router,
         apps_router,
+        webhooks_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     oauth_code_minutes: int = Field(default=5, ge=1, le=10)
     # Last-touch attribution: how long after a visit to a share an order is still credited to it.
     attribution_window_days: int = Field(default=7, ge=1, le=90)
+    # Webhooks out: a request's connect and read timeouts, how long a delivery is retried
+    # before it is given up (and its endpoint disabled), and how long a rotated-out signing
+    # secret still signs alongside the new one.
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_hours: int = Field(default=72, ge=1, le=720)
+    webhook_secret_overlap_hours: int = Field(default=24, ge=0, le=720)
 
     @property
     def env_is_named(self) -> bool:

@@ -22,6 +22,12 @@ from pintuan.shares.models import (
     VisitorLink,
 )
 from pintuan.teams.models import DealShopperCount, Seat, Team
+from pintuan.webhooks.models import (
+    WebhookAttempt,
+    WebhookCursor,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiToken",
@@ -61,5 +67,9 @@ __all__ = [
     "VisitorLink",
     "Wallet",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookCursor",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

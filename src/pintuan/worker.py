@@ -44,6 +44,7 @@ from pintuan.payments import service as payments
 from pintuan.services import Services
 from pintuan.shares.tasks import CURSOR, attribute_new_events
 from pintuan.teams import tasks as team_tasks
+from pintuan.webhooks import tasks as webhook_tasks
 
 log = logging.getLogger("pintuan.worker")
 T = TypeVar("T")
@@ -65,8 +66,13 @@ class TickReport:
     deals_ended: int = 0
     events_attributed: int = 0
     days_rolled_up: int = 0
+    events_fanned_out: int = 0
+    webhooks_sent: int = 0
 
     def busy(self, batch: int) -> bool:
+        # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
+        if self.webhooks_sent >= webhook_tasks.SEND_BATCH:
+            return True
         return any(getattr(self, f.name) >= batch for f in fields(self))
 
     def total(self) -> int:
@@ -85,9 +91,15 @@ DUE = Sql(
         AS deals,
       EXISTS (SELECT 1 FROM outbox_events WHERE id > COALESCE(
               (SELECT last_event_id FROM attribution_cursors WHERE name = :cursor), 0))
-        AS attributable
+        AS attributable,
+      EXISTS (SELECT 1 FROM outbox_events WHERE id > COALESCE(
+              (SELECT last_event_id FROM webhook_cursors WHERE name = :webhook_cursor), 0))
+        AS fan_out,
+      EXISTS (SELECT 1 FROM webhook_deliveries
+              WHERE status = 'pending' AND next_attempt_at <= :now) AS webhooks
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
+    webhook_cursor=webhook_tasks.CURSOR,
 )
 
 
@@ -100,10 +112,12 @@ class Due(OldestDue):
     events: bool | int
     deals: bool | int
     attributable: bool | int
+    fan_out: bool | int
+    webhooks: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
-    """One read of five partial indexes and the outbox's key: which tasks have work now."""
+    """One read of six partial indexes and the outbox's key: which tasks have work now."""
     due = tx.one_as(Due, DUE, {"now": tx.instant(utc_now())})
     assert due is not None  # a SELECT without FROM always gives its one row
     return due
@@ -146,6 +160,7 @@ class Worker:
         self._last_housekeeping = utc_now() - HOUSEKEEPING_EVERY
         self._attribution_window = timedelta(days=services.settings.attribution_window_days)
         self._rollup = DailyRollup()
+        self._webhooks = webhook_tasks.WebhookSender(services.settings)
         self._lag_gauges = {
             work: SWEEP_LAG.labels(work=work) for work in ("holds", "teams", "calls")
         }
@@ -187,6 +202,18 @@ class Worker:
                     ),
                 )
                 or 0
+            )
+        # Webhooks after everything that writes events, so a tick's events go out in it.
+        if due.fan_out or due.events or due.holds or due.teams or due.calls:
+            report.events_fanned_out = (
+                self._attempt(
+                    "webhook fan-out", db.run_sync, webhook_tasks.fan_out_events, utc_now(), batch
+                )
+                or 0
+            )
+        if due.webhooks or report.events_fanned_out:
+            report.webhooks_sent = (
+                self._attempt("webhooks", self._webhooks.send_due, db, utc_now()) or 0
             )
         # Kept in memory: after today's check, this costs nothing until the next midnight.
         report.days_rolled_up = (

@@ -100,6 +100,7 @@ _SANDBOX = {"provider": "sandbox"}
 _TOPUP = {"amount": {"amount": 1000, "currency": "USD"}}
 _PAYOUT = {"amount": {"amount": 100, "currency": "USD"}}
 _SIGNUP = {"email": "newcomer@example.com", "password": PASSWORD, "display_name": "Newcomer"}
+_WEBHOOK_ENDPOINT = {"url": "http://127.0.0.1:9/hooks", "events": ["team.succeeded"]}
 
 
 def _new_staff(world: World) -> dict[str, Any]:
@@ -317,6 +318,29 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/operator/apps"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/apps/{app_id}/{action}"): rule(
         "login 403 403 403 403 ok", action="approve"
+    ),
+    # the developer console: anyone signed in, who sees only the apps they own
+    ("GET", "/console/developer/webhooks"): rule("login ok ok ok ok ok"),
+    # webhook endpoints: an app's own, through its access token (a person's token is none)
+    ("POST", "/v1/webhook_endpoints"): rule("401 403 403 403 403 403", _WEBHOOK_ENDPOINT),
+    ("GET", "/v1/webhook_endpoints"): rule("401 403 403 403 403 403"),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}"): rule(
+        "401 403 403 403 403 403", endpoint_id="whe_any"
+    ),
+    ("PATCH", "/v1/webhook_endpoints/{endpoint_id}"): rule(
+        "401 403 403 403 403 403", {"enabled": False}, endpoint_id="whe_any"
+    ),
+    ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"): rule(
+        "401 403 403 403 403 403", endpoint_id="whe_any"
+    ),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"): rule(
+        "401 403 403 403 403 403", endpoint_id="whe_any"
+    ),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/replay"): rule(
+        "401 403 403 403 403 403", endpoint_id="whe_any", delivery_id="whd_any"
+    ),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): rule(
+        "401 403 403 403 403 403", endpoint_id="whe_any"
     ),
 }
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pintuan.web.console import growth, merchant, operator
+from pintuan.web.console import developer, growth, merchant, operator
 
 router = APIRouter(include_in_schema=False)
-for _pages in (growth, operator, merchant):
+for _pages in (growth, operator, merchant, developer):
     router.include_router(_pages.router)

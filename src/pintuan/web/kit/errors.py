@@ -76,6 +76,14 @@ ERROR_MESSAGES: dict[str, str] = {
     "user_token_required": N_("An app's access token cannot be used here."),
     "app_token_required": N_("This is for apps: send an app's access token."),
     "insufficient_scope": N_("The app was not granted the permission this needs."),
+    # webhooks
+    "webhook_url_not_allowed": N_(
+        "Webhooks cannot be sent to this address. Use a public https address."
+    ),
+    "unknown_event_type": N_("One of the event types is not one Pintuan sends."),
+    "webhook_endpoint_not_found": N_("This webhook endpoint does not exist."),
+    "webhook_delivery_not_found": N_("This webhook delivery does not exist."),
+    "too_many_webhook_endpoints": N_("This app already has as many webhook endpoints as allowed."),
 }
 
 

@@ -83,6 +83,10 @@ NOTIFICATIONS: dict[str, str] = {
     "team_failed": N_("Your team did not fill in time."),
     "seat_refunded": N_("Your seat was refunded."),
     "money_returned": N_("%(amount)s went back to you."),
+    "webhook_endpoint_disabled": N_(
+        "A webhook endpoint of your app was turned off: every delivery to it failed for three "
+        "days. Fix the receiver, then turn the endpoint on again."
+    ),
 }
 
 

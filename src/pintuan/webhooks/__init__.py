@@ -1,0 +1,1 @@
+"""Events out: signed webhooks to the endpoints apps subscribe, from the outbox, by the worker."""
