@@ -18,7 +18,6 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from pintuan.app import create_app
-from pintuan.apps.dependencies import current_app
 from pintuan.config import Environment
 from pintuan.domain.apps import AppStatus
 from pintuan.domain.roles import Role
@@ -39,7 +38,7 @@ from tests.features.webhooks_world import (
     AppHeaders,
     PartnerApp,
     app_client,
-    app_of_test_bearer,
+    app_token,
     create_partner_app,
     revoke_installations,
     serving_apps,
@@ -677,13 +676,12 @@ def test_a_join_never_waits_for_a_slow_receiver(services: Services, settings: An
     app = create_partner_app(services, create_account(services), installed_on=(merchant,))
     receiver = Receiver(delay=3.0).up()
     application = create_app(settings, services, run_worker=True)
-    application.dependency_overrides[current_app] = app_of_test_bearer
     try:
         with TestClient(application, raise_server_exceptions=False) as client:
             answer = client.post(
                 "/v1/webhook_endpoints",
                 json={"url": receiver.url, "events": ["order.created"]},
-                headers={"Authorization": f"Bearer test-app:{app.id}:webhooks:manage"},
+                headers={"Authorization": f"Bearer {app_token(services, app.id)}"},
             )
             assert answer.status_code == 201, answer.text
             deal = create_deal(services.db, merchant, team_size=10)

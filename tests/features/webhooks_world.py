@@ -1,26 +1,28 @@
 """Builders for the webhook tests: partner apps, their installations, and an app's access.
 
-``app_headers`` is the one place the tests authenticate as an app; until the OAuth server
-issues tokens, ``current_app`` is overridden to read the app from a test bearer value.
+``app_token`` is the one place the tests authenticate as an app: it stores an access token for
+the app the way the OAuth server stores the ones it issues (hashed, with its scopes and expiry),
+so every request goes through the real token lookup, scope check and rate count. The OAuth
+flows themselves are proven in test_oauth.py.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
 
 from pintuan.app import create_app
-from pintuan.apps.dependencies import current_app
-from pintuan.apps.models import App, AppInstallation
+from pintuan.apps.models import App, AppInstallation, OAuthToken
+from pintuan.apps.service import digest
 from pintuan.config import Settings
-from pintuan.domain.apps import AppPrincipal, AppStatus
-from pintuan.errors import Unauthenticated
+from pintuan.domain.apps import AppStatus
 from pintuan.kit.ids import new_id
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import Merchant
@@ -28,7 +30,6 @@ from pintuan.services import Services
 from tests.factories import Account
 
 AppHeaders = Callable[..., dict[str, str]]
-_PREFIX = "Bearer test-app:"
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,35 @@ def revoke_installations(services: Services, app_id: str) -> None:
     services.db.run_sync(work)
 
 
-async def app_of_test_bearer(request: Request) -> AppPrincipal:
-    value = request.headers.get("authorization", "")
-    if not value.startswith(_PREFIX):
-        raise Unauthenticated("Send an app access token.", code="invalid_token")
-    app_id, _, scopes = value.removeprefix(_PREFIX).partition(":")
-    return AppPrincipal(app_id=app_id, scopes=frozenset(s for s in scopes.split(",") if s))
+def app_token(
+    services: Services,
+    app_id: str,
+    scopes: tuple[str, ...] = ("webhooks:manage",),
+    *,
+    merchant_id: str | None = None,
+) -> str:
+    """A live access token of ``app_id`` with ``scopes``, stored as the OAuth server stores one."""
+    token = f"pta_{secrets.token_urlsafe(32)}"
+    now = utc_now()
+
+    def work(session: Any) -> None:
+        session.add(
+            OAuthToken(
+                id=new_id("tok"),
+                app_id=app_id,
+                user_id=None,
+                merchant_id=merchant_id,
+                scope=" ".join(scopes),
+                access_hash=digest(token),
+                refresh_hash=None,
+                code_id=None,
+                issued_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+
+    services.db.run_sync(work)
+    return token
 
 
 @contextmanager
@@ -114,10 +138,9 @@ def serving_apps(settings: Settings, services: Services) -> Iterator[tuple[TestC
     """A client of the API and ``headers(app_id, scopes=...)``: what a request of that app with
     those scopes carries."""
     application = create_app(settings, services)
-    application.dependency_overrides[current_app] = app_of_test_bearer
 
     def headers(app_id: str, scopes: tuple[str, ...] = ("webhooks:manage",)) -> dict[str, str]:
-        return {"Authorization": f"{_PREFIX}{app_id}:{','.join(scopes)}"}
+        return {"Authorization": f"Bearer {app_token(services, app_id, scopes)}"}
 
     with TestClient(application, raise_server_exceptions=False) as client:
         yield client, headers

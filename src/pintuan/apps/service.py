@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthToken
+from pintuan.config import Environment
 from pintuan.domain.apps import (
     APP_TRANSITIONS,
     CLIENT_SECRET_PREFIX,
@@ -27,10 +28,12 @@ from pintuan.domain.apps import (
     unknown_scopes,
 )
 from pintuan.domain.roles import Principal
+from pintuan.domain.webhooks import event_types_named
 from pintuan.errors import Conflict, Forbidden, NotFound, field_error
 from pintuan.kit.ids import new_id
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.time import utc_now
+from pintuan.webhooks.service import ensure_manifest_endpoint
 
 MAX_REDIRECT_URIS = 10
 MAX_WEBHOOK_EVENTS = 50
@@ -108,6 +111,12 @@ def check_manifest(manifest: Manifest, *, allow_loopback: bool) -> None:
     for index, event in enumerate(manifest.webhook_events):
         if not EVENT_TYPE.match(event):
             raise field_error(f"webhook_events.{index}", "is not an event type like team.succeeded")
+        if not event_types_named(event):
+            raise field_error(
+                f"webhook_events.{index}",
+                f"Pintuan sends no '{event}' events",
+                code="unknown_event_type",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +209,12 @@ def list_apps(
     return list(session.scalars(query))
 
 
-def review_app(session: Session, principal: Principal, app_id: str, action: str) -> App:
+def review_app(
+    session: Session, principal: Principal, app_id: str, action: str, *, env: Environment
+) -> App:
     """Approve or suspend an app (operators). Suspending revokes every token the app holds,
-    so nothing it was given keeps working; approving again needs new grants."""
+    so nothing it was given keeps working; approving again needs new grants. Approving sets up
+    the webhook endpoint its manifest declares (its URL checked against ``env``'s rules)."""
     if not principal.is_operator:
         raise Forbidden("Only platform operators may review apps.", code="operator_only")
     if action not in APP_TRANSITIONS:
@@ -220,6 +232,8 @@ def review_app(session: Session, principal: Principal, app_id: str, action: str)
     app.updated_at = now
     app.reviewed_at = now
     app.reviewed_by = principal.user_id
+    if status is AppStatus.APPROVED:
+        ensure_manifest_endpoint(session, app, env=env)
     if status is AppStatus.SUSPENDED:
         session.execute(
             update(OAuthToken)

@@ -23,6 +23,16 @@ class WebhookEventType(StrEnum):
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in WebhookEventType)
 
+
+def event_types_named(name: str) -> frozenset[str]:
+    """The event types a subscription name stands for: itself, or for a family like ``offer.*``
+    every type of that family; empty when it names none."""
+    if name.endswith(".*"):
+        family = name[:-1]
+        return frozenset(t for t in EVENT_TYPES if t.startswith(family))
+    return frozenset({name}) & EVENT_TYPES
+
+
 # Outbox events heard under the same name. ``seat.held`` (a new order line) is heard as
 # ``order.created``; a seat that costs nothing is created paid (``seat.paid`` at once), and is
 # heard as ``order.created`` followed by ``seat.paid``. Any other outbox event (``seat.released``,

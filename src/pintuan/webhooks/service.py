@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.apps.models import App
 from pintuan.config import Environment
-from pintuan.domain.webhooks import EVENT_TYPES, DeliveryStatus
+from pintuan.domain.webhooks import EVENT_TYPES, DeliveryStatus, event_types_named
 from pintuan.errors import Conflict, NotFound, field_error
 from pintuan.kit.ids import new_id
 from pintuan.kit.time import utc_now
@@ -36,9 +36,10 @@ def new_secret() -> str:
 
 
 def checked_events(events: Sequence[str]) -> list[str]:
-    """The event types, each known and named once, in a stable order; refused as invalid input
-    on the ``events`` field otherwise."""
-    unknown = sorted(set(events) - EVENT_TYPES)
+    """The event types, each known and named once, in a stable order (a family like
+    ``offer.*`` stands for each of its types); refused as invalid input on the ``events`` field
+    otherwise."""
+    unknown = sorted(name for name in set(events) if not event_types_named(name))
     if unknown:
         raise field_error(
             "events",
@@ -47,7 +48,7 @@ def checked_events(events: Sequence[str]) -> list[str]:
         )
     if not events:
         raise field_error("events", "name at least one event type", code="unknown_event_type")
-    return sorted(set(events))
+    return sorted(set().union(*(event_types_named(name) for name in events)))
 
 
 def create_endpoint(

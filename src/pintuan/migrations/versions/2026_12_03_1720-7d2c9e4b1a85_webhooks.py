@@ -1,7 +1,7 @@
 """webhooks: endpoints of apps, deliveries owed to them with their attempts, the fan-out cursor
 
 Revision ID: 7d2c9e4b1a85
-Revises: 3f6b8a1c5d20
+Revises: 8d2c4e6a1f37
 Create Date: 2026-12-03 17:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import pintuan.kit.orm
 
 revision: str = "7d2c9e4b1a85"
-down_revision: str | None = "3f6b8a1c5d20"
+down_revision: str | None = "8d2c4e6a1f37"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
