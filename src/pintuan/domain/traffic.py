@@ -31,6 +31,30 @@ class Channel(StrEnum):
     OTHER = "other"
 
 
+# Visits and orders an outside app brings through its deep links are a channel of their own,
+# ``app:<app id>`` (see ``pintuan.partners.deep_links``), one per app.
+APP_CHANNEL_PREFIX = "app:"
+CHANNEL_LENGTH = 48  # "app:" and an app id ("app_" and 26 characters), with room to spare
+_APP_CHANNEL = re.compile(r"^app:([A-Za-z0-9_]{1,40})$")
+_SHARING_CHANNELS = frozenset(channel.value for channel in Channel)
+
+
+def app_channel(app_id: str) -> str:
+    """The growth channel of the traffic an app brings."""
+    return f"{APP_CHANNEL_PREFIX}{app_id}"
+
+
+def app_of_channel(channel: str) -> str | None:
+    """The app a channel belongs to, or None for the channels shoppers share through."""
+    found = _APP_CHANNEL.match(channel)
+    return found.group(1) if found else None
+
+
+def is_channel(text: str) -> bool:
+    """Whether ``text`` names a channel: one shoppers share through, or an app's."""
+    return text in _SHARING_CHANNELS or app_of_channel(text) is not None
+
+
 class ConversionKind(StrEnum):
     """What a visit led to, in funnel order. ``start`` and ``join`` are the order itself;
     ``pay`` and ``success`` follow that order (see ``shares.attribution``)."""
