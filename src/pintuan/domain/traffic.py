@@ -6,6 +6,7 @@ Nothing here touches storage or HTTP.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import statistics
@@ -48,6 +49,18 @@ def app_of_channel(channel: str) -> str | None:
     """The app a channel belongs to, or None for the channels shoppers share through."""
     found = _APP_CHANNEL.match(channel)
     return found.group(1) if found else None
+
+
+def app_share_code(app_id: str, target_id: str) -> str:
+    """The share code of an app's deep link to a team or deal: derived from both, so that
+    requests racing to make it agree on it (and the code's uniqueness keeps it one row).
+    Nothing in it is secret: the deep link names the app and the target anyway."""
+    number = int.from_bytes(hashlib.sha256(f"{app_id}|{target_id}".encode()).digest()[:8])
+    digits = []
+    for _ in range(CODE_LENGTH):
+        number, digit = divmod(number, len(ALPHABET))
+        digits.append(ALPHABET[digit])
+    return "".join(digits)
 
 
 def is_channel(text: str) -> bool:
