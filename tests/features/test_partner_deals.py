@@ -3,6 +3,8 @@ a deep link brings is credited to its app as the growth channel ``app:<app id>``
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -15,16 +17,18 @@ from pintuan.growth.service import rollup_day
 from pintuan.kit.time import utc_now
 from pintuan.shares.models import Share, ShareConversion, ShareVisit
 from pintuan.worker import Worker
-from tests.factories import create_account, create_deal, create_merchant
+from tests.factories import PASSWORD, create_account, create_deal, create_merchant
 from tests.features.sharing import PHONE
 from tests.partnering import Partner, create_app_record, partner
 
 __all__ = ["partner"]
+APP_NAME = "Lumière & Co"
+HTML = {"accept": "text/html"}
 
 
 def reader(partner: Partner, status: AppStatus = AppStatus.APPROVED) -> tuple[str, dict[str, str]]:
     developer = create_account(partner.services)
-    app_id = create_app_record(partner.services.db, developer.user_id, status=status)
+    app_id = create_app_record(partner.services.db, developer.user_id, status=status, name=APP_NAME)
     return app_id, partner.grant(app_id, scopes={Scope.OFFERS_READ})
 
 
@@ -154,6 +158,19 @@ def test_orders_through_an_apps_deep_link_are_credited_to_the_app_in_the_growth_
     (row,) = funnel["data"]
     assert row["group"] == app_channel(app_id)
     assert (row["visits"], row["starts"], row["joins"]) == (2, 1, 1)
+    # the console names the channel by its app, in the filter and in the table
+    logged_in = partner.client.post(
+        "/v1/sessions", json={"email": operator.email, "password": PASSWORD}
+    )
+    assert logged_in.status_code == 201
+    page = partner.client.get(
+        "/console/operator/growth", params={"channel": app_channel(app_id)}, headers=HTML
+    )
+    assert page.status_code == 200
+    name = re.escape(html.escape(f"App: {APP_NAME}"))
+    assert re.search(rf'<option value="app:{app_id}" selected>{name}</option>', page.text)
+    assert re.search(rf'<th scope="row" data-label="Channel">{name}</th>', page.text)
+    assert f"channel-app-{app_id}-chart" in page.text
 
 
 def test_a_deep_link_opened_again_and_again_makes_one_share(partner: Partner) -> None:

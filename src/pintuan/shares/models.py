@@ -64,9 +64,7 @@ class Share(Base):
 
     __table_args__ = (
         CheckConstraint("target IN ('team', 'deal')", name="target"),
-        CheckConstraint(
-            f"{_one_of('channel', CHANNELS)} OR channel LIKE 'app:%'", name="channel"
-        ),
+        CheckConstraint(f"{_one_of('channel', CHANNELS)} OR channel LIKE 'app:%'", name="channel"),
         CheckConstraint(
             "(target = 'team' AND team_id IS NOT NULL) OR (target = 'deal' AND team_id IS NULL)",
             name="target_matches_team",

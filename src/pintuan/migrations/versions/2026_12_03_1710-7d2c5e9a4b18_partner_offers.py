@@ -40,16 +40,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("valid_until", pintuan.kit.orm.UtcDateTime(timezone=True), nullable=True)
         )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_deals_app_id_apps"), "apps", ["app_id"], ["id"]
-        )
+        batch_op.create_foreign_key(batch_op.f("fk_deals_app_id_apps"), "apps", ["app_id"], ["id"])
         batch_op.create_unique_constraint(
             batch_op.f("uq_deals_app_id_merchant_id_external_id"),
             ["app_id", "merchant_id", "external_id"],
         )
-        batch_op.create_check_constraint(
-            "offer_of_app", "(app_id IS NULL) = (external_id IS NULL)"
-        )
+        batch_op.create_check_constraint("offer_of_app", "(app_id IS NULL) = (external_id IS NULL)")
         batch_op.create_check_constraint(
             "valid_until_after_from",
             "valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from",
@@ -64,9 +60,7 @@ def upgrade() -> None:
             )
     with op.batch_alter_table("shares", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_shares_channel"), type_="check")
-        batch_op.create_check_constraint(
-            "channel", f"{SHARING_CHANNELS} OR channel LIKE 'app:%'"
-        )
+        batch_op.create_check_constraint("channel", f"{SHARING_CHANNELS} OR channel LIKE 'app:%'")
 
 
 def downgrade() -> None:
