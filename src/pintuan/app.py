@@ -41,6 +41,8 @@ from pintuan.ops.api import router as ops_router
 from pintuan.ops.directory_api import router as users_router
 from pintuan.ops.metrics import record_request
 from pintuan.ops.metrics import router as metrics_router
+from pintuan.partners.api import links_router as partner_links_router
+from pintuan.partners.api import router as partners_router
 from pintuan.payments.api import router as payments_router
 from pintuan.payments.reports_api import router as payment_reports_router
 from pintuan.services import Services
@@ -120,6 +122,8 @@ def create_app(
         ledger_check_router,
         shares_router,
         growth_router,
+        partners_router,
+        partner_links_router,
         metrics_router,
         apps_router,
         webhooks_router,

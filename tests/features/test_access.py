@@ -48,6 +48,7 @@ from tests.factories import (
     deal_body,
     seed_world,
 )
+from tests.partnering import offer_body
 
 CALLERS = ("anonymous", "shopper", "other_shopper", "staff", "other_staff", "operator")
 OUTCOMES = frozenset({"ok", "401", "403", "404", "login"})
@@ -225,6 +226,19 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/deals/{deal_id}/poster.png"): rule("ok ok ok ok ok ok"),
     ("GET", "/v1/me/invites"): rule("401 ok ok ok ok ok"),
     ("GET", "/v1/ops/invite-tree"): rule("401 403 403 403 403 ok", query=_shoppers_tree),
+    # the partner API answers app access tokens only (people's tokens are not apps'); an app's
+    # deep links are public, like share links
+    ("PUT", "/v1/partner/offers/{external_id}"): rule(
+        "401 401 401 401 401 401", lambda _: offer_body(), external_id="screening-1"
+    ),
+    ("DELETE", "/v1/partner/offers/{external_id}"): rule(
+        "401 401 401 401 401 401", external_id="screening-1"
+    ),
+    ("GET", "/v1/partner/offers"): rule("401 401 401 401 401 401"),
+    ("GET", "/v1/partner/deals"): rule("401 401 401 401 401 401"),
+    ("GET", "/v1/partner/deals/{deal_id}/teams"): rule("401 401 401 401 401 401"),
+    ("GET", "/a/{app_id}/deals/{deal_id}"): rule("ok ok ok ok ok ok", app_id="app_partner"),
+    ("GET", "/a/{app_id}/teams/{team_id}"): rule("ok ok ok ok ok ok", app_id="app_partner"),
     # growth figures: staff see their own merchant's, operators everyone's
     ("GET", "/v1/growth/funnel"): rule("401 403 403 ok ok ok"),
     ("GET", "/v1/growth/k-factor"): rule("401 403 403 ok ok ok"),

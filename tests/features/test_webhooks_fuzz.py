@@ -5,6 +5,7 @@ matches its schema."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import schemathesis
@@ -41,7 +42,7 @@ def test_no_webhook_operation_answers_a_server_error(
     delivery_id = services.db.run_sync(lambda s: s.scalars(select(WebhookDelivery.id)).one())
     # Many generated calls in a minute: past the per-app rate they would all be 429s.
     fuzzing = settings.model_copy(update={"app_requests_per_minute": 1_000_000})
-    application = create_app(fuzzing, services)
+    application = create_app(fuzzing, dataclasses.replace(services, settings=fuzzing))
     bearer = {"Authorization": f"Bearer {app_token(services, app.id)}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", application)
     known = {"endpoint_id": endpoint["id"], "delivery_id": delivery_id}

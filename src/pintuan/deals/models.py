@@ -9,11 +9,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,6 +54,19 @@ class Deal(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # An offer an outside app published (see ``pintuan.partners``): which app, and the app's
+    # own id for it, unique per app and merchant so that publishing again updates it.
+    app_id: Mapped[str | None] = mapped_column(ForeignKey("apps.id"), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    # Where the service is used (a cinema, a restaurant) and when what is bought is valid (a
+    # screening's time, a voucher's dates), as far as the offer says.
+    location_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    location_address: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    location_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    location_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -71,6 +86,12 @@ class Deal(Base):
         CheckConstraint("committed >= 0 AND committed <= stock", name="committed_within_stock"),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("(app_id IS NULL) = (external_id IS NULL)", name="offer_of_app"),
+        CheckConstraint(
+            "valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from",
+            name="valid_until_after_from",
+        ),
+        UniqueConstraint("app_id", "merchant_id", "external_id"),
         Index("ix_deals_status_id", "status", "id"),
         Index("ix_deals_merchant_id_id", "merchant_id", "id"),
         Index("ix_deals_vertical_status_id", "vertical", "status", "id"),

@@ -6,6 +6,7 @@ Nothing here touches storage or HTTP.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import statistics
@@ -29,6 +30,42 @@ class Channel(StrEnum):
     COPY = "copy"
     QR = "qr"
     OTHER = "other"
+
+
+# Visits and orders an outside app brings through its deep links are a channel of their own,
+# ``app:<app id>`` (see ``pintuan.partners.deep_links``), one per app.
+APP_CHANNEL_PREFIX = "app:"
+CHANNEL_LENGTH = 48  # "app:" and an app id ("app_" and 26 characters), with room to spare
+_APP_CHANNEL = re.compile(r"^app:([A-Za-z0-9_]{1,40})$")
+_SHARING_CHANNELS = frozenset(channel.value for channel in Channel)
+
+
+def app_channel(app_id: str) -> str:
+    """The growth channel of the traffic an app brings."""
+    return f"{APP_CHANNEL_PREFIX}{app_id}"
+
+
+def app_of_channel(channel: str) -> str | None:
+    """The app a channel belongs to, or None for the channels shoppers share through."""
+    found = _APP_CHANNEL.match(channel)
+    return found.group(1) if found else None
+
+
+def app_share_code(app_id: str, target_id: str) -> str:
+    """The share code of an app's deep link to a team or deal: derived from both, so that
+    requests racing to make it agree on it (and the code's uniqueness keeps it one row).
+    Nothing in it is secret: the deep link names the app and the target anyway."""
+    number = int.from_bytes(hashlib.sha256(f"{app_id}|{target_id}".encode()).digest()[:8])
+    digits = []
+    for _ in range(CODE_LENGTH):
+        number, digit = divmod(number, len(ALPHABET))
+        digits.append(ALPHABET[digit])
+    return "".join(digits)
+
+
+def is_channel(text: str) -> bool:
+    """Whether ``text`` names a channel: one shoppers share through, or an app's."""
+    return text in _SHARING_CHANNELS or app_of_channel(text) is not None
 
 
 class ConversionKind(StrEnum):

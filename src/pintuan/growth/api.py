@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.domain.roles import Principal
-from pintuan.domain.traffic import Channel, parse_week
+from pintuan.domain.traffic import CHANNEL_LENGTH, Channel, is_channel, parse_week
 from pintuan.errors import field_error
 from pintuan.growth import service
 from pintuan.growth.schemas import (
@@ -50,7 +50,13 @@ def _week(name: str, value: str | None) -> date | None:
 def growth_filters(
     deal_id: Annotated[str | None, Query(max_length=40)] = None,
     merchant_id: Annotated[str | None, Query(max_length=40)] = None,
-    channel: Channel | None = None,
+    channel: Annotated[
+        str | None,
+        Query(
+            max_length=CHANNEL_LENGTH,
+            description="A sharing channel (wechat, whatsapp, …) or an app's, app:<app id>",
+        ),
+    ] = None,
     country: Annotated[
         str | None, Query(min_length=2, max_length=2, description="ISO 3166 code, e.g. CN")
     ] = None,
@@ -61,13 +67,17 @@ def growth_filters(
         str | None, Query(alias="to", max_length=10, description="Last week, e.g. 2026-W48")
     ] = None,
 ) -> service.GrowthFilters:
+    if channel is not None and not is_channel(channel):
+        raise field_error(
+            "channel", f"must be one of {', '.join(c.value for c in Channel)}, or app:<app id>"
+        )
     first, last = _week("from", from_week), _week("to", to_week)
     if first is not None and last is not None and first > last:
         raise field_error("to", "must not be before from")
     return service.GrowthFilters(
         deal_id=deal_id,
         merchant_id=merchant_id,
-        channel=channel.value if channel else None,
+        channel=channel,
         country=country.upper() if country else None,
         from_week=first,
         to_week=last,

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pintuan.domain.traffic import CHANNEL_LENGTH
 from pintuan.kit.orm import Base, UtcDateTime
 
 
@@ -23,7 +24,7 @@ class GrowthDaily(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     deal_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH), primary_key=True)
     country: Mapped[str] = mapped_column(String(2), primary_key=True)
     cohort_week: Mapped[date] = mapped_column(Date, primary_key=True)
     shares: Mapped[int] = mapped_column(Integer, default=0)
@@ -52,7 +53,7 @@ class GrowthSample(Base):
     day: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(8))
     deal_id: Mapped[str] = mapped_column(String(40))
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
     country: Mapped[str] = mapped_column(String(2))
     cohort_week: Mapped[date] = mapped_column(Date)
     seconds: Mapped[int] = mapped_column(BigInteger)

@@ -153,13 +153,15 @@ async def delete_share(
 # ---------------------------------------------------------------------------- opening shares
 
 
-async def _log_visit(
+async def log_visit(
     request: Request,
     principal: Principal | None,
     services: Services,
     share_id: str,
     via: str,
 ) -> tuple[str, bool]:
+    """Log one opening of a share (within the per-address limit); returns the visitor id and
+    whether it must be set as a cookie. Share links, tokens and apps' deep links all come here."""
     visitor_id, new = visitor_id_of(request)
     facts = service.VisitFacts(
         visitor_id=visitor_id,
@@ -196,7 +198,7 @@ async def open_share(
             "This share link is unknown; check that it was copied whole.", code="share_not_found"
         )
     share = await services.db.read(service.find_share, code)
-    visitor_id, set_cookie = await _log_visit(request, principal, services, share.id, "link")
+    visitor_id, set_cookie = await log_visit(request, principal, services, share.id, "link")
     page = f"/teams/{share.team_id}" if share.team_id else f"/deals/{share.deal_id}"
     response = RedirectResponse(page, status_code=302, headers={"Cache-Control": "no-store"})
     if set_cookie:
@@ -208,7 +210,7 @@ async def _resolve(
     text: str, request: Request, principal: Principal | None, services: Services
 ) -> Response:
     resolved = await services.db.read(service.resolve_token, text, utc_now())
-    visitor_id, set_cookie = await _log_visit(
+    visitor_id, set_cookie = await log_visit(
         request, principal, services, resolved.share.id, "token"
     )
     response = Response(

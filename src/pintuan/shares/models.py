@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pintuan.domain.traffic import CHANNEL_LENGTH
 from pintuan.kit.orm import Base, UtcDateTime
 
 CHANNELS = (
@@ -37,7 +38,8 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 
 class Share(Base):
-    """A link, copy-paste token or poster one shopper made for a team or a deal.
+    """A link, copy-paste token or poster one shopper made for a team or a deal, or the deep
+    link of an outside app (channel ``app:<app id>``, no sharer; see ``pintuan.partners``).
 
     Deleting a share from the sharer's history forgets who made it (``sharer_id`` becomes
     NULL) but keeps the row, so the visits and orders it brought stay in every aggregate.
@@ -51,7 +53,7 @@ class Share(Base):
     target: Mapped[str] = mapped_column(String(8))
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), nullable=True)
     deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"))
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("shares.id"), nullable=True)
     country: Mapped[str] = mapped_column(String(2))
     # The copy-paste token of a team share; it stops resolving when the team's window ends.
@@ -62,7 +64,7 @@ class Share(Base):
 
     __table_args__ = (
         CheckConstraint("target IN ('team', 'deal')", name="target"),
-        CheckConstraint(_one_of("channel", CHANNELS), name="channel"),
+        CheckConstraint(f"{_one_of('channel', CHANNELS)} OR channel LIKE 'app:%'", name="channel"),
         CheckConstraint(
             "(target = 'team' AND team_id IS NOT NULL) OR (target = 'deal' AND team_id IS NULL)",
             name="target_matches_team",
@@ -144,7 +146,7 @@ class Invite(Base):
     invitee_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     inviter_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     share_id: Mapped[str] = mapped_column(ForeignKey("shares.id"))
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_invites_inviter_id", "inviter_id"),)

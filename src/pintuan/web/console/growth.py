@@ -18,19 +18,28 @@ from babel.numbers import format_decimal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pintuan.apps.models import App
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.roles import Principal
-from pintuan.domain.traffic import Channel, week_label, week_of
+from pintuan.domain.traffic import (
+    CHANNEL_LENGTH,
+    Channel,
+    app_channel,
+    is_channel,
+    week_label,
+    week_of,
+)
 from pintuan.growth import service as growth
 from pintuan.kit.pagination import MAX_LIMIT
 from pintuan.kit.time import utc_now
 from pintuan.teams import reports
 from pintuan.web.console import shared
 from pintuan.web.console.charts import Point, bar_chart, line_chart
-from pintuan.web.console.shared import NOTHING, choice, clean_text
+from pintuan.web.console.shared import NOTHING, clean_text
 from pintuan.web.kit.i18n import N_, gettext, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
@@ -50,7 +59,27 @@ class GrowthPage:
     weeks: list[growth.FunnelRow]
     decay: dict[str, list[growth.ChannelWeek]]
     charts: dict[str, Markup]
-    channel_charts: list[tuple[str, Markup]]
+    # (an id for the page, the channel's name, its chart)
+    channel_charts: list[tuple[str, str, Markup]]
+    # Every channel a filter offers, with its name: the sharing channels, then each app's.
+    channels: list[tuple[str, str]]
+
+    def channel_name(self, channel: str) -> str:
+        return dict(self.channels).get(channel, channel)
+
+
+def _channel_names(session: Session, locale: str) -> list[tuple[str, str]]:
+    """Sharing channels by their own words; apps' channels as "App: <its name>"."""
+    apps = session.execute(select(App.id, App.name).order_by(App.name, App.id)).all()
+    label = gettext(locale, N_("App: %(name)s"))
+    return [(c, c) for c in sorted(CHANNELS)] + [
+        (app_channel(app_id), label % {"name": name}) for app_id, name in apps
+    ]
+
+
+def _channel_slug(channel: str) -> str:
+    """A channel as it may stand in an element's id (``app:app_01…`` → ``app-app_01…``)."""
+    return channel.replace(":", "-")
 
 
 def _number(value: float | None, locale: str) -> str:
@@ -71,8 +100,9 @@ def _charts(
     total: growth.FunnelRow,
     weeks: list[growth.FunnelRow],
     decay: dict[str, list[growth.ChannelWeek]],
+    names: dict[str, str],
     locale: str,
-) -> tuple[dict[str, Markup], list[tuple[str, Markup]]]:
+) -> tuple[dict[str, Markup], list[tuple[str, str, Markup]]]:
     def t(message: str) -> str:
         return gettext(locale, message)
 
@@ -114,7 +144,8 @@ def _charts(
     busiest = sorted(visited, key=lambda c: -sum(w.visits for w in decay[c]))[:CHANNEL_CHARTS]
     channel_charts = [
         (
-            channel,
+            _channel_slug(channel),
+            names.get(channel, channel),
             line_chart(
                 [
                     Point(
@@ -125,8 +156,8 @@ def _charts(
                     )
                     for w in decay[channel]
                 ],
-                chart_id=f"channel-{channel}-chart",
-                title=t(N_("Visits per week")) + f": {channel}",
+                chart_id=f"channel-{_channel_slug(channel)}-chart",
+                title=t(N_("Visits per week")) + f": {names.get(channel, channel)}",
                 description=t(
                     N_("Visits from this channel each week, with the ratio to the week before")
                 ),
@@ -157,8 +188,9 @@ def _page(
     (total,) = growth.funnel(session, scoped)
     weeks = growth.funnel(session, scoped, "week")
     decay = _from_first_activity(growth.channel_decay(session, scoped))
-    charts, channel_charts = _charts(total, weeks, decay, locale)
-    return GrowthPage(total, weeks, decay, charts, channel_charts)
+    channels = _channel_names(session, locale)
+    charts, channel_charts = _charts(total, weeks, decay, dict(channels), locale)
+    return GrowthPage(total, weeks, decay, charts, channel_charts, channels)
 
 
 def _filters(
@@ -171,11 +203,12 @@ def _filters(
     weeks = int(period) if period in PERIODS else DEFAULT_WEEKS
     last = week_of(utc_now().date())
     chosen_country = clean_text(country, 2)
+    chosen_channel = clean_text(channel, CHANNEL_LENGTH)
     return (
         growth.GrowthFilters(
             deal_id=clean_text(deal_id, 40),
             merchant_id=merchant_id,
-            channel=choice(channel, CHANNELS),
+            channel=chosen_channel if chosen_channel and is_channel(chosen_channel) else None,
             country=chosen_country.upper()
             if chosen_country and chosen_country.isalpha() and len(chosen_country) == 2
             else None,
@@ -216,7 +249,8 @@ def _context(
         "filters": filters,
         "period": weeks,
         "periods": PERIODS,
-        "channels": sorted(CHANNELS),
+        "channels": page.channels,
+        "channel_name": page.channel_name,
         "action": action,
         "exports": _export_links(filters),
         "labels": shared,

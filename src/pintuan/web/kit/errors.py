@@ -58,6 +58,12 @@ ERROR_MESSAGES: dict[str, str] = {
         "This team's window has closed, so its share token no longer works. "
         "Its deal may still have open teams."
     ),
+    "app_not_installed": N_("This app is not installed on the shop it asks to act for."),
+    "offer_not_found": N_("This app has no such offer in this shop."),
+    "offer_ended": N_("This offer has ended; publish it again under a new id."),
+    "stock_below_committed": N_(
+        "Stock cannot go below the units shoppers already hold or have bought."
+    ),
     "internal_error": N_("Something went wrong on our side. It has been logged; try again later."),
     # the open platform
     "app_not_found": N_("This app does not exist or is not yours."),
