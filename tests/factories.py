@@ -24,6 +24,7 @@ from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
 from pintuan.notifications.models import Notification
 from pintuan.services import Services
+from tests.media_pictures import picture
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -204,6 +205,8 @@ class World:
     pay_link_token: str
     notification_id: str
     token_id: str
+    # A picture of the deal (its key), uploaded by the staff.
+    image_id: str = ""
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -219,6 +222,8 @@ class World:
             "share_token": self.share_token,
             "notification_id": self.notification_id,
             "token_id": self.token_id,
+            "image_id": self.image_id,
+            "name": f"{self.image_id}-thumb.webp",
             "provider_name": "sandbox",
             "choice": "pay",
             "outcome": "succeed",
@@ -259,6 +264,13 @@ def seed_world(client: TestClient, services: Services) -> World:
     )
     pay_link = made(client.post(f"/v1/seats/{seat_id}/pay-links", headers=shopper))
     tokens = client.get("/v1/me/tokens", headers=shopper).json()["data"]
+    image = made(
+        client.post(
+            f"/v1/deals/{deal.id}/images",
+            files={"file": ("deal.png", picture("teal", (64, 48), "PNG"), "image/png")},
+            headers=accounts["staff"].headers,
+        )
+    )
     return World(
         accounts=accounts,
         merchant_id=mine.id,
@@ -274,4 +286,5 @@ def seed_world(client: TestClient, services: Services) -> World:
         pay_link_token=pay_link["token"],
         notification_id=create_notification(services.db, accounts["shopper"].user_id),
         token_id=tokens[0]["id"],
+        image_id=image["data"][0]["id"],
     )

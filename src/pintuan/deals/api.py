@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -13,13 +14,22 @@ from pintuan.deals.schemas import DealIn, DealOut, DealPatch
 from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
+from pintuan.errors import field_error
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
-from pintuan.services import ServicesDep
+from pintuan.media.service import is_stored
+from pintuan.services import Services, ServicesDep
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
+
+
+async def _require_stored(services: Services, urls: list[str]) -> None:
+    """Refuse picture addresses this site does not keep (uploads are what give them)."""
+    for position, url in enumerate(urls):
+        if not await anyio.to_thread.run_sync(is_stored, services.media_store(), url):
+            raise field_error(f"image_urls.{position}", "no picture is stored at this address")
 
 
 @router.post("", status_code=201, response_model=DealOut)
@@ -28,6 +38,7 @@ async def create_deal(
 ) -> Response:
     """Create a draft deal for a merchant you are staff of."""
     draft = body.to_draft()
+    await _require_stored(services, draft.image_urls)
 
     def work(session: Session) -> DealOut:
         return DealOut.of(service.create_deal(session, principal, draft))
@@ -69,6 +80,7 @@ async def update_deal(
 ) -> DealOut:
     """Change a deal. Drafts change freely; live and paused deals only their copy, stock, end."""
     changes = body.to_changes()
+    await _require_stored(services, changes.get("image_urls", []))
     deal = await services.db.run(service.update_deal, principal, deal_id, changes)
     return DealOut.of(deal)
 

@@ -301,3 +301,12 @@ def list_deals(
     if cursor is not None:
         query = query.where(Deal.id < decode_cursor(cursor))
     return list(session.scalars(query))
+
+
+def deal_to_change(session: Session, principal: Principal, deal_id: str) -> Deal:
+    """A deal the caller may change now, refused as ``update_deal`` refuses, so that a caller
+    can check before doing costly work for a change."""
+    deal = _managed_deal(session, principal, deal_id)
+    if deal.status == DealStatus.ENDED:
+        raise Conflict("An ended deal cannot be changed.", code="deal_not_editable")
+    return deal
