@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
 from pintuan.deals import service
 from pintuan.deals.schemas import DealIn, DealOut, DealPatch
-from pintuan.domain.deals import Vertical
+from pintuan.domain.deals import DealSort, Vertical
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
 from pintuan.errors import field_error
@@ -56,17 +56,41 @@ async def list_deals(
     text: Annotated[
         str | None, Query(max_length=100, description="Words in title or description")
     ] = None,
+    country: Annotated[
+        str | None,
+        Query(pattern="^[A-Z]{2}$", description="Only deals of merchants in this country"),
+    ] = None,
+    currency: Annotated[
+        str | None, Query(pattern="^[A-Z]{3}$", description="Only deals priced in this currency")
+    ] = None,
+    sort: Annotated[
+        DealSort,
+        Query(
+            description="newest (default), ending_soon (nearest end first), discount (largest "
+            "share off the list price first) or popular (most units taken first)"
+        ),
+    ] = DealSort.NEWEST,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE,
 ) -> Page[DealOut]:
-    """Deals newest first. Live ones by default; drafts only for a merchant you manage."""
+    """Deals newest first, or in ``sort`` order. Live ones by default; drafts only for a
+    merchant you manage. A cursor continues the order it came from."""
     filters = service.DealFilters(
-        merchant_id=merchant_id, vertical=vertical, status=status, text=text
+        merchant_id=merchant_id,
+        vertical=vertical,
+        status=status,
+        text=text,
+        country=country,
+        currency=currency,
+        sort=sort,
     )
     rows = await services.db.read(
         lambda s: service.list_deals(s, principal, filters, cursor=cursor, limit=limit)
     )
-    return page_of(rows, limit, DealOut.of)
+    page = page_of(rows, limit, DealOut.of)
+    if page.next_cursor is not None:
+        page.next_cursor = service.deal_cursor(sort, rows[limit - 1])
+    return page
 
 
 @router.get("/{deal_id}", response_model=DealOut)

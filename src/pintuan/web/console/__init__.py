@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pintuan.web.console import growth, merchant, operator
+from pintuan.web.console import deal_images, growth, merchant, operator
 
 router = APIRouter(include_in_schema=False)
-for _pages in (growth, operator, merchant):
+# deal_images before merchant: ".../deals/{deal_id}/images" must not match its "/{action}".
+for _pages in (growth, operator, deal_images, merchant):
     router.include_router(_pages.router)
