@@ -275,6 +275,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/{action}"): rule(
         "login 403 403 ok 403 ok"
     ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images/{image_id}/move"): rule(
+        "login 403 403 ok 403 ok", {"step": "-1"}
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images/{image_id}/remove"): rule(
+        "login 403 403 ok 403 ok"
+    ),
     ("GET", "/console/merchants/{merchant_id}/teams"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/merchants/{merchant_id}/teams/{team_id}"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/merchants/{merchant_id}/orders"): rule("login 403 403 ok 403 ok"),
