@@ -170,3 +170,32 @@ def test_the_home_page_sorts_and_narrows_to_the_viewers_region(
     assert blocking_violations(page) == []
     screenshot(page, f"deal-list-region-{language}")
     shopper.close()
+
+
+def test_the_strip_of_teams_forming_now_refreshes_itself(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    db = live_server.services.db
+    merchant = create_merchant(db)
+    first = create_deal(db, merchant, title="Dim sum", team_size=3)
+    second = create_deal(db, merchant, title="Hotpot", team_size=4)
+
+    def start_team(deal_id: str) -> None:
+        started = httpx.post(
+            f"{live_server.url}/v1/deals/{deal_id}/teams",
+            headers=create_account(live_server.services).headers,
+        )
+        assert started.status_code == 201, started.text
+
+    start_team(first.id)
+    shopper = Shopper(browser, live_server.url)
+    shopper.page.clock.install()
+    page = shopper.open("/")
+    expect(page.locator(".forming-item")).to_have_count(1)
+
+    start_team(second.id)
+    page.clock.fast_forward("00:31")
+
+    expect(page.locator(".forming-item")).to_have_count(2)
+    expect(page.locator(".forming-strip")).to_contain_text("Hotpot")
+    shopper.close()
