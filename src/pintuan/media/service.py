@@ -132,6 +132,10 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     width, height = picture.size
     if width < 1 or height < 1 or width * height > max_pixels:
         raise _too_many_pixels(width, height, max_pixels)
+    if picture.format == "JPEG":
+        # Let the JPEG decoder scale down while decoding (DCT scaling): a phone photo is read
+        # at a quarter or an eighth of its size when that still covers the large size.
+        picture.draft("RGB", (LARGE_SIDE, LARGE_SIDE))
     try:
         picture.load()  # decodes the first frame only, so an animation costs one frame
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
