@@ -7,6 +7,7 @@ tests may wipe (``.ci/run`` starts one); every database test then runs on both.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -65,6 +66,8 @@ def make_settings(url: str, **overrides: object) -> Settings:
         "database_url": url,
         "password_time_cost": 1,
         "password_memory_kib": 1024,
+        # Pictures are content-addressed, so tests may share one folder, never the checkout's.
+        "media_dir": Path(tempfile.gettempdir()) / f"pintuan-test-media-{os.getpid()}",
     }
     values.update(overrides)
     return Settings.model_validate(values)

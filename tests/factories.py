@@ -24,6 +24,7 @@ from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
 from pintuan.notifications.models import Notification
 from pintuan.services import Services
+from tests.media_pictures import picture
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -207,6 +208,8 @@ class World:
     # An app the shopper registered (pending), and its client secret.
     app_id: str = ""
     app_secret_id: str = ""
+    # A picture of the deal (its key), uploaded by the staff.
+    image_id: str = ""
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -222,6 +225,8 @@ class World:
             "share_token": self.share_token,
             "notification_id": self.notification_id,
             "token_id": self.token_id,
+            "image_id": self.image_id,
+            "name": f"{self.image_id}-thumb.webp",
             "provider_name": "sandbox",
             "choice": "pay",
             "outcome": "succeed",
@@ -275,6 +280,13 @@ def seed_world(client: TestClient, services: Services) -> World:
     pay_link = made(client.post(f"/v1/seats/{seat_id}/pay-links", headers=shopper))
     tokens = client.get("/v1/me/tokens", headers=shopper).json()["data"]
     app = made(client.post("/v1/apps", json=app_manifest(), headers=shopper))
+    image = made(
+        client.post(
+            f"/v1/deals/{deal.id}/images",
+            files={"file": ("deal.png", picture("teal", (64, 48), "PNG"), "image/png")},
+            headers=accounts["staff"].headers,
+        )
+    )
     return World(
         accounts=accounts,
         merchant_id=mine.id,
@@ -292,4 +304,5 @@ def seed_world(client: TestClient, services: Services) -> World:
         token_id=tokens[0]["id"],
         app_id=app["id"],
         app_secret_id=app["secrets"][0]["id"],
+        image_id=image["data"][0]["id"],
     )

@@ -26,6 +26,7 @@ from pintuan.audit.api import router as audit_router
 from pintuan.bootstrap import build_services
 from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
+from pintuan.deals.images_api import router as deal_images_router
 from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
@@ -35,6 +36,7 @@ from pintuan.kit.limits import install_request_limits
 from pintuan.kit.logs import logged_path, request_id_var
 from pintuan.kit.security_headers import SecurityHeadersMiddleware
 from pintuan.ledger.api import router as ledger_router
+from pintuan.media.api import router as media_router
 from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
 from pintuan.ops.api import router as ops_router
@@ -127,6 +129,8 @@ def create_app(
         metrics_router,
         apps_router,
         webhooks_router,
+        deal_images_router,
+        media_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.

@@ -9,6 +9,7 @@ from pintuan.domain.payments import PaymentProvider, PaymentStyle
 from pintuan.kit.db import Database
 from pintuan.kit.passwords import Passwords
 from pintuan.kit.time import clock
+from pintuan.media.stores import media_store_for
 from pintuan.payments.providers.alipay import AlipayProvider
 from pintuan.payments.providers.sandbox import SandboxProvider
 from pintuan.payments.providers.stripe import StripeProvider
@@ -56,4 +57,5 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
             wait_seconds=settings.password_hash_wait_seconds,
         ),
         providers=providers,
+        media=media_store_for(settings),
     )

@@ -132,8 +132,11 @@ def demo() -> None:
 
     if _settings().env is Environment.PROD:
         raise _fail("the demo has published passwords and is refused when PINTUAN_ENV=prod")
+    from pintuan.media.stores import media_store_for
+
     password_hash = _hash_password(DEMO_PASSWORD)
-    report = _run(lambda session: seed_demo(session, password_hash))
+    store = media_store_for(_settings())
+    report = _run(lambda session: seed_demo(session, password_hash, store))
     if report.created:
         typer.echo(f"Demo loaded: created {len(report.created)} records.")
     else:

@@ -127,6 +127,19 @@ class Settings(BaseSettings):
     webhook_retry_hours: int = Field(default=72, ge=1, le=720)
     webhook_secret_overlap_hours: int = Field(default=24, ge=0, le=720)
 
+    # Pictures (deal images, later partner offers): a local folder by default, or an
+    # S3-compatible bucket when media_s3_bucket is set; served from this site either way.
+    media_dir: Path = Path("var/media")
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # Decoded size allowed, against decompression bombs (a tiny file that unpacks huge).
+    media_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
+    media_s3_bucket: str | None = None
+    media_s3_endpoint_url: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: SecretStr | None = None
+    media_s3_prefix: str = ""
+
     @property
     def env_is_named(self) -> bool:
         """Whether PINTUAN_ENV was set (environment, ``.env`` or code) rather than defaulted."""

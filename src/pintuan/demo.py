@@ -1,25 +1,31 @@
-"""A demo catalogue: an operator, merchants in three markets, live deals in every vertical.
+"""A demo catalogue: an operator, merchants in three markets, live deals in every vertical,
+each with two pictures drawn here with Pillow (no image files are shipped or downloaded).
 
 Running it again changes nothing that is already there, so ``make run`` can call it every time.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import timedelta
 
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.accounts import service as accounts
 from pintuan.accounts.models import User
+from pintuan.deals import images as deal_images
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import MerchantStatus
+from pintuan.domain.media import MediaStore
 from pintuan.domain.roles import Principal, Role
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
+from pintuan.media.service import store_image
 from pintuan.merchants import service as merchants
 
 DEMO_PASSWORD = "pintuan-demo"  # noqa: S105 - printed for the demo, refused outside dev
@@ -195,14 +201,73 @@ DEALS: dict[str, list[DemoDeal]] = {
 }
 
 
+# Two colours per vertical, for a sky or a table and what stands on it.
+PALETTES: dict[Vertical, tuple[str, str, str]] = {
+    Vertical.FOOD: ("#f6d7a7", "#c8102e", "#fff8ec"),
+    Vertical.MOVIES: ("#1d1f3a", "#f2c14e", "#e94f37"),
+    Vertical.TRAVEL: ("#8fd3f4", "#1b6ca8", "#f9e79f"),
+    Vertical.GOODS: ("#f3e6f5", "#6a3d9a", "#e8a33d"),
+    Vertical.LOCAL: ("#e3f1e6", "#17683a", "#a85a00"),
+}
+
+
+def demo_picture(title: str, vertical: Vertical, variant: int) -> bytes:
+    """A 1200 by 900 picture of a deal: a scene for its vertical and its title, as a PNG."""
+    ground, main, accent = PALETTES[vertical]
+    if variant:
+        ground, accent = accent, ground
+    image = Image.new("RGB", (1200, 900), ground)
+    draw = ImageDraw.Draw(image)
+    top, bottom = ImageColor.getrgb(ground), ImageColor.getrgb(main)
+    for band in range(0, 900, 6):  # a soft vertical gradient towards the main colour
+        mix = band / 2700
+        colour = tuple(int(a * (1 - mix) + b * mix) for a, b in zip(top, bottom, strict=False))
+        draw.rectangle((0, band, 1200, band + 6), fill=colour)
+    if vertical == Vertical.FOOD:
+        draw.ellipse((300, 260, 900, 860), fill="#ffffff", outline=main, width=18)
+        for n in range(6):
+            x, y = 420 + (n % 3) * 130, 430 + (n // 3) * 150
+            draw.ellipse((x, y, x + 110, y + 100), fill=accent, outline=main, width=6)
+    elif vertical == Vertical.MOVIES:
+        draw.rectangle((120, 300, 1080, 700), fill="#111111")
+        for x in range(150, 1060, 80):
+            draw.rectangle((x, 320, x + 40, 350), fill=accent)
+            draw.rectangle((x, 650, x + 40, 680), fill=accent)
+        for n in range(4):
+            draw.rectangle((170 + n * 230, 380, 370 + n * 230, 620), fill=main if n % 2 else accent)
+    elif vertical == Vertical.TRAVEL:
+        draw.ellipse((820, 90, 1020, 290), fill="#f9d71c")
+        draw.polygon([(0, 620), (300, 380), (560, 620)], fill="#2e7d32")
+        for y in range(620, 900, 60):
+            draw.rectangle((0, y, 1200, y + 30), fill=main)
+    elif vertical == Vertical.GOODS:
+        draw.rectangle((330, 380, 870, 820), fill=main)
+        draw.rectangle((300, 300, 900, 400), fill=main, outline=accent, width=10)
+        draw.rectangle((570, 300, 630, 820), fill=accent)
+    else:
+        draw.polygon([(300, 500), (600, 260), (900, 500)], fill=accent)
+        draw.rectangle((360, 500, 840, 820), fill=main)
+        draw.rectangle((540, 640, 660, 820), fill=ground)
+    # The title in a band at the foot, inside the centre square the thumbnail keeps.
+    font = ImageFont.load_default(size=48)
+    left, _, right, _ = draw.textbbox((0, 0), title, font=font)
+    width = min(right - left, 820)
+    draw.rounded_rectangle((560 - width // 2, 770, 640 + width // 2, 860), 20, fill=main)
+    draw.text((600, 815), title, fill="#ffffff", font=font, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
 @dataclass
 class DemoReport:
     created: list[str]
     logins: list[tuple[str, str, str]]
 
 
-def seed_demo(session: Session, password_hash: str) -> DemoReport:
-    """Create what the demo needs and is not there yet; report what was created."""
+def seed_demo(session: Session, password_hash: str, store: MediaStore | None = None) -> DemoReport:
+    """Create what the demo needs and is not there yet; report what was created. With a media
+    store, deals without pictures get two drawn ones."""
     created: list[str] = []
     users: dict[str, User] = {}
     for spec in USERS:
@@ -278,6 +343,19 @@ def seed_demo(session: Session, password_hash: str) -> DemoReport:
             )
             deals.change_deal_status(session, staff[slug], deal.id, "publish")
             created.append(f"deal {item.title!r}")
+        if store is None:
+            continue
+        for item in specs:
+            deal = session.scalars(
+                select(Deal).where(Deal.merchant_id == merchant.id, Deal.title == item.title)
+            ).one()
+            if deal.image_urls:
+                continue
+            for variant in (0, 1):
+                picture = demo_picture(item.title, item.vertical, variant)
+                ref = store_image(store, picture, max_bytes=len(picture), max_pixels=10**7)
+                deal_images.add_deal_image(session, staff[slug], deal.id, ref)
+            created.append(f"pictures of {item.title!r}")
 
     logins = [(spec.email, DEMO_PASSWORD, spec.role.value) for spec in USERS]
     return DemoReport(created=created, logins=logins)

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pintuan.config import Settings
+from pintuan.domain.media import MediaStore
 from pintuan.domain.payments import PaymentProvider
-from pintuan.errors import InvalidInput
+from pintuan.errors import AppError, InvalidInput
 from pintuan.kit.db import Database
 from pintuan.kit.passwords import Passwords
 
@@ -23,6 +24,17 @@ class Services:
     db: Database
     passwords: Passwords
     providers: dict[str, PaymentProvider] = field(default_factory=dict)
+    media: MediaStore | None = None
+
+    def media_store(self) -> MediaStore:
+        if self.media is None:
+            raise AppError(
+                "Pictures cannot be stored or served here: no media store is configured.",
+                code="media_unavailable",
+                status=503,
+                title="Pictures unavailable",
+            )
+        return self.media
 
     def provider(self, name: str) -> PaymentProvider:
         found = self.providers.get(name)

@@ -108,6 +108,10 @@ def _new_staff(world: World) -> dict[str, Any]:
     return {"email": world.accounts["other_shopper"].email}
 
 
+def _image_order(world: World) -> dict[str, Any]:
+    return {"image_ids": [world.image_id]}
+
+
 def _pasted_token(world: World) -> str:
     return urlencode({"text": f"Join me {world.share_token}"})
 
@@ -156,6 +160,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/deals/{deal_id}/publish"): rule("401 403 403 ok 403 ok"),
     ("POST", "/v1/deals/{deal_id}/pause"): rule("401 403 403 ok 403 ok"),
     ("POST", "/v1/deals/{deal_id}/end"): rule("401 403 403 ok 403 ok"),
+    # a deal's pictures: public to see; changed by the merchant's staff (and operators)
+    ("GET", "/v1/deals/{deal_id}/images"): rule("ok ok ok ok ok ok"),
+    ("POST", "/v1/deals/{deal_id}/images"): rule("401 403 403 ok 403 ok"),
+    ("DELETE", "/v1/deals/{deal_id}/images/{image_id}"): rule("401 403 403 ok 403 ok"),
+    ("PUT", "/v1/deals/{deal_id}/images/order"): rule("401 403 403 ok 403 ok", _image_order),
+    ("GET", "/media/{name}"): rule("ok ok ok ok ok ok"),
     # moderation is the operators' alone: the merchant's staff cannot lift it
     ("POST", "/v1/deals/{deal_id}/moderate"): rule("401 403 403 403 403 ok"),
     ("POST", "/v1/deals/{deal_id}/unmoderate"): rule("401 403 403 403 403 ok"),
@@ -283,6 +293,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "login 403 403 ok 403 ok", {"title": "Renamed"}
     ),
     ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/{action}"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images/{image_id}/move"): rule(
+        "login 403 403 ok 403 ok", {"step": "-1"}
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images/{image_id}/remove"): rule(
         "login 403 403 ok 403 ok"
     ),
     ("GET", "/console/merchants/{merchant_id}/teams"): rule("login 403 403 ok 403 ok"),

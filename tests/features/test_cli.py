@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from pintuan.cli import app
 from pintuan.config import get_settings
+from pintuan.deals.models import Deal
+from pintuan.kit.db import Database
 
 
 @pytest.fixture
-def run(tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def run(tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[object]:
     monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
+    monkeypatch.setenv("PINTUAN_MEDIA_DIR", str(tmp_path / "media"))
     monkeypatch.setenv("PINTUAN_ENV", "test")
     monkeypatch.setenv("PINTUAN_PASSWORD_TIME_COST", "1")
     monkeypatch.setenv("PINTUAN_PASSWORD_MEMORY_KIB", "1024")
@@ -36,6 +41,24 @@ def test_demo_loads_once_and_prints_the_logins(run) -> None:  # type: ignore[no-
     assert "Demo loaded" in first.output
     assert "operator@example.com" in first.output
     assert "nothing changed" in second.output
+
+
+def test_demo_deals_get_two_pictures_drawn_at_demo_time(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    run("demo")
+
+    settings = get_settings()
+    urls = Database(settings.database_url).run_sync(
+        lambda s: list(s.scalars(select(Deal.image_urls)))
+    )
+    assert urls
+    assert all(len(deal_urls) == 2 for deal_urls in urls)
+    kept = {p.name for p in (tmp_path / "media").iterdir()}
+    for deal_urls in urls:
+        for url in deal_urls:
+            assert url.removeprefix("/media/") in kept
+            assert url.removeprefix("/media/").replace("-large", "-thumb") in kept
 
 
 def test_a_user_created_with_a_piped_password_gets_a_token(run) -> None:  # type: ignore[no-untyped-def]

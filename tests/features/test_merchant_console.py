@@ -43,7 +43,6 @@ def deal_fields(**overrides: str) -> dict[str, str]:
         "title": "Hotpot for four",
         "description": "All you can eat.",
         "vertical": "food",
-        "image_urls": "",
         "list_price": "88.00",
         "group_price": "59.00",
         "leader_price": "",
@@ -199,11 +198,6 @@ def test_deal_rules_are_shown_next_to_their_fields_and_nothing_is_created(
         ("list_price", "ten dollars", "Enter an amount like 19.99, with at most 2 decimals."),
         ("list_price", "19.999", "Enter an amount like 19.99, with at most 2 decimals."),
         ("starts_at", "tomorrow", "Enter the start as a date and time."),
-        (
-            "image_urls",
-            "not a link",
-            "Give up to 12 picture addresses starting with https://, one per line.",
-        ),
     ],
 )
 def test_the_api_schema_limits_are_shown_next_to_their_fields(

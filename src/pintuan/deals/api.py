@@ -4,22 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
 from pintuan.deals import service
 from pintuan.deals.schemas import DealIn, DealOut, DealPatch
-from pintuan.domain.deals import Vertical
+from pintuan.domain.deals import DealSort, Vertical
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
+from pintuan.errors import field_error
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
-from pintuan.services import ServicesDep
+from pintuan.media.service import is_stored
+from pintuan.services import Services, ServicesDep
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
+
+
+async def _require_stored(services: Services, urls: list[str]) -> None:
+    """Refuse picture addresses this site does not keep (uploads are what give them)."""
+    for position, url in enumerate(urls):
+        if not await anyio.to_thread.run_sync(is_stored, services.media_store(), url):
+            raise field_error(f"image_urls.{position}", "no picture is stored at this address")
 
 
 @router.post("", status_code=201, response_model=DealOut)
@@ -28,6 +38,7 @@ async def create_deal(
 ) -> Response:
     """Create a draft deal for a merchant you are staff of."""
     draft = body.to_draft()
+    await _require_stored(services, draft.image_urls)
 
     def work(session: Session) -> DealOut:
         return DealOut.of(service.create_deal(session, principal, draft))
@@ -45,17 +56,41 @@ async def list_deals(
     text: Annotated[
         str | None, Query(max_length=100, description="Words in title or description")
     ] = None,
+    country: Annotated[
+        str | None,
+        Query(pattern="^[A-Z]{2}$", description="Only deals of merchants in this country"),
+    ] = None,
+    currency: Annotated[
+        str | None, Query(pattern="^[A-Z]{3}$", description="Only deals priced in this currency")
+    ] = None,
+    sort: Annotated[
+        DealSort,
+        Query(
+            description="newest (default), ending_soon (nearest end first), discount (largest "
+            "share off the list price first) or popular (most units taken first)"
+        ),
+    ] = DealSort.NEWEST,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE,
 ) -> Page[DealOut]:
-    """Deals newest first. Live ones by default; drafts only for a merchant you manage."""
+    """Deals newest first, or in ``sort`` order. Live ones by default; drafts only for a
+    merchant you manage. A cursor continues the order it came from."""
     filters = service.DealFilters(
-        merchant_id=merchant_id, vertical=vertical, status=status, text=text
+        merchant_id=merchant_id,
+        vertical=vertical,
+        status=status,
+        text=text,
+        country=country,
+        currency=currency,
+        sort=sort,
     )
     rows = await services.db.read(
         lambda s: service.list_deals(s, principal, filters, cursor=cursor, limit=limit)
     )
-    return page_of(rows, limit, DealOut.of)
+    page = page_of(rows, limit, DealOut.of)
+    if page.next_cursor is not None:
+        page.next_cursor = service.deal_cursor(sort, rows[limit - 1])
+    return page
 
 
 @router.get("/{deal_id}", response_model=DealOut)
@@ -69,6 +104,7 @@ async def update_deal(
 ) -> DealOut:
     """Change a deal. Drafts change freely; live and paused deals only their copy, stock, end."""
     changes = body.to_changes()
+    await _require_stored(services, changes.get("image_urls", []))
     deal = await services.db.run(service.update_deal, principal, deal_id, changes)
     return DealOut.of(deal)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from pintuan.deals.models import Deal
 from pintuan.deals.service import DealDraft
@@ -15,7 +15,16 @@ from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel, UtcInstant
 
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=10000)]
-ImageUrls = Annotated[list[AnyHttpUrl], Field(max_length=12)]
+ImageUrl = Annotated[str, Field(pattern=r"^/media/[0-9a-f]{32}-large\.webp$", max_length=60)]
+ImageUrls = Annotated[
+    list[ImageUrl],
+    Field(
+        max_length=12,
+        description="Pictures in the order shown, as this site serves them: addresses that "
+        "POST /v1/deals/{deal_id}/images returned (upload there; other sites' addresses are "
+        "refused, since pages show only their own origin's pictures).",
+    ),
+]
 TeamSize = Annotated[int, Field(ge=2, le=100)]
 TeamWindow = Annotated[int, Field(ge=5, le=10080)]
 Stock = Annotated[int, Field(ge=1, le=10_000_000)]
@@ -47,7 +56,7 @@ class DealIn(StrictModel):
             title=self.title,
             description=self.description,
             vertical=self.vertical,
-            image_urls=[str(url) for url in self.image_urls],
+            image_urls=list(self.image_urls),
             list_price=self.list_price.to_money(),
             group_price=self.group_price.to_money(),
             leader_price=self.leader_price.to_money() if self.leader_price else None,
@@ -90,7 +99,7 @@ class DealPatch(StrictModel):
             if name in ("list_price", "group_price", "leader_price"):
                 value = value.to_money()
             elif name == "image_urls":
-                value = [str(url) for url in value]
+                value = list(value)
             changes[name] = value
         return changes
 

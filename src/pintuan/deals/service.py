@@ -6,11 +6,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
-from pintuan.domain.deals import DealTerms, FieldProblem, Vertical, check_deal_terms
+from pintuan.domain.deals import DealSort, DealTerms, FieldProblem, Vertical, check_deal_terms
 from pintuan.domain.lifecycle import (
     DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED,
     DealStatus,
@@ -21,8 +21,8 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
-from pintuan.kit.pagination import decode_cursor
-from pintuan.kit.time import utc_now
+from pintuan.kit.pagination import decode_cursor, encode_cursor
+from pintuan.kit.time import ensure_utc, utc_now
 from pintuan.merchants.models import Merchant
 from pintuan.merchants.service import get_merchant
 
@@ -55,6 +55,13 @@ class DealFilters:
     vertical: Vertical | None = None
     status: DealStatus | None = None
     text: str | None = None
+    # Where the deal's merchant sells (ISO 3166 country) and the deal's currency (ISO 4217).
+    country: str | None = None
+    currency: str | None = None
+    # A viewer's market, (country, its currency): deals of merchants in that country or priced
+    # in that currency, the ones such a viewer can buy in their own money.
+    market: tuple[str, str | None] | None = None
+    sort: DealSort = DealSort.NEWEST
 
 
 def _refuse(problems: list[FieldProblem]) -> None:
@@ -248,13 +255,21 @@ def list_deals(
     cursor: str | None,
     limit: int,
 ) -> list[Deal]:
-    """Deals newest first, ``limit + 1`` rows so the caller knows whether more follow.
+    """Deals in ``filters.sort`` order (newest first by default), ``limit + 1`` rows so the
+    caller knows whether more follow; :func:`deal_cursor` gives the cursor after a row.
 
     The public sees live deals by default and may ask for paused or ended ones, never those of a
     suspended merchant; drafts and moderated deals are listed only for a merchant the caller
     manages (and moderated ones for operators across merchants: their queue).
     """
-    query = select(Deal).order_by(Deal.id.desc()).limit(limit + 1)
+    key, descending = _sort_key(filters.sort)
+    if key is None:
+        order: tuple[Any, ...] = (Deal.id.desc(),)
+    elif descending:
+        order = (key.desc(), Deal.id.desc())
+    else:
+        order = (key.asc(), Deal.id.asc())
+    query = select(Deal).order_by(*order).limit(limit + 1)
     status = filters.status
     operator = principal is not None and principal.is_operator
     if (
@@ -298,6 +313,76 @@ def list_deals(
                 Deal.description.ilike(pattern, escape="\\"),
             )
         )
+    if filters.country is not None:
+        query = query.where(
+            Deal.merchant_id.in_(select(Merchant.id).where(Merchant.country == filters.country))
+        )
+    if filters.currency is not None:
+        query = query.where(Deal.currency == filters.currency)
+    if filters.market is not None:
+        country, currency = filters.market
+        local = Deal.merchant_id.in_(select(Merchant.id).where(Merchant.country == country))
+        query = query.where(or_(local, Deal.currency == currency) if currency else local)
     if cursor is not None:
-        query = query.where(Deal.id < decode_cursor(cursor))
+        query = query.where(_after(filters.sort, cursor))
     return list(session.scalars(query))
+
+
+def _discount_bps(deal: Any) -> Any:
+    # Integer basis points off the list price: the same integer division on both databases.
+    return (deal.list_price_amount - deal.group_price_amount) * 10000 // deal.list_price_amount
+
+
+def _sort_key(sort: DealSort) -> tuple[Any, bool]:
+    """The column a sort orders by (None: the id alone) and whether it runs high to low."""
+    if sort == DealSort.ENDING_SOON:
+        return Deal.ends_at, False
+    if sort == DealSort.DISCOUNT:
+        return _discount_bps(Deal), True
+    if sort == DealSort.POPULAR:
+        return Deal.committed, True
+    return None, True
+
+
+def deal_cursor(sort: DealSort, deal: Deal) -> str:
+    """The cursor that continues a list in ``sort`` order after ``deal``."""
+    if sort == DealSort.ENDING_SOON:
+        return encode_cursor(f"{deal.ends_at.isoformat()}~{deal.id}")
+    if sort == DealSort.DISCOUNT:
+        return encode_cursor(f"{_discount_bps(deal)}~{deal.id}")
+    if sort == DealSort.POPULAR:
+        return encode_cursor(f"{deal.committed}~{deal.id}")
+    return encode_cursor(deal.id)
+
+
+def _after(sort: DealSort, cursor: str) -> ColumnElement[bool]:
+    """Rows after the cursor's in ``sort`` order (keyset pagination: no offsets to drift)."""
+    value = decode_cursor(cursor)
+    key, descending = _sort_key(sort)
+    if key is None:
+        return Deal.id < value
+    raw, _, last_id = value.rpartition("~")
+    try:
+        if not raw or "_" not in last_id:
+            raise ValueError(value)
+        bound: Any = (
+            ensure_utc(datetime.fromisoformat(raw)) if sort == DealSort.ENDING_SOON else int(raw)
+        )
+    except ValueError as exc:
+        raise InvalidInput(
+            "The cursor is not one this API returned for this sort; start again without it.",
+            code="invalid_cursor",
+            extra={"errors": [{"field": "cursor", "message": "not a valid cursor"}]},
+        ) from exc
+    if descending:
+        return or_(key < bound, and_(key == bound, Deal.id < last_id))
+    return or_(key > bound, and_(key == bound, Deal.id > last_id))
+
+
+def deal_to_change(session: Session, principal: Principal, deal_id: str) -> Deal:
+    """A deal the caller may change now, refused as ``update_deal`` refuses, so that a caller
+    can check before doing costly work for a change."""
+    deal = _managed_deal(session, principal, deal_id)
+    if deal.status == DealStatus.ENDED:
+        raise Conflict("An ended deal cannot be changed.", code="deal_not_editable")
+    return deal

@@ -17,6 +17,15 @@ class Vertical(StrEnum):
     LOCAL = "local"
 
 
+class DealSort(StrEnum):
+    """The orders a list of deals can be read in."""
+
+    NEWEST = "newest"
+    ENDING_SOON = "ending_soon"  # the nearest end first
+    DISCOUNT = "discount"  # the largest share off the list price first
+    POPULAR = "popular"  # the most units taken (held, paid or confirmed) first
+
+
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
     field: str

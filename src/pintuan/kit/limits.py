@@ -27,6 +27,10 @@ from pintuan.errors import PROBLEM_JSON, AppError
 from pintuan.kit.http import TrustedProxies
 
 WEBHOOK_PATH_PREFIX = "/v1/webhooks/"
+# Picture uploads (the API's and the console's) end so; they may carry a picture up to the
+# media limit, plus room for the multipart envelope and the form's other fields.
+UPLOAD_PATH_SUFFIX = "/images"
+_MULTIPART_ROOM = 64 * 1024
 
 
 def install_request_limits(app: FastAPI, settings: Settings) -> None:
@@ -36,6 +40,7 @@ def install_request_limits(app: FastAPI, settings: Settings) -> None:
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         max_webhook_bytes=settings.max_webhook_body_bytes,
+        max_upload_bytes=max(settings.max_body_bytes, settings.media_max_bytes + _MULTIPART_ROOM),
     )
 
 
@@ -56,13 +61,23 @@ def body_too_large(limit: int) -> AppError:
 class BodyLimitMiddleware:
     """Refuses request bodies over the limit (smaller for provider webhooks) with 413."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_webhook_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_webhook_bytes: int,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_webhook_bytes = max_webhook_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
 
     def limit_for(self, path: str) -> int:
-        return self.max_webhook_bytes if path.startswith(WEBHOOK_PATH_PREFIX) else self.max_bytes
+        if path.startswith(WEBHOOK_PATH_PREFIX):
+            return self.max_webhook_bytes
+        return self.max_upload_bytes if path.endswith(UPLOAD_PATH_SUFFIX) else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pintuan.web.console import developer, growth, merchant, operator
+from pintuan.web.console import deal_images, developer, growth, merchant, operator
 
 router = APIRouter(include_in_schema=False)
-for _pages in (growth, operator, merchant, developer):
+# deal_images before merchant: ".../deals/{deal_id}/images" must not match its "/{action}".
+for _pages in (growth, operator, deal_images, merchant, developer):
     router.include_router(_pages.router)

@@ -31,7 +31,6 @@ FIELDS = (
     "title",
     "description",
     "vertical",
-    "image_urls",
     "list_price",
     "group_price",
     "leader_price",
@@ -52,7 +51,6 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "title": N_("Enter a title of 1 to 200 characters."),
     "description": N_("Keep the description under 10,000 characters."),
     "vertical": N_("Choose a category."),
-    "image_urls": N_("Give up to 12 picture addresses starting with https://, one per line."),
     "list_price": N_("Enter the list price."),
     "group_price": N_("Enter the group price."),
     "leader_price": N_("Enter the leader's price, or leave it empty."),
@@ -127,7 +125,6 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         "title": deal.title,
         "description": deal.description,
         "vertical": deal.vertical,
-        "image_urls": "\n".join(deal.image_urls),
         "list_price": amount_text(deal.list_price_amount, deal.currency),
         "group_price": amount_text(deal.group_price_amount, deal.currency),
         "leader_price": amount_text(deal.leader_price_amount, deal.currency),
@@ -147,7 +144,8 @@ def editable_fields(status: DealStatus) -> frozenset[str]:
         return frozenset(FIELDS)
     if status == DealStatus.ENDED:
         return frozenset()
-    return DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED
+    # Pictures have their own forms (deal_images.py), not a field of this one.
+    return DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED - {"image_urls"}
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -177,8 +175,6 @@ def _api_values(
                 api[name] = parse_local(text, time_zone)
             except ValueError:
                 form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
-        elif name == "image_urls":
-            api[name] = [line.strip() for line in text.splitlines() if line.strip()]
         elif name == "new_shoppers_only":
             api[name] = text in ("on", "true", "1")
         else:

@@ -175,7 +175,6 @@ def _new_values(merchant: Merchant) -> dict[str, str]:
         "title": "",
         "description": "",
         "vertical": Vertical.GOODS.value,
-        "image_urls": "",
         "list_price": "",
         "group_price": "",
         "leader_price": "",
@@ -196,6 +195,7 @@ async def _editor(
     deal: Deal | None,
     form: DealForm,
     status_code: int = 200,
+    picture_error: str | None = None,
 ) -> Response:
     status = DealStatus(deal.status) if deal else DealStatus.DRAFT
     context = _base(request, principal, merchant, "deals")
@@ -206,8 +206,26 @@ async def _editor(
         actions=[a for a in DEAL_ACTIONS if deal and status in DEAL_TRANSITIONS[a]],
         verticals=shared.VERTICALS,
         example_price=deal_form.example_price(merchant.currency),
+        picture_error=picture_error,
     )
     return await render(request, "merchant/deal_form.html", context, status_code=status_code)
+
+
+async def deal_editor_with_picture_error(
+    request: Request,
+    principal: Principal,
+    merchant_id: str,
+    deal_id: str,
+    message: str,
+    status_code: int,
+) -> Response:
+    """The deal editor again, saying why a picture was refused (see deal_images.py)."""
+    merchant = await _merchant(request, principal, merchant_id)
+    deal = await services_of(request).db.read(_merchant_deal, principal, merchant_id, deal_id)
+    form = DealForm(deal_form.values_of(deal, merchant.time_zone))
+    return await _editor(
+        request, principal, merchant, deal, form, status_code, picture_error=message
+    )
 
 
 def _merchant_deal(session: Session, principal: Principal, merchant_id: str, deal_id: str) -> Deal:

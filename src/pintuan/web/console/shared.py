@@ -115,6 +115,9 @@ DONE_NOTICES: dict[str, str] = {
     "unmoderate": N_("The deal is released and paused; its merchant may publish it again."),
     "disable": N_("The user is disabled and signed out everywhere."),
     "enable": N_("The user may log in again."),
+    "pictures_added": N_("The pictures are added."),
+    "picture_moved": N_("The picture is moved."),
+    "picture_removed": N_("The picture is removed."),
 }
 
 STATUS_TONES: dict[str, str] = {

@@ -90,6 +90,20 @@ ERROR_MESSAGES: dict[str, str] = {
     "webhook_endpoint_not_found": N_("This webhook endpoint does not exist."),
     "webhook_delivery_not_found": N_("This webhook delivery does not exist."),
     "too_many_webhook_endpoints": N_("This app already has as many webhook endpoints as allowed."),
+    # pictures
+    "image_missing": N_("Choose one or more pictures to upload."),
+    "image_too_large": N_("This picture's file is too large; send a smaller one."),
+    "image_type_not_allowed": N_(
+        "This file is not a picture we accept. Send a JPEG, PNG, WebP or GIF."
+    ),
+    "image_too_many_pixels": N_("This picture has too many pixels; send a smaller one."),
+    "image_unreadable": N_("This picture could not be read; it may be damaged or cut short."),
+    "too_many_images": N_("A deal shows at most 12 pictures; remove one first."),
+    "too_many_files": N_("Upload at most 4 pictures at a time."),
+    "image_order_mismatch": N_("Name each of the deal's pictures once, in the new order."),
+    "image_not_found": N_("This deal has no such picture."),
+    "media_not_found": N_("There is no such picture."),
+    "media_unavailable": N_("Pictures cannot be stored or shown right now."),
 }
 
 

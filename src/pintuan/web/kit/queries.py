@@ -34,6 +34,28 @@ def forming_team_counts(session: Session, deal_ids: Sequence[str], now: datetime
     return {deal_id: int(count) for deal_id, count in rows}
 
 
+def joinable_team_counts(
+    session: Session, deal_ids: Sequence[str], now: datetime
+) -> dict[str, int]:
+    """How many teams a shopper could join now, per deal, in one query: forming with the
+    window open, someone in and a seat free (a full team waiting for payments, or one whose
+    members all left, is not "forming" to a shopper)."""
+    if not deal_ids:
+        return {}
+    rows = session.execute(
+        select(Team.deal_id, func.count())
+        .where(
+            Team.deal_id.in_(list(deal_ids)),
+            Team.status == TeamStatus.FORMING.value,
+            Team.expires_at > now,
+            Team.taken > 0,
+            Team.taken < Team.team_size,
+        )
+        .group_by(Team.deal_id)
+    ).all()
+    return {deal_id: int(count) for deal_id, count in rows}
+
+
 def merchant_names(session: Session, merchant_ids: Sequence[str]) -> dict[str, str]:
     if not merchant_ids:
         return {}

@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pintuan.kit.time import utc_now
+from pintuan.media.service import key_of_url, thumbnail_of
 from pintuan.web.kit.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
 from pintuan.web.kit.i18n import (
     N_,
@@ -69,6 +70,9 @@ def avatar_tone(name: str) -> int:
 
 templates.filters["initials"] = initials
 templates.filters["avatar_tone"] = avatar_tone
+# A stored picture's thumbnail address, and its key (the id the picture routes take).
+templates.filters["thumbnail"] = thumbnail_of
+templates.filters["image_key"] = key_of_url
 
 # Short messages a page may show after a redirect (``?notice=<key>``); only known keys show.
 NOTICES: dict[str, str] = {

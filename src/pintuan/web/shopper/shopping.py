@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
-from pintuan.domain.deals import Vertical
+from pintuan.domain.deals import DealSort, Vertical
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
@@ -41,7 +41,7 @@ from pintuan.web.kit.i18n import N_, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
-from pintuan.web.shopper import sharing
+from pintuan.web.shopper import deal_list, sharing
 
 router = APIRouter(include_in_schema=False)
 
@@ -126,8 +126,10 @@ async def home(
     cursor: str | None = None,
     q: SearchQuery = None,
 ) -> Response:
-    """Live deals newest first, one tab per vertical; ``q`` searches them by text, and a
-    pasted share message or token (``¥…¥``) opens its team."""
+    """Live deals, one tab per vertical, the viewer's market first (``region``: a country, or
+    ``all``) in ``sort`` order (newest, ending_soon, discount, popular), with the teams forming
+    now; ``q`` searches them by text, and a pasted share message or token (``¥…¥``) opens its
+    team."""
     text = (q or "").strip()
     if text and token_of(text) is not None:
         try:
@@ -164,12 +166,26 @@ async def _home_page(
         decode_cursor(cursor)  # refuse a made-up cursor before any query
     now = utc_now()
     searching = bool(text) and search_error is None
+    sort = deal_list.chosen_sort(request.query_params.get("sort"))
+    asked = (request.query_params.get("region") or "").strip().upper()
+    guessed = deal_list.guessed_country(request, principal)
 
     def read(session: Session) -> dict[str, Any]:
+        countries = deal_list.live_countries(session)
+        if asked == deal_list.ALL_REGIONS.upper():
+            region = None
+        elif len(asked) == 2 and asked.isalpha():
+            region = asked
+        else:
+            # The guess narrows the list only where there is something to show there.
+            region = guessed if guessed in countries else None
+        market = (region, deal_list.currency_of_country(region)) if region else None
         rows = deals.list_deals(
             session,
             principal,
-            deals.DealFilters(vertical=chosen, text=text if searching else None),
+            deals.DealFilters(
+                vertical=chosen, text=text if searching else None, market=market, sort=sort
+            ),
             cursor=cursor,
             limit=HOME_PAGE_SIZE,
         )
@@ -177,13 +193,31 @@ async def _home_page(
         ids = [d.id for d in shown]
         return {
             "deals": shown,
-            "next_cursor": encode_cursor(shown[-1].id) if len(rows) > HOME_PAGE_SIZE else None,
-            "forming": queries.forming_team_counts(session, ids, now),
+            "next_cursor": deals.deal_cursor(sort, shown[-1])
+            if len(rows) > HOME_PAGE_SIZE
+            else None,
+            "forming": queries.joinable_team_counts(session, ids, now),
             "merchants": queries.merchant_names(session, [d.merchant_id for d in shown]),
+            "region": region,
+            "countries": countries,
+            "forming_now": []
+            if searching or cursor
+            else deal_list.teams_forming_now(session, now, region),
         }
 
     context = await services_of(request).db.read(read)
-    more = {"vertical": chosen.value if chosen else None, "q": text if searching else None}
+    region = context["region"]
+    locale = request_locale(request, principal)
+    more = {
+        "vertical": chosen.value if chosen else None,
+        "q": text if searching else None,
+        "sort": sort.value if sort != DealSort.NEWEST else None,
+        "region": region or (deal_list.ALL_REGIONS if guessed else None),
+    }
+    region_choices = {
+        code: deal_list.country_name(code, locale)
+        for code in sorted({*context["countries"], *([region] if region else [])})
+    }
     context.update(
         _labels(),
         vertical=more["vertical"],
@@ -192,6 +226,11 @@ async def _home_page(
         search_error=search_error,
         closed_deal_id=closed_deal_id,
         more_query=urlencode({k: v for k, v in more.items() if v}),
+        sort=sort.value,
+        sorts=deal_list.SORTS,
+        region_choices=region_choices,
+        region_name=region_choices.get(region, "") if region else "",
+        guessed=guessed,
     )
     return await render(request, "shopper/home.html", context, status_code=status_code)
 
@@ -227,7 +266,7 @@ async def _deal_page(
             ),
             "joinable": joinable,
             "my_team_ids": mine,
-            "forming": queries.forming_team_counts(session, [deal_id], now).get(deal_id, 0),
+            "forming": queries.joinable_team_counts(session, [deal_id], now).get(deal_id, 0),
             "shown_share": sharing.shown_share(
                 session,
                 principal,

@@ -76,6 +76,23 @@
     });
   });
 
+  // The home page's "teams forming now": fetched again every half minute while the page is
+  // visible, so teams that filled drop out and new ones appear without a reload.
+  var strip = document.querySelector("[data-live-strip]");
+  if (strip && window.fetch && window.DOMParser) {
+    window.setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (answer) { return answer.ok ? answer.text() : null; })
+        .then(function (html) {
+          if (!html) { return; }
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-strip]");
+          if (fresh) { strip.innerHTML = fresh.innerHTML; }
+        })
+        .catch(function () { /* offline for a moment: keep what is shown */ });
+    }, 30000);
+  }
+
   // Forms that take effect once: disable the button after the first submit.
   document.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function () {
