@@ -239,14 +239,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # the partner API answers app access tokens only (people's tokens are not apps'); an app's
     # deep links are public, like share links
     ("PUT", "/v1/partner/offers/{external_id}"): rule(
-        "401 401 401 401 401 401", lambda _: offer_body(), external_id="screening-1"
+        "401 403 403 403 403 403", lambda _: offer_body(), external_id="screening-1"
     ),
     ("DELETE", "/v1/partner/offers/{external_id}"): rule(
-        "401 401 401 401 401 401", external_id="screening-1"
+        "401 403 403 403 403 403", external_id="screening-1"
     ),
-    ("GET", "/v1/partner/offers"): rule("401 401 401 401 401 401"),
-    ("GET", "/v1/partner/deals"): rule("401 401 401 401 401 401"),
-    ("GET", "/v1/partner/deals/{deal_id}/teams"): rule("401 401 401 401 401 401"),
+    ("GET", "/v1/partner/offers"): rule("401 403 403 403 403 403"),
+    ("GET", "/v1/partner/deals"): rule("401 403 403 403 403 403"),
+    ("GET", "/v1/partner/deals/{deal_id}/teams"): rule("401 403 403 403 403 403"),
     ("GET", "/a/{app_id}/deals/{deal_id}"): rule("ok ok ok ok ok ok", app_id="app_partner"),
     ("GET", "/a/{app_id}/teams/{team_id}"): rule("ok ok ok ok ok ok", app_id="app_partner"),
     # growth figures: staff see their own merchant's, operators everyone's
