@@ -26,6 +26,7 @@ from pintuan.bootstrap import build_services
 from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.errors import PROBLEM_JSON, AppError
+from pintuan.fulfilment.api import router as fulfilment_router
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
 from pintuan.kit.http import refuse_nul_characters
@@ -118,6 +119,7 @@ def create_app(
         ledger_check_router,
         shares_router,
         growth_router,
+        fulfilment_router,
         metrics_router,
     ):
         app.include_router(router)

@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     clock_offset_seconds: int = 0
     # Last-touch attribution: how long after a visit to a share an order is still credited to it.
     attribution_window_days: int = Field(default=7, ge=1, le=90)
+    # Fulfilment: days after shipping when receipt is confirmed for a shopper who has not.
+    auto_receive_days: int = Field(default=10, ge=1, le=90)
 
     @property
     def env_is_named(self) -> bool:

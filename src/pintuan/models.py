@@ -5,6 +5,7 @@ from pintuan.apps.models import App, AppInstallation
 from pintuan.audit.models import AuditRun
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
+from pintuan.fulfilment.models import Address, Shipment
 from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.orm import Base
@@ -24,6 +25,7 @@ from pintuan.shares.models import (
 from pintuan.teams.models import DealShopperCount, Seat, Team
 
 __all__ = [
+    "Address",
     "ApiToken",
     "App",
     "AppInstallation",
@@ -53,6 +55,7 @@ __all__ = [
     "Share",
     "ShareConversion",
     "ShareVisit",
+    "Shipment",
     "Team",
     "User",
     "VisitorLink",

@@ -32,6 +32,7 @@ import anyio.to_thread
 from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals import tasks as deal_tasks
 from pintuan.domain.payments import PaymentProvider, ProviderError
+from pintuan.fulfilment import tasks as fulfilment_tasks
 from pintuan.growth.tasks import DailyRollup
 from pintuan.idempotency.service import delete_expired_keys
 from pintuan.kit.metrics import PROVIDER_CALL_FAILURES, SWEEP_LAG, WORKER_TASK_FAILURES
@@ -65,6 +66,7 @@ class TickReport:
     deals_ended: int = 0
     events_attributed: int = 0
     days_rolled_up: int = 0
+    receipts_confirmed: int = 0
 
     def busy(self, batch: int) -> bool:
         return any(getattr(self, f.name) >= batch for f in fields(self))
@@ -85,7 +87,9 @@ DUE = Sql(
         AS deals,
       EXISTS (SELECT 1 FROM outbox_events WHERE id > COALESCE(
               (SELECT last_event_id FROM attribution_cursors WHERE name = :cursor), 0))
-        AS attributable
+        AS attributable,
+      EXISTS (SELECT 1 FROM shipments WHERE status = 'shipped' AND receive_due_at <= :now)
+        AS receipts
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
 )
@@ -94,16 +98,17 @@ DUE = Sql(
 @dataclass(frozen=True, slots=True)
 class Due(OldestDue):
     """Which tasks have work now: the oldest due time of holds, teams and calls (None: none is
-    due), and whether there are events, deals and attributions (SQLite answers 0/1, PostgreSQL
-    booleans)."""
+    due), and whether there are events, deals, attributions and receipts to confirm (SQLite
+    answers 0/1, PostgreSQL booleans)."""
 
     events: bool | int
     deals: bool | int
     attributable: bool | int
+    receipts: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
-    """One read of five partial indexes and the outbox's key: which tasks have work now."""
+    """One read of six partial indexes and the outbox's key: which tasks have work now."""
     due = tx.one_as(Due, DUE, {"now": tx.instant(utc_now())})
     assert due is not None  # a SELECT without FROM always gives its one row
     return due
@@ -169,8 +174,15 @@ class Worker:
             )
         if due.calls:
             self._attempt("calls", self._call_providers, report)
+        if due.receipts:
+            report.receipts_confirmed = (
+                self._attempt(
+                    "receipts", db.run_raw_sync, fulfilment_tasks.confirm_overdue_receipts, batch
+                )
+                or 0
+            )
         # Ending seats and teams writes events, so look again rather than trust the probe.
-        if due.events or due.holds or due.teams or due.calls:
+        if due.events or due.holds or due.teams or due.calls or due.receipts:
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
             )

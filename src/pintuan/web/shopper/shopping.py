@@ -83,6 +83,9 @@ NOTIFICATIONS: dict[str, str] = {
     "team_failed": N_("Your team did not fill in time."),
     "seat_refunded": N_("Your seat was refunded."),
     "money_returned": N_("%(amount)s went back to you."),
+    "address_chosen": N_("Your delivery address is saved on your order."),
+    "seat_shipped": N_("Your order is on its way."),
+    "seat_received": N_("Your order is marked as received."),
 }
 
 
