@@ -26,6 +26,15 @@ from pintuan.notifications.models import Notification
 from pintuan.services import Services
 
 PASSWORD = "correct horse battery"
+US_ADDRESS = {
+    "recipient": "Ann Lee",
+    "phone": "+1 415 555 0100",
+    "country": "US",
+    "line1": "1 Market St",
+    "city": "San Francisco",
+    "region": "CA",
+    "postcode": "94105",
+}
 _counter = itertools.count(1)
 
 
@@ -204,6 +213,7 @@ class World:
     pay_link_token: str
     notification_id: str
     token_id: str
+    address_id: str = ""
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -219,6 +229,7 @@ class World:
             "share_token": self.share_token,
             "notification_id": self.notification_id,
             "token_id": self.token_id,
+            "address_id": self.address_id,
             "provider_name": "sandbox",
             "choice": "pay",
             "outcome": "succeed",
@@ -231,7 +242,7 @@ class World:
 def seed_world(client: TestClient, services: Services) -> World:
     """A merchant with a live deal and staff, another merchant with staff, an operator, and a
     shopper who started a team, opened a payment, a share and a pay link, and has a
-    notification; every id and secret in the ``World``."""
+    notification and an address; every id and secret in the ``World``."""
     mine = create_merchant(services.db)
     theirs = create_merchant(services.db)
     accounts = {
@@ -259,6 +270,7 @@ def seed_world(client: TestClient, services: Services) -> World:
     )
     pay_link = made(client.post(f"/v1/seats/{seat_id}/pay-links", headers=shopper))
     tokens = client.get("/v1/me/tokens", headers=shopper).json()["data"]
+    address = made(client.post("/v1/me/addresses", json=US_ADDRESS, headers=shopper))
     return World(
         accounts=accounts,
         merchant_id=mine.id,
@@ -274,4 +286,5 @@ def seed_world(client: TestClient, services: Services) -> World:
         pay_link_token=pay_link["token"],
         notification_id=create_notification(services.db, accounts["shopper"].user_id),
         token_id=tokens[0]["id"],
+        address_id=address["id"],
     )

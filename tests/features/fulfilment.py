@@ -12,6 +12,7 @@ from pintuan.domain.roles import Role
 from pintuan.merchants.models import Merchant
 from pintuan.services import Services
 from pintuan.worker import Worker
+from tests.factories import US_ADDRESS as SEEDED_US_ADDRESS
 from tests.factories import Account, create_account, create_deal, create_merchant
 from tests.features.test_teams_api import join, pay, start
 
@@ -25,15 +26,7 @@ CN_ADDRESS = {
     "line1": "南京西路 1266 号 12 楼",
     "postcode": "200040",
 }
-US_ADDRESS = {
-    "recipient": "Ann Lee",
-    "phone": "+1 415 555 0100",
-    "country": "US",
-    "line1": "1 Market St",
-    "city": "San Francisco",
-    "region": "ca",
-    "postcode": "94105",
-}
+US_ADDRESS = {**SEEDED_US_ADDRESS, "region": "ca"}
 
 
 @dataclass

@@ -21,6 +21,8 @@ same order, or a receipt racing the auto-confirmation, end in exactly one state 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,3 +158,73 @@ def timeline(facts: OrderFacts) -> list[TimelineStep]:
         )
     order = list(Step)
     return sorted(steps, key=lambda s: (s.at, order.index(s.step)))
+
+
+# ---------------------------------------------------------------------------- shipping by CSV
+
+# The columns of a shipping file; others (the address, the shopper: what the queue's export
+# adds for the packer) are ignored. Headers are matched without regard to case or spaces.
+CSV_COLUMNS = ("seat_id", "carrier", "tracking_number")
+MAX_CSV_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    """One data row: ``line`` is its line in the file, the header being line 1."""
+
+    line: int
+    seat_id: str
+    carrier: str
+    tracking_number: str
+
+
+class CsvInvalid(ValueError):
+    """The file as a whole cannot be read as a shipping file (no row of it is applied)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_shipments_csv(data: bytes) -> list[CsvRow]:
+    """The rows of a shipping CSV (UTF-8, a byte-order mark from spreadsheets allowed, comma or
+    semicolon separated); blank lines are skipped. Refuses a file it cannot read, one without the
+    three columns, and one of more than :data:`MAX_CSV_ROWS` rows (:class:`CsvInvalid`)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CsvInvalid("not_utf8", "Save the file as CSV in UTF-8.") from error
+    if "\x00" in text:
+        raise CsvInvalid("not_csv", "This is not a CSV file.")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise CsvInvalid("empty", "The file is empty.")
+        names = ["_".join(h.strip().lower().split()) for h in header]
+        missing = [c for c in CSV_COLUMNS if c not in names]
+        if missing:
+            raise CsvInvalid(
+                "missing_columns",
+                "The first line must name the columns "
+                + ", ".join(CSV_COLUMNS)
+                + "; missing: "
+                + ", ".join(missing)
+                + ".",
+            )
+        at = {c: names.index(c) for c in CSV_COLUMNS}
+        rows: list[CsvRow] = []
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(rows) == MAX_CSV_ROWS:
+                raise CsvInvalid(
+                    "too_many_rows", f"Send at most {MAX_CSV_ROWS} rows at once; split the file."
+                )
+            values = {c: cells[i].strip() if i < len(cells) else "" for c, i in at.items()}
+            rows.append(CsvRow(reader.line_num, **values))
+    except csv.Error as error:
+        raise CsvInvalid("not_csv", f"This file cannot be read as CSV: {error}.") from error
+    return rows

@@ -23,6 +23,7 @@ from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
+from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
@@ -41,7 +42,7 @@ from pintuan.web.kit.i18n import N_, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
-from pintuan.web.shopper import sharing
+from pintuan.web.shopper import delivery, sharing
 
 router = APIRouter(include_in_schema=False)
 
@@ -345,6 +346,9 @@ async def _team_page(
                 now=now,
                 team_id=team_id,
             ),
+            "delivery": delivery.delivery_of_seat(
+                session, principal, my_seats[0] if my_seats else None, deal
+            ),
         }
 
     context = await services_of(request).db.read(read)
@@ -362,6 +366,7 @@ async def _team_page(
         can_pay=my_seat is not None
         and my_seat.status == "held"
         and (my_seat.hold_expires_at is None or my_seat.hold_expires_at > now),
+        **delivery.delivery_messages(request, locale),
     )
     return await render(request, "shopper/team.html", context, status_code=status_code)
 
@@ -545,11 +550,12 @@ async def my_orders(request: Request, principal: LoggedIn, cursor: str | None = 
         return {
             "orders": shown,
             "payments": queries.payments_of_seats(session, [r.seat.id for r in shown]),
+            "fulfilments": fulfilment.fulfilments_of_seats(session, [r.seat.id for r in shown]),
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
         }
 
     context = await services_of(request).db.read(read)
-    context.update(_labels())
+    context.update(_labels(), **delivery.delivery_labels())
     return await render(request, "shopper/orders.html", context)
 
 
