@@ -9,12 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pintuan.domain.fulfilment import (
+    MAX_CSV_ROWS,
+    CsvInvalid,
+    CsvRow,
     DispatchInvalid,
     OrderFacts,
     QueueState,
     Step,
     check_dispatch,
     queue_state,
+    read_shipments_csv,
     timeline,
 )
 
@@ -99,3 +103,47 @@ def test_steps_at_the_same_moment_keep_the_lifecycles_order(taken: list[Step]) -
     )
 
     assert [s.step for s in timeline(facts)] == [s for s in Step if s in taken]
+
+
+def test_a_spreadsheets_csv_with_a_bom_semicolons_and_extra_columns_is_read() -> None:
+    data = (
+        "\ufeffSeat ID;Carrier;Tracking Number;Recipient\r\n"
+        "seat_1;SF Express;SF1;Chen\r\n"
+        ";;;\r\n"
+        "seat_2;;\r\n"
+    ).encode()
+
+    rows = read_shipments_csv(data)
+
+    assert rows == [
+        CsvRow(2, "seat_1", "SF Express", "SF1"),
+        CsvRow(4, "seat_2", "", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"seat_id,carrier\nseat_1,SF\n", "missing_columns"),
+        ("seat_id,carrier,tracking_number\n".encode("utf-16"), "not_utf8"),
+        (b"seat_id,carrier,tracking_number\nseat\x00,a,b\n", "not_csv"),
+        (b"seat_id,carrier,tracking_number\n" + b"s,c,t\n" * (MAX_CSV_ROWS + 1), "too_many_rows"),
+    ],
+)
+def test_a_file_that_is_not_a_shipping_csv_is_refused_whole(data: bytes, reason: str) -> None:
+    with pytest.raises(CsvInvalid) as refused:
+        read_shipments_csv(data)
+
+    assert refused.value.reason == reason
+
+
+@given(st.binary(max_size=400))
+def test_any_upload_is_read_into_rows_or_refused_with_a_reason(data: bytes) -> None:
+    try:
+        rows = read_shipments_csv(data)
+    except CsvInvalid as refused:
+        reason = refused.reason
+        assert reason in {"empty", "missing_columns", "not_utf8", "not_csv", "too_many_rows"}
+        return
+    assert all(row.line >= 2 for row in rows)
