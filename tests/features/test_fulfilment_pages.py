@@ -128,6 +128,30 @@ def test_the_team_page_asks_for_the_address_after_success_and_then_shows_the_tim
     assert "I have received it" not in page
 
 
+def test_starting_a_team_of_goods_asks_for_the_address_before_the_payment(
+    client: TestClient, services: Services
+) -> None:
+    order = goods_team(client, services, succeed=False)
+    shopper = create_account(services)
+    address = add_address(client, shopper)
+    log_in(client, shopper)
+
+    _, answer = form_post(client, f"/deals/{order.deal_id}", f"/deals/{order.deal_id}/teams")
+
+    team_url = answer.headers["location"]
+    assert re.fullmatch(r"/teams/team_\w+#delivery", team_url)
+    team_path = team_url.split("#")[0]
+    page = client.get(team_path, headers=HTML).text
+    assert f'value="{address["id"]}" checked' in page
+    seat_id = re.search(r'action="/seats/(seat_\w+)/address"', page)
+    assert seat_id
+    assert f'action="/seats/{seat_id.group(1)}/pay"' in page
+    _, chosen = form_post(client, team_path, f"/seats/{seat_id.group(1)}/address")
+    assert chosen.status_code == 303
+    _, paying = form_post(client, team_path, f"/seats/{seat_id.group(1)}/pay")
+    assert "/sandbox/checkout/" in paying.headers["location"]
+
+
 def test_a_refused_address_choice_comes_back_as_a_code_the_page_puts_in_words(
     client: TestClient, services: Services
 ) -> None:

@@ -532,6 +532,18 @@ def fulfilments_of_seats(session: Session, seat_ids: Sequence[str]) -> dict[str,
     return {seat.id: _fulfilment(seat, ts, ended, ship) for seat, ts, ended, ship in rows}
 
 
+def needs_address_first(session: Session, seat_id: str) -> bool:
+    """Whether a seat just taken is of goods and has no delivery address yet: its checkout asks
+    for one before the payment."""
+    chosen = session.scalar(select(Shipment.seat_id).where(Shipment.seat_id == seat_id))
+    if chosen is not None:
+        return False
+    vertical = session.scalar(
+        select(Deal.vertical).join(Seat, Seat.deal_id == Deal.id).where(Seat.id == seat_id)
+    )
+    return vertical == Vertical.GOODS.value
+
+
 def order_fulfilment(session: Session, user_id: str, seat_id: str) -> Fulfilment:
     """The fulfilment of one of the shopper's seats of goods."""
     seat = session.get(Seat, seat_id)

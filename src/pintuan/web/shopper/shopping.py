@@ -450,12 +450,16 @@ async def _share(
 async def _after_taking_seat(
     request: Request, principal: Principal, outcome: dict[str, Any]
 ) -> Response:
-    """Straight to the checkout for a held seat; to the team for a free one."""
+    """Straight to the checkout for a held seat; to the team for a free one, and for goods first
+    to the team's delivery block, to choose the address before paying."""
     team_url = f"/teams/{quote(str(outcome['team_id']))}"
     if outcome.get("status") != "held":
         return RedirectResponse(team_url, status_code=303)
+    seat_id = str(outcome["seat_id"])
+    if await services_of(request).db.read(fulfilment.needs_address_first, seat_id):
+        return RedirectResponse(f"{team_url}#delivery", status_code=303)
     try:
-        url = await _open_checkout(request, principal, str(outcome["seat_id"]))
+        url = await _open_checkout(request, principal, seat_id)
     except AppError:
         # The seat is held; the team page offers paying again while the hold lasts.
         return RedirectResponse(team_url, status_code=303)
