@@ -179,6 +179,11 @@ def make_default(session: Session, user_id: str, address_id: str) -> Address:
 
 
 def _make_default(session: Session, user_id: str, address_id: str) -> None:
+    # The shopper's rows locked first (PostgreSQL; SQLite has one writer), so two changes of
+    # default at once wait for each other instead of both passing the unique index's check.
+    session.execute(
+        select(Address.id).where(Address.user_id == user_id).order_by(Address.id).with_for_update()
+    ).all()
     # Off first, then on: the partial unique index allows one default per shopper at any moment.
     session.execute(
         update(Address)
