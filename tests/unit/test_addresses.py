@@ -203,3 +203,35 @@ def _checked_or_problems(typed: dict[str, Any]) -> Address | AddressInvalid:
         return check_address(typed)
     except AddressInvalid as refused:
         return refused
+
+
+@st.composite
+def valid_typed(draw: st.DrawFn) -> dict[str, str]:
+    """An address that fits its country's format, as a shopper might type it (any case, spaces
+    around the words)."""
+    country = draw(st.sampled_from(COUNTRIES))
+    form = FORMATS[country]
+    words = st.text(
+        alphabet=st.characters(categories=("L", "N", "Zs")), min_size=1, max_size=40
+    ).filter(str.strip)
+    typed = {name: draw(words) for name in form.fields if name != "country"}
+    typed["phone"] = draw(st.from_regex(r"\+?[1-9][0-9]{5,14}", fullmatch=True))
+    if form.postcode is not None and "postcode" in typed:
+        typed["postcode"] = draw(st.from_regex(form.postcode, fullmatch=True))
+    if form.regions:
+        typed["region"] = draw(st.sampled_from(sorted(form.regions))).lower()
+    return {**typed, "country": draw(st.sampled_from([country, country.lower()]))}
+
+
+@given(valid_typed())
+def test_an_address_that_fits_its_format_passes_and_checking_it_again_changes_nothing(
+    typed: dict[str, str],
+) -> None:
+    address = check_address(typed)
+
+    assert address.country == typed["country"].upper()
+    assert check_address(address.as_dict()) == address
+    if address.postcode:
+        form = FORMATS[address.country]
+        assert form.postcode is not None
+        assert form.postcode.fullmatch(address.postcode)
