@@ -27,6 +27,15 @@ from pintuan.services import Services
 from tests.media_pictures import picture
 
 PASSWORD = "correct horse battery"
+US_ADDRESS = {
+    "recipient": "Ann Lee",
+    "phone": "+1 415 555 0100",
+    "country": "US",
+    "line1": "1 Market St",
+    "city": "San Francisco",
+    "region": "CA",
+    "postcode": "94105",
+}
 _counter = itertools.count(1)
 
 
@@ -210,6 +219,7 @@ class World:
     app_secret_id: str = ""
     # A picture of the deal (its key), uploaded by the staff.
     image_id: str = ""
+    address_id: str = ""
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -227,6 +237,7 @@ class World:
             "token_id": self.token_id,
             "image_id": self.image_id,
             "name": f"{self.image_id}-thumb.webp",
+            "address_id": self.address_id,
             "provider_name": "sandbox",
             "choice": "pay",
             "outcome": "succeed",
@@ -251,7 +262,7 @@ def app_manifest() -> dict[str, Any]:
 def seed_world(client: TestClient, services: Services) -> World:
     """A merchant with a live deal and staff, another merchant with staff, an operator, and a
     shopper who started a team, opened a payment, a share and a pay link, and has a
-    notification; every id and secret in the ``World``."""
+    notification and an address; every id and secret in the ``World``."""
     mine = create_merchant(services.db)
     theirs = create_merchant(services.db)
     accounts = {
@@ -287,6 +298,7 @@ def seed_world(client: TestClient, services: Services) -> World:
             headers=accounts["staff"].headers,
         )
     )
+    address = made(client.post("/v1/me/addresses", json=US_ADDRESS, headers=shopper))
     return World(
         accounts=accounts,
         merchant_id=mine.id,
@@ -305,4 +317,5 @@ def seed_world(client: TestClient, services: Services) -> World:
         app_id=app["id"],
         app_secret_id=app["secrets"][0]["id"],
         image_id=image["data"][0]["id"],
+        address_id=address["id"],
     )

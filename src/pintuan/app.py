@@ -28,6 +28,7 @@ from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.deals.images_api import router as deal_images_router
 from pintuan.errors import PROBLEM_JSON, AppError
+from pintuan.fulfilment.api import router as fulfilment_router
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
 from pintuan.kit.http import refuse_nul_characters
@@ -126,6 +127,7 @@ def create_app(
         growth_router,
         partners_router,
         partner_links_router,
+        fulfilment_router,
         metrics_router,
         apps_router,
         webhooks_router,

@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     media_s3_access_key_id: str | None = None
     media_s3_secret_access_key: SecretStr | None = None
     media_s3_prefix: str = ""
+    # Fulfilment: days after shipping when receipt is confirmed for a shopper who has not.
+    auto_receive_days: int = Field(default=10, ge=1, le=90)
 
     @property
     def env_is_named(self) -> bool:

@@ -23,6 +23,7 @@ from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import MerchantStatus
 from pintuan.domain.media import MediaStore
 from pintuan.domain.roles import Principal, Role
+from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
 from pintuan.media.service import store_image
@@ -39,6 +40,38 @@ class DemoUser:
     locale: str
     time_zone: str
     merchant_slug: str | None = None
+
+
+# Each demo shopper's address, in the country of the shop selling goods near them.
+ADDRESSES: dict[str, dict[str, str]] = {
+    "amy@example.com": {
+        "recipient": "林艾米",
+        "phone": "+86 138 0013 8000",
+        "country": "CN",
+        "region": "上海市",
+        "city": "上海市",
+        "district": "静安区",
+        "line1": "南京西路 1266 号 12 楼",
+        "postcode": "200040",
+    },
+    "budi@example.com": {
+        "recipient": "Budi Santoso",
+        "phone": "+62 812 3456 7890",
+        "country": "ID",
+        "region": "DKI Jakarta",
+        "city": "Jakarta Pusat",
+        "line1": "Jl. M.H. Thamrin No. 1",
+        "postcode": "10310",
+    },
+    "lena@example.com": {
+        "recipient": "Lena Vogel",
+        "phone": "+49 30 1234567",
+        "country": "DE",
+        "city": "Berlin",
+        "line1": "Unter den Linden 77",
+        "postcode": "10117",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -356,6 +389,12 @@ def seed_demo(session: Session, password_hash: str, store: MediaStore | None = N
                 ref = store_image(store, picture, max_bytes=len(picture), max_pixels=10**7)
                 deal_images.add_deal_image(session, staff[slug], deal.id, ref)
             created.append(f"pictures of {item.title!r}")
+
+    for email, typed in ADDRESSES.items():
+        user = users[email]
+        if not fulfilment.list_addresses(session, user.id):
+            fulfilment.add_address(session, user.id, typed, now)
+            created.append(f"address of {email}")
 
     logins = [(spec.email, DEMO_PASSWORD, spec.role.value) for spec in USERS]
     return DemoReport(created=created, logins=logins)

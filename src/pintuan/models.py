@@ -5,6 +5,7 @@ from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthCode, OAut
 from pintuan.audit.models import AuditRun
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
+from pintuan.fulfilment.models import Address, Shipment
 from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.orm import Base
@@ -30,6 +31,7 @@ from pintuan.webhooks.models import (
 )
 
 __all__ = [
+    "Address",
     "ApiToken",
     "App",
     "AppInstallation",
@@ -62,6 +64,7 @@ __all__ = [
     "Share",
     "ShareConversion",
     "ShareVisit",
+    "Shipment",
     "Team",
     "User",
     "VisitorLink",

@@ -32,6 +32,7 @@ import anyio.to_thread
 from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals import tasks as deal_tasks
 from pintuan.domain.payments import PaymentProvider, ProviderError
+from pintuan.fulfilment import tasks as fulfilment_tasks
 from pintuan.growth.tasks import DailyRollup
 from pintuan.idempotency.service import delete_expired_keys
 from pintuan.kit.metrics import PROVIDER_CALL_FAILURES, SWEEP_LAG, WORKER_TASK_FAILURES
@@ -68,6 +69,7 @@ class TickReport:
     days_rolled_up: int = 0
     events_fanned_out: int = 0
     webhooks_sent: int = 0
+    receipts_confirmed: int = 0
 
     def busy(self, batch: int) -> bool:
         # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
@@ -96,7 +98,9 @@ DUE = Sql(
               (SELECT last_event_id FROM webhook_cursors WHERE name = :webhook_cursor), 0))
         AS fan_out,
       EXISTS (SELECT 1 FROM webhook_deliveries
-              WHERE status = 'pending' AND next_attempt_at <= :now) AS webhooks
+              WHERE status = 'pending' AND next_attempt_at <= :now) AS webhooks,
+      EXISTS (SELECT 1 FROM shipments WHERE status = 'shipped' AND receive_due_at <= :now)
+        AS receipts
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
     webhook_cursor=webhook_tasks.CURSOR,
@@ -106,18 +110,19 @@ DUE = Sql(
 @dataclass(frozen=True, slots=True)
 class Due(OldestDue):
     """Which tasks have work now: the oldest due time of holds, teams and calls (None: none is
-    due), and whether there are events, deals and attributions (SQLite answers 0/1, PostgreSQL
-    booleans)."""
+    due), and whether there are events, deals, attributions and receipts to confirm (SQLite
+    answers 0/1, PostgreSQL booleans)."""
 
     events: bool | int
     deals: bool | int
     attributable: bool | int
     fan_out: bool | int
     webhooks: bool | int
+    receipts: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
-    """One read of six partial indexes and the outbox's key: which tasks have work now."""
+    """One read of the partial indexes and the outbox's key: which tasks have work now."""
     due = tx.one_as(Due, DUE, {"now": tx.instant(utc_now())})
     assert due is not None  # a SELECT without FROM always gives its one row
     return due
@@ -184,8 +189,15 @@ class Worker:
             )
         if due.calls:
             self._attempt("calls", self._call_providers, report)
+        if due.receipts:
+            report.receipts_confirmed = (
+                self._attempt(
+                    "receipts", db.run_raw_sync, fulfilment_tasks.confirm_overdue_receipts, batch
+                )
+                or 0
+            )
         # Ending seats and teams writes events, so look again rather than trust the probe.
-        if due.events or due.holds or due.teams or due.calls:
+        if due.events or due.holds or due.teams or due.calls or due.receipts:
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
             )

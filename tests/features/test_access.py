@@ -39,6 +39,7 @@ from pintuan.services import Services
 from tests.conftest import _empty_all_tables
 from tests.factories import (
     PASSWORD,
+    US_ADDRESS,
     Account,
     World,
     app_manifest,
@@ -102,6 +103,15 @@ _TOPUP = {"amount": {"amount": 1000, "currency": "USD"}}
 _PAYOUT = {"amount": {"amount": 100, "currency": "USD"}}
 _SIGNUP = {"email": "newcomer@example.com", "password": PASSWORD, "display_name": "Newcomer"}
 _WEBHOOK_ENDPOINT = {"url": "http://127.0.0.1:9/hooks", "events": ["team.succeeded"]}
+_SHIPMENT = {"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}
+
+
+def _CHOSEN_ADDRESS(world: World) -> dict[str, Any]:  # noqa: N802 - a body, like the others
+    return {"address_id": world.address_id}
+
+
+def _BULK_SHIPMENTS(world: World) -> dict[str, Any]:  # noqa: N802 - a body, like the others
+    return {"shipments": [{"seat_id": world.seat_id, **_SHIPMENT}]}
 
 
 def _new_staff(world: World) -> dict[str, Any]:
@@ -254,6 +264,20 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/growth/k-factor"): rule("401 403 403 ok ok ok"),
     ("GET", "/v1/growth/channels"): rule("401 403 403 ok ok ok"),
     ("GET", "/v1/growth/export.csv"): rule("401 403 403 ok ok ok"),
+    # fulfilment: the address book and a seat's delivery are the shopper's; shipping is the
+    # merchant's staff's (and operators'), refused to everyone else as not found
+    ("GET", "/v1/me/addresses"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/me/addresses"): rule("401 ok ok ok ok ok", US_ADDRESS),
+    ("PATCH", "/v1/me/addresses/{address_id}"): rule("401 ok 404 404 404 404", {"line2": "Fl 2"}),
+    ("DELETE", "/v1/me/addresses/{address_id}"): rule("401 ok 404 404 404 404"),
+    ("POST", "/v1/seats/{seat_id}/address"): rule("401 ok 404 404 404 404", _CHOSEN_ADDRESS),
+    ("GET", "/v1/seats/{seat_id}/fulfilment"): rule("401 ok 404 404 404 404"),
+    ("POST", "/v1/seats/{seat_id}/shipment"): rule("401 404 404 ok 404 ok", _SHIPMENT),
+    ("POST", "/v1/seats/{seat_id}/receipt"): rule("401 ok 404 404 404 404"),
+    ("GET", "/v1/merchants/{merchant_id}/shipments"): rule("401 404 404 ok 404 ok"),
+    ("POST", "/v1/merchants/{merchant_id}/shipments/bulk"): rule(
+        "401 404 404 ok 404 ok", _BULK_SHIPMENTS
+    ),
     # shopper pages
     ("GET", "/login"): rule("ok ok ok ok ok ok"),
     ("POST", "/login"): rule("ok ok ok ok ok ok", _shoppers_login_page),
@@ -281,6 +305,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/pay/{token}"): rule("login ok ok ok ok ok", _SANDBOX),
     ("GET", "/me/shares"): rule("login ok ok ok ok ok"),
     ("POST", "/me/shares/{share_id}/delete"): rule("login ok 404 404 404 404"),
+    ("GET", "/me/addresses"): rule("login ok ok ok ok ok"),
+    ("GET", "/me/addresses/new"): rule("login ok ok ok ok ok"),
+    ("POST", "/me/addresses"): rule("login ok ok ok ok ok", US_ADDRESS),
+    ("GET", "/me/addresses/{address_id}"): rule("login ok 404 404 404 404"),
+    ("POST", "/me/addresses/{address_id}"): rule("login ok 404 404 404 404", US_ADDRESS),
+    ("POST", "/me/addresses/{address_id}/delete"): rule("login ok 404 404 404 404"),
+    ("POST", "/me/addresses/{address_id}/default"): rule("login ok 404 404 404 404"),
+    ("POST", "/seats/{seat_id}/address"): rule("login ok 404 404 404 404", _CHOSEN_ADDRESS),
+    ("POST", "/seats/{seat_id}/received"): rule("login ok 404 404 404 404"),
     # consoles: a merchant's to its staff (and operators), the operator's to operators
     ("GET", "/console"): rule("login 403 403 ok ok ok"),
     ("GET", "/console/merchants/{merchant_id}"): rule("login 403 403 ok 403 ok"),
@@ -309,6 +342,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/merchants/{merchant_id}/orders"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/merchants/{merchant_id}/refunds"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/merchants/{merchant_id}/settlements"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/shipping"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/shipping.csv"): rule("login 403 403 ok 403 ok"),
+    ("POST", "/console/merchants/{merchant_id}/seats/{seat_id}/shipment"): rule(
+        "login 403 403 ok 403 ok", _SHIPMENT
+    ),
+    ("POST", "/console/merchants/{merchant_id}/shipping/upload"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/operator"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/growth"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/merchants"): rule("login 403 403 403 403 ok"),

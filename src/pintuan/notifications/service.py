@@ -23,6 +23,10 @@ NOTICES: dict[str, list[tuple[str, str]]] = {
     "team.failed": [("team_failed", "member_ids"), ("seat_refunded", "refunded_ids")],
     "seat.refunded": [("seat_refunded", "user_id")],
     "payment.returned": [("money_returned", "user_id")],
+    # Fulfilment of goods: the address taken, the parcel on its way, its receipt.
+    "seat.address_chosen": [("address_chosen", "user_id")],
+    "seat.shipped": [("seat_shipped", "user_id")],
+    "seat.received": [("seat_received", "user_id")],
 }
 _AUDIENCES = frozenset(audience for rules in NOTICES.values() for _, audience in rules)
 

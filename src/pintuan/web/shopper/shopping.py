@@ -23,6 +23,7 @@ from pintuan.domain.deals import DealSort, Vertical
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
+from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
@@ -41,7 +42,7 @@ from pintuan.web.kit.i18n import N_, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
-from pintuan.web.shopper import deal_list, sharing
+from pintuan.web.shopper import deal_list, delivery, sharing
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,6 +88,9 @@ NOTIFICATIONS: dict[str, str] = {
         "A webhook endpoint of your app was turned off: every delivery to it failed for three "
         "days. Fix the receiver, then turn the endpoint on again."
     ),
+    "address_chosen": N_("Your delivery address is saved on your order."),
+    "seat_shipped": N_("Your order is on its way."),
+    "seat_received": N_("Your order is marked as received."),
 }
 
 
@@ -385,6 +389,9 @@ async def _team_page(
                 now=now,
                 team_id=team_id,
             ),
+            "delivery": delivery.delivery_of_seat(
+                session, principal, my_seats[0] if my_seats else None, deal
+            ),
         }
 
     context = await services_of(request).db.read(read)
@@ -402,6 +409,7 @@ async def _team_page(
         can_pay=my_seat is not None
         and my_seat.status == "held"
         and (my_seat.hold_expires_at is None or my_seat.hold_expires_at > now),
+        **delivery.delivery_messages(request, locale),
     )
     return await render(request, "shopper/team.html", context, status_code=status_code)
 
@@ -485,12 +493,16 @@ async def _share(
 async def _after_taking_seat(
     request: Request, principal: Principal, outcome: dict[str, Any]
 ) -> Response:
-    """Straight to the checkout for a held seat; to the team for a free one."""
+    """Straight to the checkout for a held seat; to the team for a free one, and for goods first
+    to the team's delivery block, to choose the address before paying."""
     team_url = f"/teams/{quote(str(outcome['team_id']))}"
     if outcome.get("status") != "held":
         return RedirectResponse(team_url, status_code=303)
+    seat_id = str(outcome["seat_id"])
+    if await services_of(request).db.read(fulfilment.needs_address_first, seat_id):
+        return RedirectResponse(f"{team_url}#delivery", status_code=303)
     try:
-        url = await _open_checkout(request, principal, str(outcome["seat_id"]))
+        url = await _open_checkout(request, principal, seat_id)
     except AppError:
         # The seat is held; the team page offers paying again while the hold lasts.
         return RedirectResponse(team_url, status_code=303)
@@ -585,11 +597,12 @@ async def my_orders(request: Request, principal: LoggedIn, cursor: str | None = 
         return {
             "orders": shown,
             "payments": queries.payments_of_seats(session, [r.seat.id for r in shown]),
+            "fulfilments": fulfilment.fulfilments_of_seats(session, [r.seat.id for r in shown]),
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
         }
 
     context = await services_of(request).db.read(read)
-    context.update(_labels())
+    context.update(_labels(), **delivery.delivery_labels())
     return await render(request, "shopper/orders.html", context)
 
 
