@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pintuan.web.shopper import accounts, friend_pay, orders, sharing, shopping
+from pintuan.web.shopper import accounts, continuing, friend_pay, orders, sharing, shopping
 
 router = APIRouter(include_in_schema=False)
-for _pages in (accounts, shopping, orders, friend_pay, sharing):
+for _pages in (accounts, continuing, shopping, orders, friend_pay, sharing):
     router.include_router(_pages.router)

@@ -36,6 +36,7 @@ from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.forms import form_fields, run_form_write, run_raw_form_write
 from pintuan.web.kit.i18n import N_, request_locale
 from pintuan.web.kit.rendering import render
+from pintuan.web.kit.resume import resumable
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
 from pintuan.web.shopper import order_reads, sharing
@@ -220,6 +221,7 @@ async def deal_page(request: Request, deal_id: str) -> Response:
 
 
 @router.post("/deals/{deal_id}/teams", dependencies=[CsrfProtected])
+@resumable
 async def start_team(request: Request, deal_id: str) -> Response:
     """Start a team (holding the leader seat), then go and pay for it."""
 
@@ -347,6 +349,7 @@ async def team_page(request: Request, team_id: str) -> Response:
 
 
 @router.post("/teams/{team_id}/join", dependencies=[CsrfProtected])
+@resumable
 async def join_team(request: Request, team_id: str) -> Response:
     """Join a forming team (holding a seat), then go and pay for it."""
 
@@ -364,6 +367,7 @@ async def join_team(request: Request, team_id: str) -> Response:
 
 
 @router.post("/teams/{team_id}/shares", dependencies=[CsrfProtected])
+@resumable
 async def share_team(request: Request, team_id: str) -> Response:
     """Make the viewer's share of a forming team for the chosen channel, then show its link,
     its copy-paste message and the poster on the team's page."""
@@ -371,6 +375,7 @@ async def share_team(request: Request, team_id: str) -> Response:
 
 
 @router.post("/deals/{deal_id}/shares", dependencies=[CsrfProtected])
+@resumable
 async def share_deal(request: Request, deal_id: str) -> Response:
     """Make the viewer's share of a live deal, then show its link on the deal's page."""
     return await _share(request, f"/deals/{quote(deal_id)}", deal_id=deal_id)
@@ -461,6 +466,7 @@ async def _open_checkout(request: Request, principal: Principal, seat_id: str) -
 
 
 @router.post("/seats/{seat_id}/pay", dependencies=[CsrfProtected])
+@resumable
 async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
     """Go to the provider's page to pay for a held seat."""
     services = services_of(request)
