@@ -206,9 +206,7 @@ def test_a_kept_action_works_only_in_the_browser_that_kept_it_and_only_for_a_whi
     elsewhere = client.get(f"/login?next=/&action={token}", headers=HTML).text
     logged_in = log_in_on_the_page(client, f"/login?next=/&action={token}", shopper.email)
     stolen = client.get(f"/continue?action={token}", headers=HTML, follow_redirects=False)
-    tampered = client.get(
-        f"/continue?action={token[:-2]}xx", headers=HTML, follow_redirects=False
-    )
+    tampered = client.get(f"/continue?action={token[:-2]}xx", headers=HTML, follow_redirects=False)
 
     assert 'name="action"' not in elsewhere
     assert logged_in.headers["location"] == "/"

@@ -84,7 +84,9 @@ def _notices_of(
         return _seat_endings(session, ending, "team_failed", "friend_team_failed")
     if type_ == "seat.refunded":
         user_id = str(payload.get("user_id", ""))
-        return _seat_endings(session, {user_id: subject_id}, "seat_refunded", "friend_seat_refunded")
+        return _seat_endings(
+            session, {user_id: subject_id}, "seat_refunded", "friend_seat_refunded"
+        )
     if type_ == "payment.returned" and _covered(session, subject_id):
         return []
     found: list[Notice] = []
@@ -114,7 +116,7 @@ def _seat_endings(
         .where(Payment.seat_id.in_(list(seat_of_user.values())), Payment.status.in_(_TOOK_MONEY))
         .order_by(Payment.id)
     ).all()
-    people = {user_id for user_id in seat_of_user} | {str(p.user_id) for p in payments}
+    people = set(seat_of_user) | {str(p.user_id) for p in payments}
     names = {
         str(user_id): str(name)
         for user_id, name in session.execute(
@@ -161,7 +163,9 @@ def _covered(session: Session, payment_id: str) -> bool:
     """Whether a returned payment's money was already told of: it paid a seat that then ended
     (refunded), whose notice said where its money goes."""
     status = session.scalar(
-        select(Seat.status).join(Payment, Payment.seat_id == Seat.id).where(Payment.id == payment_id)
+        select(Seat.status)
+        .join(Payment, Payment.seat_id == Seat.id)
+        .where(Payment.id == payment_id)
     )
     return status == "refunded"
 

@@ -13,9 +13,9 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pintuan.errors import AppError
+from pintuan.web.kit.csrf import CSRF_FIELD, CsrfFailed, token_matches
 from pintuan.web.kit.i18n import N_, gettext
 from pintuan.web.kit.rendering import page_context, render
-from pintuan.web.kit.csrf import CSRF_FIELD, CsrfFailed, token_matches
 from pintuan.web.kit.resume import came_from_this_site, keep_action, login_url, referring_page
 from pintuan.web.kit.session import LoginRequired, page_principal
 

@@ -2,8 +2,9 @@
 
 ``render`` adds what every template may use:
 
-- ``viewer`` (the signed-in Principal or None), ``unread_notices`` (the header's badge), ``locale`` (``en``/``zh_Hans``), ``lang`` (its
-  BCP 47 tag for ``<html lang>``), ``time_zone`` (the viewer's), ``now`` (aware UTC);
+- ``viewer`` (the signed-in Principal or None), ``locale`` (``en``/``zh_Hans``), ``lang`` (its
+  BCP 47 tag for ``<html lang>``), ``time_zone`` (the viewer's), ``now`` (aware UTC),
+  ``unread_notices`` (the header's badge);
 - ``csrf_token`` and ``csrf_field()`` (the hidden input), ``form_key()`` (a fresh
   idempotency key for a form that must take effect once), ``static(path)`` (a cache-busted
   URL under ``/static``), ``current_path``, ``locales`` (for the switcher), ``notice``;

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from pintuan.errors import AppError, Conflict
+from pintuan.errors import AppError, Conflict, Gone
 from pintuan.kit.time import utc_now
 from pintuan.payments.api import create_pay_link, pay_by_link
 from pintuan.payments.pay_links import read_pay_link
@@ -40,13 +40,21 @@ async def _pay_link_page(
 ) -> Response:
     services = services_of(request)
     now = utc_now()
-    seat_id, expires_at = read_pay_link(services.settings.secret_key, token, now)
+    secret = services.settings.secret_key
+    try:
+        seat_id, expires_at = read_pay_link(secret, token, now)
+    except Gone:
+        # The link died with the hold; the friend should still learn what became of the seat.
+        seat_id, expires_at = read_pay_link(secret, token, now, expired_ok=True)
+        status_code = Gone.status
     seat = await services.db.read(team_reads.seat_for_friend, seat_id)
     principal = await page_principal(request)
     state = await services.db.read(
         order_reads.pay_link_state, seat_id, principal.user_id if principal else None
     )
-    closed = _why_not_payable(state, seat.display_name, now)
+    closed = _why_not_payable(state, seat.display_name, now) or (
+        _HOLD_OVER if expires_at <= now else None
+    )
     return await render(
         request,
         "shopper/pay_link.html",
@@ -73,7 +81,9 @@ _RELEASED = N_("%(name)s's seat was given up before it was paid: there is nothin
 _HOLD_OVER = N_("%(name)s's hold on this seat has run out: there is nothing to pay.")
 
 
-def _why_not_payable(state: order_reads.PayLinkState | None, name: str, now: datetime) -> str | None:
+def _why_not_payable(
+    state: order_reads.PayLinkState | None, name: str, now: datetime
+) -> str | None:
     """None while the seat can be paid; else the reason, most telling first."""
     if state is None:
         return None

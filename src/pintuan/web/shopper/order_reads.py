@@ -119,16 +119,20 @@ def pay_link_state(session: Session, seat_id: str, viewer_id: str | None) -> Pay
     ).first()
     if row is None:
         return None
-    paid_by_viewer = viewer_id is not None and (
-        session.scalar(
-            select(func.count())
-            .select_from(Payment)
-            .where(
-                Payment.seat_id == seat_id,
-                Payment.user_id == viewer_id,
-                Payment.status.in_(sorted(TOOK_MONEY)),
+    paid_by_viewer = (
+        viewer_id is not None
+        and (
+            session.scalar(
+                select(func.count())
+                .select_from(Payment)
+                .where(
+                    Payment.seat_id == seat_id,
+                    Payment.user_id == viewer_id,
+                    Payment.status.in_(sorted(TOOK_MONEY)),
+                )
             )
+            or 0
         )
-        or 0
-    ) > 0
+        > 0
+    )
     return PayLinkState(str(row[0]), str(row[2]), row[1], paid_by_viewer)

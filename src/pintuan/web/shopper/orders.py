@@ -97,7 +97,9 @@ NOTICE_TEXTS: dict[str, str] = {
     "team_failed": N_("Your team did not fill in time."),
     "seat_refunded": N_("You left the team."),
     "money_returned": N_("%(amount)s went back to you."),
-    "friend_team_failed": N_("The team of %(name)s, whose seat you paid for, did not fill in time."),
+    "friend_team_failed": N_(
+        "The team of %(name)s, whose seat you paid for, did not fill in time."
+    ),
     "friend_seat_refunded": N_("%(name)s left the team you paid their seat in."),
 }
 

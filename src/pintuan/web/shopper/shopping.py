@@ -54,6 +54,8 @@ VERTICALS: dict[str, str] = {
     Vertical.TRAVEL.value: N_("Travel"),
     Vertical.LOCAL.value: N_("Local services"),
 }
+
+
 def tone(key: str) -> int:
     """One of six placeholder colours, stable for a deal."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:4], 16) % 6
@@ -287,9 +289,7 @@ async def _team_page(
             queries.seats_of_user_in_team(session, principal.user_id, team_id) if principal else []
         )
         my_payments = (
-            queries.payments_of_seats(session, [my_seats[0].id])[my_seats[0].id]
-            if my_seats
-            else []
+            queries.payments_of_seats(session, [my_seats[0].id])[my_seats[0].id] if my_seats else []
         )
         return {
             "team": team,
