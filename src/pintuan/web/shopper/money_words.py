@@ -201,7 +201,7 @@ def _payment_state(
     if status != PaymentStatus.REQUIRES_ACTION.value:
         text = gettext(locale, _PAYMENT_STATES.get(status, status))
         if pending and pending != ProviderAction.POLL.value:
-            text += " (" + gettext(locale, _PENDING[pending]) + ")"
+            return _with_detail(text, gettext(locale, _PENDING[pending]), locale)
         return text
     still_held = seat.status == "held" and (
         seat.hold_expires_at is None or seat.hold_expires_at > now
@@ -209,7 +209,7 @@ def _payment_state(
     if still_held:
         text = gettext(locale, N_("Not paid yet"))
         if pending == ProviderAction.POLL.value:
-            text += " (" + gettext(locale, _PENDING["poll"]) + ")"
+            return _with_detail(text, gettext(locale, _PENDING["poll"]), locale)
         return text
     # A checkout left open after the seat was paid another way, or ended: it was never used.
     # (Should its payer still finish it, that money goes back by itself.)
@@ -226,3 +226,8 @@ def _payment_state(
     return gettext(locale, N_("Not used: %(name)s paid for this seat instead.")) % {
         "name": names.get(other.user_id, "")
     }
+
+
+def _with_detail(state: str, detail: str, locale: str) -> str:
+    """``Amount held (being collected)``, with the brackets the language writes."""
+    return gettext(locale, N_("%(state)s (%(detail)s)")) % {"state": state, "detail": detail}
