@@ -80,11 +80,7 @@ def a_deal(live_server: LiveServer, words: Words, **options: object) -> Deal:
     chinese = words is CHINESE
     merchant = create_merchant(
         live_server.services.db,
-        **(
-            {"currency": "CNY", "country": "CN", "time_zone": "Asia/Shanghai"}
-            if chinese
-            else {}
-        ),
+        **({"currency": "CNY", "country": "CN", "time_zone": "Asia/Shanghai"} if chinese else {}),
     )
     return create_deal(live_server.services.db, merchant, team_size=2, **options)  # type: ignore[arg-type]
 

@@ -28,6 +28,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from pintuan.domain.roles import Principal
+from pintuan.errors import DatabaseBusy
 from pintuan.kit.time import utc_now
 from pintuan.notifications.models import Notification
 from pintuan.web.kit.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
@@ -133,16 +134,19 @@ async def _unread_notices(request: Request, viewer: Principal | None) -> int:
     if viewer is None:
         return 0
     user_id = viewer.user_id
-    return await services_of(request).db.read(
-        lambda s: int(
-            s.scalar(
-                select(func.count())
-                .select_from(Notification)
-                .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    try:
+        return await services_of(request).db.read(
+            lambda s: int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+                )
+                or 0
             )
-            or 0
         )
-    )
+    except DatabaseBusy:
+        return 0  # a badge is not worth failing the page (or the busy page itself) for
 
 
 async def render(

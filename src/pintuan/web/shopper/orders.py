@@ -24,7 +24,7 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn
 from pintuan.web.shopper import order_reads
 from pintuan.web.shopper.money_words import MoneyBack, money_back_sentence, seat_money
-from pintuan.web.shopper.shopping import VERTICALS, own_images, tone
+from pintuan.web.shopper.shopping import own_images, tone
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,7 +82,6 @@ async def my_orders(
     context.update(
         tab=tab,
         tabs=TAB_NAMES,
-        verticals=VERTICALS,
         tone=tone,
         own_images=own_images,
         viewer_id=user_id,
@@ -108,6 +107,10 @@ def notice_sentences(item: Notification, locale: str) -> list[str]:
     """What a notification says, in ``locale``: the news, then where any money goes."""
     data = item.data
     text = NOTICE_TEXTS.get(item.kind)
+    if item.kind == "seat_refunded" and "money" not in data:
+        # Told before notices said where the money went: the seat ended with its team or
+        # its shopper, and whatever was taken for it went back to whoever paid.
+        text = N_("Your seat ended; any money taken for it went back to whoever paid.")
     if text is None:
         return [item.kind]
     params: dict[str, str] = {"name": str(data.get("name", ""))}
