@@ -52,9 +52,7 @@ async def _pay_link_page(
     state = await services.db.read(
         order_reads.pay_link_state, seat_id, principal.user_id if principal else None
     )
-    closed = _why_not_payable(state, seat.display_name, now) or (
-        _HOLD_OVER if expires_at <= now else None
-    )
+    closed = _why_not_payable(state, now) or (_HOLD_OVER if expires_at <= now else None)
     return await render(
         request,
         "shopper/pay_link.html",
@@ -81,16 +79,15 @@ _RELEASED = N_("%(name)s's seat was given up before it was paid: there is nothin
 _HOLD_OVER = N_("%(name)s's hold on this seat has run out: there is nothing to pay.")
 
 
-def _why_not_payable(
-    state: order_reads.PayLinkState | None, name: str, now: datetime
-) -> str | None:
-    """None while the seat can be paid; else the reason, most telling first."""
+def _why_not_payable(state: order_reads.PayLinkState | None, now: datetime) -> str | None:
+    """None while the seat can be paid; else the reason (its ``%(name)s`` is the seat's
+    shopper), most telling first."""
     if state is None:
         return None
-    if state.paid_by_viewer and state.seat_status in ("paid", "confirmed", "refunded"):
-        return _PAID_BY_YOU if state.team_status != "failed" else _TEAM_FAILED
     if state.team_status == "failed":
         return _TEAM_FAILED
+    if state.paid_by_viewer and state.seat_status in ("paid", "confirmed"):
+        return _PAID_BY_YOU
     if state.seat_status in ("paid", "confirmed"):
         return _ALREADY_PAID
     if state.team_status == "succeeded":
