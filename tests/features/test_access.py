@@ -299,7 +299,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/seats/{seat_id}/cancel"): rule("login ok 404 404 404 404"),
     ("GET", "/orders"): rule("login ok ok ok ok ok"),
     ("GET", "/notifications"): rule("login ok ok ok ok ok"),
-    ("POST", "/notifications/{notification_id}/read"): rule("login ok 404 404 404 404"),
+    ("GET", "/continue"): rule("login ok ok ok ok ok"),
     ("POST", "/seats/{seat_id}/pay-link"): rule("login ok 404 404 404 404"),
     ("GET", "/pay/{token}"): rule("ok ok ok ok ok ok"),
     ("POST", "/pay/{token}"): rule("login ok ok ok ok ok", _SANDBOX),

@@ -81,3 +81,30 @@ def test_a_signed_out_friend_is_asked_to_log_in_and_a_forged_link_is_not_found(
     assert f'href="/login?next={pay_path}"' in page.text
     assert forged.status_code == 404
     assert "请你为" in zh.text
+
+
+def test_a_paid_seats_link_says_it_is_paid_instead_of_offering_to_pay_again(
+    client: TestClient, services: Services
+) -> None:
+    deal = create_deal(services.db, create_merchant(services.db), team_size=3)
+    shopper, friend = create_account(services), create_account(services, name="Friend")
+    stranger = create_account(services)
+    log_in(client, shopper)
+    submit(client, f"/deals/{deal.id}", f"/deals/{deal.id}/teams")
+    seat_id, team_id = services.db.run_sync(
+        lambda s: s.execute(select(Seat.id, Seat.team_id)).one()
+    )
+    _, asked = submit(client, f"/teams/{team_id}", f"/seats/{seat_id}/pay-link")
+    pay_path = asked.headers["location"].split("?")[0]  # type: ignore[attr-defined]
+    log_in(client, friend)
+    _, paying = submit(client, pay_path, pay_path)
+    pay_on_sandbox(client, paying.headers["location"])  # type: ignore[attr-defined]
+
+    by_friend = client.get(pay_path, headers=HTML).text
+    log_in(client, stranger)
+    by_stranger = client.get(pay_path, headers=HTML).text
+
+    assert "You paid for this seat. Thank you!" in by_friend
+    assert "This seat is already paid: there is nothing to pay." in by_stranger
+    for page in (by_friend, by_stranger):
+        assert f'action="{pay_path}"' not in page

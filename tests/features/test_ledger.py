@@ -221,8 +221,9 @@ def test_money_owed_back_goes_to_the_wallet_at_once_when_the_shopper_chose_so(
     }
     # the sandbox was never asked to refund: the money stays with the provider, owed as balance
     assert balance(services, "provider_clearing:sandbox") == 1500
-    notices = client.get("/v1/me/notifications", headers=shopper.headers).json()["data"]
-    assert any(n["kind"] == "money_returned" for n in notices)
+    (notice,) = client.get("/v1/me/notifications", headers=shopper.headers).json()["data"]
+    assert notice["kind"] == "team_failed"
+    assert [(m["how"], m["done"]) for m in notice["data"]["money"]] == [("wallet", True)]
     sound(services)
 
 

@@ -91,10 +91,12 @@ def test_a_team_that_does_not_fill_in_time_fails_and_every_payment_is_voided(
     assert team["seats_taken"] == 0
     intents = services.db.run_sync(lambda s: [i.status for i in s.query(SandboxIntent).all()])
     assert intents == ["voided", "voided"]
-    kinds = {
-        n["kind"] for n in client.get("/v1/me/notifications", headers=friend.headers).json()["data"]
-    }
-    assert kinds == {"team_failed", "seat_refunded", "money_returned"}
+    # one notice for the one outcome, saying where the money goes
+    (notice,) = client.get("/v1/me/notifications", headers=friend.headers).json()["data"]
+    assert notice["kind"] == "team_failed"
+    assert [(m["how"], m["by_you"], m["amount"]) for m in notice["data"]["money"]] == [
+        ("hold", True, 1500)
+    ]
     assert client.get(f"/v1/deals/{deal.id}").json()["committed"] == 0
     audit_clean(services)
 

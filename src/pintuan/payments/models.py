@@ -72,6 +72,7 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_payments_seat_id", "seat_id"),
         Index("ix_payments_team_id", "team_id"),
+        Index("ix_payments_user_id", "user_id"),
         Index(
             "ix_payments_due",
             "next_attempt_at",

@@ -27,8 +27,11 @@ def issue_pay_link(secret: str, seat_id: str, expires_at: datetime) -> str:
     return f"{encoded}.{_signature(secret, payload)}"
 
 
-def read_pay_link(secret: str, token: str, now: datetime) -> tuple[str, datetime]:
-    """The seat a pay link names and when it expires; refused when forged or expired."""
+def read_pay_link(
+    secret: str, token: str, now: datetime, *, expired_ok: bool = False
+) -> tuple[str, datetime]:
+    """The seat a pay link names and when it expires; refused when forged or (unless
+    ``expired_ok``, for saying why it no longer pays) expired."""
     try:
         encoded, signature = token.rsplit(".", 1)
         payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
@@ -38,6 +41,6 @@ def read_pay_link(secret: str, token: str, now: datetime) -> tuple[str, datetime
         raise NotFound("No such pay link.", code="pay_link_not_found") from exc
     if not same_secret(signature, _signature(secret, payload)):
         raise NotFound("No such pay link.", code="pay_link_not_found")
-    if expires_at <= now:
+    if expires_at <= now and not expired_ok:
         raise Gone("This pay link has expired with the seat's hold.", code="pay_link_expired")
     return seat_id, expires_at

@@ -13,9 +13,11 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pintuan.errors import AppError
+from pintuan.web.kit.csrf import CSRF_FIELD, CsrfFailed, token_matches
 from pintuan.web.kit.i18n import N_, gettext
 from pintuan.web.kit.rendering import page_context, render
-from pintuan.web.kit.session import LoginRequired
+from pintuan.web.kit.resume import came_from_this_site, keep_action, login_url, referring_page
+from pintuan.web.kit.session import LoginRequired, page_principal
 
 log = logging.getLogger("pintuan.web")
 
@@ -113,6 +115,33 @@ def error_message(error: AppError, locale: str) -> str:
     return gettext(locale, message) if message is not None else error.detail
 
 
+# Forms a visitor sends signed out on purpose: a stale token there is no expired session.
+_SIGNED_OUT_FORMS = frozenset({"/login", "/signup", "/logout", "/language"})
+
+
+async def login_keeping_action(request: Request, error: AppError) -> Response | None:
+    """A POST that ran into the log-in (not signed in, or its session expired and its CSRF
+    token with it) goes to ``/login`` and comes back to perform the action, when the request
+    provably came from this site (see :mod:`pintuan.web.kit.resume`); None leaves ``error``
+    to the usual page."""
+    path = request.url.path
+    if isinstance(error, LoginRequired):
+        form = await request.form()
+        given = form.get(CSRF_FIELD)
+        if not token_matches(request, given if isinstance(given, str) else None):
+            return None
+        page = error.next_url if error.next_url != path else referring_page(request)
+    elif (
+        path in _SIGNED_OUT_FORMS
+        or not came_from_this_site(request)
+        or await page_principal(request) is not None
+    ):
+        return None
+    else:
+        page = referring_page(request)
+    return RedirectResponse(login_url(page, await keep_action(request, page)), status_code=303)
+
+
 def wants_html(request: Request) -> bool:
     """Whether the caller is a browser asking for a page (not the JSON API)."""
     path = request.url.path
@@ -123,6 +152,10 @@ def wants_html(request: Request) -> bool:
 
 async def page_error_response(request: Request, error: AppError) -> Response:
     """The page for a refusal: the log-in redirect, or ``error.html`` with the right status."""
+    if isinstance(error, LoginRequired | CsrfFailed) and request.method == "POST":
+        kept = await login_keeping_action(request, error)
+        if kept is not None:
+            return kept
     if isinstance(error, LoginRequired):
         return RedirectResponse(error.login_url, status_code=303)
     try:

@@ -3,7 +3,8 @@
 ``render`` adds what every template may use:
 
 - ``viewer`` (the signed-in Principal or None), ``locale`` (``en``/``zh_Hans``), ``lang`` (its
-  BCP 47 tag for ``<html lang>``), ``time_zone`` (the viewer's), ``now`` (aware UTC);
+  BCP 47 tag for ``<html lang>``), ``time_zone`` (the viewer's), ``now`` (aware UTC),
+  ``unread_notices`` (the header's badge);
 - ``csrf_token`` and ``csrf_field()`` (the hidden input), ``form_key()`` (a fresh
   idempotency key for a form that must take effect once), ``static(path)`` (a cache-busted
   URL under ``/static``), ``current_path``, ``locales`` (for the switcher), ``notice``;
@@ -24,9 +25,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
+from sqlalchemy import func, select
 
+from pintuan.domain.roles import Principal
+from pintuan.errors import DatabaseBusy
 from pintuan.kit.time import utc_now
 from pintuan.media.service import key_of_url, thumbnail_of
+from pintuan.notifications.models import Notification
 from pintuan.web.kit.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
 from pintuan.web.kit.i18n import (
     N_,
@@ -37,6 +42,7 @@ from pintuan.web.kit.i18n import (
     translations_for,
     viewer_time_zone,
 )
+from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import here, page_principal
 
 TEMPLATES_DIR = Path(__file__).parents[1] / "templates"
@@ -106,6 +112,7 @@ async def page_context(request: Request) -> dict[str, Any]:
     token = csrf_token(request)
     notice_key = request.query_params.get("notice", "")
     return {
+        "unread_notices": await _unread_notices(request, viewer),
         "request": request,
         "viewer": viewer,
         "locale": locale,
@@ -124,6 +131,26 @@ async def page_context(request: Request) -> dict[str, Any]:
         if notice_key in NOTICES
         else None,
     }
+
+
+async def _unread_notices(request: Request, viewer: Principal | None) -> int:
+    """The header badge's count, read once per page for a signed-in viewer."""
+    if viewer is None:
+        return 0
+    user_id = viewer.user_id
+    try:
+        return await services_of(request).db.read(
+            lambda s: int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+                )
+                or 0
+            )
+        )
+    except DatabaseBusy:
+        return 0  # a badge is not worth failing the page (or the busy page itself) for
 
 
 async def render(

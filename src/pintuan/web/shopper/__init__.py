@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pintuan.web.shopper import accounts, delivery, friend_pay, sharing, shopping
+from pintuan.web.shopper import (
+    accounts,
+    continuing,
+    delivery,
+    friend_pay,
+    orders,
+    sharing,
+    shopping,
+)
 
 router = APIRouter(include_in_schema=False)
-for _pages in (accounts, shopping, friend_pay, sharing, delivery):
+for _pages in (accounts, continuing, shopping, orders, friend_pay, sharing, delivery):
     router.include_router(_pages.router)

@@ -7,6 +7,7 @@ attempt limits, and set the same session cookie.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -35,6 +36,7 @@ from pintuan.web.kit.i18n import (
     tag_of_locale,
 )
 from pintuan.web.kit.rendering import render
+from pintuan.web.kit.resume import ACTION_PARAM, read_action
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import (
     LoggedIn,
@@ -76,11 +78,27 @@ def _remember_choices(response: Response, request: Request, locale: str, time_zo
 # ---------------------------------------------------------------------------- log in
 
 
+def _kept(request: Request, token: str | None) -> dict[str, Any]:
+    """The action a log-in or sign-up form carries through (see ``web.kit.resume``)."""
+    return {"action": token} if read_action(request, token) is not None else {}
+
+
+def _after_log_in(request: Request, next_url: str, token: str | None) -> str:
+    """Where a new session goes: to finish the kept action, else back to ``next_url``."""
+    if token and read_action(request, token) is not None:
+        return "/continue?" + urlencode({ACTION_PARAM: token})
+    return next_url
+
+
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, principal: PagePrincipal, next: str = "/") -> Response:
+async def login_page(
+    request: Request, principal: PagePrincipal, next: str = "/", action: str | None = None
+) -> Response:
     if principal is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return await render(request, "login.html", {"next": safe_next(next), "values": {}})
+        return RedirectResponse(_after_log_in(request, safe_next(next), action), status_code=303)
+    return await render(
+        request, "login.html", {"next": safe_next(next), "values": {}, **_kept(request, action)}
+    )
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[CsrfProtected])
@@ -89,6 +107,7 @@ async def login(request: Request, principal: PagePrincipal) -> Response:
     next_url = safe_next(fields.get("next"))
     locale = request_locale(request, principal)
     values = {"email": fields.get("email", "")}
+    kept = _kept(request, fields.get(ACTION_PARAM))
     services = services_of(request)
     try:
         body = LoginIn(email=fields.get("email", ""), password=fields.get("password", ""))
@@ -96,7 +115,7 @@ async def login(request: Request, principal: PagePrincipal) -> Response:
         return await render(
             request,
             "login.html",
-            {"next": next_url, "values": values, "errors": _field_errors(invalid, locale)},
+            {"next": next_url, "values": values, "errors": _field_errors(invalid, locale), **kept},
             status_code=422,
         )
     try:
@@ -105,14 +124,16 @@ async def login(request: Request, principal: PagePrincipal) -> Response:
         page = await render(
             request,
             "login.html",
-            {"next": next_url, "values": values, "error": error_message(refused, locale)},
+            {"next": next_url, "values": values, "error": error_message(refused, locale), **kept},
             status_code=refused.status,
         )
         page.headers.update(refused.headers)
         return page
     days = services.settings.session_days
     secret = await services.db.run(lambda s: accounts.start_web_session(s, user_id, days=days))
-    response = RedirectResponse(next_url, status_code=303)
+    response = RedirectResponse(
+        _after_log_in(request, next_url, fields.get(ACTION_PARAM)), status_code=303
+    )
     set_session_cookie(response, secret, services.settings)
     return response
 
@@ -121,10 +142,14 @@ async def login(request: Request, principal: PagePrincipal) -> Response:
 
 
 @router.get("/signup", response_class=HTMLResponse)
-async def signup_page(request: Request, principal: PagePrincipal, next: str = "/") -> Response:
+async def signup_page(
+    request: Request, principal: PagePrincipal, next: str = "/", action: str | None = None
+) -> Response:
     if principal is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return await render(request, "signup.html", {"next": safe_next(next), "values": {}})
+        return RedirectResponse(_after_log_in(request, safe_next(next), action), status_code=303)
+    return await render(
+        request, "signup.html", {"next": safe_next(next), "values": {}, **_kept(request, action)}
+    )
 
 
 @router.post("/signup", response_class=HTMLResponse, dependencies=[CsrfProtected])
@@ -136,7 +161,11 @@ async def signup(request: Request, principal: PagePrincipal) -> Response:
     if not is_time_zone(time_zone):
         time_zone = "UTC"
     values = {k: fields.get(k, "") for k in ("email", "display_name")}
-    context: dict[str, Any] = {"next": next_url, "values": values}
+    context: dict[str, Any] = {
+        "next": next_url,
+        "values": values,
+        **_kept(request, fields.get(ACTION_PARAM)),
+    }
     try:
         body = SignupIn(
             email=fields.get("email", ""),
@@ -178,7 +207,9 @@ async def signup(request: Request, principal: PagePrincipal) -> Response:
         page.headers.update(refused.headers)
         return page
     target = next_url if next_url != "/" else "/?notice=signed_up"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(
+        _after_log_in(request, target, fields.get(ACTION_PARAM)), status_code=303
+    )
     set_session_cookie(response, secret, services.settings)
     return response
 

@@ -1,5 +1,4 @@
-"""The shopper's pages: deals by vertical, a deal, a team, sharing, paying, my orders,
-notifications.
+"""The shopper's pages: deals by vertical, a deal, a team, sharing, paying.
 
 Every action is a plain form (CSRF token, and a ``form_key`` so that it takes effect once) that
 calls the same service functions as the JSON API; JavaScript only adds countdowns and sharing.
@@ -24,12 +23,10 @@ from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
 from pintuan.fulfilment import service as fulfilment
-from pintuan.kit.pagination import decode_cursor, encode_cursor
+from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
-from pintuan.notifications import service as notifications
 from pintuan.payments.api import pay_for_seat as api_pay_for_seat
-from pintuan.payments.models import Payment
 from pintuan.payments.schemas import PaymentIn, PaymentOut
 from pintuan.services import Services
 from pintuan.teams import reads as team_reads
@@ -40,15 +37,16 @@ from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.forms import form_fields, run_form_write, run_raw_form_write
 from pintuan.web.kit.i18n import N_, request_locale
 from pintuan.web.kit.rendering import render
+from pintuan.web.kit.resume import resumable
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
-from pintuan.web.shopper import deal_list, delivery, sharing
+from pintuan.web.shopper import deal_list, delivery, order_reads, sharing
+from pintuan.web.shopper.money_words import seat_money
 
 router = APIRouter(include_in_schema=False)
 
 HOME_PAGE_SIZE = 12
 JOINABLE_SHOWN = 5
-ORDERS_PAGE_SIZE = 20
 
 VERTICALS: dict[str, str] = {
     Vertical.GOODS.value: N_("Goods"),
@@ -56,41 +54,6 @@ VERTICALS: dict[str, str] = {
     Vertical.MOVIES.value: N_("Movies"),
     Vertical.TRAVEL.value: N_("Travel"),
     Vertical.LOCAL.value: N_("Local services"),
-}
-SEAT_STATUSES: dict[str, str] = {
-    "held": N_("Waiting for your payment"),
-    "paid": N_("Paid, waiting for the team"),
-    "confirmed": N_("Confirmed"),
-    "released": N_("Released: not paid in time"),
-    "refunded": N_("Refunded"),
-}
-PAYMENT_STATUSES: dict[str, str] = {
-    "requires_action": N_("Not paid yet"),
-    "authorized": N_("Amount held"),
-    "captured": N_("Paid"),
-    "voided": N_("Hold released, nothing charged"),
-    "charged": N_("Charged"),
-    "refunded": N_("Refunded"),
-    "failed": N_("Declined"),
-}
-PENDING_ACTIONS: dict[str, str] = {
-    "capture": N_("being collected"),
-    "void": N_("hold being released"),
-    "refund": N_("refund on its way"),
-    "poll": N_("waiting for the provider's answer"),
-}
-NOTIFICATIONS: dict[str, str] = {
-    "team_succeeded": N_("Your team is complete: the group price is yours."),
-    "team_failed": N_("Your team did not fill in time."),
-    "seat_refunded": N_("Your seat was refunded."),
-    "money_returned": N_("%(amount)s went back to you."),
-    "webhook_endpoint_disabled": N_(
-        "A webhook endpoint of your app was turned off: every delivery to it failed for three "
-        "days. Fix the receiver, then turn the endpoint on again."
-    ),
-    "address_chosen": N_("Your delivery address is saved on your order."),
-    "seat_shipped": N_("Your order is on its way."),
-    "seat_received": N_("Your order is marked as received."),
 }
 
 
@@ -107,12 +70,8 @@ def own_images(deal: Deal) -> list[str]:
 def _labels() -> dict[str, Any]:
     return {
         "verticals": VERTICALS,
-        "seat_statuses": SEAT_STATUSES,
-        "payment_statuses": PAYMENT_STATUSES,
-        "pending_actions": PENDING_ACTIONS,
         "tone": tone,
         "own_images": own_images,
-        "refund_total": refund_total,
     }
 
 
@@ -304,6 +263,7 @@ async def deal_page(request: Request, deal_id: str) -> Response:
 
 
 @router.post("/deals/{deal_id}/teams", dependencies=[CsrfProtected])
+@resumable
 async def start_team(request: Request, deal_id: str) -> Response:
     """Start a team (holding the leader seat), then go and pay for it."""
 
@@ -368,6 +328,9 @@ async def _team_page(
         my_seats = (
             queries.seats_of_user_in_team(session, principal.user_id, team_id) if principal else []
         )
+        my_payments = (
+            queries.payments_of_seats(session, [my_seats[0].id])[my_seats[0].id] if my_seats else []
+        )
         return {
             "team": team,
             "deal": deal,
@@ -375,11 +338,8 @@ async def _team_page(
                 deal.merchant_id, ""
             ),
             "my_seat": my_seats[0] if my_seats else None,
-            "my_payments": queries.payments_of_seats(session, [my_seats[0].id]).get(
-                my_seats[0].id, []
-            )
-            if my_seats
-            else [],
+            "my_payments": my_payments,
+            "payers": order_reads.display_names(session, [p.user_id for p in my_payments]),
             "shown_share": sharing.shown_share(
                 session,
                 principal,
@@ -396,6 +356,19 @@ async def _team_page(
 
     context = await services_of(request).db.read(read)
     team, my_seat = context["team"], context["my_seat"]
+    context["my_money"] = (
+        seat_money(
+            my_seat,
+            context["my_payments"],
+            viewer_id=my_seat.user_id,
+            names=context.pop("payers"),
+            team_status=team.status,
+            now=now,
+            locale=locale,
+        )
+        if my_seat is not None
+        else None
+    )
     live_seat = my_seat is not None and my_seat.status in ("held", "paid", "confirmed")
     context.update(
         _labels(),
@@ -420,6 +393,7 @@ async def team_page(request: Request, team_id: str) -> Response:
 
 
 @router.post("/teams/{team_id}/join", dependencies=[CsrfProtected])
+@resumable
 async def join_team(request: Request, team_id: str) -> Response:
     """Join a forming team (holding a seat), then go and pay for it."""
 
@@ -437,6 +411,7 @@ async def join_team(request: Request, team_id: str) -> Response:
 
 
 @router.post("/teams/{team_id}/shares", dependencies=[CsrfProtected])
+@resumable
 async def share_team(request: Request, team_id: str) -> Response:
     """Make the viewer's share of a forming team for the chosen channel, then show its link,
     its copy-paste message and the poster on the team's page."""
@@ -444,6 +419,7 @@ async def share_team(request: Request, team_id: str) -> Response:
 
 
 @router.post("/deals/{deal_id}/shares", dependencies=[CsrfProtected])
+@resumable
 async def share_deal(request: Request, deal_id: str) -> Response:
     """Make the viewer's share of a live deal, then show its link on the deal's page."""
     return await _share(request, f"/deals/{quote(deal_id)}", deal_id=deal_id)
@@ -538,6 +514,7 @@ async def _open_checkout(request: Request, principal: Principal, seat_id: str) -
 
 
 @router.post("/seats/{seat_id}/pay", dependencies=[CsrfProtected])
+@resumable
 async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> Response:
     """Go to the provider's page to pay for a held seat."""
     services = services_of(request)
@@ -581,66 +558,3 @@ async def cancel_seat(request: Request, seat_id: str, principal: LoggedIn) -> Re
         message = error_message(refused, request_locale(request, principal))
         return await _team_page(request, seat.team_id, error=message, status_code=refused.status)
     return RedirectResponse(f"/teams/{quote(str(outcome['team_id']))}", status_code=303)
-
-
-# ---------------------------------------------------------------------------- my orders
-
-
-@router.get("/orders", response_class=HTMLResponse)
-async def my_orders(request: Request, principal: LoggedIn, cursor: str | None = None) -> Response:
-    """The shopper's seats newest first, each with its payments and refunds."""
-    cursor_id = decode_cursor(cursor) if cursor else None
-
-    def read(session: Session) -> dict[str, Any]:
-        rows = team_reads.my_seats(session, principal.user_id, cursor_id, ORDERS_PAGE_SIZE)
-        shown = rows[:ORDERS_PAGE_SIZE]
-        return {
-            "orders": shown,
-            "payments": queries.payments_of_seats(session, [r.seat.id for r in shown]),
-            "fulfilments": fulfilment.fulfilments_of_seats(session, [r.seat.id for r in shown]),
-            "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
-        }
-
-    context = await services_of(request).db.read(read)
-    context.update(_labels(), **delivery.delivery_labels())
-    return await render(request, "shopper/orders.html", context)
-
-
-def refund_total(found: list[Payment]) -> int:
-    """What went or is going back to the shopper for one seat, in minor units."""
-    return sum(
-        p.amount
-        for p in found
-        if p.status in ("voided", "refunded") or p.pending_action in ("void", "refund")
-    )
-
-
-# ---------------------------------------------------------------------------- notifications
-
-
-@router.get("/notifications", response_class=HTMLResponse)
-async def notifications_page(
-    request: Request, principal: LoggedIn, cursor: str | None = None
-) -> Response:
-    cursor_id = decode_cursor(cursor) if cursor else None
-    rows = await services_of(request).db.read(
-        lambda s: notifications.list_notifications(s, principal.user_id, cursor_id, 30)
-    )
-    shown = rows[:30]
-    return await render(
-        request,
-        "shopper/notifications.html",
-        {
-            "items": shown,
-            "texts": NOTIFICATIONS,
-            "next_cursor": encode_cursor(shown[-1].id) if len(rows) > 30 else None,
-        },
-    )
-
-
-@router.post("/notifications/{notification_id}/read", dependencies=[CsrfProtected])
-async def mark_notification_read(
-    request: Request, notification_id: str, principal: LoggedIn
-) -> Response:
-    await services_of(request).db.run(notifications.mark_read, principal.user_id, notification_id)
-    return RedirectResponse("/notifications", status_code=303)

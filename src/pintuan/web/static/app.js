@@ -101,4 +101,11 @@
       });
     });
   });
+
+  // After logging in, the kept action's form is sent at once (its button is the fallback).
+  var kept = document.querySelector("form[data-auto-submit]");
+  if (kept) {
+    kept.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    kept.submit();
+  }
 })();
