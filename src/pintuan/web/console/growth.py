@@ -35,6 +35,7 @@ from pintuan.web.kit.i18n import N_, gettext, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator, StaffOfMerchant
+from pintuan.web.shopper.sharing import CHANNELS as CHANNEL_NAMES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -126,7 +127,8 @@ def _charts(
                     for w in decay[channel]
                 ],
                 chart_id=f"channel-{channel}-chart",
-                title=t(N_("Visits per week")) + f": {channel}",
+                title=t(N_("Visits per week: %(channel)s"))
+                % {"channel": channel_name(channel, locale)},
                 description=t(
                     N_("Visits from this channel each week, with the ratio to the week before")
                 ),
@@ -202,6 +204,11 @@ def _export_links(filters: growth.GrowthFilters) -> dict[str, str]:
     }
 
 
+def channel_name(channel: str, locale: str) -> str:
+    """A share channel as the shopper's share box names it (``copy`` → "Copy and paste")."""
+    return gettext(locale, CHANNEL_NAMES.get(channel, channel))
+
+
 def _context(
     request: Request,
     principal: Principal,
@@ -222,6 +229,7 @@ def _context(
         "labels": shared,
         "tone": lambda status: shared.STATUS_TONES.get(status, ""),
         "week_label": week_label,
+        "channel_name": lambda c: channel_name(c, locale),
         "number": lambda v: _number(v, locale),
         "duration": lambda s: _duration(s, locale),
         "rate": lambda v: shared.rate_text(v, locale),
