@@ -3,13 +3,14 @@
 from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
 from pintuan.apps.models import App, AppInstallation
 from pintuan.audit.models import AuditRun
+from pintuan.auditlog.models import AuditEntry
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
 from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.orm import Base
 from pintuan.ledger.models import Entry, Journal, SettlementStatement, Wallet
-from pintuan.merchants.models import Merchant, MerchantStaff
+from pintuan.merchants.models import Merchant, MerchantApplication, MerchantStaff
 from pintuan.notifications.models import Notification
 from pintuan.payments.models import Payment, WebhookEvent
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxOperation
@@ -28,6 +29,7 @@ __all__ = [
     "App",
     "AppInstallation",
     "AttributionCursor",
+    "AuditEntry",
     "AuditRun",
     "Base",
     "Deal",
@@ -41,6 +43,7 @@ __all__ = [
     "Journal",
     "LoginThrottle",
     "Merchant",
+    "MerchantApplication",
     "MerchantStaff",
     "Notification",
     "OutboxEvent",

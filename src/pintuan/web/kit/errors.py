@@ -130,6 +130,10 @@ ERROR_MESSAGES: dict[str, str] = {
     "unsupported_payment": N_("This way of paying cannot take this payment."),
     "user_not_found": N_("This person does not exist."),
     "worker_lagging": N_("Background work is running late; try again shortly."),
+    "reason_required": N_("Say why before you do this: the reason is kept in the audit log."),
+    "application_pending": N_("You already have an application waiting for review."),
+    "application_not_found": N_("This application does not exist."),
+    "application_decided": N_("This application has already been decided."),
 }
 
 
