@@ -46,7 +46,11 @@ def test_a_first_visit_asks_the_browser_for_its_zone_and_later_pages_use_it(
     client.cookies.set("tz", "Asia/Jakarta")
     later = client.get("/", headers=HTML).text
 
+    client.cookies.set("tz", "America%2FNew_York")  # as a script may have encoded it
+    encoded = client.get("/", headers=HTML).text
+
     assert '<meta name="time-zone-guessed" content="UTC">' in first
+    assert "America/New_York" in encoded
     assert "time-zone-guessed" not in later
     assert "Asia/Jakarta" in later
 

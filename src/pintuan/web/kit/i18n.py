@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_timedelta
@@ -149,7 +150,9 @@ def request_locale(request: Request, principal: Principal | None) -> str:
 
 def viewer_time_zone(request: Request, principal: Principal | None) -> str:
     """The viewer's zone: their account's, else the browser's (``tz`` cookie), else UTC."""
-    for name in (principal.time_zone if principal else None, request.cookies.get(TZ_COOKIE)):
+    # Browsers' scripts may have written the cookie URL-encoded (``Asia%2FJakarta``).
+    cookie = unquote(request.cookies.get(TZ_COOKIE) or "")
+    for name in (principal.time_zone if principal else None, cookie):
         if name and is_time_zone(name):
             return name
     return DEFAULT_TIME_ZONE

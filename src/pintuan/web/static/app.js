@@ -7,7 +7,8 @@
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone) {
       if (document.cookie.indexOf("tz=") === -1) {
-        document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+        // IANA names (Asia/Jakarta) are cookie-safe as they are; the server reads them back as such.
+        document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
         // A first visit was rendered in UTC: show it again on this browser's clock, once
         // (only if the cookie stuck, so a browser that refuses cookies is not reloaded forever).
         var guessed = document.querySelector('meta[name="time-zone-guessed"]');
