@@ -110,7 +110,7 @@ def test_someone_applies_to_sell_and_an_operator_approves(
     assert "/console/merchants/" in page.url
     screenshot(page, f"sell-approved-console-{lang}-{width}")
     siti.close()
-    assert problems == []
+    assert problems == [], problems
 
 
 @pytest.mark.parametrize(("lang", "width"), CASES)
@@ -149,7 +149,7 @@ def test_a_suspension_asks_why_and_the_merchant_reads_it_in_its_log(
     problems += blocking_violations(dashboard)
     screenshot(dashboard, f"merchant-audit-log-{lang}-{width}")
     budi.close()
-    assert problems == []
+    assert problems == [], problems
 
 
 @pytest.mark.parametrize(("lang", "width"), CASES)
@@ -178,7 +178,7 @@ def test_the_deal_editor_names_every_problem_after_one_submit(
     problems = blocking_violations(page)
     screenshot(page, f"deal-editor-all-errors-{lang}-{width}")
     chen.close()
-    assert problems == []
+    assert problems == [], problems
 
 
 @pytest.mark.parametrize(("lang", "width"), CASES)
