@@ -23,6 +23,7 @@ from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.apps.api import router as apps_router
 from pintuan.audit.api import ledger_router as ledger_check_router
 from pintuan.audit.api import router as audit_router
+from pintuan.auditlog.api import router as audit_log_router
 from pintuan.bootstrap import build_services
 from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
@@ -122,6 +123,7 @@ def create_app(
         payment_reports_router,
         users_router,
         audit_router,
+        audit_log_router,
         ledger_check_router,
         shares_router,
         growth_router,

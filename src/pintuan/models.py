@@ -3,6 +3,7 @@
 from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, User, WebSession
 from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthCode, OAuthToken
 from pintuan.audit.models import AuditRun
+from pintuan.auditlog.models import AuditEntry
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
 from pintuan.fulfilment.models import Address, Shipment
@@ -10,7 +11,7 @@ from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.kit.orm import Base
 from pintuan.ledger.models import Entry, Journal, SettlementStatement, Wallet
-from pintuan.merchants.models import Merchant, MerchantStaff
+from pintuan.merchants.models import Merchant, MerchantApplication, MerchantStaff
 from pintuan.notifications.models import Notification
 from pintuan.payments.models import Payment, WebhookEvent
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxOperation
@@ -37,6 +38,7 @@ __all__ = [
     "AppInstallation",
     "AppSecret",
     "AttributionCursor",
+    "AuditEntry",
     "AuditRun",
     "Base",
     "Deal",
@@ -50,6 +52,7 @@ __all__ = [
     "Journal",
     "LoginThrottle",
     "Merchant",
+    "MerchantApplication",
     "MerchantStaff",
     "Notification",
     "OAuthCode",

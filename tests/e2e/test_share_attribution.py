@@ -119,8 +119,9 @@ def test_an_operator_reads_the_growth_page_and_a_merchant_sees_only_their_deal(
     page = sam.open(f"/login?next=/console/merchants/{story.m1.id}/growth?weeks=26")
     sam.log_in(staff.email)
     expect(page.get_by_role("heading", name="增长")).to_be_visible()
-    expect(page.locator("table").first).to_contain_text("wechat")
-    expect(page.locator("table").first).not_to_contain_text("sms")  # the other merchant's
+    expect(page.locator("table").first).to_contain_text("微信")  # channels in Chinese
+    expect(page.locator("table").first).not_to_contain_text("wechat")
+    expect(page.locator("table").first).not_to_contain_text("短信")  # the other merchant's
     screenshot(page, "console-growth-zh")
     olivia.close()
     sam.close()

@@ -144,6 +144,14 @@ def _shoppers_login_page(world: World) -> dict[str, Any]:
 
 _SIGNUP_PAGE = {**_SIGNUP, "email": "page.newcomer@example.com"}
 _ACCOUNT_PAGE = {"display_name": "Renamed", "locale": "en", "time_zone": "UTC"}
+_MERCHANT_PAGE = {
+    "name": "Matrix Mart",
+    "slug": "matrix-mart",
+    "country": "ID",
+    "currency": "IDR",
+    "time_zone": "Asia/Jakarta",
+}
+_APPLICATION_PAGE = {**_MERCHANT_PAGE, "slug": "matrix-stall", "pitch": "Noodles"}
 
 # One row per route; the outcomes are for, in this order:
 #   anonymous   shopper   other_shopper   staff   other_staff   operator
@@ -413,6 +421,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): rule(
         "401 403 403 403 403 403", endpoint_id="whe_any"
+    # Console oversight: the audit log, registering merchants, applications to sell.
+    ("GET", "/v1/merchants/{merchant_id}/audit-log"): rule("401 404 404 ok 404 ok"),
+    ("POST", "/console/operator/merchants"): rule("login 403 403 403 403 ok", _MERCHANT_PAGE),
+    ("GET", "/sell"): rule("login ok ok ok ok ok"),
+    ("POST", "/sell"): rule("login ok ok ok ok ok", _APPLICATION_PAGE),
+    ("GET", "/console/operator/applications"): rule("login 403 403 403 403 ok"),
+    # A rejection without a reason: refused (422) for the operator before any lookup.
+    ("POST", "/console/operator/applications/{application_id}/{decision}"): rule(
+        "login 403 403 403 403 ok", application_id="apl_none", decision="reject"
     ),
 }
 

@@ -287,7 +287,8 @@ def test_publish_pause_and_end_move_the_deal_through_its_states(
 
     statuses = []
     for action in ("publish", "pause", "publish", "end"):
-        response = form_post(client, page, f"{console(merchant.id)}/deals/{deal.id}/{action}", {})
+        why = {"reason": f"Testing {action}"}
+        response = form_post(client, page, f"{console(merchant.id)}/deals/{deal.id}/{action}", why)
         assert response.status_code == 303, response.text
         assert response.headers["location"].endswith(f"?done={action}")
         statuses.append(services.db.run_sync(lambda s: s.get(Deal, deal.id).status))

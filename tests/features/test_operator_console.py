@@ -85,7 +85,7 @@ def test_a_return_address_off_the_console_is_not_followed(
         client,
         "/console/operator/merchants",
         f"/console/operator/merchants/{merchant.id}/suspend",
-        {"next": "https://evil.example/phish"},
+        {"next": "https://evil.example/phish", "reason": "Selling counterfeits"},
     )
 
     assert response.headers["location"] == "/console/operator/merchants?done=suspend"
@@ -99,14 +99,17 @@ def test_an_operator_pauses_and_ends_a_live_deal_of_any_merchant(
     assert "Too good to be true" in client.get("/console/operator/deals", headers=HTML).text
 
     paused = form_post(
-        client, "/console/operator/deals", f"/console/operator/deals/{deal.id}/pause", {}
+        client,
+        "/console/operator/deals",
+        f"/console/operator/deals/{deal.id}/pause",
+        {"reason": "Checking the claims"},
     )
     status_after_pause = services.db.run_sync(lambda s: s.get(Deal, deal.id).status)
     ended = form_post(
         client,
         "/console/operator/deals?status=paused",
         f"/console/operator/deals/{deal.id}/end",
-        {},
+        {"reason": "The claims are false"},
     )
     publish = form_post(
         client, "/console/operator/deals", f"/console/operator/deals/{deal.id}/publish", {}

@@ -19,7 +19,10 @@ def test_an_operator_stops_a_deal_from_the_console_and_releases_it_again(
     log_in(client, create_account(services, role=Role.OPERATOR))
 
     stopped = form_post(
-        client, "/console/operator/deals", f"/console/operator/deals/{deal.id}/moderate", {}
+        client,
+        "/console/operator/deals",
+        f"/console/operator/deals/{deal.id}/moderate",
+        {"reason": "Misleading pictures"},
     )
     status_after_stop = services.db.run_sync(lambda s: s.get(Deal, deal.id).status)
     queue = client.get("/console/operator/deals?status=moderated", headers=HTML).text

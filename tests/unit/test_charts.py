@@ -144,3 +144,19 @@ def test_an_empty_chart_still_draws_its_frame() -> None:
     root = parse(svg)
     assert root.findall(f".//{SVG}rect") == []
     assert root.find(f"{SVG}title").text == "Nothing yet"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("largest", [1, 2, 3, 7, 40])
+def test_the_value_axis_of_small_counts_has_no_repeated_ticks(largest: int) -> None:
+    svg = line_chart(
+        [Point("W1", 0, "0 visits"), Point("W2", float(largest), f"{largest} visits")],
+        chart_id="visits",
+        title="Visits per week",
+        description="Visits",
+        format_value=lambda v: str(round(v)),
+    )
+
+    ticks = [t.text for t in parse(svg).iter(f"{SVG}text") if t.get("class") == "chart-tick"]
+    assert len(ticks) >= 2
+    assert len(set(ticks)) == len(ticks), ticks
+    assert ticks[0] == "0"

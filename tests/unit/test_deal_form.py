@@ -65,3 +65,49 @@ def test_wall_clock_times_are_read_and_shown_in_the_merchants_zone() -> None:
     assert local_text(instant, "America/New_York") == "2030-03-09T20:30"
     with pytest.raises(ValueError, match="does not match"):
         parse_local("next tuesday", "UTC")
+
+
+def test_every_problem_of_a_new_deal_is_named_after_one_submit() -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    typed = {
+        "title": "",
+        "vertical": "food",
+        "list_price": "10",
+        "group_price": "12",
+        "leader_price": "",
+        "team_size": "1",
+        "team_window_minutes": "60",
+        "stock": "10",
+        "per_user_limit": "1",
+        "starts_at": "2026-12-10T10:00",
+        "ends_at": "2026-12-09T10:00",
+    }
+
+    form, draft = parse_new_deal(typed, "mch_1", "USD", "UTC", "en")
+
+    assert draft is None
+    assert set(form.errors) == {"title", "team_size", "group_price", "ends_at"}
+    assert form.errors["group_price"] == "The group price must be below the list price."
+    assert form.errors["ends_at"] == "The end must be after the start."
+
+
+def test_a_missing_price_is_one_message_not_also_a_comparison() -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    typed = {
+        "title": "Tea",
+        "vertical": "food",
+        "list_price": "",
+        "group_price": "12",
+        "team_size": "2",
+        "team_window_minutes": "60",
+        "stock": "10",
+        "per_user_limit": "1",
+        "starts_at": "2026-12-10T10:00",
+        "ends_at": "2026-12-19T10:00",
+    }
+
+    form, _ = parse_new_deal(typed, "mch_1", "USD", "UTC", "en")
+
+    assert form.errors == {"list_price": "Enter the list price."}

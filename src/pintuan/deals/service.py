@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from pintuan.auditlog import service as auditlog
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import DealSort, DealTerms, FieldProblem, Vertical, check_deal_terms
 from pintuan.domain.lifecycle import (
@@ -217,11 +218,14 @@ def update_deal(
     return deal
 
 
-def change_deal_status(session: Session, principal: Principal, deal_id: str, action: str) -> Deal:
+def change_deal_status(
+    session: Session, principal: Principal, deal_id: str, action: str, *, reason: str | None = None
+) -> Deal:
     """Publish, pause or end a deal; publishing needs an approved merchant and a future end.
 
     Operators may also ``moderate`` a live or paused deal (it takes no joins, leaves public
     lists, and its staff cannot publish it again) and ``unmoderate`` it (back to paused).
+    The change goes into the audit log with ``reason`` (the consoles ask for one).
     """
     if action in MODERATION_ACTIONS and not principal.is_operator:
         raise Forbidden("Only platform operators moderate deals.", code="operator_only")
@@ -244,6 +248,15 @@ def change_deal_status(session: Session, principal: Principal, deal_id: str, act
     deal.status = new_status.value
     deal.updated_at = now
     session.flush()
+    auditlog.record_action(
+        session,
+        principal,
+        action=action,
+        target_kind=auditlog.TargetKind.DEAL,
+        target_id=deal.id,
+        merchant_id=deal.merchant_id,
+        reason=reason,
+    )
     return deal
 
 

@@ -6,11 +6,14 @@ size comes from ISO 4217 (JPY has none, USD two, BHD three).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from babel.numbers import format_currency
+from babel import Locale, UnknownLocaleError
+from babel.core import get_global
+from babel.numbers import format_currency, parse_pattern
 
 # Active ISO 4217 codes. Their minor-unit exponent is 2 unless listed in _EXPONENTS.
 ISO_4217_CODES: frozenset[str] = frozenset(
@@ -75,11 +78,29 @@ class Money:
         return Decimal(self.amount).scaleb(-exponent(self.currency))
 
     def format(self, locale: str = "en") -> str:
-        """The amount as a shopper in ``locale`` reads it, e.g. ``$19.99`` or ``¥1,999``."""
+        """The amount as a reader of ``locale`` writes it: ``$19.99``, ``¥99.00``, ``Rp59.000``.
+
+        CLDR decides it. A currency is written the way its own country writes it when the
+        reader's language has a locale there (rupiah for an English reader: ``en_ID``), with the
+        symbol people there use (``Rp``, not ``IDR``) and without the fraction that nobody pays
+        in cash (rupiah have sen on paper only) when the amount has none."""
         # Accounts store BCP 47 tags ("zh-Hans"); Babel wants "zh_Hans".
-        return str(
-            format_currency(self.to_decimal(), self.currency, locale=locale.replace("-", "_"))
-        )
+        viewer = locale.replace("-", "_")
+        home = _home_locale(viewer, self.currency)
+        value = self.to_decimal()
+        cash = _cash_digits(self.currency)
+        if cash < exponent(self.currency) and value == round(value, cash):
+            pattern = parse_pattern(Locale.parse(home).currency_formats["standard"])
+            pattern.frac_prec = (cash, cash)
+            text = pattern.apply(
+                value, Locale.parse(home), currency=self.currency, currency_digits=False
+            )
+        else:
+            text = format_currency(value, self.currency, locale=home)
+        symbol = _local_symbol(self.currency)
+        if symbol is not None and self.currency in text:
+            text = text.replace(self.currency, symbol, 1)
+        return str(text)
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
@@ -92,6 +113,47 @@ class Money:
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
+
+
+def _home_locale(viewer: str, currency: str) -> str:
+    """The reader's language in the currency's country when CLDR has that locale (ISO 4217
+    codes start with the country's code: ``IDR`` is Indonesia's), else the reader's locale."""
+    language = Locale.parse(viewer)
+    for candidate in (
+        f"{language.language}_{language.script}_{currency[:2]}" if language.script else None,
+        f"{language.language}_{currency[:2]}",
+    ):
+        if candidate is None:
+            continue
+        try:
+            found = Locale.parse(candidate)
+        except (ValueError, UnknownLocaleError):
+            continue
+        if found.territory == currency[:2] and found.script == language.script:
+            return str(found)
+    return viewer
+
+
+def _cash_digits(currency: str) -> int:
+    """Digits people use in cash (CLDR), never more than the ISO minor unit."""
+    fractions = get_global("currency_fractions")
+    digits = fractions.get(currency, fractions["DEFAULT"])
+    return min(int(digits[2]), exponent(currency))
+
+
+def _local_symbol(currency: str) -> str | None:
+    """The symbol the currency's own country writes (``Rp``), for readers whose locale only
+    knows the ISO code; None when that country's locale knows no other."""
+    try:
+        home = Locale.parse(f"und_{currency[:2]}")
+    except (ValueError, UnknownLocaleError):
+        return None
+    symbol = home.currency_symbols.get(currency)
+    # Only a symbol any reader can read: Latin letters or a currency sign (not د.ب.).
+    readable = symbol is not None and all(
+        ("A" <= c.upper() <= "Z") or unicodedata.category(c) == "Sc" for c in symbol
+    )
+    return symbol if readable and symbol != currency else None
 
 
 def split(total: int, weights: Sequence[int]) -> list[int]:

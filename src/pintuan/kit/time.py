@@ -56,3 +56,20 @@ def is_time_zone(name: str) -> bool:
 
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def wall_clock_text(value: datetime, time_zone: str, locale: str) -> str:
+    """An instant as people of ``locale`` write a date with a time, on ``time_zone``'s clock:
+    ``Nov 26, 2026, 12:30 AM``, ``2026年11月26日 00:30``. The month is a word (or the
+    locale's own date order), never the numeric short date that reads differently in each
+    country (``11/26/26``)."""
+    # Imported here: Babel's date tables are only needed where text is made for people.
+    from babel import Locale
+    from babel.dates import format_date, format_time
+
+    local = ensure_utc(value).astimezone(zone(time_zone))
+    reader = Locale.parse(locale.replace("-", "_"))
+    pattern = str(reader.datetime_formats["medium"])
+    return pattern.replace("{1}", str(format_date(local, "medium", locale=reader))).replace(
+        "{0}", str(format_time(local, "short", locale=reader))
+    )

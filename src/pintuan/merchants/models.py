@@ -40,3 +40,30 @@ class MerchantStaff(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MerchantApplication(Base):
+    """Someone's request to sell on Pintuan; an operator approves (the merchant is created and
+    the applicant becomes its staff) or rejects it with a reason."""
+
+    __tablename__ = "merchant_applications"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    applicant_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    pitch: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+    )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import User
 from pintuan.accounts.service import normalize_email
+from pintuan.auditlog import service as auditlog
 from pintuan.domain.lifecycle import MerchantStatus, next_merchant_status
 from pintuan.domain.roles import Principal, Role
 from pintuan.domain.teams import TeamStatus
@@ -57,6 +58,15 @@ def create_merchant(session: Session, principal: Principal, new: NewMerchant) ->
     )
     session.add(merchant)
     session.flush()
+    auditlog.record_action(
+        session,
+        principal,
+        action="create",
+        target_kind=auditlog.TargetKind.MERCHANT,
+        target_id=merchant.id,
+        merchant_id=merchant.id,
+        reason=None,
+    )
     return merchant
 
 
@@ -132,14 +142,20 @@ def _id(**row: Any) -> str:
 
 
 def change_merchant_status(
-    session: Session, principal: Principal, merchant_id: str, action: str
+    session: Session,
+    principal: Principal,
+    merchant_id: str,
+    action: str,
+    *,
+    reason: str | None = None,
 ) -> Merchant:
     """Approve or suspend a merchant (operators only).
 
     Suspending stops selling in the same transaction: every deal of the merchant stops taking
     joins (see ``LOCK_MERCHANT_DEALS``), and its forming teams fail as a closing window fails
     them, so held seats are released and paid ones refunded (the worker makes the provider calls).
-    Approving again lets its live deals sell again; the failed teams stay failed.
+    Approving again lets its live deals sell again; the failed teams stay failed. The change
+    goes into the audit log with ``reason`` (the console asks for one before a suspension).
     """
     require_operator(principal)
     merchant = get_merchant(session, merchant_id)
@@ -160,6 +176,15 @@ def change_merchant_status(
     merchant.status = status.value
     merchant.updated_at = now
     session.flush()
+    auditlog.record_action(
+        session,
+        principal,
+        action=action,
+        target_kind=auditlog.TargetKind.MERCHANT,
+        target_id=merchant.id,
+        merchant_id=merchant.id,
+        reason=reason,
+    )
     return merchant
 
 

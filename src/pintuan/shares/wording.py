@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime
 
 from pintuan.kit.money import Money
-from pintuan.kit.time import ensure_utc, is_time_zone, zone
+from pintuan.kit.time import is_time_zone, wall_clock_text
 
 LOCALES = ("en", "zh_Hans")
 DEFAULT_LOCALE = "en"
@@ -27,7 +26,7 @@ WORDS: dict[str, dict[str, str]] = {
         ),
         "seats_left_one": "1 seat",
         "seats_left_many": "{n} seats",
-        "poster_group_price": "Team price",
+        "poster_group_price": "Group price",
         "poster_seats_left": "{seats} left",
         "poster_team_of": "Teams of {n}",
         "poster_ends": "Ends {ends}",
@@ -35,7 +34,7 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "zh_Hans": {
         "team_text": (
-            "【拼团】{title}，拼成价 {price}（原价 {list_price}），还差{seats_left}，"
+            "【拼团】{title}，拼团价 {price}（原价 {list_price}），还差{seats_left}，"
             "{ends} 截止。复制整段文字，打开拼团即可加入：{token}"
         ),
         "seats_left_one": "1人",
@@ -100,10 +99,9 @@ def money_text(amount: int, currency: str, locale: str) -> str:
 
 def instant_text(value: datetime, time_zone: str, locale: str) -> str:
     """An instant in the reader's zone, with the zone named (chat readers are anywhere)."""
-    tz = zone(time_zone if is_time_zone(time_zone) else "UTC")
-    return str(format_datetime(ensure_utc(value), "short", tzinfo=tz, locale=locale)) + (
-        f" ({tz.key})"
-    )
+    name = time_zone if is_time_zone(time_zone) else "UTC"
+    opening, closing = ("（", "）") if locale.startswith("zh") else (" (", ")")
+    return f"{wall_clock_text(value, name, locale)}{opening}{name}{closing}"
 
 
 def team_share_text(

@@ -1,6 +1,6 @@
 """The merchant and operator consoles, under ``/console``: deals and the deal form, teams,
-orders, shipping, refunds, settlements, moderation, the audit, and the growth pages with their
-charts.
+orders, shipping, refunds, settlements, moderation, the audit, applications to sell (with the
+``/sell`` form itself), the developer console, and the growth pages with their charts.
 
 :data:`router` holds them all, in the order their routes are matched.
 """
@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pintuan.web.console import deal_images, developer, growth, merchant, operator, shipping
+from pintuan.web.console import (
+    applications,
+    deal_images,
+    developer,
+    growth,
+    merchant,
+    operator,
+    shipping,
+)
 
 router = APIRouter(include_in_schema=False)
 # deal_images before merchant: ".../deals/{deal_id}/images" must not match its "/{action}".
-for _pages in (growth, operator, deal_images, merchant, shipping, developer):
+for _pages in (growth, applications, operator, deal_images, merchant, shipping, developer):
     router.include_router(_pages.router)

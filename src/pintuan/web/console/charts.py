@@ -47,6 +47,17 @@ def nice_ceiling(value: float) -> float:
     return float(10 * power)
 
 
+def axis_ticks(top_value: float, format_value: Callable[[float], str]) -> list[float]:
+    """The value axis's ticks from zero to ``top_value``: four intervals, or fewer when the
+    labels would repeat (counts up to 2 drawn in quarters read "0, 0, 1, 2, 2")."""
+    for intervals in (4, 2, 1):
+        ticks = [top_value * step / intervals for step in range(intervals + 1)]
+        labels = [format_value(value) for value in ticks]
+        if len(set(labels)) == len(labels):
+            return ticks
+    return [0.0, top_value]
+
+
 def _number(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
@@ -85,8 +96,7 @@ def _axes(
     frame: _Frame, points: Sequence[Point], format_value: Callable[[float], str]
 ) -> list[Markup]:
     parts = [Markup('<g class="chart-axes" aria-hidden="true">')]
-    for step in range(5):
-        value = frame.top_value * step / 4
+    for value in axis_ticks(frame.top_value, format_value):
         y = _number(frame.y(value))
         parts.append(
             Markup(

@@ -9,9 +9,10 @@ viewer's language, so the page can show it next to that field.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,9 +22,10 @@ from pydantic import ValidationError
 from pintuan.deals.models import Deal
 from pintuan.deals.schemas import DealIn, DealPatch
 from pintuan.deals.service import DealDraft
+from pintuan.domain.deals import DealTerms, check_deal_terms
 from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealStatus
 from pintuan.errors import AppError
-from pintuan.kit.money import exponent, max_amount
+from pintuan.kit.money import Money, MoneyError, exponent, max_amount
 from pintuan.kit.time import ensure_utc
 from pintuan.web.kit.i18n import N_, gettext, money_text
 
@@ -201,7 +203,9 @@ def parse_new_deal(
         body = DealIn(merchant_id=merchant_id, **api)
     except ValidationError as invalid:
         _schema_errors(form, invalid, locale)
+        _rule_errors(form, currency, time_zone, locale)
         return form, None
+    _rule_errors(form, currency, time_zone, locale)
     if form.errors:
         return form, None
     return form, body.to_draft()
@@ -230,10 +234,56 @@ def parse_deal_changes(
         patch = DealPatch(**api)
     except ValidationError as invalid:
         _schema_errors(form, invalid, locale)
+        _rule_errors(form, deal.currency, time_zone, locale, committed=deal.committed)
         return form, None
+    _rule_errors(form, deal.currency, time_zone, locale, committed=deal.committed)
     if form.errors:
         return form, None
     return form, patch.to_changes()
+
+
+# Which typed fields each rule of check_deal_terms reads: a rule is only judged when all of
+# them could be read, so a missing price is one message, not that plus a comparison with it.
+_RULE_INPUTS: dict[str, tuple[str, ...]] = {
+    "list_price": ("list_price",),
+    "group_price": ("list_price", "group_price"),
+    "leader_price": ("group_price", "leader_price"),
+    "ends_at": ("starts_at", "ends_at"),
+    "stock": ("stock",),
+}
+
+
+def _rule_errors(
+    form: DealForm, currency: str, time_zone: str, locale: str, *, committed: int = 0
+) -> None:
+    """The deal rules (the service's own ``check_deal_terms``) on every field that could be
+    read, added next to the fields the schema check did not already refuse; so a person sees
+    every problem of the form after one submit, not the rules only once the rest is right."""
+    read: dict[str, Any] = {}
+    for name in PRICES:
+        with contextlib.suppress(ValueError, MoneyError):
+            read[name] = Money(parse_amount(form.values.get(name, ""), currency), currency)
+    for name in INSTANTS:
+        with contextlib.suppress(ValueError):
+            read[name] = parse_local(form.values.get(name, ""), time_zone)
+    if form.values.get("stock", "").strip().isdigit():
+        read["stock"] = int(form.values["stock"].strip())
+    placeholder_price = Money(1, currency)
+    placeholder_time = datetime(2000, 1, 1, tzinfo=UTC)
+    terms = DealTerms(
+        list_price=read.get("list_price", placeholder_price),
+        group_price=read.get("group_price", placeholder_price),
+        starts_at=read.get("starts_at", placeholder_time),
+        ends_at=read.get("ends_at", placeholder_time),
+        stock=read.get("stock", committed),
+        committed=committed,
+        leader_price=read.get("leader_price"),
+    )
+    for problem in check_deal_terms(terms, currency):
+        name = problem.field.split(".", 1)[0]
+        if name in form.errors or not all(n in read for n in _RULE_INPUTS.get(name, (name,))):
+            continue
+        form.errors[name] = rule_message(problem.field, problem.message, currency, locale)
 
 
 # ---------------------------------------------------------------------------- refusals

@@ -44,6 +44,7 @@ from pintuan.web.kit.i18n import N_, gettext, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator, StaffOfMerchant
+from pintuan.web.shopper.sharing import CHANNELS as CHANNEL_NAMES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -69,10 +70,10 @@ class GrowthPage:
 
 
 def _channel_names(session: Session, locale: str) -> list[tuple[str, str]]:
-    """Sharing channels by their own words; apps' channels as "App: <its name>"."""
+    """Sharing channels by their names in ``locale``; apps' channels as "App: <its name>"."""
     apps = session.execute(select(App.id, App.name).order_by(App.name, App.id)).all()
     label = gettext(locale, N_("App: %(name)s"))
-    return [(c, c) for c in sorted(CHANNELS)] + [
+    return [(c, channel_name(c, locale)) for c in sorted(CHANNELS)] + [
         (app_channel(app_id), label % {"name": name}) for app_id, name in apps
     ]
 
@@ -157,7 +158,8 @@ def _charts(
                     for w in decay[channel]
                 ],
                 chart_id=f"channel-{_channel_slug(channel)}-chart",
-                title=t(N_("Visits per week")) + f": {names.get(channel, channel)}",
+                title=t(N_("Visits per week: %(channel)s"))
+                % {"channel": names.get(channel, channel)},
                 description=t(
                     N_("Visits from this channel each week, with the ratio to the week before")
                 ),
@@ -233,6 +235,11 @@ def _export_links(filters: growth.GrowthFilters) -> dict[str, str]:
         report: "/v1/growth/export.csv?" + urlencode({"report": report, **kept})
         for report in ("funnel", "k-factor", "channels")
     }
+
+
+def channel_name(channel: str, locale: str) -> str:
+    """A share channel as the shopper's share box names it (``copy`` → "Copy and paste")."""
+    return gettext(locale, CHANNEL_NAMES.get(channel, channel))
 
 
 def _context(

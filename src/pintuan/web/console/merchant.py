@@ -16,6 +16,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from pintuan.auditlog import service as auditlog
+from pintuan.auditlog.service import AuditRow
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
@@ -36,7 +38,7 @@ from pintuan.teams import reports
 from pintuan.teams.reports import TeamFilters
 from pintuan.web.console import deal_form, shared
 from pintuan.web.console.deal_form import DealForm
-from pintuan.web.console.shared import PAGE_SIZE, choice, clean_text, listing
+from pintuan.web.console.shared import AUDIT_LOG_SIZE, PAGE_SIZE, choice, clean_text, listing
 from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.forms import form_fields, run_form_write
@@ -127,6 +129,7 @@ async def dashboard(
         deal_id=chosen_deal,
         deals=await _recent_deals(request, principal, merchant_id),
         charts=shared.dashboard_charts(board, locale),
+        audit_entries=await _audit_entries(request, principal, merchant_id),
         duration=lambda seconds: shared.duration_text(seconds, locale),
         rate=lambda value: shared.rate_text(value, locale),
     )
@@ -207,6 +210,9 @@ async def _editor(
         verticals=shared.VERTICALS,
         example_price=deal_form.example_price(merchant.currency),
         picture_error=picture_error,
+        audit_entries=await _audit_entries(request, principal, merchant.id, deal.id)
+        if deal
+        else [],
     )
     return await render(request, "merchant/deal_form.html", context, status_code=status_code)
 
@@ -225,6 +231,17 @@ async def deal_editor_with_picture_error(
     form = DealForm(deal_form.values_of(deal, merchant.time_zone))
     return await _editor(
         request, principal, merchant, deal, form, status_code, picture_error=message
+    )
+
+
+async def _audit_entries(
+    request: Request, principal: Principal, merchant_id: str, target_id: str | None = None
+) -> list[AuditRow]:
+    """The latest audit log entries of the merchant, or of one of its deals."""
+    return await services_of(request).db.read(
+        lambda s: auditlog.list_actions(
+            s, principal, merchant_id, target_id=target_id, cursor=None, limit=AUDIT_LOG_SIZE
+        )[:AUDIT_LOG_SIZE]
     )
 
 
@@ -322,13 +339,16 @@ async def save_deal(
 async def change_deal_status(
     request: Request, merchant_id: str, deal_id: str, action: str, principal: StaffOfMerchant
 ) -> Response:
-    """Publish, pause or end the deal."""
+    """Publish, pause or end the deal; pausing and ending say why (kept in the audit log)."""
     if action not in DEAL_ACTIONS:
         raise NotFound("No such action.", code="not_found")
 
+    reason = auditlog.clean_reason(action, (await form_fields(request)).get("reason"))
+
     def work(session: Session) -> dict[str, str]:
         _merchant_deal(session, principal, merchant_id, deal_id)
-        return {"status": deals.change_deal_status(session, principal, deal_id, action).status}
+        changed = deals.change_deal_status(session, principal, deal_id, action, reason=reason)
+        return {"status": changed.status}
 
     try:
         await run_form_write(request, services_of(request), principal, work)

@@ -18,6 +18,7 @@ from pintuan.accounts import service as accounts
 from pintuan.audit import runs
 from pintuan.audit.runs import AuditRunView, AuditSource
 from pintuan.audit.service import audit_database
+from pintuan.auditlog import service as auditlog
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.lifecycle import (
@@ -36,7 +37,8 @@ from pintuan.merchants.models import Merchant
 from pintuan.ops import directory
 from pintuan.payments import reports as money_reports
 from pintuan.payments.reports import RefundState
-from pintuan.web.console import shared
+from pintuan.web.console import merchant_form, shared
+from pintuan.web.console.merchant_form import MerchantForm
 from pintuan.web.console.shared import PAGE_SIZE, choice, clean_text, listing, with_done
 from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
@@ -108,6 +110,17 @@ async def overview(request: Request, principal: Operator) -> Response:
 async def merchant_list(
     request: Request, principal: Operator, status: str | None = None, cursor: str | None = None
 ) -> Response:
+    return await _merchant_list(request, principal, status, cursor)
+
+
+async def _merchant_list(
+    request: Request,
+    principal: Principal,
+    status: str | None,
+    cursor: str | None,
+    form: MerchantForm | None = None,
+    status_code: int = 200,
+) -> Response:
     chosen = choice(status, shared.MERCHANT_STATUSES) if status != "all" else None
     if status is None:
         chosen = MerchantStatus.PENDING.value  # the work waiting first
@@ -130,8 +143,35 @@ async def merchant_list(
             ]
             for m in rows
         },
+        new_merchant=form or MerchantForm({"time_zone": principal.time_zone}),
+        countries=merchant_form.countries(request_locale(request, principal)),
     )
-    return await render(request, "operator/merchants.html", context)
+    return await render(request, "operator/merchants.html", context, status_code=status_code)
+
+
+@router.post("/merchants", response_class=HTMLResponse, dependencies=[CsrfProtected])
+async def create_merchant(request: Request, principal: Operator) -> Response:
+    """Register a merchant from the console; it waits for approval like any other."""
+    locale = request_locale(request, principal)
+    form, body = merchant_form.parse_merchant(await form_fields(request), locale)
+    if body is None:
+        return await _merchant_list(request, principal, None, None, form, 422)
+    valid = body
+
+    def work(session: Session) -> dict[str, str]:
+        new = merchants.NewMerchant(**valid.model_dump())
+        return {"merchant_id": merchants.create_merchant(session, principal, new).id}
+
+    try:
+        await run_form_write(request, services_of(request), principal, work)
+    except AppError as refused:
+        if refused.code != "slug_taken":
+            raise
+        form.errors["slug"] = error_message(refused, locale)
+        return await _merchant_list(request, principal, None, None, form, refused.status)
+    return RedirectResponse(
+        "/console/operator/merchants?status=pending&done=merchant_created", status_code=303
+    )
 
 
 @router.post(
@@ -140,13 +180,15 @@ async def merchant_list(
 async def change_merchant_status(
     request: Request, merchant_id: str, action: str, principal: Operator
 ) -> Response:
-    """Approve or suspend a merchant."""
+    """Approve or suspend a merchant; a suspension says why (kept in the audit log)."""
     if action not in MERCHANT_ACTIONS:
         raise NotFound("No such action.", code="not_found")
 
+    reason = auditlog.clean_reason(action, (await form_fields(request)).get("reason"))
+
     def work(session: Session) -> dict[str, str]:
         merchant: Merchant = merchants.change_merchant_status(
-            session, principal, merchant_id, action
+            session, principal, merchant_id, action, reason=reason
         )
         return {"status": merchant.status}
 
@@ -197,12 +239,15 @@ def _moderation_actions(status: DealStatus) -> list[str]:
 async def moderate_deal(
     request: Request, deal_id: str, action: str, principal: Operator
 ) -> Response:
-    """Pause, stop (moderate), release or end any merchant's deal."""
+    """Pause, stop (moderate), release or end any merchant's deal; all but a release say why."""
     if action not in MODERATION_ACTIONS:
         raise NotFound("No such action.", code="not_found")
 
+    reason = auditlog.clean_reason(action, (await form_fields(request)).get("reason"))
+
     def work(session: Session) -> dict[str, str]:
-        return {"status": deals.change_deal_status(session, principal, deal_id, action).status}
+        changed = deals.change_deal_status(session, principal, deal_id, action, reason=reason)
+        return {"status": changed.status}
 
     await run_form_write(request, services_of(request), principal, work)
     return await _back(request, "/console/operator/deals", action)

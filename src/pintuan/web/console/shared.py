@@ -118,7 +118,36 @@ DONE_NOTICES: dict[str, str] = {
     "pictures_added": N_("The pictures are added."),
     "picture_moved": N_("The picture is moved."),
     "picture_removed": N_("The picture is removed."),
+    "merchant_created": N_("The merchant is registered and waits for approval."),
+    "application_approved": N_(
+        "The application is approved: the merchant exists and the applicant is its staff."
+    ),
+    "application_rejected": N_("The application is rejected; the applicant sees your reason."),
 }
+# What the audit log calls each action.
+AUDIT_ACTIONS: dict[str, str] = {
+    "create": N_("Created"),
+    "approve": N_("Approved"),
+    "suspend": N_("Suspended"),
+    "publish": N_("Published"),
+    "pause": N_("Paused"),
+    "end": N_("Ended"),
+    "moderate": N_("Stopped"),
+    "unmoderate": N_("Released"),
+    "reject": N_("Rejected"),
+    "refund": N_("Refunded"),
+}
+AUDIT_TARGETS: dict[str, str] = {
+    "merchant": N_("Merchant"),
+    "deal": N_("Deal"),
+    "application": N_("Application"),
+}
+APPLICATION_STATUSES: dict[str, str] = {
+    "pending": N_("Waiting for review"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+}
+AUDIT_LOG_SIZE = 20
 
 STATUS_TONES: dict[str, str] = {
     "live": "good",

@@ -106,6 +106,81 @@ ERROR_MESSAGES: dict[str, str] = {
     "image_not_found": N_("This deal has no such picture."),
     "media_not_found": N_("There is no such picture."),
     "media_unavailable": N_("Pictures cannot be stored or shown right now."),
+    # Every other code a service can raise, so no page ever falls back to English detail
+    # (tests/unit/test_catalogues.py collects the codes from the source and checks this table).
+    "account_disabled": N_("This account has been disabled by the platform's operators."),
+    "audit_run_not_found": N_("This audit run does not exist."),
+    "bad_request": N_("The request could not be understood."),
+    "body_too_large": N_("What was sent is too large."),
+    "busy": N_("We are busy right now; nothing was changed. Try again in a moment."),
+    "cannot_disable_self": N_("You cannot disable or enable your own account."),
+    "checkout_completed": N_("This checkout is already finished."),
+    "checkout_kind_not_supported": N_("This way of paying is not offered for this payment."),
+    "checkout_not_found": N_("This checkout does not exist."),
+    "client_ip_required": N_("This way of paying needs your network address; try another."),
+    "conflict": N_("This changed in the meantime. Reload the page and try again."),
+    "currency_not_supported": N_("This way of paying does not take this currency."),
+    "database_busy": N_("We are busy right now; nothing was changed. Try again in a moment."),
+    "database_unavailable": N_(
+        "We cannot reach our records right now; nothing was changed. Try again shortly."
+    ),
+    "deal_expired": N_("This deal's end has passed; move the end into the future first."),
+    "deal_moderated": N_(
+        "This deal was stopped by the platform's operators; only they can release it."
+    ),
+    "deal_not_editable": N_("A published deal keeps its prices and team terms."),
+    "gone": N_("This is no longer available."),
+    "hold_too_short": N_(
+        "This team is open longer than this way of paying can hold money; pay another way."
+    ),
+    "idempotency_mismatch": N_(
+        "This request was already sent with different details. Reload the page and try again."
+    ),
+    "idempotency_secret_not_replayed": N_(
+        "This was already done; its secret is shown only once. Make a new one if you need it."
+    ),
+    "insufficient_funds": N_(
+        "Your wallet balance is too low for this payment; top it up or pay another way."
+    ),
+    "insufficient_scope": N_("This app is not allowed to do that."),
+    "invalid_checkout_kind": N_("This way of paying is not offered for this payment."),
+    "invalid_cursor": N_("This page of the list is out of date; start again from the first."),
+    "invalid_deal_transition": N_("This deal cannot do that in its current state."),
+    "invalid_event": N_("This notification is not one we can read."),
+    "invalid_idempotency_key": N_("The request's Idempotency-Key is not valid."),
+    "invalid_merchant_transition": N_("This merchant cannot do that in its current state."),
+    "invalid_signature": N_("The signature does not match."),
+    "invalid_token": N_("The access token is missing, wrong or expired."),
+    "merchant_not_approved": N_(
+        "An operator must approve this merchant before its deals can go live."
+    ),
+    "merchant_not_found": N_("This merchant does not exist."),
+    "merchant_suspended": N_("This merchant is suspended: its deals cannot be created or changed."),
+    "notification_not_found": N_("This notification does not exist."),
+    "operator_cannot_be_staff": N_("Operators cannot also be a merchant's staff."),
+    "pay_link_expired": N_("This pay link has run out with the seat's hold."),
+    "pay_link_not_found": N_("This pay link does not exist."),
+    "payer_ref_required": N_("This way of paying needs your account with the app; try another."),
+    "payout_exceeds_balance": N_("A payout cannot be more than the merchant is owed."),
+    "provider_unavailable": N_(
+        "The payment provider did not answer; nothing was charged. Try again shortly."
+    ),
+    "sandbox_disabled": N_("The test payment provider is switched off."),
+    "share_parent_mismatch": N_("This share belongs to another team or deal."),
+    "slug_taken": N_("Another merchant already uses this short name; choose another."),
+    "staff_not_found": N_("This person is not on the merchant's staff."),
+    "stale_signature": N_("The signature is too old."),
+    "statement_not_ready": N_("The provider has no statement for a day that is not over yet."),
+    "token_not_found": N_("This access token does not exist."),
+    "unauthenticated": N_("Log in to continue."),
+    "unsupported_checkout_kind": N_("This way of paying is not offered for this payment."),
+    "unsupported_payment": N_("This way of paying cannot take this payment."),
+    "user_not_found": N_("This person does not exist."),
+    "worker_lagging": N_("Background work is running late; try again shortly."),
+    "reason_required": N_("Say why before you do this: the reason is kept in the audit log."),
+    "application_pending": N_("You already have an application waiting for review."),
+    "application_not_found": N_("This application does not exist."),
+    "application_decided": N_("This application has already been decided."),
 }
 
 

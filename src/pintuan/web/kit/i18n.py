@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_timedelta
@@ -28,7 +29,7 @@ from starlette.requests import Request
 
 from pintuan.domain.roles import Principal
 from pintuan.kit.money import Money
-from pintuan.kit.time import ensure_utc, is_time_zone, zone
+from pintuan.kit.time import ensure_utc, is_time_zone, wall_clock_text, zone
 
 LOCALES_DIR = Path(__file__).parents[1] / "locales"
 LOCALES = ("en", "zh_Hans")
@@ -149,7 +150,9 @@ def request_locale(request: Request, principal: Principal | None) -> str:
 
 def viewer_time_zone(request: Request, principal: Principal | None) -> str:
     """The viewer's zone: their account's, else the browser's (``tz`` cookie), else UTC."""
-    for name in (principal.time_zone if principal else None, request.cookies.get(TZ_COOKIE)):
+    # Browsers' scripts may have written the cookie URL-encoded (``Asia%2FJakarta``).
+    cookie = unquote(request.cookies.get(TZ_COOKIE) or "")
+    for name in (principal.time_zone if principal else None, cookie):
         if name and is_time_zone(name):
             return name
     return DEFAULT_TIME_ZONE
@@ -164,7 +167,10 @@ def money_text(amount: int, currency: str, locale: str) -> str:
 
 
 def instant_text(value: datetime, time_zone: str, locale: str, style: str = "medium") -> str:
-    """An instant as wall-clock time in ``time_zone``."""
+    """An instant as wall-clock time in ``time_zone``. The ``short`` style keeps the month a
+    word (CLDR's short date is numeric, and ``11/25/26`` reads differently in each country)."""
+    if style == "short":
+        return wall_clock_text(value, time_zone, locale)
     return str(format_datetime(ensure_utc(value), style, tzinfo=zone(time_zone), locale=locale))
 
 
@@ -182,6 +188,13 @@ def relative_text(until: datetime, now: datetime, locale: str) -> str:
     """How far away ``until`` is, in words: ``in 3 hours``, ``3小时后``, ``2 minutes ago``."""
     delta: timedelta = ensure_utc(until) - ensure_utc(now)
     return str(format_timedelta(delta, add_direction=True, threshold=1.0, locale=locale))
+
+
+def duration_text(until: datetime, now: datetime, locale: str) -> str:
+    """How long until ``until``, without a direction, for sentences that already say it
+    ("Deal ends in" + ``2 months``, "活动剩余" + ``2个月``); nothing left reads as zero."""
+    delta = max(ensure_utc(until) - ensure_utc(now), timedelta(0))
+    return str(format_timedelta(delta, threshold=1.0, locale=locale))
 
 
 # ---------------------------------------------------------------------------- Jinja helpers
@@ -224,6 +237,11 @@ def format_relative(context: Context, until: datetime, now: datetime) -> str:
     return relative_text(until, now, context["locale"])
 
 
+@pass_context
+def format_duration(context: Context, until: datetime, now: datetime) -> str:
+    return duration_text(until, now, context["locale"])
+
+
 def install_jinja_helpers(environment: Environment) -> None:
     """``_``/``gettext``/``ngettext`` (new style: ``_("Hi %(name)s", name=n)``) and the
     ``format_*`` functions, all reading ``locale`` and ``time_zone`` from the template context."""
@@ -236,6 +254,7 @@ def install_jinja_helpers(environment: Environment) -> None:
         "format_instant": format_instant,
         "format_day": format_day,
         "format_relative": format_relative,
+        "format_duration": format_duration,
     }
     environment.globals.update(helpers)
 

@@ -7,7 +7,15 @@
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone) {
       if (document.cookie.indexOf("tz=") === -1) {
-        document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+        // IANA names (Asia/Jakarta) are cookie-safe as they are; the server reads them back as such.
+        document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+        // A first visit was rendered in UTC: show it again on this browser's clock, once
+        // (only if the cookie stuck, so a browser that refuses cookies is not reloaded forever).
+        var guessed = document.querySelector('meta[name="time-zone-guessed"]');
+        var rendered = guessed && guessed.getAttribute("content");
+        if (rendered && rendered !== zone && document.cookie.indexOf("tz=") !== -1) {
+          window.location.reload();
+        }
       }
       document.querySelectorAll("[data-browser-time-zone]").forEach(function (field) {
         field.value = zone;
@@ -34,7 +42,11 @@
       var days = Math.floor(left / 86400);
       var rest = left % 86400;
       var text = pad(Math.floor(rest / 3600)) + ":" + pad(Math.floor((rest % 3600) / 60)) + ":" + pad(rest % 60);
-      el.textContent = days > 0 ? days + "d " + text : text;
+      // The page says how its language writes days ("%(days)sd %(clock)s", "%(days)s天 …").
+      var daysFormat = el.getAttribute("data-days-format") || "%(days)s %(clock)s";
+      el.textContent = days > 0
+        ? daysFormat.replace("%(days)s", String(days)).replace("%(clock)s", text)
+        : text;
     });
   }
   if (document.querySelector("[data-countdown]")) {

@@ -1,0 +1,1 @@
+"""The audit log: who stopped, paused, ended, approved or refused what, when, and why."""
