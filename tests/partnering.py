@@ -165,7 +165,7 @@ def offer_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "Dune: Part Three, 19:30, hall 2",
         "description": "Two hours forty, in English with subtitles.",
-        "media_urls": ["https://cinema.example/posters/dune3.jpg"],
+        "media_urls": [],
         "vertical": "movies",
         "category": "cinema",
         "list_price": {"amount": 1600, "currency": "USD"},

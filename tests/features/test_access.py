@@ -263,6 +263,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "401 403 403 403 403 403", external_id="screening-1"
     ),
     ("GET", "/v1/partner/offers"): rule("401 403 403 403 403 403"),
+    ("POST", "/v1/partner/images"): rule("401 403 403 403 403 403"),
     ("GET", "/v1/partner/deals"): rule("401 403 403 403 403 403"),
     ("GET", "/v1/partner/deals/{deal_id}/teams"): rule("401 403 403 403 403 403"),
     ("GET", "/a/{app_id}/deals/{deal_id}"): rule("ok ok ok ok ok ok", app_id="app_partner"),

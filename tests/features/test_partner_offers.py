@@ -17,6 +17,7 @@ from pintuan.merchants.models import Merchant
 from pintuan.teams.models import Seat, Team
 from pintuan.worker import Worker
 from tests.factories import create_account, create_merchant
+from tests.media_pictures import picture
 from tests.partnering import Partner, create_app_record, install_app, offer_body, partner
 
 __all__ = ["partner"]
@@ -324,3 +325,52 @@ def test_the_apps_offers_are_listed_newest_first_page_by_page(partner: Partner) 
     as_itself = partner.client.get("/v1/partner/offers", headers=partner.grant(app_id)).json()
     assert len(as_itself["data"]) == 5
     assert {o["merchant_id"] for o in as_itself["data"]} == {shop.id}
+
+
+def test_an_offers_pictures_are_uploaded_to_this_site_and_only_those_are_taken(
+    partner: Partner,
+) -> None:
+    shop, app_id, headers = installed(partner)
+    elsewhere = partner.client.put(
+        "/v1/partner/offers/poster",
+        json=offer_body(media_urls=["https://cinema.example/posters/dune3.jpg"]),
+        headers=headers,
+    )
+    assert elsewhere.status_code == 422, elsewhere.text
+    never_uploaded = partner.client.put(
+        "/v1/partner/offers/poster",
+        json=offer_body(media_urls=[f"/media/{'0' * 32}-large.webp"]),
+        headers=headers,
+    )
+    assert never_uploaded.status_code == 422, never_uploaded.text
+    assert never_uploaded.json()["errors"][0]["field"] == "media_urls.0"
+    assert deal_count(partner) == 0
+
+    uploaded = partner.client.post(
+        "/v1/partner/images",
+        files={"file": ("poster.jpg", picture("navy", (900, 1200), "JPEG"), "image/jpeg")},
+        headers=headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    image = uploaded.json()
+    assert image["url"].startswith("/media/") and image["url"].endswith("-large.webp")
+    published = partner.client.put(
+        "/v1/partner/offers/poster", json=offer_body(media_urls=[image["url"]]), headers=headers
+    )
+    assert published.status_code == 201, published.text
+    assert deal_row(partner, published.json()["deal_id"]).image_urls == [image["url"]]
+    served = partner.client.get(image["thumbnail_url"])
+    assert served.status_code == 200
+    assert "immutable" in served.headers["cache-control"]
+
+
+def test_only_an_app_with_offers_write_uploads_pictures(partner: Partner) -> None:
+    shop, app_id, _ = installed(partner)
+    reader = partner.grant(app_id, merchant_id=shop.id, scopes=[Scope.OFFERS_READ.value])
+    refused = partner.client.post(
+        "/v1/partner/images",
+        files={"file": ("poster.png", picture("navy", (64, 64), "PNG"), "image/png")},
+        headers=reader,
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "insufficient_scope"

@@ -19,17 +19,14 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
-from pintuan.media.service import is_stored
+from pintuan.media.service import require_stored
 from pintuan.services import Services, ServicesDep
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 
 
 async def _require_stored(services: Services, urls: list[str]) -> None:
-    """Refuse picture addresses this site does not keep (uploads are what give them)."""
-    for position, url in enumerate(urls):
-        if not await anyio.to_thread.run_sync(is_stored, services.media_store(), url):
-            raise field_error(f"image_urls.{position}", "no picture is stored at this address")
+    await require_stored(services.media_store(), urls, "image_urls")
 
 
 @router.post("", status_code=201, response_model=DealOut)

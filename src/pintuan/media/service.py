@@ -18,6 +18,8 @@ ICC or XMP block of the original survives; a phone's rotation flag is applied fi
 
 from __future__ import annotations
 
+import anyio
+
 import hashlib
 import io
 import re
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pintuan.domain.media import MediaStore
-from pintuan.errors import AppError, NotFound
+from pintuan.errors import AppError, NotFound, field_error
 
 MEDIA_PREFIX = "/media/"
 CONTENT_TYPE = "image/webp"
@@ -221,3 +223,11 @@ def is_stored(store: MediaStore, url: str) -> bool:
     """Whether ``url`` is one of this site's large pictures and is kept in ``store``."""
     key = key_of_url(url)
     return key is not None and store.has(f"{key}-large.webp")
+
+
+async def require_stored(store: MediaStore, urls: list[str], field: str) -> None:
+    """Refuse picture addresses this site does not keep (uploads are what give them), naming
+    the position in ``field`` of the first one missing."""
+    for position, url in enumerate(urls):
+        if not await anyio.to_thread.run_sync(is_stored, store, url):
+            raise field_error(f"{field}.{position}", "no picture is stored at this address")

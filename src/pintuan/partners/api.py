@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+import anyio
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from pintuan.accounts.dependencies import MaybePrincipal
+from pintuan.deals.images_api import read_upload
 from pintuan.apps.dependencies import require_scope
 from pintuan.domain.apps import AppPrincipal, Scope
 from pintuan.domain.deals import Vertical
@@ -16,11 +18,13 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
 from pintuan.kit.time import utc_now
+from pintuan.media.service import require_stored, store_image
 from pintuan.partners import deep_links, service
 from pintuan.partners.schemas import (
     ExternalId,
     OfferIn,
     OfferOut,
+    PartnerImageOut,
     PartnerDealOut,
     PartnerTeamOut,
     PartnerTeamsOut,
@@ -52,10 +56,34 @@ async def publish_offer(
     which). Once published only its copy, stock and end may change; stock never goes below
     what shoppers hold or bought (409 ``stock_below_committed``)."""
     offer = body.to_offer()
+    await require_stored(services.media_store(), offer.media_urls, "media_urls")
     published = await services.db.run(service.publish_offer, app, external_id, offer, utc_now())
     out = PublishedOfferOut.of_published(published)
     status = 201 if published.outcome is service.Outcome.CREATED else 200
     return JSONResponse(out.model_dump(mode="json"), status_code=status)
+
+
+@router.post("/images", status_code=201, response_model=PartnerImageOut)
+async def upload_offer_image(
+    app: Publisher,
+    services: ServicesDep,
+    file: Annotated[UploadFile | None, File(description="A JPEG, PNG, WebP or GIF")] = None,
+) -> PartnerImageOut:
+    """Keep a picture for the app's offers (multipart field ``file``); put its ``url`` in an
+    offer's ``media_urls``. Pages show only pictures this site serves, so an offer's pictures
+    are uploaded here, checked, stripped of metadata and resized like a merchant's."""
+    data = await read_upload(file, services)
+    image = await anyio.to_thread.run_sync(
+        lambda: store_image(
+            services.media_store(),
+            data,
+            max_bytes=services.settings.media_max_bytes,
+            max_pixels=services.settings.media_max_pixels,
+        )
+    )
+    return PartnerImageOut(
+        url=image.url, thumbnail_url=image.thumbnail_url, width=image.width, height=image.height
+    )
 
 
 @router.delete("/offers/{external_id}", response_model=OfferOut)

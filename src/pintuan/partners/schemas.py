@@ -227,3 +227,12 @@ class PartnerTeamOut(BaseModel):
 
 class PartnerTeamsOut(BaseModel):
     data: list[PartnerTeamOut]
+
+
+class PartnerImageOut(BaseModel):
+    """A picture kept for an app's offers: ``url`` goes in an offer's ``media_urls``."""
+
+    url: str
+    thumbnail_url: str
+    width: int
+    height: int
