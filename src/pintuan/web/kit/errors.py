@@ -45,6 +45,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "limit_reached": N_("You already hold as many seats of this deal as it allows."),
     "deal_not_live": N_("This deal is not open for teams right now."),
     "not_eligible": N_("This team is for new shoppers only."),
+    "solo_not_allowed": N_("This deal is sold in teams only; start or join a team instead."),
     "seat_not_payable": N_("This seat can no longer be paid: its hold has run out."),
     "seat_not_cancellable": N_("This seat can no longer be cancelled."),
     "idempotency_in_progress": N_("Your earlier request is still running; wait a moment."),
