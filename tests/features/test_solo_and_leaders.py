@@ -14,7 +14,9 @@ from pintuan.domain.roles import Role
 from pintuan.kit.time import clock
 from pintuan.payments.models import Payment
 from pintuan.services import Services
+from pintuan.teams import reports
 from pintuan.teams.models import Seat, Team
+from pintuan.web.console import deal_form
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
 from tests.features.test_shopper_pages import HTML, log_in, pay_on_sandbox, submit
@@ -361,3 +363,52 @@ def test_leaving_asks_for_confirmation_below_the_sharing(
     assert "Yes, leave this team" in leave.group(1)
     assert "The member who joined next leads the team." in leave.group(1)
     assert page.index('id="share-heading"') < page.index('<details class="leave">')
+
+
+def test_a_solo_purchase_is_sales_on_the_dashboard_but_no_team_that_filled(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant)
+    staff = create_account(services, role=Role.MERCHANT, merchant=merchant)
+    amy = create_account(services)
+    pay(client, amy, buy_alone(client, amy, deal.id).json()["seat"]["id"])
+
+    board = services.db.run_sync(
+        lambda s: reports.merchant_dashboard(s, staff.principal, merchant.id, days=1)
+    )
+
+    assert board.total_sales("USD") == 2000
+    assert (board.succeeded, board.failed) == (0, 0)
+    assert board.time_to_fill.teams == 0
+
+
+def test_the_deal_editor_ticks_buying_alone_for_a_new_deal_and_unticking_it_sells_teams_only(
+    services: Services,
+) -> None:
+    merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant)
+    typed = {
+        "title": "Hotpot",
+        "vertical": "food",
+        "list_price": "20",
+        "group_price": "15",
+        "team_size": "3",
+        "team_window_minutes": "1440",
+        "stock": "10",
+        "per_user_limit": "1",
+        "starts_at": "2031-01-01T10:00",
+        "ends_at": "2031-02-01T10:00",
+    }
+
+    _, ticked = deal_form.parse_new_deal(
+        {**typed, "allow_solo": "on"}, merchant.id, "USD", "UTC", "en"
+    )
+    _, unticked = deal_form.parse_new_deal(typed, merchant.id, "USD", "UTC", "en")
+    form, changes = deal_form.parse_deal_changes({"title": deal.title}, deal, "UTC", "en")
+
+    assert ticked is not None
+    assert unticked is not None
+    assert (ticked.allow_solo, unticked.allow_solo) == (True, False)
+    assert form.valid
+    assert changes == {"allow_solo": False}  # a live deal's box left unticked
