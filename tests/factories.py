@@ -127,6 +127,7 @@ def create_deal(
     vertical: Vertical = Vertical.FOOD,
     new_shoppers_only: bool = False,
     leader_price: int | None = None,
+    allow_solo: bool = True,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -144,6 +145,7 @@ def create_deal(
         ends_at=now + timedelta(days=7),
         new_shoppers_only=new_shoppers_only,
         leader_price=Money(leader_price, merchant.currency) if leader_price is not None else None,
+        allow_solo=allow_solo,
     )
 
     def work(session: Any) -> Deal:

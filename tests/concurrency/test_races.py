@@ -343,10 +343,11 @@ def test_a_payment_racing_its_seat_hold_sweep_never_takes_a_released_place(
 
     seats = seat_outcomes(services, racers)
     for racer in racers:
-        # A seat is paid only at an instant before its hold ended, else released and voided.
+        # A seat is paid only at an instant before its hold ended, else released and voided,
+        # and its team, left with nobody, closed with it.
         assert seats[racer.seat_id] in (
             ("paid", True, ("authorized", None), 1, ("forming", 1, 1)),
-            ("released", None, ("voided", None), 0, ("forming", 0, 0)),
+            ("released", None, ("voided", None), 0, ("failed", 0, 0)),
         ), racer
     assert {"paid", "released"} <= {s[0] for s in seats.values()}, "races fell on both sides"
     assert_provider_agrees(services)

@@ -48,12 +48,14 @@ def test_a_friend_who_opens_a_share_link_joins_and_pays_is_credited_to_that_shar
     amy.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
 
     amy.sign_up("Amy Lin", "amy@example.com")
-    amy.open(f"/deals/{deal.id}").get_by_role("button", name="Start a team for $15.00").click()
+    amy.open(f"/deals/{deal.id}").get_by_role("button", name="Start a team $15.00").click()
     amy.pay_on_sandbox()
     team_page = amy.page
     team_id = team_page.url.rsplit("/", 1)[1]
+    team_page.locator("summary", has_text="A link for one app, to see what each brings").click()
     team_page.get_by_label("Where will you share it?").select_option("whatsapp")
-    team_page.get_by_role("button", name="Get my link").click()
+    team_page.get_by_role("button", name="New link").click()
+    team_page.locator("summary", has_text="Message for apps that block links").click()
     link = team_page.get_by_label("Your link").input_value()
     assert re.fullmatch(re.escape(f"{live_server.url}/s/") + "[1-9A-HJ-NP-Za-km-z]{10}", link)
     expect(team_page.get_by_label("Message for apps that block links")).to_have_value(
@@ -66,12 +68,12 @@ def test_a_friend_who_opens_a_share_link_joins_and_pays_is_credited_to_that_shar
     expect(team_page.locator("#share-status")).to_have_text("Link copied")
     assert team_page.evaluate("navigator.clipboard.readText()") == link
     screenshot(team_page, "team-share")
-    team_page.get_by_role("link", name="QR poster to save or print").click()
+    team_page.get_by_role("link", name="QR poster").click()
     expect(team_page).to_have_url(f"{live_server.url}/v1/teams/{team_id}/poster.png?lang=en")
     screenshot(team_page, "team-poster")  # the QR code is her own qr share, made on first use
 
     ben_page = ben.open(link)
-    expect(ben_page).to_have_url(f"{live_server.url}/teams/{team_id}")
+    expect(ben_page).to_have_url(re.compile(re.escape(f"{live_server.url}/teams/{team_id}?via=")))
     assert any(c["name"] == "pt_vid" and c["httpOnly"] for c in ben.context.cookies())
     ben_page.get_by_role("button", name="Join this team for $15.00").click()
     expect(ben_page).to_have_url(re.compile(r".*/login\?next=/teams/"))
@@ -92,7 +94,8 @@ def test_a_friend_who_opens_a_share_link_joins_and_pays_is_credited_to_that_shar
     screenshot(dashboard, "my-shares")
     dashboard.locator(".share-item", has_text="QR poster").get_by_role("button").click()
     expect(dashboard.locator(".status-banner")).to_contain_text("The share is out of your history")
-    expect(dashboard.locator(".share-item")).to_have_count(1)
+    # Left: the WhatsApp link, and the one her team page made on the default channel.
+    expect(dashboard.locator(".share-item")).to_have_count(2)
     expect(ben.open("/me/shares").locator(".empty")).to_contain_text("You have not shared")
     amy.close()
     ben.close()

@@ -49,19 +49,19 @@ def test_a_shared_team_fills_and_both_shoppers_see_it_succeed(
     screenshot(home, "home")
     home.get_by_role("link", name=re.compile("Hotpot for two")).click()
     screenshot(amy.page, "deal")
-    amy.page.get_by_role("button", name="Start a team for $15.00").click()
+    amy.page.get_by_role("button", name="Start a team $15.00").click()
     screenshot(amy.page, "sandbox-checkout")
     amy.pay_on_sandbox()
     team_page = amy.page
     expect(team_page.locator(".status-banner")).to_contain_text("1 seat left")
     screenshot(team_page, "team-forming")
     team_url = team_page.url
-    team_page.get_by_role("button", name="Get my link").click()
-    shared_link = team_page.locator("#share-url").input_value()
+    shared_link = team_page.locator("#share-url").input_value()  # hers at once, no step
     assert shared_link.startswith(f"{live_server.url}/s/")
 
     ben_page = ben.open(shared_link)
-    expect(ben_page).to_have_url(team_url)
+    expect(ben_page).to_have_url(re.compile(re.escape(team_url) + r"\?via=\w+$"))
+    expect(ben_page.locator("#invited")).to_contain_text("Amy Lin invited you")
     expect(ben_page.locator(".members")).to_contain_text("Amy Lin")
     ben_page.get_by_role("button", name="Join this team for $15.00").click()
     expect(ben_page).to_have_url(re.compile(r".*/login\?next=/teams/"))
@@ -91,7 +91,7 @@ def test_a_team_that_does_not_fill_in_time_fails_and_the_shopper_reads_nothing_w
     cai = Shopper(browser, live_server.url, java_script_enabled=False)
     cai.sign_up("Cai Wen", "cai@example.com")
     page = cai.open(f"/deals/{deal.id}")
-    page.get_by_role("button", name="Start a team for $15.00").click()
+    page.get_by_role("button", name="Start a team $15.00").click()
     cai.pay_on_sandbox()
     expect(page.locator(".status-banner")).to_contain_text("2 seats left")
 
@@ -143,8 +143,7 @@ def test_in_simplified_chinese_the_pages_speak_chinese_and_show_yuan(
     mei.pay_on_sandbox()
     expect(mei.page.locator(".status-banner")).to_contain_text("还差 1 人")
     screenshot(mei.page, "team-forming-zh")
-    mei.page.get_by_label("分享到哪里？").select_option("wechat")  # noqa: RUF001
-    mei.page.get_by_role("button", name="生成我的链接").click()
+    mei.page.locator("summary", has_text="口令消息（用于屏蔽链接的应用）").click()  # noqa: RUF001
     expect(mei.page.get_by_label("口令消息（用于屏蔽链接的应用）")).to_contain_text("【拼团】")  # noqa: RUF001
     screenshot(mei.page, "team-share-zh")
     shared_link = mei.page.locator("#share-url").input_value()

@@ -350,7 +350,7 @@ def test_one_client_opening_a_share_25_times_writes_at_most_the_limit_of_visits(
         answers.append(client.get(f"/s/{code}", follow_redirects=False))
 
     assert {a.status_code for a in answers} == {302}
-    assert {a.headers["location"] for a in answers} == {f"/teams/{team_id}"}
+    assert {a.headers["location"] for a in answers} == {f"/teams/{team_id}?via={code}"}
     assert visit_rows(services) == 5
 
 

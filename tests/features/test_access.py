@@ -165,6 +165,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): rule("ok ok ok ok ok ok"),
     # teams and seats: anyone signed in may start or join; a seat is its holder's alone
     ("POST", "/v1/deals/{deal_id}/teams"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/deals/{deal_id}/solo"): rule("401 ok ok ok ok ok"),
     ("POST", "/v1/teams/{team_id}/seats"): rule("401 ok ok ok ok ok"),
     ("GET", "/v1/teams/{team_id}"): rule("ok ok ok ok ok ok"),
     ("GET", "/v1/deals/{deal_id}/teams"): rule("ok ok ok ok ok ok"),
@@ -299,6 +300,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/"): rule("ok ok ok ok ok ok"),
     ("GET", "/deals/{deal_id}"): rule("ok ok ok ok ok ok"),
     ("POST", "/deals/{deal_id}/teams"): rule("login ok ok ok ok ok"),
+    ("POST", "/deals/{deal_id}/solo"): rule("login ok ok ok ok ok"),
     ("GET", "/teams/{team_id}"): rule("ok ok ok ok ok ok"),
     ("POST", "/teams/{team_id}/join"): rule("login ok ok ok ok ok"),
     ("POST", "/teams/{team_id}/shares"): rule("login ok ok ok ok ok", _SHARE),
@@ -422,6 +424,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): rule(
         "401 403 403 403 403 403", endpoint_id="whe_any"
+    ),
     # Console oversight: the audit log, registering merchants, applications to sell.
     ("GET", "/v1/merchants/{merchant_id}/audit-log"): rule("401 404 404 ok 404 ok"),
     ("POST", "/console/operator/merchants"): rule("login 403 403 403 403 ok", _MERCHANT_PAGE),

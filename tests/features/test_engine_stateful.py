@@ -271,6 +271,11 @@ class EngineMachine(RuleBasedStateMachine):
         ended = [s for s in seats if s.status in ("held", "paid")]
         for s in ended:
             s.status = "released" if s.status == "held" else "refunded"
+        for team in {id(s.team): s.team for s in ended}.values():
+            # A forming team whose last member went fails at once: nobody is left to fill it.
+            if team.status == "forming" and not team.live():
+                event("a team left empty closed")
+                team.status = "failed"
         return ended
 
     def owe_back(self, found: list[MPayment]) -> None:

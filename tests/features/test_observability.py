@@ -58,8 +58,14 @@ def statuses(services: Services, model: Any) -> list[str]:
 def test_a_task_that_raises_backs_off_while_the_other_tasks_run(
     client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
-    start_teams(client, services, 1)
-    clock.offset = timedelta(hours=25)  # the leader's hold and the team's window have passed
+    # A free leader seat (paid as it is taken) keeps the team forming when the joiner's hold
+    # lapses, so that only the teams task can fail it.
+    deal = create_deal(services.db, create_merchant(services.db), team_size=3, leader_price=0)
+    leader, joiner = create_account(services), create_account(services)
+    started = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers).json()
+    joined = client.post(f"/v1/teams/{started['team']['id']}/seats", headers=joiner.headers)
+    assert joined.status_code == 201, joined.text
+    clock.offset = timedelta(hours=25)  # the joiner's hold and the team's window have passed
     real_close = team_tasks.close_expired_teams
     tries = {"n": 0}
 

@@ -330,7 +330,7 @@ def test_the_apps_offers_are_listed_newest_first_page_by_page(partner: Partner) 
 def test_an_offers_pictures_are_uploaded_to_this_site_and_only_those_are_taken(
     partner: Partner,
 ) -> None:
-    shop, app_id, headers = installed(partner)
+    _, _, headers = installed(partner)
     elsewhere = partner.client.put(
         "/v1/partner/offers/poster",
         json=offer_body(media_urls=["https://cinema.example/posters/dune3.jpg"]),
@@ -353,7 +353,8 @@ def test_an_offers_pictures_are_uploaded_to_this_site_and_only_those_are_taken(
     )
     assert uploaded.status_code == 201, uploaded.text
     image = uploaded.json()
-    assert image["url"].startswith("/media/") and image["url"].endswith("-large.webp")
+    assert image["url"].startswith("/media/")
+    assert image["url"].endswith("-large.webp")
     published = partner.client.put(
         "/v1/partner/offers/poster", json=offer_body(media_urls=[image["url"]]), headers=headers
     )

@@ -16,6 +16,7 @@ from pintuan.domain.traffic import Channel
 from pintuan.kit.time import clock
 from pintuan.services import Services
 from pintuan.shares.models import Share, ShareVisit
+from pintuan.web.shopper.sharing import DEFAULT_CHANNEL
 from pintuan.worker import Worker
 from tests.console_data import speak_chinese
 from tests.factories import Account, create_account, create_deal, create_merchant
@@ -56,6 +57,18 @@ def share_count(services: Services) -> int:
     return int(services.db.run_sync(lambda s: s.scalar(select(func.count()).select_from(Share))))
 
 
+def chosen_share_count(services: Services) -> int:
+    """Shares made for a channel the shopper chose: all but the link on the default channel
+    that a member's team page makes by itself."""
+    return int(
+        services.db.run_sync(
+            lambda s: s.scalar(
+                select(func.count()).select_from(Share).where(Share.channel != DEFAULT_CHANNEL)
+            )
+        )
+    )
+
+
 def field_value(page: str, field_id: str) -> str:
     found = re.search(rf'id="{field_id}"[^>]*value="([^"]*)"', page)
     assert found, f"the page has no {field_id} field"
@@ -88,7 +101,7 @@ def test_sharing_a_team_from_its_page_shows_my_own_link_the_message_and_the_post
 
     answer = share_form(client, f"/teams/{team_id}", f"/teams/{team_id}/shares", "whatsapp")
 
-    [made] = all_shares(services)
+    [made] = [s for s in all_shares(services) if s.channel == "whatsapp"]
     assert (made.sharer_id, made.team_id, made.channel) == (leader.user_id, team_id, "whatsapp")
     assert answer.status_code == 303
     assert answer.headers["location"] == f"/teams/{team_id}?share={made.code}#share"
@@ -114,7 +127,40 @@ def test_the_page_offers_every_channel_the_shares_api_takes(
 
     offered = re.findall(r'<option value="([^"]+)"', page)
     assert offered == [channel.value for channel in Channel]
-    assert "share-url" not in page  # no link until the shopper asks for one of her own
+
+
+def test_a_members_team_page_leads_with_a_link_of_their_own_made_once(
+    client: TestClient, services: Services
+) -> None:
+    leader, _, team_id = a_team(services)
+    log_in(client, leader)
+
+    page = client.get(f"/teams/{team_id}", headers=HTML).text
+    again = client.get(f"/teams/{team_id}", headers=HTML).text
+
+    [made] = all_shares(services)
+    assert (made.sharer_id, made.team_id, made.channel) == (leader.user_id, team_id, "copy")
+    link = f"{services.settings.base_url}/s/{made.code}"
+    assert field_value(page, "share-url") == field_value(again, "share-url") == link
+    # One tap: the share sheet's button and the copy fallback come before any channel to pick.
+    share_first = page.index('id="share-heading"')
+    assert share_first < page.index("data-native") < page.index('id="share-channel"')
+    assert share_first < page.index("data-copy-fallback")
+    assert share_first < page.index(f'href="/v1/teams/{team_id}/poster.png?lang=en"')
+    assert share_first < page.index("<summary>Leave this team</summary>")
+    assert "Get my link" not in page
+
+
+def test_a_visitor_who_is_not_a_member_gets_no_link_made_for_them(
+    client: TestClient, services: Services
+) -> None:
+    _, _, team_id = a_team(services)
+    log_in(client, create_account(services, name="Ben Ode"))
+
+    page = client.get(f"/teams/{team_id}", headers=HTML).text
+
+    assert share_count(services) == 0
+    assert "share-url" not in page  # no link until the visitor asks for one of their own
 
 
 def test_a_share_form_sent_twice_makes_one_share(client: TestClient, services: Services) -> None:
@@ -136,7 +182,7 @@ def test_a_share_form_sent_twice_makes_one_share(client: TestClient, services: S
     )
 
     assert first.headers["location"] == again.headers["location"]
-    assert share_count(services) == 1
+    assert chosen_share_count(services) == 1
 
 
 def test_choosing_the_qr_poster_reuses_the_qr_share_the_poster_already_made(
@@ -153,7 +199,7 @@ def test_choosing_the_qr_poster_reuses_the_qr_share_the_poster_already_made(
     assert poster_share.channel == "qr"
     assert answer.headers["location"] == f"/teams/{team_id}?share={poster_share.code}#share"
     assert again.headers["location"] == answer.headers["location"]
-    assert share_count(services) == 1
+    assert chosen_share_count(services) == 1
 
 
 def test_a_share_form_without_its_csrf_token_is_refused_and_makes_nothing(
@@ -173,7 +219,7 @@ def test_a_share_form_without_its_csrf_token_is_refused_and_makes_nothing(
     for answer in refused:
         assert answer.status_code == 403
         assert "This form has expired or did not come from this site" in answer.text
-    assert share_count(services) == 0
+    assert chosen_share_count(services) == 0
 
 
 def test_an_unknown_channel_is_refused_on_the_page_and_makes_nothing(
@@ -188,7 +234,7 @@ def test_an_unknown_channel_is_refused_on_the_page_and_makes_nothing(
     assert '<p class="form-error" role="alert">Some of the details are not valid.</p>' in (
         answer.text
     )
-    assert share_count(services) == 0
+    assert chosen_share_count(services) == 0
 
 
 def test_sharing_a_team_whose_window_closed_says_why_and_makes_nothing(
@@ -207,7 +253,7 @@ def test_sharing_a_team_whose_window_closed_says_why_and_makes_nothing(
 
     assert answer.status_code == 409
     assert "This team has closed. Start a new one." in answer.text
-    assert share_count(services) == 0
+    assert chosen_share_count(services) == 0
 
 
 def test_a_signed_out_visitor_gets_the_plain_link_and_is_sent_to_log_in_to_share(
@@ -380,7 +426,7 @@ def test_a_pasted_share_message_opens_its_team_and_credits_the_visit_to_the_shar
 
     assert 'name="q"' in home
     assert answer.status_code == 303
-    assert answer.headers["location"] == f"/teams/{team_id}"
+    assert answer.headers["location"] == f"/teams/{team_id}?via={made.code}"
     assert "pt_vid" in answer.cookies
     visits = services.db.run_sync(
         lambda s: s.execute(select(ShareVisit.share_id, ShareVisit.via)).all()
@@ -398,7 +444,7 @@ def test_a_bare_token_opens_its_team_too(client: TestClient, services: Services)
         follow_redirects=False,
     )
 
-    assert answer.headers["location"] == f"/teams/{team_id}"
+    assert answer.headers["location"] == f"/teams/{team_id}?via={made.code}"
 
 
 def test_an_unknown_token_and_an_expired_one_say_so_on_the_home_page(
@@ -454,7 +500,8 @@ def test_the_share_box_my_shares_and_the_paste_box_speak_chinese(
 
     assert "分享到哪里？" in before  # noqa: RUF001
     assert '<option value="wechat">微信</option>' in before
-    assert "生成我的链接" in before
+    assert "邀请好友，一起成团" in before  # noqa: RUF001
+    assert "分享给好友" in before
     assert "你的专属链接" in after
     assert "【拼团】Hotpot" in after
     assert f'href="/v1/teams/{team_id}/poster.png?lang=zh-Hans"' in after

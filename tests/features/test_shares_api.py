@@ -147,7 +147,7 @@ def test_opening_a_link_logs_one_visit_sets_the_visitor_cookie_and_redirects(
     reopened = client.get(f"/s/{made['code']}", follow_redirects=False, headers=ZH_PHONE)
 
     assert opened.status_code == 302
-    assert opened.headers["location"] == f"/teams/{started['team']['id']}"
+    assert opened.headers["location"] == f"/teams/{started['team']['id']}?via={made['code']}"
     assert opened.headers["cache-control"] == "no-store"
     cookie = opened.headers["set-cookie"]
     assert cookie.startswith("pt_vid=")

@@ -292,4 +292,4 @@ def test_chinese_pages_speak_chinese_and_write_yuan_the_chinese_way(
     assert '<span class="group-price">¥99.00</span>' in home
     assert '<del class="list-price">¥168.00</del>' in home
     assert "¥99.00 开团" in deal_page
-    assert "快成团了，去参团" in deal_page  # noqa: RUF001 - Chinese punctuation
+    assert "这些团正在拼，去参团" in deal_page  # noqa: RUF001 - Chinese punctuation

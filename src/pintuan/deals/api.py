@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -14,7 +13,6 @@ from pintuan.deals.schemas import DealIn, DealOut, DealPatch
 from pintuan.domain.deals import DealSort, Vertical
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
-from pintuan.errors import field_error
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of

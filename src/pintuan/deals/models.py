@@ -39,6 +39,8 @@ class Deal(Base):
     leader_price_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Members other than the leader must have no earlier successful order.
     new_shoppers_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A shopper may buy alone at the list price: a team of one that succeeds on payment.
+    allow_solo: Mapped[bool] = mapped_column(Boolean, default=False)
     team_size: Mapped[int] = mapped_column(Integer)
     team_window_minutes: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer)

@@ -41,6 +41,9 @@ class DealIn(StrictModel):
     group_price: MoneyIn
     leader_price: MoneyIn | None = None
     new_shoppers_only: bool = False
+    allow_solo: bool = Field(
+        True, description="Shoppers may also buy alone at the list price (a team of one)."
+    )
     team_size: TeamSize
     team_window_minutes: TeamWindow = 1440
     stock: Stock
@@ -61,6 +64,7 @@ class DealIn(StrictModel):
             group_price=self.group_price.to_money(),
             leader_price=self.leader_price.to_money() if self.leader_price else None,
             new_shoppers_only=self.new_shoppers_only,
+            allow_solo=self.allow_solo,
             team_size=self.team_size,
             team_window_minutes=self.team_window_minutes,
             stock=self.stock,
@@ -81,6 +85,7 @@ class DealPatch(StrictModel):
     group_price: MoneyIn | None = None
     leader_price: MoneyIn | None = None
     new_shoppers_only: bool | None = None
+    allow_solo: bool | None = None
     team_size: TeamSize | None = None
     team_window_minutes: TeamWindow | None = None
     stock: Stock | None = None
@@ -115,6 +120,7 @@ class DealOut(BaseModel):
     group_price: MoneyOut
     leader_price: MoneyOut | None
     new_shoppers_only: bool
+    allow_solo: bool
     team_size: int
     team_window_minutes: int
     stock: int
@@ -142,6 +148,7 @@ class DealOut(BaseModel):
             if deal.leader_price_amount is not None
             else None,
             new_shoppers_only=deal.new_shoppers_only,
+            allow_solo=deal.allow_solo,
             team_size=deal.team_size,
             team_window_minutes=deal.team_window_minutes,
             stock=deal.stock,

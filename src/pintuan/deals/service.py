@@ -48,6 +48,9 @@ class DealDraft:
     image_urls: list[str] = field(default_factory=list)
     leader_price: Money | None = None
     new_shoppers_only: bool = False
+    # Buying alone at the list price is what shoppers expect beside the team price; a merchant
+    # who sells in teams only says so.
+    allow_solo: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         group_price_amount=draft.group_price.amount,
         leader_price_amount=draft.leader_price.amount if draft.leader_price else None,
         new_shoppers_only=draft.new_shoppers_only,
+        allow_solo=draft.allow_solo,
         team_size=draft.team_size,
         team_window_minutes=draft.team_window_minutes,
         stock=draft.stock,

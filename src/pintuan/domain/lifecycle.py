@@ -55,7 +55,7 @@ MODERATION_TRANSITIONS: dict[str, dict[DealStatus, DealStatus]] = {
 # Fields that may change once shoppers can see a deal; prices and team terms are fixed then,
 # because teams already forming were promised them.
 DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED = frozenset(
-    {"title", "description", "image_urls", "stock", "ends_at"}
+    {"title", "description", "image_urls", "stock", "ends_at", "allow_solo"}
 )
 
 

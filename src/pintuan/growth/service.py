@@ -190,6 +190,7 @@ def _count_teams(session: Session, figures: _DayFigures, start: datetime, end: d
             Team.ended_at >= start,
             Team.ended_at < end,
             Team.status.in_(("succeeded", "failed")),
+            ~Team.solo,  # a solo purchase is a buyer, not a team that filled or did not
         )
     ):
         key = (deal_id, "", "", week_of(created_at))

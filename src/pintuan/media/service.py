@@ -18,14 +18,13 @@ ICC or XMP block of the original survives; a phone's rotation flag is applied fi
 
 from __future__ import annotations
 
-import anyio
-
 import hashlib
 import io
 import re
 import warnings
 from dataclasses import dataclass
 
+import anyio
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pintuan.domain.media import MediaStore

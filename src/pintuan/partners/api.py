@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, Up
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from pintuan.accounts.dependencies import MaybePrincipal
-from pintuan.deals.images_api import read_upload
 from pintuan.apps.dependencies import require_scope
+from pintuan.deals.images_api import read_upload
 from pintuan.domain.apps import AppPrincipal, Scope
 from pintuan.domain.deals import Vertical
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
@@ -24,8 +24,8 @@ from pintuan.partners.schemas import (
     ExternalId,
     OfferIn,
     OfferOut,
-    PartnerImageOut,
     PartnerDealOut,
+    PartnerImageOut,
     PartnerTeamOut,
     PartnerTeamsOut,
     PublishedOfferOut,

@@ -199,7 +199,10 @@ async def open_share(
         )
     share = await services.db.read(service.find_share, code)
     visitor_id, set_cookie = await log_visit(request, principal, services, share.id, "link")
-    page = f"/teams/{share.team_id}" if share.team_id else f"/deals/{share.deal_id}"
+    # A team's page greets the friend with who invited them: it is told which share they came by.
+    page = (
+        f"/teams/{share.team_id}?via={share.code}" if share.team_id else f"/deals/{share.deal_id}"
+    )
     response = RedirectResponse(page, status_code=302, headers={"Cache-Control": "no-store"})
     if set_cookie:
         set_visitor_cookie(response, visitor_id, services.settings)

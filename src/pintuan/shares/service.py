@@ -185,6 +185,23 @@ def _team_text(deal: Deal, team: Team, token: str, locale: str, time_zone: str) 
     )
 
 
+def latest_share_of(
+    session: Session, sharer: Principal, channel: Channel, *, team_id: str
+) -> Share | None:
+    """The sharer's latest share of a team for ``channel`` still in their history, if any."""
+    return session.scalar(
+        select(Share)
+        .where(
+            Share.sharer_id == sharer.user_id,
+            Share.channel == channel.value,
+            Share.team_id == team_id,
+            Share.deleted_at.is_(None),
+        )
+        .order_by(Share.id.desc())
+        .limit(1)
+    )
+
+
 def qr_share_for(
     session: Session,
     sharer: Principal,

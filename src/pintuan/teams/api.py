@@ -1,4 +1,4 @@
-"""HTTP endpoints of teams and seats: start, join, look, cancel, list my orders."""
+"""HTTP endpoints of teams and seats: start, join, buy alone, look, cancel, list my orders."""
 
 from __future__ import annotations
 
@@ -38,6 +38,24 @@ async def start_team(
 
     def work(tx: RawTx) -> StartedTeamOut:
         start = service.start_team(tx, principal.user_id, deal_id, utc_now(), hold=hold)
+        return StartedTeamOut(
+            team=TeamOut.started(start, principal.display_name), seat=SeatOut.of(start.seat)
+        )
+
+    return await run_raw_write(request, services, principal, work, status_code=201)
+
+
+@router.post("/deals/{deal_id}/solo", status_code=201, response_model=StartedTeamOut)
+async def buy_alone(
+    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    """Buy alone at the list price, on a deal with ``allow_solo``: a team of one (``solo``)
+    that nobody else may join; you hold its seat until you pay, and paying completes it
+    (409 ``solo_not_allowed`` on a deal sold in teams only)."""
+    hold = timedelta(minutes=services.settings.seat_hold_minutes)
+
+    def work(tx: RawTx) -> StartedTeamOut:
+        start = service.buy_alone(tx, principal.user_id, deal_id, utc_now(), hold=hold)
         return StartedTeamOut(
             team=TeamOut.started(start, principal.display_name), seat=SeatOut.of(start.seat)
         )

@@ -36,6 +36,9 @@ class Team(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A solo purchase (buying alone at the list price): a team of one that nobody else may join
+    # and no list shows as forming.
+    solo: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         CheckConstraint("status IN ('forming', 'succeeded', 'failed')", name="status"),

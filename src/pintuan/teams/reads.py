@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import User
 from pintuan.deals.models import Deal
-from pintuan.domain.teams import LIVE_SEATS, SeatStatus, TeamStatus
+from pintuan.domain.teams import LIVE_SEATS, SeatStatus, TeamStatus, almost_full
 from pintuan.errors import NotFound
 from pintuan.kit.orm import table_of
 from pintuan.teams.models import Seat, Team
@@ -31,6 +31,15 @@ class Member:
     is_leader: bool
     paid: bool
     joined_at: datetime
+    pay_by: datetime | None  # an unpaid seat's hold deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """A member whose seat still waits for their payment, and until when."""
+
+    display_name: str
+    pay_by: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +54,27 @@ class TeamView:
     created_at: datetime
     ended_at: datetime | None
     members: list[Member]
+    solo: bool = False
+    # Who leads (or last led) the team: a member while it forms, kept once it has ended.
+    leader_name: str = ""
 
     @property
     def leader(self) -> Member | None:
         return next((m for m in self.members if m.is_leader), None)
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.team_size - self.taken, 0)
+
+    @property
+    def almost_full(self) -> bool:
+        return almost_full(self.team_size, self.taken)
+
+    @property
+    def waiting_for(self) -> list[Payer]:
+        """Members still to pay, soonest deadline first: what a full team waits for."""
+        unpaid = [Payer(m.display_name, m.pay_by) for m in self.members if not m.paid]
+        return sorted(unpaid, key=lambda p: (p.pay_by is None, p.pay_by or self.expires_at))
 
 
 def get_team(session: Session, team_id: str) -> TeamView:
@@ -60,12 +86,19 @@ def get_team(session: Session, team_id: str) -> TeamView:
 
 
 def _team_views(session: Session, found: Sequence[Team]) -> list[TeamView]:
+    leaders: dict[str, str] = {
+        row.id: row.display_name
+        for row in session.execute(
+            select(User.id, User.display_name).where(User.id.in_({t.leader_id for t in found}))
+        )
+    }
     rows = session.execute(
         select(
             seats.c.team_id,
             seats.c.is_leader,
             seats.c.status,
             seats.c.created_at,
+            seats.c.hold_expires_at,
             User.display_name,
         )
         .join(User, User.id == seats.c.user_id)
@@ -75,7 +108,13 @@ def _team_views(session: Session, found: Sequence[Team]) -> list[TeamView]:
     members: dict[str, list[Member]] = {t.id: [] for t in found}
     for r in rows:
         members[r.team_id].append(
-            Member(r.display_name, r.is_leader, r.status != SeatStatus.HELD.value, r.created_at)
+            Member(
+                r.display_name,
+                r.is_leader,
+                r.status != SeatStatus.HELD.value,
+                r.created_at,
+                r.hold_expires_at if r.status == SeatStatus.HELD.value else None,
+            )
         )
     return [
         TeamView(
@@ -89,6 +128,8 @@ def _team_views(session: Session, found: Sequence[Team]) -> list[TeamView]:
             t.created_at,
             t.ended_at,
             members[t.id],
+            t.solo,
+            leaders.get(t.leader_id, ""),
         )
         for t in found
     ]
@@ -105,6 +146,7 @@ def joinable_teams(session: Session, deal_id: str, now: datetime, limit: int) ->
             Team.status == TeamStatus.FORMING.value,
             Team.taken < Team.team_size,
             Team.expires_at > now,
+            ~Team.solo,
         )
         .order_by((Team.team_size - Team.taken).asc(), Team.expires_at.asc())
         .limit(limit)

@@ -286,12 +286,14 @@ def merchant_dashboard(
     for quarter, currency, amount in sold:
         sales[local_day(int(quarter))][currency] += int(amount)
 
+    # A solo purchase is sales, not a team: it neither fills nor fails to fill.
     ended = session.execute(
         select(bucket, Team.status, func.count())
         .join(Deal, Deal.id == Team.deal_id)
         .where(
             *scope,
             Team.status.in_((TeamStatus.SUCCEEDED.value, TeamStatus.FAILED.value)),
+            ~Team.solo,
         )
         .group_by(bucket, Team.status)
     ).all()
@@ -302,7 +304,7 @@ def merchant_dashboard(
     filled = session.execute(
         select(Team.created_at, Team.ended_at)
         .join(Deal, Deal.id == Team.deal_id)
-        .where(*scope, Team.status == TeamStatus.SUCCEEDED.value)
+        .where(*scope, Team.status == TeamStatus.SUCCEEDED.value, ~Team.solo)
     ).all()
     durations = sorted(
         max(0, int((ended_at - created_at).total_seconds()))

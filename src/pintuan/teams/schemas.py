@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pintuan.domain.teams import TeamStatus
 from pintuan.kit.schemas import MoneyOut
@@ -42,6 +42,9 @@ class MemberOut(BaseModel):
     is_leader: bool
     paid: bool
     joined_at: datetime
+    pay_by: datetime | None = Field(
+        description="Until when an unpaid member's seat is held for their payment"
+    )
 
     @classmethod
     def of(cls, member: Member) -> MemberOut:
@@ -50,6 +53,7 @@ class MemberOut(BaseModel):
             is_leader=member.is_leader,
             paid=member.paid,
             joined_at=member.joined_at,
+            pay_by=member.pay_by,
         )
 
 
@@ -57,6 +61,7 @@ class TeamOut(BaseModel):
     id: str
     deal_id: str
     status: str
+    solo: bool = Field(description="A solo purchase: a team of one that nobody else may join")
     team_size: int
     seats_taken: int
     seats_paid: int
@@ -64,7 +69,9 @@ class TeamOut(BaseModel):
     expires_at: datetime
     created_at: datetime
     ended_at: datetime | None
-    leader: MemberOut | None
+    leader: MemberOut | None = Field(
+        description="Who leads the team now: when a leader leaves, the next member by join order"
+    )
     members: list[MemberOut]
 
     @classmethod
@@ -73,6 +80,7 @@ class TeamOut(BaseModel):
             id=team.id,
             deal_id=team.deal_id,
             status=team.status,
+            solo=team.solo,
             team_size=team.team_size,
             seats_taken=team.taken,
             seats_paid=team.paid,
@@ -88,12 +96,17 @@ class TeamOut(BaseModel):
     def started(cls, start: TeamStart, leader_name: str) -> TeamOut:
         paid = start.seat.status == "paid"  # a free leader seat is paid as it is taken
         leader = MemberOut(
-            display_name=leader_name, is_leader=True, paid=paid, joined_at=start.created_at
+            display_name=leader_name,
+            is_leader=True,
+            paid=paid,
+            joined_at=start.created_at,
+            pay_by=start.seat.hold_expires_at,
         )
         return cls(
             id=start.team_id,
             deal_id=start.deal_id,
             status=TeamStatus.FORMING.value,
+            solo=start.solo,
             team_size=start.team_size,
             seats_taken=1,
             seats_paid=1 if paid else 0,

@@ -1,4 +1,5 @@
-"""Where joining a team is decided: starting and joining teams, paying, releasing and ending.
+"""Where joining a team is decided: starting and joining teams, buying alone, paying, releasing
+and ending, and who leads a team when its leader goes.
 
 This is the write engine only: reading teams and seats is in ``teams.reads``, and the sweeps that
 find expired holds and teams are in ``teams.tasks``.
@@ -7,6 +8,10 @@ Every step that could be refused is one conditional write whose "no row changed"
 refusal (see DESIGN.md, "the shape of a join"). No count is read, changed in Python and written
 back, so concurrent requests and several processes cannot push a team past its size or a deal past
 its stock.
+
+Buying alone is the same engine: a team of one (``solo``), priced at the list price, that no one
+else may join and that succeeds the moment its one seat is paid. Stock, the per-shopper limit,
+holds, payments, the ledger and the audit treat it as any other team.
 
 Lock order on PostgreSQL is always deal → team → seat → shopper counter. The join gets it from
 the order of its updates; every other transition takes the deal and team locks first
@@ -33,6 +38,7 @@ from pintuan.domain.teams import (
     limit_refusal,
     not_new_shopper,
     seat_price,
+    solo_refusal,
     team_refusal,
 )
 from pintuan.errors import Conflict, NotFound
@@ -69,6 +75,7 @@ class TeamStart:
     expires_at: datetime
     created_at: datetime
     seat: SeatView
+    solo: bool = False
 
 
 # ---------------------------------------------------------------------------- joining
@@ -78,19 +85,24 @@ TAKE_STOCK = """
     UPDATE deals SET committed = committed + 1
     WHERE id = {deal} AND status = :live AND committed < stock
       AND starts_at <= :now AND ends_at > :now AND NOT merchant_suspended
-    RETURNING id AS deal_id, group_price_amount AS group_price,
+      {solo}
+    RETURNING id AS deal_id, list_price_amount AS list_price, group_price_amount AS group_price,
               leader_price_amount AS leader_price, currency, per_user_limit, team_size,
               team_window_minutes, ends_at, new_shoppers_only
 """
-TAKE_STOCK_OF_DEAL = Sql(TAKE_STOCK.format(deal=":deal_id"), live=DealStatus.LIVE)
+TAKE_STOCK_OF_DEAL = Sql(TAKE_STOCK.format(deal=":deal_id", solo=""), live=DealStatus.LIVE)
 TAKE_STOCK_OF_TEAM = Sql(
-    TAKE_STOCK.format(deal="(SELECT deal_id FROM teams WHERE id = :team_id)"),
+    TAKE_STOCK.format(deal="(SELECT deal_id FROM teams WHERE id = :team_id)", solo=""),
     live=DealStatus.LIVE,
+)
+TAKE_STOCK_FOR_SOLO = Sql(
+    TAKE_STOCK.format(deal=":deal_id", solo="AND allow_solo"), live=DealStatus.LIVE
 )
 TAKE_PLACE = Sql(
     """
     UPDATE teams SET taken = taken + 1
     WHERE id = :team_id AND status = :forming AND taken < team_size AND expires_at > :now
+      AND NOT solo
     RETURNING id
 """,
     forming=TeamStatus.FORMING,
@@ -104,8 +116,8 @@ COUNT_SHOPPER = Sql("""
 INSERT_TEAM = Sql(
     """
     INSERT INTO teams (id, deal_id, leader_id, status, team_size, taken, paid, expires_at,
-                       created_at)
-    VALUES (:id, :deal_id, :user_id, :forming, :team_size, 1, :paid, :expires_at, :now)
+                       created_at, solo)
+    VALUES (:id, :deal_id, :user_id, :forming, :team_size, 1, :paid, :expires_at, :now, :solo)
 """,
     forming=TeamStatus.FORMING,
 )
@@ -117,10 +129,10 @@ INSERT_SEAT = Sql("""
 """)
 TEAM_OF = Sql("SELECT deal_id FROM teams WHERE id = :team_id")
 DEAL_STATE = Sql(
-    "SELECT status, stock, committed, starts_at, ends_at, merchant_suspended FROM deals "
-    "WHERE id = :id"
+    "SELECT status, stock, committed, starts_at, ends_at, merchant_suspended, allow_solo "
+    "FROM deals WHERE id = :id"
 )
-TEAM_STATE = Sql("SELECT status, team_size, taken, expires_at FROM teams WHERE id = :id")
+TEAM_STATE = Sql("SELECT status, team_size, taken, expires_at, solo FROM teams WHERE id = :id")
 HAS_BOUGHT = Sql(
     "SELECT 1 FROM seats WHERE user_id = :user_id AND status = :confirmed LIMIT 1",
     confirmed=SeatStatus.CONFIRMED,
@@ -141,6 +153,7 @@ class _Terms:
     """The deal's terms, as taking a unit of its stock returns them."""
 
     deal_id: str
+    list_price: int
     group_price: int
     leader_price: int | None
     currency: str
@@ -175,12 +188,51 @@ def start_team(
             "paid": 1 if leader_free else 0,
             "expires_at": tx.instant(expires_at),
             "now": tx.instant(now),
+            "solo": False,
         },
     )
     if not _count_shopper(tx, deal_id, user_id, terms.per_user_limit):
         raise limit_refusal(terms.per_user_limit)
     seat = _insert_seat(tx, team_id, terms, user_id, now, hold=hold, is_leader=True)
     return TeamStart(team_id, deal_id, terms.team_size, expires_at, now, seat)
+
+
+@counts_joins("solo")
+def buy_alone(
+    tx: RawTx, user_id: str, deal_id: str, now: datetime, *, hold: timedelta
+) -> TeamStart:
+    """Buy alone at the list price, on a deal that allows it: a team of one that nobody else
+    may join, holding its only seat until the shopper pays; paying it succeeds the team.
+
+    The same conditional writes as starting a team (stock, then the shopper's count), so the
+    deal's stock and the shopper's limit are shared between solo and team purchases.
+    """
+    terms = tx.one_as(_Terms, TAKE_STOCK_FOR_SOLO, {"deal_id": deal_id, "now": tx.instant(now)})
+    if terms is None:
+        raise solo_refusal(_deal_state(tx, deal_id), now)
+    expires_at = min(
+        now + timedelta(minutes=terms.team_window_minutes), tx.read_instant(terms.ends_at)
+    )
+    team_id = new_id("team")
+    tx.execute(
+        INSERT_TEAM,
+        {
+            "id": team_id,
+            "deal_id": deal_id,
+            "user_id": user_id,
+            "team_size": 1,
+            "paid": 0,
+            "expires_at": tx.instant(expires_at),
+            "now": tx.instant(now),
+            "solo": True,
+        },
+    )
+    if not _count_shopper(tx, deal_id, user_id, terms.per_user_limit):
+        raise limit_refusal(terms.per_user_limit)
+    seat = _insert_seat(
+        tx, team_id, terms, user_id, now, hold=hold, is_leader=True, price=terms.list_price
+    )
+    return TeamStart(team_id, deal_id, 1, expires_at, now, seat, solo=True)
 
 
 @counts_joins("join")
@@ -220,8 +272,10 @@ def _insert_seat(
     *,
     hold: timedelta,
     is_leader: bool,
+    price: int | None = None,
 ) -> SeatView:
-    price = seat_price(terms.group_price, terms.leader_price, is_leader=is_leader)
+    if price is None:
+        price = seat_price(terms.group_price, terms.leader_price, is_leader=is_leader)
     free = price == 0
     seat = SeatView(
         id=new_id("seat"),
@@ -271,6 +325,7 @@ def _read_deal_state(
     starts_at: StoredInstant,
     ends_at: StoredInstant,
     merchant_suspended: bool | int,
+    allow_solo: bool | int,
 ) -> DealState:
     return DealState(
         status,
@@ -279,6 +334,7 @@ def _read_deal_state(
         tx.read_instant(starts_at),
         tx.read_instant(ends_at),
         bool(merchant_suspended),
+        bool(allow_solo),
     )
 
 
@@ -287,9 +343,15 @@ def _team_state(tx: RawTx, team_id: str) -> TeamState | None:
 
 
 def _read_team_state(
-    tx: RawTx, *, status: str, team_size: int, taken: int, expires_at: StoredInstant
+    tx: RawTx,
+    *,
+    status: str,
+    team_size: int,
+    taken: int,
+    expires_at: StoredInstant,
+    solo: bool | int,
 ) -> TeamState:
-    return TeamState(status, team_size, taken, tx.read_instant(expires_at))
+    return TeamState(status, team_size, taken, tx.read_instant(expires_at), bool(solo))
 
 
 def _value(**row: Any) -> Any:
@@ -327,7 +389,7 @@ END_SEATS = """
     SET status = CASE WHEN status = :held THEN :released ELSE :refunded END,
         ended_at = :now, hold_expires_at = NULL
     WHERE {which} IN_LIST(:ids) AND status IN (:held, :paid)
-    RETURNING id AS seat_id, team_id, deal_id, user_id, status
+    RETURNING id AS seat_id, team_id, deal_id, user_id, status, is_leader
 """
 _ENDING = {
     "held": SeatStatus.HELD,
@@ -341,7 +403,7 @@ RELEASE_HOLDS = Sql(
     """
     UPDATE seats SET status = :released, ended_at = :now, hold_expires_at = NULL
     WHERE id IN_LIST(:ids) AND status = :held AND hold_expires_at <= :now
-    RETURNING id AS seat_id, team_id, deal_id, user_id, status
+    RETURNING id AS seat_id, team_id, deal_id, user_id, status, is_leader
 """,
     held=SeatStatus.HELD,
     released=SeatStatus.RELEASED,
@@ -436,6 +498,7 @@ class EndedSeat:
     deal_id: str
     user_id: str
     status: str  # released or refunded
+    is_leader: bool | int  # SQLite gives 0/1
 
 
 def _end_seats(tx: RawTx, seat_ids: Sequence[str], now: datetime) -> list[EndedSeat]:
@@ -473,6 +536,77 @@ def _give_back(tx: RawTx, ended: Sequence[EndedSeat], now: datetime, *, team_clo
             for s in ended
         ],
     )
+    closed = _close_empty_teams(tx, sorted(places), now)
+    _pass_leadership(tx, sorted({s.team_id for s in ended if s.is_leader} - closed))
+
+
+# ---------------------------------------------------------------------------- who leads a team
+# A forming team always has a leader among its members, or no members and no longer forms.
+
+CLOSE_EMPTY_TEAMS = Sql(
+    """
+    UPDATE teams SET status = :failed, ended_at = :now
+    WHERE id IN_LIST(:ids) AND status = :forming AND taken = 0
+    RETURNING id
+""",
+    failed=TeamStatus.FAILED,
+    forming=TeamStatus.FORMING,
+)
+# The member who joined first (by the seat's join time, then its id) of those still in the team.
+MAKE_LEADER = Sql(
+    """
+    UPDATE seats SET is_leader = :yes
+    WHERE id = (SELECT id FROM seats WHERE team_id = :team_id
+                  AND status IN (:held, :paid, :confirmed)
+                ORDER BY created_at, id LIMIT 1)
+    RETURNING id, user_id
+""",
+    held=SeatStatus.HELD,
+    paid=SeatStatus.PAID,
+    confirmed=SeatStatus.CONFIRMED,
+)
+SET_TEAM_LEADER = Sql(
+    "UPDATE teams SET leader_id = :user_id WHERE id = :team_id AND status = :forming",
+    forming=TeamStatus.FORMING,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _NewLeader:
+    id: str
+    user_id: str
+
+
+def _close_empty_teams(tx: RawTx, team_ids: Sequence[str], now: datetime) -> set[str]:
+    """Close forming teams whose last member just left: nobody is left to fill them, so they
+    fail at once instead of being listed as forming until their window ends."""
+    closed: list[str] = tx.all_as(
+        _value, CLOSE_EMPTY_TEAMS, {"ids": list(team_ids), "now": tx.instant(now)}
+    )
+    if closed:
+        TEAMS_FAILED.inc(len(closed))
+        record_events(
+            tx,
+            [
+                ("team.failed", team_id, {"member_ids": [], "refunded_ids": []})
+                for team_id in closed
+            ],
+        )
+    return set(closed)
+
+
+def _pass_leadership(tx: RawTx, team_ids: Sequence[str]) -> None:
+    """Hand each team whose leader just left to its next member by join order.
+
+    The new leader keeps the price they joined at (the rule and its reason are in
+    ``domain.teams``).
+    """
+    for team_id in team_ids:
+        new = tx.one_as(_NewLeader, MAKE_LEADER, {"team_id": team_id, "yes": True})
+        if new is None:
+            continue
+        tx.execute(SET_TEAM_LEADER, {"team_id": team_id, "user_id": new.user_id})
+        record_event(tx, "team.leader_changed", team_id, user_id=new.user_id, seat_id=new.id)
 
 
 def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSeat:

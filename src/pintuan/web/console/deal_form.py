@@ -37,6 +37,7 @@ FIELDS = (
     "group_price",
     "leader_price",
     "new_shoppers_only",
+    "allow_solo",
     "team_size",
     "team_window_minutes",
     "stock",
@@ -44,6 +45,7 @@ FIELDS = (
     "starts_at",
     "ends_at",
 )
+CHECKBOXES = ("new_shoppers_only", "allow_solo")
 PRICES = ("list_price", "group_price", "leader_price")
 INSTANTS = ("starts_at", "ends_at")
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -57,6 +59,7 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "group_price": N_("Enter the group price."),
     "leader_price": N_("Enter the leader's price, or leave it empty."),
     "new_shoppers_only": N_("Tick the box or leave it empty."),
+    "allow_solo": N_("Tick the box or leave it empty."),
     "team_size": N_("A team has 2 to 100 members."),
     "team_window_minutes": N_("A team has 5 to 10,080 minutes (a week) to fill."),
     "stock": N_("Stock is 1 to 10,000,000 units."),
@@ -131,6 +134,7 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         "group_price": amount_text(deal.group_price_amount, deal.currency),
         "leader_price": amount_text(deal.leader_price_amount, deal.currency),
         "new_shoppers_only": "on" if deal.new_shoppers_only else "",
+        "allow_solo": "on" if deal.allow_solo else "",
         "team_size": str(deal.team_size),
         "team_window_minutes": str(deal.team_window_minutes),
         "stock": str(deal.stock),
@@ -177,7 +181,7 @@ def _api_values(
                 api[name] = parse_local(text, time_zone)
             except ValueError:
                 form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
-        elif name == "new_shoppers_only":
+        elif name in CHECKBOXES:
             api[name] = text in ("on", "true", "1")
         else:
             api[name] = text
@@ -219,8 +223,10 @@ def parse_deal_changes(
     value (a published deal's frozen fields are not sent)."""
     current = values_of(deal, time_zone)
     sent = {name: values.get(name, "") for name in FIELDS if name in values}
-    if deal.status == DealStatus.DRAFT.value and "new_shoppers_only" not in values:
-        sent["new_shoppers_only"] = ""  # a browser does not send an unticked box at all
+    # A browser does not send an unticked box at all (nor a disabled one: the frozen fields).
+    for box in CHECKBOXES:
+        if box not in values and box in editable_fields(DealStatus(deal.status)):
+            sent[box] = ""
     form = DealForm({**current, **sent})
     changed = tuple(
         name for name in FIELDS if name in sent and sent[name].strip() != current[name].strip()

@@ -182,6 +182,7 @@ def _new_values(merchant: Merchant) -> dict[str, str]:
         "group_price": "",
         "leader_price": "",
         "new_shoppers_only": "",
+        "allow_solo": "on",
         "team_size": "2",
         "team_window_minutes": "1440",
         "stock": "100",

@@ -47,6 +47,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "limit_reached": N_("You already hold as many seats of this deal as it allows."),
     "deal_not_live": N_("This deal is not open for teams right now."),
     "not_eligible": N_("This team is for new shoppers only."),
+    "solo_not_allowed": N_("This deal is sold in teams only; start or join a team instead."),
     "seat_not_payable": N_("This seat can no longer be paid: its hold has run out."),
     "seat_not_cancellable": N_("This seat can no longer be cancelled."),
     "idempotency_in_progress": N_("Your earlier request is still running; wait a moment."),
@@ -142,7 +143,6 @@ ERROR_MESSAGES: dict[str, str] = {
     "insufficient_funds": N_(
         "Your wallet balance is too low for this payment; top it up or pay another way."
     ),
-    "insufficient_scope": N_("This app is not allowed to do that."),
     "invalid_checkout_kind": N_("This way of paying is not offered for this payment."),
     "invalid_cursor": N_("This page of the list is out of date; start again from the first."),
     "invalid_deal_transition": N_("This deal cannot do that in its current state."),

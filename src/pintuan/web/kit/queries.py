@@ -19,7 +19,8 @@ from pintuan.teams.models import Seat, Team
 
 
 def forming_team_counts(session: Session, deal_ids: Sequence[str], now: datetime) -> dict[str, int]:
-    """How many teams are forming (window still open) per deal."""
+    """How many teams are forming (window still open) per deal; a solo purchase is no team
+    forming."""
     if not deal_ids:
         return {}
     rows = session.execute(
@@ -28,6 +29,7 @@ def forming_team_counts(session: Session, deal_ids: Sequence[str], now: datetime
             Team.deal_id.in_(list(deal_ids)),
             Team.status == TeamStatus.FORMING.value,
             Team.expires_at > now,
+            ~Team.solo,
         )
         .group_by(Team.deal_id)
     ).all()

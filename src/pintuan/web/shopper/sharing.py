@@ -17,14 +17,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pintuan.accounts.models import User
 from pintuan.deals.models import Deal
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import Channel, is_share_code
-from pintuan.errors import field_error
+from pintuan.errors import AppError, field_error
 from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.time import utc_now
 from pintuan.shares import api as shares_api
 from pintuan.shares import service as shares
+from pintuan.shares.models import Share
 from pintuan.shares.service import ShareView
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.i18n import N_, tag_of_locale
@@ -36,6 +38,7 @@ router = APIRouter(include_in_schema=False)
 
 SHARES_PAGE_SIZE = 20
 SHARE_QUERY = "share"  # ?share=<code>: the page shows the viewer's share with this code
+VIA_QUERY = "via"  # ?via=<code>: the visitor came by this share; the page says who invited them
 
 # Every channel the shares API takes, in the order the page offers them. Brand names read the
 # same in every language, so only the others are marked for translation.
@@ -126,6 +129,69 @@ def shown_share(
     return view
 
 
+def inviter_name(
+    session: Session, viewer: Principal | None, code: str | None, team_id: str
+) -> str | None:
+    """The display name of whoever shared this team by the share ``code`` a visitor came by;
+    None for a code of another team, a share taken out of its sharer's history, or the
+    viewer's own share."""
+    if not code or not is_share_code(code):
+        return None
+    row = session.execute(
+        select(User.display_name, Share.sharer_id)
+        .join(User, User.id == Share.sharer_id)
+        .where(Share.code == code, Share.team_id == team_id, Share.deleted_at.is_(None))
+    ).first()
+    if row is None or (viewer is not None and row.sharer_id == viewer.user_id):
+        return None
+    return str(row.display_name)
+
+
+def member_share(
+    session: Session, member: Principal, team_id: str, *, base_url: str, locale: str, now: datetime
+) -> ShareView | None:
+    """The member's own share of their team on the default channel, with its message, when
+    they have one (see ``make_member_share``)."""
+    found = shares.latest_share_of(session, member, Channel(DEFAULT_CHANNEL), team_id=team_id)
+    if found is None:
+        return None
+    return shares.own_share(session, member, found.code, base_url=base_url, locale=locale, now=now)
+
+
+def make_member_share(
+    session: Session,
+    member: Principal,
+    team_id: str,
+    *,
+    base_url: str,
+    country: str,
+    locale: str,
+    now: datetime,
+) -> ShareView | None:
+    """Make the member's share of their team on the default channel, so that the team page
+    offers one-tap sharing with no channel to pick first; reuses one made meanwhile. None when
+    the team has just closed (there is nothing left to share)."""
+    found = member_share(session, member, team_id, base_url=base_url, locale=locale, now=now)
+    if found is not None:
+        return found
+    try:
+        shares.create_share(
+            session,
+            member,
+            channel=Channel(DEFAULT_CHANNEL),
+            base_url=base_url,
+            country=country,
+            locale=locale,
+            now=now,
+            team_id=team_id,
+        )
+    except AppError as refused:
+        if refused.code == "team_closed":
+            return None
+        raise
+    return member_share(session, member, team_id, base_url=base_url, locale=locale, now=now)
+
+
 def poster_url(locale: str, *, team_id: str | None = None, deal_id: str | None = None) -> str:
     """The QR poster in the page's language. Opened by the signed-in viewer, its QR code is
     their own ``qr`` share, so the scans it brings are credited to them."""
@@ -157,7 +223,8 @@ async def open_pasted_token(
     visit, so the friend who sent it is credited) and go to the team's page; raises the API's
     404 ``share_token_not_found`` or 410 ``share_token_expired``."""
     answer = await shares_api.resolve_pasted_text(text, request, principal, services_of(request))
-    page = str(json.loads(bytes(answer.body))["page"])
+    resolved = json.loads(bytes(answer.body))
+    page = f"{resolved['page']}?{VIA_QUERY}={quote(str(resolved['share_code']))}"
     redirect = RedirectResponse(page, status_code=303, headers={"Cache-Control": "no-store"})
     for cookie in answer.headers.getlist("set-cookie"):
         redirect.headers.append("set-cookie", cookie)

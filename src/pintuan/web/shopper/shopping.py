@@ -47,6 +47,7 @@ router = APIRouter(include_in_schema=False)
 
 HOME_PAGE_SIZE = 12
 JOINABLE_SHOWN = 5
+_LIVE_SEATS = ("held", "paid", "confirmed")
 
 VERTICALS: dict[str, str] = {
     Vertical.GOODS.value: N_("Goods"),
@@ -277,6 +278,20 @@ async def start_team(request: Request, deal_id: str) -> Response:
     return await _take_seat(request, f"/deals/{quote(deal_id)}", take, "deal_not_found", again)
 
 
+@router.post("/deals/{deal_id}/solo", dependencies=[CsrfProtected])
+async def buy_alone(request: Request, deal_id: str) -> Response:
+    """Buy alone at the list price (a team of one), then go and pay for it."""
+
+    def take(tx: RawTx, user_id: str, hold: timedelta) -> dict[str, Any]:
+        start = teams.buy_alone(tx, user_id, deal_id, utc_now(), hold=hold)
+        return {"team_id": start.team_id, "seat_id": start.seat.id, "status": start.seat.status}
+
+    async def again(error: str, status_code: int) -> Response:
+        return await _deal_page(request, deal_id, error=error, status_code=status_code)
+
+    return await _take_seat(request, f"/deals/{quote(deal_id)}", take, "deal_not_found", again)
+
+
 async def _take_seat(
     request: Request,
     page: str,
@@ -318,7 +333,8 @@ async def _team_page(
     principal = await page_principal(request)
     now = utc_now()
     locale = request_locale(request, principal)
-    base = services_of(request).settings.base_url.rstrip("/")
+    services = services_of(request)
+    base = services.settings.base_url.rstrip("/")
 
     def read(session: Session) -> dict[str, Any]:
         team = team_reads.get_team(session, team_id)
@@ -352,9 +368,17 @@ async def _team_page(
             "delivery": delivery.delivery_of_seat(
                 session, principal, my_seats[0] if my_seats else None, deal
             ),
+            "member_share": sharing.member_share(
+                session, principal, team_id, base_url=base, locale=locale, now=now
+            )
+            if principal and my_seats and my_seats[0].status in _LIVE_SEATS
+            else None,
+            "inviter": sharing.inviter_name(
+                session, principal, request.query_params.get(sharing.VIA_QUERY), team_id
+            ),
         }
 
-    context = await services_of(request).db.read(read)
+    context = await services.db.read(read)
     team, my_seat = context["team"], context["my_seat"]
     context["my_money"] = (
         seat_money(
@@ -369,15 +393,31 @@ async def _team_page(
         if my_seat is not None
         else None
     )
-    live_seat = my_seat is not None and my_seat.status in ("held", "paid", "confirmed")
+    live_seat = my_seat is not None and my_seat.status in _LIVE_SEATS
+    is_open = team.status == "forming" and team.expires_at > now
+    shown, mine = context.pop("shown_share"), context.pop("member_share")
+    if principal and live_seat and is_open and not team.solo and shown is None and mine is None:
+        # A member's first look at their team: make their link on the default channel now,
+        # so that sharing is one tap (the poster's own share is made the same way on demand).
+        mine = await services.db.run(
+            lambda session: sharing.make_member_share(
+                session,
+                principal,
+                team_id,
+                base_url=base,
+                country=country_of(request.headers),
+                locale=locale,
+                now=now,
+            )
+        )
     context.update(
         _labels(),
-        **sharing.share_box(principal, context.pop("shown_share"), locale, team_id=team.id),
+        **sharing.share_box(principal, shown or mine, locale, team_id=team.id),
         error=error,
         share_error=share_error,
         share_url=f"{base}/teams/{team.id}",
-        seats_left=max(team.team_size - team.taken, 0),
-        is_open=team.status == "forming" and team.expires_at > now,
+        seats_left=team.seats_left,
+        is_open=is_open,
         is_member=live_seat,
         can_pay=my_seat is not None
         and my_seat.status == "held"

@@ -59,16 +59,26 @@
     field.addEventListener("change", function () { field.form.submit(); });
   });
 
-  // Share: the system share sheet when there is one, else copy the link.
+  // Share: the system share sheet when there is one, else copy the link. A data-native button
+  // shows only where the browser has a share sheet, a data-copy-fallback one only where not.
+  var canShare = typeof navigator.share === "function";
   document.querySelectorAll("[data-share]").forEach(function (button) {
+    var native = button.hasAttribute("data-native");
+    if ((native && !canShare) || (canShare && button.hasAttribute("data-copy-fallback"))) {
+      return;
+    }
     button.hidden = false;
     button.addEventListener("click", function () {
       var field = document.getElementById(button.getAttribute("data-share"));
       var url = field ? field.value : window.location.href;
       var status = document.getElementById(button.getAttribute("data-status"));
       function say(text) { if (status) { status.textContent = text; } }
-      if (navigator.share && button.hasAttribute("data-native")) {
-        navigator.share({ title: document.title, url: url }).catch(function () {});
+      if (native) {
+        navigator.share({
+          title: button.getAttribute("data-share-title") || document.title,
+          text: button.getAttribute("data-share-text") || "",
+          url: url
+        }).catch(function () { /* the shopper closed the sheet */ });
         return;
       }
       if (navigator.clipboard && window.isSecureContext) {
