@@ -67,6 +67,20 @@ ERROR_MESSAGES: dict[str, str] = {
     "stock_below_committed": N_(
         "Stock cannot go below the units shoppers already hold or have bought."
     ),
+    # fulfilment
+    "address_book_full": N_("Your address book is full; delete an address first."),
+    "address_missing": N_("The shopper has not chosen an address yet."),
+    "address_not_found": N_("This address is not in your address book."),
+    "address_not_served": N_(
+        "This shop delivers only within its own country; choose an address there."
+    ),
+    "already_shipped": N_("Your order has shipped; its address can no longer change."),
+    "duplicate_row": N_("This order is already on an earlier row."),
+    "not_ready_to_ship": N_("The team has not succeeded: nothing to ship yet."),
+    "not_shipped": N_("Your order has not shipped yet."),
+    "nothing_to_deliver": N_("This order is not for goods; there is nothing to deliver."),
+    "order_closed": N_("This order will not be delivered."),
+    "too_many_rows": N_("Upload at most 1,000 rows at once; split the file."),
     "internal_error": N_("Something went wrong on our side. It has been logged; try again later."),
     # the open platform
     "app_not_found": N_("This app does not exist or is not yours."),
