@@ -47,7 +47,7 @@ def test_no_partner_operation_answers_a_server_error(
     failures = []
     operations = [found.ok() for found in schema.get_all_operations()]
     partner_operations = [o for o in operations if o.path.startswith("/v1/partner/")]
-    assert len(partner_operations) == 6  # five of offers and deals, and the app's person
+    assert len(partner_operations) == 7  # offers, their pictures, deals, and the app's person
     for operation in partner_operations:
 
         @BOUNDS
