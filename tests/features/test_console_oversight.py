@@ -211,3 +211,35 @@ def test_a_rejection_needs_a_reason_and_the_applicant_reads_it_in_chinese(
     assert "No food licence attached" in page
     assert "已拒绝" in page
     assert services.db.run_sync(lambda s: s.scalar(select(Merchant.id))) is None
+
+
+def test_the_api_keeps_the_reason_it_is_given_for_a_suspension_a_pause_and_an_end(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    paused, ended = create_deal(services.db, merchant), create_deal(services.db, merchant)
+    staff = create_account(services, role=Role.MERCHANT, merchant=merchant)
+    operator = create_account(services, role=Role.OPERATOR)
+
+    pause = client.post(
+        f"/v1/deals/{paused.id}/pause", json={"reason": "Kitchen closed"}, headers=staff.headers
+    )
+    end = client.post(f"/v1/deals/{ended.id}/end", headers=staff.headers)
+    too_long = client.post(
+        f"/v1/merchants/{merchant.id}/suspend", json={"reason": "x" * 501}, headers=operator.headers
+    )
+    still = services.db.run_sync(lambda s: s.get(Merchant, merchant.id).status)
+    suspend = client.post(
+        f"/v1/merchants/{merchant.id}/suspend",
+        json={"reason": "Chargebacks piling up"},
+        headers=operator.headers,
+    )
+    log = client.get(f"/v1/merchants/{merchant.id}/audit-log", headers=staff.headers).json()
+
+    assert (pause.status_code, end.status_code, suspend.status_code) == (200, 200, 200)
+    assert too_long.status_code == 422
+    assert still == "approved"
+    reasons = {(e["action"], e["target"]["id"]): e["reason"] for e in log["data"]}
+    assert reasons[("pause", paused.id)] == "Kitchen closed"
+    assert reasons[("end", ended.id)] is None  # the API may say why; it need not
+    assert reasons[("suspend", merchant.id)] == "Chargebacks piling up"

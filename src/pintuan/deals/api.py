@@ -17,6 +17,7 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.schemas import ReasonIn
 from pintuan.media.service import require_stored
 from pintuan.services import Services, ServicesDep
 
@@ -105,10 +106,19 @@ async def update_deal(
 
 
 async def _change_status(
-    deal_id: str, action: str, request: Request, principal: Principal, services: ServicesDep
+    deal_id: str,
+    action: str,
+    request: Request,
+    principal: Principal,
+    services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
+    reason = body.reason if body else None
+
     def work(session: Session) -> DealOut:
-        return DealOut.of(service.change_deal_status(session, principal, deal_id, action))
+        return DealOut.of(
+            service.change_deal_status(session, principal, deal_id, action, reason=reason)
+        )
 
     return await run_write(request, services, principal, work)
 
@@ -123,32 +133,49 @@ async def publish_deal(
 
 @router.post("/{deal_id}/pause", response_model=DealOut)
 async def pause_deal(
-    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    deal_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
-    """Stop new teams and joins for a while; teams already forming keep their window."""
-    return await _change_status(deal_id, "pause", request, principal, services)
+    """Stop new teams and joins for a while; teams already forming keep their window.
+    An optional ``reason`` is kept in the audit log."""
+    return await _change_status(deal_id, "pause", request, principal, services, body)
 
 
 @router.post("/{deal_id}/end", response_model=DealOut)
 async def end_deal(
-    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    deal_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
     """End a deal for good."""
-    return await _change_status(deal_id, "end", request, principal, services)
+    return await _change_status(deal_id, "end", request, principal, services, body)
 
 
 @router.post("/{deal_id}/moderate", response_model=DealOut)
 async def moderate_deal(
-    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    deal_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
     """Stop a live or paused deal (operators): it takes no joins, leaves public lists, and only
     an operator can release it."""
-    return await _change_status(deal_id, "moderate", request, principal, services)
+    return await _change_status(deal_id, "moderate", request, principal, services, body)
 
 
 @router.post("/{deal_id}/unmoderate", response_model=DealOut)
 async def unmoderate_deal(
-    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    deal_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
     """Release a moderated deal (operators); it is paused until its merchant publishes it."""
-    return await _change_status(deal_id, "unmoderate", request, principal, services)
+    return await _change_status(deal_id, "unmoderate", request, principal, services, body)

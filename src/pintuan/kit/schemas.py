@@ -69,3 +69,9 @@ class MoneyOut(BaseModel):
     @classmethod
     def of(cls, amount: int, currency: str) -> MoneyOut:
         return cls(amount=amount, currency=currency)
+
+
+class ReasonIn(StrictModel):
+    """Why an operator or merchant changes what sells: kept in the audit log with who and when."""
+
+    reason: Annotated[str, Field(max_length=500)] | None = None

@@ -11,6 +11,7 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.schemas import ReasonIn
 from pintuan.merchants import service
 from pintuan.merchants.schemas import MerchantIn, MerchantOut, StaffIn, StaffList, StaffOut
 from pintuan.services import ServicesDep
@@ -62,9 +63,14 @@ async def _change_status(
     request: Request,
     principal: CurrentPrincipal,
     services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
+    reason = body.reason if body else None
+
     def work(session: Session) -> MerchantOut:
-        merchant = service.change_merchant_status(session, principal, merchant_id, action)
+        merchant = service.change_merchant_status(
+            session, principal, merchant_id, action, reason=reason
+        )
         return MerchantOut.of(merchant)
 
     return await run_write(request, services, principal, work)
@@ -80,10 +86,14 @@ async def approve_merchant(
 
 @router.post("/{merchant_id}/suspend", response_model=MerchantOut)
 async def suspend_merchant(
-    merchant_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    merchant_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: ReasonIn | None = None,
 ) -> Response:
-    """Suspend a merchant (operators)."""
-    return await _change_status(merchant_id, "suspend", request, principal, services)
+    """Suspend a merchant (operators); an optional ``reason`` is kept in the audit log."""
+    return await _change_status(merchant_id, "suspend", request, principal, services, body)
 
 
 @router.post("/{merchant_id}/staff", status_code=201, response_model=StaffOut)
