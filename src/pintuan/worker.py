@@ -219,7 +219,12 @@ class Worker:
         if due.fan_out or due.events or due.holds or due.teams or due.calls:
             report.events_fanned_out = (
                 self._attempt(
-                    "webhook fan-out", db.run_sync, webhook_tasks.fan_out_events, utc_now(), batch
+                    "webhook fan-out",
+                    db.run_sync,
+                    webhook_tasks.fan_out_events,
+                    utc_now(),
+                    batch,
+                    self.services.settings.env,
                 )
                 or 0
             )

@@ -700,3 +700,64 @@ def test_a_join_never_waits_for_a_slow_receiver(services: Services, settings: An
         receiver.down()
 
     assert max(timings) < 1.0, timings
+
+
+def test_approving_an_app_sets_up_its_manifest_endpoint_once_the_worker_reads_it(
+    client: TestClient, services: Services
+) -> None:
+    from pintuan.domain.roles import Role
+    from tests.apps_support import approved_app, client_credentials
+
+    developer = create_account(services)
+    operator = create_account(services, role=Role.OPERATOR)
+    app = approved_app(
+        client,
+        developer,
+        operator,
+        webhook_url="http://127.0.0.1:9/hooks",
+        webhook_events=["team.succeeded", "offer.*"],
+    )
+    # Before the worker reads the approval the app registers the same address itself...
+    token = client_credentials(client, app, scope="webhooks:manage")
+    own = client.post(
+        "/v1/webhook_endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "events": ["seat.paid"]},
+        headers=token.headers,
+    )
+    assert own.status_code == 201, own.text
+    services.db.run_sync(tasks.fan_out_events, utc_now(), 100)
+
+    endpoints = services.db.run_sync(lambda s: list(s.query(WebhookEndpoint)))
+    # ...and that endpoint, with the secret the app holds, is the manifest's: not a second one.
+    assert len(endpoints) == 1
+    (endpoint,) = endpoints
+    assert endpoint.id == own.json()["id"]
+    assert endpoint.secret == own.json()["secret"]
+    assert endpoint.from_manifest
+    assert endpoint.events == sorted(
+        {"seat.paid", "team.succeeded", "offer.published", "offer.updated", "offer.withdrawn"}
+    )
+
+
+def test_an_app_approved_without_an_endpoint_of_its_own_gets_the_manifests(
+    client: TestClient, services: Services
+) -> None:
+    from pintuan.domain.roles import Role
+    from tests.apps_support import approved_app
+
+    app = approved_app(
+        client,
+        create_account(services),
+        create_account(services, role=Role.OPERATOR),
+        webhook_url="http://127.0.0.1:9/hooks",
+        webhook_events=["team.succeeded"],
+    )
+    assert services.db.run_sync(lambda s: s.query(WebhookEndpoint).count()) == 0
+    services.db.run_sync(tasks.fan_out_events, utc_now(), 100)
+    endpoint = services.db.run_sync(lambda s: s.query(WebhookEndpoint).one())
+    assert (endpoint.app_id, endpoint.url, endpoint.events, endpoint.from_manifest) == (
+        app.id,
+        "http://127.0.0.1:9/hooks",
+        ["team.succeeded"],
+        True,
+    )

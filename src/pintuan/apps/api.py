@@ -107,9 +107,7 @@ async def _review(
     app_id: str, action: str, request: Request, principal: Principal, services: Services
 ) -> Response:
     def work(session: Session) -> AppOut:
-        return AppOut.of(
-            service.review_app(session, principal, app_id, action, env=services.settings.env)
-        )
+        return AppOut.of(service.review_app(session, principal, app_id, action))
 
     return await run_write(request, services, principal, work)
 

@@ -19,8 +19,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthToken
-from pintuan.config import Environment
 from pintuan.domain.apps import (
+    APP_APPROVED,
     APP_TRANSITIONS,
     CLIENT_SECRET_PREFIX,
     AppStatus,
@@ -30,10 +30,11 @@ from pintuan.domain.apps import (
 from pintuan.domain.roles import Principal
 from pintuan.domain.webhooks import event_types_named
 from pintuan.errors import Conflict, Forbidden, NotFound, field_error
+from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.pagination import decode_cursor
+from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.time import utc_now
-from pintuan.webhooks.service import ensure_manifest_endpoint
 
 MAX_REDIRECT_URIS = 10
 MAX_WEBHOOK_EVENTS = 50
@@ -209,12 +210,10 @@ def list_apps(
     return list(session.scalars(query))
 
 
-def review_app(
-    session: Session, principal: Principal, app_id: str, action: str, *, env: Environment
-) -> App:
+def review_app(session: Session, principal: Principal, app_id: str, action: str) -> App:
     """Approve or suspend an app (operators). Suspending revokes every token the app holds,
-    so nothing it was given keeps working; approving again needs new grants. Approving sets up
-    the webhook endpoint its manifest declares (its URL checked against ``env``'s rules)."""
+    so nothing it was given keeps working; approving again needs new grants. Approving records
+    ``app.approved``, on which the webhook endpoint its manifest declares is set up."""
     if not principal.is_operator:
         raise Forbidden("Only platform operators may review apps.", code="operator_only")
     if action not in APP_TRANSITIONS:
@@ -233,7 +232,8 @@ def review_app(
     app.reviewed_at = now
     app.reviewed_by = principal.user_id
     if status is AppStatus.APPROVED:
-        ensure_manifest_endpoint(session, app, env=env)
+        # The webhooks worker reads this and sets up the endpoint the manifest declares.
+        record_event(raw_tx(session), APP_APPROVED, app.id)
     if status is AppStatus.SUSPENDED:
         session.execute(
             update(OAuthToken)

@@ -22,6 +22,9 @@ class Scope(StrEnum):
     PROFILE = "profile"
 
 
+# The outbox event an app's approval records.
+APP_APPROVED = "app.approved"
+
 ALL_SCOPES: frozenset[str] = frozenset(scope.value for scope in Scope)
 
 

@@ -263,6 +263,21 @@ def ensure_manifest_endpoint(
     events = checked_events(app.webhook_events)
     now = utc_now()
     if current is None:
+        # The app may already listen at that address through the API: that endpoint (and its
+        # secret, which the app holds) becomes the manifest's, rather than a second one.
+        current = session.scalar(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.app_id == app.id, WebhookEndpoint.url == app.webhook_url)
+            .order_by(WebhookEndpoint.created_at)
+            .limit(1)
+        )
+        if current is not None:
+            current.from_manifest = True
+            current.events = sorted(set(current.events) | set(events))
+            current.updated_at = now
+            session.flush()
+            return current
+    if current is None:
         current = WebhookEndpoint(
             id=new_id("whe"),
             app_id=app.id,

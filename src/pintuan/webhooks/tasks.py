@@ -37,8 +37,9 @@ from standardwebhooks import Webhook
 from pintuan.apps.models import App, AppInstallation
 from pintuan.config import Environment, Settings
 from pintuan.deals.models import Deal
-from pintuan.domain.apps import AppStatus
+from pintuan.domain.apps import APP_APPROVED, AppStatus
 from pintuan.domain.webhooks import DeliveryStatus, retry_delay, webhook_types_of
+from pintuan.errors import AppError
 from pintuan.events.models import OutboxEvent
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
@@ -49,7 +50,7 @@ from pintuan.notifications.models import Notification
 from pintuan.teams.models import Seat, Team
 from pintuan.webhooks.addresses import AddressRefused, resolve_target
 from pintuan.webhooks.models import WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint
-from pintuan.webhooks.service import signing_secrets
+from pintuan.webhooks.service import ensure_manifest_endpoint, signing_secrets
 
 log = logging.getLogger("pintuan.webhooks")
 
@@ -103,9 +104,12 @@ class _Event:
     created_at: datetime
 
 
-def fan_out_events(session: Session, now: datetime, limit: int) -> int:
+def fan_out_events(
+    session: Session, now: datetime, limit: int, env: Environment = Environment.DEV
+) -> int:
     """Turn up to ``limit`` new outbox events into deliveries for the endpoints that hear them;
-    returns how many events were read."""
+    returns how many events were read. An app's approval sets up the endpoint its manifest
+    declares (its address checked by ``env``'s rules), heard from the events after it."""
     position = _cursor(session)
     if position is None:
         return 0
@@ -124,13 +128,30 @@ def fan_out_events(session: Session, now: datetime, limit: int) -> int:
             break  # an earlier id may still commit; read it first
         events.append(_Event(row.id, row.type, row.subject_id, row.payload, row.created_at))
         done = row.id
+        if row.type == APP_APPROVED:
+            break  # its endpoint hears what comes after the approval: queue up to here first
     if not events:
         return 0
     _queue_deliveries(session, events, now)
+    if events[-1].type == APP_APPROVED:
+        _set_up_manifest_endpoint(session, events[-1].subject_id, env)
     session.execute(
         update(WebhookCursor).where(WebhookCursor.name == CURSOR).values(last_event_id=done)
     )
     return len(events)
+
+
+def _set_up_manifest_endpoint(session: Session, app_id: str, env: Environment) -> None:
+    app = session.get(App, app_id)
+    if app is None or app.status != AppStatus.APPROVED.value:
+        return  # suspended again before the worker came to it
+    try:
+        with session.begin_nested():
+            ensure_manifest_endpoint(session, app, env=env)
+    except AppError as refused:
+        # Its address passed the registration's rules but not this environment's (a private
+        # address in production): the app registers an endpoint through the API instead.
+        log.warning("manifest webhook endpoint of %s not set up: %s", app_id, refused.detail)
 
 
 def _queue_deliveries(session: Session, events: list[_Event], now: datetime) -> None:

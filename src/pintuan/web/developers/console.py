@@ -162,10 +162,9 @@ async def review_queue(
 async def review_app(request: Request, app_id: str, action: str, principal: Operator) -> Response:
     if action not in APP_TRANSITIONS:
         raise NotFound("No such action.", code="not_found")
-    env = services_of(request).settings.env
 
     def work(session: Session) -> dict[str, str]:
-        return {"status": service.review_app(session, principal, app_id, action, env=env).status}
+        return {"status": service.review_app(session, principal, app_id, action).status}
 
     await run_form_write(request, services_of(request), principal, work)
     return RedirectResponse(with_done("/console/operator/apps", action), status_code=303)
