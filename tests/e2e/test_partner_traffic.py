@@ -36,7 +36,7 @@ def test_a_shopper_brought_by_an_app_is_credited_to_it_on_the_growth_page(
     page = amy.open(f"/a/{app_id}/deals/{deal.id}")
     expect(page).to_have_url(f"{live_server.url}/deals/{deal.id}")
     amy.sign_up("Amy Lin", "amy@example.com")
-    amy.open(f"/deals/{deal.id}").get_by_role("button", name="Start a team for $15.00").click()
+    amy.open(f"/deals/{deal.id}").get_by_role("button", name="Start a team $15.00").click()
     amy.pay_on_sandbox()
     amy.close()
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from pintuan.kit.migrations import downgrade, upgrade
 from pintuan.models import Base
@@ -29,8 +31,18 @@ def empty_database(request: pytest.FixtureRequest, tmp_sqlite_url: str) -> Itera
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         conn.execute(text(f"CREATE DATABASE {name}"))
     yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    # Every connection of the test is disposed of by now; an autovacuum worker may still be in
+    # the new database, and FORCE may not end it without superuser rights: wait for it instead.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            break
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     admin.dispose()
 
 

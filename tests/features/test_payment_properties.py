@@ -841,6 +841,9 @@ def test_money_stays_balanced_and_agrees_with_the_provider_under_random_events(
             max_examples=20 if services.db.is_sqlite else 8,
             stateful_step_count=40,
             deadline=None,
+            # A fixed walk: the tally below asks that faults were met, which a random walk of
+            # eight examples on PostgreSQL may miss; the same walk runs every time.
+            derandomize=True,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
