@@ -12,6 +12,9 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.orm import Session
 
+# Every table mapped before any command touches the ORM: a deal's foreign key to an app's row,
+# say, must find the apps table even in a command that never imports the open platform.
+import pintuan.models  # noqa: F401
 from pintuan.config import Environment, Settings, get_settings
 from pintuan.domain.roles import Role
 from pintuan.errors import AppError, NotFound

@@ -133,3 +133,31 @@ def test_audit_passes_on_sound_data_and_fails_on_a_breach(run, tmp_sqlite_url: s
     assert "Audit passed" in clean.output
     assert broken.exit_code == 1
     assert "2 deal stock" in broken.output
+
+
+def test_the_demo_loads_in_a_process_of_its_own(tmp_sqlite_url: str, tmp_path: Path) -> None:
+    """As ``make run`` runs it: a fresh interpreter imports only what the command imports, so
+    a table another feature's foreign key names must still be mapped."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PINTUAN_DATABASE_URL": tmp_sqlite_url,
+        "PINTUAN_MEDIA_DIR": str(tmp_path / "media"),
+        "PINTUAN_ENV": "test",
+        "PINTUAN_PASSWORD_TIME_COST": "1",
+        "PINTUAN_PASSWORD_MEMORY_KIB": "1024",
+    }
+    for command in ("migrate", "demo"):
+        done = subprocess.run(  # noqa: S603 - the project's own command, fixed arguments
+            [str(Path(sys.executable).parent / "pintuan"), command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "pintuan-demo" in done.stdout  # the logins it prints
