@@ -838,12 +838,11 @@ def test_money_stays_balanced_and_agrees_with_the_provider_under_random_events(
     run_state_machine_as_test(
         lambda: MoneyMachine(services, client, tally),
         settings=settings(
-            max_examples=20 if services.db.is_sqlite else 8,
+            # Twelve on PostgreSQL: the tally below asks that the provider's faults were met,
+            # which a walk of eight examples once missed there.
+            max_examples=20 if services.db.is_sqlite else 12,
             stateful_step_count=40,
             deadline=None,
-            # A fixed walk: the tally below asks that faults were met, which a random walk of
-            # eight examples on PostgreSQL may miss; the same walk runs every time.
-            derandomize=True,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
