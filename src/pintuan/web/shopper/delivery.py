@@ -74,22 +74,6 @@ STEPS: dict[str, str] = {
     "shipped": N_("Shipped"),
     "received": N_("Received"),
 }
-DELIVERY_ERRORS: dict[str, str] = {
-    "address_not_served": N_(
-        "This shop delivers only within its own country; choose an address there."
-    ),
-    "already_shipped": N_("Your order has shipped; its address can no longer change."),
-    "order_closed": N_("This order will not be delivered."),
-    "nothing_to_deliver": N_("This order is not for goods; there is nothing to deliver."),
-    "address_not_found": N_("This address is not in your address book."),
-    "address_book_full": N_("Your address book is full; delete an address first."),
-    "not_shipped": N_("Your order has not shipped yet."),
-}
-
-
-def _message(refused: AppError, locale: str) -> str:
-    known = DELIVERY_ERRORS.get(refused.code)
-    return gettext(locale, known) if known else error_message(refused, locale)
 
 
 def _field_errors(refused: AppError, country: str, locale: str) -> dict[str, str]:
@@ -243,7 +227,7 @@ async def _save(
             raise
         errors = _field_errors(refused, str(typed.get("country", "")).upper(), locale)
         if not errors:
-            errors["_form"] = _message(refused, locale)
+            errors["_form"] = error_message(refused, locale)
         return await _address_form(
             request, address_id, typed, errors, next_url, status_code=refused.status
         )
@@ -342,11 +326,7 @@ def delivery_messages(request: Request, locale: str) -> dict[str, str | None]:
     ``?delivery_error=``), in the viewer's language; unknown words show nothing."""
     done = request.query_params.get("delivery", "")
     code = request.query_params.get("delivery_error", "")
-    error = None
-    if code in DELIVERY_ERRORS:
-        error = gettext(locale, DELIVERY_ERRORS[code])
-    elif code in ERROR_MESSAGES:
-        error = gettext(locale, ERROR_MESSAGES[code])
+    error = gettext(locale, ERROR_MESSAGES[code]) if code in ERROR_MESSAGES else None
     notice = gettext(locale, DELIVERY_NOTICES[done]) if done in DELIVERY_NOTICES else None
     return {"delivery_notice": notice, "delivery_error": error}
 
