@@ -9,12 +9,19 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from pintuan.apps.models import OAuthToken
+from pintuan.apps.service import digest
+from pintuan.domain.apps import AppPrincipal
+from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
+from pintuan.kit.time import utc_now
 from tests.factories import PASSWORD, Account
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"
@@ -192,3 +199,30 @@ def authorization_code(
 
 def refresh(client: TestClient, app: RegisteredApp, refresh_token: str) -> Response:
     return token_request(client, app, grant_type="refresh_token", refresh_token=refresh_token)
+
+
+def store_access_token(db: Database, token: str, principal: AppPrincipal) -> None:
+    """Store ``token`` as a live access token of ``principal`` (its app, person, shop and
+    scopes), hashed as the OAuth server stores the ones it issues, so that a request bearing it
+    goes through the real lookup. Storing the same token twice keeps one."""
+    now = utc_now()
+
+    def work(session: Any) -> None:
+        if session.query(OAuthToken).filter_by(access_hash=digest(token)).first() is not None:
+            return
+        session.add(
+            OAuthToken(
+                id=new_id("tok"),
+                app_id=principal.app_id,
+                user_id=principal.user_id,
+                merchant_id=principal.merchant_id,
+                scope=" ".join(sorted(principal.scopes)),
+                access_hash=digest(token),
+                refresh_hash=None,
+                code_id=None,
+                issued_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+
+    db.run_sync(work)

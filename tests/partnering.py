@@ -20,14 +20,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pintuan.app import create_app
-from pintuan.apps.models import App, AppInstallation, OAuthToken
-from pintuan.apps.service import digest
+from pintuan.apps.models import App, AppInstallation
 from pintuan.config import Settings
 from pintuan.domain.apps import AppPrincipal, AppStatus, Scope
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
+from tests.apps_support import store_access_token
 
 _counter = itertools.count(1)
 ALL = frozenset(str(s) for s in Scope)
@@ -95,28 +95,8 @@ class _Grants(dict[str, AppPrincipal]):
         self.db = db
 
     def __setitem__(self, key: str, principal: AppPrincipal) -> None:
-        now = utc_now()
-
-        def work(session: Any) -> None:
-            # Several servers of one test may be given the same key: it is one token.
-            if session.query(OAuthToken).filter_by(access_hash=digest(key)).first() is not None:
-                return
-            session.add(
-                OAuthToken(
-                    id=new_id("tok"),
-                    app_id=principal.app_id,
-                    user_id=principal.user_id,
-                    merchant_id=principal.merchant_id,
-                    scope=" ".join(sorted(principal.scopes)),
-                    access_hash=digest(key),
-                    refresh_hash=None,
-                    code_id=None,
-                    issued_at=now,
-                    expires_at=now + timedelta(hours=1),
-                )
-            )
-
-        self.db.run_sync(work)
+        # Several servers of one test may be given the same key: it is one token.
+        store_access_token(self.db, key, principal)
         super().__setitem__(key, principal)
 
 

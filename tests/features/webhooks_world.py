@@ -12,21 +12,20 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from pintuan.app import create_app
-from pintuan.apps.models import App, AppInstallation, OAuthToken
-from pintuan.apps.service import digest
+from pintuan.apps.models import App, AppInstallation
 from pintuan.config import Settings
-from pintuan.domain.apps import AppStatus
+from pintuan.domain.apps import AppPrincipal, AppStatus
 from pintuan.kit.ids import new_id
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import Merchant
 from pintuan.services import Services
+from tests.apps_support import store_access_token
 from tests.factories import Account
 
 AppHeaders = Callable[..., dict[str, str]]
@@ -111,25 +110,11 @@ def app_token(
 ) -> str:
     """A live access token of ``app_id`` with ``scopes``, stored as the OAuth server stores one."""
     token = f"pta_{secrets.token_urlsafe(32)}"
-    now = utc_now()
-
-    def work(session: Any) -> None:
-        session.add(
-            OAuthToken(
-                id=new_id("tok"),
-                app_id=app_id,
-                user_id=None,
-                merchant_id=merchant_id,
-                scope=" ".join(scopes),
-                access_hash=digest(token),
-                refresh_hash=None,
-                code_id=None,
-                issued_at=now,
-                expires_at=now + timedelta(hours=1),
-            )
-        )
-
-    services.db.run_sync(work)
+    store_access_token(
+        services.db,
+        token,
+        AppPrincipal(app_id=app_id, scopes=frozenset(scopes), merchant_id=merchant_id),
+    )
     return token
 
 
