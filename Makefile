@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install fonts run serve migrate demo test lint format bench lock clean messages console-messages
+.PHONY: install fonts run serve migrate demo test lint format bench bench-workers soak lock clean messages console-messages
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,12 @@ run: demo fonts
 	$(BIN)/pintuan serve --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite and PostgreSQL, browser tests included: scripts/test-up.sh brings up
-# PostgreSQL, Chromium and the poster tools where it can (root with apt) and says what it skips.
+# PostgreSQL, Redis, Chromium and the poster tools where it can (root with apt) and says what it
+# skips; it prints the PostgreSQL URL, then the Redis URL.
 test: install
-	@url="$$(scripts/test-up.sh)" && PINTUAN_TEST_POSTGRES_URL="$$url" \
+	@urls="$$(scripts/test-up.sh)" && \
+		PINTUAN_TEST_POSTGRES_URL="$$(echo "$$urls" | sed -n 1p)" \
+		PINTUAN_TEST_REDIS_URL="$$(echo "$$urls" | sed -n 2p)" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Style, types, the layers as a contract (imports only point down; the domain stays pure), and
@@ -54,11 +57,24 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-# Load figures (wrk from Debian's packages when present) and the engine's own figures.
+# Load figures (wrk from Debian's packages when present) and the engine's own figures; the hot
+# deal with and without Redis admission (redis-server from Debian's packages when present).
 bench: install
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.workers $(if $(PINTUAN_BENCH_POSTGRES_URL),--postgres)
+	$(BIN)/python -m bench.hot_deal $(HOT_DEAL_ARGS)
+
+# The sweep shared by 1, 2 and 4 worker processes (PostgreSQL when PINTUAN_BENCH_POSTGRES_URL is set).
+bench-workers: install
+	$(BIN)/python -m bench.workers $(if $(PINTUAN_BENCH_POSTGRES_URL),--postgres)
+
+# Half an hour of mixed traffic on the whole cluster of scripts/cluster-up.sh (needs root), with
+# the scaling curve over 1, 2 and 4 API processes first; not in CI (CI runs a minute of it).
+# SOAK_ARGS="--minutes 10" and the like; see bench/soak/__main__.py.
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

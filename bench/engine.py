@@ -218,7 +218,7 @@ def main() -> int:
         assert due.teams, "expired teams should be due"
         # The sweep proper: failing expired teams, ending their seats, owing money back.
         started, failed = time.perf_counter(), 0
-        while n := db.run_raw_sync(close_expired_teams, worker.batch):
+        while n := close_expired_teams(db, worker.batch, worker.lease):
             failed += n
         sweep_s = time.perf_counter() - started
         # Then what the sweep left for others: the outbox it wrote, turned into notifications.

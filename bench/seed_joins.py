@@ -38,6 +38,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+# Every table mapped, as in every pintuan command: a deal's key to the apps table needs it.
+import pintuan.models  # noqa: F401
 from pintuan.accounts import service as accounts
 from pintuan.accounts.models import User
 from pintuan.bootstrap import build_services

@@ -5,15 +5,24 @@ the same notifications.
 Run it with ``make bench`` (options: ``.venv/bin/python -m bench.load --help`` from the repository's
 root). Each scenario is driven with 64 keep-alive connections for 10 s, after a 2 s warm-up whose
 numbers are thrown away. The load comes from ``wrk`` (2 threads) when it is on PATH, otherwise from
-a small asyncio + httpx generator (``generators.py``); the output says which. The table goes to
-stdout, the same figures as JSON to ``var/bench-results.json``. ``--suite reads``, ``--suite joins``
+a small asyncio + httpx generator (``generators.py``); the output says which. The report goes to
+stdout: first the issue's table (a row per scenario: path, Pintuan's req/s and p99, the bare
+reference's in the same run beside the row divided by it, and the ratio, to the reference or else
+to Pintuan's own ``/healthz``), as Markdown, then every run's figures. The same figures go as JSON
+to ``var/bench/latest.json`` (``--json`` for another path): ``table`` holds the issue's table
+(``path``, ``pintuan`` and ``reference`` with ``rps``, ``p99_ms``, ``errors`` and ``non_2xx``,
+``ratio`` and ``ratio_of``), ``scenarios`` every run, ``targets`` each goal met or missed and
+``ok`` whether the run had no failed request. ``--suite reads``, ``--suite joins``
 or ``--suite payments`` runs one part (default ``all``: about five and a half minutes without
 PostgreSQL on a busy 2-core machine, more with it).
 
 What runs, all on loopback, each server a process of its own started here
 --------------------------------------------------------------------------
 * **Pintuan on SQLite** (``pintuan serve --no-worker``, one process), three times: one on a
-  fresh database holding the demo catalogue for ``/healthz`` and the reads, one on a database
+  fresh database holding the demo catalogue for ``/healthz`` and the reads (``GET /v1/deals``,
+  ``GET /v1/deals/{id}``, the deal page and the page of a team a demo shopper starts, each sent
+  by a visitor: no cookie, no token, as a shared link is first opened; each must reach half of
+  ``/healthz`` with no failed request), one on a database
   seeded for the joins and one seeded for the payments, so that no suite changes what another
   measures.
 * **The bare reference** (``bench/reference_app.py``, suite ``joins``): a minimal FastAPI app on
@@ -23,10 +32,16 @@ What runs, all on loopback, each server a process of its own started here
   ``PINTUAN_BENCH_POSTGRES_URL`` is set, e.g.
   ``postgresql+psycopg://pintuan:pintuan@127.0.0.1:5432/pintuan_bench``; that database is
   emptied and migrated first, then seeded for both): ``--postgres-servers`` processes
-  (default 2), since each process runs its event loop on one core, each with Pintuan's default
-  pool of database connections (``--postgres-pool-size`` sets ``PINTUAN_DB_POOL_SIZE``). wrk
-  gives each server its own thread and an equal share of the connections, as a balancer would
-  share them out.
+  (default 2) for the payments, since each process runs its event loop on one core, each with
+  Pintuan's default pool of database connections (``--postgres-pool-size`` sets
+  ``PINTUAN_DB_POOL_SIZE``). wrk gives each server its own thread and an equal share of the
+  connections, as a balancer would share them out. The joins run on 2 and on 4 processes
+  (``POSTGRES_JOIN_SERVERS``: four are started, each scenario loads the first two or all four).
+* **The bare psycopg reference** (``bench/reference_pg.py``, suite ``joins`` with PostgreSQL):
+  FastAPI with an asynchronous psycopg 3 pool of the same size, doing the token lookup and the
+  four statements of the join, one round trip each, in a schema of its own (``bare_reference``)
+  of the same database; on 2 and 4 processes beside Pintuan's, its ``vs ref`` the issue's
+  target of 1.0x. Its ``pg cpu us/req`` counts the same database's backends.
 
 The servers run without the in-process worker (``--worker`` runs it), so the outbox the joins
 fill is not dispatched during the run: the figures are the request path alone. (With it, the
@@ -137,9 +152,15 @@ Where things are: ``scenarios.py`` (what each scenario sends, its seeds and fixt
 the servers through ``pintuan.kit.serving``, their CPU time), ``report.py`` (the table, the
 targets, the payments' check, the JSON) and ``cli.py`` (the arguments and the run itself).
 
-Adding a scenario: append a :class:`Scenario` to ``scenarios.SCENARIOS``. Its ``prepare`` function
-runs once the servers are up and before any clock starts; it gets a :class:`Fixture` (an HTTP
-client, ``pintuan`` subcommands such as ``tokens create EMAIL``, the join seed) and returns a
+Adding a scenario: append a :class:`Scenario` to ``scenarios.SCENARIOS``; its row appears in the
+table and the JSON by itself. A scenario divided by a reference names the reference's run with
+``compare_with`` (its name) and ``compare_target`` (its target, ``reference`` by default), and
+that run is then shown beside it rather than on a row of its own; ``goal`` checks it against one
+of the issue's targets (``vs-reference``, ``postgres-rps``, ``vs-healthz``, ``feed``: half of
+/healthz and a p99 within 50 ms). Its ``prepare`` function runs once the servers are up and
+before any clock starts; it gets a :class:`Fixture`
+(an HTTP client, ``pintuan`` subcommands such as ``tokens create EMAIL``, the join seed) and
+returns a
 :class:`Load`: one fixed :class:`Request`, or a factory ``n -> Request`` for per-request bodies and
 bearer tokens, and optionally a hand-written wrk Lua script.
 """

@@ -30,6 +30,7 @@ from bench.load.scenarios import (
     BASELINE,
     LONGEST_SIGNED_RUN_SECONDS,
     POSTGRES,
+    REFERENCE_POSTGRES,
     SCENARIOS,
     SUITES,
     TOLERANCE,
@@ -160,22 +161,26 @@ def _measure(
     for scenario, load in zip(plan, loads, strict=True):
         fixture = fixtures[scenario.target]
         title = f"{labels[scenario.target]} {scenario.name}"
+        # The PostgreSQL targets start the most processes any scenario loads.
+        servers = scenario.servers or (
+            args.postgres_servers if scenario.target == POSTGRES else len(fixture.base_urls)
+        )
+        urls, pids = fixture.base_urls[:servers], fixture.pids[:servers]
         next_index = 0
         if args.warmup:
             note(f"  {title}: warming up")
             runs.warmups[len(runs.measured)], used = generator.measure(
-                load, fixture.base_urls, args.warmup, next_index
+                load, urls, args.warmup, next_index
             )
             next_index += used
         note(f"  {title}: measuring")
         runs.loads_before.append(os.getloadavg()[0])
-        database = (
-            database_name(postgres_url) if postgres_url and scenario.target == POSTGRES else None
-        )
-        cpu_before = cpu_ticks(fixture.pids)
+        on_postgres = scenario.target in (POSTGRES, REFERENCE_POSTGRES)
+        database = database_name(postgres_url) if postgres_url and on_postgres else None
+        cpu_before = cpu_ticks(pids)
         database_before = cpu_ticks(postgres_pids(database)) if database else {}
-        measurement, _ = generator.measure(load, fixture.base_urls, args.duration, next_index)
-        cpu_after = cpu_ticks(fixture.pids)
+        measurement, _ = generator.measure(load, urls, args.duration, next_index)
+        cpu_after = cpu_ticks(pids)
         database_after = cpu_ticks(postgres_pids(database)) if database else {}
         runs.cpu[len(runs.measured)] = per_request(cpu_before, cpu_after, measurement)
         runs.database_cpu[len(runs.measured)] = per_request(
@@ -200,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in SCENARIOS
         if s.suite in suites
         and (not args.only or any(t.lower() in describe(s).lower() for t in args.only))
-        and (s.target != POSTGRES or postgres_url)
+        and (s.target not in (POSTGRES, REFERENCE_POSTGRES) or postgres_url)
     ]
     plan = [BASELINE, *chosen, Scenario(f"{BASELINE.name} (again)", BASELINE.prepare)]
     runs = Runs()

@@ -182,9 +182,10 @@ def _port(base_url: str) -> int:
 
 
 class Wrk:
-    def __init__(self, executable: str, scratch: Path) -> None:
+    def __init__(self, executable: str, scratch: Path, *, connections: int = CONNECTIONS) -> None:
         self.executable = executable
         self.scratch = scratch
+        self.connections = connections
         version = subprocess.run(
             [executable, "--version"], capture_output=True, text=True, check=False
         ).stdout.split()
@@ -205,7 +206,7 @@ class Wrk:
         command = [
             self.executable,
             f"--threads={threads}",
-            f"--connections={CONNECTIONS}",
+            f"--connections={self.connections}",
             f"--duration={seconds}s",
             f"--timeout={REQUEST_TIMEOUT_SECONDS}s",
             f"--script={path}",

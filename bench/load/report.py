@@ -36,7 +36,11 @@ from bench.load.servers import Target
 SQLITE_MIN_VS_REFERENCE = 0.8
 SQLITE_AIM_VS_REFERENCE = 1.0
 SQLITE_MAX_P99_VS_REFERENCE = 2.0
-POSTGRES_MIN_SPREAD_RPS = 3_000
+READS_MIN_VS_HEALTHZ = 0.5
+# The aggregated feed (issue 15): half of /healthz, and a p99 within this, at 64 connections.
+FEED_MIN_VS_HEALTHZ = 0.5
+FEED_MAX_P99_MS = 50.0
+POSTGRES_MIN_VS_REFERENCE = 1.0
 # Above this relative change between the first and last /healthz, the machine's load changed
 # during the run by more than the ratios can absorb.
 DRIFT_TOLERANCE = 0.15
@@ -53,6 +57,9 @@ class Row:
     cpu_us: float | None = None
     database_cpu_us: float | None = None
     cpu_vs_reference: float | None = None
+    # The reference's own run this row is divided by, and that run's target label.
+    reference: Measurement | None = None
+    reference_label: str | None = None
 
 
 def git_state() -> dict[str, Any]:
@@ -119,6 +126,84 @@ def render(rows: Sequence[Row]) -> str:
     )
 
 
+def _speed(m: Measurement) -> str:
+    p99 = f"{m.p99_ms / 1000:.1f} s" if m.p99_ms >= 1000 else f"{m.p99_ms:,.0f} ms"
+    failures = f", {m.errors + m.non_2xx:,} failed" if m.failed else ""
+    return f"{m.rps:,.0f}/s, p99 {p99}{failures}"
+
+
+def _compared_runs(rows: Sequence[Row]) -> set[tuple[str, str]]:
+    """The reference runs some row is divided by: shown beside that row, not on their own."""
+    return {
+        (row.scenario.compare_target, row.scenario.compare_with)
+        for row in rows
+        if row.scenario.compare_with and row.reference is not None
+    }
+
+
+def table_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The issue's table, a row per scenario run (each reference run beside the row it is
+    divided by): path, Pintuan, the bare reference of the same run, the ratio."""
+    beside = _compared_runs(rows)
+    out = []
+    for row in rows:
+        key = (row.scenario.target, row.scenario.name)
+        if key in beside:
+            continue
+        m, reference = row.measurement, row.reference
+        if reference is not None and row.vs_reference is not None:
+            ratio = f"{row.vs_reference:.2f}x"
+            of = "reference"
+        else:
+            ratio = f"{row.ratio:.2f}x of Pintuan's own /healthz"
+            of = "healthz"
+        out.append(
+            {
+                "path": f"{row.scenario.name}, {row.target_label}",
+                "scenario": row.scenario.name,
+                "target": row.scenario.target,
+                "pintuan": {
+                    "rps": round(m.rps, 1),
+                    "p99_ms": round(m.p99_ms, 2),
+                    "errors": m.errors,
+                    "non_2xx": m.non_2xx,
+                    "text": _speed(m),
+                },
+                "reference": None
+                if reference is None
+                else {
+                    "label": row.reference_label,
+                    "rps": round(reference.rps, 1),
+                    "p99_ms": round(reference.p99_ms, 2),
+                    "errors": reference.errors,
+                    "non_2xx": reference.non_2xx,
+                    "text": _speed(reference),
+                },
+                "ratio": round(row.vs_reference if of == "reference" else row.ratio, 3)
+                if not math.isnan(row.vs_reference if of == "reference" else row.ratio)
+                else None,
+                "ratio_of": of,
+                "ratio_text": ratio,
+            }
+        )
+    return out
+
+
+def render_table(table: Sequence[Mapping[str, Any]]) -> str:
+    """``table_rows`` as the issue prints it (a Markdown table, ready for the README)."""
+    lines = [
+        "| path | Pintuan | bare reference in the same run | ratio |",
+        "|---|---|---|---|",
+    ]
+    for entry in table:
+        reference = entry["reference"]
+        beside = f"{reference['text']} ({reference['label']})" if reference else "—"
+        lines.append(
+            f"| {entry['path']} | {entry['pintuan']['text']} | {beside} | {entry['ratio_text']} |"
+        )
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class GoalCheck:
     what: str
@@ -131,6 +216,26 @@ def check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
     checks = []
     for row in rows:
         m = row.measurement
+        if row.scenario.goal == "vs-healthz":
+            checks.append(
+                GoalCheck(
+                    f"{row.target_label} {row.scenario.name}: req/s vs /healthz, timeouts",
+                    f"{row.ratio:.2f}x, {m.errors} errors, {m.non_2xx} non-2xx",
+                    f"≥ {READS_MIN_VS_HEALTHZ:.1f}x with none",
+                    row.ratio >= READS_MIN_VS_HEALTHZ and not m.failed,
+                )
+            )
+        if row.scenario.goal == "feed":
+            checks.append(
+                GoalCheck(
+                    f"{row.target_label} {row.scenario.name}: req/s vs /healthz, p99",
+                    f"{row.ratio:.2f}x, p99 {m.p99_ms:.0f} ms, {m.errors} errors",
+                    f"≥ {FEED_MIN_VS_HEALTHZ:.1f}x, p99 ≤ {FEED_MAX_P99_MS:.0f} ms",
+                    row.ratio >= FEED_MIN_VS_HEALTHZ
+                    and m.p99_ms <= FEED_MAX_P99_MS
+                    and not m.failed,
+                )
+            )
         if row.scenario.goal == "vs-reference" and row.vs_reference is not None:
             checks.append(
                 GoalCheck(
@@ -149,13 +254,13 @@ def check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
                         row.p99_vs_reference < SQLITE_MAX_P99_VS_REFERENCE,
                     )
                 )
-        if row.scenario.goal == "postgres-rps":
+        if row.scenario.goal == "postgres-vs-reference" and row.vs_reference is not None:
             checks.append(
                 GoalCheck(
-                    f"{row.target_label} {row.scenario.name}: req/s",
-                    f"{m.rps:,.0f}",
-                    f"≥ {POSTGRES_MIN_SPREAD_RPS:,}",
-                    m.rps >= POSTGRES_MIN_SPREAD_RPS,
+                    f"{row.target_label} {row.scenario.name}: req/s vs the psycopg reference",
+                    f"{row.vs_reference:.2f}x",
+                    f"≥ {POSTGRES_MIN_VS_REFERENCE:.1f}x",
+                    row.vs_reference >= POSTGRES_MIN_VS_REFERENCE,
                 )
             )
     return checks
@@ -319,12 +424,21 @@ class Runs:
     verified: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def _reference_of(scenario: Scenario) -> str:
+    """The target whose run of ``compare_with`` this scenario is divided by."""
+    return scenario.reference if scenario.reference != REFERENCE else scenario.compare_target
+
+
 def _rows(runs: Runs, labels: Mapping[str, str], baseline: float) -> list[Row]:
     """Each run's figures with its ratios to the /healthz ``baseline`` and to the reference."""
-    references = {s.name: i for i, (s, key, _) in enumerate(runs.measured) if key == REFERENCE}
+    runs_by = {(key, s.name): i for i, (s, key, _) in enumerate(runs.measured)}
     rows = []
     for i, (scenario, key, m) in enumerate(runs.measured):
-        r = references.get(scenario.compare_with or "")
+        r = (
+            runs_by.get((_reference_of(scenario), scenario.compare_with))
+            if scenario.compare_with
+            else None
+        )
         reference = runs.measured[r][2] if r is not None else None
         reference_cpu = runs.cpu[r] if r is not None else None
         own_cpu = runs.cpu[i]
@@ -339,6 +453,8 @@ def _rows(runs: Runs, labels: Mapping[str, str], baseline: float) -> list[Row]:
                 own_cpu,
                 runs.database_cpu[i],
                 own_cpu / reference_cpu if own_cpu and reference_cpu else None,
+                reference,
+                labels[runs.measured[r][1]] if r is not None else None,
             )
         )
     return rows
@@ -380,6 +496,9 @@ def summarise(
         "in-process worker\n'vs healthz' divides by the mean of the two Pintuan /healthz runs, "
         "'vs ref' by the same scenario on the bare reference\n"
     )
+    table = table_rows(rows)
+    print(render_table(table))
+    print("\nevery run:\n")
     print(render(rows))
     print(f"\n/healthz drift from first to last run: {drift:+.1%}", end="")
     steady = abs(drift) <= DRIFT_TOLERANCE
@@ -438,6 +557,7 @@ def summarise(
                 {
                     "name": row.scenario.name,
                     "target": row.scenario.target,
+                    "servers": row.scenario.servers,
                     "suite": row.scenario.suite,
                     "requests": row.measurement.requests,
                     "seconds": round(row.measurement.seconds, 3),
@@ -463,6 +583,7 @@ def summarise(
                 }
                 for row, load in zip(rows, runs.loads_before, strict=True)
             ],
+            "table": table,
             "targets": [
                 {"what": c.what, "value": c.value, "target": c.goal, "met": c.met} for c in checks
             ],

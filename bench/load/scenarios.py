@@ -47,12 +47,22 @@ SANDBOX_SECRET = secrets.token_hex(32)
 # sandbox's tolerance of the signature's timestamp.
 LONGEST_SIGNED_RUN_SECONDS = int(TOLERANCE.total_seconds()) - 60
 
+# A shopper of the demo catalogue, who starts the team whose page the reads load.
+DEMO_SHOPPER = "amy@example.com"
+
 # The targets: servers under test.
 SQLITE = "sqlite"
 SQLITE_JOINS = "sqlite-joins"
 SQLITE_PAYMENTS = "sqlite-payments"
 REFERENCE = "reference"
 POSTGRES = "postgres"
+REFERENCE_POSTGRES = "reference-postgres"
+# The joins on PostgreSQL run on this many server processes of Pintuan and of its reference;
+# both start the most of them, and each scenario loads the first ``servers``.
+POSTGRES_JOIN_SERVERS = (2, 4)
+SQLITE_FEED = "sqlite-feed"
+# The feed's server holds this many live offers (``bench/seed_feed.py``).
+FEED_OFFERS = 10_000
 
 
 # --- What a scenario is -------------------------------------------------------------------------
@@ -145,6 +155,7 @@ class Fixture:
     pids: Sequence[int] = ()
     payments: PaymentSeed | None = None
     _live_deal_id: str | None = None
+    _forming_team_id: str | None = None
     _predelivered: Sequence[bytes] | None = None
 
     def cli(self, *args: str) -> str:
@@ -161,6 +172,22 @@ class Fixture:
                 raise HarnessError("the demo catalogue has no live deal to read")
             self._live_deal_id = str(deals[0]["id"])
         return self._live_deal_id
+
+    def forming_team_id(self) -> str:
+        """A team a demo shopper starts on the newest live deal, through the API (its page is
+        the link shoppers share)."""
+        if self._forming_team_id is None:
+            token = self.cli("tokens", "create", DEMO_SHOPPER).strip()
+            started = self.client.post(
+                f"/v1/deals/{self.live_deal_id()}/teams",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if started.status_code != 201:
+                raise HarnessError(
+                    f"starting a team answered {started.status_code}: {started.text[:500]}"
+                )
+            self._forming_team_id = str(started.json()["team"]["id"])
+        return self._forming_team_id
 
     def join_seed(self) -> JoinSeed:
         if self.joins is None:
@@ -185,18 +212,21 @@ class Fixture:
     def delivered_before_clocks(self) -> int:
         return len(self._predelivered or ())
 
-    def teams(self, kind: str) -> Sequence[str]:
-        """``TEAMS`` forming teams of the ``kind`` ("spread" or "hot") nobody has joined yet."""
+    def teams(self, kind: str, round_: int = 0) -> Sequence[str]:
+        """``TEAMS`` forming teams of the ``kind`` ("spread" or "hot") nobody has joined yet;
+        a ready-made seed holds one set per ``round_`` of scenarios on the same kind."""
         seed = self.join_seed()
         if seed.teams is not None:
-            return seed.teams[kind]
+            return seed.teams[kind if round_ == 0 else f"{kind}-{round_}"]
         return start_teams(self.client, seed.leaders, seed.kind_deals[kind])
 
 
 @dataclass(frozen=True)
 class Scenario:
     """``target`` names the server it runs against; ``compare_with`` the scenario of the
-    reference it is divided by; ``goal`` which of the issue's targets it is checked against."""
+    ``reference`` target (or ``compare_target``) it is divided by; ``goal`` which of the issue's
+    targets it is checked against (``report.GOALS``); ``servers`` how many of the target's
+    processes it loads (None: its default)."""
 
     name: str
     prepare: Callable[[Fixture], Load]
@@ -204,17 +234,20 @@ class Scenario:
     suite: str = "reads"
     compare_with: str | None = None
     goal: str | None = None
+    compare_target: str = REFERENCE
+    servers: int | None = None
+    reference: str = REFERENCE
 
 
 def _get(path: str) -> Callable[[Fixture], Load]:
     return lambda _fixture: Load(Request("GET", path))
 
 
-def _join(kind: str, *, idempotency_key: bool = True) -> Callable[[Fixture], Load]:
+def _join(kind: str, *, idempotency_key: bool = True, round_: int = 0) -> Callable[[Fixture], Load]:
     """Joins by a different shopper each, to the ``kind`` teams (see the module's docstring)."""
 
     def prepare(fixture: Fixture) -> Load:
-        teams = fixture.teams(kind)
+        teams = fixture.teams(kind, round_)
         shoppers = fixture.join_seed().shoppers
         run = secrets.token_hex(4)
 
@@ -266,16 +299,47 @@ JOIN_SPREAD = f"POST join (a) {TEAMS:,} teams of {SPREAD_DEALS} deals"
 JOIN_HOT = f"POST join (b) {TEAMS:,} teams of 1 hot deal"
 JOIN_SPREAD_NO_KEY = "POST join (a), no Idempotency-Key"
 
+
+def _postgres_joins() -> list[Scenario]:
+    """The joins on PostgreSQL beside the bare psycopg reference (``bench/reference_pg.py``),
+    on each number of server processes, alternating so that each ratio divides neighbours."""
+    scenarios = []
+    for round_, servers in enumerate(POSTGRES_JOIN_SERVERS):
+        for kind, name in (("spread", JOIN_SPREAD), ("hot", JOIN_HOT)):
+            named = f"{name}, {servers} processes"
+            join = _join(kind, round_=round_)
+            goal = "postgres-vs-reference"
+            scenarios += [
+                Scenario(named, join, POSTGRES, "joins", named, goal, servers, REFERENCE_POSTGRES),
+                Scenario(named, join, REFERENCE_POSTGRES, "joins", servers=servers),
+            ]
+    return scenarios
+
+
 WEBHOOK_FIRST = "POST webhook: payment authorized"
 WEBHOOK_DUPLICATE = "POST webhook: duplicate delivery"
 
 BASELINE = Scenario("GET /healthz", _get("/healthz"))
 
+# Reads by a visitor (no cookie, no token), each held to half of /healthz with no timeout.
+READS_GOAL = "vs-healthz"
+
 SCENARIOS: list[Scenario] = [
-    Scenario("GET /v1/deals?limit=20", _get("/v1/deals?limit=20")),
+    Scenario("GET /v1/deals?limit=20", _get("/v1/deals?limit=20"), goal=READS_GOAL),
     Scenario(
         "GET /v1/deals/{id}",
         lambda fixture: Load(Request("GET", f"/v1/deals/{fixture.live_deal_id()}")),
+        goal=READS_GOAL,
+    ),
+    Scenario(
+        "GET /deals/{id} (page)",
+        lambda fixture: Load(Request("GET", f"/deals/{fixture.live_deal_id()}")),
+        goal=READS_GOAL,
+    ),
+    Scenario(
+        "GET /teams/{id} (page)",
+        lambda fixture: Load(Request("GET", f"/teams/{fixture.forming_team_id()}")),
+        goal=READS_GOAL,
     ),
     # Pintuan and the reference alternate, so that each ratio divides neighbouring runs.
     Scenario("GET /healthz", _get("/healthz"), REFERENCE, "joins"),
@@ -290,13 +354,17 @@ SCENARIOS: list[Scenario] = [
         "joins",
         JOIN_SPREAD,
     ),
-    Scenario(JOIN_SPREAD, _join("spread"), POSTGRES, "joins", JOIN_SPREAD, "postgres-rps"),
-    Scenario(JOIN_HOT, _join("hot"), POSTGRES, "joins", JOIN_HOT),
+    *_postgres_joins(),
     # The duplicates first: they are the confirmations' baseline, measured on the same server.
     Scenario(WEBHOOK_DUPLICATE, _redeliver, SQLITE_PAYMENTS, "payments"),
     Scenario(WEBHOOK_FIRST, _confirm, SQLITE_PAYMENTS, "payments"),
     Scenario(WEBHOOK_DUPLICATE, _redeliver, POSTGRES, "payments"),
     Scenario(WEBHOOK_FIRST, _confirm, POSTGRES, "payments"),
+    # The aggregated feed over 10,000 live offers, next to the same server's own /healthz.
+    Scenario("GET /healthz", _get("/healthz"), SQLITE_FEED, "feed"),
+    Scenario("GET /v1/feed?slots=20", _get("/v1/feed?slots=20"), SQLITE_FEED, "feed", goal="feed"),
+    Scenario("GET / (the feed)", _get("/"), SQLITE_FEED, "feed", goal="feed"),
+    Scenario("GET /healthz (again)", _get("/healthz"), SQLITE_FEED, "feed"),
 ]
 
 TARGET_WORDS = {
@@ -305,6 +373,8 @@ TARGET_WORDS = {
     SQLITE_PAYMENTS: "sqlite",
     REFERENCE: "reference",
     POSTGRES: "postgres",
+    REFERENCE_POSTGRES: "postgres reference",
+    SQLITE_FEED: f"sqlite, {FEED_OFFERS:,} offers",
 }
 
 
@@ -313,8 +383,9 @@ def describe(scenario: Scenario) -> str:
 
 
 SUITES = {
-    "all": ("reads", "joins", "payments"),
+    "all": ("reads", "joins", "payments", "feed"),
     "reads": ("reads",),
+    "feed": ("feed",),
     "joins": ("joins",),
     "payments": ("payments",),
 }

@@ -29,14 +29,18 @@ from bench.load.harness import (
     with_bench_path,
 )
 from bench.load.scenarios import (
+    FEED_OFFERS,
     PAYMENT_DEALS,
     PAYMENT_TEAM_SIZE,
     POSTGRES,
+    POSTGRES_JOIN_SERVERS,
     REFERENCE,
+    REFERENCE_POSTGRES,
     SANDBOX_SECRET,
     SHOPPERS,
     SPREAD_DEALS,
     SQLITE,
+    SQLITE_FEED,
     SQLITE_JOINS,
     SQLITE_PAYMENTS,
     TEAM_SIZE,
@@ -48,6 +52,8 @@ from bench.load.scenarios import (
 )
 from pintuan.kit.serving import Server, start_command
 
+# Pintuan's own default PINTUAN_DB_POOL_SIZE, given to the psycopg reference too.
+DEFAULT_POOL_SIZE = 10
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -109,8 +115,8 @@ def _pintuan_env(database_url: str) -> dict[str, str]:
     env["PINTUAN_DATABASE_URL"] = database_url
     # The demo catalogue is refused in prod, and the benchmark needs it.
     env["PINTUAN_ENV"] = "dev"
-    # A log line per request would measure the logger.
-    env["PINTUAN_LOG_LEVEL"] = "WARNING"
+    # Request logs stay on, as they are by default: a real request writes its log line.
+    env.pop("PINTUAN_LOG_LEVEL", None)
     # Known to the harness, which signs the sandbox's notifications with it.
     env["PINTUAN_SANDBOX_WEBHOOK_SECRET"] = SANDBOX_SECRET
     return env
@@ -187,6 +193,15 @@ def _build_pintuan(
     return Seeded(join_seed, payment_seed)
 
 
+def _build_feed(pintuan: Path, env: Mapping[str, str], workdir: Path) -> Seeded:
+    """Migrate and seed ``FEED_OFFERS`` live offers with a few hundred almost full teams."""
+    run_command([str(pintuan), "migrate"], env, workdir)
+    seeder = [*bench_module("seed_feed"), "seed", f"--offers={FEED_OFFERS}"]
+    # Ten thousand deals through the services take minutes on a busy machine.
+    run_command(seeder, env, workdir, 3 * SEED_TIMEOUT_SECONDS)
+    return Seeded()
+
+
 def verify_payments(fixture: Fixture) -> dict[str, Any]:
     """What ``bench/seed_payments.py verify`` finds in the target's database (its servers
     stopped): the deliveries' effects and the ledger check."""
@@ -216,6 +231,25 @@ def _build_reference(workdir: Path) -> Seeded:
     seeded: dict[str, Any] = json.loads(out.read_text())
     teams = {"spread": seeded["spread_teams"], "hot": seeded["hot_teams"]}
     return Seeded(JoinSeed(kind_deals={}, leaders=[], shoppers=seeded["shoppers"], teams=teams))
+
+
+def _build_reference_postgres(url: str, workdir: Path) -> Seeded:
+    out = workdir / "reference-postgres-seed.json"
+    command = [
+        *bench_module("reference_pg"),
+        "seed",
+        f"--url={url}",
+        f"--out={out}",
+        f"--rounds={len(POSTGRES_JOIN_SERVERS)}",
+        *_join_sizes(),
+    ]
+    run_command(command, with_bench_path(os.environ), workdir, SEED_TIMEOUT_SECONDS)
+    seeded: dict[str, Any] = json.loads(out.read_text())
+    return Seeded(
+        JoinSeed(
+            kind_deals={}, leaders=[], shoppers=seeded["shoppers"], teams=seeded["teams_by_kind"]
+        )
+    )
 
 
 def targets_for(
@@ -273,6 +307,18 @@ def targets_for(
                 "/readyz",
             )
         )
+    if SQLITE_FEED in needed:
+        feed_env = _pintuan_env(f"sqlite:///{workdir / 'feed.db'}")
+        targets.append(
+            Target(
+                SQLITE_FEED,
+                "Pintuan/SQLite",
+                feed_env,
+                lambda: _build_feed(pintuan, feed_env, workdir),
+                serve,
+                "/readyz",
+            )
+        )
     if REFERENCE in needed:
         reference_db = workdir / "reference.db"
         targets.append(
@@ -291,6 +337,27 @@ def targets_for(
                 "/healthz",
             )
         )
+    joins_on_postgres = "joins" in postgres_suites
+    if REFERENCE_POSTGRES in needed and postgres_url:
+        url = postgres_url
+        targets.append(
+            Target(
+                REFERENCE_POSTGRES,
+                "psycopg reference",
+                with_bench_path(os.environ),
+                lambda: _build_reference_postgres(url, workdir),
+                lambda port: [
+                    *bench_module("reference_pg"),
+                    "serve",
+                    f"--url={url}",
+                    f"--host={HOST}",
+                    f"--port={port}",
+                    f"--pool-size={postgres_pool_size or DEFAULT_POOL_SIZE}",
+                ],
+                "/healthz",
+                processes=max(POSTGRES_JOIN_SERVERS),
+            )
+        )
     if POSTGRES in needed and postgres_url:
         pg_env = _pintuan_env(postgres_url)
         if postgres_pool_size is not None:
@@ -298,7 +365,7 @@ def targets_for(
         targets.append(
             Target(
                 POSTGRES,
-                f"Pintuan/PostgreSQL x{postgres_servers}",
+                "Pintuan/PostgreSQL",
                 pg_env,
                 lambda: _build_pintuan(
                     pintuan,
@@ -310,7 +377,9 @@ def targets_for(
                 ),
                 serve,
                 "/readyz",
-                processes=postgres_servers,
+                processes=max(postgres_servers, *POSTGRES_JOIN_SERVERS)
+                if joins_on_postgres
+                else postgres_servers,
             )
         )
     return targets

@@ -104,11 +104,15 @@ def _instant(moment: datetime) -> str:
 
 @dataclass
 class Inbox:
-    """What the receiver took in: OAuth redirects, and the events whose signature held."""
+    """What the receiver took in: OAuth redirects, and the events whose signature held.
+
+    `rejected` counts events whose signature failed; `deferred`, those that came before we knew
+    our endpoint's secret (answered 503, so Pintuan delivers them again)."""
 
     redirects: queue.Queue[dict[str, str]] = field(default_factory=queue.Queue)
     events: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
+    deferred: int = 0
     secret: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -138,6 +142,13 @@ def _handler(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
                 self._answer(404, "not found")
                 return
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if inbox.secret is None:
+                # Installed but not yet subscribed: we cannot check the signature, so we ask
+                # Pintuan to come back rather than call a possibly genuine event forged.
+                with inbox.lock:
+                    inbox.deferred += 1
+                self._answer(503, "not ready", retry_after=1)
+                return
             event = inbox.verify(body, {k.lower(): v for k, v in self.headers.items()})
             with inbox.lock:
                 if event is None:
@@ -147,9 +158,11 @@ def _handler(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
             # 2xx only for what we verified: anything else Pintuan will retry, or give up on.
             self._answer(204 if event is not None else 400, "")
 
-        def _answer(self, status: int, text: str) -> None:
+        def _answer(self, status: int, text: str, retry_after: int | None = None) -> None:
             data = text.encode()
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("retry-after", str(retry_after))
             self.send_header("content-type", "text/plain; charset=utf-8")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
@@ -166,6 +179,12 @@ def _handler(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
 
 class PintuanError(RuntimeError):
     """Pintuan refused a request; the message carries its problem details."""
+
+    def __init__(
+        self, message: str, status: int | None = None, problem: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.problem = status, problem or {}
 
 
 class CinemaPartner:
@@ -212,7 +231,13 @@ class CinemaPartner:
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         answer = self.http.request(method, path, **kwargs)
         if answer.status_code >= 400:
-            raise PintuanError(f"{method} {path}: {answer.status_code} {answer.text}")
+            try:
+                problem: dict[str, Any] = answer.json()
+            except ValueError:
+                problem = {}
+            raise PintuanError(
+                f"{method} {path}: {answer.status_code} {answer.text}", answer.status_code, problem
+            )
         body: dict[str, Any] = answer.json() if answer.content else {}
         return body
 
@@ -300,20 +325,22 @@ class CinemaPartner:
     def subscribe(self, events: tuple[str, ...] = EVENTS) -> str:
         """Listen to the shop's events at our receiver and keep the endpoint's signing secret.
 
-        The manifest's webhook URL became an endpoint when the app was approved: read its secret
-        (only the app itself can); without one, register the endpoint now."""
-        url = f"{self.url}/webhooks"
-        listed = self._call("GET", "/v1/webhook_endpoints", headers=self._bearer())["data"]
-        ours = [e for e in listed if e["url"] == url]
-        if ours:
-            endpoint = self._call(
-                "GET", f"/v1/webhook_endpoints/{ours[0]['id']}", headers=self._bearer()
-            )
-        else:
+        The manifest's webhook URL becomes an endpoint once the app is approved; Pintuan keeps one
+        endpoint per address, so whichever of us comes first registers it and the other reads it
+        (only the app itself can read its secret)."""
+        try:
             endpoint = self._call(
                 "POST",
                 "/v1/webhook_endpoints",
-                json={"url": url, "events": list(events)},
+                json={"url": f"{self.url}/webhooks", "events": list(events)},
+                headers=self._bearer(),
+            )
+        except PintuanError as refused:
+            if refused.problem.get("code") != "webhook_endpoint_exists":
+                raise
+            endpoint = self._call(
+                "GET",
+                f"/v1/webhook_endpoints/{refused.problem['endpoint_id']}",
                 headers=self._bearer(),
             )
         self.inbox.secret = endpoint["secret"]

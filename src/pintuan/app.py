@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa
@@ -29,15 +29,21 @@ from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.deals.images_api import router as deal_images_router
 from pintuan.errors import PROBLEM_JSON, AppError
+from pintuan.events.watch import watch_outbox
+from pintuan.feed.api import clicks_router as feed_clicks_router
+from pintuan.feed.api import router as feed_router
+from pintuan.feed.serving import FeedRuntime
 from pintuan.fulfilment.api import router as fulfilment_router
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
-from pintuan.kit.http import refuse_nul_characters
+from pintuan.kit.http import RefuseNulMiddleware
 from pintuan.kit.ids import new_id
 from pintuan.kit.limits import install_request_limits
-from pintuan.kit.logs import logged_path, request_id_var
+from pintuan.kit.logs import log_request, logged_path, request_id_var
+from pintuan.kit.replica import ReadYourWritesMiddleware
 from pintuan.kit.security_headers import SecurityHeadersMiddleware
 from pintuan.ledger.api import router as ledger_router
+from pintuan.ledger.findings_api import router as findings_router
 from pintuan.media.api import router as media_router
 from pintuan.merchants.api import router as merchants_router
 from pintuan.notifications.api import router as notifications_router
@@ -48,13 +54,15 @@ from pintuan.ops.metrics import router as metrics_router
 from pintuan.partners.api import links_router as partner_links_router
 from pintuan.partners.api import router as partners_router
 from pintuan.payments.api import router as payments_router
+from pintuan.payments.queue_api import router as payment_queue_router
+from pintuan.payments.refunds_api import router as refunds_router
 from pintuan.payments.reports_api import router as payment_reports_router
 from pintuan.services import Services
 from pintuan.shares.api import router as shares_router
 from pintuan.shares.visitors import VisitorLinkMiddleware
 from pintuan.teams.api import router as teams_router
 from pintuan.teams.reports_api import router as team_reports_router
-from pintuan.web import install_web
+from pintuan.web import install_web, read_pages_router
 from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
 from pintuan.webhooks.api import router as webhooks_router
@@ -83,17 +91,26 @@ def create_app(
     """The application. With ``run_worker`` it also sweeps due work in-process (``serve``)."""
     settings = settings or get_settings()
     services = services or build_services(settings)
+    feed = FeedRuntime(settings, services.db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(Worker(services).run(stop)) if run_worker else None
+        watcher = asyncio.create_task(watch_outbox(services.db, services.reads, stop))
+        feed_task = asyncio.create_task(feed.run(stop))
+        replica = services.db.replica
+        lag_task = asyncio.create_task(replica.watch(stop)) if replica is not None else None
         try:
             yield
         finally:
             stop.set()
+            await feed_task  # writes the slates still buffered
             if task is not None:
                 await task
+            await watcher
+            if lag_task is not None:
+                await lag_task
             services.db.dispose()
 
     prod = settings.env is Environment.PROD
@@ -106,21 +123,24 @@ def create_app(
         # explorers, which run third-party scripts and invite trying writes against live data.
         docs_url=None if prod else "/docs",
         redoc_url=None if prod else "/redoc",
-        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.services = services
+    app.state.feed = feed
     # Routes are matched in order, one pattern at a time: the hottest go first.
     for router in (
         ops_router,
         teams_router,
+        read_pages_router,
         deals_router,
         payments_router,
         accounts_router,
         merchants_router,
         notifications_router,
         ledger_router,
+        findings_router,
         team_reports_router,
         payment_reports_router,
+        refunds_router,
         users_router,
         audit_router,
         audit_log_router,
@@ -135,15 +155,22 @@ def create_app(
         webhooks_router,
         deal_images_router,
         media_router,
+        feed_router,
+        feed_clicks_router,
+        payment_queue_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.
+    # Added first, so innermost: its refusal carries every header the others add.
+    app.add_middleware(RefuseNulMiddleware)
     install_web(app, settings)
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, session_cookie=SESSION_COOKIE, hsts=prod)
     app.add_middleware(ApiCsrfMiddleware)
     install_request_limits(app, settings)
+    if services.db.replica is not None:
+        app.add_middleware(ReadYourWritesMiddleware, window=settings.replica_max_lag_seconds)
     app.add_middleware(RequestLogMiddleware)
     return app
 
@@ -258,10 +285,14 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = (
-            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id("req")
-        )
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                if 0 < len(incoming) <= 64 and incoming.isprintable():
+                    request_id = incoming
+                break
+        request_id = request_id or new_id("req")
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -278,14 +309,13 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": logged_path(scope),
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
+            log_request(
+                log,
+                request_id,
+                scope["method"],
+                logged_path(scope),
+                status,
+                round(elapsed * 1000, 2),
             )
             record_request(scope, status, elapsed)
             request_id_var.reset(token)

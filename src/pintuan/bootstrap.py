@@ -8,6 +8,8 @@ from pintuan.config import Settings
 from pintuan.domain.payments import PaymentProvider, PaymentStyle
 from pintuan.kit.db import Database
 from pintuan.kit.passwords import Passwords
+from pintuan.kit.readcache import ReadCache
+from pintuan.kit.redislink import RedisLink
 from pintuan.kit.time import clock
 from pintuan.media.stores import media_store_for
 from pintuan.payments.providers.alipay import AlipayProvider
@@ -25,6 +27,9 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         pool_size=settings.db_pool_size,
         statement_timeout_ms=settings.db_statement_timeout_ms,
         lock_timeout_ms=settings.db_lock_timeout_ms,
+        replica_url=settings.database_replica_url,
+        replica_max_lag_seconds=settings.replica_max_lag_seconds,
+        replica_sample_seconds=settings.replica_sample_seconds,
     )
     clock.offset = timedelta(seconds=settings.clock_offset_seconds)
     providers: dict[str, PaymentProvider] = {}
@@ -58,4 +63,6 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         ),
         providers=providers,
         media=media_store_for(settings),
+        reads=ReadCache(settings.read_cache_seconds, settings.read_cache_entries),
+        redis=RedisLink(settings.redis_url) if settings.redis_url else None,
     )

@@ -6,7 +6,7 @@ import ipaddress
 import secrets
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -18,6 +18,8 @@ import pintuan.models  # noqa: F401
 from pintuan.config import Environment, Settings, get_settings
 from pintuan.domain.roles import Role
 from pintuan.errors import AppError, NotFound
+from pintuan.feed.commands import build_feed_app
+from pintuan.feed.evaluation import reward_weights
 
 T = TypeVar("T")
 
@@ -273,6 +275,30 @@ def audit() -> None:
     raise typer.Exit(1)
 
 
+@app.command("reconcile-admission")
+def reconcile_admission() -> None:
+    """Rebuild Redis's hot-deal admission counters from the database (the worker does this
+    every PINTUAN_REDIS_RECONCILE_SECONDS); after a Redis restart, start them afresh."""
+    from pintuan.bootstrap import build_services
+    from pintuan.kit.time import utc_now
+    from pintuan.teams.admission import reconcile
+
+    services = build_services(_settings())
+    if services.redis is None:
+        raise _fail("PINTUAN_REDIS_URL is not set: there is no admission to reconcile.")
+    try:
+        done = reconcile(services.redis, services.db, utc_now())
+    finally:
+        services.redis.close()
+        services.db.dispose()
+    if done.restarted:
+        typer.echo("Redis had restarted: its admission counters were wiped and start afresh.")
+    else:
+        typer.echo(
+            f"Reconciled {done.deals} deal and {done.teams} team counters; forgot {done.forgotten}."
+        )
+
+
 @growth_app.command("rollup")
 def growth_rollup(
     day: Annotated[
@@ -373,7 +399,6 @@ def settle(
     zone). Days already settled are left as they are."""
     from sqlalchemy import select
 
-    from pintuan.kit.time import utc_now
     from pintuan.ledger.settlement import settle_day
     from pintuan.merchants.models import Merchant
 
@@ -385,11 +410,19 @@ def settle(
             if merchant
             else list(session.scalars(select(Merchant.id).where(Merchant.status == "approved")))
         )
-        now = utc_now()
-        return len(ids), sum(settle_day(session, m, business_day, now) for m in ids)
+        grace = timedelta(minutes=get_settings().settlement_grace_minutes)
+        return len(ids), sum(settle_day(session, m, business_day, grace) for m in ids)
 
     merchants, written = _run(work)
     typer.echo(f"{written} statements written for {business_day} across {merchants} merchants.")
+
+
+app.add_typer(
+    build_feed_app(
+        _run, lambda: reward_weights(_settings()), lambda: _settings().feed_simulation_dir
+    ),
+    name="feed",
+)
 
 
 def main() -> None:

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # PostgreSQL, per connection; 0 turns a timeout off. A request that hits one answers 503.
     db_statement_timeout_ms: int = Field(default=30000, ge=0)
     db_lock_timeout_ms: int = Field(default=5000, ge=0)
+    # A PostgreSQL streaming replica for reads that may be a little stale (see kit/replica.py);
+    # they fall back to the primary while it is further behind than max_lag (measured every
+    # sample_seconds), and a caller who wrote reads the primary for max_lag seconds.
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    replica_sample_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # argon2id cost; the defaults follow RFC 9106's second recommended option.
     password_time_cost: int = Field(default=3, ge=1)
@@ -76,10 +82,19 @@ class Settings(BaseSettings):
     api_token_days: int = Field(default=90, ge=1, le=3650)
 
     seat_hold_minutes: int = Field(default=10, ge=1, le=1440)
+    # A merchant's business day is settled this long after its midnight, so that what was written
+    # just before midnight has committed; what still comes later is on the next statement.
+    settlement_grace_minutes: int = Field(default=60, ge=0, le=1440)
     # How the sandbox provider moves money: hold then capture (card) or charge then refund.
     sandbox_style: Literal["hold", "charge"] = "hold"
     sandbox_webhook_secret: str | None = None
     sandbox_enabled: bool = True
+    # Every payment ends (payments/endings.py): an owed provider call (capture, void, refund,
+    # poll) is given up after this many attempts, or once its deadline passes: this long after
+    # its first failure, or, for a hold, the provider's end of it less the safety margin.
+    payment_max_attempts: int = Field(default=20, ge=1, le=1000)
+    payment_call_deadline_hours: int = Field(default=72, ge=1, le=2160)
+    payment_capture_margin_minutes: int = Field(default=60, ge=0, le=10080)
 
     # Stripe (enabled when the secret key is set). api_base points the SDK elsewhere (tests).
     stripe_secret_key: SecretStr | None = None
@@ -101,8 +116,25 @@ class Settings(BaseSettings):
     wechatpay_public_key_id: str | None = None
     wechatpay_api_base: str | None = None
 
+    # Anonymous reads (deal and team pages, GET /v1/deals and /v1/deals/{id}) are kept this
+    # long at most, per process; 0 turns the cache off. A second is the freshness promise.
+    read_cache_seconds: float = Field(default=1.0, ge=0, le=1)
+    read_cache_entries: int = Field(default=2000, ge=1, le=1_000_000)
+
+    # Redis (optional): hot-deal admission, the cross-process rate limits and the idempotency
+    # in-flight marker use it when set (redis://host:port/db); without it the database does all.
+    redis_url: str | None = None
+    # An admission reservation neither confirmed nor given back (its process died between Redis
+    # and the database) is returned after this long; longer than any join transaction.
+    redis_reservation_seconds: int = Field(default=60, ge=1, le=3600)
+    # How often the worker rebuilds Redis's admission counters from the database.
+    redis_reconcile_seconds: float = Field(default=5.0, gt=0, le=3600)
+
     worker_batch_size: int = Field(default=500, ge=1, le=10000)
     worker_idle_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How long a worker's claim on a swept row or a one-at-a-time job lasts: a killed worker's
+    # work is taken over this long after its claim (keep it above a batch's longest run).
+    worker_lease_seconds: int = Field(default=60, ge=5, le=3600)
     # /readyz answers 503 worker_lagging once due work has waited longer than this.
     ready_max_lag_seconds: float = Field(default=300, gt=0)
     # When set, /metrics asks for it as a bearer token; unset, it is open (keep it internal).
@@ -130,6 +162,8 @@ class Settings(BaseSettings):
     # Pictures (deal images, later partner offers): a local folder by default, or an
     # S3-compatible bucket when media_s3_bucket is set; served from this site either way.
     media_dir: Path = Path("var/media")
+    # Where ``pintuan feed simulate`` writes by default and the operator console's feed lab reads.
+    feed_simulation_dir: Path = Path("var/feed/simulation")
     media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     # Decoded size allowed, against decompression bombs (a tiny file that unpacks huge).
     media_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
@@ -141,6 +175,37 @@ class Settings(BaseSettings):
     media_s3_prefix: str = ""
     # Fulfilment: days after shipping when receipt is confirmed for a shopper who has not.
     auto_receive_days: int = Field(default=10, ge=1, le=90)
+    # The aggregated feed. The policy served when operators have not chosen one (random,
+    # popularity or linucb); the operators' rules' defaults (the share of slots given to a random
+    # candidate, the least share of a slate each vertical gets, the most items of one merchant in
+    # a slate, 0 for no cap); what each rewarded event is worth to the learning policies.
+    feed_policy: Literal["random", "popularity", "linucb"] = "linucb"
+    feed_exploration: float = Field(default=0.1, ge=0, le=1)
+    feed_min_share: float = Field(default=0.05, ge=0, le=0.2)
+    feed_merchant_cap: int = Field(default=0, ge=0, le=100)
+    feed_reward_click: float = Field(default=1.0, ge=0, le=100)
+    feed_reward_join: float = Field(default=3.0, ge=0, le=100)
+    feed_reward_pay: float = Field(default=5.0, ge=0, le=100)
+    feed_reward_team_success: float = Field(default=5.0, ge=0, le=100)
+    # How many candidates a policy sees per slate (picked per vertical from the snapshot); how far
+    # a viewer may be from a deal with a place to count as near, and to see it at all.
+    feed_pool_size: int = Field(default=50, ge=10, le=1000)
+    feed_near_km: float = Field(default=10.0, gt=0, le=1000)
+    feed_radius_km: float = Field(default=100.0, gt=0, le=20000)
+    # Each serving process: how often it reads new outbox events into its candidate snapshot,
+    # rebuilds the snapshot whole (0: before every request, for tests and demos), reloads the
+    # operators' rules and the learnt models, and writes its buffered impressions; at most this
+    # many impressions wait in its buffer (more are dropped and counted, never waited for).
+    feed_refresh_seconds: float = Field(default=1.0, gt=0, le=60)
+    feed_snapshot_seconds: float = Field(default=120.0, ge=0, le=3600)
+    feed_reload_seconds: float = Field(default=15.0, gt=0, le=3600)
+    feed_flush_seconds: float = Field(default=0.5, gt=0, le=60)
+    feed_buffer_size: int = Field(default=20000, ge=100, le=1_000_000)
+    # Credit a join, payment or team success to the viewer's latest slate that showed the deal
+    # or team this long before it; a slot shown and not rewarded after the learning window is
+    # taught to the policies as worth nothing.
+    feed_attribution_hours: int = Field(default=24, ge=1, le=720)
+    feed_learn_after_minutes: int = Field(default=60, ge=1, le=10080)
 
     @property
     def env_is_named(self) -> bool:
@@ -204,7 +269,22 @@ class Settings(BaseSettings):
             )
         if self.env is Environment.PROD and self.clock_offset_seconds:
             raise ValueError("PINTUAN_CLOCK_OFFSET_SECONDS cannot be set when PINTUAN_ENV=prod")
+        self._check_replica()
         return self
+
+    def _check_replica(self) -> None:
+        if not self.database_replica_url:
+            return
+        if self.is_sqlite or not self.database_replica_url.startswith("postgresql"):
+            raise ValueError(
+                "PINTUAN_DATABASE_REPLICA_URL needs PostgreSQL for both it and "
+                "PINTUAN_DATABASE_URL (SQLite has no replicas)"
+            )
+        if self.replica_sample_seconds >= self.replica_max_lag_seconds:
+            raise ValueError(
+                "PINTUAN_REPLICA_SAMPLE_SECONDS must be shorter than "
+                "PINTUAN_REPLICA_MAX_LAG_SECONDS, or the replica never looks fresh enough"
+            )
 
     def sandbox_secret(self) -> str:
         """The sandbox webhook signing secret: configured, or derived from the secret key."""

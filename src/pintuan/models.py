@@ -6,15 +6,29 @@ from pintuan.audit.models import AuditRun
 from pintuan.auditlog.models import AuditEntry
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
+from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.state import FeedConfig, FeedCursor
 from pintuan.fulfilment.models import Address, Shipment
 from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
+from pintuan.kit.claims import WorkerLease
 from pintuan.kit.orm import Base
-from pintuan.ledger.models import Entry, Journal, SettlementStatement, Wallet
+from pintuan.ledger.models import (
+    CommissionRate,
+    Entry,
+    Journal,
+    Payout,
+    ReconciliationDay,
+    ReconciliationFinding,
+    SettlementLine,
+    SettlementStatement,
+    Wallet,
+)
 from pintuan.merchants.models import Merchant, MerchantApplication, MerchantStaff
 from pintuan.notifications.models import Notification
-from pintuan.payments.models import Payment, WebhookEvent
+from pintuan.payments.models import Payment, PaymentAttempt, WebhookEvent
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxOperation
+from pintuan.payments.refund_models import Dispute, Refund
 from pintuan.shares.models import (
     AttributionCursor,
     Invite,
@@ -41,9 +55,17 @@ __all__ = [
     "AuditEntry",
     "AuditRun",
     "Base",
+    "CommissionRate",
     "Deal",
     "DealShopperCount",
+    "Dispute",
     "Entry",
+    "FeedConfig",
+    "FeedCursor",
+    "FeedImpression",
+    "FeedModel",
+    "FeedPlacement",
+    "FeedReward",
     "GrowthDaily",
     "GrowthRollup",
     "GrowthSample",
@@ -59,10 +81,16 @@ __all__ = [
     "OAuthToken",
     "OutboxEvent",
     "Payment",
+    "PaymentAttempt",
+    "Payout",
     "RateLimitCounter",
+    "ReconciliationDay",
+    "ReconciliationFinding",
+    "Refund",
     "SandboxIntent",
     "SandboxOperation",
     "Seat",
+    "SettlementLine",
     "SettlementStatement",
     "Share",
     "ShareConversion",
@@ -78,4 +106,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
+    "WorkerLease",
 ]

@@ -16,6 +16,8 @@ from pintuan.domain.payments import PaymentProvider
 from pintuan.errors import AppError, InvalidInput
 from pintuan.kit.db import Database
 from pintuan.kit.passwords import Passwords
+from pintuan.kit.readcache import ReadCache
+from pintuan.kit.redislink import RedisLink
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class Services:
     passwords: Passwords
     providers: dict[str, PaymentProvider] = field(default_factory=dict)
     media: MediaStore | None = None
+    # Anonymous reads, kept a second at most (see pintuan.kit.readcache).
+    reads: ReadCache = field(default_factory=ReadCache)
+    # Redis, when PINTUAN_REDIS_URL is set (see pintuan.kit.redislink); None: the database does all.
+    redis: RedisLink | None = None
 
     def media_store(self) -> MediaStore:
         if self.media is None:

@@ -9,6 +9,14 @@ while any task filled its batch, else it sleeps.
 Provider calls (capture, void, refund) happen outside any transaction: a claim transaction
 leases the rows, the calls are made, and a second transaction records each result.
 
+Many workers may run at once (``pintuan worker`` on several machines) and share the work without
+doing any of it twice (``kit.claims``): sweeps lease their batch's rows before ending them, provider
+calls and webhook deliveries are leased the same way, the outbox dispatch and deal and receipt
+sweeps skip rows another worker has locked, and the jobs that must run one at a time (the outbox
+cursors of attribution, webhook fan-out and the feed; the roll-up; housekeeping) are run by the
+holder of their ``worker_leases`` row only. A killed worker's rows and jobs are taken over once
+their lease (``PINTUAN_WORKER_LEASE_SECONDS``) runs out.
+
 Each task runs on its own: one that raises is logged with its name and the error, waits an
 exponential backoff (1 s doubling to 5 min; a success resets it) before it runs again, and the
 other tasks run on in the same tick. So a row that breaks one sweep, or a database hiccup in one
@@ -24,26 +32,37 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import anyio.to_thread
+from sqlalchemy.orm import Session
 
 from pintuan.accounts.service import forget_old_attempts
 from pintuan.deals import tasks as deal_tasks
-from pintuan.domain.payments import PaymentProvider, ProviderError
+from pintuan.domain.payments import (
+    PaymentProvider,
+    ProviderError,
+    ProviderRefused,
+)
+from pintuan.feed import tasks as feed_tasks
 from pintuan.fulfilment import tasks as fulfilment_tasks
 from pintuan.growth.tasks import DailyRollup
 from pintuan.idempotency.service import delete_expired_keys
+from pintuan.kit import claims
 from pintuan.kit.metrics import PROVIDER_CALL_FAILURES, SWEEP_LAG, WORKER_TASK_FAILURES
-from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.time import utc_now
+from pintuan.ledger import findings
 from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
+from pintuan.payments import endings
+from pintuan.payments import refunds as refund_calls
 from pintuan.payments import service as payments
 from pintuan.services import Services
 from pintuan.shares.tasks import CURSOR, attribute_new_events
+from pintuan.teams import admission
 from pintuan.teams import tasks as team_tasks
 from pintuan.webhooks import tasks as webhook_tasks
 
@@ -70,6 +89,9 @@ class TickReport:
     events_fanned_out: int = 0
     webhooks_sent: int = 0
     receipts_confirmed: int = 0
+    feed_events_credited: int = 0
+    feed_lessons: int = 0
+    refunds_made: int = 0
 
     def busy(self, batch: int) -> bool:
         # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
@@ -100,7 +122,9 @@ DUE = Sql(
       EXISTS (SELECT 1 FROM webhook_deliveries
               WHERE status = 'pending' AND next_attempt_at <= :now) AS webhooks,
       EXISTS (SELECT 1 FROM shipments WHERE status = 'shipped' AND receive_due_at <= :now)
-        AS receipts
+        AS receipts,
+      EXISTS (SELECT 1 FROM refunds WHERE status = 'pending' AND next_attempt_at <= :now)
+        AS refunds
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
     webhook_cursor=webhook_tasks.CURSOR,
@@ -119,6 +143,7 @@ class Due(OldestDue):
     fan_out: bool | int
     webhooks: bool | int
     receipts: bool | int
+    refunds: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
@@ -161,11 +186,17 @@ class Worker:
     def __init__(self, services: Services, backoff: TaskBackoff | None = None) -> None:
         self.services = services
         self.batch = services.settings.worker_batch_size
+        self._limits = endings.CallLimits.of(services.settings)
         self.backoff = backoff or TaskBackoff()
         self._last_housekeeping = utc_now() - HOUSEKEEPING_EVERY
         self._attribution_window = timedelta(days=services.settings.attribution_window_days)
+        self.holder = claims.worker_name()
+        self.lease = timedelta(seconds=services.settings.worker_lease_seconds)
+        # The one-at-a-time jobs this worker holds, and until when.
+        self._held: dict[str, datetime] = {}
         self._rollup = DailyRollup()
         self._webhooks = webhook_tasks.WebhookSender(services.settings)
+        self._last_reconcile = 0.0
         self._lag_gauges = {
             work: SWEEP_LAG.labels(work=work) for work in ("holds", "teams", "calls")
         }
@@ -180,15 +211,16 @@ class Worker:
             return report
         if due.holds:
             report.holds_released = (
-                self._attempt("holds", db.run_raw_sync, team_tasks.release_expired_holds, batch)
-                or 0
+                self._attempt("holds", team_tasks.release_expired_holds, db, batch, self.lease) or 0
             )
         if due.teams:
             report.teams_failed = (
-                self._attempt("teams", db.run_raw_sync, team_tasks.close_expired_teams, batch) or 0
+                self._attempt("teams", team_tasks.close_expired_teams, db, batch, self.lease) or 0
             )
         if due.calls:
             self._attempt("calls", self._call_providers, report)
+        if due.refunds:
+            self._attempt("refunds", self._make_refunds, report)
         if due.receipts:
             report.receipts_confirmed = (
                 self._attempt(
@@ -197,7 +229,7 @@ class Worker:
                 or 0
             )
         # Ending seats and teams writes events, so look again rather than trust the probe.
-        if due.events or due.holds or due.teams or due.calls or due.receipts:
+        if due.events or due.holds or due.teams or due.calls or due.receipts or due.refunds:
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
             )
@@ -209,8 +241,11 @@ class Worker:
             report.events_attributed = (
                 self._attempt(
                     "attribution",
-                    lambda: db.run_sync(
-                        attribute_new_events, utc_now(), batch, self._attribution_window
+                    lambda: self._alone(
+                        "attribution",
+                        lambda: db.run_sync(
+                            attribute_new_events, utc_now(), batch, self._attribution_window
+                        ),
                     ),
                 )
                 or 0
@@ -220,11 +255,15 @@ class Worker:
             report.events_fanned_out = (
                 self._attempt(
                     "webhook fan-out",
-                    db.run_sync,
-                    webhook_tasks.fan_out_events,
-                    utc_now(),
-                    batch,
-                    self.services.settings.env,
+                    lambda: self._alone(
+                        "webhook fan-out",
+                        lambda: db.run_sync(
+                            webhook_tasks.fan_out_events,
+                            utc_now(),
+                            batch,
+                            self.services.settings.env,
+                        ),
+                    ),
                 )
                 or 0
             )
@@ -232,13 +271,100 @@ class Worker:
             report.webhooks_sent = (
                 self._attempt("webhooks", self._webhooks.send_due, db, utc_now()) or 0
             )
+        self._feed(report)
         # Kept in memory: after today's check, this costs nothing until the next midnight.
         report.days_rolled_up = (
-            self._attempt("rollup", lambda: self._rollup.run_if_due(db, utc_now())) or 0
+            self._attempt(
+                "rollup",
+                lambda: self._rollup.run_if_due(db, utc_now(), lambda: self._holds("rollup")),
+            )
+            or 0
         )
         if utc_now() - self._last_housekeeping >= HOUSEKEEPING_EVERY:
-            self._attempt("housekeeping", self._housekeeping)
+            done = self._attempt(
+                "housekeeping", self._alone, "housekeeping", self._housekeeping, HOUSEKEEPING_EVERY
+            )
+            if done is not None:
+                # Whoever ran it, this worker asks again only after another period (a failure
+                # backs off instead).
+                self._last_housekeeping = utc_now()
+        self._reconcile_admission()
         return report
+
+    def _holds(self, job: str, lease: timedelta | None = None) -> bool:
+        """Take or renew this worker's lease on a one-at-a-time job; False while another
+        worker's runs (``kit.claims``)."""
+        now, lease = utc_now(), lease or self.lease
+        until = self._held.get(job)
+        if until is not None and now < until - lease / 2:
+            return True  # held for a while yet: no one else can take it before then
+        held = self.services.db.run_raw_sync(claims.hold, job, self.holder, now, lease)
+        if held:
+            self._held[job] = now + lease
+        else:
+            self._held.pop(job, None)
+        return held
+
+    def _alone(self, job: str, fn: Callable[[], int], lease: timedelta | None = None) -> int:
+        """Run ``fn`` if this worker holds the job's lease; 0 when another worker does."""
+        return fn() if self._holds(job, lease) else 0
+
+    def let_go(self) -> None:
+        """Give up this worker's one-at-a-time jobs at once (a clean stop), so another worker
+        takes them over now rather than after their leases."""
+        now = utc_now()
+        for job in sorted(self._held):
+            self.services.db.run_raw_sync(claims.let_go, job, self.holder, now)
+        self._held.clear()
+
+    def _reconcile_admission(self) -> None:
+        """Rebuild Redis's admission counters from the database now and then (with Redis), by
+        one worker at a time."""
+        link = self.services.redis
+        every = self.services.settings.redis_reconcile_seconds
+        if link is None or time.monotonic() - self._last_reconcile < every:
+            return
+        self._last_reconcile = time.monotonic()
+        self._attempt(
+            "admission",
+            self._alone,
+            "admission",
+            lambda: admission.reconcile(link, self.services.db, utc_now()).deals,
+        )
+
+    def _feed(self, report: TickReport) -> None:
+        """The feed's crediting and learning, behind their own one-read probe."""
+        db, settings, batch = self.services.db, self.services.settings, self.batch
+        due = self._attempt(
+            "feed probe",
+            lambda: db.run_sync(feed_tasks.feed_work_due, utc_now(), settings, write=False),
+        )
+        if due is None:
+            return
+        if due.credit:
+            report.feed_events_credited = (
+                self._attempt(
+                    "feed credit",
+                    lambda: self._alone(
+                        "feed credit",
+                        lambda: db.run_sync(
+                            feed_tasks.credit_feed_rewards, settings, utc_now(), batch
+                        ),
+                    ),
+                )
+                or 0
+            )
+        if due.learn:
+            report.feed_lessons = (
+                self._attempt(
+                    "feed learning",
+                    lambda: self._alone(
+                        "feed learning",
+                        lambda: db.run_sync(feed_tasks.learn_from_feed, settings, utc_now(), batch),
+                    ),
+                )
+                or 0
+            )
 
     def _attempt(self, task: str, fn: Callable[..., T], *args: object) -> T | None:
         """Run one task unless it is backing off; an exception is logged and counted, and backs
@@ -306,10 +432,81 @@ class Worker:
                         "error": error,
                     },
                 )
-                db.run_sync(payments.retry_action_later, action, error, utc_now())
+                refused = isinstance(exc, ProviderRefused)
+                hold_end = None if refused else self._hold_end(provider, action)
+                db.run_sync(self._call_failed, action, error, refused, hold_end)
                 continue
             db.run_sync(payments.finish_action, action, utc_now())
             report.provider_calls += 1
+
+    def _hold_end(
+        self, provider: PaymentProvider | None, action: payments.DueAction
+    ) -> datetime | None:
+        """A failed capture's deadline is the hold's end at the provider: ask a provider whose
+        holds run out for it after the first failure (one that cannot say leaves the deadline
+        to the setting)."""
+        if provider is None or action.action != "capture" or action.attempts:
+            return None
+        if provider.capabilities.longest_hold is None:
+            return None
+        try:
+            event = provider.fetch_status(action.provider_ref)
+        except Exception:  # the capture's own failure is what gets recorded
+            return None
+        return event.capture_before if event is not None else None
+
+    def _call_failed(
+        self,
+        session: Session,
+        action: payments.DueAction,
+        error: str,
+        refused: bool,
+        hold_end: datetime | None = None,
+    ) -> None:
+        """Try the call again after its backoff, unless its attempts or time ran out (then
+        payments/endings.py ends the payment), in one transaction."""
+        now = utc_now()
+        tx = raw_tx(session)
+        endings.note_capture_before(tx, action.payment_id, hold_end)
+        if not endings.give_up_if_spent(
+            tx, action.payment_id, action.action, error, now, self._limits, refused=refused
+        ):
+            payments.retry_action_later(session, action, error, now)
+
+    def _no_news(self, session: Session, action: payments.DueAction) -> None:
+        now = utc_now()
+        tx = raw_tx(session)
+        if not endings.give_up_if_spent(
+            tx, action.payment_id, action.action, "no news yet", now, self._limits
+        ):
+            payments.poll_again_later(session, action, now)
+
+    def _make_refunds(self, report: TickReport) -> None:
+        """Refunds after success owed at their providers, each call idempotent by the refund's
+        id; a failure is retried with backoff, like every other owed call."""
+        db = self.services.db
+        due = db.run_raw_sync(refund_calls.claim_due_refunds, utc_now(), self.batch, PAYMENT_LEASE)
+        for refund in due:
+            provider = self.services.providers.get(refund.provider)
+            try:
+                if provider is None:
+                    raise ProviderError(f"provider {refund.provider} is not configured")
+                provider.refund(refund.provider_ref, refund.amount, refund.idempotency_key)
+            except Exception as exc:
+                error = (
+                    str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
+                )
+                report.provider_failures += 1
+                PROVIDER_CALL_FAILURES.labels(provider=refund.provider, action="refund").inc()
+                log.warning(
+                    "provider call failed",
+                    exc_info=not isinstance(exc, ProviderError),
+                    extra={"refund_id": refund.id, "provider": refund.provider, "error": error},
+                )
+                db.run_raw_sync(refund_calls.retry_refund_later, refund, error, utc_now())
+                continue
+            db.run_raw_sync(refund_calls.finish_refund, refund.id, None, utc_now())
+            report.refunds_made += 1
 
     def _poll(
         self, provider: PaymentProvider, action: payments.DueAction, report: TickReport
@@ -320,18 +517,44 @@ class Worker:
         event = provider.fetch_status(action.provider_ref)
         report.checkouts_polled += 1
         if event is None:
-            db.run_sync(payments.poll_again_later, action, utc_now())
+            db.run_sync(self._no_news, action)
             return
         body = json.dumps({"polled": event.raw_type, "ref": event.provider_ref})
         db.run_raw_sync(payments.handle_provider_event, provider.name, event, body, utc_now())
 
-    def _housekeeping(self) -> None:
+    def _housekeeping(self) -> int:
         now = utc_now()
-        self.services.db.run_sync(settle_recent_days, now)
+        grace = timedelta(minutes=self.services.settings.settlement_grace_minutes)
+        self.services.db.run_sync(lambda s: settle_recent_days(s, now, grace=grace))
+        self._reconcile_due_days(now)
         self.services.db.run_sync(delete_expired_keys)
         window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)
         self.services.db.run_sync(lambda s: forget_old_attempts(s, older_than=now - window))
-        self._last_housekeeping = now
+        return 0  # upkeep, not work a tick reports
+
+    def _reconcile_due_days(self, now: datetime) -> None:
+        """Each provider's last finished statement day, once: its findings are kept for the
+        operators. A provider that does not answer is asked again at the next housekeeping."""
+        for provider in self.services.providers.values():
+            day = findings.due_day(provider, now)
+            if self.services.db.run_sync(
+                lambda s, p=provider.name, d=day: findings.reconciled(s, p, d), write=False
+            ):
+                continue
+            try:
+                records = provider.records_for_day(day)
+                listed = getattr(provider, "open_holds", None)
+                holds = [findings.HoldRecord(*h) for h in listed()] if callable(listed) else None
+            except Exception as exc:  # a provider's outage must not stop housekeeping
+                log.warning(
+                    "reconciliation postponed", extra={"provider": provider.name, "error": str(exc)}
+                )
+                continue
+            self.services.db.run_sync(
+                lambda s, p=provider, d=day, r=records, h=holds: findings.reconcile_and_keep(
+                    s, p, d, r, h, now
+                )
+            )
 
     def run_until_idle(self, max_ticks: int = 1000) -> TickReport:
         """Tick until nothing is due (tests, the CLI's --once); returns the summed report."""
@@ -363,3 +586,7 @@ class Worker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle)
+        try:
+            await anyio.to_thread.run_sync(self.let_go)
+        except Exception:
+            log.exception("worker could not give up its leases; they run out by themselves")

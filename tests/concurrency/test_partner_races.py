@@ -26,6 +26,7 @@ from pintuan.events.models import OutboxEvent
 from pintuan.kit.serving import Server, free_port, start_in_thread, stop_all
 from pintuan.services import Services
 from pintuan.teams.models import Seat
+from pintuan.webhooks.models import WebhookEndpoint
 from tests.concurrency.cluster import Call, Cluster, assert_no_server_errors, create_shoppers
 from tests.factories import create_account, create_merchant
 from tests.partnering import ALL, acting_as_apps, create_app_record, install_app, offer_body
@@ -130,3 +131,27 @@ def test_stock_lowered_while_shoppers_race_never_falls_below_what_they_hold(
             assert r.body["committed"] > r.call.json["stock"]
     accepted = [r.call.json["stock"] for r in replies if r.call.method == "PUT" and r.status == 200]
     assert deal.stock in {30, *accepted}
+
+
+def test_concurrent_registrations_of_one_address_make_one_endpoint(
+    racing: tuple[Cluster, str], services: Services
+) -> None:
+    cluster, _ = racing
+    url = "https://cinema.example/webhooks"
+    calls = [
+        Call("POST", "/v1/webhook_endpoints", token=KEY, json={"url": url, "events": ["seat.paid"]})
+        for _ in range(16)
+    ]
+
+    replies = cluster.fire(calls)
+
+    assert_no_server_errors(cluster, replies)
+    assert Counter(r.outcome for r in replies) == {
+        "201": 1,
+        "409 webhook_endpoint_exists": len(calls) - 1,
+    }
+    (endpoint,) = services.db.run_sync(
+        lambda s: list(s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.url == url))),
+        write=False,
+    )
+    assert {r.body.get("endpoint_id", r.body.get("id")) for r in replies} == {endpoint.id}

@@ -1,14 +1,17 @@
 """Browser tests: the real app served by uvicorn on a loopback port, driven by Debian's Chromium.
 
-Each test gets a fresh, migrated SQLite file and a server with its worker running in-process,
-in a thread of the test's own process, so that the test seeds its data through the same
-services. ``pintuan.kit.serving`` starts and stops it, as it does the concurrency tests' and the
-benchmarks' servers. Screenshots go to ``test-artifacts/screenshots`` (ignored by git).
+Each test gets a fresh copy of a SQLite file migrated once per run, and a server with its worker
+running in-process, in a thread of the test's own process, so that the test seeds its data
+through the same services. ``pintuan.kit.serving`` starts and stops it, as it does the
+concurrency tests' and the benchmarks' servers. Screenshots go to
+``test-artifacts/screenshots`` (ignored by git).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +57,30 @@ class LiveServer:
     services: Services
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database built by the migrations once per run; each test starts from a copy of it
+    (migrating took seconds per test, copying takes milliseconds)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def copy_database(template: Path, to: Path) -> None:
+    # SQLite's backup copies a consistent database, whatever its write-ahead log still holds.
+    with (
+        contextlib.closing(sqlite3.connect(template)) as source,
+        contextlib.closing(sqlite3.connect(to)) as target,
+    ):
+        source.backup(target)
+
+
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, migrated_template: Path) -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    copy_database(migrated_template, tmp_path / "e2e.db")
     database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    upgrade(database_url)
     settings = make_settings(database_url, base_url=url, worker_idle_seconds=0.2)
     services = build_services(settings)
     server = start_in_thread(create_app(settings, services, run_worker=True), port)
@@ -70,13 +91,15 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         server.stop(timeout=SERVER_TIMEOUT_SECONDS)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's synchronous API keeps its event loop marked as running
+# on this thread while it lives, so the tests after the browser ones could not start their own.
+@pytest.fixture(scope="package")
 def playwright_session() -> Iterator[Playwright]:
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     browser = playwright_session.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser

@@ -145,6 +145,7 @@ class _Gate:
     """Failures queued for the next calls, and a way to wake hanging ones at shutdown."""
 
     queued: deque[Failure] = field(default_factory=deque)
+    only: str | None = None  # the gateway method the queued failures are for (None: any)
     release: threading.Event = field(default_factory=threading.Event)
 
 
@@ -183,6 +184,7 @@ class FakeAlipay:
             self.calls.clear()
             self.request_timestamps.clear()
             self._gate.queued.clear()
+            self._gate.only = None
             self.repeat_refund_on_closed_trade = "success"
             self.now = lambda: datetime.now(BEIJING)
 
@@ -212,11 +214,13 @@ class FakeAlipay:
 
     # ------------------------------------------------------------------ test controls
 
-    def fail_next(self, times: int, how: Failure) -> None:
-        """The next ``times`` gateway calls fail: HTTP 500, a signed ACQ.SYSTEM_ERROR, a hang
-        before doing anything, or a hang after doing the work (the answer is lost)."""
+    def fail_next(self, times: int, how: Failure, only: str | None = None) -> None:
+        """The next ``times`` gateway calls (of method ``only`` when given) fail: HTTP 500, a
+        signed ACQ.SYSTEM_ERROR, a hang before doing anything, or a hang after doing the work
+        (the answer is lost)."""
         with self._lock:
             self._gate.queued.extend([how] * times)
+            self._gate.only = only
 
     def trade(self, out_trade_no: str) -> FakeTrade:
         with self._lock:
@@ -293,6 +297,21 @@ class FakeAlipay:
             )
         )
 
+    def refund_in_dashboard(self, out_trade_no: str, amount: int) -> bytes:
+        """Someone refunds ``amount`` in Alipay's merchant dashboard, under a request number of
+        its own; returns the signed notification Alipay sends of it."""
+        with self._lock:
+            trade = self.trades[out_trade_no]
+            assert trade.refunded + amount <= trade.total
+            number = f"HZ{next(self._numbers):012d}"
+            self.refunds.append(
+                FakeRefund(out_trade_no, number, amount, self.now().astimezone(BEIJING))
+            )
+            trade.refunded += amount
+            if trade.refunded == trade.total:
+                trade.status = "TRADE_CLOSED"
+        return self.refund_notification(out_trade_no, number)
+
     def signed_form(self, params: Mapping[str, str], key: KeyPair | None = None) -> bytes:
         """``params`` signed as Alipay signs notifications (by default with its own key)."""
         signed = dict(params)
@@ -312,7 +331,8 @@ class FakeAlipay:
         method = params.get("method", "")
         with self._lock:
             self.calls[method] += 1
-            failure = self._gate.queued.popleft() if self._gate.queued else None
+            aimed = self._gate.only in (None, method)
+            failure = self._gate.queued.popleft() if self._gate.queued and aimed else None
         if failure == "http_500":
             handler.reply(500, b"<html><body>Internal Server Error</body></html>", "text/html")
             return

@@ -34,6 +34,7 @@ Json = dict[str, Any]
 # endpoint name, HTTP method, path pattern
 ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("payment_intents.create", "POST", re.compile(r"/v1/payment_intents")),
+    ("payment_intents.list", "GET", re.compile(r"/v1/payment_intents")),
     ("payment_intents.retrieve", "GET", re.compile(r"/v1/payment_intents/(?P<id>[^/]+)")),
     ("payment_intents.capture", "POST", re.compile(r"/v1/payment_intents/(?P<id>[^/]+)/capture")),
     ("payment_intents.cancel", "POST", re.compile(r"/v1/payment_intents/(?P<id>[^/]+)/cancel")),
@@ -142,6 +143,7 @@ class FakeStripe:
         self.intents: dict[str, Json] = {}
         self.charges: dict[str, Json] = {}
         self.refunds: dict[str, Json] = {}
+        self.disputes: dict[str, Json] = {}
         self.balance_transactions: list[Json] = []  # in creation order
         self.calls: Counter[str] = Counter()  # requests received, per endpoint
         self.performed: Counter[str] = Counter()  # requests that took effect (not replays)
@@ -187,6 +189,44 @@ class FakeStripe:
                 self._money_moved("charge", charge["amount"], charge["currency"], charge["id"])
             return dict(intent)
 
+    def expire_hold(self, intent_id: str) -> None:
+        """Stripe cancels an uncaptured authorisation whose ``capture_before`` passed."""
+        with self._lock:
+            intent = self.intents[intent_id]
+            assert intent["status"] == "requires_capture", intent["status"]
+            intent.update(
+                status="canceled",
+                amount_capturable=0,
+                canceled_at=int(self.now()),
+                cancellation_reason="automatic",
+            )
+
+    def fail_refund(self, refund_id: str) -> tuple[bytes, dict[str, str]]:
+        """The bank sends a refund back: the refund fails, its money returns to the balance
+        (a ``refund_failure`` balance transaction), and ``refund.failed`` is signed."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            refund.update(status="failed", failure_reason="expired_or_canceled_card")
+            charge = self.charges[refund["charge"]]
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = False
+            self._money_moved("refund_failure", refund["amount"], refund["currency"], refund_id)
+            snapshot = json.loads(json.dumps(refund))
+        body = json.dumps(
+            {
+                "id": f"evt_{secrets.token_hex(12)}",
+                "object": "event",
+                "api_version": "2025-01-27.acacia",
+                "created": int(self.now()),
+                "data": {"object": snapshot},
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "type": "refund.failed",
+            }
+        ).encode()
+        return body, {"Stripe-Signature": self.sign(body), "Content-Type": "application/json"}
+
     def add_balance_transaction(self, kind: str, amount: int, currency: str) -> Json:
         """A balance transaction that is neither a payment nor a refund (a payout, a fee)."""
         with self._lock:
@@ -221,6 +261,65 @@ class FakeStripe:
         """A signed webhook delivery, exactly as Stripe would post it."""
         body = self.event(event_type, intent_id)
         return body, {"Stripe-Signature": self.sign(body), "Content-Type": "application/json"}
+
+    def object_event(self, event_type: str, obj: Json) -> tuple[bytes, dict[str, str]]:
+        """A signed event about any object as it is now (a charge, a dispute)."""
+        body = json.dumps(
+            {
+                "id": f"evt_{secrets.token_hex(12)}",
+                "object": "event",
+                "api_version": "2025-01-27.acacia",
+                "created": int(self.now()),
+                "data": {"object": json.loads(json.dumps(obj))},
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "type": event_type,
+            }
+        ).encode()
+        return body, {"Stripe-Signature": self.sign(body), "Content-Type": "application/json"}
+
+    def charge_refunded(self, intent_id: str) -> tuple[bytes, dict[str, str]]:
+        """``charge.refunded`` for the intent's charge, listing every refund of it so far."""
+        with self._lock:
+            charge = dict(self.charges[self.intents[intent_id]["latest_charge"]])
+            refunds = [r for r in self.refunds.values() if r["charge"] == charge["id"]]
+            charge["refunds"] = {"object": "list", "data": refunds, "has_more": False}
+        return self.object_event("charge.refunded", charge)
+
+    def refund_in_dashboard(self, intent_id: str, amount: int) -> Json:
+        """Someone refunds part of the intent's charge in Stripe's dashboard."""
+        with self._lock:
+            return self._refunds_create({"payment_intent": intent_id, "amount": str(amount)})
+
+    def open_dispute(self, intent_id: str, amount: int, reason: str = "fraudulent") -> Json:
+        """The payer's bank disputes ``amount`` of the intent's charge: Stripe takes it back."""
+        with self._lock:
+            charge = self.charges[self.intents[intent_id]["latest_charge"]]
+            dispute: Json = {
+                "id": f"dp_{secrets.token_hex(12)}",
+                "object": "dispute",
+                "amount": amount,
+                "charge": charge["id"],
+                "created": int(self.now()),
+                "currency": charge["currency"],
+                "payment_intent": intent_id,
+                "reason": reason,
+                "status": "needs_response",
+            }
+            self.disputes[dispute["id"]] = dispute
+            self._money_moved("adjustment", -amount, charge["currency"], dispute["id"])
+            return dict(dispute)
+
+    def close_dispute(self, dispute_id: str, status: str) -> Json:
+        """The bank decides: ``won`` gives the money back, ``lost`` keeps it."""
+        assert status in ("won", "lost"), status
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = status
+            if status == "won":
+                self._money_moved("adjustment", dispute["amount"], dispute["currency"], dispute_id)
+            return dict(dispute)
 
     def captures_of(self, intent_id: str) -> int:
         with self._lock:
@@ -377,7 +476,11 @@ class FakeStripe:
         return _public(intent)
 
     def _payment_intents_retrieve(self, params: Json, id: str) -> Json:
-        return _public(self._intent(id))
+        intent = _public(self._intent(id))
+        expand = params.get("expand") or []
+        if "latest_charge" in expand and intent["latest_charge"]:
+            intent["latest_charge"] = dict(self.charges[intent["latest_charge"]])
+        return intent
 
     def _payment_intents_capture(self, params: Json, id: str) -> Json:
         intent = self._intent(id)
@@ -465,6 +568,24 @@ class FakeStripe:
         self._money_moved("refund", -amount, refund["currency"], refund["id"])
         return refund
 
+    def _payment_intents_list(self, params: Json) -> Json:
+        newest_first = [_public(intent) for intent in reversed(list(self.intents.values()))]
+        after = params.get("starting_after")
+        if after is not None:
+            ids = [intent["id"] for intent in newest_first]
+            if after not in ids:
+                raise StripeRefusal(
+                    404, f"No such payment_intent: '{after}'", code="resource_missing"
+                )
+            newest_first = newest_first[ids.index(after) + 1 :]
+        limit = min(_int(params, "limit") or 10, self.page_cap)
+        return {
+            "object": "list",
+            "data": newest_first[:limit],
+            "has_more": len(newest_first) > limit,
+            "url": "/v1/payment_intents",
+        }
+
     def _balance_transactions_list(self, params: Json) -> Json:
         created = params.get("created", {})
         bounds = {op: int(created[op]) for op in ("gt", "gte", "lt", "lte") if op in created}
@@ -496,7 +617,11 @@ class FakeStripe:
             for tx in page:
                 source = tx["source"]
                 if source is not None:
-                    tx["source"] = dict(self.charges.get(source) or self.refunds[source])
+                    tx["source"] = dict(
+                        self.charges.get(source)
+                        or self.refunds.get(source)
+                        or self.disputes[source]
+                    )
         return {
             "object": "list",
             "data": page,
@@ -530,6 +655,17 @@ class FakeStripe:
             "payment_intent": intent["id"],
             "refunded": False,
             "status": "succeeded",
+            "payment_method_details": {
+                "type": "card",
+                "card": {
+                    # Stripe's end of an uncaptured card authorisation: seven days.
+                    "capture_before": (
+                        int(self.now()) + 7 * 86400
+                        if intent["capture_method"] == "manual"
+                        else None
+                    ),
+                },
+            },
         }
         self.charges[charge["id"]] = charge
         return charge

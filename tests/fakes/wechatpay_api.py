@@ -266,6 +266,32 @@ class FakeWeChatPay:
             "REFUND.SUCCESS", "refund", self._refund_resource(refund), summary="退款成功"
         )
 
+    def abandon_refund(self, out_refund_no: str, status: str = "ABNORMAL") -> Notification:
+        """The refund cannot reach the shopper (``ABNORMAL``: a closed card) or is closed;
+        returns WeChat Pay's refund notification."""
+        with self._lock:
+            refund = self.refunds[out_refund_no]
+            # The notice's time stands where a successful one gives its success time.
+            refund.status, refund.success_time = status, datetime.now(UTC)
+        return self.notification(
+            f"REFUND.{status}", "refund", self._refund_resource(refund), summary="退款异常"
+        )
+
+    def refund_in_dashboard(self, out_trade_no: str, amount: int) -> Notification:
+        """Someone refunds ``amount`` in WeChat Pay's merchant platform, under a refund number
+        of its own; returns the notification once the money reaches the shopper."""
+        number = f"MP{secrets.token_hex(8)}"
+        order = self.orders[out_trade_no]
+        status, answer = self.create_refund(
+            {
+                "out_refund_no": number,
+                "out_trade_no": out_trade_no,
+                "amount": {"refund": amount, "total": order.total, "currency": "CNY"},
+            }
+        )
+        assert status == 200, answer
+        return self.settle_refund(number)
+
     def transaction_notification(self, out_trade_no: str, **signing: Any) -> Notification:
         """The payment notification of the order as it stands now."""
         resource = self.transaction_resource(self.orders[out_trade_no])

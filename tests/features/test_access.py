@@ -56,7 +56,9 @@ OUTCOMES = frozenset({"ok", "401", "403", "404", "login"})
 HTML = {"accept": "text/html"}
 # A refused form or keyed request saves its refusal under the caller's own key, to replay it to
 # that caller (invariant 7); nothing anyone else sees.
-BOOKKEEPING = frozenset({"idempotency_keys"})
+# The feed's log of slates served (a refused call may redirect to the home page, which is the
+# feed) is written in batches whenever the buffer flushes, as a request log would be.
+BOOKKEEPING = frozenset({"idempotency_keys", "feed_impressions", "feed_placements"})
 # When a token or session was last used is noted on any authenticated call, refused or not; every
 # other column of those rows must stay as it was.
 LAST_USE_COLUMNS = frozenset({"last_used_at"})
@@ -101,6 +103,7 @@ _SHARE = {"channel": "wechat"}
 _SANDBOX = {"provider": "sandbox"}
 _TOPUP = {"amount": {"amount": 1000, "currency": "USD"}}
 _PAYOUT = {"amount": {"amount": 100, "currency": "USD"}}
+_REFUND = {"amount": 100, "reason": "damaged"}
 _SIGNUP = {"email": "newcomer@example.com", "password": PASSWORD, "display_name": "Newcomer"}
 _WEBHOOK_ENDPOINT = {"url": "http://127.0.0.1:9/hooks", "events": ["team.succeeded"]}
 _SHIPMENT = {"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}
@@ -142,6 +145,10 @@ def _shoppers_login_page(world: World) -> dict[str, Any]:
     return {**_shoppers_login(world), "next": "/"}
 
 
+_FEED_RULES = {
+    "rules": {"exploration": 0.2, "min_share": {"travel": 0.1}},
+    "arms": [{"name": "linucb", "kind": "linucb", "share": 1}],
+}
 _SIGNUP_PAGE = {**_SIGNUP, "email": "page.newcomer@example.com"}
 _ACCOUNT_PAGE = {"display_name": "Renamed", "locale": "en", "time_zone": "UTC"}
 _MERCHANT_PAGE = {
@@ -174,6 +181,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # deals: public to read when live; written by the merchant's staff (and operators)
     ("POST", "/v1/deals"): rule("401 403 403 ok 403 ok", _new_deal),
     ("GET", "/v1/deals"): rule("ok ok ok ok ok ok"),
+    # the feed: anyone's slate; its rules and policies are the operators'
+    ("GET", "/v1/feed"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/operator/feed"): rule("401 403 403 403 403 ok"),
+    ("PUT", "/v1/operator/feed"): rule("401 403 403 403 403 ok", _FEED_RULES),
     ("GET", "/v1/deals/{deal_id}"): rule("ok ok ok ok ok ok"),
     ("PATCH", "/v1/deals/{deal_id}"): rule("401 403 403 ok 403 ok", {"title": "Renamed"}),
     ("POST", "/v1/deals/{deal_id}/publish"): rule("401 403 403 ok 403 ok"),
@@ -231,8 +242,22 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/merchants/{merchant_id}/balance"): rule("401 404 404 ok 404 ok"),
     ("GET", "/v1/merchants/{merchant_id}/settlements"): rule("401 404 404 ok 404 ok"),
     ("POST", "/v1/merchants/{merchant_id}/payouts"): rule("401 403 403 403 403 ok", _PAYOUT),
+    # Refunds after success and disputes.
+    ("POST", "/v1/seats/{seat_id}/refunds"): rule("401 404 404 ok 404 ok", _REFUND),
+    ("GET", "/v1/seats/{seat_id}/refunds"): rule("401 ok 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/disputes"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/payouts"): rule("401 404 404 ok 404 ok"),
+    ("POST", "/v1/payouts/{payout_id}/status"): rule(
+        "401 403 403 403 403 404", {"status": "sent"}, payout_id="po_none"
+    ),
     ("GET", "/v1/ops/reconciliation"): rule(
         "401 403 403 403 403 ok", query="provider=sandbox&date=2026-01-01"
+    ),
+    ("GET", "/v1/ops/reconciliation/findings"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/ops/reconciliation/findings/{finding_id}"): rule(
+        "401 403 403 403 403 404",
+        {"state": "explained", "note": "timing"},
+        finding_id="rcf_none",
     ),
     ("GET", "/v1/merchants/{merchant_id}/teams"): rule("401 404 404 ok 404 ok"),
     ("GET", "/v1/merchants/{merchant_id}/dashboard"): rule("401 404 404 ok 404 ok"),
@@ -243,6 +268,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/audit/runs"): rule("401 403 403 403 403 ok"),
     ("GET", "/v1/audit/runs"): rule("401 403 403 403 403 ok"),
     ("GET", "/v1/ops/ledger/check"): rule("401 403 403 403 403 ok"),
+    # Every payment ends: the operators' queue of payments (payments/queue_api.py).
+    ("GET", "/v1/operator/payments/queue"): rule("401 403 403 403 403 ok"),
+    ("GET", "/v1/operator/payments/{payment_id}"): rule("401 403 403 403 403 ok"),
+    ("POST", "/v1/operator/payments/{payment_id}/actions"): rule(
+        "401 403 403 403 403 ok", {"action": "retry"}
+    ),
     # sharing: anyone signed in may share a team or deal; a share is its maker's to delete
     ("POST", "/v1/teams/{team_id}/shares"): rule("401 ok ok ok ok ok", _SHARE),
     ("POST", "/v1/deals/{deal_id}/shares"): rule("401 ok ok ok ok ok", _SHARE),
@@ -274,6 +305,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/growth/k-factor"): rule("401 403 403 ok ok ok"),
     ("GET", "/v1/growth/channels"): rule("401 403 403 ok ok ok"),
     ("GET", "/v1/growth/export.csv"): rule("401 403 403 ok ok ok"),
+    ("GET", "/v1/growth/cross-vertical"): rule("401 403 403 ok ok ok"),
     # fulfilment: the address book and a seat's delivery are the shopper's; shipping is the
     # merchant's staff's (and operators'), refused to everyone else as not found
     ("GET", "/v1/me/addresses"): rule("401 ok ok ok ok ok"),
@@ -298,6 +330,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account"): rule("login ok ok ok ok ok", _ACCOUNT_PAGE),
     ("POST", "/language"): rule("ok ok ok ok ok ok", {"locale": "en", "next": "/"}),
     ("GET", "/"): rule("ok ok ok ok ok ok"),
+    # the aggregated feed: anyone's slate; a card's link logs the click and opens the item
+    ("GET", "/feed/go/{impression_id}/{position}/{item_id}"): rule(
+        "ok ok ok ok ok ok",
+        impression_id="imp_01JD0000000000000000000000",
+        position="0",
+        item_id="deal_01JD0000000000000000000000",
+    ),
     ("GET", "/deals/{deal_id}"): rule("ok ok ok ok ok ok"),
     ("POST", "/deals/{deal_id}/teams"): rule("login ok ok ok ok ok"),
     ("POST", "/deals/{deal_id}/solo"): rule("login ok ok ok ok ok"),
@@ -359,8 +398,24 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "login 403 403 ok 403 ok", _SHIPMENT
     ),
     ("POST", "/console/merchants/{merchant_id}/shipping/upload"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/seats/{seat_id}"): rule("login 403 403 ok 403 ok"),
+    ("POST", "/console/merchants/{merchant_id}/seats/{seat_id}/refunds"): rule(
+        "login 403 403 ok 403 ok", {"amount": "1.00", "reason": "damaged"}
+    ),
+    ("GET", "/console/merchants/{merchant_id}/disputes"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/operator"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/growth"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/feed/rules"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/feed/rules"): rule(
+        "login 403 403 403 403 ok",
+        {
+            "exploration": "0.2",
+            "arm_name_0": "linucb",
+            "arm_kind_0": "linucb",
+            "arm_share_0": "1",
+            "version": "0",
+        },
+    ),
     ("GET", "/console/operator/merchants"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/merchants/{merchant_id}/{action}"): rule(
         "login 403 403 403 403 ok", action="suspend"
@@ -375,6 +430,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/audit"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/reconciliation"): rule("login 403 403 403 403 ok"),
+    # the feed's lab: the latest simulation and offline evaluation, for operators (no
+    # simulation has been run here, so there is no chart yet)
+    ("GET", "/console/operator/feed/lab"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/feed/lab/chart.png"): rule("login 403 403 403 403 404"),
+    ("POST", "/console/operator/reconciliation/findings/{finding_id}"): rule(
+        "login 403 403 403 403 404",
+        {"state": "fixed", "note": "refunded by hand"},
+        finding_id="rcf_none",
+    ),
     # the open platform: any signed-in user may register an app; an app is its developer's
     # (operators see and review every one, but its secrets are the developer's alone)
     ("POST", "/v1/apps"): rule("401 ok ok ok ok ok", _app_manifest),
@@ -434,6 +498,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # A rejection without a reason: refused (422) for the operator before any lookup.
     ("POST", "/console/operator/applications/{application_id}/{decision}"): rule(
         "login 403 403 403 403 ok", application_id="apl_none", decision="reject"
+    ),
+    # Every payment ends: the console's payments queue; the seeded payment is not queued, so
+    # the operator's retry is refused (409) after the lookup.
+    ("GET", "/console/operator/payments"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/payments/{payment_id}/{action}"): rule(
+        "login 403 403 403 403 ok", action="retry"
     ),
 }
 

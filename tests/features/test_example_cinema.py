@@ -101,10 +101,9 @@ def test_the_pkce_challenge_is_rfc_7636s() -> None:
     assert fresh != cinema.new_verifier()
 
 
-def test_the_receiver_keeps_signed_events_and_rejects_tampered_stale_or_foreign_ones(
+def test_the_receiver_defers_events_until_subscribed_then_keeps_signed_ones_and_rejects_the_rest(
     receiver: Any,
 ) -> None:
-    receiver.inbox.secret = SECRET
     body = '{"type":"team.succeeded","data":{"team_id":"team_1"}}'
 
     def deliver(data: str, secret: str = SECRET, at: datetime | None = None) -> int:
@@ -118,6 +117,14 @@ def test_the_receiver_keeps_signed_events_and_rejects_tampered_stale_or_foreign_
         return httpx.post(f"{receiver.url}/webhooks", content=data, headers=headers).status_code
 
     foreign = "whsec_" + base64.b64encode(b"someone-else-entirely-0123456789").decode()
+    # before the receiver knows its secret it can judge nothing: it asks to be asked again
+    assert deliver(body) == 503
+    assert (
+        receiver.inbox.deferred,
+        receiver.inbox.rejected,
+        receiver.received("team.succeeded"),
+    ) == (1, 0, [])
+    receiver.inbox.secret = SECRET
     assert deliver(body) == 204
     assert deliver(body.replace("team_1", "team_2")) == 400  # tampered
     assert deliver(body, at=datetime.now(UTC) - timedelta(minutes=10)) == 400  # stale

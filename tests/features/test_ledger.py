@@ -17,6 +17,7 @@ from pintuan.services import Services
 from pintuan.teams.models import Seat
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant
+from tests.tampering import tamper
 
 
 def journals(services: Services, payment_id: str) -> dict[str, str]:
@@ -277,12 +278,13 @@ def test_the_check_finds_a_journal_that_does_not_balance_and_a_missing_one(
 ) -> None:
     _, seats = team_of_two(client, services)
     paid = pay(client, *seats[0])
-    services.db.run_sync(
+    tamper(
+        services.db,
         lambda s: s.execute(
             update(Entry)
             .where(Entry.journal_id == f"{paid['id']}:authorize", Entry.amount > 0)
             .values(amount=1499)
-        )
+        ),
     )
     services.db.run_sync(
         lambda s: s.execute(

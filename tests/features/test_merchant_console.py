@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from pintuan.deals.models import Deal
 from pintuan.domain.roles import Role
-from pintuan.kit.time import utc_now
+from pintuan.kit.time import clock, utc_now
 from pintuan.ledger import settlement
 from pintuan.services import Services
 from pintuan.worker import Worker
@@ -436,9 +436,8 @@ def test_settlements_show_what_the_merchant_is_owed_per_business_day(
     pay_over_api(client, shoppers[1], join_over_api(client, shoppers[1], team.team_id).seat_id)
     Worker(services).run_until_idle()  # the holds are captured: the merchant earned
     today = utc_now().astimezone(ZoneInfo("Asia/Tokyo")).date()
-    written = services.db.run_sync(
-        lambda s: settlement.settle_day(s, merchant.id, today, utc_now() + timedelta(days=2))
-    )
+    clock.advance(timedelta(days=2))
+    written = services.db.run_sync(lambda s: settlement.settle_day(s, merchant.id, today))
     log_in(client, create_account(services, role=Role.MERCHANT, merchant=merchant))
 
     page = client.get(console(merchant.id, "/settlements"), headers=HTML)

@@ -69,7 +69,7 @@ def test_a_task_that_raises_backs_off_while_the_other_tasks_run(
     real_close = team_tasks.close_expired_teams
     tries = {"n": 0}
 
-    def broken_close(tx: Any, batch: int) -> int:
+    def broken_close(db: Any, batch: int, lease: Any) -> int:
         tries["n"] += 1
         raise RuntimeError("a row the sweep cannot read")
 

@@ -22,13 +22,15 @@ provider in front of it that the worker cannot tell from the sandbox itself.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,6 +47,7 @@ from hypothesis.stateful import (
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from pintuan.audit.facts import check_facts
 from pintuan.audit.ledger import check_ledger
 from pintuan.audit.service import MONEY_GRACE, audit_database
 from pintuan.domain.payments import (
@@ -58,10 +61,15 @@ from pintuan.domain.payments import (
 from pintuan.domain.reconciliation import Reconciliation, reconcile
 from pintuan.domain.roles import Role
 from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
 from pintuan.kit.time import clock, utc_now
+from pintuan.ledger import guard as ledger_guard
+from pintuan.ledger.models import SettlementStatement
 from pintuan.ledger.reconcile import our_movements, their_movements
+from pintuan.ledger.settlement import settle_recent_days
 from pintuan.merchants.models import Merchant
 from pintuan.models import Base
+from pintuan.payments.endings import CallLimits
 from pintuan.payments.models import Payment
 from pintuan.payments.providers.sandbox import (
     SIGNATURE_HEADER,
@@ -98,6 +106,9 @@ REFUND_TO = st.sampled_from(["original", "wallet"])
 # waits), approve and be notified at once, or decline.
 THEN = st.sampled_from(["wait", "approve", "approve_and_notify", "decline"])
 TOPUP_THEN = st.sampled_from(["wait", "approve", "approve_and_notify", "approve_and_notify"])
+
+# Each refund asked for is a new request: its key is never one an earlier step used.
+_REFUND_KEYS = itertools.count(1)
 
 
 # ---------------------------------------------------------------------------- the provider
@@ -219,9 +230,12 @@ _INTENTS = text("""
            p.id, p.status, p.pending_action, p.refund_to
     FROM sandbox_intents i JOIN payments p ON p.id = i.payment_id
 """)
-_OPERATIONS = text(
-    "SELECT ref, kind, COUNT(*), SUM(amount) FROM sandbox_operations GROUP BY ref, kind"
-)
+# Counted are the operations keyed ``<payment>:<action>``, each of which must happen once; refunds
+# after success (keyed by their own ids) may be many.
+_OPERATIONS = text("""
+    SELECT ref, kind, SUM(CASE WHEN idempotency_key LIKE '%:%' THEN 1 ELSE 0 END), SUM(amount)
+    FROM sandbox_operations GROUP BY ref, kind
+""")
 _UNMATCHED = text("""
     SELECT COUNT(*) FROM payments p
     WHERE p.provider = 'sandbox' AND p.provider_ref IS NOT NULL
@@ -233,12 +247,24 @@ _CLEARING = text("""
     WHERE e.account = 'provider_clearing:sandbox' AND j.status = 'posted'
 """)
 _OWED = text("SELECT COUNT(*) FROM payments WHERE pending_action IN ('capture', 'void', 'refund')")
+# Every payment ends (payments/endings.py): the machine's workers give up sooner than the
+# defaults, so that walks reach the ends.
+ENDING_LIMITS = CallLimits(
+    max_attempts=4, deadline_after=timedelta(hours=6), capture_margin=timedelta(hours=1)
+)
+_STRANDED = text("""
+    SELECT p.id, p.status, s.status FROM payments p JOIN seats s ON s.id = p.seat_id
+    WHERE p.status IN ('authorized', 'charged') AND s.status IN ('released', 'refunded')
+      AND p.pending_action IS NULL AND (p.queued_at IS NULL OR p.resolved_at IS NOT NULL)
+""")
 
 # For each state of an intent at the sandbox, the states its payment may be in: (status, owed).
 # While news or a result is on its way, the payment may lag behind, never run ahead. A payment
 # may have heard of a failed attempt before the one that paid.
 ANY = "*"
 Allowed = dict[str, set[tuple[str, str | None]]]
+# A payment whose team succeeded keeps its status when refunds after success return all of it.
+_REFUNDED_AFTER_SUCCESS = {("captured", None), ("charged", None)}
 _ON_THE_WAY: Allowed = {
     "requires_action": {("requires_action", ANY), ("failed", None)},
     "declined": {("requires_action", ANY), ("failed", None)},
@@ -258,18 +284,37 @@ _ON_THE_WAY: Allowed = {
         ("charged", "refund"),
         ("refunded", None),
     },
-    "refunded": {("charged", "refund"), ("refunded", None)},
+    "refunded": {("charged", "refund"), ("refunded", None), *_REFUNDED_AFTER_SUCCESS},
+    # Every payment ends (payments/endings.py): a hold the sandbox let go (cancelled, or past
+    # its end) may not be news to the payment yet.
+    "expired": {
+        ("requires_action", ANY),
+        ("failed", None),
+        ("authorized", ANY),
+        ("expired", None),
+        ("voided", None),
+    },
 }
+# A hold whose end passed at the sandbox before it looked, or whose capture ran out of attempts
+# or time, may already be expired for the payment (and with the operators).
+_ON_THE_WAY["authorized"] |= {("expired", None)}
+# A call done at the sandbox whose answers were lost until its attempts ran out: the payment
+# waits with the operators, whose retry (at the end of each walk) records it.
+_ON_THE_WAY["captured"] |= {("authorized", None)}
+_ON_THE_WAY["voided"] |= {("authorized", None)}
+_ON_THE_WAY["refunded"] |= {("charged", None)}
 # Once all is settled each intent and its payment say the same.
 _SETTLED: Allowed = {
     # The payer never finished (perhaps after a failed attempt).
     "requires_action": {("requires_action", ANY), ("failed", None)},
     "declined": {("failed", None)},
-    "authorized": set(),  # every hold is captured or voided
+    # Every hold is captured or voided, or ended for the operators (payments/endings.py).
+    "authorized": {("authorized", None), ("expired", None)},
+    "expired": {("expired", None), ("voided", None), ("authorized", None)},
     "captured": {("captured", None)},
     "voided": {("voided", None)},
     "charged": {("charged", None), ("refunded", None)},  # the latter only into a wallet
-    "refunded": {("refunded", None)},
+    "refunded": {("refunded", None), *_REFUNDED_AFTER_SUCCESS},
 }
 
 
@@ -279,7 +324,7 @@ def provider_disagreements(session: Session, *, settled: bool) -> list[str]:
     operations: dict[str, dict[str, tuple[int, int]]] = {}
     for ref, kind, count, total in session.execute(_OPERATIONS):
         operations.setdefault(ref, {})[kind] = (int(count), int(total))
-        if count != 1:
+        if count > 1:
             found.append(f"the sandbox did {kind} of {ref} {count} times")
     allowed = _SETTLED if settled else _ON_THE_WAY
     for row in session.execute(_INTENTS):
@@ -290,7 +335,9 @@ def provider_disagreements(session: Session, *, settled: bool) -> list[str]:
         if done.get("capture", (0, 0))[1] != captured or captured > amount:
             found.append(f"{ref} captured {captured} of {amount}, operations {done}")
         kept = captured if style == "hold" else amount
-        if done.get("refund", (0, 0))[1] != refunded or refunded > kept:
+        # A refund that came back (``returned``) no longer counts as refunded.
+        net = done.get("refund", (0, 0))[1] - done.get("returned", (0, 0))[1]
+        if net != refunded or refunded > kept:
             found.append(f"{ref} refunded {refunded} of {kept}, operations {done}")
         options = allowed[status]
         if (paid, owed) not in options and (paid, ANY) not in options:
@@ -303,9 +350,16 @@ def provider_disagreements(session: Session, *, settled: bool) -> list[str]:
     return found
 
 
+_DISPUTED = text("""
+    SELECT COALESCE(SUM(CASE WHEN kind = 'dispute' THEN amount ELSE -amount END), 0)
+    FROM sandbox_operations WHERE kind IN ('dispute', 'reinstate')
+""")
+
+
 def money_at_the_sandbox(session: Session) -> int:
-    """What the sandbox keeps for us: captures and charges, less refunds."""
-    total = 0
+    """What the sandbox keeps for us: captures and charges, less refunds and what disputes
+    took and did not give back."""
+    total = -int(session.scalar(_DISPUTED) or 0)
     for row in session.execute(_INTENTS):
         _, style, status, amount, captured, refunded, *_ = row
         if style == "hold":
@@ -375,9 +429,16 @@ def answer(response: Any, allowed: set[str]) -> Any:
 
 
 def _empty_tables(db: Database) -> None:
-    with db.engine.begin() as conn:
+    def work(session: Session) -> None:
+        # The ledger's rows are append-only, even for a test's reset; on SQLite the write lock
+        # is taken up front (a deferred transaction could not change the schema under a writer).
+        conn = session.connection()
+        ledger_guard.remove(conn)
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
+        ledger_guard.install(conn)
+
+    db.run_sync(work)
 
 
 # ---------------------------------------------------------------------------- the machine
@@ -395,6 +456,9 @@ class MoneyMachine(RuleBasedStateMachine):
         # A second worker process: it takes over what a slow call's lease let go of.
         self.other_worker = Worker(services)
         self.provider.meanwhile = self.other_worker.tick
+        # Every payment ends: small limits, so that walks reach the ends of owed calls.
+        for worker in (self.worker, self.other_worker):
+            worker._limits = ENDING_LIMITS
         self.merchant = create_merchant(self.db)
         self.staff = create_account(services, role=Role.MERCHANT, merchant=self.merchant)
         self.operator = create_account(services, role=Role.OPERATOR)
@@ -685,7 +749,7 @@ class MoneyMachine(RuleBasedStateMachine):
             self.client.post(
                 f"/v1/merchants/{self.merchant.id}/payouts",
                 json={"amount": {"amount": amount, "currency": CURRENCY}},
-                headers=self.operator.headers,
+                headers={**self.operator.headers, "Idempotency-Key": new_id("payout")},
             ),
             {"payout_exceeds_balance"},
         )
@@ -733,6 +797,124 @@ class MoneyMachine(RuleBasedStateMachine):
         self.provider.faults[kind].extend([fault] * times)
         self.faults_planned += times
 
+    # ------------------------------------------------------------------ every payment ends
+    # (payments/endings.py) Holds lapse at the provider, captures are refused past their
+    # deadline, and the provider takes another sum than asked: after every step the ledger
+    # check passes and no money is stranded; at the end every payment has ended or is within
+    # its call's deadline.
+
+    @precondition(lambda self: self.payments)
+    @step(pick=PICK, notify_now=st.booleans())
+    def hold_lapses(self, pick: int, notify_now: bool) -> None:
+        """The sandbox lets an uncaptured hold go and sends its cancel notice (perhaps later)."""
+        intents = self.db.run_sync(
+            lambda s: list(
+                s.scalars(
+                    select(SandboxIntent.ref)
+                    .where(
+                        SandboxIntent.status == "authorized",
+                        SandboxIntent.payment_id.in_(sorted(self.payments)),
+                    )
+                    .order_by(SandboxIntent.ref)
+                )
+            ),
+            write=False,
+        )
+        if not intents:
+            return
+        body, headers = self.provider.sandbox.expire_hold(intents[pick % len(intents)])
+        hook = Hook(body, headers, json.loads(body)["id"], utc_now(), "hold lapsed")
+        self.hooks.append(hook)
+        event("ending: a hold lapsed")
+        if notify_now:
+            self._deliver(hook, resign=False)
+
+    @step(refusals=st.integers(1, 3), days=st.sampled_from([0, 8]))
+    def captures_refused_past_their_deadline(self, refusals: int, days: int) -> None:
+        """The next captures are refused; perhaps the clock then runs past the holds' end,
+        so the next attempt finds each hold gone."""
+        self.provider.faults["capture"].extend([Fault.REFUSED] * refusals)
+        self.worker.tick()
+        if clock.offset > timedelta(days=30):
+            days = 0  # a walk stays well within the tokens' 90 days
+        clock.advance(ENDING_LIMITS.deadline_after + timedelta(days=days, minutes=1))
+        self.worker.tick()
+
+    @precondition(lambda self: self.opened)
+    @step(pick=PICK, less=st.sampled_from([1, 500]), notify_now=st.booleans())
+    def provider_takes_another_amount(self, pick: int, less: int, notify_now: bool) -> None:
+        """The payer approves, and the sandbox takes less than asked."""
+        opened = self.opened[pick % len(self.opened)]
+        asked = self.provider.sandbox.intent(opened.ref).amount
+        self.opened.remove(opened)
+        body, headers = self.provider.sandbox.complete_checkout(
+            opened.ref, approve=True, amount=max(1, asked - less)
+        )
+        hook = Hook(body, headers, json.loads(body)["id"], utc_now(), "another amount")
+        self.hooks.append(hook)
+        event("ending: another amount taken")
+        if notify_now:
+            self._deliver(hook, resign=False)
+
+    @invariant()
+    def no_money_is_stranded(self) -> None:
+        """Money kept for a seat that ended is owed back, or with the operators."""
+        assert self.db.run_sync(lambda s: s.execute(_STRANDED).all(), write=False) == []
+
+    def _every_payment_ended(self) -> None:
+        """Each payment is in a terminal state, with the operators, or within its deadline."""
+        now = utc_now()
+        open_ones = self.db.run_sync(
+            lambda s: s.execute(
+                select(
+                    Payment.id,
+                    Payment.status,
+                    Payment.pending_action,
+                    Payment.call_deadline,
+                    Payment.queued_at,
+                ).where(or_(Payment.pending_action.is_not(None), Payment.status == "authorized"))
+            ).all(),
+            write=False,
+        )
+        for row in open_ones:
+            _, status, owed, deadline, queued = row
+            assert owed is None or (deadline is None or deadline > now), row
+            if status == "authorized":
+                assert queued is not None or owed is not None, row
+
+    def _operators_clear_the_queue(self) -> int:
+        """An operator acts on each payment in the queue: retries its call, else writes off a
+        confirmed seat's missing money, else refunds the payer. Returns how many it acted on."""
+        listed = answer(
+            self.client.get("/v1/operator/payments/queue?limit=100", headers=self.operator.headers),
+            set(),
+        )
+        for queued in listed["data"]:
+            for action in queued["actions"]:
+                key = f"{queued['id']}:{action}:{utc_now().timestamp()}"
+                headers = {**self.operator.headers, "Idempotency-Key": key}
+                done = answer(
+                    self.client.post(
+                        f"/v1/operator/payments/{queued['id']}/actions",
+                        json={"action": action},
+                        headers=headers,
+                    ),
+                    {"hold_expired", "queue_action_not_available", "payment_not_queued"},
+                )
+                if done is not None:
+                    self.tally.seen[f"operator {action}"] += 1
+                    break
+        return len(listed["data"])
+
+    def _count_endings(self, seen: Counter[str]) -> None:
+        for (reason,) in self.db.run_sync(
+            lambda s: s.execute(
+                text("SELECT end_reason FROM payments WHERE end_reason IS NOT NULL")
+            ).all(),
+            write=False,
+        ):
+            seen[f"ended {reason}"] += 1
+
     # ------------------------------------------------------------------ time and the worker
 
     @step(minutes=JUMPS, ticks=st.integers(0, 2))
@@ -744,12 +926,33 @@ class MoneyMachine(RuleBasedStateMachine):
             self.worker.tick()
             clock.advance(timedelta(seconds=20))
 
-    # ------------------------------------------------------------------ checks
+    # ------------------------------------------------------------------ settlement (audit)
+    # The audit part's rules: late entries around the merchant's midnight and settlement runs.
+    # The clock goes to a few minutes either side of the merchant's next midnight or of the end
+    # of its grace period; the worker perhaps ticks (a capture confirmed then is dated when its
+    # team succeeded, so it may belong to a day already settled) and the recent days are
+    # settled. After every step the recomputing audit (``check_facts``) re-adds each statement
+    # and finds no journal left outside every statement.
+
+    @step(minutes=st.sampled_from([-3, -1, 1, 30, 59, 61, 65]), ticks=st.integers(0, 1))
+    def midnight_passes(self, minutes: int, ticks: int) -> None:
+        """Time runs to around the merchant's next midnight, then its days are settled."""
+        tz = ZoneInfo(self.merchant.time_zone)
+        local = utc_now().astimezone(tz)
+        midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=tz)
+        target = midnight + timedelta(minutes=minutes)
+        if target > utc_now():
+            clock.advance(target - utc_now())
+        for _ in range(ticks):
+            self.worker.tick()
+        written = self.db.run_sync(lambda s: settle_recent_days(s, utc_now()))
+        event(f"settled around midnight: {'wrote' if written else 'nothing new'}")
 
     @invariant()
     def money_is_sound(self) -> None:
         breaches = self.db.run_sync(check_ledger, write=False).breaches
         assert breaches == []
+        assert self.db.run_sync(check_facts, write=False) == []  # the recomputing audit
         assert (
             self.db.run_sync(lambda s: provider_disagreements(s, settled=False), write=False) == []
         )
@@ -766,6 +969,17 @@ class MoneyMachine(RuleBasedStateMachine):
         """The provider retries every notification not yet accepted; every hold and window
         runs out; the worker runs every minute. After the grace period nothing of an ended
         team may be undecided; then everything owed is done and both sides agree."""
+        # What the walk's settlement runs wrote, whoever ran them: a midnight step's tick
+        # settles the day through the worker's housekeeping before the step itself can.
+        self.tally.seen["statements written"] += self.db.run_sync(
+            lambda s: s.scalar(select(func.count()).select_from(SettlementStatement)),
+            write=False,
+        )
+        # The line to the provider is sound again: an operator's retry gets its answer (a run
+        # can plan more failed calls than it makes; left over, each would cost a round trip
+        # through the queue).
+        for planned in self.provider.faults.values():
+            planned.clear()
         for hook in self.hooks:
             if hook.event_id not in self.accepted:
                 self._deliver(hook, resign=True)
@@ -777,7 +991,8 @@ class MoneyMachine(RuleBasedStateMachine):
         assert self.db.run_sync(audit_database, write=False) == []
         for _ in range(24):
             self.worker.run_until_idle()
-            if not self.db.run_sync(lambda s: s.scalar(_OWED), write=False):
+            queued = self._operators_clear_the_queue()
+            if not queued and not self.db.run_sync(lambda s: s.scalar(_OWED), write=False):
                 break
             clock.advance(timedelta(hours=2))
         assert self.db.run_sync(lambda s: audit_database(s, timedelta(0)), write=False) == []
@@ -788,6 +1003,7 @@ class MoneyMachine(RuleBasedStateMachine):
             lambda s: (int(s.scalar(_CLEARING) or 0), money_at_the_sandbox(s)), write=False
         )
         assert clearing == at_sandbox
+        self._every_payment_ended()
         reconciled = self._reconciled()
         assert reconciled.findings == []
         self.tally.seen["movements reconciled"] += reconciled.matched
@@ -828,6 +1044,7 @@ class MoneyMachine(RuleBasedStateMachine):
             if call.fault is not None:
                 seen[f"{call.kind} {call.fault.value}"] += 1
                 seen[f"fault {call.fault.value}"] += 1
+        self._count_endings(seen)
         seen["examples settled"] += 1
 
 
@@ -853,6 +1070,211 @@ def test_money_stays_balanced_and_agrees_with_the_provider_under_random_events(
         # Twenty walks meet the provider's faults; PostgreSQL's fewer, slower walks may not
         # (the faults on both databases are forced by the two tests below).
         assert seen["fault refused"] + seen["fault lost"] + seen["fault slow"]
+    assert seen["movements reconciled"]
+    if services.db.is_sqlite:
+        # The walks' settlement runs met real money (a walk meets it about one time in three:
+        # money earned, then a midnight and its grace period passed); settlement around
+        # midnight is forced on both databases in test_settlement_effective.py.
+        assert seen["statements written"]
+    # Every payment ends: the walks ended payments outside their usual course (each ending is
+    # forced on both databases in test_payment_endings.py).
+    if services.db.is_sqlite:
+        assert sum(n for what, n in seen.items() if what.startswith("ended ")), seen
+
+
+# ============================================================================ refunds after success
+# Refunds after success and disputes, as their own machine: the money machine's rules, plus
+# partial and repeated refunds of confirmed seats by staff and operators (some asking for more
+# than is left), refunds made in the sandbox's dashboard, and disputes opened, won and lost, all
+# told through the inbox late, twice and out of order. The same checks hold after every step;
+# at the end no refund is still owed and the sandbox holds what the ledger says.
+
+_CONFIRMED = text("""
+    SELECT s.id AS seat_id, p.id AS payment_id, p.amount, p.refunded_amount, i.ref
+    FROM seats s
+    JOIN payments p ON p.seat_id = s.id
+    LEFT JOIN sandbox_intents i ON i.payment_id = p.id
+    WHERE s.status = 'confirmed' AND p.status IN ('captured', 'charged')
+      AND p.pending_action IS NULL
+    ORDER BY s.id
+""")
+_REQUESTED = text("""
+    SELECT payment_id, COALESCE(SUM(amount), 0) FROM refunds
+    WHERE source = 'request' AND status <> 'failed' GROUP BY payment_id
+""")
+_DISPUTES_ON_API = text("""
+    SELECT COALESCE(SUM(amount), 0) FROM disputes
+    WHERE payment_id = :id AND status IN ('open', 'lost')
+""")
+_STILL_OWED = text("SELECT COUNT(*) FROM refunds WHERE status = 'pending'")
+
+
+@dataclass(frozen=True)
+class Earned:
+    seat_id: str
+    payment_id: str
+    amount: int
+    refunded: int  # what our guard counts: refunds whose news has arrived
+    ref: str | None  # at the sandbox (None: paid from the wallet)
+
+
+@dataclass(frozen=True)
+class OpenDispute:
+    payment_id: str
+    ref: str
+    dispute_id: str
+    amount: int
+
+
+class RefundingMoneyMachine(MoneyMachine):
+    def __init__(self, services: Services, client: TestClient, tally: Tally) -> None:
+        super().__init__(services, client, tally)
+        # What the sandbox took back whatever the inbox has heard yet: dashboard refunds and
+        # disputes not won, per payment; so that nothing here asks for money already gone.
+        self.gone_elsewhere: Counter[str] = Counter()
+        self.open_disputes: list[OpenDispute] = []
+        self.disputed: set[str] = set()
+
+    def _earned(self, *, fill: bool = False) -> list[Earned]:
+        """Confirmed seats whose payment the merchant earned, with something of it left to
+        take back (a seat refunded or disputed in full has nothing more to give, and a step
+        picking it would do nothing); with ``fill``, when there are none, a team is filled
+        first with sandbox charges (they earn at once)."""
+        earned = self._earned_with_money_left()
+        if not earned and fill:
+            self.fill_team(pick=0, methods=["charge"] * SHOPPERS, refund_to="original")
+            earned = self._earned_with_money_left()
+        return earned
+
+    def _earned_with_money_left(self) -> list[Earned]:
+        rows = self.db.run_sync(lambda s: s.execute(_CONFIRMED).all(), write=False)
+        earned = [Earned(r.seat_id, r.payment_id, r.amount, r.refunded_amount, r.ref) for r in rows]
+        return [e for e in earned if self._left(e) >= 1]
+
+    def _left(self, earned: Earned) -> int:
+        """What may still go back of a payment, counting what the sandbox did not tell yet."""
+        requested = dict(
+            self.db.run_sync(lambda s: s.execute(_REQUESTED).all(), write=False)  # type: ignore[arg-type]
+        )
+        return (
+            earned.amount
+            - int(requested.get(earned.payment_id, 0))
+            - self.gone_elsewhere[earned.payment_id]
+        )
+
+    @step(pick=PICK, how=st.sampled_from(["part", "part", "rest", "too_much"]), by=st.booleans())
+    def refund_after_success(self, pick: int, how: str, by: bool) -> None:
+        """Staff (or an operator) refund part, or all that is left, of a confirmed seat, or
+        ask for more than is left and are refused."""
+        earned = self._earned(fill=True)
+        if not earned:
+            return
+        seat = earned[pick % len(earned)]
+        left = self._left(seat)
+        on_api = (
+            seat.amount
+            - seat.refunded
+            - int(
+                self.db.run_sync(
+                    lambda s: s.scalar(_DISPUTES_ON_API, {"id": seat.payment_id}), write=False
+                )
+                or 0
+            )
+        )
+        amount = {"part": max(1, left // 3), "rest": left, "too_much": on_api + 1}[how]
+        if amount < 1 or (how != "too_much" and amount > left):
+            return
+        who = self.operator if by else self.staff
+        made = answer(
+            self.client.post(
+                f"/v1/seats/{seat.seat_id}/refunds",
+                json={"amount": amount, "reason": f"refund {how}"},
+                headers={**who.headers, "Idempotency-Key": f"rfd-{next(_REFUND_KEYS)}"},
+            ),
+            {"refund_exceeds_paid"},
+        )
+        assert (made is None) == (how == "too_much"), (how, amount, left, on_api)
+        if made is not None:
+            event(f"refund after success: {how}, to {made['destination']}")
+
+    @step(pick=PICK, amount=st.sampled_from([50, 300, 1500]))
+    def refund_in_the_dashboard(self, pick: int, amount: int) -> None:
+        """Someone refunds a confirmed seat's sandbox payment in the sandbox's dashboard; the
+        notification waits."""
+        earned = [e for e in self._earned(fill=True) if e.ref is not None]
+        if not earned:
+            return
+        seat = earned[pick % len(earned)]
+        amount = min(amount, self._left(seat))
+        if amount < 1 or seat.ref is None:
+            return
+        body, headers = self.provider.sandbox.refund_in_dashboard(seat.ref, amount)
+        self.gone_elsewhere[seat.payment_id] += amount
+        self.hooks.append(Hook(body, headers, json.loads(body)["id"], utc_now(), "dashboard"))
+
+    @step(pick=PICK)
+    def dispute_opens(self, pick: int) -> None:
+        """The payer's bank disputes what is left of a confirmed seat's sandbox payment."""
+        earned = [e for e in self._earned(fill=True) if e.ref and e.payment_id not in self.disputed]
+        if not earned:
+            return
+        seat = earned[pick % len(earned)]
+        amount = self._left(seat)
+        if amount < 1 or seat.ref is None:
+            return
+        dispute = OpenDispute(seat.payment_id, seat.ref, f"dp_{len(self.disputed)}", amount)
+        body, headers = self.provider.sandbox.dispute(seat.ref, dispute.dispute_id, amount)
+        self.disputed.add(seat.payment_id)
+        self.open_disputes.append(dispute)
+        self.gone_elsewhere[seat.payment_id] += amount
+        self.hooks.append(Hook(body, headers, json.loads(body)["id"], utc_now(), "dispute"))
+
+    @precondition(lambda self: self.open_disputes)
+    @step(pick=PICK, won=st.booleans())
+    def dispute_is_decided(self, pick: int, won: bool) -> None:
+        dispute = self.open_disputes.pop(pick % len(self.open_disputes))
+        outcome = "won" if won else "lost"
+        body, headers = self.provider.sandbox.dispute(
+            dispute.ref, dispute.dispute_id, dispute.amount, outcome
+        )
+        if won:
+            self.gone_elsewhere[dispute.payment_id] -= dispute.amount
+        event(f"dispute {outcome}")
+        self.hooks.append(Hook(body, headers, json.loads(body)["id"], utc_now(), outcome))
+
+    def _settle(self) -> None:
+        super()._settle()
+        assert self.db.run_sync(lambda s: s.scalar(_STILL_OWED), write=False) == 0
+        counts = self.db.run_sync(
+            lambda s: s.execute(
+                text("SELECT source, status, COUNT(*) FROM refunds GROUP BY source, status")
+            ).all(),
+            write=False,
+        )
+        for source, status, n in counts:
+            self.tally.seen[f"refund {source} {status}"] += n
+        for (status,) in self.db.run_sync(
+            lambda s: s.execute(text("SELECT status FROM disputes")).all(), write=False
+        ):
+            self.tally.seen[f"dispute {status}"] += 1
+
+
+def test_refunds_after_success_and_disputes_keep_money_balanced_under_random_events(
+    services: Services, client: TestClient
+) -> None:
+    tally = Tally()
+    run_state_machine_as_test(
+        lambda: RefundingMoneyMachine(services, client, tally),
+        settings=settings(
+            max_examples=12 if services.db.is_sqlite else 6,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
+    seen = tally.seen
+    assert seen["refund request succeeded"]
+    assert seen["refund provider succeeded"] + seen["dispute lost"] + seen["dispute won"]
     assert seen["movements reconciled"]
 
 

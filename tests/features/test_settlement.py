@@ -26,6 +26,7 @@ from pintuan.worker import Worker
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, Account, create_account, create_deal, create_merchant
 from tests.features.test_payments_api import sandbox
+from tests.tampering import tamper
 
 SAME_ORIGIN = {"Origin": "http://testserver"}  # what a browser sends from the site's pages
 
@@ -89,7 +90,7 @@ def test_a_business_day_follows_the_merchants_time_zone(
     at(datetime(2026, 11, 22, 1, 0, tzinfo=UTC))
     Worker(services).run_until_idle()
     again = services.db.run_sync(
-        lambda s: [settle_day(s, merchant.id, date(2026, 11, d), utc_now()) for d in (20, 21, 22)]
+        lambda s: [settle_day(s, merchant.id, date(2026, 11, d)) for d in (20, 21, 22)]
     )
     staff = staff_of(services, merchant)
     statements = client.get(f"/v1/merchants/{merchant.id}/settlements", headers=staff.headers)
@@ -120,7 +121,7 @@ def test_a_payout_is_recorded_for_operators_only_and_never_above_the_balance(
     too_much = client.post(
         f"/v1/merchants/{merchant.id}/payouts",
         json={"amount": {"amount": 20001, "currency": "CNY"}},
-        headers=ops.headers,
+        headers={**ops.headers, "Idempotency-Key": "too-much"},
     )
     by_staff = client.post(
         f"/v1/merchants/{merchant.id}/payouts",
@@ -130,7 +131,7 @@ def test_a_payout_is_recorded_for_operators_only_and_never_above_the_balance(
     paid_out = client.post(
         f"/v1/merchants/{merchant.id}/payouts",
         json={"amount": {"amount": 15000, "currency": "CNY"}},
-        headers=ops.headers,
+        headers={**ops.headers, "Idempotency-Key": "paid-out"},
     )
     balance = client.get(f"/v1/merchants/{merchant.id}/balance", headers=staff.headers)
 
@@ -187,10 +188,11 @@ def test_reconciliation_matches_the_sandbox_statement_and_reports_each_differenc
     services.db.run_sync(
         lambda s: s.execute(delete(SandboxOperation).where(SandboxOperation.kind == "refund"))
     )
-    services.db.run_sync(
+    tamper(
+        services.db,
         lambda s: s.execute(
             update(Journal).where(Journal.id == f"{succeeded[0]['id']}:charge").values(amount=1499)
-        )
+        ),
     )
     dirty = compare()
 
@@ -256,8 +258,9 @@ def test_the_cli_checks_the_ledger_and_reconciles_a_day(
     checked = runner.invoke(cli, ["ledger", "check"])
     matched = runner.invoke(cli, ["reconcile", "--provider", "sandbox", "--date", day])
     services.db.run_sync(lambda s: s.execute(delete(SandboxOperation)))
-    services.db.run_sync(
-        lambda s: s.execute(update(Journal).where(Journal.kind == "charge").values(amount=1))
+    tamper(
+        services.db,
+        lambda s: s.execute(update(Journal).where(Journal.kind == "charge").values(amount=1)),
     )
     broken = runner.invoke(cli, ["ledger", "check"])
     differs = runner.invoke(cli, ["reconcile", "--provider", "sandbox", "--date", day])

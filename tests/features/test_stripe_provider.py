@@ -516,12 +516,14 @@ def test_polling_reports_news_with_stable_event_ids(
     charged_news = provider.fetch_status(charge)
     assert charged_news is not None
     assert (charged_news.kind, charged_news.amount) == (EventKind.CHARGED, 2000)
-    for ref in (declined, cancelled):
+    # A cancelled intent is news of its own: a checkout never paid is declined by it, a hold
+    # let go has expired (payments/endings.py).
+    for ref, kind in ((declined, EventKind.FAILED), (cancelled, EventKind.CANCELED)):
         news = provider.fetch_status(ref)
         assert news is not None
         assert (news.kind, news.event_id, news.provider_ref) == (
-            EventKind.FAILED,
-            f"poll:{ref}:failed",
+            kind,
+            f"poll:{ref}:{kind.value}",
             ref,
         )
 
@@ -647,3 +649,51 @@ def test_a_secret_key_echoed_by_the_server_is_redacted_from_the_error() -> None:
 
     assert "sk_test_echoed_back" not in str(failed.value)
     assert "[redacted]" in str(failed.value)
+
+
+# ------------------------------------------------------------------ every payment ends
+
+
+def test_a_cancelled_intent_reads_as_cancelled_and_polling_gives_the_holds_end(
+    provider: StripeProvider, fake: FakeStripe
+) -> None:
+    ref = authorized(provider, fake, amount=1500)
+
+    polled = provider.fetch_status(ref)
+    assert polled is not None
+    assert polled.kind is EventKind.AUTHORIZED
+    charge = fake.charges[fake.intents[ref]["latest_charge"]]
+    hold_end = charge["payment_method_details"]["card"]["capture_before"]
+    assert polled.capture_before == datetime.fromtimestamp(hold_end, tz=UTC)
+
+    fake.expire_hold(ref)
+    body = fake.event("payment_intent.canceled", ref)
+    event = provider.verify_webhook(body, signed(fake, body), NOW)
+
+    assert (event.kind, event.provider_ref) == (EventKind.CANCELED, ref)
+    with pytest.raises(ProviderError):
+        provider.capture(ref, 1500, "pay_1:capture")
+
+
+def test_a_failed_refund_notice_reads_as_refund_failed_and_its_row_is_kept(
+    provider: StripeProvider, fake: FakeStripe
+) -> None:
+    at(fake, 60)
+    ref = charged(provider, fake, amount=2000)
+    provider.refund(ref, 2000, "pay_1:refund")
+    (refund,) = fake.refunds_of(ref)
+    at(fake, 120)
+    body, _ = fake.fail_refund(refund["id"])
+    fake.add_balance_transaction("adjustment", -150, "usd")
+
+    event = provider.verify_webhook(body, signed(fake, body), NOW)
+    records = provider.records_for_day(DAY)
+
+    assert (event.kind, event.provider_ref, event.raw_type) == (
+        EventKind.REFUND_FAILED,
+        ref,
+        "refund.failed",
+    )
+    kinds = sorted((r.kind.value, r.amount) for r in records)
+    assert ("refund_failure", 2000) in kinds
+    assert ("adjustment", 150) in kinds

@@ -136,6 +136,45 @@ def test_an_app_registers_reads_changes_and_removes_an_endpoint(
     assert client.get("/v1/webhook_endpoints", headers=headers(app.id)).json()["data"] == []
 
 
+def test_an_app_listens_at_an_address_through_one_endpoint(
+    app_client: tuple[TestClient, AppHeaders], services: Services, receiver: Receiver
+) -> None:
+    client, headers = app_client
+    app = create_partner_app(services, create_account(services))
+    first = register(client, headers, app, receiver.url, ["seat.paid"])
+    other = register(client, headers, app, receiver.url + "/other", ["team.succeeded"])
+
+    again = client.post(
+        "/v1/webhook_endpoints",
+        json={"url": receiver.url, "events": ["team.failed"]},
+        headers=headers(app.id),
+    )
+    moved = client.patch(
+        f"/v1/webhook_endpoints/{other['id']}", json={"url": receiver.url}, headers=headers(app.id)
+    )
+
+    for refused in (again, moved):
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "webhook_endpoint_exists"
+        assert refused.json()["endpoint_id"] == first["id"]
+    rows = {
+        e.id: (e.url, e.events)
+        for e in services.db.run_sync(lambda s: list(s.query(WebhookEndpoint)))
+    }
+    assert rows == {
+        first["id"]: (receiver.url, ["seat.paid"]),
+        other["id"]: (receiver.url + "/other", ["team.succeeded"]),
+    }
+    # another app may listen at the same address: each has its own endpoint and secret
+    register(
+        client,
+        headers,
+        create_partner_app(services, create_account(services)),
+        receiver.url,
+        ["seat.paid"],
+    )
+
+
 def test_an_unknown_event_type_is_refused_and_nothing_is_registered(
     app_client: tuple[TestClient, AppHeaders], services: Services, receiver: Receiver
 ) -> None:
@@ -761,3 +800,33 @@ def test_an_app_approved_without_an_endpoint_of_its_own_gets_the_manifests(
         ["team.succeeded"],
         True,
     )
+
+
+def test_an_app_registering_its_manifests_address_after_the_worker_did_reads_that_endpoint(
+    client: TestClient, services: Services
+) -> None:
+    from pintuan.domain.roles import Role
+    from tests.apps_support import approved_app, client_credentials
+
+    app = approved_app(
+        client,
+        create_account(services),
+        create_account(services, role=Role.OPERATOR),
+        webhook_url="http://127.0.0.1:9/hooks",
+        webhook_events=["team.succeeded"],
+    )
+    services.db.run_sync(tasks.fan_out_events, utc_now(), 100)
+    token = client_credentials(client, app, scope="webhooks:manage")
+
+    again = client.post(
+        "/v1/webhook_endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "events": ["seat.paid"]},
+        headers=token.headers,
+    )
+
+    # not a second endpoint with a second secret: the app reads the one that signs its events
+    assert again.status_code == 409, again.text
+    manifest = services.db.run_sync(lambda s: s.query(WebhookEndpoint).one())
+    assert again.json()["endpoint_id"] == manifest.id
+    read = client.get(f"/v1/webhook_endpoints/{manifest.id}", headers=token.headers)
+    assert read.json()["secret"] == manifest.secret

@@ -22,6 +22,7 @@ from pintuan.domain.payments import (
     PaymentStyle,
     ProviderError,
     ProviderRecord,
+    ProviderRefused,
     RecordKind,
     WebhookRejected,
 )
@@ -813,3 +814,24 @@ def test_a_failed_team_is_refunded_by_the_worker_once_though_the_first_try_fails
     assert (refund.out_trade_no, refund.refund, refund.total) == (payment["id"], 1500, 1500)
     assert refund.out_refund_no == f"{payment['id']}-refund"
     assert statuses(services) == ["refunded"]
+
+
+# ---------------------------------------------------------------------- every payment ends
+
+
+def test_an_abnormal_refund_is_refused_for_good_and_its_notice_reads_as_refund_failed(
+    fake: FakeWeChatPay, wechat: WeChatPayProvider
+) -> None:
+    payment_id = paid_order(fake, wechat, 1500)
+    wechat.refund(payment_id, 1500, f"{payment_id}:refund")
+    notice = fake.abandon_refund(f"{payment_id}-refund")
+
+    event = wechat.verify_webhook(notice.body, notice.headers, now())
+
+    assert (event.kind, event.raw_type, event.provider_ref) == (
+        EventKind.REFUND_FAILED,
+        "REFUND.ABNORMAL",
+        payment_id,
+    )
+    with pytest.raises(ProviderRefused, match="ABNORMAL"):
+        wechat.refund(payment_id, 1500, f"{payment_id}:refund")

@@ -27,9 +27,10 @@ from pintuan.accounts.schemas import (
 from pintuan.accounts.service import LoginDelays
 from pintuan.config import Environment, Settings
 from pintuan.domain.roles import Principal
-from pintuan.errors import InvalidInput, Unauthenticated
+from pintuan.errors import InvalidInput, RateLimited, Unauthenticated
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import client_address
+from pintuan.kit.redislink import count_in_window
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep
 
@@ -43,8 +44,23 @@ def _user_out(session: Session, user: User) -> UserOut:
 
 
 async def count_attempts(services: Services, buckets: list[tuple[str, int]]) -> None:
-    """Count an attempt in each bucket, committed at once so that refusals count too."""
+    """Count an attempt in each bucket, committed at once so that refusals count too; in Redis
+    when it is configured (a window's count is then lost if Redis restarts: it starts again)."""
     window = services.settings.rate_limit_window_seconds
+    if services.redis is not None:
+        now = utc_now()
+        counted = [
+            (await count_in_window(services.redis, bucket, now, window_seconds=window), limit)
+            for bucket, limit in buckets
+        ]
+        for seen, limit in counted:
+            if seen is not None and seen[0] > limit:
+                raise RateLimited(
+                    "Too many attempts; wait before trying again.",
+                    retry_after_seconds=max(int((seen[1] - now).total_seconds()), 1),
+                )
+        if all(seen is not None for seen, _ in counted):
+            return
 
     def count(session: Session) -> None:
         for bucket, limit in buckets:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pintuan.audit.refunds import AFTER_SUCCESS, check_refunds_and_disputes, taken_back
 from pintuan.deals.models import Deal
 from pintuan.domain import ledger as rules
 from pintuan.domain.ledger import JournalKind
@@ -32,6 +33,8 @@ _EARNED = (JournalKind.EARN, "posted")
 _OWED = (JournalKind.OWE_BACK, "posted")
 
 
+# A charge whose refund failed is owed back still, with nothing owed to the provider.
+_REFUND_FAILED = "refund_failed"
 _TOTALS = ("authorized", "captured", "voided", "still_held", "charged", "refunded")
 _AUTHORIZATION_OUTCOME = {"posted": "captured", "voided": "voided", "pending": "still_held"}
 
@@ -61,6 +64,7 @@ def check_ledger(session: Session) -> LedgerReport:
     _payments_match_journals(session, report)
     _merchants_are_owed_what_was_paid(session, report)
     _wallets_match_accounts(session, report)
+    check_refunds_and_disputes(session, report)
     return report
 
 
@@ -89,6 +93,8 @@ def _journals_balance(session: Session, report: LedgerReport) -> None:
 def _expected_journals(
     status: str, pending: str | None, purpose: str, seat_status: str | None
 ) -> set[tuple[JournalKind, str]]:
+    if status == "expired":  # a hold that lapsed uncaptured (payments/endings.py)
+        return {_VOIDED}
     if purpose == "topup":
         return {(JournalKind.TOPUP, "posted")} if status == "charged" else set()
     if status == "authorized":
@@ -98,7 +104,7 @@ def _expected_journals(
     if status == "voided":
         return {_VOIDED}
     if status == "charged":
-        if pending == "refund":
+        if pending == "refund" or pending == _REFUND_FAILED:
             return {_CHARGED, _OWED}
         return {_CHARGED, _EARNED} if seat_status == "confirmed" else {_CHARGED}
     if status == "refunded":
@@ -110,7 +116,7 @@ def _payments_match_journals(session: Session, report: LedgerReport) -> None:
     journals: dict[str, dict[JournalKind, tuple[str, int]]] = defaultdict(dict)
     for payment_id, kind, status, amount in session.execute(
         select(Journal.payment_id, Journal.kind, Journal.status, Journal.amount).where(
-            Journal.payment_id.is_not(None)
+            Journal.payment_id.is_not(None), Journal.kind.not_in(AFTER_SUCCESS)
         )
     ):
         journals[str(payment_id)][JournalKind(kind)] = (status, amount)
@@ -124,13 +130,41 @@ def _payments_match_journals(session: Session, report: LedgerReport) -> None:
             Payment.amount,
             Payment.currency,
             Seat.status,
+            Payment.taken_amount,
+            Payment.end_reason,
+            Payment.resolution,
         ).outerjoin(Seat, Seat.id == Payment.seat_id)
     ).all()
-    for payment_id, status, pending, purpose, amount, currency, seat_status in payments:
+    for (
+        payment_id,
+        status,
+        pending,
+        purpose,
+        amount,
+        currency,
+        seat_status,
+        taken,
+        end_reason,
+        resolution,
+    ) in payments:
         have = journals.pop(payment_id, {})
         refunds = {
             k: have.pop(k) for k in (JournalKind.REFUND, JournalKind.WALLET_REFUND) if k in have
         }
+        # Every payment ends (payments/endings.py): what the provider took when it was not
+        # what we asked is what its journals move; a write-off is there exactly when an
+        # operator chose it; a refund that came back is subtracted from what was refunded.
+        amount = taken or amount
+        written_off = have.pop(JournalKind.WRITE_OFF, None)
+        if (written_off is not None) != (resolution == "write_off"):
+            report.add(f"payment {payment_id} resolved {resolution}: write-off {written_off}")
+        reversed_refund = have.pop(JournalKind.REFUND_REVERSED, ("", 0))[1]
+        if reversed_refund and JournalKind.REFUND not in refunds:
+            report.add(f"payment {payment_id} has a refund reversed but no refund")
+        if end_reason == _REFUND_FAILED and pending is None and status == "charged":
+            pending = _REFUND_FAILED
+        if taken is not None:
+            purpose = "seat"  # a top-up of another amount is money taken for nothing
         expected = _expected_journals(status, pending, purpose, seat_status)
         found = {(kind, state) for kind, (state, _) in have.items()}
         if found != expected:
@@ -142,9 +176,9 @@ def _payments_match_journals(session: Session, report: LedgerReport) -> None:
         for kind, (_, journal_amount) in have.items():
             if journal_amount != amount:
                 report.add(f"payment {payment_id}: {kind.value} of {journal_amount}, paid {amount}")
-        refunded = sum(a for _, a in refunds.values())
+        refunded = sum(a for _, a in refunds.values()) - reversed_refund
         charged = have.get(JournalKind.CHARGE, ("", 0))[1]
-        if (status == "refunded") != bool(refunds) or refunded > charged:
+        if (status == "refunded") != bool(refunded) or refunded > charged:
             report.add(f"payment {payment_id} is {status}: refunded {refunded} of {charged}")
         money = totals[currency]
         if JournalKind.AUTHORIZE in have:
@@ -183,10 +217,22 @@ def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) ->
             Seat.status == "confirmed",
             Payment.pending_action.is_(None),
             Payment.status.in_(("captured", "charged")),
+            Payment.end_reason.is_(None),  # a charge whose refund failed is owed back, not paid
         )
         .group_by(Deal.merchant_id, Payment.currency)
     ):
         paid[(merchant_id, currency)] += int(amount)
+    # A seat whose money never came and that an operator wrote off was paid by the platform.
+    for merchant_id, currency, amount in session.execute(
+        select(Deal.merchant_id, Payment.currency, func.sum(Payment.amount))
+        .join(Seat, Seat.id == Payment.seat_id)
+        .join(Deal, Deal.id == Seat.deal_id)
+        .where(Seat.status == "confirmed", Payment.resolution == "write_off")
+        .group_by(Deal.merchant_id, Payment.currency)
+    ):
+        paid[(merchant_id, currency)] += int(amount)
+    for key, amount in taken_back(session).items():
+        paid[key] -= amount
     accounted: dict[tuple[str, str], int] = defaultdict(int)
     for (account, currency), total in _account_balances(session, "merchant_payable:").items():
         accounted[(account.split(":", 1)[1], currency)] -= total
@@ -195,8 +241,20 @@ def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) ->
         .join(Entry, Entry.journal_id == Journal.id)
         .where(
             Journal.status == "posted",
-            ((Journal.kind == JournalKind.EARN.value) & (Entry.account == rules.PLATFORM_FEES))
-            | ((Journal.kind == JournalKind.PAYOUT.value) & (Entry.account == rules.PLATFORM_BANK)),
+            (
+                Journal.kind.in_(
+                    (
+                        JournalKind.EARN.value,
+                        JournalKind.WRITE_OFF.value,
+                        JournalKind.REFUND_OWED.value,
+                    )
+                )
+                & (Entry.account == rules.PLATFORM_FEES)
+            )
+            | (
+                Journal.kind.in_((JournalKind.PAYOUT.value, JournalKind.PAYOUT_RETURN.value))
+                & (Entry.account == rules.PLATFORM_BANK)
+            ),
         )
         .group_by(Journal.merchant_id, Entry.currency)
     ):

@@ -11,9 +11,11 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import ColumnElement, Subquery
 
+from pintuan.audit.facts import check_facts
 from pintuan.audit.ledger import check_ledger
+from pintuan.audit.refunds import refunds_in_limbo
 from pintuan.deals.models import Deal
 from pintuan.kit.time import utc_now
 from pintuan.payments.models import Payment
@@ -36,7 +38,9 @@ def audit_database(session: Session, grace: timedelta = MONEY_GRACE) -> list[Bre
         *_per_user_limits(session),
         *_ended_teams(session),
         *_money_in_limbo(session, grace),
+        *(Breach("5 no money in limbo", d) for d in refunds_in_limbo(session, utc_now() - grace)),
         *(Breach(b.invariant, b.detail) for b in check_ledger(session).breaches),
+        *(Breach(f.invariant, f.detail) for f in check_facts(session)),
     ]
 
 
@@ -163,6 +167,16 @@ def _ended_teams(session: Session) -> list[Breach]:
     ]
 
 
+# Every payment ends (payments/endings.py): a payment an owed call gave up on, or whose
+# provider's news ended its course, waits in the operators' queue; it is in a person's hands,
+# not in limbo. Those whose capture never happened still stand for their confirmed seat.
+_SEAT_ENDINGS = ("capture_failed", "hold_expired")
+
+
+def _not_with_operators() -> ColumnElement[bool]:
+    return or_(Payment.queued_at.is_(None), Payment.resolved_at.is_not(None))
+
+
 def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
     cutoff = utc_now() - grace
     holding = ("authorized", "charged", "captured")
@@ -174,6 +188,7 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
             Payment.status.in_(("authorized", "charged")),
             Seat.status.in_(("released", "refunded")),
             or_(Payment.pending_action.is_(None), Payment.updated_at < cutoff),
+            _not_with_operators(),
         )
     ).all()
     # Ended teams whose payments are still undecided after the grace period.
@@ -187,6 +202,7 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
                 Payment.pending_action.in_(("capture", "void", "refund")),
                 Payment.status == "authorized",
             ),
+            _not_with_operators(),
         )
     ).all()
     # More than one payment keeping money for one seat.
@@ -196,6 +212,7 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
             Payment.purpose == "seat",
             Payment.status.in_(holding),
             or_(Payment.pending_action.is_(None), Payment.pending_action == "capture"),
+            _not_with_operators(),
         )
         .group_by(Payment.seat_id)
         .having(func.count() > 1)
@@ -205,8 +222,15 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
         select(Payment.seat_id, func.count().label("n"))
         .where(
             or_(
-                and_(Payment.status.in_(("captured", "charged")), Payment.pending_action.is_(None)),
+                and_(
+                    Payment.status.in_(("captured", "charged")),
+                    Payment.pending_action.is_(None),
+                    Payment.end_reason.is_(None),  # a refund that failed is still owed back
+                ),
                 and_(Payment.status == "authorized", Payment.pending_action == "capture"),
+                # Its money never came: with the operators, or written off or refunded by one.
+                and_(Payment.queued_at.is_not(None), Payment.end_reason.in_(_SEAT_ENDINGS)),
+                Payment.resolution.in_(("write_off", "refund")),
             )
         )
         .group_by(Payment.seat_id)

@@ -14,9 +14,11 @@ from pintuan.domain.deals import DealSort, Vertical
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Principal
 from pintuan.idempotency.http import run_write
+from pintuan.kit.cached_reads import anonymous_json
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.readcache import DEAL_LISTS, deal_tag
 from pintuan.kit.schemas import ReasonIn
 from pintuan.media.service import require_stored
 from pintuan.services import Services, ServicesDep
@@ -44,6 +46,7 @@ async def create_deal(
 
 @router.get("", response_model=Page[DealOut])
 async def list_deals(
+    request: Request,
     principal: MaybePrincipal,
     services: ServicesDep,
     merchant_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -68,9 +71,10 @@ async def list_deals(
     ] = DealSort.NEWEST,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE,
-) -> Page[DealOut]:
+) -> Page[DealOut] | Response:
     """Deals newest first, or in ``sort`` order. Live ones by default; drafts only for a
-    merchant you manage. A cursor continues the order it came from."""
+    merchant you manage. A cursor continues the order it came from. Anonymous callers get an
+    answer at most a second old, with an ``ETag``."""
     filters = service.DealFilters(
         merchant_id=merchant_id,
         vertical=vertical,
@@ -80,18 +84,34 @@ async def list_deals(
         currency=currency,
         sort=sort,
     )
-    rows = await services.db.read(
-        lambda s: service.list_deals(s, principal, filters, cursor=cursor, limit=limit)
-    )
-    page = page_of(rows, limit, DealOut.of)
-    if page.next_cursor is not None:
-        page.next_cursor = service.deal_cursor(sort, rows[limit - 1])
-    return page
+
+    async def build() -> tuple[Page[DealOut], list[str]]:
+        rows = await services.db.read_stale(
+            lambda s: service.list_deals(s, principal, filters, cursor=cursor, limit=limit)
+        )
+        page = page_of(rows, limit, DealOut.of)
+        if page.next_cursor is not None:
+            page.next_cursor = service.deal_cursor(sort, rows[limit - 1])
+        return page, [DEAL_LISTS]
+
+    if principal is None and services.reads.enabled:
+        return await anonymous_json(request, services.reads, build)
+    return (await build())[0]
 
 
 @router.get("/{deal_id}", response_model=DealOut)
-async def read_deal(deal_id: str, principal: MaybePrincipal, services: ServicesDep) -> DealOut:
-    return DealOut.of(await services.db.read(service.visible_deal, principal, deal_id))
+async def read_deal(
+    deal_id: str, request: Request, principal: MaybePrincipal, services: ServicesDep
+) -> DealOut | Response:
+    """A deal; anonymous callers get it at most a second old, with an ``ETag``."""
+
+    async def build() -> tuple[DealOut, list[str]]:
+        deal = DealOut.of(await services.db.read(service.visible_deal, principal, deal_id))
+        return deal, [deal_tag(deal_id)]
+
+    if principal is None and services.reads.enabled:
+        return await anonymous_json(request, services.reads, build)
+    return (await build())[0]
 
 
 @router.patch("/{deal_id}", response_model=DealOut)

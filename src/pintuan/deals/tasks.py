@@ -5,6 +5,10 @@ ones that ended first, found through the partial index on open deals' ends
 (``ix_deals_open_ends_at``). Its predicate's status words stay written in the SQL: a query must
 repeat them word for word for the planner to use the index (SQLite never matches a bound ``IN``
 list, nor PostgreSQL's generic plan of a prepared statement a bound value).
+
+Many workers share it: each passes over the deals another is ending (``SKIP_LOCKED``,
+``kit.claims``); a deal a join holds at that moment waits for the next tick rather than holding
+the sweep up.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ END_PAST_DEALS = Sql(
     """
     UPDATE deals SET status = :ended, updated_at = :now
     WHERE id IN (SELECT id FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now
-                 ORDER BY ends_at LIMIT :limit)
+                 ORDER BY ends_at LIMIT :limit SKIP_LOCKED)
       AND status IN ('live', 'paused')
     RETURNING id
 """,

@@ -30,6 +30,10 @@ WALLET = "wallet:{user_id}"
 # The platform's bank account, which merchant payouts leave from. (Sweeps of provider balances
 # into it are not recorded yet, so it runs negative by what has been paid out.)
 PLATFORM_BANK = "platform_bank"
+# Money a provider took back from us for a dispute (chargeback) not yet decided.
+DISPUTED = "disputed"
+# Disputes lost on payments no merchant earned: the platform bears them.
+DISPUTES_LOST = "disputes_lost"
 
 BASIS_POINTS = 10_000
 
@@ -50,6 +54,8 @@ _KINDS = {
     "wallet": AccountKind.LIABILITY,
     "platform_fees": AccountKind.INCOME,
     "platform_subsidy": AccountKind.EXPENSE,
+    "disputed": AccountKind.ASSET,
+    "disputes_lost": AccountKind.EXPENSE,
 }
 
 
@@ -74,6 +80,17 @@ class JournalKind(StrEnum):
     WALLET_REFUND = "wallet_refund"  # it went back into the payer's wallet instead
     TOPUP = "topup"  # money paid into a wallet
     PAYOUT = "payout"  # money sent to a merchant
+    # Every payment ends (payments/endings.py):
+    WRITE_OFF = "write_off"  # the platform pays the merchant for a seat whose money never came
+    REFUND_REVERSED = "refund_reversed"  # a refund the provider confirmed came back after all
+    # Refunds after success and disputes: many per payment, keyed by their own ids.
+    REFUND_OWED = "refund_owed"  # taken back from the merchant and the fee, owed to the payer
+    REFUND_PAID = "refund_paid"  # the provider returned it
+    REFUND_WALLET = "refund_wallet"  # it went into the payer's wallet instead
+    DISPUTE_OPENED = "dispute_opened"  # the provider took the disputed money
+    DISPUTE_WON = "dispute_won"  # it came back
+    DISPUTE_LOST = "dispute_lost"  # it is gone: the merchant (or the platform) bears it
+    PAYOUT_RETURN = "payout_return"  # a payout that failed or came back: owed to it again
 
 
 class JournalStatus(StrEnum):
@@ -138,6 +155,53 @@ def payout(merchant_id: str, amount: int) -> list[Entry]:
     return [
         Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
         Entry(PLATFORM_BANK, -amount),
+    ]
+
+
+def write_off(merchant_id: str, amount: int, fee: int) -> list[Entry]:
+    """An operator writes off a seat's payment that never arrived (its hold lapsed or could not
+    be captured): the platform's own pocket pays the merchant what the seat would have earned."""
+    return [
+        Entry(PLATFORM_SUBSIDY, amount),
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -(amount - fee)),
+        Entry(PLATFORM_FEES, -fee),
+    ]
+
+
+def refund_reversed(provider: str, user_id: str, amount: int) -> list[Entry]:
+    """A refund came back to the provider's balance (Stripe's ``refund_failure``): the money is
+    ours again and owed to its payer once more."""
+    return [Entry(clearing(provider, user_id), amount), Entry(REFUNDS_PAYABLE, -amount)]
+
+
+def refund_owed(merchant_id: str, merchant_part: int, fee_part: int) -> list[Entry]:
+    """A refund after success: taken back from the merchant's payable and the platform's fee."""
+    return [
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), merchant_part),
+        Entry(PLATFORM_FEES, fee_part),
+        Entry(REFUNDS_PAYABLE, -(merchant_part + fee_part)),
+    ]
+
+
+def dispute_opened(provider: str, user_id: str, amount: int) -> list[Entry]:
+    return [Entry(DISPUTED, amount), Entry(clearing(provider, user_id), -amount)]
+
+
+def dispute_won(provider: str, user_id: str, amount: int) -> list[Entry]:
+    return [Entry(clearing(provider, user_id), amount), Entry(DISPUTED, -amount)]
+
+
+def dispute_lost(merchant_id: str | None, amount: int) -> list[Entry]:
+    """A lost dispute is borne by the merchant that earned the payment (its payable may go
+    negative), or by the platform when no merchant earned it."""
+    bearer = MERCHANT_PAYABLE.format(merchant_id=merchant_id) if merchant_id else DISPUTES_LOST
+    return [Entry(bearer, amount), Entry(DISPUTED, -amount)]
+
+
+def payout_return(merchant_id: str, amount: int) -> list[Entry]:
+    return [
+        Entry(PLATFORM_BANK, amount),
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -amount),
     ]
 
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from pintuan.domain.refunds import MoneyNotice
 from pintuan.errors import AppError
 
 
@@ -29,6 +30,22 @@ class PaymentStatus(StrEnum):
     CHARGED = "charged"  # money taken at once
     REFUNDED = "refunded"
     FAILED = "failed"
+    # A hold the provider let go before it was captured or voided (its end of the hold passed,
+    # or the provider cancelled it): no money was taken. Always with ``end_reason``.
+    EXPIRED = "expired"
+
+
+class EndReason(StrEnum):
+    """Why a payment left its usual course: set when an owed call ran out of attempts or time,
+    or when the provider's news made the usual course impossible. A payment with a reason and
+    nothing owed is ended for the worker; those an operator must look at are in the queue."""
+
+    CAPTURE_FAILED = "capture_failed"  # the capture ran out of attempts; the hold may live on
+    HOLD_EXPIRED = "hold_expired"  # the hold lapsed (or was cancelled) before its capture
+    AMOUNT_MISMATCH = "amount_mismatch"  # the provider took another sum; it went back at once
+    REFUND_FAILED = "refund_failed"  # the refund was refused or ran out of attempts or time
+    VOID_FAILED = "void_failed"  # the void ran out of attempts before the hold lapsed
+    NO_NEWS = "no_news"  # polls ran out with no word of the checkout from the provider
 
 
 class PaymentPurpose(StrEnum):
@@ -108,6 +125,8 @@ class EventKind(StrEnum):
     AUTHORIZED = "authorized"
     CHARGED = "charged"
     FAILED = "failed"
+    CANCELED = "canceled"  # the provider cancelled the payment (a hold let go, by it or a person)
+    REFUND_FAILED = "refund_failed"  # a refund the provider had accepted did not go through
     OTHER = "other"
 
 
@@ -119,11 +138,20 @@ class ProviderEvent:
     provider_ref: str | None
     amount: int | None = None
     currency: str | None = None
+    # The provider's end of a hold (Stripe's ``capture_before``), when it says.
+    capture_before: datetime | None = None
+    # News of refunds and disputes of the payment that the event carries (often none).
+    notices: tuple[MoneyNotice, ...] = ()
 
 
 class RecordKind(StrEnum):
     PAYMENT = "payment"  # money in: a charge, or the capture of a hold
     REFUND = "refund"  # money back out to the payer
+    # A refund that came back to us (Stripe's ``refund_failure``), or a correction the
+    # provider made by hand (``adjustment``): kept for reconciliation, signed as the provider
+    # books it.
+    REFUND_FAILURE = "refund_failure"
+    ADJUSTMENT = "adjustment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +168,11 @@ class ProviderRecord:
 
 class ProviderError(Exception):
     """A provider call that did not go through; the worker retries it with backoff."""
+
+
+class ProviderRefused(ProviderError):
+    """A provider call that will never go through as asked (a refund the provider closed, a
+    hold it no longer has): the worker stops at once and the payment goes to the operators."""
 
 
 class WebhookRejected(AppError):

@@ -67,7 +67,19 @@ def deal_refusal(deal: DealState | None, now: datetime) -> AppError:
     # A suspended merchant's or a moderated deal is simply not open: shoppers are told no more.
     if deal.status != "live" or deal.merchant_suspended or not deal.starts_at <= now < deal.ends_at:
         return Conflict("This deal is not open for teams right now.", code="deal_not_live")
+    return sold_out()
+
+
+def sold_out() -> AppError:
     return Conflict("This deal is sold out.", code="sold_out")
+
+
+def team_closed() -> AppError:
+    return Conflict("This team has closed; start a new one.", code="team_closed")
+
+
+def team_full() -> AppError:
+    return Conflict("This team is full; join another or start one.", code="team_full")
 
 
 def team_refusal(team: TeamState | None, now: datetime) -> AppError:
@@ -75,13 +87,13 @@ def team_refusal(team: TeamState | None, now: datetime) -> AppError:
     if team is None:
         return NotFound("No such team.", code="team_not_found")
     if team.status != TeamStatus.FORMING or team.expires_at <= now:
-        return Conflict("This team has closed; start a new one.", code="team_closed")
+        return team_closed()
     if team.solo:
         return Conflict(
             "This is somebody's solo purchase, a team of one; join another or start one.",
             code="team_full",
         )
-    return Conflict("This team is full; join another or start one.", code="team_full")
+    return team_full()
 
 
 def solo_refusal(deal: DealState | None, now: datetime) -> AppError:

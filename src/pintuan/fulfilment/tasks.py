@@ -8,6 +8,9 @@ first, found through the partial index on shipped parcels' due time
 the SQL: it must repeat the index's predicate word for word for the planner to use the index
 (see ``teams.tasks``). The write itself is conditional (``AND status = 'shipped'``), so a shopper
 confirming at the same moment and the sweep end in one state with one event.
+
+Many workers share it: each passes over the parcels another is confirming (``SKIP_LOCKED``,
+``kit.claims``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ CONFIRM_OVERDUE = Sql(
     UPDATE shipments SET status = :received, received_at = :now, received_by = :auto
     WHERE seat_id IN (SELECT seat_id FROM shipments
                       WHERE status = 'shipped' AND receive_due_at <= :now
-                      ORDER BY receive_due_at LIMIT :limit)
+                      ORDER BY receive_due_at LIMIT :limit SKIP_LOCKED)
       AND status = :shipped
     RETURNING seat_id, user_id
 """,

@@ -25,6 +25,8 @@ from pintuan.growth.schemas import (
     ChannelOut,
     ChannelsOut,
     ChannelWeekOut,
+    CrossVerticalOut,
+    CrossVerticalWeekOut,
     FunnelOut,
     FunnelRowOut,
     KFactorOut,
@@ -111,7 +113,7 @@ async def _funnel_rows(
     def work(session: Session) -> list[service.FunnelRow]:
         return service.funnel(session, service.scoped(session, principal, filters), group_by)
 
-    return await services.db.read(work)
+    return await services.db.report_stale(work)
 
 
 async def _funnel(
@@ -134,7 +136,7 @@ async def _channels(
     def work(session: Session) -> dict[str, list[service.ChannelWeek]]:
         return service.channel_decay(session, service.scoped(session, principal, filters))
 
-    decay = await services.db.read(work)
+    decay = await services.db.report_stale(work)
     return ChannelsOut(
         data=[
             ChannelOut(channel=channel, weeks=[ChannelWeekOut.of(w) for w in weeks])
@@ -186,6 +188,25 @@ async def channels(
     the week before."""
     out = await _channels(services, principal, filters)
     return _answer(out, out.csv_rows(), "channels", format)
+
+
+@router.get("/cross-vertical", response_model=CrossVerticalOut)
+async def cross_vertical(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    filters: Filters,
+    format: FormatQuery = "json",
+) -> Any:
+    """Cross-vertical flow: paid orders per ISO week of payment by the vertical the buyer first
+    came for (first share visit or first order) and the vertical bought in."""
+
+    def work(session: Session) -> list[service.CrossVerticalWeek]:
+        return service.cross_vertical(session, service.scoped(session, principal, filters))
+
+    out = CrossVerticalOut(
+        data=[CrossVerticalWeekOut.of(w) for w in await services.db.read_stale(work)]
+    )
+    return _answer(out, out.csv_rows(), "cross-vertical", format)
 
 
 @router.get("/export.csv", response_class=Response)

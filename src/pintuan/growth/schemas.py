@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from pintuan.domain.traffic import ratio, week_label
-from pintuan.growth.service import ChannelWeek, FunnelRow
+from pintuan.growth.service import ChannelWeek, CrossVerticalWeek, FunnelRow
 
 
 class TeamsOut(BaseModel):
@@ -132,4 +132,47 @@ class ChannelsOut(BaseModel):
             {"channel": channel.channel, **week.model_dump()}
             for channel in self.data
             for week in channel.weeks
+        ]
+
+
+class VerticalFlowOut(BaseModel):
+    entry: str = Field(description="The vertical the buyers first came for")
+    vertical: str = Field(description="The vertical they bought in")
+    orders: int
+    buyers: int
+
+
+class CrossVerticalWeekOut(BaseModel):
+    week: str = Field(description="ISO week of the payments, e.g. 2026-W48")
+    orders: int = Field(description="Paid orders")
+    cross_orders: int = Field(description="Paid orders in another vertical than the buyer's first")
+    cross_share: float | None
+    buyers: int
+    cross_buyers: int = Field(description="Buyers with a cross-vertical order that week")
+    flows: list[VerticalFlowOut]
+
+    @classmethod
+    def of(cls, week: CrossVerticalWeek) -> CrossVerticalWeekOut:
+        return cls(
+            week=week_label(week.week),
+            orders=week.orders,
+            cross_orders=week.cross_orders,
+            cross_share=week.cross_share,
+            buyers=week.buyers,
+            cross_buyers=week.cross_buyers,
+            flows=[
+                VerticalFlowOut(
+                    entry=f.entry, vertical=f.vertical, orders=f.orders, buyers=f.buyers
+                )
+                for f in week.flows
+            ],
+        )
+
+
+class CrossVerticalOut(BaseModel):
+    data: list[CrossVerticalWeekOut]
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"week": week.week, **flow.model_dump()} for week in self.data for flow in week.flows
         ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -525,3 +525,115 @@ def channel_decay(session: Session, filters: GrowthFilters) -> dict[str, list[Ch
             )
         ]
     return decay
+
+
+# ---------------------------------------------------------------------------- cross-vertical flow
+
+
+@dataclass(frozen=True, slots=True)
+class VerticalFlow:
+    """Paid orders in ``vertical`` by shoppers who came for ``entry``, and how many shoppers."""
+
+    entry: str
+    vertical: str
+    orders: int
+    buyers: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrossVerticalWeek:
+    """One ISO week of paid orders, split by whether the buyer came for the same vertical."""
+
+    week: date
+    orders: int
+    cross_orders: int
+    buyers: int
+    cross_buyers: int
+    flows: list[VerticalFlow]
+
+    @property
+    def cross_share(self) -> float | None:
+        return ratio(self.cross_orders, self.orders)
+
+
+_IN_CHUNK = 500
+
+
+def _first_touches(session: Session, table: Any, at: Any, users: list[str]) -> dict[str, Any]:
+    """Each user's earliest row of ``table`` (by ``at``): (instant, vertical of its deal)."""
+    found: dict[str, Any] = {}
+    for offset in range(0, len(users), _IN_CHUNK):
+        chunk = users[offset : offset + _IN_CHUNK]
+        conditions = [table.user_id.in_(chunk)]
+        if table is ShareVisit:
+            conditions += [ShareVisit.is_bot.is_(False), ShareVisit.is_self.is_(False)]
+        ranked = (
+            select(
+                table.user_id.label("user_id"),
+                at.label("at"),
+                Deal.vertical.label("vertical"),
+                func.row_number()
+                .over(partition_by=table.user_id, order_by=(at, table.id))
+                .label("rank"),
+            )
+            .join(Deal, Deal.id == table.deal_id)
+            .where(*conditions)
+            .subquery()
+        )
+        for user_id, instant, vertical in session.execute(
+            select(ranked.c.user_id, ranked.c.at, ranked.c.vertical).where(ranked.c.rank == 1)
+        ):
+            found[user_id] = (_aware(instant), str(vertical))
+    return found
+
+
+def cross_vertical(session: Session, filters: GrowthFilters) -> list[CrossVerticalWeek]:
+    """Paid orders per ISO week of payment, each credited to the vertical its buyer first came
+    for: the vertical of their first qualifying share visit or of their first order, whichever
+    came first. An order in another vertical than that is *cross-vertical*: the one traffic
+    pool lifting a vertical with shoppers another brought. Channel and country do not apply.
+
+    Read from the orders themselves, not the roll-ups: a shopper's first touch may lie in any
+    earlier day."""
+    conditions = _deal_conditions(
+        replace(filters, from_week=None, to_week=None), Seat.deal_id, Seat.paid_at
+    )
+    if filters.from_week is not None:
+        conditions.append(Seat.paid_at >= day_start(filters.from_week))
+    if filters.to_week is not None:
+        conditions.append(Seat.paid_at < day_start(filters.to_week + timedelta(days=7)))
+    paid = session.execute(
+        select(Seat.user_id, Seat.paid_at, Deal.vertical)
+        .join(Deal, Deal.id == Seat.deal_id)
+        .where(Seat.paid_at.is_not(None), *conditions)
+    ).all()
+    users = sorted({user_id for user_id, _, _ in paid})
+    seats = _first_touches(session, Seat, Seat.created_at, users)
+    visits = _first_touches(session, ShareVisit, ShareVisit.at, users)
+    orders: dict[date, Counter[tuple[str, str]]] = defaultdict(Counter)
+    buyers: dict[date, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
+    for user_id, paid_at, vertical in paid:
+        touches = [t for t in (seats.get(user_id), visits.get(user_id)) if t is not None]
+        entry = min(touches)[1] if touches else str(vertical)
+        week = week_of(_aware(paid_at).date())
+        orders[week][(entry, str(vertical))] += 1
+        buyers[week][(entry, str(vertical))].add(user_id)
+    weeks = []
+    for week in sorted(orders):
+        pairs = orders[week]
+        everyone = set().union(*buyers[week].values())
+        crossing = set().union(*(b for (e, v), b in buyers[week].items() if e != v))
+        weeks.append(
+            CrossVerticalWeek(
+                week=week,
+                orders=sum(pairs.values()),
+                cross_orders=sum(n for (e, v), n in pairs.items() if e != v),
+                buyers=len(everyone),
+                cross_buyers=len(crossing),
+                flows=[
+                    VerticalFlow(e, v, n, len(buyers[week][(e, v)]))
+                    for (e, v), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
+                ],
+            )
+        )
+    return weeks

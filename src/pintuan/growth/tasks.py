@@ -7,6 +7,7 @@ has read every outbox event of the day, so late credits are not missed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -63,13 +64,19 @@ class DailyRollup:
     def __init__(self) -> None:
         self._done_through: date | None = None
 
-    def run_if_due(self, db: Database, now: datetime) -> int:
-        """Roll up the days that have closed since the last run; returns how many."""
+    def run_if_due(
+        self, db: Database, now: datetime, may_run: Callable[[], bool] | None = None
+    ) -> int:
+        """Roll up the days that have closed since the last run; returns how many. With many
+        workers, ``may_run`` says whether this one holds the roll-up's lease (another that
+        does rolls the days up, and this one finds them done at its next look)."""
         through = last_closed_day(now)
         if self._done_through == through:
             return 0
         days = db.run_sync(days_to_roll, through, write=False)
         if days is None:
+            return 0
+        if days and may_run is not None and not may_run():
             return 0
         rolled = sum(db.run_sync(roll_up_claimed_day, day, now) for day in days)
         if not days or days[-1] == through:

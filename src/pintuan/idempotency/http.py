@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from pintuan.domain.roles import Principal
 from pintuan.errors import InvalidInput
-from pintuan.idempotency.runner import Answer, KeyClaim, run_once, run_raw_once, run_steps_once
+from pintuan.idempotency.runner import (
+    Answer,
+    KeyClaim,
+    KeyRequest,
+    run_once,
+    run_raw_in_one,
+    run_raw_once,
+    run_steps_once,
+)
 from pintuan.kit.http import client_address
 from pintuan.kit.rawsql import RawTx
 from pintuan.services import Services
@@ -95,7 +103,29 @@ async def run_raw_write(
     return _response(answer)
 
 
-async def _claim(request: Request, principal: Principal | None) -> KeyClaim | None:
+async def run_raw_write_in_one(
+    request: Request,
+    services: Services,
+    caller: Callable[[RawTx], Principal],
+    work: Callable[[RawTx, Principal], BaseModel],
+    *,
+    status_code: int = 200,
+) -> Response:
+    """:func:`run_raw_write` for the hottest writes (the join): the caller's token lookup
+    (``caller(tx)``), the key's claim, the work and its stored answer are one transaction
+    (see :func:`pintuan.idempotency.runner.run_raw_in_one`)."""
+    key = await _key_request(request)
+    answer = await run_raw_in_one(
+        services,
+        caller,
+        key,
+        lambda tx, principal: work(tx, principal).model_dump_json(),
+        status_code=status_code,
+    )
+    return _response(answer)
+
+
+async def _key_request(request: Request) -> KeyRequest | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
@@ -105,12 +135,14 @@ async def _claim(request: Request, principal: Principal | None) -> KeyClaim | No
             code="invalid_idempotency_key",
         )
     path = request.url.path
-    return KeyClaim(
-        scope=caller_scope(request, principal),
-        key=key,
-        fingerprint=request_fingerprint(request.method, path, await request.body()),
-        instance=path,
-    )
+    return KeyRequest(key, request_fingerprint(request.method, path, await request.body()), path)
+
+
+async def _claim(request: Request, principal: Principal | None) -> KeyClaim | None:
+    key = await _key_request(request)
+    if key is None:
+        return None
+    return KeyClaim(caller_scope(request, principal), key.key, key.fingerprint, key.instance)
 
 
 def _response(answer: Answer) -> Response:

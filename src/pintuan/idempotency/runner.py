@@ -7,8 +7,10 @@ The key is claimed in a short transaction of its own before the work starts; a s
 stored, a refusal (:class:`AppError`) is stored and raised again, and any other failure (a 5xx
 refusal included) releases the key so that the client may retry.
 
-Two shapes of work: one transaction (:func:`run_once`, :func:`run_raw_once`), whose answer is
-stored in that same transaction; and several steps with a provider call between two
+Three shapes of work: one transaction (:func:`run_once`, :func:`run_raw_once`), whose answer is
+stored in that same transaction; the hot writes on the raw path (:func:`run_raw_in_one`: the
+join), where the caller's token lookup, the key's claim, the work and its answer are all one
+transaction; and several steps with a provider call between two
 transactions (:func:`run_steps_once`: paying opens a checkout between the payment's two
 transactions, never inside one), whose answer is stored once the last step is done.
 
@@ -27,10 +29,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from pintuan.domain.roles import Principal
 from pintuan.errors import PROBLEM_JSON, AppError, Conflict
 from pintuan.idempotency import service
 from pintuan.idempotency.service import StoredResponse
-from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.rawsql import RawTx, Sql, raw_tx
+from pintuan.kit.redislink import clear_in_flight, mark_in_flight
 from pintuan.services import Services
 
 JSON = "application/json"
@@ -46,6 +50,19 @@ class KeyClaim:
     key: str
     fingerprint: str  # what makes a repeat "the same request"
     instance: str  # the path a stored refusal names
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    """A request's key before it is known whose it is (the caller is looked up in the same
+    transaction as the work, by :func:`run_raw_in_one`)."""
+
+    key: str
+    fingerprint: str
+    instance: str
+
+    def claim_for(self, principal: Principal) -> KeyClaim:
+        return KeyClaim(f"user:{principal.user_id}", self.key, self.fingerprint, self.instance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +117,73 @@ async def run_raw_once(
     return await _run(services, claim, unit, status_code, True, raw=True)
 
 
+# The work's own changes, undone alone when it is refused, so that the refusal is stored in
+# the same transaction as the claim.
+_WORK = Sql("SAVEPOINT idempotent_work")
+_UNDO_WORK = Sql("ROLLBACK TO SAVEPOINT idempotent_work")
+_KEEP_WORK = Sql("RELEASE SAVEPOINT idempotent_work")
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    answer: Answer
+    refusal: AppError | None = None  # raised again once the transaction is committed
+
+
+async def run_raw_in_one(
+    services: Services,
+    caller: Callable[[RawTx], Principal],
+    key: KeyRequest | None,
+    work: Callable[[RawTx, Principal], str],
+    *,
+    status_code: int = 200,
+) -> Answer:
+    """Run ``work(tx, principal)`` once per key, with everything in ONE transaction: who the
+    caller is (``caller(tx)``, the token lookup), the key's claim, the work and its answer.
+
+    Where :func:`run_raw_once` takes three transactions (the lookup, the claim, the work), this
+    takes one, and nothing is ever half done: a crash anywhere leaves no claim behind, so no
+    lease is needed. A repeat of a finished request is answered from the store; a repeat that
+    meets the first still running waits for it at the key's unique index (PostgreSQL) or the
+    write lock (SQLite) and then gets its answer. A key another path left in progress is still
+    refused as ``idempotency_in_progress``. A refusal (4xx) undoes the work's changes alone
+    (a savepoint), is stored with the claim and raised again; anything else undoes everything,
+    the claim included, so the client may retry.
+    """
+    lease = timedelta(seconds=services.settings.idempotency_lease_seconds)
+    ttl = timedelta(hours=services.settings.idempotency_ttl_hours)
+    holder = secrets.token_hex(16)
+
+    def unit(tx: RawTx) -> _Outcome:
+        principal = caller(tx)
+        if key is None:
+            body = work(tx, principal)
+            return _Outcome(Answer(StoredResponse(status_code, body, JSON), replayed=False))
+        claim = key.claim_for(principal)
+        stored = service.claim_key(tx, claim.scope, claim.key, claim.fingerprint, holder, lease)
+        if stored is not None:
+            return _Outcome(Answer(stored, replayed=True))
+        tx.execute(_WORK)
+        refusal: AppError | None = None
+        try:
+            response = StoredResponse(status_code, work(tx, principal), JSON)
+        except AppError as error:
+            if error.status >= 500:
+                raise
+            tx.execute(_UNDO_WORK)
+            refusal = error
+            problem = json.dumps(error.problem(claim.instance))
+            response = StoredResponse(error.status, problem, PROBLEM_JSON)
+        tx.execute(_KEEP_WORK)
+        service.store_response(tx, claim.scope, claim.key, holder, response, ttl)
+        return _Outcome(Answer(response, replayed=False), refusal)
+
+    outcome = await services.db.run_raw(unit)
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    return outcome.answer
+
+
 async def run_steps_once(
     services: Services,
     claim: KeyClaim | None,
@@ -125,7 +209,10 @@ async def run_steps_once(
     except BaseException as failure:
         await held.fail(failure)
         raise
-    await services.db.run_raw(held.store, StoredResponse(status_code, body, JSON))
+    try:
+        await services.db.run_raw(held.store, StoredResponse(status_code, body, JSON))
+    finally:
+        await held.done()
     return Answer(StoredResponse(status_code, body, JSON), replayed=False)
 
 
@@ -158,6 +245,7 @@ async def _run(
     except BaseException as failure:
         await held.fail(failure)
         raise
+    await held.done()
     return Answer(StoredResponse(status_code, body, JSON), replayed=False)
 
 
@@ -172,12 +260,35 @@ class _Held:
 
     @classmethod
     async def take(cls, services: Services, claim: KeyClaim) -> _Held:
+        """Claim the key; with Redis, a repeat that meets the first request still running is
+        refused by Redis's in-flight marker before it reaches the database (whose claim still
+        decides whenever the marker is missing: Redis restarted, or its lease ran out)."""
         holder = secrets.token_hex(16)
         lease = timedelta(seconds=services.settings.idempotency_lease_seconds)
-        stored = await services.db.run_raw(
-            service.claim_key, claim.scope, claim.key, claim.fingerprint, holder, lease
-        )
-        return cls(services, claim, holder, Answer(stored, True) if stored else None)
+        link = services.redis
+        marker = f"{claim.scope}\n{claim.key}"
+        if link is not None and not await mark_in_flight(link, marker, holder, lease):
+            raise service.in_progress()
+        try:
+            stored = await services.db.run_raw(
+                service.claim_key, claim.scope, claim.key, claim.fingerprint, holder, lease
+            )
+        except BaseException:
+            await cls.unmark(services, claim, holder)
+            raise
+        held = cls(services, claim, holder, Answer(stored, True) if stored else None)
+        if stored:
+            await held.done()
+        return held
+
+    @staticmethod
+    async def unmark(services: Services, claim: KeyClaim, holder: str) -> None:
+        if services.redis is not None:
+            await clear_in_flight(services.redis, f"{claim.scope}\n{claim.key}", holder)
+
+    async def done(self) -> None:
+        """The request has ended: take its in-flight marker down (with Redis)."""
+        await self.unmark(self.services, self.claim, self.holder)
 
     def store(self, tx: RawTx, response: StoredResponse) -> bool:
         ttl = timedelta(hours=self.services.settings.idempotency_ttl_hours)
@@ -203,7 +314,10 @@ class _Held:
         a 5xx refusal (a provider or the database unavailable): the same request may succeed
         when retried."""
         db = self.services.db
-        if isinstance(failure, AppError) and failure.status < 500:
-            await db.run_raw(self.store, self.refusal(failure))
-        else:
-            await db.run_raw(service.release_key, self.claim.scope, self.claim.key, self.holder)
+        try:
+            if isinstance(failure, AppError) and failure.status < 500:
+                await db.run_raw(self.store, self.refusal(failure))
+            else:
+                await db.run_raw(service.release_key, self.claim.scope, self.claim.key, self.holder)
+        finally:
+            await self.done()

@@ -12,6 +12,14 @@ Where the unit of work runs is the one decision that matters for throughput, and
 * **PostgreSQL** gains from real concurrency, so each unit of work makes exactly one hop to a
   worker thread with its own pooled connection (never one hop per statement).
 
+Checkpoints never run inside a request either. In WAL mode SQLite copies the log back into the
+database file every thousand pages, and by default the commit that crosses the line does it,
+with its fsyncs, while every other request waits behind it on the event loop. The event loop's
+connections turn that off; a thread of the server's own (:class:`_Checkpointer`) does it
+instead, woken every so many commits, while the loop goes on serving (SQLite lets a passive
+checkpoint run beside a writer). The blocking connections of the CLI and the worker keep
+SQLite's own checkpoints.
+
 Contention never stalls the server. Another process (``pintuan settle``, a second worker, a
 backup) may hold SQLite's write lock: the event loop's own connections wait only a few
 milliseconds in SQLite's busy handler, and ``run``/``run_raw`` retry ``BEGIN IMMEDIATE`` with
@@ -19,10 +27,16 @@ awaits in between, up to ``request_wait_ms``; reads in WAL mode never wait for a
 blocking ``*_sync`` calls (the CLI, the worker) keep the long busy timeout: they may block.
 PostgreSQL connections carry a statement and a lock timeout. Whichever gives up first, the caller
 gets :class:`~pintuan.errors.DatabaseBusy` (503 with ``Retry-After``), never a driver error.
+
+On PostgreSQL a streaming replica may take reads that can be a little stale: ``read_stale``,
+``report_stale`` and ``read_stale_sync`` go to it when one is configured and fresh enough
+(:mod:`pintuan.kit.replica` decides), to the primary otherwise; every other call reads the primary.
 """
 
 from __future__ import annotations
 
+import logging
+import select
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -33,13 +47,16 @@ import anyio
 import anyio.to_thread
 import psycopg
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
 from pintuan.errors import DatabaseBusy
 from pintuan.kit.rawsql import RawTx
+from pintuan.kit.replica import Replica, ReplicaUnavailable
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _IMMEDIATE = "pintuan_begin_immediate"
 # The event loop's SQLite connections block at most this long per attempt at the write lock.
@@ -48,6 +65,11 @@ _LOOP_BUSY_TIMEOUT_MS = 5
 _FIRST_PAUSE = 0.005
 _LONGEST_PAUSE = 0.1
 _SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# The event loop's commits between two checkpoints (a join writes about ten pages, so about
+# SQLite's own thousand-page interval), and the longest wait between them while commits come.
+_CHECKPOINT_EVERY_COMMITS = 100
+_CHECKPOINT_INTERVAL_SECONDS = 1.0
+_REPLICA_CONNECT_TIMEOUT_SECONDS = 2
 
 
 class _WriteLockNotTaken(Exception):
@@ -58,10 +80,13 @@ class _Lane:
     """One way into a SQLite file: an engine for sessions and one raw connection per thread,
     all with the same busy timeout. PostgreSQL has one lane."""
 
-    def __init__(self, engine: Engine, url: str, busy_timeout_ms: int) -> None:
+    def __init__(
+        self, engine: Engine, url: str, busy_timeout_ms: int, *, autocheckpoint: bool = True
+    ) -> None:
         self.engine = engine
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
+        self.autocheckpoint = autocheckpoint
         self.reader = sessionmaker(bind=engine, expire_on_commit=False)
         self.writer = sessionmaker(
             bind=engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
@@ -73,7 +98,9 @@ class _Lane:
         # as the bare reference has, with no pool checkout and reset around every request.
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _sqlite_connection(self.url, self.busy_timeout_ms)
+            conn = self._local.conn = _sqlite_connection(
+                self.url, self.busy_timeout_ms, autocheckpoint=self.autocheckpoint
+            )
         return conn
 
     def dispose(self) -> None:
@@ -94,10 +121,14 @@ class Database:
         pool_size: int = 10,
         statement_timeout_ms: int = 30000,
         lock_timeout_ms: int = 5000,
+        replica_url: str | None = None,
+        replica_max_lag_seconds: float = 5.0,
+        replica_sample_seconds: float = 1.0,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._request_wait = request_wait_ms / 1000
+        self._report_limiter: anyio.CapacityLimiter | None = None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_ms)
             self._blocking = _Lane(self.engine, url, busy_timeout_ms)
@@ -107,19 +138,52 @@ class Database:
             self._loop = (
                 self._blocking
                 if in_memory
-                else _Lane(_sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS), url, _LOOP_BUSY_TIMEOUT_MS)
+                else _Lane(
+                    _sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS, autocheckpoint=False),
+                    url,
+                    _LOOP_BUSY_TIMEOUT_MS,
+                    autocheckpoint=False,
+                )
             )
+            self._checkpointer = None if in_memory else _Checkpointer(url, busy_timeout_ms)
             self._limiter: anyio.CapacityLimiter | None = None
         else:
             self.engine = create_engine(
                 url,
                 pool_size=pool_size,
                 max_overflow=0,
-                pool_pre_ping=True,
+                # No ping before each unit of work (a round trip each): a connection the server
+                # closed is noticed on its socket at checkout (_drop_if_closed_by_server), and one
+                # that dies in use fails its request with 503 and renews the pool.
+                pool_pre_ping=False,
                 connect_args=_postgres_timeouts(statement_timeout_ms, lock_timeout_ms),
             )
+            event.listen(self.engine, "checkout", _drop_if_closed_by_server)
             self._blocking = self._loop = _Lane(self.engine, url, 0)
+            self._checkpointer = None
             self._limiter = anyio.CapacityLimiter(pool_size)
+        self.replica: Replica | None = None
+        if replica_url:
+            if self.is_sqlite:
+                raise ValueError("a read replica needs a PostgreSQL primary")
+            self.replica = Replica(
+                create_engine(
+                    replica_url,
+                    pool_size=pool_size,
+                    max_overflow=0,
+                    pool_pre_ping=False,
+                    # A replica that is down is noticed in seconds, not at the OS's TCP timeout.
+                    connect_args={
+                        **_postgres_timeouts(statement_timeout_ms, lock_timeout_ms),
+                        "connect_timeout": _REPLICA_CONNECT_TIMEOUT_SECONDS,
+                    },
+                ),
+                self.engine,
+                max_lag_seconds=replica_max_lag_seconds,
+                sample_seconds=replica_sample_seconds,
+                pool_size=pool_size,
+            )
+            event.listen(self.replica.engine, "checkout", _drop_if_closed_by_server)
 
     @property
     def dialect(self) -> str:
@@ -139,6 +203,57 @@ class Database:
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.run(fn, *args, write=False)
+
+    async def read_stale(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read that may be a little stale (lists, the feed, reports): from the replica when
+        one is configured, fresh enough, and this request need not see its own writes; else
+        :meth:`read`. Never for a read that a write depends on."""
+        replica = self.replica
+        if replica is not None and replica.serves_now():
+            try:
+                return await anyio.to_thread.run_sync(
+                    lambda: replica.run_sync(fn, *args), limiter=replica.limiter
+                )
+            except ReplicaUnavailable:
+                pass
+        if replica is not None:
+            replica.served_by_primary()
+        return await self.read(fn, *args)
+
+    async def report_stale(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like :meth:`report` (a long read off the event loop), from the replica when it
+        may serve (see :meth:`read_stale`)."""
+        if self.replica is not None:
+            # On PostgreSQL a read already runs in a worker thread: a report is a read.
+            return await self.read_stale(fn, *args)
+        return await self.report(fn, *args)
+
+    def read_stale_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """The blocking form of :meth:`read_stale` (the feed's background rebuilds)."""
+        replica = self.replica
+        if replica is not None and replica.serves_now():
+            try:
+                return replica.run_sync(fn, *args)
+            except ReplicaUnavailable:
+                pass
+        if replica is not None:
+            replica.served_by_primary()
+        return self.run_sync(fn, *args, write=False)
+
+    async def report(self, fn: Callable[..., T], *args: Any) -> T:
+        """A long read (growth, dashboards, settlements, CSV exports), never on the event loop.
+
+        On SQLite, where :meth:`read` runs on the loop, a report runs in a worker thread with
+        that thread's own connection, one report at a time per process: in WAL mode it neither
+        waits for the joins nor holds them up, and the loop keeps serving them meanwhile. On
+        PostgreSQL every read already runs in a worker thread."""
+        if self._limiter is not None or self._loop is self._blocking:
+            return await self.read(fn, *args)
+        if self._report_limiter is None:
+            self._report_limiter = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(
+            lambda: self.run_sync(fn, *args, write=False), limiter=self._report_limiter
+        )
 
     def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(tx, *args)`` with a :class:`RawTx` in one transaction (the hot path)."""
@@ -167,13 +282,17 @@ class Database:
         pause = _FIRST_PAUSE
         while True:
             try:
-                return _refusing_when_busy(attempt, self._loop, fn, args, write)
+                result = _refusing_when_busy(attempt, self._loop, fn, args, write)
             except DatabaseBusy as exc:
                 if (
                     not isinstance(exc.__cause__, _WriteLockNotTaken)
                     or waited >= self._request_wait
                 ):
                     raise
+            else:
+                if write and self._checkpointer is not None:
+                    self._checkpointer.committed()
+                return result
             await anyio.sleep(pause)
             waited += pause
             pause = min(pause * 2, _LONGEST_PAUSE)
@@ -210,24 +329,98 @@ class Database:
         return result
 
     def _run_raw_postgres(
-        self, _lane: _Lane, fn: Callable[..., T], args: tuple[Any, ...], _write: bool
+        self, _lane: _Lane, fn: Callable[..., T], args: tuple[Any, ...], write: bool
     ) -> T:
         pooled = self.engine.raw_connection()
         conn: Any = pooled.driver_connection
+        # A read (the token lookup every request makes, the worker's probe) needs no BEGIN and
+        # COMMIT round trips: each of its statements runs on its own, seeing what is committed.
+        conn.autocommit = not write
         try:
             result = fn(RawTx(conn, sqlite=False), *args)
-            conn.commit()
+            if write:
+                conn.commit()
             return result
         except BaseException:
-            conn.rollback()
+            if conn.broken:
+                # The server went away (a restart, a failover): so did the pool's other
+                # connections. Start a fresh pool rather than fail one request per dead one.
+                pooled.invalidate()
+                self.engine.dispose()
+            elif write:
+                conn.rollback()
             raise
         finally:
+            if not write and not conn.broken:
+                conn.autocommit = False
             pooled.close()
 
     def dispose(self) -> None:
+        if self.replica is not None:
+            self.replica.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._blocking.dispose()
         if self._loop is not self._blocking:
             self._loop.dispose()
+
+
+class _Checkpointer:
+    """Checkpoints a SQLite file's WAL from a thread of its own, on its own connection: woken
+    once the event loop has committed ``_CHECKPOINT_EVERY_COMMITS`` times, or a second after
+    the first commit since the last checkpoint. Started by the first commit, so a database
+    that the event loop never writes to has no thread."""
+
+    def __init__(self, url: str, busy_timeout_ms: int) -> None:
+        self._url = url
+        self._busy_timeout_ms = busy_timeout_ms
+        self._commits = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def committed(self) -> None:
+        """One more commit on the event loop (called there: one counter, no lock)."""
+        self._commits += 1
+        if self._thread is None:
+            self._start()
+        if self._commits >= _CHECKPOINT_EVERY_COMMITS:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        conn = _sqlite_connection(self._url, self._busy_timeout_ms)
+        try:
+            while not self._stopping:
+                self._wake.wait(_CHECKPOINT_INTERVAL_SECONDS)
+                self._wake.clear()
+                if self._commits == 0 or self._stopping:
+                    continue
+                self._commits = 0
+                try:
+                    # PASSIVE copies what no reader still needs and never waits for the writer.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed; the next one will retry", exc_info=True)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Run no more checkpoints; wait for one under way to finish."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
 
 
 def _refusing_when_busy(
@@ -259,6 +452,19 @@ def _is_busy(error: BaseException | None) -> bool:
     return isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled)
 
 
+def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, a failover) is replaced before use.
+
+    This costs no round trip, unlike a ping: an idle connection has nothing to read unless the
+    server went away, which leaves end-of-file or its parting message on the socket.
+    """
+    if dbapi_conn.broken or dbapi_conn.closed:
+        raise DisconnectionError()
+    readable, _, _ = select.select([dbapi_conn.pgconn.socket], [], [], 0)
+    if readable:
+        raise DisconnectionError()
+
+
 def _postgres_timeouts(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[str, str]:
     # Set once when a connection opens, so no unit of work pays a SET statement.
     return {
@@ -267,7 +473,7 @@ def _postgres_timeouts(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[
     }
 
 
-def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int) -> None:
+def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int, *, autocheckpoint: bool = True) -> None:
     # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
@@ -275,16 +481,21 @@ def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    if not autocheckpoint:
+        # Its commits never checkpoint; the server's checkpoint thread does (see above).
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
-def _sqlite_connection(url: str, busy_timeout_ms: int) -> sqlite3.Connection:
+def _sqlite_connection(
+    url: str, busy_timeout_ms: int, *, autocheckpoint: bool = True
+) -> sqlite3.Connection:
     conn = sqlite3.connect(make_url(url).database or ":memory:", check_same_thread=False)
-    _prepare_sqlite(conn, busy_timeout_ms)
+    _prepare_sqlite(conn, busy_timeout_ms, autocheckpoint=autocheckpoint)
     return conn
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
+def _sqlite_engine(url: str, busy_timeout_ms: int, *, autocheckpoint: bool = True) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +503,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _prepare_sqlite(dbapi_conn, busy_timeout_ms)
+        _prepare_sqlite(dbapi_conn, busy_timeout_ms, autocheckpoint=autocheckpoint)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -7,8 +7,9 @@ from ipaddress import ip_address, ip_network
 from typing import Annotated
 
 from fastapi import Query, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pintuan.errors import InvalidInput
+from pintuan.errors import AppError, InvalidInput
 from pintuan.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
@@ -50,11 +51,27 @@ class TrustedProxies:
 NO_PROXIES = TrustedProxies()
 
 
-async def refuse_nul_characters(request: Request) -> None:
+class RefuseNulMiddleware:
     """Refuse a path or query holding a NUL character (422): no id, code or name has one, and
-    PostgreSQL cannot even compare text with it, so it would end as a 500."""
-    if "\x00" in request.url.path or "%00" in request.url.query:
-        raise InvalidInput("The path or query holds a NUL character.")
+    PostgreSQL cannot even compare text with it, so it would end as a 500.
+
+    Pure ASGI rather than a dependency of every route: a dependency costs each request a pass
+    through FastAPI's dependency solver, this a substring test. The refusal is answered by the
+    application's own handler for :class:`AppError` (a page for a browser, problem details for
+    the API), as if a route had raised it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            handler = scope["app"].exception_handlers[AppError]
+            refusal = InvalidInput("The path or query holds a NUL character.")
+            response = await handler(Request(scope, receive), refusal)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def client_address(request: Request) -> str:

@@ -95,3 +95,28 @@ def counts_joins(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return counted
 
     return decorate
+
+
+# The read replica (kit.replica), as this process's last sample found it.
+REPLICA_LAG_SECONDS = Gauge(
+    "pintuan_replica_lag_seconds",
+    "How stale a read from the replica may be, as the last sample measured it (-1: unknown, "
+    "the replica is down or not following the primary)",
+    multiprocess_mode="mostrecent",
+)
+REPLICA_LAG_BYTES = Gauge(
+    "pintuan_replica_lag_bytes",
+    "WAL the primary had written that the replica had not yet replayed, at the last sample "
+    "(-1: unknown)",
+    multiprocess_mode="mostrecent",
+)
+REPLICA_SERVING = Gauge(
+    "pintuan_replica_serving",
+    "1 while stale-tolerant reads go to the replica, 0 while they fall back to the primary",
+    multiprocess_mode="mostrecent",
+)
+STALE_READS = Counter(
+    "pintuan_stale_reads",
+    "Reads that may be a little stale, by the database that served them (replica or primary)",
+    ["served_by"],
+)

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
@@ -90,13 +91,13 @@ class Money:
         value = self.to_decimal()
         cash = _cash_digits(self.currency)
         if cash < exponent(self.currency) and value == round(value, cash):
-            pattern = parse_pattern(Locale.parse(home).currency_formats["standard"])
+            pattern = parse_pattern(_locale(home).currency_formats["standard"])
             pattern.frac_prec = (cash, cash)
             text = pattern.apply(
-                value, Locale.parse(home), currency=self.currency, currency_digits=False
+                value, _locale(home), currency=self.currency, currency_digits=False
             )
         else:
-            text = format_currency(value, self.currency, locale=home)
+            text = format_currency(value, self.currency, locale=_locale(home))
         symbol = _local_symbol(self.currency)
         if symbol is not None and self.currency in text:
             text = text.replace(self.currency, symbol, 1)
@@ -115,6 +116,14 @@ class Money:
             raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
 
 
+@lru_cache(maxsize=256)
+def _locale(name: str) -> Locale:
+    """Babel's locale by name, parsed once: parsing scans every locale Babel knows, which cost
+    most of formatting a price."""
+    return Locale.parse(name)
+
+
+@lru_cache(maxsize=1024)
 def _home_locale(viewer: str, currency: str) -> str:
     """The reader's language in the currency's country when CLDR has that locale (ISO 4217
     codes start with the country's code: ``IDR`` is Indonesia's), else the reader's locale."""
@@ -141,6 +150,7 @@ def _cash_digits(currency: str) -> int:
     return min(int(digits[2]), exponent(currency))
 
 
+@lru_cache(maxsize=512)
 def _local_symbol(currency: str) -> str | None:
     """The symbol the currency's own country writes (``Rp``), for readers whose locale only
     knows the ISO code; None when that country's locale knows no other."""

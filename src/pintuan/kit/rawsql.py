@@ -41,6 +41,7 @@ R = TypeVar("R")
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
 _SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 class IntegrityViolation(Exception):
@@ -54,6 +55,10 @@ class Sql:
     SQLite unpacks with ``json_each``, an array for PostgreSQL's ``= ANY``), so a batch of a
     thousand ids is one bound value instead of a thousand.
 
+    ``SKIP_LOCKED`` at the end of a query's ``SELECT`` is PostgreSQL's ``FOR UPDATE SKIP
+    LOCKED`` (rows another transaction holds are passed over, not waited for) and nothing on
+    SQLite, whose one writer already runs a claim whole (see ``kit.claims``).
+
     Keyword arguments bind fixed parameters once, at definition: status words come from the
     enums (``Sql("... WHERE status = :held", held=SeatStatus.HELD)``), never as SQL literals.
     """
@@ -65,14 +70,18 @@ class Sql:
         self.bound: dict[str, object] = {
             name: value.value if isinstance(value, Enum) else value for name, value in bound.items()
         }
-        self._sqlite = _IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", self.text)
+        self._sqlite = _IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", self.text).replace(
+            " SKIP_LOCKED", ""
+        )
         self._pyformat: str | None = None
 
     def for_driver(self, sqlite: bool) -> str:
         if sqlite:
             return self._sqlite  # sqlite3 understands :name itself
         if self._pyformat is None:
-            any_of = _IN_LIST.sub(r"= ANY(:\1)", self.text)
+            any_of = _IN_LIST.sub(r"= ANY(:\1)", self.text).replace(
+                "SKIP_LOCKED", "FOR UPDATE SKIP LOCKED"
+            )
             self._pyformat = _PARAM.sub(r"%(\1)s", any_of.replace("%", "%%"))
         return self._pyformat
 
@@ -94,7 +103,14 @@ class RawTx:
         if self.sqlite and params:
             params = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
         try:
-            cursor.execute(sql.for_driver(self.sqlite), params or {})
+            conn = self._conn
+            if self.sqlite or conn.autocommit or conn.info.transaction_status != _IDLE:
+                cursor.execute(sql.for_driver(self.sqlite), params or {})
+            else:
+                # The transaction's first statement on PostgreSQL: psycopg's BEGIN goes out in
+                # the same round trip instead of one of its own.
+                with conn.pipeline():
+                    cursor.execute(sql.for_driver(self.sqlite), params or {})
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
             raise IntegrityViolation(str(exc)) from exc
         return cursor

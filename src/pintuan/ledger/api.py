@@ -11,21 +11,21 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.domain.payments import ProviderError
-from pintuan.errors import NotFound, ProviderUnavailable
+from pintuan.errors import AppError, NotFound, ProviderUnavailable
+from pintuan.idempotency.http import HEADER as IDEMPOTENCY_HEADER
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
-from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.schemas import MoneyOut
 from pintuan.kit.time import utc_now
-from pintuan.ledger import reads, settlement
-from pintuan.ledger import service as ledger
+from pintuan.ledger import payouts, reads, settlement
 from pintuan.ledger.reconcile import reconcile_day
 from pintuan.ledger.schemas import (
     MerchantBalanceOut,
     PayoutIn,
     PayoutOut,
+    PayoutStatusIn,
     ReconciliationOut,
     StatementOut,
     WalletLineOut,
@@ -74,7 +74,7 @@ async def list_settlements(
 ) -> Page[StatementOut]:
     """Daily settlement statements (business days in the merchant's time zone), newest first."""
     cursor_id = decode_cursor(cursor) if cursor else None
-    rows = await services.db.read(
+    rows = await services.db.report(
         settlement.list_statements, principal, merchant_id, cursor_id, limit
     )
     return page_of(rows, limit, StatementOut.of)
@@ -88,20 +88,71 @@ async def record_payout(
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> Response:
-    """Record money sent to the merchant (operators only); never more than it is owed."""
+    """Start a payout to the merchant (operators only; an ``Idempotency-Key`` is required): the
+    money leaves what it is owed now, never more than that, and the payout is ``pending``."""
     require_operator(principal)
+    if not request.headers.get(IDEMPOTENCY_HEADER):
+        raise AppError(
+            "A payout needs an Idempotency-Key header, so that a retry never pays twice.",
+            code="idempotency_key_required",
+        )
 
     def work(session: Session) -> PayoutOut:
-        journal = ledger.record_payout(
-            raw_tx(session), merchant_id, body.amount.amount, body.amount.currency, utc_now()
-        )
-        return PayoutOut(
-            journal_id=journal.id,
-            merchant_id=merchant_id,
-            amount=MoneyOut.of(journal.amount, journal.currency),
+        return PayoutOut.of(
+            payouts.create_payout(
+                session,
+                principal,
+                merchant_id,
+                body.amount.amount,
+                body.amount.currency,
+                utc_now(),
+            )
         )
 
     return await run_write(request, services, principal, work, status_code=201)
+
+
+@router.get("/v1/merchants/{merchant_id}/payouts", response_model=Page[PayoutOut])
+async def list_payouts(
+    merchant_id: str,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[PayoutOut]:
+    """The merchant's payouts and where each stands, newest first (its staff and operators)."""
+    rows = await services.db.read(
+        lambda s: payouts.list_payouts(s, principal, merchant_id, cursor=cursor, limit=limit)
+    )
+    return page_of(rows, limit, PayoutOut.of)
+
+
+@router.post("/v1/payouts/{payout_id}/status", response_model=PayoutOut)
+async def move_payout(
+    payout_id: str,
+    body: PayoutStatusIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Record what became of a payout (operators only): ``sent``, then ``paid``, ``failed`` or
+    ``returned``; a failed or returned payout is owed to the merchant again."""
+    require_operator(principal)
+
+    def work(session: Session) -> PayoutOut:
+        return PayoutOut.of(
+            payouts.move_payout(
+                session,
+                principal,
+                payout_id,
+                payouts.PayoutStatus(body.status),
+                utc_now(),
+                reference=body.reference,
+                reason=body.reason,
+            )
+        )
+
+    return await run_write(request, services, principal, work)
 
 
 @router.get("/v1/ops/reconciliation", response_model=ReconciliationOut)

@@ -41,6 +41,9 @@ class Journal(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # When it was posted or voided (for a journal posted at once, its creation).
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The business instant it belongs to (which statement day); ``created_at`` is the instant
+    # it was recorded. Settlement goes by the first and never loses what the second brings late.
+    effective_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'posted', 'voided')", name="status"),
@@ -48,6 +51,7 @@ class Journal(Base):
         Index("ix_ledger_journals_payment_id", "payment_id"),
         Index("ix_ledger_journals_provider_decided", "provider", "decided_at"),
         Index("ix_ledger_journals_merchant_decided", "merchant_id", "decided_at"),
+        Index("ix_ledger_journals_merchant_effective", "merchant_id", "effective_at"),
     )
 
 
@@ -99,5 +103,108 @@ class SettlementStatement(Base):
     # What the merchant is owed at the end of the day, after everything so far.
     closing_balance: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # What reached the merchant's payable on this statement besides the day's own earnings and
+    # payouts: entries dated an earlier, already settled day (recorded late), refunds, disputes.
+    adjustments: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The end of the business day: every entry dated before it is on this or an earlier statement.
+    cutoff_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (UniqueConstraint("merchant_id", "day", "currency"),)
+
+
+class SettlementLine(Base):
+    """Which statement a journal touching a merchant's payable is on: exactly one, forever."""
+
+    __tablename__ = "settlement_lines"
+
+    journal_id: Mapped[str] = mapped_column(ForeignKey("ledger_journals.id"), primary_key=True)
+    statement_id: Mapped[str] = mapped_column(ForeignKey("settlement_statements.id"), index=True)
+
+
+class CommissionRate(Base):
+    """A merchant's commission from an instant on; written by the database itself whenever a
+    merchant is created or its rate changes, so the audit knows the rate in force for a fee."""
+
+    __tablename__ = "merchant_commission_rates"
+
+    merchant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    effective_from: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    commission_bps: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("commission_bps BETWEEN 0 AND 10000", name="commission_bps"),)
+
+
+class Payout(Base):
+    """Money sent to a merchant: ``pending → sent → paid | failed | returned``. Its payout
+    journal leaves the payable when it is created; a failed or returned one is reversed."""
+
+    __tablename__ = "payouts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10))
+    journal_id: Mapped[str] = mapped_column(String(60))
+    return_journal_id: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    # The bank's reference once sent.
+    reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'sent', 'paid', 'failed', 'returned')", name="status"
+        ),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_payouts_merchant_id", "merchant_id", "id"),
+    )
+
+
+class ReconciliationDay(Base):
+    """One provider's statement day, reconciled (the worker does each once)."""
+
+    __tablename__ = "reconciliation_days"
+
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    matched: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[int] = mapped_column(Integer)
+    ran_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReconciliationFinding(Base):
+    """One difference between our ledger and a provider's records, kept until an operator
+    explains or fixes it: ``open → explained | fixed``."""
+
+    __tablename__ = "reconciliation_findings"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # provider, day, difference and both sides' ids: a rerun of a day finds the same once.
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date] = mapped_column(Date)
+    # missing, extra, different, or hold (an uncaptured hold one side does not know of)
+    difference: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(10))
+    provider_ref: Mapped[str] = mapped_column(String(120))
+    ours_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    ours_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    theirs_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    theirs_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'explained', 'fixed')", name="state"),
+        CheckConstraint(
+            "difference IN ('missing', 'extra', 'different', 'hold')", name="difference"
+        ),
+        Index("ix_reconciliation_findings_state", "state", "id"),
+    )

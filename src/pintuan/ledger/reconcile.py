@@ -16,6 +16,13 @@ from pintuan.ledger.settlement import day_bounds
 # The journals that move money at a provider: charges, captured holds and top-ups bring it in,
 # refunds send it back. (Refunds into a wallet never reach the provider.)
 _MONEY_IN = (JournalKind.CHARGE.value, JournalKind.AUTHORIZE.value, JournalKind.TOPUP.value)
+# A failed team's refund of the whole payment, refunds after success (several, partial), and
+# a refund that came back (payments/endings.py: the provider's refund failure).
+_RECORD_OF = {
+    JournalKind.REFUND.value: RecordKind.REFUND,
+    JournalKind.REFUND_PAID.value: RecordKind.REFUND,
+    JournalKind.REFUND_REVERSED.value: RecordKind.REFUND_FAILURE,
+}
 
 
 def our_movements(
@@ -26,7 +33,7 @@ def our_movements(
         .where(
             Journal.provider == provider,
             Journal.status == "posted",
-            Journal.kind.in_((*_MONEY_IN, JournalKind.REFUND.value)),
+            Journal.kind.in_((*_MONEY_IN, *_RECORD_OF)),
             Journal.decided_at >= start,
             Journal.decided_at < end,
         )
@@ -35,7 +42,7 @@ def our_movements(
     return [
         Movement(
             provider_ref=ref or "",
-            kind=RecordKind.REFUND if kind == JournalKind.REFUND.value else RecordKind.PAYMENT,
+            kind=_RECORD_OF.get(kind, RecordKind.PAYMENT),
             amount=amount,
             currency=currency,
             source_id=journal_id,

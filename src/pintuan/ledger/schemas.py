@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pintuan.domain.reconciliation import Finding, Movement, Reconciliation
 from pintuan.kit.schemas import AmountIn, MoneyOut, StrictModel
-from pintuan.ledger.models import SettlementStatement
+from pintuan.ledger.models import Payout, SettlementStatement
 from pintuan.ledger.reads import WalletLine
 
 
@@ -41,6 +42,7 @@ class StatementOut(BaseModel):
     fees: MoneyOut
     net: MoneyOut
     payouts: MoneyOut
+    adjustments: MoneyOut
     closing_balance: MoneyOut
     created_at: datetime
 
@@ -54,6 +56,7 @@ class StatementOut(BaseModel):
             fees=MoneyOut.of(s.fees, s.currency),
             net=MoneyOut.of(s.net, s.currency),
             payouts=MoneyOut.of(s.payouts, s.currency),
+            adjustments=MoneyOut.of(s.adjustments, s.currency),
             closing_balance=MoneyOut.of(s.closing_balance, s.currency),
             created_at=s.created_at,
         )
@@ -72,6 +75,34 @@ class PayoutOut(BaseModel):
     journal_id: str
     merchant_id: str
     amount: MoneyOut
+    id: str
+    status: str
+    return_journal_id: str | None
+    reference: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Payout) -> PayoutOut:
+        return cls(
+            journal_id=p.journal_id,
+            merchant_id=p.merchant_id,
+            amount=MoneyOut.of(p.amount, p.currency),
+            id=p.id,
+            status=p.status,
+            return_journal_id=p.return_journal_id,
+            reference=p.reference,
+            reason=p.reason,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
+
+
+class PayoutStatusIn(StrictModel):
+    status: Literal["sent", "paid", "failed", "returned"]
+    reference: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
 
 
 class MovementOut(BaseModel):

@@ -13,7 +13,7 @@ payment. What a payment is owed (a capture, a void, a refund) is decided in paym
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pintuan.domain import ledger as rules
@@ -38,6 +38,8 @@ class NewJournal:
     user_id: str | None = None
     provider: str | None = None
     provider_ref: str | None = None
+    # The business instant it belongs to, when not the instant it is recorded.
+    effective_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +92,9 @@ def journal_id(payment_id: str, kind: JournalKind) -> str:
 
 INSERT_JOURNAL = Sql("""
     INSERT INTO ledger_journals (id, kind, status, currency, amount, payment_id, merchant_id,
-        user_id, provider, provider_ref, created_at, decided_at)
+        user_id, provider, provider_ref, created_at, decided_at, effective_at)
     VALUES (:id, :kind, :status, :currency, :amount, :payment_id, :merchant_id, :user_id,
-        :provider, :provider_ref, :now, :decided_at)
+        :provider, :provider_ref, :now, :decided_at, :effective_at)
 """)
 INSERT_ENTRY = Sql("""
     INSERT INTO ledger_entries (journal_id, account, currency, amount)
@@ -124,6 +126,7 @@ def post(tx: RawTx, journals: Sequence[NewJournal], now: datetime) -> None:
                 "provider_ref": j.provider_ref,
                 "now": at,
                 "decided_at": None if j.status is JournalStatus.PENDING else at,
+                "effective_at": at if j.effective_at is None else tx.instant(j.effective_at),
             }
             for j in journals
         ],
@@ -232,13 +235,17 @@ class Earning(PaymentMoney):
 
     merchant_id: str
     commission_bps: int
+    # When the team succeeded: the business instant the money became the merchant's, even when
+    # the provider confirms its capture later (the driver's raw value; see ``_earn``).
+    ended_at: object = None
 
 
 _EARNINGS = """
     SELECT p.id, p.user_id, p.provider, p.provider_ref, p.amount, p.currency, p.status,
-           p.purpose, p.refund_to, d.merchant_id, m.commission_bps
+           p.purpose, p.refund_to, d.merchant_id, m.commission_bps, t.ended_at
     FROM payments p
     JOIN seats s ON s.id = p.seat_id
+    JOIN teams t ON t.id = p.team_id
     JOIN deals d ON d.id = s.deal_id
     JOIN merchants m ON m.id = d.merchant_id
     WHERE {which} AND s.status = :confirmed
@@ -262,10 +269,13 @@ def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
     post(
         tx,
         [
-            e.journal(
-                JournalKind.EARN,
-                rules.earn(e.merchant_id, e.amount, rules.fee_for(e.amount, e.commission_bps)),
-                merchant_id=e.merchant_id,
+            replace(
+                e.journal(
+                    JournalKind.EARN,
+                    rules.earn(e.merchant_id, e.amount, rules.fee_for(e.amount, e.commission_bps)),
+                    merchant_id=e.merchant_id,
+                ),
+                effective_at=None if e.ended_at is None else min(tx.read_instant(e.ended_at), now),
             )
             for e in earnings
         ],
@@ -287,8 +297,10 @@ DECIDE_AUTHORIZATION = Sql(
 """,
     pending=JournalStatus.PENDING,
 )
+# What the provider took, when it was not what we asked (payments/endings.py), is what moved.
 PAYMENT_MONEY = Sql("""
-    SELECT id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
+    SELECT id, user_id, provider, provider_ref, COALESCE(taken_amount, amount) AS amount,
+        currency, status, purpose, refund_to
     FROM payments WHERE id = :id
 """)
 

@@ -1,28 +1,38 @@
 """Settlement statements: what each merchant earned on each of its business days, and payouts.
 
-A business day is a calendar day in the merchant's own time zone. A statement is written once
-the day is over there and never changes: journals are immutable and dated when decided, so
-nothing can land in a day that has passed.
+A business day is a calendar day in the merchant's own time zone. Every journal carries the
+business instant it belongs to (``effective_at``) and the instant it was recorded
+(``created_at``). A day is settled once its grace period after the merchant's midnight has
+passed; the statement claims, line by line, every posted journal touching the merchant's payable
+that is dated before the day's end and on no statement yet. A journal that arrives later (a
+capture confirmed after the grace period for a team that succeeded before midnight, a write that
+took its instant before midnight and committed after the statement) is claimed by the next
+statement as an adjustment: never silently outside every statement, never on two.
+
+The instant that decides whether the day is over is taken after the merchant's row is locked
+(PostgreSQL) or the write lock is held (SQLite), so a payout or a second settlement cannot slip in
+between; statements are never rewritten.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, aliased
 
 from pintuan.domain import ledger as rules
-from pintuan.domain.ledger import JournalKind
+from pintuan.domain.ledger_shapes import SHAPES, Column
 from pintuan.domain.roles import Principal
 from pintuan.errors import NotFound
 from pintuan.kit.ids import new_id
-from pintuan.kit.sql import upsert_insert
-from pintuan.kit.time import zone
-from pintuan.ledger.models import Entry, Journal, SettlementStatement
+from pintuan.kit.time import utc_now, zone
+from pintuan.ledger.models import Entry, Journal, SettlementLine, SettlementStatement
 from pintuan.merchants.models import Merchant
+
+SETTLEMENT_GRACE = timedelta(hours=1)
 
 
 def day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
@@ -33,105 +43,190 @@ def day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class DayFigures:
+    """A statement's figures, added up from the journals it claims."""
+
     currency: str
     orders: int = 0
     gross: int = 0
     fees: int = 0
     payouts: int = 0
+    adjustments: int = 0
+    journals: list[str] = field(default_factory=list)
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.fees
 
 
-def _figures(
-    session: Session, merchant_id: str, start: datetime, end: datetime
-) -> list[DayFigures]:
+@dataclass(frozen=True, slots=True)
+class ClaimedJournal:
+    """One journal as a statement counts it: its payable movement (credit positive)."""
+
+    id: str
+    kind: str
+    currency: str
+    gross: int
+    to_merchant: int
+    effective_at: datetime
+
+
+def figures_of(journals: list[ClaimedJournal], start: datetime) -> DayFigures | None:
+    """Add up a statement from its journals: the day's own sales and payouts in their columns,
+    everything else (and anything dated before the day) as adjustments."""
+    if not journals:
+        return None
+    figures = DayFigures(journals[0].currency)
+    for j in journals:
+        figures.journals.append(j.id)
+        shape = SHAPES.get(j.kind)
+        column = shape.statement if shape is not None else Column.ADJUSTMENTS
+        if j.effective_at < start:
+            column = Column.ADJUSTMENTS  # recorded after its own day was settled
+        if column is Column.SALES:
+            figures.orders += 1
+            figures.gross += j.gross
+            figures.fees += j.gross - j.to_merchant
+        elif column is Column.PAYOUTS:
+            figures.payouts += -j.to_merchant
+        else:
+            figures.adjustments += j.to_merchant
+    return figures
+
+
+def payable_journals(
+    session: Session, merchant_id: str, *, before: datetime | None, unclaimed: bool
+) -> list[ClaimedJournal]:
+    """Posted journals that move the merchant's payable (dated before ``before``), with what
+    each moved there; ``unclaimed`` keeps only those on no statement yet."""
     payable = rules.MERCHANT_PAYABLE.format(merchant_id=merchant_id)
-    rows = session.execute(
+    debit = aliased(Entry)
+    gross = (
+        select(func.sum(debit.amount))
+        .where(debit.journal_id == Journal.id, debit.amount > 0)
+        .correlate(Journal)
+        .scalar_subquery()
+    )
+    query = (
         select(
+            Journal.id,
             Journal.kind,
             Journal.currency,
-            func.count(),
-            func.sum(Journal.amount),
+            gross,
             func.sum(Entry.amount),
+            func.coalesce(Journal.effective_at, Journal.created_at),
         )
         .join(Entry, (Entry.journal_id == Journal.id) & (Entry.account == payable))
-        .where(
-            Journal.merchant_id == merchant_id,
-            Journal.status == "posted",
-            Journal.kind.in_((JournalKind.EARN.value, JournalKind.PAYOUT.value)),
-            Journal.decided_at >= start,
-            Journal.decided_at < end,
+        .where(Journal.merchant_id == merchant_id, Journal.status == "posted")
+        .group_by(
+            Journal.id, Journal.kind, Journal.currency, Journal.effective_at, Journal.created_at
         )
-        .group_by(Journal.kind, Journal.currency)
-    ).all()
-    figures: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for kind, currency, count, gross, to_merchant in rows:
-        if kind == JournalKind.EARN.value:
-            figures[currency]["orders"] += count
-            figures[currency]["gross"] += int(gross)
-            figures[currency]["fees"] += int(gross) + int(to_merchant)  # credits are negative
-        else:
-            figures[currency]["payouts"] += int(gross)
-    return [DayFigures(currency, **f) for currency, f in sorted(figures.items())]
-
-
-def _closing_balance(session: Session, merchant_id: str, currency: str, end: datetime) -> int:
-    payable = rules.MERCHANT_PAYABLE.format(merchant_id=merchant_id)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Entry.amount), 0))
-        .join(Journal, Journal.id == Entry.journal_id)
-        .where(
-            Entry.account == payable,
-            Entry.currency == currency,
-            Journal.status == "posted",
-            Journal.decided_at < end,
-        )
+        .order_by(Journal.id)
     )
-    return -int(total or 0)
+    if before is not None:
+        query = query.where(func.coalesce(Journal.effective_at, Journal.created_at) < before)
+    if unclaimed:
+        query = query.where(
+            ~select(SettlementLine.journal_id)
+            .where(SettlementLine.journal_id == Journal.id)
+            .exists()
+        )
+    rows = session.execute(query).all()
+    return [
+        ClaimedJournal(jid, kind, currency, int(g or 0), -int(moved), _aware(effective))
+        for jid, kind, currency, g, moved, effective in rows
+    ]
 
 
-def settle_day(session: Session, merchant_id: str, day: date, now: datetime) -> int:
-    """Write the merchant's statements for ``day`` (one per currency that moved), once the day
-    is over in its time zone. Returns how many were written; a day already settled writes none."""
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _lock_merchant(session: Session, merchant_id: str) -> Merchant:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT id FROM merchants WHERE id = :id FOR UPDATE"), {"id": merchant_id}
+        )
     merchant = session.get(Merchant, merchant_id)
     if merchant is None:
         raise NotFound(f"No merchant {merchant_id}.", code="merchant_not_found")
+    return merchant
+
+
+def settle_day(
+    session: Session, merchant_id: str, day: date, grace: timedelta = SETTLEMENT_GRACE
+) -> int:
+    """Write the merchant's statements for ``day`` (one per currency with journals to claim),
+    once the day and its grace period are over in the merchant's time zone. Returns how many
+    were written; a day already settled writes none (late journals wait for the next one)."""
+    merchant = _lock_merchant(session, merchant_id)
+    now = utc_now()  # after the lock: nothing committed before it can be missed
     start, end = day_bounds(day, merchant.time_zone)
-    if end > now:
+    if end + grace > now:
         return 0
-    written = 0
-    for figures in _figures(session, merchant_id, start, end):
-        inserted = session.execute(
-            upsert_insert(session, SettlementStatement)
-            .values(
-                id=new_id("stm"),
-                merchant_id=merchant_id,
-                day=day,
-                currency=figures.currency,
-                orders=figures.orders,
-                gross=figures.gross,
-                fees=figures.fees,
-                net=figures.gross - figures.fees,
-                payouts=figures.payouts,
-                closing_balance=_closing_balance(session, merchant_id, figures.currency, end),
-                created_at=now,
+    settled = set(
+        session.scalars(
+            select(SettlementStatement.currency).where(
+                SettlementStatement.merchant_id == merchant_id, SettlementStatement.day == day
             )
-            .on_conflict_do_nothing(index_elements=["merchant_id", "day", "currency"])
-            .returning(SettlementStatement.id)
-        ).first()
-        written += inserted is not None
+        )
+    )
+    by_currency: dict[str, list[ClaimedJournal]] = defaultdict(list)
+    for journal in payable_journals(session, merchant_id, before=end, unclaimed=True):
+        by_currency[journal.currency].append(journal)
+    written = 0
+    for currency, journals in sorted(by_currency.items()):
+        if currency in settled:
+            continue  # a statement is never rewritten: these go on the next one
+        figures = figures_of(journals, start)
+        assert figures is not None
+        previous = session.scalar(
+            select(SettlementStatement.closing_balance)
+            .where(
+                SettlementStatement.merchant_id == merchant_id,
+                SettlementStatement.currency == currency,
+                SettlementStatement.day < day,
+            )
+            .order_by(SettlementStatement.day.desc())
+            .limit(1)
+        )
+        statement = SettlementStatement(
+            id=new_id("stm"),
+            merchant_id=merchant_id,
+            day=day,
+            currency=currency,
+            orders=figures.orders,
+            gross=figures.gross,
+            fees=figures.fees,
+            net=figures.net,
+            payouts=figures.payouts,
+            adjustments=figures.adjustments,
+            closing_balance=(previous or 0) + figures.net - figures.payouts + figures.adjustments,
+            created_at=now,
+            cutoff_at=end,
+        )
+        session.add(statement)
+        session.flush()
+        session.add_all(
+            SettlementLine(journal_id=jid, statement_id=statement.id) for jid in figures.journals
+        )
+        session.flush()
+        written += 1
     return written
 
 
-def settle_recent_days(session: Session, now: datetime, days_back: int = 2) -> int:
-    """Settle the last ``days_back`` finished business days of every merchant with money
-    movements since then (the worker runs this; repeats write nothing)."""
+def settle_recent_days(
+    session: Session, now: datetime, days_back: int = 2, grace: timedelta = SETTLEMENT_GRACE
+) -> int:
+    """Settle the last ``days_back`` business days of every merchant with money movements
+    recorded since then, oldest day first (the worker runs this; repeats write nothing)."""
     since = now - timedelta(days=days_back + 1)
     merchants = session.execute(
         select(Merchant.id, Merchant.time_zone).where(
             Merchant.id.in_(
                 select(Journal.merchant_id).where(
-                    Journal.merchant_id.is_not(None), Journal.decided_at >= since
+                    Journal.merchant_id.is_not(None), Journal.created_at >= since
                 )
             )
         )
@@ -139,8 +234,8 @@ def settle_recent_days(session: Session, now: datetime, days_back: int = 2) -> i
     written = 0
     for merchant_id, time_zone in merchants:
         today = now.astimezone(zone(time_zone)).date()
-        for back in range(1, days_back + 1):
-            written += settle_day(session, merchant_id, today - timedelta(days=back), now)
+        for back in range(days_back, 0, -1):
+            written += settle_day(session, merchant_id, today - timedelta(days=back), grace)
     return written
 
 

@@ -30,6 +30,9 @@ NOTICES: dict[str, list[tuple[str, str]]] = {
     "seat.address_chosen": [("address_chosen", "user_id")],
     "seat.shipped": [("seat_shipped", "user_id")],
     "seat.received": [("seat_received", "user_id")],
+    # Every payment ends (payments/endings.py): the operators hear of each one queued for them.
+    "payment.queued": [("payment_queued", "operator_ids")],
+    "payment.amount_mismatch": [("amount_returned", "user_id")],
 }
 _AUDIENCES = frozenset(
     {audience for rules in NOTICES.values() for _, audience in rules}

@@ -24,7 +24,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 async def readyz(services: ServicesDep) -> dict[str, object] | JSONResponse:
     """The database answers and the worker keeps up (no due work older than
-    ``PINTUAN_READY_MAX_LAG_SECONDS``); a load balancer sends traffic only while this is 200."""
+    ``PINTUAN_READY_MAX_LAG_SECONDS``); a load balancer sends traffic only while this is 200.
+    With a read replica, ``replica`` says how it is doing and where stale-tolerant reads go."""
     try:
         lag = await anyio.to_thread.run_sync(
             lambda: services.db.run_sync(lambda s: work_lag(raw_tx(s), utc_now()), write=False)
@@ -40,4 +41,12 @@ async def readyz(services: ServicesDep) -> dict[str, object] | JSONResponse:
             error.problem("/readyz"), status_code=503, media_type="application/problem+json"
         )
     check_lag(lag, services.settings.ready_max_lag_seconds)
-    return {"status": "ready", "database": services.db.dialect, "lag_seconds": lag}
+    ready: dict[str, object] = {
+        "status": "ready",
+        "database": services.db.dialect,
+        "lag_seconds": lag,
+    }
+    if services.db.replica is not None:
+        # A replica that lags or is down leaves this process ready: its reads go to the primary.
+        ready["replica"] = services.db.replica.health().as_json()
+    return ready

@@ -17,6 +17,15 @@ PAYMENT_STATUSES = (
     "charged",
     "refunded",
     "failed",
+    "expired",
+)
+END_REASONS = (
+    "capture_failed",
+    "hold_expired",
+    "amount_mismatch",
+    "refund_failed",
+    "void_failed",
+    "no_news",
 )
 
 
@@ -49,15 +58,33 @@ class Payment(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Every payment ends (payments/endings.py): the owed call's deadline, the provider's end of
+    # a hold, what the provider took when it was not what we asked, why the payment left its
+    # usual course, and its time in the operators' queue.
+    call_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    capture_before: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    taken_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # What refunds after success took back so far (pending or done); never above ``amount``.
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint(
             "status IN ('requires_action', 'authorized', 'captured', 'voided', 'charged', "
-            "'refunded', 'failed')",
+            "'refunded', 'failed', 'expired')",
             name="status",
         ),
+        CheckConstraint(
+            "end_reason IS NULL OR end_reason IN ('capture_failed', 'hold_expired', "
+            "'amount_mismatch', 'refund_failed', 'void_failed', 'no_news')",
+            name="end_reason",
+        ),
+        CheckConstraint("taken_amount IS NULL OR taken_amount > 0", name="taken_amount_positive"),
         CheckConstraint("style IN ('hold', 'charge')", name="style"),
         CheckConstraint("purpose IN ('seat', 'topup')", name="purpose"),
         CheckConstraint(
@@ -79,7 +106,32 @@ class Payment(Base):
             sqlite_where=text("pending_action IS NOT NULL"),
             postgresql_where=text("pending_action IS NOT NULL"),
         ),
+        Index(
+            "ix_payments_queue",
+            "queued_at",
+            sqlite_where=text("queued_at IS NOT NULL AND resolved_at IS NULL"),
+            postgresql_where=text("queued_at IS NOT NULL AND resolved_at IS NULL"),
+        ),
     )
+
+
+class PaymentAttempt(Base):
+    """One provider call made for a payment, or one decision about it (giving up, an operator's
+    action): the history the operators' queue shows."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    action: Mapped[str] = mapped_column(String(20))  # capture, void, refund, poll, or an ending
+    outcome: Mapped[str] = mapped_column(String(20))  # done, failed, pending, gave_up, …
+    detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    actor_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # None: the worker
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_payment_attempts_payment_id", "payment_id", "id"),)
 
 
 class WebhookEvent(Base):

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.domain.payments import (
@@ -38,7 +38,7 @@ from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.ledger import service as ledger
 from pintuan.ledger.service import PaymentMoney
-from pintuan.payments import owed
+from pintuan.payments import endings, owed, refunds
 from pintuan.payments.models import Payment
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
@@ -48,8 +48,6 @@ log = logging.getLogger("pintuan.payments")
 
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=5)
-# After this many unanswered polls (about 3.5 hours) the provider is asked no more.
-MAX_POLLS = 12
 ACTION_RESULT = {
     ProviderAction.CAPTURE: PaymentStatus.CAPTURED,
     ProviderAction.VOID: PaymentStatus.VOIDED,
@@ -322,6 +320,9 @@ def handle_provider_event(
     payment_id, seat_id = found.id, found.seat_id
     opened = tx.read_instant(found.created_at)
     WEBHOOK_LAG.labels(provider=provider).observe((now - opened).total_seconds())
+    if event.notices:
+        news_of = refunds.NoticePayment(payment_id, seat_id, provider, found.amount)
+        refunds.take_notices(tx, news_of, event.notices, now)
     expected = (found.amount, found.currency)
     reported = (event.amount, event.currency or found.currency)
     money_news = event.kind in (EventKind.AUTHORIZED, EventKind.CHARGED)
@@ -332,15 +333,28 @@ def handle_provider_event(
             "provider reported a different amount",
             extra={"payment_id": payment_id, "reported": reported, "expected": expected},
         )
-        tx.execute(
-            AMOUNT_MISMATCH,
-            {"id": payment_id, "now": tx.instant(now), "error": f"provider reported {reported}"},
-        )
+        if reported[1] == expected[1] and event.amount > 0:
+            # Another sum in our currency: what was taken goes back at once (payments/endings).
+            endings.return_other_amount(tx, payment_id, event.kind, event.amount, now)
+        else:
+            tx.execute(
+                AMOUNT_MISMATCH,
+                {
+                    "id": payment_id,
+                    "now": tx.instant(now),
+                    "error": f"provider reported {reported}",
+                },
+            )
         return Handled(duplicate=False, payment_id=payment_id)
     if money_news:
         _money_arrived(tx, payment_id, seat_id, event.kind, now)
-    elif event.kind is EventKind.FAILED:
+        endings.note_capture_before(tx, payment_id, event.capture_before)
+    elif event.kind in (EventKind.FAILED, EventKind.CANCELED):
         tx.execute(DECLINED, {"id": payment_id, "now": tx.instant(now)})
+        if event.kind is EventKind.CANCELED:
+            endings.provider_cancelled(tx, payment_id, now)
+    elif event.kind is EventKind.REFUND_FAILED:
+        endings.provider_refund_failed(tx, payment_id, now, event.raw_type)
     return Handled(duplicate=False, payment_id=payment_id)
 
 
@@ -374,7 +388,7 @@ MONEY_ARRIVED = Sql(
     """
     UPDATE payments
     SET status = :status, pending_action = NULL, next_attempt_at = NULL, attempts = 0,
-        last_error = NULL, updated_at = :now
+        last_error = NULL, end_reason = NULL, updated_at = :now
     WHERE id = :id AND status IN (:requires_action, :failed)
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """,
@@ -400,7 +414,7 @@ def _money_arrived(
     record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
     if seat_id is None:
         return  # a wallet top-up: the money is in the wallet, nothing else waits on it
-    outcome = teams.mark_seat_paid(tx, seat_id, now)
+    outcome = teams.mark_seat_paid(tx, seat_id, now, locked=True)
     if not outcome.took_place:
         owed.owe_back_for_payments(tx, [payment_id], now)
     if outcome.team_succeeded:
@@ -431,7 +445,8 @@ def claim_due_actions(
             payments.c.provider,
             payments.c.pending_action,
             payments.c.provider_ref,
-            payments.c.amount,
+            # What the provider took, when it was not what we asked, is what goes back.
+            func.coalesce(payments.c.taken_amount, payments.c.amount).label("amount"),
             payments.c.attempts,
         )
         .where(payments.c.pending_action.is_not(None), payments.c.next_attempt_at <= now)
@@ -471,10 +486,15 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
             last_error=None,
             updated_at=now,
         )
-        .returning(payments.c.user_id, payments.c.amount, payments.c.currency)
+        .returning(
+            payments.c.user_id,
+            func.coalesce(payments.c.taken_amount, payments.c.amount).label("amount"),
+            payments.c.currency,
+        )
     ).first()
     if done is None:
         return False
+    endings.record_attempt(raw_tx(session), action.payment_id, action.action.value, "done", now)
     ledger.record_provider_result(raw_tx(session), action.payment_id, action.action, now)
     if action.action in (ProviderAction.VOID, ProviderAction.REFUND):
         record_event(
@@ -489,23 +509,8 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
 
 
 def poll_again_later(session: Session, action: DueAction, now: datetime) -> None:
-    """The provider has no news of the checkout yet: ask again later, or stop asking."""
-    if action.attempts + 1 >= MAX_POLLS:
-        session.execute(
-            update(payments)
-            .where(
-                payments.c.id == action.payment_id,
-                payments.c.pending_action == ProviderAction.POLL.value,
-            )
-            .values(
-                pending_action=None,
-                next_attempt_at=None,
-                attempts=payments.c.attempts + 1,
-                last_error="no news of this checkout from the provider; stopped asking",
-                updated_at=now,
-            )
-        )
-        return
+    """The provider has no news of the checkout yet: ask again later (payments/endings.py
+    decides first whether the polls have run out)."""
     retry_action_later(session, action, "no news yet", now)
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from pintuan.accounts.dependencies import CurrentPrincipal
+from pintuan.accounts.dependencies import Caller, CurrentCaller, CurrentPrincipal
+from pintuan.domain.roles import Principal
 from pintuan.errors import InvalidInput
-from pintuan.idempotency.http import run_raw_write, run_write
+from pintuan.idempotency.http import HEADER, run_raw_write_in_one, run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
+from pintuan.kit.metrics import JOIN_REFUSALS
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
-from pintuan.services import ServicesDep
-from pintuan.teams import reads, service
+from pintuan.services import Services, ServicesDep
+from pintuan.teams import admission, reads, service
 from pintuan.teams.schemas import (
     JoinedOut,
     MySeatOut,
@@ -31,50 +35,89 @@ router = APIRouter(prefix="/v1", tags=["teams"])
 
 @router.post("/deals/{deal_id}/teams", status_code=201, response_model=StartedTeamOut)
 async def start_team(
-    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    deal_id: str, request: Request, caller: CurrentCaller, services: ServicesDep
 ) -> Response:
     """Start a team on a live deal; you hold its leader seat until you pay."""
     hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(tx: RawTx) -> StartedTeamOut:
+    def work(tx: RawTx, principal: Principal) -> StartedTeamOut:
         start = service.start_team(tx, principal.user_id, deal_id, utc_now(), hold=hold)
         return StartedTeamOut(
             team=TeamOut.started(start, principal.display_name), seat=SeatOut.of(start.seat)
         )
 
-    return await run_raw_write(request, services, principal, work, status_code=201)
+    return await _admitted(request, services, caller, work, deal_id=deal_id)
 
 
 @router.post("/deals/{deal_id}/solo", status_code=201, response_model=StartedTeamOut)
 async def buy_alone(
-    deal_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    deal_id: str, request: Request, caller: CurrentCaller, services: ServicesDep
 ) -> Response:
     """Buy alone at the list price, on a deal with ``allow_solo``: a team of one (``solo``)
     that nobody else may join; you hold its seat until you pay, and paying completes it
     (409 ``solo_not_allowed`` on a deal sold in teams only)."""
     hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(tx: RawTx) -> StartedTeamOut:
+    def work(tx: RawTx, principal: Principal) -> StartedTeamOut:
         start = service.buy_alone(tx, principal.user_id, deal_id, utc_now(), hold=hold)
         return StartedTeamOut(
             team=TeamOut.started(start, principal.display_name), seat=SeatOut.of(start.seat)
         )
 
-    return await run_raw_write(request, services, principal, work, status_code=201)
+    return await _admitted(request, services, caller, work, deal_id=deal_id, solo=True)
 
 
 @router.post("/teams/{team_id}/seats", status_code=201, response_model=JoinedOut)
 async def join_team(
-    team_id: str, request: Request, principal: CurrentPrincipal, services: ServicesDep
+    team_id: str, request: Request, caller: CurrentCaller, services: ServicesDep
 ) -> Response:
     """Join a forming team; you hold a seat until you pay."""
     hold = timedelta(minutes=services.settings.seat_hold_minutes)
 
-    def work(tx: RawTx) -> JoinedOut:
+    def work(tx: RawTx, principal: Principal) -> JoinedOut:
         seat = service.join_team(tx, principal.user_id, team_id, utc_now(), hold=hold)
         return JoinedOut(seat=SeatOut.of(seat))
 
-    return await run_raw_write(request, services, principal, work, status_code=201)
+    return await _admitted(request, services, caller, work, team_id=team_id)
+
+
+async def _admitted(
+    request: Request,
+    services: Services,
+    caller: Caller,
+    work: Callable[[RawTx, Principal], BaseModel],
+    *,
+    deal_id: str | None = None,
+    team_id: str | None = None,
+    solo: bool = False,
+) -> Response:
+    """Run a start or join in the database behind hot-deal admission (``teams.admission``):
+    with Redis configured, a request Redis refuses never takes the deal's row, and a
+    reservation the database did not turn into a seat is given back."""
+    ticket = await admission.admit(services, utc_now(), team_id=team_id, deal_id=deal_id, solo=solo)
+    refusal = ticket.refused()
+    if refusal is not None:
+        JOIN_REFUSALS.labels(code=refusal.code).inc()
+        if request.headers.get(HEADER) is None:
+            # Who asks comes first: an unknown token hears that, not the deal's news.
+            await caller.identify(services)
+            raise refusal
+
+        # With a key, the refusal is stored as its answer (or an earlier answer replayed).
+        def refuse(_tx: RawTx, _principal: Principal) -> BaseModel:
+            raise refusal
+
+        return await run_raw_write_in_one(request, services, caller, refuse, status_code=201)
+    try:
+        response = await run_raw_write_in_one(request, services, caller, work, status_code=201)
+    except BaseException:
+        await admission.give_back(services, ticket)
+        raise
+    if response.status_code == 201 and "Idempotent-Replayed" not in response.headers:
+        await admission.confirm(services, ticket)
+    else:
+        await admission.give_back(services, ticket)
+    return response
 
 
 @router.get("/teams/{team_id}", response_model=TeamOut)

@@ -39,6 +39,8 @@ class Team(Base):
     # A solo purchase (buying alone at the list price): a team of one that nobody else may join
     # and no list shows as forming.
     solo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # While a worker holds this team to fail it (``kit.claims``); another takes it after.
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('forming', 'succeeded', 'failed')", name="status"),
@@ -72,6 +74,8 @@ class Seat(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # While a worker holds this seat to release it (``kit.claims``); another takes it after.
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(

@@ -149,7 +149,7 @@ async def dashboard(
     deal_id: IdQuery = None,
 ) -> DashboardOut:
     """Sales per business day in the merchant's time zone, team outcomes and time to fill."""
-    board = await services.db.read(
+    board = await services.db.report(
         lambda s: reports.merchant_dashboard(s, principal, merchant_id, days=days, deal_id=deal_id)
     )
     return DashboardOut.of(board)

@@ -47,6 +47,7 @@ from pintuan.kit.ids import new_id
 from pintuan.kit.metrics import TEAMS_FAILED, TEAMS_SUCCEEDED, counts_joins
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.payments import owed
+from pintuan.teams import join_postgres
 from pintuan.teams.models import Seat
 
 # A stored instant as the driver returns it (see ``RawTx.read_instant``).
@@ -239,6 +240,30 @@ def buy_alone(
 def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: timedelta) -> SeatView:
     """Join a forming team: take a unit of stock, a place, a count against the shopper's limit,
     then insert the held seat; any refusal rolls back everything before it."""
+    if not tx.sqlite:
+        # The same steps as one server-side function: one round trip instead of one each.
+        joined = join_postgres.join_team(tx, user_id, team_id, now, hold=hold)
+        free = joined.status == SeatStatus.PAID.value
+        return SeatView(
+            id=joined.seat_id,
+            team_id=team_id,
+            deal_id=joined.deal_id,
+            user_id=user_id,
+            status=joined.status,
+            is_leader=False,
+            price_amount=joined.price,
+            currency=joined.currency,
+            hold_expires_at=None if free else now + hold,
+            created_at=now,
+        )
+    return join_team_by_statements(tx, user_id, team_id, now, hold=hold)
+
+
+def join_team_by_statements(
+    tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: timedelta
+) -> SeatView:
+    """The join one statement at a time: SQLite's path, and the rule the PostgreSQL function
+    follows (the tests hold them to the same answers)."""
     at = tx.instant(now)
     terms = tx.one_as(_Terms, TAKE_STOCK_OF_TEAM, {"team_id": team_id, "now": at})
     if terms is None:
@@ -368,6 +393,8 @@ LOCK_TEAMS = Sql("SELECT id FROM teams WHERE id IN_LIST(:ids) ORDER BY id FOR UP
 
 def lock_seat(tx: RawTx, seat_id: str) -> None:
     """Lock the deal and team of a seat, so the caller may then change the seat's payments."""
+    if tx.sqlite:
+        return  # one writer: there is nothing to lock, so nothing to read
     seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
     if seat is not None:
         _lock_deals_and_teams(tx, [seat.deal_id], [seat.team_id])
@@ -693,23 +720,26 @@ class PaidOutcome:
     ended: tuple[EndedSeat, ...] = ()
 
 
-def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime) -> PaidOutcome:
+def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = False) -> PaidOutcome:
     """Record that a held seat's payment arrived. The team succeeds when its last seat is paid.
 
     A payment after the seat's hold or the team's window has run out never takes a place: the
-    seat (or the whole team) ends first, exactly as the sweep would have ended it.
+    seat (or the whole team) ends first, exactly as the sweep would have ended it. ``locked``
+    says the caller holds the seat's deal and team locks already (:func:`lock_seat`).
     """
-    found = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
-    assert found is not None
-    user_id, team_id = found.user_id, found.team_id
-    _lock_deals_and_teams(tx, [found.deal_id], [team_id])
+    if not (locked or tx.sqlite):
+        found = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
+        assert found is not None
+        _lock_deals_and_teams(tx, [found.deal_id], [found.team_id])
+    # Read under the locks (on SQLite, under the one write lock this transaction holds).
+    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
+    assert seat is not None
+    user_id, team_id = seat.user_id, seat.team_id
     team = _team_state(tx, team_id)
     assert team is not None
     if team.status == TeamStatus.FORMING.value and team.expires_at <= now:
         _, ended = fail_teams(tx, [team_id], now)
         return PaidOutcome(False, team_id, ended=tuple(ended))
-    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})  # again, now under the locks
-    assert seat is not None
     if seat.status != SeatStatus.HELD.value:
         return PaidOutcome(False, team_id)
     if seat.hold_expires_at is not None and tx.read_instant(seat.hold_expires_at) <= now:

@@ -10,39 +10,66 @@ engine: each query must repeat the predicate of its partial index
 (``ix_seats_held_hold_expires_at``, ``ix_teams_forming_expires_at``) word for word, or the
 planner cannot use the index (a bound value is unknown to PostgreSQL's generic plan of a
 prepared statement).
+
+Many workers share the sweeps (``kit.claims``): a short first transaction leases the batch's seats
+or teams (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers pass over each other's rows), and a
+second one ends them under the deal and team locks. Two transactions, because the claim locks
+seats or teams, which come after the deal in the global lock order: taking the deal's lock while
+holding them could deadlock against a join. A worker killed between the two leaves its batch to
+the next claim after the lease.
 """
 
 from __future__ import annotations
 
-from pintuan.kit.rawsql import RawTx, Sql
+from datetime import timedelta
+
+from pintuan.kit.claims import claim, leased_claim
+from pintuan.kit.db import Database
+from pintuan.kit.rawsql import RawTx
 from pintuan.kit.time import utc_now
 from pintuan.teams import service
 from pintuan.teams.service import DueHold, DueTeam
 
-DUE_HOLDS = Sql("""
-    SELECT id AS seat_id, deal_id, team_id FROM seats
-    WHERE status = 'held' AND hold_expires_at <= :now
-    ORDER BY hold_expires_at LIMIT :limit
-""")
-DUE_TEAMS = Sql("""
-    SELECT id AS team_id, deal_id FROM teams
-    WHERE status = 'forming' AND expires_at <= :now
-    ORDER BY expires_at LIMIT :limit
-""")
+CLAIM_HOLDS = leased_claim(
+    table="seats",
+    key="id",
+    due="status = 'held' AND hold_expires_at <= :now",
+    order="hold_expires_at",
+    returning="id AS seat_id, deal_id, team_id",
+)
+CLAIM_TEAMS = leased_claim(
+    table="teams",
+    key="id",
+    due="status = 'forming' AND expires_at <= :now",
+    order="expires_at",
+    returning="id AS team_id, deal_id",
+)
 
 
-def release_expired_holds(tx: RawTx, batch: int) -> int:
+def claim_holds(tx: RawTx, batch: int, lease: timedelta) -> list[DueHold]:
+    """Lease up to ``batch`` held seats whose hold ran out, the oldest first, for this worker."""
+    return claim(tx, CLAIM_HOLDS, DueHold, utc_now(), batch, lease)
+
+
+def claim_teams(tx: RawTx, batch: int, lease: timedelta) -> list[DueTeam]:
+    """Lease up to ``batch`` forming teams whose window closed, the oldest first."""
+    return claim(tx, CLAIM_TEAMS, DueTeam, utc_now(), batch, lease)
+
+
+def release_expired_holds(db: Database, batch: int, lease: timedelta) -> int:
     """Release up to ``batch`` held seats whose payment did not come in time, and owe back any
     money that came late; returns how many were released."""
-    now = utc_now()
-    due = tx.all_as(DueHold, DUE_HOLDS, {"now": tx.instant(now), "limit": batch})
-    return len(service.release_expired_holds(tx, due, now))
+    due = db.run_raw_sync(claim_holds, batch, lease)
+    if not due:
+        return 0
+    return len(db.run_raw_sync(lambda tx: service.release_expired_holds(tx, due, utc_now())))
 
 
-def close_expired_teams(tx: RawTx, batch: int) -> int:
+def close_expired_teams(db: Database, batch: int, lease: timedelta) -> int:
     """Fail up to ``batch`` forming teams whose window ended before they filled (their money is
     owed back); returns how many teams were failed."""
-    now = utc_now()
-    due = tx.all_as(DueTeam, DUE_TEAMS, {"now": tx.instant(now), "limit": batch})
-    failed, _ = service.close_expired_teams(tx, due, now)
+    due = db.run_raw_sync(claim_teams, batch, lease)
+    if not due:
+        return 0
+    failed, _ = db.run_raw_sync(lambda tx: service.close_expired_teams(tx, due, utc_now()))
     return len(failed)

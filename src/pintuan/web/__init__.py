@@ -16,13 +16,17 @@ from pintuan.config import Environment, Settings
 from pintuan.web import console, developers, shopper
 from pintuan.web.kit.rendering import STATIC_DIR, STATIC_PREFIX
 from pintuan.web.kit.security import SecurityHeadersMiddleware
+from pintuan.web.shopper.shopping import read_pages_router
+
+__all__ = ["install_web", "read_pages_router"]
 
 # Each audience's package exposes one ``router``; they are mounted alike, in this order.
 AUDIENCES = (shopper, console, developers)
 
 
 def install_web(app: FastAPI, settings: Settings) -> None:
-    """Mount ``/static``, add every audience's pages and the security headers."""
+    """Mount ``/static``, add every audience's pages and the security headers (but for
+    ``read_pages_router``, which the application includes among its hottest routes)."""
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     for audience in AUDIENCES:
         app.include_router(audience.router)

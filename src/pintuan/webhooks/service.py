@@ -51,12 +51,44 @@ def checked_events(events: Sequence[str]) -> list[str]:
     return sorted(set().union(*(event_types_named(name) for name in events)))
 
 
+def _lock_app(session: Session, app_id: str) -> None:
+    """Take the app's row lock (PostgreSQL; SQLite's writes are serial already), so that two
+    changes of its endpoints, the API's and the worker's setting up the manifest's, are checked
+    one after the other: an app listens at an address through one endpoint and one secret."""
+    session.execute(select(App.id).where(App.id == app_id).with_for_update())
+
+
+def _at_url(session: Session, app_id: str, url: str) -> WebhookEndpoint | None:
+    return session.scalar(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.app_id == app_id, WebhookEndpoint.url == url)
+        .order_by(WebhookEndpoint.created_at)
+        .limit(1)
+    )
+
+
+def _claim_url(session: Session, app_id: str, url: str) -> None:
+    """Refuse ``url`` for a new or moved endpoint when the app already listens there, with a
+    conflict naming that endpoint; under the app's lock, so racing claims are checked in turn."""
+    _lock_app(session, app_id)
+    existing = _at_url(session, app_id, url)
+    if existing is not None:
+        raise Conflict(
+            f"This app already listens at {existing.url} through endpoint {existing.id}; "
+            "change that endpoint's events instead of registering the address twice.",
+            code="webhook_endpoint_exists",
+            extra={"endpoint_id": existing.id},
+        )
+
+
 def create_endpoint(
     session: Session, app_id: str, url: str, events: Sequence[str]
 ) -> WebhookEndpoint:
     """Register an endpoint of ``app_id`` for ``events`` with a new signing secret (``url``
-    already checked by the caller)."""
+    already checked by the caller). An address the app already listens at is a conflict that
+    names the endpoint there."""
     wanted = checked_events(events)
+    _claim_url(session, app_id, url)
     count = len(
         session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.app_id == app_id)).all()
     )
@@ -118,7 +150,8 @@ def update_endpoint(
     endpoint = get_endpoint(session, app_id, endpoint_id)
     if events is not None:
         endpoint.events = checked_events(events)
-    if url is not None:
+    if url is not None and url != endpoint.url:
+        _claim_url(session, app_id, url)
         endpoint.url = url
     if enabled is not None and enabled != endpoint.enabled:
         endpoint.enabled = enabled
@@ -250,6 +283,7 @@ def ensure_manifest_endpoint(
     create it, update its URL and events, or remove it when the manifest names no URL or no
     events. Its secret is kept across updates. Call it when an app is approved (and whenever its
     manifest changes); the URL is checked against ``env``'s rules here."""
+    _lock_app(session, app.id)
     current = session.scalar(
         select(WebhookEndpoint).where(
             WebhookEndpoint.app_id == app.id, WebhookEndpoint.from_manifest.is_(True)
@@ -262,21 +296,17 @@ def ensure_manifest_endpoint(
     check_url(app.webhook_url, env)
     events = checked_events(app.webhook_events)
     now = utc_now()
-    if current is None:
-        # The app may already listen at that address through the API: that endpoint (and its
+    there = _at_url(session, app.id, app.webhook_url)
+    if there is not None and there is not current:
+        # The app already listens at that address through the API: that endpoint (and its
         # secret, which the app holds) becomes the manifest's, rather than a second one.
-        current = session.scalar(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.app_id == app.id, WebhookEndpoint.url == app.webhook_url)
-            .order_by(WebhookEndpoint.created_at)
-            .limit(1)
-        )
         if current is not None:
-            current.from_manifest = True
-            current.events = sorted(set(current.events) | set(events))
-            current.updated_at = now
-            session.flush()
-            return current
+            delete_endpoint(session, app.id, current.id)
+        there.from_manifest = True
+        there.events = sorted(set(there.events) | set(events))
+        there.updated_at = now
+        session.flush()
+        return there
     if current is None:
         current = WebhookEndpoint(
             id=new_id("whe"),

@@ -47,6 +47,7 @@ from pintuan.domain.payments import (
     RecordKind,
     WebhookRejected,
 )
+from pintuan.domain.refunds import MoneyNotice, NoticeKind
 from pintuan.errors import InvalidInput
 
 GATEWAY = "https://openapi.alipay.com/gateway.do"
@@ -119,6 +120,27 @@ class _Client(AliPay):  # type: ignore[misc]
         # the application's (which tests and demos may move).
         data["timestamp"] = datetime.now(UTC).astimezone(BEIJING).strftime(WIRE_TIME)
         return data
+
+
+def _refund_notices(params: Mapping[str, str]) -> tuple[MoneyNotice, ...]:
+    """A refund notification names the refund by its request number (``out_biz_no``, ours when
+    we asked) and says only what the trade has refunded in all (``refund_fee``)."""
+    number, fee = params.get("out_biz_no", ""), params.get("refund_fee")
+    try:
+        refunded_total = yuan_to_fen(fee) if fee else None
+    except AmountError as exc:
+        raise WebhookRejected(f"refund_fee: {exc}.", code="invalid_event") from exc
+    if not number:
+        return ()
+    return (
+        MoneyNotice(
+            NoticeKind.REFUNDED,
+            number[:120],
+            None,
+            request_no=number,
+            refunded_total=refunded_total,
+        ),
+    )
 
 
 def _describe(answer: Mapping[str, Any]) -> str:
@@ -359,6 +381,7 @@ class AlipayProvider:
             provider_ref=ref,
             amount=amount,
             currency=CURRENCY,
+            notices=_refund_notices(params) if refund_notice else (),
         )
 
     def fetch_status(self, provider_ref: str) -> ProviderEvent | None:

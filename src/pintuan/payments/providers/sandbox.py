@@ -25,9 +25,11 @@ from pintuan.domain.payments import (
     ProviderError,
     ProviderEvent,
     ProviderRecord,
+    ProviderRefused,
     RecordKind,
     WebhookRejected,
 )
+from pintuan.domain.refunds import MoneyNotice, NoticeKind
 from pintuan.errors import Conflict, NotFound
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
@@ -38,6 +40,8 @@ from pintuan.kit.time import utc_now
 
 SIGNATURE_HEADER = "pintuan-sandbox-signature"
 TOLERANCE = timedelta(minutes=5)
+# The sandbox lets a hold go this long after the payer approved it, like a card network.
+HOLD_LASTS = timedelta(days=7)
 
 
 class SandboxIntent(Base):
@@ -136,8 +140,11 @@ class SandboxProvider:
             raise NotFound(f"No sandbox checkout for {payment_id}.", code="checkout_not_found")
         return found
 
-    def complete_checkout(self, ref: str, *, approve: bool) -> tuple[bytes, dict[str, str]]:
-        """The shopper pays or declines; returns the signed webhook the provider sends."""
+    def complete_checkout(
+        self, ref: str, *, approve: bool, amount: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The shopper pays or declines; returns the signed webhook the provider sends.
+        ``amount`` makes the sandbox take another sum than asked (a faulty provider)."""
 
         def complete(session: Session) -> SandboxIntent:
             intent = session.get(SandboxIntent, ref)
@@ -151,6 +158,7 @@ class SandboxProvider:
                 intent.status = "declined"
             else:
                 intent.status = "authorized" if intent.style == "hold" else "charged"
+                intent.amount = amount or intent.amount
             intent.completed_at = utc_now()
             return intent
 
@@ -158,8 +166,11 @@ class SandboxProvider:
         event_type = f"payment.{intent.status}" if approve else "payment.failed"
         return self.webhook(event_type, intent)
 
-    def webhook(self, event_type: str, intent: SandboxIntent) -> tuple[bytes, dict[str, str]]:
-        """A signed notification, exactly as the sandbox delivers it."""
+    def webhook(
+        self, event_type: str, intent: SandboxIntent, **news: object
+    ) -> tuple[bytes, dict[str, str]]:
+        """A signed notification, exactly as the sandbox delivers it; ``news`` adds the fields
+        of a refund or dispute to its data."""
         body = json.dumps(
             {
                 "id": new_id("evt"),
@@ -170,6 +181,8 @@ class SandboxProvider:
                     "payment_id": intent.payment_id,
                     "amount": intent.amount,
                     "currency": intent.currency,
+                    "capture_before": _hold_end(intent),
+                    **news,
                 },
             }
         ).encode()
@@ -178,6 +191,89 @@ class SandboxProvider:
             SIGNATURE_HEADER: sign(self._secret, body, timestamp),
             "content-type": "application/json",
         }
+
+    def expire_hold(self, ref: str) -> tuple[bytes, dict[str, str]]:
+        """The sandbox lets an uncaptured hold go (its time ran out, or the card network
+        cancelled it); returns the signed ``payment.canceled`` notification."""
+
+        def expire(session: Session) -> SandboxIntent:
+            intent = session.get(SandboxIntent, ref)
+            if intent is None or intent.status != "authorized":
+                raise Conflict("Only an uncaptured hold can expire.", code="checkout_completed")
+            intent.status = "expired"
+            return intent
+
+        return self.webhook("payment.canceled", self._db.run_sync(expire))
+
+    def return_refund(self, ref: str) -> tuple[bytes, dict[str, str]]:
+        """A refund the sandbox made comes back (the payer's account was closed); returns the
+        signed ``refund.failed`` notification."""
+
+        def give_back(session: Session) -> SandboxIntent:
+            intent = session.get(SandboxIntent, ref)
+            if intent is None or intent.status != "refunded" or intent.style != "charge":
+                raise Conflict(
+                    "Only a refunded charge can have its refund returned.",
+                    code="checkout_completed",
+                )
+            session.add(
+                SandboxOperation(
+                    idempotency_key=f"{ref}:returned",
+                    ref=ref,
+                    kind="returned",
+                    amount=intent.refunded,
+                    created_at=utc_now(),
+                )
+            )
+            intent.status, intent.refunded = "charged", 0
+            return intent
+
+        return self.webhook("refund.failed", self._db.run_sync(give_back))
+
+    def refund_notice(self, ref: str, idempotency_key: str) -> tuple[bytes, dict[str, str]]:
+        """The notification the sandbox sends once it made a refund asked with this key."""
+
+        def find(session: Session) -> SandboxOperation | None:
+            return session.get(SandboxOperation, idempotency_key)
+
+        operation = self._db.run_sync(find, write=False)
+        if operation is None or operation.kind != "refund":
+            raise NotFound(f"No sandbox refund {idempotency_key}.", code="refund_not_found")
+        return self.webhook(
+            "refund.succeeded",
+            self.intent(ref),
+            refund_id=f"re_{idempotency_key}",
+            request_no=idempotency_key,
+            refund_amount=operation.amount,
+        )
+
+    def refund_in_dashboard(self, ref: str, amount: int) -> tuple[bytes, dict[str, str]]:
+        """Someone refunds ``amount`` in the sandbox's own dashboard, not through Pintuan;
+        returns the notification the sandbox sends of it."""
+        key = new_id("dash")
+        self._operate(ref, "refund", amount, key)
+        return self.webhook(
+            "refund.succeeded", self.intent(ref), refund_id=f"re_{key}", refund_amount=amount
+        )
+
+    def dispute(
+        self, ref: str, dispute_id: str, amount: int, outcome: str = "opened"
+    ) -> tuple[bytes, dict[str, str]]:
+        """The payer's bank disputes ``amount`` (``outcome="opened"``: the sandbox takes it
+        back), or the dispute is decided (``"won"``: the money comes back, ``"lost"``); returns
+        the notification the sandbox sends."""
+        if outcome not in ("opened", "won", "lost"):
+            raise ValueError(outcome)
+        if outcome != "lost":
+            kind = "dispute" if outcome == "opened" else "reinstate"
+            self._operate(ref, kind, amount, f"{kind}:{dispute_id}")
+        return self.webhook(
+            f"dispute.{outcome}",
+            self.intent(ref),
+            dispute_id=dispute_id,
+            dispute_amount=amount,
+            reason="fraudulent",
+        )
 
     # ------------------------------------------------------------------ Pintuan's side
 
@@ -205,6 +301,11 @@ class SandboxProvider:
             intent = session.get(SandboxIntent, ref)
             if intent is None:
                 raise ProviderError(f"sandbox: no intent {ref}")
+            _lapse_if_due(intent)
+            if kind == "void" and intent.status == "expired":
+                return  # the hold is gone already: nothing left to let go
+            if kind == "capture" and intent.status == "expired":
+                raise ProviderRefused("sandbox: the hold has expired")
             if kind == "capture":
                 if intent.status != "authorized" or amount > intent.amount:
                     raise ProviderError(f"sandbox: cannot capture a {intent.status} intent")
@@ -213,6 +314,8 @@ class SandboxProvider:
                 if intent.status != "authorized":
                     raise ProviderError(f"sandbox: cannot void a {intent.status} intent")
                 intent.status = "voided"
+            elif kind in ("dispute", "reinstate"):
+                return  # kept as an operation only: what a dispute took, and gave back
             else:
                 paid = intent.captured if intent.status == "captured" else intent.amount
                 if intent.status not in ("charged", "captured") or intent.refunded + amount > paid:
@@ -226,13 +329,21 @@ class SandboxProvider:
         self._db.run_sync(operate)
 
     def fetch_status(self, provider_ref: str) -> ProviderEvent | None:
-        intent = self.intent(provider_ref)
+        def look(session: Session) -> SandboxIntent:
+            found = session.get(SandboxIntent, provider_ref)
+            if found is None:
+                raise NotFound(f"No sandbox checkout {provider_ref}.", code="checkout_not_found")
+            _lapse_if_due(found)
+            return found
+
+        intent = self._db.run_sync(look)
         kind = {
             "authorized": EventKind.AUTHORIZED,
             "captured": EventKind.AUTHORIZED,
             "voided": EventKind.AUTHORIZED,
             "charged": EventKind.CHARGED,
             "declined": EventKind.FAILED,
+            "expired": EventKind.CANCELED,
         }.get(intent.status)
         if intent.status == "refunded":
             kind = EventKind.CHARGED if intent.style == "charge" else EventKind.AUTHORIZED
@@ -245,6 +356,7 @@ class SandboxProvider:
             provider_ref=provider_ref,
             amount=intent.amount,
             currency=intent.currency,
+            capture_before=_hold_end_instant(intent),
         )
 
     def records_for_day(self, day: date) -> list[ProviderRecord]:
@@ -264,7 +376,7 @@ class SandboxProvider:
                 select(SandboxOperation, SandboxIntent.currency)
                 .join(SandboxIntent, SandboxIntent.ref == SandboxOperation.ref)
                 .where(
-                    SandboxOperation.kind.in_(("capture", "refund")),
+                    SandboxOperation.kind.in_(("capture", "refund", "returned")),
                     SandboxOperation.created_at >= start,
                     SandboxOperation.created_at < end,
                 )
@@ -283,12 +395,27 @@ class SandboxProvider:
                 ProviderRecord(
                     op.idempotency_key,
                     op.ref,
-                    RecordKind.PAYMENT if op.kind == "capture" else RecordKind.REFUND,
+                    _RECORD_KINDS[op.kind],
                     op.amount,
                     currency,
                     op.created_at,
                 )
                 for op, currency in operations
+            ]
+
+        return self._db.run_sync(read, write=False)
+
+    def open_holds(self) -> list[tuple[str, int, str]]:
+        """Every hold the sandbox still keeps uncaptured: (ref, amount, currency)."""
+
+        def read(session: Session) -> list[tuple[str, int, str]]:
+            return [
+                (ref, int(amount), currency)
+                for ref, amount, currency in session.execute(
+                    select(SandboxIntent.ref, SandboxIntent.amount, SandboxIntent.currency).where(
+                        SandboxIntent.style == "hold", SandboxIntent.status == "authorized"
+                    )
+                )
             ]
 
         return self._db.run_sync(read, write=False)
@@ -321,7 +448,77 @@ class SandboxProvider:
             "payment.authorized": EventKind.AUTHORIZED,
             "payment.charged": EventKind.CHARGED,
             "payment.failed": EventKind.FAILED,
+            "payment.canceled": EventKind.CANCELED,
+            "refund.failed": EventKind.REFUND_FAILED,
         }.get(raw_type, EventKind.OTHER)
+        data = event.get("data") or {}
+        amount, currency, hold_end = data.get("amount"), data.get("currency"), None
+        if isinstance(data.get("capture_before"), int):
+            hold_end = datetime.fromtimestamp(data["capture_before"], tz=UTC)
         return ProviderEvent(
-            event_id=event_id, kind=kind, raw_type=raw_type, provider_ref=str(ref) if ref else None
+            event_id=event_id,
+            kind=kind,
+            raw_type=raw_type,
+            provider_ref=str(ref) if ref else None,
+            amount=amount if isinstance(amount, int) else None,
+            currency=currency if isinstance(currency, str) else None,
+            capture_before=hold_end if kind is EventKind.AUTHORIZED else None,
+            notices=_notices(raw_type, event.get("data", {})),
         )
+
+
+_RECORD_KINDS = {
+    "capture": RecordKind.PAYMENT,
+    "refund": RecordKind.REFUND,
+    "returned": RecordKind.REFUND_FAILURE,
+}
+
+
+def _lapse_if_due(intent: SandboxIntent) -> None:
+    """An uncaptured hold past its end is let go, as a card network does."""
+    end = _hold_end_instant(intent)
+    if intent.status == "authorized" and end is not None and utc_now() >= end:
+        intent.status = "expired"
+
+
+def _hold_end_instant(intent: SandboxIntent) -> datetime | None:
+    """When the sandbox lets an approved hold go."""
+    if intent.style != "hold" or intent.completed_at is None:
+        return None
+    return intent.completed_at + HOLD_LASTS
+
+
+def _hold_end(intent: SandboxIntent) -> int | None:
+    end = _hold_end_instant(intent)
+    return None if end is None else int(end.timestamp())
+
+
+_NOTICE_KINDS = {
+    "refund.succeeded": NoticeKind.REFUNDED,
+    "dispute.opened": NoticeKind.DISPUTE_OPENED,
+    "dispute.won": NoticeKind.DISPUTE_WON,
+    "dispute.lost": NoticeKind.DISPUTE_LOST,
+}
+
+
+def _notices(raw_type: str, data: Mapping[str, object]) -> tuple[MoneyNotice, ...]:
+    """The news of a refund or dispute in a sandbox event (none for other events)."""
+    kind = _NOTICE_KINDS.get(raw_type)
+    if kind is None:
+        return ()
+    refund = kind is NoticeKind.REFUNDED
+    ref = data.get("refund_id" if refund else "dispute_id")
+    amount = data.get("refund_amount" if refund else "dispute_amount")
+    request_no = data.get("request_no")
+    if not isinstance(ref, str) or not ref or not isinstance(amount, int) or amount <= 0:
+        raise WebhookRejected("The refund or dispute has no id or amount.", code="invalid_event")
+    reason = data.get("reason")
+    return (
+        MoneyNotice(
+            kind=kind,
+            ref=ref[:120],
+            amount=amount,
+            request_no=request_no if isinstance(request_no, str) else None,
+            reason=reason if isinstance(reason, str) else None,
+        ),
+    )

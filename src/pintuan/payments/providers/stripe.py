@@ -35,6 +35,7 @@ from pintuan.domain.payments import (
     RecordKind,
     WebhookRejected,
 )
+from pintuan.domain.refunds import MoneyNotice, NoticeKind
 from pintuan.kit.money import ISO_4217_CODES, exponent
 from pintuan.kit.secrets import same_secret
 
@@ -196,7 +197,12 @@ class StripeProvider:
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> None:
         try:
             self._client.v1.refunds.create(
-                {"payment_intent": provider_ref, "amount": amount},
+                # Our key rides along, so that Stripe's notice of the refund names it.
+                {
+                    "payment_intent": provider_ref,
+                    "amount": amount,
+                    "metadata": {REFUND_KEY: idempotency_key},
+                },
                 {"idempotency_key": idempotency_key},
             )
         except stripe.InvalidRequestError as exc:
@@ -237,28 +243,33 @@ class StripeProvider:
         return _event_of(event_id, raw_type, obj)
 
     def fetch_status(self, provider_ref: str) -> ProviderEvent | None:
+        # The latest charge comes along: a hold's end (``capture_before``) is written on it.
         intent = self._call(
             "retrieve a payment intent",
-            lambda: self._client.v1.payment_intents.retrieve(provider_ref),
+            lambda: self._client.v1.payment_intents.retrieve(
+                provider_ref, {"expand": ["latest_charge"]}
+            ),
         )
         status = intent.status
         if status == "requires_capture":
             kind = EventKind.AUTHORIZED
         elif status == "succeeded" and intent.capture_method != "manual":
             kind = EventKind.CHARGED
-        elif status == "canceled" or (
-            status == "requires_payment_method" and intent.last_payment_error is not None
-        ):
+        elif status == "canceled":
+            kind = EventKind.CANCELED
+        elif status == "requires_payment_method" and intent.last_payment_error is not None:
             kind = EventKind.FAILED
         else:
             return None
+        found = intent.to_dict()
         return ProviderEvent(
             event_id=f"poll:{intent.id}:{kind.value}",
             kind=kind,
             raw_type=f"poll.{status}",
             provider_ref=intent.id,
-            amount=_amount_for(kind, intent.to_dict()),
+            amount=_amount_for(kind, found),
             currency=intent.currency.upper(),
+            capture_before=_capture_before(found),
         )
 
     def records_for_day(self, day: date) -> list[ProviderRecord]:
@@ -277,6 +288,20 @@ class StripeProvider:
             return [record for record in found if record is not None]
 
         return self._call("list balance transactions", fetch)
+
+    def open_holds(self) -> list[tuple[str, int, str]]:
+        """Every PaymentIntent still waiting for its capture: (id, amount, currency), for the
+        reconciliation of holds."""
+
+        def fetch() -> list[tuple[str, int, str]]:
+            page = self._client.v1.payment_intents.list({"limit": PAGE_SIZE})
+            return [
+                (str(i["id"]), int(i["amount"]), str(i["currency"]).upper())
+                for i in (intent.to_dict() for intent in page.auto_paging_iter())
+                if i.get("status") == "requires_capture"
+            ]
+
+        return self._call("list payment intents", fetch)
 
     # ------------------------------------------------------------------ helpers
 
@@ -319,6 +344,48 @@ def _parse_signature_header(header: str) -> tuple[int, list[str]]:
     return int(timestamps[0]), signatures
 
 
+# The metadata key of a refund that names our idempotency key (a refund's own id here).
+REFUND_KEY = "pintuan_refund"
+_DISPUTE_CLOSED = {"won": NoticeKind.DISPUTE_WON, "lost": NoticeKind.DISPUTE_LOST}
+
+
+def _notices(raw_type: str, obj: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
+    """News of refunds (``charge.refunded``, listing the charge's refunds) and of disputes
+    (``charge.dispute.created`` and ``.closed``) in a Stripe event."""
+    if raw_type == "charge.refunded" and obj.get("object") == "charge":
+        listed = obj.get("refunds")
+        refunds = listed.get("data") if isinstance(listed, dict) else None
+        found = []
+        for refund in refunds if isinstance(refunds, list) else []:
+            if not isinstance(refund, dict) or refund.get("status") != "succeeded":
+                continue
+            ref, amount, metadata = refund.get("id"), refund.get("amount"), refund.get("metadata")
+            if isinstance(ref, str) and isinstance(amount, int) and amount > 0:
+                key = metadata.get(REFUND_KEY) if isinstance(metadata, dict) else None
+                found.append(
+                    MoneyNotice(
+                        NoticeKind.REFUNDED,
+                        ref,
+                        amount,
+                        request_no=key if isinstance(key, str) else None,
+                    )
+                )
+        return tuple(found)
+    if obj.get("object") != "dispute":
+        return ()
+    status = obj.get("status")
+    if raw_type == "charge.dispute.created":
+        kind: NoticeKind | None = NoticeKind.DISPUTE_OPENED
+    elif raw_type == "charge.dispute.closed":
+        kind = _DISPUTE_CLOSED.get(str(status))
+    else:
+        kind = None
+    ref, amount, reason = obj.get("id"), obj.get("amount"), obj.get("reason")
+    if kind is None or not isinstance(ref, str) or not isinstance(amount, int) or amount <= 0:
+        return ()  # an inquiry closed without money moving, or not a dispute we can read
+    return (MoneyNotice(kind, ref, amount, reason=reason if isinstance(reason, str) else None),)
+
+
 def _event_of(event_id: str, raw_type: str, obj: Mapping[str, Any]) -> ProviderEvent:
     """Our reading of a verified Stripe event about a PaymentIntent (or anything else)."""
     is_intent = obj.get("object") == "payment_intent"
@@ -332,6 +399,18 @@ def _event_of(event_id: str, raw_type: str, obj: Mapping[str, Any]) -> ProviderE
             kind = EventKind.CHARGED
     elif is_intent and raw_type == "payment_intent.payment_failed":
         kind = EventKind.FAILED
+    elif is_intent and raw_type == "payment_intent.canceled":
+        kind = EventKind.CANCELED
+    elif (
+        obj.get("object") == "refund"
+        and raw_type in _REFUND_NEWS
+        and obj.get("status")
+        in (
+            "failed",
+            "canceled",
+        )
+    ):
+        kind = EventKind.REFUND_FAILED
     currency = obj.get("currency")
     return ProviderEvent(
         event_id=event_id,
@@ -340,7 +419,23 @@ def _event_of(event_id: str, raw_type: str, obj: Mapping[str, Any]) -> ProviderE
         provider_ref=ref if isinstance(ref, str) else None,
         amount=_amount_for(kind, obj) if is_intent else None,
         currency=currency.upper() if isinstance(currency, str) else None,
+        capture_before=_capture_before(obj) if kind is EventKind.AUTHORIZED else None,
+        notices=_notices(raw_type, obj),
     )
+
+
+# The notices that tell a refund's fate (a refund that fails says so in each of them).
+_REFUND_NEWS = frozenset({"refund.failed", "refund.updated", "charge.refund.updated"})
+
+
+def _capture_before(intent: Mapping[str, Any]) -> datetime | None:
+    """A hold's end, from the intent's latest charge when it came expanded."""
+    charge = intent.get("latest_charge")
+    if not isinstance(charge, Mapping):
+        return None
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    at = card.get("capture_before")
+    return datetime.fromtimestamp(at, tz=UTC) if isinstance(at, int) else None
 
 
 def _amount_for(kind: EventKind, intent: Mapping[str, Any]) -> int | None:
@@ -351,16 +446,23 @@ def _amount_for(kind: EventKind, intent: Mapping[str, Any]) -> int | None:
 
 _PAYMENT_TYPES = frozenset({"charge", "payment"})
 _REFUND_TYPES = frozenset({"refund", "payment_refund"})
+# Kept too, never dropped: a refund that came back, and a correction Stripe made by hand.
+_OTHER_TYPES = {
+    "refund_failure": RecordKind.REFUND_FAILURE,
+    "adjustment": RecordKind.ADJUSTMENT,
+}
 
 
 def _record_of(tx: Mapping[str, Any]) -> ProviderRecord | None:
-    """One balance transaction as a statement line; None for what is not a payment or refund
-    (payouts, fees, adjustments)."""
+    """One balance transaction as a statement line: payments, refunds, refunds that came back
+    and adjustments; None for the rest (payouts, fees)."""
     kind_of = tx.get("type")
     if kind_of in _PAYMENT_TYPES:
         kind = RecordKind.PAYMENT
     elif kind_of in _REFUND_TYPES:
         kind = RecordKind.REFUND
+    elif kind_of in _OTHER_TYPES:
+        kind = _OTHER_TYPES[kind_of]
     else:
         return None
     source = tx.get("source")

@@ -38,8 +38,10 @@ from pintuan.domain.payments import (
     ProviderError,
     ProviderEvent,
     ProviderRecord,
+    ProviderRefused,
     WebhookRejected,
 )
+from pintuan.domain.refunds import MoneyNotice, NoticeKind
 from pintuan.errors import InvalidInput
 from pintuan.kit.time import utc_now
 from pintuan.payments.providers.wechatpay_formats import (
@@ -323,7 +325,7 @@ class WeChatPayProvider:
         # A repeat of the same number answers with the refund already made: that counts as done.
         status = answer.data().get("status")
         if status not in ("SUCCESS", "PROCESSING"):
-            raise ProviderError(
+            raise ProviderRefused(
                 f"wechatpay: {what}: the refund is {status}; it needs a look in the merchant "
                 "platform (a closed or abnormal refund is not retried by WeChat Pay)"
             )
@@ -516,7 +518,9 @@ def notice_event(notice: Mapping[str, Any], resource: Mapping[str, Any]) -> Prov
     ref = resource.get("out_trade_no")
     if not event_id or not isinstance(ref, str):
         raise WebhookRejected("The notification has no id or order number.", code="invalid_event")
-    if event_type.startswith("REFUND."):
+    if event_type in ("REFUND.ABNORMAL", "REFUND.CLOSED"):
+        kind, field = EventKind.REFUND_FAILED, "refund"
+    elif event_type.startswith("REFUND."):
         kind, field = EventKind.OTHER, "refund"
     else:
         kind = {
@@ -533,4 +537,17 @@ def notice_event(notice: Mapping[str, Any], resource: Mapping[str, Any]) -> Prov
         provider_ref=ref,
         amount=amount,
         currency=currency or "CNY",  # refund notifications name no currency: always CNY here
+        notices=_refund_notices(event_type, resource, amount),
     )
+
+
+def _refund_notices(
+    event_type: str, resource: Mapping[str, Any], amount: int | None
+) -> tuple[MoneyNotice, ...]:
+    """A refund that reached the payer: its WeChat id, its amount and its ``out_refund_no``
+    (ours, when we asked: our key with its colon made a hyphen, which our ids never hold)."""
+    refund_id, number = resource.get("refund_id"), resource.get("out_refund_no")
+    if event_type != "REFUND.SUCCESS" or not isinstance(refund_id, str) or amount is None:
+        return ()
+    request_no = number.replace("-", ":") if isinstance(number, str) else None
+    return (MoneyNotice(NoticeKind.REFUNDED, refund_id, amount, request_no=request_no),)

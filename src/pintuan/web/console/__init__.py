@@ -13,13 +13,29 @@ from pintuan.web.console import (
     applications,
     deal_images,
     developer,
+    feed_lab,
+    feed_rules,
     growth,
     merchant,
     operator,
+    payment_queue,
+    seat_refunds,
     shipping,
 )
 
 router = APIRouter(include_in_schema=False)
 # deal_images before merchant: ".../deals/{deal_id}/images" must not match its "/{action}".
-for _pages in (growth, applications, operator, deal_images, merchant, shipping, developer):
+for _pages in (
+    growth,
+    feed_lab,
+    feed_rules,
+    applications,
+    payment_queue,
+    operator,
+    deal_images,
+    merchant,
+    shipping,
+    seat_refunds,
+    developer,
+):
     router.include_router(_pages.router)

@@ -294,7 +294,7 @@ async def merchant_growth(
         )[:MAX_LIMIT]
         return merchant, _page(session, principal, filters, locale), recent
 
-    merchant, page, recent = await services_of(request).db.read(work)
+    merchant, page, recent = await services_of(request).db.report_stale(work)
     context = _context(
         request, principal, page, filters, period, f"/console/merchants/{merchant_id}/growth"
     )
@@ -314,7 +314,12 @@ async def operator_growth(
     """Growth figures across every merchant."""
     filters, period = _filters(None, weeks, deal_id, channel, country)
     locale = request_locale(request, principal)
-    page = await services_of(request).db.read(lambda s: _page(s, principal, filters, locale))
+    page, cross = await services_of(request).db.report_stale(
+        lambda s: (
+            _page(s, principal, filters, locale),
+            growth.cross_vertical(s, growth.scoped(s, principal, filters)),
+        )
+    )
     context = _context(request, principal, page, filters, period, "/console/operator/growth")
-    context.update(tab="growth", deals=[])
+    context.update(tab="growth", deals=[], cross_vertical=cross)
     return await render(request, "operator/growth.html", context)

@@ -75,7 +75,7 @@ async def _merchant(request: Request, principal: Principal, merchant_id: str) ->
 async def _recent_deals(request: Request, principal: Principal, merchant_id: str) -> list[Deal]:
     """The merchant's latest deals, for the filters' deal choice."""
     filters = deals.DealFilters(merchant_id=merchant_id)
-    return await services_of(request).db.read(
+    return await services_of(request).db.read_stale(
         lambda s: deals.list_deals(s, principal, filters, cursor=None, limit=MAX_LIMIT)[:MAX_LIMIT]
     )
 
@@ -114,7 +114,7 @@ async def dashboard(
 ) -> Response:
     period = int(days) if days in DASHBOARD_PERIODS else 30
     chosen_deal = clean_text(deal_id, 40)
-    board = await services_of(request).db.read(
+    board = await services_of(request).db.report_stale(
         lambda s: reports.merchant_dashboard(
             s, principal, merchant_id, days=period, deal_id=chosen_deal
         )
@@ -161,7 +161,7 @@ async def deal_list(
         forming = queries.forming_team_counts(session, [d.id for d in rows], utc_now())
         return rows, forming
 
-    rows, forming = await services_of(request).db.read(work)
+    rows, forming = await services_of(request).db.read_stale(work)
     context = _base(request, principal, merchant, "deals")
     context.update(
         page=listing(request, rows, PAGE_SIZE, lambda d: d.id),
@@ -388,7 +388,7 @@ async def team_list(
         deal_id=clean_text(deal_id, 40),
         text=clean_text(text),
     )
-    rows = await services_of(request).db.read(
+    rows = await services_of(request).db.read_stale(
         lambda s: reports.list_merchant_teams(
             s, principal, merchant_id, filters, cursor=cursor, limit=PAGE_SIZE
         )
@@ -448,7 +448,7 @@ async def order_list(
         deal_id=clean_text(deal_id, 40),
         text=clean_text(text),
     )
-    rows = await services_of(request).db.read(
+    rows = await services_of(request).db.read_stale(
         lambda s: money_reports.list_merchant_orders(
             s, principal, merchant_id, filters, cursor=cursor, limit=PAGE_SIZE
         )
@@ -474,7 +474,7 @@ async def refund_list(
 ) -> Response:
     merchant = await _merchant(request, principal, merchant_id)
     chosen = choice(state, shared.REFUND_STATES)
-    rows = await services_of(request).db.read(
+    rows = await services_of(request).db.read_stale(
         lambda s: money_reports.list_merchant_refunds(
             s,
             principal,

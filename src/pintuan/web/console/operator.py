@@ -29,9 +29,10 @@ from pintuan.domain.lifecycle import (
     MerchantStatus,
 )
 from pintuan.domain.roles import Principal, Role
-from pintuan.errors import AppError, NotFound, ProviderUnavailable
+from pintuan.errors import AppError, InvalidInput, NotFound, ProviderUnavailable
 from pintuan.kit.time import utc_now
 from pintuan.ledger import api as ledger_api
+from pintuan.ledger import findings
 from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
 from pintuan.ops import directory
@@ -124,7 +125,7 @@ async def _merchant_list(
     chosen = choice(status, shared.MERCHANT_STATUSES) if status != "all" else None
     if status is None:
         chosen = MerchantStatus.PENDING.value  # the work waiting first
-    rows = await services_of(request).db.read(
+    rows = await services_of(request).db.read_stale(
         lambda s: merchants.list_merchants(
             s,
             principal,
@@ -214,7 +215,7 @@ async def deal_list(
         rows = deals.list_deals(session, principal, filters, cursor=cursor, limit=PAGE_SIZE)
         return rows, queries.merchant_names(session, [d.merchant_id for d in rows])
 
-    rows, names = await services_of(request).db.read(work)
+    rows, names = await services_of(request).db.read_stale(work)
     context = _base(request, principal, "deals")
     context.update(
         page=listing(request, rows, PAGE_SIZE, lambda d: d.id),
@@ -266,7 +267,7 @@ async def refund_list(
 ) -> Response:
     chosen = choice(state, shared.REFUND_STATES)
     merchant = clean_text(merchant_id, 40)
-    rows = await services_of(request).db.read(
+    rows = await services_of(request).db.read_stale(
         lambda s: money_reports.list_all_refunds(
             s,
             principal,
@@ -305,7 +306,7 @@ async def user_list(
         )
         return rows, accounts.disabled_among(session, [u.id for u in rows])
 
-    rows, disabled = await services_of(request).db.read(work)
+    rows, disabled = await services_of(request).db.read_stale(work)
     context = _base(request, principal, "users")
     context.update(
         page=listing(request, rows, PAGE_SIZE, lambda u: u.id),
@@ -395,4 +396,34 @@ async def reconciliation_page(
             if refused.status >= 500 and not isinstance(refused, ProviderUnavailable):
                 raise
             context["error"] = error_message(refused, request_locale(request, principal))
+    context["kept"] = await services.db.read(
+        lambda s: findings.list_findings(
+            s, principal, state=findings.FindingState.OPEN, cursor=None, limit=PAGE_SIZE
+        )
+    )
     return await render(request, "operator/reconciliation.html", context)
+
+
+@router.post(
+    "/reconciliation/findings/{finding_id}",
+    response_class=HTMLResponse,
+    dependencies=[CsrfProtected],
+)
+async def decide_finding(request: Request, finding_id: str, principal: Operator) -> Response:
+    """Mark a kept reconciliation finding explained or fixed, with a note saying how."""
+    fields = await form_fields(request)
+    state = choice(fields.get("state"), ("explained", "fixed"))
+    note = clean_text(fields.get("note"), 500)
+    if state is None or note is None:
+        raise InvalidInput(
+            "Say how the difference was explained or fixed.", code="finding_note_required"
+        )
+
+    def work(session: Session) -> dict[str, str]:
+        found = findings.decide_finding(
+            session, principal, finding_id, findings.FindingState(state), note, utc_now()
+        )
+        return {"state": found.state}
+
+    await run_form_write(request, services_of(request), principal, work)
+    return RedirectResponse(with_done("/console/operator/reconciliation", state), status_code=303)

@@ -101,6 +101,7 @@ AUDIT_INVARIANTS: dict[str, str] = {
 }
 # What a console page says after a redirect (``?done=<key>``); only these keys show.
 DONE_NOTICES: dict[str, str] = {
+    "refunded": N_("The refund is recorded; the shopper sees it in their orders."),
     "created": N_("The deal is saved as a draft."),
     "saved": N_("Your changes are saved."),
     "publish": N_("The deal is live."),
@@ -109,6 +110,8 @@ DONE_NOTICES: dict[str, str] = {
     "approve": N_("The merchant is approved."),
     "suspend": N_("The merchant is suspended."),
     "audited": N_("The audit has run."),
+    "explained": N_("The finding is marked explained."),
+    "fixed": N_("The finding is marked fixed."),
     "moderate": N_(
         "The deal is stopped: no joins, hidden from shoppers, until operators release it."
     ),

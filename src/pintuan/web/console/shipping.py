@@ -142,7 +142,7 @@ async def shipping_export(
     request: Request, merchant_id: str, principal: StaffOfMerchant
 ) -> Response:
     """The orders to ship as the upload's CSV: fill in carrier and tracking_number, upload it."""
-    rows = await services_of(request).db.read(
+    rows = await services_of(request).db.report(
         lambda s: fulfilment.shipping_queue(
             s, principal, merchant_id, QueueState.TO_SHIP, None, MAX_LIMIT * 10
         )

@@ -25,6 +25,14 @@ _API_PREFIXES = ("/v1/", "/openapi.json", "/docs", "/redoc", "/healthz", "/ready
 
 # Refusals a shopper (or console user) may meet on a page, in words for people.
 ERROR_MESSAGES: dict[str, str] = {
+    "seat_not_refundable": N_(
+        "Only an order whose team succeeded and whose payment is complete can be refunded."
+    ),
+    "refund_exceeds_paid": N_(
+        "That is more than is left to refund of this order; refund at most what the page says."
+    ),
+    "refund_not_found": N_("There is no such refund."),
+    "refund_amount_unreadable": N_("Type the amount to refund as a number, such as 5.00."),
     "csrf_failed": N_(
         "This form has expired or did not come from this site. Reload the page and try again."
     ),
@@ -107,6 +115,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "webhook_endpoint_not_found": N_("This webhook endpoint does not exist."),
     "webhook_delivery_not_found": N_("This webhook delivery does not exist."),
     "too_many_webhook_endpoints": N_("This app already has as many webhook endpoints as allowed."),
+    "webhook_endpoint_exists": N_("This app already has a webhook endpoint at that address."),
     # pictures
     "image_missing": N_("Choose one or more pictures to upload."),
     "image_too_large": N_("This picture's file is too large; send a smaller one."),
@@ -176,6 +185,14 @@ ERROR_MESSAGES: dict[str, str] = {
     "pay_link_not_found": N_("This pay link does not exist."),
     "payer_ref_required": N_("This way of paying needs your account with the app; try another."),
     "payout_exceeds_balance": N_("A payout cannot be more than the merchant is owed."),
+    "payout_not_found": N_("This payout does not exist."),
+    "payout_transition_invalid": N_("A payout cannot go back or change once it has ended."),
+    "idempotency_key_required": N_(
+        "This request needs an Idempotency-Key header, so that a retry never acts twice."
+    ),
+    "finding_not_found": N_("This reconciliation finding does not exist."),
+    "finding_state_invalid": N_("This finding was already explained or fixed."),
+    "finding_note_required": N_("Say how the difference was explained or fixed."),
     "provider_unavailable": N_(
         "The payment provider did not answer; nothing was charged. Try again shortly."
     ),
@@ -195,6 +212,19 @@ ERROR_MESSAGES: dict[str, str] = {
     "application_pending": N_("You already have an application waiting for review."),
     "application_not_found": N_("This application does not exist."),
     "application_decided": N_("This application has already been decided."),
+    # The feed lab's offline evaluation.
+    "feed_policy_not_found": N_("No policy has that name. Name a stored policy or a kind."),
+    "feed_policy_parameter": N_("That policy does not take this parameter."),
+    "feed_empty_range": N_("No slates were served in these days."),
+    "feed_rules_invalid": N_("Some of the feed's rules are not valid; see the fields marked."),
+    "feed_rules_changed": N_(
+        "Another operator changed the feed's rules since you opened them; open them again."
+    ),
+    "feed_location_incomplete": N_("Give both latitude and longitude, or neither."),
+    # Every payment ends: the operators' queue of payments.
+    "payment_not_queued": N_("This payment is not waiting in the operators' queue."),
+    "queue_action_not_available": N_("This action does not fit this payment."),
+    "hold_expired": N_("The provider's hold has ended; it can no longer be captured or voided."),
 }
 
 

@@ -161,8 +161,10 @@ def viewer_time_zone(request: Request, principal: Principal | None) -> str:
 # ---------------------------------------------------------------------------- formatting
 
 
+@lru_cache(maxsize=8192)
 def money_text(amount: int, currency: str, locale: str) -> str:
-    """Minor units as a reader of ``locale`` writes them: ``$19.99``, ``¥99.00``, ``US$5.00``."""
+    """Minor units as a reader of ``locale`` writes them: ``$19.99``, ``¥99.00``, ``US$5.00``.
+    Kept per amount: CLDR's formatting is the dearest part of rendering a deal's prices."""
     return Money(amount, currency).format(locale)
 
 
@@ -194,7 +196,13 @@ def duration_text(until: datetime, now: datetime, locale: str) -> str:
     """How long until ``until``, without a direction, for sentences that already say it
     ("Deal ends in" + ``2 months``, "活动剩余" + ``2个月``); nothing left reads as zero."""
     delta = max(ensure_utc(until) - ensure_utc(now), timedelta(0))
-    return str(format_timedelta(delta, threshold=1.0, locale=locale))
+    return str(format_timedelta(delta, threshold=1.0, locale=_babel_locale(locale)))
+
+
+@lru_cache(maxsize=64)
+def _babel_locale(locale: str) -> Locale:
+    # Parsed once: Babel's parse scans every locale it knows, dearer than the formatting.
+    return Locale.parse(locale)
 
 
 # ---------------------------------------------------------------------------- Jinja helpers

@@ -49,8 +49,11 @@ TEMPLATES_DIR = Path(__file__).parents[1] / "templates"
 STATIC_DIR = Path(__file__).parents[1] / "static"
 STATIC_PREFIX = "/static"
 
+# Compiled once per process and kept: no file check per render (a changed template needs a
+# restart, as changed code does).
 templates = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
+    auto_reload=False,
     autoescape=True,
     trim_blocks=True,
     lstrip_blocks=True,

@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from babel import Locale, UnknownLocaleError
-from babel.core import get_global
-from babel.numbers import get_territory_currencies
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from pintuan.deals.models import Deal
+from pintuan.domain import markets
 from pintuan.domain.deals import DealSort
 from pintuan.domain.lifecycle import DealStatus
+from pintuan.domain.markets import currency_of_country as currency_of_country
 from pintuan.domain.roles import Principal
 from pintuan.domain.teams import TeamStatus
-from pintuan.domain.traffic import COUNTRY_HEADERS, country_of
 from pintuan.merchants.models import Merchant
 from pintuan.teams.models import Team
 from pintuan.web.kit.i18n import N_, viewer_time_zone
@@ -47,21 +46,7 @@ def chosen_sort(value: str | None) -> DealSort:
 
 def guessed_country(request: Request, principal: Principal | None) -> str | None:
     """Where the viewer probably is, as an ISO 3166 code, or None when nothing says."""
-    for name in COUNTRY_HEADERS:
-        if request.headers.get(name):
-            found = country_of(request.headers)
-            return found if found != "ZZ" else None
-    from_zone = get_global("zone_territories").get(viewer_time_zone(request, principal))
-    if isinstance(from_zone, str) and len(from_zone) == 2:
-        return from_zone
-    found = country_of(request.headers)
-    return found if found != "ZZ" else None
-
-
-def currency_of_country(country: str) -> str | None:
-    """The currency a country pays in today (Babel's CLDR data), or None."""
-    currencies = get_territory_currencies(country, tender=True)
-    return currencies[0] if currencies else None
+    return markets.guess_country(request.headers, viewer_time_zone(request, principal))
 
 
 def country_name(country: str, locale: str) -> str:

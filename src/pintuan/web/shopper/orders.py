@@ -19,6 +19,7 @@ from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.time import utc_now
 from pintuan.notifications import service as notifications
 from pintuan.notifications.models import Notification
+from pintuan.payments.refund_reads import refunds_of_seats
 from pintuan.web.kit.i18n import N_, gettext, money_text, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
@@ -65,10 +66,11 @@ async def my_orders(
             "names": order_reads.display_names(session, payers),
             "counts": order_reads.order_counts(session, user_id),
             "fulfilments": fulfilment.fulfilments_of_seats(session, [o.seat.id for o in shown]),
+            "refunds": refunds_of_seats(session, [o.seat.id for o in shown]),
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
         }
 
-    context = await services_of(request).db.read(read)
+    context = await services_of(request).db.read_stale(read)
     context["money"] = {
         order.id: seat_money(
             order.seat,
@@ -110,6 +112,12 @@ NOTICE_TEXTS: dict[str, str] = {
     "address_chosen": N_("Your delivery address is saved on your order."),
     "seat_shipped": N_("Your order is on its way."),
     "seat_received": N_("Your order is marked as received."),
+    # To operators: a payment whose provider call ran out of attempts or time (payments/endings).
+    "payment_queued": N_("A payment of %(amount)s needs an operator: see the payments queue."),
+    # To a payer whose provider took another sum than asked: it goes back at once.
+    "amount_returned": N_(
+        "The provider took %(amount)s instead of the price; it goes back to you."
+    ),
 }
 
 

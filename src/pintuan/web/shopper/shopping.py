@@ -25,6 +25,7 @@ from pintuan.errors import AppError, Conflict, NotFound
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.readcache import deal_tag, team_tag
 from pintuan.kit.time import utc_now
 from pintuan.payments.api import pay_for_seat as api_pay_for_seat
 from pintuan.payments.schemas import PaymentIn, PaymentOut
@@ -36,14 +37,19 @@ from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.forms import form_fields, run_form_write, run_raw_form_write
 from pintuan.web.kit.i18n import N_, request_locale
+from pintuan.web.kit.pagecache import is_shared_view, shared_page
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.resume import resumable
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
-from pintuan.web.shopper import deal_list, delivery, order_reads, sharing
+from pintuan.web.shopper import deal_list, delivery, home_feed, order_reads, sharing
 from pintuan.web.shopper.money_words import seat_money
 
 router = APIRouter(include_in_schema=False)
+# The deal and team pages, the links shoppers share: the application matches them right after
+# the join's routes instead of behind every API router (routes are tried one pattern at a time,
+# and the pages' place at the end cost more than rendering a kept page).
+read_pages_router = APIRouter(include_in_schema=False)
 
 HOME_PAGE_SIZE = 12
 JOINABLE_SHOWN = 5
@@ -89,12 +95,17 @@ async def home(
     vertical: str | None = None,
     cursor: str | None = None,
     q: SearchQuery = None,
+    more: Annotated[str | None, Query(max_length=8000)] = None,
 ) -> Response:
-    """Live deals, one tab per vertical, the viewer's market first (``region``: a country, or
-    ``all``) in ``sort`` order (newest, ending_soon, discount, popular), with the teams forming
-    now; ``q`` searches them by text, and a pasted share message or token (``¥…¥``) opens its
-    team."""
+    """The aggregated feed of deals and almost full teams, one tab per vertical filtering it, in
+    the viewer's market (``region``: a country, or ``all``); ``more`` continues it. Asking for a
+    ``sort`` (newest, ending_soon, discount, popular) lists the deals in that order with the
+    teams forming now instead; ``q`` searches them by text, and a pasted share message or token
+    (``¥…¥``) opens its team."""
     text = (q or "").strip()
+    if not text and cursor is None and not request.query_params.get("sort"):
+        chosen = vertical if vertical in VERTICALS else None
+        return await home_feed.feed_home(request, principal, chosen, more, _labels())
     if text and token_of(text) is not None:
         try:
             return await sharing.open_pasted_token(request, principal, text)
@@ -169,7 +180,7 @@ async def _home_page(
             else deal_list.teams_forming_now(session, now, region),
         }
 
-    context = await services_of(request).db.read(read)
+    context = await services_of(request).db.read_stale(read)
     region = context["region"]
     locale = request_locale(request, principal)
     more = {
@@ -210,6 +221,17 @@ async def _deal_page(
     share_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    context = await _deal_context(request, deal_id, error=error, share_error=share_error)
+    return await render(request, "shopper/deal.html", context, status_code=status_code)
+
+
+async def _deal_context(
+    request: Request,
+    deal_id: str,
+    *,
+    error: str | None = None,
+    share_error: str | None = None,
+) -> dict[str, Any]:
     principal = await page_principal(request)
     now = utc_now()
     locale = request_locale(request, principal)
@@ -255,11 +277,19 @@ async def _deal_page(
         units_left=deal.stock - deal.committed,
         share_url=f"{base}/deals/{deal.id}",
     )
-    return await render(request, "shopper/deal.html", context, status_code=status_code)
+    return context
 
 
-@router.get("/deals/{deal_id}", response_class=HTMLResponse)
+@read_pages_router.get("/deals/{deal_id}", response_class=HTMLResponse)
 async def deal_page(request: Request, deal_id: str) -> Response:
+    """A deal: its prices, the teams forming now, start or join one. A visitor's page is
+    shared by every visitor for a second at most (see ``web/kit/pagecache.py``)."""
+    if await is_shared_view(request):
+
+        async def build() -> tuple[str, dict[str, Any], list[str]]:
+            return "shopper/deal.html", await _deal_context(request, deal_id), [deal_tag(deal_id)]
+
+        return await shared_page(request, "deal", deal_id, build)
     return await _deal_page(request, deal_id)
 
 
@@ -330,6 +360,17 @@ async def _team_page(
     share_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    context = await _team_context(request, team_id, error=error, share_error=share_error)
+    return await render(request, "shopper/team.html", context, status_code=status_code)
+
+
+async def _team_context(
+    request: Request,
+    team_id: str,
+    *,
+    error: str | None = None,
+    share_error: str | None = None,
+) -> dict[str, Any]:
     principal = await page_principal(request)
     now = utc_now()
     locale = request_locale(request, principal)
@@ -424,11 +465,21 @@ async def _team_page(
         and (my_seat.hold_expires_at is None or my_seat.hold_expires_at > now),
         **delivery.delivery_messages(request, locale),
     )
-    return await render(request, "shopper/team.html", context, status_code=status_code)
+    return context
 
 
-@router.get("/teams/{team_id}", response_class=HTMLResponse)
+@read_pages_router.get("/teams/{team_id}", response_class=HTMLResponse)
 async def team_page(request: Request, team_id: str) -> Response:
+    """A team: its members, seats left and time left; join it, pay, share it. A visitor's page
+    is shared by every visitor for a second at most (see ``web/kit/pagecache.py``)."""
+    if await is_shared_view(request):
+
+        async def build() -> tuple[str, dict[str, Any], list[str]]:
+            context = await _team_context(request, team_id)
+            tags = [team_tag(team_id), deal_tag(context["deal"].id)]
+            return "shopper/team.html", context, tags
+
+        return await shared_page(request, "team", team_id, build)
     return await _team_page(request, team_id)
 
 

@@ -1,0 +1,97 @@
+"""Watching the outbox for the read cache: each server process reads the events written since
+its last look, every ``POLL_SECONDS``, and drops the cached answers about the teams and deals
+they name (a seat taken or given up changes its team's seats left and its deal's stock).
+
+The cache's own age limit (one second) bounds everything else: a change that writes no event
+(a merchant's edit), and an event whose id was drawn before a later one committed on PostgreSQL,
+which this reader may pass over. The watcher only makes the common change, a join, show sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from pintuan.kit.db import Database
+from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.kit.readcache import DEAL_LISTS, ReadCache, deal_tag, team_tag
+
+log = logging.getLogger("pintuan.reads")
+
+POLL_SECONDS = 0.25
+BATCH = 1_000
+
+LAST_EVENT = Sql("SELECT MAX(id) FROM outbox_events")
+EVENTS_AFTER = Sql(
+    "SELECT id, type, subject_id, payload FROM outbox_events WHERE id > :after "
+    "ORDER BY id LIMIT :limit"
+)
+DEALS_OF_TEAMS = Sql("SELECT id, deal_id FROM teams WHERE id IN_LIST(:ids)")
+
+_NAMED = ("team_id", "deal_id")
+
+
+def _named_ids(subject_id: str, payload: Any) -> set[str]:
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            payload = {}
+    ids = {subject_id}
+    if isinstance(payload, dict):
+        ids.update(str(payload[k]) for k in _NAMED if isinstance(payload.get(k), str))
+    return ids
+
+
+def last_event_id(tx: RawTx) -> int:
+    """Where reading starts: after the newest event."""
+    return int(tx.scalar(LAST_EVENT) or 0)
+
+
+def changed_since(tx: RawTx, after: int) -> tuple[int, set[str]]:
+    """The cache tags the events after ``after`` touch, and the id read up to."""
+    teams: set[str] = set()
+    deals: set[str] = set()
+    while True:
+        rows = tx.all(EVENTS_AFTER, {"after": after, "limit": BATCH})
+        for event_id, _type, subject_id, payload in rows:
+            after = max(after, int(event_id))
+            for named in _named_ids(str(subject_id), payload):
+                if named.startswith("team_"):
+                    teams.add(named)
+                elif named.startswith("deal_"):
+                    deals.add(named)
+        if len(rows) < BATCH:
+            break
+    if teams:
+        deals.update(str(row[1]) for row in tx.all(DEALS_OF_TEAMS, {"ids": sorted(teams)}))
+    tags = {team_tag(t) for t in teams} | {deal_tag(d) for d in deals}
+    if deals:
+        tags.add(DEAL_LISTS)
+    return after, tags
+
+
+async def watch_outbox(
+    db: Database, cache: ReadCache, stop: asyncio.Event, poll: float = POLL_SECONDS
+) -> None:
+    """Drop cached reads as their teams and deals change, until ``stop`` is set."""
+    if not cache.enabled:
+        return
+    after: int | None = None
+    while not stop.is_set():
+        try:
+            if after is None:
+                after = await db.run_raw(last_event_id, write=False)
+            else:
+                after, tags = await db.run_raw(changed_since, after, write=False)
+                if tags:
+                    cache.invalidate(tags)
+        except Exception:
+            # The age limit still holds: a missed look costs freshness, never correctness.
+            log.warning("could not read the outbox for the read cache", exc_info=True)
+            cache.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll)

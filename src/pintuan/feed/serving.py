@@ -1,0 +1,537 @@
+"""Serving the feed in one process: the candidate snapshot, the operators' rules and the
+policies in memory, and a buffer of slates and clicks written in batches off the request path.
+
+A request draws its slate from memory only (the viewer's history is one indexed read, cached a
+minute, and none for a viewer without an id). A maintenance loop beside the requests reads new
+outbox events into the snapshot every ``PINTUAN_FEED_REFRESH_SECONDS``, rebuilds it whole every
+``PINTUAN_FEED_SNAPSHOT_SECONDS``, reloads the rules and what the worker has learnt every
+``PINTUAN_FEED_RELOAD_SECONDS``, and writes the buffer every ``PINTUAN_FEED_FLUSH_SECONDS`` and
+once more on shutdown. The buffer is bounded: when the database cannot keep up, further slates
+are served and counted as dropped (``pintuan_feed_impressions_dropped_total``), never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import hmac
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+from fastapi import Request
+from prometheus_client import Counter
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from pintuan.config import Settings
+from pintuan.domain.feed import (
+    VERTICALS,
+    VIEWER_FEATURES,
+    Candidate,
+    Placement,
+    Policy,
+    Viewer,
+)
+from pintuan.domain.feed_draw import draw_slate_fast
+from pintuan.domain.feed_policies import new_policy, policy_from_state
+from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.rules import Arm, LiveConfig, default_config, read_config, rules_json
+from pintuan.feed.snapshot import (
+    Item,
+    Market,
+    Place,
+    PoolAsk,
+    Snapshot,
+    build_snapshot,
+    candidates_of,
+    pool_for,
+    refresh_from_outbox,
+)
+from pintuan.kit.db import Database
+from pintuan.kit.ids import new_id
+from pintuan.kit.orm import table_of
+from pintuan.kit.sql import upsert_insert
+from pintuan.kit.time import utc_now
+
+log = logging.getLogger("pintuan.feed")
+
+IMPRESSIONS_DROPPED = Counter(
+    "pintuan_feed_impressions_dropped",
+    "Slates served but not logged because the feed's buffer was full",
+)
+HISTORY_TTL_SECONDS = 60.0
+HISTORY_CACHED = 50_000
+CLICK_PATIENCE = timedelta(minutes=2)  # a click may arrive before its slate is written
+_impressions = table_of(FeedImpression)
+_placements = table_of(FeedPlacement)
+_rewards = table_of(FeedReward)
+
+
+def keep_out_of_full_collections() -> None:
+    """Keep what the process holds now (the snapshot just built, the framework) out of the
+    garbage collector's full passes.
+
+    Every slate keeps its pool in the log's buffer until the next batch is written, so slates
+    outlive the collector's young generations, and the full passes that follow walked every
+    object of a 10,000-offer snapshot each time: about 0.2 s each, several a minute, most of a
+    slate's cost under load. Frozen objects are still freed when nothing refers to them (the
+    previous snapshot is); before freezing again, what was frozen goes back to the collector
+    and one full pass frees any cycles among it, so nothing leaks from one rebuild to the
+    next."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def pseudonym(settings: Settings, *, user_id: str | None = None, visitor: str | None = None) -> str:
+    """A viewer's name in the feed's log: a keyed hash of their user id, else of their visitor
+    cookie; never the id itself. Without either, a fresh one per slate."""
+    if user_id:
+        subject = f"user:{user_id}"
+    elif visitor:
+        subject = f"visitor:{visitor}"
+    else:
+        return "anon_" + new_id("v")[-20:]
+    key = hmac.new(settings.secret_key.encode(), b"feed-pseudonym", hashlib.sha256).digest()
+    return "v_" + hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAsk:
+    """One slate asked for."""
+
+    pseudonym: str
+    market: Market
+    vertical: str | None
+    place: Place | None
+    slots: int
+    exclude: frozenset[str] = frozenset()  # item ids shown earlier in the same feed
+    continues: str | None = None  # the impression this one continues
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    placement: Placement
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Slate:
+    impression_id: str
+    policy: str
+    shown: tuple[Shown, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    impression_id: str
+    served_at: datetime
+    viewer: Viewer
+    policy: str
+    slots: int
+    filters: dict[str, Any]
+    pool: tuple[Candidate, ...]
+    rules: dict[str, Any]
+    placements: tuple[Placement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Click:
+    impression_id: str
+    position: int
+    kind: str
+    item_id: str
+    at: datetime
+
+
+class FeedRuntime:
+    """The feed of one serving process."""
+
+    def __init__(self, settings: Settings, db: Database, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.rng = rng or random.Random()  # noqa: S311 - a ranking draw, not a secret
+        self.snapshot = Snapshot()
+        self.config: LiveConfig = default_config(settings)
+        self.policies: dict[str, Policy] = {}
+        self._model_versions: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._slates: list[_Logged] = []
+        self._clicks: list[_Click] = []
+        self._history: dict[str, tuple[float, tuple[float, ...]]] = {}
+        self._built = False
+        self._last = {"refresh": 0.0, "snapshot": 0.0, "reload": 0.0, "flush": 0.0}
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ keeping fresh
+
+    def rebuild(self) -> None:
+        """Read every candidate again (the periodic whole rebuild)."""
+        version = self.snapshot.version + 1
+        self.snapshot = self.db.read_stale_sync(lambda s: build_snapshot(s, utc_now(), version))
+        self._built = True
+        keep_out_of_full_collections()
+
+    def refresh(self) -> bool:
+        """Apply new outbox events to the snapshot; whether anything changed."""
+        if not self._built:
+            self.rebuild()
+            return True
+        current = self.snapshot
+        fresher = self.db.read_stale_sync(lambda s: refresh_from_outbox(s, current, utc_now()))
+        if fresher is None:
+            return False
+        self.snapshot = fresher
+        return True
+
+    def reload(self) -> None:
+        """Load the operators' rules and policies, and what the worker learnt for them."""
+        config, rows = self.db.run_sync(self._read_config_and_models, write=False)
+        policies: dict[str, Policy] = {}
+        versions: dict[str, int] = {}
+        for arm in config.arms:
+            row = rows.get(arm.name)
+            old = self.policies.get(arm.name)
+            if row is not None:
+                state, version = row
+                if old is not None and self._model_versions.get(arm.name) == version:
+                    policies[arm.name] = old
+                else:
+                    policies[arm.name] = policy_from_state(arm.name, {**state, **arm.params})
+                versions[arm.name] = version
+            else:
+                policies[arm.name] = self._fresh_policy(arm, old)
+        self.config, self.policies, self._model_versions = config, policies, versions
+
+    def use_config(self, config: LiveConfig) -> None:
+        """Serve ``config`` at once (the process that saved it does not wait for its reload)."""
+        self.policies = {
+            arm.name: self._fresh_policy(arm, self.policies.get(arm.name)) for arm in config.arms
+        }
+        self.config = config
+
+    @staticmethod
+    def _fresh_policy(arm: Arm, old: Policy | None) -> Policy:
+        if old is not None and getattr(old, "kind", None) == arm.kind:
+            return old
+        return new_policy(arm.kind, arm.name, **arm.params)
+
+    def _read_config_and_models(
+        self, session: Session
+    ) -> tuple[LiveConfig, dict[str, tuple[dict[str, Any], int]]]:
+        config = read_config(session, self.settings)
+        names = [arm.name for arm in config.arms]
+        rows = session.execute(
+            select(FeedModel.policy, FeedModel.state, FeedModel.version).where(
+                FeedModel.policy.in_(names)
+            )
+        ).all()
+        return config, {name: (state, version) for name, state, version in rows}
+
+    def maintain(self) -> None:
+        """Whatever is due now: refresh, rebuild, reload, flush (run beside the requests)."""
+        clock = time.monotonic()
+        s = self.settings
+        if not self._built or (
+            s.feed_snapshot_seconds and clock - self._last["snapshot"] >= s.feed_snapshot_seconds
+        ):
+            self._last["snapshot"] = self._last["refresh"] = clock
+            self.rebuild()
+        elif clock - self._last["refresh"] >= s.feed_refresh_seconds:
+            self._last["refresh"] = clock
+            self.refresh()
+        if clock - self._last["reload"] >= s.feed_reload_seconds:
+            self._last["reload"] = clock
+            self.reload()
+        if clock - self._last["flush"] >= s.feed_flush_seconds:
+            self._last["flush"] = clock
+            self.flush()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The maintenance loop, until ``stop``; then the buffer is written once more."""
+        tick = min(self.settings.feed_refresh_seconds, self.settings.feed_flush_seconds)
+        try:
+            while not stop.is_set():
+                try:
+                    await anyio.to_thread.run_sync(self.maintain)
+                except Exception:
+                    log.exception("feed maintenance failed; serving the snapshot it has")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=tick)
+        finally:
+            await anyio.to_thread.run_sync(self.flush)
+
+    async def ensure_ready(self) -> None:
+        """Before serving: a snapshot and the live rules at least once; with
+        ``PINTUAN_FEED_SNAPSHOT_SECONDS=0`` (tests, demos) the snapshot is read anew each time."""
+        if self.settings.feed_snapshot_seconds == 0 or not self._built:
+            version = self.snapshot.version + 1
+            self.snapshot = await self.db.read_stale(
+                lambda s: build_snapshot(s, utc_now(), version)
+            )
+            if not self._built:
+                self._built = True
+                await anyio.to_thread.run_sync(self.reload)
+
+    # ------------------------------------------------------------------ serving
+
+    def serve(self, ask: FeedAsk, history: tuple[float, ...], now: datetime) -> Slate:
+        """Draw a slate for ``ask`` and put it in the buffer to be logged."""
+        config = self.config
+        arm = config.arm_for(ask.pseudonym)
+        policy = self.policies.get(arm.name) or new_policy(arm.kind, arm.name, **arm.params)
+        s = self.settings
+        snapshot = self.snapshot  # the maintenance thread may swap it meanwhile
+        items = pool_for(
+            snapshot,
+            PoolAsk(
+                market=ask.market,
+                vertical=ask.vertical,
+                place=ask.place,
+                exclude=ask.exclude,
+                must=tuple(config.rules.pins.values()),
+                size=s.feed_pool_size,
+                near_km=s.feed_near_km,
+                radius_km=s.feed_radius_km,
+            ),
+            self.rng,
+        )
+        pool = candidates_of(items, now, ask.place, s.feed_near_km, snapshot)
+        viewer = Viewer(ask.pseudonym, history)
+        # The plain rules' slate (``domain.feed.draw_slate``), drawn with its bookkeeping kept
+        # between slots: the same slots, propensities and reasons (tests/unit/test_feed_draw.py).
+        placements = draw_slate_fast(
+            policy.scores(viewer, pool), pool, ask.slots, config.rules, self.rng
+        )
+        by_key = {item.key: item for item in items}
+        impression_id = new_id("imp")
+        filters: dict[str, Any] = {
+            "vertical": ask.vertical,
+            "country": ask.market.country,
+            "currency": ask.market.currency,
+            "near": ask.place is not None,
+        }
+        if ask.continues:
+            filters["continues"] = ask.continues
+            filters["excluded"] = len(ask.exclude)
+        self._keep(
+            _Logged(
+                impression_id,
+                now,
+                viewer,
+                arm.name,
+                ask.slots,
+                filters,
+                tuple(pool),
+                rules_json(config.rules, config.weights),
+                tuple(placements),
+            )
+        )
+        return Slate(
+            impression_id,
+            arm.name,
+            tuple(Shown(p, by_key[p.candidate.key]) for p in placements),
+        )
+
+    def _keep(self, slate: _Logged) -> None:
+        with self._lock:
+            if len(self._slates) >= self.settings.feed_buffer_size:
+                self.dropped += 1
+                IMPRESSIONS_DROPPED.inc()
+                return
+            self._slates.append(slate)
+
+    def record_click(
+        self, impression_id: str, position: int, kind: str, item_id: str, at: datetime
+    ) -> None:
+        """A click on a served slot, written with the next batch (once per slot; a click on a
+        slot that did not show that item is not credited)."""
+        with self._lock:
+            if len(self._clicks) < self.settings.feed_buffer_size:
+                self._clicks.append(_Click(impression_id, position, kind, item_id, at))
+
+    # ------------------------------------------------------------------ viewers
+
+    no_history: tuple[float, ...] = (0.0,) * len(VIEWER_FEATURES)
+
+    async def viewer_history(self, viewer: str) -> tuple[float, ...]:
+        """The shares of the viewer's clicks and purchases from the feed in each vertical."""
+        if viewer.startswith("anon_"):
+            return self.no_history
+        clock = time.monotonic()
+        cached = self._history.get(viewer)
+        if cached is not None and cached[0] > clock:
+            return cached[1]
+        counts = await self.db.read(_history_counts, viewer)
+        history = history_vector(counts)
+        if len(self._history) >= HISTORY_CACHED:
+            self._history.clear()
+        self._history[viewer] = (clock + HISTORY_TTL_SECONDS, history)
+        return history
+
+    def forget_viewer(self, viewer: str) -> None:
+        """Their history changed (a click): read it again next time."""
+        self._history.pop(viewer, None)
+
+    # ------------------------------------------------------------------ logging
+
+    def flush(self) -> int:
+        """Write the buffered slates and clicks in one transaction; returns the slates written.
+        Clicks whose slate is not written yet (served by another process) wait for a later
+        batch, up to a couple of minutes."""
+        with self._lock:
+            slates, self._slates = self._slates, []
+            clicks, self._clicks = self._clicks, []
+        if not slates and not clicks:
+            return 0
+        try:
+            waiting = self.db.run_sync(_write_batch, slates, clicks)
+        except Exception:
+            with self._lock:  # try again with the next batch; the buffer's bound still holds
+                room = self.settings.feed_buffer_size - len(self._slates)
+                self._slates[:0] = slates[:room]
+                self._clicks[:0] = clicks
+            raise
+        cutoff = utc_now() - CLICK_PATIENCE
+        kept = [click for click in waiting if click.at > cutoff]
+        if kept:
+            with self._lock:
+                self._clicks[:0] = kept
+        return len(slates)
+
+    def buffered(self) -> int:
+        with self._lock:
+            return len(self._slates)
+
+
+def _write_batch(
+    session: Session, slates: Sequence[_Logged], clicks: Sequence[_Click]
+) -> list[_Click]:
+    if slates:
+        session.execute(
+            insert(_impressions),
+            [
+                {
+                    "id": s.impression_id,
+                    "served_at": s.served_at,
+                    "viewer": s.viewer.pseudonym,
+                    "policy": s.policy,
+                    "slots": s.slots,
+                    "filters": s.filters,
+                    "viewer_features": list(s.viewer.history),
+                    "pool": [
+                        {
+                            "kind": c.kind,
+                            "id": c.item_id,
+                            "vertical": c.vertical,
+                            "merchant_id": c.merchant_id,
+                            "features": list(c.features),
+                        }
+                        for c in s.pool
+                    ],
+                    "rules": s.rules,
+                }
+                for s in slates
+            ],
+        )
+        placements = [
+            {
+                "impression_id": s.impression_id,
+                "position": p.position,
+                "kind": p.candidate.kind,
+                "item_id": p.candidate.item_id,
+                "vertical": p.candidate.vertical,
+                "merchant_id": p.candidate.merchant_id,
+                "propensity": p.propensity,
+                "reason": p.reason,
+            }
+            for s in slates
+            for p in s.placements
+        ]
+        if placements:
+            session.execute(insert(_placements), placements)
+    if not clicks:
+        return []
+    ids = sorted({c.impression_id for c in clicks})
+    shown = {
+        (impression, position): (kind, item)
+        for impression, position, kind, item in session.execute(
+            select(
+                _placements.c.impression_id,
+                _placements.c.position,
+                _placements.c.kind,
+                _placements.c.item_id,
+            ).where(_placements.c.impression_id.in_(ids))
+        )
+    }
+    known = {impression for impression, _ in shown}
+    rows = []
+    waiting = []
+    for click in clicks:
+        found = shown.get((click.impression_id, click.position))
+        if found is None:
+            if click.impression_id not in known:
+                waiting.append(click)
+            continue
+        if found == (click.kind, click.item_id):
+            rows.append(
+                {
+                    "impression_id": click.impression_id,
+                    "position": click.position,
+                    "event": "click",
+                    "at": click.at,
+                }
+            )
+    if rows:
+        session.execute(
+            upsert_insert(session, FeedReward)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["impression_id", "position", "event"])
+        )
+    return waiting
+
+
+def _history_counts(session: Session, viewer: str) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(_placements.c.vertical, _rewards.c.event, func.count())
+        .select_from(_impressions)
+        .join(_rewards, _rewards.c.impression_id == _impressions.c.id)
+        .join(
+            _placements,
+            (_placements.c.impression_id == _rewards.c.impression_id)
+            & (_placements.c.position == _rewards.c.position),
+        )
+        .where(_impressions.c.viewer == viewer, _rewards.c.event.in_(("click", "pay")))
+        .group_by(_placements.c.vertical, _rewards.c.event)
+    ).all()
+    return {(vertical, event): int(n) for vertical, event, n in rows}
+
+
+def history_vector(counts: dict[tuple[str, str], int]) -> tuple[float, ...]:
+    """Per vertical, the share of the viewer's clicks, then of their purchases, in it."""
+    out: list[float] = []
+    for event in ("click", "pay"):
+        total = sum(n for (_, e), n in counts.items() if e == event)
+        out.extend(counts.get((v, event), 0) / total if total else 0.0 for v in VERTICALS)
+    return tuple(round(x, 4) for x in out)
+
+
+def feed_runtime(request: Request) -> FeedRuntime:
+    """The serving process's feed."""
+    runtime: FeedRuntime = request.app.state.feed
+    return runtime
+
+
+async def runtime_of(request: Request) -> FeedRuntime:
+    """``feed_runtime`` as a dependency: async, or FastAPI would run it on a worker thread (a
+    thread hop per request)."""
+    return feed_runtime(request)

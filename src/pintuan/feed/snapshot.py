@@ -1,0 +1,501 @@
+"""The candidates a serving process can show, kept in memory: live deals (own merchants' and
+partner apps' offers) with stock, of merchants not suspended, and the teams one or two seats from
+full. A request never scans the database for them.
+
+The snapshot is built whole by one read (``build_snapshot``), then kept fresh by the outbox: a
+seat held, paid or released moves its team's seats and its deal's stock, a team ending closes
+it, an app's offer changing changes its deal; ``refresh_from_outbox`` re-reads only the deals
+those events name. A periodic whole rebuild catches what writes no event (a merchant pausing or
+editing a deal, a suspension) and any event the reader passed over. Each change builds new
+dictionaries and swaps them in, so a request reading the old ones on another thread is never
+disturbed.
+
+A slate's pool is a few dozen candidates of the whole snapshot, per vertical the best by a
+simple prior score (discount, fill) and as many more drawn at random, so that every live offer
+can be explored; the policy ranks that pool and the log keeps it whole.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pintuan.deals.models import Deal
+from pintuan.domain.feed import CANDIDATE_FEATURES, VERTICALS, Candidate
+from pintuan.domain.lifecycle import DealStatus
+from pintuan.domain.teams import TeamStatus
+from pintuan.events.models import OutboxEvent
+from pintuan.kit.orm import table_of
+from pintuan.merchants.models import Merchant
+from pintuan.teams.models import Team
+
+ALMOST_FULL = (1, 2)  # seats left for a team to be a candidate of its own
+EARTH_KM = 6371.0
+_VERTICAL_INDEX = {
+    vertical: CANDIDATE_FEATURES.index(f"vertical_{vertical}") for vertical in VERTICALS
+}
+_DISTANCE = CANDIDATE_FEATURES.index("distance")
+
+outbox = table_of(OutboxEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """Where a viewer is, as far as eligibility goes: a deal is theirs when its merchant is in
+    ``country`` or it is priced in ``currency``; no market, every deal."""
+
+    country: str | None
+    currency: str | None
+
+    def holds(self, entry: DealEntry) -> bool:
+        if self.country is None and self.currency is None:
+            return True
+        return entry.country == self.country or entry.currency == self.currency
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class DealEntry:
+    """A live deal with stock, as the feed shows and scores it."""
+
+    id: str
+    merchant_id: str
+    vertical: str
+    country: str
+    currency: str
+    is_partner: bool
+    title: str
+    image_urls: tuple[str, ...]
+    list_price: int
+    group_price: int
+    team_size: int
+    stock: int
+    committed: int
+    starts_at: datetime
+    ends_at: datetime
+    lat: float | None
+    lon: float | None
+    merchant_name: str = ""
+    forming: int = 0  # teams a shopper can join now
+    fill: float = 0.0  # the fullest of them: taken / size
+
+    @property
+    def discount(self) -> float:
+        if self.list_price <= 0:
+            return 0.0
+        return max(0.0, min(1.0, 1.0 - self.group_price / self.list_price))
+
+
+@dataclass(frozen=True, slots=True)
+class TeamEntry:
+    """A team one or two seats from full, window open."""
+
+    id: str
+    deal_id: str
+    team_size: int
+    taken: int
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def seats_left(self) -> int:
+        return self.team_size - self.taken
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One candidate of the snapshot: a deal, or a team with its deal."""
+
+    kind: str
+    deal: DealEntry
+    team: TeamEntry | None
+    prior: float
+    # Derived once here: every slate reads them many times.
+    item_id: str = field(init=False)
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        item_id = self.team.id if self.team is not None else self.deal.id
+        object.__setattr__(self, "item_id", item_id)
+        object.__setattr__(self, "key", f"{self.kind}:{item_id}")
+
+
+@dataclass
+class Snapshot:
+    """Every candidate at one moment, by vertical, best prior first."""
+
+    deals: dict[str, DealEntry] = field(default_factory=dict)
+    teams: dict[str, TeamEntry] = field(default_factory=dict)
+    by_vertical: dict[str, list[Item]] = field(default_factory=dict)
+    by_key: dict[str, Item] = field(default_factory=dict)
+    last_event_id: int = 0
+    version: int = 0
+    countries: frozenset[str] = frozenset()  # where the live deals' merchants are
+    # Pools narrowed to a market, per snapshot version (the catalogue has few markets).
+    _markets: dict[Market, dict[str, list[Item]]] = field(default_factory=dict)
+    # Each item's features that do not change with time or the viewer, once per snapshot.
+    _features: dict[str, FixedFeatures] = field(default_factory=dict)
+
+    def item(self, key: str) -> Item | None:
+        return self.by_key.get(key)
+
+    def for_market(self, market: Market) -> dict[str, list[Item]]:
+        found = self._markets.get(market)
+        if found is None:
+            found = {
+                vertical: [item for item in items if market.holds(item.deal)]
+                for vertical, items in self.by_vertical.items()
+            }
+            if len(self._markets) > 500:  # a hand-made market per request must not grow this
+                self._markets.clear()
+            self._markets[market] = found
+        return found
+
+    def fixed_features(self, item: Item) -> FixedFeatures:
+        """``fixed_features(item)``, kept for this snapshot's lifetime (a refresh from the
+        outbox builds a new snapshot, so a changed deal or team is computed again)."""
+        found = self._features.get(item.key)
+        if found is None:
+            found = fixed_features(item)
+            if len(self._features) > 200_000:
+                self._features.clear()
+            self._features[item.key] = found
+        return found
+
+
+def _deal_entry(deal: Any) -> DealEntry:
+    return DealEntry(
+        id=deal.id,
+        merchant_id=deal.merchant_id,
+        vertical=deal.vertical,
+        country=deal.country,
+        currency=deal.currency,
+        is_partner=deal.app_id is not None,
+        title=deal.title,
+        image_urls=tuple(deal.image_urls or ()),
+        list_price=int(deal.list_price_amount),
+        group_price=int(deal.group_price_amount),
+        team_size=int(deal.team_size),
+        stock=int(deal.stock),
+        committed=int(deal.committed),
+        starts_at=deal.starts_at,
+        ends_at=deal.ends_at,
+        lat=deal.location_lat,
+        lon=deal.location_lon,
+        merchant_name=deal.name,
+    )
+
+
+_DEAL_COLUMNS = (
+    Deal.id,
+    Deal.merchant_id,
+    Deal.vertical,
+    Deal.currency,
+    Deal.app_id,
+    Deal.title,
+    Deal.image_urls,
+    Deal.list_price_amount,
+    Deal.group_price_amount,
+    Deal.team_size,
+    Deal.stock,
+    Deal.committed,
+    Deal.starts_at,
+    Deal.ends_at,
+    Deal.location_lat,
+    Deal.location_lon,
+    Merchant.country,
+    Merchant.name,
+)
+
+
+def _read_deals(session: Session, now: datetime, ids: Sequence[str] | None) -> list[DealEntry]:
+    query = (
+        select(*_DEAL_COLUMNS)
+        .join(Merchant, Merchant.id == Deal.merchant_id)
+        .where(
+            Deal.status == DealStatus.LIVE.value,
+            Deal.merchant_suspended.is_(False),
+            Deal.committed < Deal.stock,
+            Deal.starts_at <= now,
+            Deal.ends_at > now,
+        )
+    )
+    if ids is not None:
+        query = query.where(Deal.id.in_(ids))
+    return [_deal_entry(row) for row in session.execute(query)]
+
+
+def _read_teams(session: Session, now: datetime, deal_ids: Sequence[str] | None) -> list[TeamEntry]:
+    query = select(
+        Team.id, Team.deal_id, Team.team_size, Team.taken, Team.created_at, Team.expires_at
+    ).where(
+        Team.status == TeamStatus.FORMING.value,
+        Team.expires_at > now,
+        Team.taken > 0,
+        Team.taken < Team.team_size,
+        Team.solo.is_(False),
+    )
+    if deal_ids is not None:
+        query = query.where(Team.deal_id.in_(deal_ids))
+    return [TeamEntry(*row) for row in session.execute(query)]
+
+
+def _latest_event_id(session: Session) -> int:
+    found = session.scalar(select(outbox.c.id).order_by(outbox.c.id.desc()).limit(1))
+    return int(found or 0)
+
+
+def _assemble(
+    deals: dict[str, DealEntry],
+    teams: dict[str, TeamEntry],
+    last_event_id: int,
+    version: int,
+) -> Snapshot:
+    joinable: dict[str, list[TeamEntry]] = {}
+    for team in teams.values():
+        joinable.setdefault(team.deal_id, []).append(team)
+    filled: dict[str, DealEntry] = {}
+    for deal_id, deal in deals.items():
+        own = joinable.get(deal_id, [])
+        fill = max((t.taken / t.team_size for t in own), default=0.0)
+        filled[deal_id] = replace(deal, forming=len(own), fill=fill)
+    items: list[Item] = []
+    for deal in filled.values():
+        items.append(Item("deal", deal, None, deal.discount + deal.fill))
+    kept_teams: dict[str, TeamEntry] = {}
+    for team in teams.values():
+        its_deal = filled.get(team.deal_id)
+        if its_deal is None:
+            continue  # its deal is not live, or sold out
+        kept_teams[team.id] = team
+        if team.seats_left in ALMOST_FULL:
+            # Almost full teams first: one more person ends the wait for everyone in them.
+            prior = 1.0 + its_deal.discount + team.taken / team.team_size
+            items.append(Item("team", its_deal, team, prior))
+    by_vertical: dict[str, list[Item]] = {}
+    for item in sorted(items, key=lambda i: (-i.prior, i.item_id)):
+        by_vertical.setdefault(item.deal.vertical, []).append(item)
+    return Snapshot(
+        deals=filled,
+        teams=kept_teams,
+        by_vertical=by_vertical,
+        by_key={item.key: item for item in items},
+        last_event_id=last_event_id,
+        version=version,
+        countries=frozenset(deal.country for deal in filled.values()),
+    )
+
+
+def build_snapshot(session: Session, now: datetime, version: int = 0) -> Snapshot:
+    """Every candidate, read whole (three queries)."""
+    last = _latest_event_id(session)
+    deals = {d.id: d for d in _read_deals(session, now, None)}
+    teams = {t.id: t for t in _read_teams(session, now, None)}
+    return _assemble(deals, teams, last, version)
+
+
+_REFRESH_BATCH = 2000
+
+
+def refresh_from_outbox(session: Session, snapshot: Snapshot, now: datetime) -> Snapshot | None:
+    """The snapshot with the deals and teams that new outbox events name read again, or None
+    when no event came since it was built."""
+    rows = session.execute(
+        select(outbox.c.id, outbox.c.type, outbox.c.subject_id, outbox.c.payload)
+        .where(outbox.c.id > snapshot.last_event_id)
+        .order_by(outbox.c.id)
+        .limit(_REFRESH_BATCH)
+    ).all()
+    if not rows:
+        return None
+    team_ids: set[str] = set()
+    deal_ids: set[str] = set()
+    for _, type_, subject, payload in rows:
+        if type_.startswith("seat.") and isinstance(payload, dict) and payload.get("team_id"):
+            team_ids.add(str(payload["team_id"]))
+        elif type_.startswith("team."):
+            team_ids.add(subject)
+        elif type_.startswith("offer."):
+            deal_ids.add(subject)
+    last = int(rows[-1][0])
+    if team_ids:
+        deal_ids.update(
+            session.scalars(select(Team.deal_id).where(Team.id.in_(sorted(team_ids)))).all()
+        )
+    if not deal_ids:
+        return replace(snapshot, last_event_id=last)
+    wanted = sorted(deal_ids)
+    deals = {k: v for k, v in snapshot.deals.items() if k not in deal_ids}
+    deals.update({d.id: d for d in _read_deals(session, now, wanted)})
+    teams = {k: v for k, v in snapshot.teams.items() if v.deal_id not in deal_ids}
+    teams.update({t.id: t for t in _read_teams(session, now, wanted)})
+    return _assemble(deals, teams, last, snapshot.version + 1)
+
+
+# ---------------------------------------------------------------------------- features
+
+
+def distance_km(a: Place, lat: float, lon: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(a.lat), math.radians(lat)
+    dp, dl = p2 - p1, math.radians(lon - a.lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True, slots=True)
+class FixedFeatures:
+    """What a candidate's features are made of, computed once per item and snapshot: those
+    before and after ``time_left`` (far from the viewer and near them), and the window whose
+    share still ahead ``time_left`` is (as POSIX seconds)."""
+
+    before: tuple[float, ...]
+    far: tuple[float, ...]
+    near: tuple[float, ...]
+    ends: float
+    span: float
+
+
+_TIME_LEFT = CANDIDATE_FEATURES.index("time_left")
+
+
+def fixed_features(item: Item) -> FixedFeatures:
+    """The parts of the item's features that depend neither on the moment nor on the viewer."""
+    deal, team = item.deal, item.team
+    fill = team.taken / team.team_size if team is not None else deal.fill
+    start, end = (team.created_at, team.expires_at) if team else (deal.starts_at, deal.ends_at)
+    features = [0.0] * len(CANDIDATE_FEATURES)
+    features[0] = 1.0
+    features[1] = round(deal.discount, 4)
+    features[2] = round(fill, 4)
+    features[4] = round(min(1.0, math.log10(deal.group_price + 1) / 7.0), 4)
+    features[6] = 1.0 if team is not None else 0.0
+    features[7] = 1.0 if deal.is_partner else 0.0
+    index = _VERTICAL_INDEX.get(deal.vertical)
+    if index is not None:
+        features[index] = 1.0
+    near = list(features)
+    near[_DISTANCE] = 1.0
+    return FixedFeatures(
+        before=tuple(features[:_TIME_LEFT]),
+        far=tuple(features[_TIME_LEFT + 1 :]),
+        near=tuple(near[_TIME_LEFT + 1 :]),
+        ends=end.timestamp(),
+        span=(end - start).total_seconds(),
+    )
+
+
+def candidate_of(
+    item: Item, now: datetime, near: bool, fixed: FixedFeatures | None = None
+) -> Candidate:
+    """The item as a policy sees it: its features in ``CANDIDATE_FEATURES`` order (``fixed``:
+    its ``fixed_features`` when already known). ``time_left`` is the share of the team's
+    window, or of the deal's life, still ahead."""
+    parts = fixed if fixed is not None else fixed_features(item)
+    span = parts.span
+    left = max(0.0, min(1.0, (parts.ends - now.timestamp()) / span)) if span > 0 else 0.0
+    features = (*parts.before, round(left, 4), *(parts.near if near else parts.far))
+    deal = item.deal
+    return Candidate(item.kind, item.item_id, deal.vertical, deal.merchant_id, features)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAsk:
+    """What narrows a viewer's pool."""
+
+    market: Market
+    vertical: str | None
+    place: Place | None
+    exclude: frozenset[str]  # item ids already shown (a continued slate)
+    must: tuple[str, ...]  # candidate keys operators pinned
+    size: int
+    near_km: float
+    radius_km: float
+
+
+def pool_for(snapshot: Snapshot, ask: PoolAsk, rng: random.Random) -> list[Item]:
+    """Up to ``ask.size`` candidates: pinned ones, then per vertical the best half of its
+    quota by prior and the other half drawn at random from the rest."""
+    lists = snapshot.for_market(ask.market)
+    verticals = [ask.vertical] if ask.vertical else [v for v in VERTICALS if lists.get(v)]
+
+    def fits(item: Item) -> bool:
+        if item.item_id in ask.exclude:
+            return False
+        if ask.place is not None and item.deal.lat is not None and item.deal.lon is not None:
+            return distance_km(ask.place, item.deal.lat, item.deal.lon) <= ask.radius_km
+        return True
+
+    chosen: dict[str, Item] = {}
+    for key in ask.must:
+        item = snapshot.item(key)
+        if (
+            item is not None
+            and fits(item)
+            and ask.market.holds(item.deal)
+            and (ask.vertical is None or item.deal.vertical == ask.vertical)
+        ):
+            chosen[key] = item
+    if not verticals:
+        return list(chosen.values())
+    quota = max(1, (ask.size - len(chosen)) // len(verticals))
+    for vertical in verticals:
+        items = lists.get(vertical, [])
+        best = quota - quota // 2
+        taken = 0
+        rest_from = len(items)
+        for index, item in enumerate(items):
+            if taken >= best:
+                rest_from = index
+                break
+            if item.key not in chosen and fits(item):
+                chosen[item.key] = item
+                taken += 1
+        rest = len(items) - rest_from
+        if rest <= 0:
+            continue
+        wanted = quota - taken
+        # Draw a few more than wanted: some drawn may be excluded or too far.
+        for index in rng.sample(range(rest_from, len(items)), min(rest, wanted * 2)):
+            if wanted <= 0:
+                break
+            item = items[index]
+            if item.key not in chosen and fits(item):
+                chosen[item.key] = item
+                wanted -= 1
+    return list(chosen.values())
+
+
+def candidates_of(
+    items: Iterable[Item],
+    now: datetime,
+    place: Place | None,
+    near_km: float,
+    snapshot: Snapshot | None = None,
+) -> list[Candidate]:
+    """The pool's candidates with their features (distance from ``place`` when given); with
+    ``snapshot``, the features that do not change are computed once per snapshot."""
+    out = []
+    for item in items:
+        deal = item.deal
+        near = (
+            place is not None
+            and deal.lat is not None
+            and deal.lon is not None
+            and distance_km(place, deal.lat, deal.lon) <= near_km
+        )
+        fixed = snapshot.fixed_features(item) if snapshot is not None else None
+        out.append(candidate_of(item, now, near, fixed))
+    return out

@@ -1,0 +1,183 @@
+"""The operators' queue of payments that left their usual course (payments/endings.py): the
+list, one payment with its history of attempts, and the actions that fit it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pintuan.accounts.dependencies import CurrentPrincipal
+from pintuan.errors import InvalidInput, NotFound
+from pintuan.idempotency.http import run_write
+from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
+from pintuan.kit.listing import page_of
+from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.schemas import MoneyOut
+from pintuan.kit.time import utc_now
+from pintuan.merchants.service import require_operator
+from pintuan.payments import endings
+from pintuan.payments.models import Payment, PaymentAttempt
+from pintuan.services import ServicesDep
+
+router = APIRouter(tags=["payments"])
+
+
+class AttemptOut(BaseModel):
+    action: str
+    outcome: str
+    detail: str | None
+    actor_id: str | None  # None: the worker
+    at: datetime
+
+
+class QueuedPaymentOut(BaseModel):
+    id: str
+    provider: str
+    status: str
+    end_reason: str | None
+    amount: MoneyOut
+    taken: MoneyOut | None  # what the provider took, when it was not what was asked
+    seat_id: str | None
+    attempts: int
+    last_error: str | None
+    capture_before: datetime | None
+    queued_at: datetime | None
+    resolved_at: datetime | None
+    resolution: str | None
+    actions: list[str]  # what fits now (none once resolved)
+
+    @classmethod
+    def of(cls, p: Payment) -> QueuedPaymentOut:
+        waiting = p.queued_at is not None and p.resolved_at is None and p.pending_action is None
+        fits = endings.fitting_actions(p.end_reason) if waiting else []
+        return cls(
+            id=p.id,
+            provider=p.provider,
+            status=p.status,
+            end_reason=p.end_reason,
+            amount=MoneyOut.of(p.amount, p.currency),
+            taken=MoneyOut.of(p.taken_amount, p.currency) if p.taken_amount else None,
+            seat_id=p.seat_id,
+            attempts=p.attempts,
+            last_error=p.last_error,
+            capture_before=p.capture_before,
+            queued_at=p.queued_at,
+            resolved_at=p.resolved_at,
+            resolution=p.resolution,
+            actions=fits,
+        )
+
+
+class QueuedPaymentDetail(QueuedPaymentOut):
+    history: list[AttemptOut]
+
+
+class QueueActionIn(BaseModel):
+    action: Literal["retry", "refund", "write_off"] = Field(
+        description="retry: owe the failed call again; refund: give the payer everything back "
+        "(a hold voided, a charge to the wallet); write_off: the platform pays the merchant "
+        "for the seat (a ledger journal)"
+    )
+
+
+class QueueActionOut(BaseModel):
+    payment: QueuedPaymentOut
+    action: str
+
+
+def open_queue(session: Session, after: str | None, limit: int) -> list[Payment]:
+    """Payments waiting for an operator, oldest payment id first."""
+    query = (
+        select(Payment)
+        .where(
+            Payment.queued_at.is_not(None),
+            Payment.resolved_at.is_(None),
+            Payment.pending_action.is_(None),
+        )
+        .order_by(Payment.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Payment.id > after)
+    return list(session.scalars(query))
+
+
+def payment_with_history(session: Session, payment_id: str) -> QueuedPaymentDetail:
+    """One payment as the queue shows it, with every attempt and decision about it."""
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.", code="payment_not_found")
+    history = session.scalars(
+        select(PaymentAttempt)
+        .where(PaymentAttempt.payment_id == payment_id)
+        .order_by(PaymentAttempt.id)
+    )
+    return QueuedPaymentDetail(
+        **QueuedPaymentOut.of(payment).model_dump(),
+        history=[
+            AttemptOut(
+                action=a.action, outcome=a.outcome, detail=a.detail, actor_id=a.actor_id, at=a.at
+            )
+            for a in history
+        ],
+    )
+
+
+@router.get("/v1/operator/payments/queue", response_model=Page[QueuedPaymentOut])
+async def list_payment_queue(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[QueuedPaymentOut]:
+    """Payments whose owed provider call ran out of attempts or time, or whose provider's news
+    ended their course, waiting for an operator (operators only)."""
+    require_operator(principal)
+    after = decode_cursor(cursor) if cursor else None
+    rows = await services.db.read(open_queue, after, limit)
+    return page_of(rows, limit, QueuedPaymentOut.of)
+
+
+@router.get("/v1/operator/payments/{payment_id}", response_model=QueuedPaymentDetail)
+async def read_queued_payment(
+    payment_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> QueuedPaymentDetail:
+    """One payment with its history of attempts (operators only)."""
+    require_operator(principal)
+    return await services.db.read(payment_with_history, payment_id)
+
+
+@router.post("/v1/operator/payments/{payment_id}/actions", response_model=QueueActionOut)
+async def act_on_payment(
+    payment_id: str,
+    body: QueueActionIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Act on a payment in the queue (operators only): ``retry`` its failed call, ``refund``
+    its payer in full, or ``write_off`` its seat's missing money. Refunds and write-offs move
+    money and require an ``Idempotency-Key``."""
+    require_operator(principal)
+    action = endings.QueueAction(body.action)
+    if action is not endings.QueueAction.RETRY and not request.headers.get("idempotency-key"):
+        raise InvalidInput(
+            "A refund or write-off moves money: send it with an Idempotency-Key header.",
+            code="idempotency_key_required",
+        )
+
+    def work(session: Session) -> QueueActionOut:
+        endings.act_on_queued_payment(
+            raw_tx(session), payment_id, action, principal.user_id, utc_now()
+        )
+        payment = session.get(Payment, payment_id)
+        assert payment is not None  # just acted on
+        return QueueActionOut(payment=QueuedPaymentOut.of(payment), action=action.value)
+
+    return await run_write(request, services, principal, work)

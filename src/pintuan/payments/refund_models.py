@@ -1,0 +1,100 @@
+"""Refunds of a confirmed seat after its team succeeded, and disputes (chargebacks).
+
+A refund after success is its own row, so a payment may have several, each partial, up to what
+was paid (``payments.refunded_amount`` counts them and is the guard). A dispute is what a
+provider tells us when the payer contests a payment with their bank: ``open → won | lost``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pintuan.kit.orm import Base, UtcDateTime
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # How the amount comes back: from the merchant's payable and from the platform's fee.
+    merchant_part: Mapped[int] = mapped_column(BigInteger)
+    fee_part: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    # pending: owed at the provider; succeeded: the money is on its way back to the payer.
+    status: Mapped[str] = mapped_column(String(10))
+    # request: asked through Pintuan; provider: made in the provider's own dashboard.
+    source: Mapped[str] = mapped_column(String(10))
+    # Where the money goes: the provider (original) or the payer's wallet at once.
+    destination: Mapped[str] = mapped_column(String(10))
+    requested_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # The provider's id of the refund, once known.
+    provider_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("source IN ('request', 'provider')", name="source"),
+        CheckConstraint("destination IN ('original', 'wallet')", name="destination"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "merchant_part >= 0 AND fee_part >= 0 AND merchant_part + fee_part = amount",
+            name="parts",
+        ),
+        UniqueConstraint("provider", "provider_ref"),
+        Index("ix_refunds_payment_id", "payment_id"),
+        Index("ix_refunds_seat_id", "seat_id"),
+        Index(
+            "ix_refunds_due",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    seat_id: Mapped[str | None] = mapped_column(ForeignKey("seats.id"), nullable=True)
+    # The merchant that earned the payment (None: no merchant did, the platform bears it).
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), nullable=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_ref: Mapped[str] = mapped_column(String(120))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(10))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'won', 'lost')", name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("provider", "provider_ref"),
+        Index("ix_disputes_payment_id", "payment_id"),
+        Index("ix_disputes_merchant_id", "merchant_id"),
+    )

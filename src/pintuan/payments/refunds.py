@@ -1,0 +1,552 @@
+"""Where refunds after a team's success and disputes are decided.
+
+A confirmed seat's payment may be refunded, by the merchant's staff or an operator, several
+times and in parts, never beyond what was paid and not yet refunded or disputed. The guard is
+one conditional write, ``payments.refunded_amount + amount <= what is left``, so concurrent
+refunds of one seat can never take back more than was paid. Each refund is its own row with its
+own journals (``<refund id>:<kind>``); the money comes back from the merchant's payable and the
+platform's fee as ``domain.refunds.split_refund`` says.
+
+A refund to the original method is owed at the provider: the worker makes the call after commit
+(:func:`claim_due_refunds`, :func:`finish_refund`, :func:`retry_refund_later`), idempotent by
+the refund's id. A refund to the wallet (a wallet payment, or a payer who chose the wallet) is
+done at once. A provider's news of refunds (ours confirmed, or one made in its dashboard) and of
+disputes arrives with a verified notification (:func:`take_notices`).
+
+Everything here runs on the raw path: it changes what money is owed and writes journals.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pintuan.domain import ledger as rules
+from pintuan.domain.ledger import JournalKind, JournalStatus
+from pintuan.domain.payments import WALLET, PaymentStatus, RefundTo
+from pintuan.domain.refunds import (
+    DisputeStatus,
+    MoneyNotice,
+    NoticeKind,
+    RefundSource,
+    RefundStatus,
+    split_refund,
+)
+from pintuan.domain.teams import SeatStatus
+from pintuan.errors import AppError, Conflict, InvalidInput, NotFound
+from pintuan.events.service import record_event
+from pintuan.kit.ids import new_id
+from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.ledger.refunds import (
+    DisputeMoney,
+    RefundMoney,
+    record_dispute_decided,
+    record_dispute_opened,
+    record_refund_owed,
+    record_refund_paid,
+    record_refund_to_wallet,
+)
+
+log = logging.getLogger("pintuan.payments.refunds")
+
+FIRST_BACKOFF = timedelta(seconds=5)
+MAX_BACKOFF = timedelta(hours=1)
+MAX_REASON = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EarnedPayment:
+    """A confirmed seat's payment whose money its merchant earned."""
+
+    id: str
+    seat_id: str
+    user_id: str
+    provider: str
+    provider_ref: str | None
+    amount: int
+    currency: str
+    refund_to: str
+    merchant_id: str
+    refunded_amount: int
+
+
+_EARNED = """
+    SELECT p.id, p.seat_id, p.user_id, p.provider, p.provider_ref, p.amount, p.currency,
+           p.refund_to, d.merchant_id, p.refunded_amount
+    FROM payments p
+    JOIN seats s ON s.id = p.seat_id
+    JOIN deals d ON d.id = s.deal_id
+    WHERE {which} AND s.status = :confirmed AND p.pending_action IS NULL
+      AND p.status IN (:captured, :charged)
+      AND EXISTS (SELECT 1 FROM ledger_journals j
+                  WHERE j.payment_id = p.id AND j.kind = :earn AND j.status = :posted)
+"""
+_EARNED_PARAMS = {
+    "confirmed": SeatStatus.CONFIRMED,
+    "captured": PaymentStatus.CAPTURED,
+    "charged": PaymentStatus.CHARGED,
+    "earn": JournalKind.EARN,
+    "posted": JournalStatus.POSTED,
+}
+EARNED_OF_SEAT = Sql(_EARNED.format(which="p.seat_id = :seat_id"), **_EARNED_PARAMS)
+EARNED_PAYMENT = Sql(_EARNED.format(which="p.id = :id"), **_EARNED_PARAMS)
+SEAT_MERCHANT = Sql("""
+    SELECT d.merchant_id FROM seats s JOIN deals d ON d.id = s.deal_id WHERE s.id = :id
+""")
+# The fee the platform took when the payment was earned (an entry of 0 is never written).
+FEE_EARNED = Sql(
+    """
+    SELECT COALESCE(-SUM(e.amount), 0) FROM ledger_entries e
+    WHERE e.journal_id = :journal_id AND e.account = :fees
+""",
+    fees=rules.PLATFORM_FEES,
+)
+# The guard: refunds never take back more than was paid less what open or lost disputes took.
+TAKE_BACK = Sql(
+    """
+    UPDATE payments SET refunded_amount = refunded_amount + :amount, updated_at = :now
+    WHERE id = :id AND refunded_amount + :amount <= amount - COALESCE(
+        (SELECT SUM(d.amount) FROM disputes d
+         WHERE d.payment_id = :id AND d.status IN (:open, :lost)), 0)
+    RETURNING refunded_amount
+""",
+    open=DisputeStatus.OPEN,
+    lost=DisputeStatus.LOST,
+)
+LEFT_TO_REFUND = Sql(
+    """
+    SELECT p.amount - p.refunded_amount - COALESCE(
+        (SELECT SUM(d.amount) FROM disputes d
+         WHERE d.payment_id = p.id AND d.status IN (:open, :lost)), 0)
+    FROM payments p WHERE p.id = :id
+""",
+    open=DisputeStatus.OPEN,
+    lost=DisputeStatus.LOST,
+)
+INSERT_REFUND = Sql("""
+    INSERT INTO refunds (id, payment_id, seat_id, merchant_id, provider, amount, currency,
+        merchant_part, fee_part, reason, status, source, destination, requested_by, provider_ref,
+        attempts, next_attempt_at, created_at, decided_at)
+    VALUES (:id, :payment_id, :seat_id, :merchant_id, :provider, :amount, :currency,
+        :merchant_part, :fee_part, :reason, :status, :source, :destination, :requested_by,
+        :provider_ref, 0, :next_attempt_at, :now, :decided_at)
+""")
+_REFUND_MONEY = """
+    SELECT r.id, r.payment_id, r.merchant_id, p.user_id, r.provider, p.provider_ref, r.amount,
+           r.currency, r.merchant_part, r.fee_part
+"""
+REFUND_SUCCEEDED = Sql(
+    _REFUND_MONEY
+    + """
+    FROM refunds r JOIN payments p ON p.id = r.payment_id
+    WHERE r.id = :id
+""",
+)
+FINISH_REFUND = Sql(
+    """
+    UPDATE refunds SET status = :succeeded, decided_at = :now, next_attempt_at = NULL,
+        last_error = NULL, provider_ref = COALESCE(provider_ref, :provider_ref)
+    WHERE id = :id AND status = :pending
+    RETURNING id
+""",
+    succeeded=RefundStatus.SUCCEEDED,
+    pending=RefundStatus.PENDING,
+)
+NOTE_PROVIDER_REF = Sql("""
+    UPDATE refunds SET provider_ref = :provider_ref
+    WHERE id = :id AND provider_ref IS NULL AND NOT EXISTS (
+        SELECT 1 FROM refunds other WHERE other.provider = refunds.provider
+          AND other.provider_ref = :provider_ref)
+""")
+
+
+def refund_seat(
+    tx: RawTx,
+    seat_id: str,
+    amount: int,
+    reason: str,
+    requested_by: str | None,
+    now: datetime,
+    *,
+    source: RefundSource = RefundSource.REQUEST,
+    provider_ref: str | None = None,
+) -> str:
+    """Refund ``amount`` (minor units of the payment's currency) of a confirmed seat's payment,
+    up to what is left of it; returns the refund's id. The money comes back from the merchant's
+    payable and the platform's fee in proportion (``domain.refunds``), journalled now; a refund
+    to the wallet is done at once, one to the original method is owed at the provider (or, from
+    ``RefundSource.PROVIDER``, already made there as ``provider_ref``). Callers check who may
+    refund; this decides whether the money allows it."""
+    if amount <= 0:
+        raise InvalidInput(
+            "A refund is a positive amount in minor units.",
+            extra={"errors": [{"field": "amount", "message": "must be at least 1"}]},
+        )
+    reason = " ".join(reason.split())[:MAX_REASON]
+    if not reason:
+        raise InvalidInput(
+            "Say why the seat is refunded.",
+            extra={"errors": [{"field": "reason", "message": "must not be empty"}]},
+        )
+    payment = tx.one_as(EarnedPayment, EARNED_OF_SEAT, {"seat_id": seat_id})
+    if payment is None:
+        raise Conflict(
+            "Only a confirmed seat whose payment its merchant has earned can be refunded; "
+            "a seat whose team has not succeeded yet gets its money back on its own.",
+            code="seat_not_refundable",
+        )
+    return _refund_payment(tx, payment, amount, reason, requested_by, now, source, provider_ref)
+
+
+def _refund_payment(
+    tx: RawTx,
+    payment: EarnedPayment,
+    amount: int,
+    reason: str,
+    requested_by: str | None,
+    now: datetime,
+    source: RefundSource,
+    provider_ref: str | None,
+) -> str:
+    total = tx.scalar(TAKE_BACK, {"id": payment.id, "amount": amount, "now": tx.instant(now)})
+    if total is None:
+        left = int(tx.scalar(LEFT_TO_REFUND, {"id": payment.id}) or 0)
+        raise InvalidInput(
+            f"At most {left} minor units of {payment.currency} are left to refund of this "
+            f"seat's {payment.amount}.",
+            code="refund_exceeds_paid",
+            extra={"errors": [{"field": "amount", "message": f"at most {max(left, 0)}"}]},
+        )
+    fee = int(tx.scalar(FEE_EARNED, {"journal_id": f"{payment.id}:{JournalKind.EARN.value}"}))
+    split = split_refund(payment.amount, fee, int(total) - amount, amount)
+    # A refund made at the provider went back the way the money came, whatever the payer chose.
+    to_wallet = source is RefundSource.REQUEST and (
+        payment.provider == WALLET or payment.refund_to == RefundTo.WALLET
+    )
+    done_now = to_wallet or source is RefundSource.PROVIDER
+    refund = RefundMoney(
+        id=new_id("rfd"),
+        payment_id=payment.id,
+        merchant_id=payment.merchant_id,
+        user_id=payment.user_id,
+        provider=payment.provider,
+        provider_ref=payment.provider_ref,
+        amount=amount,
+        currency=payment.currency,
+        merchant_part=split.merchant,
+        fee_part=split.fee,
+    )
+    at = tx.instant(now)
+    tx.execute(
+        INSERT_REFUND,
+        {
+            "id": refund.id,
+            "payment_id": payment.id,
+            "seat_id": payment.seat_id,
+            "merchant_id": payment.merchant_id,
+            "provider": payment.provider,
+            "amount": amount,
+            "currency": payment.currency,
+            "merchant_part": split.merchant,
+            "fee_part": split.fee,
+            "reason": reason,
+            "status": (RefundStatus.SUCCEEDED if done_now else RefundStatus.PENDING).value,
+            "source": source.value,
+            "destination": (RefundTo.WALLET if to_wallet else RefundTo.ORIGINAL).value,
+            "requested_by": requested_by,
+            "provider_ref": provider_ref,
+            "next_attempt_at": None if done_now else at,
+            "now": at,
+            "decided_at": at if done_now else None,
+        },
+    )
+    record_refund_owed(tx, refund, now)
+    if to_wallet:
+        record_refund_to_wallet(tx, refund, now)
+    elif source is RefundSource.PROVIDER:
+        record_refund_paid(tx, refund, now)
+    if done_now:
+        _tell_payer(tx, refund)
+    return refund.id
+
+
+def _tell_payer(tx: RawTx, refund: RefundMoney) -> None:
+    record_event(
+        tx,
+        "payment.returned",
+        refund.payment_id,
+        user_id=refund.user_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        refund_id=refund.id,
+    )
+
+
+# ---------------------------------------------------------------------------- the worker's side
+
+
+@dataclass(frozen=True, slots=True)
+class DueRefund:
+    id: str
+    payment_id: str
+    provider: str
+    provider_ref: str  # the payment's at its provider
+    amount: int
+    attempts: int
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.id
+
+
+# Due refunds are found through the partial index ix_refunds_due, whose predicate the status
+# word repeats as written (see kit/rawsql.py).
+DUE_REFUNDS = Sql("""
+    SELECT r.id, r.payment_id, r.provider, COALESCE(p.provider_ref, '') AS provider_ref,
+           r.amount, r.attempts
+    FROM refunds r JOIN payments p ON p.id = r.payment_id
+    WHERE r.status = 'pending' AND r.next_attempt_at <= :now
+    ORDER BY r.next_attempt_at LIMIT :limit
+""")
+DUE_REFUNDS_LOCKED = Sql(
+    DUE_REFUNDS.text.replace("LIMIT :limit", "LIMIT :limit FOR UPDATE OF r SKIP LOCKED")
+)
+LEASE_REFUNDS = Sql("UPDATE refunds SET next_attempt_at = :until WHERE id IN_LIST(:ids)")
+RETRY_REFUND = Sql(
+    """
+    UPDATE refunds SET attempts = attempts + 1, next_attempt_at = :next, last_error = :error
+    WHERE id = :id AND status = :pending
+""",
+    pending=RefundStatus.PENDING,
+)
+
+
+def claim_due_refunds(tx: RawTx, now: datetime, limit: int, lease: timedelta) -> list[DueRefund]:
+    """Take up to ``limit`` refunds owed at their providers, leasing them so that no other
+    worker takes them meanwhile."""
+    sql = DUE_REFUNDS if tx.sqlite else DUE_REFUNDS_LOCKED
+    due = tx.all_as(DueRefund, sql, {"now": tx.instant(now), "limit": limit})
+    if due:
+        tx.execute(LEASE_REFUNDS, {"ids": [r.id for r in due], "until": tx.instant(now + lease)})
+    return due
+
+
+def finish_refund(tx: RawTx, refund_id: str, provider_ref: str | None, now: datetime) -> bool:
+    """The provider made the refund: record it (once) and tell the payer."""
+    done = tx.one(
+        FINISH_REFUND, {"id": refund_id, "provider_ref": provider_ref, "now": tx.instant(now)}
+    )
+    if done is None:
+        return False
+    refund = tx.one_as(RefundMoney, REFUND_SUCCEEDED, {"id": refund_id})
+    assert refund is not None  # it just changed in this transaction
+    record_refund_paid(tx, refund, now)
+    _tell_payer(tx, refund)
+    return True
+
+
+def retry_refund_later(tx: RawTx, due: DueRefund, error: str, now: datetime) -> None:
+    """The provider call failed: try again after an exponential backoff, capped at an hour."""
+    delay = min(FIRST_BACKOFF * 2 ** min(due.attempts, 20), MAX_BACKOFF)
+    tx.execute(RETRY_REFUND, {"id": due.id, "next": tx.instant(now + delay), "error": error[:500]})
+
+
+# ---------------------------------------------------------------------------- provider news
+
+REFUND_BY_ID = Sql("SELECT id FROM refunds WHERE id = :id AND payment_id = :payment_id")
+REFUND_BY_REF = Sql("SELECT id FROM refunds WHERE provider = :provider AND provider_ref = :ref")
+# What the payment has given back at the provider in all: a refund of the whole payment when
+# its team failed, and our refunds after success.
+GIVEN_BACK = Sql(
+    """
+    SELECT p.refunded_amount + CASE WHEN p.status = :refunded THEN p.amount ELSE 0 END
+    FROM payments p WHERE p.id = :id
+""",
+    refunded=PaymentStatus.REFUNDED,
+)
+PAYER = Sql("SELECT user_id, provider_ref, currency FROM payments WHERE id = :id")
+OPEN_DISPUTE = Sql(
+    """
+    INSERT INTO disputes (id, payment_id, seat_id, merchant_id, provider, provider_ref, amount,
+        currency, reason, status, opened_at)
+    VALUES (:id, :payment_id, :seat_id, :merchant_id, :provider, :provider_ref, :amount,
+        :currency, :reason, :open, :now)
+    ON CONFLICT (provider, provider_ref) DO NOTHING
+    RETURNING id
+""",
+    open=DisputeStatus.OPEN,
+)
+DECIDE_DISPUTE = Sql(
+    """
+    UPDATE disputes SET status = :status, decided_at = :now
+    WHERE provider = :provider AND provider_ref = :provider_ref AND status = :open
+    RETURNING id, payment_id, merchant_id, amount, currency
+""",
+    open=DisputeStatus.OPEN,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePayment:
+    """The payment a notification is about, as the inbox found it."""
+
+    id: str
+    seat_id: str | None
+    provider: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Payer:
+    user_id: str
+    provider_ref: str | None
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    id: str
+    payment_id: str
+    merchant_id: str | None
+    amount: int
+    currency: str
+
+
+def take_notices(
+    tx: RawTx, payment: NoticePayment, notices: tuple[MoneyNotice, ...], now: datetime
+) -> None:
+    """Apply a verified notification's news of refunds and disputes of ``payment``, each
+    once: a refund we asked for is confirmed, one made in the provider's dashboard is recorded
+    as a refund after success (when the payment was earned), and a dispute is opened or
+    decided, with its journals."""
+    for notice in notices:
+        if notice.kind is NoticeKind.REFUNDED:
+            _refunded(tx, payment, notice, now)
+        elif notice.kind is NoticeKind.DISPUTE_OPENED:
+            _open_dispute(tx, payment, notice, now)
+        else:
+            _open_dispute(tx, payment, notice, now)  # news of the opening may have been missed
+            _decide_dispute(tx, payment, notice, notice.kind is NoticeKind.DISPUTE_WON, now)
+
+
+def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:
+    if notice.request_no == f"{payment.id}:refund":
+        return  # the whole payment's refund after its team failed: the worker records it
+    if notice.request_no:
+        ours = tx.scalar(REFUND_BY_ID, {"id": notice.request_no, "payment_id": payment.id})
+        if ours is not None:
+            if not finish_refund(tx, str(ours), notice.ref, now):
+                tx.execute(NOTE_PROVIDER_REF, {"id": str(ours), "provider_ref": notice.ref})
+            return
+    if tx.one(REFUND_BY_REF, {"provider": payment.provider, "ref": notice.ref}) is not None:
+        return  # heard of already
+    earned = tx.one_as(EarnedPayment, EARNED_PAYMENT, {"id": payment.id})
+    amount = notice.amount
+    if amount is None and notice.refunded_total is not None:
+        amount = notice.refunded_total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)
+    if earned is None or amount is None or amount <= 0:
+        log.warning(
+            "a provider's refund that no refund here accounts for",
+            extra={"payment_id": payment.id, "refund": notice.ref, "amount": amount},
+        )
+        return  # reconciliation shows it
+    try:
+        _refund_payment(
+            tx,
+            earned,
+            amount,
+            notice.reason or "refunded at the provider",
+            None,
+            now,
+            RefundSource.PROVIDER,
+            notice.ref,
+        )
+    except AppError as exc:
+        log.error(
+            "a provider's refund exceeds what is left of the payment",
+            extra={"payment_id": payment.id, "refund": notice.ref, "error": exc.detail},
+        )
+
+
+def _open_dispute(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:
+    amount = notice.amount or payment.amount
+    earned = tx.one_as(EarnedPayment, EARNED_PAYMENT, {"id": payment.id})
+    payer = tx.one_as(_Payer, PAYER, {"id": payment.id})
+    assert payer is not None  # the inbox found the payment
+    dispute_id = tx.scalar(
+        OPEN_DISPUTE,
+        {
+            "id": new_id("dsp"),
+            "payment_id": payment.id,
+            "seat_id": payment.seat_id,
+            "merchant_id": earned.merchant_id if earned else None,
+            "provider": payment.provider,
+            "provider_ref": notice.ref,
+            "amount": amount,
+            "currency": payer.currency,
+            "reason": (notice.reason or "")[:200] or None,
+            "now": tx.instant(now),
+        },
+    )
+    if dispute_id is None:
+        return  # heard of already
+    record_dispute_opened(
+        tx,
+        DisputeMoney(
+            id=str(dispute_id),
+            payment_id=payment.id,
+            merchant_id=earned.merchant_id if earned else None,
+            user_id=payer.user_id,
+            provider=payment.provider,
+            provider_ref=payer.provider_ref,
+            amount=amount,
+            currency=payer.currency,
+        ),
+        now,
+    )
+    record_event(tx, "dispute.opened", payment.id, dispute_id=str(dispute_id), amount=amount)
+
+
+def _decide_dispute(
+    tx: RawTx, payment: NoticePayment, notice: MoneyNotice, won: bool, now: datetime
+) -> None:
+    status = DisputeStatus.WON if won else DisputeStatus.LOST
+    decided = tx.one_as(
+        _Decided,
+        DECIDE_DISPUTE,
+        {
+            "status": status.value,
+            "provider": payment.provider,
+            "provider_ref": notice.ref,
+            "now": tx.instant(now),
+        },
+    )
+    if decided is None:
+        return  # decided already
+    payer = tx.one_as(_Payer, PAYER, {"id": payment.id})
+    assert payer is not None
+    record_dispute_decided(
+        tx,
+        DisputeMoney(
+            id=decided.id,
+            payment_id=decided.payment_id,
+            merchant_id=decided.merchant_id,
+            user_id=payer.user_id,
+            provider=payment.provider,
+            provider_ref=payer.provider_ref,
+            amount=decided.amount,
+            currency=decided.currency,
+        ),
+        won,
+        now,
+    )
+    record_event(tx, f"dispute.{status.value}", payment.id, dispute_id=decided.id)
+
+
+def seat_merchant(tx: RawTx, seat_id: str) -> str:
+    """The merchant whose deal the seat is in (to check who may refund it)."""
+    merchant_id = tx.scalar(SEAT_MERCHANT, {"id": seat_id})
+    if merchant_id is None:
+        raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
+    return str(merchant_id)

@@ -1,0 +1,95 @@
+"""The operator console's payments queue (``/console/operator/payments``): each payment whose
+owed provider call ran out of attempts or time, or whose provider's news ended its course
+(payments/endings.py), with its history of attempts and the actions that fit it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from pintuan.errors import NotFound
+from pintuan.kit.pagination import decode_cursor
+from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.time import utc_now
+from pintuan.payments import endings
+from pintuan.payments.queue_api import QueuedPaymentDetail, open_queue, payment_with_history
+from pintuan.web.console import shared
+from pintuan.web.console.shared import PAGE_SIZE, listing
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.forms import run_form_write
+from pintuan.web.kit.i18n import N_, gettext, request_locale
+from pintuan.web.kit.rendering import render
+from pintuan.web.kit.services import services_of
+from pintuan.web.kit.session import Operator
+
+router = APIRouter(include_in_schema=False)
+
+REASONS: dict[str, str] = {
+    "capture_failed": N_("The capture ran out of attempts"),
+    "hold_expired": N_("The hold ended before its capture"),
+    "amount_mismatch": N_("The provider took another amount"),
+    "refund_failed": N_("The refund did not go through"),
+    "void_failed": N_("The hold could not be let go"),
+    "no_news": N_("No news of the checkout"),
+}
+ACTIONS: dict[str, str] = {
+    "retry": N_("Retry"),
+    "refund": N_("Refund the payer"),
+    "write_off": N_("Write off"),
+}
+DONE: dict[str, str] = {
+    "retry": N_("The call is owed again; the worker makes it next."),
+    "refund": N_("The payer gets the money back."),
+    "write_off": N_("Written off: the platform pays the merchant for the seat."),
+}
+
+
+@router.get("/console/operator/payments", response_class=HTMLResponse)
+async def payments_queue(
+    request: Request, principal: Operator, cursor: str | None = None
+) -> Response:
+    """Payments waiting for an operator, each with its history of attempts."""
+    after = decode_cursor(cursor) if cursor else None
+
+    def work(session: Session) -> list[QueuedPaymentDetail]:
+        return [payment_with_history(session, p.id) for p in open_queue(session, after, PAGE_SIZE)]
+
+    rows = await services_of(request).db.read(work)
+    locale = request_locale(request, principal)
+    done = request.query_params.get("done", "")
+    context: dict[str, Any] = {
+        "tab": "payments",
+        "labels": shared,
+        "reasons": REASONS,
+        "actions": ACTIONS,
+        "page": listing(request, rows, PAGE_SIZE, lambda row: row.id),
+    }
+    if done in DONE:
+        context["notice"] = gettext(locale, DONE[done])
+    return await render(request, "operator/payments.html", context)
+
+
+@router.post(
+    "/console/operator/payments/{payment_id}/{action}",
+    response_class=HTMLResponse,
+    dependencies=[CsrfProtected],
+)
+async def act_on_payment(
+    request: Request, payment_id: str, action: str, principal: Operator
+) -> Response:
+    """An operator's action on a queued payment; the form's key makes a repeat do nothing."""
+    if action not in ACTIONS:
+        raise NotFound("No such action.", code="not_found")
+    chosen = endings.QueueAction(action)
+
+    def work(session: Session) -> dict[str, str]:
+        reason = endings.act_on_queued_payment(
+            raw_tx(session), payment_id, chosen, principal.user_id, utc_now()
+        )
+        return {"reason": reason}
+
+    await run_form_write(request, services_of(request), principal, work)
+    return RedirectResponse(f"/console/operator/payments?done={action}", status_code=303)

@@ -1,0 +1,267 @@
+"""The aggregated feed served: who sees what (live, in stock, their market, almost full teams),
+the answer's shape and propensities, every slate logged in batches, and rewards credited to the
+slot that showed the item."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from pintuan.deals.models import Deal
+from pintuan.domain.deals import Vertical
+from pintuan.feed.models import FeedImpression
+from pintuan.kit.time import utc_now
+from pintuan.services import Services
+from tests.console_data import join_over_api, pay_over_api, start_over_api
+from tests.factories import create_account, create_deal, create_merchant
+from tests.features.feeding import credit, flush, impressions, placements, rewards
+
+ITEM_KEYS = {"kind", "id", "vertical", "position", "propensity", "reason"}
+
+
+def feed(client: TestClient, **params: object) -> dict[str, Any]:
+    response = client.get("/v1/feed", params={"slots": 20, **params})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def shown_ids(body: dict[str, Any]) -> set[str]:
+    items = body["items"]
+    assert isinstance(items, list)
+    return {item["id"] for item in items}
+
+
+def test_the_feed_shows_live_deals_in_stock_of_merchants_not_suspended(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    live = create_deal(services.db, merchant, title="Live")
+    draft = create_deal(services.db, merchant, title="Draft", live=False)
+    sold_out = create_deal(services.db, merchant, title="Sold out", stock=5)
+    paused = create_deal(services.db, merchant, title="Paused")
+    suspended_shop = create_merchant(services.db)
+    of_suspended = create_deal(services.db, suspended_shop, title="Suspended")
+    ended = create_deal(services.db, merchant, title="Past")
+
+    def change(session: Session) -> None:
+        past = utc_now() - timedelta(seconds=1)
+        for deal_id, values in (
+            (sold_out.id, {"committed": 5}),
+            (paused.id, {"status": "paused"}),
+            (of_suspended.id, {"merchant_suspended": True}),
+            (ended.id, {"starts_at": past - timedelta(days=1), "ends_at": past}),
+        ):
+            session.execute(update(Deal).where(Deal.id == deal_id).values(**values))
+
+    services.db.run_sync(change)
+
+    body = feed(client)
+
+    assert shown_ids(body) == {live.id}
+    assert draft.id not in shown_ids(body)
+
+
+def test_the_feed_keeps_to_the_viewers_market_and_place(
+    client: TestClient, services: Services
+) -> None:
+    berlin = create_merchant(services.db, currency="EUR", country="DE", time_zone="Europe/Berlin")
+    paris = create_merchant(services.db, currency="EUR", country="FR", time_zone="Europe/Paris")
+    china = create_merchant(services.db, currency="CNY", country="CN", time_zone="Asia/Shanghai")
+    cinema = create_deal(services.db, berlin, title="Cinema", vertical=Vertical.MOVIES)
+    far_cinema = create_deal(services.db, berlin, title="Far cinema", vertical=Vertical.MOVIES)
+    croissants = create_deal(services.db, paris, title="Croissants")
+    dumplings = create_deal(services.db, china, title="Dumplings")
+    services.db.run_sync(
+        lambda s: (
+            s.execute(
+                update(Deal)
+                .where(Deal.id == cinema.id)
+                .values(location_lat=52.52, location_lon=13.40)
+            ),
+            s.execute(
+                update(Deal)
+                .where(Deal.id == far_cinema.id)
+                .values(location_lat=48.14, location_lon=11.58)  # Munich, 500 km away
+            ),
+        )
+    )
+
+    german = client.get("/v1/feed", headers={"cf-ipcountry": "DE"}).json()
+    chinese = client.get("/v1/feed", params={"country": "CN"}).json()
+    everywhere = feed(client)
+    near_berlin = client.get(
+        "/v1/feed", params={"lat": 52.5, "lon": 13.4}, headers={"cf-ipcountry": "DE"}
+    ).json()
+
+    assert shown_ids(german) == {cinema.id, far_cinema.id, croissants.id}  # DE, or priced in EUR
+    assert shown_ids(chinese) == {dumplings.id}
+    assert shown_ids(everywhere) == {cinema.id, far_cinema.id, croissants.id, dumplings.id}
+    assert shown_ids(near_berlin) == {cinema.id, croissants.id}  # no place: shipped anywhere
+    assert near_berlin["display"][0] is not None
+
+
+def test_teams_one_or_two_seats_from_full_are_candidates_of_their_own(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    trio = create_deal(services.db, merchant, title="For three", team_size=3)
+    five = create_deal(services.db, merchant, title="For five", team_size=5)
+    almost = start_over_api(client, create_account(services), trio.id)
+    join_over_api(client, create_account(services), almost.team_id)  # 1 seat left
+    barely = start_over_api(client, create_account(services), five.id)  # 4 seats left
+
+    body = feed(client)
+
+    items = {item["id"]: item for item in body["items"]}
+    assert items[almost.team_id]["kind"] == "team"
+    assert items[almost.team_id]["vertical"] == "food"
+    assert barely.team_id not in items
+    assert {trio.id, five.id} <= set(items)
+    card = body["display"][[i["id"] for i in body["items"]].index(almost.team_id)]
+    assert card["seats_left"] == 1
+    assert card["url"].endswith(f"/{almost.team_id}")
+
+
+def test_the_answer_has_the_documented_shape_and_propensities_in_0_1(
+    client: TestClient, services: Services
+) -> None:
+    merchants = [create_merchant(services.db) for _ in range(4)]
+    made = {
+        create_deal(services.db, merchants[n % 4], title=f"Deal {n}", vertical=vertical).id
+        for n, vertical in enumerate(list(Vertical) * 6)
+    }
+
+    first = feed(client, slots=12)
+    second = feed(client, slots=12, cursor=first["next_cursor"])
+
+    assert set(first) == {"impression_id", "policy", "items", "next_cursor", "display"}
+    items = first["items"]
+    assert isinstance(items, list)
+    assert len(items) == 12
+    assert all(set(item) == ITEM_KEYS for item in items)
+    assert [item["position"] for item in items] == list(range(12))
+    assert all(0 < item["propensity"] <= 1 for item in items)
+    assert first["policy"] == "linucb"
+    assert second["impression_id"] != first["impression_id"]
+    assert not shown_ids(first) & shown_ids(second)  # the continuation shows new items
+    assert shown_ids(first) | shown_ids(second) <= made
+
+
+def test_bad_feed_requests_are_refused_with_stable_codes(client: TestClient) -> None:
+    cases = {
+        "slots=0": "validation_error",
+        "slots=51": "validation_error",
+        "vertical=pets": "validation_error",
+        "lat=52.5": "feed_location_incomplete",
+        "cursor=bm90LWEtY3Vyc29y": "invalid_cursor",
+        "cursor=%%%": "invalid_cursor",
+    }
+    for query, code in cases.items():
+        response = client.get(f"/v1/feed?{query}")
+        assert response.status_code == 422, query
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == code, query
+
+
+def test_every_slate_is_logged_in_batches_with_the_pool_the_policy_saw(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    for n in range(8):
+        create_deal(services.db, merchant, title=f"Deal {n}")
+    served = [feed(client, slots=5) for _ in range(6)]
+
+    assert impressions(services) == []  # nothing written on the request path
+    assert flush(client) == 6
+
+    logged = {i.id: i for i in impressions(services)}
+    assert set(logged) == {body["impression_id"] for body in served}
+    for body in served:
+        row = logged[str(body["impression_id"])]
+        slots = placements(services, row.id)
+        assert [(p.kind, p.item_id, p.position, p.propensity, p.reason) for p in slots] == [
+            (i["kind"], i["id"], i["position"], i["propensity"], i["reason"]) for i in body["items"]
+        ]
+        assert {c["id"] for c in row.pool} >= shown_ids(body)
+        assert row.viewer.startswith("anon_")
+        assert row.policy == body["policy"]
+        assert row.rules["merchant_cap"] is None
+
+
+def test_a_click_is_credited_once_to_the_slot_that_showed_the_item(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    deals = [create_deal(services.db, merchant, title=f"Deal {n}").id for n in range(3)]
+    body = feed(client, slots=3)
+    first = body["items"][0]
+    url = body["display"][0]["url"]
+    other = next(d for d in deals if d != first["id"])
+
+    opened = client.get(url, follow_redirects=False)
+    client.get(url, follow_redirects=False)  # twice: still one click
+    client.get(  # a made-up link naming another item is not credited
+        f"/feed/go/{body['impression_id']}/0/{other}", follow_redirects=False
+    )
+    flush(client)
+
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/deals/{first['id']}"
+    assert rewards(services) == [(body["impression_id"], 0, "click")]
+
+
+def test_joins_payments_and_team_success_are_credited_to_the_slate_that_showed_them(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    pair = create_deal(services.db, merchant, title="For two", team_size=2)
+    leader, joiner = create_account(services), create_account(services)
+    seen = client.get("/v1/feed", headers=leader.headers).json()
+    assert pair.id in shown_ids(seen)
+    flush(client)
+
+    started = start_over_api(client, leader, pair.id)
+    pay_over_api(client, leader, started.seat_id)
+    joiner_saw = client.get("/v1/feed", headers=joiner.headers).json()
+    team_slot = [i for i in joiner_saw["items"] if i["id"] == started.team_id]
+    assert team_slot
+    assert team_slot[0]["kind"] == "team"
+    flush(client)
+    joined = join_over_api(client, joiner, started.team_id)
+    pay_over_api(client, joiner, joined.seat_id)  # fills the team: it succeeds
+    credit(services)
+
+    leader_slot = next(i["position"] for i in seen["items"] if i["id"] == pair.id)
+    got = set(rewards(services))
+    assert {
+        (seen["impression_id"], leader_slot, "join"),
+        (seen["impression_id"], leader_slot, "pay"),
+        (seen["impression_id"], leader_slot, "team_success"),
+        (joiner_saw["impression_id"], team_slot[0]["position"], "join"),
+        (joiner_saw["impression_id"], team_slot[0]["position"], "pay"),
+        (joiner_saw["impression_id"], team_slot[0]["position"], "team_success"),
+    } == got
+    assert credit(services) == 0  # read once
+
+
+def test_a_join_long_after_the_slate_is_not_credited(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant, title="Later")
+    shopper = create_account(services)
+    client.get("/v1/feed", headers=shopper.headers)
+    flush(client)
+    services.db.run_sync(
+        lambda s: s.execute(update(FeedImpression).values(served_at=utc_now() - timedelta(days=2)))
+    )
+    start_over_api(client, shopper, deal.id)
+    credit(services)
+
+    assert rewards(services) == []
+

@@ -1,0 +1,124 @@
+"""What keeps the join and every request cheap without changing what they do: SQLite's WAL
+checkpoints run beside the event loop, never inside a request; the request log writes one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+from pintuan.kit.db import Database
+from pintuan.kit.logs import JsonFormatter, log_request, request_id_var
+from pintuan.kit.rawsql import Sql
+
+CREATE = Sql("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body BLOB)")
+WRITE = Sql("INSERT INTO notes (body) VALUES (randomblob(3000))")
+
+
+def _wal_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def _commit_many(db: Database, times: int) -> None:
+    for _ in range(times):
+        await db.run_raw(lambda tx: tx.execute(WRITE))
+
+
+def test_the_event_loop_never_checkpoints_and_the_wal_is_still_copied_back(
+    tmp_path: Path,
+) -> None:
+    # given a SQLite file served from the event loop
+    path = tmp_path / "served.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.run_raw_sync(lambda tx: tx.execute(CREATE))
+
+        async def serve() -> tuple[int, int, int]:
+            # the serving connection leaves checkpoints to someone else
+            autocheckpoint = await db.run_raw(
+                lambda tx: tx.scalar(Sql("PRAGMA wal_autocheckpoint")), write=False
+            )
+            # when it commits a few hundred pages, twice, with a pause after each round
+            await _commit_many(db, 400)
+            await asyncio.sleep(1.5)
+            first = _wal_bytes(path)
+            await _commit_many(db, 400)
+            await asyncio.sleep(1.5)
+            return int(autocheckpoint), first, _wal_bytes(path)
+
+        autocheckpoint, first, second = asyncio.run(serve())
+    finally:
+        db.dispose()
+
+    # then SQLite's own checkpoint is off on that connection
+    assert autocheckpoint == 0
+    # and the WAL was copied back and reused: the second round did not grow it by its size
+    assert first > 0
+    assert second < first * 1.5, (first, second)
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 800
+
+
+def test_the_checkpoint_thread_stops_with_the_database(tmp_path: Path) -> None:
+    # given a database whose event loop has committed (which starts the thread)
+    db = Database(f"sqlite:///{tmp_path / 'stopped.db'}")
+    db.run_raw_sync(lambda tx: tx.execute(CREATE))
+    asyncio.run(_commit_many(db, 3))
+    thread = db._checkpointer._thread if db._checkpointer else None
+    assert thread is not None
+    assert thread.is_alive()
+
+    # when the database is disposed of / then the thread has ended
+    db.dispose()
+    assert not thread.is_alive()
+
+
+def test_the_request_log_line_is_the_json_object_the_formatter_writes() -> None:
+    # given the log's formatter on a stream, and a request id
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("pintuan.test.requests")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    token = request_id_var.set('req_"odd\\id')
+    try:
+        # when a request is logged the fast way and the general way
+        log_request(logger, 'req_"odd\\id', "POST", '/v1/x/"{id}"', 201, 3.25)
+        logger.info(
+            "request",
+            extra={"method": "POST", "path": '/v1/x/"{id}"', "status": 201, "duration_ms": 3.25},
+        )
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(handler)
+    fast, general = (json.loads(line) for line in stream.getvalue().splitlines())
+
+    # then both lines say the same, in the same order, the time included
+    assert list(fast) == list(general)
+    assert {k: v for k, v in fast.items() if k != "ts"} == {
+        k: v for k, v in general.items() if k != "ts"
+    }
+    assert fast["ts"].endswith("Z")
+    assert fast["ts"][:19] == general["ts"][:19]
+
+
+def test_no_request_line_is_built_when_info_is_off() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("pintuan.test.quiet")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        log_request(logger, "req_1", "GET", "/healthz", 200, 0.1)
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == ""

@@ -1,0 +1,578 @@
+"""Every payment ends: owed calls run out of attempts or time, provider news ends a payment's
+course, and the operators' queue acts on what is left, on both databases.
+
+The sandbox is real (it keeps its own records); only its line fails, through the faltering
+provider of the money machine's tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+
+from pintuan.audit.ledger import check_ledger
+from pintuan.audit.service import audit_database
+from pintuan.domain.roles import Role
+from pintuan.kit.time import clock, utc_now
+from pintuan.ledger.models import Journal
+from pintuan.notifications.models import Notification
+from pintuan.payments.endings import CallLimits
+from pintuan.payments.models import Payment, PaymentAttempt
+from pintuan.services import Services
+from pintuan.worker import Worker
+from tests.factories import create_account, create_deal, create_merchant
+from tests.features.test_payment_properties import (
+    FalteringSandbox,
+    Fault,
+    faltering_sandbox,
+    notify,
+    operations_at_the_sandbox,
+    pay_with_sandbox,
+    provider_disagreements,
+)
+
+LIMITS = CallLimits(
+    max_attempts=3, deadline_after=timedelta(hours=72), capture_margin=timedelta(hours=1)
+)
+
+
+@pytest.fixture(autouse=True)
+def still_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    start = datetime.now(UTC)
+    monkeypatch.setattr(clock, "now", lambda: start + clock.offset)
+
+
+def worker_of(services: Services) -> Worker:
+    worker = Worker(services)
+    worker._limits = LIMITS  # a small cap, so that a test reaches it in a few ticks
+    return worker
+
+
+def payment(services: Services, payment_id: str) -> Payment:
+    found = services.db.run_sync(lambda s: s.get(Payment, payment_id), write=False)
+    assert found is not None
+    return found
+
+
+def history(services: Services, payment_id: str) -> list[tuple[str, str]]:
+    return services.db.run_sync(
+        lambda s: [
+            (a.action, a.outcome)
+            for a in s.scalars(
+                select(PaymentAttempt)
+                .where(PaymentAttempt.payment_id == payment_id)
+                .order_by(PaymentAttempt.id)
+            )
+        ],
+        write=False,
+    )
+
+
+def sound(services: Services) -> None:
+    """The ledger check and the whole audit pass with no grace, and the sandbox agrees."""
+    assert services.db.run_sync(check_ledger, write=False).breaches == []
+    assert services.db.run_sync(lambda s: audit_database(s, timedelta(0)), write=False) == []
+    assert (
+        services.db.run_sync(lambda s: provider_disagreements(s, settled=False), write=False) == []
+    )
+
+
+def tick_until_due(worker: Worker, services: Services, payment_id: str) -> None:
+    """Move the clock to the payment's next attempt and let the worker make it."""
+    due = payment(services, payment_id).next_attempt_at
+    assert due is not None
+    clock.advance(max(due - utc_now(), timedelta(0)))
+    worker.tick()
+
+
+class World:
+    def __init__(self, services: Services, client: TestClient) -> None:
+        self.services, self.client = services, client
+        self.provider: FalteringSandbox = faltering_sandbox(services)
+        self.worker = worker_of(services)
+        self.merchant = create_merchant(services.db)
+        self.operator = create_account(services, role=Role.OPERATOR)
+        self.shoppers = [create_account(services) for _ in range(2)]
+
+    def succeeded_hold(self) -> str:
+        """A team of two whose joiner paid by hold: the team succeeded, the capture is owed."""
+        deal = create_deal(self.services.db, self.merchant, team_size=2, leader_price=0)
+        team = self.client.post(f"/v1/deals/{deal.id}/teams", headers=self.shoppers[0].headers)
+        joined = self.client.post(
+            f"/v1/teams/{team.json()['team']['id']}/seats", headers=self.shoppers[1].headers
+        )
+        seat = joined.json()["seat"]["id"]
+        hold = pay_with_sandbox(self.client, self.provider, self.shoppers[1], seat, "hold")
+        notify(self.client, self.provider, hold)
+        assert (
+            payment(self.services, hold).status,
+            payment(self.services, hold).pending_action,
+        ) == (
+            "authorized",
+            "capture",
+        )
+        return hold
+
+    def failed_charge(self) -> str:
+        """A charge for a team that failed: its refund is owed."""
+        deal = create_deal(self.services.db, self.merchant, team_size=2)
+        team = self.client.post(f"/v1/deals/{deal.id}/teams", headers=self.shoppers[0].headers)
+        seat = team.json()["seat"]["id"]
+        charge = pay_with_sandbox(self.client, self.provider, self.shoppers[0], seat, "charge")
+        notify(self.client, self.provider, charge)
+        clock.advance(timedelta(days=2))
+        self.provider.faults["refund"].extend([Fault.REFUSED] * LIMITS.max_attempts)
+        self.worker.tick()  # fails the team: the refund is owed
+        self.worker.tick()  # and refused once
+        assert payment(self.services, charge).attempts == 1
+        return charge
+
+    def act(self, payment_id: str, action: str, key: str | None = "k1") -> Any:
+        headers = dict(self.operator.headers)
+        if key:
+            headers["Idempotency-Key"] = f"{payment_id}:{action}:{key}"
+        return self.client.post(
+            f"/v1/operator/payments/{payment_id}/actions", json={"action": action}, headers=headers
+        )
+
+    def queue(self) -> list[dict[str, Any]]:
+        listed = self.client.get("/v1/operator/payments/queue", headers=self.operator.headers)
+        assert listed.status_code == 200, listed.text
+        return list(listed.json()["data"])
+
+
+@pytest.fixture
+def world(services: Services, client: TestClient) -> World:
+    return World(services, client)
+
+
+def spend_capture(world: World, hold: str) -> None:
+    world.provider.faults["capture"].extend([Fault.REFUSED] * LIMITS.max_attempts)
+    world.worker.tick()
+    for _ in range(LIMITS.max_attempts - 1):
+        tick_until_due(world.worker, world.services, hold)
+
+
+# ---------------------------------------------------------------------------- the worker ends them
+
+
+def test_a_capture_refused_until_its_attempts_run_out_goes_to_the_queue_with_its_history(
+    world: World, services: Services
+) -> None:
+    # Given a succeeded team's hold whose capture the provider refuses every time
+    hold = world.succeeded_hold()
+
+    # When the worker has tried as often as it may
+    spend_capture(world, hold)
+
+    # Then the payment owes nothing more, ended with its reason, in the operators' queue
+    ended = payment(services, hold)
+    assert (ended.status, ended.pending_action, ended.end_reason) == (
+        "authorized",
+        None,
+        "capture_failed",
+    )
+    assert ended.queued_at is not None
+    assert ended.attempts == LIMITS.max_attempts
+    assert history(services, hold) == [
+        *[("capture", "failed")] * LIMITS.max_attempts,
+        ("give_up", "capture_failed"),
+    ]
+    assert len([c for c in world.provider.calls if c.kind == "capture"]) == LIMITS.max_attempts
+    # no further attempt however long the worker runs
+    clock.advance(timedelta(days=30))
+    world.worker.run_until_idle()
+    assert len([c for c in world.provider.calls if c.kind == "capture"]) == LIMITS.max_attempts
+    # the queue lists it with the actions that fit, and the operators were told
+    assert [(p["id"], p["end_reason"], p["actions"]) for p in world.queue()] == [
+        (hold, "capture_failed", ["retry", "refund", "write_off"])
+    ]
+    detail = world.client.get(f"/v1/operator/payments/{hold}", headers=world.operator.headers)
+    assert [h["outcome"] for h in detail.json()["history"]][-1] == "capture_failed"
+    notices = services.db.run_sync(
+        lambda s: [
+            (n.user_id, n.kind)
+            for n in s.scalars(select(Notification).where(Notification.kind == "payment_queued"))
+        ],
+        write=False,
+    )
+    assert notices == [(world.operator.user_id, "payment_queued")]
+    sound(services)
+
+
+def _past_its_hold_with_captures_failing(world: World, services: Services, hold: str) -> None:
+    """The first capture fails, and the worker next runs (failing again) after the hold's end."""
+    hold_end = payment(services, hold).capture_before
+    assert hold_end is not None
+    assert hold_end - utc_now() > timedelta(days=6)
+    world.worker._limits = CallLimits(
+        max_attempts=20, deadline_after=timedelta(days=30), capture_margin=timedelta(hours=1)
+    )
+    world.worker.tick()
+    assert payment(services, hold).call_deadline == hold_end - LIMITS.capture_margin
+    clock.advance(hold_end - utc_now() + timedelta(minutes=1))
+    world.worker.tick()
+
+
+def test_a_capture_unanswered_past_the_end_of_its_hold_is_asked_again_and_ends_as_expired(
+    world: World, services: Services
+) -> None:
+    # Given a succeeded team's hold, whose end the sandbox gave (seven days after approval)
+    hold = world.succeeded_hold()
+    world.provider.faults["capture"].extend([Fault.REFUSED] * 2)
+
+    # When its captures fail without an answer until after the hold's end
+    _past_its_hold_with_captures_failing(world, services, hold)
+
+    # Then nobody knows yet whether a capture went through: with the operators, undecided
+    undecided = payment(services, hold)
+    assert (undecided.status, undecided.pending_action, undecided.end_reason) == (
+        "authorized",
+        None,
+        "capture_failed",
+    )
+    assert [p["actions"] for p in world.queue()] == [["retry", "refund", "write_off"]]
+    sound(services)
+
+    # When an operator retries, the provider answers for good: the hold has lapsed
+    assert world.act(hold, "retry").status_code == 200
+    world.worker.tick()
+
+    # Then it is expired, its authorisation voided, and back with the operators
+    ended = payment(services, hold)
+    assert (ended.status, ended.pending_action, ended.end_reason) == (
+        "expired",
+        None,
+        "hold_expired",
+    )
+    assert ended.queued_at is not None
+    journals = services.db.run_sync(
+        lambda s: {
+            j.kind: j.status for j in s.scalars(select(Journal).where(Journal.payment_id == hold))
+        },
+        write=False,
+    )
+    assert journals == {"authorize": "voided"}
+    assert [p["actions"] for p in world.queue()] == [["write_off", "refund"]]
+    sound(services)
+
+
+def test_a_capture_whose_answer_was_lost_before_the_hold_ended_is_found_captured(
+    world: World, services: Services
+) -> None:
+    # Given a succeeded team's hold whose first capture went through at the provider but whose
+    # answer was lost, and whose next one fails too, after the hold's end
+    hold = world.succeeded_hold()
+    world.provider.faults["capture"].extend([Fault.LOST, Fault.REFUSED])
+    _past_its_hold_with_captures_failing(world, services, hold)
+    assert payment(services, hold).end_reason == "capture_failed"  # not taken for expired
+
+    # When an operator retries
+    assert world.act(hold, "retry").status_code == 200
+    world.worker.tick()
+
+    # Then the provider's answer under the same key is the capture it made: the merchant earns
+    found = payment(services, hold)
+    assert (found.status, found.pending_action) == ("captured", None)
+    assert world.queue() == []
+    sound(services)
+
+
+def test_news_of_another_amount_is_returned_to_the_payer_at_once_and_recorded(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a held seat paid by hold, and one paid by charge
+    deal = create_deal(services.db, world.merchant, team_size=3)
+    seats = []
+    for shopper in world.shoppers:
+        started = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers)
+        seats.append(started.json()["seat"]["id"])
+    hold = pay_with_sandbox(client, world.provider, world.shoppers[0], seats[0], "hold")
+    charge = pay_with_sandbox(client, world.provider, world.shoppers[1], seats[1], "charge")
+
+    # When the provider takes another sum than asked for each, and says so
+    for paid in (hold, charge):
+        ref = world.provider.sandbox.intent_of_payment(paid).ref
+        body, headers = world.provider.sandbox.complete_checkout(ref, approve=True, amount=999)
+        assert client.post("/v1/webhooks/sandbox", content=body, headers=headers).status_code == 200
+    # (a repeat of the news changes nothing)
+    assert client.post("/v1/webhooks/sandbox", content=body, headers=headers).status_code == 200
+
+    # Then nothing is kept for the seats, and what was taken goes back: voided, refunded
+    for paid in (hold, charge):
+        found = payment(services, paid)
+        assert (found.end_reason, found.taken_amount) == ("amount_mismatch", 999)
+    assert payment(services, hold).pending_action == "void"
+    assert payment(services, charge).pending_action == "refund"
+    sound(services)
+    world.worker.run_until_idle()
+    assert (payment(services, hold).status, payment(services, charge).status) == (
+        "voided",
+        "refunded",
+    )
+    refund_ref = world.provider.sandbox.intent_of_payment(charge).ref
+    assert (refund_ref, "refund", 999) in operations_at_the_sandbox(services)
+    seat_states = services.db.run_sync(
+        lambda s: sorted(s.execute(text("SELECT status FROM seats")).scalars()), write=False
+    )
+    assert seat_states == ["held", "held"]
+    assert world.queue() == []
+    assert ("news", "amount_mismatch") in history(services, charge)
+    sound(services)
+
+
+def test_a_provider_cancelling_a_hold_ends_it_and_the_worker_stops_capturing(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a succeeded team's hold whose capture is refused once
+    hold = world.succeeded_hold()
+    world.provider.faults["capture"].append(Fault.REFUSED)
+    world.worker.tick()
+
+    # When the provider cancels the hold and says so
+    ref = world.provider.sandbox.intent_of_payment(hold).ref
+    body, headers = world.provider.sandbox.expire_hold(ref)
+    assert client.post("/v1/webhooks/sandbox", content=body, headers=headers).status_code == 200
+
+    # Then it is expired and queued at once; the worker asks the provider nothing more
+    ended = payment(services, hold)
+    assert (ended.status, ended.pending_action, ended.end_reason) == (
+        "expired",
+        None,
+        "hold_expired",
+    )
+    calls = len(world.provider.calls)
+    clock.advance(timedelta(hours=2))
+    world.worker.run_until_idle()
+    assert len(world.provider.calls) == calls
+    sound(services)
+
+
+def test_polls_end_when_no_news_comes(world: World, services: Services, client: TestClient) -> None:
+    deal = create_deal(services.db, world.merchant, team_size=2)
+    seat = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
+    waiting = pay_with_sandbox(
+        client, world.provider, world.shoppers[0], seat["seat"]["id"], "hold"
+    )
+    for _ in range(LIMITS.max_attempts):
+        tick_until_due(world.worker, services, waiting)
+    ended = payment(services, waiting)
+    assert (ended.status, ended.pending_action, ended.end_reason) == ("failed", None, "no_news")
+    assert ended.queued_at is None
+    sound(services)
+
+
+def test_a_checkout_approved_for_another_amount_after_its_polls_ended_goes_back_when_told(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a checkout whose polls ended with no news
+    deal = create_deal(services.db, world.merchant, team_size=2)
+    seat = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
+    waiting = pay_with_sandbox(
+        client, world.provider, world.shoppers[0], seat["seat"]["id"], "charge"
+    )
+    for _ in range(LIMITS.max_attempts):
+        tick_until_due(world.worker, services, waiting)
+    assert payment(services, waiting).end_reason == "no_news"
+
+    # When the payer approves it after all, the provider takes another sum, and its news waits
+    ref = world.provider.sandbox.intent_of_payment(waiting).ref
+    body, headers = world.provider.sandbox.complete_checkout(ref, approve=True, amount=999)
+
+    # Then the audit waits for the news, as for any checkout whose approval has not reached us
+    sound(services)
+
+    # And once the news comes, what was taken goes back to the payer
+    assert client.post("/v1/webhooks/sandbox", content=body, headers=headers).status_code == 200
+    found = payment(services, waiting)
+    assert (found.status, found.end_reason, found.taken_amount, found.pending_action) == (
+        "charged",
+        "amount_mismatch",
+        999,
+        "refund",
+    )
+    world.worker.run_until_idle()
+    assert payment(services, waiting).status == "refunded"
+    sound(services)
+
+
+# ---------------------------------------------------------------------------- the queue's actions
+
+
+def test_retry_owes_the_capture_again_and_the_worker_makes_it(
+    world: World, services: Services
+) -> None:
+    hold = world.succeeded_hold()
+    spend_capture(world, hold)
+
+    retried = world.act(hold, "retry", key=None)  # moving no money, it needs no key
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["payment"]["actions"] == []
+    world.worker.tick()
+    done = payment(services, hold)
+    assert (done.status, done.pending_action, done.end_reason, done.resolution) == (
+        "captured",
+        None,
+        None,
+        "retry",
+    )
+    assert world.queue() == []
+    again = world.act(hold, "retry", key=None)
+    assert (again.status_code, again.json()["code"]) == (409, "payment_not_queued")
+    sound(services)
+
+
+def test_write_off_pays_the_merchant_from_the_platform_and_lets_the_hold_go(
+    world: World, services: Services
+) -> None:
+    hold = world.succeeded_hold()
+    spend_capture(world, hold)
+
+    unkeyed = world.act(hold, "write_off", key=None)
+    assert (unkeyed.status_code, unkeyed.json()["code"]) == (422, "idempotency_key_required")
+    assert world.queue() != []
+    written = world.act(hold, "write_off")
+    repeat = world.act(hold, "write_off")
+
+    assert written.status_code == 200, written.text
+    assert repeat.json() == written.json()
+    kinds = services.db.run_sync(
+        lambda s: sorted(
+            (j.kind, j.status) for j in s.scalars(select(Journal).where(Journal.payment_id == hold))
+        ),
+        write=False,
+    )
+    assert kinds == [("authorize", "pending"), ("write_off", "posted")]
+    balance = world.client.get(
+        f"/v1/merchants/{world.merchant.id}/balance", headers=world.operator.headers
+    )
+    assert sum(m["amount"] for m in balance.json()["owed"]) > 0
+    world.worker.tick()  # the shopper's hold is let go
+    assert payment(services, hold).status == "voided"
+    sound(services)
+
+
+def test_refund_of_a_refund_that_failed_puts_the_money_in_the_payers_wallet(
+    world: World, services: Services
+) -> None:
+    charge = world.failed_charge()
+    for _ in range(LIMITS.max_attempts - 1):
+        tick_until_due(world.worker, services, charge)
+    assert payment(services, charge).end_reason == "refund_failed"
+    assert [p["actions"] for p in world.queue()] == [["retry", "refund"]]
+    assert world.act(charge, "write_off").json()["code"] == "queue_action_not_available"
+
+    refunded = world.act(charge, "refund")
+
+    assert refunded.status_code == 200, refunded.text
+    assert payment(services, charge).status == "refunded"
+    wallet = world.client.get("/v1/me/wallet", headers=world.shoppers[0].headers).json()
+    assert [b["amount"] for b in wallet["balances"]] == [payment(services, charge).amount]
+    assert world.queue() == []
+    sound(services)
+
+
+def test_a_refund_whose_answers_were_lost_waits_with_the_operators_until_a_retry_finds_it(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a charge for a team that failed, whose refund the provider makes but whose every
+    # answer is lost until its attempts run out
+    deal = create_deal(services.db, world.merchant, team_size=2)
+    team = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
+    charge = pay_with_sandbox(
+        client, world.provider, world.shoppers[0], team["seat"]["id"], "charge"
+    )
+    notify(client, world.provider, charge)
+    clock.advance(timedelta(days=2))
+    world.provider.faults["refund"].extend([Fault.LOST] * LIMITS.max_attempts)
+    world.worker.tick()  # fails the team: the refund is owed
+    world.worker.tick()
+    for _ in range(LIMITS.max_attempts - 1):
+        tick_until_due(world.worker, services, charge)
+    ended = payment(services, charge)
+    assert (ended.status, ended.end_reason) == ("charged", "refund_failed")
+    ref = world.provider.sandbox.intent_of_payment(charge).ref
+    made = [op for op in operations_at_the_sandbox(services) if op[:2] == (ref, "refund")]
+    assert made == [(ref, "refund", ended.amount)]
+
+    # Then the audit waits for the answer with the operators
+    sound(services)
+
+    # When an operator retries, the provider answers with the refund it made, once
+    assert world.act(charge, "retry", key=None).status_code == 200
+    world.worker.tick()
+    assert payment(services, charge).status == "refunded"
+    made = [op for op in operations_at_the_sandbox(services) if op[:2] == (ref, "refund")]
+    assert made == [(ref, "refund", ended.amount)]
+    sound(services)
+
+
+def test_only_operators_see_and_act_on_the_queue(world: World) -> None:
+    shopper = world.shoppers[0]
+    assert (
+        world.client.get("/v1/operator/payments/queue", headers=shopper.headers).status_code == 403
+    )
+    missing = world.act("pay_missing", "retry", key=None)
+    assert (missing.status_code, missing.json()["code"]) == (404, "payment_not_found")
+
+
+# ---------------------------------------------------------------------------- racing
+
+
+def test_an_operators_retry_racing_the_worker_makes_one_provider_call_and_one_journal(
+    world: World, services: Services
+) -> None:
+    # Given a hold in the queue after its capture ran out of attempts
+    hold = world.succeeded_hold()
+    spend_capture(world, hold)
+    calls = len([c for c in world.provider.calls if c.kind == "capture"])
+    other = worker_of(services)
+
+    # When two operators retry it while two workers tick, all at once
+    barrier = threading.Barrier(4)
+    answers: list[int] = []
+
+    def operator(key: str) -> None:
+        barrier.wait()
+        answers.append(world.act(hold, "retry", key=key).status_code)
+
+    def ticking(worker: Worker) -> None:
+        barrier.wait()
+        for _ in range(5):
+            worker.tick()
+
+    threads = [
+        threading.Thread(target=operator, args=("a",)),
+        threading.Thread(target=operator, args=("b",)),
+        threading.Thread(target=ticking, args=(world.worker,)),
+        threading.Thread(target=ticking, args=(other,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    world.worker.run_until_idle()
+
+    # Then one retry was taken, the sandbox captured once, and one earning was journalled
+    assert sorted(answers) == [200, 409]
+    assert len([c for c in world.provider.calls if c.kind == "capture"]) == calls + 1
+    ref = world.provider.sandbox.intent_of_payment(hold).ref
+    assert [op for op in operations_at_the_sandbox(services) if op[0] == ref] == [
+        (ref, "capture", payment(services, hold).amount)
+    ]
+    earned = services.db.run_sync(
+        lambda s: s.scalar(
+            text("SELECT COUNT(*) FROM ledger_journals WHERE payment_id = :p AND kind = 'earn'"),
+            {"p": hold},
+        ),
+        write=False,
+    )
+    assert earned == 1
+    assert payment(services, hold).status == "captured"
+    sound(services)

@@ -1,0 +1,119 @@
+"""Refunds after success and disputes with Stripe: partial refunds through the official SDK
+against the fake, and ``charge.refunded`` / ``charge.dispute.created`` / ``.closed`` through
+the inbox."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from pintuan.audit.ledger import check_ledger
+from pintuan.domain.roles import Role
+from pintuan.payments.refund_models import Dispute, Refund
+from pintuan.services import Services
+from pintuan.worker import Worker
+from tests.factories import create_account
+from tests.fakes.stripe_api import FakeStripe
+from tests.features import test_stripe_payments_api as paying
+from tests.features.test_ledger import balance
+from tests.features.test_refunds import refund
+from tests.features.test_stripe_payments_api import paid_with_stripe, team_with_seats
+
+# The app talks to the fake Stripe as in the payment tests.
+served_fake, fake, settings = paying.served_fake, paying.fake, paying.settings
+
+
+def post(client: TestClient, hook: tuple[bytes, dict[str, str]]) -> None:
+    body, headers = hook
+    answer = client.post("/v1/webhooks/stripe", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+def sound(services: Services) -> None:
+    assert services.db.run_sync(check_ledger, write=False).breaches == []
+
+
+def test_partial_refunds_go_through_stripe_and_its_notices_confirm_them_once(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given a team of two that succeeded on Stripe holds, captured by the worker
+    _, seats = team_with_seats(client, services)
+    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
+    Worker(services).run_until_idle()
+    operator = create_account(services, role=Role.OPERATOR)
+    shopper, seat_id = seats[0]
+
+    # When an operator refunds 500 and then 700 of the first seat
+    first = refund(client, operator, seat_id, 500).json()
+    second = refund(client, operator, seat_id, 700).json()
+    Worker(services).run_until_idle()
+
+    # Then Stripe refunded each part once, naming our refund
+    made = fake.refunds_of(intents[0])
+    assert sorted((r["amount"], r["metadata"]["pintuan_refund"]) for r in made) == sorted(
+        [(500, first["id"]), (700, second["id"])]
+    )
+    # And its charge.refunded notice (twice) records nothing more, only Stripe's ids
+    post(client, fake.charge_refunded(intents[0]))
+    post(client, fake.charge_refunded(intents[0]))
+    found = services.db.run_sync(
+        lambda s: {r.id: (r.status, r.provider_ref) for r in s.scalars(select(Refund))},
+        write=False,
+    )
+    by_key = {r["metadata"]["pintuan_refund"]: r["id"] for r in made}
+    assert found == {k: ("succeeded", ref) for k, ref in by_key.items()}
+    sound(services)
+
+    # When 300 more is refunded in Stripe's dashboard and Stripe says so
+    fake.refund_in_dashboard(intents[0], 300)
+    post(client, fake.charge_refunded(intents[0]))
+
+    # Then it is a refund after success too, and the shopper sees all three
+    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
+    assert sorted((r["amount"]["amount"], r["source"]) for r in seen) == [
+        (300, "provider"),
+        (500, "request"),
+        (700, "request"),
+    ]
+    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
+    sound(services)
+
+
+def test_a_stripe_dispute_is_opened_then_lost_through_its_notices(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    _, seats = team_with_seats(client, services)
+    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
+    Worker(services).run_until_idle()
+
+    dispute = fake.open_dispute(intents[1], 1500)
+    post(client, fake.object_event("charge.dispute.created", dispute))
+    assert balance(services, "disputed") == 1500
+    closed = fake.close_dispute(dispute["id"], "lost")
+    post(client, fake.object_event("charge.dispute.closed", closed))
+
+    found = services.db.run_sync(
+        lambda s: [(d.provider_ref, d.status, d.amount) for d in s.scalars(select(Dispute))],
+        write=False,
+    )
+    assert found == [(dispute["id"], "lost", 1500)]
+    assert balance(services, "disputed") == 0
+    sound(services)
+
+
+def test_a_stripe_dispute_won_gives_the_money_back(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    _, seats = team_with_seats(client, services)
+    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
+    Worker(services).run_until_idle()
+
+    dispute = fake.open_dispute(intents[0], 800)
+    post(client, fake.object_event("charge.dispute.created", dispute))
+    post(
+        client, fake.object_event("charge.dispute.closed", fake.close_dispute(dispute["id"], "won"))
+    )
+
+    assert balance(services, "disputed") == 0
+    assert balance(services, "provider_clearing:stripe") == 3000
+    sound(services)

@@ -1,0 +1,149 @@
+"""The fast slate draw serves what the plain rules of ``domain.feed`` state: over random pools,
+rules and policies, every served slot is one the rules allowed, with the propensity and reason
+they give it, the slate ends where theirs would, and each candidate is drawn as often as its
+probability says."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import cast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pintuan.domain.feed import (
+    VERTICALS,
+    Candidate,
+    Policy,
+    Rules,
+    draw_slate,
+    replay_choices,
+    slot_choice,
+)
+from pintuan.domain.feed_draw import draw_slate_fast
+from tests.unit.test_feed_slates import VIEWER, candidate, policies, pools
+
+MISSING = "deal:not_in_the_pool"
+
+
+def the_policies(pool: list[Candidate], seed: int) -> list[Policy]:
+    """Random, popularity and a trained LinUCB, as the plain rules' tests use them."""
+    return [cast(Policy, policy) for policy in policies(pool, seed)]
+
+
+@st.composite
+def pools_and_rules(draw: st.DrawFn) -> tuple[list[Candidate], Rules, int]:
+    pool = draw(pools())
+    keys = [c.key for c in pool]
+    slots = draw(st.integers(1, 30))
+    pins = draw(
+        st.dictionaries(st.integers(0, slots + 2), st.sampled_from([*keys, MISSING]), max_size=3)
+    )
+    boosts = draw(
+        st.dictionaries(
+            st.sampled_from([*keys, "m_a", "m_b"]), st.sampled_from([0.5, 1.0, 5.0]), max_size=3
+        )
+    )
+    rules = Rules(
+        exploration=draw(st.sampled_from([0.0, 0.05, 0.1, 0.5, 1.0])),
+        min_share=draw(
+            st.dictionaries(st.sampled_from(VERTICALS), st.sampled_from([0.05, 0.1, 0.2, 0.34]))
+        ),
+        pins=pins,
+        boosts=boosts,
+        merchant_cap=draw(st.one_of(st.none(), st.integers(1, 4))),
+    )
+    return pool, rules, slots
+
+
+def domain_reason(
+    policy: Policy, pool: list[Candidate], shown: list[str], slots: int, rules: Rules, index: int
+) -> str:
+    """The reason the plain rules give for serving pool[index] after ``shown``."""
+    by_key = {c.key: i for i, c in enumerate(pool)}
+    choice = slot_choice(
+        list(policy.scores(VIEWER, pool)), pool, [by_key[k] for k in shown], slots, rules
+    )
+    assert choice is not None
+    if choice.vertical_share:
+        return "vertical_share"
+    return "best" if index in choice.best else "explore"
+
+
+@settings(max_examples=150, deadline=None)
+@given(pools_and_rules(), st.integers(0, 2**32 - 1))
+def test_every_served_slot_is_one_the_plain_rules_allow_with_their_propensity_and_reason(
+    drawn: tuple[list[Candidate], Rules, int], seed: int
+) -> None:
+    pool, rules, slots = drawn
+    for policy in the_policies(pool, seed):
+        rng = random.Random(seed)
+        placements = draw_slate_fast(policy.scores(VIEWER, pool), pool, slots, rules, rng)
+        shown = [p.candidate.key for p in placements]
+        # One extra slot after the last: the plain rules have nothing for it either.
+        choices = replay_choices(policy, VIEWER, pool, [*shown, MISSING], slots, rules)
+        by_key = {c.key: i for i, c in enumerate(pool)}
+        for n, placement in enumerate(placements):
+            index = by_key[placement.candidate.key]
+            eligible, probabilities = choices[n]
+            assert placement.position == n
+            assert index in eligible
+            assert placement.propensity == probabilities[eligible.index(index)]
+            if placement.reason == "pinned":
+                assert probabilities == (1.0,)
+            else:
+                assert placement.reason == domain_reason(
+                    policy, pool, shown[:n], slots, rules, index
+                )
+        if len(placements) < slots:
+            assert choices[len(placements)] == ((), ())
+
+
+@settings(max_examples=60, deadline=None)
+@given(pools(), st.integers(0, 2**32 - 1))
+def test_without_exploration_or_ties_the_fast_draw_serves_the_plain_rules_slate(
+    pool: list[Candidate], seed: int
+) -> None:
+    rules = Rules(exploration=0.0, min_share=dict.fromkeys(VERTICALS, 0.1), merchant_cap=2)
+    linucb = the_policies(pool, seed)[2]
+    scores = linucb.scores(VIEWER, pool)
+    plain = draw_slate(linucb, VIEWER, pool, 12, rules, random.Random(seed))
+    fast = draw_slate_fast(scores, pool, 12, rules, random.Random(seed))
+    assert fast == plain
+
+
+def test_each_candidate_is_drawn_as_often_as_its_propensity_says() -> None:
+    rng = random.Random(7)
+    pool = [
+        candidate(i, VERTICALS[i % 3], f"m_{'abc'[i % 3]}", rng)
+        for i in range(12)  # three verticals, three merchants
+    ]
+    rules = Rules(
+        exploration=0.3, min_share={VERTICALS[2]: 0.34}, merchant_cap=2, boosts={"m_a": 0.2}
+    )
+    linucb = the_policies(pool, 7)[2]
+    scores = linucb.scores(VIEWER, pool)
+    draws = 20_000
+    slot_counts: list[Counter[str]] = [Counter() for _ in range(3)]
+    for n in range(draws):
+        slate = draw_slate_fast(scores, pool, 3, rules, random.Random(n))
+        for placement in slate:
+            slot_counts[placement.position][placement.candidate.key] += 1
+    # The first slot's distribution is the plain rules' choice over the whole pool.
+    eligible, probabilities = replay_choices(linucb, VIEWER, pool, [MISSING], 3, rules)[0]
+    for index, probability in zip(eligible, probabilities, strict=True):
+        seen = slot_counts[0][pool[index].key] / draws
+        spread = (probability * (1 - probability) / draws) ** 0.5
+        assert abs(seen - probability) <= 5 * spread + 1e-9
+    # Later slots: served as often as the plain rules' own draw serves them.
+    plain: list[Counter[str]] = [Counter() for _ in range(3)]
+    for n in range(draws):
+        for placement in draw_slate(linucb, VIEWER, pool, 3, rules, random.Random(n)):
+            plain[placement.position][placement.candidate.key] += 1
+    for position in (1, 2):
+        for key in {*plain[position], *slot_counts[position]}:
+            p = plain[position][key] / draws
+            q = slot_counts[position][key] / draws
+            spread = ((p * (1 - p) + q * (1 - q)) / draws) ** 0.5
+            assert abs(p - q) <= 5 * spread + 1e-9
