@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
+from pintuan.domain.roles import Role
 from pintuan.feed.models import FeedImpression
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
@@ -265,3 +266,39 @@ def test_a_join_long_after_the_slate_is_not_credited(
 
     assert rewards(services) == []
 
+
+def test_a_join_is_credited_to_the_teams_own_card_when_its_deal_showed_first(
+    client: TestClient, services: Services
+) -> None:
+    operator = create_account(services, role=Role.OPERATOR)
+    merchant = create_merchant(services.db)
+    trio = create_deal(services.db, merchant, title="For three", team_size=3)
+    team = start_over_api(client, create_account(services), trio.id)
+    join_over_api(client, create_account(services), team.team_id)  # one seat from full
+    pinned = client.put(
+        "/v1/operator/feed",
+        json={
+            "rules": {
+                "exploration": 0.0,
+                "min_share": {},
+                "pins": {"0": f"deal:{trio.id}"},
+                "boosts": {},
+                "merchant_cap": None,
+                "reward_weights": {},
+            },
+            "arms": [{"name": "linucb", "kind": "linucb", "share": 1}],
+        },
+        headers=operator.headers,
+    )
+    assert pinned.status_code == 200, pinned.text
+    shopper = create_account(services)
+    saw = client.get("/v1/feed", headers=shopper.headers).json()
+    slots = {item["id"]: item["position"] for item in saw["items"]}
+    assert slots[trio.id] == 0
+    assert slots[team.team_id] > 0
+    flush(client)
+
+    join_over_api(client, shopper, team.team_id)
+    credit(services)
+
+    assert rewards(services) == [(saw["impression_id"], slots[team.team_id], "join")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from pintuan.deals.models import Deal
 from pintuan.deals.tasks import end_past_deals
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.roles import Role
+from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import clock
 from pintuan.services import Services
 from pintuan.worker import Worker
@@ -89,3 +91,31 @@ def test_the_deal_sweep_ends_at_most_one_batch_per_transaction(services: Service
     assert statuses_of_deals(services).count(DealStatus.ENDED.value) == 2
     assert Worker(services).run_until_idle().deals_ended == 3
     assert statuses_of_deals(services) == [DealStatus.ENDED.value] * 5
+
+
+# The plan that runs a ``LIMIT`` subquery again for each row of a nested loop: each run passes
+# over the rows the last one locked and took, so an ``IN (SELECT … LIMIT)`` update takes them all.
+NESTED_LOOP_ONLY = (
+    "enable_hashjoin",
+    "enable_mergejoin",
+    "enable_material",
+    "enable_hashagg",
+    "enable_sort",
+)
+
+
+def test_the_sweep_keeps_to_its_batch_whatever_plan_postgresql_chooses(services: Services) -> None:
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL's plans; SQLite has one writer and no row locks")
+    merchant = create_merchant(services.db)
+    for _ in range(5):
+        create_deal(services.db, merchant)
+    clock.offset = timedelta(days=8)
+
+    def sweep_in_nested_loops(tx: RawTx) -> int:
+        for setting in NESTED_LOOP_ONLY:
+            tx.execute(Sql(f"SET LOCAL {setting} = off"))
+        return end_past_deals(tx, 2)
+
+    assert services.db.run_raw_sync(sweep_in_nested_loops) == 2
+    assert statuses_of_deals(services).count(DealStatus.ENDED.value) == 2

@@ -19,10 +19,12 @@ from pintuan.kit.time import utc_now
 
 END_PAST_DEALS = Sql(
     """
+    WITH picked AS MATERIALIZED (
+        SELECT id FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now
+        ORDER BY ends_at LIMIT :limit SKIP_LOCKED
+    )
     UPDATE deals SET status = :ended, updated_at = :now
-    WHERE id IN (SELECT id FROM deals WHERE status IN ('live', 'paused') AND ends_at <= :now
-                 ORDER BY ends_at LIMIT :limit SKIP_LOCKED)
-      AND status IN ('live', 'paused')
+    WHERE id IN (SELECT id FROM picked) AND status IN ('live', 'paused')
     RETURNING id
 """,
     ended=DealStatus.ENDED,

@@ -6,8 +6,9 @@ the ids until it is ``SETTLE`` old, because PostgreSQL draws ids before commit):
 a ``join``, a seat paid a ``pay`` (and a ``join`` when it was paid as it was taken), a team's
 success a ``team_success`` for each of its members. Each goes to the viewer's latest slate that
 showed that team or its deal within ``PINTUAN_FEED_ATTRIBUTION_HOURS`` before it, under any of
-the viewer's pseudonyms (their account's, and the visitor cookies linked to it). A click is
-logged by the card's own link when it happens (``feed.serving``).
+the viewer's pseudonyms (their account's, and the visitor cookies linked to it), to the team's own
+card where that slate had one. A click is logged by the card's own link when it happens
+(``feed.serving``).
 
 Learning teaches every policy serving (all arms learn from every logged slate: the features say
 what was shown, whichever arm chose it): each reward not yet taught, worth its event's weight,
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
@@ -191,7 +192,12 @@ def _credit(session: Session, settings: Settings, deeds: list[_Deed]) -> None:
                     and_(_placements.c.kind == "deal", _placements.c.item_id == deed.deal_id),
                 ),
             )
-            .order_by(_impressions.c.served_at.desc(), _placements.c.position)
+            # The latest slate; in it the team's own card before its deal's.
+            .order_by(
+                _impressions.c.served_at.desc(),
+                case((_placements.c.kind == "team", 0), else_=1),
+                _placements.c.position,
+            )
             .limit(1)
         ).first()
         if found is not None:

@@ -24,11 +24,12 @@ from pintuan.kit.time import utc_now
 
 CONFIRM_OVERDUE = Sql(
     """
+    WITH picked AS MATERIALIZED (
+        SELECT seat_id FROM shipments WHERE status = 'shipped' AND receive_due_at <= :now
+        ORDER BY receive_due_at LIMIT :limit SKIP_LOCKED
+    )
     UPDATE shipments SET status = :received, received_at = :now, received_by = :auto
-    WHERE seat_id IN (SELECT seat_id FROM shipments
-                      WHERE status = 'shipped' AND receive_due_at <= :now
-                      ORDER BY receive_due_at LIMIT :limit SKIP_LOCKED)
-      AND status = :shipped
+    WHERE seat_id IN (SELECT seat_id FROM picked) AND status = :shipped
     RETURNING seat_id, user_id
 """,
     received=ShipmentStatus.RECEIVED,

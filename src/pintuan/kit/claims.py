@@ -22,8 +22,13 @@ Jobs that must run one at a time (a cursor over the outbox, the daily roll-up, h
 a row of ``worker_leases`` the same way (:func:`hold`): its holder keeps it by claiming it again
 each time it runs; anyone else gets it only once it has run out.
 
-On SQLite there is one writer: the claim's ``UPDATE … WHERE id IN (SELECT … LIMIT)`` runs whole
-while every other writer waits, so the same statements are correct there without row locks.
+A claim picks its rows in a ``MATERIALIZED`` common table expression and updates those: written
+as ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``, PostgreSQL may run the
+subquery again for each row of a nested loop, each run passing over the rows the last one took,
+and update more than ``n`` rows; a materialized expression runs once.
+
+On SQLite there is one writer: the claim runs whole while every other writer waits, so the same
+statements are correct there without row locks.
 """
 
 from __future__ import annotations
@@ -77,10 +82,12 @@ def leased_claim(*, table: str, key: str, due: str, order: str, returning: str) 
     free = f"({LEASE_COLUMN} IS NULL OR {LEASE_COLUMN} <= :now)"
     return Sql(
         f"""
+        WITH picked AS MATERIALIZED (
+            SELECT {key} FROM {table} WHERE {due} AND {free}
+            ORDER BY {order} LIMIT :limit SKIP_LOCKED
+        )
         UPDATE {table} SET {LEASE_COLUMN} = :until
-        WHERE {key} IN (SELECT {key} FROM {table} WHERE {due} AND {free}
-                        ORDER BY {order} LIMIT :limit SKIP_LOCKED)
-          AND {free}
+        WHERE {key} IN (SELECT {key} FROM picked) AND {free}
         RETURNING {returning}
         """  # noqa: S608 - the callers' own constant text, no outside input
     )
