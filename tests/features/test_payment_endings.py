@@ -118,17 +118,18 @@ class World:
         )
         return hold
 
-    def failed_charge(self) -> str:
-        """A charge for a team that failed: its refund is owed."""
+    def failed_charge(self, *faults: Fault) -> str:
+        """A charge for a team that failed: its refund is owed, and its first call met the
+        first of ``faults`` (by default a 500 each time until its attempts run out)."""
         deal = create_deal(self.services.db, self.merchant, team_size=2)
         team = self.client.post(f"/v1/deals/{deal.id}/teams", headers=self.shoppers[0].headers)
         seat = team.json()["seat"]["id"]
         charge = pay_with_sandbox(self.client, self.provider, self.shoppers[0], seat, "charge")
         notify(self.client, self.provider, charge)
         clock.advance(timedelta(days=2))
-        self.provider.faults["refund"].extend([Fault.REFUSED] * LIMITS.max_attempts)
+        self.provider.faults["refund"].extend(faults or [Fault.REFUSED] * LIMITS.max_attempts)
         self.worker.tick()  # fails the team: the refund is owed
-        self.worker.tick()  # and refused once
+        self.worker.tick()  # and its call fails once
         assert payment(self.services, charge).attempts == 1
         return charge
 
@@ -458,12 +459,10 @@ def test_write_off_pays_the_merchant_from_the_platform_and_lets_the_hold_go(
     sound(services)
 
 
-def test_refund_of_a_refund_that_failed_puts_the_money_in_the_payers_wallet(
+def test_a_refund_the_provider_declined_is_paid_into_the_payers_wallet(
     world: World, services: Services
 ) -> None:
-    charge = world.failed_charge()
-    for _ in range(LIMITS.max_attempts - 1):
-        tick_until_due(world.worker, services, charge)
+    charge = world.failed_charge(Fault.DECLINED)  # ends at once: the provider said no
     assert payment(services, charge).end_reason == "refund_failed"
     assert [p["actions"] for p in world.queue()] == [["retry", "refund"]]
     assert world.act(charge, "write_off").json()["code"] == "queue_action_not_available"
@@ -475,6 +474,34 @@ def test_refund_of_a_refund_that_failed_puts_the_money_in_the_payers_wallet(
     wallet = world.client.get("/v1/me/wallet", headers=world.shoppers[0].headers).json()
     assert [b["amount"] for b in wallet["balances"]] == [payment(services, charge).amount]
     assert world.queue() == []
+    sound(services)
+
+
+def test_a_refund_that_only_failed_is_retried_until_the_provider_says_no_then_paid_to_the_wallet(
+    world: World, services: Services
+) -> None:
+    # Given a refund whose every call failed (500s) until its attempts ran out: made or not,
+    # nobody knows, so paying the payer from the wallet could pay them twice
+    charge = world.failed_charge()
+    for _ in range(LIMITS.max_attempts - 1):
+        tick_until_due(world.worker, services, charge)
+    assert payment(services, charge).end_reason == "refund_failed"
+    assert [p["actions"] for p in world.queue()] == [["retry"]]
+    refused = world.act(charge, "refund")
+    assert (refused.status_code, refused.json()["code"]) == (409, "refund_outcome_unknown")
+
+    # When a retry's call gets the provider's answer, that it will not refund
+    world.provider.faults["refund"].append(Fault.DECLINED)
+    assert world.act(charge, "retry", key=None).status_code == 200
+    world.worker.tick()
+    assert payment(services, charge).end_reason == "refund_failed"
+    assert [p["actions"] for p in world.queue()] == [["retry", "refund"]]
+
+    # Then the payer is paid from the wallet, once (a new key: the first one's answer was 409)
+    assert world.act(charge, "refund", key="k2").status_code == 200
+    assert payment(services, charge).status == "refunded"
+    wallet = world.client.get("/v1/me/wallet", headers=world.shoppers[0].headers).json()
+    assert [b["amount"] for b in wallet["balances"]] == [payment(services, charge).amount]
     sound(services)
 
 
@@ -501,8 +528,10 @@ def test_a_refund_whose_answers_were_lost_waits_with_the_operators_until_a_retry
     made = [op for op in operations_at_the_sandbox(services) if op[:2] == (ref, "refund")]
     assert made == [(ref, "refund", ended.amount)]
 
-    # Then the audit waits for the answer with the operators
+    # Then the audit waits for the answer with the operators, who may only retry
     sound(services)
+    assert [p["actions"] for p in world.queue()] == [["retry"]]
+    assert world.act(charge, "refund").json()["code"] == "refund_outcome_unknown"
 
     # When an operator retries, the provider answers with the refund it made, once
     assert world.act(charge, "retry", key=None).status_code == 200

@@ -57,6 +57,7 @@ from pintuan.domain.payments import (
     ProviderError,
     ProviderEvent,
     ProviderRecord,
+    ProviderRefused,
 )
 from pintuan.domain.reconciliation import Reconciliation, reconcile
 from pintuan.domain.roles import Role
@@ -118,6 +119,11 @@ class Fault(StrEnum):
     REFUSED = "refused"  # the provider answers 500: nothing happened there
     LOST = "lost"  # the provider did it, but the answer never came back (a timeout)
     SLOW = "slow"  # the call outlasts the worker's lease, another worker takes over, timeout
+    DECLINED = "declined"  # the provider answers that it will never do it (a refund it closed)
+
+
+# What the random walk meets: failures after which the call may be made again.
+RETRIABLE_FAULTS = (Fault.REFUSED, Fault.LOST, Fault.SLOW)
 
 
 FAULT_KINDS = ("capture", "void", "refund", "poll")
@@ -202,6 +208,8 @@ class FalteringSandbox:
         self.calls.append(Call(kind, key, utc_now(), fault))
         if fault is Fault.REFUSED:
             raise ProviderError("sandbox: 500 Internal Server Error")
+        if fault is Fault.DECLINED:
+            raise ProviderRefused(f"sandbox: the {kind} was declined for good")
         if fault is Fault.SLOW:
             self._waiting = True
             try:
@@ -788,7 +796,7 @@ class MoneyMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.faults_planned < MAX_FAULTS)
     @step(
         kind=FAULTED_KINDS,
-        fault=st.sampled_from(Fault),
+        fault=st.sampled_from(RETRIABLE_FAULTS),
         times=st.integers(1, 3),
     )
     def provider_falters(self, kind: str, fault: Fault, times: int) -> None:

@@ -13,6 +13,9 @@ may then do with it. Every payment ends:
 * what needs a person goes into the operators' queue (``queued_at``), with a notification to
   every operator; there an operator may ``retry`` the call, ``refund`` the payer in full, or
   ``write_off`` a seat's missing money as a ledger journal (the platform pays the merchant).
+  A refund that failed is paid into the payer's wallet only on the provider's own word that it
+  was not made (a refusal, a refund-failed notice, the money sent back): a refund whose answers
+  were lost may have been made, and is retried under its key until the provider says which.
 
 A payment with an ``end_reason`` and nothing owed is finished for the worker: a terminal status
 (``expired``, ``voided``, ``refunded``, ``failed``), or waiting in the queue for an operator.
@@ -101,6 +104,29 @@ ACTIONS_FOR: dict[EndReason, tuple[QueueAction, ...]] = {
     EndReason.VOID_FAILED: (QueueAction.RETRY,),
     EndReason.REFUND_FAILED: (QueueAction.RETRY, QueueAction.REFUND),
 }
+
+
+# The outcomes of a refund call (or of the provider's news of one) that are the provider's own
+# word that the refund was not made: then, and only then, the payer may be paid from elsewhere.
+REFUND_NOT_MADE = frozenset({"refused", EndReason.REFUND_FAILED.value})
+
+
+def fits(action: QueueAction, reason: EndReason, last_refund_outcome: str | None) -> bool:
+    """Whether ``action`` fits a payment queued for ``reason`` whose latest refund call (if any)
+    came out as ``last_refund_outcome``."""
+    if action not in ACTIONS_FOR.get(reason, ()):
+        return False
+    if action is QueueAction.REFUND and reason is EndReason.REFUND_FAILED:
+        return last_refund_outcome in REFUND_NOT_MADE
+    return True
+
+
+def fitting_actions(reason: str | None, last_refund_outcome: str | None) -> list[str]:
+    """The actions that fit a payment queued for ``reason`` (see :func:`fits`)."""
+    if not reason:
+        return []
+    why = EndReason(reason)
+    return [a.value for a in ACTIONS_FOR.get(why, ()) if fits(a, why, last_refund_outcome)]
 
 
 # ---------------------------------------------------------------------------- history
@@ -487,6 +513,13 @@ OWE_AGAIN = Sql("""
     WHERE id = :id AND pending_action IS NULL AND status = :status
 """)
 REFUND_REVERSED = Sql("SELECT 1 FROM ledger_journals WHERE id = :id")
+LAST_REFUND_OUTCOME = Sql(
+    """
+    SELECT outcome FROM payment_attempts WHERE payment_id = :id AND action = :refund
+    ORDER BY id DESC LIMIT 1
+""",
+    refund=ProviderAction.REFUND,
+)
 LOCK_PAYMENT = Sql("SELECT id FROM payments WHERE id = :id FOR UPDATE")
 
 
@@ -507,10 +540,16 @@ def act_on_queued_payment(
         )
     reason = EndReason(found.end_reason) if found.end_reason else None
     if reason is None or action not in ACTIONS_FOR.get(reason, ()):
-        fits = ", ".join(a.value for a in ACTIONS_FOR.get(reason, ())) if reason else "none"
+        fitting = ", ".join(a.value for a in ACTIONS_FOR.get(reason, ())) if reason else "none"
         raise Conflict(
-            f"A payment queued for {reason} cannot be given {action.value}; fitting: {fits}.",
+            f"A payment queued for {reason} cannot be given {action.value}; fitting: {fitting}.",
             code="queue_action_not_available",
+        )
+    if not fits(action, reason, tx.scalar(LAST_REFUND_OUTCOME, {"id": payment_id})):
+        raise Conflict(
+            "The provider has not said that this refund failed: its answers were lost, so it "
+            "may have been made. Retry it: under its key the provider answers with what it did.",
+            code="refund_outcome_unknown",
         )
     capture_before = _instant(tx, found.capture_before)
     # A capture may be retried past the hold's end: its key makes the provider answer with
@@ -619,11 +658,3 @@ def refund_payment_in_full(tx: RawTx, payment: PaymentMoney, now: datetime) -> N
         currency=payment.currency,
         to="wallet",
     )
-
-
-# ---------------------------------------------------------------------------- reading the queue
-
-
-def fitting_actions(reason: str | None) -> list[str]:
-    """The actions that fit a payment queued for ``reason``."""
-    return [a.value for a in ACTIONS_FOR.get(EndReason(reason), ())] if reason else []

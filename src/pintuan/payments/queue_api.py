@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
+from pintuan.domain.payments import ProviderAction
 from pintuan.errors import InvalidInput, NotFound
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
@@ -53,9 +54,10 @@ class QueuedPaymentOut(BaseModel):
     actions: list[str]  # what fits now (none once resolved)
 
     @classmethod
-    def of(cls, p: Payment) -> QueuedPaymentOut:
+    def of(cls, p: Payment, last_refund_outcome: str | None) -> QueuedPaymentOut:
+        """``last_refund_outcome``: how the payment's latest refund call came out, if any."""
         waiting = p.queued_at is not None and p.resolved_at is None and p.pending_action is None
-        fits = endings.fitting_actions(p.end_reason) if waiting else []
+        fits = endings.fitting_actions(p.end_reason, last_refund_outcome) if waiting else []
         return cls(
             id=p.id,
             provider=p.provider,
@@ -108,18 +110,49 @@ def open_queue(session: Session, after: str | None, limit: int) -> list[Payment]
     return list(session.scalars(query))
 
 
+def last_refund_outcomes(session: Session, payment_ids: list[str]) -> dict[str, str]:
+    """How each payment's latest refund call came out, for those that made one."""
+    latest: dict[str, str] = {}
+    for payment_id, outcome in session.execute(
+        select(PaymentAttempt.payment_id, PaymentAttempt.outcome)
+        .where(
+            PaymentAttempt.payment_id.in_(payment_ids),
+            PaymentAttempt.action == ProviderAction.REFUND.value,
+        )
+        .order_by(PaymentAttempt.id)
+    ):
+        latest[payment_id] = outcome
+    return latest
+
+
+def queue_page(
+    session: Session, after: str | None, limit: int
+) -> tuple[list[Payment], dict[str, str]]:
+    """A page of the queue, and the latest refund outcome of each payment on it."""
+    rows = open_queue(session, after, limit)
+    return rows, last_refund_outcomes(session, [p.id for p in rows])
+
+
+def queued_payment(session: Session, payment: Payment) -> QueuedPaymentOut:
+    """One payment as the queue shows it."""
+    return QueuedPaymentOut.of(payment, last_refund_outcomes(session, [payment.id]).get(payment.id))
+
+
 def payment_with_history(session: Session, payment_id: str) -> QueuedPaymentDetail:
     """One payment as the queue shows it, with every attempt and decision about it."""
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise NotFound(f"No payment {payment_id}.", code="payment_not_found")
-    history = session.scalars(
-        select(PaymentAttempt)
-        .where(PaymentAttempt.payment_id == payment_id)
-        .order_by(PaymentAttempt.id)
+    history = list(
+        session.scalars(
+            select(PaymentAttempt)
+            .where(PaymentAttempt.payment_id == payment_id)
+            .order_by(PaymentAttempt.id)
+        )
     )
+    refunds = [a.outcome for a in history if a.action == ProviderAction.REFUND.value]
     return QueuedPaymentDetail(
-        **QueuedPaymentOut.of(payment).model_dump(),
+        **QueuedPaymentOut.of(payment, refunds[-1] if refunds else None).model_dump(),
         history=[
             AttemptOut(
                 action=a.action, outcome=a.outcome, detail=a.detail, actor_id=a.actor_id, at=a.at
@@ -140,8 +173,8 @@ async def list_payment_queue(
     ended their course, waiting for an operator (operators only)."""
     require_operator(principal)
     after = decode_cursor(cursor) if cursor else None
-    rows = await services.db.read(open_queue, after, limit)
-    return page_of(rows, limit, QueuedPaymentOut.of)
+    rows, refunds = await services.db.read(queue_page, after, limit)
+    return page_of(rows, limit, lambda p: QueuedPaymentOut.of(p, refunds.get(p.id)))
 
 
 @router.get("/v1/operator/payments/{payment_id}", response_model=QueuedPaymentDetail)
@@ -178,6 +211,6 @@ async def act_on_payment(
         )
         payment = session.get(Payment, payment_id)
         assert payment is not None  # just acted on
-        return QueueActionOut(payment=QueuedPaymentOut.of(payment), action=action.value)
+        return QueueActionOut(payment=queued_payment(session, payment), action=action.value)
 
     return await run_write(request, services, principal, work)

@@ -224,6 +224,9 @@ ERROR_MESSAGES: dict[str, str] = {
     # Every payment ends: the operators' queue of payments.
     "payment_not_queued": N_("This payment is not waiting in the operators' queue."),
     "queue_action_not_available": N_("This action does not fit this payment."),
+    "refund_outcome_unknown": N_(
+        "The provider has not said that this refund failed: it may have been made. Retry it."
+    ),
     "hold_expired": N_("The provider's hold has ended; it can no longer be captured or voided."),
 }
 
