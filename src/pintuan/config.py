@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     payment_max_attempts: int = Field(default=20, ge=1, le=1000)
     payment_call_deadline_hours: int = Field(default=72, ge=1, le=2160)
     payment_capture_margin_minutes: int = Field(default=60, ge=0, le=10080)
+    # How long the shopper of a confirmed seat has to pay again when an operator asks them to.
+    payment_repay_hours: int = Field(default=72, ge=1, le=2160)
 
     # Stripe (enabled when the secret key is set). api_base points the SDK elsewhere (tests).
     stripe_secret_key: SecretStr | None = None

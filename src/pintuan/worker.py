@@ -527,6 +527,9 @@ class Worker:
         grace = timedelta(minutes=self.services.settings.settlement_grace_minutes)
         self.services.db.run_sync(lambda s: settle_recent_days(s, now, grace=grace))
         self._reconcile_due_days(now)
+        # Shoppers asked to pay again who did not in time: back to the operators (hours late
+        # at most by the housekeeping's period, against a window of days).
+        self.services.db.run_raw_sync(endings.requeue_unpaid_seats, now, self.batch)
         self.services.db.run_sync(delete_expired_keys)
         window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)
         self.services.db.run_sync(lambda s: forget_old_attempts(s, older_than=now - window))

@@ -25,6 +25,7 @@ from pintuan.payments.endings import CallLimits
 from pintuan.payments.models import Payment, PaymentAttempt
 from pintuan.services import Services
 from pintuan.worker import Worker
+from tests.console_data import log_in
 from tests.factories import create_account, create_deal, create_merchant
 from tests.features.test_payment_properties import (
     FalteringSandbox,
@@ -191,7 +192,7 @@ def test_a_capture_refused_until_its_attempts_run_out_goes_to_the_queue_with_its
     assert len([c for c in world.provider.calls if c.kind == "capture"]) == LIMITS.max_attempts
     # the queue lists it with the actions that fit, and the operators were told
     assert [(p["id"], p["end_reason"], p["actions"]) for p in world.queue()] == [
-        (hold, "capture_failed", ["retry", "refund", "write_off"])
+        (hold, "capture_failed", ["retry", "refund", "write_off", "charge_again"])
     ]
     detail = world.client.get(f"/v1/operator/payments/{hold}", headers=world.operator.headers)
     assert [h["outcome"] for h in detail.json()["history"]][-1] == "capture_failed"
@@ -237,7 +238,9 @@ def test_a_capture_unanswered_past_the_end_of_its_hold_is_asked_again_and_ends_a
         None,
         "capture_failed",
     )
-    assert [p["actions"] for p in world.queue()] == [["retry", "refund", "write_off"]]
+    assert [p["actions"] for p in world.queue()] == [
+        ["retry", "refund", "write_off", "charge_again"]
+    ]
     sound(services)
 
     # When an operator retries, the provider answers for good: the hold has lapsed
@@ -259,7 +262,7 @@ def test_a_capture_unanswered_past_the_end_of_its_hold_is_asked_again_and_ends_a
         write=False,
     )
     assert journals == {"authorize": "voided"}
-    assert [p["actions"] for p in world.queue()] == [["write_off", "refund"]]
+    assert [p["actions"] for p in world.queue()] == [["write_off", "refund", "charge_again"]]
     sound(services)
 
 
@@ -456,6 +459,98 @@ def test_write_off_pays_the_merchant_from_the_platform_and_lets_the_hold_go(
     assert sum(m["amount"] for m in balance.json()["owed"]) > 0
     world.worker.tick()  # the shopper's hold is let go
     assert payment(services, hold).status == "voided"
+    sound(services)
+
+
+def notices_of(services: Services, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    return services.db.run_sync(
+        lambda s: [
+            (n.user_id, n.data)
+            for n in s.scalars(select(Notification).where(Notification.kind == kind))
+        ],
+        write=False,
+    )
+
+
+@pytest.mark.parametrize("style", ["hold", "charge"])
+def test_charge_again_asks_the_shopper_to_pay_again_and_their_money_goes_to_the_merchant(
+    world: World, services: Services, style: str
+) -> None:
+    # Given a confirmed seat whose hold could not be captured
+    hold = world.succeeded_hold()
+    spend_capture(world, hold)
+    seat_id = payment(services, hold).seat_id
+    assert seat_id is not None
+    shopper = world.shoppers[1]
+    assert (
+        world.client.post(
+            f"/v1/seats/{seat_id}/payments", json={"provider": "sandbox"}, headers=shopper.headers
+        ).json()["code"]
+        == "seat_not_payable"
+    )
+
+    # When an operator asks its shopper to pay again
+    unkeyed = world.act(hold, "charge_again", key=None)
+    assert (unkeyed.status_code, unkeyed.json()["code"]) == (422, "idempotency_key_required")
+    asked = world.act(hold, "charge_again")
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["payment"]["actions"] == []
+    world.worker.tick()  # the old hold is let go; the shopper is told
+
+    # Then the shopper sees it and pays again, and the merchant earns the seat once
+    assert payment(services, hold).status == "voided"
+    [(told, data)] = notices_of(services, "pay_again")
+    assert (told, data["amount"]) == (shopper.user_id, payment(services, hold).amount)
+    log_in(world.client, shopper)
+    orders = world.client.get("/orders", headers={"accept": "text/html"})
+    world.client.cookies.clear()
+    assert f'action="/seats/{seat_id}/pay"' in orders.text
+    assert "Pay again" in orders.text
+    again = pay_with_sandbox(world.client, world.provider, shopper, seat_id, style)
+    notify(world.client, world.provider, again)
+    world.worker.tick()  # a hold is captured
+    assert payment(services, again).status == ("captured" if style == "hold" else "charged")
+    balance = world.client.get(
+        f"/v1/merchants/{world.merchant.id}/balance", headers=world.operator.headers
+    )
+    assert sum(m["amount"] for m in balance.json()["owed"]) > 0
+    twice = world.client.post(
+        f"/v1/seats/{seat_id}/payments", json={"provider": "sandbox"}, headers=shopper.headers
+    )
+    assert twice.json()["code"] == "seat_not_payable"
+    assert world.queue() == []
+    sound(services)
+
+
+def test_a_shopper_who_does_not_pay_again_in_time_is_back_with_the_operators_as_unpaid(
+    world: World, services: Services
+) -> None:
+    hold = world.succeeded_hold()
+    spend_capture(world, hold)
+    seat_id = payment(services, hold).seat_id
+    assert world.act(hold, "charge_again").status_code == 200
+    world.worker.tick()
+    sound(services)  # the seat waits for its shopper: no money, and none missing
+
+    clock.advance(timedelta(hours=services.settings.payment_repay_hours, minutes=10))
+    world.worker.run_until_idle()
+
+    back = payment(services, hold)
+    assert (back.end_reason, back.resolution, back.resolved_at) == ("unpaid", None, None)
+    assert [(p["id"], p["actions"]) for p in world.queue()] == [
+        (hold, ["write_off", "charge_again"])
+    ]
+    assert history(services, hold)[-1] == ("pay_again", "unpaid")
+    late = world.client.post(
+        f"/v1/seats/{seat_id}/payments",
+        json={"provider": "sandbox"},
+        headers=world.shoppers[1].headers,
+    )
+    assert late.json()["code"] == "seat_not_payable"
+    assert len(notices_of(services, "payment_queued")) == 2  # queued, then back
+    sound(services)
+    assert world.act(hold, "write_off", key="k2").status_code == 200
+    assert world.queue() == []
     sound(services)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement, Subquery
 
@@ -170,7 +170,7 @@ def _ended_teams(session: Session) -> list[Breach]:
 # Every payment ends (payments/endings.py): a payment an owed call gave up on, or whose
 # provider's news ended its course, waits in the operators' queue; it is in a person's hands,
 # not in limbo. Those whose capture never happened still stand for their confirmed seat.
-_SEAT_ENDINGS = ("capture_failed", "hold_expired")
+_SEAT_ENDINGS = ("capture_failed", "hold_expired", "unpaid")
 
 
 def _not_with_operators() -> ColumnElement[bool]:
@@ -217,7 +217,8 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
         .group_by(Payment.seat_id)
         .having(func.count() > 1)
     ).all()
-    # Every confirmed seat keeps exactly one payment's money (or is owed its capture).
+    # Every confirmed seat keeps exactly one payment's money (or is owed its capture); one whose
+    # shopper is asked to pay again (``repay_by``) keeps none until they do.
     keeping = (
         select(Payment.seat_id, func.count().label("n"))
         .where(
@@ -228,8 +229,13 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
                     Payment.end_reason.is_(None),  # a refund that failed is still owed back
                 ),
                 and_(Payment.status == "authorized", Payment.pending_action == "capture"),
-                # Its money never came: with the operators, or written off or refunded by one.
-                and_(Payment.queued_at.is_not(None), Payment.end_reason.in_(_SEAT_ENDINGS)),
+                # Its money never came: with the operators, or written off or refunded by one
+                # (not charged again: the new payment stands for the seat).
+                and_(
+                    Payment.queued_at.is_not(None),
+                    Payment.end_reason.in_(_SEAT_ENDINGS),
+                    or_(Payment.resolution.is_(None), Payment.resolution != "charge_again"),
+                ),
                 Payment.resolution.in_(("write_off", "refund")),
             )
         )
@@ -242,7 +248,7 @@ def _money_in_limbo(session: Session, grace: timedelta) -> list[Breach]:
         .where(
             Seat.status == "confirmed",
             Seat.price_amount > 0,  # a free leader seat has no payment
-            func.coalesce(keeping.c.n, 0) != 1,
+            func.coalesce(keeping.c.n, 0) != case((Seat.repay_by.is_(None), 1), else_=0),
         )
     ).all()
     return (

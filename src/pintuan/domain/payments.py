@@ -46,6 +46,7 @@ class EndReason(StrEnum):
     REFUND_FAILED = "refund_failed"  # the refund was refused or ran out of attempts or time
     VOID_FAILED = "void_failed"  # the void ran out of attempts before the hold lapsed
     NO_NEWS = "no_news"  # polls ran out with no word of the checkout from the provider
+    UNPAID = "unpaid"  # its shopper, asked to pay for the seat again, did not in time
 
 
 class PaymentPurpose(StrEnum):

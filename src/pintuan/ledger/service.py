@@ -258,6 +258,11 @@ CHARGES_OF_TEAM = Sql(
     confirmed=SeatStatus.CONFIRMED,
     charged=PaymentStatus.CHARGED,
 )
+CHARGED_PAYMENT = Sql(
+    _EARNINGS.format(which="p.id = :id AND p.status = :charged AND p.pending_action IS NULL"),
+    confirmed=SeatStatus.CONFIRMED,
+    charged=PaymentStatus.CHARGED,
+)
 CAPTURED_PAYMENT = Sql(
     _EARNINGS.format(which="p.id = :id AND p.status = :captured"),
     confirmed=SeatStatus.CONFIRMED,
@@ -286,6 +291,12 @@ def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
 def earn_team_charges(tx: RawTx, team_id: str, now: datetime) -> None:
     """A team succeeded: its charged seats' money becomes the merchant's, less the fee."""
     _earn(tx, tx.all_as(Earning, CHARGES_OF_TEAM, {"team_id": team_id}), now)
+
+
+def earn_charge(tx: RawTx, payment_id: str, now: datetime) -> None:
+    """A confirmed seat was paid again by a charge: its money becomes the merchant's, less the
+    fee, dated when the team succeeded (a late entry, settled as an adjustment)."""
+    _earn(tx, tx.all_as(Earning, CHARGED_PAYMENT, {"id": payment_id}), now)
 
 
 # ---------------------------------------------------------------------------- provider results

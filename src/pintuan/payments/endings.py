@@ -11,8 +11,12 @@ may then do with it. Every payment ends:
   (``hold_expired``), took another sum than asked (``amount_mismatch``: what was taken goes
   back at once, void or refund, and is journalled), or a refund failed (``refund_failed``);
 * what needs a person goes into the operators' queue (``queued_at``), with a notification to
-  every operator; there an operator may ``retry`` the call, ``refund`` the payer in full, or
-  ``write_off`` a seat's missing money as a ledger journal (the platform pays the merchant).
+  every operator; there an operator may ``retry`` the call, ``refund`` the payer in full,
+  ``write_off`` a seat's missing money as a ledger journal (the platform pays the merchant), or
+  ``charge_again``: ask the shopper of a confirmed seat whose money never came to pay for it
+  again, within ``PINTUAN_PAYMENT_REPAY_HOURS`` (a notification, and "Pay again" on their
+  orders). The money that comes is captured or earned at once; none by then puts the payment
+  back in the queue as ``unpaid``, where it may be written off or charged again.
   A refund that failed is paid into the payer's wallet only on the provider's own word that it
   was not made (a refusal, a refund-failed notice, the money sent back): a refund whose answers
   were lost may have been made, and is retried under its key until the provider says which.
@@ -41,6 +45,7 @@ from pintuan.domain.payments import (
     money_back,
 )
 from pintuan.domain.roles import Role
+from pintuan.domain.teams import SeatStatus
 from pintuan.errors import Conflict, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.rawsql import RawTx, Sql
@@ -95,15 +100,24 @@ class QueueAction(StrEnum):
     RETRY = "retry"  # owe the failed call again, with a fresh count of attempts
     REFUND = "refund"  # give the payer everything back: a hold voided, a charge to the wallet
     WRITE_OFF = "write_off"  # the platform pays the merchant for a seat whose money never came
+    CHARGE_AGAIN = "charge_again"  # its shopper is asked to pay for the confirmed seat again
 
 
 # Which actions fit each reason (a hold's capture or void, a refund that failed).
 ACTIONS_FOR: dict[EndReason, tuple[QueueAction, ...]] = {
-    EndReason.CAPTURE_FAILED: (QueueAction.RETRY, QueueAction.REFUND, QueueAction.WRITE_OFF),
-    EndReason.HOLD_EXPIRED: (QueueAction.WRITE_OFF, QueueAction.REFUND),
+    EndReason.CAPTURE_FAILED: (
+        QueueAction.RETRY,
+        QueueAction.REFUND,
+        QueueAction.WRITE_OFF,
+        QueueAction.CHARGE_AGAIN,
+    ),
+    EndReason.HOLD_EXPIRED: (QueueAction.WRITE_OFF, QueueAction.REFUND, QueueAction.CHARGE_AGAIN),
     EndReason.VOID_FAILED: (QueueAction.RETRY,),
     EndReason.REFUND_FAILED: (QueueAction.RETRY, QueueAction.REFUND),
+    EndReason.UNPAID: (QueueAction.WRITE_OFF, QueueAction.CHARGE_AGAIN),
 }
+# The actions that stand for a confirmed seat's money: only for a seat whose team succeeded.
+FOR_CONFIRMED_SEATS = frozenset({QueueAction.WRITE_OFF, QueueAction.CHARGE_AGAIN})
 
 
 # The outcomes of a refund call (or of the provider's news of one) that are the provider's own
@@ -111,22 +125,33 @@ ACTIONS_FOR: dict[EndReason, tuple[QueueAction, ...]] = {
 REFUND_NOT_MADE = frozenset({"refused", EndReason.REFUND_FAILED.value})
 
 
-def fits(action: QueueAction, reason: EndReason, last_refund_outcome: str | None) -> bool:
-    """Whether ``action`` fits a payment queued for ``reason`` whose latest refund call (if any)
-    came out as ``last_refund_outcome``."""
+@dataclass(frozen=True, slots=True)
+class QueueFacts:
+    """What besides its reason decides which actions fit a queued payment."""
+
+    last_refund_outcome: str | None = None  # how its latest refund call came out, if any
+    seat_confirmed: bool = False  # its seat's team succeeded
+
+
+def fits(action: QueueAction, reason: EndReason, facts: QueueFacts) -> bool:
+    """Whether ``action`` fits a payment queued for ``reason``: a refund that failed goes to
+    the wallet only on the provider's word (:data:`REFUND_NOT_MADE`); only a confirmed seat is
+    written off or charged again."""
     if action not in ACTIONS_FOR.get(reason, ()):
         return False
+    if action in FOR_CONFIRMED_SEATS and not facts.seat_confirmed:
+        return False
     if action is QueueAction.REFUND and reason is EndReason.REFUND_FAILED:
-        return last_refund_outcome in REFUND_NOT_MADE
+        return facts.last_refund_outcome in REFUND_NOT_MADE
     return True
 
 
-def fitting_actions(reason: str | None, last_refund_outcome: str | None) -> list[str]:
+def fitting_actions(reason: str | None, facts: QueueFacts) -> list[str]:
     """The actions that fit a payment queued for ``reason`` (see :func:`fits`)."""
     if not reason:
         return []
     why = EndReason(reason)
-    return [a.value for a in ACTIONS_FOR.get(why, ()) if fits(a, why, last_refund_outcome)]
+    return [a.value for a in ACTIONS_FOR.get(why, ()) if fits(a, why, facts)]
 
 
 # ---------------------------------------------------------------------------- history
@@ -524,11 +549,18 @@ LOCK_PAYMENT = Sql("SELECT id FROM payments WHERE id = :id FOR UPDATE")
 
 
 def act_on_queued_payment(
-    tx: RawTx, payment_id: str, action: QueueAction, actor_id: str, now: datetime
+    tx: RawTx,
+    payment_id: str,
+    action: QueueAction,
+    actor_id: str,
+    now: datetime,
+    *,
+    repay_within: timedelta,
 ) -> str:
     """An operator's action on a payment in the queue, at most once: the first action closes
     its place in the queue (a conditional write), so two operators, or a repeat, cannot both
-    act. Returns the payment's reason. Refused: not queued, or an action that does not fit."""
+    act. Returns the payment's reason. Refused: not queued, or an action that does not fit.
+    ``repay_within``: how long a shopper asked to pay again (``charge_again``) has."""
     if not tx.sqlite:
         tx.execute(LOCK_PAYMENT, {"id": payment_id})
     found = tx.one_as(Queued, QUEUED, {"id": payment_id})
@@ -545,7 +577,17 @@ def act_on_queued_payment(
             f"A payment queued for {reason} cannot be given {action.value}; fitting: {fitting}.",
             code="queue_action_not_available",
         )
-    if not fits(action, reason, tx.scalar(LAST_REFUND_OUTCOME, {"id": payment_id})):
+    facts = QueueFacts(
+        last_refund_outcome=tx.scalar(LAST_REFUND_OUTCOME, {"id": payment_id}),
+        seat_confirmed=_seat_confirmed(tx, found.seat_id),
+    )
+    if action in FOR_CONFIRMED_SEATS and not facts.seat_confirmed:
+        raise Conflict(
+            "Only a seat whose team succeeded is written off or charged again: the merchant "
+            "earns nothing yet.",
+            code="queue_action_not_available",
+        )
+    if not fits(action, reason, facts):
         raise Conflict(
             "The provider has not said that this refund failed: its answers were lost, so it "
             "may have been made. Retry it: under its key the provider answers with what it did.",
@@ -565,11 +607,6 @@ def act_on_queued_payment(
     ):
         raise Conflict(
             "The provider returned this payment's refund; refund it to the payer's wallet.",
-            code="queue_action_not_available",
-        )
-    if action is QueueAction.WRITE_OFF and not _seat_confirmed(tx, found.seat_id):
-        raise Conflict(
-            "Only a seat whose team succeeded is written off: the merchant earns nothing yet.",
             code="queue_action_not_available",
         )
     if tx.one(RESOLVE, {"id": payment_id, "now": tx.instant(now), "resolution": action.value}) is (
@@ -600,12 +637,121 @@ def act_on_queued_payment(
         )
     elif action is QueueAction.REFUND:
         refund_payment_in_full(tx, found, now)
+    elif action is QueueAction.CHARGE_AGAIN:
+        assert found.seat_id is not None  # a confirmed seat's, checked above
+        _ask_to_pay_again(tx, found, found.seat_id, now + repay_within)
+        if found.status == PaymentStatus.AUTHORIZED:
+            # The new payment takes its place; the hold that could not be captured is let go.
+            _owe_void(tx, payment_id, now)
     else:
         ledger_endings.record_write_off(tx, found, now)
         if found.status == PaymentStatus.AUTHORIZED:
             # The platform pays the merchant; the shopper's hold is let go.
             _owe_void(tx, payment_id, now)
     return reason.value
+
+
+# ---------------------------------------------------------------------------- charge again
+
+ASK_TO_PAY_AGAIN = Sql(
+    """
+    UPDATE seats SET repay_by = :until
+    WHERE id = :id AND status = :confirmed AND repay_by IS NULL
+    RETURNING user_id, team_id, price_amount, currency
+""",
+    confirmed=SeatStatus.CONFIRMED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Owing:
+    user_id: str
+    team_id: str
+    price_amount: int
+    currency: str
+
+
+def _ask_to_pay_again(tx: RawTx, payment: Queued, seat_id: str, until: datetime) -> None:
+    owing = tx.one_as(_Owing, ASK_TO_PAY_AGAIN, {"id": seat_id, "until": tx.instant(until)})
+    if owing is None:
+        raise Conflict(
+            "This seat's shopper is already asked to pay for it again.",
+            code="queue_action_not_available",
+        )
+    record_event(
+        tx,
+        "seat.pay_again",
+        seat_id,
+        user_id=owing.user_id,
+        team_id=owing.team_id,
+        payment_id=payment.id,
+        amount=owing.price_amount,
+        currency=owing.currency,
+        repay_by=until.isoformat(),
+    )
+
+
+TAKE_REPAYMENT = Sql(
+    """
+    UPDATE seats SET repay_by = NULL
+    WHERE id = :id AND status = :confirmed AND repay_by IS NOT NULL AND repay_by > :now
+    RETURNING id
+""",
+    confirmed=SeatStatus.CONFIRMED,
+)
+
+
+def take_repayment(
+    tx: RawTx, payment_id: str, seat_id: str, status: PaymentStatus, now: datetime
+) -> bool:
+    """Money arrived for a seat: when it is a confirmed seat its shopper was asked to pay again
+    (and in time), it is that payment: a hold is captured, a charge earns at once. False: not
+    such a seat (then the seat's usual course decides). The caller holds the seat's locks."""
+    if tx.one(TAKE_REPAYMENT, {"id": seat_id, "now": tx.instant(now)}) is None:
+        return False
+    if status is PaymentStatus.AUTHORIZED:
+        owed.owe_provider_action(tx, ProviderAction.CAPTURE, [payment_id], now)
+    else:
+        ledger.earn_charge(tx, payment_id, now)
+    return True
+
+
+# Seats whose shopper did not pay again in time: their asking ends, their old payment goes back
+# to the queue. The predicate repeats ``ix_seats_repay_by``'s word for word.
+UNPAID_SEATS = Sql("""
+    WITH picked AS MATERIALIZED (
+        SELECT id FROM seats WHERE repay_by IS NOT NULL AND repay_by <= :now
+        ORDER BY repay_by LIMIT :limit SKIP_LOCKED
+    )
+    UPDATE seats SET repay_by = NULL
+    WHERE id IN (SELECT id FROM picked) AND repay_by IS NOT NULL AND repay_by <= :now
+    RETURNING id
+""")
+BACK_TO_QUEUE = Sql(
+    """
+    UPDATE payments
+    SET queued_at = :now, resolved_at = NULL, resolution = NULL, end_reason = :unpaid,
+        updated_at = :now
+    WHERE seat_id IN_LIST(:seat_ids) AND resolution = :charge_again
+    RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
+""",
+    unpaid=EndReason.UNPAID,
+    charge_again=QueueAction.CHARGE_AGAIN,
+)
+
+
+def requeue_unpaid_seats(tx: RawTx, now: datetime, limit: int) -> int:
+    """Up to ``limit`` seats whose shopper was asked to pay again and did not by the time given:
+    each one's payment goes back to the operators, ``unpaid``. Returns how many seats."""
+    seat_ids = [row[0] for row in tx.all(UNPAID_SEATS, {"now": tx.instant(now), "limit": limit})]
+    if not seat_ids:
+        return 0
+    for payment in tx.all_as(
+        PaymentMoney, BACK_TO_QUEUE, {"seat_ids": seat_ids, "now": tx.instant(now)}
+    ):
+        record_attempt(tx, payment.id, "pay_again", EndReason.UNPAID.value, now)
+        _tell_operators(tx, payment, EndReason.UNPAID)
+    return len(seat_ids)
 
 
 def _owe_void(tx: RawTx, payment_id: str, now: datetime) -> None:

@@ -81,7 +81,7 @@ class Payment(Base):
         ),
         CheckConstraint(
             "end_reason IS NULL OR end_reason IN ('capture_failed', 'hold_expired', "
-            "'amount_mismatch', 'refund_failed', 'void_failed', 'no_news')",
+            "'amount_mismatch', 'refund_failed', 'void_failed', 'no_news', 'unpaid')",
             name="end_reason",
         ),
         CheckConstraint("taken_amount IS NULL OR taken_amount > 0", name="taken_amount_positive"),
@@ -125,7 +125,7 @@ class PaymentAttempt(Base):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
-    action: Mapped[str] = mapped_column(String(20))  # capture, void, refund, poll, or an ending
+    action: Mapped[str] = mapped_column(String(40))  # capture, void, refund, poll, or an ending
     outcome: Mapped[str] = mapped_column(String(20))  # done, failed, pending, gave_up, …
     detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
     actor_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # None: the worker

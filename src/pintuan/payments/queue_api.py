@@ -3,7 +3,7 @@ list, one payment with its history of attempts, and the actions that fit it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.domain.payments import ProviderAction
+from pintuan.domain.teams import SeatStatus
 from pintuan.errors import InvalidInput, NotFound
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
@@ -25,6 +26,7 @@ from pintuan.merchants.service import require_operator
 from pintuan.payments import endings
 from pintuan.payments.models import Payment, PaymentAttempt
 from pintuan.services import ServicesDep
+from pintuan.teams.models import Seat
 
 router = APIRouter(tags=["payments"])
 
@@ -54,10 +56,9 @@ class QueuedPaymentOut(BaseModel):
     actions: list[str]  # what fits now (none once resolved)
 
     @classmethod
-    def of(cls, p: Payment, last_refund_outcome: str | None) -> QueuedPaymentOut:
-        """``last_refund_outcome``: how the payment's latest refund call came out, if any."""
+    def of(cls, p: Payment, facts: endings.QueueFacts) -> QueuedPaymentOut:
         waiting = p.queued_at is not None and p.resolved_at is None and p.pending_action is None
-        fits = endings.fitting_actions(p.end_reason, last_refund_outcome) if waiting else []
+        fits = endings.fitting_actions(p.end_reason, facts) if waiting else []
         return cls(
             id=p.id,
             provider=p.provider,
@@ -81,10 +82,11 @@ class QueuedPaymentDetail(QueuedPaymentOut):
 
 
 class QueueActionIn(BaseModel):
-    action: Literal["retry", "refund", "write_off"] = Field(
+    action: Literal["retry", "refund", "write_off", "charge_again"] = Field(
         description="retry: owe the failed call again; refund: give the payer everything back "
         "(a hold voided, a charge to the wallet); write_off: the platform pays the merchant "
-        "for the seat (a ledger journal)"
+        "for the seat (a ledger journal); charge_again: ask the seat's shopper to pay for it "
+        "again within PINTUAN_PAYMENT_REPAY_HOURS"
     )
 
 
@@ -110,32 +112,40 @@ def open_queue(session: Session, after: str | None, limit: int) -> list[Payment]
     return list(session.scalars(query))
 
 
-def last_refund_outcomes(session: Session, payment_ids: list[str]) -> dict[str, str]:
-    """How each payment's latest refund call came out, for those that made one."""
+def queue_facts(session: Session, payments: list[Payment]) -> dict[str, endings.QueueFacts]:
+    """For each payment, what besides its reason decides the actions that fit it: its latest
+    refund call's outcome and whether its seat is confirmed."""
+    ids = [p.id for p in payments]
     latest: dict[str, str] = {}
     for payment_id, outcome in session.execute(
         select(PaymentAttempt.payment_id, PaymentAttempt.outcome)
         .where(
-            PaymentAttempt.payment_id.in_(payment_ids),
+            PaymentAttempt.payment_id.in_(ids),
             PaymentAttempt.action == ProviderAction.REFUND.value,
         )
         .order_by(PaymentAttempt.id)
     ):
         latest[payment_id] = outcome
-    return latest
+    seat_ids = [p.seat_id for p in payments if p.seat_id]
+    confirmed = set(
+        session.scalars(
+            select(Seat.id).where(Seat.id.in_(seat_ids), Seat.status == SeatStatus.CONFIRMED)
+        )
+    )
+    return {p.id: endings.QueueFacts(latest.get(p.id), p.seat_id in confirmed) for p in payments}
 
 
 def queue_page(
     session: Session, after: str | None, limit: int
-) -> tuple[list[Payment], dict[str, str]]:
-    """A page of the queue, and the latest refund outcome of each payment on it."""
+) -> tuple[list[Payment], dict[str, endings.QueueFacts]]:
+    """A page of the queue, and the facts of each payment on it (:func:`queue_facts`)."""
     rows = open_queue(session, after, limit)
-    return rows, last_refund_outcomes(session, [p.id for p in rows])
+    return rows, queue_facts(session, rows)
 
 
 def queued_payment(session: Session, payment: Payment) -> QueuedPaymentOut:
     """One payment as the queue shows it."""
-    return QueuedPaymentOut.of(payment, last_refund_outcomes(session, [payment.id]).get(payment.id))
+    return QueuedPaymentOut.of(payment, queue_facts(session, [payment])[payment.id])
 
 
 def payment_with_history(session: Session, payment_id: str) -> QueuedPaymentDetail:
@@ -143,16 +153,13 @@ def payment_with_history(session: Session, payment_id: str) -> QueuedPaymentDeta
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise NotFound(f"No payment {payment_id}.", code="payment_not_found")
-    history = list(
-        session.scalars(
-            select(PaymentAttempt)
-            .where(PaymentAttempt.payment_id == payment_id)
-            .order_by(PaymentAttempt.id)
-        )
+    history = session.scalars(
+        select(PaymentAttempt)
+        .where(PaymentAttempt.payment_id == payment_id)
+        .order_by(PaymentAttempt.id)
     )
-    refunds = [a.outcome for a in history if a.action == ProviderAction.REFUND.value]
     return QueuedPaymentDetail(
-        **QueuedPaymentOut.of(payment, refunds[-1] if refunds else None).model_dump(),
+        **queued_payment(session, payment).model_dump(),
         history=[
             AttemptOut(
                 action=a.action, outcome=a.outcome, detail=a.detail, actor_id=a.actor_id, at=a.at
@@ -173,8 +180,8 @@ async def list_payment_queue(
     ended their course, waiting for an operator (operators only)."""
     require_operator(principal)
     after = decode_cursor(cursor) if cursor else None
-    rows, refunds = await services.db.read(queue_page, after, limit)
-    return page_of(rows, limit, lambda p: QueuedPaymentOut.of(p, refunds.get(p.id)))
+    rows, facts = await services.db.read(queue_page, after, limit)
+    return page_of(rows, limit, lambda p: QueuedPaymentOut.of(p, facts[p.id]))
 
 
 @router.get("/v1/operator/payments/{payment_id}", response_model=QueuedPaymentDetail)
@@ -195,19 +202,26 @@ async def act_on_payment(
     services: ServicesDep,
 ) -> Response:
     """Act on a payment in the queue (operators only): ``retry`` its failed call, ``refund``
-    its payer in full, or ``write_off`` its seat's missing money. Refunds and write-offs move
-    money and require an ``Idempotency-Key``."""
+    its payer in full, ``write_off`` its seat's missing money, or ``charge_again``: ask the
+    seat's shopper to pay again. All but a retry move money and require an
+    ``Idempotency-Key``."""
     require_operator(principal)
     action = endings.QueueAction(body.action)
     if action is not endings.QueueAction.RETRY and not request.headers.get("idempotency-key"):
         raise InvalidInput(
-            "A refund or write-off moves money: send it with an Idempotency-Key header.",
+            "A refund, write-off or new charge moves money: send it with an Idempotency-Key "
+            "header.",
             code="idempotency_key_required",
         )
 
     def work(session: Session) -> QueueActionOut:
         endings.act_on_queued_payment(
-            raw_tx(session), payment_id, action, principal.user_id, utc_now()
+            raw_tx(session),
+            payment_id,
+            action,
+            principal.user_id,
+            utc_now(),
+            repay_within=timedelta(hours=services.settings.payment_repay_hours),
         )
         payment = session.get(Payment, payment_id)
         assert payment is not None  # just acted on

@@ -109,7 +109,7 @@ def check_checkout(capabilities: Capabilities, currency: str, kind: str | None) 
 class NewPayment:
     payment: Payment
     new: bool  # a new payment still needs its checkout from the provider
-    expires_at: datetime | None  # when the seat's hold runs out
+    expires_at: datetime | None  # when the seat's hold (or its time to pay again) runs out
 
 
 def start_payment(
@@ -122,9 +122,12 @@ def start_payment(
     refund_to: str,
     now: datetime,
 ) -> NewPayment:
-    """A payment for a held seat, by its shopper or a friend; an unfinished one of the same
-    payer, provider and checkout kind is reused."""
-    teams.require_held(seat, now)
+    """A payment for a held seat, by its shopper or a friend, or for a confirmed seat its
+    shopper is asked to pay again; an unfinished one of the same payer, provider and checkout
+    kind is reused."""
+    teams.require_payable(seat, now)
+    # Until when the checkout may be paid: the hold, or the time a shopper has to pay again.
+    until = seat.repay_by if seat.status == SeatStatus.CONFIRMED.value else seat.hold_expires_at
     unfinished = session.scalars(
         select(Payment).where(
             Payment.seat_id == seat.id,
@@ -132,18 +135,24 @@ def start_payment(
             Payment.provider == provider,
             Payment.status == PaymentStatus.REQUIRES_ACTION.value,
             Payment.provider_ref.is_not(None),
+            # Paying again: not a checkout opened while the seat was held, which died with it.
+            *(
+                [Payment.created_at > seat.paid_at]
+                if seat.status == SeatStatus.CONFIRMED.value and seat.paid_at is not None
+                else []
+            ),
         )
     )
     for open_payment in unfinished:
         if json.loads(open_payment.next_action or "{}").get("checkout_kind") == checkout_kind:
-            return NewPayment(open_payment, False, seat.hold_expires_at)
+            return NewPayment(open_payment, False, until)
     payment = _new_payment(
         payer_id, provider, style, seat.price_amount, seat.currency, refund_to, now
     )
     payment.seat_id, payment.team_id = seat.id, seat.team_id
     session.add(payment)
     session.flush()
-    return NewPayment(payment, True, seat.hold_expires_at)
+    return NewPayment(payment, True, until)
 
 
 def start_topup(
@@ -212,13 +221,16 @@ def pay_from_wallet(tx: RawTx, payer_id: str, seat_id: str, refund_to: str, now:
     """Pay a held seat from the payer's wallet, at once, in one transaction."""
     teams.lock_seat(tx, seat_id)  # deal and team before the wallet, as refunds take them
     seat = tx.one_as(SeatToPay, SEAT_TO_PAY, {"id": seat_id})
-    if (
-        seat is None
-        or seat.status != SeatStatus.HELD
-        or tx.read_instant(seat.hold_expires_at) <= now
+    if seat is None or not teams.payable(
+        seat.status,
+        _instant(tx, seat.hold_expires_at),
+        _instant(tx, seat.repay_by),
+        now,
     ):
         raise Conflict(
-            "This seat is no longer held; only a held seat can be paid.", code="seat_not_payable"
+            "This seat is no longer held; only a held seat, or one its shopper is asked to pay "
+            "again, can be paid.",
+            code="seat_not_payable",
         )
     payment_id = new_id("pay")
     tx.execute(
@@ -245,12 +257,20 @@ class SeatToPay:
     team_id: str
     price_amount: int
     hold_expires_at: object  # as the driver stores it; read with ``tx.read_instant``
+    repay_by: object
     currency: str
 
 
-SEAT_TO_PAY = Sql(
-    "SELECT status, team_id, price_amount, hold_expires_at, currency FROM seats WHERE id = :id"
-)
+SEAT_TO_PAY = Sql("""
+    SELECT status, team_id, price_amount, hold_expires_at, repay_by, currency
+    FROM seats WHERE id = :id
+""")
+
+
+def _instant(tx: RawTx, value: object) -> datetime | None:
+    return None if value is None else tx.read_instant(value)
+
+
 INSERT_WALLET_PAYMENT = Sql(
     """
     INSERT INTO payments (id, purpose, seat_id, team_id, user_id, provider, style, status,
@@ -414,6 +434,8 @@ def _money_arrived(
     record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
     if seat_id is None:
         return  # a wallet top-up: the money is in the wallet, nothing else waits on it
+    if endings.take_repayment(tx, payment_id, seat_id, status, now):
+        return  # a confirmed seat paid again, as an operator asked its shopper
     outcome = teams.mark_seat_paid(tx, seat_id, now, locked=True)
     if not outcome.took_place:
         owed.owe_back_for_payments(tx, [payment_id], now)

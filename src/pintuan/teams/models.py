@@ -76,6 +76,9 @@ class Seat(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # While a worker holds this seat to release it (``kit.claims``); another takes it after.
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A confirmed seat whose money never came, that its shopper is asked to pay again: until
+    # when they may (payments/endings.py, ``charge_again``).
+    repay_by: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -95,6 +98,12 @@ class Seat(Base):
             "hold_expires_at",
             sqlite_where=text("status = 'held'"),
             postgresql_where=text("status = 'held'"),
+        ),
+        Index(
+            "ix_seats_repay_by",
+            "repay_by",
+            sqlite_where=text("repay_by IS NOT NULL"),
+            postgresql_where=text("repay_by IS NOT NULL"),
         ),
         Index("ix_seats_team_id", "team_id"),
         Index("ix_seats_user_id_id", "user_id", "id"),

@@ -757,6 +757,22 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     return PaidOutcome(True, team_id, team_succeeded=True)
 
 
+def payable(
+    status: str, hold_expires_at: datetime | None, repay_by: datetime | None, now: datetime
+) -> bool:
+    """Whether a seat can be paid for now: held and within its hold, or confirmed and its
+    shopper asked to pay for it again (payments/endings.py, ``charge_again``) in time."""
+    if status == SeatStatus.HELD.value:
+        return hold_expires_at is None or hold_expires_at > now
+    return status == SeatStatus.CONFIRMED.value and repay_by is not None and repay_by > now
+
+
+def require_payable(seat: Seat, now: datetime) -> None:
+    """Refuse paying for a seat that cannot be paid for now (:func:`payable`)."""
+    if not payable(seat.status, seat.hold_expires_at, seat.repay_by, now):
+        require_held(seat, now)  # says why
+
+
 def require_held(seat: Seat, now: datetime) -> None:
     """Only a seat still within its hold can be paid for."""
     if seat.status != SeatStatus.HELD.value or (

@@ -4,6 +4,7 @@ owed provider call ran out of attempts or time, or whose provider's news ended i
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -34,16 +35,19 @@ REASONS: dict[str, str] = {
     "refund_failed": N_("The refund did not go through"),
     "void_failed": N_("The hold could not be let go"),
     "no_news": N_("No news of the checkout"),
+    "unpaid": N_("The shopper did not pay again in time"),
 }
 ACTIONS: dict[str, str] = {
     "retry": N_("Retry"),
     "refund": N_("Refund the payer"),
     "write_off": N_("Write off"),
+    "charge_again": N_("Charge again"),
 }
 DONE: dict[str, str] = {
     "retry": N_("The call is owed again; the worker makes it next."),
     "refund": N_("The payer gets the money back."),
     "write_off": N_("Written off: the platform pays the merchant for the seat."),
+    "charge_again": N_("The shopper is asked to pay for the seat again."),
 }
 
 
@@ -84,12 +88,18 @@ async def act_on_payment(
     if action not in ACTIONS:
         raise NotFound("No such action.", code="not_found")
     chosen = endings.QueueAction(action)
+    services = services_of(request)
 
     def work(session: Session) -> dict[str, str]:
         reason = endings.act_on_queued_payment(
-            raw_tx(session), payment_id, chosen, principal.user_id, utc_now()
+            raw_tx(session),
+            payment_id,
+            chosen,
+            principal.user_id,
+            utc_now(),
+            repay_within=timedelta(hours=services.settings.payment_repay_hours),
         )
         return {"reason": reason}
 
-    await run_form_write(request, services_of(request), principal, work)
+    await run_form_write(request, services, principal, work)
     return RedirectResponse(f"/console/operator/payments?done={action}", status_code=303)

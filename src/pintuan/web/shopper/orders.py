@@ -118,6 +118,11 @@ NOTICE_TEXTS: dict[str, str] = {
     "amount_returned": N_(
         "The provider took %(amount)s instead of the price; it goes back to you."
     ),
+    # To a shopper whose team succeeded but whose payment never came through.
+    "pay_again": N_(
+        "Your team is complete, but your payment of %(amount)s did not go through: pay again "
+        "from your orders."
+    ),
 }
 
 
