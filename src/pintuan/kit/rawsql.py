@@ -165,6 +165,10 @@ class RawTx:
             return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
+    def read_optional_instant(self, value: Any) -> datetime | None:
+        """:meth:`read_instant` of a nullable column: None stays None."""
+        return None if value is None else self.read_instant(value)
+
 
 def _column_names(cursor: Any) -> tuple[str, ...]:
     # Both drivers name a column by its alias, so a statement's ``AS`` names the field.

@@ -223,8 +223,10 @@ def give_up_if_spent(
         return True  # moved on meanwhile (news arrived, an operator acted): nothing to retry
     outcome = "no_news" if action is ProviderAction.POLL else "refused" if refused else "failed"
     record_attempt(tx, payment_id, action.value, outcome, now, detail=error)
-    capture_before = _instant(tx, state.capture_before)
-    deadline = _instant(tx, state.call_deadline) or limits.deadline(action, now, capture_before)
+    capture_before = tx.read_optional_instant(state.capture_before)
+    deadline = tx.read_optional_instant(state.call_deadline) or limits.deadline(
+        action, now, capture_before
+    )
     tx.execute(
         SET_DEADLINE,
         {"id": payment_id, "action": action.value, "deadline": tx.instant(deadline)},
@@ -233,10 +235,6 @@ def give_up_if_spent(
         return False
     _give_up(tx, payment_id, action, capture_before, now, error, refused)
     return True
-
-
-def _instant(tx: RawTx, value: object) -> datetime | None:
-    return None if value is None else tx.read_instant(value)
 
 
 _END = """
@@ -593,7 +591,7 @@ def act_on_queued_payment(
             "may have been made. Retry it: under its key the provider answers with what it did.",
             code="refund_outcome_unknown",
         )
-    capture_before = _instant(tx, found.capture_before)
+    capture_before = tx.read_optional_instant(found.capture_before)
     # A capture may be retried past the hold's end: its key makes the provider answer with
     # what an earlier, unanswered call did, or refuse for good (then it ends as expired).
     void_call = reason is EndReason.VOID_FAILED

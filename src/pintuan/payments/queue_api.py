@@ -153,13 +153,20 @@ def payment_with_history(session: Session, payment_id: str) -> QueuedPaymentDeta
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise NotFound(f"No payment {payment_id}.", code="payment_not_found")
+    return with_history(session, payment, queue_facts(session, [payment])[payment.id])
+
+
+def with_history(
+    session: Session, payment: Payment, facts: endings.QueueFacts
+) -> QueuedPaymentDetail:
+    """``payment`` as the queue shows it (its ``facts`` read already), with its history."""
     history = session.scalars(
         select(PaymentAttempt)
-        .where(PaymentAttempt.payment_id == payment_id)
+        .where(PaymentAttempt.payment_id == payment.id)
         .order_by(PaymentAttempt.id)
     )
     return QueuedPaymentDetail(
-        **queued_payment(session, payment).model_dump(),
+        **QueuedPaymentOut.of(payment, facts).model_dump(),
         history=[
             AttemptOut(
                 action=a.action, outcome=a.outcome, detail=a.detail, actor_id=a.actor_id, at=a.at

@@ -223,8 +223,8 @@ def pay_from_wallet(tx: RawTx, payer_id: str, seat_id: str, refund_to: str, now:
     seat = tx.one_as(SeatToPay, SEAT_TO_PAY, {"id": seat_id})
     if seat is None or not teams.payable(
         seat.status,
-        _instant(tx, seat.hold_expires_at),
-        _instant(tx, seat.repay_by),
+        tx.read_optional_instant(seat.hold_expires_at),
+        tx.read_optional_instant(seat.repay_by),
         now,
     ):
         raise Conflict(
@@ -265,10 +265,6 @@ SEAT_TO_PAY = Sql("""
     SELECT status, team_id, price_amount, hold_expires_at, repay_by, currency
     FROM seats WHERE id = :id
 """)
-
-
-def _instant(tx: RawTx, value: object) -> datetime | None:
-    return None if value is None else tx.read_instant(value)
 
 
 INSERT_WALLET_PAYMENT = Sql(

@@ -16,7 +16,7 @@ from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.payments import endings
-from pintuan.payments.queue_api import QueuedPaymentDetail, open_queue, payment_with_history
+from pintuan.payments.queue_api import QueuedPaymentDetail, queue_page, with_history
 from pintuan.web.console import shared
 from pintuan.web.console.shared import PAGE_SIZE, listing
 from pintuan.web.kit.csrf import CsrfProtected
@@ -59,7 +59,8 @@ async def payments_queue(
     after = decode_cursor(cursor) if cursor else None
 
     def work(session: Session) -> list[QueuedPaymentDetail]:
-        return [payment_with_history(session, p.id) for p in open_queue(session, after, PAGE_SIZE)]
+        rows, facts = queue_page(session, after, PAGE_SIZE)
+        return [with_history(session, p, facts[p.id]) for p in rows]
 
     rows = await services_of(request).db.read(work)
     locale = request_locale(request, principal)
