@@ -37,12 +37,14 @@ run: demo fonts
 
 # The whole suite on SQLite and PostgreSQL, browser tests included: scripts/test-up.sh brings up
 # PostgreSQL, Redis, Chromium and the poster tools where it can (root with apt) and says what it
-# skips; it prints the PostgreSQL URL, then the Redis URL.
+# skips; it prints the PostgreSQL URL, then the Redis URL. The suite runs in one process per core
+# (TEST_WORKERS=0 runs it in this one), a test module's tests together in one of them.
+TEST_WORKERS ?= auto
 test: install
 	@urls="$$(scripts/test-up.sh)" && \
 		PINTUAN_TEST_POSTGRES_URL="$$(echo "$$urls" | sed -n 1p)" \
 		PINTUAN_TEST_REDIS_URL="$$(echo "$$urls" | sed -n 2p)" \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Style, types, the layers as a contract (imports only point down; the domain stays pure), and
 # the pinned dependencies against known vulnerabilities (a finding fails; no network only warns).

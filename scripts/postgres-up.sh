@@ -19,12 +19,22 @@ if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}'
 fi
 
 port=$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')
-for _ in $(seq 1 30); do
-  pg_isready -q -h 127.0.0.1 -p "$port" && break
-  sleep 1
-done
+wait_ready() {
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p "$port" && break
+    sleep 1
+  done
+}
+wait_ready
 
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+# The suite runs in parallel processes, each starting clusters of API servers with pools of
+# their own: more connections than the default hundred.
+if [ "$(as_postgres psql -p "$port" -tAc 'SHOW max_connections')" -lt 400 ]; then
+  as_postgres psql -q -p "$port" -c "ALTER SYSTEM SET max_connections = 400" >&2
+  pg_ctlcluster "$version" main restart >&2
+  wait_ready
+fi
 as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 <<SQL >&2
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pintuan') THEN

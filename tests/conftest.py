@@ -2,6 +2,11 @@
 
 SQLite always runs. PostgreSQL runs when ``PINTUAN_TEST_POSTGRES_URL`` names a database the
 tests may wipe (``.ci/run`` starts one); every database test then runs on both.
+
+The suite runs in parallel processes (``make test`` passes ``-n``): each process has a
+PostgreSQL database of its own, named after the given one with its worker id appended and
+created on first use by the given one's owner, and a Redis database number of its own
+(``tests.redis_support``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
@@ -26,7 +31,40 @@ from pintuan.ledger import guard as ledger_guard
 from pintuan.models import Base
 from pintuan.services import Services
 
-POSTGRES_URL = os.environ.get("PINTUAN_TEST_POSTGRES_URL")
+# "gw0", "gw1", ... in a parallel run's processes; unset when pytest runs in one process.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def worker_number() -> int:
+    """0 in one process, 1 + the worker's index in a parallel run."""
+    return int(WORKER.removeprefix("gw")) + 1 if WORKER else 0
+
+
+def own_postgres_database(url: str | None, name: str | None = None) -> str | None:
+    """The URL of this process's own database beside ``url``'s (``name`` or ``url``'s name, with
+    the worker id appended in a parallel run), created if it does not exist yet."""
+    if url is None:
+        return None
+    given = make_url(url)
+    wanted = name or given.database or "pintuan_test"
+    if WORKER:
+        wanted = f"{wanted}_{WORKER}"
+    if wanted == given.database:
+        return url
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": wanted}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{wanted}"'))
+    finally:
+        admin.dispose()
+    return given.set(database=wanted).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = own_postgres_database(os.environ.get("PINTUAN_TEST_POSTGRES_URL"))
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 

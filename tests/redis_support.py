@@ -18,10 +18,20 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import make_url
 
 from pintuan.kit.serving import free_port
+from tests.conftest import worker_number
 
-REDIS_URL = os.environ.get("PINTUAN_TEST_REDIS_URL")
+
+def _own_number(url: str | None) -> str | None:
+    """In a parallel run each process takes the database number of its own worker's."""
+    if url is None or not worker_number():
+        return url
+    return make_url(url).set(database=str(worker_number())).render_as_string(hide_password=False)
+
+
+REDIS_URL = _own_number(os.environ.get("PINTUAN_TEST_REDIS_URL"))
 
 
 def _missing(what: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -14,8 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from pintuan.kit.migrations import downgrade, upgrade
 from pintuan.models import Base
-
-POSTGRES_URL = os.environ.get("PINTUAN_TEST_POSTGRES_URL")
+from tests.conftest import POSTGRES_URL, WORKER
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -25,7 +23,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_sqlite_url: str) -> Itera
         return
     if not POSTGRES_URL:
         pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
-    name = "pintuan_migrations_test"
+    name = f"pintuan_migrations_test_{WORKER}" if WORKER else "pintuan_migrations_test"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))

@@ -213,7 +213,7 @@ def test_after_redis_loses_everything_joins_go_on_and_the_reconciler_rebuilds(
     deal = create_deal(services.db, create_merchant(services.db), team_size=3, stock=4)
     reconcile(services)
     team_id = start(client, create_account(services), deal.id).json()["team"]["id"]
-    store.flushall()  # as a restart without persistence leaves it
+    store.flushdb()  # as a restart without persistence leaves it (this database is ours alone)
 
     assert join(client, create_account(services), team_id).status_code == 201
     assert reconcile(services).restarted is False  # the API began the new epoch itself
