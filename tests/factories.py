@@ -16,6 +16,7 @@ from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal, Role
+from pintuan.domain.vouchers import VoucherTerms
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
@@ -128,6 +129,7 @@ def create_deal(
     new_shoppers_only: bool = False,
     leader_price: int | None = None,
     allow_solo: bool = True,
+    voucher: VoucherTerms | None = None,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -146,6 +148,7 @@ def create_deal(
         new_shoppers_only=new_shoppers_only,
         leader_price=Money(leader_price, merchant.currency) if leader_price is not None else None,
         allow_solo=allow_solo,
+        voucher=voucher,
     )
 
     def work(session: Any) -> Deal:

@@ -62,6 +62,7 @@ from pintuan.shares.api import router as shares_router
 from pintuan.shares.visitors import VisitorLinkMiddleware
 from pintuan.teams.api import router as teams_router
 from pintuan.teams.reports_api import router as team_reports_router
+from pintuan.vouchers.api import router as vouchers_router
 from pintuan.web import install_web, read_pages_router
 from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
@@ -150,6 +151,7 @@ def create_app(
         partners_router,
         partner_links_router,
         fulfilment_router,
+        vouchers_router,
         metrics_router,
         apps_router,
         webhooks_router,

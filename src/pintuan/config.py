@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     media_s3_prefix: str = ""
     # Fulfilment: days after shipping when receipt is confirmed for a shopper who has not.
     auto_receive_days: int = Field(default=10, ge=1, le=90)
+    # Vouchers: minutes after a redemption in which the counter may undo it (a mistake).
+    voucher_undo_minutes: int = Field(default=10, ge=0, le=1440)
     # The aggregated feed. The policy served when operators have not chosen one (random,
     # popularity or linucb); the operators' rules' defaults (the share of slots given to a random
     # candidate, the least share of a slate each vertical gets, the most items of one merchant in

@@ -38,6 +38,7 @@ from pintuan.shares.models import (
     VisitorLink,
 )
 from pintuan.teams.models import DealShopperCount, Seat, Team
+from pintuan.vouchers.models import Voucher
 from pintuan.webhooks.models import (
     WebhookAttempt,
     WebhookCursor,
@@ -99,6 +100,7 @@ __all__ = [
     "Team",
     "User",
     "VisitorLink",
+    "Voucher",
     "Wallet",
     "WebSession",
     "WebhookAttempt",

@@ -64,6 +64,7 @@ from pintuan.services import Services
 from pintuan.shares.tasks import CURSOR, attribute_new_events
 from pintuan.teams import admission
 from pintuan.teams import tasks as team_tasks
+from pintuan.vouchers import service as voucher_service
 from pintuan.webhooks import tasks as webhook_tasks
 
 log = logging.getLogger("pintuan.worker")
@@ -92,6 +93,7 @@ class TickReport:
     feed_events_credited: int = 0
     feed_lessons: int = 0
     refunds_made: int = 0
+    vouchers_expired: int = 0
 
     def busy(self, batch: int) -> bool:
         # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
@@ -124,7 +126,9 @@ DUE = Sql(
       EXISTS (SELECT 1 FROM shipments WHERE status = 'shipped' AND receive_due_at <= :now)
         AS receipts,
       EXISTS (SELECT 1 FROM refunds WHERE status = 'pending' AND next_attempt_at <= :now)
-        AS refunds
+        AS refunds,
+      EXISTS (SELECT 1 FROM vouchers WHERE status = 'issued' AND expires_at <= :now)
+        AS vouchers
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
     webhook_cursor=webhook_tasks.CURSOR,
@@ -144,6 +148,7 @@ class Due(OldestDue):
     webhooks: bool | int
     receipts: bool | int
     refunds: bool | int
+    vouchers: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
@@ -228,8 +233,20 @@ class Worker:
                 )
                 or 0
             )
+        if due.vouchers:
+            report.vouchers_expired = (
+                self._attempt("vouchers", db.run_raw_sync, self._expire_vouchers) or 0
+            )
         # Ending seats and teams writes events, so look again rather than trust the probe.
-        if due.events or due.holds or due.teams or due.calls or due.receipts or due.refunds:
+        if (
+            due.events
+            or due.holds
+            or due.teams
+            or due.calls
+            or due.receipts
+            or due.refunds
+            or report.vouchers_expired
+        ):
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
             )
@@ -388,6 +405,10 @@ class Worker:
             return None
         self.backoff.succeeded(task)
         return result
+
+    def _expire_vouchers(self, tx: RawTx) -> int:
+        """Refund unused vouchers whose validity ran out (``vouchers.service.expire_due``)."""
+        return voucher_service.expire_due(tx, utc_now(), self.batch)
 
     def _probe(self, tx: RawTx) -> Due:
         """What is due, and how late the oldest of it is (the sweep-lag gauge)."""

@@ -21,6 +21,7 @@ from pintuan.domain.ledger import JournalKind
 from pintuan.ledger.models import Entry, Journal, Wallet
 from pintuan.payments.models import Payment
 from pintuan.teams.models import Seat
+from pintuan.vouchers.models import Voucher
 
 INVARIANT = "6 the ledger balances"
 
@@ -31,6 +32,9 @@ _VOIDED = (JournalKind.AUTHORIZE, "voided")
 _CHARGED = (JournalKind.CHARGE, "posted")
 _EARNED = (JournalKind.EARN, "posted")
 _OWED = (JournalKind.OWE_BACK, "posted")
+# A voucher's money waiting for its redemption moves between the merchant's accounts, as many
+# times as it is redeemed and undone: checked on its own (``_vouchers_hold_what_waits``).
+VOUCHER_KINDS = (JournalKind.VOUCHER_DEFERRED.value, JournalKind.VOUCHER_RELEASED.value)
 
 
 # A charge whose refund failed is owed back still, with nothing owed to the provider.
@@ -64,6 +68,7 @@ def check_ledger(session: Session) -> LedgerReport:
     _payments_match_journals(session, report)
     _merchants_are_owed_what_was_paid(session, report)
     _wallets_match_accounts(session, report)
+    _vouchers_hold_what_waits(session, report)
     check_refunds_and_disputes(session, report)
     return report
 
@@ -116,7 +121,7 @@ def _payments_match_journals(session: Session, report: LedgerReport) -> None:
     journals: dict[str, dict[JournalKind, tuple[str, int]]] = defaultdict(dict)
     for payment_id, kind, status, amount in session.execute(
         select(Journal.payment_id, Journal.kind, Journal.status, Journal.amount).where(
-            Journal.payment_id.is_not(None), Journal.kind.not_in(AFTER_SUCCESS)
+            Journal.payment_id.is_not(None), Journal.kind.not_in(AFTER_SUCCESS + VOUCHER_KINDS)
         )
     ):
         journals[str(payment_id)][JournalKind(kind)] = (status, amount)
@@ -234,8 +239,10 @@ def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) ->
     for key, amount in taken_back(session).items():
         paid[key] -= amount
     accounted: dict[tuple[str, str], int] = defaultdict(int)
-    for (account, currency), total in _account_balances(session, "merchant_payable:").items():
-        accounted[(account.split(":", 1)[1], currency)] -= total
+    # Owed to the merchant: payable now, or once its vouchers are redeemed.
+    for prefix in ("merchant_payable:", "merchant_unredeemed:"):
+        for (account, currency), total in _account_balances(session, prefix).items():
+            accounted[(account.split(":", 1)[1], currency)] -= total
     for merchant, currency, total in session.execute(
         select(Journal.merchant_id, Entry.currency, func.sum(Entry.amount))
         .join(Entry, Entry.journal_id == Journal.id)
@@ -266,6 +273,40 @@ def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) ->
                 f"merchant {merchant_id}: shoppers paid {paid.get(key, 0)} {currency} for "
                 f"successful seats, but payable + fees + payouts = {accounted.get(key, 0)}"
             )
+
+
+def _vouchers_hold_what_waits(session: Session, report: LedgerReport) -> None:
+    """A voucher's money waits (``merchant_unredeemed``) only while it is unused and its deal
+    settles on redemption, and never more than its merchant's part of what was paid; a used,
+    refunded or expired voucher holds nothing back."""
+    waiting: dict[str, int] = defaultdict(int)
+    for seat_id, total in session.execute(
+        select(Payment.seat_id, func.sum(Entry.amount))
+        .join(Journal, Journal.payment_id == Payment.id)
+        .join(Entry, Entry.journal_id == Journal.id)
+        .where(
+            Journal.kind.in_(VOUCHER_KINDS),
+            Journal.status == "posted",
+            Entry.account.startswith("merchant_unredeemed:"),
+        )
+        .group_by(Payment.seat_id)
+    ):
+        waiting[str(seat_id)] = -int(total)
+    for voucher_id, seat_id, status, settle_on, price in session.execute(
+        select(
+            Voucher.id, Voucher.seat_id, Voucher.status, Voucher.settle_on, Seat.price_amount
+        ).join(Seat, Seat.id == Voucher.seat_id)
+    ):
+        held = waiting.pop(seat_id, 0)
+        may_wait = status == "issued" and settle_on == "redemption"
+        if held < 0 or held > price or (held and not may_wait):
+            report.add(
+                f"voucher {voucher_id} is {status} (settles on {settle_on}) and holds back "
+                f"{held} of a seat of {price}"
+            )
+    for seat_id, held in waiting.items():
+        if held:
+            report.add(f"seat {seat_id} has no voucher but holds back {held} for one")
 
 
 def _wallets_match_accounts(session: Session, report: LedgerReport) -> None:

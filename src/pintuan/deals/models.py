@@ -69,6 +69,9 @@ class Deal(Base):
     location_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A local-services deal's voucher terms (``domain.vouchers.VoucherTerms.as_json``): its
+    # successful seats get vouchers to redeem at the counter. None: nothing to redeem.
+    voucher: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         CheckConstraint(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from pintuan.deals.models import Deal
 from pintuan.deals.service import DealDraft
 from pintuan.domain.deals import Vertical
+from pintuan.domain.vouchers import MAX_LOCATIONS, MAX_VALID_DAYS, SettleOn, VoucherTerms
 from pintuan.errors import field_error
 from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel, UtcInstant
 
@@ -31,6 +32,60 @@ Stock = Annotated[int, Field(ge=1, le=10_000_000)]
 PerUserLimit = Annotated[int, Field(ge=1, le=1000)]
 
 
+Location = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class VoucherTermsIn(StrictModel):
+    """A local-services deal's vouchers: each successful seat gets one to redeem at the counter.
+    Give exactly one of ``valid_days`` and ``valid_until``."""
+
+    valid_days: int | None = Field(
+        default=None, ge=1, le=MAX_VALID_DAYS, description="Valid for this many days after success"
+    )
+    valid_until: UtcInstant | None = Field(
+        default=None, description="Valid until this instant (after the deal's end)"
+    )
+    locations: list[Location] = Field(
+        default_factory=list,
+        max_length=MAX_LOCATIONS,
+        description="The shops where it may be redeemed; none: any of the merchant's",
+    )
+    refund_anytime: bool = Field(
+        default=True, description="Shoppers may refund an unused voucher at any time"
+    )
+    settle_on: SettleOn = Field(
+        default=SettleOn.REDEMPTION,
+        description="When the merchant is paid: on redemption (the default) or on success",
+    )
+
+    def to_terms(self) -> VoucherTerms:
+        return VoucherTerms(
+            valid_days=self.valid_days,
+            valid_until=self.valid_until,
+            locations=tuple(" ".join(loc.split()) for loc in self.locations),
+            refund_anytime=self.refund_anytime,
+            settle_on=self.settle_on,
+        )
+
+
+class VoucherTermsOut(BaseModel):
+    valid_days: int | None
+    valid_until: datetime | None
+    locations: list[str]
+    refund_anytime: bool
+    settle_on: SettleOn
+
+    @classmethod
+    def of(cls, terms: VoucherTerms) -> VoucherTermsOut:
+        return cls(
+            valid_days=terms.valid_days,
+            valid_until=terms.valid_until,
+            locations=list(terms.locations),
+            refund_anytime=terms.refund_anytime,
+            settle_on=terms.settle_on,
+        )
+
+
 class DealIn(StrictModel):
     merchant_id: Annotated[str, Field(min_length=1, max_length=40)]
     title: Title
@@ -50,6 +105,9 @@ class DealIn(StrictModel):
     per_user_limit: PerUserLimit = 1
     starts_at: UtcInstant
     ends_at: UtcInstant
+    voucher: VoucherTermsIn | None = Field(
+        default=None, description="Vouchers for the food, movies, travel and local verticals"
+    )
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -71,6 +129,7 @@ class DealIn(StrictModel):
             per_user_limit=self.per_user_limit,
             starts_at=self.starts_at,
             ends_at=self.ends_at,
+            voucher=self.voucher.to_terms() if self.voucher else None,
         )
 
 
@@ -92,13 +151,20 @@ class DealPatch(StrictModel):
     per_user_limit: PerUserLimit | None = None
     starts_at: UtcInstant | None = None
     ends_at: UtcInstant | None = None
+    voucher: VoucherTermsIn | None = Field(
+        default=None, description="New voucher terms; null issues no vouchers (drafts only)"
+    )
 
     def to_changes(self) -> dict[str, Any]:
         """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
-        text); refuses a ``null``, which would otherwise read as "remove"."""
+        text); refuses a ``null`` (which would otherwise read as "remove"), but for ``voucher``,
+        where it means exactly that."""
         changes: dict[str, Any] = {}
         for name in self.model_fields_set:
             value = getattr(self, name)
+            if name == "voucher":
+                changes[name] = value.to_terms() if value is not None else None
+                continue
             if value is None:
                 raise field_error(name, "cannot be null; leave the field out to keep it")
             if name in ("list_price", "group_price", "leader_price"):
@@ -132,6 +198,7 @@ class DealOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    voucher: VoucherTermsOut | None
 
     @classmethod
     def of(cls, deal: Deal) -> DealOut:
@@ -160,4 +227,7 @@ class DealOut(BaseModel):
             created_at=deal.created_at,
             updated_at=deal.updated_at,
             published_at=deal.published_at,
+            voucher=VoucherTermsOut.of(VoucherTerms.from_json(deal.voucher))
+            if deal.voucher
+            else None,
         )

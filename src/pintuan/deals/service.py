@@ -19,6 +19,7 @@ from pintuan.domain.lifecycle import (
     next_deal_status,
 )
 from pintuan.domain.roles import Principal
+from pintuan.domain.vouchers import VoucherTerms, voucher_terms_problems
 from pintuan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
@@ -51,6 +52,8 @@ class DealDraft:
     # Buying alone at the list price is what shoppers expect beside the team price; a merchant
     # who sells in teams only says so.
     allow_solo: bool = True
+    # A local-services deal's vouchers (None: its seats get none).
+    voucher: VoucherTerms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,11 @@ def _refuse(problems: list[FieldProblem]) -> None:
         )
 
 
+def _refuse_voucher_terms(terms: VoucherTerms | None, vertical: str, ends_at: datetime) -> None:
+    if terms is not None:
+        _refuse([FieldProblem(f, m) for f, m in voucher_terms_problems(terms, vertical, ends_at)])
+
+
 def _require_staff(principal: Principal, merchant: Merchant) -> None:
     if not principal.can_manage(merchant.id):
         raise Forbidden(
@@ -92,6 +100,11 @@ def _refuse_suspended(principal: Principal, merchant: Merchant) -> None:
             "Ask the platform's operators.",
             code="merchant_suspended",
         )
+
+
+def voucher_terms_of(deal: Deal) -> VoucherTerms | None:
+    """A deal's voucher terms, or None when it issues no vouchers."""
+    return VoucherTerms.from_json(deal.voucher) if deal.voucher else None
 
 
 def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Deal:
@@ -112,6 +125,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
             merchant.currency,
         )
     )
+    _refuse_voucher_terms(draft.voucher, draft.vertical.value, draft.ends_at)
     now = utc_now()
     deal = Deal(
         id=new_id("deal"),
@@ -134,6 +148,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         starts_at=draft.starts_at,
         ends_at=draft.ends_at,
         status=DealStatus.DRAFT.value,
+        voucher=draft.voucher.as_json() if draft.voucher else None,
         merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
@@ -215,8 +230,12 @@ def update_deal(
             setattr(deal, f"{name}_amount", value.amount)
         elif name == "vertical":
             deal.vertical = Vertical(value).value
+        elif name == "voucher":
+            deal.voucher = value.as_json() if value is not None else None
         else:
             setattr(deal, name, value)
+    # The terms must still fit the deal's vertical and end, whichever of the three changed.
+    _refuse_voucher_terms(voucher_terms_of(deal), deal.vertical, deal.ends_at)
     deal.updated_at = utc_now()
     session.flush()
     return deal

@@ -21,6 +21,8 @@ SHOPPER_FUNDS_HELD = "shopper_funds_held"
 REFUNDS_PAYABLE = "refunds_payable"
 # What we owe a merchant for its successful teams, less fees and payouts.
 MERCHANT_PAYABLE = "merchant_payable:{merchant_id}"
+# A merchant's part of its vouchers' money not yet redeemed (deals that settle on redemption).
+MERCHANT_UNREDEEMED = "merchant_unredeemed:{merchant_id}"
 # The platform's commission.
 PLATFORM_FEES = "platform_fees"
 # What the platform pays out of its own pocket (auto-filled seats, promotions).
@@ -51,6 +53,7 @@ _KINDS = {
     "shopper_funds_held": AccountKind.LIABILITY,
     "refunds_payable": AccountKind.LIABILITY,
     "merchant_payable": AccountKind.LIABILITY,
+    "merchant_unredeemed": AccountKind.LIABILITY,
     "wallet": AccountKind.LIABILITY,
     "platform_fees": AccountKind.INCOME,
     "platform_subsidy": AccountKind.EXPENSE,
@@ -91,6 +94,9 @@ class JournalKind(StrEnum):
     DISPUTE_WON = "dispute_won"  # it came back
     DISPUTE_LOST = "dispute_lost"  # it is gone: the merchant (or the platform) bears it
     PAYOUT_RETURN = "payout_return"  # a payout that failed or came back: owed to it again
+    # Vouchers that settle on redemption (vouchers/service.py), keyed by the voucher's moves:
+    VOUCHER_DEFERRED = "voucher_deferred"  # the merchant's part waits for the redemption
+    VOUCHER_RELEASED = "voucher_released"  # redeemed (payable) or refunded (given back)
 
 
 class JournalStatus(StrEnum):
@@ -180,6 +186,23 @@ def refund_owed(merchant_id: str, merchant_part: int, fee_part: int) -> list[Ent
         Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), merchant_part),
         Entry(PLATFORM_FEES, fee_part),
         Entry(REFUNDS_PAYABLE, -(merchant_part + fee_part)),
+    ]
+
+
+def voucher_deferred(merchant_id: str, amount: int) -> list[Entry]:
+    """A voucher's money was earned before it was redeemed: the merchant's part waits."""
+    return [
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
+        Entry(MERCHANT_UNREDEEMED.format(merchant_id=merchant_id), -amount),
+    ]
+
+
+def voucher_released(merchant_id: str, amount: int) -> list[Entry]:
+    """A voucher was redeemed (or is being refunded): the merchant's part is payable again,
+    where a redemption leaves it and a refund takes it back from."""
+    return [
+        Entry(MERCHANT_UNREDEEMED.format(merchant_id=merchant_id), amount),
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -amount),
     ]
 
 

@@ -150,12 +150,24 @@ SHAPES: dict[str, Shape] = {
         payment=PaymentAmount.AT_MOST,
         may_overdraw_merchant=True,
     ),
+    # Vouchers that settle on redemption (vouchers/service.py): the merchant's part of an earned
+    # seat waits while its voucher is unredeemed, and moves back to the payable when it is
+    # redeemed or refunded (a refund then takes it back from the payable as any refund does).
+    "voucher_deferred": Shape(
+        _legs(("merchant_payable", D), ("merchant_unredeemed", C)),
+        payment=PaymentAmount.AT_MOST,
+    ),
+    "voucher_released": Shape(
+        _legs(("merchant_unredeemed", D), ("merchant_payable", C)),
+        payment=PaymentAmount.AT_MOST,
+    ),
 }
 
 # Whose each scoped account is: the entry's ``family:owner`` must name the journal's owner.
 SCOPES: dict[str, Scope] = {
     "provider_clearing": Scope.PROVIDER,
     "merchant_payable": Scope.MERCHANT,
+    "merchant_unredeemed": Scope.MERCHANT,
     "wallet": Scope.USER,
 }
 
@@ -183,6 +195,9 @@ ACCOUNTS: dict[str, AccountRule] = {
     "refunds_payable": AccountRule(C, Allowed.NOT_NEGATIVE, "only money owed back is returned"),
     "merchant_payable": AccountRule(
         C, Allowed.NOT_NEGATIVE, "payouts never exceed what is owed, unless a dispute was lost"
+    ),
+    "merchant_unredeemed": AccountRule(
+        C, Allowed.NOT_NEGATIVE, "a voucher's money is released once, never more than waited"
     ),
     "wallet": AccountRule(C, Allowed.NOT_NEGATIVE, "a wallet is never overdrawn"),
     "platform_fees": AccountRule(C, Allowed.NOT_NEGATIVE, "fees given back never exceed fees"),

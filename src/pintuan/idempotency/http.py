@@ -94,9 +94,11 @@ async def run_raw_write(
     work: Callable[[RawTx], BaseModel],
     *,
     status_code: int = 200,
+    scope: str | None = None,
 ) -> Response:
-    """:func:`run_write` for units of work on the raw path (see ``kit/rawsql.py``)."""
-    claim = await _claim(request, principal)
+    """:func:`run_write` for units of work on the raw path (see ``kit/rawsql.py``); ``scope``
+    names the caller's keys when it is not a person (an app: ``app:<id>``)."""
+    claim = await _claim(request, principal, scope)
     answer = await run_raw_once(
         services, claim, lambda tx: work(tx).model_dump_json(), status_code=status_code
     )
@@ -138,11 +140,15 @@ async def _key_request(request: Request) -> KeyRequest | None:
     return KeyRequest(key, request_fingerprint(request.method, path, await request.body()), path)
 
 
-async def _claim(request: Request, principal: Principal | None) -> KeyClaim | None:
+async def _claim(
+    request: Request, principal: Principal | None, scope: str | None = None
+) -> KeyClaim | None:
     key = await _key_request(request)
     if key is None:
         return None
-    return KeyClaim(caller_scope(request, principal), key.key, key.fingerprint, key.instance)
+    return KeyClaim(
+        scope or caller_scope(request, principal), key.key, key.fingerprint, key.instance
+    )
 
 
 def _response(answer: Answer) -> Response:

@@ -20,6 +20,7 @@ from pintuan.domain import ledger as rules
 from pintuan.domain.ledger import JournalKind, JournalStatus
 from pintuan.domain.payments import PaymentPurpose, PaymentStatus, ProviderAction
 from pintuan.domain.teams import SeatStatus
+from pintuan.domain.vouchers import SettleOn, VoucherStatus
 from pintuan.errors import Conflict, InvalidInput, NotFound
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
@@ -238,11 +239,12 @@ class Earning(PaymentMoney):
     # When the team succeeded: the business instant the money became the merchant's, even when
     # the provider confirms its capture later (the driver's raw value; see ``_earn``).
     ended_at: object = None
+    seat_id: str | None = None
 
 
 _EARNINGS = """
     SELECT p.id, p.user_id, p.provider, p.provider_ref, p.amount, p.currency, p.status,
-           p.purpose, p.refund_to, d.merchant_id, m.commission_bps, t.ended_at
+           p.purpose, p.refund_to, d.merchant_id, m.commission_bps, t.ended_at, p.seat_id
     FROM payments p
     JOIN seats s ON s.id = p.seat_id
     JOIN teams t ON t.id = p.team_id
@@ -286,6 +288,65 @@ def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
         ],
         now,
     )
+    _defer_unredeemed(tx, earnings, now)
+
+
+# The vouchers of earned seats whose merchant's part waits for their redemption: locked, so that
+# a redemption racing this earning either sees the money deferred or finds nothing to defer
+# (domain/vouchers.py; vouchers/service.py takes the same lock by its conditional write).
+_UNREDEEMED = {"issued": VoucherStatus.ISSUED, "redemption": SettleOn.REDEMPTION}
+UNREDEEMED_VOUCHERS = Sql(
+    """
+    SELECT id, seat_id, moves FROM vouchers
+    WHERE seat_id IN_LIST(:seat_ids) AND status = :issued AND settle_on = :redemption
+    ORDER BY id
+""",
+    **_UNREDEEMED,
+)
+UNREDEEMED_VOUCHERS_LOCKED = Sql(UNREDEEMED_VOUCHERS.text + " FOR UPDATE", **_UNREDEEMED)
+COUNT_VOUCHER_MOVE = Sql("UPDATE vouchers SET moves = moves + 1 WHERE id = :id RETURNING moves")
+
+
+def voucher_journal(
+    voucher_id: str,
+    move: int,
+    kind: JournalKind,
+    payment: PaymentMoney,
+    merchant_id: str,
+    amount: int,
+) -> NewJournal:
+    """A voucher's money movement between the merchant's payable and its unredeemed money."""
+    entries = (
+        rules.voucher_deferred(merchant_id, amount)
+        if kind is JournalKind.VOUCHER_DEFERRED
+        else rules.voucher_released(merchant_id, amount)
+    )
+    return replace(
+        payment.journal(kind, entries, merchant_id=merchant_id),
+        id=f"{voucher_id}:{kind.value}:{move}",
+        amount=amount,
+    )
+
+
+def _defer_unredeemed(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
+    by_seat = {e.seat_id: e for e in earnings if e.seat_id}
+    if not by_seat:
+        return
+    sql = UNREDEEMED_VOUCHERS if tx.sqlite else UNREDEEMED_VOUCHERS_LOCKED
+    journals = []
+    for voucher_id, seat_id, _ in tx.all(sql, {"seat_ids": sorted(by_seat)}):
+        e = by_seat[seat_id]
+        part = e.amount - rules.fee_for(e.amount, e.commission_bps)
+        if part <= 0:
+            continue
+        move = int(tx.scalar(COUNT_VOUCHER_MOVE, {"id": voucher_id}))
+        deferred = voucher_journal(
+            voucher_id, move, JournalKind.VOUCHER_DEFERRED, e, e.merchant_id, part
+        )
+        # Dated with the earning it holds back, so no statement shows the part as payable.
+        effective = None if e.ended_at is None else min(tx.read_instant(e.ended_at), now)
+        journals.append(replace(deferred, effective_at=effective))
+    post(tx, journals, now)
 
 
 def earn_team_charges(tx: RawTx, team_id: str, now: datetime) -> None:

@@ -35,6 +35,9 @@ NOTICES: dict[str, list[tuple[str, str]]] = {
     "payment.amount_mismatch": [("amount_returned", "user_id")],
     # A confirmed seat whose money never came: an operator asks its shopper to pay again.
     "seat.pay_again": [("pay_again", "user_id")],
+    # Vouchers: used at the counter, or given back unused (the money's return is its own news).
+    "voucher.redeemed": [("voucher_redeemed", "user_id")],
+    "voucher.expired": [("voucher_expired", "user_id")],
 }
 _AUDIENCES = frozenset(
     {audience for rules in NOTICES.values() for _, audience in rules}

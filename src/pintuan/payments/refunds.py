@@ -47,6 +47,7 @@ from pintuan.ledger.refunds import (
     record_refund_paid,
     record_refund_to_wallet,
 )
+from pintuan.ledger.vouchers import release_for_refund
 
 log = logging.getLogger("pintuan.payments.refunds")
 
@@ -261,6 +262,7 @@ def _refund_payment(
             "decided_at": at if done_now else None,
         },
     )
+    release_for_refund(tx, payment.seat_id, split.merchant, now)
     record_refund_owed(tx, refund, now)
     if to_wallet:
         record_refund_to_wallet(tx, refund, now)

@@ -49,6 +49,7 @@ from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.payments import owed
 from pintuan.teams import join_postgres
 from pintuan.teams.models import Seat
+from pintuan.vouchers.issuing import issue_for_team as issue_vouchers
 
 # A stored instant as the driver returns it (see ``RawTx.read_instant``).
 StoredInstant = datetime | str
@@ -754,6 +755,7 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     TEAMS_SUCCEEDED.inc()
     members: list[str] = tx.all_as(_value, CONFIRM_SEATS, {"team_id": team_id})
     record_event(tx, "team.succeeded", team_id, member_ids=members)
+    issue_vouchers(tx, team_id, now)
     return PaidOutcome(True, team_id, team_succeeded=True)
 
 
