@@ -16,7 +16,7 @@ from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Principal, Role
-from pintuan.domain.vouchers import VoucherTerms
+from pintuan.domain.vouchers import VoucherTerms, new_code
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
@@ -25,6 +25,8 @@ from pintuan.merchants import service as merchants
 from pintuan.merchants.models import Merchant
 from pintuan.notifications.models import Notification
 from pintuan.services import Services
+from pintuan.teams.models import Seat
+from pintuan.vouchers.models import Voucher
 from tests.media_pictures import picture
 
 PASSWORD = "correct horse battery"
@@ -225,6 +227,9 @@ class World:
     # A picture of the deal (its key), uploaded by the staff.
     image_id: str = ""
     address_id: str = ""
+    # A voucher of the shopper's seat (as if its team had succeeded), and its code.
+    voucher_id: str = ""
+    voucher_code: str = ""
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -251,6 +256,7 @@ class World:
             "user_id": self.accounts["staff"].user_id,
             "app_id": self.app_id,
             "secret_id": self.app_secret_id,
+            "voucher_id": self.voucher_id,
         }
 
 
@@ -304,6 +310,7 @@ def seed_world(client: TestClient, services: Services) -> World:
         )
     )
     address = made(client.post("/v1/me/addresses", json=US_ADDRESS, headers=shopper))
+    voucher_id, voucher_code = _seed_voucher(services.db, accounts["shopper"], mine.id, seat_id)
     return World(
         accounts=accounts,
         merchant_id=mine.id,
@@ -323,4 +330,41 @@ def seed_world(client: TestClient, services: Services) -> World:
         app_secret_id=app["secrets"][0]["id"],
         image_id=image["data"][0]["id"],
         address_id=address["id"],
+        voucher_id=voucher_id,
+        voucher_code=voucher_code,
     )
+
+
+def _seed_voucher(
+    db: Database, shopper: Account, merchant_id: str, seat_id: str
+) -> tuple[str, str]:
+    """A voucher row for the shopper's seat, as its team's success would issue (the world's
+    team is still forming: only who may see and touch a voucher is tested with it)."""
+    voucher_id, code = new_id("vch"), new_code()
+
+    def work(session: Any) -> None:
+        seat = session.get(Seat, seat_id)
+        now = utc_now()
+        session.add(
+            Voucher(
+                id=voucher_id,
+                seat_id=seat_id,
+                team_id=seat.team_id,
+                deal_id=seat.deal_id,
+                merchant_id=merchant_id,
+                user_id=shopper.user_id,
+                code=code,
+                status="issued",
+                settle_on="redemption",
+                refund_anytime=True,
+                locations=[],
+                valid_from=now,
+                expires_at=now + timedelta(days=30),
+                moves=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    db.run_sync(work)
+    return voucher_id, code

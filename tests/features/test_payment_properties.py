@@ -483,6 +483,10 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ set-up
 
+    def deal_fields(self) -> dict[str, Any]:
+        """What a machine's deals have beyond the common terms (a machine of vouchers' own)."""
+        return {}
+
     @initialize(
         specs=st.lists(DEAL_SPECS, min_size=1, max_size=2),
         commission_bps=st.sampled_from([0, 250, 1000]),
@@ -506,6 +510,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 group_price={"amount": PRICE, "currency": CURRENCY},
                 list_price={"amount": 2000, "currency": CURRENCY},
                 ends_at=(utc_now() + timedelta(days=60)).isoformat(),
+                **self.deal_fields(),
             )
             deal = answer(
                 self.client.post("/v1/deals", json=body, headers=self.staff.headers), set()

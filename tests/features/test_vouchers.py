@@ -11,6 +11,7 @@ from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pintuan.domain.apps import AppPrincipal
 from pintuan.domain.roles import Role
 from pintuan.domain.vouchers import SettleOn, normalize_code
 from pintuan.kit.time import clock, utc_now
@@ -18,6 +19,7 @@ from pintuan.notifications.models import Notification
 from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
 from pintuan.worker import Worker
+from tests.apps_support import store_access_token
 from tests.factories import create_account, create_merchant, deal_body
 from tests.features.test_ledger import balance, wallet
 from tests.features.vouchering import (
@@ -28,6 +30,7 @@ from tests.features.vouchering import (
     terms,
     voucher_team,
 )
+from tests.partnering import create_app_record
 
 
 def _refunds_of(session: Session, seat_id: str) -> list[tuple[int, str]]:
@@ -340,3 +343,37 @@ def test_codes_are_read_as_people_type_them() -> None:
     assert normalize_code(" o1iL2 34567 ") == "0111234567"
     assert normalize_code("ABCDEFGHJU") is None  # U is not in the alphabet
     assert normalize_code("ABC") is None
+
+
+def test_an_app_installed_on_the_shop_redeems_with_its_scope(
+    client: TestClient, services: Services
+) -> None:
+    team = voucher_team(client, services)
+    first, second = team.vouchers(client)
+    app_id = create_app_record(services.db, team.staff.user_id)
+
+    def bearer(name: str, scopes: set[str], merchant_id: str | None) -> dict[str, str]:
+        token = f"pta_{name}-{team.merchant.id}"
+        principal = AppPrincipal(app_id, frozenset(scopes), None, merchant_id)
+        store_access_token(services.db, token, principal)
+        return {"Authorization": f"Bearer {token}"}
+
+    counter = bearer("counter", {"vouchers:redeem"}, team.merchant.id)
+    reader = bearer("reader", {"offers:read"}, team.merchant.id)
+    nowhere = bearer("nowhere", {"vouchers:redeem"}, None)
+    elsewhere = bearer("elsewhere", {"vouchers:redeem"}, create_merchant(services.db).id)
+
+    refused = [
+        client.post("/v1/vouchers/redeem", json={"code": first["code"]}, headers=h).json()["code"]
+        for h in (reader, nowhere, elsewhere)
+    ]
+    done = client.post("/v1/vouchers/redeem", json={"code": first["code"]}, headers=counter)
+
+    assert refused == ["insufficient_scope", "app_not_installed", "voucher_of_another_merchant"]
+    assert done.status_code == 200, done.text
+    assert (done.json()["redeemed_via"], done.json()["status"]) == ("app", "redeemed")
+    undone = client.post(f"/v1/vouchers/{first['id']}/undo", headers=counter)
+    assert undone.json()["status"] == "issued"
+    looked = client.post("/v1/vouchers/lookup", json={"code": second["code"]}, headers=counter)
+    assert looked.json()["id"] == second["id"]
+    sound(services)
