@@ -17,16 +17,16 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from pintuan.domain.roles import Role
-from pintuan.events.models import OutboxEvent
 from pintuan.kit.time import utc_now
 from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
 from pintuan.vouchers.models import Voucher
 from pintuan.worker import Worker
 from tests.concurrency.cluster import Call, Cluster, assert_no_server_errors, running_cluster
+from tests.concurrency.test_fulfilment_races import events
 from tests.factories import create_account
 from tests.features.test_ledger import balance
 from tests.features.vouchering import PRICE, VoucherTeam, merchant_part, sound, voucher_team
@@ -38,18 +38,6 @@ SERVERS = 3
 def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(database_url, SERVERS, tmp_path_factory.mktemp("servers")) as running:
         yield running
-
-
-def events(services: Services, kind: str) -> dict[str, int]:
-    return services.db.run_sync(
-        lambda s: dict(
-            s.execute(
-                select(OutboxEvent.subject_id, func.count())
-                .where(OutboxEvent.type == kind)
-                .group_by(OutboxEvent.subject_id)
-            ).all()
-        )
-    )
 
 
 def stored(services: Services) -> dict[str, Voucher]:
