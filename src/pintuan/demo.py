@@ -23,6 +23,7 @@ from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import MerchantStatus
 from pintuan.domain.media import MediaStore
 from pintuan.domain.roles import Principal, Role
+from pintuan.domain.vouchers import SettleOn, VoucherTerms
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.money import Money
 from pintuan.kit.time import utc_now
@@ -84,6 +85,14 @@ class DemoDeal:
     stock: int
     description: str
 
+
+DEMO_VOUCHER = VoucherTerms(
+    valid_days=90,
+    valid_until=None,
+    locations=(),
+    refund_anytime=True,
+    settle_on=SettleOn.REDEMPTION,
+)
 
 MERCHANTS = [
     ("jade-garden", "Jade Garden Kitchen", "CN", "CNY", "Asia/Shanghai"),
@@ -372,6 +381,8 @@ def seed_demo(session: Session, password_hash: str, store: MediaStore | None = N
                     per_user_limit=2,
                     starts_at=now,
                     ends_at=now + timedelta(days=60),
+                    # Local services sell vouchers to redeem at the counter; goods ship.
+                    voucher=None if item.vertical is Vertical.GOODS else DEMO_VOUCHER,
                 ),
             )
             deals.change_deal_status(session, staff[slug], deal.id, "publish")
