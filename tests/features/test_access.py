@@ -117,6 +117,10 @@ def _BULK_SHIPMENTS(world: World) -> dict[str, Any]:  # noqa: N802 - a body, lik
     return {"shipments": [{"seat_id": world.seat_id, **_SHIPMENT}]}
 
 
+def _VOUCHER_CODE(world: World) -> dict[str, Any]:  # noqa: N802 - a body, like the others
+    return {"code": world.voucher_code}
+
+
 def _new_staff(world: World) -> dict[str, Any]:
     return {"email": world.accounts["other_shopper"].email}
 
@@ -316,6 +320,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/seats/{seat_id}/fulfilment"): rule("401 ok 404 404 404 404"),
     ("POST", "/v1/seats/{seat_id}/shipment"): rule("401 404 404 ok 404 ok", _SHIPMENT),
     ("POST", "/v1/seats/{seat_id}/receipt"): rule("401 ok 404 404 404 404"),
+    # Vouchers: the shopper's own; the counter is the merchant's staff (or an operator).
+    ("GET", "/v1/me/vouchers"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/me/vouchers/{voucher_id}"): rule("401 ok 404 404 404 404"),
+    ("GET", "/v1/me/vouchers/{voucher_id}/qr.svg"): rule("401 ok 404 404 404 404"),
+    ("POST", "/v1/vouchers/{voucher_id}/refund"): rule("401 ok 404 404 404 404"),
+    ("POST", "/v1/vouchers/lookup"): rule("401 403 403 ok 403 ok", _VOUCHER_CODE),
+    ("POST", "/v1/vouchers/redeem"): rule("401 403 403 ok 403 ok", _VOUCHER_CODE),
+    ("POST", "/v1/vouchers/{voucher_id}/undo"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/merchants/{merchant_id}/vouchers"): rule("401 403 403 ok 403 ok"),
     ("GET", "/v1/merchants/{merchant_id}/shipments"): rule("401 404 404 ok 404 ok"),
     ("POST", "/v1/merchants/{merchant_id}/shipments/bulk"): rule(
         "401 404 404 ok 404 ok", _BULK_SHIPMENTS
@@ -403,6 +416,17 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "login 403 403 ok 403 ok", {"amount": "1.00", "reason": "damaged"}
     ),
     ("GET", "/console/merchants/{merchant_id}/disputes"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/vouchers"): rule("login 403 403 ok 403 ok"),
+    ("POST", "/console/merchants/{merchant_id}/vouchers/lookup"): rule(
+        "login 403 403 ok 403 ok", _VOUCHER_CODE
+    ),
+    ("POST", "/console/merchants/{merchant_id}/vouchers/redeem"): rule(
+        "login 403 403 ok 403 ok", _VOUCHER_CODE
+    ),
+    ("POST", "/console/merchants/{merchant_id}/vouchers/{voucher_id}/undo"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("POST", "/vouchers/{voucher_id}/refund"): rule("login ok 404 404 404 404"),
     ("GET", "/console/operator"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/growth"): rule("login 403 403 403 403 ok"),
     ("GET", "/console/operator/feed/rules"): rule("login 403 403 403 403 ok"),

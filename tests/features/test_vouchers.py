@@ -377,3 +377,18 @@ def test_an_app_installed_on_the_shop_redeems_with_its_scope(
     looked = client.post("/v1/vouchers/lookup", json={"code": second["code"]}, headers=counter)
     assert looked.json()["id"] == second["id"]
     sound(services)
+
+
+def test_a_refund_asked_after_the_end_ends_the_voucher_as_the_sweep_would(
+    client: TestClient, services: Services
+) -> None:
+    team = voucher_team(client, services, voucher=terms(valid_days=1), refund_to="wallet")
+    first, _ = team.vouchers(client)
+    clock.offset = timedelta(days=1, minutes=1)  # past its end; no sweep has run
+
+    late = client.post(f"/v1/vouchers/{first['id']}/refund", headers=team.shoppers[0].headers)
+
+    assert late.status_code == 200, late.text
+    assert late.json()["status"] == "expired"
+    assert wallet(services, team.shoppers[0].user_id) == PRICE
+    sound(services)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pintuan.accounts.dependencies import CurrentPrincipal, optional_principal
@@ -22,6 +21,7 @@ from pintuan.kit.rawsql import RawTx
 from pintuan.kit.time import utc_now
 from pintuan.services import ServicesDep
 from pintuan.vouchers import service
+from pintuan.vouchers.qr import qr_svg
 from pintuan.vouchers.schemas import LookUpIn, RedeemIn, VoucherOut
 
 router = APIRouter(prefix="/v1", tags=["vouchers"])
@@ -89,12 +89,6 @@ async def my_voucher(
     """One of your vouchers, with its code."""
     v = await services.db.run_raw(service.get_for_user, principal.user_id, voucher_id, write=False)
     return VoucherOut.of(v, show=True)
-
-
-def qr_svg(code: str) -> str:
-    """The code as a QR image (SVG) for the counter's scanner."""
-    svg: str = segno.make(code, error="m", micro=False).svg_inline(scale=6, border=2)
-    return svg
 
 
 @router.get(

@@ -410,7 +410,11 @@ def refund_by_shopper(tx: RawTx, user_id: str, voucher_id: str, now: datetime) -
             "refunded when they do.",
             code="voucher_not_refundable",
         )
-    _end_and_refund(tx, v, VoucherStatus.REFUNDED, REFUND_REASON, user_id, now)
+    # Past its end (the sweep has not come yet), it ends as the sweep would end it.
+    if v.expires_at <= now:
+        _end_and_refund(tx, v, VoucherStatus.EXPIRED, EXPIRY_REASON, None, now)
+    else:
+        _end_and_refund(tx, v, VoucherStatus.REFUNDED, REFUND_REASON, user_id, now)
     found = _view(tx, BY_ID, {"id": v.id})
     assert found is not None
     return found

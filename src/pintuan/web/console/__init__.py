@@ -1,6 +1,7 @@
 """The merchant and operator consoles, under ``/console``: deals and the deal form, teams,
-orders, shipping, refunds, settlements, moderation, the audit, applications to sell (with the
-``/sell`` form itself), the developer console, and the growth pages with their charts.
+orders, shipping, the voucher counter, refunds, settlements, moderation, the audit, applications
+to sell (with the ``/sell`` form itself), the developer console, and the growth pages with their
+charts.
 
 :data:`router` holds them all, in the order their routes are matched.
 """
@@ -21,6 +22,7 @@ from pintuan.web.console import (
     payment_queue,
     seat_refunds,
     shipping,
+    vouchers,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +37,7 @@ for _pages in (
     deal_images,
     merchant,
     shipping,
+    vouchers,
     seat_refunds,
     developer,
 ):

@@ -205,19 +205,26 @@ class Listing(Generic[RowT]):
 
 
 def listing(
-    request: Request, rows: Sequence[RowT], limit: int, id_of: Callable[[RowT], str]
+    request: Request,
+    rows: Sequence[RowT],
+    limit: int,
+    id_of: Callable[[RowT], str],
+    *,
+    path: str | None = None,
 ) -> Listing[RowT]:
-    """Turn ``limit + 1`` rows into one page; the next page keeps this page's filters."""
+    """Turn ``limit + 1`` rows into one page; the next page keeps this page's filters.
+
+    ``path`` is the list's own address when the page answers a form posted elsewhere (the
+    pages of the list are read with GET there, not from the form's address)."""
     shown = list(rows[:limit])
+    base = path or request.url.path
     query = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done")}
     next_url = None
     if len(rows) > limit and shown:
-        next_url = (
-            request.url.path + "?" + urlencode({**query, "cursor": encode_cursor(id_of(shown[-1]))})
-        )
+        next_url = base + "?" + urlencode({**query, "cursor": encode_cursor(id_of(shown[-1]))})
     first_url = None
     if request.query_params.get("cursor"):
-        first_url = request.url.path + ("?" + urlencode(query) if query else "")
+        first_url = base + ("?" + urlencode(query) if query else "")
     return Listing(shown, next_url, first_url)
 
 

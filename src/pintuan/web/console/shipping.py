@@ -100,7 +100,7 @@ async def _queue_page(
         "tab": "shipping",
         "labels": shared,
         "tone": lambda status: shared.STATUS_TONES.get(status, ""),
-        "page": listing(request, rows, PAGE_SIZE, lambda r: r.id),
+        "page": listing(request, rows, PAGE_SIZE, lambda r: r.id, path=_url(merchant_id)),
         "state": chosen.value if chosen else "",
         "states": QUEUE_STATES,
         "columns": CSV_COLUMNS,

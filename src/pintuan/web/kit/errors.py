@@ -228,6 +228,29 @@ ERROR_MESSAGES: dict[str, str] = {
         "The provider has not said that this refund failed: it may have been made. Retry it."
     ),
     "hold_expired": N_("The provider's hold has ended; it can no longer be captured or voided."),
+    # Vouchers: the counter's refusals and the shopper's.
+    "voucher_not_found": N_("There is no such voucher. Check the code letter by letter."),
+    "voucher_of_another_merchant": N_(
+        "This voucher is for another merchant; it cannot be redeemed here."
+    ),
+    "voucher_already_redeemed": N_("This voucher has already been used."),
+    "voucher_refunded": N_("This voucher was refunded; it can no longer be used."),
+    "voucher_expired": N_("This voucher has expired; unused vouchers are refunded in full."),
+    "voucher_location_required": N_(
+        "Choose the shop where the voucher is used: it is valid at several."
+    ),
+    "voucher_location_invalid": N_(
+        "The voucher is not valid at this shop; choose one of the shops it lists."
+    ),
+    "voucher_undo_closed": N_("It is too late to undo this redemption."),
+    "voucher_not_redeemed": N_("This voucher has not been redeemed, so there is nothing to undo."),
+    "voucher_not_refundable": N_(
+        "This deal's vouchers cannot be refunded before they expire; unused ones are refunded "
+        "when they do."
+    ),
+    "voucher_payment_pending": N_(
+        "This voucher's payment is still being completed; try again in a few minutes."
+    ),
 }
 
 

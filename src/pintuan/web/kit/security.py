@@ -13,12 +13,13 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "form-action 'self'; base-uri 'none'"
 )
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=()"
 HTML_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"permissions-policy", PERMISSIONS_POLICY.encode()),
 )
 EVERY_RESPONSE: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
 # The interactive API docs are the framework's own page, built from inline script and a CDN:

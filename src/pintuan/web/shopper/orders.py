@@ -1,29 +1,43 @@
-"""My orders (tabs: to pay, forming, succeeded, refunded) and my notifications.
+"""My orders (tabs: to pay, forming, succeeded, refunded), the vouchers on them, and my
+notifications.
 
 An order is a seat of the shopper's own or one they paid for as a friend; each says where its
-money went (see :mod:`pintuan.web.shopper.money_words`). Opening the notifications marks them
-read, which clears the header's badge.
+money went (see :mod:`pintuan.web.shopper.money_words`). A seat of a voucher deal whose team
+succeeded shows its voucher to its own shopper only (a friend who paid never sees the code): the
+code in large type with its QR code, where and until when it is valid, and the refund when the
+deal allows it. Opening the notifications marks them read, which clears the header's badge.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from pintuan.errors import InvalidInput
+from pintuan.domain.vouchers import VoucherStatus, show_code
+from pintuan.errors import AppError, InvalidInput
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor, encode_cursor
+from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.notifications import service as notifications
 from pintuan.notifications.models import Notification
 from pintuan.payments.refund_reads import refunds_of_seats
+from pintuan.vouchers import service as vouchers
+from pintuan.vouchers.qr import qr_svg
+from pintuan.vouchers.service import VoucherView
+from pintuan.web.kit.csrf import CsrfProtected
+from pintuan.web.kit.errors import ERROR_MESSAGES
+from pintuan.web.kit.forms import form_fields, run_raw_form_write
 from pintuan.web.kit.i18n import N_, gettext, money_text, request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
-from pintuan.web.kit.session import LoggedIn
+from pintuan.web.kit.session import LoggedIn, safe_next
 from pintuan.web.shopper import delivery, order_reads
 from pintuan.web.shopper.money_words import MoneyBack, money_back_sentence, seat_money
 from pintuan.web.shopper.shopping import own_images, tone
@@ -61,12 +75,18 @@ async def my_orders(
         rows = order_reads.orders(session, user_id, tab, cursor_id, ORDERS_PAGE_SIZE)
         shown = rows[:ORDERS_PAGE_SIZE]
         payers = [p.user_id for o in shown for p in o.payments]
+        seat_ids = [o.seat.id for o in shown]
         return {
             "orders": shown,
             "names": order_reads.display_names(session, payers),
             "counts": order_reads.order_counts(session, user_id),
-            "fulfilments": fulfilment.fulfilments_of_seats(session, [o.seat.id for o in shown]),
-            "refunds": refunds_of_seats(session, [o.seat.id for o in shown]),
+            "fulfilments": fulfilment.fulfilments_of_seats(session, seat_ids),
+            "refunds": refunds_of_seats(session, seat_ids),
+            "vouchers": {
+                seat_id: v
+                for seat_id, v in vouchers.vouchers_of_seats(raw_tx(session), seat_ids).items()
+                if v.user_id == user_id
+            },
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
         }
 
@@ -89,9 +109,86 @@ async def my_orders(
         tone=tone,
         own_images=own_images,
         viewer_id=user_id,
+        voucher_state=lambda v: voucher_state(v, now),
+        voucher_message=voucher_message(request, locale),
+        voucher_qr=voucher_qr,
+        refund_reason=lambda reason: (
+            gettext(locale, REFUND_REASONS[reason]) if reason in REFUND_REASONS else reason
+        ),
+        show_code=show_code,
         **delivery.delivery_labels(),
     )
     return await render(request, "shopper/orders.html", context)
+
+
+# ---------------------------------------------------------------------------- vouchers
+
+# The reasons the voucher service gives its own refunds (stored in English, as staff type theirs),
+# in the shopper's words.
+REFUND_REASONS: dict[str, str] = {
+    vouchers.REFUND_REASON: N_("You gave the voucher back unused."),
+    vouchers.EXPIRY_REASON: N_("The voucher expired unused."),
+}
+VOUCHER_NOTICES: dict[str, str] = {
+    "refunded": N_("The voucher is given back: its code no longer works, and it is refunded."),
+}
+
+
+def voucher_state(v: VoucherView, now: datetime) -> str:
+    """A voucher's status as people read it, on the order page and at the counter: ``expired``
+    once its end has passed, even before the worker has refunded it (the counter refuses it
+    from that moment)."""
+    if v.status == VoucherStatus.ISSUED and v.expires_at <= now:
+        return VoucherStatus.EXPIRED.value
+    return v.status
+
+
+def voucher_qr(code: str) -> Markup:
+    """A voucher's code as a QR image drawn into the page for the counter's scanner, so that
+    showing it needs no second request (a phone at the counter may have a poor signal)."""
+    return Markup(qr_svg(code))  # noqa: S704 - segno's SVG of a code of our own alphabet
+
+
+def voucher_message(request: Request, locale: str) -> tuple[str, str, bool] | None:
+    """(voucher id, words, whether they are a refusal) a voucher's form came back with
+    (``?voucher=<id>`` and ``voucher_done=`` or ``voucher_error=``); unknown words show
+    nothing, so a crafted link cannot put text of its own on the page."""
+    voucher_id = request.query_params.get("voucher", "")
+    done = request.query_params.get("voucher_done", "")
+    code = request.query_params.get("voucher_error", "")
+    if not voucher_id:
+        return None
+    if code in ERROR_MESSAGES:
+        return voucher_id, gettext(locale, ERROR_MESSAGES[code]), True
+    if done in VOUCHER_NOTICES:
+        return voucher_id, gettext(locale, VOUCHER_NOTICES[done]), False
+    return None
+
+
+@router.post("/vouchers/{voucher_id}/refund", dependencies=[CsrfProtected])
+async def refund_voucher(request: Request, voucher_id: str, principal: LoggedIn) -> Response:
+    """The shopper gives back an unused voucher, when its deal allows it, through the same
+    service as ``POST /v1/vouchers/{id}/refund``; once per form. Back to the orders, at the
+    voucher, saying what happened (a refusal by its code, worded by the page)."""
+    back = safe_next((await form_fields(request)).get("next"), "/orders")
+
+    def work(tx: RawTx) -> dict[str, str]:
+        return {"id": vouchers.refund_by_shopper(tx, principal.user_id, voucher_id, utc_now()).id}
+
+    try:
+        await run_raw_form_write(request, services_of(request), principal, work)
+    except AppError as refused:
+        if refused.status >= 500 or refused.code == "voucher_not_found":
+            raise
+        return _back_to_voucher(back, voucher_id, voucher_error=refused.code)
+    return _back_to_voucher(back, voucher_id, voucher_done="refunded")
+
+
+def _back_to_voucher(url: str, voucher_id: str, **said: str) -> RedirectResponse:
+    path, _, _ = url.partition("#")
+    joiner = "&" if "?" in path else "?"
+    query = urlencode({"voucher": voucher_id, **said})
+    return RedirectResponse(f"{path}{joiner}{query}#voucher-{voucher_id}", status_code=303)
 
 
 # ---------------------------------------------------------------------------- notifications
@@ -123,6 +220,10 @@ NOTICE_TEXTS: dict[str, str] = {
         "Your team is complete, but your payment of %(amount)s did not go through: pay again "
         "from your orders."
     ),
+    # A voucher used at the counter; one that expired unused (its money's return is its own
+    # notice, money_returned).
+    "voucher_redeemed": N_("Your voucher was used at %(location)s."),
+    "voucher_expired": N_("Your voucher expired unused, so it is refunded."),
 }
 
 
@@ -134,9 +235,14 @@ def notice_sentences(item: Notification, locale: str) -> list[str]:
         # Told before notices said where the money went: the seat ended with its team or
         # its shopper, and whatever was taken for it went back to whoever paid.
         text = N_("Your seat ended; any money taken for it went back to whoever paid.")
+    if item.kind == "voucher_redeemed" and not data.get("location"):
+        text = N_("Your voucher was used.")
     if text is None:
         return [item.kind]
-    params: dict[str, str] = {"name": str(data.get("name", ""))}
+    params: dict[str, str] = {
+        "name": str(data.get("name", "")),
+        "location": str(data.get("location") or ""),
+    }
     if data.get("amount") is not None and data.get("currency"):
         params["amount"] = money_text(int(data["amount"]), str(data["currency"]), locale)
     elif "%(amount)s" in text:
