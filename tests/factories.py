@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -132,6 +132,8 @@ def create_deal(
     leader_price: int | None = None,
     allow_solo: bool = True,
     voucher: VoucherTerms | None = None,
+    starts_at: datetime | None = None,
+    flash_sale: bool = False,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -145,12 +147,13 @@ def create_deal(
         team_size=team_size,
         stock=stock,
         per_user_limit=per_user_limit,
-        starts_at=now,
+        starts_at=starts_at or now,
         ends_at=now + timedelta(days=7),
         new_shoppers_only=new_shoppers_only,
         leader_price=Money(leader_price, merchant.currency) if leader_price is not None else None,
         allow_solo=allow_solo,
         voucher=voucher,
+        flash_sale=flash_sale,
     )
 
     def work(session: Any) -> Deal:

@@ -72,6 +72,9 @@ class Deal(Base):
     # A local-services deal's voucher terms (``domain.vouchers.VoucherTerms.as_json``): its
     # successful seats get vouchers to redeem at the counter. None: nothing to redeem.
     voucher: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    # A flash sale (秒杀): it opens at ``starts_at`` (its page counts down to it) and sells one
+    # unit to each shopper, through the same conditional writes as every join.
+    flash_sale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         CheckConstraint(
@@ -90,6 +93,7 @@ class Deal(Base):
         CheckConstraint("team_window_minutes BETWEEN 5 AND 10080", name="team_window"),
         CheckConstraint("committed >= 0 AND committed <= stock", name="committed_within_stock"),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit"),
+        CheckConstraint("NOT flash_sale OR per_user_limit = 1", name="flash_sale_one_each"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("(app_id IS NULL) = (external_id IS NULL)", name="offer_of_app"),
         CheckConstraint(

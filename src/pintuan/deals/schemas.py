@@ -108,6 +108,11 @@ class DealIn(StrictModel):
     voucher: VoucherTermsIn | None = Field(
         default=None, description="Vouchers for the food, movies, travel and local verticals"
     )
+    flash_sale: bool = Field(
+        default=False,
+        description="A flash sale: opens at starts_at (its page counts down), one per shopper "
+        "(per_user_limit must be 1)",
+    )
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -130,6 +135,7 @@ class DealIn(StrictModel):
             starts_at=self.starts_at,
             ends_at=self.ends_at,
             voucher=self.voucher.to_terms() if self.voucher else None,
+            flash_sale=self.flash_sale,
         )
 
 
@@ -154,6 +160,7 @@ class DealPatch(StrictModel):
     voucher: VoucherTermsIn | None = Field(
         default=None, description="New voucher terms; null issues no vouchers (drafts only)"
     )
+    flash_sale: bool | None = None
 
     def to_changes(self) -> dict[str, Any]:
         """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
@@ -199,6 +206,7 @@ class DealOut(BaseModel):
     updated_at: datetime
     published_at: datetime | None
     voucher: VoucherTermsOut | None
+    flash_sale: bool
 
     @classmethod
     def of(cls, deal: Deal) -> DealOut:
@@ -230,4 +238,5 @@ class DealOut(BaseModel):
             voucher=VoucherTermsOut.of(VoucherTerms.from_json(deal.voucher))
             if deal.voucher
             else None,
+            flash_sale=deal.flash_sale,
         )

@@ -54,6 +54,8 @@ class DealDraft:
     allow_solo: bool = True
     # A local-services deal's vouchers (None: its seats get none).
     voucher: VoucherTerms | None = None
+    # A flash sale: opens at ``starts_at``, one unit to each shopper.
+    flash_sale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,11 @@ def _refuse(problems: list[FieldProblem]) -> None:
             "; ".join(f"{p.field}: {p.message}" for p in problems),
             extra={"errors": [{"field": p.field, "message": p.message} for p in problems]},
         )
+
+
+def _refuse_flash_sale(flash_sale: bool, per_user_limit: int) -> None:
+    if flash_sale and per_user_limit != 1:
+        _refuse([FieldProblem("per_user_limit", "a flash sale sells one unit to each shopper: 1")])
 
 
 def _refuse_voucher_terms(terms: VoucherTerms | None, vertical: str, ends_at: datetime) -> None:
@@ -126,6 +133,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         )
     )
     _refuse_voucher_terms(draft.voucher, draft.vertical.value, draft.ends_at)
+    _refuse_flash_sale(draft.flash_sale, draft.per_user_limit)
     now = utc_now()
     deal = Deal(
         id=new_id("deal"),
@@ -149,6 +157,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         ends_at=draft.ends_at,
         status=DealStatus.DRAFT.value,
         voucher=draft.voucher.as_json() if draft.voucher else None,
+        flash_sale=draft.flash_sale,
         merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
@@ -236,6 +245,7 @@ def update_deal(
             setattr(deal, name, value)
     # The terms must still fit the deal's vertical and end, whichever of the three changed.
     _refuse_voucher_terms(voucher_terms_of(deal), deal.vertical, deal.ends_at)
+    _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
     deal.updated_at = utc_now()
     session.flush()
     return deal

@@ -66,6 +66,12 @@ def deal_refusal(deal: DealState | None, now: datetime) -> AppError:
         return NotFound("No such deal.", code="deal_not_found")
     # A suspended merchant's or a moderated deal is simply not open: shoppers are told no more.
     if deal.status != "live" or deal.merchant_suspended or not deal.starts_at <= now < deal.ends_at:
+        if deal.status == "live" and not deal.merchant_suspended and now < deal.starts_at:
+            return Conflict(
+                f"This deal opens at {deal.starts_at.isoformat()}; try again then.",
+                code="deal_not_started",
+                extra={"starts_at": deal.starts_at.isoformat()},
+            )
         return Conflict("This deal is not open for teams right now.", code="deal_not_live")
     return sold_out()
 
