@@ -15,6 +15,7 @@ from pintuan.accounts import service as accounts
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
+from pintuan.domain.rewards import LeaderReward
 from pintuan.domain.roles import Principal, Role
 from pintuan.domain.vouchers import VoucherTerms, new_code
 from pintuan.kit.db import Database
@@ -134,6 +135,7 @@ def create_deal(
     voucher: VoucherTerms | None = None,
     starts_at: datetime | None = None,
     flash_sale: bool = False,
+    leader_reward: LeaderReward | None = None,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -154,6 +156,7 @@ def create_deal(
         allow_solo=allow_solo,
         voucher=voucher,
         flash_sale=flash_sale,
+        leader_reward=leader_reward,
     )
 
     def work(session: Any) -> Deal:

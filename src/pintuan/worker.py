@@ -57,7 +57,7 @@ from pintuan.ledger import findings
 from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
-from pintuan.payments import endings
+from pintuan.payments import endings, rewards
 from pintuan.payments import refunds as refund_calls
 from pintuan.payments import service as payments
 from pintuan.services import Services
@@ -94,6 +94,7 @@ class TickReport:
     feed_lessons: int = 0
     refunds_made: int = 0
     vouchers_expired: int = 0
+    leaders_rewarded: int = 0
 
     def busy(self, batch: int) -> bool:
         # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
@@ -128,7 +129,8 @@ DUE = Sql(
       EXISTS (SELECT 1 FROM refunds WHERE status = 'pending' AND next_attempt_at <= :now)
         AS refunds,
       EXISTS (SELECT 1 FROM vouchers WHERE status = 'issued' AND expires_at <= :now)
-        AS vouchers
+        AS vouchers,
+      EXISTS (SELECT 1 FROM teams WHERE leader_reward_due) AS rewards
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
     webhook_cursor=webhook_tasks.CURSOR,
@@ -149,6 +151,7 @@ class Due(OldestDue):
     receipts: bool | int
     refunds: bool | int
     vouchers: bool | int
+    rewards: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
@@ -237,6 +240,10 @@ class Worker:
             report.vouchers_expired = (
                 self._attempt("vouchers", db.run_raw_sync, self._expire_vouchers) or 0
             )
+        if due.rewards:
+            report.leaders_rewarded = (
+                self._attempt("rewards", db.run_raw_sync, self._reward_leaders) or 0
+            )
         # Ending seats and teams writes events, so look again rather than trust the probe.
         if (
             due.events
@@ -246,6 +253,7 @@ class Worker:
             or due.receipts
             or due.refunds
             or report.vouchers_expired
+            or report.leaders_rewarded
         ):
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
@@ -409,6 +417,10 @@ class Worker:
     def _expire_vouchers(self, tx: RawTx) -> int:
         """Refund unused vouchers whose validity ran out (``vouchers.service.expire_due``)."""
         return voucher_service.expire_due(tx, utc_now(), self.batch)
+
+    def _reward_leaders(self, tx: RawTx) -> int:
+        """Pay successful teams' leaders their reward (``payments.rewards``)."""
+        return rewards.reward_leaders(tx, utc_now(), self.batch)
 
     def _probe(self, tx: RawTx) -> Due:
         """What is due, and how late the oldest of it is (the sweep-lag gauge)."""

@@ -75,6 +75,10 @@ class Deal(Base):
     # A flash sale (秒杀): it opens at ``starts_at`` (its page counts down to it) and sells one
     # unit to each shopper, through the same conditional writes as every join.
     flash_sale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # What the leader of each successful team gets back (``domain/rewards.py``): fixed, percent
+    # or free, with its amount or basis points. None: no reward.
+    leader_reward_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    leader_reward_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -94,6 +98,10 @@ class Deal(Base):
         CheckConstraint("committed >= 0 AND committed <= stock", name="committed_within_stock"),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit"),
         CheckConstraint("NOT flash_sale OR per_user_limit = 1", name="flash_sale_one_each"),
+        CheckConstraint(
+            "leader_reward_kind IS NULL OR leader_reward_kind IN ('fixed', 'percent', 'free')",
+            name="leader_reward_kind",
+        ),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("(app_id IS NULL) = (external_id IS NULL)", name="offer_of_app"),
         CheckConstraint(

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from pintuan.deals.models import Deal
-from pintuan.deals.service import DealDraft
+from pintuan.deals.service import DealDraft, leader_reward_of
 from pintuan.domain.deals import Vertical
+from pintuan.domain.rewards import LeaderReward, RewardKind
 from pintuan.domain.vouchers import MAX_LOCATIONS, MAX_VALID_DAYS, SettleOn, VoucherTerms
 from pintuan.errors import field_error
 from pintuan.kit.schemas import MoneyIn, MoneyOut, StrictModel, UtcInstant
@@ -86,6 +87,40 @@ class VoucherTermsOut(BaseModel):
         )
 
 
+class LeaderRewardIn(StrictModel):
+    """What the leader of each successful team gets back, funded by the merchant: ``fixed``
+    (``amount`` in minor units), ``percent`` (``basis_points`` of what they paid) or ``free``
+    (their whole seat). Paid after success as a refund of the leader's seat."""
+
+    kind: RewardKind
+    amount: int | None = Field(default=None, ge=1, le=10**12)
+    basis_points: int | None = Field(default=None, ge=1, le=10_000)
+
+    def to_reward(self) -> LeaderReward:
+        value = self.amount if self.kind is RewardKind.FIXED else self.basis_points
+        if self.kind is RewardKind.FIXED and self.basis_points is not None:
+            raise field_error("leader_reward.basis_points", "is for a percent reward")
+        if self.kind is RewardKind.PERCENT and self.amount is not None:
+            raise field_error("leader_reward.amount", "is for a fixed reward")
+        if self.kind is RewardKind.FREE and (self.amount or self.basis_points):
+            raise field_error("leader_reward", "a free seat takes no amount")
+        return LeaderReward(self.kind, value)
+
+
+class LeaderRewardOut(BaseModel):
+    kind: RewardKind
+    amount: int | None
+    basis_points: int | None
+
+    @classmethod
+    def of(cls, reward: LeaderReward) -> LeaderRewardOut:
+        return cls(
+            kind=reward.kind,
+            amount=reward.value if reward.kind is RewardKind.FIXED else None,
+            basis_points=reward.value if reward.kind is RewardKind.PERCENT else None,
+        )
+
+
 class DealIn(StrictModel):
     merchant_id: Annotated[str, Field(min_length=1, max_length=40)]
     title: Title
@@ -113,6 +148,9 @@ class DealIn(StrictModel):
         description="A flash sale: opens at starts_at (its page counts down), one per shopper "
         "(per_user_limit must be 1)",
     )
+    leader_reward: LeaderRewardIn | None = Field(
+        default=None, description="Reward the leader of each successful team"
+    )
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -136,6 +174,7 @@ class DealIn(StrictModel):
             ends_at=self.ends_at,
             voucher=self.voucher.to_terms() if self.voucher else None,
             flash_sale=self.flash_sale,
+            leader_reward=self.leader_reward.to_reward() if self.leader_reward else None,
         )
 
 
@@ -161,6 +200,9 @@ class DealPatch(StrictModel):
         default=None, description="New voucher terms; null issues no vouchers (drafts only)"
     )
     flash_sale: bool | None = None
+    leader_reward: LeaderRewardIn | None = Field(
+        default=None, description="A new reward for leaders; null: none (drafts only)"
+    )
 
     def to_changes(self) -> dict[str, Any]:
         """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
@@ -171,6 +213,9 @@ class DealPatch(StrictModel):
             value = getattr(self, name)
             if name == "voucher":
                 changes[name] = value.to_terms() if value is not None else None
+                continue
+            if name == "leader_reward":
+                changes[name] = value.to_reward() if value is not None else None
                 continue
             if value is None:
                 raise field_error(name, "cannot be null; leave the field out to keep it")
@@ -207,6 +252,7 @@ class DealOut(BaseModel):
     published_at: datetime | None
     voucher: VoucherTermsOut | None
     flash_sale: bool
+    leader_reward: LeaderRewardOut | None
 
     @classmethod
     def of(cls, deal: Deal) -> DealOut:
@@ -239,4 +285,7 @@ class DealOut(BaseModel):
             if deal.voucher
             else None,
             flash_sale=deal.flash_sale,
+            leader_reward=LeaderRewardOut.of(reward)
+            if (reward := leader_reward_of(deal))
+            else None,
         )

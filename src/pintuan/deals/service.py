@@ -18,6 +18,7 @@ from pintuan.domain.lifecycle import (
     MerchantStatus,
     next_deal_status,
 )
+from pintuan.domain.rewards import LeaderReward, RewardKind, reward_problems
 from pintuan.domain.roles import Principal
 from pintuan.domain.vouchers import VoucherTerms, voucher_terms_problems
 from pintuan.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -56,6 +57,8 @@ class DealDraft:
     voucher: VoucherTerms | None = None
     # A flash sale: opens at ``starts_at``, one unit to each shopper.
     flash_sale: bool = False
+    # What the leader of each successful team gets back (None: nothing).
+    leader_reward: LeaderReward | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,18 @@ def _refuse(problems: list[FieldProblem]) -> None:
             "; ".join(f"{p.field}: {p.message}" for p in problems),
             extra={"errors": [{"field": p.field, "message": p.message} for p in problems]},
         )
+
+
+def _refuse_reward(reward: LeaderReward | None) -> None:
+    if reward is not None:
+        _refuse([FieldProblem(f, m) for f, m in reward_problems(reward)])
+
+
+def leader_reward_of(deal: Deal) -> LeaderReward | None:
+    """A deal's reward to its teams' leaders, or None."""
+    if deal.leader_reward_kind is None:
+        return None
+    return LeaderReward(RewardKind(deal.leader_reward_kind), deal.leader_reward_value)
 
 
 def _refuse_flash_sale(flash_sale: bool, per_user_limit: int) -> None:
@@ -134,6 +149,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     )
     _refuse_voucher_terms(draft.voucher, draft.vertical.value, draft.ends_at)
     _refuse_flash_sale(draft.flash_sale, draft.per_user_limit)
+    _refuse_reward(draft.leader_reward)
     now = utc_now()
     deal = Deal(
         id=new_id("deal"),
@@ -158,6 +174,8 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         status=DealStatus.DRAFT.value,
         voucher=draft.voucher.as_json() if draft.voucher else None,
         flash_sale=draft.flash_sale,
+        leader_reward_kind=draft.leader_reward.kind.value if draft.leader_reward else None,
+        leader_reward_value=draft.leader_reward.value if draft.leader_reward else None,
         merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
@@ -241,6 +259,10 @@ def update_deal(
             deal.vertical = Vertical(value).value
         elif name == "voucher":
             deal.voucher = value.as_json() if value is not None else None
+        elif name == "leader_reward":
+            _refuse_reward(value)
+            deal.leader_reward_kind = value.kind.value if value is not None else None
+            deal.leader_reward_value = value.value if value is not None else None
         else:
             setattr(deal, name, value)
     # The terms must still fit the deal's vertical and end, whichever of the three changed.

@@ -32,6 +32,7 @@ class RefundStatus(StrEnum):
 class RefundSource(StrEnum):
     REQUEST = "request"  # asked for through Pintuan by merchant staff or an operator
     PROVIDER = "provider"  # made in the provider's own dashboard; we heard of it
+    REWARD = "reward"  # a deal's reward to the leader of a successful team (domain/rewards.py)
 
 
 class DisputeStatus(StrEnum):

@@ -40,7 +40,8 @@ class Refund(Base):
     reason: Mapped[str] = mapped_column(String(500))
     # pending: owed at the provider; succeeded: the money is on its way back to the payer.
     status: Mapped[str] = mapped_column(String(10))
-    # request: asked through Pintuan; provider: made in the provider's own dashboard.
+    # request: asked through Pintuan; provider: made in the provider's own dashboard; reward: a
+    # leader's reward.
     source: Mapped[str] = mapped_column(String(10))
     # Where the money goes: the provider (original) or the payer's wallet at once.
     destination: Mapped[str] = mapped_column(String(10))
@@ -55,7 +56,7 @@ class Refund(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
-        CheckConstraint("source IN ('request', 'provider')", name="source"),
+        CheckConstraint("source IN ('request', 'provider', 'reward')", name="source"),
         CheckConstraint("destination IN ('original', 'wallet')", name="destination"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(
@@ -65,6 +66,14 @@ class Refund(Base):
         UniqueConstraint("provider", "provider_ref"),
         Index("ix_refunds_payment_id", "payment_id"),
         Index("ix_refunds_seat_id", "seat_id"),
+        # A leader is rewarded once per seat, whichever worker got there first.
+        Index(
+            "uq_refunds_reward_seat_id",
+            "seat_id",
+            unique=True,
+            sqlite_where=text("source = 'reward'"),
+            postgresql_where=text("source = 'reward'"),
+        ),
         Index(
             "ix_refunds_due",
             "next_attempt_at",

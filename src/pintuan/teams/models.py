@@ -41,6 +41,11 @@ class Team(Base):
     solo: Mapped[bool] = mapped_column(Boolean, default=False)
     # While a worker holds this team to fail it (``kit.claims``); another takes it after.
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A succeeded team of a deal that rewards its leader, until the worker paid the reward
+    # (``payments/rewards.py``).
+    leader_reward_due: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     __table_args__ = (
         CheckConstraint("status IN ('forming', 'succeeded', 'failed')", name="status"),
@@ -52,6 +57,13 @@ class Team(Base):
             "expires_at",
             sqlite_where=text("status = 'forming'"),
             postgresql_where=text("status = 'forming'"),
+        ),
+        # The worker's sweep finds the leaders it owes a reward.
+        Index(
+            "ix_teams_leader_reward_due",
+            "id",
+            sqlite_where=text("leader_reward_due"),
+            postgresql_where=text("leader_reward_due"),
         ),
         # Not on `taken`: every join moves it, and an index on it would be rewritten each time.
         Index("ix_teams_deal_id_status", "deal_id", "status"),

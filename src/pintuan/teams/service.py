@@ -477,6 +477,12 @@ SUCCEED_TEAM = Sql(
     succeeded=TeamStatus.SUCCEEDED,
     forming=TeamStatus.FORMING,
 )
+# A deal that rewards its leaders owes this team's one (paid by ``payments/rewards.py``).
+OWE_LEADER_REWARD = Sql("""
+    UPDATE teams SET leader_reward_due = TRUE
+    WHERE id = :team_id AND EXISTS (
+        SELECT 1 FROM deals d WHERE d.id = teams.deal_id AND d.leader_reward_kind IS NOT NULL)
+""")
 CONFIRM_SEATS = Sql(
     """
     UPDATE seats SET status = :confirmed WHERE team_id = :team_id AND status = :paid
@@ -756,6 +762,7 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     members: list[str] = tx.all_as(_value, CONFIRM_SEATS, {"team_id": team_id})
     record_event(tx, "team.succeeded", team_id, member_ids=members)
     issue_vouchers(tx, team_id, now)
+    tx.execute(OWE_LEADER_REWARD, {"team_id": team_id})
     return PaidOutcome(True, team_id, team_succeeded=True)
 
 
