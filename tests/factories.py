@@ -136,6 +136,7 @@ def create_deal(
     starts_at: datetime | None = None,
     flash_sale: bool = False,
     leader_reward: LeaderReward | None = None,
+    lottery_winners: int | None = None,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -157,6 +158,7 @@ def create_deal(
         voucher=voucher,
         flash_sale=flash_sale,
         leader_reward=leader_reward,
+        lottery_winners=lottery_winners,
     )
 
     def work(session: Any) -> Deal:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 import sys
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -34,6 +36,8 @@ growth_app = typer.Typer(help="Growth analytics.", no_args_is_help=True)
 app.add_typer(growth_app, name="growth")
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+lottery_app = typer.Typer(help="Lottery teams' draws.", no_args_is_help=True)
+app.add_typer(lottery_app, name="lottery")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -337,6 +341,44 @@ def ledger_check() -> None:
     for breach in report.breaches:
         typer.echo(f"BREACH {breach.invariant}: {breach.detail}")
     raise typer.Exit(1)
+
+
+@lottery_app.command("verify")
+def lottery_verify(
+    deal_id: Annotated[str | None, typer.Argument(help="A lottery deal of this database")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(help="Instead: a saved copy of GET /v1/deals/{id}/lottery from any server"),
+    ] = None,
+) -> None:
+    """Recompute a lottery deal's winners from its revealed seed and check the seed against
+    the commitment published when the deal went live; exit 1 on any difference."""
+    from pintuan.domain.lottery import verify
+    from pintuan.kit.rawsql import raw_tx
+    from pintuan.teams.lottery import lottery_record
+
+    if file is not None:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        deal = str(data["deal_id"])
+        seed, published, winners = data.get("seed"), data.get("commitment"), int(data["winners"])
+        draws = [(d["team_id"], list(d["seat_ids"]), list(d["winners"])) for d in data["draws"]]
+    elif deal_id is not None:
+        record = _run(lambda session: lottery_record(raw_tx(session), deal_id))
+        deal, seed, published, winners = deal_id, record.seed, record.commitment, record.winners
+        draws = [(d.team_id, d.seat_ids, d.winners) for d in record.draws]
+    else:
+        raise _fail("give a deal id, or --file with a saved lottery record")
+    if not seed or not published:
+        raise _fail(f"deal {deal}'s seed is not revealed yet (it is once the deal has ended)")
+    problems = verify(seed, published, winners, draws)
+    for problem in problems:
+        typer.echo(f"MISMATCH {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(
+        f"Lottery of deal {deal} verified: the seed matches its commitment, and {len(draws)} "
+        f"team draw(s) of {winners} winner(s) each recompute exactly."
+    )
 
 
 def _day(value: str) -> date:

@@ -57,7 +57,7 @@ from pintuan.ledger import findings
 from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
-from pintuan.payments import endings, rewards
+from pintuan.payments import endings, lottery, rewards
 from pintuan.payments import refunds as refund_calls
 from pintuan.payments import service as payments
 from pintuan.services import Services
@@ -95,6 +95,7 @@ class TickReport:
     refunds_made: int = 0
     vouchers_expired: int = 0
     leaders_rewarded: int = 0
+    lottery_refunds: int = 0
 
     def busy(self, batch: int) -> bool:
         # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
@@ -130,7 +131,8 @@ DUE = Sql(
         AS refunds,
       EXISTS (SELECT 1 FROM vouchers WHERE status = 'issued' AND expires_at <= :now)
         AS vouchers,
-      EXISTS (SELECT 1 FROM teams WHERE leader_reward_due) AS rewards
+      EXISTS (SELECT 1 FROM teams WHERE leader_reward_due) AS rewards,
+      EXISTS (SELECT 1 FROM teams WHERE lottery_refunds_due) AS lottery
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
     webhook_cursor=webhook_tasks.CURSOR,
@@ -152,6 +154,7 @@ class Due(OldestDue):
     refunds: bool | int
     vouchers: bool | int
     rewards: bool | int
+    lottery: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
@@ -244,6 +247,10 @@ class Worker:
             report.leaders_rewarded = (
                 self._attempt("rewards", db.run_raw_sync, self._reward_leaders) or 0
             )
+        if due.lottery:
+            report.lottery_refunds = (
+                self._attempt("lottery", db.run_raw_sync, self._refund_lottery_losers) or 0
+            )
         # Ending seats and teams writes events, so look again rather than trust the probe.
         if (
             due.events
@@ -254,6 +261,7 @@ class Worker:
             or due.refunds
             or report.vouchers_expired
             or report.leaders_rewarded
+            or report.lottery_refunds
         ):
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
@@ -422,6 +430,10 @@ class Worker:
         """Pay successful teams' leaders their reward (``payments.rewards``)."""
         return rewards.reward_leaders(tx, utc_now(), self.batch)
 
+    def _refund_lottery_losers(self, tx: RawTx) -> int:
+        """Refund lottery teams' losers (``payments.lottery``)."""
+        return lottery.refund_losers(tx, utc_now(), self.batch)
+
     def _probe(self, tx: RawTx) -> Due:
         """What is due, and how late the oldest of it is (the sweep-lag gauge)."""
         due = what_is_due(tx)
@@ -563,6 +575,8 @@ class Worker:
         # Shoppers asked to pay again who did not in time: back to the operators (hours late
         # at most by the housekeeping's period, against a window of days).
         self.services.db.run_raw_sync(endings.requeue_unpaid_seats, now, self.batch)
+        # Lotteries whose deal ended with no team forming: their seeds may be checked now.
+        self.services.db.run_raw_sync(lottery.reveal_seeds, now)
         self.services.db.run_sync(delete_expired_keys)
         window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)
         self.services.db.run_sync(lambda s: forget_old_attempts(s, older_than=now - window))

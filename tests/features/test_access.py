@@ -322,6 +322,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/seats/{seat_id}/receipt"): rule("401 ok 404 404 404 404"),
     # Vouchers: the shopper's own; the counter is the merchant's staff (or an operator).
     ("GET", "/v1/me/vouchers"): rule("401 ok ok ok ok ok"),
+    # A lottery's public record (the world's deal has none).
+    ("GET", "/v1/deals/{deal_id}/lottery"): rule("404 404 404 404 404 404"),
     ("GET", "/v1/me/vouchers/{voucher_id}"): rule("401 ok 404 404 404 404"),
     ("GET", "/v1/me/vouchers/{voucher_id}/qr.svg"): rule("401 ok 404 404 404 404"),
     ("POST", "/v1/vouchers/{voucher_id}/refund"): rule("401 ok 404 404 404 404"),

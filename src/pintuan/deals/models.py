@@ -79,6 +79,13 @@ class Deal(Base):
     # or free, with its amount or basis points. None: no reward.
     leader_reward_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
     leader_reward_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A lottery deal (``domain/lottery.py``): how many seats of each successful team win; the
+    # secret seed drawn when it first goes live, its published commitment, and when the seed
+    # was revealed (after the deal ended with no team still forming).
+    lottery_winners: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lottery_seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lottery_commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lottery_revealed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -101,6 +108,10 @@ class Deal(Base):
         CheckConstraint(
             "leader_reward_kind IS NULL OR leader_reward_kind IN ('fixed', 'percent', 'free')",
             name="leader_reward_kind",
+        ),
+        CheckConstraint(
+            "lottery_winners IS NULL OR lottery_winners BETWEEN 1 AND team_size - 1",
+            name="lottery_winners",
         ),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("(app_id IS NULL) = (external_id IS NULL)", name="offer_of_app"),

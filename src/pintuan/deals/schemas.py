@@ -121,6 +121,19 @@ class LeaderRewardOut(BaseModel):
         )
 
 
+class LotteryIn(StrictModel):
+    """A lottery team: after success ``winners`` seats are drawn verifiably; the others are
+    refunded in full (see ``GET /v1/deals/{id}/lottery``)."""
+
+    winners: int = Field(ge=1, le=99, description="Seats drawn per team, fewer than its size")
+
+
+class LotteryOut(BaseModel):
+    winners: int
+    commitment: str | None = Field(description="sha256 of the seed, published at go-live")
+    revealed_at: datetime | None
+
+
 class DealIn(StrictModel):
     merchant_id: Annotated[str, Field(min_length=1, max_length=40)]
     title: Title
@@ -151,6 +164,7 @@ class DealIn(StrictModel):
     leader_reward: LeaderRewardIn | None = Field(
         default=None, description="Reward the leader of each successful team"
     )
+    lottery: LotteryIn | None = None
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -175,6 +189,7 @@ class DealIn(StrictModel):
             voucher=self.voucher.to_terms() if self.voucher else None,
             flash_sale=self.flash_sale,
             leader_reward=self.leader_reward.to_reward() if self.leader_reward else None,
+            lottery_winners=self.lottery.winners if self.lottery else None,
         )
 
 
@@ -203,6 +218,7 @@ class DealPatch(StrictModel):
     leader_reward: LeaderRewardIn | None = Field(
         default=None, description="A new reward for leaders; null: none (drafts only)"
     )
+    lottery: LotteryIn | None = Field(default=None, description="null: no lottery (drafts only)")
 
     def to_changes(self) -> dict[str, Any]:
         """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
@@ -216,6 +232,9 @@ class DealPatch(StrictModel):
                 continue
             if name == "leader_reward":
                 changes[name] = value.to_reward() if value is not None else None
+                continue
+            if name == "lottery":
+                changes["lottery_winners"] = value.winners if value is not None else None
                 continue
             if value is None:
                 raise field_error(name, "cannot be null; leave the field out to keep it")
@@ -253,6 +272,7 @@ class DealOut(BaseModel):
     voucher: VoucherTermsOut | None
     flash_sale: bool
     leader_reward: LeaderRewardOut | None
+    lottery: LotteryOut | None
 
     @classmethod
     def of(cls, deal: Deal) -> DealOut:
@@ -285,6 +305,13 @@ class DealOut(BaseModel):
             if deal.voucher
             else None,
             flash_sale=deal.flash_sale,
+            lottery=LotteryOut(
+                winners=deal.lottery_winners,
+                commitment=deal.lottery_commitment,
+                revealed_at=deal.lottery_revealed_at,
+            )
+            if deal.lottery_winners is not None
+            else None,
             leader_reward=LeaderRewardOut.of(reward)
             if (reward := leader_reward_of(deal))
             else None,

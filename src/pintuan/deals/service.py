@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.auditlog import service as auditlog
 from pintuan.deals.models import Deal
+from pintuan.domain import lottery
 from pintuan.domain.deals import DealSort, DealTerms, FieldProblem, Vertical, check_deal_terms
 from pintuan.domain.lifecycle import (
     DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED,
@@ -18,6 +19,7 @@ from pintuan.domain.lifecycle import (
     MerchantStatus,
     next_deal_status,
 )
+from pintuan.domain.lottery import winners_problems
 from pintuan.domain.rewards import LeaderReward, RewardKind, reward_problems
 from pintuan.domain.roles import Principal
 from pintuan.domain.vouchers import VoucherTerms, voucher_terms_problems
@@ -59,6 +61,8 @@ class DealDraft:
     flash_sale: bool = False
     # What the leader of each successful team gets back (None: nothing).
     leader_reward: LeaderReward | None = None
+    # A lottery: how many seats of each successful team win (None: every seat keeps its buy).
+    lottery_winners: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,11 @@ def _refuse(problems: list[FieldProblem]) -> None:
             "; ".join(f"{p.field}: {p.message}" for p in problems),
             extra={"errors": [{"field": p.field, "message": p.message} for p in problems]},
         )
+
+
+def _refuse_lottery(winners: int | None, team_size: int) -> None:
+    if winners is not None:
+        _refuse([FieldProblem(f, m) for f, m in winners_problems(winners, team_size)])
 
 
 def _refuse_reward(reward: LeaderReward | None) -> None:
@@ -150,6 +159,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     _refuse_voucher_terms(draft.voucher, draft.vertical.value, draft.ends_at)
     _refuse_flash_sale(draft.flash_sale, draft.per_user_limit)
     _refuse_reward(draft.leader_reward)
+    _refuse_lottery(draft.lottery_winners, draft.team_size)
     now = utc_now()
     deal = Deal(
         id=new_id("deal"),
@@ -176,6 +186,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         flash_sale=draft.flash_sale,
         leader_reward_kind=draft.leader_reward.kind.value if draft.leader_reward else None,
         leader_reward_value=draft.leader_reward.value if draft.leader_reward else None,
+        lottery_winners=draft.lottery_winners,
         merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
@@ -268,6 +279,7 @@ def update_deal(
     # The terms must still fit the deal's vertical and end, whichever of the three changed.
     _refuse_voucher_terms(voucher_terms_of(deal), deal.vertical, deal.ends_at)
     _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
+    _refuse_lottery(deal.lottery_winners, deal.team_size)
     deal.updated_at = utc_now()
     session.flush()
     return deal
@@ -300,6 +312,10 @@ def change_deal_status(
                 code="deal_expired",
             )
         deal.published_at = deal.published_at or now
+        if deal.lottery_winners is not None and deal.lottery_seed is None:
+            # Committed before the first seat can be taken (domain/lottery.py).
+            deal.lottery_seed = lottery.new_seed()
+            deal.lottery_commitment = lottery.commitment(deal.lottery_seed)
     deal.status = new_status.value
     deal.updated_at = now
     session.flush()

@@ -33,6 +33,7 @@ class RefundSource(StrEnum):
     REQUEST = "request"  # asked for through Pintuan by merchant staff or an operator
     PROVIDER = "provider"  # made in the provider's own dashboard; we heard of it
     REWARD = "reward"  # a deal's reward to the leader of a successful team (domain/rewards.py)
+    LOTTERY = "lottery"  # a lottery team's seat that was not drawn (domain/lottery.py)
 
 
 class DisputeStatus(StrEnum):

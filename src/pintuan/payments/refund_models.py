@@ -56,7 +56,7 @@ class Refund(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
-        CheckConstraint("source IN ('request', 'provider', 'reward')", name="source"),
+        CheckConstraint("source IN ('request', 'provider', 'reward', 'lottery')", name="source"),
         CheckConstraint("destination IN ('original', 'wallet')", name="destination"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(
@@ -73,6 +73,14 @@ class Refund(Base):
             unique=True,
             sqlite_where=text("source = 'reward'"),
             postgresql_where=text("source = 'reward'"),
+        ),
+        # A lottery's loser is refunded once.
+        Index(
+            "uq_refunds_lottery_seat_id",
+            "seat_id",
+            unique=True,
+            sqlite_where=text("source = 'lottery'"),
+            postgresql_where=text("source = 'lottery'"),
         ),
         Index(
             "ix_refunds_due",

@@ -222,7 +222,7 @@ def _refund_payment(
     fee = int(tx.scalar(FEE_EARNED, {"journal_id": f"{payment.id}:{JournalKind.EARN.value}"}))
     split = split_refund(payment.amount, fee, int(total) - amount, amount)
     # A refund made at the provider went back the way the money came, whatever the payer chose.
-    to_wallet = source in (RefundSource.REQUEST, RefundSource.REWARD) and (
+    to_wallet = source in (RefundSource.REQUEST, RefundSource.REWARD, RefundSource.LOTTERY) and (
         payment.provider == WALLET or payment.refund_to == RefundTo.WALLET
     )
     done_now = to_wallet or source is RefundSource.PROVIDER

@@ -46,6 +46,11 @@ class Team(Base):
     leader_reward_due: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # A succeeded lottery team whose losers the worker has not refunded in full yet
+    # (``payments/lottery.py``).
+    lottery_refunds_due: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     __table_args__ = (
         CheckConstraint("status IN ('forming', 'succeeded', 'failed')", name="status"),
@@ -64,6 +69,12 @@ class Team(Base):
             "id",
             sqlite_where=text("leader_reward_due"),
             postgresql_where=text("leader_reward_due"),
+        ),
+        Index(
+            "ix_teams_lottery_refunds_due",
+            "id",
+            sqlite_where=text("lottery_refunds_due"),
+            postgresql_where=text("lottery_refunds_due"),
         ),
         # Not on `taken`: every join moves it, and an index on it would be rewritten each time.
         Index("ix_teams_deal_id_status", "deal_id", "status"),
@@ -91,6 +102,8 @@ class Seat(Base):
     # A confirmed seat whose money never came, that its shopper is asked to pay again: until
     # when they may (payments/endings.py, ``charge_again``).
     repay_by: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A lottery team's draw (``domain/lottery.py``): True won, False refunded; None: no lottery.
+    lottery_won: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     __table_args__ = (
         CheckConstraint(

@@ -47,7 +47,7 @@ from pintuan.kit.ids import new_id
 from pintuan.kit.metrics import TEAMS_FAILED, TEAMS_SUCCEEDED, counts_joins
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.payments import owed
-from pintuan.teams import join_postgres
+from pintuan.teams import join_postgres, lottery
 from pintuan.teams.models import Seat
 from pintuan.vouchers.issuing import issue_for_team as issue_vouchers
 
@@ -761,6 +761,7 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     TEAMS_SUCCEEDED.inc()
     members: list[str] = tx.all_as(_value, CONFIRM_SEATS, {"team_id": team_id})
     record_event(tx, "team.succeeded", team_id, member_ids=members)
+    lottery.draw_team(tx, team_id)  # before the vouchers: only winners get one
     issue_vouchers(tx, team_id, now)
     tx.execute(OWE_LEADER_REWARD, {"team_id": team_id})
     return PaidOutcome(True, team_id, team_succeeded=True)

@@ -21,8 +21,13 @@ DEAL_OF_TEAM = Sql("""
     SELECT d.id AS deal_id, d.merchant_id, d.voucher
     FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
 """)
+# A lottery team's losers get their money back, not a voucher.
 CONFIRMED_SEATS = Sql(
-    "SELECT id, user_id FROM seats WHERE team_id = :team_id AND status = :confirmed ORDER BY id",
+    """
+    SELECT id, user_id FROM seats
+    WHERE team_id = :team_id AND status = :confirmed AND (lottery_won IS NULL OR lottery_won)
+    ORDER BY id
+""",
     confirmed=SeatStatus.CONFIRMED,
 )
 # A code already taken (50 random bits: rare) makes no row; that seat draws again.

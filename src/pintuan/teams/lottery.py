@@ -1,0 +1,98 @@
+"""The draw of a lottery team, in the transaction in which it succeeds (``mark_seat_paid``):
+its confirmed seats are marked won or lost (``domain/lottery.py``), and the team owes its losers
+their refunds (paid by the worker, ``payments/lottery.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pintuan.domain.lottery import draw
+from pintuan.domain.teams import SeatStatus
+from pintuan.errors import NotFound
+from pintuan.kit.rawsql import RawTx, Sql
+
+LOTTERY_OF_TEAM = Sql("""
+    SELECT d.lottery_winners, d.lottery_seed
+    FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
+""")
+CONFIRMED = Sql(
+    "SELECT id FROM seats WHERE team_id = :team_id AND status = :confirmed",
+    confirmed=SeatStatus.CONFIRMED,
+)
+MARK_WON = Sql("UPDATE seats SET lottery_won = TRUE WHERE id IN_LIST(:ids)")
+MARK_LOST = Sql(
+    """
+    UPDATE seats SET lottery_won = FALSE
+    WHERE team_id = :team_id AND status = :confirmed AND lottery_won IS NULL
+""",
+    confirmed=SeatStatus.CONFIRMED,
+)
+OWE_LOSERS = Sql("UPDATE teams SET lottery_refunds_due = TRUE WHERE id = :team_id")
+
+
+def draw_team(tx: RawTx, team_id: str) -> None:
+    """Draw a lottery team's winners (nothing for a deal without a lottery)."""
+    row = tx.all(LOTTERY_OF_TEAM, {"team_id": team_id})
+    if not row or row[0][0] is None or row[0][1] is None:
+        return
+    winners, seed = int(row[0][0]), str(row[0][1])
+    seats = [seat_id for (seat_id,) in tx.all(CONFIRMED, {"team_id": team_id})]
+    tx.execute(MARK_WON, {"ids": sorted(draw(seed, team_id, seats, winners))})
+    tx.execute(MARK_LOST, {"team_id": team_id})
+    tx.execute(OWE_LOSERS, {"team_id": team_id})
+
+
+# ---------------------------------------------------------------------------- the public record
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    team_id: str
+    seat_ids: list[str]  # every seat the team drew among
+    winners: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LotteryRecord:
+    deal_id: str
+    winners: int
+    commitment: str | None
+    seed: str | None  # only once revealed
+    revealed_at: datetime | None
+    draws: list[Draw]
+
+
+DEAL = Sql("""
+    SELECT id, lottery_winners, lottery_commitment, lottery_seed, lottery_revealed_at
+    FROM deals WHERE id = :id AND status <> 'draft'
+""")
+DRAWN = Sql("""
+    SELECT s.team_id, s.id, s.lottery_won FROM seats s JOIN teams t ON t.id = s.team_id
+    WHERE t.deal_id = :deal_id AND t.status = 'succeeded' AND s.lottery_won IS NOT NULL
+    ORDER BY s.team_id, s.id
+""")
+
+
+def lottery_record(tx: RawTx, deal_id: str) -> LotteryRecord:
+    """What anyone may check of a lottery deal: its commitment, its seed once revealed, and
+    each successful team's seats and winners."""
+    found = tx.all(DEAL, {"id": deal_id})
+    if not found or found[0][1] is None:
+        raise NotFound(f"Deal {deal_id} has no lottery.", code="lottery_not_found")
+    _, winners, published, seed, revealed = found[0]
+    draws: dict[str, Draw] = {}
+    for team_id, seat_id, won in tx.all(DRAWN, {"deal_id": deal_id}):
+        team = draws.setdefault(team_id, Draw(team_id, [], []))
+        team.seat_ids.append(seat_id)
+        if won:
+            team.winners.append(seat_id)
+    revealed_at = tx.read_optional_instant(revealed)
+    return LotteryRecord(
+        deal_id=deal_id,
+        winners=int(winners),
+        commitment=published,
+        seed=seed if revealed_at is not None else None,
+        revealed_at=revealed_at,
+        draws=list(draws.values()),
+    )
