@@ -1,7 +1,8 @@
 """The money machine with vouchers: the refunds machine's walks (payments through a faltering
-provider, refunds after success in parts, disputes, the clock and the worker) on deals whose
-seats get vouchers, plus the counter redeeming and undoing, shoppers refunding unused vouchers,
-and a day's jump making them expire (the worker refunds them). After every step the ledger's
+provider, refunds after success in parts, the clock and the worker) on deals whose seats get
+vouchers, one rewarding its leaders and one a lottery, plus the counter redeeming and undoing,
+shoppers refunding unused vouchers, and a day's jump making them expire (the worker refunds
+them). After every step the ledger's
 checks and the recomputing audit pass: what waits for a redemption is never more than the
 merchant's part, and nothing waits for a voucher that is used, refunded or expired."""
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import select
 
+from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
 from pintuan.vouchers.models import Voucher
 from tests.features.test_payment_properties import (
@@ -32,14 +34,21 @@ ENDED = {"voucher_already_redeemed", "voucher_refunded", "voucher_expired"}
 class VoucherMoneyMachine(RefundingMoneyMachine):
     def deal_fields(self) -> dict[str, Any]:
         # A day's validity: the walk's day-long jumps make unused vouchers expire. The first
-        # deal settles on redemption, a second one on success.
+        # deal settles on redemption and rewards its leaders; a second one settles on success
+        # and is a lottery (one winner a team; the others are refunded and get no voucher).
+        first = not self.deals
         return {
             "vertical": "food",
             "voucher": {
                 "valid_days": 1,
                 "locations": ["Counter"],
-                "settle_on": "success" if self.deals else "redemption",
+                "settle_on": "redemption" if first else "success",
             },
+            **(
+                {"leader_reward": {"kind": "percent", "basis_points": 2000}}
+                if first
+                else {"lottery": {"winners": 1}}
+            ),
         }
 
     # Not steps here: money taken back at the provider (a dashboard refund, a dispute) before
@@ -108,6 +117,10 @@ class VoucherMoneyMachine(RefundingMoneyMachine):
         super()._settle()
         for status in ("issued", "redeemed", "refunded", "expired"):
             self.tally.seen[f"voucher {status}"] += len(self._vouchers(status))
+        for (source,) in self.db.run_sync(
+            lambda s: s.execute(select(Refund.source)).all(), write=False
+        ):
+            self.tally.seen[f"refund source {source}"] += 1
 
 
 def test_vouchers_keep_money_balanced_under_random_events(
@@ -125,3 +138,4 @@ def test_vouchers_keep_money_balanced_under_random_events(
     )
     seen = tally.seen
     assert seen["voucher redeemed"] + seen["voucher refunded"] + seen["voucher expired"], seen
+    assert seen["refund source reward"] + seen["refund source lottery"], seen

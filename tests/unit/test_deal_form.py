@@ -111,3 +111,59 @@ def test_a_missing_price_is_one_message_not_also_a_comparison() -> None:
     form, _ = parse_new_deal(typed, "mch_1", "USD", "UTC", "en")
 
     assert form.errors == {"list_price": "Enter the list price."}
+
+
+def test_the_flash_sale_box_is_read_into_the_draft() -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    typed = {
+        "title": "Tea",
+        "vertical": "food",
+        "list_price": "20",
+        "group_price": "12",
+        "team_size": "2",
+        "team_window_minutes": "60",
+        "stock": "10",
+        "per_user_limit": "1",
+        "starts_at": "2026-12-10T10:00",
+        "ends_at": "2026-12-19T10:00",
+    }
+
+    _, ticked = parse_new_deal({**typed, "flash_sale": "on"}, "mch_1", "USD", "UTC", "en")
+    _, left_empty = parse_new_deal(typed, "mch_1", "USD", "UTC", "en")
+
+    assert ticked is not None
+    assert left_empty is not None
+    assert (ticked.flash_sale, left_empty.flash_sale) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("locale", "message"),
+    [
+        ("en", "A flash sale sells one unit to each shopper: set units per shopper to 1."),
+        ("zh_Hans", "秒杀活动每人只能购买 1 件：请将每人限购数量设为 1。"),  # noqa: RUF001
+    ],
+)
+def test_a_flash_sale_of_more_than_one_per_shopper_is_refused_next_to_that_field(
+    locale: str, message: str
+) -> None:
+    from pintuan.errors import InvalidInput
+    from pintuan.web.console.deal_form import DealForm, apply_refusal
+
+    form = DealForm({"flash_sale": "on", "per_user_limit": "2"})
+    refused = InvalidInput(
+        "per_user_limit: a flash sale sells one unit to each shopper: 1",
+        extra={
+            "errors": [
+                {
+                    "field": "per_user_limit",
+                    "message": "a flash sale sells one unit to each shopper: 1",
+                }
+            ]
+        },
+    )
+
+    apply_refusal(form, refused, "USD", locale)
+
+    assert form.errors == {"per_user_limit": message}
+    assert form.form_error is None

@@ -44,8 +44,9 @@ FIELDS = (
     "per_user_limit",
     "starts_at",
     "ends_at",
+    "flash_sale",
 )
-CHECKBOXES = ("new_shoppers_only", "allow_solo")
+CHECKBOXES = ("new_shoppers_only", "allow_solo", "flash_sale")
 PRICES = ("list_price", "group_price", "leader_price")
 INSTANTS = ("starts_at", "ends_at")
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -66,6 +67,7 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "per_user_limit": N_("A shopper may take 1 to 1,000 units."),
     "starts_at": N_("Enter the start as a date and time."),
     "ends_at": N_("Enter the end as a date and time."),
+    "flash_sale": N_("Tick the box or leave it empty."),
 }
 
 
@@ -141,6 +143,7 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         "per_user_limit": str(deal.per_user_limit),
         "starts_at": local_text(deal.starts_at, time_zone),
         "ends_at": local_text(deal.ends_at, time_zone),
+        "flash_sale": "on" if deal.flash_sale else "",
     }
 
 
@@ -307,6 +310,10 @@ _RULE_MESSAGES: tuple[tuple[str, str], ...] = (
         N_("The leader's price is between zero and the group price."),
     ),
     (r"must be after starts_at", N_("The end must be after the start.")),
+    (
+        r"a flash sale sells one unit to each shopper",
+        N_("A flash sale sells one unit to each shopper: set units per shopper to 1."),
+    ),
     (
         r"cannot go below the (\d+) units",
         N_("Stock cannot go below the %(count)s units already taken."),

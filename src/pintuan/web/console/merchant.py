@@ -189,6 +189,7 @@ def _new_values(merchant: Merchant) -> dict[str, str]:
         "per_user_limit": "1",
         "starts_at": deal_form.local_text(start, merchant.time_zone),
         "ends_at": deal_form.local_text(start + timedelta(days=14), merchant.time_zone),
+        "flash_sale": "",
     }
 
 

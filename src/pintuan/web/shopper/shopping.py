@@ -7,8 +7,9 @@ calls the same service functions as the JSON API; JavaScript only adds countdown
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -213,6 +214,16 @@ async def _home_page(
 # ---------------------------------------------------------------------------- a deal
 
 
+def seconds_until_opening(deal: Deal, now: datetime) -> int | None:
+    """How many seconds a live deal waits yet to open (a flash sale's countdown), rounded up so
+    that a page reloading when it reaches zero asks no sooner than the opening; None when the
+    deal is not waiting to open. Pages count down from this, not from the browser's clock,
+    which may be wrong."""
+    if deal.status != "live" or deal.merchant_suspended or now >= deal.starts_at:
+        return None
+    return math.ceil((deal.starts_at - now).total_seconds())
+
+
 async def _deal_page(
     request: Request,
     deal_id: str,
@@ -274,6 +285,7 @@ async def _deal_context(
         is_open=deal.status == "live"
         and not deal.merchant_suspended
         and deal.starts_at <= now < deal.ends_at,
+        opens_in=seconds_until_opening(deal, now),
         units_left=deal.stock - deal.committed,
         share_url=f"{base}/deals/{deal.id}",
     )
