@@ -38,13 +38,19 @@ run: demo fonts
 # The whole suite on SQLite and PostgreSQL, browser tests included: scripts/test-up.sh brings up
 # PostgreSQL, Redis, Chromium and the poster tools where it can (root with apt) and says what it
 # skips; it prints the PostgreSQL URL, then the Redis URL. The suite runs in one process per core
-# (TEST_WORKERS=0 runs it in this one), a test module's tests together in one of them.
+# (TEST_WORKERS=0 runs it in this one), a test module's tests together in one of them; then the
+# races of tests/concurrency run on their own, as their timing needs a machine that is not busy
+# with other tests. PYTEST_ARGS="tests/unit -k money" runs just that, in parallel.
 TEST_WORKERS ?= auto
+PARALLEL := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 test: install
 	@urls="$$(scripts/test-up.sh)" && \
-		PINTUAN_TEST_POSTGRES_URL="$$(echo "$$urls" | sed -n 1p)" \
-		PINTUAN_TEST_REDIS_URL="$$(echo "$$urls" | sed -n 2p)" \
-		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+		export PINTUAN_TEST_POSTGRES_URL="$$(echo "$$urls" | sed -n 1p)" && \
+		export PINTUAN_TEST_REDIS_URL="$$(echo "$$urls" | sed -n 2p)" && \
+		if [ -n "$(PYTEST_ARGS)" ]; then exec $(PARALLEL) $(PYTEST_ARGS); fi; \
+		$(PARALLEL) --ignore=tests/concurrency; parallel=$$?; \
+		$(BIN)/python -m pytest tests/concurrency; races=$$?; \
+		exit $$(( parallel != 0 ? parallel : races ))
 
 # Style, types, the layers as a contract (imports only point down; the domain stays pure), and
 # the pinned dependencies against known vulnerabilities (a finding fails; no network only warns).
