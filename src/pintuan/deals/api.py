@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
@@ -24,7 +22,6 @@ from pintuan.kit.readcache import DEAL_LISTS, deal_tag
 from pintuan.kit.schemas import ReasonIn
 from pintuan.media.service import require_stored
 from pintuan.services import Services, ServicesDep
-from pintuan.teams import lottery
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 
@@ -202,40 +199,3 @@ async def unmoderate_deal(
 ) -> Response:
     """Release a moderated deal (operators); it is paused until its merchant publishes it."""
     return await _change_status(deal_id, "unmoderate", request, principal, services, body)
-
-
-class LotteryDrawOut(BaseModel):
-    team_id: str
-    seat_ids: list[str]
-    winners: list[str]
-
-
-class LotteryRecordOut(BaseModel):
-    """A lottery deal's public record: anyone may recompute each team's winners once the seed
-    is revealed (``sha256(seed + ":" + team_id + ":" + seat_id)``, the lowest win; and
-    ``sha256(seed)`` must be the commitment published when the deal went live)."""
-
-    deal_id: str
-    winners: int
-    commitment: str | None
-    seed: str | None = Field(description="Revealed once the deal ended with no team forming")
-    revealed_at: datetime | None
-    draws: list[LotteryDrawOut]
-
-
-@router.get("/{deal_id}/lottery", response_model=LotteryRecordOut)
-async def read_lottery(deal_id: str, services: ServicesDep) -> LotteryRecordOut:
-    """A lottery deal's commitment, its seed once revealed, and every successful team's seats
-    and winners. 404 ``lottery_not_found`` for a deal without a lottery."""
-    record = await services.db.run_raw(lottery.lottery_record, deal_id, write=False)
-    return LotteryRecordOut(
-        deal_id=record.deal_id,
-        winners=record.winners,
-        commitment=record.commitment,
-        seed=record.seed,
-        revealed_at=record.revealed_at,
-        draws=[
-            LotteryDrawOut(team_id=d.team_id, seat_ids=d.seat_ids, winners=d.winners)
-            for d in record.draws
-        ],
-    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import Caller, CurrentCaller, CurrentPrincipal
@@ -20,7 +20,7 @@ from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep
-from pintuan.teams import admission, reads, service
+from pintuan.teams import admission, lottery, reads, service
 from pintuan.teams.schemas import (
     JoinedOut,
     MySeatOut,
@@ -166,3 +166,40 @@ async def my_seats(
     cursor_id = decode_cursor(cursor) if cursor else None
     rows = await services.db.read(lambda s: reads.my_seats(s, principal.user_id, cursor_id, limit))
     return page_of(rows, limit, MySeatOut.mine)
+
+
+class LotteryDrawOut(BaseModel):
+    team_id: str
+    seat_ids: list[str]
+    winners: list[str]
+
+
+class LotteryRecordOut(BaseModel):
+    """A lottery deal's public record: anyone may recompute each team's winners once the seed
+    is revealed (``sha256(seed + ":" + team_id + ":" + seat_id)``, the lowest win; and
+    ``sha256(seed)`` must be the commitment published when the deal went live)."""
+
+    deal_id: str
+    winners: int
+    commitment: str | None
+    seed: str | None = Field(description="Revealed once the deal ended with no team forming")
+    revealed_at: datetime | None
+    draws: list[LotteryDrawOut]
+
+
+@router.get("/deals/{deal_id}/lottery", response_model=LotteryRecordOut)
+async def read_lottery(deal_id: str, services: ServicesDep) -> LotteryRecordOut:
+    """A lottery deal's commitment, its seed once revealed, and every successful team's seats
+    and winners. 404 ``lottery_not_found`` for a deal without a lottery."""
+    record = await services.db.run_raw(lottery.lottery_record, deal_id, write=False)
+    return LotteryRecordOut(
+        deal_id=record.deal_id,
+        winners=record.winners,
+        commitment=record.commitment,
+        seed=record.seed,
+        revealed_at=record.revealed_at,
+        draws=[
+            LotteryDrawOut(team_id=d.team_id, seat_ids=d.seat_ids, winners=d.winners)
+            for d in record.draws
+        ],
+    )

@@ -49,7 +49,7 @@ from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 from pintuan.payments import owed
 from pintuan.teams import join_postgres, lottery
 from pintuan.teams.models import Seat
-from pintuan.vouchers.issuing import issue_for_team as issue_vouchers
+from pintuan.teams.vouchers import issue_for_team as issue_vouchers
 
 # A stored instant as the driver returns it (see ``RawTx.read_instant``).
 StoredInstant = datetime | str

@@ -1,4 +1,5 @@
-"""Issuing vouchers, in the transaction in which a team succeeds (``teams.mark_seat_paid``).
+"""Issuing vouchers (``domain/vouchers.py``), in the transaction in which a team succeeds
+(``mark_seat_paid``).
 
 This module reads and writes only on the raw path and imports nothing of the other features, so
 the engine can call it without depending on what redemption and refunds need.
