@@ -55,6 +55,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "limit_reached": N_("You already hold as many seats of this deal as it allows."),
     "deal_not_live": N_("This deal is not open for teams right now."),
     "deal_not_started": N_("This deal has not opened yet; the page counts down to its opening."),
+    "lottery_not_found": N_("This deal is not a lottery."),
     "not_eligible": N_("This team is for new shoppers only."),
     "solo_not_allowed": N_("This deal is sold in teams only; start or join a team instead."),
     "seat_not_payable": N_("This seat can no longer be paid: its hold has run out."),
