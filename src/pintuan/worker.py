@@ -241,15 +241,20 @@ class Worker:
             )
         if due.vouchers:
             report.vouchers_expired = (
-                self._attempt("vouchers", db.run_raw_sync, self._expire_vouchers) or 0
+                self._attempt(
+                    "vouchers", db.run_raw_sync, voucher_service.expire_due, utc_now(), batch
+                )
+                or 0
             )
         if due.rewards:
             report.leaders_rewarded = (
-                self._attempt("rewards", db.run_raw_sync, self._reward_leaders) or 0
+                self._attempt("rewards", db.run_raw_sync, rewards.reward_leaders, utc_now(), batch)
+                or 0
             )
         if due.lottery:
             report.lottery_refunds = (
-                self._attempt("lottery", db.run_raw_sync, self._refund_lottery_losers) or 0
+                self._attempt("lottery", db.run_raw_sync, lottery.refund_losers, utc_now(), batch)
+                or 0
             )
         # Ending seats and teams writes events, so look again rather than trust the probe.
         if (
@@ -421,18 +426,6 @@ class Worker:
             return None
         self.backoff.succeeded(task)
         return result
-
-    def _expire_vouchers(self, tx: RawTx) -> int:
-        """Refund unused vouchers whose validity ran out (``vouchers.service.expire_due``)."""
-        return voucher_service.expire_due(tx, utc_now(), self.batch)
-
-    def _reward_leaders(self, tx: RawTx) -> int:
-        """Pay successful teams' leaders their reward (``payments.rewards``)."""
-        return rewards.reward_leaders(tx, utc_now(), self.batch)
-
-    def _refund_lottery_losers(self, tx: RawTx) -> int:
-        """Refund lottery teams' losers (``payments.lottery``)."""
-        return lottery.refund_losers(tx, utc_now(), self.batch)
 
     def _probe(self, tx: RawTx) -> Due:
         """What is due, and how late the oldest of it is (the sweep-lag gauge)."""

@@ -10,7 +10,6 @@ checks and the engine's audit pass after each.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,6 +26,7 @@ from pintuan.vouchers.models import Voucher
 from pintuan.worker import Worker
 from tests.concurrency.cluster import Call, Cluster, assert_no_server_errors, running_cluster
 from tests.concurrency.test_fulfilment_races import events
+from tests.concurrency.test_races import sweep
 from tests.factories import create_account
 from tests.features.test_ledger import balance
 from tests.features.vouchering import PRICE, VoucherTeam, merchant_part, sound, voucher_team
@@ -132,14 +132,6 @@ def test_redemptions_racing_the_expiry_sweep_end_each_voucher_once(
     services.db.run_sync(lambda s: s.execute(update(Voucher).values(expires_at=due)))
     worker = Worker(services)
 
-    def sweep_around_due() -> int:
-        ticks = 0
-        while utc_now() < due + timedelta(milliseconds=300):
-            ticks += 1
-            worker.tick()
-            time.sleep(0.002)
-        return ticks
-
     async def both() -> tuple[list, int]:
         calls = [
             Call("POST", "/v1/vouchers/redeem", team.staff.token, {"code": v["code"]})
@@ -147,7 +139,8 @@ def test_redemptions_racing_the_expiry_sweep_end_each_voucher_once(
         ]
         at = [due + timedelta(milliseconds=(i % 5) * 20 - 40) for i in range(len(calls))]
         return await asyncio.gather(
-            cluster.fire_async(calls, at), asyncio.to_thread(sweep_around_due)
+            cluster.fire_async(calls, at),
+            asyncio.to_thread(sweep, worker, utc_now(), due + timedelta(milliseconds=300)),
         )
 
     replies, ticks = asyncio.run(both())

@@ -19,6 +19,7 @@ from pintuan.deals.models import Deal
 from pintuan.domain import ledger as rules
 from pintuan.domain.ledger import JournalKind
 from pintuan.ledger.models import Entry, Journal, Wallet
+from pintuan.ledger.vouchers import VOUCHER_KINDS
 from pintuan.payments.models import Payment
 from pintuan.teams.models import Seat
 from pintuan.vouchers.models import Voucher
@@ -32,9 +33,6 @@ _VOIDED = (JournalKind.AUTHORIZE, "voided")
 _CHARGED = (JournalKind.CHARGE, "posted")
 _EARNED = (JournalKind.EARN, "posted")
 _OWED = (JournalKind.OWE_BACK, "posted")
-# A voucher's money waiting for its redemption moves between the merchant's accounts, as many
-# times as it is redeemed and undone: checked on its own (``_vouchers_hold_what_waits``).
-VOUCHER_KINDS = (JournalKind.VOUCHER_DEFERRED.value, JournalKind.VOUCHER_RELEASED.value)
 
 
 # A charge whose refund failed is owed back still, with nothing owed to the provider.

@@ -90,12 +90,12 @@ def _refuse(problems: list[FieldProblem]) -> None:
 
 def _refuse_lottery(winners: int | None, team_size: int) -> None:
     if winners is not None:
-        _refuse([FieldProblem(f, m) for f, m in winners_problems(winners, team_size)])
+        _refuse(winners_problems(winners, team_size))
 
 
 def _refuse_reward(reward: LeaderReward | None) -> None:
     if reward is not None:
-        _refuse([FieldProblem(f, m) for f, m in reward_problems(reward)])
+        _refuse(reward_problems(reward))
 
 
 def leader_reward_of(deal: Deal) -> LeaderReward | None:
@@ -112,7 +112,7 @@ def _refuse_flash_sale(flash_sale: bool, per_user_limit: int) -> None:
 
 def _refuse_voucher_terms(terms: VoucherTerms | None, vertical: str, ends_at: datetime) -> None:
     if terms is not None:
-        _refuse([FieldProblem(f, m) for f, m in voucher_terms_problems(terms, vertical, ends_at)])
+        _refuse(voucher_terms_problems(terms, vertical, ends_at))
 
 
 def _require_staff(principal: Principal, merchant: Merchant) -> None:
@@ -271,13 +271,13 @@ def update_deal(
         elif name == "voucher":
             deal.voucher = value.as_json() if value is not None else None
         elif name == "leader_reward":
-            _refuse_reward(value)
             deal.leader_reward_kind = value.kind.value if value is not None else None
             deal.leader_reward_value = value.value if value is not None else None
         else:
             setattr(deal, name, value)
-    # The terms must still fit the deal's vertical and end, whichever of the three changed.
+    # The options must still fit the deal as it now stands, whichever of its fields changed.
     _refuse_voucher_terms(voucher_terms_of(deal), deal.vertical, deal.ends_at)
+    _refuse_reward(leader_reward_of(deal))
     _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
     _refuse_lottery(deal.lottery_winners, deal.team_size)
     deal.updated_at = utc_now()

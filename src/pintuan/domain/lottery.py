@@ -21,6 +21,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
+from pintuan.domain.deals import FieldProblem
+
 
 def new_seed() -> str:
     return secrets.token_hex(32)
@@ -41,9 +43,13 @@ def draw(seed: str, team_id: str, seat_ids: Iterable[str], winners: int) -> froz
     return frozenset(ranked[:winners])
 
 
-def winners_problems(winners: int, team_size: int) -> list[tuple[str, str]]:
+def winners_problems(winners: int, team_size: int) -> list[FieldProblem]:
     if not 1 <= winners < team_size:
-        return [("lottery.winners", f"must be 1 to {team_size - 1}: fewer than the team's size")]
+        return [
+            FieldProblem(
+                "lottery.winners", f"must be 1 to {team_size - 1}: fewer than the team's size"
+            )
+        ]
     return []
 
 

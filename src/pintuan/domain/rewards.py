@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pintuan.domain.deals import FieldProblem
+
 BASIS_POINTS = 10_000
 
 
@@ -39,12 +41,16 @@ class LeaderReward:
         return min((paid * value + BASIS_POINTS // 2) // BASIS_POINTS, paid)
 
 
-def reward_problems(reward: LeaderReward) -> list[tuple[str, str]]:
-    """What is wrong with a deal's leader reward, as (field, reason) pairs."""
+def reward_problems(reward: LeaderReward) -> list[FieldProblem]:
+    """What is wrong with a deal's leader reward, each naming its field."""
     if reward.kind is RewardKind.FREE:
-        return [] if reward.value is None else [("leader_reward", "a free seat takes no value")]
+        return (
+            []
+            if reward.value is None
+            else [FieldProblem("leader_reward", "a free seat takes no value")]
+        )
     if reward.kind is RewardKind.FIXED and not (reward.value and reward.value >= 1):
-        return [("leader_reward.amount", "must be at least 1 minor unit")]
+        return [FieldProblem("leader_reward.amount", "must be at least 1 minor unit")]
     if reward.kind is RewardKind.PERCENT and not (reward.value and 1 <= reward.value <= 10_000):
-        return [("leader_reward.basis_points", "must be 1 to 10000")]
+        return [FieldProblem("leader_reward.basis_points", "must be 1 to 10000")]
     return []

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from pintuan.domain.deals import FieldProblem
+
 VOUCHER_VERTICALS = frozenset({"food", "movies", "travel", "local"})
 MAX_LOCATIONS = 20
 MAX_VALID_DAYS = 3650
@@ -118,25 +120,29 @@ class VoucherTerms:
 
 def voucher_terms_problems(
     terms: VoucherTerms, vertical: str, deal_ends_at: datetime
-) -> list[tuple[str, str]]:
-    """What is wrong with a deal's voucher terms, as (field, reason) pairs."""
-    problems: list[tuple[str, str]] = []
+) -> list[FieldProblem]:
+    """What is wrong with a deal's voucher terms, each naming its field."""
+    problems: list[FieldProblem] = []
     if vertical not in VOUCHER_VERTICALS:
         problems.append(
-            ("voucher", "vouchers are for food, movies, travel and local services, not goods")
+            FieldProblem(
+                "voucher", "vouchers are for food, movies, travel and local services, not goods"
+            )
         )
     if (terms.valid_days is None) == (terms.valid_until is None):
-        problems.append(("voucher", "give exactly one of valid_days and valid_until"))
+        problems.append(FieldProblem("voucher", "give exactly one of valid_days and valid_until"))
     if terms.valid_days is not None and not 1 <= terms.valid_days <= MAX_VALID_DAYS:
-        problems.append(("voucher.valid_days", f"must be 1 to {MAX_VALID_DAYS}"))
+        problems.append(FieldProblem("voucher.valid_days", f"must be 1 to {MAX_VALID_DAYS}"))
     if terms.valid_until is not None and terms.valid_until <= deal_ends_at:
         problems.append(
-            ("voucher.valid_until", "must be after the deal's end, so every team's vouchers last")
+            FieldProblem(
+                "voucher.valid_until", "must be after the deal's end, so every team's vouchers last"
+            )
         )
     if len(terms.locations) > MAX_LOCATIONS:
-        problems.append(("voucher.locations", f"at most {MAX_LOCATIONS}"))
+        problems.append(FieldProblem("voucher.locations", f"at most {MAX_LOCATIONS}"))
     if any(not loc.strip() or len(loc) > 200 for loc in terms.locations):
-        problems.append(("voucher.locations", "each is 1 to 200 characters"))
+        problems.append(FieldProblem("voucher.locations", "each is 1 to 200 characters"))
     return problems
 
 

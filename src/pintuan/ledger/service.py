@@ -272,6 +272,11 @@ CAPTURED_PAYMENT = Sql(
 )
 
 
+def _earned_at(tx: RawTx, earning: Earning, now: datetime) -> datetime | None:
+    """The business instant of an earning: its team's success (None: when it is recorded)."""
+    return None if earning.ended_at is None else min(tx.read_instant(earning.ended_at), now)
+
+
 def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
     post(
         tx,
@@ -282,7 +287,7 @@ def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
                     rules.earn(e.merchant_id, e.amount, rules.fee_for(e.amount, e.commission_bps)),
                     merchant_id=e.merchant_id,
                 ),
-                effective_at=None if e.ended_at is None else min(tx.read_instant(e.ended_at), now),
+                effective_at=_earned_at(tx, e, now),
             )
             for e in earnings
         ],
@@ -297,7 +302,7 @@ def _earn(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> None:
 _UNREDEEMED = {"issued": VoucherStatus.ISSUED, "redemption": SettleOn.REDEMPTION}
 UNREDEEMED_VOUCHERS = Sql(
     """
-    SELECT id, seat_id, moves FROM vouchers
+    SELECT id, seat_id FROM vouchers
     WHERE seat_id IN_LIST(:seat_ids) AND status = :issued AND settle_on = :redemption
     ORDER BY id
 """,
@@ -334,7 +339,7 @@ def _defer_unredeemed(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> 
         return
     sql = UNREDEEMED_VOUCHERS if tx.sqlite else UNREDEEMED_VOUCHERS_LOCKED
     journals = []
-    for voucher_id, seat_id, _ in tx.all(sql, {"seat_ids": sorted(by_seat)}):
+    for voucher_id, seat_id in tx.all(sql, {"seat_ids": sorted(by_seat)}):
         e = by_seat[seat_id]
         part = e.amount - rules.fee_for(e.amount, e.commission_bps)
         if part <= 0:
@@ -344,8 +349,7 @@ def _defer_unredeemed(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> 
             voucher_id, move, JournalKind.VOUCHER_DEFERRED, e, e.merchant_id, part
         )
         # Dated with the earning it holds back, so no statement shows the part as payable.
-        effective = None if e.ended_at is None else min(tx.read_instant(e.ended_at), now)
-        journals.append(replace(deferred, effective_at=effective))
+        journals.append(replace(deferred, effective_at=_earned_at(tx, e, now)))
     post(tx, journals, now)
 
 

@@ -23,7 +23,9 @@ from pintuan.ledger.service import (
     voucher_journal,
 )
 
-_VOUCHER_KINDS = (JournalKind.VOUCHER_DEFERRED.value, JournalKind.VOUCHER_RELEASED.value)
+# A voucher's money moving between the merchant's accounts, as many times as it is redeemed and
+# undone (the audit checks these on their own).
+VOUCHER_KINDS = (JournalKind.VOUCHER_DEFERRED.value, JournalKind.VOUCHER_RELEASED.value)
 WAITING = Sql(
     """
     SELECT j.payment_id, COALESCE(-SUM(e.amount), 0) AS waiting
@@ -32,8 +34,8 @@ WAITING = Sql(
       AND j.kind IN (:deferred, :released) AND e.account = :account
     GROUP BY j.payment_id
 """,
-    deferred=_VOUCHER_KINDS[0],
-    released=_VOUCHER_KINDS[1],
+    deferred=VOUCHER_KINDS[0],
+    released=VOUCHER_KINDS[1],
 )
 LAST_RELEASED = Sql(
     """
@@ -42,7 +44,7 @@ LAST_RELEASED = Sql(
       AND j.payment_id IN (SELECT id FROM payments WHERE seat_id = :seat_id)
     ORDER BY j.created_at DESC, j.id DESC LIMIT 1
 """,
-    released=_VOUCHER_KINDS[1],
+    released=VOUCHER_KINDS[1],
 )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from pintuan.domain.refunds import RefundSource
 from pintuan.kit.rawsql import RawTx, Sql
-from pintuan.payments.refunds import LEFT_TO_REFUND, refund_seat
+from pintuan.payments.refunds import LEFT_TO_REFUND, PAYMENT_EARNED, refund_seat
 
 REASON = "Lottery team: this seat was not drawn; refunded in full."
 
@@ -24,26 +24,26 @@ _LOSERS_WAITING = """
     WHERE s.team_id = {team} AND s.lottery_won = FALSE AND s.status = 'confirmed'
       AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.seat_id = s.id AND r.source = 'lottery')
 """
-_EARNED = """EXISTS (SELECT 1 FROM ledger_journals j
-                     WHERE j.payment_id = p.id AND j.kind = 'earn' AND j.status = 'posted')"""
 # Teams owing their losers, with at least one loser whose money is the merchant's now.
 DUE = Sql(
     f"""
     WITH picked AS MATERIALIZED (
         SELECT t.id FROM teams t
         WHERE t.lottery_refunds_due
-          AND EXISTS ({_LOSERS_WAITING.format(team="t.id")} AND {_EARNED})
+          AND EXISTS ({_LOSERS_WAITING.format(team="t.id")} AND {PAYMENT_EARNED})
         ORDER BY t.id LIMIT :limit SKIP_LOCKED
     )
     SELECT id FROM picked
 """  # noqa: S608 - constant text
 )
-LOSERS_EARNED = Sql(_LOSERS_WAITING.format(team=":team_id") + f" AND {_EARNED} ORDER BY s.id")
+LOSERS_EARNED = Sql(
+    _LOSERS_WAITING.format(team=":team_id") + f" AND {PAYMENT_EARNED} ORDER BY s.id"
+)
 # Losers whose money is not the merchant's yet (a capture on its way): the team waits for them.
 LOSERS_PENDING = Sql(
     "SELECT COUNT(*) FROM ("  # noqa: S608 - constant text
     + _LOSERS_WAITING.format(team=":team_id")
-    + f" AND NOT {_EARNED}) pending"
+    + f" AND NOT {PAYMENT_EARNED}) pending"
 )
 SETTLED = Sql("UPDATE teams SET lottery_refunds_due = FALSE WHERE id = :id")
 REVEAL = Sql("""

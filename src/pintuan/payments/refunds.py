@@ -90,6 +90,10 @@ _EARNED_PARAMS = {
     "earn": JournalKind.EARN,
     "posted": JournalStatus.POSTED,
 }
+# A payment ``p`` whose money its merchant earned, written out for the worker's claims that
+# refund deals' seats (vouchers at expiry, leaders' rewards, lottery losers).
+PAYMENT_EARNED = """EXISTS (SELECT 1 FROM ledger_journals j
+    WHERE j.payment_id = p.id AND j.kind = 'earn' AND j.status = 'posted')"""
 EARNED_OF_SEAT = Sql(_EARNED.format(which="p.seat_id = :seat_id"), **_EARNED_PARAMS)
 EARNED_PAYMENT = Sql(_EARNED.format(which="p.id = :id"), **_EARNED_PARAMS)
 SEAT_MERCHANT = Sql("""

@@ -16,20 +16,19 @@ from datetime import datetime
 from pintuan.domain.refunds import RefundSource
 from pintuan.domain.rewards import LeaderReward, RewardKind
 from pintuan.kit.rawsql import RawTx, Sql
-from pintuan.payments.refunds import LEFT_TO_REFUND, refund_seat
+from pintuan.payments.refunds import LEFT_TO_REFUND, PAYMENT_EARNED, refund_seat
 
 REASON = "Leader reward: your team succeeded."
 
 # Teams owed a reward whose leader's payment has been earned (one still on its way waits).
 DUE = Sql(
-    """
+    f"""
     WITH picked AS MATERIALIZED (
         SELECT t.id FROM teams t
         WHERE t.leader_reward_due
           AND EXISTS (SELECT 1 FROM seats s JOIN payments p ON p.seat_id = s.id
-                      JOIN ledger_journals j ON j.payment_id = p.id
                       WHERE s.team_id = t.id AND s.user_id = t.leader_id
-                        AND s.status = 'confirmed' AND j.kind = 'earn' AND j.status = 'posted')
+                        AND s.status = 'confirmed' AND {PAYMENT_EARNED})
         ORDER BY t.id LIMIT :limit SKIP_LOCKED
     )
     SELECT t.id AS team_id, s.id AS seat_id, p.id AS payment_id, p.amount,
@@ -38,9 +37,8 @@ DUE = Sql(
     JOIN deals d ON d.id = t.deal_id
     JOIN seats s ON s.team_id = t.id AND s.user_id = t.leader_id AND s.status = 'confirmed'
     JOIN payments p ON p.seat_id = s.id
-    WHERE EXISTS (SELECT 1 FROM ledger_journals j
-                  WHERE j.payment_id = p.id AND j.kind = 'earn' AND j.status = 'posted')
-"""
+    WHERE {PAYMENT_EARNED}
+"""  # noqa: S608 - constant text
 )
 PAID = Sql("UPDATE teams SET leader_reward_due = FALSE WHERE id = :id AND leader_reward_due")
 

@@ -4,6 +4,7 @@ their refunds (paid by the worker, ``payments/lottery.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,14 +13,6 @@ from pintuan.domain.teams import SeatStatus
 from pintuan.errors import NotFound
 from pintuan.kit.rawsql import RawTx, Sql
 
-LOTTERY_OF_TEAM = Sql("""
-    SELECT d.lottery_winners, d.lottery_seed
-    FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
-""")
-CONFIRMED = Sql(
-    "SELECT id FROM seats WHERE team_id = :team_id AND status = :confirmed",
-    confirmed=SeatStatus.CONFIRMED,
-)
 MARK_WON = Sql("UPDATE seats SET lottery_won = TRUE WHERE id IN_LIST(:ids)")
 MARK_LOST = Sql(
     """
@@ -31,16 +24,15 @@ MARK_LOST = Sql(
 OWE_LOSERS = Sql("UPDATE teams SET lottery_refunds_due = TRUE WHERE id = :team_id")
 
 
-def draw_team(tx: RawTx, team_id: str) -> None:
-    """Draw a lottery team's winners (nothing for a deal without a lottery)."""
-    row = tx.all(LOTTERY_OF_TEAM, {"team_id": team_id})
-    if not row or row[0][0] is None or row[0][1] is None:
-        return
-    winners, seed = int(row[0][0]), str(row[0][1])
-    seats = [seat_id for (seat_id,) in tx.all(CONFIRMED, {"team_id": team_id})]
-    tx.execute(MARK_WON, {"ids": sorted(draw(seed, team_id, seats, winners))})
+def draw_team(
+    tx: RawTx, team_id: str, winners: int, seed: str, seat_ids: Sequence[str]
+) -> frozenset[str]:
+    """Draw the winners among a lottery team's confirmed ``seat_ids``; returns them."""
+    won = draw(seed, team_id, seat_ids, winners)
+    tx.execute(MARK_WON, {"ids": sorted(won)})
     tx.execute(MARK_LOST, {"team_id": team_id})
     tx.execute(OWE_LOSERS, {"team_id": team_id})
+    return won
 
 
 # ---------------------------------------------------------------------------- the public record

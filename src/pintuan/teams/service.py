@@ -50,6 +50,7 @@ from pintuan.payments import owed
 from pintuan.teams import join_postgres, lottery
 from pintuan.teams.models import Seat
 from pintuan.teams.vouchers import issue_for_team as issue_vouchers
+from pintuan.teams.vouchers import terms_of as voucher_terms_of
 
 # A stored instant as the driver returns it (see ``RawTx.read_instant``).
 StoredInstant = datetime | str
@@ -477,16 +478,19 @@ SUCCEED_TEAM = Sql(
     succeeded=TeamStatus.SUCCEEDED,
     forming=TeamStatus.FORMING,
 )
-# A deal that rewards its leaders owes this team's one (paid by ``payments/rewards.py``).
-OWE_LEADER_REWARD = Sql("""
-    UPDATE teams SET leader_reward_due = TRUE
-    WHERE id = :team_id AND EXISTS (
-        SELECT 1 FROM deals d WHERE d.id = teams.deal_id AND d.leader_reward_kind IS NOT NULL)
+# What a team's success does beyond confirming its seats: the deal's lottery, vouchers and
+# leader reward, read once.
+DEAL_AT_SUCCESS = Sql("""
+    SELECT d.id AS deal_id, d.merchant_id, d.voucher, d.lottery_winners, d.lottery_seed,
+           d.leader_reward_kind
+    FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
 """)
+# The team owes its leader the deal's reward (paid by ``payments/rewards.py``).
+OWE_LEADER_REWARD = Sql("UPDATE teams SET leader_reward_due = TRUE WHERE id = :team_id")
 CONFIRM_SEATS = Sql(
     """
     UPDATE seats SET status = :confirmed WHERE team_id = :team_id AND status = :paid
-    RETURNING user_id
+    RETURNING id, user_id
 """,
     confirmed=SeatStatus.CONFIRMED,
     paid=SeatStatus.PAID,
@@ -759,12 +763,41 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
         return PaidOutcome(True, team_id)
     tx.execute(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
     TEAMS_SUCCEEDED.inc()
-    members: list[str] = tx.all_as(_value, CONFIRM_SEATS, {"team_id": team_id})
-    record_event(tx, "team.succeeded", team_id, member_ids=members)
-    lottery.draw_team(tx, team_id)  # before the vouchers: only winners get one
-    issue_vouchers(tx, team_id, now)
-    tx.execute(OWE_LEADER_REWARD, {"team_id": team_id})
+    confirmed: list[tuple[str, str]] = [
+        (seat, user) for seat, user in tx.all(CONFIRM_SEATS, {"team_id": team_id})
+    ]
+    record_event(tx, "team.succeeded", team_id, member_ids=[user for _, user in confirmed])
+    _what_success_brings(tx, team_id, confirmed, now)
     return PaidOutcome(True, team_id, team_succeeded=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _DealAtSuccess:
+    deal_id: str
+    merchant_id: str
+    voucher: Any
+    lottery_winners: int | None
+    lottery_seed: str | None
+    leader_reward_kind: str | None
+
+
+def _what_success_brings(
+    tx: RawTx, team_id: str, confirmed: list[tuple[str, str]], now: datetime
+) -> None:
+    """The deal's options at a team's success: a lottery's draw first (only its winners keep
+    their seat's purchase and get a voucher), then the vouchers, then the leader's reward."""
+    deal = tx.one_as(_DealAtSuccess, DEAL_AT_SUCCESS, {"team_id": team_id})
+    assert deal is not None  # the team just succeeded
+    if deal.lottery_winners is not None and deal.lottery_seed is not None:
+        won = lottery.draw_team(
+            tx, team_id, deal.lottery_winners, deal.lottery_seed, [s for s, _ in confirmed]
+        )
+        confirmed = [(seat, user) for seat, user in confirmed if seat in won]
+    terms = voucher_terms_of(deal.voucher)
+    if terms is not None:
+        issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)
+    if deal.leader_reward_kind is not None:
+        tx.execute(OWE_LEADER_REWARD, {"team_id": team_id})
 
 
 def payable(

@@ -8,29 +8,15 @@ the engine can call it without depending on what redemption and refunds need.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pintuan.domain.teams import SeatStatus
 from pintuan.domain.vouchers import VoucherStatus, VoucherTerms, new_code
 from pintuan.events.service import record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
 
-DEAL_OF_TEAM = Sql("""
-    SELECT d.id AS deal_id, d.merchant_id, d.voucher
-    FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
-""")
-# A lottery team's losers get their money back, not a voucher.
-CONFIRMED_SEATS = Sql(
-    """
-    SELECT id, user_id FROM seats
-    WHERE team_id = :team_id AND status = :confirmed AND (lottery_won IS NULL OR lottery_won)
-    ORDER BY id
-""",
-    confirmed=SeatStatus.CONFIRMED,
-)
 # A code already taken (50 random bits: rare) makes no row; that seat draws again.
 INSERT_VOUCHER = Sql(
     """
@@ -47,13 +33,6 @@ INSERT_VOUCHER = Sql(
 MAX_DRAWS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class _Deal:
-    deal_id: str
-    merchant_id: str
-    voucher: Any
-
-
 def terms_of(raw: Any) -> VoucherTerms | None:
     """A deal's voucher terms from its column as either driver returns it."""
     if raw is None:
@@ -62,19 +41,23 @@ def terms_of(raw: Any) -> VoucherTerms | None:
     return VoucherTerms.from_json(data) if data else None
 
 
-def issue_for_team(tx: RawTx, team_id: str, now: datetime) -> int:
-    """Give each confirmed seat of a team that just succeeded its voucher, when its deal issues
-    them; returns how many were issued."""
-    deal = tx.one_as(_Deal, DEAL_OF_TEAM, {"team_id": team_id})
-    terms = terms_of(deal.voucher) if deal is not None else None
-    if deal is None or terms is None:
-        return 0
+def issue_for_team(
+    tx: RawTx,
+    team_id: str,
+    deal_id: str,
+    merchant_id: str,
+    terms: VoucherTerms,
+    seats: Sequence[tuple[str, str]],
+    now: datetime,
+) -> int:
+    """Give each of the ``seats`` (seat id, shopper) of a team that just succeeded its voucher
+    on the deal's ``terms``; returns how many were issued."""
     at = tx.instant(now)
     # A fixed end already past (a team that succeeded late) makes a voucher that expires at
     # once, and is refunded by the worker's sweep.
     expires_at = tx.instant(max(terms.expires_at(now), now + timedelta(seconds=1)))
     events: list[tuple[str, str, dict[str, Any]]] = []
-    for seat_id, user_id in tx.all(CONFIRMED_SEATS, {"team_id": team_id}):
+    for seat_id, user_id in seats:
         voucher_id = new_id("vch")
         for _ in range(MAX_DRAWS):
             made = tx.scalar(
@@ -83,8 +66,8 @@ def issue_for_team(tx: RawTx, team_id: str, now: datetime) -> int:
                     "id": voucher_id,
                     "seat_id": seat_id,
                     "team_id": team_id,
-                    "deal_id": deal.deal_id,
-                    "merchant_id": deal.merchant_id,
+                    "deal_id": deal_id,
+                    "merchant_id": merchant_id,
                     "user_id": user_id,
                     "code": new_code(),
                     "settle_on": terms.settle_on.value,

@@ -27,7 +27,13 @@ from pintuan.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.ledger.vouchers import VoucherMoney, hold_back_again, release_waiting
-from pintuan.payments.refunds import EARNED_OF_SEAT, LEFT_TO_REFUND, EarnedPayment, refund_seat
+from pintuan.payments.refunds import (
+    EARNED_OF_SEAT,
+    LEFT_TO_REFUND,
+    PAYMENT_EARNED,
+    EarnedPayment,
+    refund_seat,
+)
 
 _COLUMNS = """
     v.id, v.seat_id, v.team_id, v.deal_id, v.merchant_id, v.user_id, v.code, v.status,
@@ -86,16 +92,15 @@ NOTE_REFUND = Sql("UPDATE vouchers SET refund_id = :refund_id WHERE id = :id")
 # Unused vouchers past their end whose seat's money its merchant earned (one whose capture is
 # still on its way waits for it). Found through the partial index on issued vouchers' end.
 DUE_TO_EXPIRE = Sql(
-    """
+    f"""
     WITH picked AS MATERIALIZED (
         SELECT v.id FROM vouchers v
         WHERE v.status = 'issued' AND v.expires_at <= :now
-          AND EXISTS (SELECT 1 FROM payments p JOIN ledger_journals j ON j.payment_id = p.id
-                      WHERE p.seat_id = v.seat_id AND j.kind = 'earn' AND j.status = 'posted')
+          AND EXISTS (SELECT 1 FROM payments p WHERE p.seat_id = v.seat_id AND {PAYMENT_EARNED})
         ORDER BY v.expires_at LIMIT :limit SKIP_LOCKED
     )
     SELECT id FROM picked
-"""
+"""  # noqa: S608 - constant text
 )
 
 REFUND_REASON = "The voucher was refunded unused."

@@ -200,6 +200,34 @@ async def _refused(
     )
 
 
+async def _counter_write(
+    request: Request,
+    principal: Principal,
+    merchant_id: str,
+    typed: str,
+    change: Callable[[RawTx], VoucherView],
+    notice: str,
+) -> Response:
+    """Make one change at the counter, once per form (its ``form_key``), then show the counter
+    with the voucher as it now stands and ``notice``; a refusal shows why instead."""
+
+    def work(tx: RawTx) -> dict[str, str]:
+        return {"voucher_id": change(tx).id}
+
+    try:
+        await run_raw_form_write(request, services_of(request), principal, work)
+    except AppError as refused:
+        return await _refused(request, principal, merchant_id, refused, typed)
+    counter = _counter(principal, merchant_id)
+    return await _counter_page(
+        request,
+        principal,
+        merchant_id,
+        found=await _look_up_quietly(request, counter, typed),
+        notice=gettext(request_locale(request, principal), notice),
+    )
+
+
 @router.get("/merchants/{merchant_id}/vouchers", response_class=HTMLResponse)
 async def voucher_counter(
     request: Request, merchant_id: str, principal: StaffOfMerchant
@@ -243,21 +271,10 @@ async def redeem_voucher(
     location = fields.get("location", "").strip() or None
     counter = _counter(principal, merchant_id)
 
-    def work(tx: RawTx) -> dict[str, str]:
-        return {"voucher_id": vouchers.redeem(tx, counter, typed, location, utc_now()).id}
+    def work(tx: RawTx) -> VoucherView:
+        return vouchers.redeem(tx, counter, typed, location, utc_now())
 
-    try:
-        await run_raw_form_write(request, services_of(request), principal, work)
-    except AppError as refused:
-        return await _refused(request, principal, merchant_id, refused, typed)
-    locale = request_locale(request, principal)
-    return await _counter_page(
-        request,
-        principal,
-        merchant_id,
-        found=await _look_up_quietly(request, counter, typed),
-        notice=gettext(locale, REDEEMED_NOTICE),
-    )
+    return await _counter_write(request, principal, merchant_id, typed, work, REDEEMED_NOTICE)
 
 
 @router.post(
@@ -270,25 +287,11 @@ async def undo_redemption(
 ) -> Response:
     """Undo a redemption made by mistake, within the undo window; once per form. From the
     looked-up voucher the form also carries its code, to show the voucher ready again."""
-    services = services_of(request)
     typed = (await form_fields(request)).get("code", "").strip()
     counter = _counter(principal, merchant_id)
-    minutes = services.settings.voucher_undo_minutes
+    minutes = services_of(request).settings.voucher_undo_minutes
 
-    def work(tx: RawTx) -> dict[str, str]:
-        return {
-            "voucher_id": vouchers.undo_redemption(tx, counter, voucher_id, minutes, utc_now()).id
-        }
+    def work(tx: RawTx) -> VoucherView:
+        return vouchers.undo_redemption(tx, counter, voucher_id, minutes, utc_now())
 
-    try:
-        await run_raw_form_write(request, services, principal, work)
-    except AppError as refused:
-        return await _refused(request, principal, merchant_id, refused, typed)
-    locale = request_locale(request, principal)
-    return await _counter_page(
-        request,
-        principal,
-        merchant_id,
-        found=await _look_up_quietly(request, counter, typed),
-        notice=gettext(locale, UNDONE_NOTICE),
-    )
+    return await _counter_write(request, principal, merchant_id, typed, work, UNDONE_NOTICE)
