@@ -137,6 +137,7 @@ def create_deal(
     flash_sale: bool = False,
     leader_reward: LeaderReward | None = None,
     lottery_winners: int | None = None,
+    referral_commission_bps: int = 0,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -159,6 +160,7 @@ def create_deal(
         flash_sale=flash_sale,
         leader_reward=leader_reward,
         lottery_winners=lottery_winners,
+        referral_commission_bps=referral_commission_bps,
     )
 
     def work(session: Any) -> Deal:

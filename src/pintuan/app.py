@@ -25,6 +25,7 @@ from pintuan.audit.api import ledger_router as ledger_check_router
 from pintuan.audit.api import router as audit_router
 from pintuan.auditlog.api import router as audit_log_router
 from pintuan.bootstrap import build_services
+from pintuan.commissions.api import router as commissions_router
 from pintuan.config import Environment, Settings, get_settings
 from pintuan.deals.api import router as deals_router
 from pintuan.deals.images_api import router as deal_images_router
@@ -57,6 +58,7 @@ from pintuan.payments.api import router as payments_router
 from pintuan.payments.queue_api import router as payment_queue_router
 from pintuan.payments.refunds_api import router as refunds_router
 from pintuan.payments.reports_api import router as payment_reports_router
+from pintuan.pickups.api import router as pickups_router
 from pintuan.services import Services
 from pintuan.shares.api import router as shares_router
 from pintuan.shares.visitors import VisitorLinkMiddleware
@@ -152,6 +154,8 @@ def create_app(
         partner_links_router,
         fulfilment_router,
         vouchers_router,
+        commissions_router,
+        pickups_router,
         metrics_router,
         apps_router,
         webhooks_router,

@@ -179,6 +179,9 @@ class Settings(BaseSettings):
     auto_receive_days: int = Field(default=10, ge=1, le=90)
     # Vouchers: minutes after a redemption in which the counter may undo it (a mistake).
     voucher_undo_minutes: int = Field(default=10, ge=0, le=1440)
+    # How long after an order is complete (a voucher redeemed, goods received, a team's success
+    # for anything else) it may still be refunded; referral commissions wait for it to close.
+    refund_window_days: int = Field(default=30, ge=1, le=365)
     # The aggregated feed. The policy served when operators have not chosen one (random,
     # popularity or linucb); the operators' rules' defaults (the share of slots given to a random
     # candidate, the least share of a slate each vertical gets, the most items of one merchant in

@@ -22,13 +22,16 @@ from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import MerchantStatus
 from pintuan.domain.media import MediaStore
+from pintuan.domain.pickups import PickupTerms, PointApplication
 from pintuan.domain.roles import Principal, Role
 from pintuan.domain.vouchers import SettleOn, VoucherTerms
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.money import Money
+from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.media.service import store_image
 from pintuan.merchants import service as merchants
+from pintuan.pickups import service as pickups
 
 DEMO_PASSWORD = "pintuan-demo"  # noqa: S105 - printed for the demo, refused outside dev
 
@@ -84,6 +87,8 @@ class DemoDeal:
     team_size: int
     stock: int
     description: str
+    # Collected at a pickup point instead of shipped (domain/pickups.py).
+    pickup: PickupTerms | None = None
 
 
 DEMO_VOUCHER = VoucherTerms(
@@ -93,6 +98,16 @@ DEMO_VOUCHER = VoucherTerms(
     refund_anytime=True,
     settle_on=SettleOn.REDEMPTION,
 )
+
+DEMO_PICKUP = PickupTerms(commission_bps=800, unclaimed_days=3)
+# A shopper who leads a pickup point, approved, where pickup deals' goods are collected.
+DEMO_POINT = PointApplication(
+    name="Jing'an Garden lobby",
+    address="88 Yanping Road, Jing'an, Shanghai",
+    opening_hours="Daily 08:00-21:00",
+    capacity_per_day=60,
+)
+DEMO_LEADER = "amy@example.com"
 
 MERCHANTS = [
     ("jade-garden", "Jade Garden Kitchen", "CN", "CNY", "Asia/Shanghai"),
@@ -153,6 +168,16 @@ DEALS: dict[str, list[DemoDeal]] = {
             4,
             300,
             "Eight lotus-seed and red-bean mooncakes in a lacquered box.",
+        ),
+        DemoDeal(
+            "Fresh lychees, 2 kg (pickup)",
+            Vertical.GOODS,
+            9800,
+            5900,
+            3,
+            200,
+            "Picked this morning; collect them at a pickup point near you.",
+            pickup=DEMO_PICKUP,
         ),
     ],
     "nusantara-trips": [
@@ -383,6 +408,7 @@ def seed_demo(session: Session, password_hash: str, store: MediaStore | None = N
                     ends_at=now + timedelta(days=60),
                     # Local services sell vouchers to redeem at the counter; goods ship.
                     voucher=None if item.vertical is Vertical.GOODS else DEMO_VOUCHER,
+                    pickup=item.pickup,
                 ),
             )
             deals.change_deal_status(session, staff[slug], deal.id, "publish")
@@ -400,6 +426,13 @@ def seed_demo(session: Session, password_hash: str, store: MediaStore | None = N
                 ref = store_image(store, picture, max_bytes=len(picture), max_pixels=10**7)
                 deal_images.add_deal_image(session, staff[slug], deal.id, ref)
             created.append(f"pictures of {item.title!r}")
+
+    leader = users[DEMO_LEADER]
+    tx = raw_tx(session)
+    if not pickups.points_of_leader(tx, leader.id, None, 1):
+        point = pickups.apply_for_point(tx, leader.id, DEMO_POINT, now)
+        pickups.decide(tx, operator, point.id, True, "demo", now)
+        created.append(f"pickup point {DEMO_POINT.name!r}")
 
     for email, typed in ADDRESSES.items():
         user = users[email]

@@ -4,6 +4,7 @@ from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, U
 from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthCode, OAuthToken
 from pintuan.audit.models import AuditRun
 from pintuan.auditlog.models import AuditEntry
+from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
@@ -29,6 +30,7 @@ from pintuan.notifications.models import Notification
 from pintuan.payments.models import Payment, PaymentAttempt, WebhookEvent
 from pintuan.payments.providers.sandbox import SandboxIntent, SandboxOperation
 from pintuan.payments.refund_models import Dispute, Refund
+from pintuan.pickups.models import Pickup, PickupPoint
 from pintuan.shares.models import (
     AttributionCursor,
     Invite,
@@ -56,6 +58,7 @@ __all__ = [
     "AuditEntry",
     "AuditRun",
     "Base",
+    "Commission",
     "CommissionRate",
     "Deal",
     "DealShopperCount",
@@ -84,6 +87,8 @@ __all__ = [
     "Payment",
     "PaymentAttempt",
     "Payout",
+    "Pickup",
+    "PickupPoint",
     "RateLimitCounter",
     "ReconciliationDay",
     "ReconciliationFinding",

@@ -53,13 +53,14 @@ from pintuan.kit import claims
 from pintuan.kit.metrics import PROVIDER_CALL_FAILURES, SWEEP_LAG, WORKER_TASK_FAILURES
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.time import utc_now
-from pintuan.ledger import findings
+from pintuan.ledger import commissions, findings
 from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
 from pintuan.payments import endings, lottery, rewards
 from pintuan.payments import refunds as refund_calls
 from pintuan.payments import service as payments
+from pintuan.pickups import tasks as pickup_tasks
 from pintuan.services import Services
 from pintuan.shares.tasks import CURSOR, attribute_new_events
 from pintuan.teams import admission
@@ -96,6 +97,8 @@ class TickReport:
     vouchers_expired: int = 0
     leaders_rewarded: int = 0
     lottery_refunds: int = 0
+    pickups_unclaimed: int = 0
+    commissions_frozen: int = 0
 
     def busy(self, batch: int) -> bool:
         # Webhooks are sent in smaller claims than the sweeps' batches (each waits on HTTP).
@@ -132,7 +135,9 @@ DUE = Sql(
       EXISTS (SELECT 1 FROM vouchers WHERE status = 'issued' AND expires_at <= :now)
         AS vouchers,
       EXISTS (SELECT 1 FROM teams WHERE leader_reward_due) AS rewards,
-      EXISTS (SELECT 1 FROM teams WHERE lottery_refunds_due) AS lottery
+      EXISTS (SELECT 1 FROM teams WHERE lottery_refunds_due) AS lottery,
+      EXISTS (SELECT 1 FROM pickups WHERE status IN ('waiting', 'arrived')
+              AND claim_due_at <= :now) AS pickups
 """,  # noqa: S608 - ops.lag's own text, no outside input
     cursor=CURSOR,
     webhook_cursor=webhook_tasks.CURSOR,
@@ -155,6 +160,7 @@ class Due(OldestDue):
     vouchers: bool | int
     rewards: bool | int
     lottery: bool | int
+    pickups: bool | int
 
 
 def what_is_due(tx: RawTx) -> Due:
@@ -256,6 +262,13 @@ class Worker:
                 self._attempt("lottery", db.run_raw_sync, lottery.refund_losers, utc_now(), batch)
                 or 0
             )
+        if due.pickups:
+            report.pickups_unclaimed = (
+                self._attempt(
+                    "pickups", db.run_raw_sync, pickup_tasks.refund_unclaimed, utc_now(), batch
+                )
+                or 0
+            )
         # Ending seats and teams writes events, so look again rather than trust the probe.
         if (
             due.events
@@ -267,6 +280,7 @@ class Worker:
             or report.vouchers_expired
             or report.leaders_rewarded
             or report.lottery_refunds
+            or report.pickups_unclaimed
         ):
             report.events_dispatched = (
                 self._attempt("outbox", db.run_sync, dispatch_outbox, batch) or 0
@@ -285,6 +299,15 @@ class Worker:
                             attribute_new_events, utc_now(), batch, self._attribution_window
                         ),
                     ),
+                )
+                or 0
+            )
+        # Orders just credited to shares may owe their sharers commissions (captures confirmed
+        # later are found by the housekeeping's sweep).
+        if report.events_attributed:
+            report.commissions_frozen = (
+                self._attempt(
+                    "commissions", db.run_raw_sync, commissions.freeze_due, utc_now(), batch
                 )
                 or 0
             )
@@ -570,10 +593,27 @@ class Worker:
         self.services.db.run_raw_sync(endings.requeue_unpaid_seats, now, self.batch)
         # Lotteries whose deal ended with no team forming: their seeds may be checked now.
         self.services.db.run_raw_sync(lottery.reveal_seeds, now)
+        self.sweep_commissions(now)
         self.services.db.run_sync(delete_expired_keys)
         window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)
         self.services.db.run_sync(lambda s: forget_old_attempts(s, older_than=now - window))
         return 0  # upkeep, not work a tick reports
+
+    def sweep_commissions(self, now: datetime) -> tuple[int, int]:
+        """Freeze the referral commissions owed and release those whose orders' refund windows
+        closed, batch after batch; returns how many of each."""
+        db, batch = self.services.db, self.batch
+        window = timedelta(days=self.services.settings.refund_window_days)
+        frozen = released = 0
+        while (done := db.run_raw_sync(commissions.freeze_due, now, batch)) > 0:
+            frozen += done
+            if done < batch:
+                break
+        while (done := db.run_raw_sync(commissions.release_due, now, window, batch)) > 0:
+            released += done
+            if done < batch:
+                break
+        return frozen, released
 
     def _reconcile_due_days(self, now: datetime) -> None:
         """Each provider's last finished statement day, once: its findings are kept for the

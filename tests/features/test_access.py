@@ -103,6 +103,7 @@ _SHARE = {"channel": "wechat"}
 _SANDBOX = {"provider": "sandbox"}
 _TOPUP = {"amount": {"amount": 1000, "currency": "USD"}}
 _PAYOUT = {"amount": {"amount": 100, "currency": "USD"}}
+_WITHDRAWAL = {"amount": {"amount": 100, "currency": "USD"}, "destination": "IBAN DE89 3704"}
 _REFUND = {"amount": 100, "reason": "damaged"}
 _SIGNUP = {"email": "newcomer@example.com", "password": PASSWORD, "display_name": "Newcomer"}
 _WEBHOOK_ENDPOINT = {"url": "http://127.0.0.1:9/hooks", "events": ["team.succeeded"]}
@@ -119,6 +120,14 @@ def _BULK_SHIPMENTS(world: World) -> dict[str, Any]:  # noqa: N802 - a body, lik
 
 def _VOUCHER_CODE(world: World) -> dict[str, Any]:  # noqa: N802 - a body, like the others
     return {"code": world.voucher_code}
+
+
+_POINT_APPLICATION = {
+    "name": "Maple Court lobby",
+    "address": "12 Maple Court",
+    "opening_hours": "Daily 9-21",
+    "capacity_per_day": 20,
+}
 
 
 def _new_staff(world: World) -> dict[str, Any]:
@@ -163,6 +172,7 @@ _MERCHANT_PAGE = {
     "time_zone": "Asia/Jakarta",
 }
 _APPLICATION_PAGE = {**_MERCHANT_PAGE, "slug": "matrix-stall", "pitch": "Noodles"}
+_WITHDRAWAL_PAGE = {"amount": "1.00", "currency": "USD", "destination": "IBAN DE89 3704"}
 
 # One row per route; the outcomes are for, in this order:
 #   anonymous   shopper   other_shopper   staff   other_staff   operator
@@ -251,6 +261,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/seats/{seat_id}/refunds"): rule("401 ok 404 ok 404 ok"),
     ("GET", "/v1/merchants/{merchant_id}/disputes"): rule("401 404 404 ok 404 ok"),
     ("GET", "/v1/merchants/{merchant_id}/payouts"): rule("401 404 404 ok 404 ok"),
+    # withdrawals: one's own wallet; operators see and move everyone's
+    ("POST", "/v1/me/wallet/withdrawals"): rule("401 ok ok ok ok ok", _WITHDRAWAL),
+    ("GET", "/v1/me/wallet/withdrawals"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/ops/withdrawals"): rule("401 403 403 403 403 ok"),
+    # referral commissions: one's own; a merchant's for its staff and operators
+    ("GET", "/v1/me/commissions"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/merchants/{merchant_id}/commissions"): rule("401 404 404 ok 404 ok"),
     ("POST", "/v1/payouts/{payout_id}/status"): rule(
         "401 403 403 403 403 404", {"status": "sent"}, payout_id="po_none"
     ),
@@ -331,6 +348,26 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/vouchers/redeem"): rule("401 403 403 ok 403 ok", _VOUCHER_CODE),
     ("POST", "/v1/vouchers/{voucher_id}/undo"): rule("401 404 404 ok 404 ok"),
     ("GET", "/v1/merchants/{merchant_id}/vouchers"): rule("401 403 403 ok 403 ok"),
+    # Pickup points: anyone signed in applies; operators decide; a point's own routes are its
+    # leader's (none of the seeded callers leads the unknown point asked for here).
+    ("POST", "/v1/pickup-points"): rule("401 ok ok ok ok ok", _POINT_APPLICATION),
+    ("GET", "/v1/pickup-points"): rule("ok ok ok ok ok ok"),
+    ("GET", "/v1/me/pickup-points"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/pickup-points/{point_id}/decision"): rule(
+        "401 403 403 403 403 404", {"approve": True}, point_id="pp_unknown"
+    ),
+    ("GET", "/v1/pickup-points/{point_id}/orders"): rule(
+        "401 404 404 404 404 404", point_id="pp_unknown"
+    ),
+    ("POST", "/v1/pickup-points/{point_id}/arrivals"): rule(
+        "401 404 404 404 404 404", {"deal_id": "deal_unknown"}, point_id="pp_unknown"
+    ),
+    ("POST", "/v1/seats/{seat_id}/pickup"): rule(
+        "401 ok 404 404 404 404", {"pickup_point_id": "pp_unknown"}
+    ),
+    ("GET", "/v1/seats/{seat_id}/pickup"): rule("401 404 404 404 404 404"),
+    ("POST", "/v1/pickups/handover"): rule("401 404 404 404 404 404", {"code": "ZZZZZ-ZZZZZ"}),
+    ("GET", "/v1/me/pickup-earnings"): rule("401 ok ok ok ok ok"),
     ("GET", "/v1/merchants/{merchant_id}/shipments"): rule("401 404 404 ok 404 ok"),
     ("POST", "/v1/merchants/{merchant_id}/shipments/bulk"): rule(
         "401 404 404 ok 404 ok", _BULK_SHIPMENTS
@@ -378,6 +415,18 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/me/addresses/{address_id}/delete"): rule("login ok 404 404 404 404"),
     ("POST", "/me/addresses/{address_id}/default"): rule("login ok 404 404 404 404"),
     ("POST", "/seats/{seat_id}/address"): rule("login ok 404 404 404 404", _CHOSEN_ADDRESS),
+    ("POST", "/seats/{seat_id}/pickup"): rule(
+        "login ok 404 404 404 404", {"pickup_point_id": "pp_unknown"}
+    ),
+    ("GET", "/pickup-points"): rule("login ok ok ok ok ok"),
+    ("POST", "/pickup-points"): rule("login ok ok ok ok ok", _POINT_APPLICATION),
+    ("GET", "/pickup-points/{point_id}"): rule("login 404 404 404 404 404", point_id="pp_unknown"),
+    ("POST", "/pickup-points/{point_id}/arrivals"): rule(
+        "login ok ok ok ok ok", {"deal_id": "deal_unknown"}, point_id="pp_unknown"
+    ),
+    ("POST", "/pickup-points/{point_id}/handover"): rule(
+        "login ok ok ok ok ok", {"code": "ZZZZZ-ZZZZZ"}, point_id="pp_unknown"
+    ),
     ("POST", "/seats/{seat_id}/received"): rule("login ok 404 404 404 404"),
     # consoles: a merchant's to its staff (and operators), the operator's to operators
     ("GET", "/console"): rule("login 403 403 ok ok ok"),
@@ -521,6 +570,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/sell"): rule("login ok ok ok ok ok"),
     ("POST", "/sell"): rule("login ok ok ok ok ok", _APPLICATION_PAGE),
     ("GET", "/console/operator/applications"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/operator/pickup-points"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/pickup-points/{point_id}/{decision}"): rule(
+        "login 403 403 403 403 404", point_id="pp_unknown", decision="approve"
+    ),
     # A rejection without a reason: refused (422) for the operator before any lookup.
     ("POST", "/console/operator/applications/{application_id}/{decision}"): rule(
         "login 403 403 403 403 ok", application_id="apl_none", decision="reject"
@@ -530,6 +583,16 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/operator/payments"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/payments/{payment_id}/{action}"): rule(
         "login 403 403 403 403 ok", action="retry"
+    ),
+    # The shopper's wallet and commissions: each caller sees only their own. Nobody seeded
+    # holds money, so a withdrawal is refused (422) after the caller was let in.
+    ("GET", "/me/wallet"): rule("login ok ok ok ok ok"),
+    ("POST", "/me/wallet/withdrawals"): rule("login ok ok ok ok ok", _WITHDRAWAL_PAGE),
+    ("GET", "/me/commissions"): rule("login ok ok ok ok ok"),
+    ("GET", "/console/merchants/{merchant_id}/commissions"): rule("login 403 403 ok 403 ok"),
+    ("GET", "/console/operator/withdrawals"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/withdrawals/{payout_id}/{to}"): rule(
+        "login 403 403 403 403 404", payout_id="po_none", to="sent"
     ),
 }
 

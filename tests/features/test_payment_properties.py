@@ -44,7 +44,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Boolean, column, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from pintuan.audit.facts import check_facts
@@ -63,6 +63,7 @@ from pintuan.domain.reconciliation import Reconciliation, reconcile
 from pintuan.domain.roles import Role
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
+from pintuan.kit.orm import UtcDateTime
 from pintuan.kit.time import clock, utc_now
 from pintuan.ledger import guard as ledger_guard
 from pintuan.ledger.models import SettlementStatement
@@ -1117,6 +1118,26 @@ _REQUESTED = text("""
     SELECT payment_id, COALESCE(SUM(amount), 0) FROM refunds
     WHERE source <> 'provider' AND status <> 'failed' GROUP BY payment_id
 """)
+_COMPLETION = text("""
+    SELECT t.ended_at, v.seat_id IS NOT NULL AS has_voucher,
+        CASE WHEN v.status = 'redeemed' THEN v.redeemed_at END AS redeemed_at,
+        EXISTS (SELECT 1 FROM commissions c
+                WHERE c.seat_id = s.id AND c.status = 'released') AS released
+    FROM seats s JOIN teams t ON t.id = s.team_id
+    LEFT JOIN vouchers v ON v.seat_id = s.id
+    WHERE s.id = :seat_id
+""").columns(
+    column("ended_at", UtcDateTime()),
+    column("has_voucher", Boolean()),
+    column("redeemed_at", UtcDateTime()),
+    column("released", Boolean()),
+)
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
 _DISPUTES_ON_API = text("""
     SELECT COALESCE(SUM(amount), 0) FROM disputes
     WHERE payment_id = :id AND status IN ('open', 'lost')
@@ -1200,17 +1221,35 @@ class RefundingMoneyMachine(MoneyMachine):
         if amount < 1 or (how != "too_much" and amount > left):
             return
         who = self.operator if by else self.staff
-        made = answer(
-            self.client.post(
-                f"/v1/seats/{seat.seat_id}/refunds",
-                json={"amount": amount, "reason": f"refund {how}"},
-                headers={**who.headers, "Idempotency-Key": f"rfd-{next(_REFUND_KEYS)}"},
-            ),
-            {"refund_exceeds_paid"},
+        closed = self._window_closed(seat.seat_id)
+        response = self.client.post(
+            f"/v1/seats/{seat.seat_id}/refunds",
+            json={"amount": amount, "reason": f"refund {how}"},
+            headers={**who.headers, "Idempotency-Key": f"rfd-{next(_REFUND_KEYS)}"},
         )
+        if closed:
+            # Past its refund window (the walk's clock runs weeks): refused, whatever asked.
+            assert response.json().get("code") == "refund_window_closed", response.text
+            event("refund after success: window closed")
+            return
+        made = answer(response, {"refund_exceeds_paid"})
         assert (made is None) == (how == "too_much"), (how, amount, left, on_api)
         if made is not None:
             event(f"refund after success: {how}, to {made['destination']}")
+
+    def _window_closed(self, seat_id: str) -> bool:
+        """Whether a refund window (30 days by default) has closed on the seat's order: from
+        its voucher's redemption when it has one (never while unused), else its team's
+        success; or its sharer's commission was paid, which only happens then."""
+        row = self.db.run_sync(
+            lambda s: s.execute(_COMPLETION, {"seat_id": seat_id}).one(), write=False
+        )
+        window = timedelta(days=self.services.settings.refund_window_days)
+        if row.released:
+            return True
+        if row.has_voucher:
+            return row.redeemed_at is not None and _aware(row.redeemed_at) + window <= utc_now()
+        return _aware(row.ended_at) + window <= utc_now()
 
     @step(pick=PICK, amount=st.sampled_from([50, 300, 1500]))
     def refund_in_the_dashboard(self, pick: int, amount: int) -> None:

@@ -98,5 +98,7 @@ def merchant_part(price: int = PRICE) -> int:
 
 def sound(services: Services) -> None:
     """The ledger's checks and the engine's audit both pass."""
-    assert services.db.run_sync(check_ledger, write=False).breaches == []
-    assert services.db.run_sync(audit_database, write=False) == []
+    breaches = services.db.run_sync(check_ledger, write=False).breaches
+    assert breaches == [], breaches
+    found = services.db.run_sync(audit_database, write=False)
+    assert found == [], found

@@ -12,6 +12,8 @@ from pintuan.web.console.deal_form import (
     local_text,
     parse_amount,
     parse_local,
+    parse_percent,
+    percent_text,
 )
 
 
@@ -167,3 +169,63 @@ def test_a_flash_sale_of_more_than_one_per_shopper_is_refused_next_to_that_field
 
     assert form.errors == {"per_user_limit": message}
     assert form.form_error is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "bps"),
+    [("5", 500), ("2.5", 250), ("2,5", 250), ("12.34 %", 1234), ("", 0), ("0", 0), ("31", 3100)],
+)
+def test_a_typed_referral_percentage_becomes_basis_points(typed: str, bps: int) -> None:
+    assert parse_percent(typed) == bps
+
+
+@pytest.mark.parametrize("typed", ["2.555", "-1", "five", "1e1"])
+def test_what_is_not_a_percentage_of_two_decimals_is_refused(typed: str) -> None:
+    with pytest.raises(ValueError, match=r"positive number|decimals"):
+        parse_percent(typed)
+
+
+def test_basis_points_are_shown_as_a_plain_percentage() -> None:
+    assert [percent_text(bps) for bps in (0, 250, 1000, 1234, 3000)] == [
+        "0",
+        "2.5",
+        "10",
+        "12.34",
+        "30",
+    ]
+
+
+def test_the_referral_commission_is_read_into_the_draft_and_checked_like_the_api() -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    typed = {
+        "title": "Dumplings",
+        "vertical": "food",
+        "list_price": "20",
+        "group_price": "15",
+        "team_size": "3",
+        "team_window_minutes": "60",
+        "stock": "10",
+        "per_user_limit": "1",
+        "starts_at": "2030-01-01T10:00",
+        "ends_at": "2030-01-08T10:00",
+    }
+
+    form, draft = parse_new_deal(
+        {**typed, "referral_commission": "7.5"}, "mch_1", "USD", "UTC", "en"
+    )
+    too_much, refused = parse_new_deal(
+        {**typed, "referral_commission": "30.5"}, "mch_1", "USD", "UTC", "en"
+    )
+    unread, nothing = parse_new_deal(
+        {**typed, "referral_commission": "a tenth"}, "mch_1", "USD", "UTC", "en"
+    )
+
+    assert form.valid
+    assert draft is not None
+    assert draft.referral_commission_bps == 750
+    assert refused is None
+    assert nothing is None
+    for refusal in (too_much, unread):
+        assert list(refusal.errors) == ["referral_commission"]
+        assert refusal.errors["referral_commission"].startswith("Enter a percentage from 0 to 30")

@@ -14,13 +14,18 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pintuan.audit.pickups import pickup_breaches, pickup_commissions_paid
 from pintuan.audit.refunds import AFTER_SUCCESS, check_refunds_and_disputes, taken_back
+from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
 from pintuan.domain import ledger as rules
+from pintuan.domain.commissions import CommissionStatus
 from pintuan.domain.ledger import JournalKind
+from pintuan.domain.refunds import RefundSource
 from pintuan.ledger.models import Entry, Journal, Wallet
 from pintuan.ledger.vouchers import VOUCHER_KINDS
 from pintuan.payments.models import Payment
+from pintuan.payments.refund_models import Refund
 from pintuan.teams.models import Seat
 from pintuan.vouchers.models import Voucher
 
@@ -67,6 +72,8 @@ def check_ledger(session: Session) -> LedgerReport:
     _merchants_are_owed_what_was_paid(session, report)
     _wallets_match_accounts(session, report)
     _vouchers_hold_what_waits(session, report)
+    _pickups_paid_their_leaders(session, report)
+    _commissions_match_journals(session, report)
     check_refunds_and_disputes(session, report)
     return report
 
@@ -115,11 +122,19 @@ def _expected_journals(
     return set()
 
 
+_COMMISSION_KINDS = (
+    JournalKind.COMMISSION_FROZEN.value,
+    JournalKind.COMMISSION_PAID.value,
+    JournalKind.COMMISSION_BACK.value,
+)
+
+
 def _payments_match_journals(session: Session, report: LedgerReport) -> None:
     journals: dict[str, dict[JournalKind, tuple[str, int]]] = defaultdict(dict)
     for payment_id, kind, status, amount in session.execute(
         select(Journal.payment_id, Journal.kind, Journal.status, Journal.amount).where(
-            Journal.payment_id.is_not(None), Journal.kind.not_in(AFTER_SUCCESS + VOUCHER_KINDS)
+            Journal.payment_id.is_not(None),
+            Journal.kind.not_in(AFTER_SUCCESS + VOUCHER_KINDS + _COMMISSION_KINDS),
         )
     ):
         journals[str(payment_id)][JournalKind(kind)] = (status, amount)
@@ -259,11 +274,21 @@ def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) ->
             | (
                 Journal.kind.in_((JournalKind.PAYOUT.value, JournalKind.PAYOUT_RETURN.value))
                 & (Entry.account == rules.PLATFORM_BANK)
+            )
+            # What it pays its sharers (frozen, less what refunds took back) left its payable.
+            | (
+                Journal.kind.in_(
+                    (JournalKind.COMMISSION_FROZEN.value, JournalKind.COMMISSION_BACK.value)
+                )
+                & Entry.account.startswith("commissions_frozen:")
             ),
         )
         .group_by(Journal.merchant_id, Entry.currency)
     ):
         accounted[(str(merchant), currency)] -= int(total)  # fees and payouts are credits
+    # What it paid pickup points' leaders on orders handed over left its payable too.
+    for key, amount in pickup_commissions_paid(session).items():
+        accounted[key] += amount
     for key in sorted(set(paid) | set(accounted)):
         if paid.get(key, 0) != accounted.get(key, 0):
             merchant_id, currency = key
@@ -305,6 +330,62 @@ def _vouchers_hold_what_waits(session: Session, report: LedgerReport) -> None:
     for seat_id, held in waiting.items():
         if held:
             report.add(f"seat {seat_id} has no voucher but holds back {held} for one")
+
+
+def _commissions_match_journals(session: Session, report: LedgerReport) -> None:
+    """Each commission's journals say what its row says: frozen once for its amount, taken
+    back by what refunds took, paid (once, what was left) only when released; each sharer's
+    frozen account holds exactly their frozen commissions; and no refund people asked for came
+    after a commission was released (its order's refund window had closed)."""
+    moved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for journal_id, kind, amount in session.execute(
+        select(Journal.id, Journal.kind, Journal.amount).where(
+            Journal.kind.in_(_COMMISSION_KINDS), Journal.status == "posted"
+        )
+    ):
+        moved[str(journal_id).split(":", 1)[0]][str(kind)] += int(amount)
+    frozen_of: dict[tuple[str, str], int] = defaultdict(int)
+    for c in session.scalars(select(Commission)):
+        kept = c.amount - c.clawed_back
+        seen = moved.pop(c.id, {})
+        want = {JournalKind.COMMISSION_FROZEN.value: c.amount}
+        if c.clawed_back:
+            want[JournalKind.COMMISSION_BACK.value] = c.clawed_back
+        if c.status == CommissionStatus.RELEASED:
+            want[JournalKind.COMMISSION_PAID.value] = kept
+        elif c.status == CommissionStatus.FROZEN:
+            frozen_of[(c.sharer_id, c.currency)] += kept
+        if dict(seen) != want or (c.status == CommissionStatus.CLAWED_BACK and kept):
+            report.add(f"commission {c.id} is {c.status} of {kept} but its journals say {seen}")
+    for commission_id in moved:
+        report.add(f"journals of commission {commission_id}, which does not exist")
+    held = {
+        (account.split(":", 1)[1], currency): -total
+        for (account, currency), total in _account_balances(session, "commissions_frozen:").items()
+    }
+    for key in sorted(set(held) | set(frozen_of)):
+        if held.get(key, 0) != frozen_of.get(key, 0):
+            report.add(
+                f"sharer {key[0]} has {frozen_of.get(key, 0)} {key[1]} of frozen commissions, "
+                f"the ledger holds {held.get(key, 0)}"
+            )
+    for refund_id, commission_id in session.execute(
+        select(Refund.id, Commission.id)
+        .join(Commission, Commission.seat_id == Refund.seat_id)
+        .where(
+            Commission.status == CommissionStatus.RELEASED,
+            Refund.source == RefundSource.REQUEST.value,
+            Refund.created_at > Commission.released_at,
+        )
+    ):
+        report.add(f"refund {refund_id} was made after commission {commission_id} was released")
+
+
+def _pickups_paid_their_leaders(session: Session, report: LedgerReport) -> None:
+    """Each order handed over at a pickup point paid its leader's commission once, at the
+    deal's rate; nothing else did (``audit/pickups.py``)."""
+    for detail in pickup_breaches(session):
+        report.add(detail)
 
 
 def _wallets_match_accounts(session: Session, report: LedgerReport) -> None:

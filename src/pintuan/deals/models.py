@@ -86,6 +86,16 @@ class Deal(Base):
     lottery_seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lottery_commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lottery_revealed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A pickup deal (``domain/pickups.py``): shoppers collect the goods at a pickup point they
+    # choose, whose leader earns ``pickup_commission_bps`` of each seat handed over; orders not
+    # collected ``pickup_unclaimed_days`` after arrival are refunded. Both None: not a pickup deal.
+    pickup_commission_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pickup_unclaimed_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Referral commissions (``domain/commissions.py``): what a seat's sharer earns of what it
+    # paid, in basis points; 0 pays none.
+    referral_commission_bps: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
 
     __table_args__ = (
         CheckConstraint(
@@ -112,6 +122,15 @@ class Deal(Base):
         CheckConstraint(
             "lottery_winners IS NULL OR lottery_winners BETWEEN 1 AND team_size - 1",
             name="lottery_winners",
+        ),
+        CheckConstraint(
+            "(pickup_commission_bps IS NULL) = (pickup_unclaimed_days IS NULL) AND "
+            "(pickup_commission_bps IS NULL OR (pickup_commission_bps BETWEEN 0 AND 3000 "
+            "AND pickup_unclaimed_days BETWEEN 1 AND 30))",
+            name="pickup_terms",
+        ),
+        CheckConstraint(
+            "referral_commission_bps BETWEEN 0 AND 3000", name="referral_commission_bps"
         ),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("(app_id IS NULL) = (external_id IS NULL)", name="offer_of_app"),

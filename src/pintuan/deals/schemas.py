@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from pintuan.deals.models import Deal
 from pintuan.deals.service import DealDraft, leader_reward_of
+from pintuan.domain.commissions import MAX_REFERRAL_BPS
 from pintuan.domain.deals import Vertical
+from pintuan.domain.pickups import MAX_COMMISSION_BPS, MAX_UNCLAIMED_DAYS, PickupTerms
 from pintuan.domain.rewards import LeaderReward, RewardKind
 from pintuan.domain.vouchers import MAX_LOCATIONS, MAX_VALID_DAYS, SettleOn, VoucherTerms
 from pintuan.errors import field_error
@@ -134,6 +136,35 @@ class LotteryOut(BaseModel):
     revealed_at: datetime | None
 
 
+class PickupTermsIn(StrictModel):
+    """A pickup deal of goods: each shopper collects their order at a pickup point they choose
+    (``POST /v1/seats/{seat_id}/pickup``); the point's leader earns ``commission_bps`` of what
+    each order handed over paid, from the merchant; orders not collected ``unclaimed_days``
+    after their goods arrived are refunded in full."""
+
+    commission_bps: int = Field(ge=0, le=MAX_COMMISSION_BPS, description="The leader's share")
+    unclaimed_days: int = Field(ge=1, le=MAX_UNCLAIMED_DAYS)
+
+    def to_terms(self) -> PickupTerms:
+        return PickupTerms(self.commission_bps, self.unclaimed_days)
+
+
+class PickupTermsOut(BaseModel):
+    commission_bps: int
+    unclaimed_days: int
+
+
+ReferralBps = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_REFERRAL_BPS,
+        description="What the shopper whose share brought a seat earns of what it paid, in "
+        "basis points (one level only; frozen until the order can no longer be refunded)",
+    ),
+]
+
+
 class DealIn(StrictModel):
     merchant_id: Annotated[str, Field(min_length=1, max_length=40)]
     title: Title
@@ -165,6 +196,10 @@ class DealIn(StrictModel):
         default=None, description="Reward the leader of each successful team"
     )
     lottery: LotteryIn | None = None
+    pickup: PickupTermsIn | None = Field(
+        default=None, description="Collected at pickup points (goods only; no vouchers)"
+    )
+    referral_commission_bps: ReferralBps = 0
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -190,6 +225,8 @@ class DealIn(StrictModel):
             flash_sale=self.flash_sale,
             leader_reward=self.leader_reward.to_reward() if self.leader_reward else None,
             lottery_winners=self.lottery.winners if self.lottery else None,
+            pickup=self.pickup.to_terms() if self.pickup else None,
+            referral_commission_bps=self.referral_commission_bps,
         )
 
 
@@ -219,6 +256,10 @@ class DealPatch(StrictModel):
         default=None, description="A new reward for leaders; null: none (drafts only)"
     )
     lottery: LotteryIn | None = Field(default=None, description="null: no lottery (drafts only)")
+    pickup: PickupTermsIn | None = Field(
+        default=None, description="null: not a pickup deal (drafts only)"
+    )
+    referral_commission_bps: ReferralBps | None = None
 
     def to_changes(self) -> dict[str, Any]:
         """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
@@ -235,6 +276,9 @@ class DealPatch(StrictModel):
                 continue
             if name == "lottery":
                 changes["lottery_winners"] = value.winners if value is not None else None
+                continue
+            if name == "pickup":
+                changes[name] = value.to_terms() if value is not None else None
                 continue
             if value is None:
                 raise field_error(name, "cannot be null; leave the field out to keep it")
@@ -273,6 +317,8 @@ class DealOut(BaseModel):
     flash_sale: bool
     leader_reward: LeaderRewardOut | None
     lottery: LotteryOut | None
+    pickup: PickupTermsOut | None
+    referral_commission_bps: int
 
     @classmethod
     def of(cls, deal: Deal) -> DealOut:
@@ -305,6 +351,12 @@ class DealOut(BaseModel):
             if deal.voucher
             else None,
             flash_sale=deal.flash_sale,
+            pickup=PickupTermsOut(
+                commission_bps=deal.pickup_commission_bps,
+                unclaimed_days=deal.pickup_unclaimed_days,
+            )
+            if deal.pickup_commission_bps is not None and deal.pickup_unclaimed_days is not None
+            else None,
             lottery=LotteryOut(
                 winners=deal.lottery_winners,
                 commitment=deal.lottery_commitment,
@@ -315,4 +367,5 @@ class DealOut(BaseModel):
             leader_reward=LeaderRewardOut.of(reward)
             if (reward := leader_reward_of(deal))
             else None,
+            referral_commission_bps=deal.referral_commission_bps,
         )

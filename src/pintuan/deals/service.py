@@ -20,6 +20,7 @@ from pintuan.domain.lifecycle import (
     next_deal_status,
 )
 from pintuan.domain.lottery import winners_problems
+from pintuan.domain.pickups import PickupTerms, pickup_terms_problems
 from pintuan.domain.rewards import LeaderReward, RewardKind, reward_problems
 from pintuan.domain.roles import Principal
 from pintuan.domain.vouchers import VoucherTerms, voucher_terms_problems
@@ -63,6 +64,10 @@ class DealDraft:
     leader_reward: LeaderReward | None = None
     # A lottery: how many seats of each successful team win (None: every seat keeps its buy).
     lottery_winners: int | None = None
+    # A pickup deal: collected at pickup points whose leaders earn a commission (None: not one).
+    pickup: PickupTerms | None = None
+    # What the sharer whose share brought a seat earns of what it paid (basis points; 0: none).
+    referral_commission_bps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,18 @@ def _refuse_voucher_terms(terms: VoucherTerms | None, vertical: str, ends_at: da
         _refuse(voucher_terms_problems(terms, vertical, ends_at))
 
 
+def _refuse_pickup_terms(terms: PickupTerms | None, vertical: str, has_voucher: bool) -> None:
+    if terms is not None:
+        _refuse(pickup_terms_problems(terms, vertical, has_voucher))
+
+
+def pickup_terms_of(deal: Deal) -> PickupTerms | None:
+    """A pickup deal's terms, or None when its goods are not collected at pickup points."""
+    if deal.pickup_commission_bps is None or deal.pickup_unclaimed_days is None:
+        return None
+    return PickupTerms(deal.pickup_commission_bps, deal.pickup_unclaimed_days)
+
+
 def _require_staff(principal: Principal, merchant: Merchant) -> None:
     if not principal.can_manage(merchant.id):
         raise Forbidden(
@@ -160,6 +177,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     _refuse_flash_sale(draft.flash_sale, draft.per_user_limit)
     _refuse_reward(draft.leader_reward)
     _refuse_lottery(draft.lottery_winners, draft.team_size)
+    _refuse_pickup_terms(draft.pickup, draft.vertical.value, draft.voucher is not None)
     now = utc_now()
     deal = Deal(
         id=new_id("deal"),
@@ -187,6 +205,9 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         leader_reward_kind=draft.leader_reward.kind.value if draft.leader_reward else None,
         leader_reward_value=draft.leader_reward.value if draft.leader_reward else None,
         lottery_winners=draft.lottery_winners,
+        pickup_commission_bps=draft.pickup.commission_bps if draft.pickup else None,
+        pickup_unclaimed_days=draft.pickup.unclaimed_days if draft.pickup else None,
+        referral_commission_bps=draft.referral_commission_bps,
         merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
@@ -273,6 +294,9 @@ def update_deal(
         elif name == "leader_reward":
             deal.leader_reward_kind = value.kind.value if value is not None else None
             deal.leader_reward_value = value.value if value is not None else None
+        elif name == "pickup":
+            deal.pickup_commission_bps = value.commission_bps if value is not None else None
+            deal.pickup_unclaimed_days = value.unclaimed_days if value is not None else None
         else:
             setattr(deal, name, value)
     # The options must still fit the deal as it now stands, whichever of its fields changed.
@@ -280,6 +304,7 @@ def update_deal(
     _refuse_reward(leader_reward_of(deal))
     _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
     _refuse_lottery(deal.lottery_winners, deal.team_size)
+    _refuse_pickup_terms(pickup_terms_of(deal), deal.vertical, deal.voucher is not None)
     deal.updated_at = utc_now()
     session.flush()
     return deal

@@ -29,6 +29,8 @@ PLATFORM_FEES = "platform_fees"
 PLATFORM_SUBSIDY = "platform_subsidy"
 # A shopper's stored balance.
 WALLET = "wallet:{user_id}"
+# Referral commissions owed to a sharer but frozen until their orders can no longer be refunded.
+COMMISSIONS_FROZEN = "commissions_frozen:{user_id}"
 # The platform's bank account, which merchant payouts leave from. (Sweeps of provider balances
 # into it are not recorded yet, so it runs negative by what has been paid out.)
 PLATFORM_BANK = "platform_bank"
@@ -55,6 +57,7 @@ _KINDS = {
     "merchant_payable": AccountKind.LIABILITY,
     "merchant_unredeemed": AccountKind.LIABILITY,
     "wallet": AccountKind.LIABILITY,
+    "commissions_frozen": AccountKind.LIABILITY,
     "platform_fees": AccountKind.INCOME,
     "platform_subsidy": AccountKind.EXPENSE,
     "disputed": AccountKind.ASSET,
@@ -97,6 +100,16 @@ class JournalKind(StrEnum):
     # Vouchers that settle on redemption (vouchers/service.py), keyed by the voucher's moves:
     VOUCHER_DEFERRED = "voucher_deferred"  # the merchant's part waits for the redemption
     VOUCHER_RELEASED = "voucher_released"  # redeemed (payable) or refunded (given back)
+    # Pickup points (pickups/service.py): the leader's commission on an order handed over,
+    # keyed ``<seat id>:pickup_commission``.
+    PICKUP_COMMISSION = "pickup_commission"
+    # Referral commissions (ledger/commissions.py), keyed by the commission's moves:
+    COMMISSION_FROZEN = "commission_frozen"  # the merchant's part owed to the sharer, frozen
+    COMMISSION_PAID = "commission_paid"  # the order can no longer be refunded: to the wallet
+    COMMISSION_BACK = "commission_back"  # a refund took (part of) it back to the merchant
+    # Withdrawals from a wallet (ledger/payouts.py), payouts to a shopper:
+    WITHDRAWAL = "withdrawal"
+    WITHDRAWAL_RETURN = "withdrawal_return"  # it failed or came back: in the wallet again
 
 
 class JournalStatus(StrEnum):
@@ -203,6 +216,47 @@ def voucher_released(merchant_id: str, amount: int) -> list[Entry]:
     return [
         Entry(MERCHANT_UNREDEEMED.format(merchant_id=merchant_id), amount),
         Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -amount),
+    ]
+
+
+def commission_frozen(merchant_id: str, user_id: str, amount: int) -> list[Entry]:
+    """A sharer's commission on a sale their share brought, paid by the merchant, frozen."""
+    return [
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
+        Entry(COMMISSIONS_FROZEN.format(user_id=user_id), -amount),
+    ]
+
+
+def commission_paid(user_id: str, amount: int) -> list[Entry]:
+    return [
+        Entry(COMMISSIONS_FROZEN.format(user_id=user_id), amount),
+        Entry(WALLET.format(user_id=user_id), -amount),
+    ]
+
+
+def commission_back(merchant_id: str, user_id: str, amount: int) -> list[Entry]:
+    """The order was refunded while the commission was frozen: the merchant has it back."""
+    return [
+        Entry(COMMISSIONS_FROZEN.format(user_id=user_id), amount),
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -amount),
+    ]
+
+
+def withdrawal(user_id: str, amount: int) -> list[Entry]:
+    """Money leaves a wallet for the shopper's own account, from the platform's bank."""
+    return [Entry(WALLET.format(user_id=user_id), amount), Entry(PLATFORM_BANK, -amount)]
+
+
+def withdrawal_return(user_id: str, amount: int) -> list[Entry]:
+    return [Entry(PLATFORM_BANK, amount), Entry(WALLET.format(user_id=user_id), -amount)]
+
+
+def pickup_commission(merchant_id: str, leader_id: str, amount: int) -> list[Entry]:
+    """A pickup point's leader handed an order over: their commission, paid by the merchant,
+    goes to their wallet."""
+    return [
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
+        Entry(WALLET.format(user_id=leader_id), -amount),
     ]
 
 

@@ -161,7 +161,31 @@ SHAPES: dict[str, Shape] = {
         _legs(("merchant_unredeemed", D), ("merchant_payable", C)),
         payment=PaymentAmount.AT_MOST,
     ),
+    # Pickup points (pickups/service.py): a leader's commission on an order handed over, from
+    # the merchant's payable (which may already have been paid out) to the leader's wallet.
+    "pickup_commission": Shape(
+        _legs(("merchant_payable", D), ("wallet", C)),
+        may_overdraw_merchant=True,
+    ),
 }
+
+# Referral commissions (ledger/commissions.py): from the merchant's payable (which may already
+# have been paid out) into the sharer's frozen account; back to the merchant by refunds before
+# the release, or on to the sharer's wallet at it.
+SHAPES["commission_frozen"] = Shape(
+    _legs(("merchant_payable", D), ("commissions_frozen", C)),
+    payment=PaymentAmount.AT_MOST,
+    may_overdraw_merchant=True,
+)
+SHAPES["commission_back"] = Shape(
+    _legs(("commissions_frozen", D), ("merchant_payable", C)), payment=PaymentAmount.AT_MOST
+)
+SHAPES["commission_paid"] = Shape(
+    _legs(("commissions_frozen", D), ("wallet", C)), payment=PaymentAmount.AT_MOST
+)
+# A shopper's withdrawal from their wallet, sent from the platform's bank, and its return.
+SHAPES["withdrawal"] = Shape(_legs(("wallet", D), ("platform_bank", C)))
+SHAPES["withdrawal_return"] = Shape(_legs(("platform_bank", D), ("wallet", C)))
 
 # Whose each scoped account is: the entry's ``family:owner`` must name the journal's owner.
 SCOPES: dict[str, Scope] = {
@@ -169,6 +193,7 @@ SCOPES: dict[str, Scope] = {
     "merchant_payable": Scope.MERCHANT,
     "merchant_unredeemed": Scope.MERCHANT,
     "wallet": Scope.USER,
+    "commissions_frozen": Scope.USER,
 }
 
 
@@ -200,6 +225,9 @@ ACCOUNTS: dict[str, AccountRule] = {
         C, Allowed.NOT_NEGATIVE, "a voucher's money is released once, never more than waited"
     ),
     "wallet": AccountRule(C, Allowed.NOT_NEGATIVE, "a wallet is never overdrawn"),
+    "commissions_frozen": AccountRule(
+        C, Allowed.NOT_NEGATIVE, "a commission is taken back or paid once, never more than froze"
+    ),
     "platform_fees": AccountRule(C, Allowed.NOT_NEGATIVE, "fees given back never exceed fees"),
     "platform_subsidy": AccountRule(D, Allowed.NOT_NEGATIVE, "the platform only pays in"),
     "disputed": AccountRule(

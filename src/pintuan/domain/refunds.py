@@ -34,6 +34,7 @@ class RefundSource(StrEnum):
     PROVIDER = "provider"  # made in the provider's own dashboard; we heard of it
     REWARD = "reward"  # a deal's reward to the leader of a successful team (domain/rewards.py)
     LOTTERY = "lottery"  # a lottery team's seat that was not drawn (domain/lottery.py)
+    PICKUP = "pickup"  # an order nobody collected from its pickup point (domain/pickups.py)
 
 
 class DisputeStatus(StrEnum):

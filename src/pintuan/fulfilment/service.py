@@ -219,6 +219,11 @@ def _seat_of_goods(seat: Seat | None, seat_id: str, session: Session) -> _SeatOf
             "This order is not for goods; there is nothing to deliver.",
             code="nothing_to_deliver",
         )
+    if deal.pickup_unclaimed_days is not None:
+        raise Conflict(
+            "This order is collected at a pickup point; there is nothing to deliver.",
+            code="nothing_to_deliver",
+        )
     return _SeatOfGoods(seat, deal)
 
 
@@ -532,7 +537,11 @@ def fulfilments_of_seats(session: Session, seat_ids: Sequence[str]) -> dict[str,
         .join(Deal, Deal.id == Seat.deal_id)
         .join(Team, Team.id == Seat.team_id)
         .outerjoin(Shipment, Shipment.seat_id == Seat.id)
-        .where(Seat.id.in_(list(seat_ids)), Deal.vertical == Vertical.GOODS.value)
+        .where(
+            Seat.id.in_(list(seat_ids)),
+            Deal.vertical == Vertical.GOODS.value,
+            Deal.pickup_unclaimed_days.is_(None),  # collected at a pickup point instead
+        )
     ).all()
     return {seat.id: _fulfilment(seat, ts, ended, ship) for seat, ts, ended, ship in rows}
 
@@ -544,7 +553,9 @@ def needs_address_first(session: Session, seat_id: str) -> bool:
     if chosen is not None:
         return False
     vertical = session.scalar(
-        select(Deal.vertical).join(Seat, Seat.deal_id == Deal.id).where(Seat.id == seat_id)
+        select(Deal.vertical)
+        .join(Seat, Seat.deal_id == Deal.id)
+        .where(Seat.id == seat_id, Deal.pickup_unclaimed_days.is_(None))
     )
     return vertical == Vertical.GOODS.value
 
@@ -632,6 +643,7 @@ def shipping_queue(
         .where(
             Deal.merchant_id == merchant_id,
             Deal.vertical == Vertical.GOODS.value,
+            Deal.pickup_unclaimed_days.is_(None),  # collected at a pickup point instead
             Seat.status == SeatStatus.CONFIRMED.value,
         )
         .order_by(Seat.id)

@@ -30,11 +30,21 @@ from pintuan.ledger.schemas import (
     StatementOut,
     WalletLineOut,
     WalletOut,
+    WithdrawalIn,
 )
 from pintuan.merchants.service import require_operator
 from pintuan.services import ServicesDep
 
 router = APIRouter(tags=["ledger"])
+
+
+def _require_key(request: Request, what: str) -> None:
+    """Money that leaves is sent once: its request must say so with an ``Idempotency-Key``."""
+    if not request.headers.get(IDEMPOTENCY_HEADER):
+        raise AppError(
+            f"{what} needs an Idempotency-Key header, so that a retry never pays twice.",
+            code="idempotency_key_required",
+        )
 
 
 @router.get("/v1/me/wallet", response_model=WalletOut)
@@ -53,6 +63,67 @@ async def read_wallet(principal: CurrentPrincipal, services: ServicesDep) -> Wal
         )
 
     return await services.db.read(read)
+
+
+@router.post("/v1/me/wallet/withdrawals", status_code=201, response_model=PayoutOut)
+async def withdraw(
+    body: WithdrawalIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Response:
+    """Withdraw from your wallet to your own bank or payment account (an ``Idempotency-Key`` is
+    required): the wallet is debited now, never below zero (``withdrawal_exceeds_balance``),
+    and the withdrawal is ``pending`` until operators send it; one that fails or comes back is
+    in your wallet again."""
+    _require_key(request, "A withdrawal")
+
+    def work(session: Session) -> PayoutOut:
+        return PayoutOut.of(
+            payouts.create_withdrawal(
+                session,
+                principal.user_id,
+                body.amount.amount,
+                body.amount.currency,
+                body.destination,
+                utc_now(),
+            )
+        )
+
+    return await run_write(request, services, principal, work, status_code=201)
+
+
+@router.get("/v1/me/wallet/withdrawals", response_model=Page[PayoutOut])
+async def list_my_withdrawals(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[PayoutOut]:
+    """Your withdrawals and where each stands, newest first."""
+    rows = await services.db.read(
+        lambda s: payouts.list_withdrawals(
+            s, principal.user_id, status=None, cursor=cursor, limit=limit
+        )
+    )
+    return page_of(rows, limit, PayoutOut.of)
+
+
+@router.get("/v1/ops/withdrawals", response_model=Page[PayoutOut])
+async def list_withdrawals(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    status: payouts.PayoutStatus | None = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> Page[PayoutOut]:
+    """Shoppers' withdrawals, newest first, of one status if asked (operators only); each is
+    moved along with ``POST /v1/payouts/{id}/status`` like a merchant's payout."""
+    require_operator(principal)
+    rows = await services.db.read(
+        lambda s: payouts.list_withdrawals(s, None, status=status, cursor=cursor, limit=limit)
+    )
+    return page_of(rows, limit, PayoutOut.of)
 
 
 @router.get("/v1/merchants/{merchant_id}/balance", response_model=MerchantBalanceOut)
@@ -91,11 +162,7 @@ async def record_payout(
     """Start a payout to the merchant (operators only; an ``Idempotency-Key`` is required): the
     money leaves what it is owed now, never more than that, and the payout is ``pending``."""
     require_operator(principal)
-    if not request.headers.get(IDEMPOTENCY_HEADER):
-        raise AppError(
-            "A payout needs an Idempotency-Key header, so that a retry never pays twice.",
-            code="idempotency_key_required",
-        )
+    _require_key(request, "A payout")
 
     def work(session: Session) -> PayoutOut:
         return PayoutOut.of(
@@ -135,8 +202,9 @@ async def move_payout(
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> Response:
-    """Record what became of a payout (operators only): ``sent``, then ``paid``, ``failed`` or
-    ``returned``; a failed or returned payout is owed to the merchant again."""
+    """Record what became of a payout or a withdrawal (operators only): ``sent``, then
+    ``paid``, ``failed`` or ``returned``; a failed or returned payout is owed to the merchant
+    again, a withdrawal's money is in the shopper's wallet again."""
     require_operator(principal)
 
     def work(session: Session) -> PayoutOut:

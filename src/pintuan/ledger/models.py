@@ -135,13 +135,18 @@ class CommissionRate(Base):
 
 
 class Payout(Base):
-    """Money sent to a merchant: ``pending → sent → paid | failed | returned``. Its payout
-    journal leaves the payable when it is created; a failed or returned one is reversed."""
+    """Money sent to a merchant, or withdrawn from a shopper's wallet to their own account:
+    ``pending → sent → paid | failed | returned``. Its journal takes the money from the payable
+    (or the wallet) when it is created; a failed or returned one is reversed."""
 
     __tablename__ = "payouts"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    # Exactly one payee: a merchant, or a shopper withdrawing from their wallet.
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # Where a withdrawal goes (the shopper's bank or payment account, as they typed it).
+    destination: Mapped[str | None] = mapped_column(String(200), nullable=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(10))
@@ -159,7 +164,9 @@ class Payout(Base):
             "status IN ('pending', 'sent', 'paid', 'failed', 'returned')", name="status"
         ),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("(merchant_id IS NULL) <> (user_id IS NULL)", name="one_payee"),
         Index("ix_payouts_merchant_id", "merchant_id", "id"),
+        Index("ix_payouts_user_id", "user_id", "id"),
     )
 
 

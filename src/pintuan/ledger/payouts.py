@@ -1,8 +1,10 @@
 """Payouts with a lifecycle: ``pending → sent → paid | failed | returned``.
 
-A payout leaves the merchant's payable when it is created (its journal is posted then, so two
-payouts can never spend the same balance); a payout that failed or came back from the bank puts
-the money back in the payable through a reversing journal. Journals are never changed.
+A payout goes to a merchant, or is a shopper's withdrawal from their wallet to their own bank or
+payment account. Either leaves the payable (or the wallet) when it is created (its journal is
+posted then, and a wallet is debited by its conditional write, so two payouts can never spend
+the same balance); a payout that failed or came back from the bank puts the money back through a
+reversing journal. Journals are never changed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 from pintuan.domain import ledger as rules
 from pintuan.domain.ledger import JournalKind, JournalStatus
 from pintuan.domain.roles import Principal
-from pintuan.errors import Conflict, NotFound
+from pintuan.errors import Conflict, InvalidInput, NotFound
 from pintuan.kit.ids import new_id
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import raw_tx
@@ -96,29 +98,120 @@ def move_payout(
             f"A {current.value} payout cannot become {to.value}.", code="payout_transition_invalid"
         )
     if to in GIVES_BACK:
-        journal_id = f"{payout.id}:{JournalKind.PAYOUT_RETURN.value}"
-        ledger.post(
-            raw_tx(session),
-            [
-                ledger.NewJournal(
-                    id=journal_id,
-                    kind=JournalKind.PAYOUT_RETURN,
-                    status=JournalStatus.POSTED,
-                    currency=payout.currency,
-                    amount=payout.amount,
-                    entries=rules.payout_return(payout.merchant_id, payout.amount),
-                    merchant_id=payout.merchant_id,
-                )
-            ],
-            now,
-        )
-        payout.return_journal_id = journal_id
+        payout.return_journal_id = _give_back(session, payout, now)
     payout.status = to.value
     payout.reference = reference or payout.reference
     payout.reason = reason or payout.reason
     payout.updated_at = now
     session.flush()
     return payout
+
+
+def _give_back(session: Session, payout: Payout, now: datetime) -> str:
+    """Post the journal that puts a failed or returned payout's money back where it left."""
+    tx = raw_tx(session)
+    if payout.user_id is not None:
+        kind = JournalKind.WITHDRAWAL_RETURN
+        entries = rules.withdrawal_return(payout.user_id, payout.amount)
+        ledger.credit_wallets(tx, [(payout.user_id, payout.currency, payout.amount)], now)
+    else:
+        assert payout.merchant_id is not None  # a payout has exactly one payee
+        kind = JournalKind.PAYOUT_RETURN
+        entries = rules.payout_return(payout.merchant_id, payout.amount)
+    journal_id = f"{payout.id}:{kind.value}"
+    ledger.post(
+        tx,
+        [
+            ledger.NewJournal(
+                id=journal_id,
+                kind=kind,
+                status=JournalStatus.POSTED,
+                currency=payout.currency,
+                amount=payout.amount,
+                entries=entries,
+                merchant_id=payout.merchant_id,
+                user_id=payout.user_id,
+            )
+        ],
+        now,
+    )
+    return journal_id
+
+
+MAX_DESTINATION = 200
+
+
+def create_withdrawal(
+    session: Session, user_id: str, amount: int, currency: str, destination: str, now: datetime
+) -> Payout:
+    """A shopper withdraws from their wallet to their own account: the wallet is debited now
+    (never below zero: ``withdrawal_exceeds_balance``) and operators send it like a payout."""
+    destination = " ".join(destination.split())
+    if not destination or len(destination) > MAX_DESTINATION:
+        raise InvalidInput(
+            "Say where the money goes: your bank or payment account, in at most "
+            f"{MAX_DESTINATION} characters.",
+            extra={"errors": [{"field": "destination", "message": "must not be empty"}]},
+        )
+    tx = raw_tx(session)
+    try:
+        ledger.debit_wallet(tx, user_id, currency, amount, now)
+    except Conflict as short:
+        raise Conflict(
+            "Your wallet holds less than that in this currency.",
+            code="withdrawal_exceeds_balance",
+        ) from short
+    payout_id = new_id("po")
+    journal = ledger.NewJournal(
+        id=f"{payout_id}:{JournalKind.WITHDRAWAL.value}",
+        kind=JournalKind.WITHDRAWAL,
+        status=JournalStatus.POSTED,
+        currency=currency,
+        amount=amount,
+        entries=rules.withdrawal(user_id, amount),
+        user_id=user_id,
+    )
+    ledger.post(tx, [journal], now)
+    payout = Payout(
+        id=payout_id,
+        user_id=user_id,
+        destination=destination,
+        amount=amount,
+        currency=currency,
+        status=PayoutStatus.PENDING.value,
+        journal_id=journal.id,
+        created_by=user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payout)
+    session.flush()
+    return payout
+
+
+def list_withdrawals(
+    session: Session,
+    user_id: str | None,
+    *,
+    status: PayoutStatus | None,
+    cursor: str | None,
+    limit: int,
+) -> list[Payout]:
+    """Withdrawals newest first: one shopper's, or (``user_id`` None, for operators) everyone's,
+    of one status if asked."""
+    query = (
+        select(Payout)
+        .where(Payout.user_id.is_not(None))
+        .order_by(Payout.id.desc())
+        .limit(limit + 1)
+    )
+    if user_id is not None:
+        query = query.where(Payout.user_id == user_id)
+    if status is not None:
+        query = query.where(Payout.status == status.value)
+    if cursor is not None:
+        query = query.where(Payout.id < decode_cursor(cursor))
+    return list(session.scalars(query))
 
 
 def list_payouts(

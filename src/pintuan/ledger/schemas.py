@@ -73,7 +73,9 @@ class PayoutIn(StrictModel):
 
 class PayoutOut(BaseModel):
     journal_id: str
-    merchant_id: str
+    merchant_id: str | None = Field(description="The merchant paid; null for a withdrawal")
+    user_id: str | None = Field(description="The shopper withdrawing; null for a merchant's")
+    destination: str | None = Field(description="Where a withdrawal goes, as the shopper typed")
     amount: MoneyOut
     id: str
     status: str
@@ -88,6 +90,8 @@ class PayoutOut(BaseModel):
         return cls(
             journal_id=p.journal_id,
             merchant_id=p.merchant_id,
+            user_id=p.user_id,
+            destination=p.destination,
             amount=MoneyOut.of(p.amount, p.currency),
             id=p.id,
             status=p.status,
@@ -97,6 +101,13 @@ class PayoutOut(BaseModel):
             created_at=p.created_at,
             updated_at=p.updated_at,
         )
+
+
+class WithdrawalIn(StrictModel):
+    amount: AmountIn
+    destination: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Your bank or payment account to send it to"
+    )
 
 
 class PayoutStatusIn(StrictModel):

@@ -38,6 +38,10 @@ NOTICES: dict[str, list[tuple[str, str]]] = {
     # Vouchers: used at the counter, or given back unused (the money's return is its own news).
     "voucher.redeemed": [("voucher_redeemed", "user_id")],
     "voucher.expired": [("voucher_expired", "user_id")],
+    # Pickup points: the goods are at the point, or they were not collected in time (the
+    # money's return is its own news).
+    "pickup.arrived": [("pickup_arrived", "user_id")],
+    "pickup.unclaimed": [("pickup_unclaimed", "user_id")],
 }
 _AUDIENCES = frozenset(
     {audience for rules in NOTICES.values() for _, audience in rules}

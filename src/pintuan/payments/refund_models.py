@@ -56,7 +56,9 @@ class Refund(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
-        CheckConstraint("source IN ('request', 'provider', 'reward', 'lottery')", name="source"),
+        CheckConstraint(
+            "source IN ('request', 'provider', 'reward', 'lottery', 'pickup')", name="source"
+        ),
         CheckConstraint("destination IN ('original', 'wallet')", name="destination"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(

@@ -38,6 +38,7 @@ from pintuan.errors import AppError, Conflict, InvalidInput, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.ledger.commissions import claw_back, refuse_closed_refund
 from pintuan.ledger.refunds import (
     DisputeMoney,
     RefundMoney,
@@ -176,13 +177,16 @@ def refund_seat(
     *,
     source: RefundSource = RefundSource.REQUEST,
     provider_ref: str | None = None,
+    window: timedelta | None = None,
 ) -> str:
     """Refund ``amount`` (minor units of the payment's currency) of a confirmed seat's payment,
     up to what is left of it; returns the refund's id. The money comes back from the merchant's
     payable and the platform's fee in proportion (``domain.refunds``), journalled now; a refund
     to the wallet is done at once, one to the original method is owed at the provider (or, from
     ``RefundSource.PROVIDER``, already made there as ``provider_ref``). Callers check who may
-    refund; this decides whether the money allows it."""
+    refund; this decides whether the money allows it, and, given the refund ``window`` of a
+    refund people asked for, whether the order is still within it (``refund_window_closed``).
+    A refund shrinks the seat's frozen referral commission (``ledger.commissions``)."""
     if amount <= 0:
         raise InvalidInput(
             "A refund is a positive amount in minor units.",
@@ -201,7 +205,17 @@ def refund_seat(
             "a seat whose team has not succeeded yet gets its money back on its own.",
             code="seat_not_refundable",
         )
-    return _refund_payment(tx, payment, amount, reason, requested_by, now, source, provider_ref)
+    if window is not None:
+        refuse_closed_refund(tx, seat_id, window, now)
+    return _refund_payment(
+        tx, payment, amount, reason, requested_by, now, source, provider_ref, window
+    )
+
+
+# Refunds decided here (not made at a provider), which go to the wallet when the payer chose it.
+_ASKED_HERE = frozenset(
+    {RefundSource.REQUEST, RefundSource.REWARD, RefundSource.LOTTERY, RefundSource.PICKUP}
+)
 
 
 def _refund_payment(
@@ -213,6 +227,7 @@ def _refund_payment(
     now: datetime,
     source: RefundSource,
     provider_ref: str | None,
+    window: timedelta | None = None,
 ) -> str:
     total = tx.scalar(TAKE_BACK, {"id": payment.id, "amount": amount, "now": tx.instant(now)})
     if total is None:
@@ -226,7 +241,7 @@ def _refund_payment(
     fee = int(tx.scalar(FEE_EARNED, {"journal_id": f"{payment.id}:{JournalKind.EARN.value}"}))
     split = split_refund(payment.amount, fee, int(total) - amount, amount)
     # A refund made at the provider went back the way the money came, whatever the payer chose.
-    to_wallet = source in (RefundSource.REQUEST, RefundSource.REWARD, RefundSource.LOTTERY) and (
+    to_wallet = source in _ASKED_HERE and (
         payment.provider == WALLET or payment.refund_to == RefundTo.WALLET
     )
     done_now = to_wallet or source is RefundSource.PROVIDER
@@ -267,6 +282,7 @@ def _refund_payment(
         },
     )
     release_for_refund(tx, payment.seat_id, split.merchant, now)
+    claw_back(tx, payment.seat_id, payment.amount, int(total), now, window=window)
     record_refund_owed(tx, refund, now)
     if to_wallet:
         record_refund_to_wallet(tx, refund, now)

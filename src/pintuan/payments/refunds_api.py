@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
@@ -41,7 +43,13 @@ async def refund_seat(
                 code="idempotency_key_required",
             )
         refund_id = refunds.refund_seat(
-            tx, seat_id, body.amount, body.reason, principal.user_id, utc_now()
+            tx,
+            seat_id,
+            body.amount,
+            body.reason,
+            principal.user_id,
+            utc_now(),
+            window=timedelta(days=services.settings.refund_window_days),
         )
         return RefundOut.of(refund_reads.get_refund(session, refund_id))
 

@@ -135,6 +135,8 @@ class ShareConversion(Base):
         UniqueConstraint("seat_id", "kind"),
         Index("ix_share_conversions_share_id", "share_id"),
         Index("ix_share_conversions_occurred_at", "occurred_at"),
+        # A deal's successes, for its referral commissions (``ledger.commissions``).
+        Index("ix_share_conversions_deal_id_kind", "deal_id", "kind"),
     )
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from pintuan.web.console import (
     applications,
+    commissions,
     deal_images,
     developer,
     feed_lab,
@@ -20,9 +21,11 @@ from pintuan.web.console import (
     merchant,
     operator,
     payment_queue,
+    pickup_points,
     seat_refunds,
     shipping,
     vouchers,
+    withdrawals,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -33,12 +36,15 @@ for _pages in (
     feed_rules,
     applications,
     payment_queue,
+    pickup_points,
     operator,
     deal_images,
     merchant,
     shipping,
     vouchers,
     seat_refunds,
+    commissions,
+    withdrawals,
     developer,
 ):
     router.include_router(_pages.router)

@@ -45,10 +45,14 @@ FIELDS = (
     "starts_at",
     "ends_at",
     "flash_sale",
+    "referral_commission",
 )
 CHECKBOXES = ("new_shoppers_only", "allow_solo", "flash_sale")
 PRICES = ("list_price", "group_price", "leader_price")
 INSTANTS = ("starts_at", "ends_at")
+# Typed as a percentage of what a seat paid (``2.5``), sent to the API in basis points.
+REFERRAL = "referral_commission"
+REFERRAL_API = "referral_commission_bps"
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 # What to say when a field fails the request schema's limits (the same as the API's).
@@ -68,6 +72,7 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "starts_at": N_("Enter the start as a date and time."),
     "ends_at": N_("Enter the end as a date and time."),
     "flash_sale": N_("Tick the box or leave it empty."),
+    REFERRAL: N_("Enter a percentage from 0 to 30, with at most 2 decimals, such as 5 or 2.5."),
 }
 
 
@@ -113,6 +118,27 @@ def parse_amount(text: str, currency: str) -> int:
     return int(value)
 
 
+def percent_text(bps: int) -> str:
+    """Basis points as the form shows a percentage: ``1000`` → ``10``, ``250`` → ``2.5``."""
+    return f"{Decimal(bps).scaleb(-2).normalize():f}"
+
+
+def parse_percent(text: str) -> int:
+    """A typed percentage (``5``, ``2.5``, ``2,5``, ``5 %``; empty is 0) as basis points;
+    ``ValueError`` when it is not one of at most 2 decimals."""
+    cleaned = re.sub(r"[\s%]", "", text)
+    if not cleaned:
+        return 0
+    if "," in cleaned and "." not in cleaned and cleaned.count(",") == 1:
+        cleaned = cleaned.replace(",", ".")
+    if not re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        raise ValueError("not a plain positive number")
+    value = Decimal(cleaned).scaleb(2)
+    if value != value.to_integral_value():
+        raise ValueError("too many decimals")
+    return int(value)
+
+
 def local_text(value: datetime | None, time_zone: str) -> str:
     """An instant as a ``datetime-local`` value on the merchant's wall clock."""
     if value is None:
@@ -144,6 +170,7 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         "starts_at": local_text(deal.starts_at, time_zone),
         "ends_at": local_text(deal.ends_at, time_zone),
         "flash_sale": "on" if deal.flash_sale else "",
+        REFERRAL: percent_text(deal.referral_commission_bps),
     }
 
 
@@ -186,6 +213,11 @@ def _api_values(
                 form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
         elif name in CHECKBOXES:
             api[name] = text in ("on", "true", "1")
+        elif name == REFERRAL:
+            try:
+                api[REFERRAL_API] = parse_percent(text)
+            except ValueError:
+                form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
         else:
             api[name] = text
     return api
@@ -194,6 +226,7 @@ def _api_values(
 def _schema_errors(form: DealForm, invalid: ValidationError, locale: str) -> None:
     for problem in invalid.errors():
         name = str(problem["loc"][0]) if problem["loc"] else ""
+        name = REFERRAL if name == REFERRAL_API else name
         if name in SCHEMA_MESSAGES:
             form.errors.setdefault(name, gettext(locale, SCHEMA_MESSAGES[name]))
         else:

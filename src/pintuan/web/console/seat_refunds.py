@@ -8,6 +8,7 @@ The form's amount is typed in major units (``5.00``) and refunded through the sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -143,6 +144,7 @@ async def refund_order(
     fields = await form_fields(request)
     typed = {"amount": fields.get("amount", ""), "reason": fields.get("reason", "")}
     locale = request_locale(request, principal)
+    window = timedelta(days=services_of(request).settings.refund_window_days)
 
     def work(session: Session) -> dict[str, str]:
         order = _order(session, principal, merchant_id, seat_id)
@@ -153,7 +155,13 @@ async def refund_order(
                 gettext(locale, AMOUNT_NOT_READ), code="refund_amount_unreadable"
             ) from exc
         refund_id = refunds.refund_seat(
-            raw_tx(session), seat_id, amount, typed["reason"], principal.user_id, utc_now()
+            raw_tx(session),
+            seat_id,
+            amount,
+            typed["reason"],
+            principal.user_id,
+            utc_now(),
+            window=window,
         )
         return {"refund_id": refund_id}
 

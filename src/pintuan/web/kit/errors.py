@@ -188,6 +188,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "payer_ref_required": N_("This way of paying needs your account with the app; try another."),
     "payout_exceeds_balance": N_("A payout cannot be more than the merchant is owed."),
     "payout_not_found": N_("This payout does not exist."),
+    "refund_window_closed": N_("This order's refund window has closed; it cannot be refunded."),
+    "withdrawal_exceeds_balance": N_("Your wallet holds less than that in this currency."),
     "payout_transition_invalid": N_("A payout cannot go back or change once it has ended."),
     "idempotency_key_required": N_(
         "This request needs an Idempotency-Key header, so that a retry never acts twice."
@@ -252,6 +254,24 @@ ERROR_MESSAGES: dict[str, str] = {
     ),
     "voucher_payment_pending": N_(
         "This voucher's payment is still being completed; try again in a few minutes."
+    ),
+    # Pickup points: applying and deciding, choosing a point, the leader's hand-over.
+    "pickup_point_not_found": N_("There is no such pickup point."),
+    "pickup_point_not_approved": N_("This pickup point is not open for orders; choose another."),
+    "pickup_point_full": N_("This pickup point is full today; choose another."),
+    "pickup_point_already_decided": N_("This pickup point has already been decided on."),
+    "not_pickup_leader": N_("Only this pickup point's leader can do this."),
+    "not_a_pickup_deal": N_("This order is not collected at a pickup point."),
+    "pickup_not_changeable": N_(
+        "The goods of this order are at its pickup point already; collect it there."
+    ),
+    "pickup_not_found": N_("No order has this pickup code. Check it letter by letter."),
+    "pickup_of_another_point": N_("This order is collected at another pickup point."),
+    "pickup_already_handed_over": N_("This order has already been handed over."),
+    "pickup_refunded": N_("This order was refunded; do not hand it over."),
+    "pickup_not_arrived": N_("The goods of this order have not been marked as arrived yet."),
+    "pickup_payment_pending": N_(
+        "This order's payment is still being completed; try again in a few minutes."
     ),
 }
 

@@ -14,10 +14,22 @@ from pintuan.web.shopper import (
     delivery,
     friend_pay,
     orders,
+    pickups,
     sharing,
     shopping,
+    wallet,
 )
 
 router = APIRouter(include_in_schema=False)
-for _pages in (accounts, continuing, shopping, orders, friend_pay, sharing, delivery):
+for _pages in (
+    accounts,
+    continuing,
+    shopping,
+    orders,
+    friend_pay,
+    sharing,
+    delivery,
+    pickups,
+    wallet,
+):
     router.include_router(_pages.router)

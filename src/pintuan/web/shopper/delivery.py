@@ -338,6 +338,8 @@ def delivery_of_seat(
     the order, the timeline, and confirming receipt. None for other verticals and visitors."""
     if principal is None or seat is None or deal.vertical != Vertical.GOODS.value:
         return None
+    if deal.pickup_unclaimed_days is not None:
+        return None  # collected at a pickup point (web/shopper/pickups.py)
     found = fulfilment.fulfilments_of_seats(session, [seat.id]).get(seat.id)
     book: list[Address] = (
         fulfilment.list_addresses(session, principal.user_id)

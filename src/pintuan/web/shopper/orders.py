@@ -28,6 +28,8 @@ from pintuan.kit.time import utc_now
 from pintuan.notifications import service as notifications
 from pintuan.notifications.models import Notification
 from pintuan.payments.refund_reads import refunds_of_seats
+from pintuan.pickups import service as pickups
+from pintuan.pickups.tasks import UNCLAIMED_REASON
 from pintuan.vouchers import service as vouchers
 from pintuan.vouchers.qr import qr_svg
 from pintuan.vouchers.service import VoucherView
@@ -39,6 +41,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, safe_next
 from pintuan.web.shopper import delivery, order_reads
+from pintuan.web.shopper import pickups as pickup_pages
 from pintuan.web.shopper.money_words import MoneyBack, money_back_sentence, seat_money
 from pintuan.web.shopper.shopping import own_images, tone
 
@@ -87,6 +90,11 @@ async def my_orders(
                 for seat_id, v in vouchers.vouchers_of_seats(raw_tx(session), seat_ids).items()
                 if v.user_id == user_id
             },
+            "pickups": {
+                seat_id: p
+                for seat_id, p in pickups.pickups_of_seats(raw_tx(session), seat_ids).items()
+                if p.user_id == user_id
+            },
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
         }
 
@@ -117,6 +125,7 @@ async def my_orders(
         ),
         show_code=show_code,
         **delivery.delivery_labels(),
+        **pickup_pages.pickup_labels(),
     )
     return await render(request, "shopper/orders.html", context)
 
@@ -128,6 +137,7 @@ async def my_orders(
 REFUND_REASONS: dict[str, str] = {
     vouchers.REFUND_REASON: N_("You gave the voucher back unused."),
     vouchers.EXPIRY_REASON: N_("The voucher expired unused."),
+    UNCLAIMED_REASON: N_("The order was not collected at its pickup point in time."),
 }
 VOUCHER_NOTICES: dict[str, str] = {
     "refunded": N_("The voucher is given back: its code no longer works, and it is refunded."),
@@ -224,6 +234,11 @@ NOTICE_TEXTS: dict[str, str] = {
     # notice, money_returned).
     "voucher_redeemed": N_("Your voucher was used at %(location)s."),
     "voucher_expired": N_("Your voucher expired unused, so it is refunded."),
+    # A pickup deal's goods at the shopper's pickup point; an order not collected there in time.
+    "pickup_arrived": N_("Your order is at %(location)s: show your pickup code there."),
+    "pickup_unclaimed": N_(
+        "Your order was not collected at %(location)s in time, so it is refunded."
+    ),
 }
 
 

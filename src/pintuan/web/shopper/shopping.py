@@ -30,6 +30,7 @@ from pintuan.kit.readcache import deal_tag, team_tag
 from pintuan.kit.time import utc_now
 from pintuan.payments.api import pay_for_seat as api_pay_for_seat
 from pintuan.payments.schemas import PaymentIn, PaymentOut
+from pintuan.pickups import service as pickups
 from pintuan.services import Services
 from pintuan.teams import reads as team_reads
 from pintuan.teams import service as teams
@@ -44,6 +45,7 @@ from pintuan.web.kit.resume import resumable
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
 from pintuan.web.shopper import deal_list, delivery, home_feed, order_reads, sharing
+from pintuan.web.shopper import pickups as pickup_pages
 from pintuan.web.shopper.money_words import seat_money
 
 router = APIRouter(include_in_schema=False)
@@ -421,6 +423,9 @@ async def _team_context(
             "delivery": delivery.delivery_of_seat(
                 session, principal, my_seats[0] if my_seats else None, deal
             ),
+            "pickup": pickup_pages.pickup_of_seat(
+                session, principal, my_seats[0] if my_seats else None, deal
+            ),
             "member_share": sharing.member_share(
                 session, principal, team_id, base_url=base, locale=locale, now=now
             )
@@ -476,6 +481,8 @@ async def _team_context(
         and my_seat.status == "held"
         and (my_seat.hold_expires_at is None or my_seat.hold_expires_at > now),
         **delivery.delivery_messages(request, locale),
+        **pickup_pages.pickup_messages(request, locale),
+        **pickup_pages.pickup_labels(),
     )
     return context
 
@@ -580,6 +587,8 @@ async def _after_taking_seat(
     seat_id = str(outcome["seat_id"])
     if await services_of(request).db.read(fulfilment.needs_address_first, seat_id):
         return RedirectResponse(f"{team_url}#delivery", status_code=303)
+    if await services_of(request).db.run_raw(pickups.needs_pickup_first, seat_id, write=False):
+        return RedirectResponse(f"{team_url}#pickup", status_code=303)
     try:
         url = await _open_checkout(request, principal, seat_id)
     except AppError:

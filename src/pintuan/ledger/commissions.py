@@ -1,0 +1,369 @@
+"""Referral commissions' money (``domain/commissions.py``): frozen, released, clawed back.
+
+Three writers touch a commission, each a conditional write on its row, so that whatever order
+they run in the money follows exactly one story:
+
+- :func:`freeze_due` (the worker) freezes a commission for an earned seat a share brought. It
+  locks the seat's payment first, so a refund racing it either committed before (and the
+  commission is on what is left) or waits and then finds the commission to shrink.
+- :func:`claw_back` (every refund after success, in the refund's own transaction, the payment
+  already locked by the refund's guard) shrinks a frozen commission to the commission on what is
+  still paid. A refund asked for by people is refused once the commission was released.
+- :func:`release_due` (the worker) releases a frozen commission whose order's refund window has
+  closed, to the sharer's wallet.
+
+Journals are keyed ``<commission id>:<kind>:<move>``, the move counted on the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pintuan.domain import ledger as rules
+from pintuan.domain.commissions import CommissionStatus, commission_on, kept_after_refunds
+from pintuan.domain.ledger import JournalKind, JournalStatus
+from pintuan.domain.payments import PaymentStatus
+from pintuan.domain.teams import SeatStatus
+from pintuan.domain.traffic import ConversionKind
+from pintuan.domain.vouchers import VoucherStatus
+from pintuan.errors import Conflict
+from pintuan.kit.ids import new_id
+from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.ledger.service import NewJournal, credit_wallets, post
+
+# How long after a deal's end its seats' commissions may still be frozen (a payment captured
+# late is earned late); older deals are not looked at again.
+FREEZE_HORIZON = timedelta(days=60)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    seat_id: str
+    payment_id: str
+    deal_id: str
+    merchant_id: str
+    sharer_id: str
+    buyer_id: str
+    share_id: str
+    currency: str
+    rate_bps: int
+
+
+# Earned seats a share brought, on deals that pay their sharers, without a commission yet.
+FREEZE_CANDIDATES = Sql(
+    """
+    SELECT DISTINCT s.id AS seat_id, p.id AS payment_id, s.deal_id, d.merchant_id,
+        sh.sharer_id, s.user_id AS buyer_id, c.share_id, p.currency,
+        d.referral_commission_bps AS rate_bps
+    FROM deals d
+    JOIN share_conversions c ON c.deal_id = d.id AND c.kind = :success
+    JOIN shares sh ON sh.id = c.share_id
+    JOIN seats s ON s.id = c.seat_id
+    JOIN payments p ON p.seat_id = s.id
+    WHERE d.referral_commission_bps > 0 AND d.ends_at > :since
+      AND sh.sharer_id IS NOT NULL AND sh.sharer_id <> s.user_id
+      AND s.status = :confirmed AND p.status IN (:captured, :charged)
+      AND p.pending_action IS NULL
+      AND (p.amount - p.refunded_amount) * d.referral_commission_bps >= :basis_points
+      AND EXISTS (SELECT 1 FROM ledger_journals j
+                  WHERE j.payment_id = p.id AND j.kind = :earn AND j.status = :posted)
+      AND NOT EXISTS (SELECT 1 FROM commissions cm WHERE cm.seat_id = s.id)
+    ORDER BY s.id
+    LIMIT :limit
+""",
+    success=ConversionKind.SUCCESS,
+    confirmed=SeatStatus.CONFIRMED,
+    captured=PaymentStatus.CAPTURED,
+    charged=PaymentStatus.CHARGED,
+    earn=JournalKind.EARN,
+    posted=JournalStatus.POSTED,
+    basis_points=rules.BASIS_POINTS,
+)
+PAID_LEFT = Sql("SELECT amount, refunded_amount FROM payments WHERE id = :id")
+PAID_LEFT_LOCKED = Sql(PAID_LEFT.text + " FOR UPDATE")
+INSERT_COMMISSION = Sql(
+    """
+    INSERT INTO commissions (id, seat_id, payment_id, deal_id, merchant_id, sharer_id, buyer_id,
+        share_id, currency, base, rate_bps, amount, clawed_back, status, moves, created_at)
+    VALUES (:id, :seat_id, :payment_id, :deal_id, :merchant_id, :sharer_id, :buyer_id,
+        :share_id, :currency, :base, :rate_bps, :amount, 0, :frozen, 1, :now)
+    ON CONFLICT (seat_id) DO NOTHING
+    RETURNING id
+""",
+    frozen=CommissionStatus.FROZEN,
+)
+
+
+def _journal(
+    commission_id: str,
+    kind: JournalKind,
+    move: int,
+    currency: str,
+    amount: int,
+    entries: list[rules.Entry],
+    *,
+    merchant_id: str | None,
+    user_id: str,
+    payment_id: str,
+) -> NewJournal:
+    return NewJournal(
+        id=f"{commission_id}:{kind.value}:{move}",
+        kind=kind,
+        status=JournalStatus.POSTED,
+        currency=currency,
+        amount=amount,
+        entries=entries,
+        payment_id=payment_id,
+        merchant_id=merchant_id,
+        user_id=user_id,
+    )
+
+
+def freeze_due(tx: RawTx, now: datetime, limit: int) -> int:
+    """Freeze the commissions now owed (at most ``limit``); returns how many were frozen."""
+    candidates = tx.all_as(
+        _Candidate, FREEZE_CANDIDATES, {"since": tx.instant(now - FREEZE_HORIZON), "limit": limit}
+    )
+    frozen = 0
+    for c in candidates:
+        paid = tx.one(PAID_LEFT if tx.sqlite else PAID_LEFT_LOCKED, {"id": c.payment_id})
+        assert paid is not None  # the candidate joined it
+        base = int(paid[0]) - int(paid[1])
+        amount = commission_on(max(base, 0), c.rate_bps)
+        if amount <= 0:
+            continue
+        commission_id = new_id("cm")
+        made = tx.scalar(
+            INSERT_COMMISSION,
+            {
+                "id": commission_id,
+                "seat_id": c.seat_id,
+                "payment_id": c.payment_id,
+                "deal_id": c.deal_id,
+                "merchant_id": c.merchant_id,
+                "sharer_id": c.sharer_id,
+                "buyer_id": c.buyer_id,
+                "share_id": c.share_id,
+                "currency": c.currency,
+                "base": base,
+                "rate_bps": c.rate_bps,
+                "amount": amount,
+                "now": tx.instant(now),
+            },
+        )
+        if made is None:
+            continue  # another sweep froze it first
+        post(
+            tx,
+            [
+                _journal(
+                    commission_id,
+                    JournalKind.COMMISSION_FROZEN,
+                    1,
+                    c.currency,
+                    amount,
+                    rules.commission_frozen(c.merchant_id, c.sharer_id, amount),
+                    merchant_id=c.merchant_id,
+                    user_id=c.sharer_id,
+                    payment_id=c.payment_id,
+                )
+            ],
+            now,
+        )
+        frozen += 1
+    return frozen
+
+
+# ---------------------------------------------------------------------------- the refund window
+
+# When a seat's order is complete, so that its refund window opens: a voucher's redemption,
+# shipped goods' receipt, a pickup's hand-over, else its team's success. NULL: not yet.
+ORDER_COMPLETED = """
+    CASE WHEN v.seat_id IS NOT NULL THEN
+              CASE WHEN v.status = :redeemed THEN v.redeemed_at END
+         WHEN k.seat_id IS NOT NULL THEN k.handed_over_at
+         WHEN f.seat_id IS NOT NULL THEN f.received_at
+         ELSE t.ended_at END
+"""
+_COMPLETION_JOINS = """
+    JOIN teams t ON t.id = s.team_id
+    LEFT JOIN vouchers v ON v.seat_id = s.id
+    LEFT JOIN pickups k ON k.seat_id = s.id
+    LEFT JOIN shipments f ON f.seat_id = s.id
+"""
+SEAT_REFUND_STATE = Sql(
+    f"""
+    SELECT {ORDER_COMPLETED} AS completed_at,
+        (SELECT cm.status FROM commissions cm WHERE cm.seat_id = s.id) AS commission
+    FROM seats s {_COMPLETION_JOINS}
+    WHERE s.id = :seat_id
+""",  # noqa: S608 - this module's own text, no outside input
+    redeemed=VoucherStatus.REDEEMED,
+)
+RELEASE_CANDIDATES = Sql(
+    f"""
+    SELECT cm.id FROM commissions cm JOIN seats s ON s.id = cm.seat_id {_COMPLETION_JOINS}
+    WHERE cm.status = :frozen AND {ORDER_COMPLETED} <= :closed_before
+    ORDER BY cm.id
+    LIMIT :limit
+""",  # noqa: S608 - this module's own text, no outside input
+    frozen=CommissionStatus.FROZEN,
+    redeemed=VoucherStatus.REDEEMED,
+)
+
+
+def refuse_closed_refund(tx: RawTx, seat_id: str, window: timedelta, now: datetime) -> None:
+    """Refuse a refund people asked for once the seat's order is past its refund window (or
+    its sharer's commission was paid, which only happens then): ``refund_window_closed``."""
+    row = tx.one(SEAT_REFUND_STATE, {"seat_id": seat_id})
+    if row is None:
+        return
+    completed_at, commission = row
+    closed = completed_at is not None and tx.read_instant(completed_at) + window <= now
+    if closed or commission == CommissionStatus.RELEASED:
+        raise _window_closed(window)
+
+
+def _window_closed(window: timedelta) -> Conflict:
+    return Conflict(
+        f"This order can no longer be refunded: its refund window of {window.days} days has "
+        "closed.",
+        code="refund_window_closed",
+    )
+
+
+RELEASE = Sql(
+    """
+    UPDATE commissions SET status = :released, released_at = :now, moves = moves + 1
+    WHERE id = :id AND status = :frozen
+    RETURNING sharer_id, currency, amount - clawed_back, moves, payment_id
+""",
+    released=CommissionStatus.RELEASED,
+    frozen=CommissionStatus.FROZEN,
+)
+
+
+def release_due(tx: RawTx, now: datetime, window: timedelta, limit: int) -> int:
+    """Release the frozen commissions whose orders' refund windows have closed to their
+    sharers' wallets (at most ``limit``); returns how many."""
+    ids = [
+        str(r[0])
+        for r in tx.all(
+            RELEASE_CANDIDATES, {"closed_before": tx.instant(now - window), "limit": limit}
+        )
+    ]
+    released = 0
+    for commission_id in ids:
+        row = tx.one(RELEASE, {"id": commission_id, "now": tx.instant(now)})
+        if row is None:
+            continue  # clawed back or released meanwhile
+        sharer_id, currency, left, move, payment_id = (
+            str(row[0]),
+            str(row[1]),
+            int(row[2]),
+            int(row[3]),
+            str(row[4]),
+        )
+        credit_wallets(tx, [(sharer_id, currency, left)], now)
+        post(
+            tx,
+            [
+                _journal(
+                    commission_id,
+                    JournalKind.COMMISSION_PAID,
+                    move,
+                    currency,
+                    left,
+                    rules.commission_paid(sharer_id, left),
+                    merchant_id=None,
+                    user_id=sharer_id,
+                    payment_id=payment_id,
+                )
+            ],
+            now,
+        )
+        released += 1
+    return released
+
+
+# ---------------------------------------------------------------------------- refunds
+
+_OF_SEAT = """
+    SELECT id, merchant_id, sharer_id, currency, amount, clawed_back, rate_bps, status,
+        payment_id
+    FROM commissions WHERE seat_id = :seat_id
+"""
+COMMISSION_OF_SEAT = Sql(_OF_SEAT)
+COMMISSION_OF_SEAT_LOCKED = Sql(_OF_SEAT + " FOR UPDATE")
+CLAW_BACK = Sql(
+    """
+    UPDATE commissions SET clawed_back = :clawed_back, moves = moves + 1,
+        status = CASE WHEN :clawed_back = amount THEN :clawed ELSE status END
+    WHERE id = :id AND status = :frozen AND clawed_back < :clawed_back
+    RETURNING moves
+""",
+    clawed=CommissionStatus.CLAWED_BACK,
+    frozen=CommissionStatus.FROZEN,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    id: str
+    merchant_id: str
+    sharer_id: str
+    currency: str
+    amount: int
+    clawed_back: int
+    rate_bps: int
+    status: str
+    payment_id: str
+
+
+def claw_back(
+    tx: RawTx,
+    seat_id: str,
+    paid: int,
+    refunded: int,
+    now: datetime,
+    *,
+    window: timedelta | None,
+) -> None:
+    """A refund of a seat's payment (``refunded`` of ``paid`` back in all) shrinks its frozen
+    commission to the commission on what is still paid, in the refund's own transaction. With
+    a ``window`` (a refund people asked for), a commission already released refuses the refund:
+    its order's refund window closed."""
+    held = tx.one_as(
+        _Held, COMMISSION_OF_SEAT if tx.sqlite else COMMISSION_OF_SEAT_LOCKED, {"seat_id": seat_id}
+    )
+    if held is None:
+        return
+    if held.status == CommissionStatus.RELEASED:
+        if window is not None:
+            raise _window_closed(window)
+        return  # a refund made at the provider after the release: the merchant bears it
+    if held.status != CommissionStatus.FROZEN:
+        return
+    clawed_back = held.amount - kept_after_refunds(held.amount, paid, refunded, held.rate_bps)
+    move = tx.scalar(CLAW_BACK, {"id": held.id, "clawed_back": clawed_back})
+    if move is None:
+        return  # nothing more to take back
+    taken = clawed_back - held.clawed_back
+    post(
+        tx,
+        [
+            _journal(
+                held.id,
+                JournalKind.COMMISSION_BACK,
+                int(move),
+                held.currency,
+                taken,
+                rules.commission_back(held.merchant_id, held.sharer_id, taken),
+                merchant_id=held.merchant_id,
+                user_id=held.sharer_id,
+                payment_id=held.payment_id,
+            )
+        ],
+        now,
+    )

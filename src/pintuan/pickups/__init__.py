@@ -1,0 +1,1 @@
+"""Pickup points led by community team leaders, and the pickups of pickup deals' seats."""
