@@ -229,3 +229,148 @@ def test_the_referral_commission_is_read_into_the_draft_and_checked_like_the_api
     for refusal in (too_much, unread):
         assert list(refusal.errors) == ["referral_commission"]
         assert refusal.errors["referral_commission"].startswith("Enter a percentage from 0 to 30")
+
+
+MECHANICS_DEAL = {
+    "title": "Lychees",
+    "vertical": "goods",
+    "list_price": "20",
+    "group_price": "15",
+    "team_size": "3",
+    "team_window_minutes": "60",
+    "stock": "10",
+    "per_user_limit": "1",
+    "starts_at": "2030-01-01T10:00",
+    "ends_at": "2030-01-08T10:00",
+}
+
+
+@pytest.mark.parametrize(
+    ("typed", "reward"),
+    [
+        ({"leader_reward": "fixed", "leader_reward_amount": "2.50"}, ("fixed", 250)),
+        # Only the value the kind needs is read: the other field may keep what it had.
+        (
+            {
+                "leader_reward": "percent",
+                "leader_reward_percent": "12.5",
+                "leader_reward_amount": "9",
+            },
+            ("percent", 1250),
+        ),
+        ({"leader_reward": "free", "leader_reward_percent": "10"}, ("free", None)),
+        ({"leader_reward": "", "leader_reward_amount": "2"}, None),
+    ],
+)
+def test_the_leader_reward_is_read_into_the_draft(
+    typed: dict[str, str], reward: tuple[str, int | None] | None
+) -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    form, draft = parse_new_deal({**MECHANICS_DEAL, **typed}, "mch_1", "USD", "UTC", "en")
+
+    assert form.valid, form.errors
+    assert draft is not None
+    read = draft.leader_reward
+    assert ((read.kind.value, read.value) if read else None) == reward
+
+
+def test_the_lottery_and_pickup_terms_are_read_and_empty_means_none() -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    _, with_both = parse_new_deal(
+        {
+            **MECHANICS_DEAL,
+            "lottery_winners": "2",
+            "pickup_commission": "2.5",
+            "pickup_unclaimed_days": "7",
+        },
+        "mch_1",
+        "USD",
+        "UTC",
+        "en",
+    )
+    _, without = parse_new_deal(
+        {**MECHANICS_DEAL, "lottery_winners": " ", "pickup_commission": ""},
+        "mch_1",
+        "USD",
+        "UTC",
+        "en",
+    )
+
+    assert with_both is not None
+    assert with_both.lottery_winners == 2
+    assert with_both.pickup is not None
+    assert (with_both.pickup.commission_bps, with_both.pickup.unclaimed_days) == (250, 7)
+    assert without is not None
+    assert (without.lottery_winners, without.pickup) == (None, None)
+
+
+def test_every_problem_of_the_options_is_named_next_to_its_field_after_one_submit() -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    form, draft = parse_new_deal(
+        {
+            **MECHANICS_DEAL,
+            "vertical": "food",
+            "leader_reward": "percent",
+            "leader_reward_percent": "0",
+            "lottery_winners": "3",
+            "pickup_commission": "31",
+            "pickup_unclaimed_days": "",
+        },
+        "mch_1",
+        "USD",
+        "UTC",
+        "en",
+    )
+
+    assert draft is None
+    assert form.errors == {
+        "leader_reward_percent": "Enter a percentage from 0.01 to 100, with at most 2 decimals, "
+        "such as 10 or 12.5.",
+        "lottery_winners": "Each team draws 1 to 2 winners: fewer than its size.",
+        "pickup_unclaimed_days": "Enter 1 to 30 days, or leave both pickup fields empty when the "
+        "deal is not collected at pickup points.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("service_field", "message", "name", "said"),
+    [
+        (
+            "lottery.winners",
+            "must be 1 to 4: fewer than the team's size",
+            "lottery_winners",
+            "每团可抽出 1 到 4 名中奖者，须少于成团人数。",  # noqa: RUF001
+        ),
+        (
+            "pickup",
+            "pickup points hand over goods; use a goods deal",
+            "pickup_unclaimed_days",
+            "自提点只交付实物商品：请将类别选为“商品”。",  # noqa: RUF001
+        ),
+        (
+            "leader_reward.amount",
+            "must be at least 1 minor unit",
+            "leader_reward_amount",
+            "must be at least 1 minor unit",
+        ),
+    ],
+)
+def test_the_services_refusal_of_an_option_is_put_next_to_its_field(
+    service_field: str, message: str, name: str, said: str
+) -> None:
+    from pintuan.errors import InvalidInput
+    from pintuan.web.console.deal_form import DealForm, apply_refusal
+
+    form = DealForm({})
+    refused = InvalidInput(
+        f"{service_field}: {message}",
+        extra={"errors": [{"field": service_field, "message": message}]},
+    )
+
+    apply_refusal(form, refused, "USD", "zh_Hans")
+
+    assert form.errors == {name: said}
+    assert form.form_error is None

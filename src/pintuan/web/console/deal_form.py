@@ -21,9 +21,12 @@ from pydantic import ValidationError
 
 from pintuan.deals.models import Deal
 from pintuan.deals.schemas import DealIn, DealPatch
-from pintuan.deals.service import DealDraft
-from pintuan.domain.deals import DealTerms, check_deal_terms
+from pintuan.deals.service import DealDraft, leader_reward_of
+from pintuan.domain.deals import DealTerms, FieldProblem, check_deal_terms
 from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealStatus
+from pintuan.domain.lottery import winners_problems
+from pintuan.domain.pickups import PickupTerms, pickup_terms_problems
+from pintuan.domain.rewards import RewardKind
 from pintuan.errors import AppError
 from pintuan.kit.money import Money, MoneyError, exponent, max_amount
 from pintuan.kit.time import ensure_utc
@@ -46,6 +49,12 @@ FIELDS = (
     "ends_at",
     "flash_sale",
     "referral_commission",
+    "leader_reward",
+    "leader_reward_amount",
+    "leader_reward_percent",
+    "lottery_winners",
+    "pickup_commission",
+    "pickup_unclaimed_days",
 )
 CHECKBOXES = ("new_shoppers_only", "allow_solo", "flash_sale")
 PRICES = ("list_price", "group_price", "leader_price")
@@ -53,6 +62,27 @@ INSTANTS = ("starts_at", "ends_at")
 # Typed as a percentage of what a seat paid (``2.5``), sent to the API in basis points.
 REFERRAL = "referral_commission"
 REFERRAL_API = "referral_commission_bps"
+# The deal's options: each is one object of the API (or null: the deal has none), typed in
+# several fields of the form, all of which are read whenever one of them changes.
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "leader_reward": ("leader_reward", "leader_reward_amount", "leader_reward_percent"),
+    "lottery": ("lottery_winners",),
+    "pickup": ("pickup_commission", "pickup_unclaimed_days"),
+}
+_OPTION_OF = {name: option for option, names in OPTIONS.items() for name in names}
+# The API's names of fields the form calls otherwise, and the form field each is shown next to.
+API_FIELDS: dict[str, str] = {
+    REFERRAL_API: REFERRAL,
+    "leader_reward.kind": "leader_reward",
+    "leader_reward.amount": "leader_reward_amount",
+    "leader_reward.basis_points": "leader_reward_percent",
+    "lottery": "lottery_winners",
+    "lottery.winners": "lottery_winners",
+    # A deal is a pickup deal when it has days to collect in; a refusal of the whole is said there.
+    "pickup": "pickup_unclaimed_days",
+    "pickup.commission_bps": "pickup_commission",
+    "pickup.unclaimed_days": "pickup_unclaimed_days",
+}
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 # What to say when a field fails the request schema's limits (the same as the API's).
@@ -73,6 +103,21 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "ends_at": N_("Enter the end as a date and time."),
     "flash_sale": N_("Tick the box or leave it empty."),
     REFERRAL: N_("Enter a percentage from 0 to 30, with at most 2 decimals, such as 5 or 2.5."),
+    "leader_reward": N_("Choose how the leader is rewarded, or no reward."),
+    "leader_reward_amount": N_("Enter the amount the leader gets back, above zero."),
+    "leader_reward_percent": N_(
+        "Enter a percentage from 0.01 to 100, with at most 2 decimals, such as 10 or 12.5."
+    ),
+    "lottery_winners": N_(
+        "Enter how many seats of each team win, from 1 to 99, or leave it empty."
+    ),
+    "pickup_commission": N_(
+        "Enter a percentage from 0 to 30, with at most 2 decimals, such as 5 or 2.5."
+    ),
+    "pickup_unclaimed_days": N_(
+        "Enter 1 to 30 days, or leave both pickup fields empty when the deal is not collected "
+        "at pickup points."
+    ),
 }
 
 
@@ -139,6 +184,14 @@ def parse_percent(text: str) -> int:
     return int(value)
 
 
+def form_field(api_field: str) -> str:
+    """The form field an API field name (``pickup.commission_bps``) is shown next to."""
+    if api_field in API_FIELDS:
+        return API_FIELDS[api_field]
+    name = api_field.split(".", 1)[0]
+    return API_FIELDS.get(name, name)
+
+
 def local_text(value: datetime | None, time_zone: str) -> str:
     """An instant as a ``datetime-local`` value on the merchant's wall clock."""
     if value is None:
@@ -154,6 +207,8 @@ def parse_local(text: str, time_zone: str) -> datetime:
 
 def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
     """The form's text for an existing deal."""
+    reward = leader_reward_of(deal)
+    kind, value = (reward.kind.value, reward.value) if reward else ("", None)
     return {
         "title": deal.title,
         "description": deal.description,
@@ -171,6 +226,18 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         "ends_at": local_text(deal.ends_at, time_zone),
         "flash_sale": "on" if deal.flash_sale else "",
         REFERRAL: percent_text(deal.referral_commission_bps),
+        "leader_reward": kind,
+        "leader_reward_amount": amount_text(
+            value if kind == RewardKind.FIXED else None, deal.currency
+        ),
+        "leader_reward_percent": percent_text(value or 0) if kind == RewardKind.PERCENT else "",
+        "lottery_winners": str(deal.lottery_winners) if deal.lottery_winners is not None else "",
+        "pickup_commission": percent_text(deal.pickup_commission_bps)
+        if deal.pickup_commission_bps is not None
+        else "",
+        "pickup_unclaimed_days": str(deal.pickup_unclaimed_days)
+        if deal.pickup_unclaimed_days is not None
+        else "",
     }
 
 
@@ -202,10 +269,7 @@ def _api_values(
             try:
                 api[name] = {"amount": parse_amount(text, currency), "currency": currency}
             except ValueError:
-                form.errors[name] = gettext(
-                    locale,
-                    N_("Enter an amount like %(example)s, with at most %(digits)d decimals."),
-                ) % {"example": example_price(currency), "digits": exponent(currency)}
+                form.errors[name] = _amount_message(currency, locale)
         elif name in INSTANTS:
             try:
                 api[name] = parse_local(text, time_zone)
@@ -218,15 +282,89 @@ def _api_values(
                 api[REFERRAL_API] = parse_percent(text)
             except ValueError:
                 form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
-        else:
+        elif name not in _OPTION_OF:
             api[name] = text
+    for option in dict.fromkeys(_OPTION_OF[name] for name in names if name in _OPTION_OF):
+        api[option] = _OPTION_READERS[option](form, currency, locale)
     return api
+
+
+def _amount_message(currency: str, locale: str) -> str:
+    return gettext(
+        locale, N_("Enter an amount like %(example)s, with at most %(digits)d decimals.")
+    ) % {"example": example_price(currency), "digits": exponent(currency)}
+
+
+def _typed(form: DealForm, name: str) -> str:
+    return form.values.get(name, "").strip()
+
+
+def _leader_reward(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
+    """The leader reward as the API takes it. Only the value its kind needs is read: a person
+    who switches the kind need not empty the other field first (it is empty once saved)."""
+    kind, amount, percent = (_typed(form, name) for name in OPTIONS["leader_reward"])
+    if kind not in ("", *RewardKind):
+        form.errors["leader_reward"] = gettext(locale, SCHEMA_MESSAGES["leader_reward"])
+        return None
+    if kind == RewardKind.FIXED:
+        if not amount:
+            form.errors["leader_reward_amount"] = gettext(
+                locale, SCHEMA_MESSAGES["leader_reward_amount"]
+            )
+            return None
+        try:
+            return {"kind": kind, "amount": parse_amount(amount, currency)}
+        except ValueError:
+            form.errors["leader_reward_amount"] = _amount_message(currency, locale)
+            return None
+    if kind == RewardKind.PERCENT:
+        try:
+            return {"kind": kind, "basis_points": parse_percent(percent)}
+        except ValueError:
+            form.errors["leader_reward_percent"] = gettext(
+                locale, SCHEMA_MESSAGES["leader_reward_percent"]
+            )
+            return None
+    return {"kind": kind} if kind else None
+
+
+def _lottery(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
+    """The lottery as the API takes it; no number of winners: no lottery."""
+    winners = _typed(form, "lottery_winners")
+    if not winners:
+        return None
+    if not winners.isdigit():
+        form.errors["lottery_winners"] = gettext(locale, SCHEMA_MESSAGES["lottery_winners"])
+        return None
+    return {"winners": int(winners)}
+
+
+def _pickup(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
+    """The pickup terms as the API takes them; both fields empty: not a pickup deal (an empty
+    commission of a pickup deal is none)."""
+    commission, days = _typed(form, "pickup_commission"), _typed(form, "pickup_unclaimed_days")
+    if not commission and not days:
+        return None
+    terms: dict[str, Any] = {}
+    try:
+        terms["commission_bps"] = parse_percent(commission)
+    except ValueError:
+        form.errors["pickup_commission"] = gettext(locale, SCHEMA_MESSAGES["pickup_commission"])
+    if days.isdigit():
+        terms["unclaimed_days"] = int(days)
+    else:
+        form.errors["pickup_unclaimed_days"] = gettext(
+            locale, SCHEMA_MESSAGES["pickup_unclaimed_days"]
+        )
+    return terms if len(terms) == 2 else None
+
+
+_OPTION_READERS = {"leader_reward": _leader_reward, "lottery": _lottery, "pickup": _pickup}
 
 
 def _schema_errors(form: DealForm, invalid: ValidationError, locale: str) -> None:
     for problem in invalid.errors():
-        name = str(problem["loc"][0]) if problem["loc"] else ""
-        name = REFERRAL if name == REFERRAL_API else name
+        name = form_field(".".join(str(part) for part in problem["loc"][:2]))
         if name in SCHEMA_MESSAGES:
             form.errors.setdefault(name, gettext(locale, SCHEMA_MESSAGES[name]))
         else:
@@ -326,6 +464,18 @@ def _rule_errors(
         if name in form.errors or not all(n in read for n in _RULE_INPUTS.get(name, (name,))):
             continue
         form.errors[name] = rule_message(problem.field, problem.message, currency, locale)
+    # The options' own rules, as the service runs them, once their inputs could be read.
+    problems: list[FieldProblem] = []
+    winners, size = _typed(form, "lottery_winners"), _typed(form, "team_size")
+    if winners.isdigit() and size.isdigit():
+        problems += winners_problems(int(winners), int(size))
+    if _typed(form, "pickup_unclaimed_days"):
+        problems += pickup_terms_problems(PickupTerms(0, 1), _typed(form, "vertical"), False)
+    for problem in problems:
+        form.errors.setdefault(
+            form_field(problem.field),
+            rule_message(problem.field, problem.message, currency, locale),
+        )
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -350,6 +500,18 @@ _RULE_MESSAGES: tuple[tuple[str, str], ...] = (
     (
         r"cannot go below the (\d+) units",
         N_("Stock cannot go below the %(count)s units already taken."),
+    ),
+    (
+        r"must be 1 to (\d+): fewer than the team's size",
+        N_("Each team draws 1 to %(count)s winners: fewer than its size."),
+    ),
+    (
+        r"pickup points hand over goods",
+        N_("Pickup points hand over goods: choose the category Goods."),
+    ),
+    (
+        r"either collected at a pickup point or a voucher",
+        N_("A deal with vouchers cannot also be collected at a pickup point."),
     ),
 )
 # Refusals of the whole form, by their stable code.
@@ -386,13 +548,14 @@ def apply_refusal(form: DealForm, error: AppError, currency: str, locale: str) -
     """Put the service's refusal on the form: each rule next to its field, the rest on top."""
     for problem in error.extra.get("errors", []):
         service_field = str(problem.get("field", ""))
-        name = service_field.split(".", 1)[0]
+        name = form_field(service_field)
         message = rule_message(service_field, str(problem.get("message", "")), currency, locale)
         if name in FIELDS:
             form.errors.setdefault(name, message)
         else:
             form.form_error = message
-    for name in error.extra.get("fields", []):  # deal_not_editable names the frozen fields
+    for frozen in error.extra.get("fields", []):  # deal_not_editable names the frozen fields
+        name = form_field(str(frozen))
         if name in FIELDS:
             form.errors.setdefault(
                 name, gettext(locale, N_("This cannot change once the deal is published."))

@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
+from pintuan.domain.refunds import RefundSource
 from pintuan.domain.teams import LIVE_SEATS, TeamStatus
 from pintuan.merchants.models import Merchant
 from pintuan.payments.models import Payment
+from pintuan.payments.refund_models import Refund
 from pintuan.teams.models import Seat, Team
 
 
@@ -116,3 +118,13 @@ def team_of_payment(session: Session, user_id: str, payment_id: str) -> str | No
     if payment is None or payment.user_id != user_id:
         return None
     return payment.team_id
+
+
+def lottery_refund_status(session: Session, seat_id: str) -> str | None:
+    """The status of the refund a lottery seat that was not drawn gets (one per seat), or None
+    while the worker has not made it yet."""
+    return session.scalar(
+        select(Refund.status).where(
+            Refund.seat_id == seat_id, Refund.source == RefundSource.LOTTERY.value
+        )
+    )

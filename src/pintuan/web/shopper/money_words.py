@@ -12,8 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
+from babel.numbers import format_percent
+
+from pintuan.deals.models import Deal
+from pintuan.deals.service import leader_reward_of
 from pintuan.domain.payments import PaymentStatus, ProviderAction, RefundTo
+from pintuan.domain.refunds import RefundStatus
+from pintuan.domain.rewards import BASIS_POINTS, RewardKind
 from pintuan.payments.models import Payment
 from pintuan.teams.models import Seat
 from pintuan.web.kit.i18n import N_, gettext, money_text
@@ -231,3 +238,43 @@ def _payment_state(
 def _with_detail(state: str, detail: str, locale: str) -> str:
     """``Amount held (being collected)``, with the brackets the language writes."""
     return gettext(locale, N_("%(state)s (%(detail)s)")) % {"state": state, "detail": detail}
+
+
+# ---------------------------------------------------------------------------- a deal's options
+
+
+def percent_words(bps: int, locale: str) -> str:
+    """Basis points as a reader of ``locale`` writes a share: ``10%``, ``2.5%``."""
+    return str(format_percent(Decimal(bps) / BASIS_POINTS, "#,##0.##%", locale=locale))
+
+
+def leader_reward_sentence(deal: Deal, locale: str) -> str | None:
+    """What the leader of each of the deal's teams that fills gets back, or None."""
+    reward = leader_reward_of(deal)
+    if reward is None:
+        return None
+    if reward.kind is RewardKind.FREE:
+        return gettext(locale, N_("The leader of each team that fills gets their seat free."))
+    back = (
+        money_text(reward.value or 0, deal.currency, locale)
+        if reward.kind is RewardKind.FIXED
+        else percent_words(reward.value or 0, locale)
+    )
+    return gettext(locale, N_("The leader of each team that fills gets %(amount)s back.")) % {
+        "amount": back
+    }
+
+
+# A lottery seat's outcome: (won, its refund done) → the sentence its shopper reads.
+_LOTTERY_OUTCOMES: dict[tuple[bool, bool], str] = {
+    (True, False): N_("Your seat won the lottery: your order goes ahead."),
+    (False, True): N_("Your seat was not drawn, and was refunded in full."),
+    (False, False): N_("Your seat was not drawn; it is being refunded in full."),
+}
+_LOTTERY_OUTCOMES[(True, True)] = _LOTTERY_OUTCOMES[(True, False)]
+
+
+def lottery_outcome_sentence(won: bool, refund_status: str | None, locale: str) -> str:
+    """Whether the viewer's seat of a lottery team won, or where its refund is
+    (``refund_status``: of its ``lottery`` refund, None before the worker made it)."""
+    return gettext(locale, _LOTTERY_OUTCOMES[(won, refund_status == RefundStatus.SUCCEEDED)])

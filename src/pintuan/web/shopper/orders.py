@@ -27,6 +27,8 @@ from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.notifications import service as notifications
 from pintuan.notifications.models import Notification
+from pintuan.payments import lottery as lottery_refunds
+from pintuan.payments import rewards as leader_rewards
 from pintuan.payments.refund_reads import refunds_of_seats
 from pintuan.pickups import service as pickups
 from pintuan.pickups.tasks import UNCLAIMED_REASON
@@ -138,6 +140,8 @@ REFUND_REASONS: dict[str, str] = {
     vouchers.REFUND_REASON: N_("You gave the voucher back unused."),
     vouchers.EXPIRY_REASON: N_("The voucher expired unused."),
     UNCLAIMED_REASON: N_("The order was not collected at its pickup point in time."),
+    leader_rewards.REASON: N_("Leader reward: your team succeeded."),
+    lottery_refunds.REASON: N_("Lottery team: this seat was not drawn; refunded in full."),
 }
 VOUCHER_NOTICES: dict[str, str] = {
     "refunded": N_("The voucher is given back: its code no longer works, and it is refunded."),

@@ -46,7 +46,12 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
 from pintuan.web.shopper import deal_list, delivery, home_feed, order_reads, sharing
 from pintuan.web.shopper import pickups as pickup_pages
-from pintuan.web.shopper.money_words import seat_money
+from pintuan.web.shopper.money_words import (
+    leader_reward_sentence,
+    lottery_outcome_sentence,
+    percent_words,
+    seat_money,
+)
 
 router = APIRouter(include_in_schema=False)
 # The deal and team pages, the links shoppers share: the application matches them right after
@@ -216,6 +221,17 @@ async def _home_page(
 # ---------------------------------------------------------------------------- a deal
 
 
+def mechanics_words(deal: Deal, locale: str) -> dict[str, Any]:
+    """The deal's options said for its pages (the template adds their links and the lottery's
+    and pickup's lines, which need only the deal's row)."""
+    return {
+        "leader_reward_words": leader_reward_sentence(deal, locale),
+        "referral_share": percent_words(deal.referral_commission_bps, locale)
+        if deal.referral_commission_bps > 0
+        else None,
+    }
+
+
 def seconds_until_opening(deal: Deal, now: datetime) -> int | None:
     """How many seconds a live deal waits yet to open (a flash sale's countdown), rounded up so
     that a page reloading when it reaches zero asks no sooner than the opening; None when the
@@ -289,6 +305,7 @@ async def _deal_context(
         and deal.starts_at <= now < deal.ends_at,
         opens_in=seconds_until_opening(deal, now),
         units_left=deal.stock - deal.committed,
+        **mechanics_words(deal, locale),
         share_url=f"{base}/deals/{deal.id}",
     )
     return context
@@ -426,6 +443,10 @@ async def _team_context(
             "pickup": pickup_pages.pickup_of_seat(
                 session, principal, my_seats[0] if my_seats else None, deal
             ),
+            # A seat that was not drawn: where its refund is (the draw itself is on the seat).
+            "lottery_refund": queries.lottery_refund_status(session, my_seats[0].id)
+            if my_seats and my_seats[0].lottery_won is False
+            else None,
             "member_share": sharing.member_share(
                 session, principal, team_id, base_url=base, locale=locale, now=now
             )
@@ -449,6 +470,12 @@ async def _team_context(
             locale=locale,
         )
         if my_seat is not None
+        else None
+    )
+    refund_status = context.pop("lottery_refund")
+    context["lottery_outcome"] = (
+        lottery_outcome_sentence(my_seat.lottery_won, refund_status, locale)
+        if my_seat is not None and my_seat.lottery_won is not None
         else None
     )
     live_seat = my_seat is not None and my_seat.status in _LIVE_SEATS
@@ -483,6 +510,7 @@ async def _team_context(
         **delivery.delivery_messages(request, locale),
         **pickup_pages.pickup_messages(request, locale),
         **pickup_pages.pickup_labels(),
+        **mechanics_words(context["deal"], locale),
     )
     return context
 
