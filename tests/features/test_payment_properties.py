@@ -1079,7 +1079,11 @@ def test_money_stays_balanced_and_agrees_with_the_provider_under_random_events(
     # faults of the provider.
     seen = tally.seen
     assert seen["sandbox captured"]
-    assert seen["sandbox voided"] + seen["sandbox refunded"]
+    if services.db.is_sqlite:
+        # Twenty walks meet a failed team's void or refund; PostgreSQL's eight missed both in
+        # two of five runs on a busy machine (both are forced on both databases in
+        # test_ledger.py: a failed team's holds voided, a failed charge refunded).
+        assert seen["sandbox voided"] + seen["sandbox refunded"]
     if services.db.is_sqlite:
         # Twenty walks meet the provider's faults; PostgreSQL's fewer, slower walks may not
         # (the faults on both databases are forced by the two tests below).
