@@ -639,7 +639,11 @@ def hand_over(tx: RawTx, principal: Principal, typed_code: str, now: datetime) -
 
 def earnings_of_leader(tx: RawTx, user_id: str) -> list[Earnings]:
     """What the leader's points earned: orders handed over and commissions, per currency."""
-    return tx.all_as(Earnings, EARNINGS_OF_LEADER, {"leader_id": user_id})
+    # PostgreSQL sums a BIGINT as NUMERIC: money stays whole minor units.
+    return [
+        Earnings(e.currency, int(e.orders), int(e.amount))
+        for e in tx.all_as(Earnings, EARNINGS_OF_LEADER, {"leader_id": user_id})
+    ]
 
 
 def wallet_of(tx: RawTx, user_id: str) -> list[tuple[str, int]]:
