@@ -85,7 +85,8 @@ class DealFilters:
     sort: DealSort = DealSort.NEWEST
 
 
-def _refuse(problems: list[FieldProblem]) -> None:
+def refuse_problems(problems: list[FieldProblem]) -> None:
+    """Refuse input with every problem found at once (``validation_error``, each by its field)."""
     if problems:
         raise InvalidInput(
             "; ".join(f"{p.field}: {p.message}" for p in problems),
@@ -95,12 +96,12 @@ def _refuse(problems: list[FieldProblem]) -> None:
 
 def _refuse_lottery(winners: int | None, team_size: int) -> None:
     if winners is not None:
-        _refuse(winners_problems(winners, team_size))
+        refuse_problems(winners_problems(winners, team_size))
 
 
 def _refuse_reward(reward: LeaderReward | None) -> None:
     if reward is not None:
-        _refuse(reward_problems(reward))
+        refuse_problems(reward_problems(reward))
 
 
 def leader_reward_of(deal: Deal) -> LeaderReward | None:
@@ -112,17 +113,19 @@ def leader_reward_of(deal: Deal) -> LeaderReward | None:
 
 def _refuse_flash_sale(flash_sale: bool, per_user_limit: int) -> None:
     if flash_sale and per_user_limit != 1:
-        _refuse([FieldProblem("per_user_limit", "a flash sale sells one unit to each shopper: 1")])
+        refuse_problems(
+            [FieldProblem("per_user_limit", "a flash sale sells one unit to each shopper: 1")]
+        )
 
 
 def _refuse_voucher_terms(terms: VoucherTerms | None, vertical: str, ends_at: datetime) -> None:
     if terms is not None:
-        _refuse(voucher_terms_problems(terms, vertical, ends_at))
+        refuse_problems(voucher_terms_problems(terms, vertical, ends_at))
 
 
 def _refuse_pickup_terms(terms: PickupTerms | None, vertical: str, has_voucher: bool) -> None:
     if terms is not None:
-        _refuse(pickup_terms_problems(terms, vertical, has_voucher))
+        refuse_problems(pickup_terms_problems(terms, vertical, has_voucher))
 
 
 def pickup_terms_of(deal: Deal) -> PickupTerms | None:
@@ -160,7 +163,7 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     merchant = get_merchant(session, draft.merchant_id)
     _require_staff(principal, merchant)
     _refuse_suspended(principal, merchant)
-    _refuse(
+    refuse_problems(
         check_deal_terms(
             DealTerms(
                 list_price=draft.list_price,
@@ -283,7 +286,7 @@ def update_deal(
             if k in {"list_price", "group_price", "leader_price", "starts_at", "ends_at", "stock"}
         },
     )
-    _refuse(check_deal_terms(terms, merchant.currency))
+    refuse_problems(check_deal_terms(terms, merchant.currency))
     for name, value in changes.items():
         if name in ("list_price", "group_price", "leader_price"):
             setattr(deal, f"{name}_amount", value.amount)

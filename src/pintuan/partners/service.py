@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 
 from pintuan.apps.models import AppInstallation
 from pintuan.deals.models import Deal
+from pintuan.deals.service import refuse_problems
 from pintuan.domain.apps import AppPrincipal
-from pintuan.domain.deals import FieldProblem, Vertical
+from pintuan.domain.deals import Vertical
 from pintuan.domain.lifecycle import DealStatus, MerchantStatus, next_deal_status
 from pintuan.domain.offers import OFFER_FIELDS_EDITABLE_WHEN_PUBLISHED, Offer, check_offer
-from pintuan.errors import Conflict, Forbidden, InvalidInput, NotFound
+from pintuan.errors import Conflict, Forbidden, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.pagination import decode_cursor
@@ -118,14 +119,6 @@ _FIELD_OF = {
 }
 
 
-def _refuse(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise InvalidInput(
-            "; ".join(f"{p.field}: {p.message}" for p in problems),
-            extra={"errors": [{"field": p.field, "message": p.message} for p in problems]},
-        )
-
-
 def _offer_deal(
     session: Session, app: AppPrincipal, merchant_id: str, external_id: str
 ) -> Deal | None:
@@ -179,7 +172,7 @@ def publish_offer(
     deal = _offer_deal(session, app, merchant.id, external_id)
     if deal is None:
         starts_at = offer.starts_at or now
-        _refuse(check_offer(offer, merchant.currency, starts_at, now))
+        refuse_problems(check_offer(offer, merchant.currency, starts_at, now))
         created = _insert_offer(session, app, merchant, external_id, offer, starts_at, now)
         if created is not None:
             _event(session, "offer.published", created)
@@ -241,7 +234,7 @@ def _update_offer(
             code="deal_moderated",
         )
     starts_at = offer.starts_at or deal.starts_at
-    _refuse(check_offer(offer, merchant.currency, starts_at, now))
+    refuse_problems(check_offer(offer, merchant.currency, starts_at, now))
     wanted = _columns(offer, starts_at)
     changes = {name: value for name, value in wanted.items() if getattr(deal, name) != value}
     if not changes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pintuan.domain.deals import FieldProblem
+from pintuan.deals.service import refuse_problems
 from pintuan.domain.ledger import fee_for
 from pintuan.domain.pickups import (
     PickupStatus,
@@ -30,7 +30,7 @@ from pintuan.domain.pickups import (
 from pintuan.domain.roles import Principal
 from pintuan.domain.teams import SeatStatus
 from pintuan.domain.vouchers import new_code, normalize_code
-from pintuan.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from pintuan.errors import AppError, Conflict, Forbidden, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
@@ -180,7 +180,6 @@ EARNINGS_OF_LEADER = Sql(
 """,
     handed_over=PickupStatus.HANDED_OVER,
 )
-WALLET_OF = Sql("SELECT currency, balance FROM wallets WHERE user_id = :user_id ORDER BY currency")
 
 
 # ---------------------------------------------------------------------------- records
@@ -286,14 +285,6 @@ def pickup_of_seat(tx: RawTx, seat_id: str) -> PickupView:
     return found[0]
 
 
-def _refuse(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise InvalidInput(
-            "; ".join(f"{p.field}: {p.message}" for p in problems),
-            extra={"errors": [{"field": p.field, "message": p.message} for p in problems]},
-        )
-
-
 def point_day(time_zone: str, now: datetime) -> str:
     """The calendar day at a point (in its time zone) of the instant ``now``."""
     return now.astimezone(zone(time_zone)).date().isoformat()
@@ -320,7 +311,7 @@ def apply_for_point(
         opening_hours=" ".join(application.opening_hours.split()),
         capacity_per_day=application.capacity_per_day,
     )
-    _refuse(application_problems(application))
+    refuse_problems(application_problems(application))
     point_id = new_id("pp")
     tx.execute(
         INSERT_POINT,
@@ -644,8 +635,3 @@ def earnings_of_leader(tx: RawTx, user_id: str) -> list[Earnings]:
         Earnings(e.currency, int(e.orders), int(e.amount))
         for e in tx.all_as(Earnings, EARNINGS_OF_LEADER, {"leader_id": user_id})
     ]
-
-
-def wallet_of(tx: RawTx, user_id: str) -> list[tuple[str, int]]:
-    """The leader's wallet balances, per currency (where commissions go)."""
-    return [(str(c), int(b)) for c, b in tx.all(WALLET_OF, {"user_id": user_id})]
