@@ -14,7 +14,9 @@ from httpx import Response
 from pintuan.accounts import service as accounts
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
+from pintuan.domain.autofill import AutoFill
 from pintuan.domain.deals import Vertical
+from pintuan.domain.ladder import Tier
 from pintuan.domain.rewards import LeaderReward
 from pintuan.domain.roles import Principal, Role
 from pintuan.domain.vouchers import VoucherTerms, new_code
@@ -138,6 +140,10 @@ def create_deal(
     leader_reward: LeaderReward | None = None,
     lottery_winners: int | None = None,
     referral_commission_bps: int = 0,
+    ladder: tuple[Tier, ...] | None = None,
+    tipping_point: int | None = None,
+    ends_at: datetime | None = None,
+    auto_fill: AutoFill | None = None,
 ) -> Deal:
     staff = Principal("usr_system", Role.MERCHANT, "Staff", "en", "UTC", frozenset({merchant.id}))
     now = utc_now()
@@ -152,7 +158,7 @@ def create_deal(
         stock=stock,
         per_user_limit=per_user_limit,
         starts_at=starts_at or now,
-        ends_at=now + timedelta(days=7),
+        ends_at=ends_at or now + timedelta(days=7),
         new_shoppers_only=new_shoppers_only,
         leader_price=Money(leader_price, merchant.currency) if leader_price is not None else None,
         allow_solo=allow_solo,
@@ -161,6 +167,9 @@ def create_deal(
         leader_reward=leader_reward,
         lottery_winners=lottery_winners,
         referral_commission_bps=referral_commission_bps,
+        ladder=ladder,
+        tipping_point=tipping_point,
+        auto_fill=auto_fill,
     )
 
     def work(session: Any) -> Deal:

@@ -24,6 +24,7 @@ from pintuan.apps.api import router as apps_router
 from pintuan.audit.api import ledger_router as ledger_check_router
 from pintuan.audit.api import router as audit_router
 from pintuan.auditlog.api import router as audit_log_router
+from pintuan.bargains.api import router as bargains_router
 from pintuan.bootstrap import build_services
 from pintuan.commissions.api import router as commissions_router
 from pintuan.config import Environment, Settings, get_settings
@@ -34,6 +35,7 @@ from pintuan.events.watch import watch_outbox
 from pintuan.feed.api import clicks_router as feed_clicks_router
 from pintuan.feed.api import router as feed_router
 from pintuan.feed.serving import FeedRuntime
+from pintuan.fills.api import router as fills_router
 from pintuan.fulfilment.api import router as fulfilment_router
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
@@ -156,6 +158,8 @@ def create_app(
         vouchers_router,
         commissions_router,
         pickups_router,
+        fills_router,
+        bargains_router,
         metrics_router,
         apps_router,
         webhooks_router,

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # Addresses and networks (CIDR) of proxies whose X-Forwarded-For is believed; none by default.
     # Comma-separated (``10.0.0.0/8,127.0.0.1``) or a JSON list.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Bargains: an account younger than new_account_hours helps cut at most
+    # new_account_cuts_per_day bargains in any 24 hours; one network address makes at most
+    # cuts_per_address_per_day cuts in any 24 hours, all its accounts together.
+    bargain_new_account_hours: int = Field(default=24, ge=0, le=8760)
+    bargain_new_account_cuts_per_day: int = Field(default=1, ge=0, le=1000)
+    bargain_cuts_per_address_per_day: int = Field(default=20, ge=1, le=1_000_000)
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # How long a request holds its key before another may take it over (a crashed process).

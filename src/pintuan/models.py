@@ -4,11 +4,13 @@ from pintuan.accounts.models import ApiToken, LoginThrottle, RateLimitCounter, U
 from pintuan.apps.models import App, AppInstallation, AppSecret, OAuthCode, OAuthToken
 from pintuan.audit.models import AuditRun
 from pintuan.auditlog.models import AuditEntry
+from pintuan.bargains.models import Bargain, BargainCut, BargainTerms
 from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
 from pintuan.feed.state import FeedConfig, FeedCursor
+from pintuan.fills.models import FillBudget
 from pintuan.fulfilment.models import Address, Shipment
 from pintuan.growth.models import GrowthDaily, GrowthRollup, GrowthSample
 from pintuan.idempotency.models import IdempotencyKey
@@ -57,6 +59,9 @@ __all__ = [
     "AttributionCursor",
     "AuditEntry",
     "AuditRun",
+    "Bargain",
+    "BargainCut",
+    "BargainTerms",
     "Base",
     "Commission",
     "CommissionRate",
@@ -70,6 +75,7 @@ __all__ = [
     "FeedModel",
     "FeedPlacement",
     "FeedReward",
+    "FillBudget",
     "GrowthDaily",
     "GrowthRollup",
     "GrowthSample",

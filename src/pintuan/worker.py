@@ -39,6 +39,7 @@ import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.service import forget_old_attempts
+from pintuan.bargains import tasks as bargain_tasks
 from pintuan.deals import tasks as deal_tasks
 from pintuan.domain.payments import (
     PaymentProvider,
@@ -57,7 +58,7 @@ from pintuan.ledger import commissions, findings
 from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
-from pintuan.payments import endings, lottery, rewards
+from pintuan.payments import endings, ladder, lottery, rewards
 from pintuan.payments import refunds as refund_calls
 from pintuan.payments import service as payments
 from pintuan.pickups import tasks as pickup_tasks
@@ -97,6 +98,7 @@ class TickReport:
     vouchers_expired: int = 0
     leaders_rewarded: int = 0
     lottery_refunds: int = 0
+    ladder_refunds: int = 0
     pickups_unclaimed: int = 0
     commissions_frozen: int = 0
 
@@ -136,6 +138,7 @@ DUE = Sql(
         AS vouchers,
       EXISTS (SELECT 1 FROM teams WHERE leader_reward_due) AS rewards,
       EXISTS (SELECT 1 FROM teams WHERE lottery_refunds_due) AS lottery,
+      EXISTS (SELECT 1 FROM teams WHERE ladder_refunds_due) AS ladder,
       EXISTS (SELECT 1 FROM pickups WHERE status IN ('waiting', 'arrived')
               AND claim_due_at <= :now) AS pickups
 """,  # noqa: S608 - ops.lag's own text, no outside input
@@ -160,6 +163,7 @@ class Due(OldestDue):
     vouchers: bool | int
     rewards: bool | int
     lottery: bool | int
+    ladder: bool | int
     pickups: bool | int
 
 
@@ -262,6 +266,13 @@ class Worker:
                 self._attempt("lottery", db.run_raw_sync, lottery.refund_losers, utc_now(), batch)
                 or 0
             )
+        if due.ladder:
+            report.ladder_refunds = (
+                self._attempt(
+                    "ladder", db.run_raw_sync, ladder.refund_differences, utc_now(), batch
+                )
+                or 0
+            )
         if due.pickups:
             report.pickups_unclaimed = (
                 self._attempt(
@@ -280,6 +291,7 @@ class Worker:
             or report.vouchers_expired
             or report.leaders_rewarded
             or report.lottery_refunds
+            or report.ladder_refunds
             or report.pickups_unclaimed
         ):
             report.events_dispatched = (
@@ -593,6 +605,8 @@ class Worker:
         self.services.db.run_raw_sync(endings.requeue_unpaid_seats, now, self.batch)
         # Lotteries whose deal ended with no team forming: their seeds may be checked now.
         self.services.db.run_raw_sync(lottery.reveal_seeds, now)
+        # Bargains past their deadline, written down as bought or expired (reads derive both).
+        self.services.db.run_raw_sync(bargain_tasks.close_past_deadline, now, self.batch)
         self.sweep_commissions(now)
         self.services.db.run_sync(delete_expired_keys)
         window = timedelta(seconds=self.services.settings.rate_limit_window_seconds)

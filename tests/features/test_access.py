@@ -122,6 +122,11 @@ def _VOUCHER_CODE(world: World) -> dict[str, Any]:  # noqa: N802 - a body, like 
     return {"code": world.voucher_code}
 
 
+_BARGAIN_TERMS = {
+    "floor_price": {"amount": 1000, "currency": "USD"},
+    "helpers": 5,
+    "hours": 24,
+}
 _POINT_APPLICATION = {
     "name": "Maple Court lobby",
     "address": "12 Maple Court",
@@ -173,6 +178,9 @@ _MERCHANT_PAGE = {
 }
 _APPLICATION_PAGE = {**_MERCHANT_PAGE, "slug": "matrix-stall", "pitch": "Noodles"}
 _WITHDRAWAL_PAGE = {"amount": "1.00", "currency": "USD", "destination": "IBAN DE89 3704"}
+_FILL_BUDGET = {"limit": {"amount": 1000, "currency": "USD"}}
+_FILL_BUDGET_PAGE = {"limit": "10.00"}
+_PLATFORM_BUDGET_PAGE = {"currency": "USD", "limit": "10.00"}
 
 # One row per route; the outcomes are for, in this order:
 #   anonymous   shopper   other_shopper   staff   other_staff   operator
@@ -268,6 +276,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # referral commissions: one's own; a merchant's for its staff and operators
     ("GET", "/v1/me/commissions"): rule("401 ok ok ok ok ok"),
     ("GET", "/v1/merchants/{merchant_id}/commissions"): rule("401 404 404 ok 404 ok"),
+    # auto-fill budgets: a merchant's by its staff (and operators), the platform's by operators
+    ("GET", "/v1/merchants/{merchant_id}/fill-budget"): rule("401 404 404 ok 404 ok"),
+    ("PUT", "/v1/merchants/{merchant_id}/fill-budget"): rule("401 404 404 ok 404 ok", _FILL_BUDGET),
+    ("GET", "/v1/merchants/{merchant_id}/filled-teams"): rule("401 404 404 ok 404 ok"),
+    ("GET", "/v1/ops/fill-budget"): rule("401 403 403 403 403 ok"),
+    ("PUT", "/v1/ops/fill-budget"): rule("401 403 403 403 403 ok", _FILL_BUDGET),
+    ("GET", "/v1/ops/filled-teams"): rule("401 403 403 403 403 ok"),
     ("POST", "/v1/payouts/{payout_id}/status"): rule(
         "401 403 403 403 403 404", {"status": "sent"}, payout_id="po_none"
     ),
@@ -368,6 +383,23 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/seats/{seat_id}/pickup"): rule("401 404 404 404 404 404"),
     ("POST", "/v1/pickups/handover"): rule("401 404 404 404 404 404", {"code": "ZZZZZ-ZZZZZ"}),
     ("GET", "/v1/me/pickup-earnings"): rule("401 ok ok ok ok ok"),
+    # Bargains: a deal's terms are its merchant's to set (readable with the deal; the seeded
+    # deal has none); anyone signed in opens one; a bargain is read by its link, cut by friends
+    # and bought by its owner (none of the callers owns the unknown bargain asked for here).
+    ("PUT", "/v1/deals/{deal_id}/bargain"): rule("401 403 403 ok 403 ok", _BARGAIN_TERMS),
+    ("GET", "/v1/deals/{deal_id}/bargain"): rule("404 404 404 404 404 404"),
+    ("DELETE", "/v1/deals/{deal_id}/bargain"): rule("401 403 403 ok 403 ok"),
+    ("POST", "/v1/deals/{deal_id}/bargains"): rule("401 ok ok ok ok ok"),
+    ("GET", "/v1/bargains/{bargain_id}"): rule(
+        "404 404 404 404 404 404", bargain_id="bargain_unknown"
+    ),
+    ("GET", "/v1/me/bargains"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/bargains/{bargain_id}/cuts"): rule(
+        "401 404 404 404 404 404", bargain_id="bargain_unknown"
+    ),
+    ("POST", "/v1/bargains/{bargain_id}/purchase"): rule(
+        "401 404 404 404 404 404", bargain_id="bargain_unknown"
+    ),
     ("GET", "/v1/merchants/{merchant_id}/shipments"): rule("401 404 404 ok 404 ok"),
     ("POST", "/v1/merchants/{merchant_id}/shipments/bulk"): rule(
         "401 404 404 ok 404 ok", _BULK_SHIPMENTS
@@ -428,6 +460,17 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "login ok ok ok ok ok", {"code": "ZZZZZ-ZZZZZ"}, point_id="pp_unknown"
     ),
     ("POST", "/seats/{seat_id}/received"): rule("login ok 404 404 404 404"),
+    ("GET", "/bargains"): rule("login ok ok ok ok ok"),
+    ("GET", "/bargains/{bargain_id}"): rule(
+        "404 404 404 404 404 404", bargain_id="bargain_unknown"
+    ),
+    ("POST", "/deals/{deal_id}/bargains"): rule("login ok ok ok ok ok"),
+    ("POST", "/bargains/{bargain_id}/cuts"): rule(
+        "login 404 404 404 404 404", bargain_id="bargain_unknown"
+    ),
+    ("POST", "/bargains/{bargain_id}/purchase"): rule(
+        "login 404 404 404 404 404", bargain_id="bargain_unknown"
+    ),
     # consoles: a merchant's to its staff (and operators), the operator's to operators
     ("GET", "/console"): rule("login 403 403 ok ok ok"),
     ("GET", "/console/merchants/{merchant_id}"): rule("login 403 403 ok 403 ok"),
@@ -440,6 +483,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "login 403 403 ok 403 ok", {"title": "Renamed"}
     ),
     ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/{action}"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("GET", "/console/merchants/{merchant_id}/deals/{deal_id}/bargain"): rule(
+        "login 403 403 ok 403 ok"
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/bargain"): rule(
+        "login 403 403 ok 403 ok", {"floor": "10.00", "helpers": "5", "hours": "24"}
+    ),
+    ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/bargain/remove"): rule(
         "login 403 403 ok 403 ok"
     ),
     ("POST", "/console/merchants/{merchant_id}/deals/{deal_id}/images"): rule(
@@ -591,6 +643,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/me/commissions"): rule("login ok ok ok ok ok"),
     ("GET", "/console/merchants/{merchant_id}/commissions"): rule("login 403 403 ok 403 ok"),
     ("GET", "/console/operator/withdrawals"): rule("login 403 403 403 403 ok"),
+    ("GET", "/console/merchants/{merchant_id}/fill-budget"): rule("login 403 403 ok 403 ok"),
+    ("POST", "/console/merchants/{merchant_id}/fill-budget"): rule(
+        "login 403 403 ok 403 ok", _FILL_BUDGET_PAGE
+    ),
+    ("GET", "/console/operator/fill-budget"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/fill-budget"): rule(
+        "login 403 403 403 403 ok", _PLATFORM_BUDGET_PAGE
+    ),
     ("POST", "/console/operator/withdrawals/{payout_id}/{to}"): rule(
         "login 403 403 403 403 404", payout_id="po_none", to="sent"
     ),

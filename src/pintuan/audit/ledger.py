@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pintuan.audit.fills import platform_fills
 from pintuan.audit.pickups import pickup_breaches, pickup_commissions_paid
 from pintuan.audit.refunds import AFTER_SUCCESS, check_refunds_and_disputes, taken_back
 from pintuan.commissions.models import Commission
@@ -249,6 +250,9 @@ def _merchants_are_owed_what_was_paid(session: Session, report: LedgerReport) ->
         .group_by(Deal.merchant_id, Payment.currency)
     ):
         paid[(merchant_id, currency)] += int(amount)
+    # Teams the platform's budget filled: it paid their missing seats (audit/fills.py).
+    for key, amount in platform_fills(session).items():
+        paid[key] += amount
     for key, amount in taken_back(session).items():
         paid[key] -= amount
     accounted: dict[tuple[str, str], int] = defaultdict(int)

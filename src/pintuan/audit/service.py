@@ -13,7 +13,11 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement, Subquery
 
+from pintuan.audit.bargains import INVARIANT as BARGAINS
+from pintuan.audit.bargains import bargain_breaches
 from pintuan.audit.facts import check_facts
+from pintuan.audit.fills import fill_breaches
+from pintuan.audit.ladder import ladder_breaches, tipping_breaches
 from pintuan.audit.ledger import check_ledger
 from pintuan.audit.refunds import refunds_in_limbo
 from pintuan.deals.models import Deal
@@ -37,10 +41,14 @@ def audit_database(session: Session, grace: timedelta = MONEY_GRACE) -> list[Bre
         *_deal_stock(session),
         *_per_user_limits(session),
         *_ended_teams(session),
+        *(Breach("4 a team ends once, whole", d) for d in ladder_breaches(session)),
+        *(Breach("4 a team ends once, whole", d) for d in tipping_breaches(session)),
+        *(Breach("4 a team ends once, whole", d) for d in fill_breaches(session)),
         *_money_in_limbo(session, grace),
         *(Breach("5 no money in limbo", d) for d in refunds_in_limbo(session, utc_now() - grace)),
         *(Breach(b.invariant, b.detail) for b in check_ledger(session).breaches),
         *(Breach(f.invariant, f.detail) for f in check_facts(session)),
+        *(Breach(BARGAINS, d) for d in bargain_breaches(session)),
     ]
 
 
@@ -140,13 +148,17 @@ def _ended_teams(session: Session) -> list[Breach]:
             func.coalesce(unsettled, 0),
         )
         .outerjoin(Seat, Seat.team_id == Team.id)
-        .group_by(Team.id, Team.status, Team.team_size)
+        .group_by(Team.id, Team.status, Team.team_size, Team.min_size, Team.filled_seats)
         .having(
             or_(
                 and_(
                     Team.status == "succeeded",
                     or_(
-                        func.coalesce(confirmed, 0) != Team.team_size,
+                        # A ladder team succeeds from its first tier (min_size) up; a filled
+                        # team's missing seats were paid by a budget.
+                        func.coalesce(confirmed, 0) + Team.filled_seats > Team.team_size,
+                        func.coalesce(confirmed, 0) + Team.filled_seats
+                        < func.coalesce(Team.min_size, Team.team_size),
                         func.coalesce(unsettled, 0) > 0,
                     ),
                 ),

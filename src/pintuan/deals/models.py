@@ -96,6 +96,18 @@ class Deal(Base):
     referral_commission_bps: Mapped[int] = mapped_column(
         Integer, default=0, server_default=text("0")
     )
+    # A ladder deal (``domain/ladder.py``): its tiers beyond the first (``team_size`` at the
+    # group price), as ``[[size, price], ...]``; its teams fill up to the last tier's size.
+    ladder: Mapped[list[list[int]] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # A deal with a tipping point (``domain/ladder.py``): it sells only if this many seats of
+    # full, paid teams are reached by its end; when they were (None: not yet, or never).
+    tipping_point: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tipped_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Honest auto-fill (``domain/autofill.py``): a team whose window ends at most this many paid
+    # seats short succeeds with them filled by the merchant's or the platform's budget. Both
+    # None: no auto-fill.
+    auto_fill_seats: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    auto_fill_funded_by: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -110,7 +122,18 @@ class Deal(Base):
             "leader_price_amount IS NULL OR leader_price_amount BETWEEN 0 AND group_price_amount",
             name="leader_price",
         ),
-        CheckConstraint("team_size BETWEEN 2 AND 100", name="team_size"),
+        CheckConstraint(
+            "team_size BETWEEN 2 AND 100 OR (team_size = 1 AND tipping_point IS NOT NULL)",
+            name="team_size",
+        ),
+        CheckConstraint("tipping_point IS NULL OR tipping_point >= 1", name="tipping_point"),
+        CheckConstraint("tipped_at IS NULL OR tipping_point IS NOT NULL", name="tipped"),
+        CheckConstraint(
+            "(auto_fill_seats IS NULL) = (auto_fill_funded_by IS NULL) AND "
+            "(auto_fill_seats IS NULL OR (auto_fill_seats BETWEEN 1 AND 2 "
+            "AND auto_fill_seats < team_size AND auto_fill_funded_by IN ('merchant', 'platform')))",
+            name="auto_fill",
+        ),
         CheckConstraint("team_window_minutes BETWEEN 5 AND 10080", name="team_window"),
         CheckConstraint("committed >= 0 AND committed <= stock", name="committed_within_stock"),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit"),

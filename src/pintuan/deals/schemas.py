@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from pintuan.deals.models import Deal
-from pintuan.deals.service import DealDraft, leader_reward_of
+from pintuan.deals.service import DealDraft, auto_fill_of, ladder_of, leader_reward_of
+from pintuan.domain.autofill import MAX_FILLED_SEATS, AutoFill, FundedBy
 from pintuan.domain.commissions import MAX_REFERRAL_BPS
 from pintuan.domain.deals import Vertical
+from pintuan.domain.ladder import MAX_TIERS, MAX_TIPPING_POINT, Tier
 from pintuan.domain.pickups import MAX_COMMISSION_BPS, MAX_UNCLAIMED_DAYS, PickupTerms
 from pintuan.domain.rewards import LeaderReward, RewardKind
 from pintuan.domain.vouchers import MAX_LOCATIONS, MAX_VALID_DAYS, SettleOn, VoucherTerms
@@ -29,7 +31,9 @@ ImageUrls = Annotated[
         "refused, since pages show only their own origin's pictures).",
     ),
 ]
-TeamSize = Annotated[int, Field(ge=2, le=100)]
+TeamSize = Annotated[
+    int, Field(ge=1, le=100, description="Seats per team; 1 only with a tipping point")
+]
 TeamWindow = Annotated[int, Field(ge=5, le=10080)]
 Stock = Annotated[int, Field(ge=1, le=10_000_000)]
 PerUserLimit = Annotated[int, Field(ge=1, le=1000)]
@@ -154,6 +158,70 @@ class PickupTermsOut(BaseModel):
     unclaimed_days: int
 
 
+class LadderTierIn(StrictModel):
+    """A ladder's tier beyond the first: a team that reaches ``size`` members pays ``price``
+    each (the difference is refunded after success)."""
+
+    size: int = Field(ge=2, le=100)
+    price: MoneyIn
+
+
+class LadderTierOut(BaseModel):
+    size: int
+    price: MoneyOut
+
+
+def _tiers(tiers: list[LadderTierIn] | None, field: str) -> tuple[Tier, ...] | None:
+    if tiers is None:
+        return None
+    found = []
+    for index, tier in enumerate(tiers):
+        money = tier.price.to_money()
+        found.append(Tier(tier.size, money.amount))
+        if index and money.currency != tiers[0].price.currency:
+            raise field_error(f"{field}[{index}].price.currency", "all tiers in one currency")
+    return tuple(found)
+
+
+Ladder = Annotated[
+    list[LadderTierIn],
+    Field(
+        max_length=MAX_TIERS,
+        description="A ladder team (阶梯团): tiers beyond the first (team_size at group_price), "
+        "larger and cheaper; a team fills up to the last tier, succeeds from the first, and "
+        "everyone pays the tier reached",
+    ),
+]
+TippingPoint = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_TIPPING_POINT,
+        description="The deal sells only if this many seats of full, paid teams are reached by "
+        "its end; until then payments are held (a team size of 1 makes it a plain group "
+        "purchase)",
+    ),
+]
+
+
+class AutoFillIn(StrictModel):
+    """Honest auto-fill: a team whose window ends at most ``seats`` paid seats short succeeds
+    with them filled by the merchant's or the platform's budget (``PUT
+    /v1/merchants/{id}/fill-budget``, ``PUT /v1/ops/fill-budget``), shown as filled by them,
+    never as members; without enough budget it fails as any team."""
+
+    seats: int = Field(ge=1, le=MAX_FILLED_SEATS)
+    funded_by: FundedBy
+
+    def to_fill(self) -> AutoFill:
+        return AutoFill(self.seats, self.funded_by)
+
+
+class AutoFillOut(BaseModel):
+    seats: int
+    funded_by: FundedBy
+
+
 ReferralBps = Annotated[
     int,
     Field(
@@ -200,6 +268,9 @@ class DealIn(StrictModel):
         default=None, description="Collected at pickup points (goods only; no vouchers)"
     )
     referral_commission_bps: ReferralBps = 0
+    ladder: Ladder | None = None
+    tipping_point: TippingPoint | None = None
+    auto_fill: AutoFillIn | None = None
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -227,7 +298,15 @@ class DealIn(StrictModel):
             lottery_winners=self.lottery.winners if self.lottery else None,
             pickup=self.pickup.to_terms() if self.pickup else None,
             referral_commission_bps=self.referral_commission_bps,
+            ladder=self._ladder_in_currency(),
+            tipping_point=self.tipping_point,
+            auto_fill=self.auto_fill.to_fill() if self.auto_fill else None,
         )
+
+    def _ladder_in_currency(self) -> tuple[Tier, ...] | None:
+        if self.ladder and self.ladder[0].price.currency != self.group_price.currency:
+            raise field_error("ladder[0].price.currency", "must be the group price's currency")
+        return _tiers(self.ladder, "ladder")
 
 
 class DealPatch(StrictModel):
@@ -260,6 +339,11 @@ class DealPatch(StrictModel):
         default=None, description="null: not a pickup deal (drafts only)"
     )
     referral_commission_bps: ReferralBps | None = None
+    ladder: Ladder | None = Field(default=None, description="null: no ladder (drafts only)")
+    tipping_point: TippingPoint | None = Field(
+        default=None, description="null: no tipping point (drafts only)"
+    )
+    auto_fill: AutoFillIn | None = Field(default=None, description="null: none (drafts only)")
 
     def to_changes(self) -> dict[str, Any]:
         """The fields sent, in the shapes ``update_deal`` takes (prices as Money, addresses as
@@ -279,6 +363,17 @@ class DealPatch(StrictModel):
                 continue
             if name == "pickup":
                 changes[name] = value.to_terms() if value is not None else None
+                continue
+            if name == "ladder":
+                changes[name] = _tiers(value, "ladder")
+                if value:  # checked against the deal's currency by update_deal
+                    changes["ladder_currency"] = value[0].price.currency
+                continue
+            if name == "tipping_point":
+                changes[name] = value
+                continue
+            if name == "auto_fill":
+                changes[name] = value.to_fill() if value is not None else None
                 continue
             if value is None:
                 raise field_error(name, "cannot be null; leave the field out to keep it")
@@ -319,6 +414,10 @@ class DealOut(BaseModel):
     lottery: LotteryOut | None
     pickup: PickupTermsOut | None
     referral_commission_bps: int
+    ladder: list[LadderTierOut] | None
+    tipping_point: int | None
+    tipped_at: datetime | None
+    auto_fill: AutoFillOut | None
 
     @classmethod
     def of(cls, deal: Deal) -> DealOut:
@@ -368,4 +467,14 @@ class DealOut(BaseModel):
             if (reward := leader_reward_of(deal))
             else None,
             referral_commission_bps=deal.referral_commission_bps,
+            ladder=[
+                LadderTierOut(size=t.size, price=MoneyOut.of(t.price, deal.currency)) for t in tiers
+            ]
+            if (tiers := ladder_of(deal)) is not None
+            else None,
+            tipping_point=deal.tipping_point,
+            tipped_at=deal.tipped_at,
+            auto_fill=AutoFillOut(seats=fill.seats, funded_by=fill.funded_by)
+            if (fill := auto_fill_of(deal))
+            else None,
         )

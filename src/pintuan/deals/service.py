@@ -6,13 +6,22 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Integer, String, and_, column, or_, select, table, update
 from sqlalchemy.orm import Session
 
 from pintuan.auditlog import service as auditlog
 from pintuan.deals.models import Deal
 from pintuan.domain import lottery
+from pintuan.domain.autofill import AutoFill, FundedBy, auto_fill_problems
 from pintuan.domain.deals import DealSort, DealTerms, FieldProblem, Vertical, check_deal_terms
+from pintuan.domain.ladder import (
+    Tier,
+    ladder_problems,
+    options_clash,
+    tiers_as_json,
+    tiers_from_json,
+    tipping_problems,
+)
 from pintuan.domain.lifecycle import (
     DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED,
     DealStatus,
@@ -27,6 +36,7 @@ from pintuan.domain.vouchers import VoucherTerms, voucher_terms_problems
 from pintuan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pintuan.kit.ids import new_id
 from pintuan.kit.money import Money
+from pintuan.kit.orm import UtcDateTime
 from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.time import ensure_utc, utc_now
 from pintuan.merchants.models import Merchant
@@ -68,6 +78,12 @@ class DealDraft:
     pickup: PickupTerms | None = None
     # What the sharer whose share brought a seat earns of what it paid (basis points; 0: none).
     referral_commission_bps: int = 0
+    # A ladder deal's tiers beyond the first (``team_size`` at the group price); None: no ladder.
+    ladder: tuple[Tier, ...] | None = None
+    # Paid seats of full teams the deal needs by its end to sell at all; None: no tipping point.
+    tipping_point: int | None = None
+    # Teams ending one or two paid seats short filled by a budget; None: they fail.
+    auto_fill: AutoFill | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,56 @@ def refuse_problems(problems: list[FieldProblem]) -> None:
 def _refuse_lottery(winners: int | None, team_size: int) -> None:
     if winners is not None:
         refuse_problems(winners_problems(winners, team_size))
+
+
+def _refuse_ladder_and_tipping(
+    *,
+    ladder: tuple[Tier, ...] | None,
+    tipping_point: int | None,
+    team_size: int,
+    group_price: int,
+    stock: int,
+    lottery_winners: int | None,
+) -> None:
+    problems = options_clash(
+        ladder=ladder is not None,
+        tipping=tipping_point is not None,
+        lottery=lottery_winners is not None,
+        team_size=team_size,
+    )
+    if ladder is not None:
+        problems += ladder_problems(team_size, group_price, ladder)
+    if tipping_point is not None:
+        problems += tipping_problems(tipping_point, stock)
+    refuse_problems(problems)
+
+
+def _refuse_auto_fill(
+    fill: AutoFill | None, team_size: int, *, ladder: bool, tipping: bool, lottery: bool
+) -> None:
+    if fill is None:
+        return
+    problems = auto_fill_problems(fill, team_size)
+    for clash, words in (
+        (ladder, "a ladder"),
+        (tipping, "a tipping point"),
+        (lottery, "a lottery"),
+    ):
+        if clash:
+            problems.append(FieldProblem("auto_fill", f"a deal with {words} fills no seats"))
+    refuse_problems(problems)
+
+
+def auto_fill_of(deal: Deal) -> AutoFill | None:
+    """A deal's auto-fill, or None."""
+    if deal.auto_fill_seats is None or deal.auto_fill_funded_by is None:
+        return None
+    return AutoFill(deal.auto_fill_seats, FundedBy(deal.auto_fill_funded_by))
+
+
+def ladder_of(deal: Deal) -> tuple[Tier, ...] | None:
+    """A ladder deal's tiers beyond the first, or None."""
+    return tiers_from_json(deal.ladder) if deal.ladder is not None else None
 
 
 def _refuse_reward(reward: LeaderReward | None) -> None:
@@ -181,6 +247,21 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     _refuse_reward(draft.leader_reward)
     _refuse_lottery(draft.lottery_winners, draft.team_size)
     _refuse_pickup_terms(draft.pickup, draft.vertical.value, draft.voucher is not None)
+    _refuse_ladder_and_tipping(
+        ladder=draft.ladder,
+        tipping_point=draft.tipping_point,
+        team_size=draft.team_size,
+        group_price=draft.group_price.amount,
+        stock=draft.stock,
+        lottery_winners=draft.lottery_winners,
+    )
+    _refuse_auto_fill(
+        draft.auto_fill,
+        draft.team_size,
+        ladder=draft.ladder is not None,
+        tipping=draft.tipping_point is not None,
+        lottery=draft.lottery_winners is not None,
+    )
     now = utc_now()
     deal = Deal(
         id=new_id("deal"),
@@ -211,6 +292,10 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         pickup_commission_bps=draft.pickup.commission_bps if draft.pickup else None,
         pickup_unclaimed_days=draft.pickup.unclaimed_days if draft.pickup else None,
         referral_commission_bps=draft.referral_commission_bps,
+        ladder=tiers_as_json(draft.ladder) if draft.ladder is not None else None,
+        tipping_point=draft.tipping_point,
+        auto_fill_seats=draft.auto_fill.seats if draft.auto_fill else None,
+        auto_fill_funded_by=draft.auto_fill.funded_by.value if draft.auto_fill else None,
         merchant_suspended=merchant.status == MerchantStatus.SUSPENDED,
         created_at=now,
         updated_at=now,
@@ -254,6 +339,8 @@ def update_deal(
 ) -> Deal:
     """Change a deal's fields. Once published, only its copy, stock and end may change."""
     deal = _managed_deal(session, principal, deal_id)
+    changes = dict(changes)
+    ladder_currency = changes.pop("ladder_currency", None)
     status = DealStatus(deal.status)
     if status == DealStatus.ENDED:
         raise Conflict("An ended deal cannot be changed.", code="deal_not_editable")
@@ -267,6 +354,14 @@ def update_deal(
                 extra={"fields": frozen},
             )
     merchant = get_merchant(session, deal.merchant_id)
+    if ladder_currency is not None and ladder_currency != deal.currency:
+        refuse_problems(
+            [
+                FieldProblem(
+                    "ladder[0].price.currency", f"must be the deal's currency {deal.currency}"
+                )
+            ]
+        )
     terms = DealTerms(
         list_price=Money(deal.list_price_amount, deal.currency),
         group_price=Money(deal.group_price_amount, deal.currency),
@@ -300,6 +395,11 @@ def update_deal(
         elif name == "pickup":
             deal.pickup_commission_bps = value.commission_bps if value is not None else None
             deal.pickup_unclaimed_days = value.unclaimed_days if value is not None else None
+        elif name == "ladder":
+            deal.ladder = tiers_as_json(value) if value is not None else None
+        elif name == "auto_fill":
+            deal.auto_fill_seats = value.seats if value is not None else None
+            deal.auto_fill_funded_by = value.funded_by.value if value is not None else None
         else:
             setattr(deal, name, value)
     # The options must still fit the deal as it now stands, whichever of its fields changed.
@@ -308,9 +408,54 @@ def update_deal(
     _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
     _refuse_lottery(deal.lottery_winners, deal.team_size)
     _refuse_pickup_terms(pickup_terms_of(deal), deal.vertical, deal.voucher is not None)
+    _refuse_ladder_and_tipping(
+        ladder=ladder_of(deal),
+        tipping_point=deal.tipping_point,
+        team_size=deal.team_size,
+        group_price=deal.group_price_amount,
+        stock=deal.stock,
+        lottery_winners=deal.lottery_winners,
+    )
+    _refuse_auto_fill(
+        auto_fill_of(deal),
+        deal.team_size,
+        ladder=deal.ladder is not None,
+        tipping=deal.tipping_point is not None,
+        lottery=deal.lottery_winners is not None,
+    )
+    if "ends_at" in changes:
+        _waiting_teams_follow_the_end(session, deal)
     deal.updated_at = utc_now()
     session.flush()
     return deal
+
+
+# Full, paid teams of an untipped deal wait for its tipping point until its end
+# (domain/ladder.py): when the end moves, so does their wait. The deal's row is written first in
+# the same transaction, so a team that starts waiting meanwhile (under the deal's lock) reads the
+# new end. (The teams' table as this module may name it: teams are a sibling feature.)
+_TEAMS = table(
+    "teams",
+    column("deal_id", String()),
+    column("status", String()),
+    column("paid", Integer()),
+    column("team_size", Integer()),
+    column("expires_at", UtcDateTime()),
+)
+
+
+def _waiting_teams_follow_the_end(session: Session, deal: Deal) -> None:
+    if deal.tipping_point is not None and deal.tipped_at is None:
+        session.flush()
+        session.execute(
+            update(_TEAMS)
+            .where(
+                _TEAMS.c.deal_id == deal.id,
+                _TEAMS.c.status == "forming",
+                _TEAMS.c.paid == _TEAMS.c.team_size,
+            )
+            .values(expires_at=deal.ends_at)
+        )
 
 
 def change_deal_status(

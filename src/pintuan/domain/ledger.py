@@ -110,6 +110,9 @@ class JournalKind(StrEnum):
     # Withdrawals from a wallet (ledger/payouts.py), payouts to a shopper:
     WITHDRAWAL = "withdrawal"
     WITHDRAWAL_RETURN = "withdrawal_return"  # it failed or came back: in the wallet again
+    # Honest auto-fill (domain/autofill.py): the platform pays a filled team's missing seats,
+    # keyed ``<team id>:fill_subsidy``.
+    FILL_SUBSIDY = "fill_subsidy"
 
 
 class JournalStatus(StrEnum):
@@ -257,6 +260,15 @@ def pickup_commission(merchant_id: str, leader_id: str, amount: int) -> list[Ent
     return [
         Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
         Entry(WALLET.format(user_id=leader_id), -amount),
+    ]
+
+
+def fill_subsidy(merchant_id: str, amount: int) -> list[Entry]:
+    """The platform's budget filled a team's missing seats (domain/autofill.py): its own pocket
+    pays the merchant their group price."""
+    return [
+        Entry(PLATFORM_SUBSIDY, amount),
+        Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), -amount),
     ]
 
 

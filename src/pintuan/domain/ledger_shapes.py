@@ -169,6 +169,10 @@ SHAPES: dict[str, Shape] = {
     ),
 }
 
+# Honest auto-fill (domain/autofill.py): the platform's own pocket pays the merchant the group
+# price of a filled team's missing seats.
+SHAPES["fill_subsidy"] = Shape(_legs(("platform_subsidy", D), ("merchant_payable", C)))
+
 # Referral commissions (ledger/commissions.py): from the merchant's payable (which may already
 # have been paid out) into the sharer's frozen account; back to the merchant by refunds before
 # the release, or on to the sharer's wallet at it.

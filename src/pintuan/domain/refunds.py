@@ -35,6 +35,7 @@ class RefundSource(StrEnum):
     REWARD = "reward"  # a deal's reward to the leader of a successful team (domain/rewards.py)
     LOTTERY = "lottery"  # a lottery team's seat that was not drawn (domain/lottery.py)
     PICKUP = "pickup"  # an order nobody collected from its pickup point (domain/pickups.py)
+    LADDER = "ladder"  # a ladder team's member: the difference to the tier reached (ladder.py)
 
 
 class DisputeStatus(StrEnum):

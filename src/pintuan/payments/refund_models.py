@@ -57,7 +57,8 @@ class Refund(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         CheckConstraint(
-            "source IN ('request', 'provider', 'reward', 'lottery', 'pickup')", name="source"
+            "source IN ('request', 'provider', 'reward', 'lottery', 'pickup', 'ladder')",
+            name="source",
         ),
         CheckConstraint("destination IN ('original', 'wallet')", name="destination"),
         CheckConstraint("amount > 0", name="amount_positive"),
@@ -83,6 +84,14 @@ class Refund(Base):
             unique=True,
             sqlite_where=text("source = 'lottery'"),
             postgresql_where=text("source = 'lottery'"),
+        ),
+        # A ladder team's member gets the difference to the tier reached once.
+        Index(
+            "uq_refunds_ladder_seat_id",
+            "seat_id",
+            unique=True,
+            sqlite_where=text("source = 'ladder'"),
+            postgresql_where=text("source = 'ladder'"),
         ),
         Index(
             "ix_refunds_due",

@@ -214,7 +214,13 @@ def refund_seat(
 
 # Refunds decided here (not made at a provider), which go to the wallet when the payer chose it.
 _ASKED_HERE = frozenset(
-    {RefundSource.REQUEST, RefundSource.REWARD, RefundSource.LOTTERY, RefundSource.PICKUP}
+    {
+        RefundSource.REQUEST,
+        RefundSource.REWARD,
+        RefundSource.LOTTERY,
+        RefundSource.PICKUP,
+        RefundSource.LADDER,
+    }
 )
 
 

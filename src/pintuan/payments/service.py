@@ -432,11 +432,10 @@ def _money_arrived(
         return  # a wallet top-up: the money is in the wallet, nothing else waits on it
     if endings.take_repayment(tx, payment_id, seat_id, status, now):
         return  # a confirmed seat paid again, as an operator asked its shopper
+    # A team that succeeds owes its captures in the same step (teams/service.py).
     outcome = teams.mark_seat_paid(tx, seat_id, now, locked=True)
     if not outcome.took_place:
         owed.owe_back_for_payments(tx, [payment_id], now)
-    if outcome.team_succeeded:
-        owed.owe_captures(tx, outcome.team_id, now)
 
 
 @dataclass(frozen=True, slots=True)

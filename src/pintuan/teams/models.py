@@ -51,11 +51,29 @@ class Team(Base):
     lottery_refunds_due: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # A ladder deal's team (``domain/ladder.py``): ``team_size`` is its top tier, and it succeeds
+    # at its window's end with at least ``min_size`` paid seats (the first tier); None: a team
+    # that needs every seat. At success, the price of the tier reached, and whether its members
+    # are owed the difference to what they paid (``payments/ladder.py``).
+    min_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ladder_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ladder_refunds_due: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    # Seats an auto-fill paid for when the window ended (``domain/autofill.py``), and whose
+    # budget: "merchant" or "platform". 0 and None: none.
+    filled_seats: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    filled_by: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('forming', 'succeeded', 'failed')", name="status"),
         CheckConstraint("taken >= 0 AND taken <= team_size", name="taken_within_size"),
         CheckConstraint("paid >= 0 AND paid <= taken", name="paid_within_taken"),
+        CheckConstraint("min_size IS NULL OR min_size BETWEEN 1 AND team_size", name="min_size"),
+        CheckConstraint(
+            "filled_seats BETWEEN 0 AND 2 AND (filled_seats = 0) = (filled_by IS NULL)",
+            name="filled_seats",
+        ),
         # The sweep finds windows that have closed; the deal page finds teams to join.
         Index(
             "ix_teams_forming_expires_at",
@@ -75,6 +93,12 @@ class Team(Base):
             "id",
             sqlite_where=text("lottery_refunds_due"),
             postgresql_where=text("lottery_refunds_due"),
+        ),
+        Index(
+            "ix_teams_ladder_refunds_due",
+            "id",
+            sqlite_where=text("ladder_refunds_due"),
+            postgresql_where=text("ladder_refunds_due"),
         ),
         # Not on `taken`: every join moves it, and an index on it would be rewritten each time.
         Index("ix_teams_deal_id_status", "deal_id", "status"),

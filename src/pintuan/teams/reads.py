@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import User
 from pintuan.deals.models import Deal
+from pintuan.domain.ladder import Ladder, LadderProgress, progress, tiers_from_json
 from pintuan.domain.teams import LIVE_SEATS, SeatStatus, TeamStatus, almost_full
 from pintuan.errors import NotFound
 from pintuan.kit.orm import table_of
@@ -57,6 +58,12 @@ class TeamView:
     solo: bool = False
     # Who leads (or last led) the team: a member while it forms, kept once it has ended.
     leader_name: str = ""
+    # A ladder team's progress through its deal's tiers, in ``currency`` (None: not a ladder).
+    ladder: LadderProgress | None = None
+    currency: str = ""
+    # Seats a budget paid for at the window's end (domain/autofill.py), and whose.
+    filled_seats: int = 0
+    filled_by: str | None = None
 
     @property
     def leader(self) -> Member | None:
@@ -105,6 +112,7 @@ def _team_views(session: Session, found: Sequence[Team]) -> list[TeamView]:
         .where(seats.c.team_id.in_([t.id for t in found]), seats.c.status.in_(_LIVE))
         .order_by(seats.c.is_leader.desc(), seats.c.created_at)
     ).all()
+    ladders = _ladders(session, {t.deal_id for t in found if t.min_size is not None})
     members: dict[str, list[Member]] = {t.id: [] for t in found}
     for r in rows:
         members[r.team_id].append(
@@ -130,9 +138,34 @@ def _team_views(session: Session, found: Sequence[Team]) -> list[TeamView]:
             members[t.id],
             t.solo,
             leaders.get(t.leader_id, ""),
+            progress(
+                ladders[t.deal_id][0],
+                paid=t.paid,
+                taken=t.taken,
+                forming=t.status == TeamStatus.FORMING.value,
+            )
+            if t.deal_id in ladders
+            else None,
+            ladders[t.deal_id][1] if t.deal_id in ladders else "",
+            t.filled_seats,
+            t.filled_by,
         )
         for t in found
     ]
+
+
+def _ladders(session: Session, deal_ids: set[str]) -> dict[str, tuple[Ladder, str]]:
+    """The ladders of these deals, with their currency."""
+    if not deal_ids:
+        return {}
+    return {
+        d.id: (Ladder.of(d.team_size, d.group_price_amount, tiers_from_json(d.ladder)), d.currency)
+        for d in session.execute(
+            select(
+                Deal.id, Deal.team_size, Deal.group_price_amount, Deal.ladder, Deal.currency
+            ).where(Deal.id.in_(deal_ids), Deal.ladder.is_not(None))
+        )
+    }
 
 
 def joinable_teams(session: Session, deal_id: str, now: datetime, limit: int) -> list[TeamView]:
@@ -238,3 +271,19 @@ def owned_seat(session: Session, user_id: str, seat_id: str) -> Seat:
     if seat is None or seat.user_id != user_id:
         raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
     return seat
+
+
+def tipping_seats(session: Session, deal: Deal) -> int | None:
+    """How many paid seats count towards an untipped deal's tipping point: those of its full,
+    paid teams waiting for it (``domain/ladder.py``); None for a deal with no tipping point or
+    one that tipped already."""
+    if deal.tipping_point is None or deal.tipped_at is not None:
+        return None
+    waiting = session.scalar(
+        select(func.coalesce(func.sum(Team.paid), 0)).where(
+            Team.deal_id == deal.id,
+            Team.status == TeamStatus.FORMING.value,
+            Team.paid == Team.team_size,
+        )
+    )
+    return int(waiting or 0)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pintuan.domain.ladder import LadderProgress, Tier
 from pintuan.domain.teams import TeamStatus
 from pintuan.kit.schemas import MoneyOut
 from pintuan.teams.models import Seat
@@ -57,6 +58,36 @@ class MemberOut(BaseModel):
         )
 
 
+class TierOut(BaseModel):
+    size: int
+    price: MoneyOut
+
+    @classmethod
+    def of(cls, tier: Tier, currency: str) -> TierOut:
+        return cls(size=tier.size, price=MoneyOut.of(tier.price, currency))
+
+
+class LadderOut(BaseModel):
+    """A ladder team's progress: every tier (the first is the deal's team size and group
+    price), the one its paid seats reached, and the next with how many more members it needs."""
+
+    tiers: list[TierOut]
+    reached: TierOut | None = Field(description="The tier secured by paid seats")
+    next: TierOut | None = Field(description="The next tier while the team forms")
+    more_needed: int = Field(description="Members still needed for the next tier")
+    secured: bool = Field(description="The first tier is paid: the team can no longer fail")
+
+    @classmethod
+    def of(cls, ladder: LadderProgress, currency: str) -> LadderOut:
+        return cls(
+            tiers=[TierOut.of(t, currency) for t in ladder.tiers],
+            reached=TierOut.of(ladder.reached, currency) if ladder.reached else None,
+            next=TierOut.of(ladder.next, currency) if ladder.next else None,
+            more_needed=ladder.more_needed,
+            secured=ladder.secured,
+        )
+
+
 class TeamOut(BaseModel):
     id: str
     deal_id: str
@@ -73,6 +104,11 @@ class TeamOut(BaseModel):
         description="Who leads the team now: when a leader leaves, the next member by join order"
     )
     members: list[MemberOut]
+    ladder: LadderOut | None = Field(default=None, description="A ladder team's tiers")
+    filled_seats: int = Field(
+        default=0, description="Seats a budget paid for when the window ended (not members)"
+    )
+    filled_by: str | None = Field(default=None, description="merchant or platform")
 
     @classmethod
     def of(cls, team: TeamView) -> TeamOut:
@@ -90,6 +126,9 @@ class TeamOut(BaseModel):
             ended_at=team.ended_at,
             leader=MemberOut.of(team.leader) if team.leader else None,
             members=[MemberOut.of(m) for m in team.members],
+            ladder=LadderOut.of(team.ladder, team.currency) if team.ladder else None,
+            filled_seats=team.filled_seats,
+            filled_by=team.filled_by,
         )
 
     @classmethod

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pintuan.domain.autofill import AutoFill, FundedBy, fill_cost
+from pintuan.domain.ladder import Ladder, tiers_from_json
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import (
     DealState,
@@ -46,6 +48,7 @@ from pintuan.events.service import record_event, record_events
 from pintuan.kit.ids import new_id
 from pintuan.kit.metrics import TEAMS_FAILED, TEAMS_SUCCEEDED, counts_joins
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
+from pintuan.ledger.fills import record_fill_subsidy
 from pintuan.payments import owed
 from pintuan.teams import join_postgres, lottery
 from pintuan.teams.models import Seat
@@ -91,7 +94,7 @@ TAKE_STOCK = """
       {solo}
     RETURNING id AS deal_id, list_price_amount AS list_price, group_price_amount AS group_price,
               leader_price_amount AS leader_price, currency, per_user_limit, team_size,
-              team_window_minutes, ends_at, new_shoppers_only
+              team_window_minutes, ends_at, new_shoppers_only, ladder
 """
 TAKE_STOCK_OF_DEAL = Sql(TAKE_STOCK.format(deal=":deal_id", solo=""), live=DealStatus.LIVE)
 TAKE_STOCK_OF_TEAM = Sql(
@@ -118,9 +121,10 @@ COUNT_SHOPPER = Sql("""
 """)
 INSERT_TEAM = Sql(
     """
-    INSERT INTO teams (id, deal_id, leader_id, status, team_size, taken, paid, expires_at,
-                       created_at, solo)
-    VALUES (:id, :deal_id, :user_id, :forming, :team_size, 1, :paid, :expires_at, :now, :solo)
+    INSERT INTO teams (id, deal_id, leader_id, status, team_size, min_size, taken, paid,
+                       expires_at, created_at, solo)
+    VALUES (:id, :deal_id, :user_id, :forming, :team_size, :min_size, 1, :paid, :expires_at,
+            :now, :solo)
 """,
     forming=TeamStatus.FORMING,
 )
@@ -165,6 +169,7 @@ class _Terms:
     team_window_minutes: int
     ends_at: StoredInstant
     new_shoppers_only: bool | int  # SQLite gives 0/1
+    ladder: object = None  # a ladder deal's tiers beyond the first, as stored
 
 
 @counts_joins("start")
@@ -181,13 +186,17 @@ def start_team(
     team_id = new_id("team")
     # A free leader seat (leader-free deals) has nothing to pay: it is paid as it is taken.
     leader_free = seat_price(terms.group_price, terms.leader_price, is_leader=True) == 0
+    # A ladder team fills up to its top tier, and needs its first (domain/ladder.py).
+    tiers = tiers_from_json(terms.ladder)
+    size = tiers[-1].size if tiers else terms.team_size
     tx.execute(
         INSERT_TEAM,
         {
             "id": team_id,
             "deal_id": deal_id,
             "user_id": user_id,
-            "team_size": terms.team_size,
+            "team_size": size,
+            "min_size": terms.team_size if tiers else None,
             "paid": 1 if leader_free else 0,
             "expires_at": tx.instant(expires_at),
             "now": tx.instant(now),
@@ -197,7 +206,7 @@ def start_team(
     if not _count_shopper(tx, deal_id, user_id, terms.per_user_limit):
         raise limit_refusal(terms.per_user_limit)
     seat = _insert_seat(tx, team_id, terms, user_id, now, hold=hold, is_leader=True)
-    return TeamStart(team_id, deal_id, terms.team_size, expires_at, now, seat)
+    return TeamStart(team_id, deal_id, size, expires_at, now, seat)
 
 
 @counts_joins("solo")
@@ -210,9 +219,39 @@ def buy_alone(
     The same conditional writes as starting a team (stock, then the shopper's count), so the
     deal's stock and the shopper's limit are shared between solo and team purchases.
     """
-    terms = tx.one_as(_Terms, TAKE_STOCK_FOR_SOLO, {"deal_id": deal_id, "now": tx.instant(now)})
+    return _team_of_one(tx, TAKE_STOCK_FOR_SOLO, user_id, deal_id, None, now, hold=hold)
+
+
+@counts_joins("bargain")
+def buy_at_price(
+    tx: RawTx, user_id: str, deal_id: str, price: int, now: datetime, *, hold: timedelta
+) -> TeamStart:
+    """Buy one unit alone at ``price``, a price agreed outside the deal's own terms (the price a
+    bargain reached, ``pintuan.bargains``): a team of one like :func:`buy_alone`, on any live
+    deal, taking stock and counting against the shopper's limit the same way."""
+    if price < 1:
+        raise ValueError("a bought unit costs at least one minor unit")
+    return _team_of_one(tx, TAKE_STOCK_OF_DEAL, user_id, deal_id, price, now, hold=hold)
+
+
+def _team_of_one(
+    tx: RawTx,
+    take_stock: Sql,
+    user_id: str,
+    deal_id: str,
+    price: int | None,
+    now: datetime,
+    *,
+    hold: timedelta,
+) -> TeamStart:
+    terms = tx.one_as(_Terms, take_stock, {"deal_id": deal_id, "now": tx.instant(now)})
     if terms is None:
-        raise solo_refusal(_deal_state(tx, deal_id), now)
+        state = _deal_state(tx, deal_id)
+        raise (
+            solo_refusal(state, now)
+            if take_stock is TAKE_STOCK_FOR_SOLO
+            else deal_refusal(state, now)
+        )
     expires_at = min(
         now + timedelta(minutes=terms.team_window_minutes), tx.read_instant(terms.ends_at)
     )
@@ -224,6 +263,7 @@ def buy_alone(
             "deal_id": deal_id,
             "user_id": user_id,
             "team_size": 1,
+            "min_size": None,
             "paid": 0,
             "expires_at": tx.instant(expires_at),
             "now": tx.instant(now),
@@ -233,7 +273,14 @@ def buy_alone(
     if not _count_shopper(tx, deal_id, user_id, terms.per_user_limit):
         raise limit_refusal(terms.per_user_limit)
     seat = _insert_seat(
-        tx, team_id, terms, user_id, now, hold=hold, is_leader=True, price=terms.list_price
+        tx,
+        team_id,
+        terms,
+        user_id,
+        now,
+        hold=hold,
+        is_leader=True,
+        price=terms.list_price if price is None else price,
     )
     return TeamStart(team_id, deal_id, 1, expires_at, now, seat, solo=True)
 
@@ -466,7 +513,7 @@ PAY_SEAT = Sql(
 COUNT_PAID = Sql(
     """
     UPDATE teams SET paid = paid + 1 WHERE id = :team_id AND status = :forming
-    RETURNING paid, team_size
+    RETURNING paid, team_size, deal_id
 """,
     forming=TeamStatus.FORMING,
 )
@@ -478,13 +525,73 @@ SUCCEED_TEAM = Sql(
     succeeded=TeamStatus.SUCCEEDED,
     forming=TeamStatus.FORMING,
 )
-# What a team's success does beyond confirming its seats: the deal's lottery, vouchers and
-# leader reward, read once.
+# What a team's success does beyond confirming its seats: the deal's lottery, ladder, vouchers
+# and leader reward, read once.
 DEAL_AT_SUCCESS = Sql("""
     SELECT d.id AS deal_id, d.merchant_id, d.voucher, d.lottery_winners, d.lottery_seed,
-           d.leader_reward_kind
+           d.leader_reward_kind, d.ladder, d.team_size, d.group_price_amount AS group_price
     FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
 """)
+# A ladder team's price reached, and whether anyone paid more than it (``payments/ladder.py``).
+SET_LADDER_PRICE = Sql(
+    """
+    UPDATE teams SET ladder_price = :price,
+        ladder_refunds_due = EXISTS (SELECT 1 FROM seats WHERE team_id = :team_id
+                                     AND status = :confirmed AND price_amount > :price)
+    WHERE id = :team_id
+""",
+    confirmed=SeatStatus.CONFIRMED,
+)
+# Ladder teams whose window ended with their first tier paid: they succeed, not fail.
+SECURED = Sql(
+    """
+    SELECT id FROM teams
+    WHERE id IN_LIST(:ids) AND status = :forming AND min_size IS NOT NULL AND paid >= min_size
+    ORDER BY id
+""",
+    forming=TeamStatus.FORMING,
+)
+# Teams whose window ended at most their deal's auto-fill short of paid seats, with at least one
+# paid member (domain/autofill.py): what filling them would cost and whose budget pays.
+FILLABLE = Sql(
+    """
+    SELECT t.id AS team_id, t.team_size - t.paid AS missing, d.group_price_amount AS price,
+           d.currency, d.merchant_id, d.auto_fill_funded_by AS funded_by
+    FROM teams t JOIN deals d ON d.id = t.deal_id
+    WHERE t.id IN_LIST(:ids) AND t.status = :forming AND NOT t.solo
+      AND d.auto_fill_seats IS NOT NULL AND t.paid >= 1
+      AND t.team_size - t.paid BETWEEN 1 AND d.auto_fill_seats
+    ORDER BY t.id
+""",
+    forming=TeamStatus.FORMING,
+)
+# The budget pays only within its limit: the conditional write is the whole decision.
+USE_BUDGET = Sql("""
+    UPDATE fill_budgets
+    SET used_amount = used_amount + :cost, filled_seats = filled_seats + :seats, updated_at = :now
+    WHERE payer = :payer AND currency = :currency AND used_amount + :cost <= limit_amount
+    RETURNING payer
+""")
+MARK_FILLED = Sql(
+    "UPDATE teams SET filled_seats = :seats, filled_by = :funded_by WHERE id = :team_id"
+)
+HELD_SEATS_OF_TEAMS = Sql(
+    "SELECT id FROM seats WHERE team_id IN_LIST(:ids) AND status = :held ORDER BY id",
+    held=SeatStatus.HELD,
+)
+# A deal's tipping point (domain/ladder.py): a full, paid team of an untipped deal waits for it
+# until the deal's end; the seats of waiting teams count towards it.
+TIPPING = Sql("SELECT tipping_point, tipped_at, ends_at FROM deals WHERE id = :deal_id")
+WAIT_FOR_TIP = Sql("UPDATE teams SET expires_at = :ends_at WHERE id = :team_id")
+WAITING_TEAMS = Sql(
+    """
+    SELECT id, paid FROM teams
+    WHERE deal_id = :deal_id AND status = :forming AND paid = team_size
+    ORDER BY id
+""",
+    forming=TeamStatus.FORMING,
+)
+TIP = Sql("UPDATE deals SET tipped_at = :now WHERE id = :deal_id AND tipped_at IS NULL")
 # The team owes its leader the deal's reward (paid by ``payments/rewards.py``).
 OWE_LEADER_REWARD = Sql("UPDATE teams SET leader_reward_due = TRUE WHERE id = :team_id")
 CONFIRM_SEATS = Sql(
@@ -510,6 +617,7 @@ class _SeatRow:
 class _PaidCount:
     paid: int
     team_size: int
+    deal_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,12 +818,73 @@ def fail_teams(
 def close_expired_teams(
     tx: RawTx, due: Sequence[DueTeam], now: datetime
 ) -> tuple[list[str], list[EndedSeat]]:
-    """Fail forming teams whose window has ended (the sweep found them due); returns the teams
-    this call failed and the seats that ended with them."""
+    """End forming teams whose window has ended (the sweep found them due); returns the teams
+    this call ended and the seats that ended with them."""
     if not due:
         return [], []
     _lock_deals_and_teams(tx, [d.deal_id for d in due], [d.team_id for d in due])
-    return fail_teams(tx, [d.team_id for d in due], now)
+    return _end_windows(tx, [d.team_id for d in due], now)
+
+
+def _end_windows(
+    tx: RawTx, team_ids: Sequence[str], now: datetime
+) -> tuple[list[str], list[EndedSeat]]:
+    """Teams whose window ended (locked by the caller): a ladder team whose first tier is paid
+    succeeds with its paid seats, its held ones released (domain/ladder.py); every other fails.
+    Returns the teams ended and the seats that ended with them."""
+    secured: list[str] = tx.all_as(_value, SECURED, {"ids": list(team_ids)})
+    secured += _filled(tx, team_ids, now)
+    released: list[EndedSeat] = []
+    if secured:
+        held: list[str] = tx.all_as(_value, HELD_SEATS_OF_TEAMS, {"ids": secured})
+        released = _end_seats(tx, held, now)
+        for team_id in secured:
+            _succeed_team(tx, team_id, now)
+    failed, ended = fail_teams(tx, [t for t in team_ids if t not in set(secured)], now)
+    return secured + failed, released + ended
+
+
+@dataclass(frozen=True, slots=True)
+class _Fillable:
+    team_id: str
+    missing: int
+    price: int
+    currency: str
+    merchant_id: str
+    funded_by: str
+
+
+def _filled(tx: RawTx, team_ids: Sequence[str], now: datetime) -> list[str]:
+    """The teams among ``team_ids`` that a budget fills (domain/autofill.py): each is marked
+    with its filled seats, counted against the budget within its limit, and, when the platform
+    pays, journalled; returns them (they succeed with their paid seats)."""
+    filled = []
+    for team in tx.all_as(_Fillable, FILLABLE, {"ids": list(team_ids)}):
+        fill = AutoFill(team.missing, FundedBy(team.funded_by))
+        cost = fill_cost(team.missing, int(team.price))
+        granted = tx.one(
+            USE_BUDGET,
+            {
+                "payer": fill.payer(team.merchant_id),
+                "currency": team.currency,
+                "cost": cost,
+                "seats": team.missing,
+                "now": tx.instant(now),
+            },
+        )
+        if granted is None:
+            continue  # no budget, or not enough left: the team fails as any team
+        tx.execute(
+            MARK_FILLED,
+            {"team_id": team.team_id, "seats": team.missing, "funded_by": fill.funded_by.value},
+        )
+        if fill.funded_by is FundedBy.PLATFORM:
+            record_fill_subsidy(tx, team.team_id, team.merchant_id, cost, team.currency, now)
+        record_event(
+            tx, "team.filled", team.team_id, seats=team.missing, funded_by=fill.funded_by.value
+        )
+        filled.append(team.team_id)
+    return filled
 
 
 # ---------------------------------------------------------------------------- paying
@@ -749,7 +918,7 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     team = _team_state(tx, team_id)
     assert team is not None
     if team.status == TeamStatus.FORMING.value and team.expires_at <= now:
-        _, ended = fail_teams(tx, [team_id], now)
+        _, ended = _end_windows(tx, [team_id], now)
         return PaidOutcome(False, team_id, ended=tuple(ended))
     if seat.status != SeatStatus.HELD.value:
         return PaidOutcome(False, team_id)
@@ -761,6 +930,52 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     record_event(tx, "seat.paid", seat_id, team_id=team_id, user_id=user_id)
     if count.paid < count.team_size:
         return PaidOutcome(True, team_id)
+    tipping = tx.one_as(_Tipping, TIPPING, {"deal_id": count.deal_id})
+    assert tipping is not None
+    if tipping.tipping_point is not None and tipping.tipped_at is None:
+        tipped = _wait_or_tip(tx, team_id, count.deal_id, tipping, now)
+        return PaidOutcome(True, team_id, team_succeeded=tipped)
+    _succeed_team(tx, team_id, now)
+    return PaidOutcome(True, team_id, team_succeeded=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tipping:
+    tipping_point: int | None
+    tipped_at: StoredInstant | None
+    ends_at: StoredInstant
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    id: str
+    paid: int
+
+
+def _wait_or_tip(tx: RawTx, team_id: str, deal_id: str, tipping: _Tipping, now: datetime) -> bool:
+    """A team of an untipped deal is full and paid: it waits for the deal's tipping point until
+    the deal's end, unless its seats tip the deal, and then every waiting team succeeds now.
+    The deal's row is locked (SQLite: the one writer), so payments count one at a time and
+    exactly one tips the deal. Returns whether it did."""
+    assert tipping.tipping_point is not None
+    waiting = tx.all_as(_Waiting, WAITING_TEAMS, {"deal_id": deal_id})
+    seats = sum(w.paid for w in waiting)
+    if seats < tipping.tipping_point:
+        tx.execute(WAIT_FOR_TIP, {"team_id": team_id, "ends_at": tipping.ends_at})
+        record_event(tx, "team.waiting", team_id, deal_id=deal_id, seats=seats)
+        return False
+    tx.execute(TIP, {"deal_id": deal_id, "now": tx.instant(now)})
+    record_event(tx, "deal.tipped", deal_id, seats=seats)
+    # Deal first, then the teams in order: the global lock order (this team's lock is held).
+    _lock_deals_and_teams(tx, [deal_id], [w.id for w in waiting])
+    for team in waiting:
+        _succeed_team(tx, team.id, now)
+    return True
+
+
+def _succeed_team(tx: RawTx, team_id: str, now: datetime) -> None:
+    """A forming team succeeds: its paid seats are confirmed, the deal's options at success
+    applied, and its money becomes the merchant's (holds captured, charges earned)."""
     tx.execute(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
     TEAMS_SUCCEEDED.inc()
     confirmed: list[tuple[str, str]] = [
@@ -768,7 +983,7 @@ def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = Fal
     ]
     record_event(tx, "team.succeeded", team_id, member_ids=[user for _, user in confirmed])
     _what_success_brings(tx, team_id, confirmed, now)
-    return PaidOutcome(True, team_id, team_succeeded=True)
+    owed.owe_captures(tx, team_id, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -779,13 +994,17 @@ class _DealAtSuccess:
     lottery_winners: int | None
     lottery_seed: str | None
     leader_reward_kind: str | None
+    ladder: object
+    team_size: int
+    group_price: int
 
 
 def _what_success_brings(
     tx: RawTx, team_id: str, confirmed: list[tuple[str, str]], now: datetime
 ) -> None:
     """The deal's options at a team's success: a lottery's draw first (only its winners keep
-    their seat's purchase and get a voucher), then the vouchers, then the leader's reward."""
+    their seat's purchase and get a voucher), a ladder's tier reached, then the vouchers, then
+    the leader's reward."""
     deal = tx.one_as(_DealAtSuccess, DEAL_AT_SUCCESS, {"team_id": team_id})
     assert deal is not None  # the team just succeeded
     if deal.lottery_winners is not None and deal.lottery_seed is not None:
@@ -793,6 +1012,11 @@ def _what_success_brings(
             tx, team_id, deal.lottery_winners, deal.lottery_seed, [s for s, _ in confirmed]
         )
         confirmed = [(seat, user) for seat, user in confirmed if seat in won]
+    tiers = tiers_from_json(deal.ladder)
+    if tiers:
+        reached = Ladder.of(deal.team_size, deal.group_price, tiers).reached(len(confirmed))
+        assert reached is not None  # a ladder team succeeds from its first tier on
+        tx.execute(SET_LADDER_PRICE, {"team_id": team_id, "price": reached.price})
     terms = voucher_terms_of(deal.voucher)
     if terms is not None:
         issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)

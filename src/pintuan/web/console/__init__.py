@@ -12,11 +12,13 @@ from fastapi import APIRouter
 
 from pintuan.web.console import (
     applications,
+    bargain_terms,
     commissions,
     deal_images,
     developer,
     feed_lab,
     feed_rules,
+    fill_budgets,
     growth,
     merchant,
     operator,
@@ -29,7 +31,8 @@ from pintuan.web.console import (
 )
 
 router = APIRouter(include_in_schema=False)
-# deal_images before merchant: ".../deals/{deal_id}/images" must not match its "/{action}".
+# deal_images and bargain_terms before merchant: ".../deals/{deal_id}/images" and
+# ".../bargain" must not match its "/{action}".
 for _pages in (
     growth,
     feed_lab,
@@ -39,12 +42,14 @@ for _pages in (
     pickup_points,
     operator,
     deal_images,
+    bargain_terms,
     merchant,
     shipping,
     vouchers,
     seat_refunds,
     commissions,
     withdrawals,
+    fill_budgets,
     developer,
 ):
     router.include_router(_pages.router)

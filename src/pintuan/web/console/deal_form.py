@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from pintuan.deals.models import Deal
 from pintuan.deals.schemas import DealIn, DealPatch
-from pintuan.deals.service import DealDraft, leader_reward_of
+from pintuan.deals.service import DealDraft, ladder_of, leader_reward_of
 from pintuan.domain.deals import DealTerms, FieldProblem, check_deal_terms
+from pintuan.domain.ladder import Tier, ladder_problems, options_clash, tipping_problems
 from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealStatus
 from pintuan.domain.lottery import winners_problems
 from pintuan.domain.pickups import PickupTerms, pickup_terms_problems
@@ -55,6 +56,10 @@ FIELDS = (
     "lottery_winners",
     "pickup_commission",
     "pickup_unclaimed_days",
+    "ladder",
+    "tipping_point",
+    "auto_fill_seats",
+    "auto_fill_funded_by",
 )
 CHECKBOXES = ("new_shoppers_only", "allow_solo", "flash_sale")
 PRICES = ("list_price", "group_price", "leader_price")
@@ -68,6 +73,9 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "leader_reward": ("leader_reward", "leader_reward_amount", "leader_reward_percent"),
     "lottery": ("lottery_winners",),
     "pickup": ("pickup_commission", "pickup_unclaimed_days"),
+    "ladder": ("ladder",),
+    "tipping_point": ("tipping_point",),
+    "auto_fill": ("auto_fill_seats", "auto_fill_funded_by"),
 }
 _OPTION_OF = {name: option for option, names in OPTIONS.items() for name in names}
 # The API's names of fields the form calls otherwise, and the form field each is shown next to.
@@ -82,6 +90,9 @@ API_FIELDS: dict[str, str] = {
     "pickup": "pickup_unclaimed_days",
     "pickup.commission_bps": "pickup_commission",
     "pickup.unclaimed_days": "pickup_unclaimed_days",
+    "auto_fill": "auto_fill_seats",
+    "auto_fill.seats": "auto_fill_seats",
+    "auto_fill.funded_by": "auto_fill_funded_by",
 }
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -95,7 +106,7 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "leader_price": N_("Enter the leader's price, or leave it empty."),
     "new_shoppers_only": N_("Tick the box or leave it empty."),
     "allow_solo": N_("Tick the box or leave it empty."),
-    "team_size": N_("A team has 2 to 100 members."),
+    "team_size": N_("A team has 2 to 100 members (1 only with a tipping point)."),
     "team_window_minutes": N_("A team has 5 to 10,080 minutes (a week) to fill."),
     "stock": N_("Stock is 1 to 10,000,000 units."),
     "per_user_limit": N_("A shopper may take 1 to 1,000 units."),
@@ -118,6 +129,13 @@ SCHEMA_MESSAGES: dict[str, str] = {
         "Enter 1 to 30 days, or leave both pickup fields empty when the deal is not collected "
         "at pickup points."
     ),
+    "ladder": N_(
+        "Enter each further tier as size = price, separated by commas, such as "
+        "5 = %(first)s, 10 = %(second)s: larger teams, lower prices."
+    ),
+    "tipping_point": N_("Enter how many paid seats the deal needs, at least 1, or leave it empty."),
+    "auto_fill_seats": N_("Choose how many missing seats may be filled: none, 1 or 2."),
+    "auto_fill_funded_by": N_("Choose whose budget fills them: yours or Pintuan's."),
 }
 
 
@@ -186,6 +204,8 @@ def parse_percent(text: str) -> int:
 
 def form_field(api_field: str) -> str:
     """The form field an API field name (``pickup.commission_bps``) is shown next to."""
+    if api_field.startswith("ladder"):  # ladder[1].price: the one ladder field
+        return "ladder"
     if api_field in API_FIELDS:
         return API_FIELDS[api_field]
     name = api_field.split(".", 1)[0]
@@ -203,6 +223,30 @@ def parse_local(text: str, time_zone: str) -> datetime:
     """A ``datetime-local`` value on the merchant's wall clock as an aware UTC instant."""
     naive = datetime.strptime(text.strip(), _LOCAL_FORMAT)  # noqa: DTZ007 - zone added next
     return naive.replace(tzinfo=ZoneInfo(time_zone)).astimezone(ZoneInfo("UTC"))
+
+
+def ladder_text(tiers: tuple[Tier, ...] | None, currency: str) -> str:
+    """A ladder's further tiers as the form shows them: ``5 = 15.90, 10 = 12.90``."""
+    return ", ".join(f"{t.size} = {amount_text(t.price, currency)}" for t in tiers or ())
+
+
+def parse_ladder(text: str, currency: str) -> list[dict[str, Any]]:
+    """Typed tiers (``5 = 15.90, 10 = 12.90``; commas, semicolons or lines between them) as
+    the API takes them; ``ValueError`` when one is not ``size = price``."""
+    tiers = []
+    for part in re.split(r"[;\n]|,(?=\s*\d+\s*[=:])", text):
+        if not part.strip():
+            continue
+        size, sep, price = part.replace(":", "=").partition("=")
+        if not sep or not size.strip().isdigit():
+            raise ValueError("not size = price")
+        tiers.append(
+            {
+                "size": int(size.strip()),
+                "price": {"amount": parse_amount(price.strip(), currency), "currency": currency},
+            }
+        )
+    return tiers
 
 
 def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
@@ -238,6 +282,10 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         "pickup_unclaimed_days": str(deal.pickup_unclaimed_days)
         if deal.pickup_unclaimed_days is not None
         else "",
+        "ladder": ladder_text(ladder_of(deal), deal.currency),
+        "tipping_point": str(deal.tipping_point) if deal.tipping_point is not None else "",
+        "auto_fill_seats": str(deal.auto_fill_seats) if deal.auto_fill_seats is not None else "",
+        "auto_fill_funded_by": deal.auto_fill_funded_by or "merchant",
     }
 
 
@@ -359,13 +407,71 @@ def _pickup(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None
     return terms if len(terms) == 2 else None
 
 
-_OPTION_READERS = {"leader_reward": _leader_reward, "lottery": _lottery, "pickup": _pickup}
+def _ladder(form: DealForm, currency: str, locale: str) -> list[dict[str, Any]] | None:
+    """The ladder's further tiers as the API takes them; empty: no ladder."""
+    typed = _typed(form, "ladder")
+    if not typed:
+        return None
+    try:
+        return parse_ladder(typed, currency)
+    except ValueError:
+        form.errors["ladder"] = ladder_message(currency, locale)
+        return None
 
 
-def _schema_errors(form: DealForm, invalid: ValidationError, locale: str) -> None:
+def ladder_message(currency: str, locale: str) -> str:
+    return gettext(locale, SCHEMA_MESSAGES["ladder"]) % {
+        "first": example_price(currency),
+        "second": ladder_example(currency),
+    }
+
+
+def ladder_example(currency: str) -> str:
+    """A second, lower sample price for the ladder's hints (``9.99`` beside ``19.99``)."""
+    return amount_text(999 * 10 ** max(exponent(currency) - 2, 0), currency)
+
+
+def _tipping_point(form: DealForm, currency: str, locale: str) -> int | None:
+    """The tipping point as the API takes it; empty: none."""
+    typed = _typed(form, "tipping_point")
+    if not typed:
+        return None
+    if not typed.isdigit():
+        form.errors["tipping_point"] = gettext(locale, SCHEMA_MESSAGES["tipping_point"])
+        return None
+    return int(typed)
+
+
+def _auto_fill(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
+    """The auto-fill as the API takes it; no seats: none (the payer then does not matter)."""
+    seats, funded_by = _typed(form, "auto_fill_seats"), _typed(form, "auto_fill_funded_by")
+    if not seats:
+        return None
+    if seats not in ("1", "2"):
+        form.errors["auto_fill_seats"] = gettext(locale, SCHEMA_MESSAGES["auto_fill_seats"])
+        return None
+    if funded_by not in ("merchant", "platform"):
+        form.errors["auto_fill_funded_by"] = gettext(locale, SCHEMA_MESSAGES["auto_fill_funded_by"])
+        return None
+    return {"seats": int(seats), "funded_by": funded_by}
+
+
+_OPTION_READERS: dict[str, Any] = {
+    "leader_reward": _leader_reward,
+    "lottery": _lottery,
+    "pickup": _pickup,
+    "ladder": _ladder,
+    "tipping_point": _tipping_point,
+    "auto_fill": _auto_fill,
+}
+
+
+def _schema_errors(form: DealForm, invalid: ValidationError, currency: str, locale: str) -> None:
     for problem in invalid.errors():
         name = form_field(".".join(str(part) for part in problem["loc"][:2]))
-        if name in SCHEMA_MESSAGES:
+        if name == "ladder":
+            form.errors.setdefault(name, ladder_message(currency, locale))
+        elif name in SCHEMA_MESSAGES:
             form.errors.setdefault(name, gettext(locale, SCHEMA_MESSAGES[name]))
         else:
             form.form_error = gettext(locale, N_("Some of the details are not valid."))
@@ -380,7 +486,7 @@ def parse_new_deal(
     try:
         body = DealIn(merchant_id=merchant_id, **api)
     except ValidationError as invalid:
-        _schema_errors(form, invalid, locale)
+        _schema_errors(form, invalid, currency, locale)
         _rule_errors(form, currency, time_zone, locale)
         return form, None
     _rule_errors(form, currency, time_zone, locale)
@@ -413,7 +519,7 @@ def parse_deal_changes(
     try:
         patch = DealPatch(**api)
     except ValidationError as invalid:
-        _schema_errors(form, invalid, locale)
+        _schema_errors(form, invalid, deal.currency, locale)
         _rule_errors(form, deal.currency, time_zone, locale, committed=deal.committed)
         return form, None
     _rule_errors(form, deal.currency, time_zone, locale, committed=deal.committed)
@@ -471,6 +577,7 @@ def _rule_errors(
         problems += winners_problems(int(winners), int(size))
     if _typed(form, "pickup_unclaimed_days"):
         problems += pickup_terms_problems(PickupTerms(0, 1), _typed(form, "vertical"), False)
+    problems += _ladder_and_tipping_problems(form, read, currency)
     for problem in problems:
         form.errors.setdefault(
             form_field(problem.field),
@@ -478,10 +585,60 @@ def _rule_errors(
         )
 
 
+def _ladder_and_tipping_problems(
+    form: DealForm, read: dict[str, Any], currency: str
+) -> list[FieldProblem]:
+    """The ladder's and tipping point's rules (domain/ladder.py) on what could be read."""
+    ladder, tipping = _typed(form, "ladder"), _typed(form, "tipping_point")
+    size, winners = _typed(form, "team_size"), _typed(form, "lottery_winners")
+    if not size.isdigit():
+        return []
+    problems = options_clash(
+        ladder=bool(ladder), tipping=bool(tipping), lottery=bool(winners), team_size=int(size)
+    )
+    if ladder and "group_price" in read:
+        with contextlib.suppress(ValueError):
+            tiers = [Tier(t["size"], t["price"]["amount"]) for t in parse_ladder(ladder, currency)]
+            problems += ladder_problems(int(size), read["group_price"].amount, tiers)
+    if tipping.isdigit() and "stock" in read:
+        problems += tipping_problems(int(tipping), read["stock"])
+    return problems
+
+
 # ---------------------------------------------------------------------------- refusals
 
 # The deal rules' messages (see domain/deals.py), said for people in their language.
 _RULE_MESSAGES: tuple[tuple[str, str], ...] = (
+    (
+        r"must be larger than (\d+) and at most",
+        N_(
+            "Each further tier has more members than the one before (more than %(count)s), up "
+            "to 100."
+        ),
+    ),
+    (
+        r"below the tier before's price",
+        N_("Each further tier costs less than the one before, and more than zero."),
+    ),
+    (r"at most \d+ tiers beyond the first", N_("At most 5 further tiers.")),
+    (r"a ladder deal cannot also be a lottery", N_("A ladder deal cannot also be a lottery.")),
+    (
+        r"a ladder deal cannot also have a tipping point",
+        N_("A ladder deal cannot also have a tipping point."),
+    ),
+    (r"a team of one needs a tipping point", N_("A team of one needs a tipping point.")),
+    (
+        r"fills no seats",
+        N_("A ladder, tipping point or lottery deal fills no seats."),
+    ),
+    (
+        r"must be fewer than the team's size: a team needs a member",
+        N_("Fill fewer seats than the team's size: a team needs a member."),
+    ),
+    (
+        r"must be 1 to the stock \((\d+)\)",
+        N_("The tipping point is 1 to the stock (%(count)s) paid seats."),
+    ),
     (
         r"must be the merchant's currency",
         N_("Prices are in the merchant's currency, %(currency)s."),

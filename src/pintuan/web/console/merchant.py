@@ -211,6 +211,7 @@ async def _editor(
         actions=[a for a in DEAL_ACTIONS if deal and status in DEAL_TRANSITIONS[a]],
         verticals=shared.VERTICALS,
         example_price=deal_form.example_price(merchant.currency),
+        ladder_example=deal_form.ladder_example(merchant.currency),
         picture_error=picture_error,
         audit_entries=await _audit_entries(request, principal, merchant.id, deal.id)
         if deal

@@ -190,6 +190,9 @@ ERROR_MESSAGES: dict[str, str] = {
     "payout_not_found": N_("This payout does not exist."),
     "refund_window_closed": N_("This order's refund window has closed; it cannot be refunded."),
     "withdrawal_exceeds_balance": N_("Your wallet holds less than that in this currency."),
+    "fill_budget_below_used": N_(
+        "The budget has used more than that already; set a limit of at least what is used."
+    ),
     "payout_transition_invalid": N_("A payout cannot go back or change once it has ended."),
     "idempotency_key_required": N_(
         "This request needs an Idempotency-Key header, so that a retry never acts twice."
@@ -273,6 +276,29 @@ ERROR_MESSAGES: dict[str, str] = {
     "pickup_payment_pending": N_(
         "This order's payment is still being completed; try again in a few minutes."
     ),
+    # Bargains: the merchant's terms, opening one, friends' cuts, the owner's purchase.
+    "bargain_terms_not_found": N_("This deal offers no bargain."),
+    "bargain_terms_not_editable": N_("Bargain terms can be set on draft and live deals only."),
+    "bargain_terms_in_use": N_(
+        "Shoppers have opened bargains on these terms, so they cannot be removed."
+    ),
+    "bargain_not_offered": N_("This deal offers no bargain."),
+    "bargain_already_open": N_("You have a bargain open on this deal already."),
+    "bargain_not_found": N_("There is no such bargain."),
+    "bargain_own": N_("Friends cut your bargain; you cannot cut it yourself."),
+    "bargain_already_cut": N_("You have helped cut this bargain already."),
+    "bargain_device_used": N_("Somebody already helped cut this bargain from this device."),
+    "bargain_address_used": N_("Somebody already helped cut this bargain from this network."),
+    "bargain_complete": N_("This bargain has reached its lowest price; no more cuts are needed."),
+    "bargain_closed": N_("This bargain has ended."),
+    "bargain_new_account_limit": N_(
+        "New accounts can help cut only a few bargains a day; try again tomorrow."
+    ),
+    "bargain_address_limit": N_(
+        "Too many bargains were cut from this network today; try again later."
+    ),
+    "bargain_not_owner": N_("Only the shopper who opened this bargain can buy at its price."),
+    "bargain_already_bought": N_("You bought at this bargain's price already; pay for that order."),
 }
 
 

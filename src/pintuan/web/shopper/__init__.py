@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from pintuan.web.shopper import (
     accounts,
+    bargains,
     continuing,
     delivery,
     friend_pay,
@@ -30,6 +31,7 @@ for _pages in (
     sharing,
     delivery,
     pickups,
+    bargains,
     wallet,
 ):
     router.include_router(_pages.router)

@@ -17,9 +17,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from pintuan.bargains import service as bargains
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
+from pintuan.deals.service import ladder_of
 from pintuan.domain.deals import DealSort, Vertical
+from pintuan.domain.ladder import Ladder
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
@@ -38,7 +41,7 @@ from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.forms import form_fields, run_form_write, run_raw_form_write
-from pintuan.web.kit.i18n import N_, request_locale
+from pintuan.web.kit.i18n import N_, money_text, request_locale
 from pintuan.web.kit.pagecache import is_shared_view, shared_page
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.resume import resumable
@@ -222,9 +225,16 @@ async def _home_page(
 
 
 def mechanics_words(deal: Deal, locale: str) -> dict[str, Any]:
-    """The deal's options said for its pages (the template adds their links and the lottery's
-    and pickup's lines, which need only the deal's row)."""
+    """The deal's options said for its pages (the template adds their links and the lottery's,
+    pickup's and tipping point's lines, which need only the deal's row)."""
+    tiers = ladder_of(deal)
     return {
+        "ladder_tiers": [
+            (tier.size, money_text(tier.price, deal.currency, locale))
+            for tier in Ladder.of(deal.team_size, deal.group_price_amount, tiers).tiers
+        ]
+        if tiers
+        else [],
         "leader_reward_words": leader_reward_sentence(deal, locale),
         "referral_share": percent_words(deal.referral_commission_bps, locale)
         if deal.referral_commission_bps > 0
@@ -282,6 +292,8 @@ async def _deal_context(
             "joinable": joinable,
             "my_team_ids": mine,
             "forming": queries.joinable_team_counts(session, [deal_id], now).get(deal_id, 0),
+            "bargain_terms": bargains.deal_terms(session, deal.id, deal.currency),
+            "tipping_seats": team_reads.tipping_seats(session, deal),
             "shown_share": sharing.shown_share(
                 session,
                 principal,
@@ -427,6 +439,7 @@ async def _team_context(
             ),
             "my_seat": my_seats[0] if my_seats else None,
             "my_payments": my_payments,
+            "tipping_seats": team_reads.tipping_seats(session, deal),
             "payers": order_reads.display_names(session, [p.user_id for p in my_payments]),
             "shown_share": sharing.shown_share(
                 session,

@@ -1,0 +1,1 @@
+"""Bargains (砍价): friends help cut the price (see ``domain/bargains.py``)."""
