@@ -16,15 +16,20 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts import service as accounts
 from pintuan.accounts.models import User
+from pintuan.bargains import service as bargains
 from pintuan.deals import images as deal_images
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
+from pintuan.domain.autofill import AutoFill, FundedBy
+from pintuan.domain.bargains import BargainTerms
 from pintuan.domain.deals import Vertical
+from pintuan.domain.ladder import Tier
 from pintuan.domain.lifecycle import MerchantStatus
 from pintuan.domain.media import MediaStore
 from pintuan.domain.pickups import PickupTerms, PointApplication
 from pintuan.domain.roles import Principal, Role
 from pintuan.domain.vouchers import SettleOn, VoucherTerms
+from pintuan.fills import service as fills
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.money import Money
 from pintuan.kit.rawsql import raw_tx
@@ -89,6 +94,11 @@ class DemoDeal:
     description: str
     # Collected at a pickup point instead of shipped (domain/pickups.py).
     pickup: PickupTerms | None = None
+    # The group-buy mechanics (domain/ladder.py, domain/autofill.py, domain/bargains.py).
+    ladder: tuple[Tier, ...] | None = None
+    tipping_point: int | None = None
+    auto_fill: AutoFill | None = None
+    bargain: BargainTerms | None = None
 
 
 DEMO_VOUCHER = VoucherTerms(
@@ -178,6 +188,48 @@ DEALS: dict[str, list[DemoDeal]] = {
             200,
             "Picked this morning; collect them at a pickup point near you.",
             pickup=DEMO_PICKUP,
+        ),
+        DemoDeal(
+            "Peking duck banquet (ladder)",
+            Vertical.FOOD,
+            58800,
+            39800,
+            2,
+            200,
+            "A whole roast duck carved at the table. The bigger the team, the lower the price.",
+            ladder=(Tier(4, 34800), Tier(6, 29800)),
+        ),
+        DemoDeal(
+            "Tea tasting for the neighbourhood (tips at 10)",
+            Vertical.LOCAL,
+            16800,
+            9800,
+            1,
+            100,
+            "Six teas of Yunnan with our tea master. Sells only if 10 are paid by the end; "
+            "until then your payment is only held.",
+            tipping_point=10,
+        ),
+        DemoDeal(
+            "Hotpot for three (we fill a missing seat)",
+            Vertical.FOOD,
+            29800,
+            19800,
+            3,
+            200,
+            "Spicy and mild broths, beef, lamb and vegetables. If your team ends one seat "
+            "short, we pay for it and you still get the group price.",
+            auto_fill=AutoFill(1, FundedBy.MERCHANT),
+        ),
+        DemoDeal(
+            "Silk scarf (bargain it down)",
+            Vertical.GOODS,
+            39900,
+            29900,
+            2,
+            100,
+            "Hand-rolled edges, Suzhou silk. Ask friends to cut its price before you buy.",
+            bargain=BargainTerms(floor_amount=19900, helpers=5, hours=48),
         ),
     ],
     "nusantara-trips": [
@@ -409,9 +461,24 @@ def seed_demo(session: Session, password_hash: str, store: MediaStore | None = N
                     # Local services sell vouchers to redeem at the counter; goods ship.
                     voucher=None if item.vertical is Vertical.GOODS else DEMO_VOUCHER,
                     pickup=item.pickup,
+                    ladder=item.ladder,
+                    tipping_point=item.tipping_point,
+                    auto_fill=item.auto_fill,
+                    allow_solo=item.tipping_point is None,
                 ),
             )
             deals.change_deal_status(session, staff[slug], deal.id, "publish")
+            if item.bargain is not None:
+                bargains.set_terms(
+                    session, staff[slug], deal.id, item.bargain, merchant.currency, now
+                )
+            if item.auto_fill is not None:
+                fills.set_limit(
+                    session,
+                    staff[slug],
+                    merchant.id,
+                    Money(10 * item.group_price, merchant.currency),
+                )
             created.append(f"deal {item.title!r}")
         if store is None:
             continue
