@@ -18,15 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from pintuan.config import Settings
 from pintuan.deals.models import Deal
 from pintuan.domain.autofill import AutoFill, FundedBy
 from pintuan.domain.ladder import Tier
@@ -41,20 +39,18 @@ from pintuan.teams import service as teams
 from pintuan.teams.models import Seat, Team
 from pintuan.teams.service import DueTeam
 from pintuan.worker import Worker
+from tests.concurrency import test_races
 from tests.concurrency.cluster import (
     Call,
     Cluster,
     assert_no_server_errors,
     create_shoppers,
-    running_cluster,
 )
 from tests.concurrency.test_races import (
     BATCHES,
     CLOCK_OFFSET,
     FIRST_LEAD,
-    HOLD,
     JITTERS,
-    SERVERS,
     WINDOW,
     Racer,
     ended_teams,
@@ -68,33 +64,15 @@ from tests.concurrency.test_races import (
     start_team,
     succeed_payment,
 )
-from tests.conftest import make_settings
 from tests.factories import create_account, create_deal, create_merchant
 
 # 2 → 15.00 (the deal's team size and group price), 3 → 13.00.
 TIERS = (Tier(3, 1300),)
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """This process on the servers' clock and with their seat hold."""
-    return make_settings(
-        database_url,
-        seat_hold_minutes=int(HOLD.total_seconds() // 60),
-        clock_offset_seconds=int(CLOCK_OFFSET.total_seconds()),
-    )
-
-
-@pytest.fixture(scope="module")
-def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_cluster(
-        database_url,
-        SERVERS,
-        tmp_path_factory.mktemp("servers"),
-        seat_hold_minutes=int(HOLD.total_seconds() // 60),
-        clock_offset_seconds=int(CLOCK_OFFSET.total_seconds()),
-    ) as running:
-        yield running
+# The servers and this process on one clock, as in test_races (its fixtures, reused).
+settings = test_races.settings
+cluster = test_races.cluster
 
 
 def test_the_last_tier_reached_at_the_window_end_ends_each_ladder_team_once_at_one_price(

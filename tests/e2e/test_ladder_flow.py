@@ -19,6 +19,8 @@ from pintuan.domain.autofill import AutoFill, FundedBy
 from pintuan.domain.ladder import Tier
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock
+from pintuan.merchants.models import Merchant
+from pintuan.services import Services
 from tests.e2e.browsing import Shopper, reload_until, screenshot
 from tests.e2e.conftest import LiveServer
 from tests.e2e.test_accessibility import blocking_violations
@@ -53,6 +55,13 @@ WORDS = {
 }
 
 
+def merchant_of(services: Services, lang: Language) -> Merchant:
+    """A merchant selling in the language's market (its currency, country and zone)."""
+    return create_merchant(
+        services.db, currency=lang.currency, country=lang.country, time_zone=lang.time_zone
+    )
+
+
 def signed_up(browser: Browser, server: LiveServer, lang: Language, email: str) -> Shopper:
     shopper = Shopper(browser, server.url, locale=lang.locale, timezone_id=lang.time_zone)
     shopper.sign_up(lang.names[0], email)
@@ -64,9 +73,7 @@ def test_a_ladder_team_shows_its_tier_and_the_next_then_its_final_price(
     browser: Browser, live_server: LiveServer, lang: Language
 ) -> None:
     words, services = WORDS[lang.tag], live_server.services
-    merchant = create_merchant(
-        services.db, currency=lang.currency, country=lang.country, time_zone=lang.time_zone
-    )
+    merchant = merchant_of(services, lang)
     deal = create_deal(services.db, merchant, title="Hotpot", team_size=2, ladder=(Tier(3, 1300),))
     amy = signed_up(browser, live_server, lang, f"amy-ladder-{lang.tag}@example.com")
     problems: list[dict[str, Any]] = []
@@ -113,9 +120,7 @@ def test_a_paid_purchase_waits_for_the_deal_to_tip_then_succeeds(
     browser: Browser, live_server: LiveServer, lang: Language
 ) -> None:
     words, services = WORDS[lang.tag], live_server.services
-    merchant = create_merchant(
-        services.db, currency=lang.currency, country=lang.country, time_zone=lang.time_zone
-    )
+    merchant = merchant_of(services, lang)
     deal = create_deal(
         services.db, merchant, title="Tea", team_size=1, tipping_point=2, allow_solo=False
     )
@@ -153,9 +158,7 @@ def test_a_team_one_seat_short_is_filled_by_the_merchant_and_says_so(
     browser: Browser, live_server: LiveServer, lang: Language
 ) -> None:
     words, services = WORDS[lang.tag], live_server.services
-    merchant = create_merchant(
-        services.db, currency=lang.currency, country=lang.country, time_zone=lang.time_zone
-    )
+    merchant = merchant_of(services, lang)
     staff = create_account(services, role=Role.MERCHANT, merchant=merchant)
     with api(live_server, staff) as client:
         limit = client.put(

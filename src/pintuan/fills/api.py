@@ -8,12 +8,13 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.domain.autofill import PLATFORM_PAYER
+from pintuan.domain.roles import Principal
 from pintuan.fills import service
 from pintuan.fills.schemas import BudgetIn, BudgetOut, FilledTeamOut, PlatformBudgetsOut
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
-from pintuan.services import ServicesDep
+from pintuan.services import Services, ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["auto-fill"])
 
@@ -53,12 +54,7 @@ async def merchant_filled_teams(
 ) -> Page[FilledTeamOut]:
     """The merchant's teams that a budget filled (its own or the platform's), newest first."""
 
-    def read(session: Session) -> Page[FilledTeamOut]:
-        service.require_payer(session, principal, merchant_id)
-        rows = service.filled_teams(session, merchant_id, cursor=cursor, limit=limit)
-        return page_of(rows, limit, FilledTeamOut.of)
-
-    return await services.db.read(read)
+    return await _filled_teams(services, principal, merchant_id, cursor, limit)
 
 
 @router.get("/ops/fill-budget", response_model=PlatformBudgetsOut)
@@ -97,9 +93,15 @@ async def platform_filled_teams(
 ) -> Page[FilledTeamOut]:
     """Teams the platform's budget filled, newest first (operators)."""
 
+    return await _filled_teams(services, principal, PLATFORM_PAYER, cursor, limit)
+
+
+async def _filled_teams(
+    services: Services, principal: Principal, payer: str, cursor: str | None, limit: int
+) -> Page[FilledTeamOut]:
     def read(session: Session) -> Page[FilledTeamOut]:
-        service.require_payer(session, principal, PLATFORM_PAYER)
-        rows = service.filled_teams(session, PLATFORM_PAYER, cursor=cursor, limit=limit)
+        service.require_payer(session, principal, payer)
+        rows = service.filled_teams(session, payer, cursor=cursor, limit=limit)
         return page_of(rows, limit, FilledTeamOut.of)
 
     return await services.db.read(read)
