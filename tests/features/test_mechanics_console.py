@@ -65,7 +65,7 @@ def test_the_deal_form_takes_a_ladder_a_tipping_point_and_an_auto_fill(
     )
     assert refused.status_code == 422
     assert "costs less than the one before" in field_error(refused.text, "ladder")
-    assert "A team of one needs a tipping point." in field_error(refused.text, "team_size")
+    assert "1 only with a tipping point" in field_error(refused.text, "team_size")
     tipping = form_post(
         client,
         new,

@@ -193,7 +193,7 @@ def test_deal_rules_are_shown_next_to_their_fields_and_nothing_is_created(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("team_size", "1", "A team has 2 to 100 members."),
+        ("team_size", "1", "A team has 2 to 100 members (1 only with a tipping point)."),
         ("title", "", "Enter a title of 1 to 200 characters."),
         ("list_price", "ten dollars", "Enter an amount like 19.99, with at most 2 decimals."),
         ("list_price", "19.999", "Enter an amount like 19.99, with at most 2 decimals."),

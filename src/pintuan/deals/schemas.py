@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from pintuan.deals.models import Deal
 from pintuan.deals.service import DealDraft, auto_fill_of, ladder_of, leader_reward_of
@@ -31,7 +31,10 @@ ImageUrls = Annotated[
         "refused, since pages show only their own origin's pictures).",
     ),
 ]
-TeamSize = Annotated[
+# Partners' offers and most deals: teams of 2 to 100. A deal with a tipping point may sell in
+# teams of one (a plain group purchase): DealTeamSize, checked against its tipping point.
+TeamSize = Annotated[int, Field(ge=2, le=100)]
+DealTeamSize = Annotated[
     int, Field(ge=1, le=100, description="Seats per team; 1 only with a tipping point")
 ]
 TeamWindow = Annotated[int, Field(ge=5, le=10080)]
@@ -246,7 +249,9 @@ class DealIn(StrictModel):
     allow_solo: bool = Field(
         True, description="Shoppers may also buy alone at the list price (a team of one)."
     )
-    team_size: TeamSize
+    # Before team_size: a team of one is checked against it (``_one_needs_a_tipping_point``).
+    tipping_point: TippingPoint | None = None
+    team_size: DealTeamSize
     team_window_minutes: TeamWindow = 1440
     stock: Stock
     per_user_limit: PerUserLimit = 1
@@ -269,8 +274,14 @@ class DealIn(StrictModel):
     )
     referral_commission_bps: ReferralBps = 0
     ladder: Ladder | None = None
-    tipping_point: TippingPoint | None = None
     auto_fill: AutoFillIn | None = None
+
+    @field_validator("team_size")
+    @classmethod
+    def _one_needs_a_tipping_point(cls, size: int, info: ValidationInfo) -> int:
+        if size == 1 and info.data.get("tipping_point") is None:
+            raise ValueError("a team of one needs a tipping point (at least 2 otherwise)")
+        return size
 
     def to_draft(self) -> DealDraft:
         """The new deal as the service takes it (the API and the console's form both send
@@ -321,7 +332,7 @@ class DealPatch(StrictModel):
     leader_price: MoneyIn | None = None
     new_shoppers_only: bool | None = None
     allow_solo: bool | None = None
-    team_size: TeamSize | None = None
+    team_size: DealTeamSize | None = None
     team_window_minutes: TeamWindow | None = None
     stock: Stock | None = None
     per_user_limit: PerUserLimit | None = None
