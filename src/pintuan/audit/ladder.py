@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
-from pintuan.domain.ladder import Ladder, tiers_from_json
+from pintuan.domain.ladder import refund_for, stored_ladder
 from pintuan.payments.models import Payment
 from pintuan.payments.refund_models import Refund
 from pintuan.teams.models import Seat, Team
@@ -56,10 +56,8 @@ def ladder_breaches(session: Session) -> list[str]:
         )
     }
     for team in teams:
-        ladder = Ladder.of(
-            team.team_size, int(team.group_price_amount), tiers_from_json(team.ladder)
-        )
-        reached = ladder.reached(len(seats[team.id]))
+        ladder = stored_ladder(team.team_size, int(team.group_price_amount), team.ladder)
+        reached = ladder.reached(len(seats[team.id])) if ladder else None
         if reached is None or team.ladder_price != reached.price:
             found.append(
                 f"ladder team {team.id}: price {team.ladder_price}, but its "
@@ -68,14 +66,14 @@ def ladder_breaches(session: Session) -> list[str]:
             )
             continue
         for seat_id, price in seats[team.id]:
-            back = refunded.get(seat_id, 0)
-            if back > max(0, price - reached.price):
+            back, due = refunded.get(seat_id, 0), refund_for(price, reached.price)
+            if back > due:
                 found.append(
                     f"ladder seat {seat_id}: refunded {back}, more than {price} - {reached.price}"
                 )
-            owed = not team.ladder_refunds_due and price > reached.price and back == 0
+            owed = not team.ladder_refunds_due and due > 0 and back == 0
             if owed and _left_to_refund(session, seat_id) > 0:
-                found.append(f"ladder seat {seat_id}: owed {price - reached.price}, not paid")
+                found.append(f"ladder seat {seat_id}: owed {due}, not paid")
     return found
 
 

@@ -115,41 +115,30 @@ def _refuse_lottery(winners: int | None, team_size: int) -> None:
         refuse_problems(winners_problems(winners, team_size))
 
 
-def _refuse_ladder_and_tipping(
+def _refuse_mechanics(
     *,
     ladder: tuple[Tier, ...] | None,
     tipping_point: int | None,
+    auto_fill: AutoFill | None,
     team_size: int,
     group_price: int,
     stock: int,
     lottery_winners: int | None,
 ) -> None:
+    """The ladder's, tipping point's and auto-fill's rules, and the options that clash."""
     problems = options_clash(
         ladder=ladder is not None,
         tipping=tipping_point is not None,
         lottery=lottery_winners is not None,
+        auto_fill=auto_fill is not None,
         team_size=team_size,
     )
     if ladder is not None:
         problems += ladder_problems(team_size, group_price, ladder)
     if tipping_point is not None:
         problems += tipping_problems(tipping_point, stock)
-    refuse_problems(problems)
-
-
-def _refuse_auto_fill(
-    fill: AutoFill | None, team_size: int, *, ladder: bool, tipping: bool, lottery: bool
-) -> None:
-    if fill is None:
-        return
-    problems = auto_fill_problems(fill, team_size)
-    for clash, words in (
-        (ladder, "a ladder"),
-        (tipping, "a tipping point"),
-        (lottery, "a lottery"),
-    ):
-        if clash:
-            problems.append(FieldProblem("auto_fill", f"a deal with {words} fills no seats"))
+    if auto_fill is not None:
+        problems += auto_fill_problems(auto_fill, team_size)
     refuse_problems(problems)
 
 
@@ -247,20 +236,14 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     _refuse_reward(draft.leader_reward)
     _refuse_lottery(draft.lottery_winners, draft.team_size)
     _refuse_pickup_terms(draft.pickup, draft.vertical.value, draft.voucher is not None)
-    _refuse_ladder_and_tipping(
+    _refuse_mechanics(
         ladder=draft.ladder,
         tipping_point=draft.tipping_point,
+        auto_fill=draft.auto_fill,
         team_size=draft.team_size,
         group_price=draft.group_price.amount,
         stock=draft.stock,
         lottery_winners=draft.lottery_winners,
-    )
-    _refuse_auto_fill(
-        draft.auto_fill,
-        draft.team_size,
-        ladder=draft.ladder is not None,
-        tipping=draft.tipping_point is not None,
-        lottery=draft.lottery_winners is not None,
     )
     now = utc_now()
     deal = Deal(
@@ -408,20 +391,14 @@ def update_deal(
     _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
     _refuse_lottery(deal.lottery_winners, deal.team_size)
     _refuse_pickup_terms(pickup_terms_of(deal), deal.vertical, deal.voucher is not None)
-    _refuse_ladder_and_tipping(
+    _refuse_mechanics(
         ladder=ladder_of(deal),
         tipping_point=deal.tipping_point,
+        auto_fill=auto_fill_of(deal),
         team_size=deal.team_size,
         group_price=deal.group_price_amount,
         stock=deal.stock,
         lottery_winners=deal.lottery_winners,
-    )
-    _refuse_auto_fill(
-        auto_fill_of(deal),
-        deal.team_size,
-        ladder=deal.ladder is not None,
-        tipping=deal.tipping_point is not None,
-        lottery=deal.lottery_winners is not None,
     )
     if "ends_at" in changes:
         _waiting_teams_follow_the_end(session, deal)

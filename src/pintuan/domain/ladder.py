@@ -99,6 +99,13 @@ def tiers_from_json(stored: object) -> tuple[Tier, ...]:
     return tuple(Tier(int(size), int(price)) for size, price in rows)
 
 
+def stored_ladder(team_size: int, group_price: int, stored: object) -> Ladder | None:
+    """A deal's whole ladder from its team size, group price and stored further tiers; None for
+    a deal that has none."""
+    more = tiers_from_json(stored)
+    return Ladder.of(team_size, group_price, more) if more else None
+
+
 def ladder_problems(team_size: int, group_price: int, more: Sequence[Tier]) -> list[FieldProblem]:
     """What is wrong with a ladder's tiers beyond the first, each naming its field."""
     problems: list[FieldProblem] = []
@@ -137,11 +144,14 @@ def options_clash(
     ladder: bool,
     tipping: bool,
     lottery: bool,
+    auto_fill: bool,
     team_size: int,
 ) -> list[FieldProblem]:
     """Options that cannot go together: a ladder's price depends on its own team only, so it
     takes no lottery (whose losers are refunded in full) nor a tipping point (whose teams wait
-    full for the deal); a team of one exists only with a tipping point."""
+    full for the deal); a team of one exists only with a tipping point; and a budget fills no
+    seats of a ladder, a tipping point or a lottery (``domain/autofill.py``), whose teams end on
+    rules of their own."""
     problems: list[FieldProblem] = []
     if ladder and lottery:
         problems.append(FieldProblem("ladder", "a ladder deal cannot also be a lottery"))
@@ -151,6 +161,14 @@ def options_clash(
         problems.append(
             FieldProblem("team_size", "a team of one needs a tipping point (at least 2 otherwise)")
         )
+    if auto_fill:
+        for clash, words in (
+            (ladder, "a ladder"),
+            (tipping, "a tipping point"),
+            (lottery, "a lottery"),
+        ):
+            if clash:
+                problems.append(FieldProblem("auto_fill", f"a deal with {words} fills no seats"))
     return problems
 
 

@@ -10,42 +10,26 @@ made with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from pintuan.domain.refunds import RefundSource
 from pintuan.kit.rawsql import RawTx, Sql
-from pintuan.payments.refunds import LEFT_TO_REFUND, PAYMENT_EARNED, refund_seat
+from pintuan.payments.team_refunds import TeamRefunds, refund_owed
 
 REASON = "Lottery team: this seat was not drawn; refunded in full."
-
-_LOSERS_WAITING = """
-    SELECT s.id AS seat_id, p.id AS payment_id FROM seats s JOIN payments p ON p.seat_id = s.id
-    WHERE s.team_id = {team} AND s.lottery_won = FALSE AND s.status = 'confirmed'
-      AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.seat_id = s.id AND r.source = 'lottery')
-"""
-# Teams owing their losers, with at least one loser whose money is the merchant's now.
-DUE = Sql(
-    f"""
-    WITH picked AS MATERIALIZED (
-        SELECT t.id FROM teams t
-        WHERE t.lottery_refunds_due
-          AND EXISTS ({_LOSERS_WAITING.format(team="t.id")} AND {PAYMENT_EARNED})
-        ORDER BY t.id LIMIT :limit SKIP_LOCKED
-    )
-    SELECT id FROM picked
-"""  # noqa: S608 - constant text
+# A loser is owed what they paid, in full (less any refund made already).
+LOSERS = TeamRefunds(
+    flag="lottery_refunds_due",
+    source=RefundSource.LOTTERY,
+    reason=REASON,
+    owed="""
+        SELECT s.id AS seat_id, p.id AS payment_id, p.amount
+        FROM seats s JOIN payments p ON p.seat_id = s.id
+        WHERE s.team_id = {team} AND s.lottery_won = FALSE AND s.status = 'confirmed'
+          AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.seat_id = s.id AND r.source = 'lottery')
+    """,
+    amount=lambda columns: int(columns[0]),
 )
-LOSERS_EARNED = Sql(
-    _LOSERS_WAITING.format(team=":team_id") + f" AND {PAYMENT_EARNED} ORDER BY s.id"
-)
-# Losers whose money is not the merchant's yet (a capture on its way): the team waits for them.
-LOSERS_PENDING = Sql(
-    "SELECT COUNT(*) FROM ("  # noqa: S608 - constant text
-    + _LOSERS_WAITING.format(team=":team_id")
-    + f" AND NOT {PAYMENT_EARNED}) pending"
-)
-SETTLED = Sql("UPDATE teams SET lottery_refunds_due = FALSE WHERE id = :id")
 REVEAL = Sql("""
     UPDATE deals SET lottery_revealed_at = :now
     WHERE lottery_seed IS NOT NULL AND lottery_revealed_at IS NULL AND status = 'ended'
@@ -54,30 +38,10 @@ REVEAL = Sql("""
 """)
 
 
-@dataclass(frozen=True, slots=True)
-class _Loser:
-    seat_id: str
-    payment_id: str
-
-
 def refund_losers(tx: RawTx, now: datetime, limit: int) -> int:
     """Refund the losers of up to ``limit`` lottery teams whose money has been earned; returns
     how many seats were refunded."""
-    refunded = 0
-    for (team_id,) in tx.all(DUE, {"limit": limit}):
-        seen: set[str] = set()
-        for loser in tx.all_as(_Loser, LOSERS_EARNED, {"team_id": team_id}):
-            if loser.seat_id in seen:
-                continue  # a seat paid again: its first earned payment is refunded
-            seen.add(loser.seat_id)
-            left = int(tx.scalar(LEFT_TO_REFUND, {"id": loser.payment_id}) or 0)
-            if left > 0:
-                refund_seat(tx, loser.seat_id, left, REASON, None, now, source=RefundSource.LOTTERY)
-                refunded += 1
-        # Every loser refunded (one with nothing left to refund is done too).
-        if not tx.scalar(LOSERS_PENDING, {"team_id": team_id}):
-            tx.execute(SETTLED, {"id": team_id})
-    return refunded
+    return refund_owed(tx, LOSERS, now, limit)
 
 
 def reveal_seeds(tx: RawTx, now: datetime) -> int:

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from pintuan.domain.autofill import AutoFill, FundedBy, fill_cost
-from pintuan.domain.ladder import Ladder, tiers_from_json
+from pintuan.domain.ladder import stored_ladder, tiers_from_json
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import (
     DealState,
@@ -830,8 +830,9 @@ def _end_windows(
     tx: RawTx, team_ids: Sequence[str], now: datetime
 ) -> tuple[list[str], list[EndedSeat]]:
     """Teams whose window ended (locked by the caller): a ladder team whose first tier is paid
-    succeeds with its paid seats, its held ones released (domain/ladder.py); every other fails.
-    Returns the teams ended and the seats that ended with them."""
+    (domain/ladder.py), or a team a budget fills (domain/autofill.py), succeeds with its paid
+    seats, its held ones released; every other fails. Returns the teams ended and the seats
+    that ended with them."""
     secured: list[str] = tx.all_as(_value, SECURED, {"ids": list(team_ids)})
     secured += _filled(tx, team_ids, now)
     released: list[EndedSeat] = []
@@ -840,7 +841,8 @@ def _end_windows(
         released = _end_seats(tx, held, now)
         for team_id in secured:
             _succeed_team(tx, team_id, now)
-    failed, ended = fail_teams(tx, [t for t in team_ids if t not in set(secured)], now)
+    succeeded = set(secured)
+    failed, ended = fail_teams(tx, [t for t in team_ids if t not in succeeded], now)
     return secured + failed, released + ended
 
 
@@ -1012,9 +1014,9 @@ def _what_success_brings(
             tx, team_id, deal.lottery_winners, deal.lottery_seed, [s for s, _ in confirmed]
         )
         confirmed = [(seat, user) for seat, user in confirmed if seat in won]
-    tiers = tiers_from_json(deal.ladder)
-    if tiers:
-        reached = Ladder.of(deal.team_size, deal.group_price, tiers).reached(len(confirmed))
+    ladder = stored_ladder(deal.team_size, deal.group_price, deal.ladder)
+    if ladder is not None:
+        reached = ladder.reached(len(confirmed))
         assert reached is not None  # a ladder team succeeds from its first tier on
         tx.execute(SET_LADDER_PRICE, {"team_id": team_id, "price": reached.price})
     terms = voucher_terms_of(deal.voucher)

@@ -376,15 +376,22 @@ def _leader_reward(form: DealForm, currency: str, locale: str) -> dict[str, Any]
     return {"kind": kind} if kind else None
 
 
+def _count(form: DealForm, name: str, locale: str) -> int | None:
+    """A typed whole number; empty is None, anything else not a number is refused next to
+    its field."""
+    typed = _typed(form, name)
+    if not typed:
+        return None
+    if not typed.isdigit():
+        form.errors[name] = gettext(locale, SCHEMA_MESSAGES[name])
+        return None
+    return int(typed)
+
+
 def _lottery(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
     """The lottery as the API takes it; no number of winners: no lottery."""
-    winners = _typed(form, "lottery_winners")
-    if not winners:
-        return None
-    if not winners.isdigit():
-        form.errors["lottery_winners"] = gettext(locale, SCHEMA_MESSAGES["lottery_winners"])
-        return None
-    return {"winners": int(winners)}
+    winners = _count(form, "lottery_winners", locale)
+    return None if winners is None else {"winners": winners}
 
 
 def _pickup(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
@@ -428,18 +435,12 @@ def ladder_message(currency: str, locale: str) -> str:
 
 def ladder_example(currency: str) -> str:
     """A second, lower sample price for the ladder's hints (``9.99`` beside ``19.99``)."""
-    return amount_text(999 * 10 ** max(exponent(currency) - 2, 0), currency)
+    return example_price(currency, 999)
 
 
 def _tipping_point(form: DealForm, currency: str, locale: str) -> int | None:
     """The tipping point as the API takes it; empty: none."""
-    typed = _typed(form, "tipping_point")
-    if not typed:
-        return None
-    if not typed.isdigit():
-        form.errors["tipping_point"] = gettext(locale, SCHEMA_MESSAGES["tipping_point"])
-        return None
-    return int(typed)
+    return _count(form, "tipping_point", locale)
 
 
 def _auto_fill(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
@@ -577,7 +578,7 @@ def _rule_errors(
         problems += winners_problems(int(winners), int(size))
     if _typed(form, "pickup_unclaimed_days"):
         problems += pickup_terms_problems(PickupTerms(0, 1), _typed(form, "vertical"), False)
-    problems += _ladder_and_tipping_problems(form, read, currency)
+    problems += _mechanics_problems(form, read, currency)
     for problem in problems:
         form.errors.setdefault(
             form_field(problem.field),
@@ -585,16 +586,19 @@ def _rule_errors(
         )
 
 
-def _ladder_and_tipping_problems(
-    form: DealForm, read: dict[str, Any], currency: str
-) -> list[FieldProblem]:
-    """The ladder's and tipping point's rules (domain/ladder.py) on what could be read."""
+def _mechanics_problems(form: DealForm, read: dict[str, Any], currency: str) -> list[FieldProblem]:
+    """The ladder's and tipping point's rules, and the options that clash (domain/ladder.py), on
+    what could be read."""
     ladder, tipping = _typed(form, "ladder"), _typed(form, "tipping_point")
     size, winners = _typed(form, "team_size"), _typed(form, "lottery_winners")
     if not size.isdigit():
         return []
     problems = options_clash(
-        ladder=bool(ladder), tipping=bool(tipping), lottery=bool(winners), team_size=int(size)
+        ladder=bool(ladder),
+        tipping=bool(tipping),
+        lottery=bool(winners),
+        auto_fill=bool(_typed(form, "auto_fill_seats")),
+        team_size=int(size),
     )
     if ladder and "group_price" in read:
         with contextlib.suppress(ValueError):
@@ -722,6 +726,7 @@ def apply_refusal(form: DealForm, error: AppError, currency: str, locale: str) -
         form.form_error = gettext(locale, known) if known else error.detail
 
 
-def example_price(currency: str) -> str:
-    """A sample price in ``currency`` for the form's hints (``19.99``, ``1999``, ``19.990``)."""
-    return amount_text(1999 * 10 ** max(exponent(currency) - 2, 0), currency)
+def example_price(currency: str, cents: int = 1999) -> str:
+    """A sample price in ``currency`` for the form's hints (``19.99``, ``1999``, ``19.990``):
+    ``cents`` hundredths of its major unit, or whole units where it has none."""
+    return amount_text(cents * 10 ** max(exponent(currency) - 2, 0), currency)

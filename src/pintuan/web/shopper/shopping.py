@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from pintuan.bargains import service as bargains
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
-from pintuan.deals.service import ladder_of
 from pintuan.domain.deals import DealSort, Vertical
-from pintuan.domain.ladder import Ladder
+from pintuan.domain.ladder import stored_ladder
 from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
@@ -227,13 +226,12 @@ async def _home_page(
 def mechanics_words(deal: Deal, locale: str) -> dict[str, Any]:
     """The deal's options said for its pages (the template adds their links and the lottery's,
     pickup's and tipping point's lines, which need only the deal's row)."""
-    tiers = ladder_of(deal)
+    ladder = stored_ladder(deal.team_size, deal.group_price_amount, deal.ladder)
     return {
         "ladder_tiers": [
-            (tier.size, money_text(tier.price, deal.currency, locale))
-            for tier in Ladder.of(deal.team_size, deal.group_price_amount, tiers).tiers
+            (tier.size, money_text(tier.price, deal.currency, locale)) for tier in ladder.tiers
         ]
-        if tiers
+        if ladder
         else [],
         "leader_reward_words": leader_reward_sentence(deal, locale),
         "referral_share": percent_words(deal.referral_commission_bps, locale)
