@@ -15,6 +15,7 @@ from pintuan.accounts import service as accounts
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.autofill import AutoFill
+from pintuan.domain.coupons import CouponTerms
 from pintuan.domain.deals import Vertical
 from pintuan.domain.ladder import Tier
 from pintuan.domain.rewards import LeaderReward
@@ -139,6 +140,7 @@ def create_deal(
     flash_sale: bool = False,
     leader_reward: LeaderReward | None = None,
     lottery_winners: int | None = None,
+    lottery_coupon: CouponTerms | None = None,
     referral_commission_bps: int = 0,
     ladder: tuple[Tier, ...] | None = None,
     tipping_point: int | None = None,
@@ -166,6 +168,7 @@ def create_deal(
         flash_sale=flash_sale,
         leader_reward=leader_reward,
         lottery_winners=lottery_winners,
+        lottery_coupon=lottery_coupon,
         referral_commission_bps=referral_commission_bps,
         ladder=ladder,
         tipping_point=tipping_point,

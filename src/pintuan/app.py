@@ -28,6 +28,7 @@ from pintuan.bargains.api import router as bargains_router
 from pintuan.bootstrap import build_services
 from pintuan.commissions.api import router as commissions_router
 from pintuan.config import Environment, Settings, get_settings
+from pintuan.coupons.api import router as coupons_router
 from pintuan.deals.api import router as deals_router
 from pintuan.deals.images_api import router as deal_images_router
 from pintuan.errors import PROBLEM_JSON, AppError
@@ -159,6 +160,7 @@ def create_app(
         commissions_router,
         pickups_router,
         fills_router,
+        coupons_router,
         bargains_router,
         metrics_router,
         apps_router,

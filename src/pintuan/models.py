@@ -6,6 +6,7 @@ from pintuan.audit.models import AuditRun
 from pintuan.auditlog.models import AuditEntry
 from pintuan.bargains.models import Bargain, BargainCut, BargainTerms
 from pintuan.commissions.models import Commission
+from pintuan.coupons.models import Coupon
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
@@ -65,6 +66,7 @@ __all__ = [
     "Base",
     "Commission",
     "CommissionRate",
+    "Coupon",
     "Deal",
     "DealShopperCount",
     "Dispute",

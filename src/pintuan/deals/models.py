@@ -86,6 +86,10 @@ class Deal(Base):
     lottery_seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lottery_commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lottery_revealed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # What each seat a draw did not pick gets besides its full refund (``domain/coupons.py``):
+    # a coupon of this amount, valid this many days. Both None: no coupon.
+    lottery_coupon_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lottery_coupon_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A pickup deal (``domain/pickups.py``): shoppers collect the goods at a pickup point they
     # choose, whose leader earns ``pickup_commission_bps`` of each seat handed over; orders not
     # collected ``pickup_unclaimed_days`` after arrival are refunded. Both None: not a pickup deal.
@@ -145,6 +149,13 @@ class Deal(Base):
         CheckConstraint(
             "lottery_winners IS NULL OR lottery_winners BETWEEN 1 AND team_size - 1",
             name="lottery_winners",
+        ),
+        CheckConstraint(
+            "(lottery_coupon_amount IS NULL) = (lottery_coupon_days IS NULL) AND "
+            "(lottery_coupon_amount IS NULL OR (lottery_winners IS NOT NULL "
+            "AND lottery_coupon_amount BETWEEN 1 AND group_price_amount - 1 "
+            "AND lottery_coupon_days BETWEEN 1 AND 365))",
+            name="lottery_coupon",
         ),
         CheckConstraint(
             "(pickup_commission_bps IS NULL) = (pickup_unclaimed_days IS NULL) AND "

@@ -11,6 +11,8 @@ from pintuan.deals.models import Deal
 from pintuan.deals.service import DealDraft, auto_fill_of, ladder_of, leader_reward_of
 from pintuan.domain.autofill import MAX_FILLED_SEATS, AutoFill, FundedBy
 from pintuan.domain.commissions import MAX_REFERRAL_BPS
+from pintuan.domain.coupons import MAX_VALID_DAYS as MAX_COUPON_DAYS
+from pintuan.domain.coupons import CouponTerms
 from pintuan.domain.deals import Vertical
 from pintuan.domain.ladder import MAX_TIERS, MAX_TIPPING_POINT, Tier
 from pintuan.domain.pickups import MAX_COMMISSION_BPS, MAX_UNCLAIMED_DAYS, PickupTerms
@@ -130,17 +132,36 @@ class LeaderRewardOut(BaseModel):
         )
 
 
+class LotteryCouponIn(StrictModel):
+    """A coupon for each seat the draw did not pick, on top of its full refund: ``amount`` off
+    one later seat at this merchant, valid ``valid_days`` days."""
+
+    amount: MoneyIn
+    valid_days: int = Field(default=30, ge=1, le=MAX_COUPON_DAYS)
+
+    def to_terms(self) -> CouponTerms:
+        return CouponTerms(self.amount.amount, self.valid_days)
+
+
 class LotteryIn(StrictModel):
     """A lottery team: after success ``winners`` seats are drawn verifiably; the others are
-    refunded in full (see ``GET /v1/deals/{id}/lottery``)."""
+    refunded in full, and get a coupon too when ``coupon`` says so (see
+    ``GET /v1/deals/{id}/lottery``)."""
 
     winners: int = Field(ge=1, le=99, description="Seats drawn per team, fewer than its size")
+    coupon: LotteryCouponIn | None = None
+
+
+class CouponTermsOut(BaseModel):
+    amount: MoneyOut
+    valid_days: int
 
 
 class LotteryOut(BaseModel):
     winners: int
     commitment: str | None = Field(description="sha256 of the seed, published at go-live")
     revealed_at: datetime | None
+    coupon: CouponTermsOut | None = Field(description="what each seat not drawn gets as well")
 
 
 class PickupTermsIn(StrictModel):
@@ -307,12 +328,23 @@ class DealIn(StrictModel):
             flash_sale=self.flash_sale,
             leader_reward=self.leader_reward.to_reward() if self.leader_reward else None,
             lottery_winners=self.lottery.winners if self.lottery else None,
+            lottery_coupon=self._lottery_coupon_in_currency(),
             pickup=self.pickup.to_terms() if self.pickup else None,
             referral_commission_bps=self.referral_commission_bps,
             ladder=self._ladder_in_currency(),
             tipping_point=self.tipping_point,
             auto_fill=self.auto_fill.to_fill() if self.auto_fill else None,
         )
+
+    def _lottery_coupon_in_currency(self) -> CouponTerms | None:
+        coupon = self.lottery.coupon if self.lottery else None
+        if coupon is None:
+            return None
+        if coupon.amount.currency != self.group_price.currency:
+            raise field_error(
+                "lottery.coupon.amount.currency", "must be the group price's currency"
+            )
+        return coupon.to_terms()
 
     def _ladder_in_currency(self) -> tuple[Tier, ...] | None:
         if self.ladder and self.ladder[0].price.currency != self.group_price.currency:
@@ -371,6 +403,10 @@ class DealPatch(StrictModel):
                 continue
             if name == "lottery":
                 changes["lottery_winners"] = value.winners if value is not None else None
+                coupon = value.coupon if value is not None else None
+                changes["lottery_coupon"] = coupon.to_terms() if coupon is not None else None
+                if coupon is not None:  # checked against the deal's currency by update_deal
+                    changes["lottery_coupon_currency"] = coupon.amount.currency
                 continue
             if name == "pickup":
                 changes[name] = value.to_terms() if value is not None else None
@@ -471,6 +507,12 @@ class DealOut(BaseModel):
                 winners=deal.lottery_winners,
                 commitment=deal.lottery_commitment,
                 revealed_at=deal.lottery_revealed_at,
+                coupon=CouponTermsOut(
+                    amount=MoneyOut.of(deal.lottery_coupon_amount, deal.currency),
+                    valid_days=deal.lottery_coupon_days,
+                )
+                if deal.lottery_coupon_amount is not None and deal.lottery_coupon_days is not None
+                else None,
             )
             if deal.lottery_winners is not None
             else None,

@@ -13,6 +13,7 @@ from pintuan.auditlog import service as auditlog
 from pintuan.deals.models import Deal
 from pintuan.domain import lottery
 from pintuan.domain.autofill import AutoFill, FundedBy, auto_fill_problems
+from pintuan.domain.coupons import CouponTerms, terms_problems
 from pintuan.domain.deals import DealSort, DealTerms, FieldProblem, Vertical, check_deal_terms
 from pintuan.domain.ladder import (
     Tier,
@@ -74,6 +75,8 @@ class DealDraft:
     leader_reward: LeaderReward | None = None
     # A lottery: how many seats of each successful team win (None: every seat keeps its buy).
     lottery_winners: int | None = None
+    # What each seat a lottery's draw did not pick gets besides its refund (None: nothing).
+    lottery_coupon: CouponTerms | None = None
     # A pickup deal: collected at pickup points whose leaders earn a commission (None: not one).
     pickup: PickupTerms | None = None
     # What the sharer whose share brought a seat earns of what it paid (basis points; 0: none).
@@ -110,9 +113,15 @@ def refuse_problems(problems: list[FieldProblem]) -> None:
         )
 
 
-def _refuse_lottery(winners: int | None, team_size: int) -> None:
-    if winners is not None:
-        refuse_problems(winners_problems(winners, team_size))
+def _refuse_lottery(
+    winners: int | None, coupon: CouponTerms | None, team_size: int, group_price: int
+) -> None:
+    problems = winners_problems(winners, team_size) if winners is not None else []
+    if coupon is not None:
+        if winners is None:
+            problems.append(FieldProblem("lottery.coupon", "is given only by a lottery deal"))
+        problems += terms_problems(coupon, group_price, "lottery.coupon")
+    refuse_problems(problems)
 
 
 def _refuse_mechanics(
@@ -147,6 +156,13 @@ def auto_fill_of(deal: Deal) -> AutoFill | None:
     if deal.auto_fill_seats is None or deal.auto_fill_funded_by is None:
         return None
     return AutoFill(deal.auto_fill_seats, FundedBy(deal.auto_fill_funded_by))
+
+
+def lottery_coupon_of(deal: Deal) -> CouponTerms | None:
+    """What a lottery deal gives each seat its draws do not pick besides the refund, or None."""
+    if deal.lottery_coupon_amount is None or deal.lottery_coupon_days is None:
+        return None
+    return CouponTerms(deal.lottery_coupon_amount, deal.lottery_coupon_days)
 
 
 def ladder_of(deal: Deal) -> tuple[Tier, ...] | None:
@@ -234,7 +250,9 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
     _refuse_voucher_terms(draft.voucher, draft.vertical.value, draft.ends_at)
     _refuse_flash_sale(draft.flash_sale, draft.per_user_limit)
     _refuse_reward(draft.leader_reward)
-    _refuse_lottery(draft.lottery_winners, draft.team_size)
+    _refuse_lottery(
+        draft.lottery_winners, draft.lottery_coupon, draft.team_size, draft.group_price.amount
+    )
     _refuse_pickup_terms(draft.pickup, draft.vertical.value, draft.voucher is not None)
     _refuse_mechanics(
         ladder=draft.ladder,
@@ -272,6 +290,8 @@ def create_deal(session: Session, principal: Principal, draft: DealDraft) -> Dea
         leader_reward_kind=draft.leader_reward.kind.value if draft.leader_reward else None,
         leader_reward_value=draft.leader_reward.value if draft.leader_reward else None,
         lottery_winners=draft.lottery_winners,
+        lottery_coupon_amount=draft.lottery_coupon.amount if draft.lottery_coupon else None,
+        lottery_coupon_days=draft.lottery_coupon.valid_days if draft.lottery_coupon else None,
         pickup_commission_bps=draft.pickup.commission_bps if draft.pickup else None,
         pickup_unclaimed_days=draft.pickup.unclaimed_days if draft.pickup else None,
         referral_commission_bps=draft.referral_commission_bps,
@@ -324,6 +344,7 @@ def update_deal(
     deal = _managed_deal(session, principal, deal_id)
     changes = dict(changes)
     ladder_currency = changes.pop("ladder_currency", None)
+    coupon_currency = changes.pop("lottery_coupon_currency", None)
     status = DealStatus(deal.status)
     if status == DealStatus.ENDED:
         raise Conflict("An ended deal cannot be changed.", code="deal_not_editable")
@@ -337,14 +358,16 @@ def update_deal(
                 extra={"fields": frozen},
             )
     merchant = get_merchant(session, deal.merchant_id)
-    if ladder_currency is not None and ladder_currency != deal.currency:
-        refuse_problems(
-            [
-                FieldProblem(
-                    "ladder[0].price.currency", f"must be the deal's currency {deal.currency}"
-                )
-            ]
-        )
+    refuse_problems(
+        [
+            FieldProblem(field, f"must be the deal's currency {deal.currency}")
+            for field, currency in (
+                ("ladder[0].price.currency", ladder_currency),
+                ("lottery.coupon.amount.currency", coupon_currency),
+            )
+            if currency is not None and currency != deal.currency
+        ]
+    )
     terms = DealTerms(
         list_price=Money(deal.list_price_amount, deal.currency),
         group_price=Money(deal.group_price_amount, deal.currency),
@@ -380,6 +403,9 @@ def update_deal(
             deal.pickup_unclaimed_days = value.unclaimed_days if value is not None else None
         elif name == "ladder":
             deal.ladder = tiers_as_json(value) if value is not None else None
+        elif name == "lottery_coupon":
+            deal.lottery_coupon_amount = value.amount if value is not None else None
+            deal.lottery_coupon_days = value.valid_days if value is not None else None
         elif name == "auto_fill":
             deal.auto_fill_seats = value.seats if value is not None else None
             deal.auto_fill_funded_by = value.funded_by.value if value is not None else None
@@ -389,7 +415,9 @@ def update_deal(
     _refuse_voucher_terms(voucher_terms_of(deal), deal.vertical, deal.ends_at)
     _refuse_reward(leader_reward_of(deal))
     _refuse_flash_sale(deal.flash_sale, deal.per_user_limit)
-    _refuse_lottery(deal.lottery_winners, deal.team_size)
+    _refuse_lottery(
+        deal.lottery_winners, lottery_coupon_of(deal), deal.team_size, deal.group_price_amount
+    )
     _refuse_pickup_terms(pickup_terms_of(deal), deal.vertical, deal.voucher is not None)
     _refuse_mechanics(
         ladder=ladder_of(deal),

@@ -125,6 +125,8 @@ def start_payment(
     """A payment for a held seat, by its shopper or a friend, or for a confirmed seat its
     shopper is asked to pay again; an unfinished one of the same payer, provider and checkout
     kind is reused."""
+    teams.lock_seat_row(raw_tx(session), seat.id)  # its price is read once, as it stands now
+    session.refresh(seat)
     teams.require_payable(seat, now)
     # Until when the checkout may be paid: the hold, or the time a shopper has to pay again.
     until = seat.repay_by if seat.status == SeatStatus.CONFIRMED.value else seat.hold_expires_at
@@ -220,6 +222,7 @@ def checkout_failed(session: Session, payment_id: str, now: datetime) -> None:
 def pay_from_wallet(tx: RawTx, payer_id: str, seat_id: str, refund_to: str, now: datetime) -> str:
     """Pay a held seat from the payer's wallet, at once, in one transaction."""
     teams.lock_seat(tx, seat_id)  # deal and team before the wallet, as refunds take them
+    teams.lock_seat_row(tx, seat_id)  # then the seat, whose price a coupon may change
     seat = tx.one_as(SeatToPay, SEAT_TO_PAY, {"id": seat_id})
     if seat is None or not teams.payable(
         seat.status,

@@ -1,6 +1,7 @@
 """The draw of a lottery team, in the transaction in which it succeeds (``mark_seat_paid``):
-its confirmed seats are marked won or lost (``domain/lottery.py``), and the team owes its losers
-their refunds (paid by the worker, ``payments/lottery.py``)."""
+its confirmed seats are marked won or lost (``domain/lottery.py``), the team owes its losers
+their refunds (paid by the worker, ``payments/lottery.py``), and each loser gets the deal's
+coupon when it gives one (``domain/coupons.py``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pintuan.domain.coupons import CouponSource, CouponTerms
 from pintuan.domain.lottery import draw
 from pintuan.domain.teams import SeatStatus
 from pintuan.errors import NotFound
+from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
 
 MARK_WON = Sql("UPDATE seats SET lottery_won = TRUE WHERE id IN_LIST(:ids)")
@@ -22,16 +25,52 @@ MARK_LOST = Sql(
     confirmed=SeatStatus.CONFIRMED,
 )
 OWE_LOSERS = Sql("UPDATE teams SET lottery_refunds_due = TRUE WHERE id = :team_id")
+ISSUE_COUPON = Sql(
+    """
+    INSERT INTO coupons (id, owner_id, merchant_id, amount, currency, source, source_seat_id,
+        issued_at, expires_at)
+    SELECT :id, s.user_id, :merchant_id, :amount, s.currency, :lottery, s.id, :now, :expires_at
+    FROM seats s WHERE s.id = :seat_id
+""",
+    lottery=CouponSource.LOTTERY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Consolation:
+    """The coupon a lottery deal gives each seat not drawn, from its merchant."""
+
+    merchant_id: str
+    terms: CouponTerms
 
 
 def draw_team(
-    tx: RawTx, team_id: str, winners: int, seed: str, seat_ids: Sequence[str]
+    tx: RawTx,
+    team_id: str,
+    winners: int,
+    seed: str,
+    seat_ids: Sequence[str],
+    consolation: Consolation | None,
+    now: datetime,
 ) -> frozenset[str]:
     """Draw the winners among a lottery team's confirmed ``seat_ids``; returns them."""
     won = draw(seed, team_id, seat_ids, winners)
     tx.execute(MARK_WON, {"ids": sorted(won)})
     tx.execute(MARK_LOST, {"team_id": team_id})
     tx.execute(OWE_LOSERS, {"team_id": team_id})
+    if consolation is not None:
+        for seat_id in sorted(set(seat_ids) - won):
+            tx.execute(
+                ISSUE_COUPON,
+                {
+                    "id": new_id("cpn"),
+                    "merchant_id": consolation.merchant_id,
+                    "amount": consolation.terms.amount,
+                    "now": tx.instant(now),
+                    "expires_at": tx.instant(consolation.terms.expires(now)),
+                    "seat_id": seat_id,
+                },
+            )
     return won
 
 

@@ -128,6 +128,8 @@ class Seat(Base):
     repay_by: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # A lottery team's draw (``domain/lottery.py``): True won, False refunded; None: no lottery.
     lottery_won: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The coupon that took money off this seat's price (``domain/coupons.py``); None: none.
+    coupon_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -156,6 +158,14 @@ class Seat(Base):
         ),
         Index("ix_seats_team_id", "team_id"),
         Index("ix_seats_user_id_id", "user_id", "id"),
+        # A coupon is on one live seat at most.
+        Index(
+            "uq_seats_coupon_id_live",
+            "coupon_id",
+            unique=True,
+            sqlite_where=text(f"coupon_id IS NOT NULL AND {_LIVE}"),
+            postgresql_where=text(f"coupon_id IS NOT NULL AND {_LIVE}"),
+        ),
     )
 
 

@@ -23,6 +23,9 @@ class SeatOut(BaseModel):
     price: MoneyOut
     hold_expires_at: datetime | None
     created_at: datetime
+    coupon_id: str | None = Field(
+        default=None, description="The coupon taken off its price (POST /v1/seats/{id}/coupon)"
+    )
 
     @classmethod
     def of(cls, seat: SeatView | Seat) -> SeatOut:
@@ -35,6 +38,7 @@ class SeatOut(BaseModel):
             price=MoneyOut.of(seat.price_amount, seat.currency),
             hold_expires_at=seat.hold_expires_at,
             created_at=seat.created_at,
+            coupon_id=seat.coupon_id,
         )
 
 

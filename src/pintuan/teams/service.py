@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 from pintuan.domain.autofill import AutoFill, FundedBy, fill_cost
+from pintuan.domain.coupons import CouponTerms
 from pintuan.domain.ladder import stored_ladder, tiers_from_json
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import (
@@ -71,6 +72,7 @@ class SeatView:
     currency: str
     hold_expires_at: datetime | None
     created_at: datetime
+    coupon_id: str | None = None  # a seat is taken without one (``domain/coupons.py``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +451,17 @@ def lock_seat(tx: RawTx, seat_id: str) -> None:
         _lock_deals_and_teams(tx, [seat.deal_id], [seat.team_id])
 
 
+LOCK_SEAT_ROW = Sql("SELECT id FROM seats WHERE id = :id FOR UPDATE")
+
+
+def lock_seat_row(tx: RawTx, seat_id: str) -> None:
+    """Lock one seat's row, so its price cannot change (a coupon applied) while a payment of
+    it is made, nor a payment begin while its price changes (PostgreSQL; SQLite has one
+    writer already). Taken after the deal's and team's locks, never before them."""
+    if not tx.sqlite:
+        tx.execute(LOCK_SEAT_ROW, {"id": seat_id})
+
+
 def _lock_deals_and_teams(tx: RawTx, deal_ids: Iterable[str], team_ids: Iterable[str]) -> None:
     """Take row locks in the one global order (PostgreSQL; SQLite has one writer already)."""
     if tx.sqlite:
@@ -529,7 +542,8 @@ SUCCEED_TEAM = Sql(
 # and leader reward, read once.
 DEAL_AT_SUCCESS = Sql("""
     SELECT d.id AS deal_id, d.merchant_id, d.voucher, d.lottery_winners, d.lottery_seed,
-           d.leader_reward_kind, d.ladder, d.team_size, d.group_price_amount AS group_price
+           d.lottery_coupon_amount, d.lottery_coupon_days, d.leader_reward_kind, d.ladder,
+           d.team_size, d.group_price_amount AS group_price
     FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
 """)
 # A ladder team's price reached, and whether anyone paid more than it (``payments/ladder.py``).
@@ -995,6 +1009,8 @@ class _DealAtSuccess:
     voucher: Any
     lottery_winners: int | None
     lottery_seed: str | None
+    lottery_coupon_amount: int | None
+    lottery_coupon_days: int | None
     leader_reward_kind: str | None
     ladder: object
     team_size: int
@@ -1010,8 +1026,22 @@ def _what_success_brings(
     deal = tx.one_as(_DealAtSuccess, DEAL_AT_SUCCESS, {"team_id": team_id})
     assert deal is not None  # the team just succeeded
     if deal.lottery_winners is not None and deal.lottery_seed is not None:
+        consolation = (
+            lottery.Consolation(
+                deal.merchant_id,
+                CouponTerms(deal.lottery_coupon_amount, deal.lottery_coupon_days),
+            )
+            if deal.lottery_coupon_amount is not None and deal.lottery_coupon_days is not None
+            else None
+        )
         won = lottery.draw_team(
-            tx, team_id, deal.lottery_winners, deal.lottery_seed, [s for s, _ in confirmed]
+            tx,
+            team_id,
+            deal.lottery_winners,
+            deal.lottery_seed,
+            [s for s, _ in confirmed],
+            consolation,
+            now,
         )
         confirmed = [(seat, user) for seat, user in confirmed if seat in won]
     ladder = stored_ladder(deal.team_size, deal.group_price, deal.ladder)
