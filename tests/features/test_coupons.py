@@ -8,9 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
+from pintuan.audit.coupons import INVARIANT as COUPONS
+from pintuan.audit.service import audit_database
 from pintuan.coupons.models import Coupon
 from pintuan.domain.coupons import CouponTerms
 from pintuan.domain.ladder import Tier
@@ -255,3 +259,41 @@ def test_a_deals_coupon_is_checked_against_its_price_and_currency(
     assert good.status_code == 201, good.text
     assert good.json()["lottery"]["coupon"]["valid_days"] == 14
     assert good.json()["lottery"]["coupon"]["amount"]["amount"] == 100
+
+
+def test_the_audit_finds_a_coupon_changed_lost_or_spent_twice(
+    client: TestClient, services: Services
+) -> None:
+    lost = Lost(client, services)
+    (shopper, _), (other, _) = lost.losers
+    coupon = lost.coupon_of(client, shopper)
+    later = create_deal(services.db, lost.merchant, team_size=2, title="Noodles")
+    seat_id = held_seat(client, services, later.id, shopper)
+    assert apply(client, shopper, seat_id, coupon["id"]).status_code == 200
+    sound(services)
+
+    def breaches() -> list[str]:
+        found = services.db.run_sync(audit_database, write=False)
+        return [b.detail for b in found if b.invariant == COUPONS]
+
+    def changed(statement: Any) -> list[str]:
+        services.db.run_sync(lambda s: s.execute(statement))
+        return breaches()
+
+    worth_more = changed(update(Coupon).where(Coupon.id == coupon["id"]).values(amount=OFF * 2))
+    assert any("earned 300 USD" in b for b in worth_more), worth_more
+    changed(update(Coupon).where(Coupon.id == coupon["id"]).values(amount=OFF))
+    other_seat = held_seat(client, services, later.id, other)
+    with pytest.raises(IntegrityError):  # the database refuses a coupon on two live seats
+        services.db.run_sync(
+            lambda s: s.execute(
+                update(Seat).where(Seat.id == other_seat).values(coupon_id=coupon["id"])
+            )
+        )
+    moved = changed(update(Coupon).where(Coupon.id == coupon["id"]).values(seat_id=other_seat))
+    assert any(f"live seat {seat_id} took coupon" in b for b in moved), moved
+    assert any(f"on seat {other_seat}, which did not take it" in b for b in moved), moved
+    changed(update(Coupon).where(Coupon.id == coupon["id"]).values(seat_id=seat_id))
+    assert breaches() == []
+    services.db.run_sync(lambda s: s.execute(delete(Coupon).where(Coupon.id != coupon["id"])))
+    assert any("has no coupon" in b for b in breaches())

@@ -15,6 +15,8 @@ from sqlalchemy.sql import ColumnElement, Subquery
 
 from pintuan.audit.bargains import INVARIANT as BARGAINS
 from pintuan.audit.bargains import bargain_breaches
+from pintuan.audit.coupons import INVARIANT as COUPONS
+from pintuan.audit.coupons import coupon_breaches
 from pintuan.audit.facts import check_facts
 from pintuan.audit.fills import fill_breaches
 from pintuan.audit.ladder import ladder_breaches, tipping_breaches
@@ -49,6 +51,7 @@ def audit_database(session: Session, grace: timedelta = MONEY_GRACE) -> list[Bre
         *(Breach(b.invariant, b.detail) for b in check_ledger(session).breaches),
         *(Breach(f.invariant, f.detail) for f in check_facts(session)),
         *(Breach(BARGAINS, d) for d in bargain_breaches(session)),
+        *(Breach(COUPONS, d) for d in coupon_breaches(session)),
     ]
 
 
