@@ -22,6 +22,7 @@ from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.autofill import AutoFill, FundedBy
 from pintuan.domain.bargains import BargainTerms
+from pintuan.domain.coupons import CouponTerms
 from pintuan.domain.deals import Vertical
 from pintuan.domain.ladder import Tier
 from pintuan.domain.lifecycle import MerchantStatus
@@ -99,6 +100,9 @@ class DemoDeal:
     tipping_point: int | None = None
     auto_fill: AutoFill | None = None
     bargain: BargainTerms | None = None
+    # A lottery (domain/lottery.py): winners per team, and the coupon the others get too.
+    lottery_winners: int | None = None
+    lottery_coupon: CouponTerms | None = None
 
 
 DEMO_VOUCHER = VoucherTerms(
@@ -230,6 +234,18 @@ DEALS: dict[str, list[DemoDeal]] = {
             100,
             "Hand-rolled edges, Suzhou silk. Ask friends to cut its price before you buy.",
             bargain=BargainTerms(floor_amount=19900, helpers=5, hours=48),
+        ),
+        DemoDeal(
+            "Mooncake gift box (lottery: 1 of 3 wins)",
+            Vertical.GOODS,
+            26800,
+            9900,
+            3,
+            100,
+            "Lotus paste and salted egg yolk. One member of each full team wins the box; the "
+            "others get their money back in full and a 20.00 coupon for our shop.",
+            lottery_winners=1,
+            lottery_coupon=CouponTerms(2000, 30),
         ),
     ],
     "nusantara-trips": [
@@ -464,6 +480,8 @@ def seed_demo(session: Session, password_hash: str, store: MediaStore | None = N
                     ladder=item.ladder,
                     tipping_point=item.tipping_point,
                     auto_fill=item.auto_fill,
+                    lottery_winners=item.lottery_winners,
+                    lottery_coupon=item.lottery_coupon,
                     allow_solo=item.tipping_point is None,
                 ),
             )

@@ -394,6 +394,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "404 404 404 404 404 404", bargain_id="bargain_unknown"
     ),
     ("GET", "/v1/me/bargains"): rule("401 ok ok ok ok ok"),
+    # Coupons: a shopper's own list; applying one is its seat's shopper's, and a coupon nobody
+    # holds is not found even for them.
+    ("GET", "/v1/me/coupons"): rule("401 ok ok ok ok ok"),
+    ("POST", "/v1/seats/{seat_id}/coupon"): rule(
+        "401 404 404 404 404 404", {"coupon_id": "cpn_unknown"}
+    ),
     ("POST", "/v1/bargains/{bargain_id}/cuts"): rule(
         "401 404 404 404 404 404", bargain_id="bargain_unknown"
     ),
