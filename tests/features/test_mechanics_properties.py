@@ -14,11 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, run_state_machine_as_test
 from sqlalchemy import text
 
+from pintuan.audit.coupons import coupon_breaches
 from pintuan.audit.fills import fill_breaches
 from pintuan.audit.ladder import ladder_breaches, tipping_breaches
 from pintuan.kit.time import clock, utc_now
@@ -26,6 +27,7 @@ from pintuan.services import Services
 from tests.features.test_payment_properties import (
     DEAL_SPECS,
     METHODS,
+    PICK,
     PRICE,
     RefundingMoneyMachine,
     Tally,
@@ -185,9 +187,62 @@ class AutoFillMoneyMachine(RefundingMoneyMachine):
             self.tally.seen[f"teams filled by {funded_by}"] += int(teams)
 
 
+COUPON = {"amount": {"amount": 300, "currency": "USD"}, "valid_days": 30}
+
+
 class LotteryMoneyMachine(AutomaticRefunds):
+    """Lottery deals whose losers get a coupon as well as their refund, and one plain deal
+    beside them where shoppers spend their coupons on held seats, racing their payments."""
+
     def deal_fields(self) -> dict[str, Any]:
-        return {"lottery": {"winners": 1}}
+        if len(self.deals) == self.plain_at:
+            return {}
+        return {"lottery": {"winners": 1, "coupon": COUPON}}
+
+    @initialize(
+        specs=st.lists(DEAL_SPECS, min_size=1, max_size=2),
+        commission_bps=st.sampled_from([0, 250, 1000]),
+    )
+    def open_deals(self, specs: list[dict[str, int]], commission_bps: int) -> None:
+        self.plain_at = len(specs)  # the last deal opened is the plain one
+        super().open_deals([*specs, specs[0]], commission_bps)
+
+    @step(pick=PICK, user=st.integers(0, 3))
+    def spend_a_coupon(self, pick: int, user: int) -> None:
+        """A shopper with a coupon takes it off a seat of theirs: mostly a seat just taken on
+        the plain deal, sometimes any seat of theirs (refused where it does not apply)."""
+        shopper = self.shoppers[user % len(self.shoppers)]
+        coupons = self.client.get("/v1/me/coupons", headers=shopper.headers).json()["data"]
+        if not coupons:
+            return
+        if pick < 12:
+            self._start(self.plain_at, user)
+        mine = [seat_id for seat_id, u in self._live(teams=False, pick=pick) if u == user]
+        if not mine:
+            return
+        applied = answer(
+            self.client.post(
+                f"/v1/seats/{mine[-1 - pick % len(mine)] if pick >= 12 else mine[-1]}/coupon",
+                json={"coupon_id": coupons[pick % len(coupons)]["id"]},
+                headers=shopper.headers,
+            ),
+            {
+                "coupon_applied",
+                "coupon_used",
+                "coupon_expired",
+                "coupon_not_applicable",
+                "seat_has_coupon",
+                "seat_not_payable",
+                "payment_begun",
+            },
+        )
+        if applied is not None:
+            event("coupon applied")
+            self.tally.seen["coupons applied"] += 1
+
+    @invariant()
+    def coupons_are_earned_and_spent_once(self) -> None:
+        assert self.db.run_sync(coupon_breaches, write=False) == []
 
 
 class RewardMoneyMachine(AutomaticRefunds):
@@ -239,6 +294,7 @@ def test_lottery_teams_keep_money_balanced_under_random_events(
     seen = _walk(LotteryMoneyMachine, services, client).seen
     assert seen["examples settled"], seen
     assert seen["refund lottery succeeded"], seen  # some walks drew a team and refunded losers
+    assert seen["coupons applied"], seen  # and some losers spent their coupon
 
 
 def test_leader_rewards_keep_money_balanced_under_random_events(
