@@ -437,6 +437,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/seats/{seat_id}/pay"): rule("login ok 404 404 404 404", _SANDBOX),
     ("GET", "/payments/{payment_id}/return"): rule("login ok ok ok ok ok"),
     ("POST", "/seats/{seat_id}/cancel"): rule("login ok 404 404 404 404"),
+    # The coupon form: the seat's shopper only (a coupon nobody holds sends them back to their
+    # team's page, which says so).
+    ("POST", "/seats/{seat_id}/coupon"): rule(
+        "login ok 404 404 404 404", {"coupon_id": "cpn_unknown"}
+    ),
     ("GET", "/orders"): rule("login ok ok ok ok ok"),
     ("GET", "/notifications"): rule("login ok ok ok ok ok"),
     ("GET", "/continue"): rule("login ok ok ok ok ok"),

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pintuan.domain.coupons import CouponTerms
 from pintuan.web.console.deal_form import (
     amount_text,
     example_price,
+    form_field,
     local_text,
     parse_amount,
     parse_local,
@@ -356,6 +358,24 @@ def test_every_problem_of_the_options_is_named_next_to_its_field_after_one_submi
             "leader_reward_amount",
             "must be at least 1 minor unit",
         ),
+        (
+            "lottery.coupon.amount",
+            "must be at least 0.01 and below the group price",
+            "lottery_coupon_amount",
+            "优惠券金额须大于零且低于拼团价。",
+        ),
+        (
+            "lottery.coupon.valid_days",
+            "must be 1 to 365",
+            "lottery_coupon_days",
+            "请输入优惠券的有效天数，1 至 365 天。",  # noqa: RUF001
+        ),
+        (
+            "lottery.coupon",
+            "is given only by a lottery deal",
+            "lottery_coupon_amount",
+            "只有抽奖团才能给未中奖名额发优惠券：请同时填写每团中奖人数。",  # noqa: RUF001
+        ),
     ],
 )
 def test_the_services_refusal_of_an_option_is_put_next_to_its_field(
@@ -374,3 +394,80 @@ def test_the_services_refusal_of_an_option_is_put_next_to_its_field(
 
     assert form.errors == {name: said}
     assert form.form_error is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "coupon"),
+    [
+        ({"lottery_coupon_amount": "3", "lottery_coupon_days": "14"}, CouponTerms(300, 14)),
+        ({"lottery_coupon_amount": "2,50", "lottery_coupon_days": ""}, CouponTerms(250, 30)),
+        # No amount: no coupon, whatever the days say.
+        ({"lottery_coupon_amount": " ", "lottery_coupon_days": "14"}, None),
+    ],
+)
+def test_the_lottery_coupon_is_read_into_the_draft_and_empty_days_are_thirty(
+    typed: dict[str, str], coupon: CouponTerms | None
+) -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    form, draft = parse_new_deal(
+        {**MECHANICS_DEAL, "lottery_winners": "1", **typed}, "mch_1", "USD", "UTC", "en"
+    )
+
+    assert form.valid, form.errors
+    assert draft is not None
+    assert draft.lottery_winners == 1
+    assert draft.lottery_coupon == coupon
+
+
+@pytest.mark.parametrize(
+    ("typed", "name", "message"),
+    [
+        (
+            {"lottery_winners": "", "lottery_coupon_amount": "3"},
+            "lottery_coupon_amount",
+            "A coupon for the seats not drawn needs a lottery: enter the winners per team too.",
+        ),
+        (
+            {"lottery_winners": "1", "lottery_coupon_amount": "15"},
+            "lottery_coupon_amount",
+            "The coupon is worth more than zero and less than the group price.",
+        ),
+        (
+            {"lottery_winners": "1", "lottery_coupon_amount": "3.001"},
+            "lottery_coupon_amount",
+            "Enter an amount like 19.99, with at most 2 decimals.",
+        ),
+        (
+            {"lottery_winners": "1", "lottery_coupon_amount": "3", "lottery_coupon_days": "400"},
+            "lottery_coupon_days",
+            "Enter how many days the coupon is valid, from 1 to 365.",
+        ),
+        (
+            {
+                "lottery_winners": "1",
+                "lottery_coupon_amount": "3",
+                "lottery_coupon_days": "a month",
+            },
+            "lottery_coupon_days",
+            "Enter how many days the coupon is valid, from 1 to 365.",
+        ),
+    ],
+)
+def test_a_coupon_the_deals_api_would_refuse_is_refused_next_to_its_field(
+    typed: dict[str, str], name: str, message: str
+) -> None:
+    from pintuan.web.console.deal_form import parse_new_deal
+
+    form, draft = parse_new_deal({**MECHANICS_DEAL, **typed}, "mch_1", "USD", "UTC", "en")
+
+    assert draft is None
+    assert form.errors == {name: message}
+
+
+def test_an_api_field_is_shown_next_to_the_form_field_of_its_longest_known_part() -> None:
+    assert form_field("lottery.coupon.amount.currency") == "lottery_coupon_amount"
+    assert form_field("lottery.coupon.valid_days") == "lottery_coupon_days"
+    assert form_field("lottery.winners") == "lottery_winners"
+    assert form_field("list_price.amount") == "list_price"
+    assert form_field("ladder[1].price") == "ladder"

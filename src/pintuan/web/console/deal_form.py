@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from pintuan.deals.models import Deal
-from pintuan.deals.schemas import DealIn, DealPatch
-from pintuan.deals.service import DealDraft, ladder_of, leader_reward_of
+from pintuan.deals.schemas import DealIn, DealPatch, LotteryCouponIn
+from pintuan.deals.service import DealDraft, ladder_of, leader_reward_of, lottery_coupon_of
+from pintuan.domain.coupons import CouponTerms, terms_problems
 from pintuan.domain.deals import DealTerms, FieldProblem, check_deal_terms
 from pintuan.domain.ladder import Tier, ladder_problems, options_clash, tipping_problems
 from pintuan.domain.lifecycle import DEAL_FIELDS_EDITABLE_WHEN_PUBLISHED, DealStatus
@@ -54,6 +55,8 @@ FIELDS = (
     "leader_reward_amount",
     "leader_reward_percent",
     "lottery_winners",
+    "lottery_coupon_amount",
+    "lottery_coupon_days",
     "pickup_commission",
     "pickup_unclaimed_days",
     "ladder",
@@ -71,7 +74,7 @@ REFERRAL_API = "referral_commission_bps"
 # several fields of the form, all of which are read whenever one of them changes.
 OPTIONS: dict[str, tuple[str, ...]] = {
     "leader_reward": ("leader_reward", "leader_reward_amount", "leader_reward_percent"),
-    "lottery": ("lottery_winners",),
+    "lottery": ("lottery_winners", "lottery_coupon_amount", "lottery_coupon_days"),
     "pickup": ("pickup_commission", "pickup_unclaimed_days"),
     "ladder": ("ladder",),
     "tipping_point": ("tipping_point",),
@@ -86,6 +89,11 @@ API_FIELDS: dict[str, str] = {
     "leader_reward.basis_points": "leader_reward_percent",
     "lottery": "lottery_winners",
     "lottery.winners": "lottery_winners",
+    # The coupon each seat a draw did not pick gets; a refusal of the whole is said at its amount.
+    "lottery_coupon": "lottery_coupon_amount",
+    "lottery.coupon": "lottery_coupon_amount",
+    "lottery.coupon.amount": "lottery_coupon_amount",
+    "lottery.coupon.valid_days": "lottery_coupon_days",
     # A deal is a pickup deal when it has days to collect in; a refusal of the whole is said there.
     "pickup": "pickup_unclaimed_days",
     "pickup.commission_bps": "pickup_commission",
@@ -95,6 +103,8 @@ API_FIELDS: dict[str, str] = {
     "auto_fill.funded_by": "auto_fill_funded_by",
 }
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# What the coupon's days field shows until the merchant changes it: the API's own default.
+DEFAULT_COUPON_DAYS = str(LotteryCouponIn.model_fields["valid_days"].default)
 
 # What to say when a field fails the request schema's limits (the same as the API's).
 SCHEMA_MESSAGES: dict[str, str] = {
@@ -122,6 +132,10 @@ SCHEMA_MESSAGES: dict[str, str] = {
     "lottery_winners": N_(
         "Enter how many seats of each team win, from 1 to 99, or leave it empty."
     ),
+    "lottery_coupon_amount": N_(
+        "Enter the coupon's amount, above zero and below the group price, or leave it empty."
+    ),
+    "lottery_coupon_days": N_("Enter how many days the coupon is valid, from 1 to 365."),
     "pickup_commission": N_(
         "Enter a percentage from 0 to 30, with at most 2 decimals, such as 5 or 2.5."
     ),
@@ -203,13 +217,17 @@ def parse_percent(text: str) -> int:
 
 
 def form_field(api_field: str) -> str:
-    """The form field an API field name (``pickup.commission_bps``) is shown next to."""
+    """The form field an API field name (``pickup.commission_bps``) is shown next to: that of
+    its longest leading part the form names (``lottery.coupon.amount.currency`` is the
+    coupon's amount), else its first part."""
     if api_field.startswith("ladder"):  # ladder[1].price: the one ladder field
         return "ladder"
-    if api_field in API_FIELDS:
-        return API_FIELDS[api_field]
-    name = api_field.split(".", 1)[0]
-    return API_FIELDS.get(name, name)
+    parts = api_field.split(".")
+    for end in range(len(parts), 0, -1):
+        leading = ".".join(parts[:end])
+        if leading in API_FIELDS:
+            return API_FIELDS[leading]
+    return parts[0]
 
 
 def local_text(value: datetime | None, time_zone: str) -> str:
@@ -253,6 +271,7 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
     """The form's text for an existing deal."""
     reward = leader_reward_of(deal)
     kind, value = (reward.kind.value, reward.value) if reward else ("", None)
+    coupon = lottery_coupon_of(deal)
     return {
         "title": deal.title,
         "description": deal.description,
@@ -276,6 +295,8 @@ def values_of(deal: Deal, time_zone: str) -> dict[str, str]:
         ),
         "leader_reward_percent": percent_text(value or 0) if kind == RewardKind.PERCENT else "",
         "lottery_winners": str(deal.lottery_winners) if deal.lottery_winners is not None else "",
+        "lottery_coupon_amount": amount_text(coupon.amount if coupon else None, deal.currency),
+        "lottery_coupon_days": str(coupon.valid_days) if coupon else DEFAULT_COUPON_DAYS,
         "pickup_commission": percent_text(deal.pickup_commission_bps)
         if deal.pickup_commission_bps is not None
         else "",
@@ -389,9 +410,31 @@ def _count(form: DealForm, name: str, locale: str) -> int | None:
 
 
 def _lottery(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
-    """The lottery as the API takes it; no number of winners: no lottery."""
+    """The lottery as the API takes it; no number of winners: no lottery (a coupon typed
+    without one is refused by the rules, see _lottery_problems)."""
     winners = _count(form, "lottery_winners", locale)
-    return None if winners is None else {"winners": winners}
+    if winners is None:
+        return None
+    coupon = _lottery_coupon(form, currency, locale)
+    return {"winners": winners} if coupon is None else {"winners": winners, "coupon": coupon}
+
+
+def _lottery_coupon(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
+    """The coupon of the seats a draw did not pick, as the API takes it; no amount: none (the
+    days then do not matter, and empty days are the API's default)."""
+    amount, days = _typed(form, "lottery_coupon_amount"), _typed(form, "lottery_coupon_days")
+    if not amount:
+        return None
+    coupon: dict[str, Any] = {}
+    try:
+        coupon["amount"] = {"amount": parse_amount(amount, currency), "currency": currency}
+    except ValueError:
+        form.errors["lottery_coupon_amount"] = _amount_message(currency, locale)
+    if days.isdigit() or not days:
+        coupon["valid_days"] = int(days or DEFAULT_COUPON_DAYS)
+    else:
+        form.errors["lottery_coupon_days"] = gettext(locale, SCHEMA_MESSAGES["lottery_coupon_days"])
+    return coupon if len(coupon) == 2 else None
 
 
 def _pickup(form: DealForm, currency: str, locale: str) -> dict[str, Any] | None:
@@ -469,7 +512,7 @@ _OPTION_READERS: dict[str, Any] = {
 
 def _schema_errors(form: DealForm, invalid: ValidationError, currency: str, locale: str) -> None:
     for problem in invalid.errors():
-        name = form_field(".".join(str(part) for part in problem["loc"][:2]))
+        name = form_field(".".join(str(part) for part in problem["loc"]))
         if name == "ladder":
             form.errors.setdefault(name, ladder_message(currency, locale))
         elif name in SCHEMA_MESSAGES:
@@ -576,6 +619,7 @@ def _rule_errors(
     winners, size = _typed(form, "lottery_winners"), _typed(form, "team_size")
     if winners.isdigit() and size.isdigit():
         problems += winners_problems(int(winners), int(size))
+    problems += _lottery_problems(form, read, currency)
     if _typed(form, "pickup_unclaimed_days"):
         problems += pickup_terms_problems(PickupTerms(0, 1), _typed(form, "vertical"), False)
     problems += _mechanics_problems(form, read, currency)
@@ -584,6 +628,23 @@ def _rule_errors(
             form_field(problem.field),
             rule_message(problem.field, problem.message, currency, locale),
         )
+
+
+def _lottery_problems(form: DealForm, read: dict[str, Any], currency: str) -> list[FieldProblem]:
+    """The lottery coupon's rules, as the deals service runs them, on what could be read: it is
+    given only by a lottery, and is worth less than the group price."""
+    amount = _typed(form, "lottery_coupon_amount")
+    if not amount:
+        return []
+    problems = []
+    if not _typed(form, "lottery_winners"):
+        problems.append(FieldProblem("lottery.coupon", "is given only by a lottery deal"))
+    if "group_price" in read:
+        with contextlib.suppress(ValueError):
+            # Only the amount is judged here: the days' limits are the schema's check.
+            terms = CouponTerms(parse_amount(amount, currency), int(DEFAULT_COUPON_DAYS))
+            problems += terms_problems(terms, read["group_price"].amount, "lottery.coupon")
+    return problems
 
 
 def _mechanics_problems(form: DealForm, read: dict[str, Any], currency: str) -> list[FieldProblem]:
@@ -667,6 +728,14 @@ _RULE_MESSAGES: tuple[tuple[str, str], ...] = (
         N_("Each team draws 1 to %(count)s winners: fewer than its size."),
     ),
     (
+        r"is given only by a lottery deal",
+        N_("A coupon for the seats not drawn needs a lottery: enter the winners per team too."),
+    ),
+    (
+        r"at least 0\.01 and below the group price",
+        N_("The coupon is worth more than zero and less than the group price."),
+    ),
+    (
         r"pickup points hand over goods",
         N_("Pickup points hand over goods: choose the category Goods."),
     ),
@@ -692,6 +761,9 @@ CODE_MESSAGES: dict[str, str] = {
 def rule_message(service_field: str, message: str, currency: str, locale: str) -> str:
     """A deal rule's refusal of one field, in ``locale``; unknown ones keep the service's
     English words rather than being hidden."""
+    if form_field(service_field) == "lottery_coupon_days":
+        # Its words ("must be 1 to 365") are those of other fields' limits too.
+        return gettext(locale, SCHEMA_MESSAGES["lottery_coupon_days"])
     for pattern, text in _RULE_MESSAGES:
         found = re.search(pattern, message)
         if found is None:

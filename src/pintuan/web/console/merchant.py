@@ -190,6 +190,7 @@ def _new_values(merchant: Merchant) -> dict[str, str]:
         "starts_at": deal_form.local_text(start, merchant.time_zone),
         "ends_at": deal_form.local_text(start + timedelta(days=14), merchant.time_zone),
         "flash_sale": "",
+        "lottery_coupon_days": deal_form.DEFAULT_COUPON_DAYS,
     }
 
 
@@ -212,6 +213,7 @@ async def _editor(
         verticals=shared.VERTICALS,
         example_price=deal_form.example_price(merchant.currency),
         ladder_example=deal_form.ladder_example(merchant.currency),
+        coupon_example=deal_form.example_price(merchant.currency, 300),
         picture_error=picture_error,
         audit_entries=await _audit_entries(request, principal, merchant.id, deal.id)
         if deal

@@ -299,6 +299,20 @@ ERROR_MESSAGES: dict[str, str] = {
     ),
     "bargain_not_owner": N_("Only the shopper who opened this bargain can buy at its price."),
     "bargain_already_bought": N_("You bought at this bargain's price already; pay for that order."),
+    # Coupons: taking one off a held seat's price before paying.
+    "coupon_not_found": N_("This coupon is not in your account."),
+    "coupon_applied": N_(
+        "This coupon is on another order; it comes back if that order ends without a sale."
+    ),
+    "coupon_used": N_("This coupon has been used."),
+    "coupon_expired": N_("This coupon has expired."),
+    "coupon_not_applicable": N_(
+        "This coupon cannot be used on this order: a coupon is for its own shop's deals, in their "
+        "currency, not ladder or lottery deals, and worth less than the price."
+    ),
+    "coupon_taken": N_("This coupon or this order changed a moment ago; look again."),
+    "seat_has_coupon": N_("This order has a coupon already: one coupon per order."),
+    "payment_begun": N_("A payment of this order has begun; a coupon is used before paying."),
 }
 
 

@@ -1,5 +1,5 @@
-"""My orders (tabs: to pay, forming, succeeded, refunded), the vouchers on them, and my
-notifications.
+"""My orders (tabs: to pay, forming, succeeded, refunded), the vouchers on them, my coupons,
+and my notifications.
 
 An order is a seat of the shopper's own or one they paid for as a friend; each says where its
 money went (see :mod:`pintuan.web.shopper.money_words`). A seat of a voucher deal whose team
@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from pintuan.coupons import service as coupons
+from pintuan.domain.coupons import CouponState
 from pintuan.domain.vouchers import VoucherStatus, show_code
 from pintuan.errors import AppError, InvalidInput
 from pintuan.fulfilment import service as fulfilment
@@ -27,6 +29,7 @@ from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.notifications import service as notifications
 from pintuan.notifications.models import Notification
+from pintuan.payments import ladder as ladder_refunds
 from pintuan.payments import lottery as lottery_refunds
 from pintuan.payments import rewards as leader_rewards
 from pintuan.payments.refund_reads import refunds_of_seats
@@ -51,6 +54,8 @@ router = APIRouter(include_in_schema=False)
 
 ORDERS_PAGE_SIZE = 20
 NOTICES_PAGE_SIZE = 30
+# The newest coupons the orders page lists (a shopper holds few; the API pages through all).
+COUPONS_SHOWN = 20
 
 TAB_NAMES: dict[str, str] = {
     "all": N_("All"),
@@ -58,6 +63,12 @@ TAB_NAMES: dict[str, str] = {
     "forming": N_("Forming"),
     "succeeded": N_("Succeeded"),
     "refunded": N_("Refunded"),
+}
+COUPON_STATES: dict[str, str] = {
+    CouponState.AVAILABLE.value: N_("Available"),
+    CouponState.APPLIED.value: N_("On an order"),
+    CouponState.USED.value: N_("Used"),
+    CouponState.EXPIRED.value: N_("Expired"),
 }
 
 
@@ -98,6 +109,12 @@ async def my_orders(
                 if p.user_id == user_id
             },
             "next_cursor": encode_cursor(shown[-1].id) if len(rows) > ORDERS_PAGE_SIZE else None,
+            # Listed above the orders' first page, not again on each later one.
+            "coupons": coupons.my_coupons(session, user_id, now, None, COUPONS_SHOWN)[
+                :COUPONS_SHOWN
+            ]
+            if cursor_id is None
+            else [],
         }
 
     context = await services_of(request).db.read_stale(read)
@@ -116,6 +133,7 @@ async def my_orders(
     context.update(
         tab=tab,
         tabs=TAB_NAMES,
+        coupon_states=COUPON_STATES,
         tone=tone,
         own_images=own_images,
         viewer_id=user_id,
@@ -142,6 +160,9 @@ REFUND_REASONS: dict[str, str] = {
     UNCLAIMED_REASON: N_("The order was not collected at its pickup point in time."),
     leader_rewards.REASON: N_("Leader reward: your team succeeded."),
     lottery_refunds.REASON: N_("Lottery team: this seat was not drawn; refunded in full."),
+    ladder_refunds.REASON: N_(
+        "Ladder team: your team reached a cheaper tier; the difference comes back."
+    ),
 }
 VOUCHER_NOTICES: dict[str, str] = {
     "refunded": N_("The voucher is given back: its code no longer works, and it is refunded."),

@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from pintuan.bargains import service as bargains
+from pintuan.coupons import service as coupons
+from pintuan.coupons.models import Coupon
 from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import DealSort, Vertical
@@ -38,9 +40,9 @@ from pintuan.teams import reads as team_reads
 from pintuan.teams import service as teams
 from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
-from pintuan.web.kit.errors import error_message
+from pintuan.web.kit.errors import ERROR_MESSAGES, error_message
 from pintuan.web.kit.forms import form_fields, run_form_write, run_raw_form_write
-from pintuan.web.kit.i18n import N_, money_text, request_locale
+from pintuan.web.kit.i18n import N_, gettext, money_text, request_locale
 from pintuan.web.kit.pagecache import is_shared_view, shared_page
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.resume import resumable
@@ -64,6 +66,10 @@ read_pages_router = APIRouter(include_in_schema=False)
 HOME_PAGE_SIZE = 12
 JOINABLE_SHOWN = 5
 _LIVE_SEATS = ("held", "paid", "confirmed")
+# The team page's queries saying what the coupon form just did: lowered the seat's price, or
+# was refused (the refusal's code, worded by the page).
+COUPON_QUERY = "coupon"
+COUPON_ERROR_QUERY = "coupon_error"
 
 VERTICALS: dict[str, str] = {
     Vertical.GOODS.value: N_("Goods"),
@@ -429,6 +435,7 @@ async def _team_context(
         my_payments = (
             queries.payments_of_seats(session, [my_seats[0].id])[my_seats[0].id] if my_seats else []
         )
+        coupon_id = my_seats[0].coupon_id if my_seats else None
         return {
             "team": team,
             "deal": deal,
@@ -437,6 +444,12 @@ async def _team_context(
             ),
             "my_seat": my_seats[0] if my_seats else None,
             "my_payments": my_payments,
+            # The shopper's coupons they could take off their held seat's price before paying,
+            # and the one taken off it already.
+            "usable_coupons": coupons.usable_for_seat(session, principal.user_id, my_seats[0], now)
+            if principal and my_seats
+            else [],
+            "applied_coupon": session.get(Coupon, coupon_id) if coupon_id else None,
             "tipping_seats": team_reads.tipping_seats(session, deal),
             "payers": order_reads.display_names(session, [p.user_id for p in my_payments]),
             "shown_share": sharing.shown_share(
@@ -506,6 +519,7 @@ async def _team_context(
                 now=now,
             )
         )
+    refused_code = request.query_params.get(COUPON_ERROR_QUERY, "")
     context.update(
         _labels(),
         **sharing.share_box(principal, shown or mine, locale, team_id=team.id),
@@ -522,6 +536,14 @@ async def _team_context(
         **pickup_pages.pickup_messages(request, locale),
         **pickup_pages.pickup_labels(),
         **mechanics_words(context["deal"], locale),
+        # Said once, on the way back from the coupon's form: the price lowered (only when the
+        # seat has a coupon), or why not (unknown codes say nothing, so that a crafted link
+        # cannot put words of its own on the page).
+        coupon_just_applied=request.query_params.get(COUPON_QUERY) == "applied"
+        and context["applied_coupon"] is not None,
+        coupon_error=gettext(locale, ERROR_MESSAGES[refused_code])
+        if refused_code in ERROR_MESSAGES
+        else None,
     )
     return context
 
@@ -680,6 +702,32 @@ async def pay_for_seat(request: Request, seat_id: str, principal: LoggedIn) -> R
     if url is None:
         raise Conflict("This payment has no page to pay on.", code="unknown_provider")
     return RedirectResponse(url, status_code=303)
+
+
+@router.post("/seats/{seat_id}/coupon", dependencies=[CsrfProtected])
+async def use_coupon(request: Request, seat_id: str, principal: LoggedIn) -> Response:
+    """Take one of the shopper's coupons off their held seat's price, through the same service
+    as ``POST /v1/seats/{seat_id}/coupon``, once per form; back to the team's page, at the
+    seat, whose pay button then asks the lowered price, or which says why not."""
+    services = services_of(request)
+    seat = await services.db.read(team_reads.owned_seat, principal.user_id, seat_id)
+    coupon_id = (await form_fields(request)).get("coupon_id", "")
+
+    def work(tx: RawTx) -> dict[str, Any]:
+        coupons.apply_coupon(tx, principal.user_id, seat_id, coupon_id, utc_now())
+        return {"coupon_id": coupon_id}
+
+    try:
+        await run_raw_form_write(request, services, principal, work)
+    except AppError as refused:
+        if refused.status >= 500 or refused.code == "seat_not_found":
+            raise
+        said = {COUPON_ERROR_QUERY: refused.code}
+    else:
+        said = {COUPON_QUERY: "applied"}
+    return RedirectResponse(
+        f"/teams/{quote(seat.team_id)}?{urlencode(said)}#you-heading", status_code=303
+    )
 
 
 @router.get("/payments/{payment_id}/return")
