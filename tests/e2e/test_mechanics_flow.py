@@ -2,8 +2,9 @@
 process: a leader reward paid back to the leader after the team fills, a lottery team whose
 winner's page says so while the others read that they were refunded, and a pickup deal chosen
 on the team page, marked arrived and handed over by the shopper's code at the point (the leader
-at 1280 px), which the shopper then reads as collected. axe finds no serious or critical problem,
-and the phone pages scroll down only."""
+at 1280 px), which the shopper then reads as collected; and a lottery's loser who finds their
+coupon on their orders and takes it off the price of their next order at the merchant. axe
+finds no serious or critical problem, and the phone pages scroll down only."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, expect
 
+from pintuan.domain.coupons import CouponTerms
 from pintuan.domain.rewards import LeaderReward, RewardKind
 from pintuan.domain.roles import Role
 from tests.e2e.browsing import Shopper, reload_until, screenshot
@@ -140,6 +142,60 @@ def test_a_lottery_team_tells_its_winner_they_won_and_the_others_they_were_refun
     expect(page.locator(".order-refund")).to_contain_text(
         "Lottery team: this seat was not drawn; refunded in full."
     )
+    lost.close()
+
+    assert problems == [], [p["targets"] for p in problems]
+
+
+def test_a_lottery_loser_finds_a_coupon_and_takes_it_off_their_next_order(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    services = live_server.services
+    merchant = create_merchant(services.db)
+    deal = create_deal(
+        services.db,
+        merchant,
+        team_size=3,
+        title="Lucky noodles",
+        lottery_winners=1,
+        lottery_coupon=CouponTerms(300, 30),
+    )
+    later = create_deal(services.db, merchant, team_size=2, title="Dumplings for two")
+    shoppers = [create_account(services, name=name) for name in ("Lin", "Wang", "Zhao")]
+    problems: list[dict[str, Any]] = []
+    _, seat_ids = fill_team(live_server, shoppers, deal.id)
+    (winning_seat,) = httpx.get(f"{live_server.url}/v1/deals/{deal.id}/lottery", timeout=10).json()[
+        "draws"
+    ][0]["winners"]
+    loser = next(s for s, seat in zip(shoppers, seat_ids, strict=True) if seat != winning_seat)
+
+    lost = logged_in(browser, live_server, loser, f"/deals/{deal.id}")
+    page = lost.page
+    expect(page.locator(".mechanic-lottery")).to_contain_text("plus a $3.00 coupon")
+    page = lost.open("/orders")
+    coupon = page.locator(".coupon-list .coupon")
+    expect(coupon).to_contain_text("$3.00 off")
+    expect(coupon).to_contain_text("Available")
+    fits_the_width(page)
+    problems += blocking_violations(page)
+    screenshot(page, "mechanics-lottery-coupon")
+
+    # A team of the merchant's other deal: the coupon comes off its price before paying.
+    with api(live_server, loser) as client:
+        started = client.post(f"/v1/deals/{later.id}/teams")
+    assert started.status_code == 201, started.text
+    page = lost.open(f"/teams/{started.json()['team']['id']}")
+    expect(page.get_by_role("button", name="Pay $15.00")).to_be_visible()
+    expect(page.locator(".coupon-form")).to_contain_text("$3.00 off")
+    fits_the_width(page)
+    problems += blocking_violations(page)
+    page.get_by_role("button", name="Take it off the price").click()
+    expect(page.locator("#coupon-applied")).to_have_text("Coupon applied: you now pay $12.00.")
+    expect(page.get_by_role("button", name="Pay $12.00")).to_be_visible()
+    expect(page.locator(".coupon-form")).to_have_count(0)
+    screenshot(page, "mechanics-coupon-applied")
+    page = lost.open("/orders")
+    expect(page.locator(".coupon-list .coupon")).to_contain_text("On an order")
     lost.close()
 
     assert problems == [], [p["targets"] for p in problems]
