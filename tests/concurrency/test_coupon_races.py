@@ -24,7 +24,7 @@ from pintuan.teams.models import Seat
 from pintuan.worker import Worker
 from tests.concurrency.cluster import Call, Cluster, assert_no_server_errors, running_cluster
 from tests.factories import Account, create_account, create_deal, create_merchant
-from tests.features.test_ledger import pay
+from tests.features.test_ledger import paid_team
 from tests.features.vouchering import sound
 
 SERVERS = 3
@@ -52,14 +52,7 @@ def losers_with_coupons(
     )
     shoppers = [create_account(services) for _ in range(3 * teams)]
     for t in range(teams):
-        members = shoppers[3 * t : 3 * t + 3]
-        started = client.post(f"/v1/deals/{deal.id}/teams", headers=members[0].headers).json()
-        seats = [started["seat"]["id"]]
-        for member in members[1:]:
-            joined = client.post(f"/v1/teams/{started['team']['id']}/seats", headers=member.headers)
-            seats.append(joined.json()["seat"]["id"])
-        for member, seat_id in zip(members, seats, strict=True):
-            pay(client, member, seat_id)
+        paid_team(client, deal.id, shoppers[3 * t : 3 * t + 3])
     Worker(services).run_until_idle()
     found = []
     for shopper in shoppers:

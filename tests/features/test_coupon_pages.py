@@ -25,7 +25,7 @@ from pintuan.web.kit.i18n import instant_text
 from pintuan.worker import Worker
 from tests.console_data import HTML, form_post, log_in
 from tests.factories import Account, create_account, create_deal, create_merchant
-from tests.features.test_ledger import pay
+from tests.features.test_ledger import paid_team
 from tests.features.test_mechanics_pages import is_disabled, shown_value
 from tests.features.test_merchant_console import console, deal_fields, field_error
 
@@ -53,14 +53,7 @@ def not_drawn(
     merchant = create_merchant(services.db)
     deal = coupon_terms_deal(services, merchant)
     shoppers = [create_account(services) for _ in range(3)]
-    started = client.post(f"/v1/deals/{deal.id}/teams", headers=shoppers[0].headers).json()
-    team_id = started["team"]["id"]
-    seats = [started["seat"]["id"]]
-    for shopper in shoppers[1:]:
-        joined = client.post(f"/v1/teams/{team_id}/seats", headers=shopper.headers).json()
-        seats.append(joined["seat"]["id"])
-    for shopper, seat_id in zip(shoppers, seats, strict=True):
-        pay(client, shopper, seat_id)
+    _, seats = paid_team(client, deal.id, shoppers)
     Worker(services).run_until_idle()
     (winner,) = client.get(f"/v1/deals/{deal.id}/lottery").json()["draws"][0]["winners"]
     loser = next(s for s, seat in zip(shoppers, seats, strict=True) if seat != winner)

@@ -26,7 +26,7 @@ from pintuan.services import Services
 from pintuan.teams.models import Seat
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
-from tests.features.test_ledger import pay
+from tests.features.test_ledger import paid_team, pay
 from tests.features.vouchering import sound
 
 PRICE = 1500
@@ -46,16 +46,7 @@ class Lost:
             lottery_coupon=CouponTerms(OFF, 30),
         )
         self.shoppers = [create_account(services) for _ in range(3)]
-        started = client.post(
-            f"/v1/deals/{self.deal.id}/teams", headers=self.shoppers[0].headers
-        ).json()
-        self.team_id = started["team"]["id"]
-        self.seats = [started["seat"]["id"]]
-        for shopper in self.shoppers[1:]:
-            joined = client.post(f"/v1/teams/{self.team_id}/seats", headers=shopper.headers)
-            self.seats.append(joined.json()["seat"]["id"])
-        for shopper, seat_id in zip(self.shoppers, self.seats, strict=True):
-            pay(client, shopper, seat_id)
+        self.team_id, self.seats = paid_team(client, self.deal.id, self.shoppers)
         Worker(services).run_until_idle()
         winners = client.get(f"/v1/deals/{self.deal.id}/lottery").json()["draws"][0]["winners"]
         self.winner = winners[0]

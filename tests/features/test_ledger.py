@@ -68,6 +68,22 @@ def pay(client: TestClient, shopper: Account, seat_id: str, **body: Any) -> dict
     return dict(payment.json())
 
 
+def paid_team(client: TestClient, deal_id: str, shoppers: list[Account]) -> tuple[str, list[str]]:
+    """The first shopper starts a team of the deal, the others join it, and each pays for their
+    seat through the sandbox; returns the team and its seats, in the shoppers' order."""
+    started = client.post(f"/v1/deals/{deal_id}/teams", headers=shoppers[0].headers)
+    assert started.status_code == 201, started.text
+    team_id = started.json()["team"]["id"]
+    seats = [started.json()["seat"]["id"]]
+    for shopper in shoppers[1:]:
+        joined = client.post(f"/v1/teams/{team_id}/seats", headers=shopper.headers)
+        assert joined.status_code == 201, joined.text
+        seats.append(joined.json()["seat"]["id"])
+    for shopper, seat_id in zip(shoppers, seats, strict=True):
+        pay(client, shopper, seat_id)
+    return team_id, seats
+
+
 def team_of_two(
     client: TestClient, services: Services, commission_bps: int = 0
 ) -> tuple[str, list[tuple[Account, str]]]:

@@ -21,7 +21,7 @@ from pintuan.services import Services
 from pintuan.vouchers.models import Voucher
 from pintuan.worker import Worker
 from tests.factories import create_account, create_deal, create_merchant, deal_body
-from tests.features.test_ledger import pay
+from tests.features.test_ledger import paid_team
 from tests.features.vouchering import sound, terms
 
 PRICE = 1500
@@ -31,15 +31,7 @@ def lottery_team(client: TestClient, services: Services) -> tuple[Any, Any, list
     merchant = create_merchant(services.db)
     staff = create_account(services, role=Role.MERCHANT, merchant=merchant)
     deal = create_deal(services.db, merchant, team_size=3, lottery_winners=1, voucher=terms())
-    shoppers = [create_account(services) for _ in range(3)]
-    started = client.post(f"/v1/deals/{deal.id}/teams", headers=shoppers[0].headers).json()
-    team_id = started["team"]["id"]
-    seats = [started["seat"]["id"]]
-    for shopper in shoppers[1:]:
-        joined = client.post(f"/v1/teams/{team_id}/seats", headers=shopper.headers).json()
-        seats.append(joined["seat"]["id"])
-    for shopper, seat_id in zip(shoppers, seats, strict=True):
-        pay(client, shopper, seat_id)
+    team_id, seats = paid_team(client, deal.id, [create_account(services) for _ in range(3)])
     Worker(services).run_until_idle()
     return deal, staff, seats, team_id
 
