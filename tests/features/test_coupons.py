@@ -26,6 +26,7 @@ from pintuan.services import Services
 from pintuan.teams.models import Seat
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
+from tests.features.test_bargains import open_bargain, set_terms
 from tests.features.test_ledger import paid_team, pay
 from tests.features.vouchering import sound
 
@@ -184,6 +185,14 @@ def test_a_coupon_is_refused_where_it_does_not_apply_and_nothing_changes(
     assert refused(held_seat(client, services, elsewhere.id, shopper)) == "coupon_not_applicable"
     assert refused(held_seat(client, services, ladder.id, shopper)) == "coupon_not_applicable"
     assert refused(held_seat(client, services, cheap.id, shopper)) == "coupon_not_applicable"
+    # A bargain's purchase: its price was agreed with the friends who cut it.
+    staff = create_account(services, role=Role.MERCHANT, merchant=lost.merchant)
+    bargained = create_deal(services.db, lost.merchant, team_size=2, title="Rice cooker")
+    assert set_terms(client, staff, bargained.id, floor=1000).status_code == 200
+    bargain = open_bargain(client, shopper, bargained.id)
+    bought = client.post(f"/v1/bargains/{bargain['id']}/purchase", headers=shopper.headers)
+    assert bought.status_code == 201, bought.text
+    assert refused(bought.json()["seat"]["id"]) == "coupon_not_applicable"
     # Someone else's coupon, or seat, is not found.
     own_seat = held_seat(client, services, same_merchant.id, shopper)
     assert refused(own_seat, who=other_loser) == "seat_not_found"

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from pintuan.bargains.models import Bargain
 from pintuan.coupons.models import Coupon
 from pintuan.deals.models import Deal
 from pintuan.domain.coupons import FREEING_SEAT_STATES, CouponState, price_with, state_of
@@ -80,6 +81,7 @@ def usable_for_seat(session: Session, user_id: str, seat: Seat, now: datetime) -
         or seat.coupon_id is not None
         or deal.ladder is not None
         or deal.lottery_winners is not None
+        or session.scalar(select(Bargain.id).where(Bargain.seat_id == seat.id)) is not None
     ):
         return []
     return [
@@ -95,7 +97,8 @@ def usable_for_seat(session: Session, user_id: str, seat: Seat, now: datetime) -
 
 SEAT_FOR_COUPON = Sql("""
     SELECT s.user_id, s.status, s.hold_expires_at, s.price_amount, s.currency, s.coupon_id,
-           d.merchant_id, d.ladder, d.lottery_winners
+           d.merchant_id, d.ladder, d.lottery_winners,
+           EXISTS (SELECT 1 FROM bargains b WHERE b.seat_id = s.id) AS bargained
     FROM seats s JOIN deals d ON d.id = s.deal_id WHERE s.id = :id
 """)
 COUPON = Sql("""
@@ -137,6 +140,7 @@ class _SeatRow:
     merchant_id: str
     ladder: object
     lottery_winners: int | None
+    bargained: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,8 @@ def apply_coupon(tx: RawTx, user_id: str, seat_id: str, coupon_id: str, now: dat
         raise _not_applicable(f"it is in {coupon.currency}, the seat in {seat.currency}")
     if seat.ladder is not None or seat.lottery_winners is not None:
         raise _not_applicable("ladder and lottery deals decide their price after payment")
+    if seat.bargained:
+        raise _not_applicable("a bargain's price was agreed with the friends who cut it")
     if price_with(seat.price_amount, coupon.amount) is None:
         raise _not_applicable("it is worth as much as the seat or more")
     try:

@@ -12,7 +12,8 @@ The rules of a coupon:
   currency, before any payment of that seat began; the seat's price stays at least one minor
   unit (a free seat has no payment to take). The merchant funds it: the seat simply costs less,
   so the payment, its fee and the merchant's share are all of the lower price.
-* Not on ladder or lottery deals, whose price or sale is decided after seats are paid.
+* Not on ladder or lottery deals, whose price or sale is decided after seats are paid, nor on
+  a bargain's purchase, whose price was agreed with the friends who cut it.
 * It can be applied until it expires. While its seat is live it is taken; when that seat ends
   without a sale (released, or refunded) it is free again, if it has not expired.
 * One coupon, one live seat, and one coupon per seat: both are conditional writes, and the
