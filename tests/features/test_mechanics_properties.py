@@ -209,10 +209,15 @@ class LotteryMoneyMachine(AutomaticRefunds):
 
     @step(pick=PICK, user=st.integers(0, 3))
     def spend_a_coupon(self, pick: int, user: int) -> None:
-        """A shopper with a coupon takes it off a seat of theirs: mostly a seat just taken on
-        the plain deal, sometimes any seat of theirs (refused where it does not apply)."""
-        shopper = self.shoppers[user % len(self.shoppers)]
-        coupons = self.client.get("/v1/me/coupons", headers=shopper.headers).json()["data"]
+        """A shopper with a coupon (the first from ``user`` on who has one) takes it off a seat
+        of theirs: mostly a seat just taken on the plain deal, sometimes any seat of theirs
+        (refused where it does not apply)."""
+        coupons: list[Any] = []
+        for user in [(user + n) % len(self.shoppers) for n in range(len(self.shoppers))]:
+            shopper = self.shoppers[user]
+            coupons = self.client.get("/v1/me/coupons", headers=shopper.headers).json()["data"]
+            if coupons:
+                break
         if not coupons:
             return
         if pick < 12:
