@@ -17,13 +17,14 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, run_state_machine_as_test
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from pintuan.audit.coupons import coupon_breaches
 from pintuan.audit.fills import fill_breaches
 from pintuan.audit.ladder import ladder_breaches, tipping_breaches
 from pintuan.kit.time import clock, utc_now
 from pintuan.services import Services
+from pintuan.teams.models import Seat
 from tests.features.test_payment_properties import (
     DEAL_SPECS,
     METHODS,
@@ -207,27 +208,81 @@ class LotteryMoneyMachine(AutomaticRefunds):
         self.plain_at = len(specs)  # the last deal opened is the plain one
         super().open_deals([*specs, specs[0]], commission_bps)
 
+    def _holders(self) -> list[tuple[int, list[Any]]]:
+        """Each shopper holding available coupons, with them."""
+        found = []
+        for user, shopper in enumerate(self.shoppers):
+            coupons = self.client.get(
+                "/v1/me/coupons?state=available", headers=shopper.headers
+            ).json()["data"]
+            if coupons:
+                found.append((user, coupons))
+        return found
+
+    def _draw_a_lottery_team(self) -> None:
+        """A new team of the first (lottery) deal fills and pays: its draw issues coupons."""
+        for leader in range(len(self.shoppers)):
+            before = len(self.teams)
+            self._start(0, leader)
+            if len(self.teams) > before:
+                break
+        else:
+            return  # no team could be started (the deal has ended, or its stock is gone)
+        team_id = self.teams[-1]
+        members = [self.seats[-1]]
+        for user in range(len(self.shoppers)):
+            if user != leader and (seat_id := self._join(team_id, user)) is not None:
+                members.append((seat_id, user))
+        for seat_id, user in members:
+            self._pay(seat_id, user, "charge", "original", False, "approve_and_notify")
+
+    def _held_plain_seats(self, user: int) -> list[str]:
+        plain = self.deals[self.plain_at]
+        now = utc_now()
+        return self.db.run_sync(
+            lambda s: list(
+                s.scalars(
+                    select(Seat.id)
+                    .where(
+                        Seat.deal_id == plain,
+                        Seat.user_id == self.shoppers[user].user_id,
+                        Seat.status == "held",
+                        Seat.hold_expires_at > now,
+                        Seat.coupon_id.is_(None),
+                    )
+                    .order_by(Seat.id)
+                )
+            ),
+            write=False,
+        )
+
     @step(pick=PICK, user=st.integers(0, 3))
     def spend_a_coupon(self, pick: int, user: int) -> None:
-        """A shopper with a coupon (the first from ``user`` on who has one) takes it off a seat
-        of theirs: mostly a seat just taken on the plain deal, sometimes any seat of theirs
+        """A shopper holding a coupon (the first from ``user`` on; when nobody holds one, a
+        lottery team is filled and drawn first) takes it off a seat of theirs: mostly a held
+        seat of the plain deal (taken now if they have none), sometimes any live seat of theirs
         (refused where it does not apply)."""
-        coupons: list[Any] = []
-        for user in [(user + n) % len(self.shoppers) for n in range(len(self.shoppers))]:
-            shopper = self.shoppers[user]
-            coupons = self.client.get("/v1/me/coupons", headers=shopper.headers).json()["data"]
-            if coupons:
-                break
-        if not coupons:
+        holders = self._holders()
+        if not holders:
+            self._draw_a_lottery_team()
+            holders = self._holders()
+        if not holders:
             return
+        user, coupons = min(holders, key=lambda h: (h[0] - user) % len(self.shoppers))
+        shopper = self.shoppers[user]
         if pick < 12:
-            self._start(self.plain_at, user)
-        mine = [seat_id for seat_id, u in self._live(teams=False, pick=pick) if u == user]
-        if not mine:
+            seats = self._held_plain_seats(user)
+            if not seats:
+                self._start(self.plain_at, user)
+                seats = self._held_plain_seats(user)
+        else:
+            seats = [seat_id for seat_id, u in self._live(teams=False, pick=pick) if u == user]
+        if not seats:
             return
+        seat_id = seats[-1 - pick % len(seats)]
         applied = answer(
             self.client.post(
-                f"/v1/seats/{mine[-1 - pick % len(mine)] if pick >= 12 else mine[-1]}/coupon",
+                f"/v1/seats/{seat_id}/coupon",
                 json={"coupon_id": coupons[pick % len(coupons)]["id"]},
                 headers=shopper.headers,
             ),
@@ -248,6 +303,12 @@ class LotteryMoneyMachine(AutomaticRefunds):
     @invariant()
     def coupons_are_earned_and_spent_once(self) -> None:
         assert self.db.run_sync(coupon_breaches, write=False) == []
+
+    def _settle(self) -> None:
+        # Every walk spends a coupon before it settles, on a held seat of the plain deal that
+        # then ends unpaid (so its coupon comes back), whatever its steps did.
+        self.spend_a_coupon(pick=0, user=0)
+        super()._settle()
 
 
 class RewardMoneyMachine(AutomaticRefunds):
