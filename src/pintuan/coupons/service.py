@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session, aliased
 from pintuan.bargains.models import Bargain
 from pintuan.coupons.models import Coupon
 from pintuan.deals.models import Deal
-from pintuan.domain.coupons import FREEING_SEAT_STATES, CouponState, price_with, state_of
+from pintuan.domain.coupons import (
+    FREEING_SEAT_STATES,
+    CouponState,
+    SeatToLower,
+    state_of,
+    why_not_applicable,
+)
 from pintuan.domain.payments import PaymentStatus
 from pintuan.domain.teams import SeatStatus
 from pintuan.errors import Conflict, NotFound
@@ -60,9 +66,11 @@ def my_coupons(
     )
     if cursor_id is not None:
         query = query.where(Coupon.id < cursor_id)
+    if state is None:
+        query = query.limit(limit + 1)
     views = []
-    # The state depends on the seat's status and the clock, so a filtered page reads on until
-    # it has ``limit + 1`` matching rows (a shopper has few coupons).
+    # The state depends on the seat's status and the clock, so a page of one state reads on
+    # until it has ``limit + 1`` matching rows (a shopper has few coupons).
     for coupon, merchant_name, seat_status in session.execute(query):
         view = CouponView(coupon, merchant_name, state_of(seat_status, coupon.expires_at, now))
         if state is None or view.state is state:
@@ -72,24 +80,28 @@ def my_coupons(
     return views
 
 
-def usable_for_seat(session: Session, user_id: str, seat: Seat, now: datetime) -> list[CouponView]:
-    """The shopper's coupons that could be applied to ``seat`` now (for the pay page)."""
-    deal = session.get(Deal, seat.deal_id)
-    if (
-        deal is None
-        or seat.status != SeatStatus.HELD.value
-        or seat.coupon_id is not None
-        or deal.ladder is not None
-        or deal.lottery_winners is not None
-        or session.scalar(select(Bargain.id).where(Bargain.seat_id == seat.id)) is not None
-    ):
+def usable_for_seat(
+    session: Session, user_id: str, seat: Seat, deal: Deal, now: datetime
+) -> list[CouponView]:
+    """The shopper's coupons that could be applied to ``seat`` (of ``deal``) now (for the pay
+    page): by the same rule as :func:`apply_coupon`."""
+    if seat.status != SeatStatus.HELD.value or seat.coupon_id is not None:
         return []
+    lowered = SeatToLower(
+        merchant_id=deal.merchant_id,
+        currency=seat.currency,
+        price=seat.price_amount,
+        ladder=deal.ladder is not None,
+        lottery=deal.lottery_winners is not None,
+        bargained=session.scalar(select(Bargain.id).where(Bargain.seat_id == seat.id)) is not None,
+    )
     return [
         view
         for view in my_coupons(session, user_id, now, None, 50, CouponState.AVAILABLE)
-        if view.coupon.merchant_id == deal.merchant_id
-        and view.coupon.currency == seat.currency
-        and price_with(seat.price_amount, view.coupon.amount) is not None
+        if why_not_applicable(
+            view.coupon.merchant_id, view.coupon.currency, view.coupon.amount, lowered
+        )
+        is None
     ]
 
 
@@ -153,10 +165,6 @@ class _CouponRow:
     seat_status: str | None
 
 
-def _not_applicable(why: str) -> Conflict:
-    return Conflict(f"This coupon cannot be applied here: {why}.", code="coupon_not_applicable")
-
-
 def apply_coupon(tx: RawTx, user_id: str, seat_id: str, coupon_id: str, now: datetime) -> None:
     """Take the shopper's coupon off the price of their held seat (see the module's notes)."""
     teams.lock_seat_row(tx, seat_id)
@@ -181,16 +189,21 @@ def apply_coupon(tx: RawTx, user_id: str, seat_id: str, coupon_id: str, now: dat
             "A payment of this seat has begun; a coupon is applied before paying.",
             code="payment_begun",
         )
-    if coupon.merchant_id != seat.merchant_id:
-        raise _not_applicable("it is for another merchant's deals")
-    if coupon.currency != seat.currency:
-        raise _not_applicable(f"it is in {coupon.currency}, the seat in {seat.currency}")
-    if seat.ladder is not None or seat.lottery_winners is not None:
-        raise _not_applicable("ladder and lottery deals decide their price after payment")
-    if seat.bargained:
-        raise _not_applicable("a bargain's price was agreed with the friends who cut it")
-    if price_with(seat.price_amount, coupon.amount) is None:
-        raise _not_applicable("it is worth as much as the seat or more")
+    why = why_not_applicable(
+        coupon.merchant_id,
+        coupon.currency,
+        coupon.amount,
+        SeatToLower(
+            merchant_id=seat.merchant_id,
+            currency=seat.currency,
+            price=seat.price_amount,
+            ladder=seat.ladder is not None,
+            lottery=seat.lottery_winners is not None,
+            bargained=bool(seat.bargained),
+        ),
+    )
+    if why is not None:
+        raise Conflict(f"This coupon cannot be applied here: {why}.", code="coupon_not_applicable")
     try:
         lowered = tx.execute(
             LOWER_PRICE, {"id": seat_id, "amount": coupon.amount, "coupon_id": coupon_id}

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from pintuan.deals.models import Deal
-from pintuan.deals.service import DealDraft, auto_fill_of, ladder_of, leader_reward_of
+from pintuan.deals.service import (
+    DealDraft,
+    auto_fill_of,
+    ladder_of,
+    leader_reward_of,
+    lottery_coupon_of,
+)
 from pintuan.domain.autofill import MAX_FILLED_SEATS, AutoFill, FundedBy
 from pintuan.domain.commissions import MAX_REFERRAL_BPS
 from pintuan.domain.coupons import MAX_VALID_DAYS as MAX_COUPON_DAYS
@@ -155,6 +161,10 @@ class LotteryIn(StrictModel):
 class CouponTermsOut(BaseModel):
     amount: MoneyOut
     valid_days: int
+
+    @classmethod
+    def of(cls, terms: CouponTerms, currency: str) -> CouponTermsOut:
+        return cls(amount=MoneyOut.of(terms.amount, currency), valid_days=terms.valid_days)
 
 
 class LotteryOut(BaseModel):
@@ -507,11 +517,8 @@ class DealOut(BaseModel):
                 winners=deal.lottery_winners,
                 commitment=deal.lottery_commitment,
                 revealed_at=deal.lottery_revealed_at,
-                coupon=CouponTermsOut(
-                    amount=MoneyOut.of(deal.lottery_coupon_amount, deal.currency),
-                    valid_days=deal.lottery_coupon_days,
-                )
-                if deal.lottery_coupon_amount is not None and deal.lottery_coupon_days is not None
+                coupon=CouponTermsOut.of(coupon, deal.currency)
+                if (coupon := lottery_coupon_of(deal))
                 else None,
             )
             if deal.lottery_winners is not None

@@ -13,7 +13,7 @@ from pintuan.auditlog import service as auditlog
 from pintuan.deals.models import Deal
 from pintuan.domain import lottery
 from pintuan.domain.autofill import AutoFill, FundedBy, auto_fill_problems
-from pintuan.domain.coupons import CouponTerms, terms_problems
+from pintuan.domain.coupons import CouponTerms, lottery_coupon_problems
 from pintuan.domain.deals import DealSort, DealTerms, FieldProblem, Vertical, check_deal_terms
 from pintuan.domain.ladder import (
     Tier,
@@ -118,9 +118,9 @@ def _refuse_lottery(
 ) -> None:
     problems = winners_problems(winners, team_size) if winners is not None else []
     if coupon is not None:
-        if winners is None:
-            problems.append(FieldProblem("lottery.coupon", "is given only by a lottery deal"))
-        problems += terms_problems(coupon, group_price, "lottery.coupon")
+        problems += lottery_coupon_problems(
+            coupon, lottery=winners is not None, group_price=group_price
+        )
     refuse_problems(problems)
 
 

@@ -68,6 +68,47 @@ def terms_problems(terms: CouponTerms, group_price: int, field: str) -> list[Fie
     return problems
 
 
+def lottery_coupon_problems(
+    terms: CouponTerms, *, lottery: bool, group_price: int
+) -> list[FieldProblem]:
+    """A deal's coupon for the seats its draws do not pick: only a lottery gives one, and it
+    must fit the deal's group price."""
+    problems = (
+        [] if lottery else [FieldProblem("lottery.coupon", "is given only by a lottery deal")]
+    )
+    return problems + terms_problems(terms, group_price, "lottery.coupon")
+
+
+@dataclass(frozen=True, slots=True)
+class SeatToLower:
+    """What decides whether a coupon may come off a seat's price, besides their states."""
+
+    merchant_id: str  # of the seat's deal
+    currency: str
+    price: int
+    ladder: bool  # the deal has a ladder
+    lottery: bool  # the deal has a lottery
+    bargained: bool  # the seat is a bargain's purchase
+
+
+def why_not_applicable(
+    merchant_id: str, currency: str, amount: int, seat: SeatToLower
+) -> str | None:
+    """Why a coupon (its merchant, currency and amount) cannot come off ``seat``'s price, or
+    None when it can."""
+    if merchant_id != seat.merchant_id:
+        return "it is for another merchant's deals"
+    if currency != seat.currency:
+        return f"it is in {currency}, the seat in {seat.currency}"
+    if seat.ladder or seat.lottery:
+        return "ladder and lottery deals decide their price after payment"
+    if seat.bargained:
+        return "a bargain's price was agreed with the friends who cut it"
+    if price_with(seat.price, amount) is None:
+        return "it is worth as much as the seat or more"
+    return None
+
+
 def state_of(seat_status: str | None, expires_at: datetime, now: datetime) -> CouponState:
     """A coupon's state from the seat it was last applied to (None: never applied)."""
     if seat_status == "confirmed":

@@ -125,8 +125,10 @@ def start_payment(
     """A payment for a held seat, by its shopper or a friend, or for a confirmed seat its
     shopper is asked to pay again; an unfinished one of the same payer, provider and checkout
     kind is reused."""
-    teams.lock_seat_row(raw_tx(session), seat.id)  # its price is read once, as it stands now
-    session.refresh(seat)
+    if not raw_tx(session).sqlite:  # (SQLite's one writer read it in this transaction)
+        # Its row locked and read again in one statement, as applying a coupon locks it: the
+        # price asked is the seat's as it stands now (teams.service.lock_seat_row).
+        session.refresh(seat, with_for_update=True)
     teams.require_payable(seat, now)
     # Until when the checkout may be paid: the hold, or the time a shopper has to pay again.
     until = seat.repay_by if seat.status == SeatStatus.CONFIRMED.value else seat.hold_expires_at

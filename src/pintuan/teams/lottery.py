@@ -59,9 +59,9 @@ def draw_team(
     tx.execute(MARK_LOST, {"team_id": team_id})
     tx.execute(OWE_LOSERS, {"team_id": team_id})
     if consolation is not None:
-        for seat_id in sorted(set(seat_ids) - won):
-            tx.execute(
-                ISSUE_COUPON,
+        tx.many(
+            ISSUE_COUPON,
+            [
                 {
                     "id": new_id("cpn"),
                     "merchant_id": consolation.merchant_id,
@@ -69,8 +69,10 @@ def draw_team(
                     "now": tx.instant(now),
                     "expires_at": tx.instant(consolation.terms.expires(now)),
                     "seat_id": seat_id,
-                },
-            )
+                }
+                for seat_id in sorted(set(seat_ids) - won)
+            ],
+        )
     return won
 
 

@@ -446,7 +446,9 @@ async def _team_context(
             "my_payments": my_payments,
             # The shopper's coupons they could take off their held seat's price before paying,
             # and the one taken off it already.
-            "usable_coupons": coupons.usable_for_seat(session, principal.user_id, my_seats[0], now)
+            "usable_coupons": coupons.usable_for_seat(
+                session, principal.user_id, my_seats[0], deal, now
+            )
             if principal and my_seats
             else [],
             "applied_coupon": session.get(Coupon, coupon_id) if coupon_id else None,
