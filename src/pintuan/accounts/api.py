@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts import service
@@ -31,10 +31,11 @@ from pintuan.errors import InvalidInput, RateLimited, Unauthenticated
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import client_address
 from pintuan.kit.redislink import count_in_window
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["accounts"])
+router = Router(prefix="/v1", tags=["accounts"])
 
 
 def _user_out(session: Session, user: User) -> UserOut:

@@ -12,7 +12,7 @@ import json
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -35,9 +35,10 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(tags=["apps"])
+router = Router(tags=["apps"])
 
 
 def allows_loopback(settings: Settings) -> bool:

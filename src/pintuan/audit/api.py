@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -18,11 +18,12 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.merchants.service import require_operator
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(prefix="/v1/audit/runs", tags=["audit"])
+router = Router(prefix="/v1/audit/runs", tags=["audit"])
 
 
 class BreachOut(BaseModel):
@@ -106,7 +107,7 @@ async def list_runs(
     return page_of(rows, limit, AuditRunOut.of)
 
 
-ledger_router = APIRouter(tags=["audit"])
+ledger_router = Router(tags=["audit"])
 
 
 class LedgerCheckOut(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -14,9 +14,10 @@ from pintuan.auditlog.service import AuditRow
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.services import ServicesDep
 
-router = APIRouter(tags=["audit log"])
+router = Router(tags=["audit log"])
 
 
 class AuditActor(BaseModel):

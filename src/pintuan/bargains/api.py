@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
@@ -18,11 +18,12 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery, client_addre
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import ServicesDep
 from pintuan.teams.schemas import SeatOut, StartedTeamOut, TeamOut
 
-router = APIRouter(prefix="/v1", tags=["bargains"])
+router = Router(prefix="/v1", tags=["bargains"])
 
 DEVICE_HEADER = "X-Device-Id"
 DEVICE_COOKIE = "pt_device"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -14,9 +14,10 @@ from pintuan.domain.commissions import CommissionStatus
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["commissions"])
+router = Router(prefix="/v1", tags=["commissions"])
 
 StatusQuery = Annotated[
     CommissionStatus | None,

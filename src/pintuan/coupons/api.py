@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -14,12 +14,13 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import ServicesDep
 from pintuan.teams import reads as team_reads
 from pintuan.teams.schemas import SeatOut
 
-router = APIRouter(prefix="/v1", tags=["coupons"])
+router = Router(prefix="/v1", tags=["coupons"])
 
 
 @router.get("/me/coupons", response_model=Page[CouponOut])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
@@ -19,11 +19,12 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
 from pintuan.kit.readcache import DEAL_LISTS, deal_tag
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import ReasonIn
 from pintuan.media.service import require_stored
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(prefix="/v1/deals", tags=["deals"])
+router = Router(prefix="/v1/deals", tags=["deals"])
 
 
 async def _require_stored(services: Services, urls: list[str]) -> None:

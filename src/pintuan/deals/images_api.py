@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import File, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -15,11 +15,12 @@ from pintuan.deals import service as deals
 from pintuan.deals.models import Deal
 from pintuan.errors import field_error
 from pintuan.idempotency.http import run_steps_write, run_write
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import StrictModel
 from pintuan.media.service import image_too_large, large_url, store_image, thumbnail_url
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(prefix="/v1/deals/{deal_id}/images", tags=["deals"])
+router = Router(prefix="/v1/deals/{deal_id}/images", tags=["deals"])
 
 ImageId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 

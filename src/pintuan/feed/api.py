@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -25,12 +25,13 @@ from pintuan.feed.encoding import FeedJson
 from pintuan.feed.rules import LiveConfig
 from pintuan.feed.schemas import FeedConfigIn, FeedConfigOut, FeedOut
 from pintuan.feed.serving import FeedRuntime, pseudonym, runtime_of
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep
 from pintuan.shares.visitors import VISITOR_COOKIE
 
-router = APIRouter(tags=["feed"])
-clicks_router = APIRouter(include_in_schema=False)
+router = Router(tags=["feed"])
+clicks_router = Router(include_in_schema=False)
 
 Runtime = Annotated[FeedRuntime, Depends(runtime_of)]
 MAX_SLOTS = 50

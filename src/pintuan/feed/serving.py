@@ -17,6 +17,7 @@ import contextlib
 import gc
 import hashlib
 import hmac
+import json
 import logging
 import random
 import threading
@@ -29,14 +30,13 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Request
 from prometheus_client import Counter
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
 from pintuan.domain.feed import (
     VERTICALS,
     VIEWER_FEATURES,
-    Candidate,
     Placement,
     Policy,
     Viewer,
@@ -52,13 +52,14 @@ from pintuan.feed.snapshot import (
     PoolAsk,
     Snapshot,
     build_snapshot,
-    candidates_of,
+    logged_pool,
     pool_for,
     refresh_from_outbox,
 )
 from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.orm import table_of
+from pintuan.kit.rawsql import Sql, raw_tx
 from pintuan.kit.sql import upsert_insert
 from pintuan.kit.time import utc_now
 
@@ -133,14 +134,17 @@ class Slate:
 
 @dataclass(frozen=True, slots=True)
 class _Logged:
+    """A served slate waiting for the log: the pool and the rules already as the JSON the log
+    keeps (one string each instead of fifty candidates kept alive until the batch is written)."""
+
     impression_id: str
     served_at: datetime
     viewer: Viewer
     policy: str
     slots: int
     filters: dict[str, Any]
-    pool: tuple[Candidate, ...]
-    rules: dict[str, Any]
+    pool_json: str
+    rules_json: str
     placements: tuple[Placement, ...]
 
 
@@ -168,6 +172,7 @@ class FeedRuntime:
         self._slates: list[_Logged] = []
         self._clicks: list[_Click] = []
         self._history: dict[str, tuple[float, tuple[float, ...]]] = {}
+        self._logged_rules: tuple[LiveConfig, str] | None = None
         self._built = False
         self._last = {"refresh": 0.0, "snapshot": 0.0, "reload": 0.0, "flush": 0.0}
         self.dropped = 0
@@ -305,7 +310,7 @@ class FeedRuntime:
             ),
             self.rng,
         )
-        pool = candidates_of(items, now, ask.place, s.feed_near_km, snapshot)
+        pool, pool_json = logged_pool(items, now, ask.place, s.feed_near_km, snapshot)
         viewer = Viewer(ask.pseudonym, history)
         # The plain rules' slate (``domain.feed.draw_slate``), drawn with its bookkeeping kept
         # between slots: the same slots, propensities and reasons (tests/unit/test_feed_draw.py).
@@ -331,8 +336,8 @@ class FeedRuntime:
                 arm.name,
                 ask.slots,
                 filters,
-                tuple(pool),
-                rules_json(config.rules, config.weights),
+                pool_json,
+                self._rules_json(config),
                 tuple(placements),
             )
         )
@@ -341,6 +346,14 @@ class FeedRuntime:
             arm.name,
             tuple(Shown(p, by_key[p.candidate.key]) for p in placements),
         )
+
+    def _rules_json(self, config: LiveConfig) -> str:
+        """The rules as logged with every slate, written once per rules in force."""
+        kept = self._logged_rules
+        if kept is None or kept[0] is not config:
+            kept = (config, json.dumps(rules_json(config.rules, config.weights)))
+            self._logged_rules = kept
+        return kept[1]
 
     def _keep(self, slate: _Logged) -> None:
         with self._lock:
@@ -413,52 +426,61 @@ class FeedRuntime:
             return len(self._slates)
 
 
+_LOG_SLATE = Sql(
+    "INSERT INTO feed_impressions"
+    " (id, served_at, viewer, policy, slots, filters, viewer_features, pool, rules)"
+    " VALUES (:id, :served_at, :viewer, :policy, :slots, :filters, :viewer_features, :pool,"
+    " :rules)"
+)
+_LOG_PLACEMENT = Sql(
+    "INSERT INTO feed_placements"
+    " (impression_id, position, kind, item_id, vertical, merchant_id, propensity, reason)"
+    " VALUES (:impression_id, :position, :kind, :item_id, :vertical, :merchant_id,"
+    " :propensity, :reason)"
+)
+
+
 def _write_batch(
     session: Session, slates: Sequence[_Logged], clicks: Sequence[_Click]
 ) -> list[_Click]:
     if slates:
-        session.execute(
-            insert(_impressions),
+        # Plain statements on the session's own transaction: a batch is thousands of rows, and
+        # building them through the ORM's JSON types cost more than writing them.
+        tx = raw_tx(session)
+        tx.many(
+            _LOG_SLATE,
             [
                 {
                     "id": s.impression_id,
-                    "served_at": s.served_at,
+                    "served_at": tx.instant(s.served_at),
                     "viewer": s.viewer.pseudonym,
                     "policy": s.policy,
                     "slots": s.slots,
-                    "filters": s.filters,
-                    "viewer_features": list(s.viewer.history),
-                    "pool": [
-                        {
-                            "kind": c.kind,
-                            "id": c.item_id,
-                            "vertical": c.vertical,
-                            "merchant_id": c.merchant_id,
-                            "features": list(c.features),
-                        }
-                        for c in s.pool
-                    ],
-                    "rules": s.rules,
+                    "filters": json.dumps(s.filters),
+                    "viewer_features": json.dumps(s.viewer.history),
+                    "pool": s.pool_json,
+                    "rules": s.rules_json,
                 }
                 for s in slates
             ],
         )
-        placements = [
-            {
-                "impression_id": s.impression_id,
-                "position": p.position,
-                "kind": p.candidate.kind,
-                "item_id": p.candidate.item_id,
-                "vertical": p.candidate.vertical,
-                "merchant_id": p.candidate.merchant_id,
-                "propensity": p.propensity,
-                "reason": p.reason,
-            }
-            for s in slates
-            for p in s.placements
-        ]
-        if placements:
-            session.execute(insert(_placements), placements)
+        tx.many(
+            _LOG_PLACEMENT,
+            [
+                {
+                    "impression_id": s.impression_id,
+                    "position": p.position,
+                    "kind": p.candidate.kind,
+                    "item_id": p.candidate.item_id,
+                    "vertical": p.candidate.vertical,
+                    "merchant_id": p.candidate.merchant_id,
+                    "propensity": p.propensity,
+                    "reason": p.reason,
+                }
+                for s in slates
+                for p in s.placements
+            ],
+        )
     if not clicks:
         return []
     ids = sorted({c.impression_id for c in clicks})

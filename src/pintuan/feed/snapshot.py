@@ -17,6 +17,7 @@ can be explored; the policy ranks that pool and the log keeps it whole.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Iterable, Sequence
@@ -359,13 +360,18 @@ def distance_km(a: Place, lat: float, lon: float) -> float:
 class FixedFeatures:
     """What a candidate's features are made of, computed once per item and snapshot: those
     before and after ``time_left`` (far from the viewer and near them), and the window whose
-    share still ahead ``time_left`` is (as POSIX seconds)."""
+    share still ahead ``time_left`` is (as POSIX seconds). The ``json_`` parts are the same as
+    the log writes them (``logged_pool``): the candidate's entry up to ``time_left``, and
+    from after it to the end, far and near."""
 
     before: tuple[float, ...]
     far: tuple[float, ...]
     near: tuple[float, ...]
     ends: float
     span: float
+    json_head: str
+    json_far: str
+    json_near: str
 
 
 _TIME_LEFT = CANDIDATE_FEATURES.index("time_left")
@@ -388,27 +394,30 @@ def fixed_features(item: Item) -> FixedFeatures:
         features[index] = 1.0
     near = list(features)
     near[_DISTANCE] = 1.0
+    before = tuple(features[:_TIME_LEFT])
+    far = tuple(features[_TIME_LEFT + 1 :])
+    near_after = tuple(near[_TIME_LEFT + 1 :])
+    head = json.dumps(
+        {
+            "kind": item.kind,
+            "id": item.item_id,
+            "vertical": deal.vertical,
+            "merchant_id": deal.merchant_id,
+            "features": list(before),
+        },
+        separators=(",", ":"),
+    )
     return FixedFeatures(
-        before=tuple(features[:_TIME_LEFT]),
-        far=tuple(features[_TIME_LEFT + 1 :]),
-        near=tuple(near[_TIME_LEFT + 1 :]),
+        before=before,
+        far=far,
+        near=near_after,
         ends=end.timestamp(),
         span=(end - start).total_seconds(),
+        # '{..."features":[b0,b1,b2' + ',' (time_left follows), and ',a0,...]}' after it.
+        json_head=head[:-2] + ",",
+        json_far="," + json.dumps(far, separators=(",", ":"))[1:] + "}",
+        json_near="," + json.dumps(near_after, separators=(",", ":"))[1:] + "}",
     )
-
-
-def candidate_of(
-    item: Item, now: datetime, near: bool, fixed: FixedFeatures | None = None
-) -> Candidate:
-    """The item as a policy sees it: its features in ``CANDIDATE_FEATURES`` order (``fixed``:
-    its ``fixed_features`` when already known). ``time_left`` is the share of the team's
-    window, or of the deal's life, still ahead."""
-    parts = fixed if fixed is not None else fixed_features(item)
-    span = parts.span
-    left = max(0.0, min(1.0, (parts.ends - now.timestamp()) / span)) if span > 0 else 0.0
-    features = (*parts.before, round(left, 4), *(parts.near if near else parts.far))
-    deal = item.deal
-    return Candidate(item.kind, item.item_id, deal.vertical, deal.merchant_id, features)
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,16 +487,22 @@ def pool_for(snapshot: Snapshot, ask: PoolAsk, rng: random.Random) -> list[Item]
     return list(chosen.values())
 
 
-def candidates_of(
+def logged_pool(
     items: Iterable[Item],
     now: datetime,
     place: Place | None,
     near_km: float,
     snapshot: Snapshot | None = None,
-) -> list[Candidate]:
-    """The pool's candidates with their features (distance from ``place`` when given); with
-    ``snapshot``, the features that do not change are computed once per snapshot."""
-    out = []
+) -> tuple[list[Candidate], str]:
+    """The pool's candidates as the policy sees them, their features in ``CANDIDATE_FEATURES``
+    order (``time_left``: the share of the team's window, or of the deal's life, still ahead;
+    ``distance``: 1 within ``near_km`` of ``place``), and the same pool as the log writes it:
+    a JSON array of ``{"kind", "id", "vertical", "merchant_id", "features"}``, put together from
+    parts kept per item and snapshot (with ``snapshot``), so that no slate turns fifty
+    candidates' features into JSON anew."""
+    out: list[Candidate] = []
+    parts: list[str] = []
+    clock = now.timestamp()
     for item in items:
         deal = item.deal
         near = (
@@ -496,6 +511,17 @@ def candidates_of(
             and deal.lon is not None
             and distance_km(place, deal.lat, deal.lon) <= near_km
         )
-        fixed = snapshot.fixed_features(item) if snapshot is not None else None
-        out.append(candidate_of(item, now, near, fixed))
-    return out
+        fixed = snapshot.fixed_features(item) if snapshot is not None else fixed_features(item)
+        span = fixed.span
+        left = round(max(0.0, min(1.0, (fixed.ends - clock) / span)) if span > 0 else 0.0, 4)
+        out.append(
+            Candidate(
+                item.kind,
+                item.item_id,
+                deal.vertical,
+                deal.merchant_id,
+                (*fixed.before, left, *(fixed.near if near else fixed.far)),
+            )
+        )
+        parts.append(f"{fixed.json_head}{left!r}{fixed.json_near if near else fixed.json_far}")
+    return out, "[" + ",".join(parts) + "]"

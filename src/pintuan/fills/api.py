@@ -3,7 +3,6 @@ the platform's, per currency, set by operators; and the teams each filled."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -14,9 +13,10 @@ from pintuan.fills.schemas import BudgetIn, BudgetOut, FilledTeamOut, PlatformBu
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["auto-fill"])
+router = Router(prefix="/v1", tags=["auto-fill"])
 
 
 @router.get("/merchants/{merchant_id}/fill-budget", response_model=BudgetOut)

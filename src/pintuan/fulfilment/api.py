@@ -3,7 +3,7 @@ merchant's shipping queue, shipping one order or many, and confirming receipt.""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -25,10 +25,11 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["fulfilment"])
+router = Router(prefix="/v1", tags=["fulfilment"])
 
 
 # ---------------------------------------------------------------------------- address book

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -32,9 +32,10 @@ from pintuan.growth.schemas import (
     KFactorOut,
     KFactorRowOut,
 )
+from pintuan.kit.routing import Router
 from pintuan.services import Services, ServicesDep
 
-router = APIRouter(prefix="/v1/growth", tags=["growth"])
+router = Router(prefix="/v1/growth", tags=["growth"])
 
 Group = Literal["deal", "channel", "country", "week"]
 Report = Literal["funnel", "k-factor", "channels"]

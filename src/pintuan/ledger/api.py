@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -17,6 +17,7 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import MoneyOut
 from pintuan.kit.time import utc_now
 from pintuan.ledger import payouts, reads, settlement
@@ -35,7 +36,7 @@ from pintuan.ledger.schemas import (
 from pintuan.merchants.service import require_operator
 from pintuan.services import ServicesDep
 
-router = APIRouter(tags=["ledger"])
+router = Router(tags=["ledger"])
 
 
 def _require_key(request: Request, what: str) -> None:

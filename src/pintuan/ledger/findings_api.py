@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -14,13 +14,14 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import MoneyOut, StrictModel
 from pintuan.kit.time import utc_now
 from pintuan.ledger import findings
 from pintuan.ledger.models import ReconciliationFinding
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1/ops/reconciliation/findings", tags=["ledger"])
+router = Router(prefix="/v1/ops/reconciliation/findings", tags=["ledger"])
 
 
 class KeptFindingOut(BaseModel):

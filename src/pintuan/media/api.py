@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import anyio.to_thread
-from fastapi import APIRouter, Response
+from fastapi import Response
 
+from pintuan.kit.routing import Router
 from pintuan.media.service import CONTENT_TYPE, read_media
 from pintuan.services import ServicesDep
 
-router = APIRouter(tags=["media"])
+router = Router(tags=["media"])
 
 # A name is a digest of the bytes it serves, so what is served under it never changes.
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
@@ -11,12 +11,13 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import ReasonIn
 from pintuan.merchants import service
 from pintuan.merchants.schemas import MerchantIn, MerchantOut, StaffIn, StaffList, StaffOut
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
+router = Router(prefix="/v1/merchants", tags=["merchants"])
 
 
 @router.post("", status_code=201, response_model=MerchantOut)

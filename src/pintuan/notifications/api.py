@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -14,11 +14,12 @@ from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.notifications import service
 from pintuan.notifications.models import Notification
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1/me/notifications", tags=["notifications"])
+router = Router(prefix="/v1/me/notifications", tags=["notifications"])
 
 
 class NotificationOut(BaseModel):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import anyio.to_thread
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from pintuan.errors import AppError
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.ops.lag import check_lag, work_lag
 from pintuan.services import ServicesDep
 
-router = APIRouter(tags=["operations"])
+router = Router(tags=["operations"])
 
 
 @router.get("/healthz")

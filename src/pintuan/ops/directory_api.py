@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -13,11 +13,12 @@ from pintuan.domain.roles import Role
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.ops import directory
 from pintuan.ops.directory import UserRow
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = Router(prefix="/v1/users", tags=["users"])
 
 
 class StaffOfOut(BaseModel):

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator
 
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -31,12 +31,13 @@ from pintuan.errors import Unauthenticated
 from pintuan.kit.db import Database
 from pintuan.kit.metrics import REQUEST_SECONDS, REQUESTS
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
+from pintuan.kit.routing import Router
 from pintuan.services import ServicesDep
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "(unmatched)"
 
-router = APIRouter(tags=["operations"])
+router = Router(tags=["operations"])
 
 
 # The labelled children by (method, route, status): ``labels()`` validates and locks on every

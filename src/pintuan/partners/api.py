@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
+from fastapi import Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from pintuan.accounts.dependencies import MaybePrincipal
@@ -17,6 +17,7 @@ from pintuan.domain.deals import Vertical
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.media.service import require_stored, store_image
 from pintuan.partners import deep_links, service
@@ -34,8 +35,8 @@ from pintuan.services import Services, ServicesDep
 from pintuan.shares.api import log_visit
 from pintuan.shares.visitors import set_visitor_cookie
 
-router = APIRouter(prefix="/v1/partner", tags=["partner"])
-links_router = APIRouter(include_in_schema=False)
+router = Router(prefix="/v1/partner", tags=["partner"])
+links_router = Router(include_in_schema=False)
 
 Publisher = Annotated[AppPrincipal, Depends(require_scope(Scope.OFFERS_WRITE))]
 Reader = Annotated[AppPrincipal, Depends(require_scope(Scope.OFFERS_READ))]

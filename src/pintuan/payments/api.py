@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from pintuan.errors import AppError, NotFound, ProviderUnavailable, field_error
 from pintuan.idempotency.http import run_steps_write, run_write
 from pintuan.kit.money import Money
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments import service
 from pintuan.payments.models import Payment
@@ -38,7 +39,7 @@ from pintuan.teams import reads as team_reads
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat
 
-router = APIRouter(tags=["payments"])
+router = Router(tags=["payments"])
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

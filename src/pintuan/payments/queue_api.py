@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import MoneyOut
 from pintuan.kit.time import utc_now
 from pintuan.merchants.service import require_operator
@@ -28,7 +29,7 @@ from pintuan.payments.models import Payment, PaymentAttempt
 from pintuan.services import ServicesDep
 from pintuan.teams.models import Seat
 
-router = APIRouter(tags=["payments"])
+router = Router(tags=["payments"])
 
 
 class AttemptOut(BaseModel):

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.errors import InvalidInput, NotFound
 from pintuan.idempotency.http import HEADER, run_write
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments import refund_reads, refunds
 from pintuan.payments.refund_schemas import DisputeList, DisputeOut, RefundIn, RefundList, RefundOut
 from pintuan.services import ServicesDep
 
-router = APIRouter(tags=["refunds"])
+router = Router(tags=["refunds"])
 
 
 @router.post("/v1/seats/{seat_id}/refunds", status_code=201, response_model=RefundOut)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -12,13 +11,14 @@ from pintuan.domain.teams import SeatStatus
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import MoneyOut
 from pintuan.payments import reports
 from pintuan.payments.reports import OrderRow, PaymentLine, RefundRow, RefundState
 from pintuan.services import ServicesDep
 from pintuan.teams.reports_api import IdQuery, SearchQuery
 
-router = APIRouter(tags=["merchant reports"])
+router = Router(tags=["merchant reports"])
 
 
 class ShopperOut(BaseModel):

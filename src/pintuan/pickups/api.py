@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from pintuan.accounts.dependencies import CurrentPrincipal, MaybePrincipal
 from pintuan.domain.pickups import PointStatus
@@ -17,6 +17,7 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.pickups import service
 from pintuan.pickups.schemas import (
@@ -33,7 +34,7 @@ from pintuan.pickups.schemas import (
 )
 from pintuan.services import ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["pickup points"])
+router = Router(prefix="/v1", tags=["pickup points"])
 
 StatusQuery = Annotated[
     PointStatus | None,

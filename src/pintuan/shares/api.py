@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery, client_addre
 from pintuan.kit.limits import ClientBuckets
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import Merchant
 from pintuan.merchants.service import require_operator
@@ -46,7 +47,7 @@ from pintuan.shares.schemas import (
 from pintuan.shares.service import PosterSubject
 from pintuan.shares.visitors import set_visitor_cookie, visitor_id_of
 
-router = APIRouter(tags=["shares"])
+router = Router(tags=["shares"])
 
 VISIT_WINDOW_SECONDS = 60
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from pintuan.kit.listing import page_of
 from pintuan.kit.metrics import JOIN_REFUSALS
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep
 from pintuan.teams import admission, lottery, reads, service
@@ -30,7 +31,7 @@ from pintuan.teams.schemas import (
     TeamOut,
 )
 
-router = APIRouter(prefix="/v1", tags=["teams"])
+router = Router(prefix="/v1", tags=["teams"])
 
 
 @router.post("/deals/{deal_id}/teams", status_code=201, response_model=StartedTeamOut)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -13,12 +13,13 @@ from pintuan.domain.teams import TeamStatus
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page
+from pintuan.kit.routing import Router
 from pintuan.kit.schemas import MoneyOut
 from pintuan.services import ServicesDep
 from pintuan.teams import reports
 from pintuan.teams.reports import MAX_DASHBOARD_DAYS, Dashboard, TeamRow
 
-router = APIRouter(prefix="/v1/merchants/{merchant_id}", tags=["merchant reports"])
+router = Router(prefix="/v1/merchants/{merchant_id}", tags=["merchant reports"])
 
 SearchQuery = Annotated[
     str | None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from pintuan.accounts.dependencies import CurrentPrincipal, optional_principal
 from pintuan.apps.dependencies import current_app
@@ -18,13 +18,14 @@ from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import ServicesDep
 from pintuan.vouchers import service
 from pintuan.vouchers.qr import qr_svg
 from pintuan.vouchers.schemas import LookUpIn, RedeemIn, VoucherOut
 
-router = APIRouter(prefix="/v1", tags=["vouchers"])
+router = Router(prefix="/v1", tags=["vouchers"])
 
 StatusQuery = Annotated[
     VoucherStatus | None,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from pintuan.idempotency.runner import KeyClaim, run_once
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
 from pintuan.kit.listing import page_of
 from pintuan.kit.pagination import Page, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.services import Services, ServicesDep
 from pintuan.webhooks import service
 from pintuan.webhooks.addresses import check_url
@@ -32,7 +33,7 @@ from pintuan.webhooks.schemas import (
     NewEndpoint,
 )
 
-router = APIRouter(prefix="/v1/webhook_endpoints", tags=["webhooks"])
+router = Router(prefix="/v1/webhook_endpoints", tags=["webhooks"])
 
 ManagingApp = Annotated[AppPrincipal, Depends(require_scope(Scope.WEBHOOKS_MANAGE))]
 

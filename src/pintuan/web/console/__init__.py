@@ -8,8 +8,7 @@ charts.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from pintuan.kit.routing import Router
 from pintuan.web.console import (
     applications,
     bargain_terms,
@@ -30,7 +29,7 @@ from pintuan.web.console import (
     withdrawals,
 )
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 # deal_images and bargain_terms before merchant: ".../deals/{deal_id}/images" and
 # ".../bargain" must not match its "/{action}".
 for _pages in (

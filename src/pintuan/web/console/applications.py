@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from pintuan.domain.roles import Principal
 from pintuan.errors import AppError, NotFound
+from pintuan.kit.routing import Router
 from pintuan.merchants import applications
 from pintuan.merchants.applications import DECISIONS, ApplicationStatus, NewApplication
 from pintuan.merchants.models import MerchantApplication
@@ -29,7 +30,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, Operator
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 
 # ---------------------------------------------------------------------------- applying

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from pintuan.deals.models import Deal
 from pintuan.domain.bargains import MAX_HELPERS, MAX_HOURS, MIN_HELPERS, MIN_HOURS, BargainTerms
 from pintuan.domain.roles import Principal
 from pintuan.errors import AppError, NotFound
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.teams import reports
 from pintuan.web.console import shared
@@ -30,7 +31,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import StaffOfMerchant
 
-router = APIRouter(prefix="/console/merchants", include_in_schema=False)
+router = Router(prefix="/console/merchants", include_in_schema=False)
 
 CHECK_FIELDS = N_(
     "Check the fields: the floor is a price below the list price by at least one cent per "

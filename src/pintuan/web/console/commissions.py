@@ -7,11 +7,12 @@ else, as ``GET /v1/merchants/{id}/commissions`` does.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from pintuan.commissions import service as commissions
 from pintuan.domain.commissions import CommissionStatus
+from pintuan.kit.routing import Router
 from pintuan.teams import reports
 from pintuan.web.console import shared
 from pintuan.web.console.shared import PAGE_SIZE, choice, listing
@@ -20,7 +21,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import StaffOfMerchant
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 COMMISSION_STATUSES: dict[str, str] = {
     CommissionStatus.FROZEN.value: N_("Frozen until the order can no longer be refunded"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from pintuan.deals import images
 from pintuan.deals import service as deals
 from pintuan.errors import AppError, NotFound
+from pintuan.kit.routing import Router
 from pintuan.media.service import ImageRef, image_too_large, store_image
 from pintuan.web.console import merchant as console
 from pintuan.web.kit.csrf import CsrfProtected
@@ -29,7 +30,7 @@ from pintuan.web.kit.i18n import request_locale
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import StaffOfMerchant
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 # One form may carry a few pictures; the body limit of upload paths has room for this many.
 FILES_PER_UPLOAD = 4

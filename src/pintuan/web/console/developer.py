@@ -6,16 +6,17 @@ Any signed-in person may open it; it shows only the apps they own (none: a short
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
+from pintuan.kit.routing import Router
 from pintuan.web.kit.i18n import N_
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn
 from pintuan.webhooks import service as webhooks
 
-router = APIRouter(prefix="/console/developer", include_in_schema=False)
+router = Router(prefix="/console/developer", include_in_schema=False)
 
 LATEST = 10
 DELIVERY_STATUSES: dict[str, str] = {

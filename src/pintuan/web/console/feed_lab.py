@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 from babel.numbers import format_decimal, format_percent
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from pintuan.domain.feed_policies import POLICY_KINDS
 from pintuan.errors import AppError, NotFound
 from pintuan.feed.evaluation import EvaluationReport, evaluate_policy, reward_weights
 from pintuan.feed.simulation import CHART, read_summary
+from pintuan.kit.routing import Router
 from pintuan.web.console import shared
 from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.i18n import N_, gettext, request_locale
@@ -31,7 +32,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator
 
-router = APIRouter(prefix="/console/operator/feed", include_in_schema=False)
+router = Router(prefix="/console/operator/feed", include_in_schema=False)
 
 LAB_SLATES = 5000
 LAB_ROUNDS = 1000

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from pintuan.errors import AppError
 from pintuan.feed import service as feed
 from pintuan.feed.rules import REWARD_EVENTS, LiveConfig
 from pintuan.feed.serving import feed_runtime
+from pintuan.kit.routing import Router
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.errors import error_message
 from pintuan.web.kit.forms import form_fields, run_form_write
@@ -25,7 +26,7 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator
 from pintuan.web.shopper.shopping import VERTICALS as VERTICAL_NAMES
 
-router = APIRouter(prefix="/console/operator", include_in_schema=False)
+router = Router(prefix="/console/operator", include_in_schema=False)
 
 ARM_ROWS = 3
 PAGE = "/console/operator/feed/rules"

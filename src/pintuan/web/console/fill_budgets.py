@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import AppError, InvalidInput
 from pintuan.fills import service as fills
 from pintuan.kit.money import Money, MoneyError, is_currency
+from pintuan.kit.routing import Router
 from pintuan.teams import reports
 from pintuan.web.console import shared
 from pintuan.web.console.deal_form import parse_amount
@@ -29,7 +30,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator, StaffOfMerchant
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 SAVED = N_("The budget's limit is saved.")
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from babel.dates import format_timedelta
 from babel.numbers import format_decimal
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import select
@@ -35,6 +35,7 @@ from pintuan.domain.traffic import (
 )
 from pintuan.growth import service as growth
 from pintuan.kit.pagination import MAX_LIMIT
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.teams import reports
 from pintuan.web.console import shared
@@ -46,7 +47,7 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator, StaffOfMerchant
 from pintuan.web.shopper.sharing import CHANNELS as CHANNEL_NAMES
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 PERIODS = ("4", "8", "12", "26")
 DEFAULT_WEEKS = 8

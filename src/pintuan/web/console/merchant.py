@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from pintuan.domain.roles import Principal
 from pintuan.domain.teams import SeatStatus, TeamStatus
 from pintuan.errors import AppError, Forbidden, NotFound
 from pintuan.kit.pagination import MAX_LIMIT, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.ledger import reads as ledger_reads
 from pintuan.ledger import settlement
@@ -47,7 +48,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, StaffOfMerchant
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 DASHBOARD_PERIODS = ("7", "30", "90")
 DEAL_ACTIONS = tuple(DEAL_TRANSITIONS)  # publish, pause, end

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from pintuan.domain.lifecycle import (
 )
 from pintuan.domain.roles import Principal, Role
 from pintuan.errors import AppError, InvalidInput, NotFound, ProviderUnavailable
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.ledger import api as ledger_api
 from pintuan.ledger import findings
@@ -50,7 +51,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator, safe_next
 
-router = APIRouter(prefix="/console/operator", include_in_schema=False)
+router = Router(prefix="/console/operator", include_in_schema=False)
 
 MERCHANT_ACTIONS = tuple(MERCHANT_TRANSITIONS)  # approve, suspend
 # Operators moderate: they may stop a deal for a while or for good, not put it live. Only a

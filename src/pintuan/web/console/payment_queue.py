@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from pintuan.errors import NotFound
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments import endings
 from pintuan.payments.queue_api import QueuedPaymentDetail, queue_page, with_history
@@ -26,7 +27,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 REASONS: dict[str, str] = {
     "capture_failed": N_("The capture ran out of attempts"),

@@ -5,13 +5,14 @@ to lead one, and the points open or suspended, each with the decision that fits 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pintuan.domain.pickups import PointStatus
 from pintuan.errors import AppError, NotFound
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import RawTx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.pickups import service as pickups
 from pintuan.web.console import shared
@@ -24,7 +25,7 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator
 from pintuan.web.shopper.pickups import POINT_STATUSES
 
-router = APIRouter(prefix="/console/operator", include_in_schema=False)
+router = Router(prefix="/console/operator", include_in_schema=False)
 
 URL = "/console/operator/pickup-points"
 # Each decision's word in the address, and whether it approves.

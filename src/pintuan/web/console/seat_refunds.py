@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from pintuan.deals.models import Deal
 from pintuan.domain.roles import Principal
 from pintuan.errors import AppError, InvalidInput, NotFound
 from pintuan.kit.rawsql import raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments import refund_reads, refunds
 from pintuan.payments.models import Payment
@@ -36,7 +37,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import StaffOfMerchant
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 AMOUNT_NOT_READ = N_("Type the amount to refund as a number, such as 5.00.")
 

@@ -12,7 +12,7 @@ import csv
 import io
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
@@ -22,6 +22,7 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import AppError
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import MAX_LIMIT, decode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import Merchant
 from pintuan.teams import reports
@@ -35,7 +36,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import StaffOfMerchant
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 QUEUE_STATES: dict[str, str] = {
     QueueState.TO_SHIP.value: N_("To ship"),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from pintuan.domain.vouchers import RedeemedVia, VoucherStatus, show_code, undo_
 from pintuan.errors import AppError
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.merchants.models import Merchant
 from pintuan.teams import reports
@@ -43,7 +44,7 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import StaffOfMerchant
 from pintuan.web.shopper.orders import voucher_state
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = Router(prefix="/console", include_in_schema=False)
 
 VOUCHER_STATUSES: dict[str, str] = {
     VoucherStatus.ISSUED.value: N_("Ready to use"),

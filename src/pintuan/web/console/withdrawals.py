@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.models import User
 from pintuan.errors import NotFound
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.ledger import payouts
 from pintuan.ledger.models import Payout
@@ -31,7 +32,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import Operator, safe_next
 
-router = APIRouter(prefix="/console/operator", include_in_schema=False)
+router = Router(prefix="/console/operator", include_in_schema=False)
 
 LIST = "/console/operator/withdrawals"
 

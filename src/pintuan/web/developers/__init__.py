@@ -6,10 +6,9 @@ console (their apps, secrets) and the operators' review of apps.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from pintuan.kit.routing import Router
 from pintuan.web.developers import consent, console, docs
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 for _pages in (consent, console, docs):
     router.include_router(_pages.router)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from pintuan.apps import oauth
 from pintuan.apps.api import captured
 from pintuan.errors import AppError, Forbidden
+from pintuan.kit.routing import Router
 from pintuan.web.kit import queries
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.forms import form_fields, run_form_write
@@ -26,7 +27,7 @@ from pintuan.web.kit.security import CONTENT_SECURITY_POLICY
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn
 
-router = APIRouter()
+router = Router()
 
 # The authorization request's own parameters, carried through the consent form unchanged.
 OAUTH_FIELDS = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from pintuan.apps.api import allows_loopback
 from pintuan.apps.models import App, AppSecret
 from pintuan.domain.apps import ALL_SCOPES, APP_TRANSITIONS, AppStatus
 from pintuan.errors import AppError, NotFound
+from pintuan.kit.routing import Router
 from pintuan.web.console.shared import PAGE_SIZE, STATUS_TONES, listing, with_done
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.errors import error_message
@@ -25,7 +26,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, Operator
 
-router = APIRouter()
+router = Router()
 
 APP_STATUSES = {"pending": "Pending", "approved": "Approved", "suspended": "Suspended"}
 

@@ -3,15 +3,16 @@ calling the API, publishing an offer and verifying a webhook, in English and in 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
+from pintuan.kit.routing import Router
 from pintuan.web.kit.i18n import request_locale
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import PagePrincipal
 
-router = APIRouter()
+router = Router()
 
 
 @router.get("/developers/docs", response_class=HTMLResponse)

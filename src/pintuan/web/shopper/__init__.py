@@ -6,8 +6,7 @@ the account pages (log in, sign up, settings).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from pintuan.kit.routing import Router
 from pintuan.web.shopper import (
     accounts,
     bargains,
@@ -21,7 +20,7 @@ from pintuan.web.shopper import (
     wallet,
 )
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 for _pages in (
     accounts,
     continuing,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from pintuan.accounts.schemas import LoginIn, ProfileIn, SignupIn
 from pintuan.config import Environment
 from pintuan.errors import AppError
 from pintuan.kit.http import client_address
+from pintuan.kit.routing import Router
 from pintuan.kit.time import is_time_zone
 from pintuan.web.kit.csrf import CsrfProtected
 from pintuan.web.kit.errors import error_message
@@ -47,7 +48,7 @@ from pintuan.web.kit.session import (
     set_session_cookie,
 )
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 _YEAR = 365 * 86400
 # What to say about a field the account schemas refused.

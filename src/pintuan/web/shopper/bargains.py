@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pintuan.bargains import service as bargains
@@ -24,6 +24,7 @@ from pintuan.domain.bargains import BargainStatus
 from pintuan.errors import AppError
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import RawTx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.web.console.shared import listing
 from pintuan.web.kit.csrf import CsrfProtected
@@ -35,7 +36,7 @@ from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal
 from pintuan.web.shopper.shopping import _after_taking_seat
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 PAGE_SIZE = 20
 DEVICE_DAYS = 400  # the longest a browser keeps a cookie

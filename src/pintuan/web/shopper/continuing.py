@@ -7,14 +7,15 @@ action then runs through its own route with every rule of a form: CSRF, once per
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from pintuan.kit.routing import Router
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.resume import read_action
 from pintuan.web.kit.session import LoggedIn
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 
 @router.get("/continue", response_class=HTMLResponse)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import AppError
 from pintuan.fulfilment import service as fulfilment
 from pintuan.fulfilment.models import Address
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.teams import reads as team_reads
 from pintuan.teams.models import Seat
@@ -33,7 +34,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, safe_next
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 BOOK = "/me/addresses"
 

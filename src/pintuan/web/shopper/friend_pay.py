@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
 from pintuan.errors import AppError, Conflict, Gone
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments.api import create_pay_link, pay_by_link
 from pintuan.payments.pay_links import read_pay_link
@@ -24,7 +25,7 @@ from pintuan.web.kit.session import LoggedIn, page_principal
 from pintuan.web.shopper import order_reads
 from pintuan.web.shopper.shopping import checkout_provider
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 
 @router.post("/seats/{seat_id}/pay-link", dependencies=[CsrfProtected])

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from pintuan.errors import AppError, InvalidInput
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor, encode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.notifications import service as notifications
 from pintuan.notifications.models import Notification
@@ -50,7 +51,7 @@ from pintuan.web.shopper import pickups as pickup_pages
 from pintuan.web.shopper.money_words import MoneyBack, money_back_sentence, seat_money
 from pintuan.web.shopper.shopping import own_images, tone
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 ORDERS_PAGE_SIZE = 20
 NOTICES_PAGE_SIZE = 30

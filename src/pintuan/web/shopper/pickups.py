@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from pintuan.domain.roles import Principal
 from pintuan.domain.vouchers import show_code
 from pintuan.errors import AppError, InvalidInput
 from pintuan.kit.rawsql import RawTx, raw_tx
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.pickups import service as pickups
 from pintuan.teams.models import Seat
@@ -36,7 +37,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn, safe_next
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 ORDERS_SHOWN = 200
 POINTS_SHOWN = 50

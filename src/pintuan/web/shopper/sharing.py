@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from pintuan.domain.roles import Principal
 from pintuan.domain.traffic import Channel, is_share_code
 from pintuan.errors import AppError, field_error
 from pintuan.kit.pagination import decode_cursor, encode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.shares import api as shares_api
 from pintuan.shares import service as shares
@@ -34,7 +35,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 SHARES_PAGE_SIZE = 20
 SHARE_QUERY = "share"  # ?share=<code>: the page shows the viewer's share with this code

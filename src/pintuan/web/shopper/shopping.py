@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.readcache import deal_tag, team_tag
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments.api import pay_for_seat as api_pay_for_seat
 from pintuan.payments.schemas import PaymentIn, PaymentOut
@@ -57,11 +58,11 @@ from pintuan.web.shopper.money_words import (
     seat_money,
 )
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 # The deal and team pages, the links shoppers share: the application matches them right after
 # the join's routes instead of behind every API router (routes are tried one pattern at a time,
 # and the pages' place at the end cost more than rendering a kept page).
-read_pages_router = APIRouter(include_in_schema=False)
+read_pages_router = Router(include_in_schema=False)
 
 HOME_PAGE_SIZE = 12
 JOINABLE_SHOWN = 5

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import AppError
 from pintuan.kit.money import exponent
 from pintuan.kit.pagination import encode_cursor
+from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.ledger import payouts, reads
 from pintuan.ledger.payouts import MAX_DESTINATION, PayoutStatus
@@ -36,7 +37,7 @@ from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import LoggedIn
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 WALLET = "/me/wallet"
 COMMISSIONS = "/me/commissions"
