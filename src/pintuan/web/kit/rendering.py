@@ -166,7 +166,11 @@ async def render(
     values = await page_context(request)
     values.update(context or {})
     html = templates.get_template(template_name).render(values)
-    response = HTMLResponse(html, status_code=status_code)
+    return finish_page(request, HTMLResponse(html, status_code=status_code))
+
+
+def finish_page(request: Request, response: HTMLResponse) -> HTMLResponse:
+    """A rendered page's headers, and the CSRF cookie when its token was minted for it."""
     # Pages carry a CSRF token and often personal data: never keep them in a shared cache.
     response.headers["cache-control"] = "no-store"
     response.headers["vary"] = "Cookie, Accept-Language"

@@ -8,7 +8,6 @@ signing in is credited to the slates they saw before it (``shares.visitors`` lin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -19,9 +18,10 @@ from pintuan.domain.roles import Principal
 from pintuan.feed import service as feed
 from pintuan.feed.encoding import click_url
 from pintuan.feed.serving import feed_runtime, pseudonym
-from pintuan.feed.snapshot import DealEntry, TeamEntry
+from pintuan.feed.snapshot import DealEntry
 from pintuan.kit.time import utc_now
 from pintuan.shares.visitors import set_visitor_cookie, visitor_id_of
+from pintuan.web.kit.frames import PageFrames
 from pintuan.web.kit.i18n import money_text, request_locale, viewer_time_zone
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.services import services_of
@@ -31,17 +31,10 @@ from pintuan.web.shopper.feed_cards import CardRenderer, FeedCards
 HOME_SLOTS = 20
 
 
-@dataclass(frozen=True, slots=True)
-class ShownCard:
-    """A served slot as the home page lists it: its card's markup, kept per item
-    (``feed_cards``) with this slate's link put in."""
-
-    team: TeamEntry | None
-    html: Markup
-
-
 # Every card this process has rendered, by item, locale and countdown (see ``feed_cards``).
 CARDS = FeedCards()
+# The home page's frames for visitors who are not signed in (see ``web.kit.frames``).
+FRAMES = PageFrames()
 
 
 @lru_cache(maxsize=50_000)
@@ -113,44 +106,50 @@ async def feed_home(
         }
 
     render_miss = CardRenderer(card_context)
-    cards = [
-        ShownCard(
-            s.item.team,
+    feed_items = Markup("").join(
+        Markup('      <li class="card{}">{}</li>\n').format(
+            " card-team" if s.item.team is not None else "",
             CARDS.html(s.item, click_url(slate.impression_id, s), i, locale, now, render_miss),
         )
         for i, s in enumerate(slate.shown)
-    ]
+    )
     kept = {"vertical": vertical, "region": region or (deal_list.ALL_REGIONS if guessed else None)}
     region_choices = {
         code: _country_name(code, locale)
         for code in sorted({*countries, *([region] if region else [])})
     }
-    response = await render(
-        request,
-        "shopper/home.html",
-        {
-            **labels,
-            "feed": cards,
-            "impression_id": slate.impression_id,
-            "more_url": "/?"
-            + urlencode({**{k: v for k, v in kept.items() if v}, "more": page.next_cursor})
-            if page.next_cursor
-            else None,
-            "vertical": vertical,
-            "search_text": "",
-            "searching": False,
-            "search_error": None,
-            "closed_deal_id": None,
-            "forming_now": [],
-            "deals": [],
-            "region": region,
-            "region_choices": region_choices,
-            "region_name": region_choices.get(region, "") if region else "",
-            "guessed": guessed,
-            "sort": "",
-            "sorts": deal_list.SORTS,
-        },
+    more_url = (
+        "/?" + urlencode({**{k: v for k, v in kept.items() if v}, "more": page.next_cursor})
+        if page.next_cursor
+        else None
     )
+    context = {
+        **labels,
+        "vertical": vertical,
+        "search_text": "",
+        "searching": False,
+        "search_error": None,
+        "closed_deal_id": None,
+        "forming_now": [],
+        "deals": [],
+        "region": region,
+        "region_choices": region_choices,
+        "region_name": region_choices.get(region, "") if region else "",
+        "guessed": guessed,
+        "sort": "",
+        "sorts": deal_list.SORTS,
+    }
+    # What differs between two visitors' pages besides the frame's own key (see web.kit.frames).
+    holes: dict[str, str | Markup] = {}
+    if slate.shown:
+        holes.update(feed_items=feed_items, impression_id=slate.impression_id)
+    if more_url:
+        holes["more_url"] = more_url
+    if principal is None and more is None:
+        key = (vertical, region, guessed, tuple(region_choices.items()))
+        response = await FRAMES.render(request, "shopper/home.html", context, key=key, holes=holes)
+    else:
+        response = await render(request, "shopper/home.html", {**context, **holes})
     if new_visitor:
         set_visitor_cookie(response, visitor, services.settings)
     return response
