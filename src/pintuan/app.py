@@ -138,6 +138,8 @@ def create_app(
         teams_router,
         read_pages_router,
         deals_router,
+        feed_router,
+        feed_clicks_router,
         payments_router,
         accounts_router,
         merchants_router,
@@ -167,8 +169,6 @@ def create_app(
         webhooks_router,
         deal_images_router,
         media_router,
-        feed_router,
-        feed_clicks_router,
         payment_queue_router,
     ):
         app.include_router(router)
