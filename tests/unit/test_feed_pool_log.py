@@ -81,6 +81,8 @@ def test_the_logged_pool_is_the_candidates_the_policy_saw(
     for kept in (snapshot, None):  # parts kept per snapshot, and computed afresh
         candidates, logged = logged_pool(pool, now, place, 5.0, kept)
         assert json.loads(logged) == [entry_of(c) for c in candidates]
+        # Asked again at the same moment: the kept candidates, the same text.
+        assert logged_pool(pool, now, place, 5.0, kept) == (candidates, logged)
         assert [c.key for c in candidates] == [i.key for i in pool]
         for candidate, item in zip(candidates, pool, strict=True):
             features = dict(zip(CANDIDATE_FEATURES, candidate.features, strict=True))

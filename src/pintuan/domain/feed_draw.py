@@ -61,6 +61,10 @@ class _Slate:
             if v != _OTHER:
                 self.left[v] += 1
                 self.eligible_in[v] += 1
+        # Slots each vertical is still owed (its due less shown, at most its candidates left)
+        # and the sum of those above zero, kept as each slot is placed.
+        self.owe = [min(d, left) for d, left in zip(self.due, self.left, strict=True)]
+        self.owe_sum = sum(w for w in self.owe if w > 0)
         self.eligible = len(pool)
         self.placed = [False] * len(pool)
         self.count = 0  # candidates placed
@@ -94,6 +98,9 @@ class _Slate:
         if v != _OTHER:
             self.shown[v] += 1
             self.left[v] -= 1
+            owe = min(self.due[v] - self.shown[v], self.left[v])
+            self.owe_sum += max(owe, 0) - max(self.owe[v], 0)
+            self.owe[v] = owe
         if was_eligible:
             self._drop_eligible(index)
         self.per_merchant[m] += 1
@@ -107,13 +114,10 @@ class _Slate:
 
     def owed(self) -> list[bool] | None:
         """Which verticals the next slot is narrowed to (None: not narrowed)."""
-        owed = [
-            min(d - s, left) for d, s, left in zip(self.due, self.shown, self.left, strict=True)
-        ]
-        total = sum(w for w in owed if w > 0)
+        total = self.owe_sum
         if total == 0 or total < self.slots - self.count:
             return None
-        within = [w > 0 for w in owed]
+        within = [w > 0 for w in self.owe]
         if not any(e for e, w in zip(self.eligible_in, within, strict=True) if w):
             return None
         return within
@@ -131,7 +135,8 @@ class _Slate:
             count = self.eligible
             best: list[int] = []
             top = 0.0
-            for index in order[self.head :]:
+            for at in range(self.head, len(order)):
+                index = order[at]
                 if not self._is_eligible(index):
                     continue
                 if best and values[index] < top:
@@ -142,7 +147,8 @@ class _Slate:
             count = sum(e for e, w in zip(self.eligible_in, owed, strict=True) if w)
             best, top = [], 0.0
             vertical = self.vertical
-            for index in order[self.head :]:
+            for at in range(self.head, len(order)):
+                index = order[at]
                 v = vertical[index]
                 if v == _OTHER or not owed[v] or not self._is_eligible(index):
                     continue

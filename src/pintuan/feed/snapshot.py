@@ -148,6 +148,11 @@ class Snapshot:
     _markets: dict[Market, dict[str, list[Item]]] = field(default_factory=dict)
     # Each item's features that do not change with time or the viewer, once per snapshot.
     _features: dict[str, FixedFeatures] = field(default_factory=dict)
+    # Each item's last candidate (far or near) and its logged JSON, by its time_left: most
+    # windows are long, so the rounded share ahead stays the same for many slates.
+    _candidates: dict[tuple[str, bool], tuple[float, Candidate, str]] = field(
+        default_factory=dict
+    )
 
     def item(self, key: str) -> Item | None:
         return self.by_key.get(key)
@@ -503,6 +508,7 @@ def logged_pool(
     out: list[Candidate] = []
     parts: list[str] = []
     clock = now.timestamp()
+    kept = snapshot._candidates if snapshot is not None else None
     for item in items:
         deal = item.deal
         near = (
@@ -514,14 +520,22 @@ def logged_pool(
         fixed = snapshot.fixed_features(item) if snapshot is not None else fixed_features(item)
         span = fixed.span
         left = round(max(0.0, min(1.0, (fixed.ends - clock) / span)) if span > 0 else 0.0, 4)
-        out.append(
-            Candidate(
+        last = kept.get((item.key, near)) if kept is not None else None
+        if last is not None and last[0] == left:
+            candidate, part = last[1], last[2]
+        else:
+            candidate = Candidate(
                 item.kind,
                 item.item_id,
                 deal.vertical,
                 deal.merchant_id,
                 (*fixed.before, left, *(fixed.near if near else fixed.far)),
             )
-        )
-        parts.append(f"{fixed.json_head}{left!r}{fixed.json_near if near else fixed.json_far}")
+            part = f"{fixed.json_head}{left!r}{fixed.json_near if near else fixed.json_far}"
+            if kept is not None:
+                if len(kept) > 200_000:
+                    kept.clear()
+                kept[item.key, near] = (left, candidate, part)
+        out.append(candidate)
+        parts.append(part)
     return out, "[" + ",".join(parts) + "]"
