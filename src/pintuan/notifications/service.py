@@ -89,14 +89,19 @@ def _notices_of(
     session: Session, type_: str, subject_id: str, payload: dict[str, Any]
 ) -> list[Notice]:
     if type_ == "team.failed":
-        members = [str(m) for m in payload.get("member_ids") or []]
-        seats = session.execute(
-            select(Seat.id, Seat.user_id)
-            .where(Seat.team_id == subject_id, Seat.user_id.in_(members))
-            .order_by(Seat.id)
-        ).all()
+        members = {str(m) for m in payload.get("member_ids") or []}
+        # By the team alone (a team has a handful of seats), sorted here: asked with the members
+        # and in id order too, SQLite chose the index of the shoppers' seats by id, and read
+        # every seat a shopper ever held for each event (4 ms an event for one with 20,000).
+        seats = sorted(
+            (str(seat_id), str(user_id))
+            for seat_id, user_id in session.execute(
+                select(Seat.id, Seat.user_id).where(Seat.team_id == subject_id)
+            )
+            if str(user_id) in members
+        )
         # A shopper's last seat of the team is the one that ended with it.
-        ending = {str(user_id): str(seat_id) for seat_id, user_id in seats}
+        ending = {user_id: seat_id for seat_id, user_id in seats}
         return _seat_endings(session, ending, "team_failed", "friend_team_failed")
     if type_ == "seat.refunded":
         user_id = str(payload.get("user_id", ""))
