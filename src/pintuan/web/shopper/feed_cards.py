@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from babel.dates import TIMEDELTA_UNITS
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pintuan.feed.snapshot import DealEntry, Item, TeamEntry
 from pintuan.web.kit.rendering import templates
@@ -111,8 +111,9 @@ class FeedCards:
         else:
             kept.item = item  # the next look-up compares by identity
         head, middle, tail = kept.parts
-        # The parts are the autoescaped render's; adding plain text to them escapes it.
-        return head + url + middle + str(position) + tail
+        # The parts are the autoescaped render's, the link is escaped once, the slot is a
+        # number; joined as plain text (adding to a Markup escapes and copies at every step).
+        return Markup("".join((head, escape(url), middle, str(position), tail)))  # noqa: S704
 
     def _render(self, item: Item, render: CardRenderer) -> tuple[Markup, Markup, Markup]:
         self.rendered += 1

@@ -106,12 +106,14 @@ async def feed_home(
         }
 
     render_miss = CardRenderer(card_context)
-    feed_items = Markup("").join(
-        Markup('      <li class="card{}">{}</li>\n').format(
-            " card-team" if s.item.team is not None else "",
-            CARDS.html(s.item, click_url(slate.impression_id, s), i, locale, now, render_miss),
+    # Each card is safe markup already (``feed_cards``); the list is joined as plain text.
+    feed_items = Markup(  # noqa: S704
+        "".join(
+            f'      <li class="card{" card-team" if s.item.team is not None else ""}">'
+            f"{CARDS.html(s.item, click_url(slate.impression_id, s), i, locale, now, render_miss)}"
+            "</li>\n"
+            for i, s in enumerate(slate.shown)
         )
-        for i, s in enumerate(slate.shown)
     )
     kept = {"vertical": vertical, "region": region or (deal_list.ALL_REGIONS if guessed else None)}
     region_choices = {
