@@ -59,8 +59,8 @@ from pintuan.web.shopper.money_words import (
 )
 
 router = Router(include_in_schema=False)
-# The deal and team pages, the links shoppers share: the application matches them right after
-# the join's routes instead of behind every API router (routes are tried one pattern at a time,
+# The home page and the deal and team pages, the links shoppers share and open first: the
+# application matches them right after the join's routes instead of behind every API router (routes are tried one pattern at a time,
 # and the pages' place at the end cost more than rendering a kept page).
 read_pages_router = Router(include_in_schema=False)
 
@@ -105,7 +105,7 @@ def _labels() -> dict[str, Any]:
 SearchQuery = Annotated[str | None, Query(max_length=2000)]
 
 
-@router.get("/", response_class=HTMLResponse)
+@read_pages_router.get("/", response_class=HTMLResponse)
 async def home(
     request: Request,
     principal: PagePrincipal,
