@@ -150,9 +150,7 @@ class Snapshot:
     _features: dict[str, FixedFeatures] = field(default_factory=dict)
     # Each item's last candidate (far or near) and its logged JSON, by its time_left: most
     # windows are long, so the rounded share ahead stays the same for many slates.
-    _candidates: dict[tuple[str, bool], tuple[float, Candidate, str]] = field(
-        default_factory=dict
-    )
+    _candidates: dict[tuple[str, bool], tuple[float, Candidate, str]] = field(default_factory=dict)
 
     def item(self, key: str) -> Item | None:
         return self.by_key.get(key)
@@ -274,8 +272,15 @@ def _assemble(
         joinable.setdefault(team.deal_id, []).append(team)
     filled: dict[str, DealEntry] = {}
     for deal_id, deal in deals.items():
-        own = joinable.get(deal_id, [])
-        fill = max((t.taken / t.team_size for t in own), default=0.0)
+        own = joinable.get(deal_id)
+        if not own:  # most deals: nobody is forming a team (``replace`` is a deal's dearest step)
+            filled[deal_id] = (
+                deal
+                if deal.forming == 0 and deal.fill == 0.0
+                else replace(deal, forming=0, fill=0.0)
+            )
+            continue
+        fill = max(t.taken / t.team_size for t in own)
         filled[deal_id] = replace(deal, forming=len(own), fill=fill)
     items: list[Item] = []
     for deal in filled.values():
