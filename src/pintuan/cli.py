@@ -107,6 +107,9 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_config=None,
+        # The request log is Pintuan's own (kit/logs.py); uvicorn's would build its line's
+        # fields for every response even with its logger turned off.
+        access_log=False,
         timeout_graceful_shutdown=10,
         server_header=False,
     )

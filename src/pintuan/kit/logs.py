@@ -63,8 +63,11 @@ def configure_logging(level: str = "INFO") -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    # uvicorn's own access log would duplicate ours.
-    logging.getLogger("uvicorn.access").disabled = True
+    # uvicorn's own access log would duplicate ours; without a handler of its own, and not
+    # passing its records on, uvicorn does not even build them.
+    access = logging.getLogger("uvicorn.access")
+    access.disabled = True
+    access.propagate = False
 
 
 class _RequestRecord(logging.LogRecord):
