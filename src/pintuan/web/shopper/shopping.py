@@ -60,8 +60,8 @@ from pintuan.web.shopper.money_words import (
 
 router = Router(include_in_schema=False)
 # The home page and the deal and team pages, the links shoppers share and open first: the
-# application matches them right after the join's routes instead of behind every API router (routes are tried one pattern at a time,
-# and the pages' place at the end cost more than rendering a kept page).
+# application matches them right after the join's routes instead of behind every API router
+# (each router asked costs a pattern test, and these pages are the hottest reads).
 read_pages_router = Router(include_in_schema=False)
 
 HOME_PAGE_SIZE = 12
