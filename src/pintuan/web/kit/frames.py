@@ -13,6 +13,12 @@ the request: locale, time zone, path and query, the notice asked for, whether th
 cookie is set. A page kept in frames must not show anything else of the request or the moment
 (``now``) outside its holes, nor call ``form_key()`` (a key per render); the tests of each such
 page compare its frame with a full render. A signed-in viewer always gets a full render.
+
+``pagecache`` keeps the deal and team pages differently: their whole text (with the token and
+form keys as stand-ins) shows stored data, so it is shared for a second at most and dropped when
+the outbox names its deal or team. A frame shows no stored data outside its key and its holes,
+so it is kept until the process drops its frames. Both fill the CSRF stand-in the same way
+(``rendering.csrf_values``).
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
-from pintuan.web.kit.csrf import CSRF_FIELD
-from pintuan.web.kit.rendering import finish_page, page_context, templates
+from pintuan.web.kit.i18n import TZ_COOKIE
+from pintuan.web.kit.rendering import csrf_values, finish_page, page_context, templates
 
 # Random per process, so no title or name shown on a page can contain it.
 _MARK = "frame" + secrets.token_hex(8)
@@ -82,7 +88,7 @@ class PageFrames:
             values["current_path"],
             values["notice"],
             request.method,
-            request.cookies.get("tz") is not None,
+            TZ_COOKIE in request.cookies,
         )
         parts = self._kept.get(frame_key)
         if parts is None:
@@ -102,11 +108,7 @@ class PageFrames:
         self.rendered += 1
         stand_in = _mark(_CSRF)
         values.update({name: _mark(name) for name in holes})
-        values[_CSRF] = stand_in
-        values["csrf_field"] = lambda: Markup('<input type="hidden" name="{}" value="{}">').format(
-            CSRF_FIELD, stand_in
-        )
-        values["form_key"] = _no_form_key
+        values.update(csrf_values(stand_in), form_key=_no_form_key)
         text = templates.get_template(template_name).render(values)
         # Text and hole names alternate: text, name, text, ..., text.
         return tuple(_HOLE.split(text))

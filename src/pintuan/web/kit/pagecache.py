@@ -23,13 +23,12 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
-from markupsafe import Markup
 
 from pintuan.kit.cached_reads import not_modified
 from pintuan.kit.readcache import etag_of, if_none_match
-from pintuan.web.kit.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
+from pintuan.web.kit.csrf import csrf_token, set_csrf_cookie
 from pintuan.web.kit.i18n import TZ_COOKIE, request_locale, viewer_time_zone
-from pintuan.web.kit.rendering import page_context, templates
+from pintuan.web.kit.rendering import csrf_values, page_context, templates
 from pintuan.web.kit.services import services_of
 from pintuan.web.kit.session import page_principal
 
@@ -85,13 +84,7 @@ async def shared_page(
     async def render() -> tuple[str, str, Iterable[str]]:
         template, context, tags = await build()
         values = await page_context(request)
-        values.update(
-            csrf_token=_TOKEN_MARK,
-            csrf_field=lambda: Markup('<input type="hidden" name="{}" value="{}">').format(
-                CSRF_FIELD, _TOKEN_MARK
-            ),
-            form_key=lambda: _FORM_KEY_MARK,
-        )
+        values.update(csrf_values(_TOKEN_MARK), form_key=lambda: _FORM_KEY_MARK)
         values.update(context)
         html = templates.get_template(template).render(values)
         return html, etag_of(html), tags

@@ -108,6 +108,17 @@ def new_form_key() -> str:
     return uuid.uuid4().hex
 
 
+def csrf_values(token: str) -> dict[str, Any]:
+    """``csrf_token`` and ``csrf_field()`` of a page's template for ``token`` (the browser's
+    own, or a stand-in that a kept page replaces with it)."""
+    return {
+        "csrf_token": token,
+        "csrf_field": lambda: Markup('<input type="hidden" name="{}" value="{}">').format(
+            CSRF_FIELD, token
+        ),
+    }
+
+
 async def page_context(request: Request) -> dict[str, Any]:
     """What every template may use (see the module's docstring)."""
     viewer = await page_principal(request)
@@ -122,10 +133,7 @@ async def page_context(request: Request) -> dict[str, Any]:
         "lang": tag_of_locale(locale),
         "time_zone": viewer_time_zone(request, viewer),
         "now": utc_now(),
-        "csrf_token": token,
-        "csrf_field": lambda: Markup('<input type="hidden" name="{}" value="{}">').format(
-            CSRF_FIELD, token
-        ),
+        **csrf_values(token),
         "form_key": new_form_key,
         "static": static_url,
         "current_path": here(request),
