@@ -38,6 +38,7 @@ from pintuan.merchants.models import Merchant
 from pintuan.teams.models import Team
 
 ALMOST_FULL = (1, 2)  # seats left for a team to be a candidate of its own
+_KEPT_PER_SNAPSHOT = 200_000  # entries of each of a snapshot's caches before it starts anew
 EARTH_KM = 6371.0
 _VERTICAL_INDEX = {
     vertical: CANDIDATE_FEATURES.index(f"vertical_{vertical}") for vertical in VERTICALS
@@ -150,7 +151,9 @@ class Snapshot:
     _features: dict[str, FixedFeatures] = field(default_factory=dict)
     # Each item's last candidate (far or near) and its logged JSON, by its time_left: most
     # windows are long, so the rounded share ahead stays the same for many slates.
-    _candidates: dict[tuple[str, bool], tuple[float, Candidate, str]] = field(default_factory=dict)
+    _candidates: dict[tuple[str, bool], tuple[float, tuple[Candidate, str]]] = field(
+        default_factory=dict
+    )
 
     def item(self, key: str) -> Item | None:
         return self.by_key.get(key)
@@ -173,10 +176,24 @@ class Snapshot:
         found = self._features.get(item.key)
         if found is None:
             found = fixed_features(item)
-            if len(self._features) > 200_000:
+            if len(self._features) > _KEPT_PER_SNAPSHOT:
                 self._features.clear()
             self._features[item.key] = found
         return found
+
+    def candidate(self, item: Item, near: bool, clock: float) -> tuple[Candidate, str]:
+        """``_candidate_of`` the item at POSIX time ``clock``, the last one kept while its
+        ``time_left`` is unchanged."""
+        fixed = self.fixed_features(item)
+        left = fixed.time_left(clock)
+        last = self._candidates.get((item.key, near))
+        if last is not None and last[0] == left:
+            return last[1]
+        made = _candidate_of(item, fixed, near, left)
+        if len(self._candidates) > _KEPT_PER_SNAPSHOT:
+            self._candidates.clear()
+        self._candidates[item.key, near] = (left, made)
+        return made
 
 
 def _deal_entry(deal: Any) -> DealEntry:
@@ -383,6 +400,12 @@ class FixedFeatures:
     json_far: str
     json_near: str
 
+    def time_left(self, clock: float) -> float:
+        """The share of the window still ahead at POSIX time ``clock``, as the features give it
+        (rounded to four places)."""
+        span = self.span
+        return round(max(0.0, min(1.0, (self.ends - clock) / span)) if span > 0 else 0.0, 4)
+
 
 _TIME_LEFT = CANDIDATE_FEATURES.index("time_left")
 
@@ -428,6 +451,18 @@ def fixed_features(item: Item) -> FixedFeatures:
         json_far="," + json.dumps(far, separators=(",", ":"))[1:] + "}",
         json_near="," + json.dumps(near_after, separators=(",", ":"))[1:] + "}",
     )
+
+
+def _candidate_of(
+    item: Item, fixed: FixedFeatures, near: bool, left: float
+) -> tuple[Candidate, str]:
+    """The item as a policy sees it with ``time_left`` ``left``, and its entry in the log."""
+    after, json_after = (fixed.near, fixed.json_near) if near else (fixed.far, fixed.json_far)
+    deal = item.deal
+    candidate = Candidate(
+        item.kind, item.item_id, deal.vertical, deal.merchant_id, (*fixed.before, left, *after)
+    )
+    return candidate, f"{fixed.json_head}{left!r}{json_after}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,7 +548,6 @@ def logged_pool(
     out: list[Candidate] = []
     parts: list[str] = []
     clock = now.timestamp()
-    kept = snapshot._candidates if snapshot is not None else None
     for item in items:
         deal = item.deal
         near = (
@@ -522,25 +556,11 @@ def logged_pool(
             and deal.lon is not None
             and distance_km(place, deal.lat, deal.lon) <= near_km
         )
-        fixed = snapshot.fixed_features(item) if snapshot is not None else fixed_features(item)
-        span = fixed.span
-        left = round(max(0.0, min(1.0, (fixed.ends - clock) / span)) if span > 0 else 0.0, 4)
-        last = kept.get((item.key, near)) if kept is not None else None
-        if last is not None and last[0] == left:
-            candidate, part = last[1], last[2]
+        if snapshot is not None:
+            candidate, part = snapshot.candidate(item, near, clock)
         else:
-            candidate = Candidate(
-                item.kind,
-                item.item_id,
-                deal.vertical,
-                deal.merchant_id,
-                (*fixed.before, left, *(fixed.near if near else fixed.far)),
-            )
-            part = f"{fixed.json_head}{left!r}{fixed.json_near if near else fixed.json_far}"
-            if kept is not None:
-                if len(kept) > 200_000:
-                    kept.clear()
-                kept[item.key, near] = (left, candidate, part)
+            fixed = fixed_features(item)
+            candidate, part = _candidate_of(item, fixed, near, fixed.time_left(clock))
         out.append(candidate)
         parts.append(part)
     return out, "[" + ",".join(parts) + "]"
