@@ -22,20 +22,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import _get_scope_included_router
+from starlette._utils import get_route_path
 from starlette.routing import Match
 from starlette.types import Scope
 
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
-
-
-def route_path(scope: Scope) -> str:
-    """The path routes match against: the request's path without the application's root path
-    (when it is served under one)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
-        return path[len(root) :]
-    return path
 
 
 def _patterns(routes: list[Any]) -> list[str] | None:
@@ -83,12 +74,13 @@ class Router(APIRouter):
         return indexes[prefix]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        # The framework names the inclusion being matched (and so its prefix) in the scope.
+        # The framework names the inclusion being matched (and so its prefix) in the scope; the
+        # path is the one its routes match against (without the application's root path).
         included = _get_scope_included_router(scope)
         if included is not None and getattr(included, "original_router", None) is self:
             prefix = getattr(getattr(included, "include_context", None), "prefix", None)
             index = self.path_index(prefix) if isinstance(prefix, str) else None
-            if index is not None and index.match(route_path(scope)) is None:
+            if index is not None and index.match(get_route_path(scope)) is None:
                 return Match.NONE, {}
         return super().matches(scope)
 
