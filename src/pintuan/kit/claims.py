@@ -28,7 +28,10 @@ subquery again for each row of a nested loop, each run passing over the rows the
 and update more than ``n`` rows; a materialized expression runs once.
 
 On SQLite there is one writer: the claim runs whole while every other writer waits, so the same
-statements are correct there without row locks.
+statements are correct there without row locks. A job whose work is only writes to the same
+database (failing teams, releasing holds) goes further there: it picks its rows and works on them
+in one transaction (:func:`unleased_pick`), with no lease at all, because no other writer can run
+between the pick and the commit, and a worker killed in between leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def worker_name() -> str:
     return _names[pid]
 
 
+_FREE = f"({LEASE_COLUMN} IS NULL OR {LEASE_COLUMN} <= :now)"
+
+
 def leased_claim(*, table: str, key: str, due: str, order: str, returning: str) -> Sql:
     """The claim statement of a queue whose rows carry ``lease_until``: lease up to ``:limit``
     rows matching ``due`` (in ``order``) until ``:until``; it returns ``returning`` of each.
@@ -79,7 +85,7 @@ def leased_claim(*, table: str, key: str, due: str, order: str, returning: str) 
     ``due`` is written out rather than bound where a partial index must answer it (its status
     words, word for word as in the index's predicate). Parameters: ``:now``, ``:until``,
     ``:limit`` and whatever ``due`` names."""
-    free = f"({LEASE_COLUMN} IS NULL OR {LEASE_COLUMN} <= :now)"
+    free = _FREE
     return Sql(
         f"""
         WITH picked AS MATERIALIZED (
@@ -113,6 +119,26 @@ def claim(
             **(params or {}),
         },
     )
+
+
+def unleased_pick(*, table: str, due: str, order: str, returning: str) -> Sql:
+    """The rows a :func:`leased_claim` of the same words would lease, read without leasing them.
+
+    For SQLite only, where a job picks its rows and works on them in one transaction: the one
+    writer holds the database from the pick to the commit, so no other worker can see the rows
+    in between, and a lease would be a write of every row for nothing. A row another worker's
+    claim still leases is passed over, as a claim would pass it over. Parameters: ``:now``,
+    ``:limit`` and whatever ``due`` names."""
+    return Sql(
+        f"SELECT {returning} FROM {table} WHERE {due} AND {_FREE} ORDER BY {order} LIMIT :limit"  # noqa: S608 - the callers' own constant text
+    )
+
+
+def pick(tx: RawTx, statement: Sql, record: type[Any], now: datetime, limit: int) -> list[Any]:
+    """Run an :func:`unleased_pick` statement (on SQLite, inside the transaction that does the
+    work): the due rows as ``record``s."""
+    assert tx.sqlite, "without one writer, rows must be leased (claim)"
+    return tx.all_as(record, statement, {"now": tx.instant(now), "limit": limit})
 
 
 # ---------------------------------------------------------------------------- one at a time
