@@ -430,12 +430,6 @@ def _read_team_state(
     return TeamState(status, team_size, taken, tx.read_instant(expires_at), bool(solo))
 
 
-def _value(**row: Any) -> Any:
-    """The value of a one-column row, for reading a list of ids by name."""
-    (value,) = row.values()
-    return value
-
-
 # ---------------------------------------------------------------------------- locking
 
 LOCK_DEALS = Sql("SELECT id FROM deals WHERE id IN_LIST(:ids) ORDER BY id FOR UPDATE")
@@ -502,7 +496,7 @@ RETURN_PLACES = Sql(
     "UPDATE teams SET taken = taken - :taken, paid = paid - :paid WHERE id = :team_id"
 )
 UNCOUNT_SHOPPER = Sql(
-    "UPDATE deal_shopper_counts SET count = count - 1 WHERE deal_id = :deal_id "
+    "UPDATE deal_shopper_counts SET count = count - :n WHERE deal_id = :deal_id "
     "AND user_id = :user_id"
 )
 SEAT_OF = Sql("SELECT user_id, team_id, deal_id, status, hold_expires_at FROM seats WHERE id = :id")
@@ -556,25 +550,20 @@ SET_LADDER_PRICE = Sql(
 """,
     confirmed=SeatStatus.CONFIRMED,
 )
-# Ladder teams whose window ended with their first tier paid: they succeed, not fail.
-SECURED = Sql(
+# Of teams whose window ended, those that need not fail: a ladder team with its first tier paid
+# succeeds (``secured``); a team at most its deal's auto-fill short of paid seats, with at least
+# one paid member (domain/autofill.py), may be filled, and the columns say what filling it would
+# cost and whose budget pays. One pass over the batch answers both, since most teams are neither.
+WINDOW_OUTCOMES = Sql(
     """
-    SELECT id FROM teams
-    WHERE id IN_LIST(:ids) AND status = :forming AND min_size IS NOT NULL AND paid >= min_size
-    ORDER BY id
-""",
-    forming=TeamStatus.FORMING,
-)
-# Teams whose window ended at most their deal's auto-fill short of paid seats, with at least one
-# paid member (domain/autofill.py): what filling them would cost and whose budget pays.
-FILLABLE = Sql(
-    """
-    SELECT t.id AS team_id, t.team_size - t.paid AS missing, d.group_price_amount AS price,
+    SELECT t.id AS team_id, t.min_size IS NOT NULL AND t.paid >= t.min_size AS secured,
+           t.team_size - t.paid AS missing, d.group_price_amount AS price,
            d.currency, d.merchant_id, d.auto_fill_funded_by AS funded_by
     FROM teams t JOIN deals d ON d.id = t.deal_id
-    WHERE t.id IN_LIST(:ids) AND t.status = :forming AND NOT t.solo
-      AND d.auto_fill_seats IS NOT NULL AND t.paid >= 1
-      AND t.team_size - t.paid BETWEEN 1 AND d.auto_fill_seats
+    WHERE t.id IN_LIST(:ids) AND t.status = :forming
+      AND ((t.min_size IS NOT NULL AND t.paid >= t.min_size)
+           OR (d.auto_fill_seats IS NOT NULL AND NOT t.solo AND t.paid >= 1
+               AND t.team_size - t.paid BETWEEN 1 AND d.auto_fill_seats))
     ORDER BY t.id
 """,
     forming=TeamStatus.FORMING,
@@ -680,7 +669,11 @@ def _give_back(tx: RawTx, ended: Sequence[EndedSeat], now: datetime, *, team_clo
     owed.owe_back_for_seats(tx, [s.seat_id for s in ended], now)
     stock = Counter(s.deal_id for s in ended)
     tx.many(RETURN_STOCK, [{"deal_id": deal_id, "n": n} for deal_id, n in stock.items()])
-    tx.many(UNCOUNT_SHOPPER, [{"deal_id": s.deal_id, "user_id": s.user_id} for s in ended])
+    shoppers = Counter((s.deal_id, s.user_id) for s in ended)
+    tx.many(
+        UNCOUNT_SHOPPER,
+        [{"deal_id": d, "user_id": u, "n": n} for (d, u), n in shoppers.items()],
+    )
     if team_closed:
         return  # the team's counters were zeroed as it failed; its team.failed event says all
     paid = Counter(s.team_id for s in ended if s.status == SeatStatus.REFUNDED.value)
@@ -740,8 +733,8 @@ class _NewLeader:
 def _close_empty_teams(tx: RawTx, team_ids: Sequence[str], now: datetime) -> set[str]:
     """Close forming teams whose last member just left: nobody is left to fill them, so they
     fail at once instead of being listed as forming until their window ends."""
-    closed: list[str] = tx.all_as(
-        _value, CLOSE_EMPTY_TEAMS, {"ids": list(team_ids), "now": tx.instant(now)}
+    closed: list[str] = tx.column(
+        CLOSE_EMPTY_TEAMS, {"ids": list(team_ids), "now": tx.instant(now)}
     )
     if closed:
         TEAMS_FAILED.inc(len(closed))
@@ -807,7 +800,7 @@ def fail_teams(
     """Fail forming teams (each at most once) and end their seats; returns the teams this call
     failed and the seats that ended with them."""
     at = tx.instant(now)
-    failed: list[str] = tx.all_as(_value, FAIL_TEAMS, {"ids": list(team_ids), "now": at})
+    failed: list[str] = tx.column(FAIL_TEAMS, {"ids": list(team_ids), "now": at})
     if not failed:
         return [], []
     TEAMS_FAILED.inc(len(failed))
@@ -847,11 +840,12 @@ def _end_windows(
     (domain/ladder.py), or a team a budget fills (domain/autofill.py), succeeds with its paid
     seats, its held ones released; every other fails. Returns the teams ended and the seats
     that ended with them."""
-    secured: list[str] = tx.all_as(_value, SECURED, {"ids": list(team_ids)})
-    secured += _filled(tx, team_ids, now)
+    outcomes = tx.all_as(_WindowOutcome, WINDOW_OUTCOMES, {"ids": list(team_ids)})
+    secured = [team.team_id for team in outcomes if team.secured]
+    secured += _filled(tx, [team for team in outcomes if not team.secured], now)
     released: list[EndedSeat] = []
     if secured:
-        held: list[str] = tx.all_as(_value, HELD_SEATS_OF_TEAMS, {"ids": secured})
+        held: list[str] = tx.column(HELD_SEATS_OF_TEAMS, {"ids": secured})
         released = _end_seats(tx, held, now)
         for team_id in secured:
             _succeed_team(tx, team_id, now)
@@ -861,21 +855,23 @@ def _end_windows(
 
 
 @dataclass(frozen=True, slots=True)
-class _Fillable:
+class _WindowOutcome:
     team_id: str
+    secured: bool | int  # SQLite gives 0/1
     missing: int
     price: int
     currency: str
     merchant_id: str
-    funded_by: str
+    funded_by: str | None
 
 
-def _filled(tx: RawTx, team_ids: Sequence[str], now: datetime) -> list[str]:
-    """The teams among ``team_ids`` that a budget fills (domain/autofill.py): each is marked
+def _filled(tx: RawTx, fillable: Sequence[_WindowOutcome], now: datetime) -> list[str]:
+    """The teams among ``fillable`` that a budget fills (domain/autofill.py): each is marked
     with its filled seats, counted against the budget within its limit, and, when the platform
     pays, journalled; returns them (they succeed with their paid seats)."""
     filled = []
-    for team in tx.all_as(_Fillable, FILLABLE, {"ids": list(team_ids)}):
+    for team in fillable:
+        assert team.funded_by is not None  # only a deal that fills teams makes one fillable
         fill = AutoFill(team.missing, FundedBy(team.funded_by))
         cost = fill_cost(team.missing, int(team.price))
         granted = tx.one(
