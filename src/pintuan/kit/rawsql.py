@@ -41,7 +41,6 @@ R = TypeVar("R")
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
-_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
@@ -167,8 +166,11 @@ class RawTx:
 
     def instant(self, value: datetime) -> Any:
         """An aware datetime as this driver stores it."""
-        utc = value.astimezone(UTC)
-        return utc.replace(tzinfo=None).strftime(_SQLITE_INSTANT) if self.sqlite else utc
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        if not self.sqlite:
+            return utc
+        # YYYY-MM-DD HH:MM:SS.ffffff, as the ORM writes it; twice as fast as strftime.
+        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def read_instant(self, value: Any) -> datetime:
         if isinstance(value, datetime):
