@@ -180,6 +180,17 @@ class Snapshot:
             self._features[item.key] = found
         return found
 
+    def keep_from(self, older: Snapshot) -> None:
+        """Take over what ``older`` kept of the items this snapshot holds unchanged (the very
+        same item, not one read again)."""
+
+        def unchanged(key: str) -> bool:
+            item = self.by_key.get(key)
+            return item is not None and item is older.by_key.get(key)
+
+        self._features = {k: v for k, v in older._features.items() if unchanged(k)}
+        self._candidates = {k: v for k, v in older._candidates.items() if unchanged(k[0])}
+
     def candidate(self, item: Item, near: bool, clock: float) -> tuple[Candidate, str]:
         """``_candidate_of`` the item at POSIX time ``clock``, the last one kept while its
         ``time_left`` is unchanged."""
@@ -378,12 +389,50 @@ def refresh_from_outbox(session: Session, snapshot: Snapshot, now: datetime) -> 
     if not deal_ids:
         return replace(snapshot, last_event_id=last)
     wanted = sorted(deal_ids)
-    deals = {k: v for k, v in snapshot.deals.items() if k not in deal_ids}
     tx = raw_tx(session)
-    deals.update({d.id: d for d in _read_deals(tx, now, wanted)})
+    fresh = _assemble(
+        {d.id: d for d in _read_deals(tx, now, wanted)},
+        {t.id: t for t in _read_teams(tx, now, wanted)},
+        last,
+        snapshot.version + 1,
+    )
+    return _patched(snapshot, deal_ids, fresh)
+
+
+def _by_prior(item: Item) -> tuple[float, str]:
+    return -item.prior, item.item_id
+
+
+def _patched(snapshot: Snapshot, deal_ids: set[str], fresh: Snapshot) -> Snapshot:
+    """``snapshot`` with the deals ``deal_ids`` and their teams replaced by what ``fresh`` (the
+    same deals read again, assembled alone) holds of them: the same snapshot as assembling
+    everything anew, since an item depends on its own deal and that deal's teams only, at the
+    cost of the changed deals instead of all of them. The kept features and candidates of the
+    items that did not change carry over."""
+    deals = {k: v for k, v in snapshot.deals.items() if k not in deal_ids}
+    deals.update(fresh.deals)
     teams = {k: v for k, v in snapshot.teams.items() if v.deal_id not in deal_ids}
-    teams.update({t.id: t for t in _read_teams(tx, now, wanted)})
-    return _assemble(deals, teams, last, snapshot.version + 1)
+    teams.update(fresh.teams)
+    by_vertical: dict[str, list[Item]] = {}
+    for vertical in {*snapshot.by_vertical, *fresh.by_vertical}:
+        kept = [i for i in snapshot.by_vertical.get(vertical, ()) if i.deal.id not in deal_ids]
+        new = fresh.by_vertical.get(vertical, [])
+        merged = sorted(kept + new, key=_by_prior) if new else kept
+        if merged:
+            by_vertical[vertical] = merged
+    by_key = {k: v for k, v in snapshot.by_key.items() if v.deal.id not in deal_ids}
+    by_key.update(fresh.by_key)
+    patched = Snapshot(
+        deals=deals,
+        teams=teams,
+        by_vertical=by_vertical,
+        by_key=by_key,
+        last_event_id=fresh.last_event_id,
+        version=fresh.version,
+        countries=frozenset(deal.country for deal in deals.values()),
+    )
+    patched.keep_from(snapshot)
+    return patched
 
 
 # ---------------------------------------------------------------------------- features
