@@ -85,15 +85,14 @@ def leased_claim(*, table: str, key: str, due: str, order: str, returning: str) 
     ``due`` is written out rather than bound where a partial index must answer it (its status
     words, word for word as in the index's predicate). Parameters: ``:now``, ``:until``,
     ``:limit`` and whatever ``due`` names."""
-    free = _FREE
     return Sql(
         f"""
         WITH picked AS MATERIALIZED (
-            SELECT {key} FROM {table} WHERE {due} AND {free}
+            SELECT {key} FROM {table} WHERE {due} AND {_FREE}
             ORDER BY {order} LIMIT :limit SKIP_LOCKED
         )
         UPDATE {table} SET {LEASE_COLUMN} = :until
-        WHERE {key} IN (SELECT {key} FROM picked) AND {free}
+        WHERE {key} IN (SELECT {key} FROM picked) AND {_FREE}
         RETURNING {returning}
         """  # noqa: S608 - the callers' own constant text, no outside input
     )

@@ -63,7 +63,7 @@ def claim_teams(tx: RawTx, batch: int, lease: timedelta) -> list[DueTeam]:
 def release_expired_holds(db: Database, batch: int, lease: timedelta) -> int:
     """Release up to ``batch`` held seats whose payment did not come in time, and owe back any
     money that came late; returns how many were released."""
-    if db.dialect == "sqlite":
+    if db.is_sqlite:
         return len(db.run_raw_sync(_release_picked_holds, batch))
     due = db.run_raw_sync(claim_holds, batch, lease)
     if not due:
@@ -74,7 +74,7 @@ def release_expired_holds(db: Database, batch: int, lease: timedelta) -> int:
 def close_expired_teams(db: Database, batch: int, lease: timedelta) -> int:
     """Fail up to ``batch`` forming teams whose window ended before they filled (their money is
     owed back); returns how many teams were failed."""
-    if db.dialect == "sqlite":
+    if db.is_sqlite:
         return len(db.run_raw_sync(_close_picked_teams, batch))
     due = db.run_raw_sync(claim_teams, batch, lease)
     if not due:
