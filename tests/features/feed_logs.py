@@ -3,8 +3,10 @@ tables as the live feed writes them, with clicks drawn from a known rate per ver
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,8 @@ from pintuan.domain.feed import (
     draw_slate,
 )
 from pintuan.domain.feed_policies import new_policy
-from pintuan.feed.models import FeedImpression, FeedPlacement, FeedReward
+from pintuan.feed.models import FeedCandidate, FeedImpression, FeedPlacement, FeedReward
+from pintuan.feed.pool_log import pool_entry
 
 # The click rate of an item of each vertical: travel is what these shoppers want.
 CLICK_RATE = {"goods": 0.05, "food": 0.1, "movies": 0.05, "travel": 0.6, "local": 0.1}
@@ -57,17 +60,42 @@ def log_slates(
     policy: str = "random",
     slots: int = 4,
     seed: int = 1,
+    whole_pools: bool = False,
 ) -> float:
-    """Log ``slates`` slates from ``start`` on, a minute apart; returns the clicks per slate."""
+    """Log ``slates`` slates from ``start`` on, a minute apart; returns the clicks per slate.
+    Their pools name candidates logged once, as the live feed logs them; with ``whole_pools``,
+    they hold each candidate whole, as slates logged before ``feed_candidates`` do."""
     rng = random.Random(seed)
     logging = new_policy(policy)
     clicks = 0
+    written: set[str] = set()
     for number in range(slates):
         pool = pool_of(rng)
         viewer = Viewer(f"v_{number % 30}", tuple(0.0 for _ in VIEWER_FEATURES))
         placements = draw_slate(logging, viewer, pool, slots, RULES, rng)
-        impression_id = f"imp_{seed}_{number:05d}"
+        impression_id = f"imp_{seed}_{'w' if whole_pools else 'n'}{number:05d}"
         served_at = start + timedelta(minutes=number)
+        logged_pool: list[Any] = []
+        for c in pool:
+            if whole_pools:
+                logged_pool.append(
+                    {
+                        "kind": c.kind,
+                        "id": c.item_id,
+                        "vertical": c.vertical,
+                        "merchant_id": c.merchant_id,
+                        "features": list(c.features),
+                    }
+                )
+                continue
+            fixed, entry = pool_entry(c)
+            if fixed.id not in written:
+                written.add(fixed.id)
+                if session.get(FeedCandidate, fixed.id) is None:
+                    session.add(
+                        FeedCandidate(**{**fixed.row(), "features": json.loads(fixed.features)})
+                    )
+            logged_pool.append(entry)
         session.add(
             FeedImpression(
                 id=impression_id,
@@ -77,16 +105,7 @@ def log_slates(
                 slots=slots,
                 filters={},
                 viewer_features=list(viewer.history),
-                pool=[
-                    {
-                        "kind": c.kind,
-                        "id": c.item_id,
-                        "vertical": c.vertical,
-                        "merchant_id": c.merchant_id,
-                        "features": list(c.features),
-                    }
-                    for c in pool
-                ],
+                pool=logged_pool,
                 rules=rules_json(RULES),
             )
         )

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
+from pintuan.domain.feed import Candidate
 from pintuan.domain.roles import Role
 from pintuan.feed.models import FeedImpression
+from pintuan.feed.pool_log import decode_pool, read_candidates
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from tests.console_data import join_over_api, pay_over_api, start_over_api
@@ -169,6 +171,17 @@ def test_bad_feed_requests_are_refused_with_stable_codes(client: TestClient) -> 
         assert response.json()["code"] == code, query
 
 
+def logged_candidates(services: Services, pool: list[Any]) -> list[Candidate]:
+    """A logged slate's pool, read as evaluation and learning read it."""
+
+    def read(session: Session) -> list[Candidate] | None:
+        return decode_pool(pool, read_candidates(session, [pool]))
+
+    candidates = services.db.run_sync(read)
+    assert candidates is not None
+    return candidates
+
+
 def test_every_slate_is_logged_in_batches_with_the_pool_the_policy_saw(
     client: TestClient, services: Services
 ) -> None:
@@ -188,7 +201,8 @@ def test_every_slate_is_logged_in_batches_with_the_pool_the_policy_saw(
         assert [(p.kind, p.item_id, p.position, p.propensity, p.reason) for p in slots] == [
             (i["kind"], i["id"], i["position"], i["propensity"], i["reason"]) for i in body["items"]
         ]
-        assert {c["id"] for c in row.pool} >= shown_ids(body)
+        pool = logged_candidates(services, row.pool)
+        assert {c.item_id for c in pool} >= shown_ids(body)
         assert row.viewer.startswith("anon_")
         assert row.policy == body["policy"]
         assert row.rules["merchant_cap"] is None

@@ -102,6 +102,24 @@ def test_a_policy_that_ranks_what_shoppers_want_first_is_judged_better(db: Datab
     assert result.unsupported == 0
 
 
+def test_slates_logged_with_whole_pools_are_judged_as_those_logged_by_id(db: Database) -> None:
+    """The pools of slates logged before ``feed_candidates`` held each candidate whole: the same
+    slates logged either way get the same estimates."""
+    db.run_sync(lambda s: log_slates(s, slates=120, start=START, seed=4))
+    later = START.replace(day=21)
+    db.run_sync(lambda s: log_slates(s, slates=120, start=later, seed=4, whole_pools=True))
+    db.run_sync(store_travel_lover)
+
+    def judge(day: date) -> Any:
+        return db.run_sync(
+            lambda s: evaluate_policy(s, "travel-first", {}, day, day, CLICKS_ONLY, rounds=50)
+        )
+
+    by_id, whole = judge(DAY), judge(later.date())
+    assert by_id.skipped == whole.skipped == 0
+    assert by_id.evaluation == whole.evaluation
+
+
 def test_the_latest_slates_only_when_limited(db: Database) -> None:
     db.run_sync(lambda s: log_slates(s, slates=50, start=START, seed=3))
 

@@ -1,5 +1,7 @@
-"""The pool the feed logs is put together from JSON parts kept per item: it must be exactly the
-candidates the policy saw, as a JSON array of their entries, for any item, moment and place."""
+"""The pool the feed logs is put together from JSON parts kept per item, and names each candidate's
+fixed part logged once: read back as evaluation and learning read it, it must be exactly the
+candidates the policy saw, for any item, moment and place; slates logged before, with each
+candidate whole, read the same."""
 
 from __future__ import annotations
 
@@ -11,14 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pintuan.domain.feed import CANDIDATE_FEATURES, Candidate
+from pintuan.feed.pool_log import decode_pool, pool_entry
 from pintuan.feed.snapshot import DealEntry, Item, Place, Snapshot, TeamEntry, logged_pool
 
 NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 VERTICALS = ("goods", "food", "movies", "travel", "local", "unknown")
 
 
-def entry_of(candidate: Candidate) -> dict[str, object]:
-    """The log's entry for one candidate, as evaluation and learning read it."""
+def whole_entry(candidate: Candidate) -> dict[str, object]:
+    """A candidate's entry in a pool logged before ``feed_candidates``."""
     return {
         "kind": candidate.kind,
         "id": candidate.item_id,
@@ -79,10 +82,22 @@ def test_the_logged_pool_is_the_candidates_the_policy_saw(
     now = NOW + timedelta(seconds=seconds)
     snapshot = Snapshot()
     for kept in (snapshot, None):  # parts kept per snapshot, and computed afresh
-        candidates, logged = logged_pool(pool, now, place, 5.0, kept)
-        assert json.loads(logged) == [entry_of(c) for c in candidates]
+        logged = logged_pool(pool, now, place, 5.0, kept)
+        candidates = logged.candidates
+        # The fixed parts as the table keeps them (its JSON column gives back the list).
+        table = {
+            f.id: Candidate(
+                f.kind, f.item_id, f.vertical, f.merchant_id, tuple(json.loads(f.features))
+            )
+            for f in logged.fixed
+        }
+        assert decode_pool(json.loads(logged.json), table) == candidates
+        assert json.loads(logged.json) == [pool_entry(c)[1] for c in candidates]
+        assert [f.id for f in logged.fixed] == [pool_entry(c)[0].id for c in candidates]
+        # Logged whole, as before the table: read the same.
+        assert decode_pool([whole_entry(c) for c in candidates], {}) == candidates
         # Asked again at the same moment: the kept candidates, the same text.
-        assert logged_pool(pool, now, place, 5.0, kept) == (candidates, logged)
+        assert logged_pool(pool, now, place, 5.0, kept) == logged
         assert [c.key for c in candidates] == [i.key for i in pool]
         for candidate, item in zip(candidates, pool, strict=True):
             features = dict(zip(CANDIDATE_FEATURES, candidate.features, strict=True))
@@ -114,10 +129,33 @@ def test_time_left_moves_with_the_clock_while_the_other_parts_are_kept() -> None
     )
     snapshot = Snapshot()
     item = Item("deal", offer, None, 1.0)
-    at_start, _ = logged_pool([item], NOW, None, 5.0, snapshot)
-    later, logged = logged_pool([item], NOW + timedelta(minutes=30), None, 5.0, snapshot)
+    at_start = logged_pool([item], NOW, None, 5.0, snapshot)
+    later = logged_pool([item], NOW + timedelta(minutes=30), None, 5.0, snapshot)
     left = CANDIDATE_FEATURES.index("time_left")
-    assert at_start[0].features[left] == 0.5
-    assert later[0].features[left] == 0.25
-    assert json.loads(logged)[0]["features"][left] == 0.25
-    assert at_start[0].features[:left] == later[0].features[:left]
+    assert at_start.candidates[0].features[left] == 0.5
+    assert later.candidates[0].features[left] == 0.25
+    assert json.loads(later.json)[0][1] == 0.25
+    assert at_start.candidates[0].features[:left] == later.candidates[0].features[:left]
+    # The same fixed part, logged once for both slates.
+    assert at_start.fixed == later.fixed
+
+
+def test_a_changed_candidate_is_a_new_fixed_part_and_near_or_far_the_same() -> None:
+    base = Candidate("deal", "deal_1", "food", "mer_1", tuple(0.5 for _ in CANDIDATE_FEATURES))
+    distance = CANDIDATE_FEATURES.index("distance")
+    left = CANDIDATE_FEATURES.index("time_left")
+
+    def with_feature(index: int, value: float) -> Candidate:
+        features = list(base.features)
+        features[index] = value
+        return Candidate(base.kind, base.item_id, base.vertical, base.merchant_id, tuple(features))
+
+    same = pool_entry(base)[0].id
+    assert pool_entry(with_feature(distance, 1.0))[0].id == same
+    assert pool_entry(with_feature(left, 0.1))[0].id == same
+    assert pool_entry(with_feature(1, 0.6))[0].id != same  # a new discount
+    moved = Candidate("deal", "deal_1", "food", "mer_2", base.features)
+    assert pool_entry(moved)[0].id != same
+    # A pool naming a candidate the table does not hold is not read at all.
+    assert decode_pool([pool_entry(base)[1]], {}) is None
+    assert decode_pool(["not an entry"], {}) is None

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
 from pintuan.domain.feed import (
-    CANDIDATE_FEATURES,
     VIEWER_FEATURES,
     Candidate,
     Policy,
@@ -47,6 +46,7 @@ from pintuan.domain.feed_policies import (
 from pintuan.domain.traffic import day_start
 from pintuan.errors import InvalidInput, NotFound
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.pool_log import decode_pool, read_candidates
 from pintuan.feed.rewards import slot_reward
 from pintuan.feed.rules import default_weights
 
@@ -142,26 +142,15 @@ class _Slots:
 
 def _replay(
     impression: FeedImpression,
+    pool: list[Candidate] | None,
     placements: Sequence[FeedPlacement],
     rewards: Mapping[int, list[str]],
     policy: Policy,
     weights: RewardWeights,
     slots: _Slots,
 ) -> bool:
-    pool = [
-        Candidate(
-            str(item["kind"]),
-            str(item["id"]),
-            str(item["vertical"]),
-            str(item["merchant_id"]),
-            tuple(float(f) for f in item["features"]),
-        )
-        for item in impression.pool
-    ]
     history = tuple(float(f) for f in impression.viewer_features)
-    if len(history) != len(VIEWER_FEATURES) or any(
-        len(c.features) != len(CANDIDATE_FEATURES) for c in pool
-    ):
+    if pool is None or len(history) != len(VIEWER_FEATURES):
         return False
     viewer = Viewer(impression.viewer, history)
     shown = [f"{p.kind}:{p.item_id}" for p in placements]
@@ -290,9 +279,11 @@ def evaluate_policy(
             )
         ):
             rewards[impression_id][position].append(event)
+        known = read_candidates(session, (impression.pool for impression in page))
         for impression in page:
             if _replay(
                 impression,
+                decode_pool(impression.pool, known),
                 placements[impression.id],
                 rewards[impression.id],
                 policy,

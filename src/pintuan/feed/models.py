@@ -1,6 +1,10 @@
 """The feed's log: every slate served (the pool the policy saw, with features), each slot's
 placement and propensity, the rewards that followed, and what each policy has learnt.
 
+A pool's candidates are logged in two parts (``feed.pool_log``): what fixes each one's features,
+once in ``feed_candidates``, and in the slate only its id and what depends on the moment and the
+viewer.
+
 Nothing here names a person: viewers are pseudonyms (a keyed hash), never user ids.
 """
 
@@ -29,13 +33,29 @@ class FeedImpression(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The viewer's history vector (domain.feed.VIEWER_FEATURES order).
     viewer_features: Mapped[list[float]] = mapped_column(JSON)
-    # The candidates the policy saw: [{"kind", "id", "vertical", "merchant_id", "features"}].
+    # The candidates the policy saw: [[feed_candidates.id, time_left, distance], ...]; slates
+    # logged before feed_candidates: [{"kind", "id", "vertical", "merchant_id", "features"}].
     pool: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     # The operators' rules in force (domain.feed.Rules as JSON), for replaying the draw.
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     # A viewer's latest slates: their history, and the slate a join or payment is credited to.
     __table_args__ = (Index("ix_feed_impressions_viewer", "viewer", "served_at"),)
+
+
+class FeedCandidate(Base):
+    """A candidate as the slates that saw it log it, once: all but its ``time_left`` and
+    ``distance`` (0 here; each slate's pool gives its own), under a digest of the rest."""
+
+    __tablename__ = "feed_candidates"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    item_id: Mapped[str] = mapped_column(String(40))
+    vertical: Mapped[str] = mapped_column(String(16))
+    merchant_id: Mapped[str] = mapped_column(String(40))
+    # In domain.feed.CANDIDATE_FEATURES order.
+    features: Mapped[list[float]] = mapped_column(JSON)
 
 
 class FeedPlacement(Base):

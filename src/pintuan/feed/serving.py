@@ -44,6 +44,7 @@ from pintuan.domain.feed import (
 from pintuan.domain.feed_draw import draw_slate_fast
 from pintuan.domain.feed_policies import new_policy, policy_from_state
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.pool_log import WRITE_CANDIDATES, LoggedCandidate
 from pintuan.feed.rules import Arm, LiveConfig, default_config, read_config, rules_json
 from pintuan.feed.snapshot import (
     Item,
@@ -72,6 +73,7 @@ IMPRESSIONS_DROPPED = Counter(
 HISTORY_TTL_SECONDS = 60.0
 HISTORY_CACHED = 50_000
 CLICK_PATIENCE = timedelta(minutes=2)  # a click may arrive before its slate is written
+WRITTEN_KEPT = 200_000  # ids of candidates logged, remembered so as not to write them again
 _impressions = table_of(FeedImpression)
 _placements = table_of(FeedPlacement)
 _rewards = table_of(FeedReward)
@@ -169,6 +171,10 @@ class FeedRuntime:
         self._lock = threading.Lock()
         self._slates: list[_Logged] = []
         self._clicks: list[_Click] = []
+        # Candidates the buffered slates name that this process has not logged yet, and those it
+        # has (a slate names a candidate only once it is written, in the same batch or before).
+        self._new_candidates: dict[str, LoggedCandidate] = {}
+        self._written_candidates: set[str] = set()
         self._history: dict[str, tuple[float, tuple[float, ...]]] = {}
         self._logged_rules: tuple[LiveConfig, str] | None = None
         self._built = False
@@ -312,12 +318,16 @@ class FeedRuntime:
             ),
             self.rng,
         )
-        pool, pool_json = logged_pool(items, now, ask.place, s.feed_near_km, snapshot)
+        pool = logged_pool(items, now, ask.place, s.feed_near_km, snapshot)
         viewer = Viewer(ask.pseudonym, history)
         # The plain rules' slate (``domain.feed.draw_slate``), drawn with its bookkeeping kept
         # between slots: the same slots, propensities and reasons (tests/unit/test_feed_draw.py).
         placements = draw_slate_fast(
-            policy.scores(viewer, pool), pool, ask.slots, config.rules, self.rng
+            policy.scores(viewer, pool.candidates),
+            pool.candidates,
+            ask.slots,
+            config.rules,
+            self.rng,
         )
         by_key = {item.key: item for item in items}
         impression_id = new_id("imp")
@@ -340,7 +350,7 @@ class FeedRuntime:
                     "slots": ask.slots,
                     "filters": json.dumps(filters),
                     "viewer_features": json.dumps(viewer.history),
-                    "pool": pool_json,
+                    "pool": pool.json,
                     "rules": self._rules_json(config),
                 },
                 tuple(
@@ -356,7 +366,8 @@ class FeedRuntime:
                     }
                     for p in placements
                 ),
-            )
+            ),
+            pool.fixed,
         )
         return Slate(
             impression_id,
@@ -372,13 +383,17 @@ class FeedRuntime:
             self._logged_rules = kept
         return kept[1]
 
-    def _keep(self, slate: _Logged) -> None:
+    def _keep(self, slate: _Logged, fixed: Sequence[LoggedCandidate]) -> None:
+        written = self._written_candidates
+        fresh = [f for f in fixed if f.id not in written]
         with self._lock:
             if len(self._slates) >= self.settings.feed_buffer_size:
                 self.dropped += 1
                 IMPRESSIONS_DROPPED.inc()
                 return
             self._slates.append(slate)
+            for f in fresh:
+                self._new_candidates[f.id] = f
 
     def record_click(
         self, impression_id: str, position: int, kind: str, item_id: str, at: datetime
@@ -421,16 +436,22 @@ class FeedRuntime:
         with self._lock:
             slates, self._slates = self._slates, []
             clicks, self._clicks = self._clicks, []
-        if not slates and not clicks:
+            fresh, self._new_candidates = self._new_candidates, {}
+        if not slates and not clicks and not fresh:
             return 0
         try:
-            waiting = self.db.run_sync(_write_batch, slates, clicks)
+            waiting = self.db.run_sync(_write_batch, slates, clicks, list(fresh.values()))
         except Exception:
             with self._lock:  # try again with the next batch; the buffer's bound still holds
                 room = self.settings.feed_buffer_size - len(self._slates)
                 self._slates[:0] = slates[:room]
                 self._clicks[:0] = clicks
+                self._new_candidates = {**fresh, **self._new_candidates}
             raise
+        written = self._written_candidates
+        if len(written) + len(fresh) > WRITTEN_KEPT:
+            written.clear()  # written again when next named: the insert skips what is there
+        written.update(fresh)
         cutoff = utc_now() - CLICK_PATIENCE
         kept = [click for click in waiting if click.at > cutoff]
         if kept:
@@ -458,12 +479,19 @@ _LOG_PLACEMENT = Sql(
 
 
 def _write_batch(
-    session: Session, slates: Sequence[_Logged], clicks: Sequence[_Click]
+    session: Session,
+    slates: Sequence[_Logged],
+    clicks: Sequence[_Click],
+    candidates: Sequence[LoggedCandidate],
 ) -> list[_Click]:
+    # Plain statements on the session's own transaction: a batch is thousands of rows, and
+    # building them through the ORM's JSON types cost more than writing them.
+    tx = raw_tx(session)
+    if candidates:
+        # In the order of their ids, so that two processes logging the same ones never wait
+        # for each other crosswise.
+        tx.many(WRITE_CANDIDATES, [c.row() for c in sorted(candidates, key=lambda c: c.id)])
     if slates:
-        # Plain statements on the session's own transaction: a batch is thousands of rows, and
-        # building them through the ORM's JSON types cost more than writing them.
-        tx = raw_tx(session)
         tx.many(
             _LOG_SLATE,
             [{**s.impression, "served_at": tx.instant(s.impression["served_at"])} for s in slates],

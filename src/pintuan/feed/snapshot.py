@@ -32,6 +32,7 @@ from pintuan.domain.feed import CANDIDATE_FEATURES, VERTICALS, Candidate
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import TeamStatus
 from pintuan.events.models import OutboxEvent
+from pintuan.feed.pool_log import LoggedCandidate, logged_candidate
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.teams.models import Team
@@ -148,10 +149,10 @@ class Snapshot:
     _markets: dict[Market, dict[str, list[Item]]] = field(default_factory=dict)
     # Each item's features that do not change with time or the viewer, once per snapshot.
     _features: dict[str, FixedFeatures] = field(default_factory=dict)
-    # Each item's last candidate (far or near) and its logged JSON, by its time_left: most
+    # Each item's last candidate (far or near) and its logged entry, by its time_left: most
     # windows are long, so the rounded share ahead stays the same for many slates.
-    _candidates: dict[tuple[str, bool], tuple[float, tuple[Candidate, str]]] = field(
-        default_factory=dict
+    _candidates: dict[tuple[str, bool], tuple[float, tuple[Candidate, str, LoggedCandidate]]] = (
+        field(default_factory=dict)
     )
 
     def item(self, key: str) -> Item | None:
@@ -191,7 +192,9 @@ class Snapshot:
         self._features = {k: v for k, v in older._features.items() if unchanged(k)}
         self._candidates = {k: v for k, v in older._candidates.items() if unchanged(k[0])}
 
-    def candidate(self, item: Item, near: bool, clock: float) -> tuple[Candidate, str]:
+    def candidate(
+        self, item: Item, near: bool, clock: float
+    ) -> tuple[Candidate, str, LoggedCandidate]:
         """``_candidate_of`` the item at POSIX time ``clock``, the last one kept while its
         ``time_left`` is unchanged."""
         fixed = self.fixed_features(item)
@@ -450,15 +453,16 @@ def distance_km(a: Place, lat: float, lon: float) -> float:
 class FixedFeatures:
     """What a candidate's features are made of, computed once per item and snapshot: those
     before and after ``time_left`` (far from the viewer and near them), and the window whose
-    share still ahead ``time_left`` is (as POSIX seconds). The ``json_`` parts are the same as
-    the log writes them (``logged_pool``): the candidate's entry up to ``time_left``, and
-    from after it to the end, far and near."""
+    share still ahead ``time_left`` is (as POSIX seconds). ``logged`` is the candidate's fixed
+    part as the log keeps it once, and the ``json_`` parts its entry in a slate's logged pool
+    (``logged_pool``): up to ``time_left``, and after it, far and near."""
 
     before: tuple[float, ...]
     far: tuple[float, ...]
     near: tuple[float, ...]
     ends: float
     span: float
+    logged: LoggedCandidate
     json_head: str
     json_far: str
     json_near: str
@@ -490,42 +494,32 @@ def fixed_features(item: Item) -> FixedFeatures:
         features[index] = 1.0
     near = list(features)
     near[_DISTANCE] = 1.0
-    before = tuple(features[:_TIME_LEFT])
-    far = tuple(features[_TIME_LEFT + 1 :])
-    near_after = tuple(near[_TIME_LEFT + 1 :])
-    head = json.dumps(
-        {
-            "kind": item.kind,
-            "id": item.item_id,
-            "vertical": deal.vertical,
-            "merchant_id": deal.merchant_id,
-            "features": list(before),
-        },
-        separators=(",", ":"),
-    )
+    logged = logged_candidate(item.kind, item.item_id, deal.vertical, deal.merchant_id, features)
     return FixedFeatures(
-        before=before,
-        far=far,
-        near=near_after,
+        before=tuple(features[:_TIME_LEFT]),
+        far=tuple(features[_TIME_LEFT + 1 :]),
+        near=tuple(near[_TIME_LEFT + 1 :]),
         ends=end.timestamp(),
         span=(end - start).total_seconds(),
-        # '{..."features":[b0,b1,b2' + ',' (time_left follows), and ',a0,...]}' after it.
-        json_head=head[:-2] + ",",
-        json_far="," + json.dumps(far, separators=(",", ":"))[1:] + "}",
-        json_near="," + json.dumps(near_after, separators=(",", ":"))[1:] + "}",
+        logged=logged,
+        # '["<id>",' + time_left + ',<distance>]'
+        json_head=f'["{logged.id}",',
+        json_far=",0]",
+        json_near=",1]",
     )
 
 
 def _candidate_of(
     item: Item, fixed: FixedFeatures, near: bool, left: float
-) -> tuple[Candidate, str]:
-    """The item as a policy sees it with ``time_left`` ``left``, and its entry in the log."""
+) -> tuple[Candidate, str, LoggedCandidate]:
+    """The item as a policy sees it with ``time_left`` ``left``, its entry in a slate's logged
+    pool, and its fixed part as the log keeps it."""
     after, json_after = (fixed.near, fixed.json_near) if near else (fixed.far, fixed.json_far)
     deal = item.deal
     candidate = Candidate(
         item.kind, item.item_id, deal.vertical, deal.merchant_id, (*fixed.before, left, *after)
     )
-    return candidate, f"{fixed.json_head}{left!r}{json_after}"
+    return candidate, f"{fixed.json_head}{left!r}{json_after}", fixed.logged
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,21 +589,30 @@ def pool_for(snapshot: Snapshot, ask: PoolAsk, rng: random.Random) -> list[Item]
     return list(chosen.values())
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedPool:
+    """A slate's pool as the policy sees it and as the log writes it."""
+
+    candidates: list[Candidate]
+    json: str  # the slate's pool: [[feed_candidates.id, time_left, distance], ...]
+    fixed: list[LoggedCandidate]  # the fixed parts it names, each to be logged once
+
+
 def logged_pool(
     items: Iterable[Item],
     now: datetime,
     place: Place | None,
     near_km: float,
     snapshot: Snapshot | None = None,
-) -> tuple[list[Candidate], str]:
+) -> LoggedPool:
     """The pool's candidates as the policy sees them, their features in ``CANDIDATE_FEATURES``
     order (``time_left``: the share of the team's window, or of the deal's life, still ahead;
-    ``distance``: 1 within ``near_km`` of ``place``), and the same pool as the log writes it:
-    a JSON array of ``{"kind", "id", "vertical", "merchant_id", "features"}``, put together from
-    parts kept per item and snapshot (with ``snapshot``), so that no slate turns fifty
-    candidates' features into JSON anew."""
+    ``distance``: 1 within ``near_km`` of ``place``), and the same pool as the log writes it
+    (``feed.pool_log``), put together from parts kept per item and snapshot (with ``snapshot``),
+    so that no slate turns fifty candidates into JSON anew."""
     out: list[Candidate] = []
     parts: list[str] = []
+    fixed: list[LoggedCandidate] = []
     clock = now.timestamp()
     for item in items:
         deal = item.deal
@@ -620,10 +623,11 @@ def logged_pool(
             and distance_km(place, deal.lat, deal.lon) <= near_km
         )
         if snapshot is not None:
-            candidate, part = snapshot.candidate(item, near, clock)
+            candidate, part, logged = snapshot.candidate(item, near, clock)
         else:
-            fixed = fixed_features(item)
-            candidate, part = _candidate_of(item, fixed, near, fixed.time_left(clock))
+            features = fixed_features(item)
+            candidate, part, logged = _candidate_of(item, features, near, features.time_left(clock))
         out.append(candidate)
         parts.append(part)
-    return out, "[" + ",".join(parts) + "]"
+        fixed.append(logged)
+    return LoggedPool(out, "[" + ",".join(parts) + "]", fixed)

@@ -32,6 +32,7 @@ from pintuan.domain.feed_policies import new_policy, policy_from_state
 from pintuan.domain.teams import SeatStatus
 from pintuan.events.models import OutboxEvent
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.pool_log import decode_pool, read_candidates
 from pintuan.feed.rules import LiveConfig, read_config
 from pintuan.feed.serving import pseudonym
 from pintuan.feed.state import FeedCursor
@@ -241,16 +242,10 @@ def _policies(session: Session, config: LiveConfig) -> tuple[dict[str, Policy], 
     return policies, versions
 
 
-def _candidate(pool: list[dict[str, Any]], kind: str, item_id: str) -> Candidate | None:
-    for entry in pool:
-        if entry.get("kind") == kind and entry.get("id") == item_id:
-            return Candidate(
-                kind,
-                item_id,
-                str(entry.get("vertical")),
-                str(entry.get("merchant_id")),
-                tuple(float(x) for x in entry.get("features", ())),
-            )
+def _candidate(pool: list[Candidate], kind: str, item_id: str) -> Candidate | None:
+    for candidate in pool:
+        if candidate.kind == kind and candidate.item_id == item_id:
+            return candidate
     return None
 
 
@@ -333,7 +328,9 @@ def learn_from_feed(session: Session, settings: Settings, now: datetime, limit: 
 
 def _slates(
     session: Session, ids: list[str]
-) -> dict[str, tuple[Viewer, list[dict[str, Any]], dict[int, tuple[str, str]]]]:
+) -> dict[str, tuple[Viewer, list[Candidate], dict[int, tuple[str, str]]]]:
+    """The slates ``ids`` as learning reads them: the viewer, the pool, and what each position
+    showed; a slate whose pool cannot be read (a log of another version) is left out."""
     placed: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
     for impression_id, position, kind, item_id in session.execute(
         select(
@@ -344,20 +341,24 @@ def _slates(
         ).where(_placements.c.impression_id.in_(ids))
     ):
         placed[impression_id][position] = (kind, item_id)
-    out = {}
-    for impression_id, viewer, features, pool in session.execute(
+    rows = session.execute(
         select(
             _impressions.c.id,
             _impressions.c.viewer,
             _impressions.c.viewer_features,
             _impressions.c.pool,
         ).where(_impressions.c.id.in_(ids))
-    ):
-        out[impression_id] = (
-            Viewer(viewer, tuple(float(x) for x in features)),
-            list(pool),
-            placed.get(impression_id, {}),
-        )
+    ).all()
+    known = read_candidates(session, (row.pool for row in rows))
+    out = {}
+    for impression_id, viewer, features, logged in rows:
+        pool = decode_pool(logged, known)
+        if pool is not None:
+            out[impression_id] = (
+                Viewer(viewer, tuple(float(x) for x in features)),
+                pool,
+                placed.get(impression_id, {}),
+            )
     return out
 
 
