@@ -9,10 +9,14 @@ import io
 import json
 import logging
 import sqlite3
+import sys
 from pathlib import Path
 
+import pytest
+
+from pintuan.kit import logs
 from pintuan.kit.db import Database
-from pintuan.kit.logs import JsonFormatter, log_request, request_id_var
+from pintuan.kit.logs import JsonFormatter, configure_logging, log_request, request_id_var
 from pintuan.kit.rawsql import Sql
 
 CREATE = Sql("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body BLOB)")
@@ -122,3 +126,38 @@ def test_no_request_line_is_built_when_info_is_off() -> None:
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == ""
+
+
+def test_the_line_written_straight_to_the_stream_is_the_recorded_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the logging this application configures, its stream captured
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(logs, "_ours", logs._ours)  # put back after the test
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    logger = logging.getLogger("pintuan.test.direct")
+    try:
+        configure_logging("INFO")
+        # when a request is logged while the line reaches that handler alone (straight to its
+        # stream), and again while a second handler listens (through a record)
+        log_request(logger, "req_1", "GET", "/healthz", 200, 0.5)
+        other = io.StringIO()
+        second = logging.StreamHandler(other)
+        second.setFormatter(JsonFormatter())
+        root.addHandler(second)
+        log_request(logger, "req_2", "GET", "/healthz", 200, 0.5)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    direct, recorded = (json.loads(line) for line in stream.getvalue().splitlines())
+
+    # then both lines say the same but for their id and time, and the second handler got its
+    # line too
+    assert list(direct) == list(recorded)
+    assert {k: v for k, v in direct.items() if k not in ("ts", "request_id")} == {
+        k: v for k, v in recorded.items() if k not in ("ts", "request_id")
+    }
+    assert (direct["request_id"], recorded["request_id"]) == ("req_1", "req_2")
+    assert json.loads(other.getvalue())["request_id"] == "req_2"

@@ -83,8 +83,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared, chunked = _declared_body(scope)
+        if declared is None and not chunked:  # no body at all (most GETs): nothing to count
+            await self.app(scope, receive, send)
+            return
         limit = self.limit_for(scope["path"])
-        declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _refuse(send, scope["path"], limit)
             return
@@ -119,14 +122,20 @@ class BodyLimitMiddleware:
             await _refuse(send, scope["path"], limit)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _declared_body(scope: Scope) -> tuple[int | None, bool]:
+    """The body's declared length (None when absent or unreadable) and whether it comes in
+    chunks (``Transfer-Encoding``); with neither, a request has no body (RFC 9112, 6.3)."""
+    length: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                chunked = True  # unreadable: count what arrives
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 async def _refuse(send: Send, path: str, limit: int) -> None:
