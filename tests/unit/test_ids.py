@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import pytest
-
-from collections.abc import Callable
 
 from pintuan.kit.ids import IdSequence, new_id
 
