@@ -138,6 +138,10 @@ def test_time_left_moves_with_the_clock_while_the_other_parts_are_kept() -> None
     assert at_start.candidates[0].features[:left] == later.candidates[0].features[:left]
     # The same fixed part, logged once for both slates.
     assert at_start.fixed == later.fixed
+    # The feed's clock counts whole seconds: later in the same second, the very same candidates.
+    within = logged_pool([item], NOW + timedelta(milliseconds=900), None, 5.0, snapshot)
+    assert within.candidates[0] is at_start.candidates[0]
+    assert logged_pool([item], NOW + timedelta(milliseconds=900), None, 5.0) == at_start
 
 
 def test_a_changed_candidate_is_a_new_fixed_part_and_near_or_far_the_same() -> None:

@@ -149,11 +149,12 @@ class Snapshot:
     _markets: dict[Market, dict[str, list[Item]]] = field(default_factory=dict)
     # Each item's features that do not change with time or the viewer, once per snapshot.
     _features: dict[str, FixedFeatures] = field(default_factory=dict)
-    # Each item's last candidate (far or near) and its logged entry, by its time_left: most
-    # windows are long, so the rounded share ahead stays the same for many slates.
-    _candidates: dict[tuple[str, bool], tuple[float, tuple[Candidate, str, LoggedCandidate]]] = (
-        field(default_factory=dict)
-    )
+    # Each item's last candidate (far or near) and its logged entry, with the second it was
+    # asked for and its time_left: within a second it is the same, and most windows are long,
+    # so the rounded share ahead stays the same for many seconds.
+    _candidates: dict[
+        tuple[str, bool], tuple[float, float, tuple[Candidate, str, LoggedCandidate]]
+    ] = field(default_factory=dict)
 
     def item(self, key: str) -> Item | None:
         return self.by_key.get(key)
@@ -196,16 +197,19 @@ class Snapshot:
         self, item: Item, near: bool, clock: float
     ) -> tuple[Candidate, str, LoggedCandidate]:
         """``_candidate_of`` the item at POSIX time ``clock``, the last one kept while its
-        ``time_left`` is unchanged."""
+        ``time_left`` is unchanged (not even computed again within the same ``clock``)."""
+        key = (item.key, near)
+        last = self._candidates.get(key)
+        if last is not None and last[0] == clock:
+            return last[2]
         fixed = self.fixed_features(item)
         left = fixed.time_left(clock)
-        last = self._candidates.get((item.key, near))
-        if last is not None and last[0] == left:
-            return last[1]
-        made = _candidate_of(item, fixed, near, left)
-        if len(self._candidates) > _KEPT_PER_SNAPSHOT:
-            self._candidates.clear()
-        self._candidates[item.key, near] = (left, made)
+        made = last[2] if last is not None and last[1] == left else None
+        if made is None:
+            made = _candidate_of(item, fixed, near, left)
+            if len(self._candidates) > _KEPT_PER_SNAPSHOT:
+                self._candidates.clear()
+        self._candidates[key] = (clock, left, made)
         return made
 
 
@@ -609,11 +613,13 @@ def logged_pool(
     order (``time_left``: the share of the team's window, or of the deal's life, still ahead;
     ``distance``: 1 within ``near_km`` of ``place``), and the same pool as the log writes it
     (``feed.pool_log``), put together from parts kept per item and snapshot (with ``snapshot``),
-    so that no slate turns fifty candidates into JSON anew."""
+    so that no slate turns fifty candidates into JSON anew. The feed's clock counts whole
+    seconds: ``time_left`` is the share ahead at the start of ``now``'s second, so the slates
+    of one second share their candidates."""
     out: list[Candidate] = []
     parts: list[str] = []
     fixed: list[LoggedCandidate] = []
-    clock = now.timestamp()
+    clock = float(int(now.timestamp()))
     for item in items:
         deal = item.deal
         near = (
