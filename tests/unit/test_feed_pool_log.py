@@ -140,7 +140,9 @@ def test_time_left_moves_with_the_clock_while_the_other_parts_are_kept() -> None
     assert at_start.fixed == later.fixed
     # The feed's clock counts whole seconds: later in the same second, the very same candidates.
     within = logged_pool([item], NOW + timedelta(milliseconds=900), None, 5.0, snapshot)
-    assert within.candidates[0] is at_start.candidates[0]
+    assert within == at_start
+    again = logged_pool([item], NOW + timedelta(milliseconds=950), None, 5.0, snapshot)
+    assert again.candidates[0] is within.candidates[0]
     assert logged_pool([item], NOW + timedelta(milliseconds=900), None, 5.0) == at_start
 
 
