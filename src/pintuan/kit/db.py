@@ -8,7 +8,9 @@ Where the unit of work runs is the one decision that matters for throughput, and
 * **SQLite** has one writer. A thread hop costs more than the short transaction itself, so the
   whole unit of work runs synchronously on the event loop: no hop, no per-statement awaits, and
   requests in one process never contend for the write lock. Writes open with ``BEGIN IMMEDIATE``
-  so that a transaction takes the write lock up front instead of failing on upgrade.
+  so that a transaction takes the write lock up front instead of failing on upgrade. The raw
+  path's writes (joins, payments arriving, sweeps) that reach the loop in the same turn are
+  committed together, each in a savepoint of its own (:class:`_GroupCommit`).
 * **PostgreSQL** gains from real concurrency, so each unit of work makes exactly one hop to a
   worker thread with its own pooled connection (never one hop per statement).
 
@@ -35,11 +37,13 @@ On PostgreSQL a streaming replica may take reads that can be a little stale: ``r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import select
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +55,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
 from pintuan.errors import DatabaseBusy
+from pintuan.kit.metrics import GROUP_COMMIT_WRITES
 from pintuan.kit.rawsql import RawTx
 from pintuan.kit.replica import Replica, ReplicaUnavailable
 
@@ -146,6 +151,7 @@ class Database:
                 )
             )
             self._checkpointer = None if in_memory else _Checkpointer(url, busy_timeout_ms)
+            self._group = _GroupCommit(self._loop, self._checkpointer, self._request_wait)
             self._limiter: anyio.CapacityLimiter | None = None
         else:
             self.engine = create_engine(
@@ -262,8 +268,11 @@ class Database:
         return _refusing_when_busy(self._run_raw_postgres, self._blocking, fn, args, write)
 
     async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
-        """Like :meth:`run`, with plain SQL instead of an ORM session."""
+        """Like :meth:`run`, with plain SQL instead of an ORM session. On SQLite a write is
+        committed with the others that reach the event loop in the same turn."""
         if self._limiter is None:
+            if write:
+                return await self._group.submit(fn, args)
             return await self._on_the_loop(self._run_raw_sqlite, fn, args, write)
         return await anyio.to_thread.run_sync(
             lambda: self.run_raw_sync(fn, *args, write=write), limiter=self._limiter
@@ -363,6 +372,141 @@ class Database:
         self._blocking.dispose()
         if self._loop is not self._blocking:
             self._loop.dispose()
+
+
+@dataclass(slots=True, eq=False)
+class _Unit:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    since: float  # the loop's clock when it was submitted
+
+
+class _GroupCommit:
+    """The raw path's writes on SQLite's event-loop connection, committed together.
+
+    Under load many requests reach their write in the same turn of the event loop, and each
+    committed alone: ``BEGIN IMMEDIATE``, its statements, ``COMMIT``, every page it changed
+    written to the WAL again though the writes just before had written the same index and table
+    pages (a join changes about 14 pages, a payment confirmation about 24). Now a write is
+    queued, and at the loop's next turn the queued writes run in one transaction, in the order
+    they came, each inside a savepoint of its own: one that raises is rolled back to its
+    savepoint and gets its error while the others go on, and each caller has its result only
+    once the shared ``COMMIT`` is done. Eight joins together write 3 pages each instead of 14
+    and cost a quarter less. A write alone in its turn runs as before, without a savepoint; a
+    caller gone before its turn (a cancelled request) is left out. The write lock held by
+    another process is waited for as :meth:`Database.run` waits, by pausing the batch."""
+
+    def __init__(
+        self, lane: _Lane, checkpointer: _Checkpointer | None, request_wait: float
+    ) -> None:
+        self._lane = lane
+        self._checkpointer = checkpointer
+        self._request_wait = request_wait
+        self._pending: list[_Unit] = []
+        self._scheduled = False
+        self._pause = _FIRST_PAUSE
+
+    def submit(self, fn: Callable[..., T], args: tuple[Any, ...]) -> Awaitable[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append(_Unit(fn, args, future, loop.time()))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._run, loop)
+        return future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            loop.call_later(delay, self._run, loop)
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        units = [unit for unit in self._pending if not unit.future.done()]
+        self._pending = []
+        if not units:
+            return
+        conn = self._lane.sqlite_connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                _fail(units, exc)
+                return
+            # Another process holds the write lock: nothing ran, so wait and try again, up to
+            # each caller's patience.
+            now = loop.time()
+            for unit in units:
+                if now - unit.since >= self._request_wait:
+                    busy = DatabaseBusy()
+                    busy.__cause__ = _WriteLockNotTaken()
+                    _fail([unit], busy)
+            self._pending[:0] = [unit for unit in units if not unit.future.done()]
+            self._schedule(loop, self._pause)
+            self._pause = min(self._pause * 2, _LONGEST_PAUSE)
+            return
+        self._pause = _FIRST_PAUSE
+        alone = len(units) == 1
+        outcomes: list[tuple[_Unit, Any, Exception | None]] = []
+        try:
+            for index, unit in enumerate(units):
+                if not alone:
+                    conn.execute("SAVEPOINT unit")
+                try:
+                    result = unit.fn(RawTx(conn, sqlite=True), *unit.args)
+                except Exception as exc:
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back (a full disk, say): this
+                        # one fails, the others run again at the next turn (nothing of theirs
+                        # was committed).
+                        _fail([unit], _busy_or(exc))
+                        again = [u for u, _, error in outcomes if error is None]
+                        self._pending[:0] = again + units[index + 1 :]
+                        self._schedule(loop, 0)
+                        return
+                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
+                    if not alone:
+                        conn.execute("RELEASE unit")
+                    outcomes.append((unit, None, exc))
+                else:
+                    if not alone:
+                        conn.execute("RELEASE unit")
+                    outcomes.append((unit, result, None))
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+                GROUP_COMMIT_WRITES.observe(len(units))
+                if self._checkpointer is not None:
+                    self._checkpointer.committed()
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            _fail(units, _busy_or(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for unit, result, error in outcomes:
+            if unit.future.done():
+                continue
+            if error is None:
+                unit.future.set_result(result)
+            else:
+                unit.future.set_exception(_busy_or(error))
+
+
+def _busy_or(error: BaseException) -> BaseException:
+    """The error a caller gets: a lock the driver gave up on is :class:`DatabaseBusy`."""
+    if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+        busy = DatabaseBusy()
+        busy.__cause__ = error
+        return busy
+    return error
+
+
+def _fail(units: list[_Unit], error: BaseException) -> None:
+    for unit in units:
+        if not unit.future.done():
+            unit.future.set_exception(error)
 
 
 class _Checkpointer:

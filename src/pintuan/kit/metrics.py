@@ -38,6 +38,11 @@ REQUEST_SECONDS = Histogram(
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+GROUP_COMMIT_WRITES = Histogram(
+    "pintuan_sqlite_group_commit_writes",
+    "Writes per transaction on SQLite's event loop (kit.db runs those of one turn together)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 JOINS = Counter(
     "pintuan_joins", "Seats taken: a team started (its leader's seat) or joined", ["kind"]
 )
