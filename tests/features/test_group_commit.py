@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -144,3 +145,34 @@ def test_a_lock_held_past_the_wait_is_refused_as_busy(sqlite_db: Database) -> No
         assert db.run_raw_sync(lambda tx: tx.scalar(COUNT)) == 0
     finally:
         db.dispose()
+
+
+def test_each_threads_event_loop_commits_its_own_writes(sqlite_db: Database) -> None:
+    def writes_from_a_loop_of_its_own(prefix: str) -> list[Any]:
+        return asyncio.run(
+            gather(*(sqlite_db.run_raw(insert, f"{prefix}{n:02d}") for n in range(30)))
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        results = [r for batch in threads.map(writes_from_a_loop_of_its_own, "ab") for r in batch]
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sqlite_db.run_raw_sync(lambda tx: tx.scalar(COUNT)) == 60
+
+
+def test_a_loop_stopped_before_its_turn_leaves_the_next_loop_free(sqlite_db: Database) -> None:
+    loop = asyncio.new_event_loop()
+
+    async def queue_then_stop() -> None:
+        pending = asyncio.ensure_future(sqlite_db.run_raw(insert, "never"))
+        await asyncio.sleep(0)  # queued for a turn this loop will not take
+        loop.stop()
+        await pending
+
+    task = loop.create_task(queue_then_stop())
+    loop.run_forever()
+    assert not task.done()
+    loop.close()
+
+    # A new loop on the same thread writes at once, not behind the dead loop's queue.
+    assert asyncio.run(sqlite_db.run_raw(insert, "next")) == 1

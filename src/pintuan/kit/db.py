@@ -382,6 +382,18 @@ class _Unit:
     since: float  # the loop's clock when it was submitted
 
 
+class _Turn:
+    """The writes queued on one event loop for its next turn (or its next try at the lock)."""
+
+    __slots__ = ("loop", "pause", "pending", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[_Unit] = []
+        self.scheduled = False
+        self.pause = _FIRST_PAUSE
+
+
 class _GroupCommit:
     """The raw path's writes on SQLite's event-loop connection, committed together.
 
@@ -395,7 +407,8 @@ class _GroupCommit:
     once the shared ``COMMIT`` is done. Eight joins together write 3 pages each instead of 14
     and cost a quarter less. A write alone in its turn runs as before, without a savepoint; a
     caller gone before its turn (a cancelled request) is left out. The write lock held by
-    another process is waited for as :meth:`Database.run` waits, by pausing the batch."""
+    another process is waited for as :meth:`Database.run` waits, by pausing the batch. Each
+    thread's event loop has its queue (and, through the lane, its connection) of its own."""
 
     def __init__(
         self, lane: _Lane, checkpointer: _Checkpointer | None, request_wait: float
@@ -403,30 +416,33 @@ class _GroupCommit:
         self._lane = lane
         self._checkpointer = checkpointer
         self._request_wait = request_wait
-        self._pending: list[_Unit] = []
-        self._scheduled = False
-        self._pause = _FIRST_PAUSE
+        self._local = threading.local()
 
     def submit(self, fn: Callable[..., T], args: tuple[Any, ...]) -> Awaitable[T]:
         loop = asyncio.get_running_loop()
+        turn: _Turn | None = getattr(self._local, "turn", None)
+        if turn is None or turn.loop is not loop:
+            # This thread's first loop, or a new one (the last one's queue went with it).
+            turn = self._local.turn = _Turn(loop)
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Unit(fn, args, future, loop.time()))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._run, loop)
+        turn.pending.append(_Unit(fn, args, future, loop.time()))
+        if not turn.scheduled:
+            turn.scheduled = True
+            loop.call_soon(self._run, turn)
         return future
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            loop.call_later(delay, self._run, loop)
+    def _schedule(self, turn: _Turn, delay: float) -> None:
+        if turn.pending and not turn.scheduled:
+            turn.scheduled = True
+            turn.loop.call_later(delay, self._run, turn)
 
-    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._scheduled = False
-        units = [unit for unit in self._pending if not unit.future.done()]
-        self._pending = []
+    def _run(self, turn: _Turn) -> None:
+        turn.scheduled = False
+        units = [unit for unit in turn.pending if not unit.future.done()]
+        turn.pending = []
         if not units:
             return
+        loop = turn.loop
         conn = self._lane.sqlite_connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -442,11 +458,11 @@ class _GroupCommit:
                     busy = DatabaseBusy()
                     busy.__cause__ = _WriteLockNotTaken()
                     _fail([unit], busy)
-            self._pending[:0] = [unit for unit in units if not unit.future.done()]
-            self._schedule(loop, self._pause)
-            self._pause = min(self._pause * 2, _LONGEST_PAUSE)
+            turn.pending[:0] = [unit for unit in units if not unit.future.done()]
+            self._schedule(turn, turn.pause)
+            turn.pause = min(turn.pause * 2, _LONGEST_PAUSE)
             return
-        self._pause = _FIRST_PAUSE
+        turn.pause = _FIRST_PAUSE
         alone = len(units) == 1
         outcomes: list[tuple[_Unit, Any, Exception | None]] = []
         try:
@@ -462,8 +478,8 @@ class _GroupCommit:
                         # was committed).
                         _fail([unit], _busy_or(exc))
                         again = [u for u, _, error in outcomes if error is None]
-                        self._pending[:0] = again + units[index + 1 :]
-                        self._schedule(loop, 0)
+                        turn.pending[:0] = again + units[index + 1 :]
+                        self._schedule(turn, 0)
                         return
                     conn.execute("ROLLBACK" if alone else "ROLLBACK TO unit")
                     if not alone:
