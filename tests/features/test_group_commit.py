@@ -176,3 +176,32 @@ def test_a_loop_stopped_before_its_turn_leaves_the_next_loop_free(sqlite_db: Dat
 
     # A new loop on the same thread writes at once, not behind the dead loop's queue.
     assert asyncio.run(sqlite_db.run_raw(insert, "next")) == 1
+
+
+BOOM = Sql(
+    "CREATE TRIGGER test_boom BEFORE INSERT ON feed_candidates WHEN NEW.id = 'boom'"
+    " BEGIN SELECT RAISE(ROLLBACK, 'the whole transaction rolled back'); END"
+)
+
+
+def test_a_write_that_rolls_the_whole_transaction_back_fails_alone(sqlite_db: Database) -> None:
+    # given a write that makes SQLite roll back the whole transaction, not just its own part
+    sqlite_db.run_raw_sync(lambda tx: tx.execute(BOOM))
+    try:
+        first, failed, boom, last = asyncio.run(
+            gather(
+                sqlite_db.run_raw(insert, "a"),
+                sqlite_db.run_raw(insert_then_fail, "b"),
+                sqlite_db.run_raw(insert, "boom"),
+                sqlite_db.run_raw(insert, "c"),
+            )
+        )
+    finally:
+        sqlite_db.run_raw_sync(lambda tx: tx.execute(Sql("DROP TRIGGER test_boom")))
+
+    # then it and the write that failed before it get their errors, and the others, whose
+    # work went with the rollback, are written again at the next turn
+    assert isinstance(boom, IntegrityViolation)
+    assert isinstance(failed, ValueError)
+    assert (first, last) == (1, 2)
+    assert sqlite_db.run_raw_sync(lambda tx: tx.column(IDS)) == ["a", "c"]

@@ -474,9 +474,12 @@ class _GroupCommit:
                 except Exception as exc:
                     if not conn.in_transaction:
                         # SQLite rolled the whole transaction back (a full disk, say): this
-                        # one fails, the others run again at the next turn (nothing of theirs
-                        # was committed).
+                        # one fails, as do those that failed before it, and the others run
+                        # again at the next turn (nothing of theirs was committed).
                         _fail([unit], _busy_or(exc))
+                        for failed, _, error in outcomes:
+                            if error is not None:
+                                _fail([failed], _busy_or(error))
                         again = [u for u, _, error in outcomes if error is None]
                         turn.pending[:0] = again + units[index + 1 :]
                         self._schedule(turn, 0)
