@@ -103,15 +103,12 @@ def read_candidates(session: Session, pools: Iterable[Sequence[Any]]) -> dict[st
         for row in session.execute(
             select(_candidates).where(_candidates.c.id.in_(chunk))
         ).mappings():
-            features = row["features"]
-            if isinstance(features, str):
-                features = json.loads(features)
             known[row["id"]] = Candidate(
                 row["kind"],
                 row["item_id"],
                 row["vertical"],
                 row["merchant_id"],
-                tuple(float(f) for f in features),
+                tuple(float(f) for f in row["features"]),
             )
     return known
 

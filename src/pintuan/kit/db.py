@@ -455,9 +455,7 @@ class _GroupCommit:
             now = loop.time()
             for unit in units:
                 if now - unit.since >= self._request_wait:
-                    busy = DatabaseBusy()
-                    busy.__cause__ = _WriteLockNotTaken()
-                    _fail([unit], busy)
+                    _fail([unit], _busy_or(_WriteLockNotTaken()))
             turn.pending[:0] = [unit for unit in units if not unit.future.done()]
             self._schedule(turn, turn.pause)
             turn.pause = min(turn.pause * 2, _LONGEST_PAUSE)
@@ -514,8 +512,10 @@ class _GroupCommit:
 
 
 def _busy_or(error: BaseException) -> BaseException:
-    """The error a caller gets: a lock the driver gave up on is :class:`DatabaseBusy`."""
-    if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+    """The error a caller gets: the write lock not taken, or a lock or timeout the driver gave
+    up on, is :class:`DatabaseBusy` (caused by ``error``); anything else is ``error`` itself."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(error, _WriteLockNotTaken) or _is_busy(cause):
         busy = DatabaseBusy()
         busy.__cause__ = error
         return busy
@@ -596,16 +596,16 @@ def _refusing_when_busy(
     """Run one attempt; a lock or timeout the driver gave up on becomes :class:`DatabaseBusy`."""
     try:
         return attempt(lane, fn, args, write)
-    except _WriteLockNotTaken as exc:
-        raise DatabaseBusy() from exc
-    except DBAPIError as exc:
-        if _is_busy(exc.orig):
-            raise DatabaseBusy() from exc
-        raise
-    except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
-        if _is_busy(exc):
-            raise DatabaseBusy() from exc
-        raise
+    except (
+        _WriteLockNotTaken,
+        DBAPIError,
+        sqlite3.OperationalError,
+        psycopg.OperationalError,
+    ) as exc:
+        refusal = _busy_or(exc)
+        if refusal is exc:
+            raise
+        raise refusal from exc
 
 
 def _is_busy(error: BaseException | None) -> bool:

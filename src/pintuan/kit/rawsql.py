@@ -74,14 +74,12 @@ class Sql:
             " SKIP_LOCKED", ""
         )
         self._pyformat: str | None = None
-        self._rows: _RowsForm | bool | None = False  # not looked at yet
+        self._rows = _RowsForm.of(self._sqlite)
 
     def rows_form(self) -> _RowsForm | None:
         """An ``INSERT ... VALUES (...)`` statement's parts for writing many rows in one
         statement on SQLite (None for any other statement)."""
-        if self._rows is False:
-            self._rows = _RowsForm.of(self._sqlite)
-        return self._rows if isinstance(self._rows, _RowsForm) else None
+        return self._rows
 
     def for_driver(self, sqlite: bool) -> str:
         if sqlite:
