@@ -40,6 +40,7 @@ from pintuan.fills.api import router as fills_router
 from pintuan.fulfilment.api import router as fulfilment_router
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
+from pintuan.kit.frontcache import FrontCacheMiddleware, FrontIndex
 from pintuan.kit.http import RefuseNulMiddleware
 from pintuan.kit.ids import IdSequence
 from pintuan.kit.limits import install_request_limits
@@ -71,6 +72,7 @@ from pintuan.vouchers.api import router as vouchers_router
 from pintuan.web import install_web, read_pages_router
 from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
+from pintuan.web.kit.i18n import LANG_COOKIE, TZ_COOKIE
 from pintuan.webhooks.api import router as webhooks_router
 from pintuan.worker import Worker
 
@@ -177,7 +179,13 @@ def create_app(
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.
-    # Added first, so innermost: its refusal carries every header the others add.
+    # Added first, so innermost: kept anonymous answers skip only the routing, and every
+    # middleware below sees them as it sees the handlers' own.
+    app.state.front = FrontIndex(
+        credential_cookies=(SESSION_COOKIE,), vary_cookies=(LANG_COOKIE, TZ_COOKIE)
+    )
+    app.add_middleware(FrontCacheMiddleware, index=app.state.front)
+    # Its refusal carries every header the others add.
     app.add_middleware(RefuseNulMiddleware)
     install_web(app, settings)
     _install_error_handlers(app)

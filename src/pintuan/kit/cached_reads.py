@@ -5,7 +5,8 @@ and carries an ``ETag``: a client that sends it back in ``If-None-Match`` gets `
 Modified`` while the content is unchanged. ``Cache-Control: no-cache`` lets browsers and proxies
 keep it but makes them ask every time, so the one-second freshness promise holds past this
 server too. ``Vary`` names what would change the answer: a caller with credentials is never
-served from here (and their answers keep ``no-store``).
+served from here (and their answers keep ``no-store``). The next hits of the same path and query
+are answered before routing (``pintuan.kit.frontcache``), by the same code.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from pintuan.kit.readcache import ReadCache, etag_of, if_none_match
+from pintuan.kit.frontcache import remember
+from pintuan.kit.readcache import Cached, ReadCache, etag_of, if_none_match
 
 ANONYMOUS_CACHE_CONTROL = "no-cache"
 API_VARY = "Authorization, Cookie"
@@ -47,9 +49,14 @@ async def anonymous_json(
             body = bytes(JSONResponse(jsonable_encoder(model)).body)
         return body, etag_of(body), tags
 
-    entry = await cache.get_or_build(
-        key if key is not None else ("json", request.url.path, request.url.query), render
-    )
+    key = key if key is not None else ("json", request.url.path, request.url.query)
+    entry = await cache.get_or_build(key, render)
+    remember(request, cache, key, _json_answer)
+    return _json_answer(request, entry)
+
+
+def _json_answer(request: Request, entry: Cached[Any]) -> Response:
+    """The answer to one anonymous caller from the kept entry: ``304`` when they hold it."""
     headers = {"cache-control": ANONYMOUS_CACHE_CONTROL, "vary": API_VARY}
     if if_none_match(request.headers.get("if-none-match"), entry.etag):
         return not_modified(entry.etag, headers)

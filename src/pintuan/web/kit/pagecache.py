@@ -11,7 +11,8 @@ sent with ``Cache-Control: no-store``.
 A visitor's answer carries an ``ETag`` (the shared part's version and this browser's token) and
 ``Cache-Control: private, no-cache``: the browser may keep it, asks each time, and gets ``304``
 while nothing changed. An answer that sets the nonce cookie is never stored (the security headers
-make it ``no-store``).
+make it ``no-store``). The next visitors of the same page are answered before routing
+(``pintuan.kit.frontcache``), by the same code.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from pintuan.kit.cached_reads import not_modified
-from pintuan.kit.readcache import etag_of, if_none_match
+from pintuan.kit.frontcache import remember
+from pintuan.kit.readcache import Cached, etag_of, if_none_match
 from pintuan.web.kit.csrf import csrf_token, set_csrf_cookie
 from pintuan.web.kit.i18n import TZ_COOKIE, request_locale, viewer_time_zone
 from pintuan.web.kit.rendering import csrf_values, page_context, templates
@@ -89,7 +91,15 @@ async def shared_page(
         html = templates.get_template(template).render(values)
         return html, etag_of(html), tags
 
-    entry = await services_of(request).reads.get_or_build(key, render)
+    cache = services_of(request).reads
+    entry = await cache.get_or_build(key, render)
+    remember(request, cache, key, _visitors_answer)
+    return _visitors_answer(request, entry)
+
+
+def _visitors_answer(request: Request, entry: Cached[str]) -> Response:
+    """The kept page for this visitor: their browser's CSRF token and new form keys put in, or
+    ``304`` while their copy is current."""
     token = csrf_token(request)
     etag = etag_of(entry.etag, token)
     headers = {"cache-control": VISITOR_CACHE_CONTROL, "vary": PAGE_VARY}
