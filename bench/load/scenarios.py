@@ -310,7 +310,16 @@ def _postgres_joins() -> list[Scenario]:
             join = _join(kind, round_=round_)
             goal = "postgres-vs-reference"
             scenarios += [
-                Scenario(named, join, POSTGRES, "joins", named, goal, servers, REFERENCE_POSTGRES),
+                Scenario(
+                    named,
+                    join,
+                    POSTGRES,
+                    "joins",
+                    compare_with=named,
+                    goal=goal,
+                    servers=servers,
+                    reference=REFERENCE_POSTGRES,
+                ),
                 Scenario(named, join, REFERENCE_POSTGRES, "joins", servers=servers),
             ]
     return scenarios
