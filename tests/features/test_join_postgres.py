@@ -4,14 +4,18 @@ case by case. Each case is built twice on an empty database and run once through
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from fastapi.testclient import TestClient
+from psycopg import pq
+from sqlalchemy import event, text
 
 from pintuan.errors import AppError
 from pintuan.kit.db import Database
@@ -320,3 +324,61 @@ def test_a_join_on_postgresql_is_one_statement(services: Services) -> None:
         pooled.close()
     assert seat.status == "held"
     assert tx.statements == [join_postgres.JOIN_TEAM.text]
+
+
+def _round_trips(trace: str) -> int:
+    """Round trips in a libpq trace: each time the client, having sent, reads an answer."""
+    sides = [line.split("\t")[1] for line in trace.splitlines() if line.count("\t") >= 2]
+    return sum(1 for sent, read in itertools.pairwise(sides) if (sent, read) == ("F", "B"))
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["with a key", "without a key"])
+def test_a_join_through_the_api_on_postgresql_takes_four_round_trips_or_three(
+    client: TestClient, services: Services, tmp_path: Path, keyed: bool
+) -> None:
+    """With a key: the BEGIN with the token's lookup; its last use and the delete of an expired
+    key with the key's claim; the savepoint with the join; the savepoint's release and the
+    stored answer with the COMMIT. Without: the BEGIN with the lookup; its last use with the
+    join; the COMMIT."""
+    if services.db.dialect != "postgresql":
+        pytest.skip("round trips are PostgreSQL's")
+    deal_id, team_id, _ = _world(services, team_size=3)
+    shopper = create_account(services)  # a new token: its last use is due a write
+    client.get("/healthz")
+    trace = tmp_path / "libpq.trace"
+
+    def traced(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        pgconn = dbapi_conn.pgconn
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        pgconn.trace(out.fileno())
+
+    def untraced(dbapi_conn: Any, _record: Any) -> None:
+        if dbapi_conn is not None:
+            dbapi_conn.pgconn.untrace()
+
+    headers = {**shopper.headers, **({"Idempotency-Key": "join-once"} if keyed else {})}
+    with trace.open("w") as out:
+        event.listen(services.db.engine, "checkout", traced)
+        event.listen(services.db.engine, "checkin", untraced)
+        try:
+            joined = client.post(f"/v1/teams/{team_id}/seats", headers=headers)
+        finally:
+            event.remove(services.db.engine, "checkout", traced)
+            event.remove(services.db.engine, "checkin", untraced)
+    assert joined.status_code == 201, joined.text
+    assert _round_trips(trace.read_text()) == (4 if keyed else 3)
+    # And the join, its last use and the key are there, once.
+    with services.db.engine.connect() as conn:
+        seats = conn.execute(
+            text("SELECT count(*) FROM seats WHERE team_id = :t AND user_id = :u"),
+            {"t": team_id, "u": shopper.user_id},
+        ).scalar()
+        used = conn.execute(
+            text("SELECT last_used_at FROM api_tokens WHERE user_id = :u"),
+            {"u": shopper.user_id},
+        ).scalar()
+        keys = conn.execute(
+            text("SELECT count(*) FROM idempotency_keys WHERE key = 'join-once'")
+        ).scalar()
+    assert (seats, used is not None, keys) == (1, True, 1 if keyed else 0)
+    assert deal_id

@@ -310,7 +310,7 @@ def principal_for_api_token(tx: RawTx, secret: str) -> Principal | None:
 def touch_api_token(tx: RawTx, token_id: str) -> None:
     """Record that the token was used now, unless that was recorded within the last minute."""
     now = utc_now()
-    tx.execute(
+    tx.send(
         TOUCH_TOKEN,
         {
             "id": token_id,

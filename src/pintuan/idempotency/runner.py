@@ -163,19 +163,20 @@ async def run_raw_in_one(
         stored = service.claim_key(tx, claim.scope, claim.key, claim.fingerprint, holder, lease)
         if stored is not None:
             return _Outcome(Answer(stored, replayed=True))
-        tx.execute(_WORK)
+        # The savepoint goes out with the work's first statement, and the rest with the commit.
+        tx.send(_WORK)
         refusal: AppError | None = None
         try:
             response = StoredResponse(status_code, work(tx, principal), JSON)
         except AppError as error:
             if error.status >= 500:
                 raise
-            tx.execute(_UNDO_WORK)
+            tx.send(_UNDO_WORK)
             refusal = error
             problem = json.dumps(error.problem(claim.instance))
             response = StoredResponse(error.status, problem, PROBLEM_JSON)
-        tx.execute(_KEEP_WORK)
-        service.store_response(tx, claim.scope, claim.key, holder, response, ttl)
+        tx.send(_KEEP_WORK)
+        service.store_own_response(tx, claim.scope, claim.key, holder, response, ttl)
         return _Outcome(Answer(response, replayed=False), refusal)
 
     outcome = await services.db.run_raw(unit)

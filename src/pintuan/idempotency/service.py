@@ -79,7 +79,7 @@ def claim_key(
     """
     now = utc_now()
     ids = {"scope": scope, "key": key}
-    tx.execute(FORGET_EXPIRED, {**ids, "now": tx.instant(now)})
+    tx.send(FORGET_EXPIRED, {**ids, "now": tx.instant(now)})
     claimed = tx.scalar(
         CLAIM,
         {
@@ -123,19 +123,30 @@ def store_response(
 ) -> bool:
     """Store the answer of ``holder``'s claim, kept for ``ttl``; False (and nothing stored)
     when the claim is no longer ``holder``'s (its lease ran out and another request took it)."""
-    stored = tx.scalar(
-        STORE,
-        {
-            "scope": scope,
-            "key": key,
-            "holder": holder,
-            "status": response.status,
-            "body": response.body,
-            "type": response.content_type,
-            "expires_at": tx.instant(utc_now() + ttl),
-        },
-    )
+    stored = tx.scalar(STORE, _stored(tx, scope, key, holder, response, ttl))
     return stored is not None
+
+
+def store_own_response(
+    tx: RawTx, scope: str, key: str, holder: str, response: StoredResponse, ttl: timedelta
+) -> None:
+    """:func:`store_response` for a claim made in this same transaction, which no other request
+    can have taken: nothing to check, so the statement goes out with the commit."""
+    tx.send(STORE, _stored(tx, scope, key, holder, response, ttl))
+
+
+def _stored(
+    tx: RawTx, scope: str, key: str, holder: str, response: StoredResponse, ttl: timedelta
+) -> dict[str, object]:
+    return {
+        "scope": scope,
+        "key": key,
+        "holder": holder,
+        "status": response.status,
+        "body": response.body,
+        "type": response.content_type,
+        "expires_at": tx.instant(utc_now() + ttl),
+    }
 
 
 def release_key(tx: RawTx, scope: str, key: str, holder: str) -> None:

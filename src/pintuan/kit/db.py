@@ -342,13 +342,16 @@ class Database:
     ) -> T:
         pooled = self.engine.raw_connection()
         conn: Any = pooled.driver_connection
-        # A read (the token lookup every request makes, the worker's probe) needs no BEGIN and
-        # COMMIT round trips: each of its statements runs on its own, seeing what is committed.
-        conn.autocommit = not write
+        # In autocommit mode psycopg sends no BEGIN of its own. A read (the token lookup every
+        # request makes, the worker's probe) then needs no BEGIN and COMMIT round trips: each of
+        # its statements runs on its own, seeing what is committed. A write is the RawTx's own
+        # transaction, whose BEGIN and COMMIT go out with its statements (see RawTx).
+        conn.autocommit = True
         try:
-            result = fn(RawTx(conn, sqlite=False), *args)
+            tx = RawTx(conn, sqlite=False, deferring=write)
+            result = fn(tx, *args)
             if write:
-                conn.commit()
+                tx.commit()
             return result
         except BaseException:
             if conn.broken:
@@ -360,7 +363,7 @@ class Database:
                 conn.rollback()
             raise
         finally:
-            if not write and not conn.broken:
+            if not conn.broken:
                 conn.autocommit = False
             pooled.close()
 

@@ -41,7 +41,8 @@ R = TypeVar("R")
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
-_IDLE = psycopg.pq.TransactionStatus.IDLE
+_BEGIN = "BEGIN"
+_COMMIT = "COMMIT"
 
 
 class IntegrityViolation(Exception):
@@ -93,33 +94,81 @@ class Sql:
 
 
 class RawTx:
-    """Statements inside an open transaction on one driver connection."""
+    """Statements inside an open transaction on one driver connection.
 
-    __slots__ = ("_conn", "sqlite")
+    The engine's own PostgreSQL writes (``deferring``: ``Database.run_raw`` gives one on a
+    connection in autocommit mode, and commits it with :meth:`commit`) are this object's own
+    transactions: its ``BEGIN``, any statement given to :meth:`send` and its ``COMMIT`` wait to
+    go out with the next statement that is read, in one round trip (psycopg's pipeline mode). So
+    a transaction of two statements read in turn is two round trips, not four. Everywhere else
+    :meth:`send` runs its statement at once."""
 
-    def __init__(self, driver_connection: Any, *, sqlite: bool) -> None:
+    __slots__ = ("_conn", "_pending", "_ran", "sqlite")
+
+    def __init__(self, driver_connection: Any, *, sqlite: bool, deferring: bool = False) -> None:
         self._conn = driver_connection
         self.sqlite = sqlite
+        # Statements waiting for the next round trip, as the driver takes them (None: nothing
+        # waits, each statement goes out as it comes).
+        self._pending: list[tuple[str, Mapping[str, Any]]] | None = (
+            [(_BEGIN, {})] if deferring and not sqlite else None
+        )
+        self._ran = False  # whether anything has gone out since the BEGIN waiting with it
 
-    def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
-        """Run one statement; the driver's cursor is returned for reading its rows."""
-        cursor = self._conn.cursor()
+    def _params(self, sql: Sql, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         if sql.bound:
             params = {**sql.bound, **params} if params else sql.bound
         if self.sqlite and params:
             params = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
+        return params or {}
+
+    def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
+        """Run one statement; the driver's cursor is returned for reading its rows."""
+        cursor = self._conn.cursor()
+        values = self._params(sql, params)
         try:
-            conn = self._conn
-            if self.sqlite or conn.autocommit or conn.info.transaction_status != _IDLE:
-                cursor.execute(sql.for_driver(self.sqlite), params or {})
+            if self._pending:
+                # What waits goes out in the same round trip, the BEGIN first if it waits.
+                with self._conn.pipeline():
+                    self._send_pending()
+                    cursor.execute(sql.for_driver(False), values)
             else:
-                # The transaction's first statement on PostgreSQL: psycopg's BEGIN goes out in
-                # the same round trip instead of one of its own.
-                with conn.pipeline():
-                    cursor.execute(sql.for_driver(self.sqlite), params or {})
+                cursor.execute(sql.for_driver(self.sqlite), values)
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
             raise IntegrityViolation(str(exc)) from exc
         return cursor
+
+    def send(self, sql: Sql, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement whose answer nobody reads and that nothing refuses (a savepoint, a
+        last-used time, the delete of what has expired): in the engine's PostgreSQL writes it
+        goes out with the next statement or the commit, saving its own round trip; elsewhere it
+        runs now. An error of its own would be raised by that next one."""
+        pending = self._pending
+        if pending is None:
+            self.execute(sql, params)
+            return
+        pending.append((sql.for_driver(False), self._params(sql, params)))
+
+    def commit(self) -> None:
+        """End a deferring transaction (PostgreSQL): its COMMIT goes out with whatever still
+        waits. One in which nothing ran has nothing to end."""
+        pending = self._pending
+        if pending is None:
+            raise RuntimeError("only a deferring transaction commits itself")
+        if not self._ran and len(pending) == 1:
+            self._pending = []
+            return
+        pending.append((_COMMIT, {}))
+        with self._conn.pipeline():
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        pending = self._pending
+        if pending:
+            self._pending = []
+            self._ran = True
+            for text, values in pending:
+                self._conn.cursor().execute(text, values)
 
     def one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
         """The first row as the driver gives it (a tuple), or None."""
@@ -170,6 +219,11 @@ class RawTx:
         try:
             form = sql.rows_form() if self.sqlite and len(rows) > 1 else None
             if form is None:
+                if self._pending:
+                    with self._conn.pipeline():
+                        self._send_pending()
+                        self._conn.cursor().executemany(sql.for_driver(False), rows)
+                    return
                 self._conn.cursor().executemany(sql.for_driver(self.sqlite), rows)
                 return
             cursor = self._conn.cursor()
