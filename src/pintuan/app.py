@@ -41,7 +41,7 @@ from pintuan.fulfilment.api import router as fulfilment_router
 from pintuan.growth.api import router as growth_router
 from pintuan.kit.dbfaults import database_unreachable
 from pintuan.kit.frontcache import FrontCacheMiddleware, FrontIndex
-from pintuan.kit.http import RefuseNulMiddleware
+from pintuan.kit.http import RefuseNulMiddleware, url_path
 from pintuan.kit.ids import IdSequence
 from pintuan.kit.limits import install_request_limits
 from pintuan.kit.logs import log_request, logged_path, request_id_var
@@ -201,7 +201,7 @@ def create_app(
 
 def _problem(error: AppError, request: Request) -> JSONResponse:
     return JSONResponse(
-        error.problem(request.url.path),
+        error.problem(url_path(request.scope)),
         status_code=error.status,
         media_type=PROBLEM_JSON,
         headers=error.headers,

@@ -24,7 +24,7 @@ from pintuan.idempotency.runner import (
     run_raw_once,
     run_steps_once,
 )
-from pintuan.kit.http import client_address
+from pintuan.kit.http import client_address, url_path
 from pintuan.kit.rawsql import RawTx
 from pintuan.services import Services
 
@@ -136,7 +136,7 @@ async def _key_request(request: Request) -> KeyRequest | None:
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters, e.g. a UUID.",
             code="invalid_idempotency_key",
         )
-    path = request.url.path
+    path = url_path(request.scope)
     return KeyRequest(key, request_fingerprint(request.method, path, await request.body()), path)
 
 

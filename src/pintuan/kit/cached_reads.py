@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from pintuan.kit.frontcache import remember
+from pintuan.kit.http import url_path
 from pintuan.kit.readcache import Cached, ReadCache, etag_of, if_none_match
 
 ANONYMOUS_CACHE_CONTROL = "no-cache"
@@ -40,6 +41,8 @@ async def anonymous_json(
     """The JSON answer ``build()`` gives (the model to send, the tags it depends on), kept for
     every anonymous caller of this path and query (or ``key``)."""
 
+    scope = request.scope
+
     async def render() -> tuple[bytes, str, Iterable[str]]:
         model, tags = await build()
         if isinstance(model, BaseModel):
@@ -49,7 +52,7 @@ async def anonymous_json(
             body = bytes(JSONResponse(jsonable_encoder(model)).body)
         return body, etag_of(body), tags
 
-    key = key if key is not None else ("json", request.url.path, request.url.query)
+    key = key if key is not None else ("json", url_path(scope), scope["query_string"])
     entry = await cache.get_or_build(key, render)
     remember(request, cache, key, _json_answer)
     return _json_answer(request, entry)

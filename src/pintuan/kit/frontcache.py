@@ -101,7 +101,7 @@ class FrontIndex:
             scope["query_string"],
             scope.get("root_path", ""),
             scope["scheme"],
-            host if host is not None else scope.get("server"),
+            host if host is not None else tuple(scope.get("server") or ()),
             languages,
             varied,
         )

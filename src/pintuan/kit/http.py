@@ -7,6 +7,7 @@ from ipaddress import ip_address, ip_network
 from typing import Annotated
 
 from fastapi import Query, Request
+from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pintuan.errors import AppError, InvalidInput
@@ -49,6 +50,16 @@ class TrustedProxies:
 
 
 NO_PROXIES = TrustedProxies()
+
+
+def url_path(scope: Scope) -> str:
+    """The request's path as ``request.url.path`` gives it, without building the whole URL:
+    the framework builds that anew for each ``Request`` object, host, query and all (on
+    PostgreSQL the two a join made were about a fourteenth of its CPU)."""
+    path: str = scope["path"]
+    if not path.isprintable() or "?" in path or "#" in path or "\\" in path:
+        return URL(scope=scope).path  # it escapes or drops these: let it say how
+    return path
 
 
 class RefuseNulMiddleware:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.errors import PROBLEM_JSON
+from pintuan.kit.http import url_path
 from pintuan.web.kit.csrf import CSRF_HEADER, CsrfFailed, token_matches
 from pintuan.web.kit.services import services_of
 
@@ -51,11 +52,12 @@ def is_same_origin(request: Request) -> bool:
 
 def needs_proof(request: Request) -> bool:
     """A ``/v1`` write authenticated by the session cookie rather than a bearer token."""
+    if request.method in SAFE_METHODS or "authorization" in request.headers:
+        return False
+    path = url_path(request.scope)
     return (
-        request.method not in SAFE_METHODS
-        and request.url.path.startswith(API_PREFIX)
-        and request.url.path not in CREDENTIAL_WRITES
-        and "authorization" not in request.headers
+        path.startswith(API_PREFIX)
+        and path not in CREDENTIAL_WRITES
         and bool(request.cookies.get(SESSION_COOKIE))
     )
 
@@ -85,7 +87,7 @@ async def _refuse(request: Request, scope: Scope, receive: Receive, send: Send) 
         "A write authenticated by the session cookie must come from this site's pages: send "
         "the page's CSRF token in X-CSRF-Token, or use an API token (Authorization: Bearer)."
     )
-    body = json.dumps(refusal.problem(request.url.path)).encode()
+    body = json.dumps(refusal.problem(url_path(scope))).encode()
     await send(
         {
             "type": "http.response.start",

@@ -47,7 +47,7 @@ async def is_shared_view(request: Request) -> bool:
     visitor who is not signed in."""
     return (
         request.method == "GET"
-        and not request.url.query
+        and not request.scope.get("query_string")
         and services_of(request).reads.enabled
         and await page_principal(request) is None
     )
@@ -80,7 +80,11 @@ async def shared_page(
         locale,
         zone,
         TZ_COOKIE in request.cookies,
-        str(request.base_url),
+        # Where the page is served from (links in it name it), without building a URL.
+        request.scope["scheme"],
+        request.headers.get("host"),
+        tuple(request.scope.get("server") or ()),
+        request.scope.get("root_path", ""),
     )
 
     async def render() -> tuple[str, str, Iterable[str]]:
