@@ -56,6 +56,12 @@ class Services:
 
 async def get_services(request: Request) -> Services:
     # async on purpose: FastAPI runs a plain ``def`` dependency on a worker thread.
+    return services_of(request)
+
+
+def services_of(request: Request) -> Services:
+    """The services ``create_app`` put on the application, for the hottest endpoints, which
+    take no dependencies (see ``teams/api.py``), and for code that is no dependency."""
     services: Services = request.app.state.services
     return services
 
