@@ -17,6 +17,7 @@ from pintuan.domain.feed import Candidate
 from pintuan.domain.roles import Role
 from pintuan.feed.models import FeedImpression
 from pintuan.feed.pool_log import decode_pool, read_candidates
+from pintuan.feed.snapshot import Snapshot, build_snapshot, refresh_from_outbox
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from tests.console_data import join_over_api, pay_over_api, start_over_api
@@ -316,3 +317,31 @@ def test_a_join_is_credited_to_the_teams_own_card_when_its_deal_showed_first(
     credit(services)
 
     assert rewards(services) == [(saw["impression_id"], slots[team.team_id], "join")]
+
+
+def test_a_refresh_from_the_outbox_follows_starts_and_joins(
+    client: TestClient, services: Services
+) -> None:
+    """What the outbox says (a team started, a seat taken) reaches the snapshot at the next
+    refresh, for the deals it names and no other."""
+    merchant = create_merchant(services.db)
+    watched = create_deal(services.db, merchant, title="Watched", team_size=4)
+    quiet = create_deal(services.db, merchant, title="Quiet")
+    db = services.db
+    before = db.run_sync(lambda s: build_snapshot(s, utc_now(), 1), write=False)
+    assert not [t for t in before.teams.values() if t.deal_id == watched.id]
+
+    def refreshed(snapshot: Snapshot) -> Snapshot | None:
+        return db.run_sync(lambda s: refresh_from_outbox(s, snapshot, utc_now()), write=False)
+
+    team_id = start_over_api(client, create_account(services), watched.id).team_id
+    started = refreshed(before)
+    assert started is not None
+    assert (started.teams[team_id].deal_id, started.teams[team_id].taken) == (watched.id, 1)
+    join_over_api(client, create_account(services), team_id)
+    joined = refreshed(started)
+    assert joined is not None
+    assert joined.teams[team_id].taken == 2
+    assert joined.last_event_id > started.last_event_id > before.last_event_id
+    assert joined.deals[quiet.id] is before.deals[quiet.id]
+    assert refreshed(joined) is None  # nothing new since

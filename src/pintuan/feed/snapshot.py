@@ -25,17 +25,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.domain.feed import CANDIDATE_FEATURES, VERTICALS, Candidate
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import TeamStatus
-from pintuan.events.models import OutboxEvent
+from pintuan.events.watch import DEALS_OF_TEAMS, EVENTS_AFTER, last_event_id
 from pintuan.feed.pool_log import LoggedCandidate, logged_candidate
-from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
-from pintuan.teams.models import Team
 
 ALMOST_FULL = (1, 2)  # seats left for a team to be a candidate of its own
 _KEPT_PER_SNAPSHOT = 200_000  # entries of each of a snapshot's caches before it starts anew
@@ -44,8 +41,6 @@ _VERTICAL_INDEX = {
     vertical: CANDIDATE_FEATURES.index(f"vertical_{vertical}") for vertical in VERTICALS
 }
 _DISTANCE = CANDIDATE_FEATURES.index("distance")
-
-outbox = table_of(OutboxEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +299,7 @@ def _read_teams(tx: RawTx, now: datetime, deal_ids: Sequence[str] | None) -> lis
 
 
 def _latest_event_id(session: Session) -> int:
-    found = session.scalar(select(outbox.c.id).order_by(outbox.c.id.desc()).limit(1))
-    return int(found or 0)
+    return last_event_id(raw_tx(session))
 
 
 def _assemble(
@@ -371,32 +365,29 @@ _REFRESH_BATCH = 2000
 def refresh_from_outbox(session: Session, snapshot: Snapshot, now: datetime) -> Snapshot | None:
     """The snapshot with the deals and teams that new outbox events name read again, or None
     when no event came since it was built."""
-    rows = session.execute(
-        select(outbox.c.id, outbox.c.type, outbox.c.subject_id, outbox.c.payload)
-        .where(outbox.c.id > snapshot.last_event_id)
-        .order_by(outbox.c.id)
-        .limit(_REFRESH_BATCH)
-    ).all()
+    # Through the driver: the ORM's rendering of a list of hundreds of team ids, one bound
+    # value each, cost more than the rest of a refresh under a steady stream of joins.
+    tx = raw_tx(session)
+    rows = tx.all(EVENTS_AFTER, {"after": snapshot.last_event_id, "limit": _REFRESH_BATCH})
     if not rows:
         return None
     team_ids: set[str] = set()
     deal_ids: set[str] = set()
     for _, type_, subject, payload in rows:
-        if type_.startswith("seat.") and isinstance(payload, dict) and payload.get("team_id"):
-            team_ids.add(str(payload["team_id"]))
+        if type_.startswith("seat."):
+            body = json.loads(payload) if isinstance(payload, str) else payload
+            if isinstance(body, dict) and body.get("team_id"):
+                team_ids.add(str(body["team_id"]))
         elif type_.startswith("team."):
             team_ids.add(subject)
         elif type_.startswith("offer."):
             deal_ids.add(subject)
     last = int(rows[-1][0])
     if team_ids:
-        deal_ids.update(
-            session.scalars(select(Team.deal_id).where(Team.id.in_(sorted(team_ids)))).all()
-        )
+        deal_ids.update(str(row[1]) for row in tx.all(DEALS_OF_TEAMS, {"ids": sorted(team_ids)}))
     if not deal_ids:
         return replace(snapshot, last_event_id=last)
     wanted = sorted(deal_ids)
-    tx = raw_tx(session)
     fresh = _assemble(
         {d.id: d for d in _read_deals(tx, now, wanted)},
         {t.id: t for t in _read_teams(tx, now, wanted)},
