@@ -118,10 +118,9 @@ class FrontIndex:
         pointer = self._pointers.get(key)
         if pointer is None:
             return None
-        entry = pointer.cache.get(pointer.key)
+        entry = pointer.cache.hit(pointer.key)
         if entry is None:
             return None
-        pointer.cache.hits += 1
         self.served += 1
         scope["route"] = pointer.route
         return pointer.respond(Request(scope, receive), entry)

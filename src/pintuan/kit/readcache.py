@@ -87,6 +87,13 @@ class ReadCache:
         self._entries.move_to_end(key)
         return entry
 
+    def hit(self, key: Hashable) -> Cached[Any] | None:
+        """:meth:`get`, counted as a hit when there is a fresh entry to answer from."""
+        found = self.get(key)
+        if found is not None:
+            self.hits += 1
+        return found
+
     async def get_or_build(
         self,
         key: Hashable,
@@ -94,9 +101,8 @@ class ReadCache:
     ) -> Cached[V]:
         """The fresh entry under ``key``, else what ``build()`` gives: (value, etag, tags).
         A build that raises keeps nothing and raises to every request waiting on it."""
-        found = self.get(key)
+        found = self.hit(key)
         if found is not None:
-            self.hits += 1
             return found
         pending = self._building.get(key)
         if pending is not None:
