@@ -34,16 +34,20 @@ DEALS_OF_TEAMS = Sql("SELECT id, deal_id FROM teams WHERE id IN_LIST(:ids)")
 _NAMED = ("team_id", "deal_id")
 
 
-def _named_ids(subject_id: str, payload: Any) -> set[str]:
+def event_payload(payload: Any) -> dict[str, Any]:
+    """An event's payload as :data:`EVENTS_AFTER` reads it (text on SQLite, decoded JSON on
+    PostgreSQL), as a dict; anything but a JSON object is an empty one."""
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
         except ValueError:
-            payload = {}
-    ids = {subject_id}
-    if isinstance(payload, dict):
-        ids.update(str(payload[k]) for k in _NAMED if isinstance(payload.get(k), str))
-    return ids
+            return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _named_ids(subject_id: str, payload: Any) -> set[str]:
+    body = event_payload(payload)
+    return {subject_id, *(str(body[k]) for k in _NAMED if isinstance(body.get(k), str))}
 
 
 def last_event_id(tx: RawTx) -> int:

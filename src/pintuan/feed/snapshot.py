@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from pintuan.domain.feed import CANDIDATE_FEATURES, VERTICALS, Candidate
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import TeamStatus
-from pintuan.events.watch import DEALS_OF_TEAMS, EVENTS_AFTER, last_event_id
+from pintuan.events.watch import DEALS_OF_TEAMS, EVENTS_AFTER, event_payload, last_event_id
 from pintuan.feed.pool_log import LoggedCandidate, logged_candidate
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 
@@ -375,9 +375,9 @@ def refresh_from_outbox(session: Session, snapshot: Snapshot, now: datetime) -> 
     deal_ids: set[str] = set()
     for _, type_, subject, payload in rows:
         if type_.startswith("seat."):
-            body = json.loads(payload) if isinstance(payload, str) else payload
-            if isinstance(body, dict) and body.get("team_id"):
-                team_ids.add(str(body["team_id"]))
+            team_id = event_payload(payload).get("team_id")
+            if team_id:
+                team_ids.add(str(team_id))
         elif type_.startswith("team."):
             team_ids.add(subject)
         elif type_.startswith("offer."):
