@@ -41,7 +41,8 @@ R = TypeVar("R")
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
-_BEGIN = "BEGIN"
+# A deferring transaction's first statement, waiting with whatever comes next.
+_OPENING: tuple[str, Mapping[str, Any]] = ("BEGIN", {})
 _COMMIT = "COMMIT"
 
 
@@ -103,7 +104,7 @@ class RawTx:
     a transaction of two statements read in turn is two round trips, not four. Everywhere else
     :meth:`send` runs its statement at once."""
 
-    __slots__ = ("_conn", "_pending", "_ran", "sqlite")
+    __slots__ = ("_conn", "_pending", "sqlite")
 
     def __init__(self, driver_connection: Any, *, sqlite: bool, deferring: bool = False) -> None:
         self._conn = driver_connection
@@ -111,9 +112,8 @@ class RawTx:
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
         self._pending: list[tuple[str, Mapping[str, Any]]] | None = (
-            [(_BEGIN, {})] if deferring and not sqlite else None
+            [_OPENING] if deferring and not sqlite else None
         )
-        self._ran = False  # whether anything has gone out since the BEGIN waiting with it
 
     def _params(self, sql: Sql, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         if sql.bound:
@@ -155,7 +155,7 @@ class RawTx:
         pending = self._pending
         if pending is None:
             raise RuntimeError("only a deferring transaction commits itself")
-        if not self._ran and len(pending) == 1:
+        if pending == [_OPENING]:  # nothing went out, nor waits to: nothing to end
             self._pending = []
             return
         pending.append((_COMMIT, {}))
@@ -166,7 +166,6 @@ class RawTx:
         pending = self._pending
         if pending:
             self._pending = []
-            self._ran = True
             for text, values in pending:
                 self._conn.cursor().execute(text, values)
 
