@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 PREFIX = "pintuan:"
 # A request waits this long for Redis at most; past it the caller falls back to the database.
 TIMEOUT_SECONDS = 2.0
+# What a call to a Redis that went away raises: redis-py's own errors and, under uvloop, the
+# RuntimeError of a connection the server reset between its connect and its first write (the
+# client has dropped that connection by then; the next call makes a new one).
+FAILURES: tuple[type[Exception], ...] = (redis.RedisError, RuntimeError)
 
 # Deletes a marker only if it is still ours: a marker whose lease ran out may be another's now.
 _CLEAR_IF_MINE = """
@@ -124,7 +128,7 @@ async def count_in_window(
             pipe.incr(key)
             pipe.expire(key, window_seconds + 1)
             count, _ = await pipe.execute()
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         log.warning("Redis failed counting an attempt", extra={"error": str(exc)})
         return None
     ends = datetime.fromtimestamp(start, tz=now.tzinfo) + timedelta(seconds=window_seconds)
@@ -138,7 +142,7 @@ async def mark_in_flight(link: RedisLink, name: str, holder: str, lease: timedel
     client: Any = link.client()
     try:
         return bool(await client.set(f"{PREFIX}inflight:{name}", holder, nx=True, px=lease_ms))
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         log.warning("Redis failed marking a request in flight", extra={"error": str(exc)})
         return True
 
@@ -148,5 +152,5 @@ async def clear_in_flight(link: RedisLink, name: str, holder: str) -> None:
     client: Any = link.client()
     try:
         await client.eval(_CLEAR_IF_MINE, 1, f"{PREFIX}inflight:{name}", holder)
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         log.warning("Redis failed clearing an in-flight marker", extra={"error": str(exc)})

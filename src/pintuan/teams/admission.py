@@ -37,14 +37,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
-
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import TeamStatus, sold_out, team_closed, team_full
 from pintuan.errors import AppError
 from pintuan.kit.db import Database
 from pintuan.kit.rawsql import RawTx, Sql
-from pintuan.kit.redislink import PREFIX, RedisLink, run_script, run_script_blocking
+from pintuan.kit.redislink import FAILURES, PREFIX, RedisLink, run_script, run_script_blocking
 from pintuan.services import Services
 
 log = logging.getLogger(__name__)
@@ -213,7 +211,7 @@ async def admit(
         if outcome == "stale":
             await _start_epoch(link)
             return STAND_ASIDE
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         log.warning("admission stands aside: Redis failed", extra={"error": str(exc)})
         return STAND_ASIDE
     if outcome == "admitted":
@@ -239,7 +237,7 @@ async def _settle(services: Services, ticket: Ticket, script: str) -> None:
     try:
         client: Any = services.redis.client()
         await run_script(client, script, KEYS, ticket.deal_id, ticket.member)
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         # The reservation's deadline, then the reconciler, put this right.
         log.warning("admission could not settle a reservation", extra={"error": str(exc)})
 
