@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from pintuan.bootstrap import build_services
 from pintuan.config import Environment, Settings
+from pintuan.kit.heap import settle_heap
 from pintuan.kit.ids import new_id
 from pintuan.kit.migrations import upgrade
 from pintuan.kit.rawsql import RawTx, Sql
@@ -212,6 +213,7 @@ def main() -> int:
         db.run_raw_sync(open_teams, deal_id, users[0], args.open_teams, args.expired)
         seeded_s = time.perf_counter() - started
         worker = Worker(services)
+        settle_heap()  # as ``pintuan worker`` does before its first tick
         probe_started = time.perf_counter()
         due = db.run_raw_sync(what_is_due, write=False)
         probe_ms = (time.perf_counter() - probe_started) * 1000

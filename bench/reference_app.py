@@ -1,8 +1,9 @@
 """The bare reference for the join benchmark: DESIGN.md's four statements and nothing else.
 
-A minimal FastAPI app on the stdlib ``sqlite3`` driver, served like ``pintuan serve`` (uvicorn
-with uvloop and httptools). One connection in WAL mode is used synchronously on the event loop;
-``POST /v1/teams/{team_id}/seats`` runs, in one ``BEGIN IMMEDIATE`` transaction:
+A minimal FastAPI app on the stdlib ``sqlite3`` driver, served with uvicorn, uvloop and
+httptools (``pintuan serve`` with ``PINTUAN_EVENT_LOOP=uvloop``). One connection in WAL mode is
+used synchronously on the event loop; ``POST /v1/teams/{team_id}/seats`` runs, in one
+``BEGIN IMMEDIATE`` transaction:
 
 1. take stock (the deal found from the team by a subquery, as Pintuan's join does);
 2. take a place in the team;

@@ -2,8 +2,8 @@
 statements, as a plain psycopg application would write them.
 
 A minimal FastAPI app with an asynchronous psycopg 3 connection pool (``psycopg_pool``), served
-like ``pintuan serve`` (uvicorn with uvloop and httptools). ``POST /v1/teams/{team_id}/seats``
-makes one round trip per statement:
+with uvicorn, uvloop and httptools (``pintuan serve`` with ``PINTUAN_EVENT_LOOP=uvloop``).
+``POST /v1/teams/{team_id}/seats`` makes one round trip per statement:
 
 0. look the bearer token up (its SHA-256, as Pintuan keeps tokens), outside the transaction;
 1. take stock (the deal found from the team by a subquery, as Pintuan's join does);

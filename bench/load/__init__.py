@@ -27,7 +27,8 @@ What runs, all on loopback, each server a process of its own started here
   measures.
 * **The bare reference** (``bench/reference_app.py``, suite ``joins``): a minimal FastAPI app on
   the stdlib ``sqlite3`` driver doing only the four statements of DESIGN.md's join; no
-  idempotency, outbox, token lookup or logging. Served like Pintuan (uvicorn, uvloop, httptools).
+  idempotency, outbox, token lookup or logging. Served with uvicorn, uvloop and httptools (uvloop
+  is the faster loop for a bare app; Pintuan serves on the standard library's by default).
 * **Pintuan on PostgreSQL** (suites ``joins`` and ``payments``, only when
   ``PINTUAN_BENCH_POSTGRES_URL`` is set, e.g.
   ``postgresql+psycopg://pintuan:pintuan@127.0.0.1:5432/pintuan_bench``; that database is

@@ -83,6 +83,7 @@ def serve(
     import uvicorn
 
     from pintuan.app import create_app
+    from pintuan.kit.heap import settle_heap
     from pintuan.kit.logs import configure_logging
 
     settings = _settings()
@@ -100,11 +101,13 @@ def serve(
         f"on http://{host}:{port}",
         err=True,
     )
+    application = create_app(settings, run_worker=worker)
+    settle_heap()  # everything loaded: the collector's passes leave it alone from here
     uvicorn.run(
-        create_app(settings, run_worker=worker),
+        application,
         host=host,
         port=port,
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         log_config=None,
         # The request log is Pintuan's own (kit/logs.py); uvicorn's would build its line's
@@ -231,12 +234,14 @@ def worker(
     import signal
 
     from pintuan.bootstrap import build_services
+    from pintuan.kit.heap import settle_heap
     from pintuan.kit.logs import configure_logging
     from pintuan.worker import Worker
 
     settings = _settings()
     configure_logging(settings.log_level)
     sweeper = Worker(build_services(settings))
+    settle_heap()
     if once:
         report = sweeper.run_until_idle()
         typer.echo(f"Worker done: {report.__dict__}", err=True)

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET_KEY
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    # The server's event loop. The standard library's takes the requests waiting on a busy
+    # server in turn; uvloop, as fast here, left some of them waiting seconds behind later ones
+    # (see README, "The event loop").
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     # The CLI and the worker may block on SQLite's write lock this long; a request never blocks:
     # it waits in short steps (awaiting in between) up to sqlite_request_wait_ms, then answers 503.

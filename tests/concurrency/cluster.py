@@ -47,9 +47,8 @@ _FORKS.set_forkserver_preload(
         "pintuan.kit.logs",
         "pintuan.kit.serving",
         "uvicorn",
-        "uvicorn.loops.uvloop",
+        "uvicorn.loops.asyncio",
         "uvicorn.protocols.http.httptools_impl",
-        "uvloop",
         __name__,
     ]
 )

@@ -109,14 +109,19 @@ def test_pay_link_tokens_never_reach_the_request_log(
 
 @pytest.fixture
 def bare_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[Any]]:
-    """No PINTUAN_* variable nor .env file; the server start is recorded instead of run."""
+    """No PINTUAN_* variable nor .env file; the server start is recorded instead of run, with
+    whether the heap was settled before it (see kit/heap.py)."""
     for name in list(os.environ):
         if name.startswith("PINTUAN_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PINTUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
     started: list[Any] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append(options))
+    settled: list[bool] = []
+    monkeypatch.setattr("pintuan.kit.heap.settle_heap", lambda: settled.append(True))
+    monkeypatch.setattr(
+        "uvicorn.run", lambda app, **options: started.append({**options, "settled": settled[:]})
+    )
     get_settings.cache_clear()
     yield started
     get_settings.cache_clear()
@@ -136,6 +141,22 @@ def test_serve_listens_on_loopback_without_any_setting(bare_environment: list[An
     result = CliRunner().invoke(cli, ["serve", "--no-worker"])
     assert result.exit_code == 0, result.output
     assert bare_environment[0]["host"] == "127.0.0.1"
+    assert bare_environment[0]["settled"] == [True]  # once, before the first request
+
+
+def test_serve_runs_the_standard_event_loop_unless_uvloop_is_asked_for(
+    bare_environment: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert CliRunner().invoke(cli, ["serve", "--no-worker"]).exit_code == 0
+    monkeypatch.setenv("PINTUAN_EVENT_LOOP", "uvloop")
+    get_settings.cache_clear()
+    assert CliRunner().invoke(cli, ["serve", "--no-worker"]).exit_code == 0
+    monkeypatch.setenv("PINTUAN_EVENT_LOOP", "tokio")
+    get_settings.cache_clear()
+    refused = CliRunner().invoke(cli, ["serve", "--no-worker"])
+    assert [options["loop"] for options in bare_environment] == ["asyncio", "uvloop"]
+    assert refused.exit_code != 0
+    assert "PINTUAN_EVENT_LOOP: Input should be 'asyncio' or 'uvloop'" in refused.output
 
 
 def test_serve_listens_on_the_network_when_dev_is_asked_for_explicitly(

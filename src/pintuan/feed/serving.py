@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import hmac
 import json
@@ -77,22 +76,6 @@ WRITTEN_KEPT = 200_000  # ids of candidates logged, remembered so as not to writ
 _impressions = table_of(FeedImpression)
 _placements = table_of(FeedPlacement)
 _rewards = table_of(FeedReward)
-
-
-def keep_out_of_full_collections() -> None:
-    """Keep what the process holds now (the snapshot just built, the framework) out of the
-    garbage collector's full passes.
-
-    Every slate keeps its pool in the log's buffer until the next batch is written, so slates
-    outlive the collector's young generations, and the full passes that follow walked every
-    object of a 10,000-offer snapshot each time: about 0.2 s each, several a minute, most of a
-    slate's cost under load. Frozen objects are still freed when nothing refers to them (the
-    previous snapshot is); before freezing again, what was frozen goes back to the collector
-    and one full pass frees any cycles among it, so nothing leaks from one rebuild to the
-    next."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def pseudonym(settings: Settings, *, user_id: str | None = None, visitor: str | None = None) -> str:
@@ -188,7 +171,6 @@ class FeedRuntime:
         version = self.snapshot.version + 1
         self.snapshot = self.db.read_stale_sync(lambda s: build_snapshot(s, utc_now(), version))
         self._built = True
-        keep_out_of_full_collections()
 
     def refresh(self) -> bool:
         """Apply new outbox events to the snapshot; whether anything changed."""
@@ -290,10 +272,6 @@ class FeedRuntime:
             if not self._built:
                 self._built = True
                 await anyio.to_thread.run_sync(self.reload)
-                # The framework and the first snapshot out of the collector's full passes from
-                # the start, not from the first periodic rebuild minutes later: until then each
-                # full pass walked them all (150,000 to 300,000 objects, 0.1-0.2 s each).
-                keep_out_of_full_collections()
 
     # ------------------------------------------------------------------ serving
 
