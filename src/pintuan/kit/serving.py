@@ -296,9 +296,12 @@ class _ThreadServer(Server):
 def start_in_thread(app: Any, port: int, *, log_level: str = "warning") -> Server:
     """Serve the ASGI ``app`` with uvicorn on ``port`` (see :func:`free_port`) in a daemon
     thread of this process, so that the caller can share objects with it; its log goes to this
-    process's stderr."""
+    process's stderr. Its event loop is the standard library's, as ``pintuan serve``'s is by
+    default."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host=LOOPBACK, port=port, log_level=log_level, lifespan="on")
+        uvicorn.Config(
+            app, host=LOOPBACK, port=port, log_level=log_level, lifespan="on", loop="asyncio"
+        )
     )
     thread = threading.Thread(target=server.run, name=f"server-{port}", daemon=True)
     thread.start()
