@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The server's event loop. The standard library's takes the requests waiting on a busy
     # server in turn; uvloop, as fast here, left some of them waiting seconds behind later ones
-    # (see README, "The event loop").
+    # (see README, "The event loop and the collector").
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     # The CLI and the worker may block on SQLite's write lock this long; a request never blocks:
