@@ -119,6 +119,9 @@ def bare_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     started: list[Any] = []
     settled: list[bool] = []
     monkeypatch.setattr("pintuan.kit.heap.settle_heap", lambda: settled.append(True))
+    # The server's logging would go to the runner's stream, closed once the command returns:
+    # every later test of this process logging a request would fail to write its line.
+    monkeypatch.setattr("pintuan.kit.logs.configure_logging", lambda level: None)
     monkeypatch.setattr(
         "uvicorn.run", lambda app, **options: started.append({**options, "settled": settled[:]})
     )
