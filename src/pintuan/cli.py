@@ -241,11 +241,11 @@ def worker(
     settings = _settings()
     configure_logging(settings.log_level)
     sweeper = Worker(build_services(settings))
-    settle_heap()
     if once:
         report = sweeper.run_until_idle()
         typer.echo(f"Worker done: {report.__dict__}", err=True)
         return
+    settle_heap()  # a worker that runs until stopped: see kit/heap.py
 
     async def run() -> None:
         stop = asyncio.Event()
