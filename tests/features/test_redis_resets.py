@@ -3,9 +3,9 @@ that failed: every use of it falls back to the database and none raises.
 
 Under uvloop (``PINTUAN_EVENT_LOOP=uvloop``; the server's loop until 2026-12-05), a connection
 the peer resets between its connect and its first write fails with uvloop's RuntimeError rather
-than one of redis-py's errors; a burst of joins met it while a test restarted Redis. The peer here is a real socket that accepts and
-resets each connection at once, so both kinds of failure come, in proportions the timing
-decides."""
+than one of redis-py's errors; a burst of joins met it while a test restarted Redis. The peer
+here is a real socket that accepts and resets each connection at once, so both kinds of failure
+come, in proportions the timing decides."""
 
 from __future__ import annotations
 
