@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from pintuan.kit.jsontext import dumps
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 
@@ -26,8 +26,7 @@ def record_events(tx: RawTx, events: Sequence[tuple[str, str, dict[str, Any]]]) 
         return
     now = tx.instant(utc_now())
     rows = [
-        {"type": t, "subject_id": s, "payload": json.dumps(p), "created_at": now}
-        for t, s, p in events
+        {"type": t, "subject_id": s, "payload": dumps(p), "created_at": now} for t, s, p in events
     ]
     if len(rows) == 1:
         tx.execute(INSERT_EVENT, rows[0])

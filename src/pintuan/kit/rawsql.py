@@ -26,7 +26,6 @@ PostgreSQL and as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text in SQLite, booleans as
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,8 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy.orm import Session
+
+from pintuan.kit.jsontext import dumps
 
 R = TypeVar("R")
 
@@ -119,7 +120,7 @@ class RawTx:
         if sql.bound:
             params = {**sql.bound, **params} if params else sql.bound
         if self.sqlite and params:
-            params = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
+            params = {k: dumps(v) if isinstance(v, list) else v for k, v in params.items()}
         return params or {}
 
     def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:

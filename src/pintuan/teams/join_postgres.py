@@ -32,6 +32,7 @@ from pintuan.domain.teams import (
 )
 from pintuan.errors import AppError
 from pintuan.kit.ids import new_id
+from pintuan.kit.jsontext import dumps
 from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
 
 # The SQLSTATE the function raises for a refusal (class PJ is no standard class).
@@ -74,7 +75,7 @@ def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: tim
         "now": now,
         "hold_expires_at": now + hold,
         # The outbox event's body, as ``events.service.record_event`` writes it.
-        "payload": json.dumps({"team_id": team_id, "user_id": user_id}),
+        "payload": dumps({"team_id": team_id, "user_id": user_id}),
     }
     try:
         row = tx.one_as(_Row, JOIN_TEAM, params)

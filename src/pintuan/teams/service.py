@@ -500,15 +500,6 @@ UNCOUNT_SHOPPER = Sql(
     "AND user_id = :user_id"
 )
 SEAT_OF = Sql("SELECT user_id, team_id, deal_id, status, hold_expires_at FROM seats WHERE id = :id")
-FAIL_TEAMS = Sql(
-    """
-    UPDATE teams SET status = :failed, ended_at = :now, taken = 0, paid = 0
-    WHERE id IN_LIST(:ids) AND status = :forming
-    RETURNING id
-""",
-    failed=TeamStatus.FAILED,
-    forming=TeamStatus.FORMING,
-)
 PAY_SEAT = Sql(
     """
     UPDATE seats SET status = :paid, paid_at = :now, hold_expires_at = NULL
@@ -552,22 +543,34 @@ SET_LADDER_PRICE = Sql(
 )
 # Of teams whose window ended, those that need not fail: a ladder team with its first tier paid
 # succeeds (``secured``); a team at most its deal's auto-fill short of paid seats, with at least
-# one paid member (domain/autofill.py), may be filled, and the columns say what filling it would
-# cost and whose budget pays. One pass over the batch answers both, since most teams are neither.
-WINDOW_OUTCOMES = Sql(
-    """
+# one paid member (domain/autofill.py), may be filled. The condition is written once and used
+# twice: the sweep fails every team it does not hold in the same statement that finds them
+# (most teams are neither, so most batches need nothing more), and reads what filling the rest
+# would cost and whose budget pays.
+_SAVEABLE = """(t.min_size IS NOT NULL AND t.paid >= t.min_size)
+    OR EXISTS (SELECT 1 FROM deals d WHERE d.id = t.deal_id AND d.auto_fill_seats IS NOT NULL
+               AND NOT t.solo AND t.paid >= 1
+               AND t.team_size - t.paid BETWEEN 1 AND d.auto_fill_seats)"""
+_FAIL = """
+    UPDATE teams AS t SET status = :failed, ended_at = :now, taken = 0, paid = 0
+    WHERE t.id IN_LIST(:ids) AND t.status = :forming {unless}
+    RETURNING id
+"""
+FAIL_TEAMS = Sql(_FAIL.format(unless=""), failed=TeamStatus.FAILED, forming=TeamStatus.FORMING)
+FAIL_UNSAVEABLE_TEAMS = Sql(
+    _FAIL.format(unless=f"AND NOT ({_SAVEABLE})"),
+    failed=TeamStatus.FAILED,
+    forming=TeamStatus.FORMING,
+)
+_OUTCOMES = """
     SELECT t.id AS team_id, t.min_size IS NOT NULL AND t.paid >= t.min_size AS secured,
            t.team_size - t.paid AS missing, d.group_price_amount AS price,
            d.currency, d.merchant_id, d.auto_fill_funded_by AS funded_by
     FROM teams t JOIN deals d ON d.id = t.deal_id
-    WHERE t.id IN_LIST(:ids) AND t.status = :forming
-      AND ((t.min_size IS NOT NULL AND t.paid >= t.min_size)
-           OR (d.auto_fill_seats IS NOT NULL AND NOT t.solo AND t.paid >= 1
-               AND t.team_size - t.paid BETWEEN 1 AND d.auto_fill_seats))
+    WHERE t.id IN_LIST(:ids) AND t.status = :forming AND ({saveable})
     ORDER BY t.id
-""",
-    forming=TeamStatus.FORMING,
-)
+"""
+WINDOW_OUTCOMES = Sql(_OUTCOMES.format(saveable=_SAVEABLE), forming=TeamStatus.FORMING)
 # The budget pays only within its limit: the conditional write is the whole decision.
 USE_BUDGET = Sql("""
     UPDATE fill_budgets
@@ -799,10 +802,14 @@ def fail_teams(
 ) -> tuple[list[str], list[EndedSeat]]:
     """Fail forming teams (each at most once) and end their seats; returns the teams this call
     failed and the seats that ended with them."""
-    at = tx.instant(now)
-    failed: list[str] = tx.column(FAIL_TEAMS, {"ids": list(team_ids), "now": at})
+    return _failed(tx, tx.column(FAIL_TEAMS, {"ids": list(team_ids), "now": tx.instant(now)}), now)
+
+
+def _failed(tx: RawTx, failed: list[str], now: datetime) -> tuple[list[str], list[EndedSeat]]:
+    """What follows teams' failing: their seats end, and each team says so in one event."""
     if not failed:
         return [], []
+    at = tx.instant(now)
     TEAMS_FAILED.inc(len(failed))
     ended = tx.all_as(EndedSeat, END_SEATS_OF_TEAMS, {"ids": failed, "now": at})
     _give_back(tx, ended, now, team_closed=True)
@@ -840,18 +847,29 @@ def _end_windows(
     (domain/ladder.py), or a team a budget fills (domain/autofill.py), succeeds with its paid
     seats, its held ones released; every other fails. Returns the teams ended and the seats
     that ended with them."""
-    outcomes = tx.all_as(_WindowOutcome, WINDOW_OUTCOMES, {"ids": list(team_ids)})
+    failed, ended = _failed(
+        tx,
+        tx.column(FAIL_UNSAVEABLE_TEAMS, {"ids": list(team_ids), "now": tx.instant(now)}),
+        now,
+    )
+    if len(failed) == len(team_ids):
+        return failed, ended
+    gone = set(failed)
+    rest = [team_id for team_id in team_ids if team_id not in gone]
+    outcomes = tx.all_as(_WindowOutcome, WINDOW_OUTCOMES, {"ids": rest})
     secured = [team.team_id for team in outcomes if team.secured]
-    secured += _filled(tx, [team for team in outcomes if not team.secured], now)
+    unfilled = [team for team in outcomes if not team.secured]
+    filled = _filled(tx, unfilled, now)
+    secured += filled
     released: list[EndedSeat] = []
     if secured:
         held: list[str] = tx.column(HELD_SEATS_OF_TEAMS, {"ids": secured})
         released = _end_seats(tx, held, now)
         for team_id in secured:
             _succeed_team(tx, team_id, now)
-    succeeded = set(secured)
-    failed, ended = fail_teams(tx, [t for t in team_ids if t not in succeeded], now)
-    return secured + failed, released + ended
+    # A fillable team no budget could fill fails as any team.
+    unlucky, more = fail_teams(tx, [t.team_id for t in unfilled if t.team_id not in filled], now)
+    return secured + failed + unlucky, released + ended + more
 
 
 @dataclass(frozen=True, slots=True)
