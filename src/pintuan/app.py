@@ -73,6 +73,7 @@ from pintuan.web import install_web, read_pages_router
 from pintuan.web.kit.api_csrf import ApiCsrfMiddleware
 from pintuan.web.kit.errors import page_error_response, wants_html
 from pintuan.web.kit.i18n import LANG_COOKIE, TZ_COOKIE
+from pintuan.web.kit.security import EVERY_RESPONSE, HTML_HEADERS, POLICY_EXEMPT_PATHS
 from pintuan.webhooks.api import router as webhooks_router
 from pintuan.worker import Worker
 
@@ -187,10 +188,18 @@ def create_app(
     app.add_middleware(FrontCacheMiddleware, index=app.state.front)
     # Its refusal carries every header the others add.
     app.add_middleware(RefuseNulMiddleware)
-    install_web(app, settings)
+    install_web(app)
     _install_error_handlers(app)
     app.add_middleware(VisitorLinkMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, session_cookie=SESSION_COOKIE, hsts=prod)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        session_cookie=SESSION_COOKIE,
+        hsts=prod,
+        secure_cookies=prod,
+        every_response=EVERY_RESPONSE,
+        html_headers=HTML_HEADERS,
+        policy_exempt_paths=POLICY_EXEMPT_PATHS,
+    )
     app.add_middleware(ApiCsrfMiddleware)
     install_request_limits(app, settings)
     if services.db.replica is not None:

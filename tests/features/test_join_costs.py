@@ -161,3 +161,73 @@ def test_the_line_written_straight_to_the_stream_is_the_recorded_line(
     }
     assert (direct["request_id"], recorded["request_id"]) == ("req_1", "req_2")
     assert json.loads(other.getvalue())["request_id"] == "req_2"
+
+
+class _CountingStream(io.StringIO):
+    """A stream that counts the writes it is given."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_the_lines_of_one_loop_turn_go_out_in_one_write_in_their_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the logging this application configures, its stream counting its writes
+    stream = _CountingStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(logs, "_ours", logs._ours)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    logger = logging.getLogger("pintuan.test.turns")
+    seen: dict[str, object] = {}
+
+    async def serve() -> None:
+        # when three requests end in one turn of the event loop, then something else is logged
+        for n in range(3):
+            log_request(logger, f"req_{n}", "GET", "/healthz", 200, 0.5)
+        seen["during the turn"] = (stream.getvalue(), stream.writes)
+        logger.warning("after the requests")
+        seen["after a record"] = len(stream.getvalue().splitlines())
+        log_request(logger, "req_3", "GET", "/healthz", 200, 0.5)
+        await asyncio.sleep(0)  # the turn ends
+        seen["after the turn"] = stream.writes
+
+    try:
+        configure_logging("INFO")
+        asyncio.run(serve())
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+
+    # then nothing was written during the turn; the record sent the waiting lines first, in one
+    # write; the line after it went out at the turn's end, so all four are there in order
+    assert seen["during the turn"] == ("", 0)
+    assert seen["after a record"] == 4
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line.get("request_id", line["msg"]) for line in lines] == [
+        "req_0",
+        "req_1",
+        "req_2",
+        "after the requests",
+        "req_3",
+    ]
+    assert seen["after the turn"] == 3  # the three lines, the record, the last line
+
+
+def test_a_line_outside_an_event_loop_is_written_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _CountingStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(logs, "_ours", logs._ours)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("INFO")
+        log_request(logging.getLogger("pintuan.test.sync"), "req_1", "GET", "/healthz", 200, 0.5)
+        assert (json.loads(stream.getvalue())["request_id"], stream.writes) == ("req_1", 1)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])

@@ -15,8 +15,9 @@ from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.accounts.models import User
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
+from pintuan.kit.security_headers import SecurityHeadersMiddleware
 from pintuan.services import Services
-from pintuan.web.kit.security import CONTENT_SECURITY_POLICY, SecurityHeadersMiddleware
+from pintuan.web.kit.security import CONTENT_SECURITY_POLICY, EVERY_RESPONSE, HTML_HEADERS
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, create_account
 
@@ -365,7 +366,15 @@ def test_in_production_every_cookie_is_marked_secure() -> None:
         return response
 
     app = Starlette(routes=[Route("/", page)])
-    with TestClient(SecurityHeadersMiddleware(app, secure_cookies=True)) as client:
+    secured = SecurityHeadersMiddleware(
+        app,
+        session_cookie="pt_session",
+        hsts=True,
+        secure_cookies=True,
+        every_response=EVERY_RESPONSE,
+        html_headers=HTML_HEADERS,
+    )
+    with TestClient(secured) as client:
         response = client.get("/")
 
     cookies = response.headers.get_list("set-cookie")

@@ -30,6 +30,7 @@ from pintuan.services import Services
 from pintuan.shares import service
 
 VISITOR_COOKIE = "pt_vid"
+_VISITOR_COOKIE_NAME = VISITOR_COOKIE.encode()
 LINKED_COOKIE = "pt_vl"
 VISITOR_COOKIE_AGE = timedelta(days=365)
 
@@ -79,8 +80,15 @@ class VisitorLinkMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        cookie_header = b""
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookie_header = value  # the last one, as the dictionary below keeps it
+        if _VISITOR_COOKIE_NAME not in cookie_header:  # most requests: no visitor id to link
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
-        cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
+        cookies = cookie_parser(cookie_header.decode("latin-1"))
         visitor = cookies.get(VISITOR_COOKIE)
         credential = _credential(headers, cookies) if visitor is not None else None
         if visitor is None or credential is None or not is_visitor_id(visitor):

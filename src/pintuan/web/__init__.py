@@ -12,10 +12,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pintuan.config import Environment, Settings
 from pintuan.web import console, developers, shopper
 from pintuan.web.kit.rendering import STATIC_DIR, STATIC_PREFIX
-from pintuan.web.kit.security import SecurityHeadersMiddleware
 from pintuan.web.shopper.shopping import read_pages_router
 
 __all__ = ["install_web", "read_pages_router"]
@@ -24,10 +22,10 @@ __all__ = ["install_web", "read_pages_router"]
 AUDIENCES = (shopper, console, developers)
 
 
-def install_web(app: FastAPI, settings: Settings) -> None:
-    """Mount ``/static``, add every audience's pages and the security headers (but for
-    ``read_pages_router``, which the application includes among its hottest routes)."""
+def install_web(app: FastAPI) -> None:
+    """Mount ``/static`` and add every audience's pages (but for ``read_pages_router``, which
+    the application includes among its hottest routes). The pages' security headers
+    (``web.kit.security``) are applied by the application's one security-headers layer."""
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     for audience in AUDIENCES:
         app.include_router(audience.router)
-    app.add_middleware(SecurityHeadersMiddleware, secure_cookies=settings.env is Environment.PROD)

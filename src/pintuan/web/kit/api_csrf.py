@@ -64,13 +64,14 @@ def needs_proof(request: Request) -> bool:
 
 class ApiCsrfMiddleware:
     """Refuses a cookie-authenticated ``/v1`` write without a CSRF token or a same-origin sign.
-    Pure ASGI: other requests pass untouched, at the cost of a header look-up."""
+    Pure ASGI: reads pass untouched at the cost of a comparison, other writes of a header
+    look-up."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             request = Request(scope)
             if (
                 needs_proof(request)
