@@ -252,7 +252,7 @@ def pay_from_wallet(tx: RawTx, payer_id: str, seat_id: str, refund_to: str, now:
         },
     )
     ledger.debit_wallet(tx, payer_id, seat.currency, seat.price_amount, now)
-    _money_arrived(tx, payment_id, seat_id, EventKind.CHARGED, now)
+    _money_arrived(tx, payment_id, seat_id, EventKind.CHARGED, None, now)
     return payment_id
 
 
@@ -368,8 +368,7 @@ def handle_provider_event(
             )
         return Handled(duplicate=False, payment_id=payment_id)
     if money_news:
-        _money_arrived(tx, payment_id, seat_id, event.kind, now)
-        endings.note_capture_before(tx, payment_id, event.capture_before)
+        _money_arrived(tx, payment_id, seat_id, event.kind, event.capture_before, now)
     elif event.kind in (EventKind.FAILED, EventKind.CANCELED):
         tx.execute(DECLINED, {"id": payment_id, "now": tx.instant(now)})
         if event.kind is EventKind.CANCELED:
@@ -404,12 +403,14 @@ DECLINED = Sql(
 )
 # The status change is its own guard: of two deliveries of the same news racing each other,
 # only one finds the payment still waiting. The news ends the polling, so its count and error
-# go too: a capture, void or refund owed next starts from the first backoff.
+# go too: a capture, void or refund owed next starts from the first backoff. The provider's
+# end of a hold, when the news gives one, is kept in the same write.
 MONEY_ARRIVED = Sql(
     """
     UPDATE payments
     SET status = :status, pending_action = NULL, next_attempt_at = NULL, attempts = 0,
-        last_error = NULL, end_reason = NULL, updated_at = :now
+        last_error = NULL, end_reason = NULL, updated_at = :now,
+        capture_before = COALESCE(:capture_before, capture_before)
     WHERE id = :id AND status IN (:requires_action, :failed)
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """,
@@ -419,7 +420,12 @@ MONEY_ARRIVED = Sql(
 
 
 def _money_arrived(
-    tx: RawTx, payment_id: str, seat_id: str | None, kind: EventKind, now: datetime
+    tx: RawTx,
+    payment_id: str,
+    seat_id: str | None,
+    kind: EventKind,
+    capture_before: datetime | None,
+    now: datetime,
 ) -> None:
     if seat_id is not None:
         teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
@@ -427,10 +433,17 @@ def _money_arrived(
     payment = tx.one_as(
         PaymentMoney,
         MONEY_ARRIVED,
-        {"id": payment_id, "status": status.value, "now": tx.instant(now)},
+        {
+            "id": payment_id,
+            "status": status.value,
+            "now": tx.instant(now),
+            "capture_before": None if capture_before is None else tx.instant(capture_before),
+        },
     )
     if payment is None:
-        return  # already recorded: a repeat of the same news
+        # Already recorded: a repeat of the same news, which may still say when the hold ends.
+        endings.note_capture_before(tx, payment_id, capture_before)
+        return
     ledger.record_money_in(tx, payment, now)
     record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
     if seat_id is None:
