@@ -170,6 +170,16 @@ def test_bad_feed_requests_are_refused_with_stable_codes(client: TestClient) -> 
         assert response.status_code == 422, query
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"] == code, query
+    # An unknown token is refused, not served as a visitor.
+    unknown = client.get("/v1/feed", headers={"Authorization": "Bearer pt_not_a_token"})
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "invalid_token")
+
+
+def test_the_feeds_documented_parameters_are_its_query_alone(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/v1/feed"]["get"]
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [
+        (name, "query") for name in ("slots", "vertical", "country", "lat", "lon", "cursor")
+    ]
 
 
 def logged_candidates(services: Services, pool: list[Any]) -> list[Candidate]:
