@@ -155,3 +155,66 @@ def test_an_oversized_key_is_refused(client: TestClient, services: Services) -> 
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_idempotency_key"
     assert deal_count(services) == 0
+
+
+def test_a_keyed_join_is_one_seat_one_answer_and_its_key_follows_every_rule(
+    client: TestClient, services: Services
+) -> None:
+    # The join runs its key, its caller and its work in one transaction; on SQLite it reads
+    # the key and writes it once, answer included, instead of claiming it first.
+    merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant, team_size=3)
+    leader = create_account(services)
+    started = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers)
+    assert started.status_code == 201, started.text
+    team_id = started.json()["team"]["id"]
+    shopper = create_account(services)
+    keyed = {**shopper.headers, "Idempotency-Key": "join-1"}
+    path = f"/v1/teams/{team_id}/seats"
+
+    first = client.post(path, headers=keyed)
+    again = client.post(path, headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+
+    # the same key for another request is refused, and changes nothing
+    other = client.post(f"/v1/deals/{deal.id}/teams", headers=keyed)
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_mismatch")
+
+    # a refusal is kept and replayed: joining a team one is in already
+    refused_key = {**shopper.headers, "Idempotency-Key": "join-2"}
+    refused = client.post(path, headers=refused_key)
+    assert refused.status_code == 409
+    replayed = client.post(path, headers=refused_key)
+    assert (replayed.status_code, replayed.json()) == (409, refused.json())
+    assert replayed.headers["idempotent-replayed"] == "true"
+
+    # a key past its time is free again, its row replaced by the new request's answer
+    services.db.run_sync(
+        lambda s: s.execute(
+            update(IdempotencyKey).values(expires_at=utc_now() - timedelta(seconds=1))
+        )
+    )
+    other_deal = create_deal(services.db, merchant, team_size=3)  # a shopper's limit is per deal
+    other_team = client.post(
+        f"/v1/deals/{other_deal.id}/teams", headers=create_account(services).headers
+    )
+    other_path = f"/v1/teams/{other_team.json()['team']['id']}/seats"
+    reused = client.post(other_path, headers=keyed)
+    assert reused.status_code == 201
+    assert "idempotent-replayed" not in reused.headers
+    kept = client.post(other_path, headers=keyed)
+    assert (kept.json(), kept.headers["idempotent-replayed"]) == (reused.json(), "true")
+    assert len(client.get(f"/v1/teams/{team_id}").json()["members"]) == 2  # leader, shopper
+
+    # a key another request holds (claimed, no answer yet) is refused as in progress
+    third = create_account(services)
+    fingerprint = request_fingerprint("POST", path, b"")
+    services.db.run_raw_sync(
+        lambda tx: claim_key(
+            tx, f"user:{third.user_id}", "join-3", fingerprint, "other", timedelta(minutes=1)
+        )
+    )
+    held = client.post(path, headers={**third.headers, "Idempotency-Key": "join-3"})
+    assert (held.status_code, held.json()["code"]) == (409, "idempotency_in_progress")

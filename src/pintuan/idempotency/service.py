@@ -95,6 +95,11 @@ def claim_key(
     stored = tx.one_as(_Claim, READ, ids)
     if stored is None:  # expired and swept between our two statements: treat it as taken
         raise in_progress()
+    return _answer_of(stored, request_hash)
+
+
+def _answer_of(stored: _Claim, request_hash: str) -> StoredResponse:
+    """The answer kept under a key, for a repeat of the request that stored it."""
     if stored.request_hash != request_hash:
         raise InvalidInput(
             "This Idempotency-Key was already used for a different request; use a new key "
@@ -107,6 +112,65 @@ def claim_key(
         stored.response_status,
         stored.response_body or "",
         stored.response_content_type or "application/json",
+    )
+
+
+# On SQLite, whose writes hold the one write lock from their first statement to their commit,
+# a request that runs its work in the same transaction as its key (``run_raw_in_one``) needs no
+# claim: nobody can take the key meanwhile. It reads the key (an expired one is no key), and
+# writes it once, answer included, when the work is done: one read and one write instead of a
+# delete, an insert and an update.
+FIND = Sql("""
+    SELECT request_hash, response_status, response_body, response_content_type
+    FROM idempotency_keys WHERE scope = :scope AND key = :key AND expires_at > :now
+""")
+ANSWER = Sql("""
+    INSERT INTO idempotency_keys (scope, key, request_hash, holder, created_at, expires_at,
+                                  response_status, response_body, response_content_type)
+    VALUES (:scope, :key, :hash, :holder, :now, :expires_at, :status, :body, :type)
+    ON CONFLICT (scope, key) DO UPDATE SET
+        request_hash = excluded.request_hash, holder = excluded.holder,
+        created_at = excluded.created_at, expires_at = excluded.expires_at,
+        response_status = excluded.response_status, response_body = excluded.response_body,
+        response_content_type = excluded.response_content_type
+""")
+
+
+def find_answer(tx: RawTx, scope: str, key: str, request_hash: str) -> StoredResponse | None:
+    """The answer stored under ``key``, or None for a key not in use (never used, or expired):
+    :func:`claim_key` without the claim, for a write that holds the database's one write lock
+    (SQLite) until it stores its answer with :func:`write_answer`. Refuses as ``claim_key``
+    does: a key of a different request, a key another request holds."""
+    assert tx.sqlite, "only the one writer may skip the claim"
+    stored = tx.one_as(_Claim, FIND, {"scope": scope, "key": key, "now": tx.instant(utc_now())})
+    return None if stored is None else _answer_of(stored, request_hash)
+
+
+def write_answer(
+    tx: RawTx,
+    scope: str,
+    key: str,
+    request_hash: str,
+    holder: str,
+    response: StoredResponse,
+    ttl: timedelta,
+) -> None:
+    """Store the answer under a key :func:`find_answer` found free in this transaction (an
+    expired row under it is replaced)."""
+    now = utc_now()
+    tx.send(
+        ANSWER,
+        {
+            "scope": scope,
+            "key": key,
+            "hash": request_hash,
+            "holder": holder,
+            "now": tx.instant(now),
+            "expires_at": tx.instant(now + ttl),
+            "status": response.status,
+            "body": response.body,
+            "type": response.content_type,
+        },
     )
 
 
