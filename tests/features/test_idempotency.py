@@ -16,6 +16,7 @@ from pintuan.idempotency.models import IdempotencyKey
 from pintuan.idempotency.service import claim_key
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
+from tests.console_data import start_over_api
 from tests.factories import create_account, create_deal, create_merchant, deal_body
 
 
@@ -164,10 +165,7 @@ def test_a_keyed_join_is_one_seat_one_answer_and_its_key_follows_every_rule(
     # the key and writes it once, answer included, instead of claiming it first.
     merchant = create_merchant(services.db)
     deal = create_deal(services.db, merchant, team_size=3)
-    leader = create_account(services)
-    started = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers)
-    assert started.status_code == 201, started.text
-    team_id = started.json()["team"]["id"]
+    team_id = start_over_api(client, create_account(services), deal.id).team_id
     shopper = create_account(services)
     keyed = {**shopper.headers, "Idempotency-Key": "join-1"}
     path = f"/v1/teams/{team_id}/seats"
@@ -197,10 +195,8 @@ def test_a_keyed_join_is_one_seat_one_answer_and_its_key_follows_every_rule(
         )
     )
     other_deal = create_deal(services.db, merchant, team_size=3)  # a shopper's limit is per deal
-    other_team = client.post(
-        f"/v1/deals/{other_deal.id}/teams", headers=create_account(services).headers
-    )
-    other_path = f"/v1/teams/{other_team.json()['team']['id']}/seats"
+    other_team = start_over_api(client, create_account(services), other_deal.id)
+    other_path = f"/v1/teams/{other_team.team_id}/seats"
     reused = client.post(other_path, headers=keyed)
     assert reused.status_code == 201
     assert "idempotent-replayed" not in reused.headers
