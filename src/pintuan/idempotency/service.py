@@ -157,21 +157,8 @@ def write_answer(
 ) -> None:
     """Store the answer under a key :func:`find_answer` found free in this transaction (an
     expired row under it is replaced)."""
-    now = utc_now()
-    tx.send(
-        ANSWER,
-        {
-            "scope": scope,
-            "key": key,
-            "hash": request_hash,
-            "holder": holder,
-            "now": tx.instant(now),
-            "expires_at": tx.instant(now + ttl),
-            "status": response.status,
-            "body": response.body,
-            "type": response.content_type,
-        },
-    )
+    stored = _stored(tx, scope, key, holder, response, ttl)
+    tx.send(ANSWER, {**stored, "hash": request_hash, "now": tx.instant(utc_now())})
 
 
 def in_progress() -> Conflict:
