@@ -10,7 +10,8 @@ refusal included) releases the key so that the client may retry.
 Three shapes of work: one transaction (:func:`run_once`, :func:`run_raw_once`), whose answer is
 stored in that same transaction; the hot writes on the raw path (:func:`run_raw_in_one`: the
 join), where the caller's token lookup, the key's claim, the work and its answer are all one
-transaction; and several steps with a provider call between two
+transaction (on SQLite, whose one writer holds the lock throughout, the key is read instead of
+claimed and written once with its answer); and several steps with a provider call between two
 transactions (:func:`run_steps_once`: paying opens a checkout between the payment's two
 transactions, never inside one), whose answer is stored once the last step is done.
 
