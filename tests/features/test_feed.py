@@ -4,6 +4,9 @@ slot that showed the item."""
 
 from __future__ import annotations
 
+import json
+import random
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +20,8 @@ from pintuan.domain.feed import Candidate
 from pintuan.domain.roles import Role
 from pintuan.feed.models import FeedImpression
 from pintuan.feed.pool_log import decode_pool, read_candidates
-from pintuan.feed.snapshot import Snapshot, build_snapshot, refresh_from_outbox
+from pintuan.feed.serving import FeedAsk, FeedRuntime
+from pintuan.feed.snapshot import Market, Place, Snapshot, build_snapshot, refresh_from_outbox
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from tests.console_data import join_over_api, pay_over_api, start_over_api
@@ -217,6 +221,53 @@ def test_every_slate_is_logged_in_batches_with_the_pool_the_policy_saw(
         assert row.viewer.startswith("anon_")
         assert row.policy == body["policy"]
         assert row.rules["merchant_cap"] is None
+
+
+def test_the_slates_of_one_second_and_one_ask_share_their_pool_and_each_is_drawn_anew(
+    services: Services,
+) -> None:
+    """A busy process draws the pool of an ask once a second (its random part included) and
+    every slate of that second from it; an ask with a place or a cursor, a new second or a new
+    snapshot draws its own. Every slate is logged with the pool it was drawn from."""
+    merchant = create_merchant(services.db)
+    for n in range(120):  # more than a pool holds, so that pools drawn anew differ
+        create_deal(services.db, merchant, title=f"Deal {n}")
+    runtime = FeedRuntime(services.settings, services.db, random.Random(5))
+    snapshot = services.db.run_sync(lambda s: build_snapshot(s, utc_now(), 1), write=False)
+    runtime.snapshot = snapshot
+    runtime.reload()
+    now = utc_now().replace(microsecond=0)
+
+    def ask(**changes: Any) -> FeedAsk:
+        return replace(FeedAsk("anon_a", Market(None, None), None, None, 10), **changes)
+
+    def pool_of(slate: Any) -> str:
+        return str(logged[slate.impression_id]["pool"])
+
+    one_second = [
+        runtime.serve(ask(pseudonym=f"anon_{n}"), runtime.no_history, now) for n in range(6)
+    ]
+    later = now + timedelta(milliseconds=999)
+    one_second.append(runtime.serve(ask(), runtime.no_history, later))
+    elsewhere = runtime.serve(ask(place=Place(0.0, 0.0)), runtime.no_history, now)
+    continued = runtime.serve(
+        ask(exclude=frozenset({"deal_x"}), continues="imp_x"), runtime.no_history, now
+    )
+    next_second = runtime.serve(ask(), runtime.no_history, now + timedelta(seconds=1))
+    runtime.snapshot = services.db.run_sync(lambda s: build_snapshot(s, utc_now(), 2), write=False)
+    new_snapshot = runtime.serve(ask(), runtime.no_history, later)
+    logged = {slate.impression["id"]: slate.impression for slate in runtime._slates}
+
+    assert len({pool_of(slate) for slate in one_second}) == 1
+    assert len({tuple(s.item.item_id for s in slate.shown) for slate in one_second}) > 1
+    pools = {pool_of(s) for s in (one_second[0], elsewhere, continued, next_second, new_snapshot)}
+    assert len(pools) == 5
+    assert json.loads(str(logged[continued.impression_id]["filters"]))["continues"] == "imp_x"
+
+    assert runtime.flush() == 11
+    for row in impressions(services):
+        pool_ids = {c.item_id for c in logged_candidates(services, row.pool)}
+        assert {p.item_id for p in placements(services, row.id)} <= pool_ids
 
 
 def test_a_click_is_credited_once_to_the_slot_that_showed_the_item(

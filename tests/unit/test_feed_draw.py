@@ -21,7 +21,7 @@ from pintuan.domain.feed import (
     replay_choices,
     slot_choice,
 )
-from pintuan.domain.feed_draw import draw_slate_fast
+from pintuan.domain.feed_draw import SlateStart, draw_slate_fast
 from tests.unit.test_feed_slates import VIEWER, candidate, policies, pools
 
 MISSING = "deal:not_in_the_pool"
@@ -111,6 +111,22 @@ def test_without_exploration_or_ties_the_fast_draw_serves_the_plain_rules_slate(
     plain = draw_slate(linucb, VIEWER, pool, 12, rules, random.Random(seed))
     fast = draw_slate_fast(scores, pool, 12, rules, random.Random(seed))
     assert fast == plain
+
+
+@settings(max_examples=80, deadline=None)
+@given(pools_and_rules(), st.integers(0, 2**32 - 1))
+def test_slates_drawn_from_one_start_are_each_the_slate_a_fresh_draw_gives(
+    drawn: tuple[list[Candidate], Rules, int], seed: int
+) -> None:
+    # The feed keeps one start per pool and draws many slates from it: a draw must leave the
+    # start as it was, so that the tenth slate is what a fresh draw with the same coins serves.
+    pool, rules, slots = drawn
+    scores = the_policies(pool, seed)[2].scores(VIEWER, pool)
+    start = SlateStart(scores, pool, slots, rules)
+    for n in range(4):
+        assert start.draw(random.Random(seed + n)) == draw_slate_fast(
+            scores, pool, slots, rules, random.Random(seed + n)
+        )
 
 
 def test_each_candidate_is_drawn_as_often_as_its_propensity_says() -> None:

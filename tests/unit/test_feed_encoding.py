@@ -18,13 +18,17 @@ from tests.unit.test_feed_cards import item
 REASONS = ("pinned", "best", "explore", "vertical_share")
 
 
-def slate_of(picks: list[tuple[int, bool, float, str]], policy: str) -> Slate:
+def slate_of(
+    picks: list[tuple[int, bool, float, str]],
+    policy: str,
+    impression: str = "imp_01JEXAMPLE000000000000000",
+) -> Slate:
     shown = []
     for position, (n, team, propensity, reason) in enumerate(picks):
         served = item(n, timedelta(days=1 + n), team)
         candidate = Candidate(served.kind, served.item_id, served.deal.vertical, "mer_1", (1.0,))
         shown.append(Shown(Placement(candidate, position, propensity, reason), served))
-    return Slate("imp_01JEXAMPLE000000000000000", policy, tuple(shown))
+    return Slate(impression, policy, tuple(shown))
 
 
 @settings(max_examples=80, deadline=None)
@@ -40,12 +44,13 @@ def slate_of(picks: list[tuple[int, bool, float, str]], policy: str) -> Slate:
     ),
     st.text(max_size=12),
     st.one_of(st.none(), st.text(max_size=40)),
+    st.sampled_from(["imp_01JEXAMPLE000000000000000", 'imp_"quoted"\\/é']),
 )
 def test_the_kept_answer_is_the_models_answer(
-    picks: list[tuple[int, bool, float, str]], policy: str, cursor: str | None
+    picks: list[tuple[int, bool, float, str]], policy: str, cursor: str | None, impression: str
 ) -> None:
     answers = FeedJson()
-    slate = slate_of(picks, policy)
+    slate = slate_of(picks, policy, impression)
     for _ in range(2):  # written, then from what was kept
         sent = json.loads(answers.encode(slate, cursor))
         assert sent == feed_out(slate, cursor).model_dump(mode="json")

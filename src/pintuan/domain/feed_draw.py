@@ -75,6 +75,26 @@ class _Slate:
             for index in range(len(pool)):
                 self._drop_eligible(index)
 
+    def copy(self) -> _Slate:
+        """The same slate so far, to be drawn on without changing this one: what never changes
+        between slots is shared, the counts are copied."""
+        other = object.__new__(_Slate)
+        other.pool, other.values, other.slots = self.pool, self.values, self.slots
+        other.cap, other.explore, other.shared, other.due = (
+            self.cap,
+            self.explore,
+            self.shared,
+            self.due,
+        )
+        other.vertical, other.merchant, other.order = self.vertical, self.merchant, self.order
+        other.shown, other.left = self.shown[:], self.left[:]
+        other.eligible_in, other.per_merchant = self.eligible_in[:], self.per_merchant[:]
+        other.merchant_left = [left[:] for left in self.merchant_left]
+        other.owe, other.owe_sum = self.owe[:], self.owe_sum
+        other.eligible, other.placed = self.eligible, self.placed[:]
+        other.count, other.head = self.count, self.head
+        return other
+
     def _is_eligible(self, index: int) -> bool:
         return not self.placed[index] and (
             self.cap is None or self.per_merchant[self.merchant[index]] < self.cap
@@ -88,23 +108,29 @@ class _Slate:
 
     def place(self, index: int) -> None:
         """Count ``index`` as taken (a chosen slot, or a pin kept for its own slot below)."""
-        if self.placed[index]:
+        placed = self.placed
+        if placed[index]:
             return
-        was_eligible = self._is_eligible(index)
-        self.placed[index] = True
-        self.count += 1
+        cap, per_merchant = self.cap, self.per_merchant
         v, m = self.vertical[index], self.merchant[index]
+        was_eligible = cap is None or per_merchant[m] < cap
+        placed[index] = True
+        self.count += 1
         self.merchant_left[m][v] -= 1
         if v != _OTHER:
-            self.shown[v] += 1
-            self.left[v] -= 1
-            owe = min(self.due[v] - self.shown[v], self.left[v])
-            self.owe_sum += max(owe, 0) - max(self.owe[v], 0)
+            shown = self.shown[v] + 1
+            left = self.left[v] - 1
+            self.shown[v], self.left[v] = shown, left
+            owe = min(self.due[v] - shown, left)
+            before = self.owe[v]
+            self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
             self.owe[v] = owe
         if was_eligible:
-            self._drop_eligible(index)
-        self.per_merchant[m] += 1
-        if self.cap is not None and self.per_merchant[m] == self.cap:
+            self.eligible -= 1
+            if v != _OTHER:
+                self.eligible_in[v] -= 1
+        per_merchant[m] += 1
+        if cap is not None and per_merchant[m] == cap:
             # The merchant's other candidates are out of the slate from now on.
             for vertical, left in enumerate(self.merchant_left[m]):
                 if left:
@@ -128,26 +154,44 @@ class _Slate:
         if self.eligible == 0:
             return None
         owed = self.owed()
-        order, values = self.order, self.values
-        while self.head < len(order) and not self._is_eligible(order[self.head]):
-            self.head += 1
+        order, values, placed = self.order, self.values, self.placed
+        end = len(order)
+        head = self.head
+        if self.cap is None:  # eligible: not placed
+            while placed[order[head]]:  # an eligible candidate is left, so this ends
+                head += 1
+        else:
+            while head < end and not self._is_eligible(order[head]):
+                head += 1
+        self.head = head
+        best: list[int] = []
+        top = 0.0
         if owed is None:
             count = self.eligible
-            best: list[int] = []
-            top = 0.0
-            for at in range(self.head, len(order)):
-                index = order[at]
-                if not self._is_eligible(index):
-                    continue
-                if best and values[index] < top:
-                    break
-                top = values[index]
-                best.append(index)
+            if self.cap is None:
+                # The first candidate not placed, and those tied with it.
+                top = values[order[head]]
+                best.append(order[head])
+                for at in range(head + 1, end):
+                    index = order[at]
+                    if placed[index]:
+                        continue
+                    if values[index] < top:
+                        break
+                    best.append(index)
+            else:
+                for at in range(head, end):
+                    index = order[at]
+                    if not self._is_eligible(index):
+                        continue
+                    if best and values[index] < top:
+                        break
+                    top = values[index]
+                    best.append(index)
         else:
             count = sum(e for e, w in zip(self.eligible_in, owed, strict=True) if w)
-            best, top = [], 0.0
             vertical = self.vertical
-            for at in range(self.head, len(order)):
+            for at in range(head, end):
                 index = order[at]
                 v = vertical[index]
                 if v == _OTHER or not owed[v] or not self._is_eligible(index):
@@ -157,17 +201,25 @@ class _Slate:
                 top = values[index]
                 best.append(index)
         explore = self.explore
-        if rng.random() < explore:
+        if explore and rng.random() < explore:
             picked = self._nth_eligible(rng.randrange(count), owed)
+            in_best = picked in best
         else:
-            picked = best[rng.randrange(len(best))]
-        in_best = picked in best
+            picked = best[0] if len(best) == 1 else best[rng.randrange(len(best))]
+            in_best = True
         propensity = explore / count + ((1.0 - explore) / len(best) if in_best else 0.0)
         reason = "vertical_share" if owed is not None else "best" if in_best else "explore"
         self.place(picked)
         return picked, propensity, reason
 
     def _nth_eligible(self, n: int, owed: list[bool] | None) -> int:
+        if self.cap is None and owed is None:  # eligible: not placed
+            for index, taken in enumerate(self.placed):
+                if not taken:
+                    if n == 0:
+                        return index
+                    n -= 1
+            raise AssertionError("fewer eligible candidates than counted")
         for index in range(len(self.pool)):
             if not self._is_eligible(index):
                 continue
@@ -181,6 +233,63 @@ class _Slate:
         raise AssertionError("fewer eligible candidates than counted")
 
 
+class SlateStart:
+    """Where every slate drawn from one scored pool, for one number of slots under one set of
+    rules, starts: the boosted scores, the candidates in score order and the pins kept for
+    slots below, computed once. ``draw`` is a slate from here; each draw is independent."""
+
+    def __init__(
+        self, scores: Sequence[float], pool: Sequence[Candidate], slots: int, rules: Rules
+    ) -> None:
+        values = [
+            score + rules.boosts.get(c.key, 0.0) + rules.boosts.get(c.merchant_id, 0.0)
+            for score, c in zip(scores, pool, strict=True)
+        ]
+        self.pool = pool
+        self.slots = slots
+        self.by_key = {candidate.key: index for index, candidate in enumerate(pool)}
+        # The pins by slot, as pool indices (pins not in the pool are left out).
+        self.pins: dict[int, int] = {}
+        for position, key in rules.pins.items():
+            index = self.by_key.get(key)
+            if index is not None:
+                self.pins[position] = index
+        self.start = _Slate(pool, values, slots, rules)
+        # Pins further down are kept for their own slots from the start; a pin moves up to the
+        # first free slot when nothing else is left to show above it.
+        self.below: list[tuple[int, int]] = []
+        for position in sorted(self.pins):
+            index = self.pins[position]
+            if 0 < position < slots:
+                self.below.append((position, index))
+                self.start.place(index)
+
+    def draw(self, rng: random.Random) -> list[Placement]:
+        """A slate: its slots, each with its propensity and reason."""
+        pool, pins, below = self.pool, self.pins, self.below
+        slate = self.start.copy()
+        chosen: set[int] = set()
+        placements: list[Placement] = []
+        for position in range(self.slots):
+            pinned = pins.get(position)
+            if pinned is not None and pinned not in chosen:
+                slate.place(pinned)
+            else:
+                drawn = slate.choose(rng)
+                if drawn is not None:
+                    picked, propensity, reason = drawn
+                    chosen.add(picked)
+                    placements.append(Placement(pool[picked], position, propensity, reason))
+                    continue
+                waiting = [i for p, i in below if p > position and i not in chosen]
+                if not waiting:
+                    break
+                pinned = waiting[0]
+            chosen.add(pinned)
+            placements.append(Placement(pool[pinned], position, 1.0, "pinned"))
+        return placements
+
+
 def draw_slate_fast(
     scores: Sequence[float],
     pool: Sequence[Candidate],
@@ -191,37 +300,4 @@ def draw_slate_fast(
     """``domain.feed.draw_slate`` for a pool already scored by the policy (``scores``, one per
     candidate): the same slots with the same propensities and reasons, drawn in a few
     microseconds a slot."""
-    values = [
-        score + rules.boosts.get(c.key, 0.0) + rules.boosts.get(c.merchant_id, 0.0)
-        for score, c in zip(scores, pool, strict=True)
-    ]
-    by_key = {candidate.key: index for index, candidate in enumerate(pool)}
-    slate = _Slate(pool, values, slots, rules)
-    # Pins further down are kept for their own slots from the start; a pin moves up to the
-    # first free slot when nothing else is left to show above it.
-    below: list[tuple[int, int]] = []
-    for position in sorted(rules.pins):
-        index = by_key.get(rules.pins[position])
-        if index is not None and 0 < position < slots:
-            below.append((position, index))
-            slate.place(index)
-    chosen: set[int] = set()
-    placements: list[Placement] = []
-    for position in range(slots):
-        pinned = by_key.get(rules.pins.get(position, ""))
-        if pinned is not None and pinned not in chosen:
-            slate.place(pinned)
-        else:
-            drawn = slate.choose(rng)
-            if drawn is not None:
-                picked, propensity, reason = drawn
-                chosen.add(picked)
-                placements.append(Placement(pool[picked], position, propensity, reason))
-                continue
-            waiting = [i for p, i in below if p > position and i not in chosen]
-            if not waiting:
-                break
-            pinned = waiting[0]
-        chosen.add(pinned)
-        placements.append(Placement(pool[pinned], position, 1.0, "pinned"))
-    return placements
+    return SlateStart(scores, pool, slots, rules).draw(rng)

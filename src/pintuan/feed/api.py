@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import (
@@ -25,6 +26,7 @@ from pintuan.feed.encoding import FeedJson
 from pintuan.feed.rules import LiveConfig
 from pintuan.feed.schemas import FeedConfigIn, FeedConfigOut, FeedOut
 from pintuan.feed.serving import FeedRuntime, feed_runtime, pseudonym, runtime_of
+from pintuan.kit.query import QueryModel, documented, query_of
 from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep, services_of
@@ -50,38 +52,40 @@ def viewer_pseudonym(services: Services, request: Request, principal: Principal 
     )
 
 
-@router.get("/v1/feed", response_model=FeedOut)
-async def read_feed(
-    request: Request,
-    slots: Annotated[int, Query(ge=1, le=MAX_SLOTS, description="Items in the slate")] = 20,
-    vertical: Vertical | None = None,
+class FeedQuery(QueryModel):
+    slots: Annotated[int, Field(ge=1, le=MAX_SLOTS, description="Items in the slate")] = 20
+    vertical: Vertical | None = None
     country: Annotated[
         str | None,
-        Query(pattern="^[A-Z]{2}$", description="The viewer's market; guessed when absent"),
-    ] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    cursor: Annotated[str | None, Query(max_length=8000)] = None,
-) -> Response:
+        Field(pattern="^[A-Z]{2}$", description="The viewer's market; guessed when absent"),
+    ] = None
+    lat: Annotated[float | None, Field(ge=-90, le=90)] = None
+    lon: Annotated[float | None, Field(ge=-180, le=180)] = None
+    cursor: Annotated[str | None, Field(max_length=8000)] = None
+
+
+@router.get("/v1/feed", response_model=FeedOut, openapi_extra=documented(FeedQuery))
+async def read_feed(request: Request) -> Response:
     """A slate of deals and almost full teams across every vertical, ranked for the caller, each
     item with the probability the policy had of showing it in its slot. ``next_cursor``
     continues the feed as a new slate (a continuation impression) without what was shown."""
     # The services, the caller and the feed found by plain calls, as the join finds its own
     # (``teams/api.py``): the framework's resolution of three dependencies that need nothing
-    # from it was about a tenth of a slate's CPU.
+    # from it was about a tenth of a slate's CPU; the query read by one model (``kit.query``).
+    query = query_of(FeedQuery, request)
     services = services_of(request)
     principal = await optional_principal(request, services)
     runtime = feed_runtime(request)
-    place = service.place_of(lat, lon)
+    place = service.place_of(query.lat, query.lon)
     zone = principal.time_zone if principal else None
     page = await service.feed_page(
         runtime,
         viewer=viewer_pseudonym(services, request, principal),
-        country=country or guess_country(request.headers, zone),
-        vertical=vertical.value if vertical else None,
+        country=query.country or guess_country(request.headers, zone),
+        vertical=query.vertical.value if query.vertical else None,
         place=place,
-        slots=slots,
-        cursor=cursor,
+        slots=query.slots,
+        cursor=query.cursor,
         now=utc_now(),
     )
     # ``feed_out(page.slate, page.next_cursor)``, written from parts kept per item.

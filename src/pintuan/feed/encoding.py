@@ -11,6 +11,7 @@ The unit tests prove the two answers equal.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from pintuan.feed.schemas import FeedCardOut, FeedItemOut, FeedOut
@@ -19,6 +20,7 @@ from pintuan.feed.snapshot import Item
 from pintuan.kit.schemas import MoneyOut
 
 MAX_KEPT = 50_000
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_]+$")
 _NO_URL = '"url":""}'
 
 
@@ -72,6 +74,13 @@ class _Kept:
     item: Item
     head: str  # the item's JSON up to its position
     card: str  # the card's JSON up to its link
+    link_end: str  # the link's end after the slot's position: '/<item id>"}'
+
+
+# The reasons a slot is served for, as JSON (another is written when it comes).
+_REASONS = {
+    reason: json.dumps(reason) for reason in ("best", "explore", "vertical_share", "pinned")
+}
 
 
 class FeedJson:
@@ -95,7 +104,9 @@ class FeedJson:
         card = card_of("", shown).model_copy(update={"url": ""}).model_dump_json()
         if not card.endswith(_NO_URL):
             raise ValueError("the feed card's link must be its last field")
-        kept = _Kept(item, head, card[: -len(_NO_URL)])
+        # The link (``click_url``) is written around the slate's impression and the position.
+        link_end = "/" + json.dumps(item.item_id)[1:] + "}"
+        kept = _Kept(item, head, card[: -len(_NO_URL)] + '"url":"/feed/go/', link_end)
         if len(self._kept) >= self.max_kept:
             self._kept.clear()
         self._kept[item.key] = kept
@@ -105,17 +116,22 @@ class FeedJson:
         """``feed_out(slate, next_cursor)`` as JSON."""
         items: list[str] = []
         cards: list[str] = []
-        impression = slate.impression_id
+        impression = json.dumps(slate.impression_id)
+        # The links' middle, '<impression id>/' (an id this process made: nothing to escape).
+        plain = _PLAIN_ID.match(slate.impression_id) is not None
+        link_from = (slate.impression_id if plain else impression[1:-1]) + "/"
         for shown in slate.shown:
             kept = self._parts(shown)
             placement = shown.placement
+            position = placement.position
+            reason = _REASONS.get(placement.reason) or json.dumps(placement.reason)
             items.append(
-                f'{kept.head},"position":{placement.position},'
-                f'"propensity":{placement.propensity!r},"reason":{json.dumps(placement.reason)}}}'
+                f'{kept.head},"position":{position},'
+                f'"propensity":{placement.propensity!r},"reason":{reason}}}'
             )
-            cards.append(f'{kept.card}"url":{json.dumps(click_url(impression, shown))}}}')
+            cards.append(f"{kept.card}{link_from}{position}{kept.link_end}")
         return (
-            f'{{"impression_id":{json.dumps(impression)},"policy":{json.dumps(slate.policy)},'
+            f'{{"impression_id":{impression},"policy":{json.dumps(slate.policy)},'
             f'"items":[{",".join(items)}],"next_cursor":{json.dumps(next_cursor)},'
             f'"display":[{",".join(cards)}]}}'
         ).encode()

@@ -40,13 +40,14 @@ from pintuan.domain.feed import (
     Policy,
     Viewer,
 )
-from pintuan.domain.feed_draw import draw_slate_fast
+from pintuan.domain.feed_draw import SlateStart
 from pintuan.domain.feed_policies import new_policy, policy_from_state
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
 from pintuan.feed.pool_log import WRITE_CANDIDATES, LoggedCandidate
 from pintuan.feed.rules import Arm, LiveConfig, default_config, read_config, rules_json
 from pintuan.feed.snapshot import (
     Item,
+    LoggedPool,
     Market,
     Place,
     PoolAsk,
@@ -117,6 +118,28 @@ class Slate:
     shown: tuple[Shown, ...]
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """What the slates of one ask share within one second of the feed's clock: the pool (its
+    random part drawn once), as the policy sees it and as the log writes it, the policy's scores
+    and the start every slate is drawn from (``SlateStart``), and the slate's logged filters and
+    viewer features as JSON. Kept only while the snapshot, the rules and the policy it was made
+    with are the ones in force."""
+
+    snapshot: Snapshot
+    config: LiveConfig
+    policy: Policy
+    items: dict[str, Item]  # by candidate key
+    pool: LoggedPool
+    start: SlateStart
+    filters: str
+    viewer_features: str
+    candidates_kept: bool = False  # the pool's candidates are in the buffer, or written
+
+
+PREPARED_KEPT = 1_000  # asks prepared within one second, at most
+
+
 @dataclass(frozen=True, slots=True)
 class _Logged:
     """A served slate waiting for the log, as the rows the log writes: its impression and its
@@ -160,6 +183,8 @@ class FeedRuntime:
         self._written_candidates: set[str] = set()
         self._history: dict[str, tuple[float, tuple[float, ...]]] = {}
         self._logged_rules: tuple[LiveConfig, str] | None = None
+        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
+        self._prepared_second = 0
         self._built = False
         self._last = {"refresh": 0.0, "snapshot": 0.0, "reload": 0.0, "flush": 0.0}
         self.dropped = 0
@@ -276,12 +301,98 @@ class FeedRuntime:
     # ------------------------------------------------------------------ serving
 
     def serve(self, ask: FeedAsk, history: tuple[float, ...], now: datetime) -> Slate:
-        """Draw a slate for ``ask`` and put it in the buffer to be logged."""
+        """Draw a slate for ``ask`` and put it in the buffer to be logged.
+
+        The slates of one second that ask for the same thing (market, vertical, slots, the
+        viewer's history and arm; no location and nothing to leave out) share their pool, drawn
+        once, and what the policy made of it (``_Prepared``): each slate is still drawn on its
+        own, with the probabilities that pool gives, and logged with it."""
         config = self.config
         arm = config.arm_for(ask.pseudonym)
         policy = self.policies.get(arm.name) or new_policy(arm.kind, arm.name, **arm.params)
-        s = self.settings
         snapshot = self.snapshot  # the maintenance thread may swap it meanwhile
+        viewer = Viewer(ask.pseudonym, history)
+        prepared = self._prepared_for(ask, history, arm.name, int(now.timestamp()))
+        if (
+            prepared is None
+            or prepared.snapshot is not snapshot
+            or prepared.config is not config
+            or prepared.policy is not policy
+        ):
+            prepared = self._prepare(ask, viewer, now, snapshot, config, policy)
+            self._remember(ask, history, arm.name, prepared)
+        placements = prepared.start.draw(self.rng)
+        impression_id = new_id("imp")
+        logged = _Logged(
+            {
+                "id": impression_id,
+                "served_at": now,
+                "viewer": viewer.pseudonym,
+                "policy": arm.name,
+                "slots": ask.slots,
+                "filters": prepared.filters,
+                "viewer_features": prepared.viewer_features,
+                "pool": prepared.pool.json,
+                "rules": self._rules_json(config),
+            },
+            tuple(
+                {
+                    "impression_id": impression_id,
+                    "position": p.position,
+                    "kind": p.candidate.kind,
+                    "item_id": p.candidate.item_id,
+                    "vertical": p.candidate.vertical,
+                    "merchant_id": p.candidate.merchant_id,
+                    "propensity": p.propensity,
+                    "reason": p.reason,
+                }
+                for p in placements
+            ),
+        )
+        if prepared.candidates_kept:
+            self._keep(logged, ())
+        else:
+            prepared.candidates_kept = self._keep(logged, prepared.pool.fixed)
+        items = prepared.items
+        return Slate(
+            impression_id,
+            arm.name,
+            tuple(Shown(p, items[p.candidate.key]) for p in placements),
+        )
+
+    @staticmethod
+    def _shareable(ask: FeedAsk) -> bool:
+        return not ask.exclude and ask.place is None and ask.continues is None
+
+    def _prepared_for(
+        self, ask: FeedAsk, history: tuple[float, ...], arm: str, second: int
+    ) -> _Prepared | None:
+        if not self._shareable(ask):
+            return None
+        if second != self._prepared_second:
+            self._prepared = {}
+            self._prepared_second = second
+        return self._prepared.get((ask.market, ask.vertical, ask.slots, history, arm))
+
+    def _remember(
+        self, ask: FeedAsk, history: tuple[float, ...], arm: str, prepared: _Prepared
+    ) -> None:
+        if self._shareable(ask):
+            if len(self._prepared) >= PREPARED_KEPT:
+                self._prepared = {}
+            self._prepared[(ask.market, ask.vertical, ask.slots, history, arm)] = prepared
+
+    def _prepare(
+        self,
+        ask: FeedAsk,
+        viewer: Viewer,
+        now: datetime,
+        snapshot: Snapshot,
+        config: LiveConfig,
+        policy: Policy,
+    ) -> _Prepared:
+        """The pool for ``ask``, scored by ``policy``, ready to draw slates from."""
+        s = self.settings
         items = pool_for(
             snapshot,
             PoolAsk(
@@ -297,18 +408,11 @@ class FeedRuntime:
             self.rng,
         )
         pool = logged_pool(items, now, ask.place, s.feed_near_km, snapshot)
-        viewer = Viewer(ask.pseudonym, history)
         # The plain rules' slate (``domain.feed.draw_slate``), drawn with its bookkeeping kept
         # between slots: the same slots, propensities and reasons (tests/unit/test_feed_draw.py).
-        placements = draw_slate_fast(
-            policy.scores(viewer, pool.candidates),
-            pool.candidates,
-            ask.slots,
-            config.rules,
-            self.rng,
+        start = SlateStart(
+            policy.scores(viewer, pool.candidates), pool.candidates, ask.slots, config.rules
         )
-        by_key = {item.key: item for item in items}
-        impression_id = new_id("imp")
         filters: dict[str, Any] = {
             "vertical": ask.vertical,
             "country": ask.market.country,
@@ -318,39 +422,15 @@ class FeedRuntime:
         if ask.continues:
             filters["continues"] = ask.continues
             filters["excluded"] = len(ask.exclude)
-        self._keep(
-            _Logged(
-                {
-                    "id": impression_id,
-                    "served_at": now,
-                    "viewer": viewer.pseudonym,
-                    "policy": arm.name,
-                    "slots": ask.slots,
-                    "filters": json.dumps(filters),
-                    "viewer_features": json.dumps(viewer.history),
-                    "pool": pool.json,
-                    "rules": self._rules_json(config),
-                },
-                tuple(
-                    {
-                        "impression_id": impression_id,
-                        "position": p.position,
-                        "kind": p.candidate.kind,
-                        "item_id": p.candidate.item_id,
-                        "vertical": p.candidate.vertical,
-                        "merchant_id": p.candidate.merchant_id,
-                        "propensity": p.propensity,
-                        "reason": p.reason,
-                    }
-                    for p in placements
-                ),
-            ),
-            pool.fixed,
-        )
-        return Slate(
-            impression_id,
-            arm.name,
-            tuple(Shown(p, by_key[p.candidate.key]) for p in placements),
+        return _Prepared(
+            snapshot=snapshot,
+            config=config,
+            policy=policy,
+            items={item.key: item for item in items},
+            pool=pool,
+            start=start,
+            filters=json.dumps(filters),
+            viewer_features=json.dumps(viewer.history),
         )
 
     def _rules_json(self, config: LiveConfig) -> str:
@@ -361,17 +441,20 @@ class FeedRuntime:
             self._logged_rules = kept
         return kept[1]
 
-    def _keep(self, slate: _Logged, fixed: Sequence[LoggedCandidate]) -> None:
+    def _keep(self, slate: _Logged, fixed: Sequence[LoggedCandidate]) -> bool:
+        """Buffer ``slate`` with the candidates it names not logged yet; whether it was kept
+        (not when the buffer is full)."""
         written = self._written_candidates
         fresh = [f for f in fixed if f.id not in written]
         with self._lock:
             if len(self._slates) >= self.settings.feed_buffer_size:
                 self.dropped += 1
                 IMPRESSIONS_DROPPED.inc()
-                return
+                return False
             self._slates.append(slate)
             for f in fresh:
                 self._new_candidates[f.id] = f
+        return True
 
     def record_click(
         self, impression_id: str, position: int, kind: str, item_id: str, at: datetime

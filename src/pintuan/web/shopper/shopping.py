@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from pintuan.bargains import service as bargains
@@ -29,6 +30,7 @@ from pintuan.domain.traffic import country_of, token_of
 from pintuan.errors import AppError, Conflict, NotFound
 from pintuan.fulfilment import service as fulfilment
 from pintuan.kit.pagination import decode_cursor
+from pintuan.kit.query import QueryModel, query_of
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.readcache import deal_tag, team_tag
 from pintuan.kit.routing import Router
@@ -48,7 +50,7 @@ from pintuan.web.kit.pagecache import is_shared_view, shared_page
 from pintuan.web.kit.rendering import render
 from pintuan.web.kit.resume import resumable
 from pintuan.web.kit.services import services_of
-from pintuan.web.kit.session import LoggedIn, LoginRequired, PagePrincipal, page_principal
+from pintuan.web.kit.session import LoggedIn, LoginRequired, page_principal
 from pintuan.web.shopper import deal_list, delivery, home_feed, order_reads, sharing
 from pintuan.web.shopper import pickups as pickup_pages
 from pintuan.web.shopper.money_words import (
@@ -105,21 +107,26 @@ def _labels() -> dict[str, Any]:
 SearchQuery = Annotated[str | None, Query(max_length=2000)]
 
 
+class HomeQuery(QueryModel):
+    vertical: str | None = None
+    cursor: str | None = None
+    q: Annotated[str | None, Field(max_length=2000)] = None
+    more: Annotated[str | None, Field(max_length=8000)] = None
+
+
 @read_pages_router.get("/", response_class=HTMLResponse)
-async def home(
-    request: Request,
-    principal: PagePrincipal,
-    vertical: str | None = None,
-    cursor: str | None = None,
-    q: SearchQuery = None,
-    more: Annotated[str | None, Query(max_length=8000)] = None,
-) -> Response:
+async def home(request: Request) -> Response:
     """The aggregated feed of deals and almost full teams, one tab per vertical filtering it, in
     the viewer's market (``region``: a country, or ``all``); ``more`` continues it. Asking for a
     ``sort`` (newest, ending_soon, discount, popular) lists the deals in that order with the
     teams forming now instead; ``q`` searches them by text, and a pasted share message or token
     (``¥…¥``) opens its team."""
-    text = (q or "").strip()
+    # The query read by one model and the viewer by a plain call (``kit.query``): the
+    # framework's resolution of both was an eighth of the feed's page.
+    query = query_of(HomeQuery, request)
+    principal = await page_principal(request)
+    vertical, cursor, more = query.vertical, query.cursor, query.more
+    text = (query.q or "").strip()
     if not text and cursor is None and not request.query_params.get("sort"):
         chosen = vertical if vertical in VERTICALS else None
         return await home_feed.feed_home(request, principal, chosen, more, _labels())
