@@ -96,14 +96,14 @@ def test_a_kept_card_is_the_card_the_macro_renders(
     shown = item(n, timedelta(seconds=ends_in), team)
     first_url = f"/feed/go/imp_A/{position}/{shown.item_id}"
     first = cards.html(
-        shown, first_url, position, locale, NOW, CardRenderer(lambda: context(locale, NOW))
+        shown, "imp_A", position, locale, NOW, CardRenderer(lambda: context(locale, NOW))
     )
     assert str(first) == direct(shown, first_url, position, locale, NOW)
     # Another slate, a little later: kept or rendered again, it is what the macro renders.
     then = NOW + timedelta(seconds=later)
     url = f"/feed/go/imp_B/{position + 1}/{shown.item_id}"
     again = cards.html(
-        shown, url, position + 1, locale, then, CardRenderer(lambda: context(locale, then))
+        shown, "imp_B", position + 1, locale, then, CardRenderer(lambda: context(locale, then))
     )
     assert str(again) == direct(shown, url, position + 1, locale, then)
 
@@ -112,26 +112,24 @@ def test_a_card_is_rendered_once_while_its_item_and_countdown_stay_the_same() ->
     cards = FeedCards()
     shown = item(1, timedelta(days=3), team=False)
     for n in range(5):
-        cards.html(
-            shown, f"/feed/go/imp_{n}/0/x", n, "en", NOW, CardRenderer(lambda: context("en", NOW))
-        )
+        cards.html(shown, f"imp_{n}", n, "en", NOW, CardRenderer(lambda: context("en", NOW)))
     # An equal item from a refreshed snapshot is the same card.
-    cards.html(item(1, timedelta(days=3), team=False), "/x", 0, "en", NOW, CardRenderer(dict))
+    cards.html(item(1, timedelta(days=3), team=False), "imp_x", 0, "en", NOW, CardRenderer(dict))
     assert cards.rendered == 1
     # Another language is another card.
-    cards.html(shown, "/x", 0, "zh_Hans", NOW, CardRenderer(lambda: context("zh_Hans", NOW)))
+    cards.html(shown, "imp_x", 0, "zh_Hans", NOW, CardRenderer(lambda: context("zh_Hans", NOW)))
     assert cards.rendered == 2
 
 
 def test_a_changed_item_is_rendered_anew() -> None:
     cards = FeedCards()
     shown = item(2, timedelta(days=3), team=False)
-    before = cards.html(shown, "/x", 0, "en", NOW, CardRenderer(lambda: context("en", NOW)))
+    before = cards.html(shown, "imp_x", 0, "en", NOW, CardRenderer(lambda: context("en", NOW)))
     changed = replace(shown, deal=replace(shown.deal, group_price=1, forming=7))
-    after = cards.html(changed, "/x", 0, "en", NOW, CardRenderer(lambda: context("en", NOW)))
+    after = cards.html(changed, "imp_x", 0, "en", NOW, CardRenderer(lambda: context("en", NOW)))
     assert cards.rendered == 2
     assert before != after
-    assert str(after) == direct(changed, "/x", 0, "en", NOW)
+    assert str(after) == direct(changed, f"/feed/go/imp_x/0/{changed.item_id}", 0, "en", NOW)
 
 
 @settings(max_examples=300, deadline=None)

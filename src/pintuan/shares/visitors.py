@@ -23,6 +23,7 @@ from pintuan.accounts import service as accounts
 from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment, Settings
 from pintuan.domain.traffic import is_visitor_id, new_visitor_id
+from pintuan.kit.cookies import set_cookie
 from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.secrets import same_secret
 from pintuan.kit.time import utc_now
@@ -45,7 +46,8 @@ def visitor_id_of(request: Request) -> tuple[str, bool]:
 
 
 def set_visitor_cookie(response: Response, visitor_id: str, settings: Settings) -> None:
-    response.set_cookie(
+    set_cookie(
+        response,
         VISITOR_COOKIE,
         visitor_id,
         max_age=int(VISITOR_COOKIE_AGE.total_seconds()),

@@ -18,6 +18,7 @@ from fastapi import Depends, Request, Response
 from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment
 from pintuan.errors import Forbidden
+from pintuan.kit.cookies import set_cookie
 from pintuan.kit.secrets import same_secret
 from pintuan.web.kit.services import services_of
 
@@ -60,7 +61,8 @@ def csrf_token(request: Request) -> str:
 def set_csrf_cookie(request: Request, response: Response) -> None:
     """Send the nonce cookie if this request minted one (``render`` does this for pages)."""
     if getattr(request.state, "csrf_new_nonce", False):
-        response.set_cookie(
+        set_cookie(
+            response,
             CSRF_COOKIE,
             request.state.csrf_nonce,
             max_age=_COOKIE_DAYS * 86400,

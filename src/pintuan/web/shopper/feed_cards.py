@@ -92,14 +92,15 @@ class FeedCards:
     def html(
         self,
         item: Item,
-        url: str,
+        impression_id: str,
         position: int,
         locale: str,
         now: datetime,
         render: CardRenderer,
     ) -> Markup:
-        """The card of ``item`` in slot ``position`` linking to ``url``; ``render`` renders it
-        when it is not kept (in a context of ``locale`` and ``now``)."""
+        """The card of ``item`` in slot ``position`` of the slate ``impression_id``, linking
+        to its click (``feed.encoding.click_url``); ``render`` renders it when it is not kept
+        (in a context of ``locale`` and ``now``)."""
         until = item.team.expires_at if item.team is not None else item.deal.ends_at
         key = (item.key, locale, countdown_key(until, now))
         kept = self._kept.get(key)
@@ -111,15 +112,22 @@ class FeedCards:
         else:
             kept.item = item  # the next look-up compares by identity
         head, middle, tail = kept.parts
-        # The parts are the autoescaped render's, the link is escaped once, the slot is a
-        # number; joined as plain text (adding to a Markup escapes and copies at every step).
-        return Markup("".join((head, escape(url), middle, str(position), tail)))  # noqa: S704
+        slot = str(position)
+        # The parts are the autoescaped render's, with the link's fixed start and end in them
+        # (``_render``); the impression is escaped as the template would, the slot is a number.
+        # Joined as plain text: adding to a Markup escapes and copies at every step.
+        return Markup(  # noqa: S704
+            "".join((head, escape(impression_id), "/", slot, middle, slot, tail))
+        )
 
     def _render(self, item: Item, render: CardRenderer) -> tuple[Markup, Markup, Markup]:
         self.rendered += 1
-        return split_card(
+        head, middle, tail = split_card(
             render(FeedCard(item.kind, item.deal, item.team, _URL_MARK, _POSITION_MARK))
         )
+        # The link is /feed/go/<impression>/<slot>/<item>: its start goes with the head and
+        # its end with the middle, so that a page adds only the impression and the slot.
+        return head + "/feed/go/", escape(f"/{item.item_id}") + middle, tail
 
 
 def render_card(card: FeedCard, context: Mapping[str, Any]) -> Markup:

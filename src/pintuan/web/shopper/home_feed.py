@@ -16,7 +16,6 @@ from markupsafe import Markup
 
 from pintuan.domain.roles import Principal
 from pintuan.feed import service as feed
-from pintuan.feed.encoding import click_url
 from pintuan.feed.serving import feed_runtime, pseudonym
 from pintuan.feed.snapshot import DealEntry
 from pintuan.kit.time import utc_now
@@ -110,7 +109,7 @@ async def feed_home(
     feed_items = Markup(  # noqa: S704
         "".join(
             f'      <li class="card{" card-team" if s.item.team is not None else ""}">'
-            f"{CARDS.html(s.item, click_url(slate.impression_id, s), i, locale, now, render_miss)}"
+            f"{CARDS.html(s.item, slate.impression_id, i, locale, now, render_miss)}"
             "</li>\n"
             for i, s in enumerate(slate.shown)
         )
