@@ -297,6 +297,9 @@ class FeedRuntime:
             if not self._built:
                 self._built = True
                 await anyio.to_thread.run_sync(self.reload)
+                # What was just read is not read again by the maintenance loop's first turn.
+                clock = time.monotonic()
+                self._last.update(snapshot=clock, refresh=clock, reload=clock)
 
     # ------------------------------------------------------------------ serving
 
