@@ -14,6 +14,9 @@ from pintuan.domain.traffic import COUNTRY_HEADERS, country_of
 
 def guess_country(headers: Mapping[str, str], time_zone: str | None) -> str | None:
     """Where the viewer probably is, as an ISO 3166 code, or None when nothing says."""
+    # Read once: a request's ``Headers.get`` scans every header for each name asked, and this
+    # asks up to seven (names are lower case in ASGI).
+    headers = dict(headers.items())
     for name in COUNTRY_HEADERS:
         if headers.get(name):
             found = country_of(headers)
