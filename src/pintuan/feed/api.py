@@ -27,12 +27,12 @@ from pintuan.feed.rules import LiveConfig
 from pintuan.feed.schemas import FeedConfigIn, FeedConfigOut, FeedOut
 from pintuan.feed.serving import FeedRuntime, feed_runtime, pseudonym, runtime_of
 from pintuan.kit.query import QueryModel, documented, query_of
-from pintuan.kit.routing import Router
+from pintuan.kit.routing import PlainRoute, Router
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep, services_of
 from pintuan.shares.visitors import VISITOR_COOKIE
 
-router = Router(tags=["feed"])
+router = Router(tags=["feed"], route_class=PlainRoute)
 clicks_router = Router(include_in_schema=False)
 
 Runtime = Annotated[FeedRuntime, Depends(runtime_of)]

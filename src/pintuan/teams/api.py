@@ -18,7 +18,7 @@ from pintuan.kit.listing import page_of
 from pintuan.kit.metrics import JOIN_REFUSALS
 from pintuan.kit.pagination import Page, decode_cursor
 from pintuan.kit.rawsql import RawTx, raw_tx
-from pintuan.kit.routing import Router
+from pintuan.kit.routing import PlainRoute, Router
 from pintuan.kit.time import utc_now
 from pintuan.services import Services, ServicesDep, services_of
 from pintuan.teams import admission, lottery, reads, service
@@ -31,7 +31,7 @@ from pintuan.teams.schemas import (
     TeamOut,
 )
 
-router = Router(prefix="/v1", tags=["teams"])
+router = Router(prefix="/v1", tags=["teams"], route_class=PlainRoute)
 
 
 @router.post("/deals/{deal_id}/teams", status_code=201, response_model=StartedTeamOut)

@@ -33,7 +33,7 @@ from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.query import QueryModel, query_of
 from pintuan.kit.rawsql import RawTx, raw_tx
 from pintuan.kit.readcache import deal_tag, team_tag
-from pintuan.kit.routing import Router
+from pintuan.kit.routing import PlainRoute, Router
 from pintuan.kit.time import utc_now
 from pintuan.payments.api import pay_for_seat as api_pay_for_seat
 from pintuan.payments.schemas import PaymentIn, PaymentOut
@@ -64,7 +64,7 @@ router = Router(include_in_schema=False)
 # The home page and the deal and team pages, the links shoppers share and open first: the
 # application matches them right after the join's routes instead of behind every API router
 # (each router asked costs a pattern test, and these pages are the hottest reads).
-read_pages_router = Router(include_in_schema=False)
+read_pages_router = Router(include_in_schema=False, route_class=PlainRoute)
 
 HOME_PAGE_SIZE = 12
 JOINABLE_SHOWN = 5
