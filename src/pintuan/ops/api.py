@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import anyio.to_thread
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from pintuan.errors import AppError
 from pintuan.kit.rawsql import raw_tx
-from pintuan.kit.routing import Router
+from pintuan.kit.routing import PlainRoute, Router
 from pintuan.kit.time import utc_now
 from pintuan.ops.lag import check_lag, work_lag
 from pintuan.services import ServicesDep
 
-router = Router(tags=["operations"])
+router = Router(tags=["operations"], route_class=PlainRoute)
+_UP = b'{"status":"ok"}'
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+@router.get("/healthz", response_model=dict[str, str])
+async def healthz() -> Response:
     """The process is up and serving."""
-    return {"status": "ok"}
+    # Written as it is: the probe is the cheapest request there is, and a balancer asks often.
+    return Response(_UP, media_type="application/json")
 
 
 @router.get("/readyz", response_model=None)
