@@ -126,9 +126,7 @@ class _Slate:
             self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
             self.owe[v] = owe
         if was_eligible:
-            self.eligible -= 1
-            if v != _OTHER:
-                self.eligible_in[v] -= 1
+            self._drop_eligible(index)
         per_merchant[m] += 1
         if cap is not None and per_merchant[m] == cap:
             # The merchant's other candidates are out of the slate from now on.
@@ -247,11 +245,11 @@ class SlateStart:
         ]
         self.pool = pool
         self.slots = slots
-        self.by_key = {candidate.key: index for index, candidate in enumerate(pool)}
+        by_key = {candidate.key: index for index, candidate in enumerate(pool)}
         # The pins by slot, as pool indices (pins not in the pool are left out).
         self.pins: dict[int, int] = {}
         for position, key in rules.pins.items():
-            index = self.by_key.get(key)
+            index = by_key.get(key)
             if index is not None:
                 self.pins[position] = index
         self.start = _Slate(pool, values, slots, rules)

@@ -314,23 +314,35 @@ class FeedRuntime:
         arm = config.arm_for(ask.pseudonym)
         policy = self.policies.get(arm.name) or new_policy(arm.kind, arm.name, **arm.params)
         snapshot = self.snapshot  # the maintenance thread may swap it meanwhile
-        viewer = Viewer(ask.pseudonym, history)
-        prepared = self._prepared_for(ask, history, arm.name, int(now.timestamp()))
+        # What a slate shares with the slates of its second (None: it shares nothing).
+        shared = (
+            (ask.market, ask.vertical, ask.slots, history, arm.name)
+            if not ask.exclude and ask.place is None and ask.continues is None
+            else None
+        )
+        second = int(now.timestamp())
+        if second != self._prepared_second:
+            self._prepared = {}
+            self._prepared_second = second
+        prepared = self._prepared.get(shared) if shared is not None else None
         if (
             prepared is None
             or prepared.snapshot is not snapshot
             or prepared.config is not config
             or prepared.policy is not policy
         ):
-            prepared = self._prepare(ask, viewer, now, snapshot, config, policy)
-            self._remember(ask, history, arm.name, prepared)
+            prepared = self._prepare(ask, history, now, snapshot, config, policy)
+            if shared is not None:
+                if len(self._prepared) >= PREPARED_KEPT:
+                    self._prepared = {}
+                self._prepared[shared] = prepared
         placements = prepared.start.draw(self.rng)
         impression_id = new_id("imp")
         logged = _Logged(
             {
                 "id": impression_id,
                 "served_at": now,
-                "viewer": viewer.pseudonym,
+                "viewer": ask.pseudonym,
                 "policy": arm.name,
                 "slots": ask.slots,
                 "filters": prepared.filters,
@@ -363,32 +375,10 @@ class FeedRuntime:
             tuple(Shown(p, items[p.candidate.key]) for p in placements),
         )
 
-    @staticmethod
-    def _shareable(ask: FeedAsk) -> bool:
-        return not ask.exclude and ask.place is None and ask.continues is None
-
-    def _prepared_for(
-        self, ask: FeedAsk, history: tuple[float, ...], arm: str, second: int
-    ) -> _Prepared | None:
-        if not self._shareable(ask):
-            return None
-        if second != self._prepared_second:
-            self._prepared = {}
-            self._prepared_second = second
-        return self._prepared.get((ask.market, ask.vertical, ask.slots, history, arm))
-
-    def _remember(
-        self, ask: FeedAsk, history: tuple[float, ...], arm: str, prepared: _Prepared
-    ) -> None:
-        if self._shareable(ask):
-            if len(self._prepared) >= PREPARED_KEPT:
-                self._prepared = {}
-            self._prepared[(ask.market, ask.vertical, ask.slots, history, arm)] = prepared
-
     def _prepare(
         self,
         ask: FeedAsk,
-        viewer: Viewer,
+        history: tuple[float, ...],
         now: datetime,
         snapshot: Snapshot,
         config: LiveConfig,
@@ -413,6 +403,7 @@ class FeedRuntime:
         pool = logged_pool(items, now, ask.place, s.feed_near_km, snapshot)
         # The plain rules' slate (``domain.feed.draw_slate``), drawn with its bookkeeping kept
         # between slots: the same slots, propensities and reasons (tests/unit/test_feed_draw.py).
+        viewer = Viewer(ask.pseudonym, history)
         start = SlateStart(
             policy.scores(viewer, pool.candidates), pool.candidates, ask.slots, config.rules
         )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import Field
 from sqlalchemy.orm import Session
@@ -102,9 +102,6 @@ def _labels() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- home
-
-
-SearchQuery = Annotated[str | None, Query(max_length=2000)]
 
 
 class HomeQuery(QueryModel):
