@@ -39,12 +39,8 @@ def _invalid_cursor() -> InvalidInput:
     )
 
 
-# Made once: ``json.dumps`` with separators makes a new encoder at every call.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-
-
 def encode_feed_cursor(cursor: FeedCursor) -> str:
-    text = _COMPACT.encode({"i": cursor.impression_id, "s": list(cursor.seen)})
+    text = json.dumps({"i": cursor.impression_id, "s": list(cursor.seen)}, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
