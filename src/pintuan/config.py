@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from ipaddress import ip_network
@@ -223,6 +224,9 @@ class Settings(BaseSettings):
     # taught to the policies as worth nothing.
     feed_attribution_hours: int = Field(default=24, ge=1, le=720)
     feed_learn_after_minutes: int = Field(default=60, ge=1, le=10080)
+    # Slates (with their placements and rewards) served longer ago than this are forgotten by
+    # the worker's housekeeping; longer than the attribution and learning windows.
+    feed_log_days: int = Field(default=90, ge=2, le=3650)
 
     @property
     def env_is_named(self) -> bool:
@@ -287,7 +291,21 @@ class Settings(BaseSettings):
         if self.env is Environment.PROD and self.clock_offset_seconds:
             raise ValueError("PINTUAN_CLOCK_OFFSET_SECONDS cannot be set when PINTUAN_ENV=prod")
         self._check_replica()
+        self._check_feed_log()
         return self
+
+    def _check_feed_log(self) -> None:
+        kept = timedelta(days=self.feed_log_days)
+        needed = max(
+            timedelta(hours=self.feed_attribution_hours),
+            timedelta(minutes=self.feed_learn_after_minutes),
+        )
+        if kept <= needed:
+            raise ValueError(
+                f"PINTUAN_FEED_LOG_DAYS ({self.feed_log_days}) must keep the feed's log longer "
+                "than PINTUAN_FEED_ATTRIBUTION_HOURS and PINTUAN_FEED_LEARN_AFTER_MINUTES, which "
+                "credit and teach from it"
+            )
 
     def _check_replica(self) -> None:
         if not self.database_replica_url:

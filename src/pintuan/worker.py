@@ -94,6 +94,7 @@ class TickReport:
     receipts_confirmed: int = 0
     feed_events_credited: int = 0
     feed_lessons: int = 0
+    feed_slates_forgotten: int = 0
     refunds_made: int = 0
     vouchers_expired: int = 0
     leaders_rewarded: int = 0
@@ -406,7 +407,7 @@ class Worker:
         )
 
     def _feed(self, report: TickReport) -> None:
-        """The feed's crediting and learning, behind their own one-read probe."""
+        """The feed's crediting, learning and forgetting, behind their own one-read probe."""
         db, settings, batch = self.services.db, self.services.settings, self.batch
         due = self._attempt(
             "feed probe",
@@ -434,6 +435,19 @@ class Worker:
                     lambda: self._alone(
                         "feed learning",
                         lambda: db.run_sync(feed_tasks.learn_from_feed, settings, utc_now(), batch),
+                    ),
+                )
+                or 0
+            )
+        if due.forget:
+            report.feed_slates_forgotten = (
+                self._attempt(
+                    "feed forgetting",
+                    lambda: self._alone(
+                        "feed forgetting",
+                        lambda: db.run_sync(
+                            feed_tasks.forget_old_slates, settings, utc_now(), batch
+                        ),
                     ),
                 )
                 or 0

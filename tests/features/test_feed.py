@@ -18,12 +18,14 @@ from pintuan.deals.models import Deal
 from pintuan.domain.deals import Vertical
 from pintuan.domain.feed import Candidate
 from pintuan.domain.roles import Role
+from pintuan.feed import tasks
 from pintuan.feed.models import FeedImpression
 from pintuan.feed.pool_log import decode_pool, read_candidates
 from pintuan.feed.serving import FeedAsk, FeedRuntime
 from pintuan.feed.snapshot import Market, Place, Snapshot, build_snapshot, refresh_from_outbox
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
+from pintuan.worker import Worker
 from tests.console_data import join_over_api, pay_over_api, start_over_api
 from tests.factories import create_account, create_deal, create_merchant
 from tests.features.feeding import credit, flush, impressions, placements, rewards
@@ -406,3 +408,61 @@ def test_a_refresh_from_the_outbox_follows_starts_and_joins(
     assert joined.last_event_id > started.last_event_id > before.last_event_id
     assert joined.deals[quiet.id] is before.deals[quiet.id]
     assert refreshed(joined) is None  # nothing new since
+
+
+def test_slates_older_than_the_log_window_are_forgotten_with_their_placements_and_rewards(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    for n in range(3):
+        create_deal(services.db, merchant, title=f"Deal {n}")
+    old = feed(client, slots=3)
+    recent = feed(client, slots=3)
+    client.get(old["display"][0]["url"], follow_redirects=False)
+    client.get(recent["display"][0]["url"], follow_redirects=False)
+    flush(client)
+    days = services.settings.feed_log_days
+    now = utc_now()
+    services.db.run_sync(
+        lambda s: s.execute(
+            update(FeedImpression)
+            .where(FeedImpression.id == old["impression_id"])
+            .values(served_at=now - timedelta(days=days, minutes=1))
+        )
+    )
+    assert services.db.run_sync(tasks.feed_work_due, now, services.settings).forget
+
+    forgotten = services.db.run_sync(tasks.forget_old_slates, services.settings, now, 500)
+
+    assert forgotten == 1
+    assert [i.id for i in impressions(services)] == [recent["impression_id"]]
+    assert placements(services, old["impression_id"]) == []
+    assert len(placements(services, recent["impression_id"])) == 3
+    assert rewards(services) == [(recent["impression_id"], 0, "click")]
+    assert not services.db.run_sync(tasks.feed_work_due, now, services.settings).forget
+    assert services.db.run_sync(tasks.forget_old_slates, services.settings, now, 500) == 0
+
+
+def test_the_worker_forgets_old_slates_a_batch_at_a_time(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    create_deal(services.db, merchant, title="Deal")
+    served = [feed(client, slots=1)["impression_id"] for _ in range(5)]
+    flush(client)
+    long_ago = utc_now() - timedelta(days=services.settings.feed_log_days + 1)
+    services.db.run_sync(
+        lambda s: s.execute(
+            update(FeedImpression)
+            .where(FeedImpression.id.in_(served[:4]))
+            .values(served_at=long_ago)
+        )
+    )
+    worker = Worker(services)
+    worker.batch = 3
+
+    first = worker.tick()
+    second = worker.tick()
+
+    assert (first.feed_slates_forgotten, second.feed_slates_forgotten) == (3, 1)
+    assert [i.id for i in impressions(services)] == [served[4]]

@@ -215,3 +215,15 @@ def test_a_refusal_read_through_get_settings_never_shows_a_secret(
     assert "PINTUAN_SECRET_KEY" in shown
     for part in ("Zq9X", "Secret", "Qp4R", "sk_live"):
         assert part not in shown
+
+
+def test_the_feed_log_must_outlast_the_windows_that_read_it() -> None:
+    # Crediting looks back PINTUAN_FEED_ATTRIBUTION_HOURS; a log kept less long would lose
+    # rewards before they are credited.
+    with pytest.raises(ValidationError, match="PINTUAN_FEED_LOG_DAYS"):
+        Settings(feed_log_days=2, feed_attribution_hours=72)
+    with pytest.raises(ValidationError, match="PINTUAN_FEED_LOG_DAYS"):
+        Settings(feed_log_days=3, feed_attribution_hours=72)
+    assert Settings(feed_log_days=4, feed_attribution_hours=72).feed_log_days == 4
+    with pytest.raises(ValidationError):
+        Settings(feed_log_days=1)

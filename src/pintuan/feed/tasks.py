@@ -14,6 +14,9 @@ Learning teaches every policy serving (all arms learn from every logged slate: t
 what was shown, whichever arm chose it): each reward not yet taught, worth its event's weight,
 and each slot shown and not rewarded once the learning window has passed, worth nothing. What
 they learnt goes to ``feed_models``, one version more, for every serving process to reload.
+
+Forgetting deletes the slates served more than ``PINTUAN_FEED_LOG_DAYS`` ago, oldest first, a
+batch a transaction, with their placements and rewards.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
@@ -71,10 +74,11 @@ def _cursor(session: Session, name: str, start: int) -> FeedCursor:
 class FeedDue:
     credit: bool
     learn: bool
+    forget: bool = False
 
 
 def feed_work_due(session: Session, now: datetime, settings: Settings) -> FeedDue:
-    """One read: whether crediting, learning, or neither has anything to do."""
+    """One read: whether crediting, learning and forgetting have anything to do."""
     credit = select(FeedCursor.position).where(FeedCursor.name == CREDIT).scalar_subquery()
     learn_at = select(FeedCursor.at).where(FeedCursor.name == LEARN).scalar_subquery()
     window = now - timedelta(minutes=settings.feed_learn_after_minutes)
@@ -88,9 +92,12 @@ def feed_work_due(session: Session, now: datetime, settings: Settings) -> FeedDu
                 or_(learn_at.is_(None), _impressions.c.served_at > learn_at),
             )
             .exists(),
+            select(_impressions.c.id)
+            .where(_impressions.c.served_at < now - timedelta(days=settings.feed_log_days))
+            .exists(),
         )
     ).one()
-    return FeedDue(credit=bool(found[0]), learn=bool(found[1] or found[2]))
+    return FeedDue(credit=bool(found[0]), learn=bool(found[1] or found[2]), forget=bool(found[3]))
 
 
 # ---------------------------------------------------------------------------- crediting
@@ -373,3 +380,27 @@ def _save(
         else:
             row.state, row.version, row.updated_at = state, versions[name] + 1, now
     session.flush()
+
+
+# ---------------------------------------------------------------------------- forgetting
+
+
+def forget_old_slates(session: Session, settings: Settings, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest slates served more than ``PINTUAN_FEED_LOG_DAYS``
+    ago, with their placements and rewards; returns how many slates. Every slate costs its
+    twenty-odd rows a page view, so the log is kept for a window (longer than crediting and
+    learning need, which the settings check), not for ever."""
+    cutoff = now - timedelta(days=settings.feed_log_days)
+    ids = list(
+        session.scalars(
+            select(_impressions.c.id)
+            .where(_impressions.c.served_at < cutoff)
+            .order_by(_impressions.c.served_at)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(_rewards).where(_rewards.c.impression_id.in_(ids)))
+        session.execute(delete(_placements).where(_placements.c.impression_id.in_(ids)))
+        session.execute(delete(_impressions).where(_impressions.c.id.in_(ids)))
+    return len(ids)
