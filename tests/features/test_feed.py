@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
@@ -19,8 +19,8 @@ from pintuan.domain.deals import Vertical
 from pintuan.domain.feed import Candidate
 from pintuan.domain.roles import Role
 from pintuan.feed import tasks
-from pintuan.feed.models import FeedImpression
-from pintuan.feed.pool_log import decode_pool, read_candidates
+from pintuan.feed.models import FeedImpression, FeedPool
+from pintuan.feed.pool_log import decode_pool, read_candidates, slate_pools
 from pintuan.feed.serving import FeedAsk, FeedRuntime
 from pintuan.feed.snapshot import Market, Place, Snapshot, build_snapshot, refresh_from_outbox
 from pintuan.kit.time import utc_now
@@ -188,11 +188,12 @@ def test_the_feeds_documented_parameters_are_its_query_alone(client: TestClient)
     ]
 
 
-def logged_candidates(services: Services, pool: list[Any]) -> list[Candidate]:
+def logged_candidates(services: Services, row: FeedImpression) -> list[Candidate]:
     """A logged slate's pool, read as evaluation and learning read it."""
 
     def read(session: Session) -> list[Candidate] | None:
-        return decode_pool(pool, read_candidates(session, [pool]))
+        pools = slate_pools(session, [(row.pool_id, row.pool)])
+        return decode_pool(pools[0], read_candidates(session, pools))
 
     candidates = services.db.run_sync(read)
     assert candidates is not None
@@ -218,8 +219,10 @@ def test_every_slate_is_logged_in_batches_with_the_pool_the_policy_saw(
         assert [(p.kind, p.item_id, p.position, p.propensity, p.reason) for p in slots] == [
             (i["kind"], i["id"], i["position"], i["propensity"], i["reason"]) for i in body["items"]
         ]
-        pool = logged_candidates(services, row.pool)
+        pool = logged_candidates(services, row)
         assert {c.item_id for c in pool} >= shown_ids(body)
+        assert row.pool_id is not None  # the pool is its own row, named
+        assert row.pool == []
         assert row.viewer.startswith("anon_")
         assert row.policy == body["policy"]
         assert row.rules["merchant_cap"] is None
@@ -244,7 +247,7 @@ def test_the_slates_of_one_second_and_one_ask_share_their_pool_and_each_is_drawn
         return replace(FeedAsk("anon_a", Market(None, None), None, None, 10), **changes)
 
     def pool_of(slate: Any) -> str:
-        return str(logged[slate.impression_id]["pool"])
+        return str(logged[slate.impression_id]["pool_id"])
 
     one_second = [
         runtime.serve(ask(pseudonym=f"anon_{n}"), runtime.no_history, now) for n in range(6)
@@ -262,13 +265,17 @@ def test_the_slates_of_one_second_and_one_ask_share_their_pool_and_each_is_drawn
 
     assert len({pool_of(slate) for slate in one_second}) == 1
     assert len({tuple(s.item.item_id for s in slate.shown) for slate in one_second}) > 1
-    pools = {pool_of(s) for s in (one_second[0], elsewhere, continued, next_second, new_snapshot)}
+    others = (elsewhere, continued, next_second, new_snapshot)
+    pools = {pool_of(s) for s in (one_second[0], *others)}
     assert len(pools) == 5
     assert json.loads(str(logged[continued.impression_id]["filters"]))["continues"] == "imp_x"
 
     assert runtime.flush() == 11
+    # Each pool is written once, however many slates name it.
+    written = services.db.run_sync(lambda s: list(s.scalars(select(FeedPool.id))))
+    assert sorted(written) == sorted({pool_of(slate) for slate in (*one_second, *others)})
     for row in impressions(services):
-        pool_ids = {c.item_id for c in logged_candidates(services, row.pool)}
+        pool_ids = {c.item_id for c in logged_candidates(services, row)}
         assert {p.item_id for p in placements(services, row.id)} <= pool_ids
 
 
@@ -417,19 +424,29 @@ def test_slates_older_than_the_log_window_are_forgotten_with_their_placements_an
     for n in range(3):
         create_deal(services.db, merchant, title=f"Deal {n}")
     old = feed(client, slots=3)
-    recent = feed(client, slots=3)
+    recent = feed(client, slots=2)
     client.get(old["display"][0]["url"], follow_redirects=False)
     client.get(recent["display"][0]["url"], follow_redirects=False)
     flush(client)
     days = services.settings.feed_log_days
     now = utc_now()
-    services.db.run_sync(
-        lambda s: s.execute(
-            update(FeedImpression)
-            .where(FeedImpression.id == old["impression_id"])
-            .values(served_at=now - timedelta(days=days, minutes=1))
+    long_ago = now - timedelta(days=days, minutes=1)
+    old_pool = services.db.run_sync(
+        lambda s: s.scalar(
+            select(FeedImpression.pool_id).where(FeedImpression.id == old["impression_id"])
         )
     )
+
+    def age(session: Session) -> None:
+        session.execute(
+            update(FeedImpression)
+            .where(FeedImpression.id == old["impression_id"])
+            .values(served_at=long_ago)
+        )
+        # Its pool was made with it (the recent slate asked for two slots: a pool of its own).
+        session.execute(update(FeedPool).where(FeedPool.id == old_pool).values(created_at=long_ago))
+
+    services.db.run_sync(age)
     assert services.db.run_sync(tasks.feed_work_due, now, services.settings).forget
 
     forgotten = services.db.run_sync(tasks.forget_old_slates, services.settings, now, 500)
@@ -437,8 +454,11 @@ def test_slates_older_than_the_log_window_are_forgotten_with_their_placements_an
     assert forgotten == 1
     assert [i.id for i in impressions(services)] == [recent["impression_id"]]
     assert placements(services, old["impression_id"]) == []
-    assert len(placements(services, recent["impression_id"])) == 3
+    assert len(placements(services, recent["impression_id"])) == 2
     assert rewards(services) == [(recent["impression_id"], 0, "click")]
+    pools = services.db.run_sync(lambda s: list(s.scalars(select(FeedPool.id))))
+    assert old_pool not in pools
+    assert len(pools) == 1  # the recent slate's
     assert not services.db.run_sync(tasks.feed_work_due, now, services.settings).forget
     assert services.db.run_sync(tasks.forget_old_slates, services.settings, now, 500) == 0
 

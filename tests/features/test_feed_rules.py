@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Role
+from pintuan.feed.pool_log import slate_pools
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from tests.console_data import form_post, log_in
@@ -129,7 +130,11 @@ def test_an_ab_split_serves_each_viewer_one_arm_and_logs_it(
     random_slate = next(i for i in impressions(services) if i.policy == "control")
     # The random arm's propensities are its own: uniform over what was eligible at each slot.
     first = placements(services, random_slate.id)[0]
-    assert abs(first.propensity - 1 / len(random_slate.pool)) < 1e-9
+    pool = services.db.run_sync(
+        lambda s: slate_pools(s, [(random_slate.pool_id, random_slate.pool)])[0]
+    )
+    assert pool
+    assert abs(first.propensity - 1 / len(pool)) < 1e-9
 
 
 def test_bad_rules_are_refused_whole_with_their_fields(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -75,3 +76,38 @@ def test_migrations_round_trip_down_to_nothing_and_up_again(empty_database: str)
 
     upgrade(empty_database)
     assert schema_differences(empty_database) == []
+
+
+def test_going_down_from_feed_pools_writes_each_named_pool_back_into_its_slates(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database)
+    engine = create_engine(empty_database)
+    entries = '[["cand_a", 0.5, 0], ["cand_b", 0.25, 1]]'
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO feed_pools (id, created_at, entries)"
+                " VALUES ('pool_1', CURRENT_TIMESTAMP, :entries)"
+            ),
+            {"entries": entries},
+        )
+        for slate, pool_id, pool in (("imp_named", "pool_1", "[]"), ("imp_own", None, entries)):
+            conn.execute(
+                text(
+                    "INSERT INTO feed_impressions (id, served_at, viewer, policy, slots,"
+                    " filters, viewer_features, pool_id, pool, rules) VALUES (:id,"
+                    " CURRENT_TIMESTAMP, 'anon_x', 'linucb', 2, '{}', '[]', :pool_id, :pool, '{}')"
+                ),
+                {"id": slate, "pool_id": pool_id, "pool": pool},
+            )
+
+    downgrade(empty_database, "a7b9c1d3e5f8")
+
+    with engine.connect() as conn:
+        pools = dict(conn.execute(text("SELECT id, pool FROM feed_impressions")).all())
+    engine.dispose()
+    assert "feed_pools" not in table_names(empty_database)
+    for slate in ("imp_named", "imp_own"):
+        pool = pools[slate]
+        assert (pool if isinstance(pool, list) else json.loads(pool)) == json.loads(entries)

@@ -46,7 +46,7 @@ from pintuan.domain.feed_policies import (
 from pintuan.domain.traffic import day_start
 from pintuan.errors import InvalidInput, NotFound
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
-from pintuan.feed.pool_log import decode_pool, read_candidates
+from pintuan.feed.pool_log import decode_pool, read_candidates, slate_pools
 from pintuan.feed.rewards import slot_reward
 from pintuan.feed.rules import default_weights
 
@@ -279,11 +279,12 @@ def evaluate_policy(
             )
         ):
             rewards[impression_id][position].append(event)
-        known = read_candidates(session, (impression.pool for impression in page))
-        for impression in page:
+        pools = slate_pools(session, [(i.pool_id, i.pool) for i in page])
+        known = read_candidates(session, pools)
+        for impression, pool in zip(page, pools, strict=True):
             if _replay(
                 impression,
-                decode_pool(impression.pool, known),
+                decode_pool(pool, known),
                 placements[impression.id],
                 rewards[impression.id],
                 policy,

@@ -2,8 +2,8 @@
 placement and propensity, the rewards that followed, and what each policy has learnt.
 
 A pool's candidates are logged in two parts (``feed.pool_log``): what fixes each one's features,
-once in ``feed_candidates``, and in the slate only its id and what depends on the moment and the
-viewer.
+once in ``feed_candidates``, and in the pool only its id and what depends on the moment and the
+viewer; a pool once in ``feed_pools`` for all the slates drawn from it.
 
 Nothing here names a person: viewers are pseudonyms (a keyed hash), never user ids.
 """
@@ -33,14 +33,29 @@ class FeedImpression(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The viewer's history vector (domain.feed.VIEWER_FEATURES order).
     viewer_features: Mapped[list[float]] = mapped_column(JSON)
+    # The pool the policy saw, when its slates share it: its ``feed_pools`` row (and ``pool``
+    # is then empty). Slates logged before feed_pools have their own pool in ``pool``.
+    pool_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # The candidates the policy saw: [[feed_candidates.id, time_left, distance], ...]; slates
     # logged before feed_candidates: [{"kind", "id", "vertical", "merchant_id", "features"}].
-    pool: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    pool: Mapped[list[Any]] = mapped_column(JSON)
     # The operators' rules in force (domain.feed.Rules as JSON), for replaying the draw.
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     # A viewer's latest slates: their history, and the slate a join or payment is credited to.
     __table_args__ = (Index("ix_feed_impressions_viewer", "viewer", "served_at"),)
+
+
+class FeedPool(Base):
+    """A pool of candidates as the policy saw it, logged once for every slate drawn from it
+    (the slates of one second that ask the same thing share their pool: ``feed.serving``)."""
+
+    __tablename__ = "feed_pools"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # [[feed_candidates.id, time_left, distance], ...]
+    entries: Mapped[list[Any]] = mapped_column(JSON)
 
 
 class FeedCandidate(Base):

@@ -10,6 +10,10 @@ is a digest of it (a changed deal or team is a new id), and a slate's pool is
 
 Slates logged before kept each candidate whole (``{"kind", "id", "vertical", "merchant_id",
 "features"}``); ``decode_pool`` reads both.
+
+The slates of one second that ask the same thing share their pool (``feed.serving``): it is
+written once, in ``feed_pools``, and each slate names it (``pool_id``); ``slate_pools`` reads a
+slate's pool either way.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.domain.feed import CANDIDATE_FEATURES, Candidate
-from pintuan.feed.models import FeedCandidate
+from pintuan.feed.models import FeedCandidate, FeedPool
 from pintuan.kit.orm import table_of
 from pintuan.kit.rawsql import Sql
 
@@ -33,11 +37,17 @@ TIME_LEFT = CANDIDATE_FEATURES.index("time_left")
 DISTANCE = CANDIDATE_FEATURES.index("distance")
 _READ_CHUNK = 500
 _candidates = table_of(FeedCandidate)
+_pools = table_of(FeedPool)
 
 WRITE_CANDIDATES = Sql(
     "INSERT INTO feed_candidates (id, kind, item_id, vertical, merchant_id, features)"
     " VALUES (:id, :kind, :item_id, :vertical, :merchant_id, :features)"
     " ON CONFLICT (id) DO NOTHING"
+)
+
+
+WRITE_POOL = Sql(
+    "INSERT INTO feed_pools (id, created_at, entries) VALUES (:id, :created_at, :entries)"
 )
 
 
@@ -92,10 +102,34 @@ def pool_entry(candidate: Candidate) -> tuple[LoggedCandidate, list[Any]]:
     return fixed, [fixed.id, candidate.features[TIME_LEFT], candidate.features[DISTANCE]]
 
 
-def read_candidates(session: Session, pools: Iterable[Sequence[Any]]) -> dict[str, Candidate]:
+def slate_pools(
+    session: Session, slates: Sequence[tuple[str | None, Sequence[Any]]]
+) -> list[Sequence[Any] | None]:
+    """The pool each of ``slates`` (``(pool_id, pool)`` as logged) was drawn from: the one it
+    names in ``feed_pools``, else its own; None for a named pool that is not there."""
+    ids = sorted({pool_id for pool_id, _ in slates if pool_id is not None})
+    named: dict[str, Sequence[Any]] = {}
+    for start in range(0, len(ids), _READ_CHUNK):
+        chunk = ids[start : start + _READ_CHUNK]
+        for pool_id, entries in session.execute(
+            select(_pools.c.id, _pools.c.entries).where(_pools.c.id.in_(chunk))
+        ):
+            named[pool_id] = entries
+    return [own if pool_id is None else named.get(pool_id) for pool_id, own in slates]
+
+
+def read_candidates(
+    session: Session, pools: Iterable[Sequence[Any] | None]
+) -> dict[str, Candidate]:
     """The fixed parts the ``pools`` name, by id (``time_left`` and ``distance`` 0)."""
     ids = sorted(
-        {entry[0] for pool in pools for entry in pool if isinstance(entry, list) and entry}
+        {
+            entry[0]
+            for pool in pools
+            if pool is not None
+            for entry in pool
+            if isinstance(entry, list) and entry
+        }
     )
     known: dict[str, Candidate] = {}
     for start in range(0, len(ids), _READ_CHUNK):
@@ -113,9 +147,13 @@ def read_candidates(session: Session, pools: Iterable[Sequence[Any]]) -> dict[st
     return known
 
 
-def decode_pool(pool: Sequence[Any], known: Mapping[str, Candidate]) -> list[Candidate] | None:
-    """The candidates a slate's policy saw, from its logged pool in either format; None when an
-    entry cannot be read (a candidate not in ``known``, or a log of another version)."""
+def decode_pool(
+    pool: Sequence[Any] | None, known: Mapping[str, Candidate]
+) -> list[Candidate] | None:
+    """The candidates a slate's policy saw, from its logged pool in either format; None when it
+    cannot be read (no pool, a candidate not in ``known``, or a log of another version)."""
+    if pool is None:
+        return None
     out: list[Candidate] = []
     width = len(CANDIDATE_FEATURES)
     for entry in pool:

@@ -43,7 +43,7 @@ from pintuan.domain.feed import (
 from pintuan.domain.feed_draw import SlateStart
 from pintuan.domain.feed_policies import new_policy, policy_from_state
 from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
-from pintuan.feed.pool_log import WRITE_CANDIDATES, LoggedCandidate
+from pintuan.feed.pool_log import WRITE_CANDIDATES, WRITE_POOL, LoggedCandidate
 from pintuan.feed.rules import Arm, LiveConfig, default_config, read_config, rules_json
 from pintuan.feed.snapshot import (
     Item,
@@ -134,7 +134,8 @@ class _Prepared:
     start: SlateStart
     filters: str
     viewer_features: str
-    candidates_kept: bool = False  # the pool's candidates are in the buffer, or written
+    pool_id: str  # its row in feed_pools, which every slate drawn from it names
+    kept: bool = False  # the pool and its candidates are in the buffer, or written
 
 
 PREPARED_KEPT = 1_000  # asks prepared within one second, at most
@@ -143,7 +144,8 @@ PREPARED_KEPT = 1_000  # asks prepared within one second, at most
 @dataclass(frozen=True, slots=True)
 class _Logged:
     """A served slate waiting for the log, as the rows the log writes: its impression and its
-    placements, each a dictionary of plain values (the pool and the rules already as JSON).
+    placements, each a dictionary of plain values (the rules already as JSON; the pool is the
+    one its ``pool_id`` names, in the buffer or written).
 
     Plain values because a busy process holds thousands of slates between two batches: a
     dictionary of strings and numbers, and a tuple of such dictionaries, are left out of the
@@ -181,6 +183,8 @@ class FeedRuntime:
         # has (a slate names a candidate only once it is written, in the same batch or before).
         self._new_candidates: dict[str, LoggedCandidate] = {}
         self._written_candidates: set[str] = set()
+        # The pools the buffered slates name (each buffered with its first slate).
+        self._new_pools: list[dict[str, Any]] = []
         self._history: dict[str, tuple[float, tuple[float, ...]]] = {}
         self._logged_rules: tuple[LiveConfig, str] | None = None
         self._prepared: dict[tuple[Any, ...], _Prepared] = {}
@@ -347,7 +351,8 @@ class FeedRuntime:
                 "slots": ask.slots,
                 "filters": prepared.filters,
                 "viewer_features": prepared.viewer_features,
-                "pool": prepared.pool.json,
+                "pool_id": prepared.pool_id,
+                "pool": _NAMED_POOL,
                 "rules": self._rules_json(config),
             },
             tuple(
@@ -364,10 +369,10 @@ class FeedRuntime:
                 for p in placements
             ),
         )
-        if prepared.candidates_kept:
-            self._keep(logged, ())
+        if prepared.kept:
+            self._keep(logged)
         else:
-            prepared.candidates_kept = self._keep(logged, prepared.pool.fixed)
+            prepared.kept = self._keep(logged, prepared)
         items = prepared.items
         return Slate(
             impression_id,
@@ -425,6 +430,7 @@ class FeedRuntime:
             start=start,
             filters=json.dumps(filters),
             viewer_features=json.dumps(viewer.history),
+            pool_id=new_id("pool"),
         )
 
     def _rules_json(self, config: LiveConfig) -> str:
@@ -435,10 +441,12 @@ class FeedRuntime:
             self._logged_rules = kept
         return kept[1]
 
-    def _keep(self, slate: _Logged, fixed: Sequence[LoggedCandidate]) -> bool:
-        """Buffer ``slate`` with the candidates it names not logged yet; whether it was kept
-        (not when the buffer is full)."""
+    def _keep(self, slate: _Logged, drawn_from: _Prepared | None = None) -> bool:
+        """Buffer ``slate``, with the pool it was ``drawn_from`` and the candidates that pool
+        names not logged yet when given (its first slate kept); whether it was kept (not when
+        the buffer is full)."""
         written = self._written_candidates
+        fixed = drawn_from.pool.fixed if drawn_from is not None else ()
         fresh = [f for f in fixed if f.id not in written]
         with self._lock:
             if len(self._slates) >= self.settings.feed_buffer_size:
@@ -448,6 +456,14 @@ class FeedRuntime:
             self._slates.append(slate)
             for f in fresh:
                 self._new_candidates[f.id] = f
+            if drawn_from is not None:
+                self._new_pools.append(
+                    {
+                        "id": drawn_from.pool_id,
+                        "created_at": slate.impression["served_at"],
+                        "entries": drawn_from.pool.json,
+                    }
+                )
         return True
 
     def record_click(
@@ -492,16 +508,18 @@ class FeedRuntime:
             slates, self._slates = self._slates, []
             clicks, self._clicks = self._clicks, []
             fresh, self._new_candidates = self._new_candidates, {}
+            pools, self._new_pools = self._new_pools, []
         if not slates and not clicks and not fresh:
             return 0
         try:
-            waiting = self.db.run_sync(_write_batch, slates, clicks, list(fresh.values()))
+            waiting = self.db.run_sync(_write_batch, slates, clicks, list(fresh.values()), pools)
         except Exception:
             with self._lock:  # try again with the next batch; the buffer's bound still holds
                 room = self.settings.feed_buffer_size - len(self._slates)
                 self._slates[:0] = slates[:room]
                 self._clicks[:0] = clicks
                 self._new_candidates = {**fresh, **self._new_candidates}
+                self._new_pools[:0] = pools
             raise
         written = self._written_candidates
         if len(written) + len(fresh) > WRITTEN_KEPT:
@@ -521,10 +539,12 @@ class FeedRuntime:
 
 _LOG_SLATE = Sql(
     "INSERT INTO feed_impressions"
-    " (id, served_at, viewer, policy, slots, filters, viewer_features, pool, rules)"
-    " VALUES (:id, :served_at, :viewer, :policy, :slots, :filters, :viewer_features, :pool,"
-    " :rules)"
+    " (id, served_at, viewer, policy, slots, filters, viewer_features, pool_id, pool, rules)"
+    " VALUES (:id, :served_at, :viewer, :policy, :slots, :filters, :viewer_features, :pool_id,"
+    " :pool, :rules)"
 )
+# A slate's own pool, empty: it names its pool in feed_pools (``pool_id``).
+_NAMED_POOL = "[]"
 _LOG_PLACEMENT = Sql(
     "INSERT INTO feed_placements"
     " (impression_id, position, kind, item_id, vertical, merchant_id, propensity, reason)"
@@ -538,6 +558,7 @@ def _write_batch(
     slates: Sequence[_Logged],
     clicks: Sequence[_Click],
     candidates: Sequence[LoggedCandidate],
+    pools: Sequence[dict[str, Any]] = (),
 ) -> list[_Click]:
     # Plain statements on the session's own transaction: a batch is thousands of rows, and
     # building them through the ORM's JSON types cost more than writing them.
@@ -546,6 +567,8 @@ def _write_batch(
         # In the order of their ids, so that two processes logging the same ones never wait
         # for each other crosswise.
         tx.many(WRITE_CANDIDATES, [c.row() for c in sorted(candidates, key=lambda c: c.id)])
+    if pools:
+        tx.many(WRITE_POOL, [{**p, "created_at": tx.instant(p["created_at"])} for p in pools])
     if slates:
         tx.many(
             _LOG_SLATE,

@@ -16,7 +16,7 @@ and each slot shown and not rewarded once the learning window has passed, worth 
 they learnt goes to ``feed_models``, one version more, for every serving process to reload.
 
 Forgetting deletes the slates served more than ``PINTUAN_FEED_LOG_DAYS`` ago, oldest first, a
-batch a transaction, with their placements and rewards.
+batch a transaction, with their placements and rewards, and the pools made before then.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from pintuan.domain.feed import Candidate, Policy, Viewer
 from pintuan.domain.feed_policies import new_policy, policy_from_state
 from pintuan.domain.teams import SeatStatus
 from pintuan.events.models import OutboxEvent
-from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
-from pintuan.feed.pool_log import decode_pool, read_candidates
+from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedPool, FeedReward
+from pintuan.feed.pool_log import decode_pool, read_candidates, slate_pools
 from pintuan.feed.rules import LiveConfig, read_config
 from pintuan.feed.serving import pseudonym
 from pintuan.feed.state import FeedCursor
@@ -48,11 +48,13 @@ CREDIT = "credit"
 LEARN = "learn"
 SETTLE = timedelta(minutes=2)
 LEARN_BATCH = 200  # slates per pass: each carries its whole pool
+POOL_SECOND = timedelta(seconds=1)  # how long after its pool's making a slate may be served
 
 outbox = table_of(OutboxEvent)
 _impressions = table_of(FeedImpression)
 _placements = table_of(FeedPlacement)
 _rewards = table_of(FeedReward)
+_pools = table_of(FeedPool)
 
 
 def _cursor(session: Session, name: str, start: int) -> FeedCursor:
@@ -82,6 +84,7 @@ def feed_work_due(session: Session, now: datetime, settings: Settings) -> FeedDu
     credit = select(FeedCursor.position).where(FeedCursor.name == CREDIT).scalar_subquery()
     learn_at = select(FeedCursor.at).where(FeedCursor.name == LEARN).scalar_subquery()
     window = now - timedelta(minutes=settings.feed_learn_after_minutes)
+    forget_before = now - timedelta(days=settings.feed_log_days)
     found = session.execute(
         select(
             select(outbox.c.id).where(outbox.c.id > func.coalesce(credit, 0)).exists(),
@@ -92,12 +95,15 @@ def feed_work_due(session: Session, now: datetime, settings: Settings) -> FeedDu
                 or_(learn_at.is_(None), _impressions.c.served_at > learn_at),
             )
             .exists(),
-            select(_impressions.c.id)
-            .where(_impressions.c.served_at < now - timedelta(days=settings.feed_log_days))
-            .exists(),
+            select(_impressions.c.id).where(_impressions.c.served_at < forget_before).exists(),
+            select(_pools.c.id).where(_pools.c.created_at < forget_before - POOL_SECOND).exists(),
         )
     ).one()
-    return FeedDue(credit=bool(found[0]), learn=bool(found[1] or found[2]), forget=bool(found[3]))
+    return FeedDue(
+        credit=bool(found[0]),
+        learn=bool(found[1] or found[2]),
+        forget=bool(found[3] or found[4]),
+    )
 
 
 # ---------------------------------------------------------------------------- crediting
@@ -353,13 +359,15 @@ def _slates(
             _impressions.c.id,
             _impressions.c.viewer,
             _impressions.c.viewer_features,
+            _impressions.c.pool_id,
             _impressions.c.pool,
         ).where(_impressions.c.id.in_(ids))
     ).all()
-    known = read_candidates(session, (row.pool for row in rows))
+    logged = slate_pools(session, [(row.pool_id, row.pool) for row in rows])
+    known = read_candidates(session, logged)
     out = {}
-    for impression_id, viewer, features, logged in rows:
-        pool = decode_pool(logged, known)
+    for (impression_id, viewer, features, _, _), drawn_from in zip(rows, logged, strict=True):
+        pool = decode_pool(drawn_from, known)
         if pool is not None:
             out[impression_id] = (
                 Viewer(viewer, tuple(float(x) for x in features)),
@@ -387,9 +395,12 @@ def _save(
 
 def forget_old_slates(session: Session, settings: Settings, now: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the oldest slates served more than ``PINTUAN_FEED_LOG_DAYS``
-    ago, with their placements and rewards; returns how many slates. Every slate costs its
-    twenty-odd rows a page view, so the log is kept for a window (longer than crediting and
-    learning need, which the settings check), not for ever."""
+    ago, with their placements and rewards, and up to ``limit`` pools made before then; returns
+    the larger of the two counts (the worker goes on while either filled its batch). Every
+    slate costs its twenty-odd rows a page view, so the log is kept for a window (longer than
+    crediting and learning need, which the settings check), not for ever. A pool's slates are
+    all served in the second it was made (``feed.serving``), so a pool made a second before the
+    window names only slates past it."""
     cutoff = now - timedelta(days=settings.feed_log_days)
     ids = list(
         session.scalars(
@@ -403,4 +414,14 @@ def forget_old_slates(session: Session, settings: Settings, now: datetime, limit
         session.execute(delete(_rewards).where(_rewards.c.impression_id.in_(ids)))
         session.execute(delete(_placements).where(_placements.c.impression_id.in_(ids)))
         session.execute(delete(_impressions).where(_impressions.c.id.in_(ids)))
-    return len(ids)
+    pools = list(
+        session.scalars(
+            select(_pools.c.id)
+            .where(_pools.c.created_at < cutoff - POOL_SECOND)
+            .order_by(_pools.c.created_at)
+            .limit(limit)
+        )
+    )
+    if pools:
+        session.execute(delete(_pools).where(_pools.c.id.in_(pools)))
+    return max(len(ids), len(pools))
