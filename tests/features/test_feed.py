@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -486,3 +487,38 @@ def test_the_worker_forgets_old_slates_a_batch_at_a_time(
 
     assert (first.feed_slates_forgotten, second.feed_slates_forgotten) == (3, 1)
     assert [i.id for i in impressions(services)] == [served[4]]
+
+
+def test_a_failed_batch_is_written_with_the_next_and_keeps_its_pools(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merchant = create_merchant(services.db)
+    for n in range(5):
+        create_deal(services.db, merchant, title=f"Deal {n}")
+    runtime = FeedRuntime(services.settings, services.db, random.Random(3))
+    runtime.snapshot = services.db.run_sync(lambda s: build_snapshot(s, utc_now(), 1), write=False)
+    runtime.reload()
+    now = utc_now()
+    ask = FeedAsk("anon_a", Market(None, None), None, None, 3)
+    first = [runtime.serve(ask, runtime.no_history, now) for _ in range(3)]
+    real_run_sync = runtime.db.run_sync
+    calls = 0
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the database went away")
+        return real_run_sync(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.db, "run_sync", failing_once)
+    with pytest.raises(RuntimeError):
+        runtime.flush()
+    # Slates of the same pool served after the failure name the pool the failed batch held.
+    later = runtime.serve(ask, runtime.no_history, now)
+    assert runtime.flush() == 4
+
+    rows = {row.id: row for row in impressions(services)}
+    assert set(rows) == {slate.impression_id for slate in (*first, later)}
+    for row in rows.values():
+        assert logged_candidates(services, row)  # its pool is there

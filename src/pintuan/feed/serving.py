@@ -509,7 +509,7 @@ class FeedRuntime:
             clicks, self._clicks = self._clicks, []
             fresh, self._new_candidates = self._new_candidates, {}
             pools, self._new_pools = self._new_pools, []
-        if not slates and not clicks and not fresh:
+        if not slates and not clicks and not fresh and not pools:
             return 0
         try:
             waiting = self.db.run_sync(_write_batch, slates, clicks, list(fresh.values()), pools)
