@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.accounts.service import forget_old_attempts
 from pintuan.bargains import tasks as bargain_tasks
+from pintuan.config import Settings
 from pintuan.deals import tasks as deal_tasks
 from pintuan.domain.payments import (
     PaymentProvider,
@@ -415,43 +416,25 @@ class Worker:
         )
         if due is None:
             return
+
+        def job(name: str, task: Callable[[Session, Settings, datetime, int], int]) -> int:
+            # One worker at a time runs each (they read the outbox by one cursor, or delete).
+            return (
+                self._attempt(
+                    name,
+                    lambda: self._alone(
+                        name, lambda: db.run_sync(task, settings, utc_now(), batch)
+                    ),
+                )
+                or 0
+            )
+
         if due.credit:
-            report.feed_events_credited = (
-                self._attempt(
-                    "feed credit",
-                    lambda: self._alone(
-                        "feed credit",
-                        lambda: db.run_sync(
-                            feed_tasks.credit_feed_rewards, settings, utc_now(), batch
-                        ),
-                    ),
-                )
-                or 0
-            )
+            report.feed_events_credited = job("feed credit", feed_tasks.credit_feed_rewards)
         if due.learn:
-            report.feed_lessons = (
-                self._attempt(
-                    "feed learning",
-                    lambda: self._alone(
-                        "feed learning",
-                        lambda: db.run_sync(feed_tasks.learn_from_feed, settings, utc_now(), batch),
-                    ),
-                )
-                or 0
-            )
+            report.feed_lessons = job("feed learning", feed_tasks.learn_from_feed)
         if due.forget:
-            report.feed_slates_forgotten = (
-                self._attempt(
-                    "feed forgetting",
-                    lambda: self._alone(
-                        "feed forgetting",
-                        lambda: db.run_sync(
-                            feed_tasks.forget_old_slates, settings, utc_now(), batch
-                        ),
-                    ),
-                )
-                or 0
-            )
+            report.feed_slates_forgotten = job("feed forgetting", feed_tasks.forget_old_slates)
 
     def _attempt(self, task: str, fn: Callable[..., T], *args: object) -> T | None:
         """Run one task unless it is backing off; an exception is logged and counted, and backs
