@@ -700,11 +700,21 @@ TAKE_REPAYMENT = Sql(
 
 
 def take_repayment(
-    tx: RawTx, payment_id: str, seat_id: str, status: PaymentStatus, now: datetime
+    tx: RawTx,
+    payment_id: str,
+    seat_id: str,
+    seen: tuple[str, datetime | None],
+    status: PaymentStatus,
+    now: datetime,
 ) -> bool:
     """Money arrived for a seat: when it is a confirmed seat its shopper was asked to pay again
     (and in time), it is that payment: a hold is captured, a charge earns at once. False: not
-    such a seat (then the seat's usual course decides). The caller holds the seat's locks."""
+    such a seat (then the seat's usual course decides). The caller holds the seat's locks and
+    read the seat's status and ``repay_by`` under them (``seen``): a seat not asked to pay
+    again is told apart by them, with no statement."""
+    seat_status, repay_by = seen
+    if seat_status != SeatStatus.CONFIRMED.value or repay_by is None or repay_by <= now:
+        return False
     if tx.one(TAKE_REPAYMENT, {"id": seat_id, "now": tx.instant(now)}) is None:
         return False
     if status is PaymentStatus.AUTHORIZED:

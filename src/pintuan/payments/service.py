@@ -448,10 +448,13 @@ def _money_arrived(
     record_event(tx, f"payment.{status}", payment_id, seat_id=seat_id)
     if seat_id is None:
         return  # a wallet top-up: the money is in the wallet, nothing else waits on it
-    if endings.take_repayment(tx, payment_id, seat_id, status, now):
+    # The seat and its team, read once under their locks, decide the rest.
+    seat = teams.seat_and_team(tx, seat_id)
+    assert seat is not None
+    if endings.take_repayment(tx, payment_id, seat_id, (seat.status, seat.repay_by), status, now):
         return  # a confirmed seat paid again, as an operator asked its shopper
     # A team that succeeds owes its captures in the same step (teams/service.py).
-    outcome = teams.mark_seat_paid(tx, seat_id, now, locked=True)
+    outcome = teams.mark_seat_paid(tx, seat_id, now, seen=seat)
     if not outcome.took_place:
         owed.owe_back_for_payments(tx, [payment_id], now)
 

@@ -436,13 +436,62 @@ LOCK_DEALS = Sql("SELECT id FROM deals WHERE id IN_LIST(:ids) ORDER BY id FOR UP
 LOCK_TEAMS = Sql("SELECT id FROM teams WHERE id IN_LIST(:ids) ORDER BY id FOR UPDATE")
 
 
+# A seat's deal, then its team, found from the seat (neither ever changes for a seat).
+LOCK_DEAL_OF_SEAT = Sql(
+    "SELECT id FROM deals WHERE id = (SELECT deal_id FROM seats WHERE id = :id) FOR UPDATE"
+)
+LOCK_TEAM_OF_SEAT = Sql(
+    "SELECT id FROM teams WHERE id = (SELECT team_id FROM seats WHERE id = :id) FOR UPDATE"
+)
+
+
 def lock_seat(tx: RawTx, seat_id: str) -> None:
-    """Lock the deal and team of a seat, so the caller may then change the seat's payments."""
+    """Lock the deal and team of a seat, in that order as every transition takes them, so the
+    caller may then change the seat's payments (PostgreSQL; SQLite has one writer already).
+    Nothing is read: both locks go out with the caller's next statement."""
     if tx.sqlite:
-        return  # one writer: there is nothing to lock, so nothing to read
-    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
-    if seat is not None:
-        _lock_deals_and_teams(tx, [seat.deal_id], [seat.team_id])
+        return
+    tx.send(LOCK_DEAL_OF_SEAT, {"id": seat_id})
+    tx.send(LOCK_TEAM_OF_SEAT, {"id": seat_id})
+
+
+SEAT_AND_TEAM = Sql("""
+    SELECT s.user_id, s.team_id, s.deal_id, s.status, s.hold_expires_at, s.repay_by,
+           t.status AS team_status, t.team_size, t.taken, t.expires_at, t.solo
+    FROM seats s JOIN teams t ON t.id = s.team_id
+    WHERE s.id = :id
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class SeatAndTeam:
+    """A seat and its team as a payment arriving for the seat reads them, under their locks."""
+
+    user_id: str
+    team_id: str
+    deal_id: str
+    status: str
+    hold_expires_at: datetime | None
+    repay_by: datetime | None
+    team: TeamState
+
+
+def seat_and_team(tx: RawTx, seat_id: str) -> SeatAndTeam | None:
+    """The seat and its team, in one read (the caller holds their locks: :func:`lock_seat`)."""
+    row = tx.one(SEAT_AND_TEAM, {"id": seat_id})
+    if row is None:
+        return None
+    user_id, team_id, deal_id, status, held_until, repay_by, *team = row
+    team_status, team_size, taken, expires_at, solo = team
+    return SeatAndTeam(
+        user_id,
+        team_id,
+        deal_id,
+        status,
+        tx.read_optional_instant(held_until),
+        tx.read_optional_instant(repay_by),
+        TeamState(team_status, team_size, taken, tx.read_instant(expires_at), bool(solo)),
+    )
 
 
 LOCK_SEAT_ROW = Sql("SELECT id FROM seats WHERE id = :id FOR UPDATE")
@@ -930,29 +979,28 @@ class PaidOutcome:
     ended: tuple[EndedSeat, ...] = ()
 
 
-def mark_seat_paid(tx: RawTx, seat_id: str, now: datetime, *, locked: bool = False) -> PaidOutcome:
+def mark_seat_paid(
+    tx: RawTx, seat_id: str, now: datetime, *, seen: SeatAndTeam | None = None
+) -> PaidOutcome:
     """Record that a held seat's payment arrived. The team succeeds when its last seat is paid.
 
     A payment after the seat's hold or the team's window has run out never takes a place: the
-    seat (or the whole team) ends first, exactly as the sweep would have ended it. ``locked``
-    says the caller holds the seat's deal and team locks already (:func:`lock_seat`).
+    seat (or the whole team) ends first, exactly as the sweep would have ended it. ``seen`` is
+    the seat and its team as the caller read them under their locks (:func:`seat_and_team`);
+    without it, they are locked and read here.
     """
-    if not (locked or tx.sqlite):
-        found = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
-        assert found is not None
-        _lock_deals_and_teams(tx, [found.deal_id], [found.team_id])
-    # Read under the locks (on SQLite, under the one write lock this transaction holds).
-    seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
-    assert seat is not None
-    user_id, team_id = seat.user_id, seat.team_id
-    team = _team_state(tx, team_id)
-    assert team is not None
+    if seen is None:
+        lock_seat(tx, seat_id)
+        # Read under the locks (on SQLite, under the one write lock this transaction holds).
+        seen = seat_and_team(tx, seat_id)
+        assert seen is not None
+    user_id, team_id, team = seen.user_id, seen.team_id, seen.team
     if team.status == TeamStatus.FORMING.value and team.expires_at <= now:
         _, ended = _end_windows(tx, [team_id], now)
         return PaidOutcome(False, team_id, ended=tuple(ended))
-    if seat.status != SeatStatus.HELD.value:
+    if seen.status != SeatStatus.HELD.value:
         return PaidOutcome(False, team_id)
-    if seat.hold_expires_at is not None and tx.read_instant(seat.hold_expires_at) <= now:
+    if seen.hold_expires_at is not None and seen.hold_expires_at <= now:
         return PaidOutcome(False, team_id, ended=tuple(_end_seats(tx, [seat_id], now)))
     tx.execute(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})
     count = tx.one_as(_PaidCount, COUNT_PAID, {"team_id": team_id})
