@@ -101,3 +101,30 @@ def test_only_plain_inserts_are_written_as_many_rows() -> None:
     assert form is not None
     assert form.names == ("a", "b", "a")
     assert form.text(2) == "INSERT INTO t (a, b) VALUES (?, coalesce(?, ?)), (?, coalesce(?, ?))"
+
+
+def test_postgresql_writes_many_rows_a_statement_except_an_upsert() -> None:
+    form = Sql("INSERT INTO t (a, b) VALUES (:a, :b % 7) ON CONFLICT DO NOTHING").rows_form(
+        sqlite=False
+    )
+    assert form is not None
+    assert form.names == ("a", "b")
+    # psycopg's placeholders, the statement's own % doubled.
+    assert form.text(2) == (
+        "INSERT INTO t (a, b) VALUES (%s, %s %% 7), (%s, %s %% 7) ON CONFLICT DO NOTHING"
+    )
+    # One statement may not update a row twice on PostgreSQL, where one statement a row could.
+    upsert = Sql("INSERT INTO t (a) VALUES (:a) ON CONFLICT (a) DO UPDATE SET a = excluded.a")
+    assert upsert.rows_form() is not None
+    assert upsert.rows_form(sqlite=False) is None
+
+
+def test_an_upsert_meeting_one_key_twice_in_a_batch_applies_both(db: Database) -> None:
+    replace = Sql(CANDIDATE.text + " ON CONFLICT (id) DO UPDATE SET features = excluded.features")
+    first, second = candidate(1), {**candidate(1), "features": "[2.0, 0.5]"}
+
+    db.run_raw_sync(lambda tx: tx.many(replace, [first, second]))
+
+    features = Sql("SELECT features FROM feed_candidates WHERE id = :id")
+    stored = db.run_raw_sync(lambda tx: tx.scalar(features, {"id": first["id"]}))
+    assert (json.loads(stored) if isinstance(stored, str) else stored) == [2.0, 0.5]
