@@ -224,8 +224,8 @@ class Settings(BaseSettings):
     # taught to the policies as worth nothing.
     feed_attribution_hours: int = Field(default=24, ge=1, le=720)
     feed_learn_after_minutes: int = Field(default=60, ge=1, le=10080)
-    # Slates (with their placements and rewards) served longer ago than this are forgotten by
-    # the worker's housekeeping; longer than the attribution and learning windows.
+    # Slates (with their placements, rewards and pools) served longer ago than this are
+    # forgotten by the worker; longer than the attribution and learning windows.
     feed_log_days: int = Field(default=90, ge=2, le=3650)
 
     @property

@@ -84,7 +84,7 @@ def feed_work_due(session: Session, now: datetime, settings: Settings) -> FeedDu
     credit = select(FeedCursor.position).where(FeedCursor.name == CREDIT).scalar_subquery()
     learn_at = select(FeedCursor.at).where(FeedCursor.name == LEARN).scalar_subquery()
     window = now - timedelta(minutes=settings.feed_learn_after_minutes)
-    forget_before = now - timedelta(days=settings.feed_log_days)
+    slates_before, pools_before = _forget_before(settings, now)
     found = session.execute(
         select(
             select(outbox.c.id).where(outbox.c.id > func.coalesce(credit, 0)).exists(),
@@ -95,8 +95,8 @@ def feed_work_due(session: Session, now: datetime, settings: Settings) -> FeedDu
                 or_(learn_at.is_(None), _impressions.c.served_at > learn_at),
             )
             .exists(),
-            select(_impressions.c.id).where(_impressions.c.served_at < forget_before).exists(),
-            select(_pools.c.id).where(_pools.c.created_at < forget_before - POOL_SECOND).exists(),
+            select(_impressions.c.id).where(_impressions.c.served_at < slates_before).exists(),
+            select(_pools.c.id).where(_pools.c.created_at < pools_before).exists(),
         )
     ).one()
     return FeedDue(
@@ -401,11 +401,11 @@ def forget_old_slates(session: Session, settings: Settings, now: datetime, limit
     crediting and learning need, which the settings check), not for ever. A pool's slates are
     all served in the second it was made (``feed.serving``), so a pool made a second before the
     window names only slates past it."""
-    cutoff = now - timedelta(days=settings.feed_log_days)
+    slates_before, pools_before = _forget_before(settings, now)
     ids = list(
         session.scalars(
             select(_impressions.c.id)
-            .where(_impressions.c.served_at < cutoff)
+            .where(_impressions.c.served_at < slates_before)
             .order_by(_impressions.c.served_at)
             .limit(limit)
         )
@@ -417,7 +417,7 @@ def forget_old_slates(session: Session, settings: Settings, now: datetime, limit
     pools = list(
         session.scalars(
             select(_pools.c.id)
-            .where(_pools.c.created_at < cutoff - POOL_SECOND)
+            .where(_pools.c.created_at < pools_before)
             .order_by(_pools.c.created_at)
             .limit(limit)
         )
@@ -425,3 +425,10 @@ def forget_old_slates(session: Session, settings: Settings, now: datetime, limit
     if pools:
         session.execute(delete(_pools).where(_pools.c.id.in_(pools)))
     return max(len(ids), len(pools))
+
+
+def _forget_before(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
+    """The slates served before the first instant, and the pools made before the second,
+    are past ``PINTUAN_FEED_LOG_DAYS``."""
+    start = now - timedelta(days=settings.feed_log_days)
+    return start, start - POOL_SECOND

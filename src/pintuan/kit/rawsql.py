@@ -135,15 +135,18 @@ class RawTx:
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
             raise IntegrityViolation(str(exc)) from exc
 
-    def _run(self, text: str, values: Any) -> Any:
+    def _run(self, text: str, values: Any, *, many: bool = False) -> Any:
+        """``text`` with ``values`` (each of them, with ``many``) on a new cursor, after what
+        waits to go out; the cursor is returned."""
         cursor = self._conn.cursor()
+        run = cursor.executemany if many else cursor.execute
         if self._pending:
             # What waits goes out in the same round trip, the BEGIN first if it waits.
             with self._conn.pipeline():
                 self._send_pending()
-                cursor.execute(text, values)
+                run(text, values)
         else:
-            cursor.execute(text, values)
+            run(text, values)
         return cursor
 
     def send(self, sql: Sql, params: Mapping[str, Any] | None = None) -> None:
@@ -230,12 +233,7 @@ class RawTx:
                 return
             form = sql.rows_form(self.sqlite)
             if form is None:
-                if self._pending:
-                    with self._conn.pipeline():
-                        self._send_pending()
-                        self._conn.cursor().executemany(sql.for_driver(False), rows)
-                    return
-                self._conn.cursor().executemany(sql.for_driver(self.sqlite), rows)
+                self._run(sql.for_driver(self.sqlite), rows, many=True)
                 return
             names = form.names
             step = max(1, min(_MAX_ROWS_PER_INSERT, _MAX_SQLITE_PARAMETERS // max(1, len(names))))

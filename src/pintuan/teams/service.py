@@ -490,7 +490,14 @@ def seat_and_team(tx: RawTx, seat_id: str) -> SeatAndTeam | None:
         status,
         tx.read_optional_instant(held_until),
         tx.read_optional_instant(repay_by),
-        TeamState(team_status, team_size, taken, tx.read_instant(expires_at), bool(solo)),
+        _read_team_state(
+            tx,
+            status=team_status,
+            team_size=team_size,
+            taken=taken,
+            expires_at=expires_at,
+            solo=solo,
+        ),
     )
 
 
