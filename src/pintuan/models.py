@@ -9,7 +9,7 @@ from pintuan.commissions.models import Commission
 from pintuan.coupons.models import Coupon
 from pintuan.deals.models import Deal
 from pintuan.events.models import OutboxEvent
-from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.models import FeedImpression, FeedModel, FeedReward
 from pintuan.feed.state import FeedConfig, FeedCursor
 from pintuan.fills.models import FillBudget
 from pintuan.fulfilment.models import Address, Shipment
@@ -75,7 +75,6 @@ __all__ = [
     "FeedCursor",
     "FeedImpression",
     "FeedModel",
-    "FeedPlacement",
     "FeedReward",
     "FillBudget",
     "GrowthDaily",

@@ -20,8 +20,9 @@ from pintuan.domain.feed import (
     draw_slate,
 )
 from pintuan.domain.feed_policies import new_policy
-from pintuan.feed.models import FeedCandidate, FeedImpression, FeedPlacement, FeedReward
+from pintuan.feed.models import FeedCandidate, FeedImpression, FeedReward
 from pintuan.feed.pool_log import pool_entry
+from pintuan.feed.slate_log import placements_json, slots_flat
 
 # The click rate of an item of each vertical: travel is what these shoppers want.
 CLICK_RATE = {"goods": 0.05, "food": 0.1, "movies": 0.05, "travel": 0.6, "local": 0.1}
@@ -107,23 +108,12 @@ def log_slates(
                 viewer_features=list(viewer.history),
                 pool=logged_pool,
                 rules=rules_json(RULES),
+                placements=json.loads(placements_json(slots_flat(placements))),
             )
         )
         session.flush()
         for placement in placements:
             candidate = placement.candidate
-            session.add(
-                FeedPlacement(
-                    impression_id=impression_id,
-                    position=placement.position,
-                    kind=candidate.kind,
-                    item_id=candidate.item_id,
-                    vertical=candidate.vertical,
-                    merchant_id=candidate.merchant_id,
-                    propensity=placement.propensity,
-                    reason=placement.reason,
-                )
-            )
             if rng.random() < CLICK_RATE[candidate.vertical]:
                 clicks += 1
                 session.add(

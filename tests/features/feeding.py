@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pintuan.feed import tasks
-from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.models import FeedImpression, FeedModel, FeedReward
 from pintuan.feed.serving import FeedRuntime
+from pintuan.feed.slate_log import LoggedPlacement, read_placements
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
 
@@ -29,14 +30,11 @@ def impressions(services: Services) -> list[FeedImpression]:
     )
 
 
-def placements(services: Services, impression_id: str) -> list[FeedPlacement]:
+def placements(services: Services, impression_id: str) -> list[LoggedPlacement]:
+    """The slots of a logged slate, by position (none when the slate is not there)."""
     return services.db.run_sync(
-        lambda s: list(
-            s.scalars(
-                select(FeedPlacement)
-                .where(FeedPlacement.impression_id == impression_id)
-                .order_by(FeedPlacement.position)
-            )
+        lambda s: read_placements(
+            s.scalar(select(FeedImpression.placements).where(FeedImpression.id == impression_id))
         )
     )
 

@@ -58,9 +58,7 @@ HTML = {"accept": "text/html"}
 # that caller (invariant 7); nothing anyone else sees.
 # The feed's log of slates served (a refused call may redirect to the home page, which is the
 # feed) is written in batches whenever the buffer flushes, as a request log would be.
-BOOKKEEPING = frozenset(
-    {"idempotency_keys", "feed_impressions", "feed_placements", "feed_candidates", "feed_pools"}
-)
+BOOKKEEPING = frozenset({"idempotency_keys", "feed_impressions", "feed_candidates", "feed_pools"})
 # When a token or session was last used is noted on any authenticated call, refused or not; every
 # other column of those rows must stay as it was.
 LAST_USE_COLUMNS = frozenset({"last_used_at"})

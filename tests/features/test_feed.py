@@ -22,7 +22,7 @@ from pintuan.domain.roles import Role
 from pintuan.feed import tasks
 from pintuan.feed.models import FeedImpression, FeedPool
 from pintuan.feed.pool_log import decode_pool, read_candidates, slate_pools
-from pintuan.feed.serving import FeedAsk, FeedRuntime
+from pintuan.feed.serving import FeedAsk, FeedRuntime, pseudonym
 from pintuan.feed.snapshot import Market, Place, Snapshot, build_snapshot, refresh_from_outbox
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
@@ -351,6 +351,46 @@ def test_a_join_long_after_the_slate_is_not_credited(
     credit(services)
 
     assert rewards(services) == []
+
+
+def test_a_join_is_credited_to_the_latest_slate_that_showed_it_past_many_that_did_not(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant, title="Seen once")
+    shopper = create_account(services)
+    saw = client.get("/v1/feed", headers=shopper.headers).json()
+    slot = next(item["position"] for item in saw["items"] if item["id"] == deal.id)
+    seen = utc_now()
+    flush(client)
+    viewer = pseudonym(services.settings, user_id=shopper.user_id)
+    other = [[0, "deal", "deal_other", "food", "mer_other", 1.0, "best"]]
+    newer = 2 * tasks._CREDIT_PAGE + 3
+
+    def newer_slates(session: Session) -> None:
+        # More slates since than the crediting reads at a time, none showing the deal.
+        step = (utc_now() - seen) / (newer + 1)
+        for number in range(newer):
+            session.add(
+                FeedImpression(
+                    id=f"imp_later_{number:03d}",
+                    served_at=seen + step * (number + 1),
+                    viewer=viewer,
+                    policy="linucb",
+                    slots=1,
+                    filters={},
+                    viewer_features=[],
+                    pool=[],
+                    rules={},
+                    placements=other,
+                )
+            )
+
+    services.db.run_sync(newer_slates)
+    start_over_api(client, shopper, deal.id)
+    credit(services)
+
+    assert rewards(services) == [(saw["impression_id"], slot, "join")]
 
 
 def test_a_join_is_credited_to_the_teams_own_card_when_its_deal_showed_first(

@@ -111,3 +111,62 @@ def test_going_down_from_feed_pools_writes_each_named_pool_back_into_its_slates(
     for slate in ("imp_named", "imp_own"):
         pool = pools[slate]
         assert (pool if isinstance(pool, list) else json.loads(pool)) == json.loads(entries)
+
+
+def test_placements_move_into_their_slates_and_back_out(empty_database: str) -> None:
+    upgrade(empty_database, "b8c0d2e4f6a9")  # slates and a placements table
+    engine = create_engine(empty_database)
+    third = 1 / 3  # every digit must survive the move
+    rows = [  # written out of position order; read back in it
+        ("imp_b", 1, "deal", "deal_2", "food", "mer_2", third, "explore"),
+        ("imp_b", 0, "team", "team_1", "goods", "mer_1", 1.0, "pinned"),
+        ("imp_a", 0, "deal", "deal_3", "travel", "mer_3", 0.125, "best"),
+    ]
+    with engine.begin() as conn:
+        for slate in ("imp_a", "imp_b", "imp_empty"):
+            conn.execute(
+                text(
+                    "INSERT INTO feed_impressions (id, served_at, viewer, policy, slots,"
+                    " filters, viewer_features, pool, rules) VALUES (:id,"
+                    " CURRENT_TIMESTAMP, 'anon_x', 'linucb', 2, '{}', '[]', '[]', '{}')"
+                ),
+                {"id": slate},
+            )
+        for row in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO feed_placements (impression_id, position, kind, item_id,"
+                    " vertical, merchant_id, propensity, reason) VALUES (:i, :p, :k, :item,"
+                    " :v, :m, :pr, :r)"
+                ),
+                dict(zip(("i", "p", "k", "item", "v", "m", "pr", "r"), row, strict=True)),
+            )
+
+    upgrade(empty_database)
+
+    with engine.connect() as conn:
+        moved = {
+            slate: value if isinstance(value, list) else json.loads(value)
+            for slate, value in conn.execute(text("SELECT id, placements FROM feed_impressions"))
+        }
+    assert "feed_placements" not in table_names(empty_database)
+    assert moved == {
+        "imp_a": [[0, "deal", "deal_3", "travel", "mer_3", 0.125, "best"]],
+        "imp_b": [
+            [0, "team", "team_1", "goods", "mer_1", 1.0, "pinned"],
+            [1, "deal", "deal_2", "food", "mer_2", third, "explore"],
+        ],
+        "imp_empty": [],
+    }
+
+    downgrade(empty_database, "b8c0d2e4f6a9")
+
+    with engine.connect() as conn:
+        back = conn.execute(
+            text(
+                "SELECT impression_id, position, kind, item_id, vertical, merchant_id,"
+                " propensity, reason FROM feed_placements ORDER BY impression_id, position"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in back] == sorted(rows)

@@ -45,10 +45,11 @@ from pintuan.domain.feed_policies import (
 )
 from pintuan.domain.traffic import day_start
 from pintuan.errors import InvalidInput, NotFound
-from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.models import FeedImpression, FeedModel, FeedReward
 from pintuan.feed.pool_log import decode_pool, read_candidates, slate_pools
 from pintuan.feed.rewards import slot_reward
 from pintuan.feed.rules import default_weights
+from pintuan.feed.slate_log import LoggedPlacement, read_placements
 
 PAGE = 500
 # Each kind's parameters a candidate may be given.
@@ -143,7 +144,7 @@ class _Slots:
 def _replay(
     impression: FeedImpression,
     pool: list[Candidate] | None,
-    placements: Sequence[FeedPlacement],
+    placements: Sequence[LoggedPlacement],
     rewards: Mapping[int, list[str]],
     policy: Policy,
     weights: RewardWeights,
@@ -265,13 +266,6 @@ def evaluate_policy(
         if not page:
             break
         ids = [impression.id for impression in page]
-        placements: dict[str, list[FeedPlacement]] = defaultdict(list)
-        for placement in session.scalars(
-            select(FeedPlacement)
-            .where(FeedPlacement.impression_id.in_(ids))
-            .order_by(FeedPlacement.impression_id, FeedPlacement.position)
-        ):
-            placements[placement.impression_id].append(placement)
         rewards: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
         for impression_id, position, event in session.execute(
             select(FeedReward.impression_id, FeedReward.position, FeedReward.event).where(
@@ -285,7 +279,7 @@ def evaluate_policy(
             if _replay(
                 impression,
                 decode_pool(pool, known),
-                placements[impression.id],
+                read_placements(impression.placements),
                 rewards[impression.id],
                 policy,
                 weights,

@@ -1,9 +1,10 @@
-"""The feed's log: every slate served (the pool the policy saw, with features), each slot's
-placement and propensity, the rewards that followed, and what each policy has learnt.
+"""The feed's log: every slate served (the pool the policy saw, with features, and each slot's
+placement and propensity), the rewards that followed, and what each policy has learnt.
 
 A pool's candidates are logged in two parts (``feed.pool_log``): what fixes each one's features,
 once in ``feed_candidates``, and in the pool only its id and what depends on the moment and the
-viewer; a pool once in ``feed_pools`` for all the slates drawn from it.
+viewer; a pool once in ``feed_pools`` for all the slates drawn from it. A slate's placements are
+a list in its own row (``feed.slate_log``).
 
 Nothing here names a person: viewers are pseudonyms (a keyed hash), never user ids.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pintuan.kit.orm import Base, UtcDateTime
@@ -41,6 +42,10 @@ class FeedImpression(Base):
     pool: Mapped[list[Any]] = mapped_column(JSON)
     # The operators' rules in force (domain.feed.Rules as JSON), for replaying the draw.
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Each slot served: [[position, kind, item_id, vertical, merchant_id, propensity, reason],
+    # ...] (feed.slate_log reads it). Slates logged before had a row a slot in feed_placements,
+    # moved here by the migration that made this column.
+    placements: Mapped[list[Any]] = mapped_column(JSON, server_default=text("'[]'"))
 
     # A viewer's latest slates: their history, and the slate a join or payment is credited to.
     __table_args__ = (Index("ix_feed_impressions_viewer", "viewer", "served_at"),)
@@ -71,24 +76,6 @@ class FeedCandidate(Base):
     merchant_id: Mapped[str] = mapped_column(String(40))
     # In domain.feed.CANDIDATE_FEATURES order.
     features: Mapped[list[float]] = mapped_column(JSON)
-
-
-class FeedPlacement(Base):
-    """One slot of a served slate."""
-
-    __tablename__ = "feed_placements"
-
-    impression_id: Mapped[str] = mapped_column(
-        ForeignKey("feed_impressions.id", ondelete="CASCADE"), primary_key=True
-    )
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))
-    item_id: Mapped[str] = mapped_column(String(40))
-    vertical: Mapped[str] = mapped_column(String(16))
-    merchant_id: Mapped[str] = mapped_column(String(40))
-    # A probability in (0, 1], not money.
-    propensity: Mapped[float] = mapped_column(Float)
-    reason: Mapped[str] = mapped_column(String(16))
 
 
 class FeedReward(Base):

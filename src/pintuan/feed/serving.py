@@ -30,7 +30,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Request
 from prometheus_client import Counter
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
@@ -43,9 +43,10 @@ from pintuan.domain.feed import (
 )
 from pintuan.domain.feed_draw import SlateStart
 from pintuan.domain.feed_policies import new_policy, policy_from_state
-from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedReward
+from pintuan.feed.models import FeedImpression, FeedModel, FeedReward
 from pintuan.feed.pool_log import WRITE_CANDIDATES, WRITE_POOL, LoggedCandidate
 from pintuan.feed.rules import Arm, LiveConfig, default_config, read_config, rules_json
+from pintuan.feed.slate_log import placements_json, read_placements, slots_flat
 from pintuan.feed.snapshot import (
     Item,
     LoggedPool,
@@ -76,7 +77,6 @@ HISTORY_CACHED = 50_000
 CLICK_PATIENCE = timedelta(minutes=2)  # a click may arrive before its slate is written
 WRITTEN_KEPT = 200_000  # ids of candidates logged, remembered so as not to write them again
 _impressions = table_of(FeedImpression)
-_placements = table_of(FeedPlacement)
 _rewards = table_of(FeedReward)
 
 
@@ -153,17 +153,18 @@ PREPARED_KEPT = 1_000  # asks prepared within one second, at most
 
 @dataclass(frozen=True, slots=True)
 class _Logged:
-    """A served slate waiting for the log, as the rows the log writes: its impression and its
-    placements, each a dictionary of plain values (the rules already as JSON; the pool is the
-    one its ``pool_id`` names, in the buffer or written).
+    """A served slate waiting for the log, as the row the log writes: its impression, a
+    dictionary of plain values (the rules already as JSON; the pool is the one its ``pool_id``
+    names, in the buffer or written), and its placements, their plain values in one flat tuple
+    (``slate_log.slots_flat``), written as JSON in the same row.
 
     Plain values because a busy process holds thousands of slates between two batches: a
-    dictionary of strings and numbers, and a tuple of such dictionaries, are left out of the
-    garbage collector's passes, where the slates' placements and candidates as objects were
-    walked by every full pass (130,000 placements behind a slow batch: 0.1 s a pass)."""
+    dictionary of strings and numbers, and a tuple of them once a pass has seen it, are left out
+    of the garbage collector's passes, where the slates' placements and candidates as objects
+    were walked by every full pass (130,000 placements behind a slow batch: 0.1 s a pass)."""
 
     impression: dict[str, Any]
-    placements: tuple[dict[str, Any], ...]
+    placements: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,19 +366,7 @@ class FeedRuntime:
                 "pool": _NAMED_POOL,
                 "rules": self._rules_json(config),
             },
-            tuple(
-                {
-                    "impression_id": impression_id,
-                    "position": p.position,
-                    "kind": p.candidate.kind,
-                    "item_id": p.candidate.item_id,
-                    "vertical": p.candidate.vertical,
-                    "merchant_id": p.candidate.merchant_id,
-                    "propensity": p.propensity,
-                    "reason": p.reason,
-                }
-                for p in placements
-            ),
+            slots_flat(placements),
         )
         if prepared.kept:
             self._keep(logged)
@@ -548,19 +537,13 @@ class FeedRuntime:
 
 
 _LOG_SLATE = Sql(
-    "INSERT INTO feed_impressions"
-    " (id, served_at, viewer, policy, slots, filters, viewer_features, pool_id, pool, rules)"
+    "INSERT INTO feed_impressions (id, served_at, viewer, policy, slots, filters,"
+    " viewer_features, pool_id, pool, rules, placements)"
     " VALUES (:id, :served_at, :viewer, :policy, :slots, :filters, :viewer_features, :pool_id,"
-    " :pool, :rules)"
+    " :pool, :rules, :placements)"
 )
 # A slate's own pool, empty: it names its pool in feed_pools (``pool_id``).
 _NAMED_POOL = "[]"
-_LOG_PLACEMENT = Sql(
-    "INSERT INTO feed_placements"
-    " (impression_id, position, kind, item_id, vertical, merchant_id, propensity, reason)"
-    " VALUES (:impression_id, :position, :kind, :item_id, :vertical, :merchant_id,"
-    " :propensity, :reason)"
-)
 
 
 def _write_batch(
@@ -582,24 +565,26 @@ def _write_batch(
     if slates:
         tx.many(
             _LOG_SLATE,
-            [{**s.impression, "served_at": tx.instant(s.impression["served_at"])} for s in slates],
+            [
+                {
+                    **s.impression,
+                    "served_at": tx.instant(s.impression["served_at"]),
+                    "placements": placements_json(s.placements),
+                }
+                for s in slates
+            ],
         )
-        tx.many(_LOG_PLACEMENT, [row for s in slates for row in s.placements])
     if not clicks:
         return []
     ids = sorted({c.impression_id for c in clicks})
-    shown = {
-        (impression, position): (kind, item)
-        for impression, position, kind, item in session.execute(
-            select(
-                _placements.c.impression_id,
-                _placements.c.position,
-                _placements.c.kind,
-                _placements.c.item_id,
-            ).where(_placements.c.impression_id.in_(ids))
-        )
-    }
-    known = {impression for impression, _ in shown}
+    known: set[str] = set()
+    shown: dict[tuple[str, int], tuple[str, str]] = {}
+    for impression, placements in session.execute(
+        select(_impressions.c.id, _impressions.c.placements).where(_impressions.c.id.in_(ids))
+    ):
+        known.add(impression)
+        for entry in read_placements(placements):
+            shown[impression, entry.position] = (entry.kind, entry.item_id)
     rows = []
     waiting = []
     for click in clicks:
@@ -627,19 +612,23 @@ def _write_batch(
 
 
 def _history_counts(session: Session, viewer: str) -> dict[tuple[str, str], int]:
-    rows = session.execute(
-        select(_placements.c.vertical, _rewards.c.event, func.count())
-        .select_from(_impressions)
+    """The viewer's clicks and purchases by the vertical of the slot they came from."""
+    counts: dict[tuple[str, str], int] = {}
+    verticals: dict[str, dict[int, str]] = {}
+    for impression, placements, position, event in session.execute(
+        select(_impressions.c.id, _impressions.c.placements, _rewards.c.position, _rewards.c.event)
         .join(_rewards, _rewards.c.impression_id == _impressions.c.id)
-        .join(
-            _placements,
-            (_placements.c.impression_id == _rewards.c.impression_id)
-            & (_placements.c.position == _rewards.c.position),
-        )
         .where(_impressions.c.viewer == viewer, _rewards.c.event.in_(("click", "pay")))
-        .group_by(_placements.c.vertical, _rewards.c.event)
-    ).all()
-    return {(vertical, event): int(n) for vertical, event, n in rows}
+    ):
+        slots = verticals.get(impression)
+        if slots is None:
+            slots = verticals[impression] = {
+                entry.position: entry.vertical for entry in read_placements(placements)
+            }
+        vertical = slots.get(position)
+        if vertical is not None:
+            counts[vertical, event] = counts.get((vertical, event), 0) + 1
+    return counts
 
 
 def history_vector(counts: dict[tuple[str, str], int]) -> tuple[float, ...]:

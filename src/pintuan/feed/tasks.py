@@ -16,7 +16,7 @@ and each slot shown and not rewarded once the learning window has passed, worth 
 they learnt goes to ``feed_models``, one version more, for every serving process to reload.
 
 Forgetting deletes the slates served more than ``PINTUAN_FEED_LOG_DAYS`` ago, oldest first, a
-batch a transaction, with their placements and rewards, and the pools made before then.
+batch a transaction, with their rewards, and the pools made before then.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
@@ -34,10 +34,11 @@ from pintuan.domain.feed import Candidate, Policy, Viewer
 from pintuan.domain.feed_policies import new_policy, policy_from_state
 from pintuan.domain.teams import SeatStatus
 from pintuan.events.models import OutboxEvent
-from pintuan.feed.models import FeedImpression, FeedModel, FeedPlacement, FeedPool, FeedReward
+from pintuan.feed.models import FeedImpression, FeedModel, FeedPool, FeedReward
 from pintuan.feed.pool_log import decode_pool, read_candidates, slate_pools
 from pintuan.feed.rules import LiveConfig, read_config
 from pintuan.feed.serving import pseudonym
+from pintuan.feed.slate_log import credited_slot, read_placements
 from pintuan.feed.state import FeedCursor
 from pintuan.kit.orm import table_of
 from pintuan.kit.sql import upsert_insert
@@ -52,7 +53,6 @@ POOL_SECOND = timedelta(seconds=1)  # how long after its pool's making a slate m
 
 outbox = table_of(OutboxEvent)
 _impressions = table_of(FeedImpression)
-_placements = table_of(FeedPlacement)
 _rewards = table_of(FeedReward)
 _pools = table_of(FeedPool)
 
@@ -194,31 +194,12 @@ def _credit(session: Session, settings: Settings, deeds: list[_Deed]) -> None:
     window = timedelta(hours=settings.feed_attribution_hours)
     rows: list[dict[str, Any]] = []
     for deed in deeds:
-        found = session.execute(
-            select(_placements.c.impression_id, _placements.c.position)
-            .join(_impressions, _impressions.c.id == _placements.c.impression_id)
-            .where(
-                _impressions.c.viewer.in_(sorted(names[deed.user_id])),
-                _impressions.c.served_at >= deed.at - window,
-                _impressions.c.served_at <= deed.at,
-                or_(
-                    and_(_placements.c.kind == "team", _placements.c.item_id == deed.team_id),
-                    and_(_placements.c.kind == "deal", _placements.c.item_id == deed.deal_id),
-                ),
-            )
-            # The latest slate; in it the team's own card before its deal's.
-            .order_by(
-                _impressions.c.served_at.desc(),
-                case((_placements.c.kind == "team", 0), else_=1),
-                _placements.c.position,
-            )
-            .limit(1)
-        ).first()
+        found = _credited(session, sorted(names[deed.user_id]), deed, window)
         if found is not None:
             rows.append(
                 {
-                    "impression_id": found.impression_id,
-                    "position": found.position,
+                    "impression_id": found[0],
+                    "position": found[1],
                     "event": deed.event,
                     "at": deed.at,
                 }
@@ -229,6 +210,40 @@ def _credit(session: Session, settings: Settings, deeds: list[_Deed]) -> None:
             .values(rows)
             .on_conflict_do_nothing(index_elements=["impression_id", "position", "event"])
         )
+
+
+_CREDIT_PAGE = 50  # slates read at a time, newest first, looking for the one credited
+
+
+def _credited(
+    session: Session, viewers: list[str], deed: _Deed, window: timedelta
+) -> tuple[str, int] | None:
+    """The slot a deed is credited to: in the viewer's latest slate of the window that showed
+    its team or deal (``slate_log.credited_slot``); None when none did."""
+    query = (
+        select(_impressions.c.id, _impressions.c.served_at, _impressions.c.placements)
+        .where(
+            _impressions.c.viewer.in_(viewers),
+            _impressions.c.served_at >= deed.at - window,
+            _impressions.c.served_at <= deed.at,
+        )
+        .order_by(_impressions.c.served_at.desc(), _impressions.c.id.desc())
+        .limit(_CREDIT_PAGE)
+    )
+    before: tuple[Any, str] | None = None
+    while True:
+        page = session.execute(
+            query
+            if before is None
+            else query.where(tuple_(_impressions.c.served_at, _impressions.c.id) < tuple_(*before))
+        ).all()
+        for impression_id, _, placements in page:
+            slot = credited_slot(read_placements(placements), deed.team_id, deed.deal_id)
+            if slot is not None:
+                return impression_id, slot
+        if len(page) < _CREDIT_PAGE:
+            return None
+        before = (page[-1].served_at, page[-1].id)
 
 
 # ---------------------------------------------------------------------------- learning
@@ -344,16 +359,6 @@ def _slates(
 ) -> dict[str, tuple[Viewer, list[Candidate], dict[int, tuple[str, str]]]]:
     """The slates ``ids`` as learning reads them: the viewer, the pool, and what each position
     showed; a slate whose pool cannot be read (a log of another version) is left out."""
-    placed: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
-    for impression_id, position, kind, item_id in session.execute(
-        select(
-            _placements.c.impression_id,
-            _placements.c.position,
-            _placements.c.kind,
-            _placements.c.item_id,
-        ).where(_placements.c.impression_id.in_(ids))
-    ):
-        placed[impression_id][position] = (kind, item_id)
     rows = session.execute(
         select(
             _impressions.c.id,
@@ -361,18 +366,21 @@ def _slates(
             _impressions.c.viewer_features,
             _impressions.c.pool_id,
             _impressions.c.pool,
+            _impressions.c.placements,
         ).where(_impressions.c.id.in_(ids))
     ).all()
     logged = slate_pools(session, [(row.pool_id, row.pool) for row in rows])
     known = read_candidates(session, logged)
     out = {}
-    for (impression_id, viewer, features, _, _), drawn_from in zip(rows, logged, strict=True):
+    for (impression_id, viewer, features, _, _, placements), drawn_from in zip(
+        rows, logged, strict=True
+    ):
         pool = decode_pool(drawn_from, known)
         if pool is not None:
             out[impression_id] = (
                 Viewer(viewer, tuple(float(x) for x in features)),
                 pool,
-                placed.get(impression_id, {}),
+                {e.position: (e.kind, e.item_id) for e in read_placements(placements)},
             )
     return out
 
@@ -395,9 +403,9 @@ def _save(
 
 def forget_old_slates(session: Session, settings: Settings, now: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the oldest slates served more than ``PINTUAN_FEED_LOG_DAYS``
-    ago, with their placements and rewards, and up to ``limit`` pools made before then; returns
-    the larger of the two counts (the worker goes on while either filled its batch). Every
-    slate costs its twenty-odd rows a page view, so the log is kept for a window (longer than
+    ago, with their rewards, and up to ``limit`` pools made before then; returns the larger of
+    the two counts (the worker goes on while either filled its batch). Every page view logs a
+    slate of a few kilobytes, so the log is kept for a window (longer than
     crediting and learning need, which the settings check), not for ever. A pool's slates are
     all served in the second it was made (``feed.serving``), so a pool made a second before the
     window names only slates past it."""
@@ -412,7 +420,6 @@ def forget_old_slates(session: Session, settings: Settings, now: datetime, limit
     )
     if ids:
         session.execute(delete(_rewards).where(_rewards.c.impression_id.in_(ids)))
-        session.execute(delete(_placements).where(_placements.c.impression_id.in_(ids)))
         session.execute(delete(_impressions).where(_impressions.c.id.in_(ids)))
     pools = list(
         session.scalars(
