@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 from pintuan.domain.feed import Candidate, Placement
 from pintuan.feed.slate_log import (
@@ -45,3 +46,21 @@ def test_a_deed_is_credited_to_its_teams_card_before_its_deals() -> None:
     assert credited_slot(slate, "team_1", "deal_1") == 2
     assert credited_slot(slate, "team_2", "deal_1") == 0
     assert credited_slot(slate, "team_2", "deal_2") is None
+
+
+def test_the_slots_text_is_what_json_writes_whatever_was_kept_before() -> None:
+    rng = random.Random(7)
+    words = ["deal", "team", 'quo"te', "back\\slash", "é", "新品", "line\nbreak", ""]
+    numbers: list[object] = [1.0, 1, 0.5, 1 / 3, 0.1 + 0.2, 1e-12, True]
+    for _ in range(300):
+        flat: list[object] = []
+        for position in range(rng.randrange(0, 6)):
+            flat += (
+                position if rng.random() < 0.9 else rng.choice([True, 2.5]),
+                *(rng.choice(words) for _ in range(4)),
+                rng.choice(numbers),
+                rng.choice(words),
+            )
+        rows = [flat[at : at + 7] for at in range(0, len(flat), 7)]
+
+        assert placements_json(flat) == json.dumps(rows)

@@ -544,6 +544,11 @@ _LOG_SLATE = Sql(
 )
 # A slate's own pool, empty: it names its pool in feed_pools (``pool_id``).
 _NAMED_POOL = "[]"
+# Slates written a statement. Making a slate's row (its placements' JSON) holds the interpreter
+# for about 25 µs, and SQLite's run of the statement does not: a batch made whole before its
+# first statement kept the event loop's requests waiting behind it for tens of milliseconds
+# (p99 50 → 80 ms), a few dozen at a time for about a millisecond.
+_SLATES_A_STATEMENT = 40
 
 
 def _write_batch(
@@ -562,7 +567,7 @@ def _write_batch(
         tx.many(WRITE_CANDIDATES, [c.row() for c in sorted(candidates, key=lambda c: c.id)])
     if pools:
         tx.many(WRITE_POOL, [{**p, "created_at": tx.instant(p["created_at"])} for p in pools])
-    if slates:
+    for start in range(0, len(slates), _SLATES_A_STATEMENT):
         tx.many(
             _LOG_SLATE,
             [
@@ -571,7 +576,7 @@ def _write_batch(
                     "served_at": tx.instant(s.impression["served_at"]),
                     "placements": placements_json(s.placements),
                 }
-                for s in slates
+                for s in slates[start : start + _SLATES_A_STATEMENT]
             ],
         )
     if not clicks:
