@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import Text, and_, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
@@ -219,9 +219,15 @@ def _credited(
     session: Session, viewers: list[str], deed: _Deed, window: timedelta
 ) -> tuple[str, int] | None:
     """The slot a deed is credited to: in the viewer's latest slate of the window that showed
-    its team or deal (``slate_log.credited_slot``); None when none did."""
+    its team or deal (``slate_log.credited_slot``); None when none did. A slate's placements
+    are read as text, and only one whose text names the team or the deal is parsed: a viewer
+    may have thousands of slates in the window, most showing neither."""
     query = (
-        select(_impressions.c.id, _impressions.c.served_at, _impressions.c.placements)
+        select(
+            _impressions.c.id,
+            _impressions.c.served_at,
+            cast(_impressions.c.placements, Text).label("placements"),
+        )
         .where(
             _impressions.c.viewer.in_(viewers),
             _impressions.c.served_at >= deed.at - window,
@@ -238,6 +244,8 @@ def _credited(
             else query.where(tuple_(_impressions.c.served_at, _impressions.c.id) < tuple_(*before))
         ).all()
         for impression_id, _, placements in page:
+            if deed.team_id not in placements and deed.deal_id not in placements:
+                continue
             slot = credited_slot(read_placements(placements), deed.team_id, deed.deal_id)
             if slot is not None:
                 return impression_id, slot
