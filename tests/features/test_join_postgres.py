@@ -4,7 +4,6 @@ case by case. Each case is built twice on an empty database and run once through
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from psycopg import pq
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from pintuan.errors import AppError
 from pintuan.kit.db import Database
@@ -25,6 +23,7 @@ from pintuan.services import Services
 from pintuan.teams import join_postgres, service
 from tests.conftest import _empty_all_tables
 from tests.factories import create_account, create_deal, create_merchant
+from tests.features.round_trips import counted
 
 HOLD = timedelta(minutes=10)
 
@@ -326,12 +325,6 @@ def test_a_join_on_postgresql_is_one_statement(services: Services) -> None:
     assert tx.statements == [join_postgres.JOIN_TEAM.text]
 
 
-def _round_trips(trace: str) -> int:
-    """Round trips in a libpq trace: each time the client, having sent, reads an answer."""
-    sides = [line.split("\t")[1] for line in trace.splitlines() if line.count("\t") >= 2]
-    return sum(1 for sent, read in itertools.pairwise(sides) if (sent, read) == ("F", "B"))
-
-
 @pytest.mark.parametrize("keyed", [True, False], ids=["with a key", "without a key"])
 def test_a_join_through_the_api_on_postgresql_takes_four_round_trips_or_three(
     client: TestClient, services: Services, tmp_path: Path, keyed: bool
@@ -345,28 +338,11 @@ def test_a_join_through_the_api_on_postgresql_takes_four_round_trips_or_three(
     deal_id, team_id, _ = _world(services, team_size=3)
     shopper = create_account(services)  # a new token: its last use is due a write
     client.get("/healthz")
-    trace = tmp_path / "libpq.trace"
-
-    def traced(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-        pgconn = dbapi_conn.pgconn
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        pgconn.trace(out.fileno())
-
-    def untraced(dbapi_conn: Any, _record: Any) -> None:
-        if dbapi_conn is not None:
-            dbapi_conn.pgconn.untrace()
-
     headers = {**shopper.headers, **({"Idempotency-Key": "join-once"} if keyed else {})}
-    with trace.open("w") as out:
-        event.listen(services.db.engine, "checkout", traced)
-        event.listen(services.db.engine, "checkin", untraced)
-        try:
-            joined = client.post(f"/v1/teams/{team_id}/seats", headers=headers)
-        finally:
-            event.remove(services.db.engine, "checkout", traced)
-            event.remove(services.db.engine, "checkin", untraced)
+    with counted(services, tmp_path / "libpq.trace") as trips:
+        joined = client.post(f"/v1/teams/{team_id}/seats", headers=headers)
     assert joined.status_code == 201, joined.text
-    assert _round_trips(trace.read_text()) == (4 if keyed else 3)
+    assert trips == [4 if keyed else 3]
     # And the join, its last use and the key are there, once.
     with services.db.engine.connect() as conn:
         seats = conn.execute(

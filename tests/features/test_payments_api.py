@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -21,6 +23,7 @@ from pintuan.payments.providers.sandbox import (
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant
+from tests.features.round_trips import counted
 
 
 def held_seat_with_payment(
@@ -218,3 +221,48 @@ def test_a_failing_capture_is_retried_with_backoff_and_done_once(
         lambda s: s.scalar(select(func.count()).select_from(SandboxOperation))
     )
     assert operations == 2  # one capture per payment, however many tries
+
+
+def test_a_confirmation_on_postgresql_takes_four_round_trips_and_a_repeat_two(
+    client: TestClient, services: Services, tmp_path: Path
+) -> None:
+    """The notification stored with its payment found; the locks, the payment's news and its
+    seat and team read under them; its journal, its event and the seat paid, with the team's
+    count; the seat's event with the COMMIT. The seat that fills the team takes four more
+    (its event going with the deal's tipping point, the COMMIT then alone): the team's end
+    with its seats confirmed and the deal's options read; the team's event with the holds to
+    capture and the charges to earn; the captures owed. A repeat: the store that finds it
+    there, and the COMMIT."""
+    if services.db.dialect != "postgresql":
+        pytest.skip("round trips are PostgreSQL's")
+    _, started, payment = held_seat_with_payment(client, services, team_size=2)
+    friend = create_account(services)
+    seat = client.post(f"/v1/teams/{started['team']['id']}/seats", headers=friend.headers)
+    friend_payment = client.post(
+        f"/v1/seats/{seat.json()['seat']['id']}/payments", json={}, headers=friend.headers
+    ).json()
+    client.get("/healthz")
+
+    def deliver(paid: dict[str, Any], name: str, again: bool = False) -> int:
+        ref = paid["next_action"]["url"].rsplit("/", 1)[1]
+        body, headers = sandbox(services).complete_checkout(ref, approve=True)
+        with counted(services, tmp_path / f"{name}.trace") as trips:
+            answer = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
+        assert answer.json() == {"received": True, "duplicate": False}
+        if again:
+            with counted(services, tmp_path / f"{name}-again.trace") as repeated:
+                answer = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
+            assert answer.json() == {"received": True, "duplicate": True}
+            return trips[0] * 100 + repeated[0]
+        return trips[0]
+
+    assert deliver(payment, "first", again=True) == 4 * 100 + 2
+    assert client.get(f"/v1/teams/{started['team']['id']}").json()["seats_paid"] == 1
+    assert deliver(friend_payment, "last") == 8
+    team = client.get(f"/v1/teams/{started['team']['id']}").json()
+    assert team["status"] == "succeeded"
+    statuses = services.db.run_sync(
+        lambda s: sorted((p.status, p.pending_action) for p in s.query(Payment).all())
+    )
+    assert statuses == [("authorized", "capture"), ("authorized", "capture")]
+    assert stored_events(services) == 2

@@ -28,7 +28,4 @@ def record_events(tx: RawTx, events: Sequence[tuple[str, str, dict[str, Any]]]) 
     rows = [
         {"type": t, "subject_id": s, "payload": dumps(p), "created_at": now} for t, s, p in events
     ]
-    if len(rows) == 1:
-        tx.execute(INSERT_EVENT, rows[0])
-    else:
-        tx.many(INSERT_EVENT, rows)
+    tx.send_many(INSERT_EVENT, rows)

@@ -107,8 +107,9 @@ class RawTx:
     connection in autocommit mode, and commits it with :meth:`commit`) are this object's own
     transactions: its ``BEGIN``, any statement given to :meth:`send` and its ``COMMIT`` wait to
     go out with the next statement that is read, in one round trip (psycopg's pipeline mode). So
-    a transaction of two statements read in turn is two round trips, not four. Everywhere else
-    :meth:`send` runs its statement at once."""
+    a transaction of two statements read in turn is two round trips, not four; rows given to
+    :meth:`send_many` wait the same way, and :meth:`together` reads several statements in one
+    round trip. Everywhere else :meth:`send` and :meth:`send_many` write at once."""
 
     __slots__ = ("_conn", "_pending", "sqlite")
 
@@ -117,7 +118,7 @@ class RawTx:
         self.sqlite = sqlite
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
-        self._pending: list[tuple[str, Mapping[str, Any]]] | None = (
+        self._pending: list[tuple[str, Mapping[str, Any] | Sequence[Any]]] | None = (
             [_OPENING] if deferring and not sqlite else None
         )
 
@@ -170,8 +171,11 @@ class RawTx:
             self._pending = []
             return
         pending.append((_COMMIT, {}))
-        with self._conn.pipeline():
-            self._send_pending()
+        try:
+            with self._conn.pipeline():
+                self._send_pending()
+        except psycopg.IntegrityError as exc:  # a statement sent without its answer
+            raise IntegrityViolation(str(exc)) from exc
 
     def _send_pending(self) -> None:
         pending = self._pending
@@ -179,6 +183,25 @@ class RawTx:
             self._pending = []
             for text, values in pending:
                 self._conn.cursor().execute(text, values)
+
+    def together(self, *statements: tuple[Sql, Mapping[str, Any] | None]) -> list[Answer]:
+        """Statements none of whose parameters hangs on another's answer, each one's answer
+        in order: on PostgreSQL they go out in one round trip (psycopg's pipeline mode), with
+        whatever waits to go before them; on SQLite each runs in turn. They run in the order
+        given, so a later one sees what an earlier one wrote."""
+        if self.sqlite:
+            return [Answer.of(self.execute(sql, params)) for sql, params in statements]
+        try:
+            with self._conn.pipeline():
+                self._send_pending()
+                cursors = []
+                for sql, params in statements:
+                    cursor = self._conn.cursor()
+                    cursor.execute(sql.for_driver(False), self._params(sql, params))
+                    cursors.append(cursor)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityViolation(str(exc)) from exc
+        return [Answer.of(cursor) for cursor in cursors]
 
     def one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
         """The first row as the driver gives it (a tuple), or None."""
@@ -200,10 +223,7 @@ class RawTx:
         row = cursor.fetchone()
         if row is None:
             return None
-        names = _column_names(cursor)
-        if _in_field_order(into, names):
-            return into(*row)
-        return into(**dict(zip(names, row, strict=True)))
+        return _built(into, _column_names(cursor), row)
 
     def all_as(
         self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
@@ -223,25 +243,43 @@ class RawTx:
         """Run one statement for each of ``rows``; an ``INSERT ... VALUES`` writes them in a
         few statements of many rows each (see ``_RowsForm``), and one row is one statement
         (psycopg's ``executemany`` pipelines even one row, at twice a statement's cost)."""
+        self._many(sql, rows, deferred=False)
+
+    def send_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`many` for rows nobody reads back and nothing refuses (journals, outbox
+        events): in the engine's PostgreSQL writes they go out with the next statement or the
+        commit, as :meth:`send`'s statement does; elsewhere they are written now."""
+        self._many(sql, rows, deferred=self._pending is not None)
+
+    def _many(self, sql: Sql, rows: Sequence[Mapping[str, Any]], *, deferred: bool) -> None:
         if not rows:
             return
         if sql.bound:
             rows = [{**sql.bound, **row} for row in rows]
+        write = self._defer if deferred else self._run
         try:
             if len(rows) == 1:
-                self._run(sql.for_driver(self.sqlite), rows[0])
+                write(sql.for_driver(self.sqlite), rows[0])
                 return
             form = sql.rows_form(self.sqlite)
             if form is None:
-                self._run(sql.for_driver(self.sqlite), rows, many=True)
+                write(sql.for_driver(self.sqlite), rows, many=True)
                 return
             names = form.names
             step = max(1, min(_MAX_ROWS_PER_INSERT, _MAX_SQLITE_PARAMETERS // max(1, len(names))))
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
-                self._run(form.text(len(chunk)), [row[n] for row in chunk for n in names])
+                write(form.text(len(chunk)), [row[n] for row in chunk for n in names])
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
             raise IntegrityViolation(str(exc)) from exc
+
+    def _defer(self, text: str, values: Any, *, many: bool = False) -> None:
+        """Keep ``text`` with ``values`` (each of them, with ``many``) for the next round trip."""
+        assert self._pending is not None
+        if many:
+            self._pending.extend((text, row) for row in values)
+        else:
+            self._pending.append((text, values))
 
     def instant(self, value: datetime) -> Any:
         """An aware datetime as this driver stores it."""
@@ -328,6 +366,41 @@ class _RowsForm:
 
     def text(self, rows: int) -> str:
         return self.head + ", ".join([self.row] * rows) + self.tail
+
+
+class Answer:
+    """One statement's rows from :meth:`RawTx.together`, read as :class:`RawTx` reads them."""
+
+    __slots__ = ("names", "rows")
+
+    def __init__(self, names: tuple[str, ...], rows: list[Any]) -> None:
+        self.names = names
+        self.rows = rows
+
+    @staticmethod
+    def of(cursor: Any) -> Answer:
+        if cursor.description is None:  # a statement that returns no rows
+            return Answer((), [])
+        return Answer(_column_names(cursor), list(cursor.fetchall()))
+
+    def one(self) -> Any:
+        """The first row (a tuple), or None."""
+        return self.rows[0] if self.rows else None
+
+    def one_as(self, into: Callable[..., R]) -> R | None:
+        """The first row built into ``into`` by column name, or None."""
+        return _built(into, self.names, self.rows[0]) if self.rows else None
+
+    def all_as(self, into: Callable[..., R]) -> list[R]:
+        """Every row built into ``into`` by column name."""
+        names = self.names
+        return [_built(into, names, row) for row in self.rows]
+
+
+def _built(into: Callable[..., R], names: tuple[str, ...], row: Any) -> R:
+    if _in_field_order(into, names):
+        return into(*row)
+    return into(**dict(zip(names, row, strict=True)))
 
 
 def _column_names(cursor: Any) -> tuple[str, ...]:

@@ -111,7 +111,7 @@ def post(tx: RawTx, journals: Sequence[NewJournal], now: datetime) -> None:
     for journal in journals:
         rules.require_balanced(journal.entries)
     at = tx.instant(now)
-    tx.many(
+    tx.send_many(
         INSERT_JOURNAL,
         [
             {
@@ -132,7 +132,7 @@ def post(tx: RawTx, journals: Sequence[NewJournal], now: datetime) -> None:
             for j in journals
         ],
     )
-    tx.many(
+    tx.send_many(
         INSERT_ENTRY,
         [
             {"journal_id": j.id, "account": e.account, "currency": j.currency, "amount": e.amount}
@@ -353,9 +353,10 @@ def _defer_unredeemed(tx: RawTx, earnings: Sequence[Earning], now: datetime) -> 
     post(tx, journals, now)
 
 
-def earn_team_charges(tx: RawTx, team_id: str, now: datetime) -> None:
-    """A team succeeded: its charged seats' money becomes the merchant's, less the fee."""
-    _earn(tx, tx.all_as(Earning, CHARGES_OF_TEAM, {"team_id": team_id}), now)
+def earn_team_charges(tx: RawTx, charges: Sequence[Earning], now: datetime) -> None:
+    """A team succeeded: its charged seats' money (``CHARGES_OF_TEAM``'s rows, which the caller
+    reads with its own) becomes the merchant's, less the fee."""
+    _earn(tx, charges, now)
 
 
 def earn_charge(tx: RawTx, payment_id: str, now: datetime) -> None:

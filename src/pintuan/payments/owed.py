@@ -99,9 +99,11 @@ CAPTURABLE = Sql(
 
 def owe_captures(tx: RawTx, team_id: str, now: datetime) -> None:
     """A team succeeded: every hold of its confirmed seats is captured; charges earn at once."""
-    holds = tx.all_as(PaymentMoney, CAPTURABLE, {"team_id": team_id})
-    owe_provider_action(tx, ProviderAction.CAPTURE, [p.id for p in holds], now)
-    ledger.earn_team_charges(tx, team_id, now)
+    by_team = {"team_id": team_id}
+    holds, charges = tx.together((CAPTURABLE, by_team), (ledger.CHARGES_OF_TEAM, by_team))
+    owed = [p.id for p in holds.all_as(PaymentMoney)]
+    owe_provider_action(tx, ProviderAction.CAPTURE, owed, now)
+    ledger.earn_team_charges(tx, charges.all_as(ledger.Earning), now)
 
 
 # ---------------------------------------------------------------------------- money back

@@ -306,12 +306,13 @@ class Handled:
     payment_id: str | None = None
 
 
-STORE_EVENT = Sql("""
+_STORE_EVENT = """
     INSERT INTO webhook_events (provider, event_id, type, body, received_at, processed_at)
     VALUES (:provider, :event_id, :type, :body, :now, :now)
     ON CONFLICT (provider, event_id) DO NOTHING
     RETURNING event_id
-""")
+"""
+STORE_EVENT = Sql(_STORE_EVENT)
 
 
 def handle_provider_event(
@@ -319,23 +320,9 @@ def handle_provider_event(
 ) -> Handled:
     """Store a verified notification once and apply it; repeats and late events change nothing
     they should not."""
-    stored = tx.one(
-        STORE_EVENT,
-        {
-            "provider": provider,
-            "event_id": event.event_id,
-            "type": event.raw_type,
-            "body": body,
-            "now": tx.instant(now),
-        },
-    )
-    if stored is None:
+    stored, found = _store_and_find(tx, provider, event, body, now)
+    if not stored:
         return Handled(duplicate=True)
-    found = (
-        tx.one_as(PaymentByRef, PAYMENT_BY_REF, {"provider": provider, "ref": event.provider_ref})
-        if event.provider_ref
-        else None
-    )
     if found is None:
         return Handled(duplicate=False)
     payment_id, seat_id = found.id, found.seat_id
@@ -378,6 +365,30 @@ def handle_provider_event(
     return Handled(duplicate=False, payment_id=payment_id)
 
 
+def _store_and_find(
+    tx: RawTx, provider: str, event: ProviderEvent, body: str, now: datetime
+) -> tuple[bool, PaymentByRef | None]:
+    """Store the notification unless it is a repeat (False then), and find its payment."""
+    stored = {
+        "provider": provider,
+        "event_id": event.event_id,
+        "type": event.raw_type,
+        "body": body,
+        "now": tx.instant(now),
+    }
+    if not tx.sqlite:
+        row = tx.one(STORE_EVENT_FIND_PAYMENT, {**stored, "ref": event.provider_ref})
+        if row is None:
+            return False, None
+        return True, None if row[0] is None else PaymentByRef(*row)
+    if tx.one(STORE_EVENT, stored) is None:
+        return False, None
+    if not event.provider_ref:
+        return True, None
+    by_ref = {"provider": provider, "ref": event.provider_ref}
+    return True, tx.one_as(PaymentByRef, PAYMENT_BY_REF, by_ref)
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentByRef:
     id: str
@@ -391,6 +402,13 @@ PAYMENT_BY_REF = Sql("""
     SELECT id, seat_id, amount, currency, created_at FROM payments
     WHERE provider = :provider AND provider_ref = :ref
 """)
+# PostgreSQL stores the notification and finds its payment in one statement (SQLite cannot
+# write inside a WITH): no row for a repeat, a row of NULLs when no payment of ours has the ref.
+STORE_EVENT_FIND_PAYMENT = Sql(f"""
+    WITH stored AS ({_STORE_EVENT})
+    SELECT p.id, p.seat_id, p.amount, p.currency, p.created_at
+    FROM stored LEFT JOIN payments p ON p.provider = :provider AND p.provider_ref = :ref
+""")  # noqa: S608 (the statement above, no outside input)
 AMOUNT_MISMATCH = Sql("UPDATE payments SET last_error = :error, updated_at = :now WHERE id = :id")
 DECLINED = Sql(
     """
@@ -427,19 +445,22 @@ def _money_arrived(
     capture_before: datetime | None,
     now: datetime,
 ) -> None:
-    if seat_id is not None:
-        teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
     status = PaymentStatus.AUTHORIZED if kind is EventKind.AUTHORIZED else PaymentStatus.CHARGED
-    payment = tx.one_as(
-        PaymentMoney,
-        MONEY_ARRIVED,
-        {
-            "id": payment_id,
-            "status": status.value,
-            "now": tx.instant(now),
-            "capture_before": None if capture_before is None else tx.instant(capture_before),
-        },
-    )
+    arrived = {
+        "id": payment_id,
+        "status": status.value,
+        "now": tx.instant(now),
+        "capture_before": None if capture_before is None else tx.instant(capture_before),
+    }
+    seat: teams.SeatAndTeam | None = None
+    if seat_id is None:
+        payment = tx.one_as(PaymentMoney, MONEY_ARRIVED, arrived)
+    else:
+        teams.lock_seat(tx, seat_id)  # deal and team first, as every transition takes them
+        # The seat and its team are read under those locks in the same round trip.
+        paid, seen = tx.together((MONEY_ARRIVED, arrived), (teams.SEAT_AND_TEAM, {"id": seat_id}))
+        payment = paid.one_as(PaymentMoney)
+        seat = teams.read_seat_and_team(tx, seen.one())
     if payment is None:
         # Already recorded: a repeat of the same news, which may still say when the hold ends.
         endings.note_capture_before(tx, payment_id, capture_before)
@@ -449,7 +470,6 @@ def _money_arrived(
     if seat_id is None:
         return  # a wallet top-up: the money is in the wallet, nothing else waits on it
     # The seat and its team, read once under their locks, decide the rest.
-    seat = teams.seat_and_team(tx, seat_id)
     assert seat is not None
     if endings.take_repayment(tx, payment_id, seat_id, (seat.status, seat.repay_by), status, now):
         return  # a confirmed seat paid again, as an operator asked its shopper

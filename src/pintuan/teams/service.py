@@ -478,7 +478,12 @@ class SeatAndTeam:
 
 def seat_and_team(tx: RawTx, seat_id: str) -> SeatAndTeam | None:
     """The seat and its team, in one read (the caller holds their locks: :func:`lock_seat`)."""
-    row = tx.one(SEAT_AND_TEAM, {"id": seat_id})
+    return read_seat_and_team(tx, tx.one(SEAT_AND_TEAM, {"id": seat_id}))
+
+
+def read_seat_and_team(tx: RawTx, row: Any) -> SeatAndTeam | None:
+    """A row of ``SEAT_AND_TEAM`` (None: no such seat), for a caller that read it together
+    with other statements."""
     if row is None:
         return None
     user_id, team_id, deal_id, status, held_until, repay_by, *team = row
@@ -1009,7 +1014,7 @@ def mark_seat_paid(
         return PaidOutcome(False, team_id)
     if seen.hold_expires_at is not None and seen.hold_expires_at <= now:
         return PaidOutcome(False, team_id, ended=tuple(_end_seats(tx, [seat_id], now)))
-    tx.execute(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})
+    tx.send(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})  # held, as just read
     count = tx.one_as(_PaidCount, COUNT_PAID, {"team_id": team_id})
     assert count is not None  # the team is forming: it was checked under its lock
     record_event(tx, "seat.paid", seat_id, team_id=team_id, user_id=user_id)
@@ -1061,13 +1066,16 @@ def _wait_or_tip(tx: RawTx, team_id: str, deal_id: str, tipping: _Tipping, now: 
 def _succeed_team(tx: RawTx, team_id: str, now: datetime) -> None:
     """A forming team succeeds: its paid seats are confirmed, the deal's options at success
     applied, and its money becomes the merchant's (holds captured, charges earned)."""
-    tx.execute(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
+    # The team is forming (its caller read it so under its lock): its end needs no answer.
+    tx.send(SUCCEED_TEAM, {"team_id": team_id, "now": tx.instant(now)})
     TEAMS_SUCCEEDED.inc()
-    confirmed: list[tuple[str, str]] = [
-        (seat, user) for seat, user in tx.all(CONFIRM_SEATS, {"team_id": team_id})
-    ]
+    by_team = {"team_id": team_id}
+    seats, deal = tx.together((CONFIRM_SEATS, by_team), (DEAL_AT_SUCCESS, by_team))
+    confirmed: list[tuple[str, str]] = [(seat, user) for seat, user in seats.rows]
     record_event(tx, "team.succeeded", team_id, member_ids=[user for _, user in confirmed])
-    _what_success_brings(tx, team_id, confirmed, now)
+    at_success = deal.one_as(_DealAtSuccess)
+    assert at_success is not None  # the team just succeeded
+    _what_success_brings(tx, team_id, at_success, confirmed, now)
     owed.owe_captures(tx, team_id, now)
 
 
@@ -1087,13 +1095,15 @@ class _DealAtSuccess:
 
 
 def _what_success_brings(
-    tx: RawTx, team_id: str, confirmed: list[tuple[str, str]], now: datetime
+    tx: RawTx,
+    team_id: str,
+    deal: _DealAtSuccess,
+    confirmed: list[tuple[str, str]],
+    now: datetime,
 ) -> None:
     """The deal's options at a team's success: a lottery's draw first (only its winners keep
     their seat's purchase and get a voucher), a ladder's tier reached, then the vouchers, then
     the leader's reward."""
-    deal = tx.one_as(_DealAtSuccess, DEAL_AT_SUCCESS, {"team_id": team_id})
-    assert deal is not None  # the team just succeeded
     if deal.lottery_winners is not None and deal.lottery_seed is not None:
         consolation = (
             lottery.Consolation(

@@ -1,0 +1,125 @@
+"""Statements sent without waiting for their answer, and statements read together: what one
+transaction writes and reads is the same as when each statement ran alone and in turn (on
+PostgreSQL they share round trips; on SQLite they run at once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pintuan.kit.db import Database
+from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql
+from pintuan.kit.time import utc_now
+
+EVENT = Sql(
+    "INSERT INTO outbox_events (type, subject_id, payload, created_at)"
+    " VALUES (:type, :subject_id, :payload, :at)",
+    type="raw.test",
+)
+EVENT_AGAIN = Sql(
+    "INSERT INTO outbox_events (id, type, subject_id, payload, created_at)"
+    " VALUES (:id, :type, :subject_id, :payload, :at)",
+    type="raw.test",
+)
+SUBJECTS = Sql("SELECT subject_id FROM outbox_events WHERE type = 'raw.test' ORDER BY id")
+LAST = Sql(
+    "SELECT id, subject_id FROM outbox_events WHERE type = 'raw.test' ORDER BY id DESC LIMIT 1"
+)
+NOTHING = Sql("SELECT id, subject_id FROM outbox_events WHERE type = 'raw.none'")
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    id: int
+    subject_id: str
+
+
+def events(tx: RawTx, *subjects: str) -> list[dict[str, Any]]:
+    at = tx.instant(utc_now())
+    return [{"subject_id": s, "payload": "{}", "at": at} for s in subjects]
+
+
+def test_rows_sent_without_their_answer_are_read_back_in_the_same_transaction(
+    db: Database,
+) -> None:
+    def write(tx: RawTx) -> list[str]:
+        tx.send_many(EVENT, events(tx, "a"))
+        tx.send_many(EVENT, events(tx, "b", "c", "d"))
+        tx.send_many(EVENT, [])
+        return list(tx.column(SUBJECTS))  # what waits goes out before this read
+
+    assert db.run_raw_sync(write) == ["a", "b", "c", "d"]
+    # ... and is committed with the transaction, once.
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["a", "b", "c", "d"]
+
+
+def test_rows_sent_last_are_written_by_the_commit(db: Database) -> None:
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "x", "y")))
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["x", "y"]
+
+
+def test_a_broken_constraint_in_rows_sent_later_refuses_the_whole_transaction(
+    db: Database,
+) -> None:
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
+    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
+    assert taken is not None
+
+    def clash(tx: RawTx, read_after: bool) -> None:
+        tx.send_many(EVENT, events(tx, "lost"))
+        again = events(tx, "clash")[0]
+        tx.send_many(EVENT_AGAIN, [{**again, "id": taken.id}])  # the id is taken
+        if read_after:
+            tx.column(SUBJECTS)
+
+    # Raised by the next statement that is read, or by the commit, as the driver's error
+    # would have been raised by the statement itself.
+    for read_after in (True, False):
+        with pytest.raises(IntegrityViolation):
+            db.run_raw_sync(clash, read_after)
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first"]
+
+
+def test_statements_read_together_answer_in_order_and_see_earlier_writes(
+    db: Database,
+) -> None:
+    def write(tx: RawTx) -> tuple[Any, ...]:
+        tx.send_many(EVENT, events(tx, "waiting"))
+        inserted, last, nothing, subjects = tx.together(
+            (Sql(EVENT.text + " RETURNING subject_id", type="raw.test"), events(tx, "new")[0]),
+            (LAST, None),
+            (NOTHING, None),
+            (SUBJECTS, None),
+        )
+        return (
+            inserted.one(),
+            last.one_as(_Event),
+            nothing.one(),
+            nothing.one_as(_Event),
+            nothing.all_as(_Event),
+            [row[0] for row in subjects.rows],
+        )
+
+    inserted, last, none, none_as, none_all, subjects = db.run_raw_sync(write)
+    assert tuple(inserted) == ("new",)
+    assert isinstance(last, _Event)
+    assert last.subject_id == "new"  # the insert before it in the same round trip
+    assert (none, none_as, none_all) == (None, None, [])
+    assert subjects == ["waiting", "new"]
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["waiting", "new"]
+
+
+def test_statements_read_together_refuse_as_one_statement_would(db: Database) -> None:
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
+    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
+    assert taken is not None
+
+    def clash(tx: RawTx) -> None:
+        again = {**events(tx, "clash")[0], "id": taken.id}
+        tx.together((LAST, None), (EVENT_AGAIN, again))
+
+    with pytest.raises(IntegrityViolation):
+        db.run_raw_sync(clash)
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first"]
