@@ -287,6 +287,66 @@ def test_a_capture_whose_answer_was_lost_before_the_hold_ended_is_found_captured
     sound(services)
 
 
+def test_a_void_whose_answers_were_lost_retried_past_the_holds_end_ends_as_lapsed(
+    world: World, services: Services
+) -> None:
+    # Given a hold of a team that failed, whose void the provider made but never answered
+    deal = create_deal(services.db, world.merchant, team_size=2)
+    team = world.client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers)
+    seat = team.json()["seat"]["id"]
+    hold = pay_with_sandbox(world.client, world.provider, world.shoppers[0], seat, "hold")
+    notify(world.client, world.provider, hold)
+    clock.advance(timedelta(days=2))
+    world.provider.faults["void"].extend([Fault.LOST] * LIMITS.max_attempts)
+    world.worker.tick()  # fails the team: the void is owed
+    for _ in range(LIMITS.max_attempts):
+        tick_until_due(world.worker, services, hold)
+    queued = payment(services, hold)
+    assert history(services, hold)[-4:] == [
+        *[("void", "failed")] * LIMITS.max_attempts,
+        ("give_up", "void_failed"),
+    ]
+    assert (queued.status, queued.pending_action, queued.end_reason) == (
+        "authorized",
+        None,
+        "void_failed",
+    )
+    assert [(p["id"], p["actions"]) for p in world.queue()] == [(hold, ["retry"])]
+    sound(services)
+
+    # When no operator acts before the hold's end, and then one retries
+    hold_end = queued.capture_before
+    assert hold_end is not None
+    clock.advance(hold_end - utc_now() + timedelta(hours=1))
+    retried = world.act(hold, "retry")
+
+    # Then nothing is left to void: the payment ends as a lapsed hold and leaves the queue
+    assert retried.status_code == 200, retried.text
+    ended = payment(services, hold)
+    assert (ended.status, ended.pending_action, ended.end_reason, ended.resolution) == (
+        "expired",
+        None,
+        "hold_expired",
+        "retry",
+    )
+    assert ended.resolved_at is not None
+    assert world.queue() == []
+    assert history(services, hold)[-1] == ("operator_retry", "hold_expired")
+    journals = services.db.run_sync(
+        lambda s: {
+            j.kind: j.status for j in s.scalars(select(Journal).where(Journal.payment_id == hold))
+        },
+        write=False,
+    )
+    assert journals == {"authorize": "voided"}
+    voids = [c for c in world.provider.calls if c.kind == "void"]
+    world.worker.run_until_idle()
+    assert [c for c in world.provider.calls if c.kind == "void"] == voids  # nothing more asked
+    again = world.act(hold, "retry", key="k2")
+    assert (again.status_code, again.json()["code"]) == (409, "payment_not_queued")
+    sound(services)
+
+
 def test_news_of_another_amount_is_returned_to_the_payer_at_once_and_recorded(
     world: World, services: Services, client: TestClient
 ) -> None:

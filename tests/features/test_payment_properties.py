@@ -917,7 +917,7 @@ class MoneyMachine(RuleBasedStateMachine):
                         json={"action": action},
                         headers=headers,
                     ),
-                    {"hold_expired", "queue_action_not_available", "payment_not_queued"},
+                    {"queue_action_not_available", "payment_not_queued"},
                 )
                 if done is not None:
                     self.tally.seen[f"operator {action}"] += 1

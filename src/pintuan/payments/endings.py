@@ -596,10 +596,8 @@ def act_on_queued_payment(
     # what an earlier, unanswered call did, or refuse for good (then it ends as expired).
     void_call = reason is EndReason.VOID_FAILED
     if action is QueueAction.RETRY and void_call and capture_before and now >= capture_before:
-        raise Conflict(
-            "The provider's hold has ended; it can no longer be captured or voided.",
-            code="hold_expired",
-        )
+        _hold_ended_in_the_queue(tx, payment_id, actor_id, now)
+        return reason.value
     if action is QueueAction.RETRY and tx.scalar(
         REFUND_REVERSED, {"id": journal_id(payment_id, JournalKind.REFUND_REVERSED)}
     ):
@@ -647,6 +645,39 @@ def act_on_queued_payment(
             # The platform pays the merchant; the shopper's hold is let go.
             _owe_void(tx, payment_id, now)
     return reason.value
+
+
+# A void retried past the hold's end: resolved by that retry, and ended as the lapse it is.
+HOLD_ENDED_IN_QUEUE = Sql(
+    """
+    UPDATE payments
+    SET status = :expired, end_reason = :hold_expired, resolved_at = :now,
+        resolution = :retry, updated_at = :now
+    WHERE id = :id AND status = :authorized AND end_reason = :void_failed
+      AND queued_at IS NOT NULL AND resolved_at IS NULL AND pending_action IS NULL
+    RETURNING id
+""",
+    expired=PaymentStatus.EXPIRED,
+    hold_expired=EndReason.HOLD_EXPIRED,
+    retry=QueueAction.RETRY,
+    authorized=PaymentStatus.AUTHORIZED,
+    void_failed=EndReason.VOID_FAILED,
+)
+
+
+def _hold_ended_in_the_queue(tx: RawTx, payment_id: str, actor_id: str, now: datetime) -> None:
+    """A void whose answers were lost, retried after the hold's end: nothing is left to void.
+    The provider has let the hold go, under the lost call's key or at its end, and took no
+    money either way; the payment ends as a lapsed hold (as a void the worker still owed past
+    the hold's end does, see ``_give_up``) and leaves the queue. Refusing the retry instead
+    left it there for good, since a void has no other action."""
+    if tx.one(HOLD_ENDED_IN_QUEUE, {"id": payment_id, "now": tx.instant(now)}) is None:
+        raise Conflict(
+            "This payment is not waiting in the operators' queue.", code="payment_not_queued"
+        )
+    ledger_endings.record_hold_lapsed(tx, payment_id, now)
+    outcome = EndReason.HOLD_EXPIRED.value
+    record_attempt(tx, payment_id, "operator_retry", outcome, now, actor_id=actor_id)
 
 
 # ---------------------------------------------------------------------------- charge again

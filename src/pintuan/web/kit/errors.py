@@ -234,7 +234,6 @@ ERROR_MESSAGES: dict[str, str] = {
     "refund_outcome_unknown": N_(
         "The provider has not said that this refund failed: it may have been made. Retry it."
     ),
-    "hold_expired": N_("The provider's hold has ended; it can no longer be captured or voided."),
     # Vouchers: the counter's refusals and the shopper's.
     "voucher_not_found": N_("There is no such voucher. Check the code letter by letter."),
     "voucher_of_another_merchant": N_(
