@@ -230,10 +230,7 @@ class RawTx:
     ) -> list[R]:
         """Every row built into ``into`` by column name (``into(**row)``)."""
         cursor = self.execute(sql, params)
-        names = _column_names(cursor)
-        if _in_field_order(into, names):
-            return [into(*row) for row in cursor.fetchall()]
-        return [into(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        return _all_built(into, _column_names(cursor), cursor.fetchall())
 
     def column(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[Any]:
         """The first column of every row (a list of ids, say)."""
@@ -393,14 +390,19 @@ class Answer:
 
     def all_as(self, into: Callable[..., R]) -> list[R]:
         """Every row built into ``into`` by column name."""
-        names = self.names
-        return [_built(into, names, row) for row in self.rows]
+        return _all_built(into, self.names, self.rows)
 
 
 def _built(into: Callable[..., R], names: tuple[str, ...], row: Any) -> R:
     if _in_field_order(into, names):
         return into(*row)
     return into(**dict(zip(names, row, strict=True)))
+
+
+def _all_built(into: Callable[..., R], names: tuple[str, ...], rows: Sequence[Any]) -> list[R]:
+    if _in_field_order(into, names):  # asked once for all the rows
+        return [into(*row) for row in rows]
+    return [into(**dict(zip(names, row, strict=True))) for row in rows]
 
 
 def _column_names(cursor: Any) -> tuple[str, ...]:
