@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import time
 
 _CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+_stamp: tuple[int, str] = (-1, "")  # a millisecond and its ten characters
 
 
 def new_id(prefix: str) -> str:
     """A new id: ``prefix_`` + 48 bits of milliseconds + 80 random bits, Crockford base32."""
+    # 26 characters hold 130 bits: the first ten the milliseconds (two zero bits, then 48),
+    # written once a millisecond; the other sixteen exactly the 80 random bits (ten bytes),
+    # which the standard base32 encoder (in C) writes with no padding.
     millis = time.time_ns() // 1_000_000
-    value = (millis << 80) | secrets.randbits(80)
-    # 26 characters hold 130 bits: two zero bits, then the 128 of the value. The standard
-    # base32 encoder (in C, several times faster than a loop here) works on whole bytes, so the
-    # value is shifted to end on a byte boundary and the characters past the 26th are dropped.
-    body = base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_FROM_RFC4648)
-    return f"{prefix}_{body.decode('ascii')}"
+    stamp = _stamp
+    if stamp[0] != millis:
+        stamp = (millis, _crockford(millis, 10))
+        _set_stamp(stamp)
+    random_part = base64.b32encode(os.urandom(10)).translate(_FROM_RFC4648).decode("ascii")
+    return f"{prefix}_{stamp[1]}{random_part}"
+
+
+def _set_stamp(stamp: tuple[int, str]) -> None:
+    # One tuple, replaced whole: a thread reading it sees a millisecond and its own text.
+    global _stamp
+    _stamp = stamp
 
 
 def _crockford(value: int, chars: int) -> str:
