@@ -163,3 +163,47 @@ def test_each_candidate_is_drawn_as_often_as_its_propensity_says() -> None:
             q = slot_counts[position][key] / draws
             spread = ((p * (1 - p) + q * (1 - q)) / draws) ** 0.5
             assert abs(p - q) <= 5 * spread + 1e-9
+
+
+@settings(max_examples=120, deadline=None)
+@given(pools_and_rules(), st.integers(0, 2**32 - 1))
+def test_slates_that_follow_the_shared_path_are_the_slates_drawn_slot_by_slot(
+    drawn: tuple[list[Candidate], Rules, int], seed: int
+) -> None:
+    # The slates of one start share the path no coin has left: each slate, whether it follows
+    # the path to its end, leaves it where a coin explores or a tie is broken, or builds it
+    # further, serves what drawing it slot by slot with the same coins serves, and tosses
+    # exactly the same coins (the generator is left in the same state).
+    pool, rules, slots = drawn
+    for policy in the_policies(pool, seed):
+        scores = policy.scores(VIEWER, pool)
+        shared, walking = (
+            SlateStart(scores, pool, slots, rules),
+            SlateStart(scores, pool, slots, rules),
+        )
+        for n in range(12):
+            on_path, slot_by_slot = random.Random(seed + n), random.Random(seed + n)
+            assert shared.draw(on_path) == walking.draw_walking(slot_by_slot)
+            assert on_path.random() == slot_by_slot.random()
+
+
+def test_a_slate_on_the_path_costs_no_draw_until_a_coin_explores() -> None:
+    # Twenty slots, no ties, exploration 0.1: the path holds the slots up to the first coin
+    # that explored, and a slate whose coins all stay below explores nowhere and serves the
+    # path's own placements (the same objects: nothing is made again).
+    rng = random.Random(3)
+    pool = [candidate(i, VERTICALS[i % 4], f"m_{i % 7}", rng) for i in range(50)]
+    scores = [float(i) for i in range(50)]
+    start = SlateStart(scores, pool, 20, Rules(exploration=0.1))
+
+    class NoExploring(random.Random):
+        def random(self) -> float:
+            return 0.5
+
+    first = start.draw(NoExploring())
+    second = start.draw(NoExploring())
+
+    assert [p.reason for p in first] == ["best"] * 20
+    assert [p.candidate for p in first] == [pool[49 - n] for n in range(20)]
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert first == start.draw_walking(NoExploring())

@@ -22,11 +22,21 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
 
 from pintuan.domain.feed import Candidate, Placement, Rules
 
 _OTHER = -1  # a vertical without a minimum share
+
+
+def _propensity(explore: float, count: int, best: int) -> float:
+    """A slot's probability of serving a candidate: the exploration coin's share of it among
+    ``count`` candidates, plus, when it is one of the ``best`` (0: it is not), its share of
+    the rest."""
+    return explore / count + ((1.0 - explore) / best if best else 0.0)
 
 
 class _Slate:
@@ -146,9 +156,10 @@ class _Slate:
             return None
         return within
 
-    def choose(self, rng: random.Random) -> tuple[int, float, str] | None:
-        """Draw the next unpinned slot: the candidate's index, its propensity and the reason;
-        None when no candidate is eligible."""
+    def best(self) -> tuple[list[int], int, list[bool] | None] | None:
+        """The next unpinned slot's best candidates (ties in pool order), how many candidates
+        it may be drawn from, and the verticals it is narrowed to; None when no candidate is
+        eligible. Draws nothing."""
         if self.eligible == 0:
             return None
         owed = self.owed()
@@ -198,14 +209,26 @@ class _Slate:
                     break
                 top = values[index]
                 best.append(index)
+        return best, count, owed
+
+    def choose(
+        self, rng: random.Random, coin: float | None = None
+    ) -> tuple[int, float, str] | None:
+        """Draw the next unpinned slot: the candidate's index, its propensity and the reason;
+        None when no candidate is eligible. ``coin`` is the exploration coin when it was
+        already tossed (``rng.random()``)."""
+        found = self.best()
+        if found is None:
+            return None
+        best, count, owed = found
         explore = self.explore
-        if explore and rng.random() < explore:
+        if explore and (rng.random() if coin is None else coin) < explore:
             picked = self._nth_eligible(rng.randrange(count), owed)
             in_best = picked in best
         else:
             picked = best[0] if len(best) == 1 else best[rng.randrange(len(best))]
             in_best = True
-        propensity = explore / count + ((1.0 - explore) / len(best) if in_best else 0.0)
+        propensity = _propensity(explore, count, len(best) if in_best else 0)
         reason = "vertical_share" if owed is not None else "best" if in_best else "explore"
         self.place(picked)
         return picked, propensity, reason
@@ -231,10 +254,38 @@ class _Slate:
         raise AssertionError("fewer eligible candidates than counted")
 
 
+# How a slot on the path no coin has left is filled (``_Step.kind``).
+_FIXED = 0  # a pin: the same for every slate that gets here
+_BEST = 1  # the one best candidate, unless the exploration coin says explore
+_OPEN = 2  # anything else (ties to break, or the slate ends): each slate draws it itself
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One slot of the path: what fills it, and the slate before it, where a slate that leaves
+    the path there goes on from."""
+
+    kind: int
+    before: _Slate
+    chosen: frozenset[int]  # pool indices placed in the slots above
+    placement: Placement | None = None
+    index: int = -1
+
+
 class SlateStart:
     """Where every slate drawn from one scored pool, for one number of slots under one set of
     rules, starts: the boosted scores, the candidates in score order and the pins kept for
-    slots below, computed once. ``draw`` is a slate from here; each draw is independent."""
+    slots below, computed once. ``draw`` is a slate from here; each draw is independent.
+
+    Most slots of most slates are no draw at all: without the exploration coin and without a
+    tie, a slot serves the one best eligible candidate, and what is eligible depends only on
+    the slots above. So the slates of one start share a path, built as far as slates walk it:
+    each of its slots says what fills it when the coin does not explore, with its propensity
+    and reason, and keeps the slate as it was before that slot. A slate follows the path,
+    tossing each slot's coin as a fresh draw would, until a coin explores (or a slot needs a
+    tie broken); from there it draws on its own from the slate the path kept. The slots, their
+    propensities and reasons, and the coins tossed are exactly those of a slate drawn slot by
+    slot (``draw_walking``; the unit tests compare the two)."""
 
     def __init__(
         self, scores: Sequence[float], pool: Sequence[Candidate], slots: int, rules: Rules
@@ -261,19 +312,61 @@ class SlateStart:
             if 0 < position < slots:
                 self.below.append((position, index))
                 self.start.place(index)
+        self._path: list[_Step] = []
+        self._walk = self.start.copy()  # the slate at the end of the path
+        self._walked: set[int] = set()  # and the pool indices placed on it
+        self._extending = threading.Lock()
 
     def draw(self, rng: random.Random) -> list[Placement]:
         """A slate: its slots, each with its propensity and reason."""
-        pool, pins, below = self.pool, self.pins, self.below
-        slate = self.start.copy()
-        chosen: set[int] = set()
+        path = self._path
+        explore = self.start.explore
         placements: list[Placement] = []
         for position in range(self.slots):
+            step = path[position] if position < len(path) else self._extend(position)
+            if step is None:  # the slate ends here
+                return placements
+            coin = None
+            if step.kind == _FIXED:
+                placements.append(cast(Placement, step.placement))
+                continue
+            if step.kind == _BEST:
+                if not explore:
+                    placements.append(cast(Placement, step.placement))
+                    continue
+                coin = rng.random()
+                if coin >= explore:
+                    placements.append(cast(Placement, step.placement))
+                    continue
+            # Off the path: on from the slate as it was before this slot.
+            return self._walk_on(
+                step.before.copy(), set(step.chosen), position, placements, rng, coin
+            )
+        return placements
+
+    def draw_walking(self, rng: random.Random) -> list[Placement]:
+        """A slate drawn slot by slot from the start, without the path (what ``draw`` gives)."""
+        return self._walk_on(self.start.copy(), set(), 0, [], rng, None)
+
+    def _walk_on(
+        self,
+        slate: _Slate,
+        chosen: set[int],
+        first: int,
+        placements: list[Placement],
+        rng: random.Random,
+        coin: float | None,
+    ) -> list[Placement]:
+        """The slots from ``first`` on, drawn one by one from ``slate`` (``coin``: the first
+        slot's exploration coin, when already tossed)."""
+        pool, pins, below = self.pool, self.pins, self.below
+        for position in range(first, self.slots):
             pinned = pins.get(position)
             if pinned is not None and pinned not in chosen:
                 slate.place(pinned)
             else:
-                drawn = slate.choose(rng)
+                drawn = slate.choose(rng, coin)
+                coin = None
                 if drawn is not None:
                     picked, propensity, reason = drawn
                     chosen.add(picked)
@@ -286,6 +379,52 @@ class SlateStart:
             chosen.add(pinned)
             placements.append(Placement(pool[pinned], position, 1.0, "pinned"))
         return placements
+
+    def _extend(self, position: int) -> _Step | None:
+        """The path's step for ``position`` (the first slot past its end), made from the slate
+        at its end; None when the slate ends there. (A slate leaves the path at a slot each
+        slate must draw itself, so the path never grows past one.)"""
+        with self._extending:
+            if position < len(self._path):  # another thread made it meanwhile
+                return self._path[position]
+            return self._next_step(position)
+
+    def _next_step(self, position: int) -> _Step | None:
+        path, walk, chosen = self._path, self._walk, self._walked
+        before = walk.copy()
+        taken = frozenset(chosen)
+        pinned = self.pins.get(position)
+        if pinned is not None and pinned not in chosen:
+            walk.place(pinned)
+            step = self._fixed(before, taken, pinned, position)
+        else:
+            found = walk.best()
+            if found is None:
+                waiting = [i for p, i in self.below if p > position and i not in chosen]
+                if not waiting:
+                    return None
+                step = self._fixed(before, taken, waiting[0], position)
+            elif len(found[0]) > 1:
+                step = _Step(_OPEN, before, taken)
+            else:
+                best, count, owed = found
+                picked = best[0]
+                walk.place(picked)
+                placement = Placement(
+                    self.pool[picked],
+                    position,
+                    _propensity(walk.explore, count, 1),
+                    "vertical_share" if owed is not None else "best",
+                )
+                step = _Step(_BEST, before, taken, placement, picked)
+        if step.index >= 0:
+            chosen.add(step.index)
+        path.append(step)
+        return step
+
+    def _fixed(self, before: _Slate, taken: frozenset[int], pinned: int, position: int) -> _Step:
+        placement = Placement(self.pool[pinned], position, 1.0, "pinned")
+        return _Step(_FIXED, before, taken, placement, pinned)
 
 
 def draw_slate_fast(
