@@ -18,6 +18,7 @@ from pintuan.web.shopper.feed_cards import (
     FeedCard,
     FeedCards,
     countdown_key,
+    list_item,
     render_card,
 )
 from pintuan.web.shopper.home_feed import _money, own_images
@@ -106,6 +107,32 @@ def test_a_kept_card_is_the_card_the_macro_renders(
         shown, "imp_B", position + 1, locale, then, CardRenderer(lambda: context(locale, then))
     )
     assert str(again) == direct(shown, url, position + 1, locale, then)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), seconds, st.booleans()), max_size=25),
+    st.sampled_from(LOCALES),
+    st.sampled_from(["imp_A", "imp_<&>"]),
+)
+def test_a_slate_s_list_items_are_its_cards_each_in_its_list_item(
+    drawn: list[tuple[int, int, bool]], locale: str, impression: str
+) -> None:
+    # The home page lists a slate's cards in one call: the text is each card, as ``html``
+    # gives it for its slot, in its list item, one after the other; kept or rendered anew.
+    items = [item(n, timedelta(seconds=ends_in), team) for n, ends_in, team in drawn]
+    cards, render = FeedCards(), CardRenderer(lambda: context(locale, NOW))
+    for _ in range(2):
+        listed = cards.list_items(items, impression, locale, NOW, render)
+        one_by_one = "".join(
+            list_item(shown, cards.html(shown, impression, n, locale, NOW, render))
+            for n, shown in enumerate(items)
+        )
+        assert str(listed) == one_by_one
+        assert all(
+            f'href="/feed/go/imp_&lt;&amp;&gt;/{n}/' in listed or impression == "imp_A"
+            for n in range(len(items))
+        )
 
 
 def test_a_card_is_rendered_once_while_its_item_and_countdown_stay_the_same() -> None:

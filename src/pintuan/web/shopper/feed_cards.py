@@ -13,7 +13,7 @@ exactly when the text would; the page's script counts down from the ``datetime``
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,6 +78,22 @@ class CardRenderer:
 class _Kept:
     item: Item
     parts: tuple[Markup, Markup, Markup]
+    listed: tuple[str, str, str]  # the same parts inside the home page's list item
+
+
+def list_item(item: Item, card: str) -> str:
+    """``card`` as the home page lists it."""
+    return f"{_list_item_start(item)}{card}{_LIST_ITEM_END}"
+
+
+def _list_item_start(item: Item) -> str:
+    return f'      <li class="card{" card-team" if item.team is not None else ""}">'
+
+
+_LIST_ITEM_END = "</li>\n"
+
+
+_SLOTS = tuple(str(n) for n in range(100))  # a slot's text, made once
 
 
 class FeedCards:
@@ -101,17 +117,7 @@ class FeedCards:
         """The card of ``item`` in slot ``position`` of the slate ``impression_id``, linking
         to its click (``feed.encoding.click_url``); ``render`` renders it when it is not kept
         (in a context of ``locale`` and ``now``)."""
-        until = item.team.expires_at if item.team is not None else item.deal.ends_at
-        key = (item.key, locale, countdown_key(until, now))
-        kept = self._kept.get(key)
-        if kept is None or (kept.item is not item and kept.item != item):
-            kept = _Kept(item, self._render(item, render))
-            if len(self._kept) >= self.max_cards:
-                self._kept.clear()
-            self._kept[key] = kept
-        else:
-            kept.item = item  # the next look-up compares by identity
-        head, middle, tail = kept.parts
+        head, middle, tail = self._kept_card(item, locale, now, render).parts
         slot = str(position)
         # The parts are the autoescaped render's, with the link's fixed start and end in them
         # (``_render``); the impression is escaped as the template would, the slot is a number.
@@ -119,6 +125,41 @@ class FeedCards:
         return Markup(  # noqa: S704
             "".join((head, escape(impression_id), "/", slot, middle, slot, tail))
         )
+
+    def list_items(
+        self,
+        items: Iterable[Item],
+        impression_id: str,
+        locale: str,
+        now: datetime,
+        render: CardRenderer,
+    ) -> Markup:
+        """The cards of a slate's ``items`` (in slot order) as the home page lists them, each
+        ``list_item(item, html(...))``: the same text, with the impression escaped once and
+        each card's list item kept with it."""
+        impression = str(escape(impression_id))
+        parts: list[str] = []
+        for position, item in enumerate(items):
+            head, middle, tail = self._kept_card(item, locale, now, render).listed
+            slot = _SLOTS[position] if position < len(_SLOTS) else str(position)
+            parts += (head, impression, "/", slot, middle, slot, tail)
+        return Markup("".join(parts))  # noqa: S704 - kept autoescaped parts and escaped values
+
+    def _kept_card(self, item: Item, locale: str, now: datetime, render: CardRenderer) -> _Kept:
+        until = item.team.expires_at if item.team is not None else item.deal.ends_at
+        key = (item.key, locale, countdown_key(until, now))
+        kept = self._kept.get(key)
+        if kept is None or (kept.item is not item and kept.item != item):
+            head, middle, tail = self._render(item, render)
+            # As plain text: adding a str to a Markup would escape it.
+            listed = (_list_item_start(item) + str(head), str(middle), str(tail) + _LIST_ITEM_END)
+            kept = _Kept(item, (head, middle, tail), listed)
+            if len(self._kept) >= self.max_cards:
+                self._kept.clear()
+            self._kept[key] = kept
+        else:
+            kept.item = item  # the next look-up compares by identity
+        return kept
 
     def _render(self, item: Item, render: CardRenderer) -> tuple[Markup, Markup, Markup]:
         self.rendered += 1

@@ -105,14 +105,8 @@ async def feed_home(
         }
 
     render_miss = CardRenderer(card_context)
-    # Each card is safe markup already (``feed_cards``); the list is joined as plain text.
-    feed_items = Markup(  # noqa: S704
-        "".join(
-            f'      <li class="card{" card-team" if s.item.team is not None else ""}">'
-            f"{CARDS.html(s.item, slate.impression_id, i, locale, now, render_miss)}"
-            "</li>\n"
-            for i, s in enumerate(slate.shown)
-        )
+    feed_items = CARDS.list_items(
+        (s.item for s in slate.shown), slate.impression_id, locale, now, render_miss
     )
     kept = {"vertical": vertical, "region": region or (deal_list.ALL_REGIONS if guessed else None)}
     region_choices = {
