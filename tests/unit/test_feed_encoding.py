@@ -64,7 +64,7 @@ def test_a_changed_item_is_written_anew() -> None:
     shown = slate.shown[0]
     assert shown.item.team is not None
     fuller = replace(shown.item, team=replace(shown.item.team, taken=3))
-    changed = replace(slate, shown=(replace(shown, item=fuller),))
+    changed = replace(slate, shown=(shown._replace(item=fuller),))
     sent = json.loads(answers.encode(changed, None))
     assert sent["display"][0]["seats_left"] == 0
     assert sent == feed_out(changed, None).model_dump(mode="json")

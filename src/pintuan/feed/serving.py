@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio.to_thread
 from fastapi import Request
@@ -115,8 +115,10 @@ class FeedAsk:
     continues: str | None = None  # the impression this one continues
 
 
-@dataclass(frozen=True, slots=True)
-class Shown:
+class Shown(NamedTuple):
+    """A served slot and its item (a tuple: twenty are made a slate, and a frozen dataclass
+    costs a few times as much to make)."""
+
     placement: Placement
     item: Item
 

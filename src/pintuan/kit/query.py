@@ -12,7 +12,7 @@ parameters the framework would have listed for the same fields, for the route's
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -28,10 +28,23 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+# Query strings read, by model and text: a model is frozen, so equal query strings share one.
+# Most requests of a hot endpoint ask the same few (``?slots=20``); a long one (a cursor) is
+# seldom asked twice and is not kept.
+_READ: dict[tuple[type[QueryModel], bytes], QueryModel] = {}
+READ_KEPT = 1_000
+KEPT_LENGTH = 200
+
+
 def query_of(model: type[Q], request: Request) -> Q:
     """``request``'s query string as ``model``, or the framework's 422."""
+    text: bytes = request.scope.get("query_string", b"")
+    key = (model, text)
+    read = _READ.get(key)
+    if read is not None:
+        return cast(Q, read)
     try:
-        return model.model_validate(dict(request.query_params))
+        read = model.model_validate(dict(request.query_params))
     except ValidationError as exc:
         raise RequestValidationError(
             [
@@ -39,6 +52,11 @@ def query_of(model: type[Q], request: Request) -> Q:
                 for error in exc.errors(include_url=False, include_context=False)
             ]
         ) from None
+    if len(text) <= KEPT_LENGTH:
+        if len(_READ) >= READ_KEPT:
+            _READ.clear()
+        _READ[key] = read
+    return read
 
 
 def documented(model: type[QueryModel]) -> dict[str, Any]:
