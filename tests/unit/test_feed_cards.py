@@ -128,9 +128,9 @@ def test_a_slate_s_list_items_are_its_cards_each_in_its_list_item(
             list_item(shown, cards.html(shown, impression, n, locale, NOW, render))
             for n, shown in enumerate(items)
         )
-        assert str(listed) == one_by_one
+        assert listed.decode() == one_by_one
         assert all(
-            f'href="/feed/go/imp_&lt;&amp;&gt;/{n}/' in listed or impression == "imp_A"
+            f'href="/feed/go/imp_&lt;&amp;&gt;/{n}/' in listed.decode() or impression == "imp_A"
             for n in range(len(items))
         )
 

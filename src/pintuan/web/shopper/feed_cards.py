@@ -78,7 +78,7 @@ class CardRenderer:
 class _Kept:
     item: Item
     parts: tuple[Markup, Markup, Markup]
-    listed: tuple[str, str, str]  # the same parts inside the home page's list item
+    listed: tuple[bytes, bytes, bytes]  # the same inside the home page's list item, in UTF-8
 
 
 def list_item(item: Item, card: str) -> str:
@@ -93,7 +93,7 @@ def _list_item_start(item: Item) -> str:
 _LIST_ITEM_END = "</li>\n"
 
 
-_SLOTS = tuple(str(n) for n in range(100))  # a slot's text, made once
+_SLOTS = tuple(str(n).encode() for n in range(100))  # a slot's text, made once
 
 
 class FeedCards:
@@ -133,17 +133,17 @@ class FeedCards:
         locale: str,
         now: datetime,
         render: CardRenderer,
-    ) -> Markup:
+    ) -> bytes:
         """The cards of a slate's ``items`` (in slot order) as the home page lists them, each
-        ``list_item(item, html(...))``: the same text, with the impression escaped once and
-        each card's list item kept with it."""
-        impression = str(escape(impression_id))
-        parts: list[str] = []
+        ``list_item(item, html(...))``, in UTF-8 (``web.kit.frames`` puts it in as it is):
+        the same text, with the impression escaped once and each card's list item kept."""
+        impression = str(escape(impression_id)).encode()
+        parts: list[bytes] = []
         for position, item in enumerate(items):
             head, middle, tail = self._kept_card(item, locale, now, render).listed
-            slot = _SLOTS[position] if position < len(_SLOTS) else str(position)
-            parts += (head, impression, "/", slot, middle, slot, tail)
-        return Markup("".join(parts))  # noqa: S704 - kept autoescaped parts and escaped values
+            slot = _SLOTS[position] if position < len(_SLOTS) else str(position).encode()
+            parts += (head, impression, b"/", slot, middle, slot, tail)
+        return b"".join(parts)
 
     def _kept_card(self, item: Item, locale: str, now: datetime, render: CardRenderer) -> _Kept:
         until = item.team.expires_at if item.team is not None else item.deal.ends_at
@@ -152,7 +152,11 @@ class FeedCards:
         if kept is None or (kept.item is not item and kept.item != item):
             head, middle, tail = self._render(item, render)
             # As plain text: adding a str to a Markup would escape it.
-            listed = (_list_item_start(item) + str(head), str(middle), str(tail) + _LIST_ITEM_END)
+            listed = (
+                (_list_item_start(item) + str(head)).encode(),
+                str(middle).encode(),
+                (str(tail) + _LIST_ITEM_END).encode(),
+            )
             kept = _Kept(item, (head, middle, tail), listed)
             if len(self._kept) >= self.max_cards:
                 self._kept.clear()

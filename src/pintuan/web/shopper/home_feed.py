@@ -135,7 +135,7 @@ async def feed_home(
         "sorts": deal_list.SORTS,
     }
     # What differs between two visitors' pages besides the frame's own key (see web.kit.frames).
-    holes: dict[str, str | Markup] = {}
+    holes: dict[str, str | Markup | bytes] = {}
     if slate.shown:
         holes.update(feed_items=feed_items, impression_id=slate.impression_id)
     if more_url:
@@ -144,6 +144,8 @@ async def feed_home(
         key = (vertical, region, guessed, tuple(region_choices.items()))
         response = await FRAMES.render(request, "shopper/home.html", context, key=key, holes=holes)
     else:
+        if slate.shown:  # the cards as the template takes them
+            holes["feed_items"] = Markup(feed_items.decode())  # noqa: S704 - escaped cards
         response = await render(request, "shopper/home.html", {**context, **holes})
     if new_visitor:
         set_visitor_cookie(response, visitor, services.settings)
