@@ -6,6 +6,8 @@ probability says."""
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from collections import Counter
 from typing import cast
 
@@ -207,3 +209,38 @@ def test_a_slate_on_the_path_costs_no_draw_until_a_coin_explores() -> None:
     assert [p.candidate for p in first] == [pool[49 - n] for n in range(20)]
     assert all(a is b for a, b in zip(first, second, strict=True))
     assert first == start.draw_walking(NoExploring())
+
+
+def test_slates_drawn_at_once_in_many_threads_share_one_path_and_are_each_a_fresh_slate() -> None:
+    # Threads that draw from one start at the same moment build its path together: it is made
+    # once, slot by slot, and every slate is still the slot-by-slot draw with the same coins.
+    rng = random.Random(11)
+    pool = [candidate(i, VERTICALS[i % 5], f"m_{i % 6}", rng) for i in range(60)]
+    scores = [rng.random() for _ in pool]
+    rules = Rules(exploration=0.05, min_share=dict.fromkeys(VERTICALS, 0.1), pins={3: pool[7].key})
+    start = SlateStart(scores, pool, 20, rules)
+    reference = SlateStart(scores, pool, 20, rules)
+    mismatches: list[int] = []
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the interpreter over between threads all the time
+    try:
+
+        def draw(thread: int) -> None:
+            for n in range(150):
+                seed = thread * 1_000 + n
+                if start.draw(random.Random(seed)) != reference.draw_walking(random.Random(seed)):
+                    mismatches.append(seed)
+
+        threads = [threading.Thread(target=draw, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+
+    assert mismatches == []
+    # Each slot of the path was made once: the step at index n fills slot n.
+    path = start._path
+    assert len(path) <= 20
+    assert all(s.placement.position == n for n, s in enumerate(path) if s.placement)
