@@ -81,6 +81,18 @@ def direct(shown: Item, url: str, position: int, locale: str, now: datetime) -> 
 seconds = st.integers(-3600, 400 * 86400)
 
 
+def listed(shown: Item, impression: str, slots: range, locale: str, now: datetime) -> str:
+    """``shown`` in each of ``slots`` of the slate ``impression``, as the macro renders it, each
+    in its list item."""
+    return "".join(
+        list_item(
+            shown,
+            direct(shown, f"/feed/go/{impression}/{slot}/{shown.item_id}", slot, locale, now),
+        )
+        for slot in slots
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(0, 50),
@@ -95,18 +107,18 @@ def test_a_kept_card_is_the_card_the_macro_renders(
 ) -> None:
     cards = FeedCards()
     shown = item(n, timedelta(seconds=ends_in), team)
-    first_url = f"/feed/go/imp_A/{position}/{shown.item_id}"
-    first = cards.html(
-        shown, "imp_A", position, locale, NOW, CardRenderer(lambda: context(locale, NOW))
+    # The card in every slot up to ``position``: rendered once, then kept for the others.
+    slots = [shown] * (position + 1)
+    first = cards.list_items(
+        slots, "imp_A", locale, NOW, CardRenderer(lambda: context(locale, NOW))
     )
-    assert str(first) == direct(shown, first_url, position, locale, NOW)
+    assert first.decode() == listed(shown, "imp_A", range(position + 1), locale, NOW)
     # Another slate, a little later: kept or rendered again, it is what the macro renders.
     then = NOW + timedelta(seconds=later)
-    url = f"/feed/go/imp_B/{position + 1}/{shown.item_id}"
-    again = cards.html(
-        shown, "imp_B", position + 1, locale, then, CardRenderer(lambda: context(locale, then))
+    again = cards.list_items(
+        [*slots, shown], "imp_B", locale, then, CardRenderer(lambda: context(locale, then))
     )
-    assert str(again) == direct(shown, url, position + 1, locale, then)
+    assert again.decode() == listed(shown, "imp_B", range(position + 2), locale, then)
 
 
 @settings(max_examples=40, deadline=None)
@@ -118,19 +130,18 @@ def test_a_kept_card_is_the_card_the_macro_renders(
 def test_a_slate_s_list_items_are_its_cards_each_in_its_list_item(
     drawn: list[tuple[int, int, bool]], locale: str, impression: str
 ) -> None:
-    # The home page lists a slate's cards in one call: the text is each card, as ``html``
-    # gives it for its slot, in its list item, one after the other; kept or rendered anew.
+    # The home page lists a slate's cards in one call: the text is each card, as the macro
+    # renders it for its slot, in its list item, one after the other; kept or rendered anew.
     items = [item(n, timedelta(seconds=ends_in), team) for n, ends_in, team in drawn]
     cards, render = FeedCards(), CardRenderer(lambda: context(locale, NOW))
     for _ in range(2):
-        listed = cards.list_items(items, impression, locale, NOW, render)
+        text = cards.list_items(items, impression, locale, NOW, render).decode()
         one_by_one = "".join(
-            list_item(shown, cards.html(shown, impression, n, locale, NOW, render))
-            for n, shown in enumerate(items)
+            listed(shown, impression, range(n, n + 1), locale, NOW) for n, shown in enumerate(items)
         )
-        assert listed.decode() == one_by_one
+        assert text == one_by_one
         assert all(
-            f'href="/feed/go/imp_&lt;&amp;&gt;/{n}/' in listed.decode() or impression == "imp_A"
+            f'href="/feed/go/imp_&lt;&amp;&gt;/{n}/' in text or impression == "imp_A"
             for n in range(len(items))
         )
 
@@ -139,24 +150,30 @@ def test_a_card_is_rendered_once_while_its_item_and_countdown_stay_the_same() ->
     cards = FeedCards()
     shown = item(1, timedelta(days=3), team=False)
     for n in range(5):
-        cards.html(shown, f"imp_{n}", n, "en", NOW, CardRenderer(lambda: context("en", NOW)))
+        cards.list_items(
+            [shown] * n, f"imp_{n}", "en", NOW, CardRenderer(lambda: context("en", NOW))
+        )
     # An equal item from a refreshed snapshot is the same card.
-    cards.html(item(1, timedelta(days=3), team=False), "imp_x", 0, "en", NOW, CardRenderer(dict))
+    cards.list_items(
+        [item(1, timedelta(days=3), team=False)], "imp_x", "en", NOW, CardRenderer(dict)
+    )
     assert cards.rendered == 1
     # Another language is another card.
-    cards.html(shown, "imp_x", 0, "zh_Hans", NOW, CardRenderer(lambda: context("zh_Hans", NOW)))
+    zh = CardRenderer(lambda: context("zh_Hans", NOW))
+    cards.list_items([shown], "imp_x", "zh_Hans", NOW, zh)
     assert cards.rendered == 2
 
 
 def test_a_changed_item_is_rendered_anew() -> None:
     cards = FeedCards()
     shown = item(2, timedelta(days=3), team=False)
-    before = cards.html(shown, "imp_x", 0, "en", NOW, CardRenderer(lambda: context("en", NOW)))
+    render = CardRenderer(lambda: context("en", NOW))
+    before = cards.list_items([shown], "imp_x", "en", NOW, render)
     changed = replace(shown, deal=replace(shown.deal, group_price=1, forming=7))
-    after = cards.html(changed, "imp_x", 0, "en", NOW, CardRenderer(lambda: context("en", NOW)))
+    after = cards.list_items([changed], "imp_x", "en", NOW, render)
     assert cards.rendered == 2
     assert before != after
-    assert str(after) == direct(changed, f"/feed/go/imp_x/0/{changed.item_id}", 0, "en", NOW)
+    assert after.decode() == listed(changed, "imp_x", range(1), "en", NOW)
 
 
 @settings(max_examples=300, deadline=None)

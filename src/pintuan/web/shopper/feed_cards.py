@@ -77,8 +77,9 @@ class CardRenderer:
 @dataclass(slots=True)
 class _Kept:
     item: Item
-    parts: tuple[Markup, Markup, Markup]
-    listed: tuple[bytes, bytes, bytes]  # the same inside the home page's list item, in UTF-8
+    # The card in the home page's list item, in UTF-8: before its link's impression, between
+    # the link and its slot, after the slot (``_render``).
+    listed: tuple[bytes, bytes, bytes]
 
 
 def list_item(item: Item, card: str) -> str:
@@ -105,27 +106,6 @@ class FeedCards:
         self._kept: dict[tuple[str, str, tuple[str, int] | None], _Kept] = {}
         self.rendered = 0  # cards rendered (misses), for the tests
 
-    def html(
-        self,
-        item: Item,
-        impression_id: str,
-        position: int,
-        locale: str,
-        now: datetime,
-        render: CardRenderer,
-    ) -> Markup:
-        """The card of ``item`` in slot ``position`` of the slate ``impression_id``, linking
-        to its click (``feed.encoding.click_url``); ``render`` renders it when it is not kept
-        (in a context of ``locale`` and ``now``)."""
-        head, middle, tail = self._kept_card(item, locale, now, render).parts
-        slot = str(position)
-        # The parts are the autoescaped render's, with the link's fixed start and end in them
-        # (``_render``); the impression is escaped as the template would, the slot is a number.
-        # Joined as plain text: adding to a Markup escapes and copies at every step.
-        return Markup(  # noqa: S704
-            "".join((head, escape(impression_id), "/", slot, middle, slot, tail))
-        )
-
     def list_items(
         self,
         items: Iterable[Item],
@@ -135,8 +115,11 @@ class FeedCards:
         render: CardRenderer,
     ) -> bytes:
         """The cards of a slate's ``items`` (in slot order) as the home page lists them, each
-        ``list_item(item, html(...))``, in UTF-8 (``web.kit.frames`` puts it in as it is):
-        the same text, with the impression escaped once and each card's list item kept."""
+        in its ``list_item`` and linking to its click (``feed.encoding.click_url``), in UTF-8
+        (``web.kit.frames`` puts it in as it is); ``render`` renders a card that is not kept
+        (in a context of ``locale`` and ``now``). The kept parts are the autoescaped render's,
+        with the link's fixed start and end in them; the impression is escaped once, as the
+        template would escape it, and the slot is a number."""
         impression = str(escape(impression_id)).encode()
         parts: list[bytes] = []
         for position, item in enumerate(items):
@@ -150,14 +133,7 @@ class FeedCards:
         key = (item.key, locale, countdown_key(until, now))
         kept = self._kept.get(key)
         if kept is None or (kept.item is not item and kept.item != item):
-            head, middle, tail = self._render(item, render)
-            # As plain text: adding a str to a Markup would escape it.
-            listed = (
-                (_list_item_start(item) + str(head)).encode(),
-                str(middle).encode(),
-                (str(tail) + _LIST_ITEM_END).encode(),
-            )
-            kept = _Kept(item, (head, middle, tail), listed)
+            kept = _Kept(item, self._render(item, render))
             if len(self._kept) >= self.max_cards:
                 self._kept.clear()
             self._kept[key] = kept
@@ -165,14 +141,19 @@ class FeedCards:
             kept.item = item  # the next look-up compares by identity
         return kept
 
-    def _render(self, item: Item, render: CardRenderer) -> tuple[Markup, Markup, Markup]:
+    def _render(self, item: Item, render: CardRenderer) -> tuple[bytes, bytes, bytes]:
         self.rendered += 1
         head, middle, tail = split_card(
             render(FeedCard(item.kind, item.deal, item.team, _URL_MARK, _POSITION_MARK))
         )
         # The link is /feed/go/<impression>/<slot>/<item>: its start goes with the head and
-        # its end with the middle, so that a page adds only the impression and the slot.
-        return head + "/feed/go/", escape(f"/{item.item_id}") + middle, tail
+        # its end with the middle, so that a page adds only the impression and the slot. Joined
+        # as plain text: adding a str to a Markup would escape it.
+        return (
+            f"{_list_item_start(item)}{head}/feed/go/".encode(),
+            f"{escape(f'/{item.item_id}')}{middle}".encode(),
+            f"{tail}{_LIST_ITEM_END}".encode(),
+        )
 
 
 def render_card(card: FeedCard, context: Mapping[str, Any]) -> Markup:
