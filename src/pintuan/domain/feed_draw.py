@@ -267,7 +267,9 @@ class _Step:
 
     kind: int
     before: _Slate
-    chosen: frozenset[int]  # pool indices placed in the slots above
+    # Pool indices placed in the slots above, kept rather than gathered from the path: a slate
+    # that leaves the path needs them, and most slates leave it.
+    chosen: frozenset[int]
     placement: Placement | None = None
     index: int = -1
 
@@ -314,7 +316,6 @@ class SlateStart:
                 self.start.place(index)
         self._path: list[_Step] = []
         self._walk = self.start.copy()  # the slate at the end of the path
-        self._walked: set[int] = set()  # and the pool indices placed on it
         self._extending = threading.Lock()
 
     def draw(self, rng: random.Random) -> list[Placement]:
@@ -390,22 +391,24 @@ class SlateStart:
             return self._next_step(position)
 
     def _next_step(self, position: int) -> _Step | None:
-        path, walk, chosen = self._path, self._walk, self._walked
+        path, walk = self._path, self._walk
         before = walk.copy()
-        taken = frozenset(chosen)
+        # The path grows only past a slot it fills (a pin or a best candidate: an index).
+        last = path[-1] if path else None
+        chosen = frozenset() if last is None else last.chosen | {last.index}
         pinned = self.pins.get(position)
         if pinned is not None and pinned not in chosen:
             walk.place(pinned)
-            step = self._fixed(before, taken, pinned, position)
+            step = self._fixed(before, chosen, pinned, position)
         else:
             found = walk.best()
             if found is None:
                 waiting = [i for p, i in self.below if p > position and i not in chosen]
                 if not waiting:
                     return None
-                step = self._fixed(before, taken, waiting[0], position)
+                step = self._fixed(before, chosen, waiting[0], position)
             elif len(found[0]) > 1:
-                step = _Step(_OPEN, before, taken)
+                step = _Step(_OPEN, before, chosen)
             else:
                 best, count, owed = found
                 picked = best[0]
@@ -416,15 +419,13 @@ class SlateStart:
                     _propensity(walk.explore, count, 1),
                     "vertical_share" if owed is not None else "best",
                 )
-                step = _Step(_BEST, before, taken, placement, picked)
-        if step.index >= 0:
-            chosen.add(step.index)
+                step = _Step(_BEST, before, chosen, placement, picked)
         path.append(step)
         return step
 
-    def _fixed(self, before: _Slate, taken: frozenset[int], pinned: int, position: int) -> _Step:
+    def _fixed(self, before: _Slate, chosen: frozenset[int], pinned: int, position: int) -> _Step:
         placement = Placement(self.pool[pinned], position, 1.0, "pinned")
-        return _Step(_FIXED, before, taken, placement, pinned)
+        return _Step(_FIXED, before, chosen, placement, pinned)
 
 
 def draw_slate_fast(
