@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.e2e.conftest import DESKTOP, PHONE, SCREENSHOTS
 from tests.factories import PASSWORD
@@ -88,5 +90,22 @@ def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for label, viewport in (("375", PHONE), ("1280", DESKTOP)):
         page.set_viewport_size(viewport)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+        _capture(page, SCREENSHOTS / f"{name}-{label}.png")
     page.set_viewport_size(PHONE)
+
+
+CAPTURE_ATTEMPTS = 3
+
+
+def _capture(page: Page, path: Path) -> None:
+    """A full-page screenshot. On a busy machine Chromium now and then has no frame to give
+    right after the viewport changed ("Unable to capture screenshot"); it is asked again after
+    the next frames, and any other error, or that one a third time, is raised."""
+    for attempt in range(1, CAPTURE_ATTEMPTS + 1):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return
+        except PlaywrightError as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == CAPTURE_ATTEMPTS:
+                raise
+            page.wait_for_timeout(250 * attempt)
