@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pintuan.kit.jsontext import dumps
+from pintuan.kit import jsontext
+from pintuan.kit.jsontext import dumps, float_text
 
 _SCALARS = (
     st.none()
@@ -60,3 +61,27 @@ def test_the_encoder_is_made_once_and_reused_here() -> None:
     assert dumps({"a": [1, {"b": 2}]}) == '{"a": [1, {"b": 2}]}'
     assert dumps([{"a": 1}, {"a": 1}]) == '[{"a": 1}, {"a": 1}]'
     assert dumps("text") == '"text"'
+
+
+@given(st.lists(st.floats(allow_nan=False) | st.integers(-5, 5) | st.booleans(), max_size=30))
+def test_a_kept_float_text_is_json_dumps_text_however_often_asked(values: list[Any]) -> None:
+    for _ in range(2):  # written, then kept
+        assert [float_text(v) for v in values] == [json.dumps(v) for v in values]
+
+
+def test_ints_and_bools_are_not_taken_for_the_floats_they_equal() -> None:
+    assert float_text(1.0) == "1.0"
+    assert (float_text(1), float_text(True), float_text(0.0), float_text(False)) == (
+        "1",
+        "true",
+        "0.0",
+        "false",
+    )
+
+
+def test_the_kept_floats_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsontext, "FLOATS_KEPT", 8)
+    monkeypatch.setattr(jsontext, "_FLOATS", {})
+    for n in range(50):
+        assert float_text(n / 7) == json.dumps(n / 7)
+        assert len(jsontext._FLOATS) <= 8

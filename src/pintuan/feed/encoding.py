@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pintuan.feed.schemas import FeedCardOut, FeedItemOut, FeedOut
 from pintuan.feed.serving import Shown, Slate
 from pintuan.feed.snapshot import Item
+from pintuan.kit.jsontext import dumps, float_text
 from pintuan.kit.schemas import MoneyOut
 
 MAX_KEPT = 50_000
@@ -116,7 +117,7 @@ class FeedJson:
         """``feed_out(slate, next_cursor)`` as JSON."""
         items: list[str] = []
         cards: list[str] = []
-        impression = json.dumps(slate.impression_id)
+        impression = dumps(slate.impression_id)
         # The links' middle, '<impression id>/' (an id this process made: nothing to escape).
         plain = _PLAIN_ID.match(slate.impression_id) is not None
         link_from = (slate.impression_id if plain else impression[1:-1]) + "/"
@@ -124,14 +125,14 @@ class FeedJson:
             kept = self._parts(shown)
             placement = shown.placement
             position = placement.position
-            reason = _REASONS.get(placement.reason) or json.dumps(placement.reason)
+            reason = _REASONS.get(placement.reason) or dumps(placement.reason)
             items.append(
                 f'{kept.head},"position":{position},'
-                f'"propensity":{placement.propensity!r},"reason":{reason}}}'
+                f'"propensity":{float_text(placement.propensity)},"reason":{reason}}}'
             )
             cards.append(f"{kept.card}{link_from}{position}{kept.link_end}")
         return (
-            f'{{"impression_id":{impression},"policy":{json.dumps(slate.policy)},'
-            f'"items":[{",".join(items)}],"next_cursor":{json.dumps(next_cursor)},'
+            f'{{"impression_id":{impression},"policy":{dumps(slate.policy)},'
+            f'"items":[{",".join(items)}],"next_cursor":{dumps(next_cursor)},'
             f'"display":[{",".join(cards)}]}}'
         ).encode()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from pintuan.domain.feed import Placement
-from pintuan.kit.jsontext import dumps
+from pintuan.kit.jsontext import dumps, float_text
 
 
 class LoggedPlacement(NamedTuple):
@@ -73,12 +73,7 @@ def placements_json(flat: Sequence[Any]) -> str:
         fragment = _ITEMS.get(item)
         if fragment is None:
             fragment = _keep(_ITEMS, item, ", ".join(map(dumps, item)))
-        if propensity.__class__ is float:  # kept by value: 1 and True equal 1.0 as keys
-            number = _NUMBERS.get(propensity)
-            if number is None:
-                number = _keep(_NUMBERS, propensity, dumps(propensity))
-        else:
-            number = dumps(propensity)
+        number = float_text(propensity)
         said = _REASONS.get(reason) if reason.__class__ is str else dumps(reason)
         if said is None:
             said = _keep(_REASONS, reason, dumps(reason))
@@ -87,10 +82,10 @@ def placements_json(flat: Sequence[Any]) -> str:
     return f"[{', '.join(slots)}]"
 
 
-# The text kept for items, propensities and reasons (each table emptied when full).
+# The text kept for items and reasons (each table emptied when full); propensities' is
+# ``float_text``'s.
 _KEPT = 20_000
 _ITEMS: dict[tuple[Any, ...], str] = {}
-_NUMBERS: dict[float, str] = {}
 _REASONS: dict[str, str] = {}
 
 
