@@ -1,0 +1,351 @@
+"""CPU a request costs, in one process, without HTTP: the figure to compare code by.
+
+``bench.load`` measures over HTTP, where a change of a few per cent is lost in the machine's
+noise (two runs of the same code differ by ten). Here each request is handed to the application
+as the server would hand it (its ASGI call), in batches of ``--batch`` at once so that SQLite's
+writes are committed together as under load, and the CPU time of the whole process (every
+thread: the feed's log writer and the checkpoints included) is divided by the requests. Every
+figure is also given as a ratio to ``/healthz`` measured in the same process, and the join as a
+ratio to the bare reference (``bench/reference_app.py``) driven the same way.
+
+    python -m bench.cpu [--only feed|joins] [--requests 3000] [--rounds 3] [--json FILE]
+
+What is measured (each in its own process, on a database of its own, seeded as ``bench.load``
+seeds it): ``GET /v1/feed?slots=20`` and the home page with ``--offers`` live offers; a join
+(``POST /v1/teams/{id}/seats``) with and without an ``Idempotency-Key``, each shopper joining a
+team once; the reference's join on its own seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.load.scenarios import FEED_OFFERS, SHOPPERS, SPREAD_DEALS, TEAM_SIZE, TEAMS
+
+Call = Callable[[int], Awaitable[None]]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Failed(Exception):
+    """A request answered something else than it should have."""
+
+
+# ---------------------------------------------------------------------------- one process
+
+
+def _scope(method: str, target: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _request(
+    app: Any, method: str, target: str, status: int, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> bytes:
+    """One request through the application's ASGI call; its body."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(_scope(method, target, list(headers)), receive, send)
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    if sent[0]["status"] != status:
+        raise Failed(f"{method} {target} answered {sent[0]['status']}: {body[:300]!r}")
+    return body
+
+
+async def _measure(
+    name: str, call: Call, requests: int, rounds: int, batch: int, start: int = 0
+) -> dict[str, Any]:
+    """``rounds`` rounds of ``requests`` requests (``call(n)`` with n counting on), ``batch`` at
+    once, after a warm-up of a tenth of a round; the CPU of the process and of this thread."""
+    n = start
+    per_round = max(batch, requests // batch * batch)
+    for _ in range(max(1, per_round // 10 // batch)):
+        await asyncio.gather(*(call(n + k) for k in range(batch)))
+        n += batch
+    process: list[float] = []
+    loop_thread: list[float] = []
+    for _ in range(rounds):
+        p0, t0 = time.process_time(), time.thread_time()
+        for _ in range(per_round // batch):
+            await asyncio.gather(*(call(n + k) for k in range(batch)))
+            n += batch
+        process.append(1e6 * (time.process_time() - p0) / per_round)
+        loop_thread.append(1e6 * (time.thread_time() - t0) / per_round)
+    print(f"  {name}: {', '.join(f'{u:.0f}' for u in process)} µs a request", flush=True)
+    return {"name": name, "process_us": process, "loop_thread_us": loop_thread, "next": n}
+
+
+async def _pintuan(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from pintuan.app import create_app
+    from pintuan.config import get_settings
+    from pintuan.kit.heap import settle_heap
+
+    app = create_app(get_settings(), run_worker=False)
+    results = []
+    async with app.router.lifespan_context(app):
+        settle_heap()
+
+        async def healthz(_: int) -> None:
+            await _request(app, "GET", "/healthz", 200)
+
+        paths: list[tuple[str, Call]] = [("GET /healthz", healthz)]
+        if args.target == "feed":
+
+            async def feed(_: int) -> None:
+                await _request(app, "GET", "/v1/feed?slots=20", 200)
+
+            async def home(_: int) -> None:
+                await _request(app, "GET", "/", 200)
+
+            paths += [("GET /v1/feed?slots=20", feed), ("GET /", home)]
+        else:
+            seeded = json.loads(Path(args.seed).read_text())
+            teams = await _start_teams(app, seeded)
+            shoppers = seeded["shoppers"]
+            size = int(seeded["team_size"])
+            paths += [
+                ("POST join, Idempotency-Key", _joins(app, teams, shoppers, size, keyed=True)),
+                ("POST join, no key", _joins(app, teams, shoppers, size, keyed=False)),
+            ]
+        n = 0
+        for name, call in paths:
+            result = await _measure(name, call, args.requests, args.rounds, args.batch, n)
+            n = result.pop("next")
+            results.append(result)
+    return results
+
+
+async def _start_teams(app: Any, seeded: dict[str, Any]) -> list[str]:
+    """Leader i starts a team on spread deal i mod D, as ``bench.load`` does over HTTP."""
+    deals, teams = seeded["spread_deals"], []
+    for n, leader in enumerate(seeded["leaders"]):
+        body = await _request(
+            app,
+            "POST",
+            f"/v1/deals/{deals[n % len(deals)]}/teams",
+            201,
+            [(b"authorization", f"Bearer {leader}".encode())],
+        )
+        teams.append(json.loads(body)["team"]["id"])
+    return teams
+
+
+def _joins(app: Any, teams: list[str], shoppers: list[str], size: int, *, keyed: bool) -> Call:
+    """Join n: team n mod T, by a shopper who holds no seat in it yet (the keyed and unkeyed
+    runs count on from each other, so no pair repeats while a team has room)."""
+
+    async def join(n: int) -> None:
+        team, lap = n % len(teams), n // len(teams)
+        if lap >= size - 1:
+            raise Failed("every team is full: ask for fewer requests")
+        shopper = shoppers[(team + lap * 7919) % len(shoppers)]
+        headers = [(b"authorization", f"Bearer {shopper}".encode()), (b"content-length", b"0")]
+        if keyed:
+            headers.append((b"idempotency-key", f"cpu-{n:09d}".encode()))
+        await _request(app, "POST", f"/v1/teams/{teams[team]}/seats", 201, headers)
+
+    return join
+
+
+async def _reference(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bench.reference_app import create_app
+
+    app = create_app(Path(args.db))
+    seeded = json.loads(Path(args.seed).read_text())
+    teams, shoppers = seeded["spread_teams"], seeded["shoppers"]
+
+    async def join(n: int) -> None:
+        team, lap = n % len(teams), n // len(teams)
+        shopper = shoppers[(team + lap * 7919) % len(shoppers)]
+        headers = [(b"authorization", f"Bearer {shopper}".encode())]
+        await _request(app, "POST", f"/v1/teams/{teams[team]}/seats", 201, headers)
+
+    async def healthz(_: int) -> None:
+        await _request(app, "GET", "/healthz", 200)
+
+    results = []
+    n = 0
+    for name, call in (("GET /healthz", healthz), ("POST join", join)):
+        result = await _measure(
+            f"reference {name}", call, args.requests, args.rounds, args.batch, n
+        )
+        n = result.pop("next")
+        results.append(result)
+    return results
+
+
+def _measure_here(args: argparse.Namespace) -> int:
+    runner = _reference if args.target == "reference" else _pintuan
+    results = asyncio.run(runner(args))
+    Path(args.out).write_text(json.dumps({"target": args.target, "results": results}))
+    return 0
+
+
+# ---------------------------------------------------------------------------- the whole run
+
+
+def _run(command: list[str], env: dict[str, str], folder: Path) -> None:
+    done = subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
+
+
+def _env(database: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINTUAN_")}
+    env.update(
+        PINTUAN_DATABASE_URL=f"sqlite:///{database}",
+        PINTUAN_ENV="dev",
+        PINTUAN_LOG_LEVEL="WARNING",  # the request log's lines are not what is measured
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    )
+    return env
+
+
+def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    python, pintuan = sys.executable, str(Path(sys.executable).parent / "pintuan")
+    database = folder / f"{target}.db"
+    env = _env(database)
+    seed = folder / f"{target}-seed.json"
+    sizes = [
+        f"--shoppers={args.shoppers}",
+        f"--teams={args.teams}",
+        f"--spread-deals={min(SPREAD_DEALS, args.teams)}",
+        f"--team-size={TEAM_SIZE}",
+    ]
+    started = time.monotonic()
+    if target == "reference":
+        seeding = [python, "-m", "bench.reference_app", "seed", f"--db={database}", f"--out={seed}"]
+        _run([*seeding, *sizes], env, folder)
+    else:
+        _run([pintuan, "migrate"], env, folder)
+        if target == "feed":
+            _run([python, "-m", "bench.seed_feed", "seed", f"--offers={args.offers}"], env, folder)
+        else:
+            _run([python, "-m", "bench.seed_joins", "seed", *sizes, f"--out={seed}"], env, folder)
+    print(f"{target}: seeded in {time.monotonic() - started:.0f} s; measuring", flush=True)
+    out = folder / f"{target}-cpu.json"
+    measure = [
+        python, "-m", "bench.cpu", "measure", f"--target={target}", f"--db={database}",
+        f"--seed={seed}", f"--out={out}", f"--requests={args.requests}",
+        f"--rounds={args.rounds}", f"--batch={args.batch}",
+    ]  # fmt: skip
+    _run(measure, env, folder)
+    found: dict[str, Any] = json.loads(out.read_text())
+    return found
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _table(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row a path: the median µs a request, and its ratios to ``/healthz`` in the same
+    process and (a join) to the reference's join."""
+    reference_join = next(
+        (
+            _median(r["process_us"])
+            for f in found
+            if f["target"] == "reference"
+            for r in f["results"]
+            if r["name"] == "reference POST join"
+        ),
+        None,
+    )
+    rows = []
+    for f in found:
+        healthz = _median(f["results"][0]["process_us"])
+        for r in f["results"]:
+            us = _median(r["process_us"])
+            row = {
+                "process": f["target"],
+                "path": r["name"],
+                "us_a_request": round(us, 1),
+                "loop_thread_us": round(_median(r["loop_thread_us"]), 1),
+                "x_healthz": round(us / healthz, 2),
+                "reference_over_this": None,
+            }
+            if reference_join and f["target"] == "joins" and "join" in r["name"]:
+                row["reference_over_this"] = round(reference_join / us, 2)
+            rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    measure = commands.add_parser("measure", help="(internal) measure in this process")
+    measure.add_argument("--target", choices=["feed", "joins", "reference"], required=True)
+    measure.add_argument("--db", required=True)
+    measure.add_argument("--seed", required=True)
+    measure.add_argument("--out", required=True)
+    for p in (parser, measure):
+        p.add_argument("--requests", type=int, default=3000, help="requests a round")
+        p.add_argument("--rounds", type=int, default=3, help="rounds a path (the median is kept)")
+        p.add_argument("--batch", type=int, default=16, help="requests at once")
+    parser.add_argument("--only", choices=["feed", "joins"], help="only these paths")
+    parser.add_argument("--offers", type=int, default=FEED_OFFERS, help="live offers (feed)")
+    parser.add_argument("--teams", type=int, default=TEAMS, help="teams joined (joins)")
+    parser.add_argument("--shoppers", type=int, default=SHOPPERS, help="shoppers (joins)")
+    parser.add_argument("--keep", type=Path, help="keep the databases here (default: removed)")
+    parser.add_argument("--json", type=Path, help="where to write the figures")
+    args = parser.parse_args(argv)
+    if args.command == "measure":
+        return _measure_here(args)
+    targets = {"feed": ["feed"], "joins": ["joins", "reference"]}.get(
+        args.only, ["feed", "joins", "reference"]
+    )
+    with tempfile.TemporaryDirectory(prefix="pintuan-cpu-") as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        found = [_prepare_and_measure(target, folder, args) for target in targets]
+    rows = _table(found)
+    print(
+        f"\nCPU of the whole process a request, without HTTP (median of {args.rounds} rounds of "
+        f"{args.requests}, {args.batch} at once); 'x healthz' divides by /healthz in the same "
+        "process, 'ref/this' is the reference's join over this one (1.0: as cheap)\n"
+    )
+    print(f"{'process':10} {'path':32} {'µs':>7} {'loop µs':>8} {'x healthz':>9} {'ref/this':>8}")
+    for row in rows:
+        ratio = row["reference_over_this"]
+        print(
+            f"{row['process']:10} {row['path']:32} {row['us_a_request']:7.1f} "
+            f"{row['loop_thread_us']:8.1f} {row['x_healthz']:9.2f} "
+            f"{'' if ratio is None else f'{ratio:.2f}':>8}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "raw": found}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The in-process benchmark (``bench/cpu.py``) runs end to end on a small seed and reports a
+figure for every path it measures, the join against the reference's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
+    out = tmp_path / "cpu.json"
+    command = [sys.executable, "-m", "bench.cpu", "--only=joins", "--teams=4", "--shoppers=60"]
+    command += ["--requests=32", "--rounds=1", "--batch=4", f"--json={out}"]
+    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {
+        ("joins", "GET /healthz"),
+        ("joins", "POST join, Idempotency-Key"),
+        ("joins", "POST join, no key"),
+        ("reference", "reference GET /healthz"),
+        ("reference", "reference POST join"),
+    }
+    assert all(r["us_a_request"] > 0 for r in rows.values())
+    keyed = rows["joins", "POST join, Idempotency-Key"]
+    reference = rows["reference", "reference POST join"]["us_a_request"]
+    # The ratio is of the unrounded figures; the row's are rounded to a tenth of a µs.
+    assert keyed["reference_over_this"] == pytest.approx(
+        reference / keyed["us_a_request"], abs=0.01
+    )
+    assert rows["joins", "GET /healthz"]["x_healthz"] == 1.0
+    assert "POST join, no key" in done.stdout
