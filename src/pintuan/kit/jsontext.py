@@ -60,8 +60,10 @@ def float_text(value: float) -> str:
     times looking it up, and the feed writes the same few propensities in every answer and every
     logged slate (the slates of one second are drawn from one start).
 
-    Anything but a float (an int, a bool, which equal floats as keys) is written by ``dumps``."""
-    if value.__class__ is not float:
+    Anything but a float (an int, a bool, which equal floats as keys) is written by ``dumps``,
+    as are the floats a key cannot tell apart: zero (``-0.0 == 0.0``) and NaN (equal to nothing,
+    so never found)."""
+    if value.__class__ is not float or not value or value != value:
         return dumps(value)
     text = _FLOATS.get(value)
     if text is None:
