@@ -30,7 +30,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.load.scenarios import FEED_OFFERS, SHOPPERS, SPREAD_DEALS, TEAM_SIZE, TEAMS
+from bench.load.scenarios import FEED_OFFERS, SHOPPERS, TEAMS
+from bench.load.servers import join_sizes
 
 Call = Callable[[int], Awaitable[None]]
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,11 +81,24 @@ async def _request(
     return body
 
 
+async def _measure_all(
+    paths: Sequence[tuple[str, Call]], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Each path measured in turn, ``call(n)`` counting on from one path to the next (so joins
+    of different paths never repeat a team and shopper)."""
+    results, n = [], 0
+    for name, call in paths:
+        result, n = await _measure(name, call, args.requests, args.rounds, args.batch, n)
+        results.append(result)
+    return results
+
+
 async def _measure(
-    name: str, call: Call, requests: int, rounds: int, batch: int, start: int = 0
-) -> dict[str, Any]:
-    """``rounds`` rounds of ``requests`` requests (``call(n)`` with n counting on), ``batch`` at
-    once, after a warm-up of a tenth of a round; the CPU of the process and of this thread."""
+    name: str, call: Call, requests: int, rounds: int, batch: int, start: int
+) -> tuple[dict[str, Any], int]:
+    """``rounds`` rounds of ``requests`` requests (``call(n)`` with n counting on from
+    ``start``), ``batch`` at once, after a warm-up of a tenth of a round; the CPU of the process
+    and of this thread, and the next n."""
     n = start
     per_round = max(batch, requests // batch * batch)
     for _ in range(max(1, per_round // 10 // batch)):
@@ -100,7 +114,7 @@ async def _measure(
         process.append(1e6 * (time.process_time() - p0) / per_round)
         loop_thread.append(1e6 * (time.thread_time() - t0) / per_round)
     print(f"  {name}: {', '.join(f'{u:.0f}' for u in process)} µs a request", flush=True)
-    return {"name": name, "process_us": process, "loop_thread_us": loop_thread, "next": n}
+    return {"name": name, "process_us": process, "loop_thread_us": loop_thread}, n
 
 
 async def _pintuan(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -109,7 +123,6 @@ async def _pintuan(args: argparse.Namespace) -> list[dict[str, Any]]:
     from pintuan.kit.heap import settle_heap
 
     app = create_app(get_settings(), run_worker=False)
-    results = []
     async with app.router.lifespan_context(app):
         settle_heap()
 
@@ -129,19 +142,12 @@ async def _pintuan(args: argparse.Namespace) -> list[dict[str, Any]]:
         else:
             seeded = json.loads(Path(args.seed).read_text())
             teams = await _start_teams(app, seeded)
-            shoppers = seeded["shoppers"]
-            await _use_tokens(app, shoppers)
-            size = int(seeded["team_size"])
+            await _use_tokens(app, seeded["shoppers"])
             paths += [
-                ("POST join, Idempotency-Key", _joins(app, teams, shoppers, size, keyed=True)),
-                ("POST join, no key", _joins(app, teams, shoppers, size, keyed=False)),
+                ("POST join, Idempotency-Key", _joins(app, teams, seeded, keyed=True)),
+                ("POST join, no key", _joins(app, teams, seeded, keyed=False)),
             ]
-        n = 0
-        for name, call in paths:
-            result = await _measure(name, call, args.requests, args.rounds, args.batch, n)
-            n = result.pop("next")
-            results.append(result)
-    return results
+        return await _measure_all(paths, args)
 
 
 async def _start_teams(app: Any, seeded: dict[str, Any]) -> list[str]:
@@ -172,9 +178,12 @@ async def _use_tokens(app: Any, tokens: list[str], batch: int = 64) -> None:
         )
 
 
-def _joins(app: Any, teams: list[str], shoppers: list[str], size: int, *, keyed: bool) -> Call:
-    """Join n: team n mod T, by a shopper who holds no seat in it yet (the keyed and unkeyed
-    runs count on from each other, so no pair repeats while a team has room)."""
+def _joins(app: Any, teams: list[str], seeded: dict[str, Any], *, keyed: bool = False) -> Call:
+    """Join n: team n mod T, by a shopper who holds no seat in it yet (a team's laps take
+    shoppers 7,919 apart, a prime, so none repeats while the team has room), with the shopper's
+    token as the bearer (Pintuan's, or the reference's user id) and with a key of its own when
+    ``keyed``."""
+    shoppers, size = seeded["shoppers"], int(seeded["team_size"])
 
     async def join(n: int) -> None:
         team, lap = n % len(teams), n // len(teams)
@@ -194,26 +203,15 @@ async def _reference(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     app = create_app(Path(args.db))
     seeded = json.loads(Path(args.seed).read_text())
-    teams, shoppers = seeded["spread_teams"], seeded["shoppers"]
-
-    async def join(n: int) -> None:
-        team, lap = n % len(teams), n // len(teams)
-        shopper = shoppers[(team + lap * 7919) % len(shoppers)]
-        headers = [(b"authorization", f"Bearer {shopper}".encode())]
-        await _request(app, "POST", f"/v1/teams/{teams[team]}/seats", 201, headers)
 
     async def healthz(_: int) -> None:
         await _request(app, "GET", "/healthz", 200)
 
-    results = []
-    n = 0
-    for name, call in (("GET /healthz", healthz), ("POST join", join)):
-        result = await _measure(
-            f"reference {name}", call, args.requests, args.rounds, args.batch, n
-        )
-        n = result.pop("next")
-        results.append(result)
-    return results
+    paths = [
+        ("reference GET /healthz", healthz),
+        ("reference POST join", _joins(app, seeded["spread_teams"], seeded)),
+    ]
+    return await _measure_all(paths, args)
 
 
 def _measure_here(args: argparse.Namespace) -> int:
@@ -248,12 +246,7 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
     database = folder / f"{target}.db"
     env = _env(database)
     seed = folder / f"{target}-seed.json"
-    sizes = [
-        f"--shoppers={args.shoppers}",
-        f"--teams={args.teams}",
-        f"--spread-deals={min(SPREAD_DEALS, args.teams)}",
-        f"--team-size={TEAM_SIZE}",
-    ]
+    sizes = join_sizes(args.shoppers, args.teams)
     started = time.monotonic()
     if target == "reference":
         seeding = [python, "-m", "bench.reference_app", "seed", f"--db={database}", f"--out={seed}"]

@@ -136,11 +136,13 @@ class Target:
     seed: Seeded = field(default_factory=Seeded)
 
 
-def _join_sizes() -> list[str]:
+def join_sizes(shoppers: int = SHOPPERS, teams: int = TEAMS) -> list[str]:
+    """The join seeders' size arguments (Pintuan's and the references'), the same for all: at
+    most ``SPREAD_DEALS`` deals, fewer for fewer teams."""
     return [
-        f"--shoppers={SHOPPERS}",
-        f"--teams={TEAMS}",
-        f"--spread-deals={SPREAD_DEALS}",
+        f"--shoppers={shoppers}",
+        f"--teams={teams}",
+        f"--spread-deals={min(SPREAD_DEALS, teams)}",
         f"--team-size={TEAM_SIZE}",
     ]
 
@@ -168,7 +170,7 @@ def _build_pintuan(
     if joins:
         out = workdir / f"seed-{secrets.token_hex(4)}.json"
         run_command(
-            [*seeder, "seed", *_join_sizes(), f"--out={out}"], env, workdir, SEED_TIMEOUT_SECONDS
+            [*seeder, "seed", *join_sizes(), f"--out={out}"], env, workdir, SEED_TIMEOUT_SECONDS
         )
         seeded: dict[str, Any] = json.loads(out.read_text())
         join_seed = JoinSeed(
@@ -225,7 +227,7 @@ def _build_reference(workdir: Path) -> Seeded:
         "seed",
         f"--db={workdir / 'reference.db'}",
         f"--out={out}",
-        *_join_sizes(),
+        *join_sizes(),
     ]
     run_command(command, with_bench_path(os.environ), workdir, SEED_TIMEOUT_SECONDS)
     seeded: dict[str, Any] = json.loads(out.read_text())
@@ -241,7 +243,7 @@ def _build_reference_postgres(url: str, workdir: Path) -> Seeded:
         f"--url={url}",
         f"--out={out}",
         f"--rounds={len(POSTGRES_JOIN_SERVERS)}",
-        *_join_sizes(),
+        *join_sizes(),
     ]
     run_command(command, with_bench_path(os.environ), workdir, SEED_TIMEOUT_SECONDS)
     seeded: dict[str, Any] = json.loads(out.read_text())
