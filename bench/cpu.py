@@ -5,15 +5,19 @@ noise (two runs of the same code differ by ten). Here each request is handed to 
 as the server would hand it (its ASGI call), in batches of ``--batch`` at once so that SQLite's
 writes are committed together as under load, and the CPU time of the whole process (every
 thread: the feed's log writer and the checkpoints included) is divided by the requests. Every
-figure is also given as a ratio to ``/healthz`` measured in the same process, and the join as a
-ratio to the bare reference (``bench/reference_app.py``) driven the same way.
+figure is also given as a ratio to ``/healthz`` measured in the same process, the join as a
+ratio to the bare reference (``bench/reference_app.py``) driven the same way, and a payment's
+confirmation as a ratio to a duplicate delivery of a notification.
 
-    python -m bench.cpu [--only feed|joins] [--requests 3000] [--rounds 3] [--json FILE]
+    python -m bench.cpu [--only feed|joins|payments] [--requests 3000] [--rounds 3] [--json FILE]
 
 What is measured (each in its own process, on a database of its own, seeded as ``bench.load``
 seeds it): ``GET /v1/feed?slots=20`` and the home page with ``--offers`` live offers; a join
 (``POST /v1/teams/{id}/seats``) with and without an ``Idempotency-Key``, each shopper joining a
-team once; the reference's join on its own seed.
+team once; the reference's join on its own seed; a sandbox notification delivered again (the
+webhook path with nothing applied) and each payment's ``payment.authorized`` notification
+delivered once (``POST /v1/webhooks/sandbox``, the payment authorised, its journal written, its
+seat paid and every third one's team succeeding), on held seats with open payments.
 """
 
 from __future__ import annotations
@@ -30,10 +34,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.load.scenarios import FEED_OFFERS, SHOPPERS, TEAMS
+from bench.load.scenarios import (
+    FEED_OFFERS,
+    PAYMENT_DEALS,
+    PAYMENT_TEAM_SIZE,
+    PREDELIVERED,
+    SANDBOX_SECRET,
+    SHOPPERS,
+    TEAMS,
+    WEBHOOK_PATH,
+)
 from bench.load.servers import join_sizes
 
 Call = Callable[[int], Awaitable[None]]
+DUPLICATE = "POST webhook, duplicate"
+CONFIRMATION = "POST webhook, authorized"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,22 +78,27 @@ def _scope(method: str, target: str, headers: list[tuple[bytes, bytes]]) -> dict
 
 
 async def _request(
-    app: Any, method: str, target: str, status: int, headers: Sequence[tuple[bytes, bytes]] = ()
+    app: Any,
+    method: str,
+    target: str,
+    status: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
 ) -> bytes:
     """One request through the application's ASGI call; its body."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     await app(_scope(method, target, list(headers)), receive, send)
-    body = b"".join(m.get("body", b"") for m in sent[1:])
+    answer = b"".join(m.get("body", b"") for m in sent[1:])
     if sent[0]["status"] != status:
-        raise Failed(f"{method} {target} answered {sent[0]['status']}: {body[:300]!r}")
-    return body
+        raise Failed(f"{method} {target} answered {sent[0]['status']}: {answer[:300]!r}")
+    return answer
 
 
 async def _measure_all(
@@ -139,6 +159,8 @@ async def _pintuan(args: argparse.Namespace) -> list[dict[str, Any]]:
                 await _request(app, "GET", "/", 200)
 
             paths += [("GET /v1/feed?slots=20", feed), ("GET /", home)]
+        elif args.target == "payments":
+            paths += await _confirmations(app, json.loads(Path(args.seed).read_text()))
         else:
             seeded = json.loads(Path(args.seed).read_text())
             teams = await _start_teams(app, seeded)
@@ -198,6 +220,51 @@ def _joins(app: Any, teams: list[str], seeded: dict[str, Any], *, keyed: bool = 
     return join
 
 
+async def _confirmations(app: Any, seeded: dict[str, Any]) -> list[tuple[str, Call]]:
+    """The first ``PREDELIVERED`` notifications delivered once (not measured), then two paths:
+    those again, round-robin (duplicates, the webhook path with nothing applied), and each other
+    payment's notification once, in seeding order. Every notification is signed here, before any
+    clock (the signature holds for five minutes, longer than a run takes)."""
+    signed = [_webhook(row["body"].encode()) for row in seeded["payments"]]
+    first, rest = signed[:PREDELIVERED], iter(signed[PREDELIVERED:])
+    for start in range(0, len(first), 16):
+        await asyncio.gather(
+            *(_deliver(app, *w, duplicate=False) for w in first[start : start + 16])
+        )
+
+    async def duplicate(n: int) -> None:
+        await _deliver(app, *first[n % len(first)], duplicate=True)
+
+    async def confirm(_: int) -> None:
+        webhook = next(rest, None)
+        if webhook is None:
+            raise Failed("every seeded notification was delivered: ask for fewer requests")
+        await _deliver(app, *webhook, duplicate=False)
+
+    return [(DUPLICATE, duplicate), (CONFIRMATION, confirm)]
+
+
+def _webhook(body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    from pintuan.payments.providers.sandbox import SIGNATURE_HEADER, sign
+
+    # The parent process chose the secret and handed it down to the server's settings.
+    signature = sign(os.environ["PINTUAN_SANDBOX_WEBHOOK_SECRET"], body, int(time.time()))
+    headers = [
+        (SIGNATURE_HEADER.lower().encode(), signature.encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return headers, body
+
+
+async def _deliver(
+    app: Any, headers: list[tuple[bytes, bytes]], body: bytes, *, duplicate: bool
+) -> None:
+    answer = await _request(app, "POST", WEBHOOK_PATH, 200, headers, body)
+    if json.loads(answer).get("duplicate") is not duplicate:
+        raise Failed(f"a notification answered {answer[:300]!r}, expected duplicate={duplicate}")
+
+
 async def _reference(args: argparse.Namespace) -> list[dict[str, Any]]:
     from bench.reference_app import create_app
 
@@ -237,6 +304,8 @@ def _env(database: Path) -> dict[str, str]:
         PINTUAN_ENV="dev",
         PINTUAN_LOG_LEVEL="WARNING",  # the request log's lines are not what is measured
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        # Known to this harness, which signs the sandbox's notifications with it.
+        PINTUAN_SANDBOX_WEBHOOK_SECRET=SANDBOX_SECRET,
     )
     return env
 
@@ -255,6 +324,9 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
         _run([pintuan, "migrate"], env, folder)
         if target == "feed":
             _run([python, "-m", "bench.seed_feed", "seed", f"--offers={args.offers}"], env, folder)
+        elif target == "payments":
+            seeding = [python, "-m", "bench.seed_payments", "seed", f"--out={seed}"]
+            _run([*seeding, *_payment_sizes(args)], env, folder)
         else:
             _run([python, "-m", "bench.seed_joins", "seed", *sizes, f"--out={seed}"], env, folder)
     print(f"{target}: seeded in {time.monotonic() - started:.0f} s; measuring", flush=True)
@@ -267,6 +339,17 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
     _run(measure, env, folder)
     found: dict[str, Any] = json.loads(out.read_text())
     return found
+
+
+def _payment_sizes(args: argparse.Namespace) -> list[str]:
+    """Enough payments for the pre-delivered ones and every confirmation measured (warm-up and
+    rounds), in whole teams."""
+    per_round = max(args.batch, args.requests // args.batch * args.batch)
+    warmup = max(1, per_round // 10 // args.batch) * args.batch
+    needed = PREDELIVERED + warmup + args.rounds * per_round
+    payments = -(-needed // PAYMENT_TEAM_SIZE) * PAYMENT_TEAM_SIZE
+    sizes = {"payments": payments, "team-size": PAYMENT_TEAM_SIZE, "deals": PAYMENT_DEALS}
+    return [f"--{name}={value}" for name, value in sizes.items()]
 
 
 def _median(values: Sequence[float]) -> float:
@@ -288,6 +371,10 @@ def _table(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ),
         None,
     )
+    duplicate = next(
+        (_median(r["process_us"]) for f in found for r in f["results"] if r["name"] == DUPLICATE),
+        None,
+    )
     rows = []
     for f in found:
         healthz = _median(f["results"][0]["process_us"])
@@ -300,9 +387,12 @@ def _table(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "loop_thread_us": round(_median(r["loop_thread_us"]), 1),
                 "x_healthz": round(us / healthz, 2),
                 "reference_over_this": None,
+                "duplicate_over_this": None,
             }
             if reference_join and f["target"] == "joins" and "join" in r["name"]:
                 row["reference_over_this"] = round(reference_join / us, 2)
+            if r["name"] == CONFIRMATION and duplicate is not None:
+                row["duplicate_over_this"] = round(duplicate / us, 2)
             rows.append(row)
     return rows
 
@@ -311,7 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     measure = commands.add_parser("measure", help="(internal) measure in this process")
-    measure.add_argument("--target", choices=["feed", "joins", "reference"], required=True)
+    measure.add_argument(
+        "--target", choices=["feed", "joins", "reference", "payments"], required=True
+    )
     measure.add_argument("--db", required=True)
     measure.add_argument("--seed", required=True)
     measure.add_argument("--out", required=True)
@@ -319,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--requests", type=int, default=3000, help="requests a round")
         p.add_argument("--rounds", type=int, default=3, help="rounds a path (the median is kept)")
         p.add_argument("--batch", type=int, default=16, help="requests at once")
-    parser.add_argument("--only", choices=["feed", "joins"], help="only these paths")
+    parser.add_argument("--only", choices=["feed", "joins", "payments"], help="only these paths")
     parser.add_argument("--offers", type=int, default=FEED_OFFERS, help="live offers (feed)")
     parser.add_argument("--teams", type=int, default=TEAMS, help="teams joined (joins)")
     parser.add_argument("--shoppers", type=int, default=SHOPPERS, help="shoppers (joins)")
@@ -328,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "measure":
         return _measure_here(args)
-    targets = {"feed": ["feed"], "joins": ["joins", "reference"]}.get(
-        args.only, ["feed", "joins", "reference"]
+    targets = {"feed": ["feed"], "joins": ["joins", "reference"], "payments": ["payments"]}.get(
+        args.only, ["feed", "joins", "reference", "payments"]
     )
     with tempfile.TemporaryDirectory(prefix="pintuan-cpu-") as scratch:
         folder = args.keep or Path(scratch)
@@ -339,15 +431,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\nCPU of the whole process a request, without HTTP (median of {args.rounds} rounds of "
         f"{args.requests}, {args.batch} at once); 'x healthz' divides by /healthz in the same "
-        "process, 'ref/this' is the reference's join over this one (1.0: as cheap)\n"
+        "process, 'base/this' is the reference's join (for a join) or the duplicate delivery (for "
+        "a confirmation) over this one (1.0: as cheap)\n"
     )
-    print(f"{'process':10} {'path':32} {'µs':>7} {'loop µs':>8} {'x healthz':>9} {'ref/this':>8}")
+    print(f"{'process':10} {'path':32} {'µs':>7} {'loop µs':>8} {'x healthz':>9} {'base/this':>9}")
     for row in rows:
-        ratio = row["reference_over_this"]
+        ratio = row["reference_over_this"] or row["duplicate_over_this"]
         print(
             f"{row['process']:10} {row['path']:32} {row['us_a_request']:7.1f} "
             f"{row['loop_thread_us']:8.1f} {row['x_healthz']:9.2f} "
-            f"{'' if ratio is None else f'{ratio:.2f}':>8}"
+            f"{'' if ratio is None else f'{ratio:.2f}':>9}"
         )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "raw": found}, indent=2))

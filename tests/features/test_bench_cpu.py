@@ -39,3 +39,23 @@ def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
     )
     assert rows["joins", "GET /healthz"]["x_healthz"] == 1.0
     assert "POST join, no key" in done.stdout
+
+
+def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -> None:
+    out = tmp_path / "cpu.json"
+    command = [sys.executable, "-m", "bench.cpu", "--only=payments"]
+    command += ["--requests=32", "--rounds=1", "--batch=4", f"--json={out}"]
+    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    rows = {r["path"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"GET /healthz", "POST webhook, duplicate", "POST webhook, authorized"}
+    assert all(r["process"] == "payments" and r["us_a_request"] > 0 for r in rows.values())
+    confirmed = rows["POST webhook, authorized"]
+    duplicate = rows["POST webhook, duplicate"]["us_a_request"]
+    assert confirmed["duplicate_over_this"] == pytest.approx(
+        duplicate / confirmed["us_a_request"], abs=0.01
+    )
+    assert duplicate > rows["GET /healthz"]["us_a_request"]
