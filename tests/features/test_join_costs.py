@@ -68,6 +68,24 @@ def test_the_event_loop_never_checkpoints_and_the_wal_is_still_copied_back(
         assert check.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 800
 
 
+def test_only_the_serving_connection_keeps_its_savepoints_journal_in_memory(
+    tmp_path: Path,
+) -> None:
+    # given a SQLite file served from the event loop and used by blocking calls (the CLI)
+    db = Database(f"sqlite:///{tmp_path / 'journal.db'}")
+    temp_store = Sql("PRAGMA temp_store")
+    try:
+        blocking = db.run_raw_sync(lambda tx: tx.scalar(temp_store), write=False)
+        serving = asyncio.run(db.run_raw(lambda tx: tx.scalar(temp_store), write=False))
+    finally:
+        db.dispose()
+
+    # then the group commit's savepoints copy pages in memory (2), not to a temporary file
+    assert serving == 2
+    # and the blocking connections, whose sweeps can be large, keep SQLite's default (0)
+    assert blocking == 0
+
+
 def test_the_checkpoint_thread_stops_with_the_database(tmp_path: Path) -> None:
     # given a database whose event loop has committed (which starts the thread)
     db = Database(f"sqlite:///{tmp_path / 'stopped.db'}")

@@ -22,6 +22,13 @@ instead, woken every so many commits, while the loop goes on serving (SQLite let
 checkpoint run beside a writer). The blocking connections of the CLI and the worker keep
 SQLite's own checkpoints.
 
+The event loop's connections also keep their savepoints' journal in memory. A savepoint keeps a
+copy of each page it changes, and SQLite writes those copies to a temporary file past 64 KiB: a
+payment confirmation changes about 24 pages, so each one of a group commit wrote some fifty
+pages to a file, a tenth of its CPU. Their transactions are a few requests' worth, so the copies
+stay small; the blocking connections, whose sweeps and reports can be large, keep SQLite's
+default.
+
 Contention never stalls the server. Another process (``pintuan settle``, a second worker, a
 backup) may hold SQLite's write lock: the event loop's own connections wait only a few
 milliseconds in SQLite's busy handler, and ``run``/``run_raw`` retry ``BEGIN IMMEDIATE`` with
@@ -83,15 +90,17 @@ class _WriteLockNotTaken(Exception):
 
 class _Lane:
     """One way into a SQLite file: an engine for sessions and one raw connection per thread,
-    all with the same busy timeout. PostgreSQL has one lane."""
+    all with the same busy timeout. PostgreSQL has one lane. The event loop's lane is
+    ``serving``: its commits never checkpoint and its savepoints are journalled in memory (see
+    the module's docstring)."""
 
     def __init__(
-        self, engine: Engine, url: str, busy_timeout_ms: int, *, autocheckpoint: bool = True
+        self, engine: Engine, url: str, busy_timeout_ms: int, *, serving: bool = False
     ) -> None:
         self.engine = engine
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
-        self.autocheckpoint = autocheckpoint
+        self.serving = serving
         self.reader = sessionmaker(bind=engine, expire_on_commit=False)
         self.writer = sessionmaker(
             bind=engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
@@ -104,7 +113,7 @@ class _Lane:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = _sqlite_connection(
-                self.url, self.busy_timeout_ms, autocheckpoint=self.autocheckpoint
+                self.url, self.busy_timeout_ms, serving=self.serving
             )
         return conn
 
@@ -144,10 +153,10 @@ class Database:
                 self._blocking
                 if in_memory
                 else _Lane(
-                    _sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS, autocheckpoint=False),
+                    _sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS, serving=True),
                     url,
                     _LOOP_BUSY_TIMEOUT_MS,
-                    autocheckpoint=False,
+                    serving=True,
                 )
             )
             self._checkpointer = None if in_memory else _Checkpointer(url, busy_timeout_ms)
@@ -639,7 +648,7 @@ def _postgres_timeouts(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[
     }
 
 
-def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int, *, autocheckpoint: bool = True) -> None:
+def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int, *, serving: bool = False) -> None:
     # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
@@ -647,21 +656,23 @@ def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int, *, autocheckpoint: bo
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    if not autocheckpoint:
+    if serving:
         # Its commits never checkpoint; the server's checkpoint thread does (see above).
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+        # Its savepoints' page copies stay in memory instead of a temporary file (see above).
+        cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
 def _sqlite_connection(
-    url: str, busy_timeout_ms: int, *, autocheckpoint: bool = True
+    url: str, busy_timeout_ms: int, *, serving: bool = False
 ) -> sqlite3.Connection:
     conn = sqlite3.connect(make_url(url).database or ":memory:", check_same_thread=False)
-    _prepare_sqlite(conn, busy_timeout_ms, autocheckpoint=autocheckpoint)
+    _prepare_sqlite(conn, busy_timeout_ms, serving=serving)
     return conn
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int, *, autocheckpoint: bool = True) -> Engine:
+def _sqlite_engine(url: str, busy_timeout_ms: int, *, serving: bool = False) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -669,7 +680,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, *, autocheckpoint: bool = Tru
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _prepare_sqlite(dbapi_conn, busy_timeout_ms, autocheckpoint=autocheckpoint)
+        _prepare_sqlite(dbapi_conn, busy_timeout_ms, serving=serving)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
