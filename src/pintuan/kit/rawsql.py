@@ -12,12 +12,16 @@ either as a whole unit of work (``Database.run_raw``) or inside an ORM unit of w
 connection and transaction (:func:`raw_tx`: a provider's result, a payout, a seat cancelled from a
 page). Everything else is ORM: catalogue, accounts, consoles and reports, audit, settlement,
 growth, and the worker's leasing and retrying of provider calls. Rows are read by column name into
-typed records (:meth:`RawTx.one_as`, :meth:`RawTx.all_as`, :meth:`RawTx.scalar`), status words are
-bound from the domain's enums, and a driver's integrity error surfaces as
-:class:`IntegrityViolation`. The one exception to binding: a statement that must be answered from
-a partial index (the sweeps' due queries, the idle probe) writes its status words out, because
-neither SQLite nor a prepared PostgreSQL plan matches a bound value against the index's predicate;
-each such statement says so where it is written.
+typed records (:meth:`RawTx.one_as`, :meth:`RawTx.all_as`, :meth:`RawTx.scalar`), status words
+come from the domain's enums, and a driver's integrity error surfaces as
+:class:`IntegrityViolation`.
+
+A status word given at definition (``Sql("... WHERE status = :held", held=SeatStatus.HELD)``) is
+written into the statement's text as a literal, not bound at each run. SQLite compiles a
+statement again at every run whose bound value it had compared with a partial index's predicate
+(``seats.status = :confirmed`` against ``WHERE status = 'held'``), even when the index is not the
+one used: the compile cost four times the query (23 µs against 4). A prepared PostgreSQL plan,
+for its part, never matches a bound value against a partial index's predicate.
 
 Values cross the boundary in the forms the ORM also stores: instants as aware UTC in
 PostgreSQL and as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text in SQLite, booleans as 0/1 in SQLite.
@@ -45,6 +49,18 @@ _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
 # A deferring transaction's first statement, waiting with whatever comes next.
 _OPENING: tuple[str, Mapping[str, Any]] = ("BEGIN", {})
 _COMMIT = "COMMIT"
+# A fixed value written into a statement as a literal: a word that cannot hide a parameter or
+# end its quotes, or a whole number.
+_WORD = re.compile(r"[A-Za-z0-9_.\-]*")
+
+
+def _literal(value: object) -> str | None:
+    """``value`` as a SQL literal both databases read alike, or None to bind it."""
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return f"'{value}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 class IntegrityViolation(Exception):
@@ -62,18 +78,35 @@ class Sql:
     LOCKED`` (rows another transaction holds are passed over, not waited for) and nothing on
     SQLite, whose one writer already runs a claim whole (see ``kit.claims``).
 
-    Keyword arguments bind fixed parameters once, at definition: status words come from the
-    enums (``Sql("... WHERE status = :held", held=SeatStatus.HELD)``), never as SQL literals.
+    Keyword arguments fix parameters once, at definition: status words come from the enums
+    (``Sql("... WHERE status = :held", held=SeatStatus.HELD)``). A fixed word or whole number is
+    written into the text as a literal (see the module's docstring); any other fixed value is
+    bound at each run. ``text`` is the statement as written, with every ``:name``.
     """
 
-    __slots__ = ("_pg_rows", "_pyformat", "_rows", "_sqlite", "bound", "text")
+    __slots__ = (
+        "_pg_rows",
+        "_pyformat",
+        "_rows",
+        "_sqlite",
+        "_written",
+        "bound",
+        "inlined",
+        "text",
+    )
 
     def __init__(self, text: str, **bound: object) -> None:
         self.text = " ".join(text.split())
-        self.bound: dict[str, object] = {
+        fixed = {
             name: value.value if isinstance(value, Enum) else value for name, value in bound.items()
         }
-        self._sqlite = _IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", self.text).replace(
+        literals = {name: _literal(value) for name, value in fixed.items()}
+        inline = {name: literal for name, literal in literals.items() if literal is not None}
+        # The names written out, which a caller's parameters may not name again.
+        self.inlined = frozenset(inline)
+        self.bound: dict[str, object] = {n: v for n, v in fixed.items() if n not in inline}
+        written = _PARAM.sub(lambda m: inline.get(m[1], m[0]), self.text) if inline else self.text
+        self._sqlite = _IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", written).replace(
             " SKIP_LOCKED", ""
         )
         self._pyformat: str | None = None
@@ -81,7 +114,8 @@ class Sql:
         # PostgreSQL refuses a statement whose DO UPDATE meets one key twice, where a statement
         # a row did not: an upsert keeps a statement a row there.
         upsert = " DO UPDATE " in self.text.upper()
-        self._pg_rows = None if upsert else _RowsForm.of(self.text, placeholder="%s")
+        self._pg_rows = None if upsert else _RowsForm.of(written, placeholder="%s")
+        self._written = written
 
     def rows_form(self, sqlite: bool = True) -> _RowsForm | None:
         """An ``INSERT ... VALUES (...)`` statement's parts for writing many rows in one
@@ -93,7 +127,7 @@ class Sql:
         if sqlite:
             return self._sqlite  # sqlite3 understands :name itself
         if self._pyformat is None:
-            any_of = _IN_LIST.sub(r"= ANY(:\1)", self.text).replace(
+            any_of = _IN_LIST.sub(r"= ANY(:\1)", self._written).replace(
                 "SKIP_LOCKED", "FOR UPDATE SKIP LOCKED"
             )
             self._pyformat = _PARAM.sub(r"%(\1)s", any_of.replace("%", "%%"))
@@ -123,6 +157,8 @@ class RawTx:
         )
 
     def _params(self, sql: Sql, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        if params and sql.inlined and not sql.inlined.isdisjoint(params):
+            raise ValueError(f"fixed at definition, not given again: {sql.inlined & set(params)}")
         if sql.bound:
             params = {**sql.bound, **params} if params else sql.bound
         if self.sqlite and params:
@@ -251,6 +287,8 @@ class RawTx:
     def _many(self, sql: Sql, rows: Sequence[Mapping[str, Any]], *, deferred: bool) -> None:
         if not rows:
             return
+        if sql.inlined and not sql.inlined.isdisjoint(rows[0]):
+            raise ValueError(f"fixed at definition, not given again: {sql.inlined & set(rows[0])}")
         if sql.bound:
             rows = [{**sql.bound, **row} for row in rows]
         write = self._defer if deferred else self._run
@@ -310,6 +348,7 @@ class RawTx:
 _MAX_ROWS_PER_INSERT = 1000
 _MAX_SQLITE_PARAMETERS = 32_000
 _VALUES = " VALUES ("
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -352,7 +391,9 @@ class _RowsForm:
                     break
         # Only where the row's values are its parameters' only place (and hold no quoted text
         # that could hide one): positional and named parameters do not mix.
-        if end < 0 or "'" in text[start:end] or _PARAM.search(text[:start] + text[end:]):
+        if end < 0 or _PARAM.search(text[:start] + text[end:]):
+            return None
+        if any(":" in quoted for quoted in _QUOTED.findall(text, start, end)):
             return None
         row = text[start:end]
         names = tuple(_PARAM.findall(row))
