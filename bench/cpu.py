@@ -48,6 +48,8 @@ from bench.load.servers import join_sizes
 
 Call = Callable[[int], Awaitable[None]]
 DUPLICATE = "POST webhook, duplicate"
+# How much of a statement's text ``--statements`` shows (and tells statements apart by).
+STATEMENT_SHOWN = 90
 CONFIRMATION = "POST webhook, authorized"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,6 +128,7 @@ async def _measure(
         n += batch
     process: list[float] = []
     loop_thread: list[float] = []
+    _STATEMENTS.clear()
     for _ in range(rounds):
         p0, t0 = time.process_time(), time.thread_time()
         for _ in range(per_round // batch):
@@ -134,7 +137,38 @@ async def _measure(
         process.append(1e6 * (time.process_time() - p0) / per_round)
         loop_thread.append(1e6 * (time.thread_time() - t0) / per_round)
     print(f"  {name}: {', '.join(f'{u:.0f}' for u in process)} µs a request", flush=True)
-    return {"name": name, "process_us": process, "loop_thread_us": loop_thread}, n
+    result = {"name": name, "process_us": process, "loop_thread_us": loop_thread}
+    if _STATEMENTS:
+        measured = rounds * per_round
+        result["statements"] = [
+            {"sql": sql, "a_request": count / measured, "us_a_request": 1e6 * cpu / measured}
+            for sql, (count, cpu) in sorted(_STATEMENTS.items(), key=lambda kv: -kv[1][1])
+        ]
+    return result, n
+
+
+# Each raw statement's runs and CPU (``--statements``), by its text's start, for the path being
+# measured.
+_STATEMENTS: dict[str, list[float]] = {}
+
+
+def _time_statements() -> None:
+    """Count each statement the raw path runs and the CPU its thread spent in it (the timing's
+    own two clock reads included, about a microsecond)."""
+    from pintuan.kit.rawsql import RawTx
+
+    run = RawTx._run
+
+    def timed(self: RawTx, text: str, values: Any, *, many: bool = False) -> Any:
+        started = time.thread_time()
+        try:
+            return run(self, text, values, many=many)
+        finally:
+            spent = _STATEMENTS.setdefault(text[:STATEMENT_SHOWN], [0, 0.0])
+            spent[0] += 1
+            spent[1] += time.thread_time() - started
+
+    RawTx._run = timed  # type: ignore[method-assign]
 
 
 async def _pintuan(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -283,6 +317,8 @@ async def _reference(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _measure_here(args: argparse.Namespace) -> int:
     runner = _reference if args.target == "reference" else _pintuan
+    if args.statements and runner is _pintuan:
+        _time_statements()
     results = asyncio.run(runner(args))
     Path(args.out).write_text(json.dumps({"target": args.target, "results": results}))
     return 0
@@ -335,6 +371,7 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
         python, "-m", "bench.cpu", "measure", f"--target={target}", f"--db={database}",
         f"--seed={seed}", f"--out={out}", f"--requests={args.requests}",
         f"--rounds={args.rounds}", f"--batch={args.batch}",
+        *(["--statements"] if args.statements else []),
     ]  # fmt: skip
     _run(measure, env, folder)
     found: dict[str, Any] = json.loads(out.read_text())
@@ -411,6 +448,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--requests", type=int, default=3000, help="requests a round")
         p.add_argument("--rounds", type=int, default=3, help="rounds a path (the median is kept)")
         p.add_argument("--batch", type=int, default=16, help="requests at once")
+        p.add_argument(
+            "--statements",
+            action="store_true",
+            help="also show each path's raw statements: runs and CPU a request (costs ~1 µs each)",
+        )
     parser.add_argument("--only", choices=["feed", "joins", "payments"], help="only these paths")
     parser.add_argument("--offers", type=int, default=FEED_OFFERS, help="live offers (feed)")
     parser.add_argument("--teams", type=int, default=TEAMS, help="teams joined (joins)")
@@ -442,9 +484,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{row['loop_thread_us']:8.1f} {row['x_healthz']:9.2f} "
             f"{'' if ratio is None else f'{ratio:.2f}':>9}"
         )
+    if args.statements:
+        _print_statements(found)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "raw": found}, indent=2))
     return 0
+
+
+def _print_statements(found: list[dict[str, Any]], shown: int = 15) -> None:
+    for f in found:
+        for r in f["results"]:
+            statements = r.get("statements", [])
+            if not statements:
+                continue
+            total = sum(st["us_a_request"] for st in statements)
+            print(f"\n{f['target']} {r['name']}: raw statements, {total:.0f} µs a request")
+            for st in statements[:shown]:
+                print(f"  {st['a_request']:5.2f} x {st['us_a_request']:6.1f} µs  {st['sql']}")
 
 
 if __name__ == "__main__":
