@@ -85,6 +85,8 @@ class Sql:
     """
 
     __slots__ = (
+        "_lists",
+        "_names",
         "_pg_rows",
         "_pyformat",
         "_rows",
@@ -111,6 +113,10 @@ class Sql:
         )
         self._pyformat: str | None = None
         self._rows = _RowsForm.of(self._sqlite)
+        # The parameters that take a whole list (SQLite's are sent as JSON text).
+        self._lists = frozenset(_IN_LIST.findall(self.text))
+        # The answer's column names by driver (PostgreSQL's, then SQLite's), once read.
+        self._names: list[tuple[str, ...] | None] = [None, None]
         # PostgreSQL refuses a statement whose DO UPDATE meets one key twice, where a statement
         # a row did not: an upsert keeps a statement a row there.
         upsert = " DO UPDATE " in self.text.upper()
@@ -122,6 +128,14 @@ class Sql:
         statement on SQLite, or on PostgreSQL (None for any other statement, and for an upsert
         on PostgreSQL)."""
         return self._rows if sqlite else self._pg_rows
+
+    def names(self, cursor: Any, sqlite: bool) -> tuple[str, ...]:
+        """The columns of this statement's answer, read from the first cursor that ran it: a
+        statement's text fixes them, and the driver builds its description anew each time."""
+        known = self._names[sqlite]
+        if known is None:
+            known = self._names[sqlite] = _column_names(cursor)
+        return known
 
     def for_driver(self, sqlite: bool) -> str:
         if sqlite:
@@ -145,11 +159,12 @@ class RawTx:
     :meth:`send_many` wait the same way, and :meth:`together` reads several statements in one
     round trip. Everywhere else :meth:`send` and :meth:`send_many` write at once."""
 
-    __slots__ = ("_conn", "_pending", "sqlite")
+    __slots__ = ("_conn", "_last_instant", "_pending", "sqlite")
 
     def __init__(self, driver_connection: Any, *, sqlite: bool, deferring: bool = False) -> None:
         self._conn = driver_connection
         self.sqlite = sqlite
+        self._last_instant: tuple[datetime, str] | None = None
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
         self._pending: list[tuple[str, Mapping[str, Any] | Sequence[Any]]] | None = (
@@ -161,8 +176,8 @@ class RawTx:
             raise ValueError(f"fixed at definition, not given again: {sql.inlined & set(params)}")
         if sql.bound:
             params = {**sql.bound, **params} if params else sql.bound
-        if self.sqlite and params:
-            params = {k: dumps(v) if isinstance(v, list) else v for k, v in params.items()}
+        if self.sqlite and sql._lists and params:
+            params = {k: dumps(v) if k in sql._lists else v for k, v in params.items()}
         return params or {}
 
     def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
@@ -226,7 +241,7 @@ class RawTx:
         whatever waits to go before them; on SQLite each runs in turn. They run in the order
         given, so a later one sees what an earlier one wrote."""
         if self.sqlite:
-            return [Answer.of(self.execute(sql, params)) for sql, params in statements]
+            return [Answer.of(self.execute(sql, params), sql, True) for sql, params in statements]
         try:
             with self._conn.pipeline():
                 self._send_pending()
@@ -237,7 +252,10 @@ class RawTx:
                     cursors.append(cursor)
         except psycopg.IntegrityError as exc:
             raise IntegrityViolation(str(exc)) from exc
-        return [Answer.of(cursor) for cursor in cursors]
+        return [
+            Answer.of(cursor, sql, False)
+            for cursor, (sql, _) in zip(cursors, statements, strict=True)
+        ]
 
     def one(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Any:
         """The first row as the driver gives it (a tuple), or None."""
@@ -259,14 +277,14 @@ class RawTx:
         row = cursor.fetchone()
         if row is None:
             return None
-        return _built(into, _column_names(cursor), row)
+        return _built(into, sql.names(cursor, self.sqlite), row)
 
     def all_as(
         self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
     ) -> list[R]:
         """Every row built into ``into`` by column name (``into(**row)``)."""
         cursor = self.execute(sql, params)
-        return _all_built(into, _column_names(cursor), cursor.fetchall())
+        return _all_built(into, sql.names(cursor, self.sqlite), cursor.fetchall())
 
     def column(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[Any]:
         """The first column of every row (a list of ids, say)."""
@@ -321,8 +339,15 @@ class RawTx:
         utc = value if value.tzinfo is UTC else value.astimezone(UTC)
         if not self.sqlite:
             return utc
+        # A transaction writes its one ``now`` many times (a confirmation, eight): the last
+        # instant written is kept with its text.
+        last = self._last_instant
+        if last is not None and last[0] == utc:
+            return last[1]
         # YYYY-MM-DD HH:MM:SS.ffffff, as the ORM writes it; twice as fast as strftime.
-        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        self._last_instant = (utc, text)
+        return text
 
     def read_instant(self, value: Any) -> datetime:
         if isinstance(value, datetime):
@@ -416,10 +441,10 @@ class Answer:
         self.rows = rows
 
     @staticmethod
-    def of(cursor: Any) -> Answer:
+    def of(cursor: Any, sql: Sql, sqlite: bool) -> Answer:
         if cursor.description is None:  # a statement that returns no rows
             return Answer((), [])
-        return Answer(_column_names(cursor), list(cursor.fetchall()))
+        return Answer(sql.names(cursor, sqlite), list(cursor.fetchall()))
 
     def one(self) -> Any:
         """The first row (a tuple), or None."""
