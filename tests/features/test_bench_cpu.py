@@ -43,14 +43,15 @@ def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
 
 def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -> None:
     out = tmp_path / "cpu.json"
-    command = [sys.executable, "-m", "bench.cpu", "--only=payments"]
+    command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--statements"]
     command += ["--requests=32", "--rounds=1", "--batch=4", f"--json={out}"]
     done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
         command, cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
-    rows = {r["path"]: r for r in json.loads(out.read_text())["rows"]}
+    found = json.loads(out.read_text())
+    rows = {r["path"]: r for r in found["rows"]}
     assert set(rows) == {"GET /healthz", "POST webhook, duplicate", "POST webhook, authorized"}
     assert all(r["process"] == "payments" and r["us_a_request"] > 0 for r in rows.values())
     confirmed = rows["POST webhook, authorized"]
@@ -59,3 +60,12 @@ def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -
         duplicate / confirmed["us_a_request"], abs=0.01
     )
     assert duplicate > rows["GET /healthz"]["us_a_request"]
+    # with --statements, each path's raw statements: a duplicate runs the inbox's insert once
+    # (refused by its key), a confirmation also authorises its payment once
+    statements = {r["name"]: r["statements"] for r in found["raw"][0]["results"][1:]}
+    inbox = [s for s in statements["POST webhook, duplicate"] if "webhook_events" in s["sql"]]
+    assert [s["a_request"] for s in inbox] == [1.0]
+    confirming = statements["POST webhook, authorized"]
+    authorise = [s for s in confirming if s["sql"].startswith("UPDATE payments SET status")]
+    assert [s["a_request"] for s in authorise] == [1.0]
+    assert "raw statements" in done.stdout
