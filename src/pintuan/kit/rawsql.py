@@ -129,6 +129,12 @@ class Sql:
         on PostgreSQL)."""
         return self._rows if sqlite else self._pg_rows
 
+    def refuse_fixed(self, given: Mapping[str, Any]) -> None:
+        """Refuse parameters that name a value written into the text at definition: the text
+        would silently keep the fixed one."""
+        if self.inlined and not self.inlined.isdisjoint(given):
+            raise ValueError(f"fixed at definition, not given again: {self.inlined & set(given)}")
+
     def names(self, cursor: Any, sqlite: bool) -> tuple[str, ...]:
         """The columns of this statement's answer, read from the first cursor that ran it: a
         statement's text fixes them, and the driver builds its description anew each time."""
@@ -172,8 +178,8 @@ class RawTx:
         )
 
     def _params(self, sql: Sql, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
-        if params and sql.inlined and not sql.inlined.isdisjoint(params):
-            raise ValueError(f"fixed at definition, not given again: {sql.inlined & set(params)}")
+        if params:
+            sql.refuse_fixed(params)
         if sql.bound:
             params = {**sql.bound, **params} if params else sql.bound
         if self.sqlite and sql._lists and params:
@@ -305,8 +311,7 @@ class RawTx:
     def _many(self, sql: Sql, rows: Sequence[Mapping[str, Any]], *, deferred: bool) -> None:
         if not rows:
             return
-        if sql.inlined and not sql.inlined.isdisjoint(rows[0]):
-            raise ValueError(f"fixed at definition, not given again: {sql.inlined & set(rows[0])}")
+        sql.refuse_fixed(rows[0])
         if sql.bound:
             rows = [{**sql.bound, **row} for row in rows]
         write = self._defer if deferred else self._run
