@@ -115,6 +115,13 @@ async def _measure_all(
     return results
 
 
+def _round_sizes(requests: int, batch: int) -> tuple[int, int]:
+    """The requests of a round (whole batches, at least one) and of the warm-up before the
+    rounds (a tenth of a round, at least one batch)."""
+    per_round = max(batch, requests // batch * batch)
+    return per_round, max(1, per_round // 10 // batch) * batch
+
+
 async def _measure(
     name: str, call: Call, requests: int, rounds: int, batch: int, start: int
 ) -> tuple[dict[str, Any], int]:
@@ -122,8 +129,8 @@ async def _measure(
     ``start``), ``batch`` at once, after a warm-up of a tenth of a round; the CPU of the process
     and of this thread, and the next n."""
     n = start
-    per_round = max(batch, requests // batch * batch)
-    for _ in range(max(1, per_round // 10 // batch)):
+    per_round, warmup = _round_sizes(requests, batch)
+    for _ in range(warmup // batch):
         await asyncio.gather(*(call(n + k) for k in range(batch)))
         n += batch
     process: list[float] = []
@@ -381,8 +388,7 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
 def _payment_sizes(args: argparse.Namespace) -> list[str]:
     """Enough payments for the pre-delivered ones and every confirmation measured (warm-up and
     rounds), in whole teams."""
-    per_round = max(args.batch, args.requests // args.batch * args.batch)
-    warmup = max(1, per_round // 10 // args.batch) * args.batch
+    per_round, warmup = _round_sizes(args.requests, args.batch)
     needed = PREDELIVERED + warmup + args.rounds * per_round
     payments = -(-needed // PAYMENT_TEAM_SIZE) * PAYMENT_TEAM_SIZE
     sizes = {"payments": payments, "team-size": PAYMENT_TEAM_SIZE, "deals": PAYMENT_DEALS}
