@@ -509,9 +509,11 @@ def test_a_payment_in_time_keeps_its_seat_when_the_hold_sweep_queued_behind_it(
     Worker(services).run_until_idle()
     seats = seat_outcomes(services, racers)
     for racer in racers:
+        # A payment late for its hold (a busy machine can hold the sends past it) leaves its
+        # seat released and voided, and its team, left with nobody, closed with it.
         assert seats[racer.seat_id] in (
             ("paid", True, ("authorized", None), 1, ("forming", 1, 1)),
-            ("released", None, ("voided", None), 0, ("forming", 0, 0)),
+            ("released", None, ("voided", None), 0, ("failed", 0, 0)),
         ), racer
     assert_provider_agrees(services)
     settle_and_audit(services)
