@@ -228,11 +228,11 @@ def test_a_confirmation_on_postgresql_takes_four_round_trips_and_a_repeat_two(
 ) -> None:
     """The notification stored with its payment found; the locks, the payment's news and its
     seat and team read under them; its journal, its event and the seat paid, with the team's
-    count; the seat's event with the COMMIT. The seat that fills the team takes four more
-    (its event going with the deal's tipping point, the COMMIT then alone): the team's end
-    with its seats confirmed and the deal's options read; the team's event with the holds to
-    capture and the charges to earn; the captures owed. A repeat: the store that finds it
-    there, and the COMMIT."""
+    count (the deal's tipping point was read with the seat); the seat's event with the COMMIT.
+    The seat that fills the team takes two more (the COMMIT then alone): its event and the
+    team's end with its seats confirmed and the deal's options read; the team's event with the
+    captures owed and the charges to earn. A repeat: the store that finds it there, and the
+    COMMIT."""
     if services.db.dialect != "postgresql":
         pytest.skip("round trips are PostgreSQL's")
     _, started, payment = held_seat_with_payment(client, services, team_size=2)
@@ -259,7 +259,7 @@ def test_a_confirmation_on_postgresql_takes_four_round_trips_and_a_repeat_two(
 
     assert deliver(payment, "first", again=True) == [4, 2]
     assert client.get(f"/v1/teams/{started['team']['id']}").json()["seats_paid"] == 1
-    assert deliver(friend_payment, "last") == [8]
+    assert deliver(friend_payment, "last") == [6]
     team = client.get(f"/v1/teams/{started['team']['id']}").json()
     assert team["status"] == "succeeded"
     statuses = services.db.run_sync(

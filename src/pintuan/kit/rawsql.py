@@ -165,12 +165,12 @@ class RawTx:
     :meth:`send_many` wait the same way, and :meth:`together` reads several statements in one
     round trip. Everywhere else :meth:`send` and :meth:`send_many` write at once."""
 
-    __slots__ = ("_conn", "_last_instant", "_pending", "sqlite")
+    __slots__ = ("_conn", "_instant_texts", "_pending", "sqlite")
 
     def __init__(self, driver_connection: Any, *, sqlite: bool, deferring: bool = False) -> None:
         self._conn = driver_connection
         self.sqlite = sqlite
-        self._last_instant: tuple[datetime, str] | None = None
+        self._instant_texts: dict[datetime, str] = {}
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
         self._pending: list[tuple[str, Mapping[str, Any] | Sequence[Any]]] | None = (
@@ -344,14 +344,16 @@ class RawTx:
         utc = value if value.tzinfo is UTC else value.astimezone(UTC)
         if not self.sqlite:
             return utc
-        # A transaction writes its one ``now`` many times (a confirmation, eight): the last
-        # instant written is kept with its text.
-        last = self._last_instant
-        if last is not None and last[0] == utc:
-            return last[1]
-        # YYYY-MM-DD HH:MM:SS.ffffff, as the ORM writes it; twice as fast as strftime.
-        text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-        self._last_instant = (utc, text)
+        # A transaction writes its one ``now`` many times (a confirmation, eight), between
+        # other instants (each outbox event's own): the instants written are kept with their
+        # text, a few at a time.
+        texts = self._instant_texts
+        text = texts.get(utc)
+        if text is None:
+            if len(texts) >= _INSTANTS_KEPT:
+                texts.clear()
+            # YYYY-MM-DD HH:MM:SS.ffffff, as the ORM writes it; twice as fast as strftime.
+            text = texts[utc] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         return text
 
     def read_instant(self, value: Any) -> datetime:
@@ -377,6 +379,8 @@ class RawTx:
 # bind (SQLite's own limit is 32,766 since 3.32; Debian's builds allow more).
 _MAX_ROWS_PER_INSERT = 1000
 _MAX_SQLITE_PARAMETERS = 32_000
+# Instants a transaction keeps with their text (RawTx.instant); more start the memo anew.
+_INSTANTS_KEPT = 8
 _VALUES = " VALUES ("
 _QUOTED = re.compile(r"'(?:[^']|'')*'")
 

@@ -46,12 +46,14 @@ _OWED_FROM = {
 }
 
 # Guarded by the state it expects and by owing nothing yet, so a payment that moved on or
-# already owes a call is left as it is; only the rows returned were changed.
-OWE = Sql("""
+# already owes a call is left as it is; only the rows returned were changed. ``{which}`` says
+# which payments: the ids given, or (``OWE_CAPTURES``) the holds of a team's confirmed seats.
+_OWE = """
     UPDATE payments SET pending_action = :action, next_attempt_at = :due, updated_at = :now
-    WHERE id IN_LIST(:ids) AND status = :status AND pending_action IS NULL
+    WHERE {which} AND status = :status AND pending_action IS NULL
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
-""")
+"""
+OWE = Sql(_OWE.format(which="id IN_LIST(:ids)"))
 
 
 def owe_provider_action(
@@ -66,17 +68,21 @@ def owe_provider_action(
     The one write of a payment's owed call; returns the payments it changed."""
     if not payment_ids:
         return []
-    return tx.all_as(
-        PaymentMoney,
-        OWE,
-        {
-            "ids": list(payment_ids),
-            "action": action.value,
-            "status": _OWED_FROM[action].value,
-            "due": tx.instant(now if due is None else due),
-            "now": tx.instant(now),
-        },
-    )
+    return tx.all_as(PaymentMoney, OWE, _owing(tx, action, now, due, ids=list(payment_ids)))
+
+
+def _owing(
+    tx: RawTx, action: ProviderAction, now: datetime, due: datetime | None, **which: object
+) -> dict[str, object]:
+    """The parameters of an ``_OWE`` statement: ``action`` owed from ``due`` (default: now), of
+    the payments ``which`` names."""
+    return {
+        **which,
+        "action": action.value,
+        "status": _OWED_FROM[action].value,
+        "due": tx.instant(now if due is None else due),
+        "now": tx.instant(now),
+    }
 
 
 def owe_poll(tx: RawTx, payment_id: str, now: datetime) -> None:
@@ -86,23 +92,24 @@ def owe_poll(tx: RawTx, payment_id: str, now: datetime) -> None:
 
 # ---------------------------------------------------------------------------- capture
 
-CAPTURABLE = Sql(
-    """
-    SELECT id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
-    FROM payments WHERE team_id = :team_id AND status = :authorized AND pending_action IS NULL
-      AND seat_id IN (SELECT id FROM seats WHERE team_id = :team_id AND status = :confirmed)
-""",
-    authorized=PaymentStatus.AUTHORIZED,
+# The holds of a team's confirmed seats, owed their capture in the same statement that finds
+# them (the seats are confirmed first, in the same transaction).
+OWE_CAPTURES = Sql(
+    _OWE.format(
+        which="team_id = :team_id AND seat_id IN "
+        "(SELECT id FROM seats WHERE team_id = :team_id AND status = :confirmed)"
+    ),
     confirmed=SeatStatus.CONFIRMED,
 )
 
 
 def owe_captures(tx: RawTx, team_id: str, now: datetime) -> None:
-    """A team succeeded: every hold of its confirmed seats is captured; charges earn at once."""
-    by_team = {"team_id": team_id}
-    holds, charges = tx.together((CAPTURABLE, by_team), (ledger.CHARGES_OF_TEAM, by_team))
-    owed = [p.id for p in holds.all_as(PaymentMoney)]
-    owe_provider_action(tx, ProviderAction.CAPTURE, owed, now)
+    """A team succeeded: every hold of its confirmed seats is captured; charges earn at once.
+    Both are found in one round trip (PostgreSQL)."""
+    captures = _owing(tx, ProviderAction.CAPTURE, now, None, team_id=team_id)
+    _, charges = tx.together(
+        (OWE_CAPTURES, captures), (ledger.CHARGES_OF_TEAM, {"team_id": team_id})
+    )
     ledger.earn_team_charges(tx, charges.all_as(ledger.Earning), now)
 
 

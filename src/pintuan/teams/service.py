@@ -455,12 +455,24 @@ def lock_seat(tx: RawTx, seat_id: str) -> None:
     tx.send(LOCK_TEAM_OF_SEAT, {"id": seat_id})
 
 
+# The deal's tipping point comes with them: a payment that fills its team needs it, and reading
+# it here saves that payment a round trip.
 SEAT_AND_TEAM = Sql("""
     SELECT s.user_id, s.team_id, s.deal_id, s.status, s.hold_expires_at, s.repay_by,
-           t.status AS team_status, t.team_size, t.taken, t.expires_at, t.solo
-    FROM seats s JOIN teams t ON t.id = s.team_id
+           t.status AS team_status, t.team_size, t.taken, t.expires_at, t.solo,
+           d.tipping_point, d.tipped_at, d.ends_at
+    FROM seats s JOIN teams t ON t.id = s.team_id JOIN deals d ON d.id = s.deal_id
     WHERE s.id = :id
 """)
+
+
+@dataclass(frozen=True, slots=True)
+class DealTipping:
+    """A deal's tipping point (None: it has none), when it tipped, and when it ends, as stored."""
+
+    tipping_point: int | None
+    tipped_at: StoredInstant | None
+    ends_at: StoredInstant
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +486,7 @@ class SeatAndTeam:
     hold_expires_at: datetime | None
     repay_by: datetime | None
     team: TeamState
+    tipping: DealTipping
 
 
 def seat_and_team(tx: RawTx, seat_id: str) -> SeatAndTeam | None:
@@ -486,8 +499,8 @@ def read_seat_and_team(tx: RawTx, row: Any) -> SeatAndTeam | None:
     with other statements."""
     if row is None:
         return None
-    user_id, team_id, deal_id, status, held_until, repay_by, *team = row
-    team_status, team_size, taken, expires_at, solo = team
+    user_id, team_id, deal_id, status, held_until, repay_by, *rest = row
+    team_status, team_size, taken, expires_at, solo, tipping_point, tipped_at, ends_at = rest
     return SeatAndTeam(
         user_id,
         team_id,
@@ -503,6 +516,7 @@ def read_seat_and_team(tx: RawTx, row: Any) -> SeatAndTeam | None:
             expires_at=expires_at,
             solo=solo,
         ),
+        DealTipping(tipping_point, tipped_at, ends_at),
     )
 
 
@@ -648,7 +662,6 @@ HELD_SEATS_OF_TEAMS = Sql(
 )
 # A deal's tipping point (domain/ladder.py): a full, paid team of an untipped deal waits for it
 # until the deal's end; the seats of waiting teams count towards it.
-TIPPING = Sql("SELECT tipping_point, tipped_at, ends_at FROM deals WHERE id = :deal_id")
 WAIT_FOR_TIP = Sql("UPDATE teams SET expires_at = :ends_at WHERE id = :team_id")
 WAITING_TEAMS = Sql(
     """
@@ -1020,8 +1033,7 @@ def mark_seat_paid(
     record_event(tx, "seat.paid", seat_id, team_id=team_id, user_id=user_id)
     if count.paid < count.team_size:
         return PaidOutcome(True, team_id)
-    tipping = tx.one_as(_Tipping, TIPPING, {"deal_id": count.deal_id})
-    assert tipping is not None
+    tipping = seen.tipping  # read under the deal's lock, which this transaction still holds
     if tipping.tipping_point is not None and tipping.tipped_at is None:
         tipped = _wait_or_tip(tx, team_id, count.deal_id, tipping, now)
         return PaidOutcome(True, team_id, team_succeeded=tipped)
@@ -1030,19 +1042,14 @@ def mark_seat_paid(
 
 
 @dataclass(frozen=True, slots=True)
-class _Tipping:
-    tipping_point: int | None
-    tipped_at: StoredInstant | None
-    ends_at: StoredInstant
-
-
-@dataclass(frozen=True, slots=True)
 class _Waiting:
     id: str
     paid: int
 
 
-def _wait_or_tip(tx: RawTx, team_id: str, deal_id: str, tipping: _Tipping, now: datetime) -> bool:
+def _wait_or_tip(
+    tx: RawTx, team_id: str, deal_id: str, tipping: DealTipping, now: datetime
+) -> bool:
     """A team of an untipped deal is full and paid: it waits for the deal's tipping point until
     the deal's end, unless its seats tip the deal, and then every waiting team succeeds now.
     The deal's row is locked (SQLite: the one writer), so payments count one at a time and
