@@ -223,16 +223,16 @@ def test_a_failing_capture_is_retried_with_backoff_and_done_once(
     assert operations == 2  # one capture per payment, however many tries
 
 
-def test_a_confirmation_on_postgresql_takes_four_round_trips_and_a_repeat_two(
+def test_a_confirmation_on_postgresql_takes_three_round_trips_and_a_repeat_two(
     client: TestClient, services: Services, tmp_path: Path
 ) -> None:
     """The notification stored with its payment found; the locks, the payment's news and its
-    seat and team read under them; its journal, its event and the seat paid, with the team's
-    count (the deal's tipping point was read with the seat); the seat's event with the COMMIT.
-    The seat that fills the team takes two more (the COMMIT then alone): its event and the
-    team's end with its seats confirmed and the deal's options read; the team's event with the
-    captures owed and the charges to earn. A repeat: the store that finds it there, and the
-    COMMIT."""
+    seat, team and deal read under them (the team's count and the deal's tipping point
+    included, so the payment knows at once whether it fills the team); its journal, its event,
+    the seat paid and the team's count with the COMMIT. The seat that fills the team takes two
+    more: its event and the team's end with its seats confirmed and the deal's options read;
+    the team's event with the captures owed and the charges to earn. A repeat: the store that
+    finds it there, and the COMMIT."""
     if services.db.dialect != "postgresql":
         pytest.skip("round trips are PostgreSQL's")
     _, started, payment = held_seat_with_payment(client, services, team_size=2)
@@ -257,9 +257,9 @@ def test_a_confirmation_on_postgresql_takes_four_round_trips_and_a_repeat_two(
             trips += repeated
         return trips
 
-    assert deliver(payment, "first", again=True) == [4, 2]
+    assert deliver(payment, "first", again=True) == [3, 2]
     assert client.get(f"/v1/teams/{started['team']['id']}").json()["seats_paid"] == 1
-    assert deliver(friend_payment, "last") == [6]
+    assert deliver(friend_payment, "last") == [5]
     team = client.get(f"/v1/teams/{started['team']['id']}").json()
     assert team["status"] == "succeeded"
     statuses = services.db.run_sync(

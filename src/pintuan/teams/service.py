@@ -455,11 +455,11 @@ def lock_seat(tx: RawTx, seat_id: str) -> None:
     tx.send(LOCK_TEAM_OF_SEAT, {"id": seat_id})
 
 
-# The deal's tipping point comes with them: a payment that fills its team needs it, and reading
-# it here saves that payment a round trip.
+# The team's count of seats paid and the deal's tipping point come with them: a payment decides
+# from them whether it fills the team, with no round trip of its own (PostgreSQL).
 SEAT_AND_TEAM = Sql("""
     SELECT s.user_id, s.team_id, s.deal_id, s.status, s.hold_expires_at, s.repay_by,
-           t.status AS team_status, t.team_size, t.taken, t.expires_at, t.solo,
+           t.status AS team_status, t.team_size, t.taken, t.expires_at, t.solo, t.paid,
            d.tipping_point, d.tipped_at, d.ends_at
     FROM seats s JOIN teams t ON t.id = s.team_id JOIN deals d ON d.id = s.deal_id
     WHERE s.id = :id
@@ -486,6 +486,7 @@ class SeatAndTeam:
     hold_expires_at: datetime | None
     repay_by: datetime | None
     team: TeamState
+    team_paid: int  # the team's seats paid before this payment
     tipping: DealTipping
 
 
@@ -500,7 +501,7 @@ def read_seat_and_team(tx: RawTx, row: Any) -> SeatAndTeam | None:
     if row is None:
         return None
     user_id, team_id, deal_id, status, held_until, repay_by, *rest = row
-    team_status, team_size, taken, expires_at, solo, tipping_point, tipped_at, ends_at = rest
+    team_status, team_size, taken, expires_at, solo, paid, tipping_point, tipped_at, ends_at = rest
     return SeatAndTeam(
         user_id,
         team_id,
@@ -516,6 +517,7 @@ def read_seat_and_team(tx: RawTx, row: Any) -> SeatAndTeam | None:
             expires_at=expires_at,
             solo=solo,
         ),
+        paid,
         DealTipping(tipping_point, tipped_at, ends_at),
     )
 
@@ -583,11 +585,9 @@ PAY_SEAT = Sql(
     paid=SeatStatus.PAID,
     held=SeatStatus.HELD,
 )
-COUNT_PAID = Sql(
-    """
-    UPDATE teams SET paid = paid + 1 WHERE id = :team_id AND status = :forming
-    RETURNING paid, team_size, deal_id
-""",
+# The count after it is known from the team as read under its lock (``SeatAndTeam``).
+ADD_PAID = Sql(
+    "UPDATE teams SET paid = paid + 1 WHERE id = :team_id AND status = :forming",
     forming=TeamStatus.FORMING,
 )
 SUCCEED_TEAM = Sql(
@@ -691,13 +691,6 @@ class _SeatRow:
     deal_id: str
     status: str
     hold_expires_at: StoredInstant | None
-
-
-@dataclass(frozen=True, slots=True)
-class _PaidCount:
-    paid: int
-    team_size: int
-    deal_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -1027,15 +1020,17 @@ def mark_seat_paid(
         return PaidOutcome(False, team_id)
     if seen.hold_expires_at is not None and seen.hold_expires_at <= now:
         return PaidOutcome(False, team_id, ended=tuple(_end_seats(tx, [seat_id], now)))
-    tx.send(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})  # held, as just read
-    count = tx.one_as(_PaidCount, COUNT_PAID, {"team_id": team_id})
-    assert count is not None  # the team is forming: it was checked under its lock
+    # A held seat's team is forming (a team that ends ends its seats), as read under its lock:
+    # the seat and the team's count change as read, so neither answer is waited for.
+    assert team.status == TeamStatus.FORMING.value, team.status
+    tx.send(PAY_SEAT, {"id": seat_id, "now": tx.instant(now)})
+    tx.send(ADD_PAID, {"team_id": team_id})
     record_event(tx, "seat.paid", seat_id, team_id=team_id, user_id=user_id)
-    if count.paid < count.team_size:
+    if seen.team_paid + 1 < team.team_size:
         return PaidOutcome(True, team_id)
     tipping = seen.tipping  # read under the deal's lock, which this transaction still holds
     if tipping.tipping_point is not None and tipping.tipped_at is None:
-        tipped = _wait_or_tip(tx, team_id, count.deal_id, tipping, now)
+        tipped = _wait_or_tip(tx, team_id, seen.deal_id, tipping, now)
         return PaidOutcome(True, team_id, team_succeeded=tipped)
     _succeed_team(tx, team_id, now)
     return PaidOutcome(True, team_id, team_succeeded=True)
