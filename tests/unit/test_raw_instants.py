@@ -34,3 +34,13 @@ def test_an_instant_in_another_zone_is_written_in_utc() -> None:
 def test_postgresql_is_given_the_aware_instant_itself() -> None:
     tx = RawTx(None, sqlite=False)
     assert tx.instant(BASE) is BASE
+
+
+def test_a_transaction_reads_the_clock_once_for_its_moment() -> None:
+    tx = RawTx(None, sqlite=True)
+    before = datetime.now(UTC)
+    first = tx.moment()
+    after = datetime.now(UTC)
+    assert _text(before) <= first <= _text(after)
+    assert tx.moment() is first
+    assert RawTx(None, sqlite=True).moment() >= first  # another transaction reads it anew

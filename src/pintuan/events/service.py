@@ -7,7 +7,6 @@ from typing import Any
 
 from pintuan.kit.jsontext import dumps
 from pintuan.kit.rawsql import RawTx, Sql
-from pintuan.kit.time import utc_now
 
 INSERT_EVENT = Sql(
     "INSERT INTO outbox_events (type, subject_id, payload, created_at) "
@@ -24,8 +23,8 @@ def record_events(tx: RawTx, events: Sequence[tuple[str, str, dict[str, Any]]]) 
     """Several events: (type, subject id, payload) each."""
     if not events:
         return
-    now = tx.instant(utc_now())
+    at = tx.moment()  # a transaction's events happen together, at its commit
     rows = [
-        {"type": t, "subject_id": s, "payload": dumps(p), "created_at": now} for t, s, p in events
+        {"type": t, "subject_id": s, "payload": dumps(p), "created_at": at} for t, s, p in events
     ]
     tx.send_many(INSERT_EVENT, rows)

@@ -41,6 +41,7 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from pintuan.kit.jsontext import dumps
+from pintuan.kit.time import utc_now
 
 R = TypeVar("R")
 
@@ -165,12 +166,13 @@ class RawTx:
     :meth:`send_many` wait the same way, and :meth:`together` reads several statements in one
     round trip. Everywhere else :meth:`send` and :meth:`send_many` write at once."""
 
-    __slots__ = ("_conn", "_instant_texts", "_pending", "sqlite")
+    __slots__ = ("_conn", "_instant_texts", "_moment", "_pending", "sqlite")
 
     def __init__(self, driver_connection: Any, *, sqlite: bool, deferring: bool = False) -> None:
         self._conn = driver_connection
         self.sqlite = sqlite
         self._instant_texts: dict[datetime, str] = {}
+        self._moment: Any = None
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
         self._pending: list[tuple[str, Mapping[str, Any] | Sequence[Any]]] | None = (
@@ -355,6 +357,15 @@ class RawTx:
             # YYYY-MM-DD HH:MM:SS.ffffff, as the ORM writes it; twice as fast as strftime.
             text = texts[utc] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         return text
+
+    def moment(self) -> Any:
+        """The clock read once for this transaction (at the first ask), as the driver stores
+        it: the time of what it writes without an instant of its own, such as its outbox
+        events, which happen together at its commit."""
+        moment = self._moment
+        if moment is None:
+            moment = self._moment = self.instant(utc_now())
+        return moment
 
     def read_instant(self, value: Any) -> datetime:
         if isinstance(value, datetime):
