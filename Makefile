@@ -69,7 +69,7 @@ format: install
 # deal with and without Redis admission (redis-server from Debian's packages when present).
 bench: install
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
-	$(BIN)/python -m bench.cpu
+	$(BIN)/python -m bench.cpu $(if $(PINTUAN_BENCH_POSTGRES_URL),--postgres)
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.workers $(if $(PINTUAN_BENCH_POSTGRES_URL),--postgres)

@@ -9,7 +9,8 @@ figure is also given as a ratio to ``/healthz`` measured in the same process, th
 ratio to the bare reference (``bench/reference_app.py``) driven the same way, and a payment's
 confirmation as a ratio to a duplicate delivery of a notification.
 
-    python -m bench.cpu [--only feed|joins|payments] [--requests 3000] [--rounds 3] [--json FILE]
+    python -m bench.cpu [--only feed|joins|payments] [--postgres] [--requests 3000] [--rounds 3]
+                        [--json FILE]
 
 What is measured (each in its own process, on a database of its own, seeded as ``bench.load``
 seeds it): ``GET /v1/feed?slots=20`` and the home page with ``--offers`` live offers; a join
@@ -18,6 +19,11 @@ team once; the reference's join on its own seed; a sandbox notification delivere
 webhook path with nothing applied) and each payment's ``payment.authorized`` notification
 delivered once (``POST /v1/webhooks/sandbox``, the payment authorised, its journal written, its
 seat paid and every third one's team succeeding), on held seats with open payments.
+
+With ``--postgres`` the payments' paths are measured a second time on PostgreSQL (the database
+``PINTUAN_BENCH_POSTGRES_URL`` names, emptied first), where the server's backends do much of the
+work: their CPU a request is read from ``/proc`` and shown beside the process's, and the
+confirmation's ratio to the duplicate is of both together.
 """
 
 from __future__ import annotations
@@ -44,14 +50,16 @@ from bench.load.scenarios import (
     TEAMS,
     WEBHOOK_PATH,
 )
-from bench.load.servers import join_sizes
+from bench.load.servers import cpu_ticks, database_name, join_sizes, postgres_pids
 
 Call = Callable[[int], Awaitable[None]]
 DUPLICATE = "POST webhook, duplicate"
 # How much of a statement's text ``--statements`` shows (and tells statements apart by).
 STATEMENT_SHOWN = 90
 CONFIRMATION = "POST webhook, authorized"
+PAYMENTS_POSTGRES = "payments-postgres"
 ROOT = Path(__file__).resolve().parent.parent
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Failed(Exception):
@@ -135,16 +143,27 @@ async def _measure(
         n += batch
     process: list[float] = []
     loop_thread: list[float] = []
+    server: list[float] = []
     _STATEMENTS.clear()
     for _ in range(rounds):
+        backends = postgres_pids(_POSTGRES_DATABASE) if _POSTGRES_DATABASE else []
+        g0 = cpu_ticks(backends)
         p0, t0 = time.process_time(), time.thread_time()
         for _ in range(per_round // batch):
             await asyncio.gather(*(call(n + k) for k in range(batch)))
             n += batch
         process.append(1e6 * (time.process_time() - p0) / per_round)
         loop_thread.append(1e6 * (time.thread_time() - t0) / per_round)
-    print(f"  {name}: {', '.join(f'{u:.0f}' for u in process)} µs a request", flush=True)
-    result = {"name": name, "process_us": process, "loop_thread_us": loop_thread}
+        if _POSTGRES_DATABASE:
+            used = sum(t - g0.get(pid, 0) for pid, t in cpu_ticks(backends).items())
+            server.append(1e6 * used / _CLOCK_TICKS / per_round)
+    shown = ", ".join(f"{u:.0f}" for u in process)
+    if server:
+        shown += f" µs, and PostgreSQL's {', '.join(f'{u:.0f}' for u in server)}"
+    print(f"  {name}: {shown} µs a request", flush=True)
+    result: dict[str, Any] = {"name": name, "process_us": process, "loop_thread_us": loop_thread}
+    if server:
+        result["postgres_us"] = server
     if _STATEMENTS:
         measured = rounds * per_round
         result["statements"] = [
@@ -157,6 +176,8 @@ async def _measure(
 # Each raw statement's runs and CPU (``--statements``), by its text's start, for the path being
 # measured.
 _STATEMENTS: dict[str, list[float]] = {}
+# The PostgreSQL database whose backends' CPU is read with each round (``--postgres-cpu``).
+_POSTGRES_DATABASE = ""
 
 
 def _time_statements() -> None:
@@ -323,6 +344,8 @@ async def _reference(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _measure_here(args: argparse.Namespace) -> int:
+    global _POSTGRES_DATABASE
+    _POSTGRES_DATABASE = args.postgres_cpu or ""
     runner = _reference if args.target == "reference" else _pintuan
     if args.statements and runner is _pintuan:
         _time_statements()
@@ -340,10 +363,10 @@ def _run(command: list[str], env: dict[str, str], folder: Path) -> None:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
 
 
-def _env(database: Path) -> dict[str, str]:
+def _env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINTUAN_")}
     env.update(
-        PINTUAN_DATABASE_URL=f"sqlite:///{database}",
+        PINTUAN_DATABASE_URL=database_url,
         PINTUAN_ENV="dev",
         PINTUAN_LOG_LEVEL="WARNING",  # the request log's lines are not what is measured
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
@@ -356,10 +379,15 @@ def _env(database: Path) -> dict[str, str]:
 def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     python, pintuan = sys.executable, str(Path(sys.executable).parent / "pintuan")
     database = folder / f"{target}.db"
-    env = _env(database)
+    postgres = (
+        os.environ.get("PINTUAN_BENCH_POSTGRES_URL", "") if target == PAYMENTS_POSTGRES else ""
+    )
+    env = _env(postgres or f"sqlite:///{database}")
     seed = folder / f"{target}-seed.json"
     sizes = join_sizes(args.shoppers, args.teams)
     started = time.monotonic()
+    if postgres:
+        _run([python, "-m", "bench.seed_joins", "reset"], env, folder)  # emptied first
     if target == "reference":
         seeding = [python, "-m", "bench.reference_app", "seed", f"--db={database}", f"--out={seed}"]
         _run([*seeding, *sizes], env, folder)
@@ -367,7 +395,7 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
         _run([pintuan, "migrate"], env, folder)
         if target == "feed":
             _run([python, "-m", "bench.seed_feed", "seed", f"--offers={args.offers}"], env, folder)
-        elif target == "payments":
+        elif target in ("payments", PAYMENTS_POSTGRES):
             seeding = [python, "-m", "bench.seed_payments", "seed", f"--out={seed}"]
             _run([*seeding, *_payment_sizes(args)], env, folder)
         else:
@@ -375,13 +403,16 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
     print(f"{target}: seeded in {time.monotonic() - started:.0f} s; measuring", flush=True)
     out = folder / f"{target}-cpu.json"
     measure = [
-        python, "-m", "bench.cpu", "measure", f"--target={target}", f"--db={database}",
+        python, "-m", "bench.cpu", "measure",
+        f"--target={'payments' if postgres else target}", f"--db={database}",
         f"--seed={seed}", f"--out={out}", f"--requests={args.requests}",
         f"--rounds={args.rounds}", f"--batch={args.batch}",
         *(["--statements"] if args.statements else []),
+        *([f"--postgres-cpu={database_name(postgres)}"] if postgres else []),
     ]  # fmt: skip
     _run(measure, env, folder)
     found: dict[str, Any] = json.loads(out.read_text())
+    found["target"] = target
     return found
 
 
@@ -414,20 +445,20 @@ def _table(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ),
         None,
     )
-    duplicate = next(
-        (_median(r["process_us"]) for f in found for r in f["results"] if r["name"] == DUPLICATE),
-        None,
-    )
     rows = []
     for f in found:
         healthz = _median(f["results"][0]["process_us"])
+        # A confirmation against the duplicate of the same process (and database).
+        duplicate = next((_total(r) for r in f["results"] if r["name"] == DUPLICATE), None)
         for r in f["results"]:
             us = _median(r["process_us"])
+            server = _median(r["postgres_us"]) if "postgres_us" in r else None
             row = {
                 "process": f["target"],
                 "path": r["name"],
                 "us_a_request": round(us, 1),
                 "loop_thread_us": round(_median(r["loop_thread_us"]), 1),
+                "postgres_us": None if server is None else round(server, 1),
                 "x_healthz": round(us / healthz, 2),
                 "reference_over_this": None,
                 "duplicate_over_this": None,
@@ -435,9 +466,17 @@ def _table(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if reference_join and f["target"] == "joins" and "join" in r["name"]:
                 row["reference_over_this"] = round(reference_join / us, 2)
             if r["name"] == CONFIRMATION and duplicate is not None:
-                row["duplicate_over_this"] = round(duplicate / us, 2)
+                row["duplicate_over_this"] = round(duplicate / _total(r), 2)
             rows.append(row)
     return rows
+
+
+def _total(result: dict[str, Any]) -> float:
+    """A path's CPU a request: the process's, and PostgreSQL's backends' when measured."""
+    total = _median(result["process_us"])
+    if "postgres_us" in result:
+        total += _median(result["postgres_us"])
+    return total
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -450,6 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     measure.add_argument("--db", required=True)
     measure.add_argument("--seed", required=True)
     measure.add_argument("--out", required=True)
+    measure.add_argument("--postgres-cpu", help="read this PostgreSQL database's backends' CPU")
     for p in (parser, measure):
         p.add_argument("--requests", type=int, default=3000, help="requests a round")
         p.add_argument("--rounds", type=int, default=3, help="rounds a path (the median is kept)")
@@ -460,6 +500,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="also show each path's raw statements: runs and CPU a request (costs ~1 µs each)",
         )
     parser.add_argument("--only", choices=["feed", "joins", "payments"], help="only these paths")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also the payments' paths on PostgreSQL (PINTUAN_BENCH_POSTGRES_URL, emptied first)",
+    )
     parser.add_argument("--offers", type=int, default=FEED_OFFERS, help="live offers (feed)")
     parser.add_argument("--teams", type=int, default=TEAMS, help="teams joined (joins)")
     parser.add_argument("--shoppers", type=int, default=SHOPPERS, help="shoppers (joins)")
@@ -468,9 +513,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "measure":
         return _measure_here(args)
+    if args.postgres and not os.environ.get("PINTUAN_BENCH_POSTGRES_URL"):
+        parser.error("--postgres needs PINTUAN_BENCH_POSTGRES_URL (a database it may empty)")
     targets = {"feed": ["feed"], "joins": ["joins", "reference"], "payments": ["payments"]}.get(
         args.only, ["feed", "joins", "reference", "payments"]
     )
+    if args.postgres and "payments" in targets:
+        targets.append(PAYMENTS_POSTGRES)
     with tempfile.TemporaryDirectory(prefix="pintuan-cpu-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
@@ -478,17 +527,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = _table(found)
     print(
         f"\nCPU of the whole process a request, without HTTP (median of {args.rounds} rounds of "
-        f"{args.requests}, {args.batch} at once); 'x healthz' divides by /healthz in the same "
-        "process, 'base/this' is the reference's join (for a join) or the duplicate delivery (for "
-        "a confirmation) over this one (1.0: as cheap)\n"
+        f"{args.requests}, {args.batch} at once); 'pg µs' is PostgreSQL's backends' (when on "
+        "PostgreSQL); 'x healthz' divides by /healthz in the same process, 'base/this' is the "
+        "reference's join (for a join) or the duplicate delivery (for a confirmation, PostgreSQL's "
+        "CPU included) over this one (1.0: as cheap)\n"
     )
-    print(f"{'process':10} {'path':32} {'µs':>7} {'loop µs':>8} {'x healthz':>9} {'base/this':>9}")
+    print(
+        f"{'process':17} {'path':32} {'µs':>7} {'loop µs':>8} {'pg µs':>7} {'x healthz':>9} "
+        f"{'base/this':>9}"
+    )
     for row in rows:
         ratio = row["reference_over_this"] or row["duplicate_over_this"]
+        server = row["postgres_us"]
         print(
-            f"{row['process']:10} {row['path']:32} {row['us_a_request']:7.1f} "
-            f"{row['loop_thread_us']:8.1f} {row['x_healthz']:9.2f} "
-            f"{'' if ratio is None else f'{ratio:.2f}':>9}"
+            f"{row['process']:17} {row['path']:32} {row['us_a_request']:7.1f} "
+            f"{row['loop_thread_us']:8.1f} {'' if server is None else f'{server:.1f}':>7} "
+            f"{row['x_healthz']:9.2f} {'' if ratio is None else f'{ratio:.2f}':>9}"
         )
     if args.statements:
         _print_statements(found)

@@ -4,11 +4,14 @@ figure for every path it measures, the join against the reference's."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import POSTGRES_URL, own_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,3 +72,49 @@ def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -
     authorise = [s for s in confirming if s["sql"].startswith("UPDATE payments SET status")]
     assert [s["a_request"] for s in authorise] == [1.0]
     assert "raw statements" in done.stdout
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_backends_cpu_counts_in_the_confirmations_ratio(tmp_path: Path) -> None:
+    if not POSTGRES_URL:
+        pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
+    # A database of its own, which the benchmark empties.
+    url = own_postgres_database(POSTGRES_URL, name="pintuan_bench_cpu")
+    out = tmp_path / "cpu.json"
+    command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--postgres"]
+    command += ["--requests=64", "--rounds=1", "--batch=4", f"--json={out}"]
+    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PINTUAN_BENCH_POSTGRES_URL": str(url)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
+    assert {process for process, _ in rows} == {"payments", "payments-postgres"}
+    on_sqlite = rows["payments", "POST webhook, authorized"]
+    assert on_sqlite["postgres_us"] is None
+    confirmed = rows["payments-postgres", "POST webhook, authorized"]
+    duplicate = rows["payments-postgres", "POST webhook, duplicate"]
+    # PostgreSQL ran on this machine: its backends worked, more for a confirmation than for a
+    # duplicate (whose few milliseconds in all may read as no clock tick of the kernel's).
+    assert confirmed["postgres_us"] > 0
+    assert confirmed["postgres_us"] > duplicate["postgres_us"] >= 0
+    both = duplicate["us_a_request"] + duplicate["postgres_us"]
+    assert confirmed["duplicate_over_this"] == pytest.approx(
+        both / (confirmed["us_a_request"] + confirmed["postgres_us"]), abs=0.02
+    )
+    assert "payments-postgres" in done.stdout
+
+
+def test_postgres_needs_its_url(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--postgres"]
+    env = {k: v for k, v in os.environ.items() if k != "PINTUAN_BENCH_POSTGRES_URL"}
+    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
+        command, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 2
+    assert "PINTUAN_BENCH_POSTGRES_URL" in done.stderr
