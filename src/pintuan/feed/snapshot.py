@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from pintuan.domain.feed import CANDIDATE_FEATURES, VERTICALS, Candidate
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import TeamStatus
-from pintuan.events.watch import DEALS_OF_TEAMS, EVENTS_AFTER, event_payload, last_event_id
+from pintuan.events.watch import DEALS_OF_TEAMS, events_after, last_event_id
 from pintuan.feed.pool_log import LoggedCandidate, logged_candidate
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 
@@ -368,16 +368,15 @@ def refresh_from_outbox(session: Session, snapshot: Snapshot, now: datetime) -> 
     # Through the driver: the ORM's rendering of a list of hundreds of team ids, one bound
     # value each, cost more than the rest of a refresh under a steady stream of joins.
     tx = raw_tx(session)
-    rows = tx.all(EVENTS_AFTER, {"after": snapshot.last_event_id, "limit": _REFRESH_BATCH})
+    rows = events_after(tx, snapshot.last_event_id, _REFRESH_BATCH)
     if not rows:
         return None
     team_ids: set[str] = set()
     deal_ids: set[str] = set()
-    for _, type_, subject, payload in rows:
+    for _, type_, subject, team_id, _deal_id in rows:
         if type_.startswith("seat."):
-            team_id = event_payload(payload).get("team_id")
             if team_id:
-                team_ids.add(str(team_id))
+                team_ids.add(team_id)
         elif type_.startswith("team."):
             team_ids.add(subject)
         elif type_.startswith("offer."):
