@@ -50,7 +50,7 @@ from bench.load.scenarios import (
     TEAMS,
     WEBHOOK_PATH,
 )
-from bench.load.servers import cpu_ticks, database_name, join_sizes, postgres_pids
+from bench.load.servers import cpu_ticks, cpu_us_each, database_name, join_sizes, postgres_pids
 
 Call = Callable[[int], Awaitable[None]]
 DUPLICATE = "POST webhook, duplicate"
@@ -59,7 +59,6 @@ STATEMENT_SHOWN = 90
 CONFIRMATION = "POST webhook, authorized"
 PAYMENTS_POSTGRES = "payments-postgres"
 ROOT = Path(__file__).resolve().parent.parent
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Failed(Exception):
@@ -155,8 +154,7 @@ async def _measure(
         process.append(1e6 * (time.process_time() - p0) / per_round)
         loop_thread.append(1e6 * (time.thread_time() - t0) / per_round)
         if _POSTGRES_DATABASE:
-            used = sum(t - g0.get(pid, 0) for pid, t in cpu_ticks(backends).items())
-            server.append(1e6 * used / _CLOCK_TICKS / per_round)
+            server.append(cpu_us_each(g0, cpu_ticks(backends), per_round))
     shown = ", ".join(f"{u:.0f}" for u in process)
     if server:
         shown += f" µs, and PostgreSQL's {', '.join(f'{u:.0f}' for u in server)}"

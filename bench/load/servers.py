@@ -96,8 +96,14 @@ def per_request(
     """Microseconds of CPU per completed request between two readings (None: nothing read)."""
     if not after or not m.requests:
         return None
+    return cpu_us_each(before, after, m.requests)
+
+
+def cpu_us_each(before: Mapping[int, int], after: Mapping[int, int], count: int) -> float:
+    """Microseconds of CPU the processes read in ``after`` used between two readings of
+    :func:`cpu_ticks`, divided among ``count`` requests."""
     ticks = sum(used - before.get(pid, 0) for pid, used in after.items())
-    return ticks / _CLOCK_TICKS / m.requests * 1e6
+    return ticks / _CLOCK_TICKS / count * 1e6
 
 
 def find_pintuan() -> Path:

@@ -4,23 +4,16 @@ text), the deals of the teams named, and where reading stopped."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pintuan.events.service import record_events
 from pintuan.events.watch import changed_since, events_after, last_event_id
 from pintuan.kit.db import Database
-from pintuan.kit.rawsql import RawTx
 from pintuan.kit.readcache import DEAL_LISTS, deal_tag, team_tag
-
-
-def _events(tx: RawTx, events: list[tuple[str, str, dict[str, Any]]]) -> None:
-    record_events(tx, events)
 
 
 def test_the_teams_and_deals_events_name_are_read_by_the_database(db: Database) -> None:
     start = db.run_raw_sync(last_event_id, write=False)
     db.run_raw_sync(
-        _events,
+        record_events,
         [
             ("seat.paid", "seat_1", {"team_id": "team_1", "user_id": "usr_1"}),
             ("offer.changed", "deal_1", {}),
@@ -49,7 +42,7 @@ def test_the_teams_and_deals_events_name_are_read_by_the_database(db: Database) 
 def test_the_tags_an_events_teams_and_deals_drop(db: Database) -> None:
     start = db.run_raw_sync(last_event_id, write=False)
     db.run_raw_sync(
-        _events,
+        record_events,
         [
             ("seat.paid", "seat_1", {"team_id": "team_unknown"}),
             ("offer.changed", "deal_x", {}),
