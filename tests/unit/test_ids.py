@@ -3,13 +3,15 @@ so are the cheaper ids of a sequence (request ids), which are not meant to be un
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pintuan.kit.ids import IdSequence, new_id
+from pintuan.kit.ids import IdSequence, new_id, random_bytes, random_hex, random_urlsafe
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY_LENGTH = 26  # 10 characters of milliseconds + 16 of randomness (or tag and counter)
@@ -93,3 +95,53 @@ def test_two_sequences_of_one_prefix_never_repeat_each_other() -> None:
 
     # when / then none repeats
     assert len(set(ids)) == len(ids)
+
+
+def test_random_bytes_are_as_many_as_asked_and_never_repeat_a_block() -> None:
+    # given sizes that straddle the block a thread reads from the system at once
+    sizes = [1, 10, 16, 4095, 4096, 4097, 10_000, *range(1, 300)]
+
+    # when each is drawn
+    drawn = [random_bytes(size) for size in sizes]
+
+    # then each has its size, and no 16-byte draw repeats over many blocks' worth
+    assert [len(b) for b in drawn] == sizes
+    sixteens = [random_bytes(16) for _ in range(5_000)]
+    assert len(set(sixteens)) == len(sixteens)
+    assert re.fullmatch("[0-9a-f]{32}", random_hex(16))
+    assert re.fullmatch("[A-Za-z0-9_-]{22}", random_urlsafe(16))
+
+
+def test_threads_draw_random_bytes_of_their_own() -> None:
+    # given eight threads drawing at once
+    def draw(_: int) -> list[bytes]:
+        return [random_bytes(10) for _ in range(2_000)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        drawn = [b for part in pool.map(draw, range(8)) for b in part]
+
+    # when / then no thread saw another's bytes
+    assert len(set(drawn)) == len(drawn)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_draw_its_parents_next_bytes() -> None:
+    # given a parent that has a block read (so its next bytes are in memory when it forks)
+    random_bytes(10)
+    reading, writing = os.pipe()
+
+    # when a child draws after the fork and the parent draws too
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's own code
+        os.close(reading)
+        os.write(writing, random_bytes(64))
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    with os.fdopen(reading, "rb") as pipe:
+        childs = pipe.read()
+    parents = random_bytes(64)
+
+    # then the two differ (the child read its own block from the system)
+    assert len(childs) == 64
+    assert childs != parents

@@ -22,7 +22,6 @@ stores a refusal in its place, so that a repeat learns the secret was already sh
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +33,7 @@ from pintuan.domain.roles import Principal
 from pintuan.errors import PROBLEM_JSON, AppError, Conflict
 from pintuan.idempotency import service
 from pintuan.idempotency.service import StoredResponse
+from pintuan.kit.ids import random_hex
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.redislink import clear_in_flight, mark_in_flight
 from pintuan.services import Services
@@ -153,7 +153,7 @@ async def run_raw_in_one(
     """
     lease = timedelta(seconds=services.settings.idempotency_lease_seconds)
     ttl = timedelta(hours=services.settings.idempotency_ttl_hours)
-    holder = secrets.token_hex(16)
+    holder = random_hex(16)
 
     def unit(tx: RawTx) -> _Outcome:
         principal = caller(tx)
@@ -273,7 +273,7 @@ class _Held:
         """Claim the key; with Redis, a repeat that meets the first request still running is
         refused by Redis's in-flight marker before it reaches the database (whose claim still
         decides whenever the marker is missing: Redis restarted, or its lease ran out)."""
-        holder = secrets.token_hex(16)
+        holder = random_hex(16)
         lease = timedelta(seconds=services.settings.idempotency_lease_seconds)
         link = services.redis
         marker = f"{claim.scope}\n{claim.key}"

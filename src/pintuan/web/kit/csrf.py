@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
 from fastapi import Depends, Request, Response
 
@@ -19,6 +18,7 @@ from pintuan.accounts.dependencies import SESSION_COOKIE
 from pintuan.config import Environment
 from pintuan.errors import Forbidden
 from pintuan.kit.cookies import set_cookie
+from pintuan.kit.ids import random_urlsafe
 from pintuan.kit.secrets import same_secret
 from pintuan.web.kit.services import services_of
 
@@ -40,7 +40,7 @@ def _nonce(request: Request) -> str:
     if nonce is None:
         nonce = request.cookies.get(CSRF_COOKIE) or ""
         if not 16 <= len(nonce) <= 64:
-            nonce = secrets.token_urlsafe(_NONCE_BYTES)
+            nonce = random_urlsafe(_NONCE_BYTES)
             request.state.csrf_new_nonce = True
         request.state.csrf_nonce = nonce
     return nonce
