@@ -4,10 +4,19 @@ text), the deals of the teams named, and where reading stopped."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from pintuan.events import watch
 from pintuan.events.service import record_events
-from pintuan.events.watch import changed_since, events_after, last_event_id
+from pintuan.events.watch import changed_since, deals_of_teams, events_after, last_event_id
 from pintuan.kit.db import Database
+from pintuan.kit.rawsql import RawTx
 from pintuan.kit.readcache import DEAL_LISTS, deal_tag, team_tag
+from pintuan.services import Services
+from tests.factories import create_account, create_deal, create_merchant
+from tests.features.sharing import start
 
 
 def test_the_teams_and_deals_events_name_are_read_by_the_database(db: Database) -> None:
@@ -53,3 +62,40 @@ def test_the_tags_an_events_teams_and_deals_drop(db: Database) -> None:
     # A team the database does not know names no deal; the deal named drops its lists too.
     assert tags == {team_tag("team_unknown"), deal_tag("deal_x"), DEAL_LISTS}
     assert db.run_raw_sync(changed_since, last, write=False) == (last, set())
+
+
+def test_a_teams_deal_is_read_once_then_known(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given two teams on two deals, and a process that has read no team's deal yet
+    monkeypatch.setattr(watch, "_team_deals", {})
+    merchant = create_merchant(services.db)
+    first_deal, second_deal = create_deal(services.db, merchant), create_deal(services.db, merchant)
+    shopper = create_account(services)
+    first = start(services, shopper, first_deal.id).team_id
+    second = start(services, create_account(services), second_deal.id).team_id
+    statements: list[str] = []
+    real_all = RawTx.all
+
+    def counted_all(tx: RawTx, sql: Any, params: Any = None) -> Any:
+        if sql is watch.DEALS_OF_TEAMS:
+            statements.append(sql.text)
+        return real_all(tx, sql, params)
+
+    monkeypatch.setattr(RawTx, "all", counted_all)
+
+    def counted(tx: RawTx, team_ids: list[str]) -> set[str]:
+        return deals_of_teams(tx, team_ids)
+
+    # when the deals of the first team, then of both and an unknown one, then of both are asked
+    once = services.db.run_raw_sync(lambda tx: counted(tx, [first]), write=False)
+    both = services.db.run_raw_sync(lambda tx: counted(tx, [first, second, "team_x"]), write=False)
+    asked_before = len(statements)
+    again = services.db.run_raw_sync(lambda tx: counted(tx, [first, second]), write=False)
+
+    # then each answer holds the deals, the database read only the teams not known, and teams
+    # known are answered without it
+    assert once == {first_deal.id}
+    assert both == again == {first_deal.id, second_deal.id}
+    assert asked_before == 2
+    assert len(statements) == asked_before

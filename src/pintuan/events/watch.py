@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from pintuan.kit.db import Database
@@ -48,6 +49,35 @@ _EVENTS_AFTER_BY_DRIVER = {
     for sqlite in (True, False)
 }
 DEALS_OF_TEAMS = Sql("SELECT id, deal_id FROM teams WHERE id IN_LIST(:ids)")
+# Each team's deal, as read: a team never changes its deal, so what was read stays true. Kept
+# for at most this many teams (all forgotten when full).
+TEAM_DEALS_KEPT = 50_000
+_team_deals: dict[str, str] = {}
+
+
+def deals_of_teams(tx: RawTx, team_ids: Iterable[str]) -> set[str]:
+    """The deals of ``team_ids`` (a team the database does not know names none), read only for
+    the teams not already read in this process. Both outbox readers (the read cache's watcher,
+    the feed's refresh) ask it for every team a poll's events name: under a stream of joins that
+    was a few hundred ids a poll in each process, and on PostgreSQL the statement's ``= ANY``
+    of a bound array, planned once for every size of list, took milliseconds each time."""
+    known = _team_deals
+    deals: set[str] = set()
+    unread: list[str] = []
+    for team_id in team_ids:
+        deal_id = known.get(team_id)
+        if deal_id is None:
+            unread.append(team_id)
+        else:
+            deals.add(deal_id)
+    if unread:
+        rows = tx.all(DEALS_OF_TEAMS, {"ids": sorted(unread)})
+        if len(known) + len(rows) > TEAM_DEALS_KEPT:
+            known.clear()
+        for team_id, deal_id in rows:
+            known[str(team_id)] = str(deal_id)
+            deals.add(str(deal_id))
+    return deals
 
 
 def events_after(tx: RawTx, after: int, limit: int) -> list[Any]:
@@ -79,7 +109,7 @@ def changed_since(tx: RawTx, after: int) -> tuple[int, set[str]]:
         if len(rows) < BATCH:
             break
     if teams:
-        deals.update(str(row[1]) for row in tx.all(DEALS_OF_TEAMS, {"ids": sorted(teams)}))
+        deals |= deals_of_teams(tx, teams)
     tags = {team_tag(t) for t in teams} | {deal_tag(d) for d in deals}
     if deals:
         tags.add(DEAL_LISTS)

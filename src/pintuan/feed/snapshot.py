@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from pintuan.domain.feed import CANDIDATE_FEATURES, VERTICALS, Candidate
 from pintuan.domain.lifecycle import DealStatus
 from pintuan.domain.teams import TeamStatus
-from pintuan.events.watch import DEALS_OF_TEAMS, events_after, last_event_id
+from pintuan.events.watch import deals_of_teams, events_after, last_event_id
 from pintuan.feed.pool_log import LoggedCandidate, logged_candidate
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 
@@ -383,7 +383,7 @@ def refresh_from_outbox(session: Session, snapshot: Snapshot, now: datetime) -> 
             deal_ids.add(subject)
     last = int(rows[-1][0])
     if team_ids:
-        deal_ids.update(str(row[1]) for row in tx.all(DEALS_OF_TEAMS, {"ids": sorted(team_ids)}))
+        deal_ids |= deals_of_teams(tx, team_ids)
     if not deal_ids:
         return replace(snapshot, last_event_id=last)
     wanted = sorted(deal_ids)
