@@ -16,7 +16,7 @@ from pintuan.kit.rawsql import RawTx
 from pintuan.kit.readcache import DEAL_LISTS, deal_tag, team_tag
 from pintuan.services import Services
 from tests.factories import create_account, create_deal, create_merchant
-from tests.features.sharing import start
+from tests.features.sharing import start as start_team
 
 
 def test_the_teams_and_deals_events_name_are_read_by_the_database(db: Database) -> None:
@@ -72,8 +72,8 @@ def test_a_teams_deal_is_read_once_then_known(
     merchant = create_merchant(services.db)
     first_deal, second_deal = create_deal(services.db, merchant), create_deal(services.db, merchant)
     shopper = create_account(services)
-    first = start(services, shopper, first_deal.id).team_id
-    second = start(services, create_account(services), second_deal.id).team_id
+    first = start_team(services, shopper, first_deal.id).team_id
+    second = start_team(services, create_account(services), second_deal.id).team_id
     statements: list[str] = []
     real_all = RawTx.all
 
@@ -84,14 +84,11 @@ def test_a_teams_deal_is_read_once_then_known(
 
     monkeypatch.setattr(RawTx, "all", counted_all)
 
-    def counted(tx: RawTx, team_ids: list[str]) -> set[str]:
-        return deals_of_teams(tx, team_ids)
-
     # when the deals of the first team, then of both and an unknown one, then of both are asked
-    once = services.db.run_raw_sync(lambda tx: counted(tx, [first]), write=False)
-    both = services.db.run_raw_sync(lambda tx: counted(tx, [first, second, "team_x"]), write=False)
+    once = services.db.run_raw_sync(deals_of_teams, [first], write=False)
+    both = services.db.run_raw_sync(deals_of_teams, [first, second, "team_x"], write=False)
     asked_before = len(statements)
-    again = services.db.run_raw_sync(lambda tx: counted(tx, [first, second]), write=False)
+    again = services.db.run_raw_sync(deals_of_teams, [first, second], write=False)
 
     # then each answer holds the deals, the database read only the teams not known, and teams
     # known are answered without it
