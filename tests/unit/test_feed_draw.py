@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from typing import cast
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from pintuan.domain.feed import (
     replay_choices,
     slot_choice,
 )
-from pintuan.domain.feed_draw import SlateStart, draw_slate_fast
+from pintuan.domain.feed_draw import SlateStart, _Slate, draw_slate_fast
 from tests.unit.test_feed_slates import VIEWER, candidate, policies, pools
 
 MISSING = "deal:not_in_the_pool"
@@ -187,6 +188,45 @@ def test_slates_that_follow_the_shared_path_are_the_slates_drawn_slot_by_slot(
             on_path, slot_by_slot = random.Random(seed + n), random.Random(seed + n)
             assert shared.draw(on_path) == walking.draw_walking(slot_by_slot)
             assert on_path.random() == slot_by_slot.random()
+
+
+@settings(max_examples=120, deadline=None)
+@given(pools_and_rules(), st.integers(0, 2**32 - 1))
+def test_slots_drawn_in_the_walks_own_loop_are_those_the_general_choice_draws(
+    drawn: tuple[list[Candidate], Rules, int], seed: int
+) -> None:
+    # A walk draws its plain slots (no cap, no owed vertical, no tie) in its own loop; drawn
+    # with every slot through the general choice instead, the same coins serve the same slots
+    # with the same propensities and reasons, and leave the generator in the same state.
+    pool, rules, slots = drawn
+    for policy in the_policies(pool, seed):
+        start = SlateStart(policy.scores(VIEWER, pool), pool, slots, rules)
+        for n in range(6):
+            quick, general = random.Random(seed + n), random.Random(seed + n)
+            assert start.draw_walking(quick) == start.draw_walking(general, quick=False)
+            assert quick.random() == general.random()
+
+
+def test_a_walk_draws_its_plain_slots_in_its_own_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a cap, share or tie, no slot of a walk goes through the general choice (which
+    # would leave the loop above untested by the comparison before).
+    rng = random.Random(3)
+    pool = [candidate(n, "goods", f"m{n}", rng) for n in range(30)]
+    start = SlateStart([float(n) for n in range(30)], pool, 20, Rules(exploration=0.3))
+    calls: list[int] = []
+    general = _Slate.choose
+
+    def counted(self: _Slate, rng: random.Random, coin: float | None = None) -> object:
+        calls.append(1)
+        return general(self, rng, coin)
+
+    monkeypatch.setattr(_Slate, "choose", counted)
+    slate = start.draw_walking(random.Random(5))
+    assert len(slate) == 20
+    assert not calls
+    assert {p.reason for p in slate} == {"best", "explore"}
+    monkeypatch.undo()
+    assert start.draw_walking(random.Random(5), quick=False) == slate
 
 
 def test_a_slate_on_the_path_costs_no_draw_until_a_coin_explores() -> None:

@@ -146,6 +146,23 @@ class _Slate:
                     if vertical < len(self.shared):
                         self.eligible_in[vertical] -= left
 
+    def place_uncapped(self, index: int) -> None:
+        """``place`` for a slate without a merchant cap, of a candidate not placed yet: the
+        merchants' counts, which only a cap reads, are left as they are."""
+        self.placed[index] = True
+        self.count += 1
+        self.eligible -= 1
+        v = self.vertical[index]
+        if v != _OTHER:
+            self.eligible_in[v] -= 1
+            shown = self.shown[v] + 1
+            left = self.left[v] - 1
+            self.shown[v], self.left[v] = shown, left
+            owe = min(self.due[v] - shown, left)
+            before = self.owe[v]
+            self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
+            self.owe[v] = owe
+
     def owed(self) -> list[bool] | None:
         """Which verticals the next slot is narrowed to (None: not narrowed)."""
         total = self.owe_sum
@@ -345,9 +362,11 @@ class SlateStart:
             )
         return placements
 
-    def draw_walking(self, rng: random.Random) -> list[Placement]:
-        """A slate drawn slot by slot from the start, without the path (what ``draw`` gives)."""
-        return self._walk_on(self.start.copy(), set(), 0, [], rng, None)
+    def draw_walking(self, rng: random.Random, *, quick: bool = True) -> list[Placement]:
+        """A slate drawn slot by slot from the start, without the path (what ``draw`` gives);
+        with ``quick=False`` every slot goes through ``_Slate.choose`` (what the quick slots
+        must equal)."""
+        return self._walk_on(self.start.copy(), set(), 0, [], rng, None, quick=quick)
 
     def _walk_on(
         self,
@@ -357,19 +376,67 @@ class SlateStart:
         placements: list[Placement],
         rng: random.Random,
         coin: float | None,
+        *,
+        quick: bool = True,
     ) -> list[Placement]:
         """The slots from ``first`` on, drawn one by one from ``slate`` (``coin``: the first
-        slot's exploration coin, when already tossed)."""
-        pool, pins, below = self.pool, self.pins, self.below
-        for position in range(first, self.slots):
-            pinned = pins.get(position)
+        slot's exploration coin, when already tossed).
+
+        Most slots drawn here are the plain case: no merchant cap, no vertical owed its share
+        yet, one best candidate (no tie). Such a slot is drawn in this loop (``quick``), as
+        ``_Slate.choose`` would draw it: the same coin, the same uniform choice among the
+        candidates not placed, the same propensity and reason; any other goes through
+        ``choose``. Going through ``choose`` for every slot made a slate's walk about twice as
+        dear (its calls and the lists it builds for the general case)."""
+        pool, pins, below, slots = self.pool, self.pins, self.below, self.slots
+        explore = slate.explore
+        order, values, placed = slate.order, slate.values, slate.placed
+        end = len(order)
+        quick = quick and slate.cap is None
+        for position in range(first, slots):
+            pinned = pins.get(position) if pins else None
             if pinned is not None and pinned not in chosen:
                 slate.place(pinned)
             else:
-                drawn = slate.choose(rng, coin)
+                owe = slate.owe_sum
+                if quick and slate.eligible and (owe == 0 or owe < slots - slate.count):
+                    # The first candidate not placed is the best, unless the next one not
+                    # placed ties with it (``_Slate.best``'s test: not below it).
+                    head = slate.head
+                    while placed[order[head]]:
+                        head += 1
+                    slate.head = head
+                    picked = order[head]
+                    top = values[picked]
+                    tied = False
+                    for at in range(head + 1, end):
+                        index = order[at]
+                        if not placed[index]:
+                            tied = not values[index] < top
+                            break
+                    if not tied:
+                        count = slate.eligible
+                        if explore and (rng.random() if coin is None else coin) < explore:
+                            drawn = slate._nth_eligible(rng.randrange(count), None)
+                            best = drawn == picked
+                            picked = drawn
+                        else:
+                            best = True
+                        coin = None
+                        # ``_propensity(explore, count, 1 if best else 0)``: x / 1 is x.
+                        propensity = explore / count + ((1.0 - explore) if best else 0.0)
+                        slate.place_uncapped(picked)
+                        chosen.add(picked)
+                        placements.append(
+                            Placement(
+                                pool[picked], position, propensity, "best" if best else "explore"
+                            )
+                        )
+                        continue
+                drawn_slot = slate.choose(rng, coin)
                 coin = None
-                if drawn is not None:
-                    picked, propensity, reason = drawn
+                if drawn_slot is not None:
+                    picked, propensity, reason = drawn_slot
                     chosen.add(picked)
                     placements.append(Placement(pool[picked], position, propensity, reason))
                     continue
