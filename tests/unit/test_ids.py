@@ -145,3 +145,20 @@ def test_a_forked_child_does_not_draw_its_parents_next_bytes() -> None:
     # then the two differ (the child read its own block from the system)
     assert len(childs) == 64
     assert childs != parents
+
+
+def test_an_ids_last_sixteen_characters_are_its_ten_random_bytes_in_crockford_base32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Against the standard encoder's base32, mapped letter for letter onto Crockford's
+    # alphabet: every bit of the ten bytes in its place, none lost or repeated.
+    import base64
+
+    import pintuan.kit.ids as ids
+
+    rfc4648 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    to_crockford = bytes.maketrans(rfc4648, CROCKFORD.encode())
+    for drawn in (bytes(10), b"\xff" * 10, bytes(range(10)), os.urandom(10), os.urandom(10)):
+        monkeypatch.setattr(ids, "random_bytes", lambda count, drawn=drawn: drawn[:count])
+        expected = base64.b32encode(drawn).translate(to_crockford).decode()
+        assert new_id("deal")[-16:] == expected

@@ -9,7 +9,6 @@ import threading
 import time
 
 _CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 _stamp: tuple[int, str] = (-1, "")  # a millisecond and its ten characters
 
 
@@ -17,14 +16,35 @@ def new_id(prefix: str) -> str:
     """A new id: ``prefix_`` + 48 bits of milliseconds + 80 random bits, Crockford base32."""
     # 26 characters hold 130 bits: the first ten the milliseconds (two zero bits, then 48),
     # written once a millisecond; the other sixteen exactly the 80 random bits (ten bytes),
-    # which the standard base32 encoder (in C) writes with no padding.
+    # written ten bits (two characters) at a time from a table: the standard base32 encoder
+    # is Python code in 3.11, and cost twice as much.
     millis = time.time_ns() // 1_000_000
     stamp = _stamp
     if stamp[0] != millis:
         stamp = (millis, _crockford(millis, 10))
         _set_stamp(stamp)
-    random_part = base64.b32encode(random_bytes(10)).translate(_FROM_RFC4648).decode("ascii")
-    return f"{prefix}_{stamp[1]}{random_part}"
+    bits = int.from_bytes(random_bytes(10))
+    high, low = bits >> 40, bits & 0xFF_FFFF_FFFF
+    pairs = _PAIRS
+    return "".join(
+        (
+            prefix,
+            "_",
+            stamp[1],
+            pairs[high >> 30],
+            pairs[high >> 20 & 1023],
+            pairs[high >> 10 & 1023],
+            pairs[high & 1023],
+            pairs[low >> 30],
+            pairs[low >> 20 & 1023],
+            pairs[low >> 10 & 1023],
+            pairs[low & 1023],
+        )
+    )
+
+
+# Every ten bits as two Crockford characters, by value.
+_PAIRS = tuple(chr(a) + chr(b) for a in _CROCKFORD for b in _CROCKFORD)
 
 
 _ENTROPY_BLOCK = 4096  # bytes read from the system at once: 409 ids' randomness
