@@ -56,10 +56,11 @@ class Candidate:
     vertical: str
     merchant_id: str
     features: tuple[float, ...]  # in CANDIDATE_FEATURES order
+    # ``kind:item_id``, made once: a slate looks its candidates up by it, twenty a request.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.item_id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.kind}:{self.item_id}")
 
 
 @dataclass(frozen=True, slots=True)
