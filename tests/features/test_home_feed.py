@@ -95,3 +95,19 @@ def test_more_continues_the_feed_without_repeating_it(
     shown_second = {f[3] for f in CARD_LINK.findall(second)}
     assert len(shown_first) == 20
     assert shown_second == made - shown_first
+
+
+def test_more_keeps_the_vertical_the_page_was_filtered_to(
+    client: TestClient, services: Services
+) -> None:
+    merchant = create_merchant(services.db)
+    made = {create_deal(services.db, merchant, title=f"Deal {n}").id for n in range(25)}
+    vertical = create_deal(services.db, merchant, title="Deal x").vertical
+
+    first = client.get(f"/?vertical={vertical}", headers=HTML).text
+    more = re.search(r'href="(/\?vertical=(\w+)&amp;more=([\w-]+))"', first)
+    assert more is not None
+    assert more.group(2) == vertical
+    second = client.get(more.group(1).replace("&amp;", "&"), headers=HTML).text
+    shown = {f[3] for f in CARD_LINK.findall(first)} | {f[3] for f in CARD_LINK.findall(second)}
+    assert made <= shown

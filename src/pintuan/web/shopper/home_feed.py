@@ -113,10 +113,11 @@ async def feed_home(
         code: _country_name(code, locale)
         for code in sorted({*countries, *([region] if region else [])})
     }
+    # The cursor is URL-safe base64, which a query takes as it is: quoting its thousand
+    # characters one by one cost more than the rest of the link.
+    filters = urlencode({k: v for k, v in kept.items() if v})
     more_url = (
-        "/?" + urlencode({**{k: v for k, v in kept.items() if v}, "more": page.next_cursor})
-        if page.next_cursor
-        else None
+        f"/?{filters}{'&' if filters else ''}more={page.next_cursor}" if page.next_cursor else None
     )
     context = {
         **labels,
