@@ -128,13 +128,7 @@ class _Slate:
         self.count += 1
         self.merchant_left[m][v] -= 1
         if v != _OTHER:
-            shown = self.shown[v] + 1
-            left = self.left[v] - 1
-            self.shown[v], self.left[v] = shown, left
-            owe = min(self.due[v] - shown, left)
-            before = self.owe[v]
-            self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
-            self.owe[v] = owe
+            self._count_shown(v)
         if was_eligible:
             self._drop_eligible(index)
         per_merchant[m] += 1
@@ -155,13 +149,18 @@ class _Slate:
         v = self.vertical[index]
         if v != _OTHER:
             self.eligible_in[v] -= 1
-            shown = self.shown[v] + 1
-            left = self.left[v] - 1
-            self.shown[v], self.left[v] = shown, left
-            owe = min(self.due[v] - shown, left)
-            before = self.owe[v]
-            self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
-            self.owe[v] = owe
+            self._count_shown(v)
+
+    def _count_shown(self, v: int) -> None:
+        """One more candidate of the shared vertical ``v`` placed: its counts, and the slots it
+        is still owed."""
+        shown = self.shown[v] + 1
+        left = self.left[v] - 1
+        self.shown[v], self.left[v] = shown, left
+        owe = min(self.due[v] - shown, left)
+        before = self.owe[v]
+        self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
+        self.owe[v] = owe
 
     def owed(self) -> list[bool] | None:
         """Which verticals the next slot is narrowed to (None: not narrowed)."""
