@@ -5,6 +5,7 @@ lifecycle."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -369,3 +370,27 @@ def test_a_paid_withdrawal_stays_paid_and_the_wallet_never_goes_below_zero(
     assert wallet(services, sharer.user_id) == 0
     assert withdraw(client, sharer, 1, "more").json()["code"] == "withdrawal_exceeds_balance"
     sound(services)
+
+
+def test_finding_commissions_to_freeze_starts_from_the_deals_not_from_every_seat(
+    services: Services,
+) -> None:
+    # SQLite's planner, without statistics, walked every seat ever sold to find the few a share
+    # brought; the query names its order, from the deals to their conversions by index.
+    if not services.db.is_sqlite:
+        pytest.skip("PostgreSQL plans the joins itself, with its statistics")
+    from pintuan.kit.rawsql import Sql
+    from pintuan.ledger.commissions import FREEZE_CANDIDATES
+
+    # Every parameter given (the plan does not depend on their values).
+    names = set(re.findall(r":(\w+)", FREEZE_CANDIDATES.text))
+    explain = Sql("EXPLAIN QUERY PLAN " + FREEZE_CANDIDATES.text)
+    steps = [
+        row[3]
+        for row in services.db.run_raw_sync(
+            lambda tx: tx.all(explain, dict.fromkeys(names, "x")), write=False
+        )
+    ]
+    assert steps[0] == "SCAN d"
+    assert not [step for step in steps if step.startswith("SCAN") and step != "SCAN d"]
+    assert any("ix_share_conversions_deal_id_kind" in step for step in steps)
