@@ -562,3 +562,33 @@ def test_a_failed_batch_is_written_with_the_next_and_keeps_its_pools(
     assert set(rows) == {slate.impression_id for slate in (*first, later)}
     for row in rows.values():
         assert logged_candidates(services, row)  # its pool is there
+
+
+def test_a_slow_snapshot_read_never_replaces_one_that_started_after_it(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The maintenance thread's rebuild started before a deal was made, and finished after a
+    request had read a snapshot with the deal in it: the request's stays in place."""
+    import asyncio
+    import threading
+
+    runtime = FeedRuntime(services.settings, services.db, random.Random(1))
+    before = services.db.run_sync(lambda s: build_snapshot(s, utc_now(), 1), write=False)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_read(work: Any) -> Any:
+        started.set()
+        finish.wait(10)
+        return before  # what the database held when this read began: no deal
+
+    monkeypatch.setattr(services.db, "read_stale_sync", slow_read)
+    rebuilding = threading.Thread(target=runtime.rebuild)
+    rebuilding.start()
+    assert started.wait(10)
+    deal = create_deal(services.db, create_merchant(services.db), title="Made meanwhile")
+    asyncio.run(runtime.ensure_ready())
+    finish.set()
+    rebuilding.join(10)
+
+    assert deal.id in runtime.snapshot.deals
+    assert runtime.snapshot.countries

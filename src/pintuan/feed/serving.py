@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import random
@@ -203,6 +204,12 @@ class FeedRuntime:
         self._prepared: dict[tuple[Any, ...], _Prepared] = {}
         self._prepared_second = 0
         self._built = False
+        # Snapshots are read by the maintenance thread and (with the snapshot read anew for
+        # every request) by requests, at once: each read takes a ticket when it starts, and a
+        # snapshot is put in place only if no read that started later was put there first.
+        self._reads = itertools.count(1)
+        self._in_place = 0  # the ticket of the read in place
+        self._placing = threading.Lock()
         self._last = {"refresh": 0.0, "snapshot": 0.0, "reload": 0.0, "flush": 0.0}
         self.dropped = 0
 
@@ -210,8 +217,9 @@ class FeedRuntime:
 
     def rebuild(self) -> None:
         """Read every candidate again (the periodic whole rebuild)."""
-        version = self.snapshot.version + 1
-        self.snapshot = self.db.read_stale_sync(lambda s: build_snapshot(s, utc_now(), version))
+        ticket, version = next(self._reads), self.snapshot.version + 1
+        built = self.db.read_stale_sync(lambda s: build_snapshot(s, utc_now(), version))
+        self._put_in_place(ticket, built)
         self._built = True
 
     def refresh(self) -> bool:
@@ -219,12 +227,23 @@ class FeedRuntime:
         if not self._built:
             self.rebuild()
             return True
-        current = self.snapshot
+        ticket, current = next(self._reads), self.snapshot
         fresher = self.db.read_stale_sync(lambda s: refresh_from_outbox(s, current, utc_now()))
         if fresher is None:
             return False
-        self.snapshot = fresher
-        return True
+        return self._put_in_place(ticket, fresher)
+
+    def _put_in_place(self, ticket: int, snapshot: Snapshot) -> bool:
+        """Serve ``snapshot``, read by the read that took ``ticket``, unless a read that started
+        later is served already (a slow read must not bring back what a later one no longer
+        saw: the maintenance thread's first rebuild, started before a deal was made, once
+        replaced a request's snapshot that had it)."""
+        with self._placing:
+            if ticket < self._in_place:
+                return False
+            self._in_place = ticket
+            self.snapshot = snapshot
+            return True
 
     def reload(self) -> None:
         """Load the operators' rules and policies, and what the worker learnt for them."""
@@ -307,10 +326,9 @@ class FeedRuntime:
         """Before serving: a snapshot and the live rules at least once; with
         ``PINTUAN_FEED_SNAPSHOT_SECONDS=0`` (tests, demos) the snapshot is read anew each time."""
         if self.settings.feed_snapshot_seconds == 0 or not self._built:
-            version = self.snapshot.version + 1
-            self.snapshot = await self.db.read_stale(
-                lambda s: build_snapshot(s, utc_now(), version)
-            )
+            ticket, version = next(self._reads), self.snapshot.version + 1
+            built = await self.db.read_stale(lambda s: build_snapshot(s, utc_now(), version))
+            self._put_in_place(ticket, built)
             if not self._built:
                 self._built = True
                 await anyio.to_thread.run_sync(self.reload)
