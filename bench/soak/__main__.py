@@ -346,6 +346,11 @@ def _print_summary(result: dict[str, Any], paths: dict[str, Path]) -> None:
         last_line = check["output"].splitlines()[-1] if check["output"] else ""
         print(f"  {name}: exit {check['exit_status']}: {last_line}")
     print(f"  driver breaches: {len(result['breaches'])}, errors: {result['error_count']}")
+    # The first few of each, so that a failed run says what failed without its report (a test's
+    # temporary folder does not outlive a few more runs).
+    for label, lines in (("breach", result["breaches"]), ("error", result["errors"])):
+        for line in lines[:5]:
+            print(f"    {label}: {line}")
     print(f"report: {', '.join(str(p) for p in paths.values())}")
     print("OK" if result["ok"] else "FAILED")
 
