@@ -162,6 +162,15 @@ class _Slate:
         self.owe_sum += (owe if owe > 0 else 0) - (before if before > 0 else 0)
         self.owe[v] = owe
 
+    def first_unplaced(self) -> int:
+        """Where in score order the first candidate not placed is, the head moved up to it (a
+        slate without a cap, with a candidate left to place)."""
+        order, placed, head = self.order, self.placed, self.head
+        while placed[order[head]]:  # a candidate is left, so this ends
+            head += 1
+        self.head = head
+        return head
+
     def owed(self) -> list[bool] | None:
         """Which verticals the next slot is narrowed to (None: not narrowed)."""
         total = self.owe_sum
@@ -181,14 +190,13 @@ class _Slate:
         owed = self.owed()
         order, values, placed = self.order, self.values, self.placed
         end = len(order)
-        head = self.head
         if self.cap is None:  # eligible: not placed
-            while placed[order[head]]:  # an eligible candidate is left, so this ends
-                head += 1
+            head = self.first_unplaced()
         else:
+            head = self.head
             while head < end and not self._is_eligible(order[head]):
                 head += 1
-        self.head = head
+            self.head = head
         best: list[int] = []
         top = 0.0
         if owed is None:
@@ -401,10 +409,7 @@ class SlateStart:
                 if quick and slate.eligible and (owe == 0 or owe < slots - slate.count):
                     # The first candidate not placed is the best, unless the next one not
                     # placed ties with it (``_Slate.best``'s test: not below it).
-                    head = slate.head
-                    while placed[order[head]]:
-                        head += 1
-                    slate.head = head
+                    head = slate.first_unplaced()
                     picked = order[head]
                     top = values[picked]
                     tied = False
