@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -217,10 +217,14 @@ class FeedRuntime:
 
     def rebuild(self) -> None:
         """Read every candidate again (the periodic whole rebuild)."""
-        ticket, version = next(self._reads), self.snapshot.version + 1
-        built = self.db.read_stale_sync(lambda s: build_snapshot(s, utc_now(), version))
-        self._put_in_place(ticket, built)
+        ticket, build = self._whole_read()
+        self._put_in_place(ticket, self.db.read_stale_sync(build))
         self._built = True
+
+    def _whole_read(self) -> tuple[int, Callable[[Session], Snapshot]]:
+        """A whole read's ticket, taken now, and the read to run."""
+        version = self.snapshot.version + 1
+        return next(self._reads), lambda session: build_snapshot(session, utc_now(), version)
 
     def refresh(self) -> bool:
         """Apply new outbox events to the snapshot; whether anything changed."""
@@ -326,9 +330,8 @@ class FeedRuntime:
         """Before serving: a snapshot and the live rules at least once; with
         ``PINTUAN_FEED_SNAPSHOT_SECONDS=0`` (tests, demos) the snapshot is read anew each time."""
         if self.settings.feed_snapshot_seconds == 0 or not self._built:
-            ticket, version = next(self._reads), self.snapshot.version + 1
-            built = await self.db.read_stale(lambda s: build_snapshot(s, utc_now(), version))
-            self._put_in_place(ticket, built)
+            ticket, build = self._whole_read()
+            self._put_in_place(ticket, await self.db.read_stale(build))
             if not self._built:
                 self._built = True
                 await anyio.to_thread.run_sync(self.reload)
