@@ -9,6 +9,7 @@ import random
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from pintuan.domain.feed import (
     VERTICALS,
     Candidate,
+    Placement,
     Policy,
     Rules,
     draw_slate,
@@ -168,6 +170,21 @@ def test_each_candidate_is_drawn_as_often_as_its_propensity_says() -> None:
             assert abs(p - q) <= 5 * spread + 1e-9
 
 
+def assert_same_draws(
+    one: Callable[[random.Random], list[Placement]],
+    other: Callable[[random.Random], list[Placement]],
+    seed: int,
+    *,
+    slates: int,
+) -> None:
+    """``one`` and ``other``, each given a generator seeded alike, serve the same slates and
+    toss exactly the same coins (each generator is left in the same state)."""
+    for n in range(slates):
+        first, second = random.Random(seed + n), random.Random(seed + n)
+        assert one(first) == other(second)
+        assert first.random() == second.random()
+
+
 @settings(max_examples=120, deadline=None)
 @given(pools_and_rules(), st.integers(0, 2**32 - 1))
 def test_slates_that_follow_the_shared_path_are_the_slates_drawn_slot_by_slot(
@@ -184,10 +201,7 @@ def test_slates_that_follow_the_shared_path_are_the_slates_drawn_slot_by_slot(
             SlateStart(scores, pool, slots, rules),
             SlateStart(scores, pool, slots, rules),
         )
-        for n in range(12):
-            on_path, slot_by_slot = random.Random(seed + n), random.Random(seed + n)
-            assert shared.draw(on_path) == walking.draw_walking(slot_by_slot)
-            assert on_path.random() == slot_by_slot.random()
+        assert_same_draws(shared.draw, walking.draw_walking, seed, slates=12)
 
 
 @settings(max_examples=120, deadline=None)
@@ -201,10 +215,12 @@ def test_slots_drawn_in_the_walks_own_loop_are_those_the_general_choice_draws(
     pool, rules, slots = drawn
     for policy in the_policies(pool, seed):
         start = SlateStart(policy.scores(VIEWER, pool), pool, slots, rules)
-        for n in range(6):
-            quick, general = random.Random(seed + n), random.Random(seed + n)
-            assert start.draw_walking(quick) == start.draw_walking(general, quick=False)
-            assert quick.random() == general.random()
+        assert_same_draws(
+            start.draw_walking,
+            lambda rng, start=start: start.draw_walking(rng, quick=False),
+            seed,
+            slates=6,
+        )
 
 
 def test_a_walk_draws_its_plain_slots_in_its_own_loop(monkeypatch: pytest.MonkeyPatch) -> None:
