@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,54 @@ def test_the_event_loop_never_checkpoints_and_the_wal_is_still_copied_back(
     assert second < first * 1.5, (first, second)
     with sqlite3.connect(path) as check:
         assert check.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 800
+
+
+def test_the_worker_and_the_cli_never_checkpoint_either_and_their_wal_is_copied_back(
+    tmp_path: Path,
+) -> None:
+    # given a SQLite file written by blocking calls only (the worker's sweeps, the CLI)
+    path = tmp_path / "swept.db"
+    db = Database(f"sqlite:///{path}")
+    autocheckpoint = Sql("PRAGMA wal_autocheckpoint")
+    try:
+        db.run_raw_sync(lambda tx: tx.execute(CREATE))
+        blocking = db.run_raw_sync(lambda tx: tx.scalar(autocheckpoint), write=False)
+        in_session = db.run_sync(
+            lambda session: (
+                session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            ),
+            write=False,
+        )
+        # when they commit a few hundred pages, twice, with a pause after each round
+        rounds = []
+        for _ in range(2):
+            for _ in range(400):
+                db.run_raw_sync(lambda tx: tx.execute(WRITE))
+            time.sleep(1.5)
+            rounds.append(_wal_bytes(path))
+    finally:
+        db.dispose()
+
+    # then SQLite's own checkpoint is off on both kinds of blocking connection
+    assert (blocking, in_session) == (0, 0)
+    # and the checkpoint thread copied the WAL back: the second round reused it
+    first, second = rounds
+    assert first > 0
+    assert second < first * 1.5, (first, second)
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 800
+
+
+def test_an_in_memory_database_keeps_sqlite_own_checkpoints() -> None:
+    # given a database in memory, which has no WAL and no checkpoint thread
+    db = Database("sqlite://")
+    try:
+        setting = db.run_raw_sync(lambda tx: tx.scalar(Sql("PRAGMA wal_autocheckpoint")))
+    finally:
+        db.dispose()
+
+    # then its one lane keeps SQLite's default
+    assert setting == 1000
 
 
 def test_only_the_serving_connection_keeps_its_savepoints_journal_in_memory(

@@ -14,13 +14,14 @@ Where the unit of work runs is the one decision that matters for throughput, and
 * **PostgreSQL** gains from real concurrency, so each unit of work makes exactly one hop to a
   worker thread with its own pooled connection (never one hop per statement).
 
-Checkpoints never run inside a request either. In WAL mode SQLite copies the log back into the
-database file every thousand pages, and by default the commit that crosses the line does it,
-with its fsyncs, while every other request waits behind it on the event loop. The event loop's
-connections turn that off; a thread of the server's own (:class:`_Checkpointer`) does it
-instead, woken every so many commits, while the loop goes on serving (SQLite lets a passive
-checkpoint run beside a writer). The blocking connections of the CLI and the worker keep
-SQLite's own checkpoints.
+Checkpoints never run inside a request or a sweep either. In WAL mode SQLite copies the log back
+into the database file every thousand pages, and by default the commit that crosses the line
+does it, with its fsyncs, while every other request waits behind it on the event loop. A file
+database's connections turn that off; a thread of the process's own (:class:`_Checkpointer`)
+does it instead, woken every so many commits, while the loop goes on serving and the worker goes
+on sweeping (SQLite lets a passive checkpoint run beside a writer). The worker's and the CLI's
+commits count as the loop's do: a sweep's batch of a thousand teams, which writes a few hundred
+pages, spent a sixth of its time in the checkpoints it crossed.
 
 The event loop's connections also keep their savepoints' journal in memory. A savepoint keeps a
 copy of each page it changes, and SQLite writes those copies to a temporary file past 64 KiB: a
@@ -93,16 +94,24 @@ class _WriteLockNotTaken(Exception):
 class _Lane:
     """One way into a SQLite file: an engine for sessions and one raw connection per thread,
     all with the same busy timeout. PostgreSQL has one lane. The event loop's lane is
-    ``serving``: its commits never checkpoint and its savepoints are journalled in memory (see
-    the module's docstring)."""
+    ``serving``: its savepoints are journalled in memory. A lane of a file database never
+    checkpoints (``checkpoints=False``): the database's checkpoint thread does (see the module's
+    docstring)."""
 
     def __init__(
-        self, engine: Engine, url: str, busy_timeout_ms: int, *, serving: bool = False
+        self,
+        engine: Engine,
+        url: str,
+        busy_timeout_ms: int,
+        *,
+        serving: bool = False,
+        checkpoints: bool = True,
     ) -> None:
         self.engine = engine
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
         self.serving = serving
+        self.checkpoints = checkpoints
         self.reader = sessionmaker(bind=engine, expire_on_commit=False)
         self.writer = sessionmaker(
             bind=engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
@@ -115,7 +124,7 @@ class _Lane:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = _sqlite_connection(
-                self.url, self.busy_timeout_ms, serving=self.serving
+                self.url, self.busy_timeout_ms, serving=self.serving, checkpoints=self.checkpoints
             )
         return conn
 
@@ -146,19 +155,20 @@ class Database:
         self._request_wait = request_wait_ms / 1000
         self._report_limiter: anyio.CapacityLimiter | None = None
         if self.is_sqlite:
-            self.engine = _sqlite_engine(url, busy_timeout_ms)
-            self._blocking = _Lane(self.engine, url, busy_timeout_ms)
             # An in-memory database exists once per connection pool: it cannot be shared, nor
-            # locked by another process, so it needs no lane of its own.
+            # locked by another process, so it needs no lane of its own; nor has it a WAL.
             in_memory = make_url(url).database in (None, "", ":memory:")
+            self.engine = _sqlite_engine(url, busy_timeout_ms, checkpoints=in_memory)
+            self._blocking = _Lane(self.engine, url, busy_timeout_ms, checkpoints=in_memory)
             self._loop = (
                 self._blocking
                 if in_memory
                 else _Lane(
-                    _sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS, serving=True),
+                    _sqlite_engine(url, _LOOP_BUSY_TIMEOUT_MS, serving=True, checkpoints=False),
                     url,
                     _LOOP_BUSY_TIMEOUT_MS,
                     serving=True,
+                    checkpoints=False,
                 )
             )
             self._checkpointer = None if in_memory else _Checkpointer(url, busy_timeout_ms)
@@ -208,7 +218,10 @@ class Database:
 
     def run_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(session, *args)`` in one transaction, blocking while the database is busy."""
-        return _refusing_when_busy(self._run_session, self._blocking, fn, args, write)
+        result = _refusing_when_busy(self._run_session, self._blocking, fn, args, write)
+        if write and self._checkpointer is not None:
+            self._checkpointer.committed()
+        return result
 
     async def run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(session, *args)`` in one transaction, where this database runs it best."""
@@ -272,9 +285,12 @@ class Database:
 
     def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(tx, *args)`` with a :class:`RawTx` in one transaction (the hot path)."""
-        if self.is_sqlite:
-            return _refusing_when_busy(self._run_raw_sqlite, self._blocking, fn, args, write)
-        return _refusing_when_busy(self._run_raw_postgres, self._blocking, fn, args, write)
+        if not self.is_sqlite:
+            return _refusing_when_busy(self._run_raw_postgres, self._blocking, fn, args, write)
+        result = _refusing_when_busy(self._run_raw_sqlite, self._blocking, fn, args, write)
+        if write and self._checkpointer is not None:
+            self._checkpointer.committed()
+        return result
 
     async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Like :meth:`run`, with plain SQL instead of an ORM session. On SQLite a write is
@@ -560,9 +576,9 @@ def _fail(units: list[_Unit], error: BaseException) -> None:
 
 class _Checkpointer:
     """Checkpoints a SQLite file's WAL from a thread of its own, on its own connection: woken
-    once the event loop has committed ``_CHECKPOINT_EVERY_COMMITS`` times, or a second after
-    the first commit since the last checkpoint. Started by the first commit, so a database
-    that the event loop never writes to has no thread."""
+    once the process has committed ``_CHECKPOINT_EVERY_COMMITS`` times (on the event loop or
+    in a blocking call: the worker, the CLI), or a second after the first commit since the last
+    checkpoint. Started by the first commit, so a process that never writes has no thread."""
 
     def __init__(self, url: str, busy_timeout_ms: int) -> None:
         self._url = url
@@ -574,11 +590,15 @@ class _Checkpointer:
         self._lock = threading.Lock()
 
     def committed(self) -> None:
-        """One more commit on the event loop (called there: one counter, no lock)."""
-        self._commits += 1
-        if self._thread is None:
+        """One more commit, from any thread (a lock taken once a commit, which on the event
+        loop is once a group of writes)."""
+        with self._lock:
+            self._commits += 1
+            due = self._commits >= _CHECKPOINT_EVERY_COMMITS
+            start = self._thread is None and not self._stopping
+        if start:
             self._start()
-        if self._commits >= _CHECKPOINT_EVERY_COMMITS:
+        if due:
             self._wake.set()
 
     def _start(self) -> None:
@@ -595,9 +615,10 @@ class _Checkpointer:
             while not self._stopping:
                 self._wake.wait(_CHECKPOINT_INTERVAL_SECONDS)
                 self._wake.clear()
-                if self._commits == 0 or self._stopping:
+                with self._lock:
+                    commits, self._commits = self._commits, 0
+                if commits == 0 or self._stopping:
                     continue
-                self._commits = 0
                 try:
                     # PASSIVE copies what no reader still needs and never waits for the writer.
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -666,7 +687,9 @@ def _postgres_timeouts(statement_timeout_ms: int, lock_timeout_ms: int) -> dict[
     }
 
 
-def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int, *, serving: bool = False) -> None:
+def _prepare_sqlite(
+    dbapi_conn: Any, busy_timeout_ms: int, *, serving: bool = False, checkpoints: bool = True
+) -> None:
     # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
@@ -674,23 +697,26 @@ def _prepare_sqlite(dbapi_conn: Any, busy_timeout_ms: int, *, serving: bool = Fa
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    if serving:
-        # Its commits never checkpoint; the server's checkpoint thread does (see above).
+    if not checkpoints:
+        # Its commits never checkpoint; the process's checkpoint thread does (see above).
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+    if serving:
         # Its savepoints' page copies stay in memory instead of a temporary file (see above).
         cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
 def _sqlite_connection(
-    url: str, busy_timeout_ms: int, *, serving: bool = False
+    url: str, busy_timeout_ms: int, *, serving: bool = False, checkpoints: bool = True
 ) -> sqlite3.Connection:
     conn = sqlite3.connect(make_url(url).database or ":memory:", check_same_thread=False)
-    _prepare_sqlite(conn, busy_timeout_ms, serving=serving)
+    _prepare_sqlite(conn, busy_timeout_ms, serving=serving, checkpoints=checkpoints)
     return conn
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int, *, serving: bool = False) -> Engine:
+def _sqlite_engine(
+    url: str, busy_timeout_ms: int, *, serving: bool = False, checkpoints: bool = True
+) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -698,7 +724,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, *, serving: bool = False) -> 
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _prepare_sqlite(dbapi_conn, busy_timeout_ms, serving=serving)
+        _prepare_sqlite(dbapi_conn, busy_timeout_ms, serving=serving, checkpoints=checkpoints)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
