@@ -24,6 +24,9 @@ class User(Base):
     # Set by an operator: no log-in, and every session and token of the user stops working.
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
+    # The users of a role (the operators a payment's bad end is told to; the directory's filter).
+    __table_args__ = (Index("ix_users_role_id", "role", "id"),)
+
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pintuan.kit.orm import Base, UtcDateTime
 
 _OPEN = text("status = 'open'")
+_BOUGHT = text("seat_id IS NOT NULL")
 
 
 class BargainTerms(Base):
@@ -88,6 +89,13 @@ class Bargain(Base):
         ),
         Index("ix_bargains_owner_id_id", "owner_id", "id"),
         Index("ix_bargains_deal_id", "deal_id"),
+        # Whether a seat was bought by a bargain (a coupon may not go on it).
+        Index(
+            "ix_bargains_seat_id",
+            "seat_id",
+            sqlite_where=_BOUGHT,
+            postgresql_where=_BOUGHT,
+        ),
         # The worker's sweep finds open bargains past their deadline.
         Index(
             "ix_bargains_open_expires_at",

@@ -1,0 +1,145 @@
+"""No raw statement reads a whole table that grows with the business.
+
+Twice a statement was found walking every seat ever sold, because SQLite's planner, which has no
+statistics here, chose a plan that a small test database could not tell from a good one: the
+notifications of a failed team, and the search for referral commissions to freeze (72 ms a call
+with 200,000 seats). This test asks SQLite for the plan of every statement the engine defines
+once in a module (the raw path: joins, payments, sweeps, the worker) and fails on a full pass
+over a table, unless the pass is over a partial index (the rows due, which the sweeps keep few)
+or the statement is listed below with the reason its pass is bounded. Statements made inside a
+function, and the ORM's queries, are not covered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import pintuan
+from pintuan.kit.migrations import upgrade
+from pintuan.kit.rawsql import Sql
+
+# Statement -> the table it may pass over whole, and why that pass stays small.
+BOUNDED_PASSES = {
+    # The deals that pay their sharers, the catalogue's few, read first so that the seats are
+    # found from their conversions (not the other way round: see the module's docstring).
+    "pintuan.ledger.commissions.FREEZE_CANDIDATES": "deals",
+}
+# What SQLite cannot prepare because only PostgreSQL runs it (row locks, its functions, a
+# write inside a WITH): such statements are never sent to SQLite.
+_POSTGRES_ONLY = re.compile(
+    r"FOR (UPDATE|SHARE|NO KEY UPDATE|KEY SHARE)\b|hashtextextended|pintuan_join_team"
+    r"|\bAS \(\s*(INSERT|UPDATE|DELETE)\b",
+    re.IGNORECASE,
+)
+_PARAMETER = re.compile(r"(?<!:):(\w+)")
+_NAMED = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(\w+)(?:\s+(?:AS\s+)?(\w+))?", re.IGNORECASE)
+_PASS = re.compile(r"^SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?")
+
+
+def _statements() -> dict[str, Sql]:
+    found: dict[str, Sql] = {}
+    seen: set[int] = set()
+    for module in pkgutil.walk_packages(pintuan.__path__, "pintuan."):
+        if ".migrations" in module.name:
+            continue
+        for name, value in vars(importlib.import_module(module.name)).items():
+            if isinstance(value, Sql) and id(value) not in seen:
+                seen.add(id(value))
+                found[f"{module.name}.{name}"] = value
+    return found
+
+
+def _aliases(text: str) -> dict[str, str]:
+    """Each name a table goes by in ``text`` (its own name and its alias) -> the table."""
+    named: dict[str, str] = {}
+    for table, alias in _NAMED.findall(text):
+        named[table] = table
+        if alias:
+            named.setdefault(alias, table)
+    return named
+
+
+def _whole_passes(conn: sqlite3.Connection, text: str) -> list[str]:
+    """The plan's full passes over a table or over an index that is not partial."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    partial = {
+        row[0]
+        for row in conn.execute("SELECT name, sql FROM sqlite_master WHERE type='index'")
+        if row[1] and " WHERE " in row[1].upper()
+    }
+    names = _aliases(text)
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN " + text, dict.fromkeys(_PARAMETER.findall(text))
+    ).fetchall()
+    passes = []
+    for *_, detail in plan:
+        match = _PASS.match(detail)
+        if match is None:
+            continue
+        table = names.get(match[1], match[1])
+        if table in tables and match[2] not in partial:
+            passes.append(f"{table} ({detail})")
+    return passes
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
+    path: Path = tmp_path_factory.mktemp("plans") / "plans.db"
+    upgrade(f"sqlite:///{path}")
+    return sqlite3.connect(path)
+
+
+def test_no_raw_statement_passes_over_a_whole_growing_table(schema: sqlite3.Connection) -> None:
+    # given every statement the engine defines once, as SQLite runs it
+    statements = _statements()
+    assert len(statements) > 200  # the walk found the engine's statements, not a few of them
+    planned, offenders = 0, {}
+    for name, sql in sorted(statements.items()):
+        text = sql.for_driver(True)
+        if _POSTGRES_ONLY.search(text):
+            continue
+        # when SQLite plans it (every parameter NULL: the plan does not hang on values)
+        passes = _whole_passes(schema, text)
+        planned += 1
+        allowed = BOUNDED_PASSES.get(name)
+        unbounded = [p for p in passes if not (allowed and p.startswith(f"{allowed} "))]
+        if unbounded:
+            offenders[name] = unbounded
+    # then none reads a table whole, except where the list above says why
+    assert planned > 200
+    assert offenders == {}
+
+
+def test_the_check_finds_a_whole_pass_and_lets_a_due_index_pass(
+    schema: sqlite3.Connection,
+) -> None:
+    # a coupon's bargain check as it was, before bargains had an index on their seat
+    schema.execute("DROP INDEX IF EXISTS ix_bargains_seat_id")
+    try:
+        before = _whole_passes(
+            schema,
+            "SELECT s.id, EXISTS (SELECT 1 FROM bargains b WHERE b.seat_id = s.id) "
+            "FROM seats s WHERE s.id = :id",
+        )
+    finally:
+        schema.execute(
+            "CREATE INDEX ix_bargains_seat_id ON bargains (seat_id) WHERE seat_id IS NOT NULL"
+        )
+    assert [p.split(" ")[0] for p in before] == ["bargains"]
+    # and the operators found among every user, by the primary key's index
+    assert _whole_passes(schema, "SELECT id FROM users ORDER BY id")[0].startswith("users ")
+    # while the worker's pass over the teams that are due (a partial index) is not one
+    assert (
+        _whole_passes(
+            schema,
+            "SELECT id FROM teams WHERE status = 'forming' AND expires_at <= :now "
+            "ORDER BY expires_at",
+        )
+        == []
+    )
