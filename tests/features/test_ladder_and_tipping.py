@@ -215,6 +215,38 @@ def test_a_deal_that_never_tips_fails_its_waiting_teams_and_gives_the_money_back
     sound(services)
 
 
+def test_a_team_that_stopped_waiting_still_ends_with_its_deal_when_the_end_moves_earlier(
+    client: TestClient, services: Services
+) -> None:
+    # given a full, paid team waiting for its deal to tip (its window is the deal's end)
+    merchant = create_merchant(services.db)
+    staff = create_account(services, role=Role.MERCHANT, merchant=merchant)
+    deal = create_deal(services.db, merchant, team_size=2, tipping_point=4)
+    waiting, seats = team_of(client, services, deal.id, 2)
+    payments = [pay(client, *seat) for seat in seats]
+    Worker(services).run_until_idle()
+    assert team(services, waiting).expires_at == deal.ends_at
+    # and a member who gives up their seat, so the team no longer waits
+    shopper, seat_id = seats[1]
+    cancelled = client.post(f"/v1/seats/{seat_id}/cancel", headers=shopper.headers)
+    assert cancelled.status_code == 200, cancelled.text
+
+    # when the merchant moves the deal's end to a minute from now, and it passes
+    soon = clock.now() + timedelta(minutes=1)
+    moved = client.patch(
+        f"/v1/deals/{deal.id}", json={"ends_at": soon.isoformat()}, headers=staff.headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert team(services, waiting).expires_at == soon  # it ends with its deal
+    clock.offset += timedelta(minutes=2)
+    Worker(services).run_until_idle()
+
+    # then the team failed with its deal, and no payment is left held for it
+    assert team(services, waiting).status == "failed"
+    assert "authorized" not in {p.status for p in _payments(services, payments)}
+    sound(services)
+
+
 def test_teams_of_one_make_a_plain_group_purchase_and_need_a_tipping_point(
     client: TestClient, services: Services
 ) -> None:

@@ -429,16 +429,21 @@ def update_deal(
         lottery_winners=deal.lottery_winners,
     )
     if "ends_at" in changes:
-        _waiting_teams_follow_the_end(session, deal)
+        _teams_follow_the_end(session, deal)
     deal.updated_at = utc_now()
     session.flush()
     return deal
 
 
-# Full, paid teams of an untipped deal wait for its tipping point until its end
-# (domain/ladder.py): when the end moves, so does their wait. The deal's row is written first in
-# the same transaction, so a team that starts waiting meanwhile (under the deal's lock) reads the
-# new end. (The teams' table as this module may name it: teams are a sibling feature.)
+# A team's window never runs past its deal's end (a team starts with the earlier of the two),
+# and full, paid teams of an untipped deal wait for its tipping point until that end
+# (domain/ladder.py): when the end moves, the waiting teams move with it, and any other forming
+# team whose window now runs past it ends with the deal. Without the second rule a team that had
+# waited, then lost a member, kept the old end as its window: moved earlier, the deal ended while
+# the team, and the payment held for its remaining seat, went on forming. The deal's row is
+# written first in the same transaction, so a team that starts waiting meanwhile (under the
+# deal's lock) reads the new end. (The teams' table as this module may name it: teams are a
+# sibling feature.)
 _TEAMS = table(
     "teams",
     column("deal_id", String()),
@@ -449,18 +454,20 @@ _TEAMS = table(
 )
 
 
-def _waiting_teams_follow_the_end(session: Session, deal: Deal) -> None:
+def _teams_follow_the_end(session: Session, deal: Deal) -> None:
+    session.flush()
+    forming = (_TEAMS.c.deal_id == deal.id, _TEAMS.c.status == "forming")
     if deal.tipping_point is not None and deal.tipped_at is None:
-        session.flush()
         session.execute(
             update(_TEAMS)
-            .where(
-                _TEAMS.c.deal_id == deal.id,
-                _TEAMS.c.status == "forming",
-                _TEAMS.c.paid == _TEAMS.c.team_size,
-            )
+            .where(*forming, _TEAMS.c.paid == _TEAMS.c.team_size)
             .values(expires_at=deal.ends_at)
         )
+    session.execute(
+        update(_TEAMS)
+        .where(*forming, _TEAMS.c.expires_at > deal.ends_at)
+        .values(expires_at=deal.ends_at)
+    )
 
 
 def change_deal_status(
