@@ -23,6 +23,7 @@ from pintuan.ledger.models import Journal
 from pintuan.notifications.models import Notification
 from pintuan.payments.endings import CallLimits
 from pintuan.payments.models import Payment, PaymentAttempt
+from pintuan.payments.service import CHECKOUT_CANCELLED
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.console_data import log_in
@@ -414,6 +415,65 @@ def test_a_provider_cancelling_a_hold_ends_it_and_the_worker_stops_capturing(
     clock.advance(timedelta(hours=2))
     world.worker.run_until_idle()
     assert len(world.provider.calls) == calls
+    sound(services)
+
+
+def test_a_hold_cancelled_before_its_authorisation_arrived_never_pays_its_seat(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a joiner's hold that the payer approved, and that then lapsed at the provider
+    deal = create_deal(services.db, world.merchant, team_size=2, leader_price=0)
+    team = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
+    joined = client.post(
+        f"/v1/teams/{team['team']['id']}/seats", headers=world.shoppers[1].headers
+    ).json()
+    hold = pay_with_sandbox(client, world.provider, world.shoppers[1], joined["seat"]["id"], "hold")
+    ref = world.provider.sandbox.intent_of_payment(hold).ref
+    approved = world.provider.sandbox.complete_checkout(ref, approve=True)
+    cancelled = world.provider.sandbox.expire_hold(ref)
+
+    # When the notices arrive out of order: the cancel first, then the older approval
+    for body, headers in (cancelled, approved):
+        delivered = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
+        assert delivered.status_code == 200, delivered.text
+
+    # Then the checkout stays cancelled: no seat is paid with a hold that no longer exists
+    ended = payment(services, hold)
+    assert (ended.status, ended.end_reason, ended.pending_action) == ("failed", "cancelled", None)
+    seat = client.get(f"/v1/teams/{team['team']['id']}").json()
+    assert seat["status"] == "forming"
+    # and nothing is ever asked of the provider for it, while the seat's hold runs out
+    calls = len(world.provider.calls)
+    clock.advance(timedelta(hours=2))
+    world.worker.run_until_idle()
+    assert len(world.provider.calls) == calls
+    assert payment(services, hold).status == "failed"
+    sound(services)
+
+
+def test_a_charge_that_arrives_after_a_cancel_still_counts(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a checkout the provider reported cancelled
+    deal = create_deal(services.db, world.merchant, team_size=2)
+    seat = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
+    charge = pay_with_sandbox(
+        client, world.provider, world.shoppers[0], seat["seat"]["id"], "charge"
+    )
+    ref = world.provider.sandbox.intent_of_payment(charge).ref
+    taken = world.provider.sandbox.complete_checkout(ref, approve=True)
+    services.db.run_raw_sync(
+        lambda tx: tx.execute(CHECKOUT_CANCELLED, {"id": charge, "now": tx.instant(clock.now())})
+    )
+    assert payment(services, charge).end_reason == "cancelled"
+
+    # When news of money taken arrives after it
+    delivered = client.post("/v1/webhooks/sandbox", content=taken[0], headers=taken[1])
+    assert delivered.status_code == 200, delivered.text
+
+    # Then that money counts, as money taken always does
+    found = payment(services, charge)
+    assert (found.status, found.end_reason) == ("charged", None)
     sound(services)
 
 

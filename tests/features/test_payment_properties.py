@@ -323,7 +323,9 @@ _SETTLED: Allowed = {
     "declined": {("failed", None)},
     # Every hold is captured or voided, or ended for the operators (payments/endings.py).
     "authorized": {("authorized", None), ("expired", None)},
-    "expired": {("expired", None), ("voided", None), ("authorized", None)},
+    # A hold cancelled before the news of its approval arrived: the checkout ended cancelled,
+    # and the late approval, older than the cancel, changed nothing (payments/service.py).
+    "expired": {("expired", None), ("voided", None), ("authorized", None), ("failed", None)},
     "captured": {("captured", None)},
     "voided": {("voided", None), ("expired", None)},  # (a void unheard past the hold's end)
     "charged": {("charged", None), ("refunded", None)},  # the latter only into a wallet

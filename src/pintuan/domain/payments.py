@@ -47,6 +47,9 @@ class EndReason(StrEnum):
     VOID_FAILED = "void_failed"  # the void ran out of attempts before the hold lapsed
     NO_NEWS = "no_news"  # polls ran out with no word of the checkout from the provider
     UNPAID = "unpaid"  # its shopper, asked to pay for the seat again, did not in time
+    # The provider cancelled the checkout before its money was ours: a cancelled intent never
+    # comes back, so news of a hold on it that arrives later is older than the cancel, and stale.
+    CANCELLED = "cancelled"
 
 
 class PaymentPurpose(StrEnum):

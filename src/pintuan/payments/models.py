@@ -81,7 +81,8 @@ class Payment(Base):
         ),
         CheckConstraint(
             "end_reason IS NULL OR end_reason IN ('capture_failed', 'hold_expired', "
-            "'amount_mismatch', 'refund_failed', 'void_failed', 'no_news', 'unpaid')",
+            "'amount_mismatch', 'refund_failed', 'void_failed', 'no_news', 'unpaid', "
+            "'cancelled')",
             name="end_reason",
         ),
         CheckConstraint("taken_amount IS NULL OR taken_amount > 0", name="taken_amount_positive"),

@@ -21,6 +21,7 @@ from pintuan.domain.payments import (
     WALLET,
     Capabilities,
     Checkout,
+    EndReason,
     EventKind,
     PaymentPurpose,
     PaymentStatus,
@@ -356,10 +357,11 @@ def handle_provider_event(
         return Handled(duplicate=False, payment_id=payment_id)
     if money_news:
         _money_arrived(tx, payment_id, seat_id, event.kind, event.capture_before, now)
-    elif event.kind in (EventKind.FAILED, EventKind.CANCELED):
+    elif event.kind is EventKind.FAILED:
         tx.execute(DECLINED, {"id": payment_id, "now": tx.instant(now)})
-        if event.kind is EventKind.CANCELED:
-            endings.provider_cancelled(tx, payment_id, now)
+    elif event.kind is EventKind.CANCELED:
+        tx.execute(CHECKOUT_CANCELLED, {"id": payment_id, "now": tx.instant(now)})
+        endings.provider_cancelled(tx, payment_id, now)
     elif event.kind is EventKind.REFUND_FAILED:
         endings.provider_refund_failed(tx, payment_id, now, event.raw_type)
     return Handled(duplicate=False, payment_id=payment_id)
@@ -419,6 +421,21 @@ DECLINED = Sql(
     failed=PaymentStatus.FAILED,
     requires_action=PaymentStatus.REQUIRES_ACTION,
 )
+# A checkout the provider cancelled before its money came (its notices may arrive in any order):
+# declined for good, so that the news of a hold on it, sent before the cancel and arriving
+# after it, finds nothing to apply (below). A charge that arrives still counts: money taken is
+# real, whatever came before.
+CHECKOUT_CANCELLED = Sql(
+    """
+    UPDATE payments
+    SET status = :failed, end_reason = :cancelled, pending_action = NULL, next_attempt_at = NULL,
+        updated_at = :now
+    WHERE id = :id AND status IN (:requires_action, :failed)
+""",
+    failed=PaymentStatus.FAILED,
+    cancelled=EndReason.CANCELLED,
+    requires_action=PaymentStatus.REQUIRES_ACTION,
+)
 # The status change is its own guard: of two deliveries of the same news racing each other,
 # only one finds the payment still waiting. The news ends the polling, so its count and error
 # go too: a capture, void or refund owed next starts from the first backoff. The provider's
@@ -430,10 +447,13 @@ MONEY_ARRIVED = Sql(
         last_error = NULL, end_reason = NULL, updated_at = :now,
         capture_before = COALESCE(:capture_before, capture_before)
     WHERE id = :id AND status IN (:requires_action, :failed)
+      AND NOT (COALESCE(end_reason, '') = :cancelled AND :status = :authorized)
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """,
     requires_action=PaymentStatus.REQUIRES_ACTION,
     failed=PaymentStatus.FAILED,
+    cancelled=EndReason.CANCELLED,
+    authorized=PaymentStatus.AUTHORIZED,
 )
 
 
@@ -462,7 +482,8 @@ def _money_arrived(
         payment = paid.one_as(PaymentMoney)
         seat = teams.read_seat_and_team(tx, seen.one())
     if payment is None:
-        # Already recorded: a repeat of the same news, which may still say when the hold ends.
+        # Already recorded (a repeat of the same news, which may still say when the hold ends),
+        # or a hold on a checkout the provider has cancelled since (stale: nothing to apply).
         endings.note_capture_before(tx, payment_id, capture_before)
         return
     ledger.record_money_in(tx, payment, now)
