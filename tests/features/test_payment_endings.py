@@ -120,6 +120,14 @@ class World:
         )
         return hold
 
+    def leaders_checkout(self, style: str) -> str:
+        """The first shopper starts a team of a new deal and opens its checkout at the sandbox
+        (not yet approved); returns the payment."""
+        deal = create_deal(self.services.db, self.merchant, team_size=2)
+        team = self.client.post(f"/v1/deals/{deal.id}/teams", headers=self.shoppers[0].headers)
+        seat = team.json()["seat"]["id"]
+        return pay_with_sandbox(self.client, self.provider, self.shoppers[0], seat, style)
+
     def failed_charge(self, *faults: Fault) -> str:
         """A charge for a team that failed: its refund is owed, and its first call met the
         first of ``faults`` (by default a 500 each time until its attempts run out)."""
@@ -455,11 +463,7 @@ def test_a_charge_that_arrives_after_a_cancel_still_counts(
     world: World, services: Services, client: TestClient
 ) -> None:
     # Given a checkout the provider reported cancelled
-    deal = create_deal(services.db, world.merchant, team_size=2)
-    seat = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
-    charge = pay_with_sandbox(
-        client, world.provider, world.shoppers[0], seat["seat"]["id"], "charge"
-    )
+    charge = world.leaders_checkout("charge")
     ref = world.provider.sandbox.intent_of_payment(charge).ref
     taken = world.provider.sandbox.complete_checkout(ref, approve=True)
     services.db.run_raw_sync(
@@ -478,11 +482,7 @@ def test_a_charge_that_arrives_after_a_cancel_still_counts(
 
 
 def test_polls_end_when_no_news_comes(world: World, services: Services, client: TestClient) -> None:
-    deal = create_deal(services.db, world.merchant, team_size=2)
-    seat = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
-    waiting = pay_with_sandbox(
-        client, world.provider, world.shoppers[0], seat["seat"]["id"], "hold"
-    )
+    waiting = world.leaders_checkout("hold")
     for _ in range(LIMITS.max_attempts):
         tick_until_due(world.worker, services, waiting)
     ended = payment(services, waiting)
@@ -495,11 +495,7 @@ def test_a_checkout_approved_for_another_amount_after_its_polls_ended_goes_back_
     world: World, services: Services, client: TestClient
 ) -> None:
     # Given a checkout whose polls ended with no news
-    deal = create_deal(services.db, world.merchant, team_size=2)
-    seat = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
-    waiting = pay_with_sandbox(
-        client, world.provider, world.shoppers[0], seat["seat"]["id"], "charge"
-    )
+    waiting = world.leaders_checkout("charge")
     for _ in range(LIMITS.max_attempts):
         tick_until_due(world.worker, services, waiting)
     assert payment(services, waiting).end_reason == "no_news"
