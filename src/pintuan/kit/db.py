@@ -218,10 +218,7 @@ class Database:
 
     def run_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(session, *args)`` in one transaction, blocking while the database is busy."""
-        result = _refusing_when_busy(self._run_session, self._blocking, fn, args, write)
-        if write and self._checkpointer is not None:
-            self._checkpointer.committed()
-        return result
+        return self._unit(self._run_session, self._blocking, fn, args, write)
 
     async def run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(session, *args)`` in one transaction, where this database runs it best."""
@@ -285,12 +282,9 @@ class Database:
 
     def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``fn(tx, *args)`` with a :class:`RawTx` in one transaction (the hot path)."""
-        if not self.is_sqlite:
-            return _refusing_when_busy(self._run_raw_postgres, self._blocking, fn, args, write)
-        result = _refusing_when_busy(self._run_raw_sqlite, self._blocking, fn, args, write)
-        if write and self._checkpointer is not None:
-            self._checkpointer.committed()
-        return result
+        if self.is_sqlite:
+            return self._unit(self._run_raw_sqlite, self._blocking, fn, args, write)
+        return _refusing_when_busy(self._run_raw_postgres, self._blocking, fn, args, write)
 
     async def run_raw(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Like :meth:`run`, with plain SQL instead of an ORM session. On SQLite a write is
@@ -300,6 +294,21 @@ class Database:
                 return await self._group.submit(fn, args)
             return await self._on_the_loop(self._run_raw_sqlite, fn, args, write)
         return await self._workers.run(lambda: self.run_raw_sync(fn, *args, write=write))
+
+    def _unit(
+        self,
+        attempt: Callable[[_Lane, Callable[..., T], tuple[Any, ...], bool], T],
+        lane: _Lane,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        write: bool,
+    ) -> T:
+        """One unit of work on ``lane``; a write that committed counts towards the next
+        checkpoint (SQLite files: no connection checkpoints inside its own commit)."""
+        result = _refusing_when_busy(attempt, lane, fn, args, write)
+        if write and self._checkpointer is not None:
+            self._checkpointer.committed()
+        return result
 
     async def _on_the_loop(
         self,
@@ -314,17 +323,13 @@ class Database:
         pause = _FIRST_PAUSE
         while True:
             try:
-                result = _refusing_when_busy(attempt, self._loop, fn, args, write)
+                return self._unit(attempt, self._loop, fn, args, write)
             except DatabaseBusy as exc:
                 if (
                     not isinstance(exc.__cause__, _WriteLockNotTaken)
                     or waited >= self._request_wait
                 ):
                     raise
-            else:
-                if write and self._checkpointer is not None:
-                    self._checkpointer.committed()
-                return result
             await anyio.sleep(pause)
             waited += pause
             pause = min(pause * 2, _LONGEST_PAUSE)
