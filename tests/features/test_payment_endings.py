@@ -101,15 +101,19 @@ class World:
         self.operator = create_account(services, role=Role.OPERATOR)
         self.shoppers = [create_account(services) for _ in range(2)]
 
-    def succeeded_hold(self) -> str:
-        """A team of two whose joiner paid by hold: the team succeeded, the capture is owed."""
+    def joiners_hold(self) -> tuple[str, str]:
+        """A team of two (its leader's seat free) whose joiner opened a hold's checkout at the
+        sandbox (not yet approved); returns the team and the payment."""
         deal = create_deal(self.services.db, self.merchant, team_size=2, leader_price=0)
         team = self.client.post(f"/v1/deals/{deal.id}/teams", headers=self.shoppers[0].headers)
-        joined = self.client.post(
-            f"/v1/teams/{team.json()['team']['id']}/seats", headers=self.shoppers[1].headers
-        )
+        team_id = team.json()["team"]["id"]
+        joined = self.client.post(f"/v1/teams/{team_id}/seats", headers=self.shoppers[1].headers)
         seat = joined.json()["seat"]["id"]
-        hold = pay_with_sandbox(self.client, self.provider, self.shoppers[1], seat, "hold")
+        return team_id, pay_with_sandbox(self.client, self.provider, self.shoppers[1], seat, "hold")
+
+    def succeeded_hold(self) -> str:
+        """A team of two whose joiner paid by hold: the team succeeded, the capture is owed."""
+        _, hold = self.joiners_hold()
         notify(self.client, self.provider, hold)
         assert (
             payment(self.services, hold).status,
@@ -430,12 +434,7 @@ def test_a_hold_cancelled_before_its_authorisation_arrived_never_pays_its_seat(
     world: World, services: Services, client: TestClient
 ) -> None:
     # Given a joiner's hold that the payer approved, and that then lapsed at the provider
-    deal = create_deal(services.db, world.merchant, team_size=2, leader_price=0)
-    team = client.post(f"/v1/deals/{deal.id}/teams", headers=world.shoppers[0].headers).json()
-    joined = client.post(
-        f"/v1/teams/{team['team']['id']}/seats", headers=world.shoppers[1].headers
-    ).json()
-    hold = pay_with_sandbox(client, world.provider, world.shoppers[1], joined["seat"]["id"], "hold")
+    team_id, hold = world.joiners_hold()
     ref = world.provider.sandbox.intent_of_payment(hold).ref
     approved = world.provider.sandbox.complete_checkout(ref, approve=True)
     cancelled = world.provider.sandbox.expire_hold(ref)
@@ -448,8 +447,7 @@ def test_a_hold_cancelled_before_its_authorisation_arrived_never_pays_its_seat(
     # Then the checkout stays cancelled: no seat is paid with a hold that no longer exists
     ended = payment(services, hold)
     assert (ended.status, ended.end_reason, ended.pending_action) == ("failed", "cancelled", None)
-    seat = client.get(f"/v1/teams/{team['team']['id']}").json()
-    assert seat["status"] == "forming"
+    assert client.get(f"/v1/teams/{team_id}").json()["status"] == "forming"
     # and nothing is ever asked of the provider for it, while the seat's hold runs out
     calls = len(world.provider.calls)
     clock.advance(timedelta(hours=2))
