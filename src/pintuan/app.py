@@ -60,6 +60,7 @@ from pintuan.partners.api import links_router as partner_links_router
 from pintuan.partners.api import router as partners_router
 from pintuan.payments.api import router as payments_router
 from pintuan.payments.queue_api import router as payment_queue_router
+from pintuan.payments.refund_queue_api import router as refund_queue_router
 from pintuan.payments.refunds_api import router as refunds_router
 from pintuan.payments.reports_api import router as payment_reports_router
 from pintuan.pickups.api import router as pickups_router
@@ -177,6 +178,7 @@ def create_app(
         deal_images_router,
         media_router,
         payment_queue_router,
+        refund_queue_router,
     ):
         app.include_router(router)
     # The pages come after the API; install_web mounts every audience's router alike.

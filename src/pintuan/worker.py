@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 import anyio.to_thread
@@ -553,7 +554,8 @@ class Worker:
 
     def _make_refunds(self, report: TickReport) -> None:
         """Refunds after success owed at their providers, each call idempotent by the refund's
-        id; a failure is retried with backoff, like every other owed call."""
+        id; a failure is retried with backoff, like every other owed call, until the provider
+        refuses it or its attempts or time run out: then it waits for an operator."""
         db = self.services.db
         due = db.run_raw_sync(refund_calls.claim_due_refunds, utc_now(), self.batch, PAYMENT_LEASE)
         for refund in due:
@@ -573,7 +575,14 @@ class Worker:
                     exc_info=not isinstance(exc, ProviderError),
                     extra={"refund_id": refund.id, "provider": refund.provider, "error": error},
                 )
-                db.run_raw_sync(refund_calls.retry_refund_later, refund, error, utc_now())
+                refused = isinstance(exc, ProviderRefused)
+                db.run_raw_sync(
+                    partial(refund_calls.retry_refund_later, refused=refused),
+                    refund,
+                    error,
+                    utc_now(),
+                    self._limits,
+                )
                 continue
             db.run_raw_sync(refund_calls.finish_refund, refund.id, None, utc_now())
             report.refunds_made += 1

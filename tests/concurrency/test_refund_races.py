@@ -1,6 +1,7 @@
 """Refunds of one seat racing over three API processes never take back more than was paid: of
 twelve refunds of 400 of a 1500 seat, exactly three go through, the rest are refused as
-exceeding what is left, and the ledger holds."""
+exceeding what is left, and the ledger holds. Operators racing on one refund in their queue act
+on it once."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pintuan.audit.ledger import check_ledger
+from pintuan.domain.roles import Role
 from pintuan.payments.models import Payment
 from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
+from pintuan.worker import Worker
 from tests.concurrency.cluster import (
     Call,
     Cluster,
@@ -21,7 +24,10 @@ from tests.concurrency.cluster import (
     outcomes,
     running_cluster,
 )
-from tests.features.test_refunds import confirmed_team
+from tests.factories import create_account
+from tests.features.test_ledger import wallet
+from tests.features.test_payment_properties import Fault, faltering_sandbox
+from tests.features.test_refunds import confirmed_team, refund
 
 SERVERS = 3
 RACERS = 12
@@ -65,4 +71,43 @@ def test_concurrent_refunds_of_one_seat_never_exceed_what_was_paid(
         write=False,
     )
     assert refunded == counted == 1200
+    assert services.db.run_sync(check_ledger, write=False).breaches == []
+
+
+def test_operators_racing_on_one_queued_refund_act_once(
+    cluster: Cluster, services: Services, client: TestClient
+) -> None:
+    # Given a refund its provider refused, waiting in the operators' queue
+    _, staff, seats = confirmed_team(client, services)
+    payer, seat_id = seats[1]
+    operators = [create_account(services, role=Role.OPERATOR) for _ in range(3)]
+    faltering_sandbox(services).faults["refund"].append(Fault.DECLINED)
+    made = refund(client, staff, seat_id, 700).json()
+    Worker(services).tick()
+    before = wallet(services, payer.user_id)
+
+    # When operators on three processes pay it into the wallet or retry it, all at once
+    replies = cluster.fire(
+        [
+            Call(
+                "POST",
+                f"/v1/operator/refunds/{made['id']}/actions",
+                operators[n % len(operators)].token,
+                {"action": "wallet" if n % 2 else "retry"},
+                headers=(("Idempotency-Key", f"queue-race-{n}"),),
+            )
+            for n in range(RACERS)
+        ]
+    )
+
+    # Then exactly one acts; the rest find it out of the queue; the money moved at most once
+    assert_no_server_errors(cluster, replies)
+    assert outcomes(replies) == {"200": 1, "409 refund_not_queued": RACERS - 1}
+    row = services.db.run_sync(lambda s: s.get(Refund, made["id"]), write=False)
+    assert row is not None
+    paid_to_wallet = wallet(services, payer.user_id) - before
+    if row.resolution == "wallet":
+        assert (row.status, paid_to_wallet) == ("succeeded", 700)
+    else:
+        assert (row.resolution, row.status, paid_to_wallet) == ("retry", "pending", 0)
     assert services.db.run_sync(check_ledger, write=False).breaches == []

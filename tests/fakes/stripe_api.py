@@ -39,6 +39,7 @@ ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("payment_intents.capture", "POST", re.compile(r"/v1/payment_intents/(?P<id>[^/]+)/capture")),
     ("payment_intents.cancel", "POST", re.compile(r"/v1/payment_intents/(?P<id>[^/]+)/cancel")),
     ("refunds.create", "POST", re.compile(r"/v1/refunds")),
+    ("refunds.list", "GET", re.compile(r"/v1/refunds")),
     ("balance_transactions.list", "GET", re.compile(r"/v1/balance_transactions")),
 ]
 CANCELABLE = (
@@ -152,6 +153,11 @@ class FakeStripe:
         self._faults: dict[str, Fault] = {}
 
     # ------------------------------------------------------------------ test controls
+
+    def forget_keys(self) -> None:
+        """Idempotency keys are forgotten (Stripe keeps them for 24 hours)."""
+        with self._lock:
+            self._replays.clear()
 
     def fail_next(self, endpoint: str, times: int = 1, *, how: str = "500") -> None:
         """The next ``times`` calls to ``endpoint`` answer 500 before doing anything
@@ -584,6 +590,19 @@ class FakeStripe:
             "data": newest_first[:limit],
             "has_more": len(newest_first) > limit,
             "url": "/v1/payment_intents",
+        }
+
+    def _refunds_list(self, params: Json) -> Json:
+        intent = params.get("payment_intent")
+        newest_first = [
+            r for r in reversed(list(self.refunds.values())) if r["payment_intent"] == intent
+        ]
+        limit = min(_int(params, "limit") or 10, self.page_cap)
+        return {
+            "object": "list",
+            "data": newest_first[:limit],
+            "has_more": len(newest_first) > limit,
+            "url": "/v1/refunds",
         }
 
     def _balance_transactions_list(self, params: Json) -> Json:

@@ -310,6 +310,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/operator/payments/{payment_id}/actions"): rule(
         "401 403 403 403 403 ok", {"action": "retry"}
     ),
+    # Every refund after success ends: the operators' queue of refunds; nothing seeded is a
+    # refund, so the operator's lookup finds none (404) and changes nothing.
+    ("GET", "/v1/operator/refunds/queue"): rule("401 403 403 403 403 ok"),
+    ("GET", "/v1/operator/refunds/{refund_id}"): rule(
+        "401 403 403 403 403 404", refund_id="rfd_unknown"
+    ),
+    ("POST", "/v1/operator/refunds/{refund_id}/actions"): rule(
+        "401 403 403 403 403 404", {"action": "retry"}, refund_id="rfd_unknown"
+    ),
     # sharing: anyone signed in may share a team or deal; a share is its maker's to delete
     ("POST", "/v1/teams/{team_id}/shares"): rule("401 ok ok ok ok ok", _SHARE),
     ("POST", "/v1/deals/{deal_id}/shares"): rule("401 ok ok ok ok ok", _SHARE),
@@ -646,6 +655,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/console/operator/payments"): rule("login 403 403 403 403 ok"),
     ("POST", "/console/operator/payments/{payment_id}/{action}"): rule(
         "login 403 403 403 403 ok", action="retry"
+    ),
+    ("GET", "/console/operator/refund-queue"): rule("login 403 403 403 403 ok"),
+    ("POST", "/console/operator/refund-queue/{refund_id}/{action}"): rule(
+        "login 403 403 403 403 404", refund_id="rfd_unknown", action="retry"
     ),
     # The shopper's wallet and commissions: each caller sees only their own. Nobody seeded
     # holds money, so a withdrawal is refused (422) after the caller was let in.

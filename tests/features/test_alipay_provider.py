@@ -21,6 +21,7 @@ from pintuan.domain.payments import (
     PaymentStyle,
     ProviderError,
     ProviderRecord,
+    ProviderRefused,
     RecordKind,
     WebhookRejected,
 )
@@ -351,7 +352,7 @@ def test_a_refund_of_a_closed_trade_under_another_number_fails(
     paid_trade(alipay, fake)
     alipay.refund("pay_01PAID", 1999, "pay_01PAID:refund")
 
-    with pytest.raises(ProviderError, match=r"ACQ\.TRADE_HAS_CLOSE"):
+    with pytest.raises(ProviderRefused, match=r"ACQ\.TRADE_HAS_CLOSE"):
         alipay.refund("pay_01PAID", 1999, "pay_01PAID:other")
 
     assert len(fake.refunds_of("pay_01PAID")) == 1
@@ -360,7 +361,7 @@ def test_a_refund_of_a_closed_trade_under_another_number_fails(
 def test_a_refund_of_an_unpaid_trade_fails(alipay: AlipayProvider, fake: FakeAlipay) -> None:
     alipay.create_checkout(checkout_request("pay_01UNPAID", kind="qr"))
 
-    with pytest.raises(ProviderError, match=r"ACQ\.TRADE_STATUS_ERROR"):
+    with pytest.raises(ProviderRefused, match=r"ACQ\.TRADE_STATUS_ERROR"):
         alipay.refund("pay_01UNPAID", 1999, "pay_01UNPAID:refund")
 
 
@@ -371,8 +372,9 @@ def test_a_failed_refund_call_is_an_error_and_its_retry_refunds_exactly_once(
     paid_trade(alipay, fake)
     fake.fail_next(1, how)  # type: ignore[arg-type]
 
-    with pytest.raises(ProviderError):
+    with pytest.raises(ProviderError) as failed:
         alipay.refund("pay_01PAID", 1999, "pay_01PAID:refund")
+    assert not isinstance(failed.value, ProviderRefused)  # it may have been made
     alipay.refund("pay_01PAID", 1999, "pay_01PAID:refund")
 
     assert len(fake.refunds_of("pay_01PAID")) == 1

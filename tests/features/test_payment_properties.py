@@ -924,6 +924,28 @@ class MoneyMachine(RuleBasedStateMachine):
                 if done is not None:
                     self.tally.seen[f"operator {action}"] += 1
                     break
+        return len(listed["data"]) + self._operators_clear_the_refund_queue()
+
+    def _operators_clear_the_refund_queue(self) -> int:
+        """An operator acts on each refund after success in the queue: pays it into the
+        payer's wallet on the provider's word that it was not made, else retries it."""
+        listed = answer(
+            self.client.get("/v1/operator/refunds/queue?limit=100", headers=self.operator.headers),
+            set(),
+        )
+        for queued in listed["data"]:
+            action = "wallet" if "wallet" in queued["actions"] else "retry"
+            key = f"{queued['id']}:{action}:{utc_now().timestamp()}"
+            done = answer(
+                self.client.post(
+                    f"/v1/operator/refunds/{queued['id']}/actions",
+                    json={"action": action},
+                    headers={**self.operator.headers, "Idempotency-Key": key},
+                ),
+                {"refund_not_queued"},
+            )
+            if done is not None:
+                self.tally.seen[f"operator refund {action}"] += 1
         return len(listed["data"])
 
     def _count_endings(self, seen: Counter[str]) -> None:
@@ -1267,6 +1289,20 @@ class RefundingMoneyMachine(MoneyMachine):
         if row.has_voucher:
             return row.redeemed_at is not None and _aware(row.redeemed_at) + window <= utc_now()
         return _aware(row.ended_at) + window <= utc_now()
+
+    @precondition(lambda self: self.faults_planned < MAX_FAULTS)
+    @step()
+    def provider_declines_the_next_refund(self) -> None:
+        """The provider refuses the next refund for good (a closed card, a charge too old):
+        the refund waits in the operators' queue, still owed to its payer."""
+        self.provider.faults["refund"].append(Fault.DECLINED)
+        self.faults_planned += 1
+
+    @step()
+    def operators_work_the_refund_queue(self) -> None:
+        """An operator clears the refunds waiting in the queue, mid-walk."""
+        if self._operators_clear_the_refund_queue():
+            event("refunds queued for an operator")
 
     @step(pick=PICK, amount=st.sampled_from([50, 300, 1500]))
     def refund_in_the_dashboard(self, pick: int, amount: int) -> None:

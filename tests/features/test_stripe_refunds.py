@@ -4,10 +4,12 @@ the inbox."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pintuan.audit.ledger import check_ledger
+from pintuan.domain.payments import ProviderError, ProviderRefused
 from pintuan.domain.roles import Role
 from pintuan.payments.refund_models import Dispute, Refund
 from pintuan.services import Services
@@ -117,3 +119,34 @@ def test_a_stripe_dispute_won_gives_the_money_back(
     assert balance(services, "disputed") == 0
     assert balance(services, "provider_clearing:stripe") == 3000
     sound(services)
+
+
+def test_a_refund_stripe_will_not_make_is_refused_unless_an_earlier_try_made_it(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given a captured Stripe seat of 1500
+    _, seats = team_with_seats(client, services)
+    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
+    Worker(services).run_until_idle()
+    stripe = services.providers["stripe"]
+
+    # When 1200 is refunded in the dashboard and ours asks for 500: Stripe answers 400
+    fake.refund_in_dashboard(intents[0], 1200)
+    # Then it is the provider's word that the refund was not made
+    with pytest.raises(ProviderRefused, match="amount_too_large"):
+        stripe.refund(intents[0], 500, "rfd_first")
+
+    # When our refund of 100 under a key is made, its answer lost and the key forgotten by
+    # Stripe (a day later), then the dashboard takes the rest but 50
+    stripe.refund(intents[1], 100, "rfd_second")
+    fake.forget_keys()
+    fake.refund_in_dashboard(intents[1], 1350)
+    # Then asking again finds the refund made under the key: done, not refused, made once
+    stripe.refund(intents[1], 100, "rfd_second")
+    assert [r["amount"] for r in fake.refunds_of(intents[1])] == [100, 1350]
+
+    # And a Stripe failure without its word (a 500) is only a failure, asked again later
+    fake.fail_next("refunds.create")
+    with pytest.raises(ProviderError) as failed:
+        stripe.refund(intents[1], 10, "rfd_third")
+    assert not isinstance(failed.value, ProviderRefused)

@@ -304,8 +304,22 @@ def test_a_refund_that_fails_at_wechat_pay_is_retried_to_exactly_one_refund(
     wechat.refund(payment_id, 1500, f"{payment_id}:refund")
 
     assert "retried later" in str(failed.value)
+    assert not isinstance(failed.value, ProviderRefused)
     assert fake.calls["refund"] == 2
     assert [r.refund for r in fake.refunds.values()] == [1500]
+
+
+def test_a_refund_beyond_what_is_left_is_wechat_pays_refusal_not_a_failure(
+    fake: FakeWeChatPay, wechat: WeChatPayProvider
+) -> None:
+    payment_id = paid_order(fake, wechat)
+    wechat.refund(payment_id, 1000, "rfd_first")
+
+    # More than is left: WeChat Pay's own word that no refund was made under the number
+    with pytest.raises(ProviderRefused, match="INVALID_REQUEST"):
+        wechat.refund(payment_id, 600, "rfd_second")
+
+    assert [r.refund for r in fake.refunds.values()] == [1000]
 
 
 def test_a_refund_whose_answer_never_comes_is_retried_without_refunding_twice(

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from pintuan.domain import ledger as rules
@@ -122,13 +122,17 @@ def check_refunds_and_disputes(session: Session, report: Report) -> None:
 
 
 def refunds_in_limbo(session: Session, before: datetime) -> list[str]:
-    """Refunds after success still owed at their provider since before ``before``."""
+    """Refunds after success still owed at their provider since before ``before`` (granted,
+    or last sent back to the provider by an operator, then), and not waiting for an operator."""
     return [
         f"refund {refund_id} of {amount} {currency} is still owed at its provider "
         f"({last_error or 'not tried yet'})"
         for refund_id, amount, currency, last_error in session.execute(
             select(Refund.id, Refund.amount, Refund.currency, Refund.last_error).where(
-                Refund.status == "pending", Refund.created_at < before
+                Refund.status == "pending",
+                Refund.created_at < before,
+                or_(Refund.resolved_at.is_(None), Refund.resolved_at < before),
+                or_(Refund.queued_at.is_(None), Refund.resolved_at.is_not(None)),
             )
         )
     ]

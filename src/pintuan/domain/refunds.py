@@ -29,6 +29,20 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
+class RefundQueueAction(StrEnum):
+    """What an operator may do with a refund in the queue."""
+
+    RETRY = "retry"  # owe the provider call again, with a fresh count of attempts and time
+    WALLET = "wallet"  # pay it into the payer's wallet: only on the provider's word it was not made
+
+
+class RefundOutcome(StrEnum):
+    """How a refund's latest provider call came out."""
+
+    FAILED = "failed"  # no answer, or a busy provider: it may have been made
+    REFUSED = "refused"  # the provider's own word that it did not make it
+
+
 class RefundSource(StrEnum):
     REQUEST = "request"  # asked for through Pintuan by merchant staff or an operator
     PROVIDER = "provider"  # made in the provider's own dashboard; we heard of it

@@ -33,6 +33,8 @@ NOTICES: dict[str, list[tuple[str, str]]] = {
     "seat.received": [("seat_received", "user_id")],
     # Every payment ends (payments/endings.py): the operators hear of each one queued for them.
     "payment.queued": [("payment_queued", "operator_ids")],
+    # A refund after success that its provider refused, or that ran out of attempts or time.
+    "refund.queued": [("refund_queued", "operator_ids")],
     "payment.amount_mismatch": [("amount_returned", "user_id")],
     # A confirmed seat whose money never came: an operator asks its shopper to pay again.
     "seat.pay_again": [("pay_again", "user_id")],

@@ -53,9 +53,26 @@ class Refund(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # When a refund owed at its provider is given up at the latest (set at its first failure).
+    call_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # How its latest provider call came out: failed (no answer, or a busy provider) or refused
+    # (the provider's own word that it did not make it).
+    last_outcome: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # Given up and waiting for an operator (still pending: the payer is still owed), until an
+    # operator retries it or pays it into the payer's wallet (``resolution``).
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint(
+            "last_outcome IS NULL OR last_outcome IN ('failed', 'refused')", name="last_outcome"
+        ),
+        CheckConstraint(
+            "resolution IS NULL OR resolution IN ('retry', 'wallet')", name="resolution"
+        ),
         CheckConstraint(
             "source IN ('request', 'provider', 'reward', 'lottery', 'pickup', 'ladder')",
             name="source",
@@ -98,6 +115,13 @@ class Refund(Base):
             "next_attempt_at",
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
+        ),
+        # The operators' queue of refunds.
+        Index(
+            "ix_refunds_queue",
+            "queued_at",
+            sqlite_where=text("queued_at IS NOT NULL AND resolved_at IS NULL"),
+            postgresql_where=text("queued_at IS NOT NULL AND resolved_at IS NULL"),
         ),
     )
 

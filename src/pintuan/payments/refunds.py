@@ -9,8 +9,16 @@ platform's fee as ``domain.refunds.split_refund`` says.
 
 A refund to the original method is owed at the provider: the worker makes the call after commit
 (:func:`claim_due_refunds`, :func:`finish_refund`, :func:`retry_refund_later`), idempotent by
-the refund's id. A refund to the wallet (a wallet payment, or a payer who chose the wallet) is
-done at once. A provider's news of refunds (ours confirmed, or one made in its dashboard) and of
+the refund's id. Every such refund ends, as every payment's owed call does (payments/endings.py):
+one the provider refuses for good, or whose calls run out of attempts
+(``PINTUAN_PAYMENT_MAX_ATTEMPTS``) or of time from its first failure
+(``PINTUAN_PAYMENT_CALL_DEADLINE_HOURS``), is asked no more and waits in the operators' queue,
+still ``pending`` (the payer is still owed it), with a notification to every operator. There an
+operator retries it, or pays it into the payer's wallet, but only on the provider's word that it
+was not made (:func:`act_on_queued_refund`): an unanswered call may have made it.
+
+A refund to the wallet (a wallet payment, or a payer who chose the wallet) is done at once. A
+provider's news of refunds (ours confirmed, or one made in its dashboard) and of
 disputes arrives with a verified notification (:func:`take_notices`).
 
 Everything here runs on the raw path: it changes what money is owed and writes journals.
@@ -21,6 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pintuan.domain import ledger as rules
 from pintuan.domain.ledger import JournalKind, JournalStatus
@@ -29,6 +38,8 @@ from pintuan.domain.refunds import (
     DisputeStatus,
     MoneyNotice,
     NoticeKind,
+    RefundOutcome,
+    RefundQueueAction,
     RefundSource,
     RefundStatus,
     split_refund,
@@ -49,6 +60,7 @@ from pintuan.ledger.refunds import (
     record_refund_to_wallet,
 )
 from pintuan.ledger.vouchers import release_for_refund
+from pintuan.payments.endings import OPERATORS, CallLimits
 
 log = logging.getLogger("pintuan.payments.refunds")
 
@@ -321,6 +333,7 @@ class DueRefund:
     provider: str
     provider_ref: str  # the payment's at its provider
     amount: int
+    currency: str
     attempts: int
 
     @property
@@ -332,7 +345,7 @@ class DueRefund:
 # word repeats as written (see kit/rawsql.py).
 DUE_REFUNDS = Sql("""
     SELECT r.id, r.payment_id, r.provider, COALESCE(p.provider_ref, '') AS provider_ref,
-           r.amount, r.attempts
+           r.amount, r.currency, r.attempts
     FROM refunds r JOIN payments p ON p.id = r.payment_id
     WHERE r.status = 'pending' AND r.next_attempt_at <= :now
     ORDER BY r.next_attempt_at LIMIT :limit
@@ -341,13 +354,31 @@ DUE_REFUNDS_LOCKED = Sql(
     DUE_REFUNDS.text.replace("LIMIT :limit", "LIMIT :limit FOR UPDATE OF r SKIP LOCKED")
 )
 LEASE_REFUNDS = Sql("UPDATE refunds SET next_attempt_at = :until WHERE id IN_LIST(:ids)")
-RETRY_REFUND = Sql(
+REFUND_CALL = Sql(
+    "SELECT attempts, call_deadline FROM refunds WHERE id = :id AND status = :pending",
+    pending=RefundStatus.PENDING,
+)
+# A failed call, tried again at ``next`` or (``next`` NULL) given up into the operators' queue.
+CALL_FAILED = Sql(
     """
-    UPDATE refunds SET attempts = attempts + 1, next_attempt_at = :next, last_error = :error
+    UPDATE refunds
+    SET attempts = attempts + 1, next_attempt_at = :next, last_error = :error,
+        last_outcome = :outcome, call_deadline = :deadline,
+        queued_at = CASE WHEN :queue THEN :now ELSE queued_at END,
+        resolved_at = CASE WHEN :queue THEN NULL ELSE resolved_at END,
+        resolution = CASE WHEN :queue THEN NULL ELSE resolution END,
+        resolved_by = CASE WHEN :queue THEN NULL ELSE resolved_by END
     WHERE id = :id AND status = :pending
+    RETURNING id
 """,
     pending=RefundStatus.PENDING,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _RefundCall:
+    attempts: int
+    call_deadline: object  # as the driver stores it; read with ``tx.read_optional_instant``
 
 
 def claim_due_refunds(tx: RawTx, now: datetime, limit: int, lease: timedelta) -> list[DueRefund]:
@@ -374,10 +405,150 @@ def finish_refund(tx: RawTx, refund_id: str, provider_ref: str | None, now: date
     return True
 
 
-def retry_refund_later(tx: RawTx, due: DueRefund, error: str, now: datetime) -> None:
-    """The provider call failed: try again after an exponential backoff, capped at an hour."""
-    delay = min(FIRST_BACKOFF * 2 ** min(due.attempts, 20), MAX_BACKOFF)
-    tx.execute(RETRY_REFUND, {"id": due.id, "next": tx.instant(now + delay), "error": error[:500]})
+def retry_refund_later(
+    tx: RawTx,
+    due: DueRefund,
+    error: str,
+    now: datetime,
+    limits: CallLimits,
+    *,
+    refused: bool = False,
+) -> bool:
+    """The provider call failed: try again after an exponential backoff, capped at an hour,
+    unless the provider refused it for good, or its attempts (``limits.max_attempts``) or its
+    time (``limits.deadline_after`` from its first failure) ran out. Then it is asked no more
+    and waits in the operators' queue, still owed to the payer, and every operator is told.
+    Returns whether it went to the queue."""
+    state = tx.one_as(_RefundCall, REFUND_CALL, {"id": due.id})
+    if state is None:
+        return False  # made meanwhile: its news arrived while the call failed
+    deadline = tx.read_optional_instant(state.call_deadline) or now + limits.deadline_after
+    queue = refused or state.attempts + 1 >= limits.max_attempts or now >= deadline
+    delay = min(FIRST_BACKOFF * 2 ** min(state.attempts, 20), MAX_BACKOFF)
+    tx.execute(
+        CALL_FAILED,
+        {
+            "id": due.id,
+            "next": None if queue else tx.instant(now + delay),
+            "error": error[:500],
+            "outcome": (RefundOutcome.REFUSED if refused else RefundOutcome.FAILED).value,
+            "deadline": tx.instant(deadline),
+            "queue": queue,
+            "now": tx.instant(now),
+        },
+    )
+    if queue:
+        record_event(
+            tx,
+            "refund.queued",
+            due.id,
+            operator_ids=[row[0] for row in tx.all(OPERATORS)],
+            payment_id=due.payment_id,
+            amount=due.amount,
+            currency=due.currency,
+            refused=refused,
+        )
+    return queue
+
+
+# ---------------------------------------------------------------------------- the operators' side
+
+
+class QueuedRefund(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def queued_at(self) -> object: ...
+    @property
+    def resolved_at(self) -> object: ...
+    @property
+    def last_outcome(self) -> str | None: ...
+
+
+def refund_actions(refund: QueuedRefund) -> list[str]:
+    """The actions that fit a refund now: none unless it waits in the queue; the wallet only
+    when the provider said it did not make the refund (an unanswered call may have)."""
+    if refund.status != RefundStatus.PENDING or refund.queued_at is None:
+        return []
+    if refund.resolved_at is not None:
+        return []
+    actions = [RefundQueueAction.RETRY.value]
+    if refund.last_outcome == RefundOutcome.REFUSED:
+        actions.append(RefundQueueAction.WALLET.value)
+    return actions
+
+
+RETRY_QUEUED = Sql(
+    """
+    UPDATE refunds
+    SET attempts = 0, call_deadline = NULL, next_attempt_at = :now, resolved_at = :now,
+        resolution = :retry, resolved_by = :actor_id
+    WHERE id = :id AND status = :pending AND queued_at IS NOT NULL AND resolved_at IS NULL
+    RETURNING id
+""",
+    retry=RefundQueueAction.RETRY,
+    pending=RefundStatus.PENDING,
+)
+TO_WALLET = Sql(
+    """
+    UPDATE refunds
+    SET status = :succeeded, destination = :wallet, decided_at = :now, resolved_at = :now,
+        resolution = :wallet_resolution, resolved_by = :actor_id, next_attempt_at = NULL
+    WHERE id = :id AND status = :pending AND queued_at IS NOT NULL AND resolved_at IS NULL
+      AND last_outcome = :refused
+    RETURNING id
+""",
+    succeeded=RefundStatus.SUCCEEDED,
+    wallet=RefundTo.WALLET,
+    wallet_resolution=RefundQueueAction.WALLET,
+    pending=RefundStatus.PENDING,
+    refused=RefundOutcome.REFUSED,
+)
+QUEUED_REFUND = Sql("""
+    SELECT status, queued_at, resolved_at, last_outcome FROM refunds WHERE id = :id
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    status: str
+    queued_at: object
+    resolved_at: object
+    last_outcome: str | None
+
+
+def act_on_queued_refund(
+    tx: RawTx, refund_id: str, action: RefundQueueAction, actor_id: str, now: datetime
+) -> None:
+    """An operator's action on a refund in the queue, at most once: the first action takes it
+    out of the queue (a conditional write), so two operators, or a repeat, cannot both act.
+    ``retry`` owes the call again under the same key (the provider answers with what an
+    unanswered call did); ``wallet`` pays the payer from the wallet at once, and only when the
+    provider said it did not make the refund."""
+    found = tx.one_as(_Queued, QUEUED_REFUND, {"id": refund_id})
+    if found is None:
+        raise NotFound(f"No refund {refund_id}.", code="refund_not_found")
+    fitting = refund_actions(found)
+    if not fitting:
+        raise Conflict(
+            "This refund is not waiting in the operators' queue.", code="refund_not_queued"
+        )
+    if action.value not in fitting:
+        raise Conflict(
+            "The provider has not said that this refund failed: its answers were lost, so it "
+            "may have been made. Retry it: under its key the provider answers with what it did.",
+            code="refund_outcome_unknown",
+        )
+    sql = RETRY_QUEUED if action is RefundQueueAction.RETRY else TO_WALLET
+    if tx.one(sql, {"id": refund_id, "now": tx.instant(now), "actor_id": actor_id}) is None:
+        raise Conflict(
+            "This refund is not waiting in the operators' queue.", code="refund_not_queued"
+        )
+    if action is RefundQueueAction.WALLET:
+        refund = tx.one_as(RefundMoney, REFUND_SUCCEEDED, {"id": refund_id})
+        assert refund is not None  # it just changed in this transaction
+        record_refund_to_wallet(tx, refund, now)
+        _tell_payer(tx, refund)
 
 
 # ---------------------------------------------------------------------------- provider news

@@ -44,6 +44,7 @@ from pintuan.domain.payments import (
     ProviderError,
     ProviderEvent,
     ProviderRecord,
+    ProviderRefused,
     RecordKind,
     WebhookRejected,
 )
@@ -295,7 +296,7 @@ class AlipayProvider:
         # call closed): ask for the refund by its request number before calling it failed.
         if self._refund_made(provider_ref, idempotency_key, amount):
             return
-        raise ProviderError(f"alipay refund: {_describe(answer)}")
+        raise ProviderRefused(f"alipay refund: {_describe(answer)}")
 
     def _refund_made(self, provider_ref: str, out_request_no: str, amount: int) -> bool:
         answer = self._ask(

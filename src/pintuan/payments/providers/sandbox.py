@@ -319,7 +319,7 @@ class SandboxProvider:
             else:
                 paid = intent.captured if intent.status == "captured" else intent.amount
                 if intent.status not in ("charged", "captured") or intent.refunded + amount > paid:
-                    raise ProviderError(
+                    raise ProviderRefused(
                         f"sandbox: cannot refund {amount} of a {intent.status} intent"
                     )
                 intent.refunded += amount

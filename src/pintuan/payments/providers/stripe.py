@@ -32,6 +32,7 @@ from pintuan.domain.payments import (
     ProviderError,
     ProviderEvent,
     ProviderRecord,
+    ProviderRefused,
     RecordKind,
     WebhookRejected,
 )
@@ -207,10 +208,30 @@ class StripeProvider:
             )
         except stripe.InvalidRequestError as exc:
             # Refunded in full already: by an earlier try (its key since expired) or by hand.
-            if exc.code != "charge_already_refunded":
-                raise self._failure("refund", exc) from exc
+            if exc.code == "charge_already_refunded":
+                return
+            failure = self._failure("refund", exc)
+            if exc.http_status != 400:
+                raise failure from exc
+            # Stripe will not make it (more than is left, a charge it cannot refund). An
+            # earlier try whose answer was lost may have made it under the key, which Stripe
+            # forgets after a day: look for it before calling the refund refused.
+            if not self._refund_made(provider_ref, idempotency_key):
+                raise ProviderRefused(str(failure)) from exc
         except stripe.StripeError as exc:
             raise self._failure("refund", exc) from exc
+
+    def _refund_made(self, provider_ref: str, idempotency_key: str) -> bool:
+        """Whether the payment intent has a refund made under our key that has not failed."""
+        listed = self._call(
+            "list a payment's refunds",
+            lambda: self._client.v1.refunds.list({"payment_intent": provider_ref, "limit": 100}),
+        )
+        for refund in listed.data:
+            metadata = refund.metadata.to_dict() if refund.metadata is not None else {}
+            if metadata.get(REFUND_KEY) == idempotency_key:
+                return refund.status not in ("failed", "canceled")
+        return False
 
     # ------------------------------------------------------------------ what became of it
 

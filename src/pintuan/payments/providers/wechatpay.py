@@ -321,7 +321,9 @@ class WeChatPayProvider:
             ),
         )
         if not answer.ok:
-            raise _refusal(what, answer)
+            failure = _refusal(what, answer)
+            # A repeat of the number answers with the refund made, so a refusal means none was.
+            raise failure if answer.transient else ProviderRefused(str(failure))
         # A repeat of the same number answers with the refund already made: that counts as done.
         status = answer.data().get("status")
         if status not in ("SUCCESS", "PROCESSING"):

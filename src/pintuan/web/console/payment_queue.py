@@ -1,6 +1,8 @@
 """The operator console's payments queue (``/console/operator/payments``): each payment whose
 owed provider call ran out of attempts or time, or whose provider's news ended its course
-(payments/endings.py), with its history of attempts and the actions that fit it."""
+(payments/endings.py), with its history of attempts and the actions that fit it; and beside it
+the queue of refunds after success that their provider refused or that ran out of attempts or
+time (``/console/operator/refund-queue``, payments/refunds.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from pintuan.domain.refunds import RefundQueueAction
 from pintuan.errors import NotFound
 from pintuan.kit.pagination import decode_cursor
 from pintuan.kit.rawsql import raw_tx
 from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
-from pintuan.payments import endings
+from pintuan.payments import endings, refunds
 from pintuan.payments.queue_api import QueuedPaymentDetail, queue_page, with_history
+from pintuan.payments.refund_queue_api import QueuedRefundOut, open_refund_queue
 from pintuan.web.console import shared
 from pintuan.web.console.shared import PAGE_SIZE, listing
 from pintuan.web.kit.csrf import CsrfProtected
@@ -105,3 +109,67 @@ async def act_on_payment(
 
     await run_form_write(request, services, principal, work)
     return RedirectResponse(f"/console/operator/payments?done={action}", status_code=303)
+
+
+# ---------------------------------------------------------------------------- refunds
+
+REFUND_ACTIONS: dict[str, str] = {
+    "retry": N_("Retry"),
+    "wallet": N_("Pay into the wallet"),
+}
+REFUND_OUTCOMES: dict[str, str] = {
+    "failed": N_("No answer: it may have been made"),
+    "refused": N_("The provider refused it"),
+}
+REFUND_DONE: dict[str, str] = {
+    "retry": N_("The refund is owed again; the worker asks the provider next."),
+    "wallet": N_("The refund went into the payer's wallet."),
+}
+
+
+@router.get("/console/operator/refund-queue", response_class=HTMLResponse)
+async def refunds_queue(
+    request: Request, principal: Operator, cursor: str | None = None
+) -> Response:
+    """Refunds after success waiting for an operator, each with its last error."""
+    after = decode_cursor(cursor) if cursor else None
+
+    def work(session: Session) -> list[QueuedRefundOut]:
+        return [QueuedRefundOut.of(r) for r in open_refund_queue(session, after, PAGE_SIZE)]
+
+    rows = await services_of(request).db.read(work)
+    locale = request_locale(request, principal)
+    done = request.query_params.get("done", "")
+    context: dict[str, Any] = {
+        "tab": "payments",
+        "labels": shared,
+        "outcomes": REFUND_OUTCOMES,
+        "actions": REFUND_ACTIONS,
+        "page": listing(request, rows, PAGE_SIZE, lambda row: row.id),
+    }
+    if done in REFUND_DONE:
+        context["notice"] = gettext(locale, REFUND_DONE[done])
+    return await render(request, "operator/refund_queue.html", context)
+
+
+@router.post(
+    "/console/operator/refund-queue/{refund_id}/{action}",
+    response_class=HTMLResponse,
+    dependencies=[CsrfProtected],
+)
+async def act_on_refund(
+    request: Request, refund_id: str, action: str, principal: Operator
+) -> Response:
+    """An operator's action on a queued refund; the form's key makes a repeat do nothing."""
+    if action not in REFUND_ACTIONS:
+        raise NotFound("No such action.", code="not_found")
+    chosen = RefundQueueAction(action)
+
+    def work(session: Session) -> dict[str, str]:
+        refunds.act_on_queued_refund(
+            raw_tx(session), refund_id, chosen, principal.user_id, utc_now()
+        )
+        return {"refund_id": refund_id}
+
+    await run_form_write(request, services_of(request), principal, work)
+    return RedirectResponse(f"/console/operator/refund-queue?done={action}", status_code=303)

@@ -230,6 +230,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "feed_location_incomplete": N_("Give both latitude and longitude, or neither."),
     # Every payment ends: the operators' queue of payments.
     "payment_not_queued": N_("This payment is not waiting in the operators' queue."),
+    "refund_not_queued": N_("This refund is not waiting in the operators' queue."),
     "queue_action_not_available": N_("This action does not fit this payment."),
     "refund_outcome_unknown": N_(
         "The provider has not said that this refund failed: it may have been made. Retry it."

@@ -247,6 +247,8 @@ NOTICE_TEXTS: dict[str, str] = {
     "seat_received": N_("Your order is marked as received."),
     # To operators: a payment whose provider call ran out of attempts or time (payments/endings).
     "payment_queued": N_("A payment of %(amount)s needs an operator: see the payments queue."),
+    # To operators: a refund after success its provider would not make (payments/refunds).
+    "refund_queued": N_("A refund of %(amount)s needs an operator: see the refunds queue."),
     # To a payer whose provider took another sum than asked: it goes back at once.
     "amount_returned": N_(
         "The provider took %(amount)s instead of the price; it goes back to you."
