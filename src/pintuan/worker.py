@@ -584,7 +584,9 @@ class Worker:
                     self._limits,
                 )
                 continue
-            db.run_raw_sync(refund_calls.finish_refund, refund.id, None, utc_now())
+            db.run_raw_sync(
+                partial(refund_calls.finish_refund, called=True), refund.id, None, utc_now()
+            )
             report.refunds_made += 1
 
     def _poll(

@@ -240,9 +240,13 @@ _INTENTS = text("""
     FROM sandbox_intents i JOIN payments p ON p.id = i.payment_id
 """)
 # Counted are the operations keyed ``<payment>:<action>``, each of which must happen once; refunds
-# after success (keyed by their own ids) may be many.
+# after success (keyed by their own ids, and ``<refund>:returned`` when one came back) may be
+# many.
 _OPERATIONS = text("""
-    SELECT ref, kind, SUM(CASE WHEN idempotency_key LIKE '%:%' THEN 1 ELSE 0 END), SUM(amount)
+    SELECT ref, kind,
+        SUM(CASE WHEN idempotency_key LIKE '%:%' AND idempotency_key NOT LIKE 'rfd%'
+            THEN 1 ELSE 0 END),
+        SUM(amount)
     FROM sandbox_operations GROUP BY ref, kind
 """)
 _UNMATCHED = text("""
@@ -1175,6 +1179,15 @@ _DISPUTES_ON_API = text("""
     WHERE payment_id = :id AND status IN ('open', 'lost')
 """)
 _STILL_OWED = text("SELECT COUNT(*) FROM refunds WHERE status = 'pending'")
+# Refunds after success the sandbox made under our keys (a refund's id), not come back yet.
+_MADE_AT_THE_SANDBOX = text("""
+    SELECT o.ref, o.idempotency_key FROM sandbox_operations o
+    JOIN refunds r ON r.id = o.idempotency_key
+    WHERE o.kind = 'refund' AND NOT EXISTS (
+        SELECT 1 FROM sandbox_operations back
+        WHERE back.idempotency_key = o.idempotency_key || '\\:returned')
+    ORDER BY o.idempotency_key
+""")
 
 
 @dataclass(frozen=True)
@@ -1297,6 +1310,21 @@ class RefundingMoneyMachine(MoneyMachine):
         the refund waits in the operators' queue, still owed to its payer."""
         self.provider.faults["refund"].append(Fault.DECLINED)
         self.faults_planned += 1
+
+    @step(pick=PICK, notify_now=st.booleans())
+    def a_refund_comes_back(self, pick: int, notify_now: bool) -> None:
+        """A refund after success the sandbox made comes back (the payer's card was closed):
+        it is owed to the payer again, from the wallet, once its notice arrives."""
+        made = self.db.run_sync(lambda s: s.execute(_MADE_AT_THE_SANDBOX).all(), write=False)
+        if not made:
+            return
+        ref, key = made[pick % len(made)]
+        body, headers = self.provider.sandbox.return_refund_after_success(ref, key)
+        hook = Hook(body, headers, json.loads(body)["id"], utc_now(), "refund came back")
+        self.hooks.append(hook)
+        event("refund after success: came back")
+        if notify_now:
+            self._deliver(hook, resign=False)
 
     @step()
     def operators_work_the_refund_queue(self) -> None:

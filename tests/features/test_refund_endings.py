@@ -13,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pintuan.audit.service import audit_database
+from pintuan.domain.reconciliation import Reconciliation, reconcile
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
+from pintuan.ledger.reconcile import our_movements, their_movements
 from pintuan.payments.endings import CallLimits
 from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
@@ -276,3 +278,77 @@ def test_the_console_shows_the_refund_queue_and_an_operator_acts_from_it(
     assert "The refund went into the payer&#39;s wallet." in after.text
     assert [q["id"] for q in world.queue()] == [lost]
     sound(services)
+
+
+def _payment_of(services: Services, refund_id: str) -> str:
+    return services.db.run_sync(
+        lambda s: s.get(Refund, refund_id).payment_id,  # type: ignore[union-attr]
+        write=False,
+    )
+
+
+def _deliver(client: TestClient, hook: tuple[bytes, dict[str, str]]) -> Any:
+    body, headers = hook
+    delivered = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
+    assert delivered.status_code == 200, delivered.text
+    return delivered.json()
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["paid", "answer_lost"])
+def test_a_refund_whose_money_came_back_is_owed_again_and_only_the_wallet_pays_it(
+    world: Refunding, services: Services, client: TestClient, answered: bool
+) -> None:
+    # Given a refund the sandbox made (its answer reached us, or was lost)
+    refund_id = world.refund(450, *([] if answered else [Fault.LOST]))
+    world.worker.tick()
+    assert (world.row(refund_id).status == "succeeded") is answered
+    ref = world.provider.sandbox.intent_of_payment(_payment_of(services, refund_id)).ref
+    before = wallet(services, world.payer.user_id)
+
+    # When the sandbox says its money came back (the payer's card was closed)
+    hook = world.provider.sandbox.return_refund_after_success(ref, refund_id)
+    _deliver(client, hook)
+
+    # Then it is owed again, paid and returned in the ledger as at the sandbox, and queued
+    row = world.row(refund_id)
+    assert (row.status, row.last_outcome, row.next_attempt_at) == ("pending", "returned", None)
+    assert row.provider_ref == f"re_{refund_id}"
+    assert balance(services, "refunds_payable") == -450
+    assert [q["actions"] for q in world.queue()] == [["wallet"]]
+    world.worker.run_until_idle()
+    assert len(notices_of(services, "refund_queued")) == 1
+    sound(services)  # the sandbox's refund and its return are both in the ledger
+
+    # And the same news again changes nothing; a retry is refused: it would find the same
+    # failed refund under its key
+    assert _deliver(client, hook)["duplicate"] is True
+    _deliver(client, world.provider.sandbox.refund_notice(ref, refund_id))  # a stale success
+    assert world.row(refund_id).status == "pending"
+    again = world.act(refund_id, "retry")
+    assert (again.status_code, again.json()["code"]) == (409, "refund_came_back")
+    clock.advance(timedelta(hours=2))
+    world.worker.run_until_idle()
+    assert world.calls() == [refund_id]
+
+    # When the operator pays it into the wallet
+    assert world.act(refund_id, "wallet").status_code == 200
+
+    # Then the payer has it, nothing is owed, and every check holds
+    assert wallet(services, world.payer.user_id) == before + 450
+    assert balance(services, "refunds_payable") == 0
+    assert world.queue() == []
+    sound(services)
+    # And the sandbox's statement (the refund, then its return) matches the ledger item by item
+    assert _reconciled(services, world.provider).findings == []
+
+
+def _reconciled(services: Services, provider: FalteringSandbox) -> Reconciliation:
+    today = utc_now().date()
+    records = [r for d in (today - timedelta(days=1), today) for r in provider.records_for_day(d)]
+    ours = services.db.run_sync(
+        lambda s: our_movements(
+            s, "sandbox", utc_now() - timedelta(days=2), utc_now() + timedelta(days=1)
+        ),
+        write=False,
+    )
+    return reconcile(ours, their_movements(records))

@@ -150,3 +150,35 @@ def test_a_refund_stripe_will_not_make_is_refused_unless_an_earlier_try_made_it(
     with pytest.raises(ProviderError) as failed:
         stripe.refund(intents[1], 10, "rfd_third")
     assert not isinstance(failed.value, ProviderRefused)
+
+
+def test_a_stripe_refund_that_fails_after_it_was_paid_is_owed_again_once(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given a refund of 600 that Stripe made
+    _, seats = team_with_seats(client, services)
+    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
+    Worker(services).run_until_idle()
+    operator = create_account(services, role=Role.OPERATOR)
+    made = refund(client, operator, seats[0][1], 600).json()
+    Worker(services).run_until_idle()
+    [stripe_refund] = fake.refunds_of(intents[0])
+
+    # When it fails at the bank, and Stripe says so in two notices
+    post(client, fake.fail_refund(stripe_refund["id"]))
+    post(client, fake.object_event("refund.updated", fake.refunds[stripe_refund["id"]]))
+
+    # Then the refund is owed again, once, and waits for an operator's wallet payment
+    row = services.db.run_sync(lambda s: s.get(Refund, made["id"]), write=False)
+    assert row is not None
+    assert (row.status, row.last_outcome, row.provider_ref) == (
+        "pending",
+        "returned",
+        stripe_refund["id"],
+    )
+    assert "expired_or_canceled_card" in (row.last_error or "")
+    assert balance(services, "provider_clearing:stripe") == 3000
+    assert balance(services, "refunds_payable") == -600
+    queued = client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"]
+    assert [(q["id"], q["actions"]) for q in queued] == [(made["id"], ["wallet"])]
+    sound(services)

@@ -59,3 +59,19 @@ def test_wechat_pay_tells_of_a_refund_made_in_its_merchant_platform(
     assert news.amount == 250
     assert news.request_no is not None
     assert news.request_no.startswith("MP")
+
+
+def test_wechat_pay_tells_a_refund_that_could_not_reach_the_payer_by_our_number(
+    wechat: WeChatPayProvider, fake: FakeWeChatPay
+) -> None:
+    payment_id = paid_order(fake, wechat, 1500)
+    wechat.refund(payment_id, 400, "rfd_01WXBACK")
+    for status in ("ABNORMAL", "CLOSED"):
+        notice = fake.abandon_refund("rfd_01WXBACK", status)
+        [news] = wechat.verify_webhook(notice.body, notice.headers, now()).notices
+        assert (news.kind, news.request_no, news.amount) == (
+            NoticeKind.REFUND_FAILED,
+            "rfd_01WXBACK",
+            400,
+        )
+        assert news.reason == f"REFUND.{status}"

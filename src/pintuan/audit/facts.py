@@ -297,12 +297,13 @@ def _holds_and_refunds_agree(
     ):
         operations[ref][kind] = (int(count), int(total))
     # Money the provider moved before its news can have reached us: refunds made in its own
-    # dashboard, disputes, and our refunds after success between its call and their journal.
-    # Ours may lag behind these (reconciliation finds any that never arrive), never run ahead.
+    # dashboard, disputes, refunds that came back, and our refunds after success between its
+    # call and their journal. Ours may lag behind these (reconciliation finds any that never
+    # arrive), never run ahead.
     news_on_the_way = set(
         session.scalars(
             select(SandboxOperation.ref).where(
-                SandboxOperation.kind.in_(("dispute", "reinstate"))
+                SandboxOperation.kind.in_(("dispute", "reinstate", "returned"))
                 | (
                     (SandboxOperation.kind == "refund")
                     & SandboxOperation.idempotency_key.like("dash%")

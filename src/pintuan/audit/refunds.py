@@ -27,14 +27,19 @@ AFTER_SUCCESS = (
     JournalKind.REFUND_OWED.value,
     JournalKind.REFUND_PAID.value,
     JournalKind.REFUND_WALLET.value,
+    JournalKind.REFUND_RETURNED.value,
     JournalKind.DISPUTE_OPENED.value,
     JournalKind.DISPUTE_WON.value,
     JournalKind.DISPUTE_LOST.value,
 )
-_REFUND_JOURNALS = {
-    ("pending", "original"): {JournalKind.REFUND_OWED.value},
-    ("succeeded", "original"): {JournalKind.REFUND_OWED.value, JournalKind.REFUND_PAID.value},
-    ("succeeded", "wallet"): {JournalKind.REFUND_OWED.value, JournalKind.REFUND_WALLET.value},
+_OWED, _PAID = JournalKind.REFUND_OWED.value, JournalKind.REFUND_PAID.value
+_WALLET, _RETURNED = JournalKind.REFUND_WALLET.value, JournalKind.REFUND_RETURNED.value
+# The journals each status may have: a refund paid whose money came back (returned) is owed
+# again, then paid into the wallet by an operator.
+_REFUND_JOURNALS: dict[tuple[str, str], tuple[set[str], ...]] = {
+    ("pending", "original"): ({_OWED}, {_OWED, _PAID, _RETURNED}),
+    ("succeeded", "original"): ({_OWED, _PAID},),
+    ("succeeded", "wallet"): ({_OWED, _WALLET}, {_OWED, _PAID, _RETURNED, _WALLET}),
 }
 _DISPUTE_JOURNALS = {
     "open": {JournalKind.DISPUTE_OPENED.value},
@@ -79,11 +84,13 @@ def check_refunds_and_disputes(session: Session, report: Report) -> None:
     refunded: dict[str, int] = defaultdict(int)
     for refund in session.scalars(select(Refund)):
         have = journals.pop(refund.id, {})
-        expected = _REFUND_JOURNALS.get((refund.status, refund.destination), set())
-        if set(have) != expected:
+        allowed = _REFUND_JOURNALS.get((refund.status, refund.destination), (set(),))
+        returned = refund.last_outcome == "returned"
+        if set(have) not in allowed or (_RETURNED in have) != returned:
             report.add(
-                f"refund {refund.id} is {refund.status} to {refund.destination} but has "
-                f"journals {sorted(have)}, expected {sorted(expected)}"
+                f"refund {refund.id} is {refund.status} to {refund.destination} "
+                f"({refund.last_outcome or 'no failure'}) but has journals {sorted(have)}, "
+                f"expected {' or '.join(str(sorted(kinds)) for kinds in allowed)}"
             )
         for kind, amount in have.items():
             if amount != refund.amount:

@@ -93,6 +93,7 @@ class JournalKind(StrEnum):
     REFUND_OWED = "refund_owed"  # taken back from the merchant and the fee, owed to the payer
     REFUND_PAID = "refund_paid"  # the provider returned it
     REFUND_WALLET = "refund_wallet"  # it went into the payer's wallet instead
+    REFUND_RETURNED = "refund_returned"  # paid, then its money came back: owed to the payer again
     DISPUTE_OPENED = "dispute_opened"  # the provider took the disputed money
     DISPUTE_WON = "dispute_won"  # it came back
     DISPUTE_LOST = "dispute_lost"  # it is gone: the merchant (or the platform) bears it

@@ -137,6 +137,9 @@ SHAPES: dict[str, Shape] = {
     "refund_wallet": Shape(
         _legs(("refunds_payable", D), ("wallet", C)), payment=PaymentAmount.AT_MOST
     ),
+    "refund_returned": Shape(
+        _legs((CLEARING, D), ("refunds_payable", C)), payment=PaymentAmount.AT_MOST
+    ),
     # Disputes: the provider takes the money, then gives it back (won) or it is borne by the
     # merchant that earned the payment, or the platform when none did (lost).
     "dispute_opened": Shape(_legs(("disputed", D), (CLEARING, C)), payment=PaymentAmount.AT_MOST),

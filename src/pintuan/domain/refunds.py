@@ -41,6 +41,10 @@ class RefundOutcome(StrEnum):
 
     FAILED = "failed"  # no answer, or a busy provider: it may have been made
     REFUSED = "refused"  # the provider's own word that it did not make it
+    # The provider's news that it did not reach the payer (a closed card), perhaps after it
+    # was paid: a retry under its key would only find it again, so the payer is owed it from
+    # the wallet.
+    RETURNED = "returned"
 
 
 class RefundSource(StrEnum):
@@ -88,6 +92,8 @@ class NoticeKind(StrEnum):
     DISPUTE_OPENED = "dispute_opened"  # the payer contests the payment; the money is taken
     DISPUTE_WON = "dispute_won"  # decided for us: the money comes back
     DISPUTE_LOST = "dispute_lost"  # decided for the payer: the money is gone
+    # A refund did not reach the payer (a closed card): never made, or its money came back.
+    REFUND_FAILED = "refund_failed"
 
 
 @dataclass(frozen=True, slots=True)

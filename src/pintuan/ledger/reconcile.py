@@ -17,11 +17,13 @@ from pintuan.ledger.settlement import day_bounds
 # refunds send it back. (Refunds into a wallet never reach the provider.)
 _MONEY_IN = (JournalKind.CHARGE.value, JournalKind.AUTHORIZE.value, JournalKind.TOPUP.value)
 # A failed team's refund of the whole payment, refunds after success (several, partial), and
-# a refund that came back (payments/endings.py: the provider's refund failure).
+# a refund that came back (payments/endings.py and payments/refunds.py: the provider's refund
+# failure).
 _RECORD_OF = {
     JournalKind.REFUND.value: RecordKind.REFUND,
     JournalKind.REFUND_PAID.value: RecordKind.REFUND,
     JournalKind.REFUND_REVERSED.value: RecordKind.REFUND_FAILURE,
+    JournalKind.REFUND_RETURNED.value: RecordKind.REFUND_FAILURE,
 }
 
 

@@ -101,6 +101,13 @@ def record_refund_paid(tx: RawTx, refund: RefundMoney, now: datetime) -> None:
     post(tx, [_of_refund(refund, JournalKind.REFUND_PAID, entries)], now)
 
 
+def record_refund_returned(tx: RawTx, refund: RefundMoney, now: datetime) -> None:
+    """A paid refund came back to the provider's balance (a closed card): the money is ours
+    again and owed to the payer once more."""
+    entries = rules.refund_reversed(refund.provider, refund.user_id, refund.amount)
+    post(tx, [_of_refund(refund, JournalKind.REFUND_RETURNED, entries)], now)
+
+
 def record_refund_to_wallet(tx: RawTx, refund: RefundMoney, now: datetime) -> None:
     """The refund went into the payer's wallet at once, with no provider call."""
     credit_wallets(tx, [(refund.user_id, refund.currency, refund.amount)], now)

@@ -55,8 +55,9 @@ class Refund(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # When a refund owed at its provider is given up at the latest (set at its first failure).
     call_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    # How its latest provider call came out: failed (no answer, or a busy provider) or refused
-    # (the provider's own word that it did not make it).
+    # How its latest provider call came out: failed (no answer, or a busy provider), refused
+    # (the provider's own word that it did not make it), or returned (made, then its money came
+    # back: owed again).
     last_outcome: Mapped[str | None] = mapped_column(String(10), nullable=True)
     # Given up and waiting for an operator (still pending: the payer is still owed), until an
     # operator retries it or pays it into the payer's wallet (``resolution``).
@@ -68,7 +69,8 @@ class Refund(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         CheckConstraint(
-            "last_outcome IS NULL OR last_outcome IN ('failed', 'refused')", name="last_outcome"
+            "last_outcome IS NULL OR last_outcome IN ('failed', 'refused', 'returned')",
+            name="last_outcome",
         ),
         CheckConstraint(
             "resolution IS NULL OR resolution IN ('retry', 'wallet')", name="resolution"

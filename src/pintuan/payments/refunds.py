@@ -57,6 +57,7 @@ from pintuan.ledger.refunds import (
     record_dispute_opened,
     record_refund_owed,
     record_refund_paid,
+    record_refund_returned,
     record_refund_to_wallet,
 )
 from pintuan.ledger.vouchers import release_for_refund
@@ -154,22 +155,34 @@ _REFUND_MONEY = """
     SELECT r.id, r.payment_id, r.merchant_id, p.user_id, r.provider, p.provider_ref, r.amount,
            r.currency, r.merchant_part, r.fee_part
 """
-REFUND_SUCCEEDED = Sql(
+REFUND_MONEY = Sql(
     _REFUND_MONEY
     + """
     FROM refunds r JOIN payments p ON p.id = r.payment_id
     WHERE r.id = :id
 """,
 )
-FINISH_REFUND = Sql(
-    """
+_FINISH = """
     UPDATE refunds SET status = :succeeded, decided_at = :now, next_attempt_at = NULL,
         last_error = NULL, provider_ref = COALESCE(provider_ref, :provider_ref)
     WHERE id = :id AND status = :pending
+      AND (last_outcome IS NULL OR last_outcome <> :returned) {called}
     RETURNING id
-""",
+"""
+# News that the refund reached the payer finishes it wherever it is, unless news that it came
+# back was heard (a late or stale notice of its success changes nothing then); the worker's
+# call only while the refund is still leased to it (that news may have queued it meanwhile).
+FINISH_REFUND = Sql(
+    _FINISH.format(called=""),
     succeeded=RefundStatus.SUCCEEDED,
     pending=RefundStatus.PENDING,
+    returned=RefundOutcome.RETURNED,
+)
+FINISH_CALLED_REFUND = Sql(
+    _FINISH.format(called="AND next_attempt_at IS NOT NULL"),
+    succeeded=RefundStatus.SUCCEEDED,
+    pending=RefundStatus.PENDING,
+    returned=RefundOutcome.RETURNED,
 )
 NOTE_PROVIDER_REF = Sql("""
     UPDATE refunds SET provider_ref = :provider_ref
@@ -354,8 +367,12 @@ DUE_REFUNDS_LOCKED = Sql(
     DUE_REFUNDS.text.replace("LIMIT :limit", "LIMIT :limit FOR UPDATE OF r SKIP LOCKED")
 )
 LEASE_REFUNDS = Sql("UPDATE refunds SET next_attempt_at = :until WHERE id IN_LIST(:ids)")
+# A refund the provider's news put in the queue while its call was under way stays there.
 REFUND_CALL = Sql(
-    "SELECT attempts, call_deadline FROM refunds WHERE id = :id AND status = :pending",
+    """
+    SELECT attempts, call_deadline FROM refunds
+    WHERE id = :id AND status = :pending AND (queued_at IS NULL OR resolved_at IS NOT NULL)
+""",
     pending=RefundStatus.PENDING,
 )
 # A failed call, tried again at ``next`` or (``next`` NULL) given up into the operators' queue.
@@ -391,14 +408,18 @@ def claim_due_refunds(tx: RawTx, now: datetime, limit: int, lease: timedelta) ->
     return due
 
 
-def finish_refund(tx: RawTx, refund_id: str, provider_ref: str | None, now: datetime) -> bool:
-    """The provider made the refund: record it (once) and tell the payer."""
+def finish_refund(
+    tx: RawTx, refund_id: str, provider_ref: str | None, now: datetime, *, called: bool = False
+) -> bool:
+    """The provider made the refund (its news, or with ``called`` the worker's call that
+    asked for it): record it (once) and tell the payer."""
     done = tx.one(
-        FINISH_REFUND, {"id": refund_id, "provider_ref": provider_ref, "now": tx.instant(now)}
+        FINISH_CALLED_REFUND if called else FINISH_REFUND,
+        {"id": refund_id, "provider_ref": provider_ref, "now": tx.instant(now)},
     )
     if done is None:
         return False
-    refund = tx.one_as(RefundMoney, REFUND_SUCCEEDED, {"id": refund_id})
+    refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
     assert refund is not None  # it just changed in this transaction
     record_refund_paid(tx, refund, now)
     _tell_payer(tx, refund)
@@ -421,7 +442,7 @@ def retry_refund_later(
     Returns whether it went to the queue."""
     state = tx.one_as(_RefundCall, REFUND_CALL, {"id": due.id})
     if state is None:
-        return False  # made meanwhile: its news arrived while the call failed
+        return False  # its news arrived while the call failed: made, or in the queue
     deadline = tx.read_optional_instant(state.call_deadline) or now + limits.deadline_after
     queue = refused or state.attempts + 1 >= limits.max_attempts or now >= deadline
     delay = min(FIRST_BACKOFF * 2 ** min(state.attempts, 20), MAX_BACKOFF)
@@ -438,17 +459,21 @@ def retry_refund_later(
         },
     )
     if queue:
-        record_event(
-            tx,
-            "refund.queued",
-            due.id,
-            operator_ids=[row[0] for row in tx.all(OPERATORS)],
-            payment_id=due.payment_id,
-            amount=due.amount,
-            currency=due.currency,
-            refused=refused,
-        )
+        _tell_operators(tx, due.id, due.payment_id, due.amount, due.currency)
     return queue
+
+
+def _tell_operators(tx: RawTx, refund_id: str, payment_id: str, amount: int, currency: str) -> None:
+    """An outbox event that becomes a notification to every operator (after commit)."""
+    record_event(
+        tx,
+        "refund.queued",
+        refund_id,
+        operator_ids=[row[0] for row in tx.all(OPERATORS)],
+        payment_id=payment_id,
+        amount=amount,
+        currency=currency,
+    )
 
 
 # ---------------------------------------------------------------------------- the operators' side
@@ -472,6 +497,8 @@ def refund_actions(refund: QueuedRefund) -> list[str]:
         return []
     if refund.resolved_at is not None:
         return []
+    if refund.last_outcome == RefundOutcome.RETURNED:
+        return [RefundQueueAction.WALLET.value]  # a retry would find the failed refund again
     actions = [RefundQueueAction.RETRY.value]
     if refund.last_outcome == RefundOutcome.REFUSED:
         actions.append(RefundQueueAction.WALLET.value)
@@ -484,10 +511,12 @@ RETRY_QUEUED = Sql(
     SET attempts = 0, call_deadline = NULL, next_attempt_at = :now, resolved_at = :now,
         resolution = :retry, resolved_by = :actor_id
     WHERE id = :id AND status = :pending AND queued_at IS NOT NULL AND resolved_at IS NULL
+      AND (last_outcome IS NULL OR last_outcome <> :returned)
     RETURNING id
 """,
     retry=RefundQueueAction.RETRY,
     pending=RefundStatus.PENDING,
+    returned=RefundOutcome.RETURNED,
 )
 TO_WALLET = Sql(
     """
@@ -495,7 +524,7 @@ TO_WALLET = Sql(
     SET status = :succeeded, destination = :wallet, decided_at = :now, resolved_at = :now,
         resolution = :wallet_resolution, resolved_by = :actor_id, next_attempt_at = NULL
     WHERE id = :id AND status = :pending AND queued_at IS NOT NULL AND resolved_at IS NULL
-      AND last_outcome = :refused
+      AND last_outcome IN (:refused, :returned)
     RETURNING id
 """,
     succeeded=RefundStatus.SUCCEEDED,
@@ -503,6 +532,7 @@ TO_WALLET = Sql(
     wallet_resolution=RefundQueueAction.WALLET,
     pending=RefundStatus.PENDING,
     refused=RefundOutcome.REFUSED,
+    returned=RefundOutcome.RETURNED,
 )
 QUEUED_REFUND = Sql("""
     SELECT status, queued_at, resolved_at, last_outcome FROM refunds WHERE id = :id
@@ -533,6 +563,12 @@ def act_on_queued_refund(
         raise Conflict(
             "This refund is not waiting in the operators' queue.", code="refund_not_queued"
         )
+    if action.value not in fitting and found.last_outcome == RefundOutcome.RETURNED:
+        raise Conflict(
+            "The provider says this refund did not reach the payer; asked again under its key "
+            "it would only find the failed refund. Pay it into the payer's wallet.",
+            code="refund_came_back",
+        )
     if action.value not in fitting:
         raise Conflict(
             "The provider has not said that this refund failed: its answers were lost, so it "
@@ -545,7 +581,7 @@ def act_on_queued_refund(
             "This refund is not waiting in the operators' queue.", code="refund_not_queued"
         )
     if action is RefundQueueAction.WALLET:
-        refund = tx.one_as(RefundMoney, REFUND_SUCCEEDED, {"id": refund_id})
+        refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
         assert refund is not None  # it just changed in this transaction
         record_refund_to_wallet(tx, refund, now)
         _tell_payer(tx, refund)
@@ -622,6 +658,8 @@ def take_notices(
     for notice in notices:
         if notice.kind is NoticeKind.REFUNDED:
             _refunded(tx, payment, notice, now)
+        elif notice.kind is NoticeKind.REFUND_FAILED:
+            _refund_failed(tx, payment, notice, now)
         elif notice.kind is NoticeKind.DISPUTE_OPENED:
             _open_dispute(tx, payment, notice, now)
         else:
@@ -666,6 +704,57 @@ def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datet
             "a provider's refund exceeds what is left of the payment",
             extra={"payment_id": payment.id, "refund": notice.ref, "error": exc.detail},
         )
+
+
+# The provider's news that a refund did not reach the payer (a closed card) is news that it was
+# made there and its money came back: the provider's statement shows both, and so does the
+# ledger. The refund is owed to the payer again and waits for an operator; a retry under its
+# key would only find the failed refund again, so the operator may only pay it into the wallet.
+REFUND_CAME_BACK = Sql(
+    """
+    UPDATE refunds
+    SET status = :pending, decided_at = NULL, next_attempt_at = NULL, last_outcome = :returned,
+        last_error = :error, queued_at = :now, resolved_at = NULL, resolution = NULL,
+        resolved_by = NULL
+    WHERE id = :id AND status = :succeeded AND destination = :original
+    RETURNING id
+""",
+    pending=RefundStatus.PENDING,
+    succeeded=RefundStatus.SUCCEEDED,
+    returned=RefundOutcome.RETURNED,
+    original=RefundTo.ORIGINAL,
+)
+
+
+def _refund_failed(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:
+    if notice.request_no == f"{payment.id}:refund":
+        return  # the whole payment's refund after its team failed: payments/endings.py
+    ours = None
+    if notice.request_no:
+        ours = tx.scalar(REFUND_BY_ID, {"id": notice.request_no, "payment_id": payment.id})
+    if ours is None:
+        ours = tx.scalar(REFUND_BY_REF, {"provider": payment.provider, "ref": notice.ref})
+    if ours is None:
+        log.warning(
+            "a provider's failed refund that no refund here accounts for",
+            extra={"payment_id": payment.id, "refund": notice.ref},
+        )
+        return  # one made in the dashboard that failed: nothing of it was recorded
+    refund_id, at = str(ours), tx.instant(now)
+    made = tx.one(FINISH_REFUND, {"id": refund_id, "provider_ref": notice.ref, "now": at})
+    refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
+    assert refund is not None  # found above
+    if made is not None:
+        record_refund_paid(tx, refund, now)  # its answer had not reached us yet
+    else:
+        tx.execute(NOTE_PROVIDER_REF, {"id": refund_id, "provider_ref": notice.ref})
+    error = f"the provider says the refund {notice.ref} did not reach the payer"
+    if notice.reason:
+        error = f"{error}: {notice.reason}"[:500]
+    if tx.one(REFUND_CAME_BACK, {"id": refund_id, "now": at, "error": error}) is None:
+        return  # heard of already, or paid into the wallet meanwhile
+    record_refund_returned(tx, refund, now)
+    _tell_operators(tx, refund.id, refund.payment_id, refund.amount, refund.currency)
 
 
 def _open_dispute(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:

@@ -10,8 +10,10 @@ A refund after success owed at its provider was retried with backoff for ever: a
 Now each refund has a deadline from its first failure and the same cap of attempts as a
 payment's calls; past either, or on the provider's refusal, it stops being asked and waits for
 an operator (``queued_at``), who retries it or, on the provider's word that it was not made,
-pays it into the payer's wallet (``resolution``, ``resolved_by``). It stays ``pending`` meanwhile: the money is
-still owed to the payer.
+pays it into the payer's wallet (``resolution``, ``resolved_by``). It stays ``pending``
+meanwhile: the money is still owed to the payer. The provider's news that a refund did not
+reach the payer (a closed card) was ignored too; now the refund is owed again
+(``last_outcome = 'returned'``) and waits there for the wallet.
 """
 
 from collections.abc import Sequence
@@ -41,7 +43,8 @@ def upgrade() -> None:
             op.f("fk_refunds_resolved_by_users"), "users", ["resolved_by"], ["id"]
         )
         batch_op.create_check_constraint(
-            "last_outcome", "last_outcome IS NULL OR last_outcome IN ('failed', 'refused')"
+            "last_outcome",
+            "last_outcome IS NULL OR last_outcome IN ('failed', 'refused', 'returned')",
         )
         batch_op.create_check_constraint(
             "resolution", "resolution IS NULL OR resolution IN ('retry', 'wallet')"

@@ -230,6 +230,43 @@ class SandboxProvider:
 
         return self.webhook("refund.failed", self._db.run_sync(give_back))
 
+    def return_refund_after_success(
+        self, ref: str, idempotency_key: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """A refund after success the sandbox made under ``idempotency_key`` comes back (the
+        payer's card was closed); returns the signed ``refund.failed`` notification naming it."""
+
+        def give_back(session: Session) -> tuple[SandboxIntent, int]:
+            made = session.get(SandboxOperation, idempotency_key)
+            intent = session.get(SandboxIntent, ref)
+            if made is None or made.kind != "refund" or made.ref != ref or intent is None:
+                raise NotFound(f"No sandbox refund {idempotency_key}.", code="refund_not_found")
+            if session.get(SandboxOperation, f"{idempotency_key}:returned") is not None:
+                raise Conflict("This refund came back already.", code="checkout_completed")
+            session.add(
+                SandboxOperation(
+                    idempotency_key=f"{idempotency_key}:returned",
+                    ref=ref,
+                    kind="returned",
+                    amount=made.amount,
+                    created_at=utc_now(),
+                )
+            )
+            intent.refunded -= made.amount
+            if intent.status == "refunded":
+                intent.status = "captured" if intent.style == "hold" else "charged"
+            return intent, made.amount
+
+        intent, amount = self._db.run_sync(give_back)
+        return self.webhook(
+            "refund.failed",
+            intent,
+            refund_id=f"re_{idempotency_key}",
+            request_no=idempotency_key,
+            refund_amount=amount,
+            reason="the payer's card was closed",
+        )
+
     def refund_notice(self, ref: str, idempotency_key: str) -> tuple[bytes, dict[str, str]]:
         """The notification the sandbox sends once it made a refund asked with this key."""
 
@@ -495,6 +532,7 @@ def _hold_end(intent: SandboxIntent) -> int | None:
 
 _NOTICE_KINDS = {
     "refund.succeeded": NoticeKind.REFUNDED,
+    "refund.failed": NoticeKind.REFUND_FAILED,
     "dispute.opened": NoticeKind.DISPUTE_OPENED,
     "dispute.won": NoticeKind.DISPUTE_WON,
     "dispute.lost": NoticeKind.DISPUTE_LOST,
@@ -504,9 +542,9 @@ _NOTICE_KINDS = {
 def _notices(raw_type: str, data: Mapping[str, object]) -> tuple[MoneyNotice, ...]:
     """The news of a refund or dispute in a sandbox event (none for other events)."""
     kind = _NOTICE_KINDS.get(raw_type)
-    if kind is None:
-        return ()
-    refund = kind is NoticeKind.REFUNDED
+    if kind is None or (kind is NoticeKind.REFUND_FAILED and "refund_id" not in data):
+        return ()  # the whole payment's refund came back: the event itself says so
+    refund = kind in (NoticeKind.REFUNDED, NoticeKind.REFUND_FAILED)
     ref = data.get("refund_id" if refund else "dispute_id")
     amount = data.get("refund_amount" if refund else "dispute_amount")
     request_no = data.get("request_no")

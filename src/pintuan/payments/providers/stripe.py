@@ -371,8 +371,11 @@ _DISPUTE_CLOSED = {"won": NoticeKind.DISPUTE_WON, "lost": NoticeKind.DISPUTE_LOS
 
 
 def _notices(raw_type: str, obj: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
-    """News of refunds (``charge.refunded``, listing the charge's refunds) and of disputes
-    (``charge.dispute.created`` and ``.closed``) in a Stripe event."""
+    """News of refunds (``charge.refunded``, listing the charge's refunds; a refund's own
+    notice when it failed) and of disputes (``charge.dispute.created`` and ``.closed``) in a
+    Stripe event."""
+    if obj.get("object") == "refund" and raw_type in _REFUND_NEWS:
+        return _refund_failure(obj)
     if raw_type == "charge.refunded" and obj.get("object") == "charge":
         listed = obj.get("refunds")
         refunds = listed.get("data") if isinstance(listed, dict) else None
@@ -405,6 +408,25 @@ def _notices(raw_type: str, obj: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
     if kind is None or not isinstance(ref, str) or not isinstance(amount, int) or amount <= 0:
         return ()  # an inquiry closed without money moving, or not a dispute we can read
     return (MoneyNotice(kind, ref, amount, reason=reason if isinstance(reason, str) else None),)
+
+
+def _refund_failure(refund: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
+    """A refund that did not reach the payer (``failed``, or ``canceled`` before it was sent),
+    naming our key when we asked for it."""
+    ref, amount, metadata = refund.get("id"), refund.get("amount"), refund.get("metadata")
+    if refund.get("status") not in ("failed", "canceled") or not isinstance(ref, str):
+        return ()
+    key = metadata.get(REFUND_KEY) if isinstance(metadata, dict) else None
+    reason = refund.get("failure_reason")
+    return (
+        MoneyNotice(
+            NoticeKind.REFUND_FAILED,
+            ref,
+            amount if isinstance(amount, int) else None,
+            request_no=key if isinstance(key, str) else None,
+            reason=reason if isinstance(reason, str) else None,
+        ),
+    )
 
 
 def _event_of(event_id: str, raw_type: str, obj: Mapping[str, Any]) -> ProviderEvent:

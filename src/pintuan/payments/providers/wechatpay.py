@@ -549,7 +549,16 @@ def _refund_notices(
     """A refund that reached the payer: its WeChat id, its amount and its ``out_refund_no``
     (ours, when we asked: our key with its colon made a hyphen, which our ids never hold)."""
     refund_id, number = resource.get("refund_id"), resource.get("out_refund_no")
-    if event_type != "REFUND.SUCCESS" or not isinstance(refund_id, str) or amount is None:
+    kind = _REFUND_NOTICE_KINDS.get(event_type)
+    if kind is None or not isinstance(refund_id, str) or amount is None:
         return ()
     request_no = number.replace("-", ":") if isinstance(number, str) else None
-    return (MoneyNotice(NoticeKind.REFUNDED, refund_id, amount, request_no=request_no),)
+    return (MoneyNotice(kind, refund_id, amount, request_no=request_no, reason=event_type),)
+
+
+# A refund that reached the payer, and one that could not (a closed card) or was closed.
+_REFUND_NOTICE_KINDS = {
+    "REFUND.SUCCESS": NoticeKind.REFUNDED,
+    "REFUND.ABNORMAL": NoticeKind.REFUND_FAILED,
+    "REFUND.CLOSED": NoticeKind.REFUND_FAILED,
+}

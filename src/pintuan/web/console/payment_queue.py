@@ -120,6 +120,7 @@ REFUND_ACTIONS: dict[str, str] = {
 REFUND_OUTCOMES: dict[str, str] = {
     "failed": N_("No answer: it may have been made"),
     "refused": N_("The provider refused it"),
+    "returned": N_("It did not reach the payer"),
 }
 REFUND_DONE: dict[str, str] = {
     "retry": N_("The refund is owed again; the worker asks the provider next."),

@@ -231,6 +231,9 @@ ERROR_MESSAGES: dict[str, str] = {
     # Every payment ends: the operators' queue of payments.
     "payment_not_queued": N_("This payment is not waiting in the operators' queue."),
     "refund_not_queued": N_("This refund is not waiting in the operators' queue."),
+    "refund_came_back": N_(
+        "The provider says this refund did not reach the payer: pay it into their wallet."
+    ),
     "queue_action_not_available": N_("This action does not fit this payment."),
     "refund_outcome_unknown": N_(
         "The provider has not said that this refund failed: it may have been made. Retry it."
