@@ -267,7 +267,8 @@ def test_a_failed_refund_raises_and_its_retry_refunds_exactly_once(
         provider.refund(ref, 2000, "pay_2:refund")
     provider.refund(ref, 2000, "pay_2:refund")
 
-    assert fake.calls["refunds.create"] == 2
+    # A refund made by the call whose answer never came is found under its key, not made again
+    assert fake.calls["refunds.create"] == (2 if how == "500" else 1)
     assert [r["amount"] for r in fake.refunds_of(ref)] == [2000]
 
 

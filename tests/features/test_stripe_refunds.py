@@ -14,7 +14,7 @@ from pintuan.domain.roles import Role
 from pintuan.payments.refund_models import Dispute, Refund
 from pintuan.services import Services
 from pintuan.worker import Worker
-from tests.factories import create_account
+from tests.factories import Account, create_account
 from tests.fakes.stripe_api import FakeStripe
 from tests.features import test_stripe_payments_api as paying
 from tests.features.test_ledger import balance
@@ -31,6 +31,17 @@ def post(client: TestClient, hook: tuple[bytes, dict[str, str]]) -> None:
     assert answer.status_code == 200, answer.text
 
 
+def captured_team(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> tuple[list[tuple[Account, str]], list[str]]:
+    """A team of two that succeeded on Stripe holds, captured by the worker: its shoppers'
+    seats, and their payment intents."""
+    _, seats = team_with_seats(client, services)
+    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
+    Worker(services).run_until_idle()
+    return seats, intents
+
+
 def sound(services: Services) -> None:
     assert services.db.run_sync(check_ledger, write=False).breaches == []
 
@@ -39,9 +50,7 @@ def test_partial_refunds_go_through_stripe_and_its_notices_confirm_them_once(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:
     # Given a team of two that succeeded on Stripe holds, captured by the worker
-    _, seats = team_with_seats(client, services)
-    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
-    Worker(services).run_until_idle()
+    seats, intents = captured_team(client, services, fake)
     operator = create_account(services, role=Role.OPERATOR)
     shopper, seat_id = seats[0]
 
@@ -84,9 +93,7 @@ def test_partial_refunds_go_through_stripe_and_its_notices_confirm_them_once(
 def test_a_stripe_dispute_is_opened_then_lost_through_its_notices(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:
-    _, seats = team_with_seats(client, services)
-    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
-    Worker(services).run_until_idle()
+    _, intents = captured_team(client, services, fake)
 
     dispute = fake.open_dispute(intents[1], 1500)
     post(client, fake.object_event("charge.dispute.created", dispute))
@@ -106,9 +113,7 @@ def test_a_stripe_dispute_is_opened_then_lost_through_its_notices(
 def test_a_stripe_dispute_won_gives_the_money_back(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:
-    _, seats = team_with_seats(client, services)
-    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
-    Worker(services).run_until_idle()
+    _, intents = captured_team(client, services, fake)
 
     dispute = fake.open_dispute(intents[0], 800)
     post(client, fake.object_event("charge.dispute.created", dispute))
@@ -125,9 +130,7 @@ def test_a_refund_stripe_will_not_make_is_refused_unless_an_earlier_try_made_it(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:
     # Given a captured Stripe seat of 1500
-    _, seats = team_with_seats(client, services)
-    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
-    Worker(services).run_until_idle()
+    _, intents = captured_team(client, services, fake)
     stripe = services.providers["stripe"]
 
     # When 1200 is refunded in the dashboard and ours asks for 500: Stripe answers 400
@@ -137,13 +140,21 @@ def test_a_refund_stripe_will_not_make_is_refused_unless_an_earlier_try_made_it(
         stripe.refund(intents[0], 500, "rfd_first")
 
     # When our refund of 100 under a key is made, its answer lost and the key forgotten by
-    # Stripe (a day later), then the dashboard takes the rest but 50
+    # Stripe (a day later: an operator's retry), then the dashboard takes the rest but 50
     stripe.refund(intents[1], 100, "rfd_second")
     fake.forget_keys()
     fake.refund_in_dashboard(intents[1], 1350)
     # Then asking again finds the refund made under the key: done, not refused, made once
+    creates = fake.calls["refunds.create"]
     stripe.refund(intents[1], 100, "rfd_second")
     assert [r["amount"] for r in fake.refunds_of(intents[1])] == [100, 1350]
+    assert fake.calls["refunds.create"] == creates  # found first: never asked to make it again
+
+    # And once that refund failed at the bank, asking again is Stripe's word that it is not made
+    [ours] = [r for r in fake.refunds_of(intents[1]) if r["amount"] == 100]
+    fake.fail_refund(ours["id"])
+    with pytest.raises(ProviderRefused, match="failed at Stripe"):
+        stripe.refund(intents[1], 100, "rfd_second")
 
     # And a Stripe failure without its word (a 500) is only a failure, asked again later
     fake.fail_next("refunds.create")
@@ -156,9 +167,7 @@ def test_a_stripe_refund_that_fails_after_it_was_paid_is_owed_again_once(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:
     # Given a refund of 600 that Stripe made
-    _, seats = team_with_seats(client, services)
-    intents = [paid_with_stripe(client, fake, shopper, seat_id) for shopper, seat_id in seats]
-    Worker(services).run_until_idle()
+    seats, intents = captured_team(client, services, fake)
     operator = create_account(services, role=Role.OPERATOR)
     made = refund(client, operator, seats[0][1], 600).json()
     Worker(services).run_until_idle()

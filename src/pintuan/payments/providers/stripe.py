@@ -196,6 +196,14 @@ class StripeProvider:
             raise self._failure("cancel", exc) from exc
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> None:
+        # Stripe forgets an idempotency key after a day, and an operator's retry may come
+        # later: a refund an earlier try made under our key is looked for first (by the key in
+        # its metadata), so that asking again never makes a second one.
+        earlier = self._refund_under(provider_ref, idempotency_key)
+        if earlier in ("failed", "canceled"):
+            raise ProviderRefused(f"stripe: the refund {idempotency_key} is {earlier} at Stripe")
+        if earlier is not None:
+            return
         try:
             self._client.v1.refunds.create(
                 # Our key rides along, so that Stripe's notice of the refund names it.
@@ -207,22 +215,17 @@ class StripeProvider:
                 {"idempotency_key": idempotency_key},
             )
         except stripe.InvalidRequestError as exc:
-            # Refunded in full already: by an earlier try (its key since expired) or by hand.
+            # Refunded in full already, by hand (none of ours is there, looked for above).
             if exc.code == "charge_already_refunded":
                 return
             failure = self._failure("refund", exc)
-            if exc.http_status != 400:
-                raise failure from exc
-            # Stripe will not make it (more than is left, a charge it cannot refund). An
-            # earlier try whose answer was lost may have made it under the key, which Stripe
-            # forgets after a day: look for it before calling the refund refused.
-            if not self._refund_made(provider_ref, idempotency_key):
-                raise ProviderRefused(str(failure)) from exc
+            # A 400: Stripe will not make it (more than is left, a charge it cannot refund).
+            raise (ProviderRefused(str(failure)) if exc.http_status == 400 else failure) from exc
         except stripe.StripeError as exc:
             raise self._failure("refund", exc) from exc
 
-    def _refund_made(self, provider_ref: str, idempotency_key: str) -> bool:
-        """Whether the payment intent has a refund made under our key that has not failed."""
+    def _refund_under(self, provider_ref: str, idempotency_key: str) -> str | None:
+        """The status of the payment intent's refund made under our key, if there is one."""
         listed = self._call(
             "list a payment's refunds",
             lambda: self._client.v1.refunds.list({"payment_intent": provider_ref, "limit": 100}),
@@ -230,8 +233,8 @@ class StripeProvider:
         for refund in listed.data:
             metadata = refund.metadata.to_dict() if refund.metadata is not None else {}
             if metadata.get(REFUND_KEY) == idempotency_key:
-                return refund.status not in ("failed", "canceled")
-        return False
+                return str(refund.status)
+        return None
 
     # ------------------------------------------------------------------ what became of it
 

@@ -6,6 +6,7 @@ time (``/console/operator/refund-queue``, payments/refunds.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -68,18 +69,29 @@ async def payments_queue(
         return [with_history(session, p, facts[p.id]) for p in rows]
 
     rows = await services_of(request).db.read(work)
-    locale = request_locale(request, principal)
+    context = {"reasons": REASONS, "actions": ACTIONS}
+    return await _queue_page(request, principal, rows, "operator/payments.html", DONE, context)
+
+
+async def _queue_page(
+    request: Request,
+    principal: Operator,
+    rows: Sequence[QueuedPaymentDetail] | Sequence[QueuedRefundOut],
+    template: str,
+    done_words: dict[str, str],
+    context: dict[str, Any],
+) -> Response:
+    """A page of a queue, saying what the action the operator just took did (``?done=``)."""
     done = request.query_params.get("done", "")
-    context: dict[str, Any] = {
+    context = {
+        **context,
         "tab": "payments",
         "labels": shared,
-        "reasons": REASONS,
-        "actions": ACTIONS,
         "page": listing(request, rows, PAGE_SIZE, lambda row: row.id),
     }
-    if done in DONE:
-        context["notice"] = gettext(locale, DONE[done])
-    return await render(request, "operator/payments.html", context)
+    if done in done_words:
+        context["notice"] = gettext(request_locale(request, principal), done_words[done])
+    return await render(request, template, context)
 
 
 @router.post(
@@ -139,18 +151,9 @@ async def refunds_queue(
         return [QueuedRefundOut.of(r) for r in open_refund_queue(session, after, PAGE_SIZE)]
 
     rows = await services_of(request).db.read(work)
-    locale = request_locale(request, principal)
-    done = request.query_params.get("done", "")
-    context: dict[str, Any] = {
-        "tab": "payments",
-        "labels": shared,
-        "outcomes": REFUND_OUTCOMES,
-        "actions": REFUND_ACTIONS,
-        "page": listing(request, rows, PAGE_SIZE, lambda row: row.id),
-    }
-    if done in REFUND_DONE:
-        context["notice"] = gettext(locale, REFUND_DONE[done])
-    return await render(request, "operator/refund_queue.html", context)
+    context = {"outcomes": REFUND_OUTCOMES, "actions": REFUND_ACTIONS}
+    template = "operator/refund_queue.html"
+    return await _queue_page(request, principal, rows, template, REFUND_DONE, context)
 
 
 @router.post(
