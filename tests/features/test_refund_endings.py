@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from pintuan.kit.time import clock, utc_now
 from pintuan.ledger.reconcile import our_movements, their_movements
 from pintuan.payments.endings import CallLimits
 from pintuan.payments.refund_models import Refund
+from pintuan.payments.refunds import claim_due_refunds, retry_refund_later
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.console_data import HTML, form_post, log_in
@@ -280,13 +282,6 @@ def test_the_console_shows_the_refund_queue_and_an_operator_acts_from_it(
     sound(services)
 
 
-def _payment_of(services: Services, refund_id: str) -> str:
-    return services.db.run_sync(
-        lambda s: s.get(Refund, refund_id).payment_id,  # type: ignore[union-attr]
-        write=False,
-    )
-
-
 def _deliver(client: TestClient, hook: tuple[bytes, dict[str, str]]) -> Any:
     body, headers = hook
     delivered = client.post("/v1/webhooks/sandbox", content=body, headers=headers)
@@ -302,7 +297,7 @@ def test_a_refund_whose_money_came_back_is_owed_again_and_only_the_wallet_pays_i
     refund_id = world.refund(450, *([] if answered else [Fault.LOST]))
     world.worker.tick()
     assert (world.row(refund_id).status == "succeeded") is answered
-    ref = world.provider.sandbox.intent_of_payment(_payment_of(services, refund_id)).ref
+    ref = world.provider.sandbox.intent_of_payment(world.row(refund_id).payment_id).ref
     before = wallet(services, world.payer.user_id)
 
     # When the sandbox says its money came back (the payer's card was closed)
@@ -352,3 +347,26 @@ def _reconciled(services: Services, provider: FalteringSandbox) -> Reconciliatio
         write=False,
     )
     return reconcile(ours, their_movements(records))
+
+
+def test_a_call_that_fails_after_news_of_the_refund_came_leaves_it_as_the_news_did(
+    world: Refunding, services: Services, client: TestClient
+) -> None:
+    # Given a refund the worker has claimed (its call under way), made at the sandbox
+    refund_id = world.refund(300)
+    [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, timedelta(minutes=2))
+    ref = world.provider.sandbox.intent_of_payment(due.payment_id).ref
+    world.provider.sandbox.refund(ref, due.amount, due.idempotency_key)
+
+    # When news that it came back arrives before the call's failure is recorded
+    _deliver(client, world.provider.sandbox.return_refund_after_success(ref, refund_id))
+    queued = services.db.run_raw_sync(
+        partial(retry_refund_later, refused=False), due, "timed out", utc_now(), LIMITS
+    )
+
+    # Then the failure changes nothing: it waits for the wallet, as the news left it
+    row = world.row(refund_id)
+    assert queued is False
+    assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 0)
+    assert [q["actions"] for q in world.queue()] == [["wallet"]]
+    sound(services)

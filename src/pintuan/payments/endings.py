@@ -301,14 +301,18 @@ OPERATORS = Sql(
 )
 
 
+def operator_ids(tx: RawTx) -> list[str]:
+    """Every operator who may act on the queues, to be told of what waits there."""
+    return [row[0] for row in tx.all(OPERATORS)]
+
+
 def _tell_operators(tx: RawTx, payment: PaymentMoney, reason: EndReason) -> None:
     """An outbox event that becomes a notification to every operator (after commit)."""
-    operators = [row[0] for row in tx.all(OPERATORS)]
     record_event(
         tx,
         "payment.queued",
         payment.id,
-        operator_ids=operators,
+        operator_ids=operator_ids(tx),
         reason=reason.value,
         amount=payment.amount,
         currency=payment.currency,

@@ -43,7 +43,8 @@ class QueuedRefundOut(BaseModel):
     destination: str
     attempts: int
     last_error: str | None
-    last_outcome: str | None  # failed (it may have been made) or refused (it was not)
+    # failed (it may have been made), refused (it was not), returned (it did not reach the payer)
+    last_outcome: str | None
     call_deadline: datetime | None
     created_at: datetime
     queued_at: datetime | None

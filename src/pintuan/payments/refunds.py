@@ -61,7 +61,7 @@ from pintuan.ledger.refunds import (
     record_refund_to_wallet,
 )
 from pintuan.ledger.vouchers import release_for_refund
-from pintuan.payments.endings import OPERATORS, CallLimits
+from pintuan.payments.endings import CallLimits, operator_ids
 
 log = logging.getLogger("pintuan.payments.refunds")
 
@@ -367,15 +367,9 @@ DUE_REFUNDS_LOCKED = Sql(
     DUE_REFUNDS.text.replace("LIMIT :limit", "LIMIT :limit FOR UPDATE OF r SKIP LOCKED")
 )
 LEASE_REFUNDS = Sql("UPDATE refunds SET next_attempt_at = :until WHERE id IN_LIST(:ids)")
-# A refund the provider's news put in the queue while its call was under way stays there.
-REFUND_CALL = Sql(
-    """
-    SELECT attempts, call_deadline FROM refunds
-    WHERE id = :id AND status = :pending AND (queued_at IS NULL OR resolved_at IS NOT NULL)
-""",
-    pending=RefundStatus.PENDING,
-)
-# A failed call, tried again at ``next`` or (``next`` NULL) given up into the operators' queue.
+REFUND_CALL = Sql("SELECT attempts, call_deadline FROM refunds WHERE id = :id")
+# A failed call, tried again at ``next`` or (``next`` NULL) given up into the operators' queue;
+# a refund the provider's news finished or queued while its call was under way stays so.
 CALL_FAILED = Sql(
     """
     UPDATE refunds
@@ -385,7 +379,7 @@ CALL_FAILED = Sql(
         resolved_at = CASE WHEN :queue THEN NULL ELSE resolved_at END,
         resolution = CASE WHEN :queue THEN NULL ELSE resolution END,
         resolved_by = CASE WHEN :queue THEN NULL ELSE resolved_by END
-    WHERE id = :id AND status = :pending
+    WHERE id = :id AND status = :pending AND (queued_at IS NULL OR resolved_at IS NOT NULL)
     RETURNING id
 """,
     pending=RefundStatus.PENDING,
@@ -441,12 +435,11 @@ def retry_refund_later(
     and waits in the operators' queue, still owed to the payer, and every operator is told.
     Returns whether it went to the queue."""
     state = tx.one_as(_RefundCall, REFUND_CALL, {"id": due.id})
-    if state is None:
-        return False  # its news arrived while the call failed: made, or in the queue
+    assert state is not None  # refunds are never deleted
     deadline = tx.read_optional_instant(state.call_deadline) or now + limits.deadline_after
     queue = refused or state.attempts + 1 >= limits.max_attempts or now >= deadline
     delay = min(FIRST_BACKOFF * 2 ** min(state.attempts, 20), MAX_BACKOFF)
-    tx.execute(
+    failed = tx.one(
         CALL_FAILED,
         {
             "id": due.id,
@@ -458,6 +451,8 @@ def retry_refund_later(
             "now": tx.instant(now),
         },
     )
+    if failed is None:
+        return False  # its news arrived while the call failed: made, or in the queue
     if queue:
         _tell_operators(tx, due.id, due.payment_id, due.amount, due.currency)
     return queue
@@ -469,7 +464,7 @@ def _tell_operators(tx: RawTx, refund_id: str, payment_id: str, amount: int, cur
         tx,
         "refund.queued",
         refund_id,
-        operator_ids=[row[0] for row in tx.all(OPERATORS)],
+        operator_ids=operator_ids(tx),
         payment_id=payment_id,
         amount=amount,
         currency=currency,
@@ -493,9 +488,8 @@ class QueuedRefund(Protocol):
 def refund_actions(refund: QueuedRefund) -> list[str]:
     """The actions that fit a refund now: none unless it waits in the queue; the wallet only
     when the provider said it did not make the refund (an unanswered call may have)."""
-    if refund.status != RefundStatus.PENDING or refund.queued_at is None:
-        return []
-    if refund.resolved_at is not None:
+    waiting = refund.queued_at is not None and refund.resolved_at is None
+    if refund.status != RefundStatus.PENDING or not waiting:
         return []
     if refund.last_outcome == RefundOutcome.RETURNED:
         return [RefundQueueAction.WALLET.value]  # a retry would find the failed refund again
@@ -656,6 +650,10 @@ def take_notices(
     as a refund after success (when the payment was earned), and a dispute is opened or
     decided, with its journals."""
     for notice in notices:
+        if notice.request_no == f"{payment.id}:refund":
+            # The whole payment's refund after its team failed: the worker records its
+            # success, payments/endings.py its failure.
+            continue
         if notice.kind is NoticeKind.REFUNDED:
             _refunded(tx, payment, notice, now)
         elif notice.kind is NoticeKind.REFUND_FAILED:
@@ -668,8 +666,6 @@ def take_notices(
 
 
 def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:
-    if notice.request_no == f"{payment.id}:refund":
-        return  # the whole payment's refund after its team failed: the worker records it
     if notice.request_no:
         ours = tx.scalar(REFUND_BY_ID, {"id": notice.request_no, "payment_id": payment.id})
         if ours is not None:
@@ -727,8 +723,6 @@ REFUND_CAME_BACK = Sql(
 
 
 def _refund_failed(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:
-    if notice.request_no == f"{payment.id}:refund":
-        return  # the whole payment's refund after its team failed: payments/endings.py
     ours = None
     if notice.request_no:
         ours = tx.scalar(REFUND_BY_ID, {"id": notice.request_no, "payment_id": payment.id})

@@ -216,15 +216,7 @@ class SandboxProvider:
                     "Only a refunded charge can have its refund returned.",
                     code="checkout_completed",
                 )
-            session.add(
-                SandboxOperation(
-                    idempotency_key=f"{ref}:returned",
-                    ref=ref,
-                    kind="returned",
-                    amount=intent.refunded,
-                    created_at=utc_now(),
-                )
-            )
+            session.add(_came_back(ref, ref, intent.refunded))
             intent.status, intent.refunded = "charged", 0
             return intent
 
@@ -243,15 +235,7 @@ class SandboxProvider:
                 raise NotFound(f"No sandbox refund {idempotency_key}.", code="refund_not_found")
             if session.get(SandboxOperation, f"{idempotency_key}:returned") is not None:
                 raise Conflict("This refund came back already.", code="checkout_completed")
-            session.add(
-                SandboxOperation(
-                    idempotency_key=f"{idempotency_key}:returned",
-                    ref=ref,
-                    kind="returned",
-                    amount=made.amount,
-                    created_at=utc_now(),
-                )
-            )
+            session.add(_came_back(idempotency_key, ref, made.amount))
             intent.refunded -= made.amount
             if intent.status == "refunded":
                 intent.status = "captured" if intent.style == "hold" else "charged"
@@ -528,6 +512,17 @@ def _hold_end_instant(intent: SandboxIntent) -> datetime | None:
 def _hold_end(intent: SandboxIntent) -> int | None:
     end = _hold_end_instant(intent)
     return None if end is None else int(end.timestamp())
+
+
+def _came_back(key: str, ref: str, amount: int) -> SandboxOperation:
+    """The operation that records ``amount`` of a refund made under ``key`` coming back."""
+    return SandboxOperation(
+        idempotency_key=f"{key}:returned",
+        ref=ref,
+        kind="returned",
+        amount=amount,
+        created_at=utc_now(),
+    )
 
 
 _NOTICE_KINDS = {

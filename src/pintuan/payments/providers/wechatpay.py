@@ -546,14 +546,16 @@ def notice_event(notice: Mapping[str, Any], resource: Mapping[str, Any]) -> Prov
 def _refund_notices(
     event_type: str, resource: Mapping[str, Any], amount: int | None
 ) -> tuple[MoneyNotice, ...]:
-    """A refund that reached the payer: its WeChat id, its amount and its ``out_refund_no``
-    (ours, when we asked: our key with its colon made a hyphen, which our ids never hold)."""
+    """A refund that reached the payer, or one that could not: its WeChat id, its amount and
+    its ``out_refund_no`` (ours, when we asked: our key with its colon made a hyphen, which our
+    ids never hold); a failure names its event as its reason."""
     refund_id, number = resource.get("refund_id"), resource.get("out_refund_no")
     kind = _REFUND_NOTICE_KINDS.get(event_type)
     if kind is None or not isinstance(refund_id, str) or amount is None:
         return ()
     request_no = number.replace("-", ":") if isinstance(number, str) else None
-    return (MoneyNotice(kind, refund_id, amount, request_no=request_no, reason=event_type),)
+    reason = event_type if kind is NoticeKind.REFUND_FAILED else None
+    return (MoneyNotice(kind, refund_id, amount, request_no=request_no, reason=reason),)
 
 
 # A refund that reached the payer, and one that could not (a closed card) or was closed.
