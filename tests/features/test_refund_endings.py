@@ -85,6 +85,23 @@ class Refunding:
             f"/v1/operator/refunds/{refund_id}/actions", json={"action": action}, headers=headers
         )
 
+    def progress(self, refund_id: str) -> str:
+        """Where the refund stands, as its payer reads it."""
+        page = self.client.get(f"/v1/seats/{self.seats[1][1]}/refunds", headers=self.payer.headers)
+        assert page.status_code == 200, page.text
+        [found] = [r for r in page.json()["items"] if r["id"] == refund_id]
+        return str(found["progress"])
+
+    def orders_page(self) -> str:
+        """The payer's orders page, as they see it."""
+        log_in(self.client, self.payer)
+        try:
+            page = self.client.get("/orders")
+        finally:
+            self.client.cookies.clear()  # the other calls carry their own tokens
+        assert page.status_code == 200, page.text
+        return page.text
+
     def queue(self) -> list[dict[str, Any]]:
         page = self.client.get("/v1/operator/refunds/queue", headers=self.operator.headers)
         assert page.status_code == 200, page.text
@@ -102,6 +119,7 @@ def test_a_refund_the_provider_refuses_waits_for_an_operator_who_pays_it_into_th
     # Given a refund the sandbox declines for good
     refund_id = world.refund(600, Fault.DECLINED)
     before = wallet(services, world.payer.user_id)
+    assert world.progress(refund_id) == "on_its_way"
 
     # When the worker asks once
     world.worker.tick()
@@ -122,6 +140,18 @@ def test_a_refund_the_provider_refuses_waits_for_an_operator_who_pays_it_into_th
     assert world.calls() == [refund_id]
     assert balance(services, "refunds_payable") == -600
     sound(services)  # with the operators: not money in limbo
+    # And the payer reads that it is delayed and still theirs, not that it is on its way
+    assert world.progress(refund_id) == "delayed"
+    assert "Refund delayed" in world.orders_page()
+    # And the merchant's staff read that the operators have it
+    log_in(world.client, world.staff)
+    try:
+        seat_page = f"/console/merchants/{world.merchant.id}/seats/{world.seats[1][1]}"
+        order = world.client.get(seat_page)
+    finally:
+        world.client.cookies.clear()
+    assert order.status_code == 200, order.text
+    assert "Refused or unanswered by the provider: with the operators" in order.text
 
     # When an operator pays it into the payer's wallet
     paid = world.act(refund_id, "wallet")
@@ -138,6 +168,8 @@ def test_a_refund_the_provider_refuses_waits_for_an_operator_who_pays_it_into_th
     world.worker.run_until_idle()
     assert [d["amount"] for _, d in notices_of(services, "money_returned")] == [600]
     assert world.queue() == []
+    assert world.progress(refund_id) == "in_wallet"
+    assert notices_of(services, "refund_sent_back") == []
     sound(services)
 
     # And a second action changes nothing
@@ -313,6 +345,11 @@ def test_a_refund_whose_money_came_back_is_owed_again_and_only_the_wallet_pays_i
     world.worker.run_until_idle()
     assert len(notices_of(services, "refund_queued")) == 1
     sound(services)  # the sandbox's refund and its return are both in the ledger
+    # And the payer, who may have been told it went back to them, is told it came back
+    [(told, data)] = notices_of(services, "refund_sent_back")
+    assert (told, data["amount"], data["currency"]) == (world.payer.user_id, 450, "USD")
+    assert world.progress(refund_id) == "sent_back"
+    assert "Sent back by your bank" in world.orders_page()
 
     # And the same news again changes nothing; a retry is refused: it would find the same
     # failed refund under its key
@@ -330,6 +367,9 @@ def test_a_refund_whose_money_came_back_is_owed_again_and_only_the_wallet_pays_i
 
     # Then the payer has it, nothing is owed, and every check holds
     assert wallet(services, world.payer.user_id) == before + 450
+    assert world.progress(refund_id) == "in_wallet"
+    world.worker.run_until_idle()
+    assert len(notices_of(services, "refund_sent_back")) == 1  # the repeat told nobody again
     assert balance(services, "refunds_payable") == 0
     assert world.queue() == []
     sound(services)

@@ -47,6 +47,31 @@ class RefundOutcome(StrEnum):
     RETURNED = "returned"
 
 
+class RefundProgress(StrEnum):
+    """Where a refund after success stands, as its payer is told."""
+
+    ON_ITS_WAY = "on_its_way"  # owed at the provider, being asked for
+    DELAYED = "delayed"  # the provider did not make it when asked: with the operators
+    SENT_BACK = "sent_back"  # made, but its money came back (a closed card): owed again
+    DONE = "done"  # the provider made it
+    IN_WALLET = "in_wallet"  # paid into the payer's wallet
+
+
+def refund_progress(
+    status: str, *, to_wallet: bool, waiting: bool, last_outcome: str | None
+) -> RefundProgress:
+    """A refund's progress from its row: ``to_wallet`` says it goes to the payer's wallet,
+    ``waiting`` that it is in the operators' queue (queued and not resolved). Money that came
+    back stays so until it is paid again, whatever the operators did with it meanwhile."""
+    if status == RefundStatus.SUCCEEDED:
+        return RefundProgress.IN_WALLET if to_wallet else RefundProgress.DONE
+    if last_outcome == RefundOutcome.RETURNED:
+        return RefundProgress.SENT_BACK
+    if waiting or status == RefundStatus.FAILED:
+        return RefundProgress.DELAYED
+    return RefundProgress.ON_ITS_WAY
+
+
 class RefundSource(StrEnum):
     REQUEST = "request"  # asked for through Pintuan by merchant staff or an operator
     PROVIDER = "provider"  # made in the provider's own dashboard; we heard of it

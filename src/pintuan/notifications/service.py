@@ -35,6 +35,8 @@ NOTICES: dict[str, list[tuple[str, str]]] = {
     "payment.queued": [("payment_queued", "operator_ids")],
     # A refund after success that its provider refused, or that ran out of attempts or time.
     "refund.queued": [("refund_queued", "operator_ids")],
+    # A refund after success whose money came back from the payer's bank (a closed card).
+    "refund.returned": [("refund_sent_back", "user_id")],
     "payment.amount_mismatch": [("amount_returned", "user_id")],
     # A confirmed seat whose money never came: an operator asks its shopper to pay again.
     "seat.pay_again": [("pay_again", "user_id")],

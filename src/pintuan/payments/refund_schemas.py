@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
+from pintuan.domain.payments import RefundTo
+from pintuan.domain.refunds import RefundProgress, refund_progress
 from pintuan.kit.schemas import MoneyOut, StrictModel
 from pintuan.payments.refund_models import Dispute, Refund
 
@@ -22,6 +24,16 @@ class RefundIn(StrictModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+def progress_of(r: Refund) -> RefundProgress:
+    """Where ``r`` stands, as its payer is told."""
+    return refund_progress(
+        r.status,
+        to_wallet=r.destination == RefundTo.WALLET,
+        waiting=r.queued_at is not None and r.resolved_at is None,
+        last_outcome=r.last_outcome,
+    )
+
+
 class RefundOut(BaseModel):
     id: str
     seat_id: str
@@ -32,6 +44,12 @@ class RefundOut(BaseModel):
     fee_part: MoneyOut
     reason: str
     status: str
+    progress: RefundProgress = Field(
+        description="Where it stands, as its payer is told: on_its_way; delayed (the provider "
+        "did not make it when asked, and the operators have it); sent_back (made, but its money "
+        "came back, as from a closed card: owed again, to be paid into the wallet); done; "
+        "in_wallet"
+    )
     source: str
     destination: str
     created_at: datetime
@@ -48,6 +66,7 @@ class RefundOut(BaseModel):
             fee_part=MoneyOut.of(r.fee_part, r.currency),
             reason=r.reason,
             status=r.status,
+            progress=progress_of(r),
             source=r.source,
             destination=r.destination,
             created_at=r.created_at,

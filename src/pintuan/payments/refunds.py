@@ -749,6 +749,16 @@ def _refund_failed(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: 
         return  # heard of already, or paid into the wallet meanwhile
     record_refund_returned(tx, refund, now)
     _tell_operators(tx, refund.id, refund.payment_id, refund.amount, refund.currency)
+    # The payer was told the money went back to them; it did not stay there.
+    record_event(
+        tx,
+        "refund.returned",
+        refund.payment_id,
+        user_id=refund.user_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        refund_id=refund.id,
+    )
 
 
 def _open_dispute(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:

@@ -25,6 +25,7 @@ from pintuan.kit.time import utc_now
 from pintuan.payments import refund_reads, refunds
 from pintuan.payments.models import Payment
 from pintuan.payments.refund_models import Dispute, Refund
+from pintuan.payments.refund_schemas import progress_of
 from pintuan.teams import reports
 from pintuan.teams.models import Seat
 from pintuan.web.console import shared
@@ -116,6 +117,7 @@ async def _order_page(
         "labels": shared,
         "tone": _tone,
         "order": order,
+        "refund_progress": progress_of,
         "error": error,
         "typed": typed or {},
     }

@@ -34,6 +34,7 @@ from pintuan.payments import ladder as ladder_refunds
 from pintuan.payments import lottery as lottery_refunds
 from pintuan.payments import rewards as leader_rewards
 from pintuan.payments.refund_reads import refunds_of_seats
+from pintuan.payments.refund_schemas import progress_of
 from pintuan.pickups import service as pickups
 from pintuan.pickups.tasks import UNCLAIMED_REASON
 from pintuan.vouchers import service as vouchers
@@ -141,6 +142,7 @@ async def my_orders(
         voucher_state=lambda v: voucher_state(v, now),
         voucher_message=voucher_message(request, locale),
         voucher_qr=voucher_qr,
+        refund_progress=progress_of,
         refund_reason=lambda reason: (
             gettext(locale, REFUND_REASONS[reason]) if reason in REFUND_REASONS else reason
         ),
@@ -249,6 +251,11 @@ NOTICE_TEXTS: dict[str, str] = {
     "payment_queued": N_("A payment of %(amount)s needs an operator: see the payments queue."),
     # To operators: a refund after success its provider would not make (payments/refunds).
     "refund_queued": N_("A refund of %(amount)s needs an operator: see the refunds queue."),
+    # To a payer whose refund came back from their bank (a closed card): owed again.
+    "refund_sent_back": N_(
+        "Your bank sent back a refund of %(amount)s, so it did not reach you. Our team will pay "
+        "it into your Pintuan wallet."
+    ),
     # To a payer whose provider took another sum than asked: it goes back at once.
     "amount_returned": N_(
         "The provider took %(amount)s instead of the price; it goes back to you."
