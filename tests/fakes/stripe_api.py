@@ -574,36 +574,33 @@ class FakeStripe:
         self._money_moved("refund", -amount, refund["currency"], refund["id"])
         return refund
 
-    def _payment_intents_list(self, params: Json) -> Json:
-        newest_first = [_public(intent) for intent in reversed(list(self.intents.values()))]
+    def _page(self, params: Json, newest_first: list[Json], kind: str, url: str) -> Json:
+        """One page of a list, newest first, after ``starting_after`` when given, as Stripe
+        pages its lists."""
         after = params.get("starting_after")
         if after is not None:
-            ids = [intent["id"] for intent in newest_first]
+            ids = [found["id"] for found in newest_first]
             if after not in ids:
-                raise StripeRefusal(
-                    404, f"No such payment_intent: '{after}'", code="resource_missing"
-                )
+                raise StripeRefusal(404, f"No such {kind}: '{after}'", code="resource_missing")
             newest_first = newest_first[ids.index(after) + 1 :]
         limit = min(_int(params, "limit") or 10, self.page_cap)
         return {
             "object": "list",
             "data": newest_first[:limit],
             "has_more": len(newest_first) > limit,
-            "url": "/v1/payment_intents",
+            "url": url,
         }
+
+    def _payment_intents_list(self, params: Json) -> Json:
+        newest_first = [_public(intent) for intent in reversed(list(self.intents.values()))]
+        return self._page(params, newest_first, "payment_intent", "/v1/payment_intents")
 
     def _refunds_list(self, params: Json) -> Json:
         intent = params.get("payment_intent")
         newest_first = [
             r for r in reversed(list(self.refunds.values())) if r["payment_intent"] == intent
         ]
-        limit = min(_int(params, "limit") or 10, self.page_cap)
-        return {
-            "object": "list",
-            "data": newest_first[:limit],
-            "has_more": len(newest_first) > limit,
-            "url": "/v1/refunds",
-        }
+        return self._page(params, newest_first, "refund", "/v1/refunds")
 
     def _balance_transactions_list(self, params: Json) -> Json:
         created = params.get("created", {})

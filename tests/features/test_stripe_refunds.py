@@ -163,6 +163,29 @@ def test_a_refund_stripe_will_not_make_is_refused_unless_an_earlier_try_made_it(
     assert not isinstance(failed.value, ProviderRefused)
 
 
+def test_a_refund_made_under_our_key_is_found_on_any_page_of_the_payments_refunds(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given our refund of 100 made under a key, its answer lost and the key forgotten, and then
+    # five more refunds in the dashboard, with Stripe's pages two refunds long
+    _, intents = captured_team(client, services, fake)
+    stripe = services.providers["stripe"]
+    stripe.refund(intents[0], 100, "rfd_early")
+    fake.forget_keys()
+    for _ in range(5):
+        fake.refund_in_dashboard(intents[0], 10)
+    fake.page_cap = 2
+    lists, creates = fake.calls["refunds.list"], fake.calls["refunds.create"]
+
+    # When it is asked for again
+    stripe.refund(intents[0], 100, "rfd_early")
+
+    # Then it is found on the last page (newest first), and not made a second time
+    assert fake.calls["refunds.create"] == creates
+    assert sorted(r["amount"] for r in fake.refunds_of(intents[0])) == [10] * 5 + [100]
+    assert fake.calls["refunds.list"] - lists == 3
+
+
 def test_a_stripe_refund_that_fails_after_it_was_paid_is_owed_again_once(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:

@@ -19,9 +19,11 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import stripe
+from stripe.params import RefundListParams
 
 from pintuan.domain.payments import (
     Capabilities,
@@ -225,16 +227,20 @@ class StripeProvider:
             raise self._failure("refund", exc) from exc
 
     def _refund_under(self, provider_ref: str, idempotency_key: str) -> str | None:
-        """The status of the payment intent's refund made under our key, if there is one."""
-        listed = self._call(
-            "list a payment's refunds",
-            lambda: self._client.v1.refunds.list({"payment_intent": provider_ref, "limit": 100}),
-        )
-        for refund in listed.data:
-            metadata = refund.metadata.to_dict() if refund.metadata is not None else {}
-            if metadata.get(REFUND_KEY) == idempotency_key:
-                return str(refund.status)
-        return None
+        """The status of the payment intent's refund made under our key, if there is one (every
+        page of its refunds read, newest first: a payment may be refunded in many parts)."""
+        asked: RefundListParams = {"payment_intent": provider_ref, "limit": REFUNDS_A_PAGE}
+        while True:
+            listed = self._call(
+                "list a payment's refunds", partial(self._client.v1.refunds.list, asked)
+            )
+            for refund in listed.data:
+                metadata = refund.metadata.to_dict() if refund.metadata is not None else {}
+                if metadata.get(REFUND_KEY) == idempotency_key:
+                    return str(refund.status)
+            if not listed.has_more or not listed.data:
+                return None
+            asked = {**asked, "starting_after": listed.data[-1].id}
 
     # ------------------------------------------------------------------ what became of it
 
@@ -370,6 +376,7 @@ def _parse_signature_header(header: str) -> tuple[int, list[str]]:
 
 # The metadata key of a refund that names our idempotency key (a refund's own id here).
 REFUND_KEY = "pintuan_refund"
+REFUNDS_A_PAGE = 100  # Stripe's largest page
 _DISPUTE_CLOSED = {"won": NoticeKind.DISPUTE_WON, "lost": NoticeKind.DISPUTE_LOST}
 
 
