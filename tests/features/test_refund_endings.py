@@ -102,6 +102,12 @@ class Refunding:
         assert page.status_code == 200, page.text
         return page.text
 
+    def history(self, refund_id: str) -> list[tuple[str, str, str | None]]:
+        """The refund's history as the operators read it: action, outcome, who."""
+        one = self.client.get(f"/v1/operator/refunds/{refund_id}", headers=self.operator.headers)
+        assert one.status_code == 200, one.text
+        return [(a["action"], a["outcome"], a["actor_id"]) for a in one.json()["history"]]
+
     def queue(self) -> list[dict[str, Any]]:
         page = self.client.get("/v1/operator/refunds/queue", headers=self.operator.headers)
         assert page.status_code == 200, page.text
@@ -177,6 +183,12 @@ def test_a_refund_the_provider_refuses_waits_for_an_operator_who_pays_it_into_th
     assert (again.status_code, again.json()["code"]) == (409, "refund_not_queued")
     assert wallet(services, world.payer.user_id) == before + 600
     sound(services)
+    # And its history says what happened, and who acted
+    assert world.history(refund_id) == [
+        ("refund", "refused", None),
+        ("give_up", "refused", None),
+        ("operator_wallet", "accepted", world.operator.user_id),
+    ]
 
 
 def test_a_refund_whose_calls_keep_failing_stops_at_its_cap_and_an_operator_retries_it(
@@ -213,6 +225,12 @@ def test_a_refund_whose_calls_keep_failing_stops_at_its_cap_and_an_operator_retr
     assert sandbox_refunds(services) == [(refund_id, 400)]
     assert world.queue() == []
     sound(services)
+    assert world.history(refund_id) == [
+        *[("refund", "failed", None)] * 3,
+        ("give_up", "attempts", None),
+        ("operator_retry", "accepted", world.operator.user_id),
+        ("refund", "done", None),
+    ]
 
 
 def test_a_refund_failing_past_its_deadline_waits_for_an_operator_before_its_cap(
@@ -237,6 +255,11 @@ def test_a_refund_failing_past_its_deadline_waits_for_an_operator_before_its_cap
     assert (row.attempts, row.next_attempt_at, row.last_outcome) == (2, None, "failed")
     assert row.call_deadline == first.call_deadline
     assert services.db.run_sync(lambda s: audit_database(s, timedelta(0)), write=False) == []
+    assert [line[:2] for line in world.history(refund_id)] == [
+        ("refund", "failed"),
+        ("refund", "failed"),
+        ("give_up", "deadline"),
+    ]
 
     # And a retry starts a fresh count and deadline, and the sandbox makes it
     assert world.act(refund_id, "retry").status_code == 200
@@ -295,6 +318,9 @@ def test_the_console_shows_the_refund_queue_and_an_operator_acts_from_it(
     assert f"/console/operator/refund-queue/{refused}/wallet" in page.text
     assert f"/console/operator/refund-queue/{lost}/retry" in page.text
     assert f"/console/operator/refund-queue/{lost}/wallet" not in page.text
+    # And each its history of attempts
+    assert "4 lines" in page.text  # three lost answers and the giving up
+    assert "give_up: attempts" in page.text
 
     # When the operator pays the refused one into the wallet from the page
     before = wallet(services, world.payer.user_id)
@@ -370,6 +396,12 @@ def test_a_refund_whose_money_came_back_is_owed_again_and_only_the_wallet_pays_i
     assert world.progress(refund_id) == "in_wallet"
     world.worker.run_until_idle()
     assert len(notices_of(services, "refund_sent_back")) == 1  # the repeat told nobody again
+    # And its history shows the call, the news (once) and the operator's act
+    assert world.history(refund_id) == [
+        ("refund", "done" if answered else "failed", None),
+        ("news", "returned", None),
+        ("operator_wallet", "accepted", world.operator.user_id),
+    ]
     assert balance(services, "refunds_payable") == 0
     assert world.queue() == []
     sound(services)

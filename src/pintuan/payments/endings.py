@@ -175,15 +175,26 @@ def record_attempt(
     """One line of a payment's history: a call and its outcome, an ending, an operator's act."""
     tx.execute(
         INSERT_ATTEMPT,
-        {
-            "payment_id": payment_id,
-            "action": action,
-            "outcome": outcome,
-            "detail": detail[:500] if detail else None,
-            "actor_id": actor_id,
-            "at": tx.instant(now),
-        },
+        {"payment_id": payment_id, **history_line(tx, action, outcome, now, detail, actor_id)},
     )
+
+
+def history_line(
+    tx: RawTx,
+    action: str,
+    outcome: str,
+    now: datetime,
+    detail: str | None,
+    actor_id: str | None,
+) -> dict[str, object]:
+    """A line of a history of calls (a payment's, a refund's), without whose it is."""
+    return {
+        "action": action,
+        "outcome": outcome,
+        "detail": detail[:500] if detail else None,
+        "actor_id": actor_id,
+        "at": tx.instant(now),
+    }
 
 
 # ---------------------------------------------------------------------------- the worker's side

@@ -128,6 +128,27 @@ class Refund(Base):
     )
 
 
+class RefundAttempt(Base):
+    """One provider call made for a refund after success, one piece of the provider's news of
+    it, or one operator's act: the history the refunds queue shows."""
+
+    __tablename__ = "refund_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    refund_id: Mapped[str] = mapped_column(ForeignKey("refunds.id"))
+    # refund (a call), news (the provider's), give_up, operator_retry, operator_wallet
+    action: Mapped[str] = mapped_column(String(40))
+    # done, failed, refused, returned; for give_up why (refused, attempts, deadline); accepted
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    actor_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # None: the worker
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_refund_attempts_refund_id", "refund_id", "id"),)
+
+
 class Dispute(Base):
     __tablename__ = "disputes"
 

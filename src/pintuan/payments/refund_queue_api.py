@@ -24,7 +24,8 @@ from pintuan.kit.schemas import MoneyOut
 from pintuan.kit.time import utc_now
 from pintuan.merchants.service import require_operator
 from pintuan.payments import refunds
-from pintuan.payments.refund_models import Refund
+from pintuan.payments.queue_api import AttemptOut
+from pintuan.payments.refund_models import Refund, RefundAttempt
 from pintuan.services import ServicesDep
 
 router = Router(tags=["refunds"])
@@ -79,6 +80,12 @@ class QueuedRefundOut(BaseModel):
         )
 
 
+class QueuedRefundDetail(QueuedRefundOut):
+    # Each provider call and its outcome, the provider's news, the giving up, the operators'
+    # acts, oldest first.
+    history: list[AttemptOut]
+
+
 class RefundActionIn(BaseModel):
     action: Literal["retry", "wallet"] = Field(
         description="retry: ask the provider again under the refund's key, with a fresh count "
@@ -112,6 +119,38 @@ def queued_refund(session: Session, refund_id: str) -> QueuedRefundOut:
     return QueuedRefundOut.of(refund)
 
 
+def refund_histories(session: Session, refunds_shown: list[Refund]) -> list[QueuedRefundDetail]:
+    """Each refund as the queue shows it, with its history (one query for all of them)."""
+    lines: dict[str, list[AttemptOut]] = {r.id: [] for r in refunds_shown}
+    if lines:
+        for a in session.scalars(
+            select(RefundAttempt)
+            .where(RefundAttempt.refund_id.in_(list(lines)))
+            .order_by(RefundAttempt.refund_id, RefundAttempt.id)
+        ):
+            lines[a.refund_id].append(
+                AttemptOut(
+                    action=a.action,
+                    outcome=a.outcome,
+                    detail=a.detail,
+                    actor_id=a.actor_id,
+                    at=a.at,
+                )
+            )
+    return [
+        QueuedRefundDetail(**QueuedRefundOut.of(r).model_dump(), history=lines[r.id])
+        for r in refunds_shown
+    ]
+
+
+def refund_with_history(session: Session, refund_id: str) -> QueuedRefundDetail:
+    refund = session.get(Refund, refund_id)
+    if refund is None:
+        raise NotFound(f"No refund {refund_id}.", code="refund_not_found")
+    [detail] = refund_histories(session, [refund])
+    return detail
+
+
 @router.get("/v1/operator/refunds/queue", response_model=Page[QueuedRefundOut])
 async def list_refund_queue(
     principal: CurrentPrincipal,
@@ -127,13 +166,14 @@ async def list_refund_queue(
     return page_of(rows, limit, QueuedRefundOut.of)
 
 
-@router.get("/v1/operator/refunds/{refund_id}", response_model=QueuedRefundOut)
+@router.get("/v1/operator/refunds/{refund_id}", response_model=QueuedRefundDetail)
 async def read_queued_refund(
     refund_id: str, principal: CurrentPrincipal, services: ServicesDep
-) -> QueuedRefundOut:
-    """One refund after success as the queue shows it, in the queue or not (operators only)."""
+) -> QueuedRefundDetail:
+    """One refund after success as the queue shows it, in the queue or not, with its history
+    of calls, news and acts (operators only)."""
     require_operator(principal)
-    return await services.db.read(queued_refund, refund_id)
+    return await services.db.read(refund_with_history, refund_id)
 
 
 @router.post("/v1/operator/refunds/{refund_id}/actions", response_model=RefundActionOut)

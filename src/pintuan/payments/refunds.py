@@ -61,7 +61,7 @@ from pintuan.ledger.refunds import (
     record_refund_to_wallet,
 )
 from pintuan.ledger.vouchers import release_for_refund
-from pintuan.payments.endings import CallLimits, operator_ids
+from pintuan.payments.endings import CallLimits, history_line, operator_ids
 
 log = logging.getLogger("pintuan.payments.refunds")
 
@@ -336,6 +336,32 @@ def _tell_payer(tx: RawTx, refund: RefundMoney) -> None:
     )
 
 
+# ---------------------------------------------------------------------------- history
+
+INSERT_ATTEMPT = Sql("""
+    INSERT INTO refund_attempts (refund_id, action, outcome, detail, actor_id, at)
+    VALUES (:refund_id, :action, :outcome, :detail, :actor_id, :at)
+""")
+
+
+def record_refund_attempt(
+    tx: RawTx,
+    refund_id: str,
+    action: str,
+    outcome: str,
+    now: datetime,
+    *,
+    detail: str | None = None,
+    actor_id: str | None = None,
+) -> None:
+    """One line of a refund's history: a provider call and its outcome (``refund``), the
+    provider's news of it (``news``), its giving up (``give_up``), an operator's act."""
+    tx.execute(
+        INSERT_ATTEMPT,
+        {"refund_id": refund_id, **history_line(tx, action, outcome, now, detail, actor_id)},
+    )
+
+
 # ---------------------------------------------------------------------------- the worker's side
 
 
@@ -411,6 +437,11 @@ def finish_refund(
         FINISH_CALLED_REFUND if called else FINISH_REFUND,
         {"id": refund_id, "provider_ref": provider_ref, "now": tx.instant(now)},
     )
+    if called:
+        said = None if done is not None else "its news had come first"
+        record_refund_attempt(tx, refund_id, "refund", "done", now, detail=said)
+    elif done is not None:
+        record_refund_attempt(tx, refund_id, "news", "done", now, detail=provider_ref)
     if done is None:
         return False
     refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
@@ -439,21 +470,25 @@ def retry_refund_later(
     deadline = tx.read_optional_instant(state.call_deadline) or now + limits.deadline_after
     queue = refused or state.attempts + 1 >= limits.max_attempts or now >= deadline
     delay = min(FIRST_BACKOFF * 2 ** min(state.attempts, 20), MAX_BACKOFF)
+    outcome = (RefundOutcome.REFUSED if refused else RefundOutcome.FAILED).value
     failed = tx.one(
         CALL_FAILED,
         {
             "id": due.id,
             "next": None if queue else tx.instant(now + delay),
             "error": error[:500],
-            "outcome": (RefundOutcome.REFUSED if refused else RefundOutcome.FAILED).value,
+            "outcome": outcome,
             "deadline": tx.instant(deadline),
             "queue": queue,
             "now": tx.instant(now),
         },
     )
+    record_refund_attempt(tx, due.id, "refund", outcome, now, detail=error)
     if failed is None:
         return False  # its news arrived while the call failed: made, or in the queue
     if queue:
+        why = "refused" if refused else "deadline" if now >= deadline else "attempts"
+        record_refund_attempt(tx, due.id, "give_up", why, now)
         _tell_operators(tx, due.id, due.payment_id, due.amount, due.currency)
     return queue
 
@@ -574,6 +609,9 @@ def act_on_queued_refund(
         raise Conflict(
             "This refund is not waiting in the operators' queue.", code="refund_not_queued"
         )
+    record_refund_attempt(
+        tx, refund_id, f"operator_{action.value}", "accepted", now, actor_id=actor_id
+    )
     if action is RefundQueueAction.WALLET:
         refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
         assert refund is not None  # it just changed in this transaction
@@ -747,6 +785,7 @@ def _refund_failed(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: 
         error = f"{error}: {notice.reason}"[:500]
     if tx.one(REFUND_CAME_BACK, {"id": refund_id, "now": at, "error": error}) is None:
         return  # heard of already, or paid into the wallet meanwhile
+    record_refund_attempt(tx, refund_id, "news", RefundOutcome.RETURNED.value, now, detail=error)
     record_refund_returned(tx, refund, now)
     _tell_operators(tx, refund.id, refund.payment_id, refund.amount, refund.currency)
     # The payer was told the money went back to them; it did not stay there.

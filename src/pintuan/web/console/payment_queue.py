@@ -22,7 +22,11 @@ from pintuan.kit.routing import Router
 from pintuan.kit.time import utc_now
 from pintuan.payments import endings, refunds
 from pintuan.payments.queue_api import QueuedPaymentDetail, queue_page, with_history
-from pintuan.payments.refund_queue_api import QueuedRefundOut, open_refund_queue
+from pintuan.payments.refund_queue_api import (
+    QueuedRefundDetail,
+    open_refund_queue,
+    refund_histories,
+)
 from pintuan.web.console import shared
 from pintuan.web.console.shared import PAGE_SIZE, listing
 from pintuan.web.kit.csrf import CsrfProtected
@@ -76,7 +80,7 @@ async def payments_queue(
 async def _queue_page(
     request: Request,
     principal: Operator,
-    rows: Sequence[QueuedPaymentDetail] | Sequence[QueuedRefundOut],
+    rows: Sequence[QueuedPaymentDetail] | Sequence[QueuedRefundDetail],
     template: str,
     done_words: dict[str, str],
     context: dict[str, Any],
@@ -144,11 +148,11 @@ REFUND_DONE: dict[str, str] = {
 async def refunds_queue(
     request: Request, principal: Operator, cursor: str | None = None
 ) -> Response:
-    """Refunds after success waiting for an operator, each with its last error."""
+    """Refunds after success waiting for an operator, each with its history of attempts."""
     after = decode_cursor(cursor) if cursor else None
 
-    def work(session: Session) -> list[QueuedRefundOut]:
-        return [QueuedRefundOut.of(r) for r in open_refund_queue(session, after, PAGE_SIZE)]
+    def work(session: Session) -> list[QueuedRefundDetail]:
+        return refund_histories(session, open_refund_queue(session, after, PAGE_SIZE))
 
     rows = await services_of(request).db.read(work)
     context = {"outcomes": REFUND_OUTCOMES, "actions": REFUND_ACTIONS}
