@@ -109,7 +109,9 @@ class OAuthToken(Base):
     access_hash: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     # The code the grant started from, so that a replayed code revokes what it gave.
-    code_id: Mapped[str | None] = mapped_column(ForeignKey("oauth_codes.id"), nullable=True)
+    code_id: Mapped[str | None] = mapped_column(
+        ForeignKey("oauth_codes.id"), nullable=True, index=True
+    )
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     refresh_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

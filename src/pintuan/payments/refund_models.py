@@ -118,10 +118,10 @@ class Refund(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
-        # The operators' queue of refunds.
+        # The operators' queue of refunds, in the id order it is listed in.
         Index(
             "ix_refunds_queue",
-            "queued_at",
+            "id",
             sqlite_where=text("queued_at IS NOT NULL AND resolved_at IS NULL"),
             postgresql_where=text("queued_at IS NOT NULL AND resolved_at IS NULL"),
         ),
@@ -172,4 +172,5 @@ class Dispute(Base):
         UniqueConstraint("provider", "provider_ref"),
         Index("ix_disputes_payment_id", "payment_id"),
         Index("ix_disputes_merchant_id", "merchant_id"),
+        Index("ix_disputes_seat_id", "seat_id"),  # an order's disputes
     )

@@ -118,7 +118,12 @@ def list_merchant_orders(
     if filters.status is not None:
         query = query.where(Seat.status == filters.status.value)
     if filters.deal_id:
-        query = query.where(Seat.deal_id == filters.deal_id)
+        # Found through the deal's teams (seats have no index by deal: each would cost every
+        # join a write), or SQLite reads every seat by id to spare the sort.
+        query = query.where(
+            Seat.deal_id == filters.deal_id,
+            Seat.team_id.in_(select(Team.id).where(Team.deal_id == filters.deal_id)),
+        )
     if filters.team_id:
         query = query.where(Seat.team_id == filters.team_id)
     if filters.text and filters.text.strip():
