@@ -104,4 +104,4 @@ async def _filled_teams(
         rows = service.filled_teams(session, payer, cursor=cursor, limit=limit)
         return page_of(rows, limit, FilledTeamOut.of)
 
-    return await services.db.read(read)
+    return await services.db.report(read)

@@ -179,7 +179,7 @@ async def shipping_queue(
 ) -> Page[QueueRowOut]:
     """Orders of the merchant's succeeded teams of goods, oldest first, with their address."""
     cursor_id = decode_cursor(cursor) if cursor else None
-    rows = await services.db.read(
+    rows = await services.db.report(
         service.shipping_queue, principal, merchant_id, state, cursor_id, limit
     )
     return page_of(rows, limit, QueueRowOut.of)

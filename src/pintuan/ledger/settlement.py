@@ -216,13 +216,18 @@ def settle_day(
     return written
 
 
-def settle_recent_days(
-    session: Session, now: datetime, days_back: int = 2, grace: timedelta = SETTLEMENT_GRACE
-) -> int:
-    """Settle the last ``days_back`` business days of every merchant with money movements
-    recorded since then, oldest day first (the worker runs this; repeats write nothing)."""
+RECENT_DAYS = 2  # business days the worker settles (again) each time
+
+
+def recently_active(
+    session: Session, now: datetime, days_back: int = RECENT_DAYS
+) -> list[tuple[str, str]]:
+    """Every merchant (id and time zone) with money movements recorded in the last
+    ``days_back`` business days. It reads every journal (their dates of record have no index,
+    so that recording one stays cheap): run it in a read-only transaction, which on SQLite
+    holds nobody's write lock."""
     since = now - timedelta(days=days_back + 1)
-    merchants = session.execute(
+    found = session.execute(
         select(Merchant.id, Merchant.time_zone).where(
             Merchant.id.in_(
                 select(Journal.merchant_id).where(
@@ -231,12 +236,39 @@ def settle_recent_days(
             )
         )
     ).all()
-    written = 0
-    for merchant_id, time_zone in merchants:
-        today = now.astimezone(zone(time_zone)).date()
-        for back in range(days_back, 0, -1):
-            written += settle_day(session, merchant_id, today - timedelta(days=back), grace)
-    return written
+    return [(str(merchant_id), str(time_zone)) for merchant_id, time_zone in found]
+
+
+def settle_merchant_recent_days(
+    session: Session,
+    merchant_id: str,
+    time_zone: str,
+    now: datetime,
+    days_back: int = RECENT_DAYS,
+    grace: timedelta = SETTLEMENT_GRACE,
+) -> int:
+    """Settle the merchant's last ``days_back`` business days, oldest first (repeats write
+    nothing)."""
+    today = now.astimezone(zone(time_zone)).date()
+    return sum(
+        settle_day(session, merchant_id, today - timedelta(days=back), grace)
+        for back in range(days_back, 0, -1)
+    )
+
+
+def settle_recent_days(
+    session: Session,
+    now: datetime,
+    days_back: int = RECENT_DAYS,
+    grace: timedelta = SETTLEMENT_GRACE,
+) -> int:
+    """Settle the last ``days_back`` business days of every merchant with money movements
+    recorded since then, in one transaction (tests; the worker settles each merchant in its
+    own)."""
+    return sum(
+        settle_merchant_recent_days(session, merchant_id, time_zone, now, days_back, grace)
+        for merchant_id, time_zone in recently_active(session, now, days_back)
+    )
 
 
 def list_statements(

@@ -136,7 +136,7 @@ async def list_orders(
 ) -> Page[OrderOut]:
     """The merchant's seats with their payments, newest first (its staff and operators)."""
     filters = reports.OrderFilters(status=status, deal_id=deal_id, team_id=team_id, text=text)
-    rows = await services.db.read(
+    rows = await services.db.report(
         lambda s: reports.list_merchant_orders(
             s, principal, merchant_id, filters, cursor=cursor, limit=limit
         )
@@ -154,7 +154,7 @@ async def list_merchant_refunds(
     limit: LimitQuery = DEFAULT_PAGE,
 ) -> Page[RefundOut]:
     """Money going back to the merchant's shoppers, owed or done, newest first."""
-    rows = await services.db.read(
+    rows = await services.db.report(
         lambda s: reports.list_merchant_refunds(
             s, principal, merchant_id, state=state, cursor=cursor, limit=limit
         )
@@ -172,7 +172,7 @@ async def list_refunds(
     limit: LimitQuery = DEFAULT_PAGE,
 ) -> Page[RefundOut]:
     """Refunds across every merchant (operators); ``state=failing`` finds the stuck ones."""
-    rows = await services.db.read(
+    rows = await services.db.report(
         lambda s: reports.list_all_refunds(
             s, principal, merchant_id=merchant_id, state=state, cursor=cursor, limit=limit
         )

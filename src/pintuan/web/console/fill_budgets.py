@@ -92,7 +92,7 @@ async def merchant_budget(
             "rows": fills.filled_teams(session, merchant_id, cursor=cursor, limit=PAGE_SIZE),
         }
 
-    found = await services_of(request).db.read(read)
+    found = await services_of(request).db.report(read)
     context: dict[str, Any] = {
         "merchant": found["merchant"],
         "tab": "fill_budget",
@@ -132,7 +132,7 @@ async def platform_budget(
             "rows": fills.filled_teams(session, PLATFORM_PAYER, cursor=cursor, limit=PAGE_SIZE),
         }
 
-    found = await services_of(request).db.read(read)
+    found = await services_of(request).db.report(read)
     context: dict[str, Any] = {
         "tab": "fill_budget",
         "labels": shared,

@@ -453,7 +453,7 @@ async def order_list(
         deal_id=clean_text(deal_id, 40),
         text=clean_text(text),
     )
-    rows = await services_of(request).db.read_stale(
+    rows = await services_of(request).db.report_stale(
         lambda s: money_reports.list_merchant_orders(
             s, principal, merchant_id, filters, cursor=cursor, limit=PAGE_SIZE
         )
@@ -479,7 +479,7 @@ async def refund_list(
 ) -> Response:
     merchant = await _merchant(request, principal, merchant_id)
     chosen = choice(state, shared.REFUND_STATES)
-    rows = await services_of(request).db.read_stale(
+    rows = await services_of(request).db.report_stale(
         lambda s: money_reports.list_merchant_refunds(
             s,
             principal,

@@ -97,7 +97,8 @@ async def overview(request: Request, principal: Operator) -> Response:
         )
         return len(pending), bool(failing), runs.latest_audit_run(session, principal)
 
-    pending, failing, latest = await services_of(request).db.read(work)
+    # A report: whether any refund is failing reads payments newest first (off the loop).
+    pending, failing, latest = await services_of(request).db.report(work)
     context = _base(request, principal, "overview")
     context.update(
         pending=pending, more_pending=pending > PAGE_SIZE, failing=failing, latest=latest
@@ -268,7 +269,7 @@ async def refund_list(
 ) -> Response:
     chosen = choice(state, shared.REFUND_STATES)
     merchant = clean_text(merchant_id, 40)
-    rows = await services_of(request).db.read_stale(
+    rows = await services_of(request).db.report_stale(
         lambda s: money_reports.list_all_refunds(
             s,
             principal,

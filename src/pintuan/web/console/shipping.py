@@ -94,7 +94,7 @@ async def _queue_page(
         )
         return merchant, rows
 
-    merchant, rows = await services_of(request).db.read(read)
+    merchant, rows = await services_of(request).db.report(read)
     locale = request_locale(request, principal)
     context: dict[str, Any] = {
         "merchant": merchant,
