@@ -6,6 +6,7 @@ not made. On both databases; the sandbox is real, only its line fails."""
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -16,11 +17,12 @@ from fastapi.testclient import TestClient
 from pintuan.audit.service import audit_database
 from pintuan.domain.reconciliation import Reconciliation, reconcile
 from pintuan.domain.roles import Role
+from pintuan.kit.rawsql import RawTx
 from pintuan.kit.time import clock, utc_now
 from pintuan.ledger.reconcile import our_movements, their_movements
 from pintuan.payments.endings import CallLimits
 from pintuan.payments.refund_models import Refund
-from pintuan.payments.refunds import claim_due_refunds, retry_refund_later
+from pintuan.payments.refunds import REFUND_CALL, claim_due_refunds, retry_refund_later
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.console_data import HTML, form_post, log_in
@@ -437,6 +439,47 @@ def test_a_call_that_fails_after_news_of_the_refund_came_leaves_it_as_the_news_d
     )
 
     # Then the failure changes nothing: it waits for the wallet, as the news left it
+    row = world.row(refund_id)
+    assert queued is False
+    assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 0)
+    assert [q["actions"] for q in world.queue()] == [["wallet"]]
+    sound(services)
+
+
+def test_news_committed_between_a_failed_calls_read_and_its_write_still_wins(
+    world: Refunding, services: Services, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if services.db.is_sqlite:
+        pytest.skip("SQLite's write lock runs the two one after the other (the test above)")
+    # Given a refund the worker has claimed, made at the sandbox, whose call is reported failed
+    refund_id = world.refund(300)
+    [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, timedelta(minutes=2))
+    ref = world.provider.sandbox.intent_of_payment(due.payment_id).ref
+    world.provider.sandbox.refund(ref, due.amount, due.idempotency_key)
+    hook = world.provider.sandbox.return_refund_after_success(ref, refund_id)
+
+    # When the news that it came back commits after the failure's transaction read the refund
+    # and before it writes (another connection, as another process's webhook would)
+    read_it = RawTx.one_as
+    delivered: list[Any] = []
+
+    def one_as(tx: RawTx, shape: Any, sql: Any, values: Any) -> Any:
+        found = read_it(tx, shape, sql, values)
+        if sql is REFUND_CALL and not delivered:
+            news = threading.Thread(target=lambda: delivered.append(_deliver(client, hook)))
+            news.start()
+            news.join(timeout=30)
+        return found
+
+    monkeypatch.setattr(RawTx, "one_as", one_as)
+    queued = services.db.run_raw_sync(
+        partial(retry_refund_later, refused=False), due, "timed out", utc_now(), LIMITS
+    )
+    monkeypatch.undo()
+
+    # Then the failure's write sees the news and changes nothing: it waits for the wallet
+    assert len(delivered) == 1
+    assert delivered[0]["duplicate"] is False
     row = world.row(refund_id)
     assert queued is False
     assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 0)
