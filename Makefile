@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install fonts run serve migrate demo test lint format bench bench-workers soak lock clean messages console-messages
+.PHONY: install fonts run serve migrate demo test lint format bench bench-workers soak soak-properties lock clean messages console-messages
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,19 @@ bench-workers: install
 # SOAK_ARGS="--minutes 10" and the like; see bench/soak/__main__.py.
 soak: install
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# The stateful property tests (the money machines and their kin) drawing new walks, SOAK_SCALE
+# (20) times as many as CI's, on SQLite and PostgreSQL; not in CI. A failure prints its walk.
+SOAK_SCALE ?= 20
+STATEFUL = tests/features/test_payment_properties.py tests/features/test_engine_stateful.py \
+	tests/features/test_mechanics_properties.py tests/features/test_pickup_properties.py \
+	tests/features/test_commission_properties.py tests/features/test_voucher_properties.py \
+	tests/features/test_bargain_properties.py
+soak-properties: install
+	@urls="$$(scripts/test-up.sh)" && \
+		export PINTUAN_TEST_POSTGRES_URL="$$(echo "$$urls" | sed -n 1p)" && \
+		export PINTUAN_TEST_REDIS_URL="$$(echo "$$urls" | sed -n 2p)" && \
+		env -u CI PINTUAN_PROPERTY_SCALE=$(SOAK_SCALE) $(PARALLEL) $(STATEFUL)
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

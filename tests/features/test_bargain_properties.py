@@ -24,6 +24,7 @@ from tests.concurrency.cluster import create_shoppers
 from tests.factories import create_deal, create_merchant
 from tests.features.test_bargains import seasoned
 from tests.features.vouchering import sound
+from tests.properties import walks
 
 LIMITS = service.CutLimits(timedelta(0), 1, 1000)
 OPERATOR = Principal("usr_system", Role.OPERATOR, "Operator", "en", "UTC", frozenset())
@@ -42,7 +43,7 @@ def bargains(draw: st.DrawFn) -> tuple[int, int, int, list[tuple[int, int, int]]
 
 
 @settings(
-    max_examples=12,
+    max_examples=walks(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

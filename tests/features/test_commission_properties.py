@@ -38,6 +38,7 @@ from tests.features.test_payment_properties import (
     Tally,
     step,
 )
+from tests.properties import walks
 
 RATE = 1000
 # The walk's clock stays well within the API tokens' 90 days and its deals' 60.
@@ -161,7 +162,7 @@ def test_commissions_keep_money_balanced_under_random_events(
     run_state_machine_as_test(
         lambda: CommissionMoneyMachine(services, client, tally),
         settings=settings(
-            max_examples=10 if services.db.is_sqlite else 5,
+            max_examples=walks(10 if services.db.is_sqlite else 5),
             stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -54,6 +54,7 @@ from pintuan.payments.providers.sandbox import SIGNATURE_HEADER, SandboxProvider
 from pintuan.services import Services
 from pintuan.worker import TickReport, Worker
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
+from tests.properties import walks
 
 SHOPPERS = 4
 HOLD_MINUTES = 10  # Settings.seat_hold_minutes
@@ -878,7 +879,7 @@ def test_the_engine_keeps_its_invariants_under_random_operations(
     run_state_machine_as_test(
         lambda: EngineMachine(services, client),
         settings=settings(
-            max_examples=25 if services.db.is_sqlite else 6,
+            max_examples=walks(25 if services.db.is_sqlite else 6),
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -35,6 +35,7 @@ from tests.features.test_payment_properties import (
     answer,
     step,
 )
+from tests.properties import walks
 
 # The deals' team sizes are 2 or 3 (the machine's specs): two further tiers above both.
 TIERS = [
@@ -321,7 +322,7 @@ def _walk(machine: type[RefundingMoneyMachine], services: Services, client: Test
     run_state_machine_as_test(
         lambda: machine(services, client, tally),
         settings=settings(
-            max_examples=8 if services.db.is_sqlite else 4,
+            max_examples=walks(8 if services.db.is_sqlite else 4),
             stateful_step_count=35,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -29,6 +29,7 @@ from tests.features.test_payment_properties import (
     answer,
     step,
 )
+from tests.properties import walks
 
 UNCLAIMED_DAYS = 1
 # Every refusal a pickup step may meet when another step got there first.
@@ -167,7 +168,7 @@ def test_pickups_keep_money_balanced_under_random_events(
     run_state_machine_as_test(
         lambda: PickupMoneyMachine(services, client, tally),
         settings=settings(
-            max_examples=10 if services.db.is_sqlite else 5,
+            max_examples=walks(10 if services.db.is_sqlite else 5),
             stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

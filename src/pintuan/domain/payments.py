@@ -176,7 +176,13 @@ class ProviderError(Exception):
 
 class ProviderRefused(ProviderError):
     """A provider call that will never go through as asked (a refund the provider closed, a
-    hold it no longer has): the worker stops at once and the payment goes to the operators."""
+    hold it no longer has): the worker stops at once and the payment goes to the operators.
+
+    It is also the provider's word that nothing was made under the call's idempotency key, and
+    the operators may then pay the money another way (a refund into the wallet): an adapter
+    raises it only where its provider answers a repeat with what was made (WeChat Pay, the
+    sandbox) or after looking for it (Stripe lists the payment's refunds, Alipay queries the
+    refund), never for a repeat of a call whose answer was lost."""
 
 
 class WebhookRejected(AppError):
