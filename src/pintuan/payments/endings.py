@@ -156,45 +156,47 @@ def fitting_actions(reason: str | None, facts: QueueFacts) -> list[str]:
 
 # ---------------------------------------------------------------------------- history
 
-INSERT_ATTEMPT = Sql("""
-    INSERT INTO payment_attempts (payment_id, action, outcome, detail, actor_id, at)
-    VALUES (:payment_id, :action, :outcome, :detail, :actor_id, :at)
-""")
+_HISTORY_INSERT = """
+    INSERT INTO {table} ({owner}, action, outcome, detail, actor_id, at)
+    VALUES (:owner, :action, :outcome, :detail, :actor_id, :at)
+"""
 
 
-def record_attempt(
-    tx: RawTx,
-    payment_id: str,
-    action: str,
-    outcome: str,
-    now: datetime,
-    *,
-    detail: str | None = None,
-    actor_id: str | None = None,
-) -> None:
-    """One line of a payment's history: a call and its outcome, an ending, an operator's act."""
-    tx.execute(
-        INSERT_ATTEMPT,
-        {"payment_id": payment_id, **history_line(tx, action, outcome, now, detail, actor_id)},
-    )
+class History:
+    """A history of provider calls, news and acts, one row a line, in ``table`` by
+    ``owner`` (a payment's, a refund's): what the operators' queues show."""
+
+    def __init__(self, table: str, owner: str) -> None:
+        # Both names are written in the code that makes a history, never taken from input.
+        self.insert = Sql(_HISTORY_INSERT.format(table=table, owner=owner))
+
+    def record(
+        self,
+        tx: RawTx,
+        owner_id: str,
+        action: str,
+        outcome: str,
+        now: datetime,
+        *,
+        detail: str | None = None,
+        actor_id: str | None = None,
+    ) -> None:
+        """One line: a call and its outcome, news, an ending, an operator's act."""
+        tx.execute(
+            self.insert,
+            {
+                "owner": owner_id,
+                "action": action,
+                "outcome": outcome,
+                "detail": detail[:500] if detail else None,
+                "actor_id": actor_id,
+                "at": tx.instant(now),
+            },
+        )
 
 
-def history_line(
-    tx: RawTx,
-    action: str,
-    outcome: str,
-    now: datetime,
-    detail: str | None,
-    actor_id: str | None,
-) -> dict[str, object]:
-    """A line of a history of calls (a payment's, a refund's), without whose it is."""
-    return {
-        "action": action,
-        "outcome": outcome,
-        "detail": detail[:500] if detail else None,
-        "actor_id": actor_id,
-        "at": tx.instant(now),
-    }
+# A payment's history: its calls (capture, void, refund, poll), its ending, operators' acts.
+record_attempt = History("payment_attempts", "payment_id").record
 
 
 # ---------------------------------------------------------------------------- the worker's side

@@ -61,7 +61,7 @@ from pintuan.ledger.refunds import (
     record_refund_to_wallet,
 )
 from pintuan.ledger.vouchers import release_for_refund
-from pintuan.payments.endings import CallLimits, history_line, operator_ids
+from pintuan.payments.endings import CallLimits, History, operator_ids
 
 log = logging.getLogger("pintuan.payments.refunds")
 
@@ -324,10 +324,12 @@ def _refund_payment(
     return refund.id
 
 
-def _tell_payer(tx: RawTx, refund: RefundMoney) -> None:
+def _tell_payer(tx: RawTx, refund: RefundMoney, news: str = "payment.returned") -> None:
+    """An outbox event that becomes a notification to the payer: the money went back to them
+    (``payment.returned``), or came back from their bank (``refund.returned``)."""
     record_event(
         tx,
-        "payment.returned",
+        news,
         refund.payment_id,
         user_id=refund.user_id,
         amount=refund.amount,
@@ -338,28 +340,9 @@ def _tell_payer(tx: RawTx, refund: RefundMoney) -> None:
 
 # ---------------------------------------------------------------------------- history
 
-INSERT_ATTEMPT = Sql("""
-    INSERT INTO refund_attempts (refund_id, action, outcome, detail, actor_id, at)
-    VALUES (:refund_id, :action, :outcome, :detail, :actor_id, :at)
-""")
-
-
-def record_refund_attempt(
-    tx: RawTx,
-    refund_id: str,
-    action: str,
-    outcome: str,
-    now: datetime,
-    *,
-    detail: str | None = None,
-    actor_id: str | None = None,
-) -> None:
-    """One line of a refund's history: a provider call and its outcome (``refund``), the
-    provider's news of it (``news``), its giving up (``give_up``), an operator's act."""
-    tx.execute(
-        INSERT_ATTEMPT,
-        {"refund_id": refund_id, **history_line(tx, action, outcome, now, detail, actor_id)},
-    )
+# A refund's history: each provider call and its outcome (``refund``), the provider's news of it
+# (``news``), its giving up (``give_up``) and why, and each operator's act.
+record_refund_attempt = History("refund_attempts", "refund_id").record
 
 
 # ---------------------------------------------------------------------------- the worker's side
@@ -789,15 +772,7 @@ def _refund_failed(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: 
     record_refund_returned(tx, refund, now)
     _tell_operators(tx, refund.id, refund.payment_id, refund.amount, refund.currency)
     # The payer was told the money went back to them; it did not stay there.
-    record_event(
-        tx,
-        "refund.returned",
-        refund.payment_id,
-        user_id=refund.user_id,
-        amount=refund.amount,
-        currency=refund.currency,
-        refund_id=refund.id,
-    )
+    _tell_payer(tx, refund, "refund.returned")
 
 
 def _open_dispute(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datetime) -> None:
