@@ -162,6 +162,7 @@ class FalteringSandbox:
         # What happens elsewhere while a slow call waits (another worker's tick).
         self.meanwhile: Callable[[], object] = lambda: None
         self._waiting = False
+        self._in_flight: str | None = None  # the key of the slow call under way
 
     @property
     def sandbox(self) -> SandboxProvider:
@@ -211,18 +212,22 @@ class FalteringSandbox:
         self.calls.append(Call(kind, key, utc_now(), fault))
         if fault is Fault.REFUSED:
             raise ProviderError("sandbox: 500 Internal Server Error")
+        if fault is Fault.DECLINED and key == self._in_flight:
+            # Under a key a slow call still holds, a provider answers that it is in use, never
+            # with a refusal: the slow call may yet make it.
+            raise ProviderError(f"sandbox: a {kind} under this key is in progress")
         if fault is Fault.DECLINED and not self._made(key):
             # A provider refuses only what it has not made under the key: asked again for what
             # an earlier call made (its answer lost), it answers with that (every adapter keeps
             # this contract of ProviderRefused, looking first where its provider does not).
             raise ProviderRefused(f"sandbox: the {kind} was declined for good")
         if fault is Fault.SLOW:
-            self._waiting = True
+            self._waiting, self._in_flight = True, key
             try:
                 clock.advance(PAYMENT_LEASE + timedelta(seconds=30))
                 self.meanwhile()
             finally:
-                self._waiting = False
+                self._waiting, self._in_flight = False, None
         answer = reach()
         if fault is not None:
             raise ProviderError("sandbox: timed out waiting for the answer")
