@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
@@ -36,7 +37,8 @@ from pintuan.payments.queue_api import queue_page
 from pintuan.payments.refund_queue_api import open_refund_queue, refund_histories
 from pintuan.payments.reports import OrderFilters, list_merchant_orders
 from pintuan.services import Services
-from tests.factories import create_merchant
+from pintuan.web.console.seat_refunds import _order as order_view
+from tests.factories import create_account, create_deal, create_merchant
 
 # Statement -> the table it may pass over whole, and why that pass stays small.
 BOUNDED_PASSES = {
@@ -182,11 +184,16 @@ def _positional_passes(conn: sqlite3.Connection, text: str) -> list[str]:
 
 
 def test_the_lists_found_passing_over_whole_tables_now_use_their_indexes(
-    services: Services,
+    services: Services, client: TestClient
 ) -> None:
     if not services.db.is_sqlite:
         pytest.skip("SQLite's plans: PostgreSQL plans with statistics of its own")
     merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant, team_size=2)
+    shopper = create_account(services)
+    started = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers)
+    assert started.status_code == 201, started.text
+    seat_id = started.json()["seat"]["id"]
     staff = Principal(
         user_id="usr_staff",
         role=Role.MERCHANT,
@@ -207,6 +214,8 @@ def test_the_lists_found_passing_over_whole_tables_now_use_their_indexes(
         ),
         # a replayed grant's tokens, by the code they came from
         "a grant's tokens": lambda s: _revoke_family(s, "code_0", now),
+        # an order as its merchant's staff see it: its payments and its disputes, by the seat
+        "an order's payments and disputes": lambda s: order_view(s, staff, merchant.id, seat_id),
     }
     path = services.db.engine.url.database
     assert path
