@@ -57,11 +57,7 @@ from pintuan.kit.metrics import PROVIDER_CALL_FAILURES, SWEEP_LAG, WORKER_TASK_F
 from pintuan.kit.rawsql import RawTx, Sql, raw_tx
 from pintuan.kit.time import utc_now
 from pintuan.ledger import commissions, findings
-from pintuan.ledger.settlement import (
-    RECENT_DAYS,
-    recently_active,
-    settle_merchant_recent_days,
-)
+from pintuan.ledger.settlement import settle_recent_days
 from pintuan.notifications.service import dispatch_outbox
 from pintuan.ops.lag import OLDEST_DUE_COLUMNS, OldestDue
 from pintuan.payments import endings, ladder, lottery, rewards
@@ -610,13 +606,7 @@ class Worker:
     def _housekeeping(self) -> int:
         now = utc_now()
         grace = timedelta(minutes=self.services.settings.settlement_grace_minutes)
-        # The merchants to settle are read first without the write lock (it reads every
-        # journal); each is then settled in a transaction of its own.
-        db = self.services.db
-        for merchant_id, time_zone in db.run_sync(recently_active, now, write=False):
-            db.run_sync(
-                settle_merchant_recent_days, merchant_id, time_zone, now, RECENT_DAYS, grace
-            )
+        settle_recent_days(self.services.db, now, grace)
         self._reconcile_due_days(now)
         # Shoppers asked to pay again who did not in time: back to the operators (hours late
         # at most by the housekeeping's period, against a window of days).

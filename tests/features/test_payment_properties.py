@@ -1008,7 +1008,7 @@ class MoneyMachine(RuleBasedStateMachine):
             clock.advance(target - utc_now())
         for _ in range(ticks):
             self.worker.tick()
-        written = self.db.run_sync(lambda s: settle_recent_days(s, utc_now()))
+        written = settle_recent_days(self.db, utc_now())
         event(f"settled around midnight: {'wrote' if written else 'nothing new'}")
 
     @invariant()

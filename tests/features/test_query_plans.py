@@ -18,7 +18,7 @@ import pkgutil
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,13 +219,13 @@ def test_the_lists_found_passing_over_whole_tables_now_use_their_indexes(
     }
     path = services.db.engine.url.database
     assert path
-    conn = sqlite3.connect(path)
     found: dict[str, list[str]] = {}
-    for name, read in reads.items():
-        with _statements_of(services) as sent:
-            services.db.run_sync(read)
-        assert sent, name
-        passes = [p for text in sent for p in _positional_passes(conn, text)]
-        if passes:
-            found[name] = passes
+    with closing(sqlite3.connect(path)) as conn:
+        for name, read in reads.items():
+            with _statements_of(services) as sent:
+                services.db.run_sync(read)
+            assert sent, name
+            passes = [p for text in sent for p in _positional_passes(conn, text)]
+            if passes:
+                found[name] = passes
     assert found == {}

@@ -94,15 +94,19 @@ class Refunding:
         [found] = [r for r in page.json()["items"] if r["id"] == refund_id]
         return str(found["progress"])
 
-    def orders_page(self) -> str:
-        """The payer's orders page, as they see it."""
-        log_in(self.client, self.payer)
+    def page_of(self, who: Account, path: str) -> str:
+        """A page as ``who`` sees it in their browser."""
+        log_in(self.client, who)
         try:
-            page = self.client.get("/orders")
+            page = self.client.get(path)
         finally:
             self.client.cookies.clear()  # the other calls carry their own tokens
         assert page.status_code == 200, page.text
         return page.text
+
+    def orders_page(self) -> str:
+        """The payer's orders page."""
+        return self.page_of(self.payer, "/orders")
 
     def history(self, refund_id: str) -> list[tuple[str, str, str | None]]:
         """The refund's history as the operators read it: action, outcome, who."""
@@ -152,14 +156,10 @@ def test_a_refund_the_provider_refuses_waits_for_an_operator_who_pays_it_into_th
     assert world.progress(refund_id) == "delayed"
     assert "Refund delayed" in world.orders_page()
     # And the merchant's staff read that the operators have it
-    log_in(world.client, world.staff)
-    try:
-        seat_page = f"/console/merchants/{world.merchant.id}/seats/{world.seats[1][1]}"
-        order = world.client.get(seat_page)
-    finally:
-        world.client.cookies.clear()
-    assert order.status_code == 200, order.text
-    assert "Refused or unanswered by the provider: with the operators" in order.text
+    order = world.page_of(
+        world.staff, f"/console/merchants/{world.merchant.id}/seats/{world.seats[1][1]}"
+    )
+    assert "Refused or unanswered by the provider: with the operators" in order
 
     # When an operator pays it into the payer's wallet
     paid = world.act(refund_id, "wallet")

@@ -27,6 +27,7 @@ from pintuan.domain import ledger as rules
 from pintuan.domain.ledger_shapes import SHAPES, Column
 from pintuan.domain.roles import Principal
 from pintuan.errors import NotFound
+from pintuan.kit.db import Database
 from pintuan.kit.ids import new_id
 from pintuan.kit.time import utc_now, zone
 from pintuan.ledger.models import Entry, Journal, SettlementLine, SettlementStatement
@@ -257,17 +258,15 @@ def settle_merchant_recent_days(
 
 
 def settle_recent_days(
-    session: Session,
-    now: datetime,
-    days_back: int = RECENT_DAYS,
-    grace: timedelta = SETTLEMENT_GRACE,
+    db: Database, now: datetime, grace: timedelta = SETTLEMENT_GRACE, days_back: int = RECENT_DAYS
 ) -> int:
     """Settle the last ``days_back`` business days of every merchant with money movements
-    recorded since then, in one transaction (tests; the worker settles each merchant in its
-    own)."""
+    recorded since then (the worker runs this; repeats write nothing). The merchants are read
+    first without the write lock (that reads every journal); each is then settled in a
+    transaction of its own."""
     return sum(
-        settle_merchant_recent_days(session, merchant_id, time_zone, now, days_back, grace)
-        for merchant_id, time_zone in recently_active(session, now, days_back)
+        db.run_sync(settle_merchant_recent_days, merchant_id, time_zone, now, days_back, grace)
+        for merchant_id, time_zone in db.run_sync(recently_active, now, days_back, write=False)
     )
 
 

@@ -26,6 +26,7 @@ from pintuan.kit.time import utc_now
 from pintuan.merchants.service import require_operator
 from pintuan.payments import endings
 from pintuan.payments.models import Payment, PaymentAttempt
+from pintuan.payments.refund_models import RefundAttempt
 from pintuan.services import ServicesDep
 from pintuan.teams.models import Seat
 
@@ -38,6 +39,13 @@ class AttemptOut(BaseModel):
     detail: str | None
     actor_id: str | None  # None: the worker
     at: datetime
+
+    @classmethod
+    def of(cls, a: PaymentAttempt | RefundAttempt) -> AttemptOut:
+        """A line of a payment's or a refund's history."""
+        return cls(
+            action=a.action, outcome=a.outcome, detail=a.detail, actor_id=a.actor_id, at=a.at
+        )
 
 
 class QueuedPaymentOut(BaseModel):
@@ -168,12 +176,7 @@ def with_history(
     )
     return QueuedPaymentDetail(
         **QueuedPaymentOut.of(payment, facts).model_dump(),
-        history=[
-            AttemptOut(
-                action=a.action, outcome=a.outcome, detail=a.detail, actor_id=a.actor_id, at=a.at
-            )
-            for a in history
-        ],
+        history=[AttemptOut.of(a) for a in history],
     )
 
 

@@ -112,11 +112,15 @@ def open_refund_queue(session: Session, after: str | None, limit: int) -> list[R
     return list(session.scalars(query))
 
 
-def queued_refund(session: Session, refund_id: str) -> QueuedRefundOut:
+def _refund(session: Session, refund_id: str) -> Refund:
     refund = session.get(Refund, refund_id)
     if refund is None:
         raise NotFound(f"No refund {refund_id}.", code="refund_not_found")
-    return QueuedRefundOut.of(refund)
+    return refund
+
+
+def queued_refund(session: Session, refund_id: str) -> QueuedRefundOut:
+    return QueuedRefundOut.of(_refund(session, refund_id))
 
 
 def refund_histories(session: Session, refunds_shown: list[Refund]) -> list[QueuedRefundDetail]:
@@ -128,15 +132,7 @@ def refund_histories(session: Session, refunds_shown: list[Refund]) -> list[Queu
             .where(RefundAttempt.refund_id.in_(list(lines)))
             .order_by(RefundAttempt.refund_id, RefundAttempt.id)
         ):
-            lines[a.refund_id].append(
-                AttemptOut(
-                    action=a.action,
-                    outcome=a.outcome,
-                    detail=a.detail,
-                    actor_id=a.actor_id,
-                    at=a.at,
-                )
-            )
+            lines[a.refund_id].append(AttemptOut.of(a))
     return [
         QueuedRefundDetail(**QueuedRefundOut.of(r).model_dump(), history=lines[r.id])
         for r in refunds_shown
@@ -144,10 +140,7 @@ def refund_histories(session: Session, refunds_shown: list[Refund]) -> list[Queu
 
 
 def refund_with_history(session: Session, refund_id: str) -> QueuedRefundDetail:
-    refund = session.get(Refund, refund_id)
-    if refund is None:
-        raise NotFound(f"No refund {refund_id}.", code="refund_not_found")
-    [detail] = refund_histories(session, [refund])
+    [detail] = refund_histories(session, [_refund(session, refund_id)])
     return detail
 
 

@@ -11,6 +11,7 @@ from pintuan.domain.payments import RefundTo
 from pintuan.domain.refunds import RefundProgress, refund_progress
 from pintuan.kit.schemas import MoneyOut, StrictModel
 from pintuan.payments.refund_models import Dispute, Refund
+from pintuan.payments.refunds import waits_for_operators
 
 # The largest amount any currency accepts here (see kit.money.max_amount); a seat never costs
 # more, so anything above is refused as input before it reaches the ledger.
@@ -29,7 +30,7 @@ def progress_of(r: Refund) -> RefundProgress:
     return refund_progress(
         r.status,
         to_wallet=r.destination == RefundTo.WALLET,
-        waiting=r.queued_at is not None and r.resolved_at is None,
+        waiting=waits_for_operators(r),
         last_outcome=r.last_outcome,
     )
 

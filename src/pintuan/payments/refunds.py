@@ -451,7 +451,8 @@ def retry_refund_later(
     state = tx.one_as(_RefundCall, REFUND_CALL, {"id": due.id})
     assert state is not None  # refunds are never deleted
     deadline = tx.read_optional_instant(state.call_deadline) or now + limits.deadline_after
-    queue = refused or state.attempts + 1 >= limits.max_attempts or now >= deadline
+    why = _why_given_up(refused, now >= deadline, state.attempts + 1 >= limits.max_attempts)
+    queue = why is not None
     delay = min(FIRST_BACKOFF * 2 ** min(state.attempts, 20), MAX_BACKOFF)
     outcome = (RefundOutcome.REFUSED if refused else RefundOutcome.FAILED).value
     failed = tx.one(
@@ -469,11 +470,22 @@ def retry_refund_later(
     record_refund_attempt(tx, due.id, "refund", outcome, now, detail=error)
     if failed is None:
         return False  # its news arrived while the call failed: made, or in the queue
-    if queue:
-        why = "refused" if refused else "deadline" if now >= deadline else "attempts"
+    if why is not None:
         record_refund_attempt(tx, due.id, "give_up", why, now)
         _tell_operators(tx, due.id, due.payment_id, due.amount, due.currency)
     return queue
+
+
+def _why_given_up(refused: bool, past_deadline: bool, last_attempt: bool) -> str | None:
+    """Why a failed call's refund stops being asked for (its history's ``give_up`` line), or
+    None while it is tried again."""
+    if refused:
+        return "refused"
+    if past_deadline:
+        return "deadline"
+    if last_attempt:
+        return "attempts"
+    return None
 
 
 def _tell_operators(tx: RawTx, refund_id: str, payment_id: str, amount: int, currency: str) -> None:
@@ -503,11 +515,15 @@ class QueuedRefund(Protocol):
     def last_outcome(self) -> str | None: ...
 
 
+def waits_for_operators(refund: QueuedRefund) -> bool:
+    """Whether the refund is in the operators' queue: queued, and no operator acted yet."""
+    return refund.queued_at is not None and refund.resolved_at is None
+
+
 def refund_actions(refund: QueuedRefund) -> list[str]:
     """The actions that fit a refund now: none unless it waits in the queue; the wallet only
     when the provider said it did not make the refund (an unanswered call may have)."""
-    waiting = refund.queued_at is not None and refund.resolved_at is None
-    if refund.status != RefundStatus.PENDING or not waiting:
+    if refund.status != RefundStatus.PENDING or not waits_for_operators(refund):
         return []
     if refund.last_outcome == RefundOutcome.RETURNED:
         return [RefundQueueAction.WALLET.value]  # a retry would find the failed refund again
