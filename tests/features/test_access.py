@@ -795,23 +795,35 @@ def test_every_route_has_a_row(settings: Settings, services: Services) -> None:
 def test_each_caller_gets_what_the_matrix_says_and_refusals_change_nothing(
     settings: Settings, services: Services
 ) -> None:
+    wrong = walk_every_route(settings, services)
+
+    assert not wrong, f"{len(wrong)} calls disagree with MATRIX:\n" + "\n".join(wrong)
+
+
+# Told of each call as it is made (method, path, caller) and when it has been answered (None).
+Watcher = Callable[[tuple[str, str, str] | None], None]
+
+
+def walk_every_route(
+    settings: Settings, services: Services, watch: Watcher | None = None
+) -> list[str]:
+    """Call every route of ``MATRIX`` as each caller on seeded data (a fresh world whenever an
+    allowed call changed the last one); the calls that disagree with the matrix, one a line."""
     app = create_app(settings, services)
     wrong: list[str] = []
     with TestClient(app, raise_server_exceptions=False) as client:
         world: tuple[World, dict[str, Caller]] | None = None
         for (method, path), rule in MATRIX.items():
             if world is None:
-                # A fresh world whenever an allowed call changed the last one.
                 _empty_all_tables(services.db)
                 seeded = seed_world(client, services)
                 world = seeded, {name: browser_of(app, name, seeded) for name in CALLERS}
             seeded, callers = world
             start = snapshot(services)
-            wrong += check_route(services, method, path, rule, seeded, callers)
+            wrong += check_route(services, method, path, rule, seeded, callers, watch)
             if snapshot(services) != start:
                 world = None
-
-    assert not wrong, f"{len(wrong)} calls disagree with MATRIX:\n" + "\n".join(wrong)
+    return wrong
 
 
 def check_route(
@@ -821,6 +833,7 @@ def check_route(
     rule: Rule,
     world: World,
     callers: dict[str, Caller],
+    watch: Watcher | None = None,
 ) -> list[str]:
     """Call ``path`` as each caller, refusals first (so that what an allowed call changes
     cannot hide them); what went wrong, one line per caller."""
@@ -829,7 +842,12 @@ def check_route(
     before = snapshot(services)
     for name in order:
         expected = rule.outcomes[CALLERS.index(name)]
-        problem = verdict(expected, call(callers[name], method, path, rule, world))
+        if watch is not None:
+            watch((method, path, name))
+        answer = call(callers[name], method, path, rule, world)
+        if watch is not None:
+            watch(None)
+        problem = verdict(expected, answer)
         if problem is None and expected != "ok":
             after = snapshot(services)
             if changed := changed_tables(before, after):

@@ -6,9 +6,9 @@ notifications of a failed team, and the search for referral commissions to freez
 with 200,000 seats). This test asks SQLite for the plan of every statement the engine defines
 once in a module (the raw path: joins, payments, sweeps, the worker) and fails on a full pass
 over a table, unless the pass is over a partial index (the rows due, which the sweeps keep few)
-or the statement is listed below with the reason its pass is bounded. The ORM's queries are not
-covered by that walk (they are made inside functions); the lists found passing over a whole
-table when traced over the feature suite are held by the last test here.
+or the statement is listed below with the reason its pass is bounded. The ORM's queries are made
+inside functions: ``test_route_plans.py`` plans those every route sends, and the last test here
+holds the reads first found passing over a whole table when traced over the feature suite.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ import importlib
 import pkgutil
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 import pintuan
@@ -39,6 +37,7 @@ from pintuan.payments.reports import OrderFilters, list_merchant_orders
 from pintuan.services import Services
 from pintuan.web.console.seat_refunds import _order as order_view
 from tests.factories import create_account, create_deal, create_merchant
+from tests.plans import positional_passes, statements_sent, whole_passes
 
 # Statement -> the table it may pass over whole, and why that pass stays small.
 BOUNDED_PASSES = {
@@ -53,9 +52,6 @@ _POSTGRES_ONLY = re.compile(
     r"|\bAS \(\s*(INSERT|UPDATE|DELETE)\b",
     re.IGNORECASE,
 )
-_PARAMETER = re.compile(r"(?<!:):(\w+)")
-_NAMED = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(\w+)(?:\s+(?:AS\s+)?(\w+))?", re.IGNORECASE)
-_PASS = re.compile(r"^SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?")
 
 
 def _statements() -> dict[str, Sql]:
@@ -69,39 +65,6 @@ def _statements() -> dict[str, Sql]:
                 seen.add(id(value))
                 found[f"{module.name}.{name}"] = value
     return found
-
-
-def _aliases(text: str) -> dict[str, str]:
-    """Each name a table goes by in ``text`` (its own name and its alias) -> the table."""
-    named: dict[str, str] = {}
-    for table, alias in _NAMED.findall(text):
-        named[table] = table
-        if alias:
-            named.setdefault(alias, table)
-    return named
-
-
-def _whole_passes(conn: sqlite3.Connection, text: str) -> list[str]:
-    """The plan's full passes over a table or over an index that is not partial."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    partial = {
-        row[0]
-        for row in conn.execute("SELECT name, sql FROM sqlite_master WHERE type='index'")
-        if row[1] and " WHERE " in row[1].upper()
-    }
-    names = _aliases(text)
-    plan = conn.execute(
-        "EXPLAIN QUERY PLAN " + text, dict.fromkeys(_PARAMETER.findall(text))
-    ).fetchall()
-    passes = []
-    for *_, detail in plan:
-        match = _PASS.match(detail)
-        if match is None:
-            continue
-        table = names.get(match[1], match[1])
-        if table in tables and match[2] not in partial:
-            passes.append(f"{table} ({detail})")
-    return passes
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +84,7 @@ def test_no_raw_statement_passes_over_a_whole_growing_table(schema: sqlite3.Conn
         if _POSTGRES_ONLY.search(text):
             continue
         # when SQLite plans it (every parameter NULL: the plan does not hang on values)
-        passes = _whole_passes(schema, text)
+        passes = whole_passes(schema, text)
         planned += 1
         allowed = BOUNDED_PASSES.get(name)
         unbounded = [p for p in passes if not (allowed and p.startswith(f"{allowed} "))]
@@ -138,7 +101,7 @@ def test_the_check_finds_a_whole_pass_and_lets_a_due_index_pass(
     # a coupon's bargain check as it was, before bargains had an index on their seat
     schema.execute("DROP INDEX IF EXISTS ix_bargains_seat_id")
     try:
-        before = _whole_passes(
+        before = whole_passes(
             schema,
             "SELECT s.id, EXISTS (SELECT 1 FROM bargains b WHERE b.seat_id = s.id) "
             "FROM seats s WHERE s.id = :id",
@@ -149,38 +112,16 @@ def test_the_check_finds_a_whole_pass_and_lets_a_due_index_pass(
         )
     assert [p.split(" ")[0] for p in before] == ["bargains"]
     # and the operators found among every user, by the primary key's index
-    assert _whole_passes(schema, "SELECT id FROM users ORDER BY id")[0].startswith("users ")
+    assert whole_passes(schema, "SELECT id FROM users ORDER BY id")[0].startswith("users ")
     # while the worker's pass over the teams that are due (a partial index) is not one
     assert (
-        _whole_passes(
+        whole_passes(
             schema,
             "SELECT id FROM teams WHERE status = 'forming' AND expires_at <= :now "
             "ORDER BY expires_at",
         )
         == []
     )
-
-
-@contextmanager
-def _statements_of(services: Services) -> Iterator[list[str]]:
-    """The statements the ORM sends to the database meanwhile."""
-    sent: list[str] = []
-    url = services.db.engine.url
-
-    def record(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if conn.engine.url == url:
-            sent.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-
-
-def _positional_passes(conn: sqlite3.Connection, text: str) -> list[str]:
-    """``_whole_passes`` of a statement as the ORM sends it (``?`` parameters)."""
-    return _whole_passes(conn, re.sub(r"\?", lambda _: ":p", text))
 
 
 def test_the_lists_found_passing_over_whole_tables_now_use_their_indexes(
@@ -222,10 +163,10 @@ def test_the_lists_found_passing_over_whole_tables_now_use_their_indexes(
     found: dict[str, list[str]] = {}
     with closing(sqlite3.connect(path)) as conn:
         for name, read in reads.items():
-            with _statements_of(services) as sent:
+            with statements_sent(services.db.engine.url) as sent:
                 services.db.run_sync(read)
             assert sent, name
-            passes = [p for text in sent for p in _positional_passes(conn, text)]
+            passes = [p for text in sent for p in positional_passes(conn, text)]
             if passes:
                 found[name] = passes
     assert found == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pintuan.kit.orm import Base, UtcDateTime
@@ -31,6 +31,8 @@ class App(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'approved', 'suspended')", name="status"),
+        # The operators' review queue: the apps of one status newest first, a page at a time.
+        Index("ix_apps_status_id", "status", "id"),
     )
 
 

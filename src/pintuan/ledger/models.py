@@ -13,10 +13,14 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pintuan.kit.orm import Base, UtcDateTime
+
+# A shopper's payouts (withdrawals from the wallet); the others are merchants' settlements.
+_WITHDRAWAL = "user_id IS NOT NULL"
 
 
 class Journal(Base):
@@ -167,6 +171,21 @@ class Payout(Base):
         CheckConstraint("(merchant_id IS NULL) <> (user_id IS NULL)", name="one_payee"),
         Index("ix_payouts_merchant_id", "merchant_id", "id"),
         Index("ix_payouts_user_id", "user_id", "id"),
+        # The operators' withdrawals (a shopper's payouts, not a merchant's) newest first, of
+        # any status or of one, a page at a time.
+        Index(
+            "ix_payouts_withdrawals",
+            "id",
+            sqlite_where=text(_WITHDRAWAL),
+            postgresql_where=text(_WITHDRAWAL),
+        ),
+        Index(
+            "ix_payouts_withdrawals_status",
+            "status",
+            "id",
+            sqlite_where=text(_WITHDRAWAL),
+            postgresql_where=text(_WITHDRAWAL),
+        ),
     )
 
 

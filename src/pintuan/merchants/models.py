@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pintuan.kit.orm import Base, UtcDateTime
@@ -27,6 +27,9 @@ class Merchant(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'approved', 'suspended')", name="status"),
         CheckConstraint("commission_bps BETWEEN 0 AND 10000", name="commission_bps"),
+        # The directory of one status newest first (the public's approved merchants, the
+        # operators' applications), a page at a time.
+        Index("ix_merchants_status_id", "status", "id"),
     )
 
 
