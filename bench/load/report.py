@@ -16,12 +16,14 @@ from typing import Any
 from bench.load.generators import Generator, Httpx, Measurement, Wrk
 from bench.load.harness import CONNECTIONS, REPO, WRK_THREADS
 from bench.load.scenarios import (
+    BASELINE,
     PAYMENT_DEALS,
     PAYMENT_RATE_CEILING,
     PAYMENT_TEAM_SIZE,
     REFERENCE,
     SHOPPERS,
     SPREAD_DEALS,
+    SQLITE,
     SQLITE_JOINS,
     TEAM_SIZE,
     TEAMS,
@@ -41,6 +43,10 @@ READS_MIN_VS_HEALTHZ = 0.5
 FEED_MIN_VS_HEALTHZ = 0.5
 FEED_MAX_P99_MS = 50.0
 POSTGRES_MIN_VS_REFERENCE = 1.0
+# Pintuan's /healthz against a bare FastAPI app's (the join reference's own /healthz).
+HEALTHZ_MIN_VS_BARE = 0.8
+# A payment's confirmation through the webhook path against a duplicate delivery of one.
+CONFIRMATION_MIN_VS_DUPLICATE = 0.6
 # Above this relative change between the first and last /healthz, the machine's load changed
 # during the run by more than the ratios can absorb.
 DRIFT_TOLERANCE = 0.15
@@ -263,6 +269,54 @@ def check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
                     row.vs_reference >= POSTGRES_MIN_VS_REFERENCE,
                 )
             )
+    return checks + _healthz_check(rows) + _confirmation_checks(rows)
+
+
+def _healthz_check(rows: Sequence[Row]) -> list[GoalCheck]:
+    """Pintuan's /healthz (the mean of its baseline runs) over the bare FastAPI app's."""
+    ours = [
+        r.measurement.rps
+        for r in rows
+        if r.scenario.target == SQLITE and r.scenario.name.startswith(BASELINE.name)
+    ]
+    bare = [
+        r.measurement.rps
+        for r in rows
+        if r.scenario.target == REFERENCE and r.scenario.name == BASELINE.name
+    ]
+    if not ours or not bare or not sum(bare):
+        return []
+    ratio = (sum(ours) / len(ours)) / (sum(bare) / len(bare))
+    return [
+        GoalCheck(
+            "GET /healthz: req/s vs a bare FastAPI app",
+            f"{ratio:.2f}x",
+            f"≥ {HEALTHZ_MIN_VS_BARE:.1f}x",
+            ratio >= HEALTHZ_MIN_VS_BARE,
+        )
+    ]
+
+
+def _confirmation_checks(rows: Sequence[Row]) -> list[GoalCheck]:
+    """Each database's payment confirmations over its duplicate deliveries."""
+    runs: dict[str, dict[str, Row]] = {}
+    for row in rows:
+        if row.scenario.name in (WEBHOOK_FIRST, WEBHOOK_DUPLICATE):
+            runs.setdefault(row.scenario.target, {})[row.scenario.name] = row
+    checks = []
+    for pair in runs.values():
+        confirm, duplicate = pair.get(WEBHOOK_FIRST), pair.get(WEBHOOK_DUPLICATE)
+        if confirm is None or duplicate is None or not duplicate.measurement.rps:
+            continue
+        ratio = confirm.measurement.rps / duplicate.measurement.rps
+        checks.append(
+            GoalCheck(
+                f"{confirm.target_label} payment confirmations: req/s vs duplicate deliveries",
+                f"{ratio:.2f}x",
+                f"≥ {CONFIRMATION_MIN_VS_DUPLICATE:.1f}x",
+                ratio >= CONFIRMATION_MIN_VS_DUPLICATE,
+            )
+        )
     return checks
 
 
