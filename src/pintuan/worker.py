@@ -655,8 +655,14 @@ class Worker:
                     "reconciliation postponed", extra={"provider": provider.name, "error": str(exc)}
                 )
                 continue
+            held = None
+            if holds is not None:
+                ours = self.services.db.run_sync(
+                    lambda s, p=provider.name: findings.held_by_us(s, p), write=False
+                )
+                held = (holds, ours)
             self.services.db.run_sync(
-                lambda s, p=provider, d=day, r=records, h=holds: findings.reconcile_and_keep(
+                lambda s, p=provider, d=day, r=records, h=held: findings.reconcile_and_keep(
                     s, p, d, r, h, now
                 )
             )

@@ -128,7 +128,9 @@ def test_holds_are_reconciled_against_the_providers_open_holds(
     def run() -> int:
         holds = [findings.HoldRecord(*h) for h in sandbox.open_holds()]  # type: ignore[attr-defined]
         return services.db.run_sync(
-            lambda s: findings.keep_hold_findings(s, "sandbox", today, holds, utc_now())
+            lambda s: findings.keep_hold_findings(
+                s, "sandbox", today, holds, findings.held_by_us(s, "sandbox"), utc_now()
+            )
         )
 
     agreed = run()

@@ -12,10 +12,16 @@ on the event loop, and SQLite plans each one afterwards. Two rules:
 - **Off the loop** (a report's own thread) a pass over a whole table is allowed only to the
   reports listed in ``REPORTS``, each with why it reads what it reads.
 
+The worker is held the same way, after it has worked through a world with money in every
+state: its passes over a whole table are listed in ``WORKER_PASSES``, and none may hold SQLite's
+write lock (a transaction begun IMMEDIATE), for every join would wait for it.
+
 The walk found the audits, the ledger check and the cross-vertical figures recomputing over
 every seat and journal on the event loop (they are reports now), and the directory of merchants
 of one status, the apps to review and the operators' withdrawals walking every row newest first
-until a page was found (each has an index now).
+until a page was found (each has an index now). The worker's found the daily growth roll-up
+counting over every seat and team, and reconciliation over every payment, each holding the
+write lock meanwhile (each reads first now, without it).
 """
 
 from __future__ import annotations
@@ -27,15 +33,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import URL, Engine, event, text
 from sqlalchemy.orm import Session
 
 from pintuan.config import Settings
+from pintuan.kit.db import _IMMEDIATE as BEGIN_IMMEDIATE
+from pintuan.kit.time import clock
 from pintuan.services import Services
+from pintuan.worker import Worker
+from tests.factories import create_account, create_deal, create_merchant, seed_world
 from tests.features.test_access import walk_every_route
+from tests.features.test_ledger import paid_team, pay
 from tests.plans import positional_passes
 
 # The code (module, or module:function) whose statements may pass over a whole table off the
@@ -81,6 +94,8 @@ class Sent:
     calls: set[str] = field(default_factory=set)
     origins: set[str] = field(default_factory=set)
     on_the_loop: bool = False
+    # In a transaction that holds SQLite's write lock (begun IMMEDIATE).
+    holding_the_lock: bool = False
 
 
 @contextmanager
@@ -95,11 +110,13 @@ def recording(url: URL) -> Iterator[tuple[dict[str, Sent], list[str | None]]]:
         if now is None or conn.engine.url != url:
             return
         origin, on_the_loop = _origin(), _on_the_loop()
+        writing = bool(conn.get_execution_options().get(BEGIN_IMMEDIATE, False))
         with lock:
             seen = sent.setdefault(statement, Sent())
             seen.calls.add(now)
             seen.origins.add(origin)
             seen.on_the_loop |= on_the_loop
+            seen.holding_the_lock |= writing
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
@@ -192,3 +209,69 @@ def test_the_rules_catch_a_pass_on_the_loop_and_one_outside_a_report(services: S
         asyncio.run(services.db.report(every_failed_seat))
     with closing(sqlite3.connect(url.database)) as conn:
         assert [f.split(":")[0] for f in offenders(conn, sent)] == ["not a known report"]
+
+
+# The worker's code whose statements may pass over a whole table, and why. The worker runs off
+# the event loop, but a pass still costs a core while it lasts, and inside a write transaction
+# it would hold SQLite's write lock, so that every join waits: none may.
+WORKER_PASSES = {
+    "pintuan.ledger.settlement:recently_active": "the merchants with money moved in the last "
+    "days, every five minutes (journals have no index by when they were recorded, so that "
+    "recording one stays cheap)",
+    "pintuan.growth.service:_count_": "a closed day's growth figures, once a day, counted over "
+    "the seats and teams (an index by when each was paid or ended would cost every payment and "
+    "every team's end a write)",
+    "pintuan.ledger.findings:held_by_us": "reconciliation's payments holding money at a "
+    "provider, once a day (an index would cost every hold's authorisation and capture a write)",
+    "pintuan.payments.providers.sandbox:read": "the sandbox answering as a provider: its own "
+    "statement and open holds (a real provider's are calls to its API)",
+}
+
+
+def test_the_worker_passes_over_a_whole_table_only_where_listed(
+    client: TestClient, services: Services
+) -> None:
+    if not services.db.is_sqlite:
+        pytest.skip("SQLite's plans")
+    url = services.db.engine.url
+    # given a world with money in every state the worker acts on: a team that succeeds with
+    # its seats paid through the sandbox, one that fails with a paid seat, a lapsing hold
+    seed_world(client, services)
+    merchant = create_merchant(services.db)
+    deal = create_deal(services.db, merchant, live=True, team_size=2)
+    full, alone, holding = (create_account(services) for _ in range(3))
+    paid_team(client, deal.id, [full, alone])
+    lonely = client.post(f"/v1/deals/{deal.id}/teams", headers=holding.headers)
+    assert lonely.status_code == 201, lonely.text
+    pay(client, holding, lonely.json()["seat"]["id"])
+
+    # when the worker works through it now, after the teams' windows and after the days settle
+    with recording(url) as (sent, call):
+        call[0] = "worker"
+        Worker(services).run_until_idle()
+        for days in (2, 9):
+            clock.advance(timedelta(days=days))
+            Worker(services).run_until_idle()
+
+    # then only the listed code passes over a whole table, and never holding the write lock
+    assert len(sent) > 20
+    assert url.database
+    with closing(sqlite3.connect(url.database)) as conn:
+        found = [
+            line
+            for statement, seen in sent.items()
+            for line in _unlisted(conn, statement, seen, WORKER_PASSES)
+        ]
+    assert not found, f"{len(found)} statements break the rule:\n" + "\n".join(sorted(found))
+
+
+def _unlisted(
+    conn: sqlite3.Connection, statement: str, seen: Sent, listed: dict[str, str]
+) -> list[str]:
+    passes = [p for p in positional_passes(conn, statement) if not _a_page(statement, p)]
+    origins = [o for o in sorted(seen.origins) if not any(o.startswith(c) for c in listed)]
+    if not passes or not (origins or seen.holding_the_lock):
+        return []
+    why = "holding the write lock" if seen.holding_the_lock else "not listed"
+    where = ", ".join(sorted(seen.origins))
+    return [f"{why}: {passes} by {where}: {' '.join(statement.split())[:160]}"]

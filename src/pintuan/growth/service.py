@@ -73,21 +73,33 @@ def _as_date(value: Any) -> date:
 
 
 @dataclass
-class _DayFigures:
+class DayFigures:
     counts: dict[Key, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     samples: list[tuple[str, Key, int]] = field(default_factory=list)
 
 
 def rollup_day(session: Session, day: date, now: datetime) -> int:
-    """Roll up one UTC day (again, if it was already): returns the rows written."""
+    """Roll up one UTC day (again, if it was already) in one transaction: returns the rows
+    written. The worker reads a day's figures without the write lock instead (``day_figures``
+    then ``write_day``): counting a day passes over every seat and team."""
+    return write_day(session, day, day_figures(session, day), now)
+
+
+def day_figures(session: Session, day: date) -> DayFigures:
+    """What one UTC day's roll-up writes, read (a read-only transaction is enough)."""
     start, end = day_start(day), day_start(day + timedelta(days=1))
-    figures = _DayFigures()
+    figures = DayFigures()
     _count_shares(session, figures, start, end)
     _count_visits(session, figures, start, end)
     _count_conversions(session, figures, start, end)
     _count_buyers(session, figures, day, start, end)
     _count_teams(session, figures, start, end)
     _sample_cycles(session, figures, start, end)
+    return figures
+
+
+def write_day(session: Session, day: date, figures: DayFigures, now: datetime) -> int:
+    """Replace ``day``'s rolled-up rows with ``figures``: returns the rows written."""
     session.execute(delete(GrowthDaily).where(GrowthDaily.day == day))
     session.execute(delete(GrowthSample).where(GrowthSample.day == day))
     rows = [
@@ -125,7 +137,7 @@ def rollup_day(session: Session, day: date, now: datetime) -> int:
     return len(rows) + len(samples)
 
 
-def _count_shares(session: Session, figures: _DayFigures, start: datetime, end: datetime) -> None:
+def _count_shares(session: Session, figures: DayFigures, start: datetime, end: datetime) -> None:
     made = _utc_date(session, Share.created_at)
     for deal_id, channel, country, made_on, n in session.execute(
         select(Share.deal_id, Share.channel, Share.country, made, func.count())
@@ -135,7 +147,7 @@ def _count_shares(session: Session, figures: _DayFigures, start: datetime, end: 
         figures.counts[(deal_id, channel, country, week_of(_as_date(made_on)))]["shares"] += n
 
 
-def _count_visits(session: Session, figures: _DayFigures, start: datetime, end: datetime) -> None:
+def _count_visits(session: Session, figures: DayFigures, start: datetime, end: datetime) -> None:
     made = _utc_date(session, Share.created_at)
     for deal_id, channel, country, made_on, n in session.execute(
         select(Share.deal_id, Share.channel, ShareVisit.country, made, func.count())
@@ -152,7 +164,7 @@ def _count_visits(session: Session, figures: _DayFigures, start: datetime, end: 
 
 
 def _count_conversions(
-    session: Session, figures: _DayFigures, start: datetime, end: datetime
+    session: Session, figures: DayFigures, start: datetime, end: datetime
 ) -> None:
     made = _utc_date(session, Share.created_at)
     for deal_id, channel, country, made_on, kind, n in session.execute(
@@ -174,7 +186,7 @@ def _count_conversions(
 
 
 def _count_buyers(
-    session: Session, figures: _DayFigures, day: date, start: datetime, end: datetime
+    session: Session, figures: DayFigures, day: date, start: datetime, end: datetime
 ) -> None:
     for deal_id, n in session.execute(
         select(Seat.deal_id, func.count())
@@ -184,7 +196,7 @@ def _count_buyers(
         figures.counts[(deal_id, "", "", week_of(day))]["buyers"] += n
 
 
-def _count_teams(session: Session, figures: _DayFigures, start: datetime, end: datetime) -> None:
+def _count_teams(session: Session, figures: DayFigures, start: datetime, end: datetime) -> None:
     for deal_id, status, created_at, ended_at in session.execute(
         select(Team.deal_id, Team.status, Team.created_at, Team.ended_at).where(
             Team.ended_at >= start,
@@ -200,7 +212,7 @@ def _count_teams(session: Session, figures: _DayFigures, start: datetime, end: d
             figures.samples.append(("fill", key, round((ended_at - created_at).total_seconds())))
 
 
-def _sample_cycles(session: Session, figures: _DayFigures, start: datetime, end: datetime) -> None:
+def _sample_cycles(session: Session, figures: DayFigures, start: datetime, end: datetime) -> None:
     sharer_paid_before = (
         select(func.max(Seat.paid_at))
         .where(Seat.user_id == Share.sharer_id, Seat.paid_at < ShareConversion.occurred_at)

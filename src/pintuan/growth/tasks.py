@@ -50,12 +50,22 @@ def days_to_roll(session: Session, through: date) -> list[date] | None:
     return [first + timedelta(days=n) for n in range(min(count, MAX_DAYS_PER_TICK))]
 
 
-def roll_up_claimed_day(session: Session, day: date, now: datetime) -> bool:
-    """Roll up ``day`` unless another worker has claimed it."""
+def write_claimed_day(
+    session: Session, day: date, figures: service.DayFigures, now: datetime
+) -> bool:
+    """Write ``day``'s roll-up unless another worker has claimed it."""
     if not service.claim_day(session, day, now):
         return False
-    service.rollup_day(session, day, now)
+    service.write_day(session, day, figures, now)
     return True
+
+
+def roll_up_day(db: Database, day: date, now: datetime) -> bool:
+    """Roll up ``day``: its figures read without SQLite's write lock (counting a day passes
+    over every seat and team, and joins would wait meanwhile), then written in a short write
+    transaction unless another worker has claimed the day since."""
+    figures = db.run_sync(service.day_figures, day, write=False)
+    return db.run_sync(write_claimed_day, day, figures, now)
 
 
 class DailyRollup:
@@ -78,7 +88,7 @@ class DailyRollup:
             return 0
         if days and may_run is not None and not may_run():
             return 0
-        rolled = sum(db.run_sync(roll_up_claimed_day, day, now) for day in days)
+        rolled = sum(roll_up_day(db, day, now) for day in days)
         if not days or days[-1] == through:
             self._done_through = through
         return rolled

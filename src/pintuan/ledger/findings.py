@@ -12,7 +12,7 @@ we believe are held.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -143,12 +143,15 @@ def keep_findings(
     return stored
 
 
-def keep_hold_findings(
-    session: Session, provider: str, day: date, holds: Sequence[HoldRecord], now: datetime
-) -> int:
-    """The provider's uncaptured holds against the payments we believe are held: a hold only
-    one side knows of, or of another amount, is a finding."""
-    ours: dict[str, tuple[int, str]] = {
+# Our payments that hold money at a provider: its reference -> (amount, currency).
+Held = Mapping[str, tuple[int, str]]
+
+
+def held_by_us(session: Session, provider: str) -> Held:
+    """The payments we believe hold money at ``provider``. It passes over every payment (no
+    index serves it: one would cost every hold's authorisation and capture a write), so the
+    worker reads it in a read-only transaction, without SQLite's write lock."""
+    return {
         str(ref): (int(amount), str(currency))
         for ref, amount, currency in session.execute(
             select(Payment.provider_ref, Payment.amount, Payment.currency).where(
@@ -159,6 +162,18 @@ def keep_hold_findings(
             )
         )
     }
+
+
+def keep_hold_findings(
+    session: Session,
+    provider: str,
+    day: date,
+    holds: Sequence[HoldRecord],
+    ours: Held,
+    now: datetime,
+) -> int:
+    """The provider's uncaptured holds against the payments we believe are held (``ours``, from
+    ``held_by_us``): a hold only one side knows of, or of another amount, is a finding."""
     theirs = {h.provider_ref: (h.amount, h.currency) for h in holds}
     stored = 0
     for ref in sorted(set(ours) | set(theirs)):
@@ -205,16 +220,17 @@ def reconcile_and_keep(
     provider: PaymentProvider,
     day: date,
     records: list[ProviderRecord],
-    holds: list[HoldRecord] | None,
+    holds: tuple[list[HoldRecord], Held] | None,
     now: datetime,
 ) -> ReconciliationDay:
-    """Reconcile one statement day, keep its findings and note the day as done."""
+    """Reconcile one statement day, keep its findings and note the day as done; ``holds`` are
+    the provider's open holds and ours (``held_by_us``), when the provider lists its holds."""
     end = day_bounds(day, provider.capabilities.bill_time_zone)[1]
     assert end <= now, "a day not yet over has no statement"
     result = reconcile_day(session, provider, day, records)
     stored = keep_findings(session, provider.name, day, result.findings, now)
     if holds is not None:
-        stored += keep_hold_findings(session, provider.name, day, holds, now)
+        stored += keep_hold_findings(session, provider.name, day, *holds, now)
     done = session.get(ReconciliationDay, (provider.name, day))
     if done is None:
         done = ReconciliationDay(provider=provider.name, day=day, matched=0, findings=0, ran_at=now)
