@@ -320,7 +320,8 @@ def growth_rollup(
     """Roll up one day of growth figures (default: yesterday, UTC); safe to run again."""
     from datetime import date, timedelta
 
-    from pintuan.growth.service import rollup_day
+    from pintuan.bootstrap import build_services
+    from pintuan.growth.service import day_figures, write_day
     from pintuan.kit.time import utc_now
 
     now = utc_now()
@@ -328,7 +329,10 @@ def growth_rollup(
         chosen = date.fromisoformat(day) if day else now.date() - timedelta(days=1)
     except ValueError as exc:
         raise _fail(f"--date must be a day written YYYY-MM-DD, not {day!r}") from exc
-    rows = _run(lambda session: rollup_day(session, chosen, now))
+    db = build_services(_settings()).db
+    # Counted without SQLite's write lock (a pass over every seat and team), then written.
+    figures = db.run_sync(day_figures, chosen, write=False)
+    rows = db.run_sync(write_day, chosen, figures, now)
     typer.echo(f"Rolled up {chosen.isoformat()}: {rows} rows.")
 
 

@@ -80,8 +80,8 @@ class DayFigures:
 
 def rollup_day(session: Session, day: date, now: datetime) -> int:
     """Roll up one UTC day (again, if it was already) in one transaction: returns the rows
-    written. The worker reads a day's figures without the write lock instead (``day_figures``
-    then ``write_day``): counting a day passes over every seat and team."""
+    written. The worker and the CLI read a day's figures without the write lock instead
+    (``day_figures``, then ``write_day``): counting a day passes over every seat and team."""
     return write_day(session, day, day_figures(session, day), now)
 
 
