@@ -5,13 +5,10 @@ the number of deals shown."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, update
+from sqlalchemy import update
 
 from pintuan.deals.models import Deal
 from pintuan.domain.roles import Role
@@ -21,6 +18,7 @@ from pintuan.services import Services
 from tests.console_data import join_over_api, start_over_api
 from tests.factories import create_account, create_deal, create_merchant
 from tests.media_pictures import picture
+from tests.plans import statements_sent
 
 HTML = {"accept": "text/html"}
 
@@ -147,20 +145,6 @@ def test_the_strip_shows_teams_forming_now_with_seats_left_and_a_picture(
     assert "data-countdown" in strip
 
 
-@contextmanager
-def counted_statements() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(Engine, "before_cursor_execute", count)
-
-
 def test_the_home_page_reads_the_same_number_of_times_for_2_or_12_deals(
     client: TestClient, services: Services
 ) -> None:
@@ -168,11 +152,11 @@ def test_the_home_page_reads_the_same_number_of_times_for_2_or_12_deals(
     shopper = create_account(services)
     for n in range(2):
         start_over_api(client, shopper, create_deal(services.db, merchant, title=f"A{n}").id)
-    with counted_statements() as few:
+    with statements_sent(services.db.engine.url) as few:
         client.get("/?sort=newest", headers=HTML)
     for n in range(10):
         start_over_api(client, shopper, create_deal(services.db, merchant, title=f"B{n}").id)
-    with counted_statements() as many:
+    with statements_sent(services.db.engine.url) as many:
         page = client.get("/?sort=newest", headers=HTML).text
 
     assert len(card_titles(page)) == 12

@@ -151,12 +151,18 @@ def offenders(conn: sqlite3.Connection, sent: dict[str, Sent]) -> list[str]:
     return sorted(found)
 
 
+def _sqlite_url(services: Services) -> URL:
+    """The database's URL; the test is skipped on PostgreSQL, which plans with statistics of
+    its own and never reads on the event loop."""
+    if not services.db.is_sqlite:
+        pytest.skip("SQLite's plans, and its reads on the event loop")
+    return services.db.engine.url
+
+
 def test_no_route_passes_over_a_whole_table_on_the_loop_or_outside_a_report(
     settings: Settings, services: Services
 ) -> None:
-    if not services.db.is_sqlite:
-        pytest.skip("SQLite's plans, and its reads on the event loop")
-    url = services.db.engine.url
+    url = _sqlite_url(services)
 
     # given every route called as each caller, with what each call sent
     with recording(url) as (sent, call):
@@ -176,9 +182,7 @@ def test_no_route_passes_over_a_whole_table_on_the_loop_or_outside_a_report(
 
 
 def test_the_rules_catch_a_pass_on_the_loop_and_one_outside_a_report(services: Services) -> None:
-    if not services.db.is_sqlite:
-        pytest.skip("SQLite's plans, and its reads on the event loop")
-    url = services.db.engine.url
+    url = _sqlite_url(services)
 
     def every_failed_seat(session: Session) -> object:
         return session.execute(text("SELECT id FROM seats WHERE status = 'failed'")).all()
@@ -231,9 +235,7 @@ WORKER_PASSES = {
 def test_the_worker_passes_over_a_whole_table_only_where_listed(
     client: TestClient, services: Services
 ) -> None:
-    if not services.db.is_sqlite:
-        pytest.skip("SQLite's plans")
-    url = services.db.engine.url
+    url = _sqlite_url(services)
     # given a world with money in every state the worker acts on: a team that succeeds with
     # its seats paid through the sandbox, one that fails with a paid seat, a lapsing hold
     seed_world(client, services)
