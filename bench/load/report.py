@@ -35,9 +35,9 @@ from bench.load.scenarios import (
 from bench.load.servers import Target
 
 # Issue targets, checked and printed at the end.
-SQLITE_MIN_VS_REFERENCE = 0.8
-SQLITE_AIM_VS_REFERENCE = 1.0
-SQLITE_MAX_P99_VS_REFERENCE = 2.0
+# The join on SQLite: at least as fast as the bare reference, its p99 no worse than its.
+SQLITE_MIN_VS_REFERENCE = 1.0
+SQLITE_MAX_P99_VS_REFERENCE = 1.0
 READS_MIN_VS_HEALTHZ = 0.5
 # The aggregated feed (issue 15): half of /healthz, and a p99 within this, at 64 connections.
 FEED_MIN_VS_HEALTHZ = 0.5
@@ -247,7 +247,7 @@ def check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
                 GoalCheck(
                     f"{row.target_label} {row.scenario.name}: req/s vs reference",
                     f"{row.vs_reference:.2f}x",
-                    f"≥ {SQLITE_MIN_VS_REFERENCE:.1f}x (aim {SQLITE_AIM_VS_REFERENCE:.1f}x)",
+                    f"≥ {SQLITE_MIN_VS_REFERENCE:.1f}x",
                     row.vs_reference >= SQLITE_MIN_VS_REFERENCE,
                 )
             )
@@ -256,8 +256,8 @@ def check_goals(rows: Sequence[Row]) -> list[GoalCheck]:
                     GoalCheck(
                         f"{row.target_label} {row.scenario.name}: p99 vs reference",
                         f"{row.p99_vs_reference:.2f}x",
-                        f"< {SQLITE_MAX_P99_VS_REFERENCE:.1f}x",
-                        row.p99_vs_reference < SQLITE_MAX_P99_VS_REFERENCE,
+                        f"≤ {SQLITE_MAX_P99_VS_REFERENCE:.1f}x",
+                        row.p99_vs_reference <= SQLITE_MAX_P99_VS_REFERENCE,
                     )
                 )
         if row.scenario.goal == "postgres-vs-reference" and row.vs_reference is not None:

@@ -59,3 +59,20 @@ def test_confirmations_are_held_to_six_tenths_of_duplicates_on_each_database() -
 
 def test_a_target_not_measured_in_the_run_is_not_checked() -> None:
     assert _verdicts([_row(BASELINE.name, SQLITE, 8_000)]) == {}
+
+
+def test_a_join_on_sqlite_is_held_to_the_bare_reference_itself_and_its_p99() -> None:
+    join = "POST join (a)"
+    measured = Measurement(requests=9_000, seconds=10, p50_ms=1, p99_ms=5, non_2xx=0, errors=0)
+    row = Row(
+        Scenario(join, BASELINE.prepare, SQLITE, "joins", join, "vs-reference"),
+        "Pintuan/SQLite",
+        measured,
+        ratio=0.5,
+        vs_reference=0.9,
+        p99_vs_reference=1.0,
+    )
+    verdicts = _verdicts([row])
+    assert verdicts[f"Pintuan/SQLite {join}: req/s vs reference"] == ("0.90x", False)
+    # its p99 may be the reference's, no worse
+    assert verdicts[f"Pintuan/SQLite {join}: p99 vs reference"] == ("1.00x", True)
