@@ -68,7 +68,7 @@ async def audit_now(services: Services, principal: Principal) -> list[Breach]:
     """Check the invariants in one read transaction (the write lock stays free meanwhile), as
     a report: it reads every table whole, so on SQLite it runs off the event loop."""
     require_operator(principal)
-    return await services.db.report(audit_database)
+    return await services.db.report(audit_database, long=True)
 
 
 @router.post("", status_code=201, response_model=AuditRunOut)
@@ -132,4 +132,4 @@ async def ledger_check(principal: CurrentPrincipal, services: ServicesDep) -> Le
     """Verify the whole ledger now (operators only): journals balance, payments match their
     journals, merchants and wallets are owed what was paid."""
     require_operator(principal)
-    return LedgerCheckOut.of(await services.db.report(check_ledger))
+    return LedgerCheckOut.of(await services.db.report(check_ledger, long=True))

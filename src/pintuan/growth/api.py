@@ -205,7 +205,7 @@ async def cross_vertical(
         return service.cross_vertical(session, service.scoped(session, principal, filters))
 
     out = CrossVerticalOut(
-        data=[CrossVerticalWeekOut.of(w) for w in await services.db.report_stale(work)]
+        data=[CrossVerticalWeekOut.of(w) for w in await services.db.report_stale(work, long=True)]
     )
     return _answer(out, out.csv_rows(), "cross-vertical", format)
 

@@ -153,7 +153,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._request_wait = request_wait_ms / 1000
-        self._report_limiter: anyio.CapacityLimiter | None = None
+        # The reports' lanes on SQLite (see ``report``): the lists' and the long passes'.
+        self._report_limiters: dict[bool, anyio.CapacityLimiter] = {}
         if self.is_sqlite:
             # An in-memory database exists once per connection pool: it cannot be shared, nor
             # locked by another process, so it needs no lane of its own; nor has it a WAL.
@@ -245,13 +246,13 @@ class Database:
             replica.served_by_primary()
         return await self.read(fn, *args)
 
-    async def report_stale(self, fn: Callable[..., T], *args: Any) -> T:
+    async def report_stale(self, fn: Callable[..., T], *args: Any, long: bool = False) -> T:
         """Like :meth:`report` (a long read off the event loop), from the replica when it
         may serve (see :meth:`read_stale`)."""
         if self.replica is not None:
             # On PostgreSQL a read already runs in a worker thread: a report is a read.
             return await self.read_stale(fn, *args)
-        return await self.report(fn, *args)
+        return await self.report(fn, *args, long=long)
 
     def read_stale_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """The blocking form of :meth:`read_stale` (the feed's background rebuilds)."""
@@ -265,19 +266,23 @@ class Database:
             replica.served_by_primary()
         return self.run_sync(fn, *args, write=False)
 
-    async def report(self, fn: Callable[..., T], *args: Any) -> T:
+    async def report(self, fn: Callable[..., T], *args: Any, long: bool = False) -> T:
         """A long read (growth, dashboards, settlements, CSV exports), never on the event loop.
 
         On SQLite, where :meth:`read` runs on the loop, a report runs in a worker thread with
         that thread's own connection, one report at a time per process: in WAL mode it neither
-        waits for the joins nor holds them up, and the loop keeps serving them meanwhile. On
-        PostgreSQL every read already runs in a worker thread."""
+        waits for the joins nor holds them up, and the loop keeps serving them meanwhile. A
+        ``long`` one, a pass over whole tables (the audit, the ledger check: seconds on a big
+        database), runs in a lane of its own, one at a time beside the others, so that the
+        lists and pages run as reports do not wait for it. On PostgreSQL every read already
+        runs in a worker thread."""
         if self._workers is not None or self._loop is self._blocking:
             return await self.read(fn, *args)
-        if self._report_limiter is None:
-            self._report_limiter = anyio.CapacityLimiter(1)
+        limiter = self._report_limiters.get(long)
+        if limiter is None:
+            limiter = self._report_limiters[long] = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(
-            lambda: self.run_sync(fn, *args, write=False), limiter=self._report_limiter
+            lambda: self.run_sync(fn, *args, write=False), limiter=limiter
         )
 
     def run_raw_sync(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:

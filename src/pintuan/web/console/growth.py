@@ -319,7 +319,8 @@ async def operator_growth(
         lambda s: (
             _page(s, principal, filters, locale),
             growth.cross_vertical(s, growth.scoped(s, principal, filters)),
-        )
+        ),
+        long=True,  # the cross-vertical flow passes over the paid seats
     )
     context = _context(request, principal, page, filters, period, "/console/operator/growth")
     context.update(tab="growth", deals=[], cross_vertical=cross)

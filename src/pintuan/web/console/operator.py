@@ -353,7 +353,7 @@ async def run_audit(request: Request, principal: Operator) -> Response:
     """Check every invariant now (a read) and keep the result (a short write)."""
     services = services_of(request)
     started_at = utc_now()
-    breaches = await services.db.report(audit_database)
+    breaches = await services.db.report(audit_database, long=True)
     finished_at = utc_now()
 
     def work(session: Session) -> dict[str, str]:
