@@ -52,12 +52,13 @@ def _settings() -> Settings:
         raise _fail(str(exc)) from exc
 
 
-def _run(work: Callable[[Session], T]) -> T:
-    """Run ``work`` in one transaction; an application refusal becomes a clear error exit."""
+def _run(work: Callable[[Session], T], *, write: bool = True) -> T:
+    """Run ``work`` in one transaction; an application refusal becomes a clear error exit. A
+    read (``write=False``) does not take SQLite's write lock, which a server's joins need."""
     from pintuan.bootstrap import build_services
 
     try:
-        return build_services(_settings()).db.run_sync(work)
+        return build_services(_settings()).db.run_sync(work, write=write)
     except AppError as exc:
         raise _fail(exc.detail) from exc
 
@@ -266,7 +267,8 @@ def audit() -> None:
     from pintuan.kit.time import utc_now
 
     started_at = utc_now()
-    breaches = _run(audit_database)
+    # A pass over every table: without the write lock, or every join would wait meanwhile.
+    breaches = _run(audit_database, write=False)
     finished_at = utc_now()
     # Kept for the operator console, which shows the latest result.
     _run(
@@ -342,7 +344,7 @@ def ledger_check() -> None:
     wallets are owed what was paid); exit 1 on any breach."""
     from pintuan.audit.ledger import check_ledger
 
-    report = _run(check_ledger)
+    report = _run(check_ledger, write=False)
     typer.echo(f"{report.journals} journals checked.")
     for currency, totals in report.totals.items():
         figures = ", ".join(f"{name} {amount}" for name, amount in totals.items())
@@ -375,7 +377,7 @@ def lottery_verify(
         seed, published, winners = data.get("seed"), data.get("commitment"), int(data["winners"])
         draws = [(d["team_id"], list(d["seat_ids"]), list(d["winners"])) for d in data["draws"]]
     elif deal_id is not None:
-        record = _run(lambda session: lottery_record(raw_tx(session), deal_id))
+        record = _run(lambda session: lottery_record(raw_tx(session), deal_id), write=False)
         deal, seed, published, winners = deal_id, record.seed, record.commitment, record.winners
         draws = [(d.team_id, d.seat_ids, d.winners) for d in record.draws]
     else:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from typer.testing import CliRunner
 
 from pintuan.cli import app
@@ -161,3 +164,39 @@ def test_the_demo_loads_in_a_process_of_its_own(tmp_sqlite_url: str, tmp_path: P
         )
         assert done.returncode == 0, done.stderr[-2000:]
     assert "pintuan-demo" in done.stdout  # the logins it prints
+
+
+@pytest.mark.parametrize("command", [("audit",), ("ledger", "check")])
+def test_the_audit_and_the_ledger_check_leave_the_write_lock_to_the_server(  # type: ignore[no-untyped-def]
+    run, command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the check, stopped halfway to see whether a server's join could write meanwhile
+    from pintuan.audit import ledger, service
+
+    path = make_url(get_settings().database_url).database
+    assert path
+    seen: list[bool] = []
+
+    def could_write() -> bool:
+        with closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as other:
+            try:
+                other.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # database is locked
+                return False
+            other.execute("ROLLBACK")
+            return True
+
+    checked = {"audit": (service, "audit_database"), "ledger": (ledger, "check_ledger")}
+    module, name = checked[command[0]]
+    real = getattr(module, name)
+
+    def watched(session: Any) -> Any:
+        seen.append(could_write())
+        return real(session)
+
+    monkeypatch.setattr(module, name, watched)
+    # when the operator runs it
+    done = run(*command)
+    # then it ran, and the write lock stayed free all along
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert seen == [True]
