@@ -63,6 +63,11 @@ def _run(work: Callable[[Session], T], *, write: bool = True) -> T:
         raise _fail(exc.detail) from exc
 
 
+def _read(work: Callable[[Session], T]) -> T:
+    """``_run`` for a read: it leaves SQLite's write lock to a server's joins."""
+    return _run(work, write=False)
+
+
 def _hash_password(password: str) -> str:
     from pintuan.kit.passwords import Passwords
 
@@ -268,7 +273,7 @@ def audit() -> None:
 
     started_at = utc_now()
     # A pass over every table: without the write lock, or every join would wait meanwhile.
-    breaches = _run(audit_database, write=False)
+    breaches = _read(audit_database)
     finished_at = utc_now()
     # Kept for the operator console, which shows the latest result.
     _run(
@@ -344,7 +349,7 @@ def ledger_check() -> None:
     wallets are owed what was paid); exit 1 on any breach."""
     from pintuan.audit.ledger import check_ledger
 
-    report = _run(check_ledger, write=False)
+    report = _read(check_ledger)
     typer.echo(f"{report.journals} journals checked.")
     for currency, totals in report.totals.items():
         figures = ", ".join(f"{name} {amount}" for name, amount in totals.items())
@@ -377,7 +382,7 @@ def lottery_verify(
         seed, published, winners = data.get("seed"), data.get("commitment"), int(data["winners"])
         draws = [(d["team_id"], list(d["seat_ids"]), list(d["winners"])) for d in data["draws"]]
     elif deal_id is not None:
-        record = _run(lambda session: lottery_record(raw_tx(session), deal_id), write=False)
+        record = _read(lambda session: lottery_record(raw_tx(session), deal_id))
         deal, seed, published, winners = deal_id, record.seed, record.commitment, record.winners
         draws = [(d.team_id, d.seat_ids, d.winners) for d in record.draws]
     else:
@@ -475,7 +480,7 @@ def settle(
 
 app.add_typer(
     build_feed_app(
-        _run, lambda: reward_weights(_settings()), lambda: _settings().feed_simulation_dir
+        _read, lambda: reward_weights(_settings()), lambda: _settings().feed_simulation_dir
     ),
     name="feed",
 )

@@ -24,7 +24,8 @@ T = TypeVar("T")
 
 
 class Runner(Protocol):
-    """Runs ``work`` in one transaction; a refusal becomes a clear error and exit code 1."""
+    """Runs ``work`` in one read-only transaction (a replay of the log passes over many slates:
+    it must not hold SQLite's write lock); a refusal becomes a clear error and exit code 1."""
 
     def __call__(self, work: Callable[[Session], T]) -> T: ...
 
