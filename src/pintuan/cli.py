@@ -457,25 +457,32 @@ def settle(
     ] = None,
 ) -> None:
     """Write settlement statements for a finished business day (in each merchant's own time
-    zone). Days already settled are left as they are."""
+    zone), each merchant in a transaction of its own, as the worker does. Days already settled
+    are left as they are, so running it again after a failure settles the rest."""
     from sqlalchemy import select
 
-    from pintuan.ledger.settlement import settle_day
+    from pintuan.ledger import settlement
     from pintuan.merchants.models import Merchant
 
     business_day = _day(day)
-
-    def work(session: Session) -> tuple[int, int]:
-        ids = (
-            [merchant]
-            if merchant
-            else list(session.scalars(select(Merchant.id).where(Merchant.status == "approved")))
+    grace = timedelta(minutes=get_settings().settlement_grace_minutes)
+    ids = (
+        [merchant]
+        if merchant
+        else _read(
+            lambda session: list(
+                session.scalars(select(Merchant.id).where(Merchant.status == "approved"))
+            )
         )
-        grace = timedelta(minutes=get_settings().settlement_grace_minutes)
-        return len(ids), sum(settle_day(session, m, business_day, grace) for m in ids)
+    )
 
-    merchants, written = _run(work)
-    typer.echo(f"{written} statements written for {business_day} across {merchants} merchants.")
+    def settle_one(merchant_id: str) -> int:
+        return _run(
+            lambda session: settlement.settle_day(session, merchant_id, business_day, grace)
+        )
+
+    written = sum(settle_one(m) for m in ids)
+    typer.echo(f"{written} statements written for {business_day} across {len(ids)} merchants.")
 
 
 app.add_typer(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from typer.testing import CliRunner
 
 from pintuan.app import create_app
@@ -16,7 +16,8 @@ from pintuan.cli import app as cli
 from pintuan.config import get_settings
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
-from pintuan.ledger.models import Journal
+from pintuan.ledger import settlement
+from pintuan.ledger.models import Journal, SettlementStatement
 from pintuan.ledger.reconcile import reconcile_day
 from pintuan.ledger.settlement import settle_day
 from pintuan.merchants.models import Merchant
@@ -309,3 +310,48 @@ def test_the_operator_console_shows_the_reconciliation_in_both_languages(
     assert "2 笔与支付机构一致。" in chinese.text
     assert "Choose the statement day from the calendar." in bad_day.text
     assert refused.status_code == 403
+
+
+def test_the_cli_settles_a_day_each_merchant_in_a_transaction_of_its_own(
+    tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
+    monkeypatch.setenv("PINTUAN_ENV", "test")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    settings = make_settings(tmp_sqlite_url)
+    services = build_services(settings)
+    # given two merchants whose teams succeeded on one day
+    at(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    merchants = [create_merchant(services.db), create_merchant(services.db)]
+    with TestClient(create_app(settings, services)) as client:
+        for merchant in merchants:
+            succeed_team(client, services, create_deal(services.db, merchant, team_size=2).id)
+    at(datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    # and a look, before each merchant is settled, at what another connection sees settled
+    seen: list[int] = []
+    real_settle_day = settle_day
+
+    def watched(session: Any, merchant_id: str, *args: Any) -> int:
+        seen.append(services.db.run_sync(_statements, write=False))
+        return real_settle_day(session, merchant_id, *args)
+
+    monkeypatch.setattr(settlement, "settle_day", watched)
+    # when the operator settles the day, and again
+    first = runner.invoke(cli, ["settle", "--date", "2026-11-20"])
+    again = runner.invoke(cli, ["settle", "--date", "2026-11-20"])
+    services.db.dispose()
+    get_settings.cache_clear()
+
+    # then each merchant's statement is written, the first committed before the second began,
+    # and settling again writes nothing
+    assert first.exit_code == 0, first.output
+    assert "2 statements written for 2026-11-20 across 2 merchants." in first.output
+    assert seen[:2] == [0, 1]
+    assert again.exit_code == 0, again.output
+    assert "0 statements written" in again.output
+
+
+def _statements(session: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(SettlementStatement)) or 0)
