@@ -22,6 +22,7 @@ from pintuan.domain.roles import Role
 from pintuan.errors import AppError, NotFound
 from pintuan.feed.commands import build_feed_app
 from pintuan.feed.evaluation import reward_weights
+from pintuan.kit.db import Database
 
 T = TypeVar("T")
 
@@ -52,20 +53,26 @@ def _settings() -> Settings:
         raise _fail(str(exc)) from exc
 
 
-def _run(work: Callable[[Session], T], *, write: bool = True) -> T:
-    """Run ``work`` in one transaction; an application refusal becomes a clear error exit. A
-    read (``write=False``) does not take SQLite's write lock, which a server's joins need."""
+def _database() -> Database:
+    """The database the settings name, for a command that runs several transactions on it."""
     from pintuan.bootstrap import build_services
 
+    return build_services(_settings()).db
+
+
+def _run(work: Callable[[Session], T], *, write: bool = True, db: Database | None = None) -> T:
+    """Run ``work`` in one transaction (on ``db``, else on the settings' database); an
+    application refusal becomes a clear error exit. A read (``write=False``) does not take
+    SQLite's write lock, which a server's joins need."""
     try:
-        return build_services(_settings()).db.run_sync(work, write=write)
+        return (db or _database()).run_sync(work, write=write)
     except AppError as exc:
         raise _fail(exc.detail) from exc
 
 
-def _read(work: Callable[[Session], T]) -> T:
+def _read(work: Callable[[Session], T], *, db: Database | None = None) -> T:
     """``_run`` for a read: it leaves SQLite's write lock to a server's joins."""
-    return _run(work, write=False)
+    return _run(work, write=False, db=db)
 
 
 def _hash_password(password: str) -> str:
@@ -327,7 +334,6 @@ def growth_rollup(
     """Roll up one day of growth figures (default: yesterday, UTC); safe to run again."""
     from datetime import date, timedelta
 
-    from pintuan.bootstrap import build_services
     from pintuan.growth.service import day_figures, write_day
     from pintuan.kit.time import utc_now
 
@@ -336,10 +342,10 @@ def growth_rollup(
         chosen = date.fromisoformat(day) if day else now.date() - timedelta(days=1)
     except ValueError as exc:
         raise _fail(f"--date must be a day written YYYY-MM-DD, not {day!r}") from exc
-    db = build_services(_settings()).db
+    db = _database()
     # Counted without SQLite's write lock (a pass over every seat and team), then written.
-    figures = db.run_sync(day_figures, chosen, write=False)
-    rows = db.run_sync(write_day, chosen, figures, now)
+    figures = _read(lambda session: day_figures(session, chosen), db=db)
+    rows = _run(lambda session: write_day(session, chosen, figures, now), db=db)
     typer.echo(f"Rolled up {chosen.isoformat()}: {rows} rows.")
 
 
@@ -466,19 +472,22 @@ def settle(
 
     business_day = _day(day)
     grace = timedelta(minutes=get_settings().settlement_grace_minutes)
+    db = _database()
     ids = (
         [merchant]
         if merchant
         else _read(
             lambda session: list(
                 session.scalars(select(Merchant.id).where(Merchant.status == "approved"))
-            )
+            ),
+            db=db,
         )
     )
 
     def settle_one(merchant_id: str) -> int:
         return _run(
-            lambda session: settlement.settle_day(session, merchant_id, business_day, grace)
+            lambda session: settlement.settle_day(session, merchant_id, business_day, grace),
+            db=db,
         )
 
     written = sum(settle_one(m) for m in ids)
