@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, make_url, text
+from typer.testing import CliRunner
 
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
-from pintuan.config import Environment, Settings
+from pintuan.cli import app as cli_app
+from pintuan.config import Environment, Settings, get_settings
 from pintuan.kit.db import Database
 from pintuan.kit.migrations import upgrade
 from pintuan.kit.time import clock
@@ -179,6 +182,28 @@ def real_time() -> Iterator[None]:
 @pytest.fixture
 def tmp_sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'fresh.db'}"
+
+
+@pytest.fixture
+def run_cli(
+    tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Callable[..., Any]]:
+    """The ``pintuan`` command as an operator runs it, on a fresh SQLite file it has migrated:
+    ``run_cli("audit")`` gives typer's result (``exit_code``, ``output``)."""
+    monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
+    monkeypatch.setenv("PINTUAN_MEDIA_DIR", str(tmp_path / "media"))
+    monkeypatch.setenv("PINTUAN_ENV", "test")
+    monkeypatch.setenv("PINTUAN_PASSWORD_TIME_COST", "1")
+    monkeypatch.setenv("PINTUAN_PASSWORD_MEMORY_KIB", "1024")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, stdin: str | None = None) -> Any:
+        return runner.invoke(cli_app, list(args), input=stdin)
+
+    assert invoke("migrate").exit_code == 0
+    yield invoke
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import make_url, select
-from typer.testing import CliRunner
 
-from pintuan.cli import app
 from pintuan.config import get_settings
 from pintuan.deals.models import Deal
 from pintuan.kit.db import Database
 
 
-@pytest.fixture
-def run(tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[object]:
-    monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
-    monkeypatch.setenv("PINTUAN_MEDIA_DIR", str(tmp_path / "media"))
-    monkeypatch.setenv("PINTUAN_ENV", "test")
-    monkeypatch.setenv("PINTUAN_PASSWORD_TIME_COST", "1")
-    monkeypatch.setenv("PINTUAN_PASSWORD_MEMORY_KIB", "1024")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str, stdin: str | None = None) -> object:
-        return runner.invoke(app, list(args), input=stdin)
-
-    assert invoke("migrate").exit_code == 0  # type: ignore[attr-defined]
-    yield invoke
-    get_settings.cache_clear()
-
-
-def test_demo_loads_once_and_prints_the_logins(run) -> None:  # type: ignore[no-untyped-def]
-    first = run("demo")
-    second = run("demo")
+def test_demo_loads_once_and_prints_the_logins(run_cli) -> None:  # type: ignore[no-untyped-def]
+    first = run_cli("demo")
+    second = run_cli("demo")
 
     assert first.exit_code == 0, first.output
     assert "Demo loaded" in first.output
@@ -47,9 +26,9 @@ def test_demo_loads_once_and_prints_the_logins(run) -> None:  # type: ignore[no-
 
 
 def test_demo_deals_get_two_pictures_drawn_at_demo_time(  # type: ignore[no-untyped-def]
-    run, tmp_path: Path
+    run_cli, tmp_path: Path
 ) -> None:
-    run("demo")
+    run_cli("demo")
 
     settings = get_settings()
     urls = Database(settings.database_url).run_sync(
@@ -64,10 +43,10 @@ def test_demo_deals_get_two_pictures_drawn_at_demo_time(  # type: ignore[no-unty
             assert url.removeprefix("/media/").replace("-large", "-thumb") in kept
 
 
-def test_a_user_created_with_a_piped_password_gets_a_token(run) -> None:  # type: ignore[no-untyped-def]
-    run("demo")
+def test_a_user_created_with_a_piped_password_gets_a_token(run_cli) -> None:  # type: ignore[no-untyped-def]
+    run_cli("demo")
 
-    created = run(
+    created = run_cli(
         "users",
         "create",
         "new@example.com",
@@ -79,7 +58,7 @@ def test_a_user_created_with_a_piped_password_gets_a_token(run) -> None:  # type
         "New",
         stdin="a piped password\n",
     )
-    token = run("tokens", "create", "new@example.com")
+    token = run_cli("tokens", "create", "new@example.com")
 
     assert created.exit_code == 0, created.output
     assert "Password:" not in created.output
@@ -88,8 +67,8 @@ def test_a_user_created_with_a_piped_password_gets_a_token(run) -> None:  # type
     assert len(token.stdout.strip().splitlines()) == 1
 
 
-def test_errors_are_clear_and_exit_non_zero(run) -> None:  # type: ignore[no-untyped-def]
-    unknown_merchant = run(
+def test_errors_are_clear_and_exit_non_zero(run_cli) -> None:  # type: ignore[no-untyped-def]
+    unknown_merchant = run_cli(
         "users",
         "create",
         "x@example.com",
@@ -99,8 +78,8 @@ def test_errors_are_clear_and_exit_non_zero(run) -> None:  # type: ignore[no-unt
         "nope",
         stdin="a piped password\n",
     )
-    unknown_user = run("tokens", "create", "nobody@example.com")
-    short_password = run("users", "create", "y@example.com", stdin="short\n")
+    unknown_user = run_cli("tokens", "create", "nobody@example.com")
+    short_password = run_cli("users", "create", "y@example.com", stdin="short\n")
 
     assert unknown_merchant.exit_code == 1
     assert "nope" in unknown_merchant.output
@@ -109,28 +88,28 @@ def test_errors_are_clear_and_exit_non_zero(run) -> None:  # type: ignore[no-unt
     assert short_password.exit_code == 1
 
 
-def test_the_demo_is_refused_in_production(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_is_refused_in_production(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PINTUAN_ENV", "prod")
     monkeypatch.setenv("PINTUAN_SECRET_KEY", "x" * 48)
     monkeypatch.setenv("PINTUAN_SANDBOX_ENABLED", "false")
     get_settings.cache_clear()
 
-    result = run("demo")
+    result = run_cli("demo")
 
     assert result.exit_code == 1
     assert "refused" in result.output
 
 
-def test_audit_passes_on_sound_data_and_fails_on_a_breach(run, tmp_sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_audit_passes_on_sound_data_and_fails_on_a_breach(run_cli, tmp_sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine, text
 
-    run("demo")
-    clean = run("audit")
+    run_cli("demo")
+    clean = run_cli("audit")
     engine = create_engine(tmp_sqlite_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE deals SET committed = 3 WHERE id = (SELECT min(id) FROM deals)"))
     engine.dispose()
-    broken = run("audit")
+    broken = run_cli("audit")
 
     assert clean.exit_code == 0, clean.output
     assert "Audit passed" in clean.output
@@ -168,7 +147,7 @@ def test_the_demo_loads_in_a_process_of_its_own(tmp_sqlite_url: str, tmp_path: P
 
 @pytest.mark.parametrize("command", [("audit",), ("ledger", "check")])
 def test_the_audit_and_the_ledger_check_leave_the_write_lock_to_the_server(  # type: ignore[no-untyped-def]
-    run, command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+    run_cli, command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given the check, stopped halfway to see whether a server's join could write meanwhile
     from pintuan.audit import ledger, service
@@ -196,7 +175,7 @@ def test_the_audit_and_the_ledger_check_leave_the_write_lock_to_the_server(  # t
 
     monkeypatch.setattr(module, name, watched)
     # when the operator runs it
-    done = run(*command)
+    done = run_cli(*command)
     # then it ran, and the write lock stayed free all along
     assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
     assert seen == [True]

@@ -313,13 +313,8 @@ def test_the_operator_console_shows_the_reconciliation_in_both_languages(
 
 
 def test_the_cli_settles_a_day_each_merchant_in_a_transaction_of_its_own(
-    tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    run_cli: Any, tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
-    monkeypatch.setenv("PINTUAN_ENV", "test")
-    get_settings.cache_clear()
-    runner = CliRunner()
-    assert runner.invoke(cli, ["migrate"]).exit_code == 0
     settings = make_settings(tmp_sqlite_url)
     services = build_services(settings)
     # given two merchants whose teams succeeded on one day
@@ -339,10 +334,9 @@ def test_the_cli_settles_a_day_each_merchant_in_a_transaction_of_its_own(
 
     monkeypatch.setattr(settlement, "settle_day", watched)
     # when the operator settles the day, and again
-    first = runner.invoke(cli, ["settle", "--date", "2026-11-20"])
-    again = runner.invoke(cli, ["settle", "--date", "2026-11-20"])
+    first = run_cli("settle", "--date", "2026-11-20")
+    again = run_cli("settle", "--date", "2026-11-20")
     services.db.dispose()
-    get_settings.cache_clear()
 
     # then each merchant's statement is written, the first committed before the second began,
     # and settling again writes nothing
