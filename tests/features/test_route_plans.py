@@ -3,18 +3,18 @@
 ``test_query_plans.py`` plans the statements the engine defines once in a module. The ORM's are
 built inside functions, so they are caught here as they are sent: every route is called as each
 caller on seeded data (the access matrix's walk, ``test_access.py``), every statement sent to
-the database meanwhile is kept with the line of Pintuan's code that sent it and whether it ran
-on the event loop, and SQLite plans each one afterwards. Two rules:
+the database meanwhile is kept with the line of Pintuan's code that sent it, whether it ran on
+the event loop and whether its transaction held SQLite's write lock (begun IMMEDIATE), and
+SQLite plans each one afterwards. A pass over a whole table, unless it is a page (newest first
+with no filter, so it stops after ``limit`` rows), breaks the rules:
 
-- **On the event loop nothing passes over a whole table** (on SQLite a read runs there, and a
-  join waits for as long as it takes), unless the pass is a page: newest first with no filter,
-  so it stops after ``limit`` rows.
-- **Off the loop** (a report's own thread) a pass over a whole table is allowed only to the
-  reports listed in ``REPORTS``, each with why it reads what it reads.
+- **on the event loop** (on SQLite a read runs there, and a join waits for as long as it takes);
+- **holding the write lock**, for every join would wait for it too;
+- **anywhere else** (a report's own thread), unless the code that sent it is listed in
+  ``REPORTS``, each with why it reads what it reads.
 
 The worker is held the same way, after it has worked through a world with money in every
-state: its passes over a whole table are listed in ``WORKER_PASSES``, and none may hold SQLite's
-write lock (a transaction begun IMMEDIATE), for every join would wait for it.
+state, its passes listed in ``WORKER_PASSES``.
 
 The walk found the audits, the ledger check and the cross-vertical figures recomputing over
 every seat and journal on the event loop (they are reports now), and the directory of merchants
@@ -30,7 +30,7 @@ import asyncio
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -131,23 +131,26 @@ def _a_page(statement: str, passed: str) -> bool:
     return " USING " in passed and "LIMIT" in upper and "WHERE" not in upper
 
 
-def _a_report(origin: str) -> bool:
-    return any(origin.startswith(code) for code in REPORTS)
-
-
-def offenders(conn: sqlite3.Connection, sent: dict[str, Sent]) -> list[str]:
-    """What breaks the module's two rules, one line each."""
+def offenders(
+    conn: sqlite3.Connection, sent: dict[str, Sent], listed: Mapping[str, str]
+) -> list[str]:
+    """What breaks the module's rules, one line each: a pass over a whole table on the event
+    loop, or holding SQLite's write lock, or by code that ``listed`` does not name."""
     found = []
     for statement, seen in sent.items():
         passes = [p for p in positional_passes(conn, statement) if not _a_page(statement, p)]
         if not passes:
             continue
-        where = f"{', '.join(sorted(seen.origins))} for {', '.join(sorted(seen.calls)[:3])}"
-        first_line = " ".join(statement.split())[:160]
         if seen.on_the_loop:
-            found.append(f"on the event loop: {passes} by {where}: {first_line}")
-        elif not all(_a_report(origin) for origin in seen.origins):
-            found.append(f"not a known report: {passes} by {where}: {first_line}")
+            why = "on the event loop"
+        elif seen.holding_the_lock:
+            why = "holding the write lock"
+        elif not all(any(o.startswith(code) for code in listed) for o in seen.origins):
+            why = "not a known report"
+        else:
+            continue
+        where = f"{', '.join(sorted(seen.origins))} for {', '.join(sorted(seen.calls)[:3])}"
+        found.append(f"{why}: {passes} by {where}: {' '.join(statement.split())[:160]}")
     return sorted(found)
 
 
@@ -177,7 +180,7 @@ def test_no_route_passes_over_a_whole_table_on_the_loop_or_outside_a_report(
     assert any(seen.on_the_loop for seen in sent.values())
     assert url.database
     with closing(sqlite3.connect(url.database)) as conn:
-        found = offenders(conn, sent)
+        found = offenders(conn, sent, REPORTS)
     assert not found, f"{len(found)} statements break the rules:\n" + "\n".join(found)
 
 
@@ -201,7 +204,7 @@ def test_the_rules_catch_a_pass_on_the_loop_and_one_outside_a_report(services: S
 
     assert url.database
     with closing(sqlite3.connect(url.database)) as conn:
-        found = offenders(conn, sent)
+        found = offenders(conn, sent, REPORTS)
     assert len(found) == 1  # both reads of every failed seat are one statement
     assert found[0].startswith("on the event loop: ['seats (SCAN seats)']")
     assert "tests.features.test_route_plans:every_failed_seat" in found[0]
@@ -212,7 +215,7 @@ def test_the_rules_catch_a_pass_on_the_loop_and_one_outside_a_report(services: S
         call[0] = "GET /test"
         asyncio.run(services.db.report(every_failed_seat))
     with closing(sqlite3.connect(url.database)) as conn:
-        assert [f.split(":")[0] for f in offenders(conn, sent)] == ["not a known report"]
+        assert [f.split(":")[0] for f in offenders(conn, sent, REPORTS)] == ["not a known report"]
 
 
 # The worker's code whose statements may pass over a whole table, and why. The worker runs off
@@ -259,21 +262,5 @@ def test_the_worker_passes_over_a_whole_table_only_where_listed(
     assert len(sent) > 20
     assert url.database
     with closing(sqlite3.connect(url.database)) as conn:
-        found = [
-            line
-            for statement, seen in sent.items()
-            for line in _unlisted(conn, statement, seen, WORKER_PASSES)
-        ]
-    assert not found, f"{len(found)} statements break the rule:\n" + "\n".join(sorted(found))
-
-
-def _unlisted(
-    conn: sqlite3.Connection, statement: str, seen: Sent, listed: dict[str, str]
-) -> list[str]:
-    passes = [p for p in positional_passes(conn, statement) if not _a_page(statement, p)]
-    origins = [o for o in sorted(seen.origins) if not any(o.startswith(c) for c in listed)]
-    if not passes or not (origins or seen.holding_the_lock):
-        return []
-    why = "holding the write lock" if seen.holding_the_lock else "not listed"
-    where = ", ".join(sorted(seen.origins))
-    return [f"{why}: {passes} by {where}: {' '.join(statement.split())[:160]}"]
+        found = offenders(conn, sent, WORKER_PASSES)
+    assert not found, f"{len(found)} statements break the rule:\n" + "\n".join(found)
