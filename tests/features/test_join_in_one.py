@@ -4,21 +4,30 @@ a refusal is stored with nothing of the work left, and a failure leaves no claim
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from pintuan.deals.models import Deal
+from pintuan.domain.roles import Principal, Role
 from pintuan.idempotency.http import request_fingerprint
 from pintuan.idempotency.models import IdempotencyKey
-from pintuan.idempotency.service import claim_key
+from pintuan.idempotency.runner import Answer, KeyRequest, run_raw_in_one
+from pintuan.idempotency.service import StoredResponse, claim_key, insert_answer
+from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.kit.time import utc_now
 from pintuan.services import Services
 from pintuan.teams import service as teams
 from pintuan.teams.models import Seat, Team
 from tests.factories import Account, create_account, create_deal, create_merchant
 from tests.features.test_idempotency_effects import LEASE
+
+TAKE_STOCK = Sql("UPDATE deals SET committed = committed + 1 WHERE id = :id RETURNING id")
 
 
 def count(services: Services, table: Any) -> int:
@@ -214,3 +223,70 @@ def test_a_keyed_join_by_token_is_one_transaction(
     # then the lookup, the claim, the join and its answer took one transaction
     assert response.status_code == 201, response.text
     assert units == ["run_raw"]
+
+
+def test_a_key_answered_elsewhere_meanwhile_undoes_the_work_and_answers_what_was_stored(
+    services: Services, team: tuple[str, str]
+) -> None:
+    if services.db.is_sqlite:
+        pytest.skip("SQLite's one writer holds the lock from the key's read to the commit")
+    # given a keyed unit of work during which another request answers the same key
+    deal_id, _ = team
+    shopper = create_account(services)
+    principal = Principal(shopper.user_id, Role.SHOPPER, "x", "en", "UTC", frozenset())
+    request = KeyRequest("raced-1", request_fingerprint("POST", "/raced", b""), "/raced")
+    claim = request.claim_for(principal)
+    elsewhere = StoredResponse(201, '{"answered": "elsewhere"}', "application/json")
+    before = committed(services, deal_id)
+
+    def answer_elsewhere(tx: RawTx) -> None:
+        insert_answer(
+            tx, claim.scope, claim.key, claim.fingerprint, "elsewhere", elsewhere,
+            timedelta(hours=1), expired=False,
+        )  # fmt: skip
+
+    def work(tx: RawTx, _: Principal) -> str:
+        tx.one(TAKE_STOCK, {"id": deal_id})
+        services.db.run_raw_sync(answer_elsewhere)  # commits on another connection
+        return '{"answered": "here"}'
+
+    # when the unit commits
+    answer = asyncio.run(run_raw_in_one(services, lambda tx: principal, request, work))
+
+    # then its work is undone and it answers what the other request stored
+    assert answer == Answer(elsewhere, replayed=True)
+    assert committed(services, deal_id) == before
+    [stored] = keys(services)
+    assert stored.holder == "elsewhere"
+
+
+def test_an_expired_answer_under_the_key_is_replaced_by_the_new_request(
+    client: TestClient, services: Services, team: tuple[str, str]
+) -> None:
+    # given an answer stored under the key a day and more ago, past its time to live
+    _, team_id = team
+    shopper = create_account(services)
+    path = f"/v1/teams/{team_id}/seats"
+    old = utc_now() - timedelta(days=2)
+
+    def store_old(session: Session) -> None:
+        session.add(
+            IdempotencyKey(
+                scope=f"user:{shopper.user_id}", key="old-1", holder="old",
+                request_hash=request_fingerprint("POST", path, b""), response_status=409,
+                response_body="{}", response_content_type="application/problem+json",
+                created_at=old, expires_at=old + timedelta(hours=1),
+            )
+        )  # fmt: skip
+
+    services.db.run_sync(store_old)
+
+    # when the shopper joins with that key
+    response = join(client, shopper, team_id, "old-1")
+
+    # then the join runs and its answer replaces the old one
+    assert response.status_code == 201, response.text
+    assert "Idempotent-Replayed" not in response.headers
+    [stored] = keys(services)
+    assert (stored.response_status, stored.holder != "old") == (201, True)
+    assert stored.expires_at > utc_now()

@@ -123,3 +123,61 @@ def test_statements_read_together_refuse_as_one_statement_would(db: Database) ->
     with pytest.raises(IntegrityViolation):
         db.run_raw_sync(clash)
     assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first"]
+
+
+def test_a_read_sent_later_answers_once_a_later_statement_went_even_when_that_one_failed(
+    db: Database,
+) -> None:
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
+    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
+    assert taken is not None
+    seen: list[_Event | None] = []
+
+    def read_then_clash(tx: RawTx) -> None:
+        tx.send_many(EVENT, events(tx, "second"))
+        last = tx.later(LAST)
+        none = tx.later(NOTHING)
+        try:
+            tx.one(EVENT_AGAIN, {**events(tx, "clash")[0], "id": taken.id})
+        finally:
+            seen.extend((last.one_as(_Event), none.one_as(_Event)))
+
+    with pytest.raises(IntegrityViolation):
+        db.run_raw_sync(read_then_clash)
+    # the read saw the row written before it in the same transaction, then all was undone
+    assert [e.subject_id if e else None for e in seen] == ["second", None]
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first"]
+
+
+def test_a_read_sent_later_with_nothing_after_it_goes_out_when_its_rows_are_asked(
+    db: Database,
+) -> None:
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "only")))
+
+    def read(tx: RawTx) -> _Event | None:
+        return tx.later(LAST).one_as(_Event)
+
+    found = db.run_raw_sync(read)
+    assert found is not None
+    assert found.subject_id == "only"
+
+
+def test_a_transaction_started_over_after_a_failed_statement_keeps_only_what_follows(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("only PostgreSQL's deferring transactions start over (SQLite: savepoints)")
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
+    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
+    assert taken is not None
+
+    def fail_then_start_over(tx: RawTx) -> None:
+        tx.send_many(EVENT, events(tx, "undone"))
+        with pytest.raises(IntegrityViolation) as refused:
+            tx.one(EVENT_AGAIN, {**events(tx, "clash")[0], "id": taken.id})
+        assert refused.value.constraint == "pk_outbox_events"
+        tx.start_over()
+        tx.send_many(EVENT, events(tx, "kept"))
+
+    db.run_raw_sync(fail_then_start_over)
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first", "kept"]

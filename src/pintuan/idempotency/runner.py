@@ -9,11 +9,11 @@ refusal included) releases the key so that the client may retry.
 
 Three shapes of work: one transaction (:func:`run_once`, :func:`run_raw_once`), whose answer is
 stored in that same transaction; the hot writes on the raw path (:func:`run_raw_in_one`: the
-join), where the caller's token lookup, the key's claim, the work and its answer are all one
-transaction (on SQLite, whose one writer holds the lock throughout, the key is read instead of
-claimed and written once with its answer); and several steps with a provider call between two
-transactions (:func:`run_steps_once`: paying opens a checkout between the payment's two
-transactions, never inside one), whose answer is stored once the last step is done.
+join), where the caller's token lookup, the key, the work and its answer are all one
+transaction (the key is read instead of claimed, and written once with its answer); and
+several steps with a provider call between two transactions (:func:`run_steps_once`: paying
+opens a checkout between the payment's two transactions, never inside one), whose answer is
+stored once the last step is done.
 
 An answer holding a secret shown once (a new API token) is never stored: ``keep_answer=False``
 stores a refusal in its place, so that a repeat learns the secret was already shown.
@@ -34,7 +34,7 @@ from pintuan.errors import PROBLEM_JSON, AppError, Conflict
 from pintuan.idempotency import service
 from pintuan.idempotency.service import StoredResponse
 from pintuan.kit.ids import random_hex
-from pintuan.kit.rawsql import RawTx, Sql, raw_tx
+from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql, raw_tx
 from pintuan.kit.redislink import clear_in_flight, mark_in_flight
 from pintuan.services import Services
 
@@ -140,20 +140,44 @@ async def run_raw_in_one(
     status_code: int = 200,
 ) -> Answer:
     """Run ``work(tx, principal)`` once per key, with everything in ONE transaction: who the
-    caller is (``caller(tx)``, the token lookup), the key's claim, the work and its answer.
+    caller is (``caller(tx)``, the token lookup), the key's look-up, the work and its answer.
 
     Where :func:`run_raw_once` takes three transactions (the lookup, the claim, the work), this
-    takes one, and nothing is ever half done: a crash anywhere leaves no claim behind, so no
-    lease is needed. A repeat of a finished request is answered from the store; a repeat that
-    meets the first still running waits for it at the key's unique index (PostgreSQL) or the
-    write lock (SQLite) and then gets its answer. A key another path left in progress is still
-    refused as ``idempotency_in_progress``. A refusal (4xx) undoes the work's changes alone
-    (a savepoint), is stored with the claim and raised again; anything else undoes everything,
-    the claim included, so the client may retry.
+    takes one, and nothing is ever half done: a crash anywhere leaves no key behind, so no
+    lease is needed. The key is not claimed before the work, only read (``service.FIND``) and
+    written once with the answer. A repeat of a finished request is answered from the store,
+    and a key another path left in progress is refused as ``idempotency_in_progress``.
+
+    On SQLite the one writer holds the lock from the read to the commit, so nobody can take
+    the key meanwhile; a refusal (4xx) undoes the work's changes alone (a savepoint) and is
+    stored with the key. On PostgreSQL the key's read goes out with the work's first
+    statement and its answer with the commit, without a savepoint; a repeat running at the
+    same time does its work too, and its commit then fails on the key the first one wrote,
+    which undoes its work: it answers what the first stored. A refusal there undoes the whole
+    transaction and stores itself in it again. Anything else (a 5xx) undoes everything, so
+    the client may retry.
     """
-    lease = timedelta(seconds=services.settings.idempotency_lease_seconds)
-    ttl = timedelta(hours=services.settings.idempotency_ttl_hours)
-    holder = random_hex(16)
+    if services.db.is_sqlite:
+        return await _in_one_sqlite(services, caller, key, work, status_code)
+    return await _in_one_postgres(services, caller, key, work, status_code)
+
+
+def _settings(services: Services) -> tuple[timedelta, str]:
+    return timedelta(hours=services.settings.idempotency_ttl_hours), random_hex(16)
+
+
+def _stored_refusal(error: AppError, claim: KeyClaim) -> StoredResponse:
+    return StoredResponse(error.status, json.dumps(error.problem(claim.instance)), PROBLEM_JSON)
+
+
+async def _in_one_sqlite(
+    services: Services,
+    caller: Callable[[RawTx], Principal],
+    key: KeyRequest | None,
+    work: Callable[[RawTx, Principal], str],
+    status_code: int,
+) -> Answer:
+    ttl, holder = _settings(services)
 
     def unit(tx: RawTx) -> _Outcome:
         principal = caller(tx)
@@ -161,13 +185,9 @@ async def run_raw_in_one(
             body = work(tx, principal)
             return _Outcome(Answer(StoredResponse(status_code, body, JSON), replayed=False))
         claim = key.claim_for(principal)
-        if tx.sqlite:  # the one writer: no claim to make (see ``service.find_answer``)
-            stored = service.find_answer(tx, claim.scope, claim.key, claim.fingerprint)
-        else:
-            stored = service.claim_key(tx, claim.scope, claim.key, claim.fingerprint, holder, lease)
+        stored = service.find_answer(tx, claim.scope, claim.key, claim.fingerprint)
         if stored is not None:
             return _Outcome(Answer(stored, replayed=True))
-        # The savepoint goes out with the work's first statement, and the rest with the commit.
         tx.send(_WORK)
         refusal: AppError | None = None
         try:
@@ -177,18 +197,83 @@ async def run_raw_in_one(
                 raise
             tx.send(_UNDO_WORK)
             refusal = error
-            problem = json.dumps(error.problem(claim.instance))
-            response = StoredResponse(error.status, problem, PROBLEM_JSON)
+            response = _stored_refusal(error, claim)
         tx.send(_KEEP_WORK)
-        if tx.sqlite:
-            service.write_answer(
-                tx, claim.scope, claim.key, claim.fingerprint, holder, response, ttl
-            )
-        else:
-            service.store_own_response(tx, claim.scope, claim.key, holder, response, ttl)
+        service.write_answer(tx, claim.scope, claim.key, claim.fingerprint, holder, response, ttl)
         return _Outcome(Answer(response, replayed=False), refusal)
 
     outcome = await services.db.run_raw(unit)
+    if outcome.refusal is not None:
+        raise outcome.refusal
+    return outcome.answer
+
+
+class _Replay(Exception):
+    """The key's answer was there before this request's work: undo the work, answer it."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("the key has an answer")
+        self.stored = stored
+
+
+async def _in_one_postgres(
+    services: Services,
+    caller: Callable[[RawTx], Principal],
+    key: KeyRequest | None,
+    work: Callable[[RawTx, Principal], str],
+    status_code: int,
+) -> Answer:
+    ttl, holder = _settings(services)
+    keyed: KeyClaim | None = None  # the caller's key, once the caller is known
+
+    def unit(tx: RawTx) -> _Outcome:
+        nonlocal keyed
+        principal = caller(tx)
+        if key is None:
+            body = work(tx, principal)
+            return _Outcome(Answer(StoredResponse(status_code, body, JSON), replayed=False))
+        claim = keyed = key.claim_for(principal)
+        # Read with the work's first statement; its row is there even when that one failed.
+        found = service.look_up(tx, claim.scope, claim.key)
+        refusal: AppError | None = None
+        try:
+            response = StoredResponse(status_code, work(tx, principal), JSON)
+        except AppError as error:
+            if error.status >= 500:
+                raise
+            refusal = error
+            response = _stored_refusal(error, claim)
+        row = service.found_row(found)
+        stored = service.answer_found(row, claim.fingerprint)
+        if stored is not None:
+            raise _Replay(stored)
+        if refusal is not None:
+            tx.start_over()  # nothing of the work is kept, only its refusal
+        service.insert_answer(
+            tx,
+            claim.scope,
+            claim.key,
+            claim.fingerprint,
+            holder,
+            response,
+            ttl,
+            expired=row is not None,
+        )
+        return _Outcome(Answer(response, replayed=False), refusal)
+
+    try:
+        outcome = await services.db.run_raw(unit)
+    except _Replay as replay:
+        return Answer(replay.stored, replayed=True)
+    except IntegrityViolation as violation:
+        # Another request answered (or claimed) the key between our read and our commit.
+        if violation.constraint != service.KEY_TAKEN or keyed is None:
+            raise
+        taken = keyed
+        stored = await services.db.run_raw(
+            service.stored_answer, taken.scope, taken.key, taken.fingerprint, write=False
+        )
+        return Answer(stored, replayed=True)
     if outcome.refusal is not None:
         raise outcome.refusal
     return outcome.answer

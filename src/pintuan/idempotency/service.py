@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.errors import Conflict, InvalidInput
 from pintuan.idempotency.models import IdempotencyKey
-from pintuan.kit.rawsql import RawTx, Sql
+from pintuan.kit.rawsql import Later, RawTx, Sql
 from pintuan.kit.time import utc_now
 
 # A running claim's expires_at is the end of its lease, a finished one's the end of its TTL:
@@ -42,6 +42,7 @@ class _Claim:
     response_status: int | None  # None while the first request is still running
     response_body: str | None
     response_content_type: str | None
+    live: bool = True  # False: expired, as good as no row (read by ``FIND``)
 
 
 READ = Sql("""
@@ -115,14 +116,19 @@ def _answer_of(stored: _Claim, request_hash: str) -> StoredResponse:
     )
 
 
-# On SQLite, whose writes hold the one write lock from their first statement to their commit,
-# a request that runs its work in the same transaction as its key (``run_raw_in_one``) needs no
-# claim: nobody can take the key meanwhile. It reads the key (an expired one is no key), and
-# writes it once, answer included, when the work is done: one read and one write instead of a
-# delete, an insert and an update.
+# A request that runs its work in the same transaction as its key (``run_raw_in_one``) makes no
+# claim before the work: it reads the key (an expired one is no key) and writes it once, answer
+# included, when the work is done: one read and one write instead of a delete, an insert and an
+# update. On SQLite, whose writes hold the one write lock from their first statement to their
+# commit, nobody can take the key meanwhile, and an expired row under it is replaced
+# (``ANSWER``). On PostgreSQL the read goes out with the work's first statement and the write
+# with the commit (``INSERT_ANSWER``): a request that answered the key meanwhile makes the
+# commit fail on the key's primary key (``KEY_TAKEN``), which undoes this request's work, and
+# its answer is then read (``stored_answer``).
 FIND = Sql("""
-    SELECT request_hash, response_status, response_body, response_content_type
-    FROM idempotency_keys WHERE scope = :scope AND key = :key AND expires_at > :now
+    SELECT request_hash, response_status, response_body, response_content_type,
+           expires_at > :now AS live
+    FROM idempotency_keys WHERE scope = :scope AND key = :key
 """)
 ANSWER = Sql("""
     INSERT INTO idempotency_keys (scope, key, request_hash, holder, created_at, expires_at,
@@ -134,6 +140,13 @@ ANSWER = Sql("""
         response_status = excluded.response_status, response_body = excluded.response_body,
         response_content_type = excluded.response_content_type
 """)
+INSERT_ANSWER = Sql("""
+    INSERT INTO idempotency_keys (scope, key, request_hash, holder, created_at, expires_at,
+                                  response_status, response_body, response_content_type)
+    VALUES (:scope, :key, :hash, :holder, :now, :expires_at, :status, :body, :type)
+""")
+# The constraint a key answered by another request breaks (its primary key).
+KEY_TAKEN = "pk_idempotency_keys"
 
 
 def find_answer(tx: RawTx, scope: str, key: str, request_hash: str) -> StoredResponse | None:
@@ -141,9 +154,27 @@ def find_answer(tx: RawTx, scope: str, key: str, request_hash: str) -> StoredRes
     :func:`claim_key` without the claim, for a write that holds the database's one write lock
     (SQLite) until it stores its answer with :func:`write_answer`. Refuses as ``claim_key``
     does: a key of a different request, a key another request holds."""
-    assert tx.sqlite, "only the one writer may skip the claim"
-    stored = tx.one_as(_Claim, FIND, {"scope": scope, "key": key, "now": tx.instant(utc_now())})
-    return None if stored is None else _answer_of(stored, request_hash)
+    assert tx.sqlite, "only the one writer may read the key at once"
+    return answer_found(look_up(tx, scope, key).one_as(_Claim), request_hash)
+
+
+def look_up(tx: RawTx, scope: str, key: str) -> Later:
+    """The key's row, read with the next statement (PostgreSQL: the work's first); its row
+    goes to :func:`answer_found`."""
+    return tx.later(FIND, {"scope": scope, "key": key, "now": tx.instant(utc_now())})
+
+
+def found_row(found: Later) -> _Claim | None:
+    """The row :func:`look_up` read (None: no row at all)."""
+    return found.one_as(_Claim)
+
+
+def answer_found(found: _Claim | None, request_hash: str) -> StoredResponse | None:
+    """The answer under a key as :func:`look_up` found it, or None for a key not in use;
+    refuses as :func:`claim_key` does."""
+    if found is None or not found.live:
+        return None
+    return _answer_of(found, request_hash)
 
 
 def write_answer(
@@ -159,6 +190,37 @@ def write_answer(
     expired row under it is replaced)."""
     stored = _stored(tx, scope, key, holder, response, ttl)
     tx.send(ANSWER, {**stored, "hash": request_hash, "now": tx.instant(utc_now())})
+
+
+def insert_answer(
+    tx: RawTx,
+    scope: str,
+    key: str,
+    request_hash: str,
+    holder: str,
+    response: StoredResponse,
+    ttl: timedelta,
+    *,
+    expired: bool,
+) -> None:
+    """Store the answer under a key :func:`look_up` found free (PostgreSQL; ``expired``: an
+    expired row was under it, forgotten first). It goes out with the commit, which fails with
+    :data:`KEY_TAKEN` when another request answered or claimed the key meanwhile."""
+    now = utc_now()
+    if expired:
+        tx.send(FORGET_EXPIRED, {"scope": scope, "key": key, "now": tx.instant(now)})
+    stored = _stored(tx, scope, key, holder, response, ttl)
+    tx.send(INSERT_ANSWER, {**stored, "hash": request_hash, "now": tx.instant(now)})
+
+
+def stored_answer(tx: RawTx, scope: str, key: str, request_hash: str) -> StoredResponse:
+    """The answer another request stored under ``key`` (its commit broke :data:`KEY_TAKEN`
+    for this one); refuses as :func:`claim_key` does, and a key no longer there (forgotten
+    meanwhile) as still in progress."""
+    stored = tx.one_as(_Claim, READ, {"scope": scope, "key": key})
+    if stored is None:
+        raise in_progress()
+    return _answer_of(stored, request_hash)
 
 
 def in_progress() -> Conflict:

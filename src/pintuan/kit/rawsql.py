@@ -47,9 +47,14 @@ R = TypeVar("R")
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _IN_LIST = re.compile(r"IN_LIST\(:(\w+)\)")
+# A statement waiting for the next round trip, as the driver takes it, and the read waiting for
+# its cursor (None for a statement nobody reads).
+_Waiting = tuple[str, "Mapping[str, Any] | Sequence[Any]", "Later | None"]
 # A deferring transaction's first statement, waiting with whatever comes next.
-_OPENING: tuple[str, Mapping[str, Any]] = ("BEGIN", {})
-_COMMIT = "COMMIT"
+_OPENING: _Waiting = ("BEGIN", {}, None)
+_COMMIT: _Waiting = ("COMMIT", {}, None)
+# Undo what the transaction did and begin it again (RawTx.start_over).
+_STARTING_OVER: tuple[_Waiting, ...] = (("ROLLBACK", {}, None), _OPENING)
 # A fixed value written into a statement as a literal: a word that cannot hide a parameter or
 # end its quotes, or a whole number.
 _WORD = re.compile(r"[A-Za-z0-9_.\-]*")
@@ -65,7 +70,17 @@ def _literal(value: object) -> str | None:
 
 
 class IntegrityViolation(Exception):
-    """A statement broke a unique, foreign-key or check constraint (either driver's error)."""
+    """A statement broke a unique, foreign-key or check constraint (either driver's error);
+    ``constraint`` names it where the driver tells (PostgreSQL)."""
+
+    def __init__(self, message: str, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+def _violation(exc: sqlite3.IntegrityError | psycopg.IntegrityError) -> IntegrityViolation:
+    constraint = exc.diag.constraint_name if isinstance(exc, psycopg.Error) else None
+    return IntegrityViolation(str(exc), constraint)
 
 
 class Sql:
@@ -175,9 +190,7 @@ class RawTx:
         self._moment: Any = None
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
-        self._pending: list[tuple[str, Mapping[str, Any] | Sequence[Any]]] | None = (
-            [_OPENING] if deferring and not sqlite else None
-        )
+        self._pending: list[_Waiting] | None = [_OPENING] if deferring and not sqlite else None
 
     def _params(self, sql: Sql, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         if params:
@@ -193,7 +206,7 @@ class RawTx:
         try:
             return self._run(sql.for_driver(self.sqlite), self._params(sql, params))
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
-            raise IntegrityViolation(str(exc)) from exc
+            raise _violation(exc) from exc
 
     def _run(self, text: str, values: Any, *, many: bool = False) -> Any:
         """``text`` with ``values`` (each of them, with ``many``) on a new cursor, after what
@@ -218,7 +231,33 @@ class RawTx:
         if pending is None:
             self.execute(sql, params)
             return
-        pending.append((sql.for_driver(False), self._params(sql, params)))
+        pending.append((sql.for_driver(False), self._params(sql, params), None))
+
+    def later(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Later:
+        """A read whose answer is not needed before the next statement: in the engine's
+        PostgreSQL writes it goes out with that statement (or the commit), saving its own round
+        trip, and its rows are there once that one has gone, even when that one failed;
+        elsewhere it runs now."""
+        pending = self._pending
+        if pending is None:
+            return Later(self, sql, self.execute(sql, params))
+        later = Later(self, sql, None)
+        pending.append((sql.for_driver(False), self._params(sql, params), later))
+        return later
+
+    def start_over(self) -> None:
+        """Undo everything this deferring transaction did (PostgreSQL), a failed statement
+        included, and begin it again: the ROLLBACK and the new BEGIN go out with the next
+        statement, and what waited to go out is dropped."""
+        if self._pending is None:
+            raise RuntimeError("only a deferring transaction starts over")
+        self._pending = list(_STARTING_OVER)
+
+    def flush(self) -> None:
+        """Send what waits to go out (a deferring transaction's) now, in one round trip."""
+        if self._pending:
+            with self._conn.pipeline():
+                self._send_pending()
 
     def commit(self) -> None:
         """End a deferring transaction (PostgreSQL): its COMMIT goes out with whatever still
@@ -229,19 +268,22 @@ class RawTx:
         if pending == [_OPENING]:  # nothing went out, nor waits to: nothing to end
             self._pending = []
             return
-        pending.append((_COMMIT, {}))
+        pending.append(_COMMIT)
         try:
             with self._conn.pipeline():
                 self._send_pending()
         except psycopg.IntegrityError as exc:  # a statement sent without its answer
-            raise IntegrityViolation(str(exc)) from exc
+            raise _violation(exc) from exc
 
     def _send_pending(self) -> None:
         pending = self._pending
         if pending:
             self._pending = []
-            for text, values in pending:
-                self._conn.cursor().execute(text, values)
+            for text, values, later in pending:
+                cursor = self._conn.cursor()
+                cursor.execute(text, values)
+                if later is not None:
+                    later.cursor = cursor
 
     def together(self, *statements: tuple[Sql, Mapping[str, Any] | None]) -> list[Answer]:
         """Statements none of whose parameters hangs on another's answer, each one's answer
@@ -259,7 +301,7 @@ class RawTx:
                     cursor.execute(sql.for_driver(False), self._params(sql, params))
                     cursors.append(cursor)
         except psycopg.IntegrityError as exc:
-            raise IntegrityViolation(str(exc)) from exc
+            raise _violation(exc) from exc
         return [
             Answer.of(cursor, sql, False)
             for cursor, (sql, _) in zip(cursors, statements, strict=True)
@@ -331,15 +373,15 @@ class RawTx:
                 chunk = rows[start : start + step]
                 write(form.text(len(chunk)), [row[n] for row in chunk for n in names])
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
-            raise IntegrityViolation(str(exc)) from exc
+            raise _violation(exc) from exc
 
     def _defer(self, text: str, values: Any, *, many: bool = False) -> None:
         """Keep ``text`` with ``values`` (each of them, with ``many``) for the next round trip."""
         assert self._pending is not None
         if many:
-            self._pending.extend((text, row) for row in values)
+            self._pending.extend((text, row, None) for row in values)
         else:
-            self._pending.append((text, values))
+            self._pending.append((text, values, None))
 
     def instant(self, value: datetime) -> Any:
         """An aware datetime as this driver stores it."""
@@ -477,6 +519,27 @@ class Answer:
     def all_as(self, into: Callable[..., R]) -> list[R]:
         """Every row built into ``into`` by column name."""
         return _all_built(into, self.names, self.rows)
+
+
+class Later:
+    """A read sent with a later statement (:meth:`RawTx.later`), its rows read when asked."""
+
+    __slots__ = ("_sql", "_tx", "cursor")
+
+    def __init__(self, tx: RawTx, sql: Sql, cursor: Any) -> None:
+        self._tx = tx
+        self._sql = sql
+        self.cursor = cursor  # set once the statement has gone out
+
+    def one_as(self, into: Callable[..., R]) -> R | None:
+        """The first row built into ``into`` by column name, or None; sent now if it still
+        waits."""
+        if self.cursor is None:
+            self._tx.flush()
+        row = self.cursor.fetchone()
+        if row is None:
+            return None
+        return _built(into, self._sql.names(self.cursor, self._tx.sqlite), row)
 
 
 def _built(into: Callable[..., R], names: tuple[str, ...], row: Any) -> R:
