@@ -18,7 +18,7 @@ from pintuan.domain.roles import Principal, Role
 from pintuan.idempotency.http import request_fingerprint
 from pintuan.idempotency.models import IdempotencyKey
 from pintuan.idempotency.runner import Answer, KeyRequest, run_raw_in_one
-from pintuan.idempotency.service import StoredResponse, claim_key, insert_answer
+from pintuan.idempotency.service import StoredResponse, claim_key, write_answer
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import utc_now
 from pintuan.services import Services
@@ -240,7 +240,7 @@ def test_a_key_answered_elsewhere_meanwhile_undoes_the_work_and_answers_what_was
     before = committed(services, deal_id)
 
     def answer_elsewhere(tx: RawTx) -> None:
-        insert_answer(
+        write_answer(
             tx, claim.scope, claim.key, claim.fingerprint, "elsewhere", elsewhere,
             timedelta(hours=1), expired=False,
         )  # fmt: skip

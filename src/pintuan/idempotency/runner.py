@@ -157,49 +157,77 @@ async def run_raw_in_one(
     transaction and stores itself in it again. Anything else (a 5xx) undoes everything, so
     the client may retry.
     """
+    if key is None:
+
+        def plain(tx: RawTx) -> Answer:
+            body = work(tx, caller(tx))
+            return Answer(StoredResponse(status_code, body, JSON), replayed=False)
+
+        return await services.db.run_raw(plain)
+    keyed = _KeyedWork(
+        caller,
+        key,
+        work,
+        status_code,
+        timedelta(hours=services.settings.idempotency_ttl_hours),
+        random_hex(16),
+    )
     if services.db.is_sqlite:
-        return await _in_one_sqlite(services, caller, key, work, status_code)
-    return await _in_one_postgres(services, caller, key, work, status_code)
+        return await _in_one_sqlite(services, keyed)
+    return await _in_one_postgres(services, keyed)
 
 
-def _settings(services: Services) -> tuple[timedelta, str]:
-    return timedelta(hours=services.settings.idempotency_ttl_hours), random_hex(16)
+@dataclass(frozen=True, slots=True)
+class _KeyedWork:
+    """A keyed unit of work of :func:`run_raw_in_one`, and what its answer is kept with."""
 
+    caller: Callable[[RawTx], Principal]
+    key: KeyRequest
+    work: Callable[[RawTx, Principal], str]
+    status_code: int
+    ttl: timedelta
+    holder: str
 
-def _stored_refusal(error: AppError, claim: KeyClaim) -> StoredResponse:
-    return StoredResponse(error.status, json.dumps(error.problem(claim.instance)), PROBLEM_JSON)
-
-
-async def _in_one_sqlite(
-    services: Services,
-    caller: Callable[[RawTx], Principal],
-    key: KeyRequest | None,
-    work: Callable[[RawTx, Principal], str],
-    status_code: int,
-) -> Answer:
-    ttl, holder = _settings(services)
-
-    def unit(tx: RawTx) -> _Outcome:
-        principal = caller(tx)
-        if key is None:
-            body = work(tx, principal)
-            return _Outcome(Answer(StoredResponse(status_code, body, JSON), replayed=False))
-        claim = key.claim_for(principal)
-        stored = service.find_answer(tx, claim.scope, claim.key, claim.fingerprint)
-        if stored is not None:
-            return _Outcome(Answer(stored, replayed=True))
-        tx.send(_WORK)
-        refusal: AppError | None = None
+    def attempt(
+        self, tx: RawTx, principal: Principal, claim: KeyClaim
+    ) -> tuple[StoredResponse, AppError | None]:
+        """The work's answer, or its refusal's (with the refusal, raised again once the
+        refusal is stored); anything else (a 5xx refusal included) is raised."""
         try:
-            response = StoredResponse(status_code, work(tx, principal), JSON)
+            return StoredResponse(self.status_code, self.work(tx, principal), JSON), None
         except AppError as error:
             if error.status >= 500:
                 raise
+            problem = json.dumps(error.problem(claim.instance))
+            return StoredResponse(error.status, problem, PROBLEM_JSON), error
+
+    def store(self, tx: RawTx, claim: KeyClaim, response: StoredResponse, *, expired: bool) -> None:
+        service.write_answer(
+            tx,
+            claim.scope,
+            claim.key,
+            claim.fingerprint,
+            self.holder,
+            response,
+            self.ttl,
+            expired=expired,
+        )
+
+
+async def _in_one_sqlite(services: Services, keyed: _KeyedWork) -> Answer:
+    def unit(tx: RawTx) -> _Outcome:
+        principal = keyed.caller(tx)
+        claim = keyed.key.claim_for(principal)
+        row = service.found_row(service.look_up(tx, claim.scope, claim.key))
+        stored = service.answer_found(row, claim.fingerprint)
+        if stored is not None:
+            return _Outcome(Answer(stored, replayed=True))
+        tx.send(_WORK)
+        response, refusal = keyed.attempt(tx, principal, claim)
+        if refusal is not None:
             tx.send(_UNDO_WORK)
-            refusal = error
-            response = _stored_refusal(error, claim)
         tx.send(_KEEP_WORK)
-        service.write_answer(tx, claim.scope, claim.key, claim.fingerprint, holder, response, ttl)
+        keyed.store(tx, claim, response, expired=row is not None)
         return _Outcome(Answer(response, replayed=False), refusal)
 
     outcome = await services.db.run_raw(unit)
@@ -216,49 +244,23 @@ class _Replay(Exception):
         self.stored = stored
 
 
-async def _in_one_postgres(
-    services: Services,
-    caller: Callable[[RawTx], Principal],
-    key: KeyRequest | None,
-    work: Callable[[RawTx, Principal], str],
-    status_code: int,
-) -> Answer:
-    ttl, holder = _settings(services)
-    keyed: KeyClaim | None = None  # the caller's key, once the caller is known
+async def _in_one_postgres(services: Services, keyed: _KeyedWork) -> Answer:
+    claimed: KeyClaim | None = None  # the caller's key, once the caller is known
 
     def unit(tx: RawTx) -> _Outcome:
-        nonlocal keyed
-        principal = caller(tx)
-        if key is None:
-            body = work(tx, principal)
-            return _Outcome(Answer(StoredResponse(status_code, body, JSON), replayed=False))
-        claim = keyed = key.claim_for(principal)
+        nonlocal claimed
+        principal = keyed.caller(tx)
+        claim = claimed = keyed.key.claim_for(principal)
         # Read with the work's first statement; its row is there even when that one failed.
         found = service.look_up(tx, claim.scope, claim.key)
-        refusal: AppError | None = None
-        try:
-            response = StoredResponse(status_code, work(tx, principal), JSON)
-        except AppError as error:
-            if error.status >= 500:
-                raise
-            refusal = error
-            response = _stored_refusal(error, claim)
+        response, refusal = keyed.attempt(tx, principal, claim)
         row = service.found_row(found)
         stored = service.answer_found(row, claim.fingerprint)
         if stored is not None:
             raise _Replay(stored)
         if refusal is not None:
             tx.start_over()  # nothing of the work is kept, only its refusal
-        service.insert_answer(
-            tx,
-            claim.scope,
-            claim.key,
-            claim.fingerprint,
-            holder,
-            response,
-            ttl,
-            expired=row is not None,
-        )
+        keyed.store(tx, claim, response, expired=row is not None)
         return _Outcome(Answer(response, replayed=False), refusal)
 
     try:
@@ -267,9 +269,9 @@ async def _in_one_postgres(
         return Answer(replay.stored, replayed=True)
     except IntegrityViolation as violation:
         # Another request answered (or claimed) the key between our read and our commit.
-        if violation.constraint != service.KEY_TAKEN or keyed is None:
+        if violation.constraint != service.KEY_TAKEN or claimed is None:
             raise
-        taken = keyed
+        taken = claimed
         stored = await services.db.run_raw(
             service.stored_answer, taken.scope, taken.key, taken.fingerprint, write=False
         )

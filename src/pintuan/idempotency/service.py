@@ -149,15 +149,6 @@ INSERT_ANSWER = Sql("""
 KEY_TAKEN = "pk_idempotency_keys"
 
 
-def find_answer(tx: RawTx, scope: str, key: str, request_hash: str) -> StoredResponse | None:
-    """The answer stored under ``key``, or None for a key not in use (never used, or expired):
-    :func:`claim_key` without the claim, for a write that holds the database's one write lock
-    (SQLite) until it stores its answer with :func:`write_answer`. Refuses as ``claim_key``
-    does: a key of a different request, a key another request holds."""
-    assert tx.sqlite, "only the one writer may read the key at once"
-    return answer_found(look_up(tx, scope, key).one_as(_Claim), request_hash)
-
-
 def look_up(tx: RawTx, scope: str, key: str) -> Later:
     """The key's row, read with the next statement (PostgreSQL: the work's first); its row
     goes to :func:`answer_found`."""
@@ -185,32 +176,19 @@ def write_answer(
     holder: str,
     response: StoredResponse,
     ttl: timedelta,
-) -> None:
-    """Store the answer under a key :func:`find_answer` found free in this transaction (an
-    expired row under it is replaced)."""
-    stored = _stored(tx, scope, key, holder, response, ttl)
-    tx.send(ANSWER, {**stored, "hash": request_hash, "now": tx.instant(utc_now())})
-
-
-def insert_answer(
-    tx: RawTx,
-    scope: str,
-    key: str,
-    request_hash: str,
-    holder: str,
-    response: StoredResponse,
-    ttl: timedelta,
     *,
     expired: bool,
 ) -> None:
-    """Store the answer under a key :func:`look_up` found free (PostgreSQL; ``expired``: an
-    expired row was under it, forgotten first). It goes out with the commit, which fails with
+    """Store the answer under a key :func:`look_up` found free in this transaction
+    (``expired``: an expired row was under it). On SQLite, whose one writer has held the lock
+    since the read, the row is replaced in the same statement. On PostgreSQL an expired row is
+    forgotten first, and the insert goes out with the commit, which fails with
     :data:`KEY_TAKEN` when another request answered or claimed the key meanwhile."""
-    now = utc_now()
-    if expired:
-        tx.send(FORGET_EXPIRED, {"scope": scope, "key": key, "now": tx.instant(now)})
+    now = tx.instant(utc_now())
+    if expired and not tx.sqlite:
+        tx.send(FORGET_EXPIRED, {"scope": scope, "key": key, "now": now})
     stored = _stored(tx, scope, key, holder, response, ttl)
-    tx.send(INSERT_ANSWER, {**stored, "hash": request_hash, "now": tx.instant(now)})
+    tx.send(ANSWER if tx.sqlite else INSERT_ANSWER, {**stored, "hash": request_hash, "now": now})
 
 
 def stored_answer(tx: RawTx, scope: str, key: str, request_hash: str) -> StoredResponse:
