@@ -20,10 +20,11 @@ webhook path with nothing applied) and each payment's ``payment.authorized`` not
 delivered once (``POST /v1/webhooks/sandbox``, the payment authorised, its journal written, its
 seat paid and every third one's team succeeding), on held seats with open payments.
 
-With ``--postgres`` the payments' paths are measured a second time on PostgreSQL (the database
-``PINTUAN_BENCH_POSTGRES_URL`` names, emptied first), where the server's backends do much of the
-work: their CPU a request is read from ``/proc`` and shown beside the process's, and the
-confirmation's ratio to the duplicate is of both together.
+With ``--postgres`` the joins' and the payments' paths are measured a second time on PostgreSQL
+(the database ``PINTUAN_BENCH_POSTGRES_URL`` names, emptied first), where the server's backends
+do much of the work: their CPU a request is read from ``/proc`` and shown beside the process's,
+and the confirmation's ratio to the duplicate is of both together. A join's there shows what its
+``Idempotency-Key`` costs against the same join without one, with HTTP's noise left out.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ DUPLICATE = "POST webhook, duplicate"
 STATEMENT_SHOWN = 90
 CONFIRMATION = "POST webhook, authorized"
 PAYMENTS_POSTGRES = "payments-postgres"
+JOINS_POSTGRES = "joins-postgres"
+# Each target measured on PostgreSQL, and the target it measures there.
+ON_POSTGRES = {PAYMENTS_POSTGRES: "payments", JOINS_POSTGRES: "joins"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -377,9 +381,7 @@ def _env(database_url: str) -> dict[str, str]:
 def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     python, pintuan = sys.executable, str(Path(sys.executable).parent / "pintuan")
     database = folder / f"{target}.db"
-    postgres = (
-        os.environ.get("PINTUAN_BENCH_POSTGRES_URL", "") if target == PAYMENTS_POSTGRES else ""
-    )
+    postgres = os.environ.get("PINTUAN_BENCH_POSTGRES_URL", "") if target in ON_POSTGRES else ""
     env = _env(postgres or f"sqlite:///{database}")
     seed = folder / f"{target}-seed.json"
     sizes = join_sizes(args.shoppers, args.teams)
@@ -402,7 +404,7 @@ def _prepare_and_measure(target: str, folder: Path, args: argparse.Namespace) ->
     out = folder / f"{target}-cpu.json"
     measure = [
         python, "-m", "bench.cpu", "measure",
-        f"--target={'payments' if postgres else target}", f"--db={database}",
+        f"--target={ON_POSTGRES.get(target, target)}", f"--db={database}",
         f"--seed={seed}", f"--out={out}", f"--requests={args.requests}",
         f"--rounds={args.rounds}", f"--batch={args.batch}",
         *(["--statements"] if args.statements else []),
@@ -501,7 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--postgres",
         action="store_true",
-        help="also the payments' paths on PostgreSQL (PINTUAN_BENCH_POSTGRES_URL, emptied first)",
+        help="also the joins' and payments' paths on PostgreSQL (PINTUAN_BENCH_POSTGRES_URL, "
+        "emptied first)",
     )
     parser.add_argument("--offers", type=int, default=FEED_OFFERS, help="live offers (feed)")
     parser.add_argument("--teams", type=int, default=TEAMS, help="teams joined (joins)")
@@ -516,8 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets = {"feed": ["feed"], "joins": ["joins", "reference"], "payments": ["payments"]}.get(
         args.only, ["feed", "joins", "reference", "payments"]
     )
-    if args.postgres and "payments" in targets:
-        targets.append(PAYMENTS_POSTGRES)
+    if args.postgres:
+        targets += [on for on, target in ON_POSTGRES.items() if target in targets]
     with tempfile.TemporaryDirectory(prefix="pintuan-cpu-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)

@@ -110,6 +110,37 @@ def test_on_postgresql_the_backends_cpu_counts_in_the_confirmations_ratio(tmp_pa
     assert "payments-postgres" in done.stdout
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_join_is_measured_with_the_backends_cpu(tmp_path: Path) -> None:
+    if not POSTGRES_URL:
+        pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
+    url = own_postgres_database(POSTGRES_URL, name="pintuan_bench_cpu_joins")
+    out = tmp_path / "cpu.json"
+    # Enough joins for the backends' CPU to pass a clock tick of the kernel's (10 ms).
+    command = [sys.executable, "-m", "bench.cpu", "--only=joins", "--postgres", "--teams=4"]
+    command += ["--shoppers=240", "--requests=96", "--rounds=1", "--batch=4", f"--json={out}"]
+    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PINTUAN_BENCH_POSTGRES_URL": str(url)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
+    assert {process for process, _ in rows} == {"joins", "reference", "joins-postgres"}
+    keyed = rows["joins-postgres", "POST join, Idempotency-Key"]
+    plain = rows["joins-postgres", "POST join, no key"]
+    # Its backends worked for every join; the SQLite reference is no measure of it.
+    assert keyed["postgres_us"] > 0
+    assert plain["postgres_us"] > 0
+    assert keyed["reference_over_this"] is None
+    assert rows["joins", "POST join, no key"]["postgres_us"] is None
+    assert "joins-postgres" in done.stdout
+
+
 def test_postgres_needs_its_url(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--postgres"]
     env = {k: v for k, v in os.environ.items() if k != "PINTUAN_BENCH_POSTGRES_URL"}
