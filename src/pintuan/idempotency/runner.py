@@ -145,8 +145,9 @@ async def run_raw_in_one(
     Where :func:`run_raw_once` takes three transactions (the lookup, the claim, the work), this
     takes one, and nothing is ever half done: a crash anywhere leaves no key behind, so no
     lease is needed. The key is not claimed before the work, only read (``service.FIND``) and
-    written once with the answer. A repeat of a finished request is answered from the store,
-    and a key another path left in progress is refused as ``idempotency_in_progress``.
+    written once with the answer. A repeat of a finished request is answered from the store
+    (on PostgreSQL once its work has run and been undone), and a key another path left in
+    progress is refused as ``idempotency_in_progress``.
 
     On SQLite the one writer holds the lock from the read to the commit, so nobody can take
     the key meanwhile; a refusal (4xx) undoes the work's changes alone (a savepoint) and is
