@@ -52,6 +52,10 @@ class KeyClaim:
     fingerprint: str  # what makes a repeat "the same request"
     instance: str  # the path a stored refusal names
 
+    def refusal(self, error: AppError) -> StoredResponse:
+        """``error`` as the answer kept under this key: its problem, naming the request's path."""
+        return StoredResponse(error.status, json.dumps(error.problem(self.instance)), PROBLEM_JSON)
+
 
 @dataclass(frozen=True, slots=True)
 class KeyRequest:
@@ -130,6 +134,12 @@ class _Outcome:
     answer: Answer
     refusal: AppError | None = None  # raised again once the transaction is committed
 
+    def given(self) -> Answer:
+        """The answer, or the refusal raised again (its transaction now committed)."""
+        if self.refusal is not None:
+            raise self.refusal
+        return self.answer
+
 
 async def run_raw_in_one(
     services: Services,
@@ -199,8 +209,7 @@ class _KeyedWork:
         except AppError as error:
             if error.status >= 500:
                 raise
-            problem = json.dumps(error.problem(claim.instance))
-            return StoredResponse(error.status, problem, PROBLEM_JSON), error
+            return claim.refusal(error), error
 
     def store(self, tx: RawTx, claim: KeyClaim, response: StoredResponse, *, expired: bool) -> None:
         service.write_answer(
@@ -231,10 +240,7 @@ async def _in_one_sqlite(services: Services, keyed: _KeyedWork) -> Answer:
         keyed.store(tx, claim, response, expired=row is not None)
         return _Outcome(Answer(response, replayed=False), refusal)
 
-    outcome = await services.db.run_raw(unit)
-    if outcome.refusal is not None:
-        raise outcome.refusal
-    return outcome.answer
+    return (await services.db.run_raw(unit)).given()
 
 
 class _Replay(Exception):
@@ -277,9 +283,7 @@ async def _in_one_postgres(services: Services, keyed: _KeyedWork) -> Answer:
             service.stored_answer, taken.scope, taken.key, taken.fingerprint, write=False
         )
         return Answer(stored, replayed=True)
-    if outcome.refusal is not None:
-        raise outcome.refusal
-    return outcome.answer
+    return outcome.given()
 
 
 async def run_steps_once(
@@ -401,11 +405,7 @@ class _Held:
             "it was not kept; if it was lost, create a new one (with a new Idempotency-Key) "
             "and revoke the old one."
         )
-        return self.refusal(refusal)
-
-    def refusal(self, error: AppError) -> StoredResponse:
-        problem = json.dumps(error.problem(self.claim.instance))
-        return StoredResponse(error.status, problem, PROBLEM_JSON)
+        return self.claim.refusal(refusal)
 
     async def fail(self, failure: BaseException) -> None:
         """A refusal is stored (and replayed for repeats); anything else frees the key, as does
@@ -414,7 +414,7 @@ class _Held:
         db = self.services.db
         try:
             if isinstance(failure, AppError) and failure.status < 500:
-                await db.run_raw(self.store, self.refusal(failure))
+                await db.run_raw(self.store, self.claim.refusal(failure))
             else:
                 await db.run_raw(service.release_key, self.claim.scope, self.claim.key, self.holder)
         finally:

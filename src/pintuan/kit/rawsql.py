@@ -254,10 +254,15 @@ class RawTx:
         self._pending = list(_STARTING_OVER)
 
     def flush(self) -> None:
-        """Send what waits to go out (a deferring transaction's) now, in one round trip."""
-        if self._pending:
+        """Send what waits to go out (a deferring transaction's) now, in one round trip; a
+        statement sent without its answer that broke a constraint is refused here."""
+        if not self._pending:
+            return
+        try:
             with self._conn.pipeline():
                 self._send_pending()
+        except psycopg.IntegrityError as exc:
+            raise _violation(exc) from exc
 
     def commit(self) -> None:
         """End a deferring transaction (PostgreSQL): its COMMIT goes out with whatever still
@@ -269,11 +274,7 @@ class RawTx:
             self._pending = []
             return
         pending.append(_COMMIT)
-        try:
-            with self._conn.pipeline():
-                self._send_pending()
-        except psycopg.IntegrityError as exc:  # a statement sent without its answer
-            raise _violation(exc) from exc
+        self.flush()
 
     def _send_pending(self) -> None:
         pending = self._pending
@@ -323,11 +324,7 @@ class RawTx:
         self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
     ) -> R | None:
         """The first row built into ``into`` by column name (``into(**row)``), or None."""
-        cursor = self.execute(sql, params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        return _built(into, sql.names(cursor, self.sqlite), row)
+        return _first_built(into, sql, self.execute(sql, params), self.sqlite)
 
     def all_as(
         self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
@@ -536,10 +533,13 @@ class Later:
         waits."""
         if self.cursor is None:
             self._tx.flush()
-        row = self.cursor.fetchone()
-        if row is None:
-            return None
-        return _built(into, self._sql.names(self.cursor, self._tx.sqlite), row)
+        return _first_built(into, self._sql, self.cursor, self._tx.sqlite)
+
+
+def _first_built(into: Callable[..., R], sql: Sql, cursor: Any, sqlite: bool) -> R | None:
+    """The first row of ``sql``'s ``cursor`` built into ``into`` by column name, or None."""
+    row = cursor.fetchone()
+    return None if row is None else _built(into, sql.names(cursor, sqlite), row)
 
 
 def _built(into: Callable[..., R], names: tuple[str, ...], row: Any) -> R:
