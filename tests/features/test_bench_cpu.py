@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,36 @@ from tests.conftest import POSTGRES_URL, own_postgres_database
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def bench_cpu(
+    *args: str, env: Mapping[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
+    """``python -m bench.cpu`` with ``args``, from the project's root (in this environment, or
+    in ``env``)."""
+    return subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
+        [sys.executable, "-m", "bench.cpu", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def with_postgres_bench(name: str) -> dict[str, str]:
+    """This environment with ``PINTUAN_BENCH_POSTGRES_URL`` naming a database of its own
+    (``name``), which the benchmark empties; without PostgreSQL the test is skipped."""
+    if not POSTGRES_URL:
+        pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
+    url = own_postgres_database(POSTGRES_URL, name=name)
+    return {**os.environ, "PINTUAN_BENCH_POSTGRES_URL": str(url)}
+
+
 def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
     out = tmp_path / "cpu.json"
-    command = [sys.executable, "-m", "bench.cpu", "--only=joins", "--teams=4", "--shoppers=60"]
-    command += ["--requests=32", "--rounds=1", "--batch=4", f"--json={out}"]
-    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
-        command, cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    done = bench_cpu(
+        "--only=joins", "--teams=4", "--shoppers=60", "--requests=32", "--rounds=1", "--batch=4",
+        f"--json={out}",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
     rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
@@ -46,11 +70,10 @@ def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
 
 def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -> None:
     out = tmp_path / "cpu.json"
-    command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--statements"]
-    command += ["--requests=32", "--rounds=1", "--batch=4", f"--json={out}"]
-    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
-        command, cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    done = bench_cpu(
+        "--only=payments", "--statements", "--requests=32", "--rounds=1", "--batch=4",
+        f"--json={out}",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
     found = json.loads(out.read_text())
@@ -76,21 +99,12 @@ def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -
 
 @pytest.mark.postgres
 def test_on_postgresql_the_backends_cpu_counts_in_the_confirmations_ratio(tmp_path: Path) -> None:
-    if not POSTGRES_URL:
-        pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
-    # A database of its own, which the benchmark empties.
-    url = own_postgres_database(POSTGRES_URL, name="pintuan_bench_cpu")
+    env = with_postgres_bench("pintuan_bench_cpu")
     out = tmp_path / "cpu.json"
-    command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--postgres"]
-    command += ["--requests=64", "--rounds=1", "--batch=4", f"--json={out}"]
-    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PINTUAN_BENCH_POSTGRES_URL": str(url)},
-    )
+    done = bench_cpu(
+        "--only=payments", "--postgres", "--requests=64", "--rounds=1", "--batch=4",
+        f"--json={out}", env=env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
     rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
@@ -112,21 +126,13 @@ def test_on_postgresql_the_backends_cpu_counts_in_the_confirmations_ratio(tmp_pa
 
 @pytest.mark.postgres
 def test_on_postgresql_a_join_is_measured_with_the_backends_cpu(tmp_path: Path) -> None:
-    if not POSTGRES_URL:
-        pytest.skip("PINTUAN_TEST_POSTGRES_URL is not set (see scripts/postgres-up.sh)")
-    url = own_postgres_database(POSTGRES_URL, name="pintuan_bench_cpu_joins")
+    env = with_postgres_bench("pintuan_bench_cpu_joins")
     out = tmp_path / "cpu.json"
     # Enough joins for the backends' CPU to pass a clock tick of the kernel's (10 ms).
-    command = [sys.executable, "-m", "bench.cpu", "--only=joins", "--postgres", "--teams=4"]
-    command += ["--shoppers=240", "--requests=96", "--rounds=1", "--batch=4", f"--json={out}"]
-    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PINTUAN_BENCH_POSTGRES_URL": str(url)},
-    )
+    done = bench_cpu(
+        "--only=joins", "--postgres", "--teams=4", "--shoppers=240", "--requests=96",
+        "--rounds=1", "--batch=4", f"--json={out}", env=env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
     rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
@@ -142,10 +148,7 @@ def test_on_postgresql_a_join_is_measured_with_the_backends_cpu(tmp_path: Path) 
 
 
 def test_postgres_needs_its_url(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "bench.cpu", "--only=payments", "--postgres"]
     env = {k: v for k, v in os.environ.items() if k != "PINTUAN_BENCH_POSTGRES_URL"}
-    done = subprocess.run(  # noqa: S603 - the project's own module, fixed arguments
-        command, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
-    )
+    done = bench_cpu("--only=payments", "--postgres", env=env, timeout=60)
     assert done.returncode == 2
     assert "PINTUAN_BENCH_POSTGRES_URL" in done.stderr

@@ -41,6 +41,14 @@ def events(tx: RawTx, *subjects: str) -> list[dict[str, Any]]:
     return [{"subject_id": s, "payload": "{}", "at": at} for s in subjects]
 
 
+def first_event(db: Database) -> _Event:
+    """An event "first", committed: its id is taken for a later insert to clash with."""
+    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
+    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
+    assert taken is not None
+    return taken
+
+
 def test_rows_sent_without_their_answer_are_read_back_in_the_same_transaction(
     db: Database,
 ) -> None:
@@ -63,9 +71,7 @@ def test_rows_sent_last_are_written_by_the_commit(db: Database) -> None:
 def test_a_broken_constraint_in_rows_sent_later_refuses_the_whole_transaction(
     db: Database,
 ) -> None:
-    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
-    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
-    assert taken is not None
+    taken = first_event(db)
 
     def clash(tx: RawTx, read_after: bool) -> None:
         tx.send_many(EVENT, events(tx, "lost"))
@@ -112,9 +118,7 @@ def test_statements_read_together_answer_in_order_and_see_earlier_writes(
 
 
 def test_statements_read_together_refuse_as_one_statement_would(db: Database) -> None:
-    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
-    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
-    assert taken is not None
+    taken = first_event(db)
 
     def clash(tx: RawTx) -> None:
         again = {**events(tx, "clash")[0], "id": taken.id}
@@ -128,9 +132,7 @@ def test_statements_read_together_refuse_as_one_statement_would(db: Database) ->
 def test_a_read_sent_later_answers_once_a_later_statement_went_even_when_that_one_failed(
     db: Database,
 ) -> None:
-    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
-    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
-    assert taken is not None
+    taken = first_event(db)
     seen: list[_Event | None] = []
 
     def read_then_clash(tx: RawTx) -> None:
@@ -167,9 +169,7 @@ def test_a_transaction_started_over_after_a_failed_statement_keeps_only_what_fol
 ) -> None:
     if db.is_sqlite:
         pytest.skip("only PostgreSQL's deferring transactions start over (SQLite: savepoints)")
-    db.run_raw_sync(lambda tx: tx.send_many(EVENT, events(tx, "first")))
-    taken = db.run_raw_sync(lambda tx: tx.one_as(_Event, LAST))
-    assert taken is not None
+    taken = first_event(db)
 
     def fail_then_start_over(tx: RawTx) -> None:
         tx.send_many(EVENT, events(tx, "undone"))

@@ -8,11 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
-from typer.testing import CliRunner
 
 from pintuan.app import create_app
 from pintuan.bootstrap import build_services
-from pintuan.cli import app as cli
 from pintuan.config import get_settings
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
@@ -240,14 +238,10 @@ def test_reconciliation_is_offered_to_operators_for_a_finished_day(
 
 
 def test_the_cli_checks_the_ledger_and_reconciles_a_day(
-    tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    run_cli: Any, tmp_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PINTUAN_DATABASE_URL", tmp_sqlite_url)
-    monkeypatch.setenv("PINTUAN_ENV", "test")
     monkeypatch.setenv("PINTUAN_SANDBOX_STYLE", "charge")
     get_settings.cache_clear()
-    runner = CliRunner()
-    assert runner.invoke(cli, ["migrate"]).exit_code == 0
     settings = make_settings(tmp_sqlite_url, sandbox_style="charge")
     services = build_services(settings)
     with TestClient(create_app(settings, services)) as client:
@@ -256,18 +250,17 @@ def test_the_cli_checks_the_ledger_and_reconciles_a_day(
         )
     day = utc_now().date().isoformat()
 
-    checked = runner.invoke(cli, ["ledger", "check"])
-    matched = runner.invoke(cli, ["reconcile", "--provider", "sandbox", "--date", day])
+    checked = run_cli("ledger", "check")
+    matched = run_cli("reconcile", "--provider", "sandbox", "--date", day)
     services.db.run_sync(lambda s: s.execute(delete(SandboxOperation)))
     tamper(
         services.db,
         lambda s: s.execute(update(Journal).where(Journal.kind == "charge").values(amount=1)),
     )
-    broken = runner.invoke(cli, ["ledger", "check"])
-    differs = runner.invoke(cli, ["reconcile", "--provider", "sandbox", "--date", day])
-    bad_day = runner.invoke(cli, ["reconcile", "--provider", "sandbox", "--date", "yesterday"])
+    broken = run_cli("ledger", "check")
+    differs = run_cli("reconcile", "--provider", "sandbox", "--date", day)
+    bad_day = run_cli("reconcile", "--provider", "sandbox", "--date", "yesterday")
     services.db.dispose()
-    get_settings.cache_clear()
 
     assert checked.exit_code == 0, checked.output
     assert "Ledger sound" in checked.output
