@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from pintuan.audit.ledger import check_ledger
 from pintuan.audit.service import audit_database
+from pintuan.domain.payments import PaymentStyle
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
 from pintuan.ledger.models import Journal
@@ -813,4 +814,73 @@ def test_an_operators_retry_racing_the_worker_makes_one_provider_call_and_one_jo
     )
     assert earned == 1
     assert payment(services, hold).status == "captured"
+    sound(services)
+
+
+# ---------------------------------------------------------------------------- money owed back
+
+
+@pytest.mark.parametrize(
+    ("style", "kind", "fault", "reason"),
+    [("charge", "refund", Fault.DECLINED, "refund_failed"), ("hold", "void", None, "void_failed")],
+)
+def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succeeds(
+    world: World,
+    services: Services,
+    client: TestClient,
+    style: str,
+    kind: str,
+    fault: Fault | None,
+    reason: str,
+) -> None:
+    # Given a seat paid twice (by its shopper, and by a friend through a pay link, both
+    # approved): the second came too late and is owed back, and its return failed for good,
+    # so it waits with the operators
+    deal = create_deal(services.db, world.merchant, team_size=3, leader_price=0)
+    leader, joiner = world.shoppers
+    team = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers).json()["team"]["id"]
+    seat = client.post(f"/v1/teams/{team}/seats", headers=joiner.headers).json()["seat"]["id"]
+    first = pay_with_sandbox(client, world.provider, joiner, seat, style)
+    friend = create_account(services)
+    link = client.post(f"/v1/seats/{seat}/pay-links", headers=joiner.headers).json()["token"]
+    world.provider.style = PaymentStyle(style)
+    paid = client.post(
+        f"/v1/pay-links/{link}/payments", json={"provider": "sandbox"}, headers=friend.headers
+    )
+    assert paid.status_code == 201, paid.text
+    second = str(paid.json()["id"])
+    notify(client, world.provider, first)
+    notify(client, world.provider, second)
+    assert payment(services, second).pending_action == kind
+    world.provider.faults[kind].extend([fault or Fault.REFUSED] * LIMITS.max_attempts)
+    world.worker.tick()
+    for _ in range(LIMITS.max_attempts - 1):
+        if payment(services, second).end_reason is not None:
+            break
+        tick_until_due(world.worker, services, second)
+    assert (payment(services, second).end_reason, payment(services, second).pending_action) == (
+        reason,
+        None,
+    )
+
+    # When the team fills and succeeds
+    third = create_account(services)
+    last = client.post(f"/v1/teams/{team}/seats", headers=third.headers).json()["seat"]["id"]
+    notify(client, world.provider, pay_with_sandbox(client, world.provider, third, last, style))
+    world.worker.run_until_idle()
+
+    # Then the first payment is the seat's, and the second is still only owed back: neither
+    # captured nor earned, and still with the operators
+    journals = services.db.run_sync(
+        lambda s: sorted(
+            (j.payment_id == second, j.kind)
+            for j in s.scalars(select(Journal).where(Journal.payment_id.in_([first, second])))
+        ),
+        write=False,
+    )
+    assert (True, "earn") not in journals
+    assert (False, "earn") in journals
+    assert payment(services, second).status == ("charged" if style == "charge" else "authorized")
+    assert payment(services, second).end_reason == reason
+    assert [p["id"] for p in world.queue()] == [second]
     sound(services)

@@ -252,10 +252,12 @@ _EARNINGS = """
     JOIN merchants m ON m.id = d.merchant_id
     WHERE {which} AND s.status = :confirmed
 """
-# A succeeded team's charges that keep their money (not owed back) earn at once.
+# A succeeded team's charges that keep their money earn at once: not those owed back, whether
+# their refund is still owed or failed for good and waits with the operators (an end).
 CHARGES_OF_TEAM = Sql(
     _EARNINGS.format(
         which="p.team_id = :team_id AND p.status = :charged AND p.pending_action IS NULL"
+        " AND p.end_reason IS NULL"
     ),
     confirmed=SeatStatus.CONFIRMED,
     charged=PaymentStatus.CHARGED,

@@ -93,10 +93,12 @@ def owe_poll(tx: RawTx, payment_id: str, now: datetime) -> None:
 # ---------------------------------------------------------------------------- capture
 
 # The holds of a team's confirmed seats, owed their capture in the same statement that finds
-# them (the seats are confirmed first, in the same transaction).
+# them (the seats are confirmed first, in the same transaction). A hold with an end is not its
+# seat's money: a second payment of a paid seat owed back whose void failed for good waits
+# with the operators (``void_failed``), and is never captured.
 OWE_CAPTURES = Sql(
     _OWE.format(
-        which="team_id = :team_id AND seat_id IN "
+        which="team_id = :team_id AND end_reason IS NULL AND seat_id IN "
         "(SELECT id FROM seats WHERE team_id = :team_id AND status = :confirmed)"
     ),
     confirmed=SeatStatus.CONFIRMED,
