@@ -290,3 +290,37 @@ def test_an_expired_answer_under_the_key_is_replaced_by_the_new_request(
     [stored] = keys(services)
     assert (stored.response_status, stored.holder != "old") == (201, True)
     assert stored.expires_at > utc_now()
+
+
+def test_a_repeat_whose_work_fails_is_still_answered_from_the_store(
+    services: Services, team: tuple[str, str]
+) -> None:
+    # given a key whose answer is stored, and a repeat whose work fails for a reason of its own
+    # (on PostgreSQL the work runs before the stored answer is looked at: a lock that timed
+    # out on a hot deal, say)
+    deal_id, _ = team
+    shopper = create_account(services)
+    principal = Principal(shopper.user_id, Role.SHOPPER, "x", "en", "UTC", frozenset())
+    request = KeyRequest("failing-1", request_fingerprint("POST", "/failing", b""), "/failing")
+    stored = StoredResponse(201, '{"answered": "first"}', "application/json")
+    calls: list[str] = []
+
+    def first(tx: RawTx, _: Principal) -> str:
+        tx.one(TAKE_STOCK, {"id": deal_id})
+        return stored.body
+
+    def fails(tx: RawTx, _: Principal) -> str:
+        calls.append("repeat")
+        tx.one(TAKE_STOCK, {"id": deal_id})
+        raise RuntimeError("the database went away")
+
+    asyncio.run(run_raw_in_one(services, lambda tx: principal, request, first, status_code=201))
+    before = committed(services, deal_id)
+
+    # when the repeat comes
+    answer = asyncio.run(run_raw_in_one(services, lambda tx: principal, request, fails))
+
+    # then it gets the stored answer, as on either database, and nothing of its work is kept
+    assert answer == Answer(stored, replayed=True)
+    assert committed(services, deal_id) == before
+    assert len(calls) == (0 if services.db.is_sqlite else 1)

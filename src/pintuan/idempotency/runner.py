@@ -34,7 +34,7 @@ from pintuan.errors import PROBLEM_JSON, AppError, Conflict
 from pintuan.idempotency import service
 from pintuan.idempotency.service import StoredResponse
 from pintuan.kit.ids import random_hex
-from pintuan.kit.rawsql import IntegrityViolation, RawTx, Sql, raw_tx
+from pintuan.kit.rawsql import IntegrityViolation, Later, RawTx, Sql, raw_tx
 from pintuan.kit.redislink import clear_in_flight, mark_in_flight
 from pintuan.services import Services
 
@@ -156,8 +156,8 @@ async def run_raw_in_one(
     takes one, and nothing is ever half done: a crash anywhere leaves no key behind, so no
     lease is needed. The key is not claimed before the work, only read (``service.FIND``) and
     written once with the answer. A repeat of a finished request is answered from the store
-    (on PostgreSQL once its work has run and been undone), and a key another path left in
-    progress is refused as ``idempotency_in_progress``.
+    (on PostgreSQL once its work has run, or failed, and been undone), and a key another path
+    left in progress is refused as ``idempotency_in_progress``.
 
     On SQLite the one writer holds the lock from the read to the commit, so nobody can take
     the key meanwhile; a refusal (4xx) undoes the work's changes alone (a savepoint) and is
@@ -251,6 +251,18 @@ class _Replay(Exception):
         self.stored = stored
 
 
+def _answer_if_read(found: Later, claim: KeyClaim) -> StoredResponse | None:
+    """The answer stored under the key, when its read went out before the work failed and
+    came back; None when it did not (the original failure is then the one to raise)."""
+    if found.cursor is None:
+        return None
+    try:
+        row = service.found_row(found)
+    except Exception:  # its answer was lost with the failure
+        return None
+    return service.answer_found(row, claim.fingerprint)
+
+
 async def _in_one_postgres(services: Services, keyed: _KeyedWork) -> Answer:
     claimed: KeyClaim | None = None  # the caller's key, once the caller is known
 
@@ -260,7 +272,15 @@ async def _in_one_postgres(services: Services, keyed: _KeyedWork) -> Answer:
         claim = claimed = keyed.key.claim_for(principal)
         # Read with the work's first statement; its row is there even when that one failed.
         found = service.look_up(tx, claim.scope, claim.key)
-        response, refusal = keyed.attempt(tx, principal, claim)
+        try:
+            response, refusal = keyed.attempt(tx, principal, claim)
+        except Exception:
+            # A repeat is answered from the store whatever its own work met (a lock that timed
+            # out, say), as on SQLite, where the store is read first.
+            before = _answer_if_read(found, claim)
+            if before is not None:
+                raise _Replay(before) from None
+            raise
         row = service.found_row(found)
         stored = service.answer_found(row, claim.fingerprint)
         if stored is not None:
