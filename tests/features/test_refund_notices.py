@@ -225,3 +225,36 @@ def test_a_dashboard_refund_goes_back_through_the_provider_even_when_the_payer_c
     assert seen["destination"] == "original"
     assert balance(services, "provider_clearing:sandbox") == 3000 - 200
     sound(services)
+
+
+def test_a_total_so_far_leaves_out_what_went_into_the_wallet_and_never_reached_the_provider(
+    client: TestClient, services: Services
+) -> None:
+    # Given a seat whose payer chose the wallet, with 400 refunded into it through Pintuan
+    _, staff, seats = confirmed_team(client, services, refund_to="wallet")
+    shopper, seat_id = seats[0]
+    payment = payment_of(services, seat_id)
+    assert refund(client, staff, seat_id, 400).status_code == 201
+    Worker(services).run_until_idle()
+
+    # When the provider tells of a refund made in its dashboard, 250 refunded there in all
+    news = ProviderEvent(
+        event_id="evt_total_wallet",
+        kind=EventKind.OTHER,
+        raw_type="TRADE_SUCCESS.refund",
+        provider_ref=payment.provider_ref,
+        notices=(
+            MoneyNotice(
+                NoticeKind.REFUNDED, "HZ0002", None, request_no="HZ0002", refunded_total=250
+            ),
+        ),
+    )
+    services.db.run_raw_sync(handle_provider_event, "sandbox", news, "{}", utc_now())
+
+    # Then those 250 are a refund after success (the wallet's 400 were never the provider's)
+    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
+    assert sorted((r["amount"]["amount"], r["source"], r["destination"]) for r in seen) == [
+        (250, "provider", "original"),
+        (400, "request", "wallet"),
+    ]
+    sound(services)

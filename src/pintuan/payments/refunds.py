@@ -622,14 +622,21 @@ def act_on_queued_refund(
 
 REFUND_BY_ID = Sql("SELECT id FROM refunds WHERE id = :id AND payment_id = :payment_id")
 REFUND_BY_REF = Sql("SELECT id FROM refunds WHERE provider = :provider AND provider_ref = :ref")
-# What the payment has given back at the provider in all: a refund of the whole payment when
-# its team failed, and our refunds after success.
+# What the payment may have given back at the provider in all: a refund of the whole payment
+# when its team failed, and our refunds after success the way the money came (made, or owed
+# and perhaps made). Not those paid into the payer's wallet: the provider never saw them, and
+# its total would otherwise look smaller than ours and its own refund be lost.
 GIVEN_BACK = Sql(
     """
-    SELECT p.refunded_amount + CASE WHEN p.status = :refunded THEN p.amount ELSE 0 END
+    SELECT CASE WHEN p.status = :refunded THEN p.amount ELSE 0 END
+           + COALESCE((SELECT SUM(r.amount) FROM refunds r
+                       WHERE r.payment_id = p.id AND r.destination = :original
+                         AND r.status <> :failed), 0)
     FROM payments p WHERE p.id = :id
 """,
     refunded=PaymentStatus.REFUNDED,
+    original=RefundTo.ORIGINAL,
+    failed=RefundStatus.FAILED,
 )
 PAYER = Sql("SELECT user_id, provider_ref, currency FROM payments WHERE id = :id")
 OPEN_DISPUTE = Sql(
