@@ -884,3 +884,60 @@ def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succee
     assert payment(services, second).end_reason == reason
     assert [p["id"] for p in world.queue()] == [second]
     sound(services)
+
+
+def test_a_lottery_losers_capture_that_failed_is_given_back_never_paid_by_the_platform(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a lottery team of three paid by holds, whose captures all failed for good
+    deal = create_deal(services.db, world.merchant, team_size=3, lottery_winners=1)
+    shoppers = [*world.shoppers, create_account(services)]
+    team = client.post(f"/v1/deals/{deal.id}/teams", headers=shoppers[0].headers).json()
+    team_id, seats = team["team"]["id"], [team["seat"]["id"]]
+    for shopper in shoppers[1:]:
+        joined = client.post(f"/v1/teams/{team_id}/seats", headers=shopper.headers)
+        seats.append(joined.json()["seat"]["id"])
+    holds = [
+        pay_with_sandbox(client, world.provider, shopper, seat, "hold")
+        for shopper, seat in zip(shoppers, seats, strict=True)
+    ]
+    for hold in holds:
+        notify(client, world.provider, hold)
+    world.provider.faults["capture"].extend([Fault.REFUSED] * LIMITS.max_attempts * 3)
+    world.worker.tick()
+    for _ in range(LIMITS.max_attempts - 1):
+        tick_until_due(world.worker, services, holds[0])
+    won = services.db.run_sync(
+        lambda s: {row[0]: row[1] for row in s.execute(text("SELECT id, lottery_won FROM seats"))},
+        write=False,
+    )
+    queued = {p["id"]: p["actions"] for p in world.queue()}
+    assert set(queued) == set(holds)
+
+    # Then a loser's hold may only be given back or retried: the merchant earns nothing for a
+    # seat that lost, so the platform never pays it for one, nor is the loser charged again
+    for hold, seat in zip(holds, seats, strict=True):
+        kept = ["retry", "refund", "write_off", "charge_again"]
+        assert queued[hold] == (kept if won[seat] else ["retry", "refund"])
+        if not won[seat]:
+            refused = world.act(hold, "write_off")
+            assert refused.json()["code"] == "queue_action_not_available"
+
+    # When the operators give the losers their holds back and capture the winner's
+    for hold, seat in zip(holds, seats, strict=True):
+        assert world.act(hold, "retry" if won[seat] else "refund").status_code == 200
+    world.worker.run_until_idle()
+
+    # Then the team owes its losers nothing more (no money of theirs was taken), and the
+    # worker is idle
+    flag = services.db.run_sync(
+        lambda s: s.execute(
+            text("SELECT lottery_refunds_due FROM teams WHERE id = :id"), {"id": team_id}
+        ).scalar(),
+        write=False,
+    )
+    assert not flag
+    assert world.worker.tick().total() == 0
+    statuses = sorted(payment(services, hold).status for hold in holds)
+    assert statuses == ["captured", "voided", "voided"]
+    sound(services)

@@ -130,13 +130,15 @@ class QueueFacts:
     """What besides its reason decides which actions fit a queued payment."""
 
     last_refund_outcome: str | None = None  # how its latest refund call came out, if any
-    seat_confirmed: bool = False  # its seat's team succeeded
+    # Its seat's team succeeded and the seat keeps its money (not a lottery's loser, whose
+    # money all goes back): only then does its merchant earn it.
+    seat_confirmed: bool = False
 
 
 def fits(action: QueueAction, reason: EndReason, facts: QueueFacts) -> bool:
     """Whether ``action`` fits a payment queued for ``reason``: a refund that failed goes to
-    the wallet only on the provider's word (:data:`REFUND_NOT_MADE`); only a confirmed seat is
-    written off or charged again."""
+    the wallet only on the provider's word (:data:`REFUND_NOT_MADE`); only a confirmed seat that
+    keeps its money is written off or charged again."""
     if action not in ACTIONS_FOR.get(reason, ()):
         return False
     if action in FOR_CONFIRMED_SEATS and not facts.seat_confirmed:
@@ -407,10 +409,16 @@ def provider_cancelled(tx: RawTx, payment_id: str, now: datetime) -> None:
 
 
 SEAT_STATUS = Sql("SELECT status FROM seats WHERE id = :id")
+# A seat whose team succeeded and which keeps its money: a lottery's loser is refunded in full.
+SEAT_EARNS = Sql(
+    "SELECT 1 FROM seats WHERE id = :id AND status = :confirmed"
+    " AND (lottery_won IS NULL OR lottery_won)",
+    confirmed=SeatStatus.CONFIRMED,
+)
 
 
 def _seat_confirmed(tx: RawTx, seat_id: str | None) -> bool:
-    return seat_id is not None and tx.scalar(SEAT_STATUS, {"id": seat_id}) == "confirmed"
+    return seat_id is not None and tx.one(SEAT_EARNS, {"id": seat_id}) is not None
 
 
 def _seat_kept(tx: RawTx, seat_id: str | None) -> bool:
@@ -598,8 +606,8 @@ def act_on_queued_payment(
     )
     if action in FOR_CONFIRMED_SEATS and not facts.seat_confirmed:
         raise Conflict(
-            "Only a seat whose team succeeded is written off or charged again: the merchant "
-            "earns nothing yet.",
+            "Only a seat whose team succeeded, and that did not lose its lottery, is written "
+            "off or charged again: the merchant earns nothing for it.",
             code="queue_action_not_available",
         )
     if not fits(action, reason, facts):

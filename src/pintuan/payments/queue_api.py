@@ -8,7 +8,7 @@ from typing import Literal
 
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
@@ -123,7 +123,7 @@ def open_queue(session: Session, after: str | None, limit: int) -> list[Payment]
 
 def queue_facts(session: Session, payments: list[Payment]) -> dict[str, endings.QueueFacts]:
     """For each payment, what besides its reason decides the actions that fit it: its latest
-    refund call's outcome and whether its seat is confirmed."""
+    refund call's outcome and whether its seat is confirmed and keeps its money."""
     ids = [p.id for p in payments]
     latest: dict[str, str] = {}
     for payment_id, outcome in session.execute(
@@ -138,7 +138,11 @@ def queue_facts(session: Session, payments: list[Payment]) -> dict[str, endings.
     seat_ids = [p.seat_id for p in payments if p.seat_id]
     confirmed = set(
         session.scalars(
-            select(Seat.id).where(Seat.id.in_(seat_ids), Seat.status == SeatStatus.CONFIRMED)
+            select(Seat.id).where(
+                Seat.id.in_(seat_ids),
+                Seat.status == SeatStatus.CONFIRMED,
+                or_(Seat.lottery_won.is_(None), Seat.lottery_won.is_(True)),
+            )
         )
     )
     return {p.id: endings.QueueFacts(latest.get(p.id), p.seat_id in confirmed) for p in payments}

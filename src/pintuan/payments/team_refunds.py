@@ -4,11 +4,13 @@ ladder's differences), paid by the worker in one way for every such kind.
 A team that owes them is marked by a column of its own (``lottery_refunds_due``,
 ``ladder_refunds_due``) in the transaction in which it succeeds. The worker picks marked teams
 with at least one owed member whose payment is the merchant's now (a hold captured, a charge
-earned), passing over teams another worker holds (``SKIP_LOCKED``), and refunds each such member
-what they are owed, never more than is left of their payment: a refund after success of the
-kind's ``source`` (one per seat by a unique index), to the original method or the wallet as the
-payer chose. When no owed member is left waiting for their money to be earned, the team owes
-nothing more.
+earned), or with none left whose money may still come, passing over teams another worker holds
+(``SKIP_LOCKED``), and refunds each such member what they are owed, never more than is left of
+their payment: a refund after success of the kind's ``source`` (one per seat by a unique
+index), to the original method or the wallet as the payer chose. When no owed member is left
+whose money may still come (a checkout open, a hold not yet captured, a payment waiting in the
+operators' queue), the team owes nothing more: a member whose hold was given back instead paid
+nothing, and is owed nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from typing import Any
 from pintuan.domain.refunds import RefundSource
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.payments.refunds import LEFT_TO_REFUND, PAYMENT_EARNED, refund_seat
+
+# A payment ``p`` whose money may still become its merchant's: a checkout not yet paid, a hold
+# not yet captured, or one waiting for an operator (who may retry it or charge again).
+_MAY_STILL_COME = """(p.status IN ('requires_action', 'authorized')
+    OR (p.queued_at IS NOT NULL AND p.resolved_at IS NULL))"""
 
 
 class TeamRefunds:
@@ -45,19 +52,19 @@ class TeamRefunds:
             WITH picked AS MATERIALIZED (
                 SELECT t.id FROM teams t
                 WHERE t.{flag}
-                  AND EXISTS ({owed.format(team="t.id")} AND {PAYMENT_EARNED})
+                  AND (EXISTS ({owed.format(team="t.id")} AND {PAYMENT_EARNED})
+                       OR NOT EXISTS ({owed.format(team="t.id")} AND {_MAY_STILL_COME}))
                 ORDER BY t.id LIMIT :limit SKIP_LOCKED
             )
             SELECT id FROM picked
         """  # noqa: S608 - constant text
         )
         self.earned = Sql(owed.format(team=":team_id") + f" AND {PAYMENT_EARNED} ORDER BY s.id")
-        # Owed members whose money is not the merchant's yet (a capture on its way): the team
-        # waits for them.
+        # Owed members whose money may still become the merchant's: the team waits for them.
         self.pending = Sql(
             "SELECT COUNT(*) FROM ("  # noqa: S608 - constant text
             + owed.format(team=":team_id")
-            + f" AND NOT {PAYMENT_EARNED}) pending"
+            + f" AND {_MAY_STILL_COME}) pending"
         )
         self.settled = Sql(f"UPDATE teams SET {flag} = FALSE WHERE id = :id")  # noqa: S608
 
