@@ -326,12 +326,14 @@ def test_a_join_on_postgresql_is_one_statement(services: Services) -> None:
 
 
 @pytest.mark.parametrize("keyed", [True, False], ids=["with a key", "without a key"])
-def test_a_join_through_the_api_on_postgresql_takes_three_round_trips_with_a_key_or_without(
+def test_a_join_through_the_api_on_postgresql_takes_three_round_trips_with_a_key_two_without(
     client: TestClient, services: Services, tmp_path: Path, keyed: bool
 ) -> None:
-    """The BEGIN with the token's lookup; its last use (and the key's read) with the join; the
-    COMMIT (with the key's answer). The key used to take a round trip of its own for its claim,
-    and two statements more for a savepoint around the join."""
+    """The token's lookup alone, before the transaction begins; then, with a key, the BEGIN
+    with its last use, the key's read and the join, and the COMMIT with the key's answer; or,
+    without a key, the BEGIN, its last use, the join and the COMMIT together. The key used to
+    take a round trip of its own for its claim, and two statements more for a savepoint around
+    the join; the join without a key a round trip for its COMMIT."""
     if services.db.dialect != "postgresql":
         pytest.skip("round trips are PostgreSQL's")
     deal_id, team_id, _ = _world(services, team_size=3)
@@ -341,7 +343,7 @@ def test_a_join_through_the_api_on_postgresql_takes_three_round_trips_with_a_key
     with counted(services, tmp_path / "libpq.trace") as trips:
         joined = client.post(f"/v1/teams/{team_id}/seats", headers=headers)
     assert joined.status_code == 201, joined.text
-    assert trips == [3]
+    assert trips == [3 if keyed else 2]
     # And the join, its last use and the key are there, once.
     with services.db.engine.connect() as conn:
         seats = conn.execute(
@@ -357,3 +359,35 @@ def test_a_join_through_the_api_on_postgresql_takes_three_round_trips_with_a_key
         ).scalar()
     assert (seats, used is not None, keys) == (1, True, 1 if keyed else 0)
     assert deal_id
+
+
+def test_a_join_without_a_key_whose_token_was_just_used_is_the_join_statement_alone(
+    client: TestClient, services: Services, tmp_path: Path
+) -> None:
+    """Nothing else to write: the join goes out alone, a transaction of its own, with no
+    BEGIN or COMMIT; refused, it leaves nothing behind and no transaction open."""
+    if services.db.dialect != "postgresql":
+        pytest.skip("round trips are PostgreSQL's")
+    _, team_id, _ = _world(services, team_size=3)
+    _, other_team, _ = _world(services, team_size=3)
+    shopper = create_account(services)
+    assert client.post(f"/v1/teams/{other_team}/seats", headers=shopper.headers).status_code == 201
+    trace = tmp_path / "libpq.trace"
+    with counted(services, trace) as trips:
+        joined = client.post(f"/v1/teams/{team_id}/seats", headers=shopper.headers)
+    assert joined.status_code == 201, joined.text
+    assert trips == [2]
+    sent = trace.read_text()
+    assert [word for word in ("BEGIN", "COMMIT", "ROLLBACK") if word in sent] == []
+
+    with counted(services, tmp_path / "again.trace") as trips:
+        again = client.post(f"/v1/teams/{team_id}/seats", headers=shopper.headers)
+    assert (again.status_code, again.json()["code"]) == (409, "already_member")
+    assert trips == [2]
+    assert "ROLLBACK" not in (tmp_path / "again.trace").read_text()
+    with services.db.engine.connect() as conn:
+        seats = conn.execute(
+            text("SELECT count(*) FROM seats WHERE team_id = :t AND user_id = :u"),
+            {"t": team_id, "u": shopper.user_id},
+        ).scalar()
+    assert seats == 1

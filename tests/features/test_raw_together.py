@@ -28,6 +28,8 @@ LAST = Sql(
     "SELECT id, subject_id FROM outbox_events WHERE type = 'raw.test' ORDER BY id DESC LIMIT 1"
 )
 NOTHING = Sql("SELECT id, subject_id FROM outbox_events WHERE type = 'raw.none'")
+RETURNING_EVENT = Sql(EVENT.text + " RETURNING id, subject_id", type="raw.test")
+RETURNING_EVENT_AGAIN = Sql(EVENT_AGAIN.text + " RETURNING id, subject_id", type="raw.test")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +183,50 @@ def test_a_transaction_started_over_after_a_failed_statement_keeps_only_what_fol
 
     db.run_raw_sync(fail_then_start_over)
     assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first", "kept"]
+
+
+@pytest.mark.parametrize("sent_before", [False, True], ids=["alone", "after a write"])
+def test_a_last_statement_that_ends_the_transaction_commits_it_and_nothing_runs_after(
+    db: Database, sent_before: bool
+) -> None:
+    def insert_last(tx: RawTx) -> _Event | None:
+        tx.ends_with_last()
+        assert tx.one_as_outside(_Event, NOTHING) is None
+        if sent_before:
+            tx.send_many(EVENT, events(tx, "before"))
+        last = tx.last_one_as(_Event, RETURNING_EVENT, events(tx, "last")[0])
+        if not tx.sqlite:  # SQLite's transactions end with their unit (the group's commit)
+            with pytest.raises(RuntimeError, match="ended with its last statement"):
+                tx.send_many(EVENT, events(tx, "after"))
+            with pytest.raises(RuntimeError, match="ended with its last statement"):
+                tx.one(SUBJECTS)
+        return last
+
+    written = db.run_raw_sync(insert_last)
+
+    assert written is not None
+    assert written.subject_id == "last"
+    subjects = db.run_raw_sync(lambda tx: tx.column(SUBJECTS), write=False)
+    assert subjects == (["before", "last"] if sent_before else ["last"])
+
+
+def test_a_last_statement_refused_leaves_nothing_of_the_transaction(db: Database) -> None:
+    taken = first_event(db)
+
+    def clash(tx: RawTx) -> None:
+        tx.ends_with_last()
+        tx.send_many(EVENT, events(tx, "kept?"))
+        tx.last_one_as(_Event, RETURNING_EVENT_AGAIN, {**events(tx, "clash")[0], "id": taken.id})
+
+    with pytest.raises(IntegrityViolation):
+        db.run_raw_sync(clash)
+    assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS), write=False) == ["first"]
+
+
+def test_without_leave_to_end_a_last_statement_is_one_like_any_other(db: Database) -> None:
+    def write(tx: RawTx) -> list[str]:
+        tx.last_one_as(_Event, RETURNING_EVENT, events(tx, "last")[0])
+        tx.send_many(EVENT, events(tx, "after"))
+        return list(tx.column(SUBJECTS))
+
+    assert db.run_raw_sync(write) == ["last", "after"]

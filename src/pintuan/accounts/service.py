@@ -279,7 +279,9 @@ def _merchants_of(tx: RawTx, user_id: str) -> frozenset[str]:
 def use_api_token(tx: RawTx, secret: str) -> TokenUse | None:
     """Who a bearer token acts for, unless it is unknown, revoked or expired or its user is
     disabled: one indexed lookup (every API request makes it)."""
-    holder = tx.one_as(_TokenHolder, TOKEN_PRINCIPAL, {"token_hash": _digest(secret)})
+    # Read before a write's transaction begins (PostgreSQL): it locks nothing, and the write's
+    # BEGIN then goes out with its own first statement.
+    holder = tx.one_as_outside(_TokenHolder, TOKEN_PRINCIPAL, {"token_hash": _digest(secret)})
     if holder is None:
         return None
     # The instants are compared here rather than bound into the query: formatting an instant

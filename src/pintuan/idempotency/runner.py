@@ -171,6 +171,7 @@ async def run_raw_in_one(
     if key is None:
 
         def plain(tx: RawTx) -> Answer:
+            tx.ends_with_last()  # nothing here follows the work's last statement
             body = work(tx, caller(tx))
             return Answer(StoredResponse(status_code, body, JSON), replayed=False)
 

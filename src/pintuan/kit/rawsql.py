@@ -181,7 +181,7 @@ class RawTx:
     :meth:`send_many` wait the same way, and :meth:`together` reads several statements in one
     round trip. Everywhere else :meth:`send` and :meth:`send_many` write at once."""
 
-    __slots__ = ("_conn", "_instant_texts", "_moment", "_pending", "sqlite")
+    __slots__ = ("_conn", "_ended", "_instant_texts", "_may_end", "_moment", "_pending", "sqlite")
 
     def __init__(self, driver_connection: Any, *, sqlite: bool, deferring: bool = False) -> None:
         self._conn = driver_connection
@@ -191,6 +191,9 @@ class RawTx:
         # Statements waiting for the next round trip, as the driver takes them (None: nothing
         # waits, each statement goes out as it comes).
         self._pending: list[_Waiting] | None = [_OPENING] if deferring and not sqlite else None
+        # Whether a statement may end this transaction (ends_with_last), and whether one did.
+        self._may_end = False
+        self._ended = False
 
     def _params(self, sql: Sql, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         if params:
@@ -208,9 +211,66 @@ class RawTx:
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
             raise _violation(exc) from exc
 
+    def ends_with_last(self) -> None:
+        """Let the work's last statement (:meth:`last_one_as`) end this deferring transaction
+        (PostgreSQL): its caller runs nothing in it after the work and commits it as usual,
+        which then has nothing left to do."""
+        self._may_end = self._pending is not None
+
+    def one_as_outside(
+        self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
+    ) -> R | None:
+        """:meth:`one_as` for a read that needs nothing of the transaction: a ``SELECT`` that
+        locks nothing, of rows the transaction has not written. As a deferring transaction's
+        first statement (PostgreSQL) it goes out alone, and the ``BEGIN`` waits for the next
+        one: under READ COMMITTED a statement sees what is committed when it starts, inside a
+        transaction or not, and a round trip of its own costs less without the pipeline that
+        would carry the ``BEGIN``."""
+        if self._pending != [_OPENING]:
+            return self.one_as(into, sql, params)
+        self._pending = []
+        try:
+            return self.one_as(into, sql, params)
+        finally:
+            self._pending = [_OPENING]
+
+    def last_one_as(
+        self, into: Callable[..., R], sql: Sql, params: Mapping[str, Any] | None = None
+    ) -> R | None:
+        """:meth:`one_as` for the work's last statement. Where the transaction may end with it
+        (:meth:`ends_with_last`), its ``COMMIT`` goes out in the same round trip, after it and
+        whatever waits; with nothing sent before it, it goes out alone instead, a transaction
+        of its own (autocommit) without ``BEGIN`` or ``COMMIT``. Either way the transaction has
+        ended, and nothing more may run in it. Elsewhere this is :meth:`one_as`."""
+        if not self._may_end:
+            return self.one_as(into, sql, params)
+        pending = self._pending
+        assert pending is not None  # only a deferring transaction may end early
+        self._may_end, self._ended = False, True
+        text, values = sql.for_driver(False), self._params(sql, params)
+        try:
+            if pending == [_OPENING]:
+                self._pending = []
+                cursor = self._conn.cursor()
+                cursor.execute(text, values)
+            else:
+                with self._conn.pipeline():
+                    self._send_pending()
+                    cursor = self._conn.cursor()
+                    cursor.execute(text, values)
+                    self._conn.cursor().execute(_COMMIT[0])
+        except psycopg.IntegrityError as exc:
+            raise _violation(exc) from exc
+        return _first_built(into, sql, cursor, False)
+
+    def _open(self) -> None:
+        if self._ended:
+            raise RuntimeError("this transaction ended with its last statement")
+
     def _run(self, text: str, values: Any, *, many: bool = False) -> Any:
         """``text`` with ``values`` (each of them, with ``many``) on a new cursor, after what
         waits to go out; the cursor is returned."""
+        self._open()
         cursor = self._conn.cursor()
         run = cursor.executemany if many else cursor.execute
         if self._pending:
@@ -231,6 +291,7 @@ class RawTx:
         if pending is None:
             self.execute(sql, params)
             return
+        self._open()
         pending.append((sql.for_driver(False), self._params(sql, params), None))
 
     def later(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Later:
@@ -241,6 +302,7 @@ class RawTx:
         pending = self._pending
         if pending is None:
             return Later(self, sql, self.execute(sql, params))
+        self._open()
         later = Later(self, sql, None)
         pending.append((sql.for_driver(False), self._params(sql, params), later))
         return later
@@ -270,6 +332,8 @@ class RawTx:
         pending = self._pending
         if pending is None:
             raise RuntimeError("only a deferring transaction commits itself")
+        if self._ended:  # its last statement ended it
+            return
         if pending == [_OPENING]:  # nothing went out, nor waits to: nothing to end
             self._pending = []
             return
@@ -293,6 +357,7 @@ class RawTx:
         given, so a later one sees what an earlier one wrote."""
         if self.sqlite:
             return [Answer.of(self.execute(sql, params), sql, True) for sql, params in statements]
+        self._open()
         try:
             with self._conn.pipeline():
                 self._send_pending()
@@ -375,6 +440,7 @@ class RawTx:
     def _defer(self, text: str, values: Any, *, many: bool = False) -> None:
         """Keep ``text`` with ``values`` (each of them, with ``many``) for the next round trip."""
         assert self._pending is not None
+        self._open()
         if many:
             self._pending.extend((text, row, None) for row in values)
         else:

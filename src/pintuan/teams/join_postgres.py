@@ -78,7 +78,8 @@ def join_team(tx: RawTx, user_id: str, team_id: str, now: datetime, *, hold: tim
         "payload": dumps({"team_id": team_id, "user_id": user_id}),
     }
     try:
-        row = tx.one_as(_Row, JOIN_TEAM, params)
+        # The work's last statement: without an Idempotency-Key, its COMMIT goes with it.
+        row = tx.last_one_as(_Row, JOIN_TEAM, params)
     except IntegrityViolation as exc:
         # The seat's unique (team, shopper) index: a concurrent join by the same shopper.
         raise already_member() from exc
