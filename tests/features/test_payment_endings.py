@@ -15,11 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from pintuan.audit.facts import EARNED_ONCE, check_facts
 from pintuan.audit.ledger import check_ledger
 from pintuan.audit.service import audit_database
 from pintuan.domain.payments import PaymentStyle
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
+from pintuan.ledger import service as ledger
 from pintuan.ledger.models import Journal
 from pintuan.notifications.models import Notification
 from pintuan.payments.endings import CallLimits
@@ -820,22 +822,14 @@ def test_an_operators_retry_racing_the_worker_makes_one_provider_call_and_one_jo
 # ---------------------------------------------------------------------------- money owed back
 
 
-@pytest.mark.parametrize(
-    ("style", "kind", "fault", "reason"),
-    [("charge", "refund", Fault.DECLINED, "refund_failed"), ("hold", "void", None, "void_failed")],
-)
-def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succeeds(
-    world: World,
-    services: Services,
-    client: TestClient,
-    style: str,
-    kind: str,
-    fault: Fault | None,
-    reason: str,
-) -> None:
-    # Given a seat paid twice (by its shopper, and by a friend through a pay link, both
-    # approved): the second came too late and is owed back, and its return failed for good,
-    # so it waits with the operators
+RETURNS_FAILING = {"charge": ("refund", Fault.DECLINED), "hold": ("void", Fault.REFUSED)}
+
+
+def paid_twice_and_filled(world: World, style: str) -> tuple[str, str]:
+    """A seat paid twice (by its shopper, and by a friend through a pay link, both approved):
+    the second came too late and is owed back, and its return failed for good, so it waits
+    with the operators; then the seat's team filled and succeeded. Returns both payments."""
+    services, client = world.services, world.client
     deal = create_deal(services.db, world.merchant, team_size=3, leader_price=0)
     leader, joiner = world.shoppers
     team = client.post(f"/v1/deals/{deal.id}/teams", headers=leader.headers).json()["team"]["id"]
@@ -851,25 +845,32 @@ def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succee
     second = str(paid.json()["id"])
     notify(client, world.provider, first)
     notify(client, world.provider, second)
+    kind, fault = RETURNS_FAILING[style]
     assert payment(services, second).pending_action == kind
-    world.provider.faults[kind].extend([fault or Fault.REFUSED] * LIMITS.max_attempts)
+    world.provider.faults[kind].extend([fault] * LIMITS.max_attempts)
     world.worker.tick()
     for _ in range(LIMITS.max_attempts - 1):
         if payment(services, second).end_reason is not None:
             break
         tick_until_due(world.worker, services, second)
     assert (payment(services, second).end_reason, payment(services, second).pending_action) == (
-        reason,
+        f"{kind}_failed",
         None,
     )
-
-    # When the team fills and succeeds
     third = create_account(services)
     last = client.post(f"/v1/teams/{team}/seats", headers=third.headers).json()["seat"]["id"]
     notify(client, world.provider, pay_with_sandbox(client, world.provider, third, last, style))
     world.worker.run_until_idle()
+    return first, second
 
-    # Then the first payment is the seat's, and the second is still only owed back: neither
+
+@pytest.mark.parametrize("style", ["charge", "hold"])
+def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succeeds(
+    world: World, services: Services, style: str
+) -> None:
+    first, second = paid_twice_and_filled(world, style)
+
+    # The first payment is the seat's, and the second is still only owed back: neither
     # captured nor earned, and still with the operators
     journals = services.db.run_sync(
         lambda s: sorted(
@@ -881,9 +882,24 @@ def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succee
     assert (True, "earn") not in journals
     assert (False, "earn") in journals
     assert payment(services, second).status == ("charged" if style == "charge" else "authorized")
-    assert payment(services, second).end_reason == reason
+    assert payment(services, second).end_reason == f"{RETURNS_FAILING[style][0]}_failed"
     assert [p["id"] for p in world.queue()] == [second]
     sound(services)
+
+
+def test_the_audit_finds_a_seat_whose_money_was_earned_twice(
+    world: World, services: Services
+) -> None:
+    # Given the seat paid twice, and its second payment earned as well (as a path that forgot
+    # it was owed back would have done)
+    first, second = paid_twice_and_filled(world, "charge")
+    services.db.run_raw_sync(ledger.earn_charge, second, utc_now())
+
+    # Then the audit names the seat and both payments
+    found = services.db.run_sync(check_facts, write=False)
+    [earned_twice] = [f for f in found if f.invariant == EARNED_ONCE]
+    assert first in earned_twice.detail
+    assert second in earned_twice.detail
 
 
 def test_a_lottery_losers_capture_that_failed_is_given_back_never_paid_by_the_platform(

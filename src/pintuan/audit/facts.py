@@ -49,6 +49,7 @@ JOURNALS = "10 journals recompute from their entries"
 FEES = "10 fees at the rate in force"
 SIGNS = "10 account balances keep their sign"
 HOLDS = "6 captured + voided + held = authorised"
+EARNED_ONCE = "6 a seat's money is earned once"
 STATEMENTS = "10 statements re-add from entries"
 
 # A statement claims everything committed before it; a journal recorded this much before a
@@ -105,6 +106,7 @@ def check_facts(session: Session) -> list[Finding]:
                 Payment.currency,
                 Payment.provider,
                 Payment.provider_ref,
+                Payment.seat_id,
                 # A payment with the operators has an outcome we do not know yet (a call's answer
                 # lost past its last attempt): the provider may well have done what we asked.
                 (Payment.queued_at.is_not(None) & Payment.resolved_at.is_(None)).label(
@@ -118,6 +120,7 @@ def check_facts(session: Session) -> list[Finding]:
     found += _fees_at_rate_in_force(session, journals)
     found += _account_signs(journals)
     found += _holds_and_refunds_agree(session, journals, payments)
+    found += _seats_earned_once(journals, payments)
     found += _statements_re_add(session, journals)
     return found
 
@@ -266,6 +269,22 @@ def _account_signs(journals: dict[str, _Journal]) -> list[Finding]:
                 continue
             found.append(Finding(SIGNS, f"{account} stands at {balance} {currency} ({rule.why})"))
     return found
+
+
+def _seats_earned_once(journals: dict[str, _Journal], payments: dict[str, Any]) -> list[Finding]:
+    """A seat is paid for once: however many payments reached it (a friend's as well as its
+    shopper's, a second checkout), one at most is its merchant's; the others go back."""
+    earned: dict[str, set[str]] = defaultdict(set)
+    for j in journals.values():
+        if j.kind == "earn" and j.status == "posted" and j.payment_id in payments:
+            seat_id = payments[j.payment_id].seat_id
+            if seat_id is not None:
+                earned[seat_id].add(j.payment_id)
+    return [
+        Finding(EARNED_ONCE, f"seat {seat_id}: earned by payments {', '.join(sorted(paid))}")
+        for seat_id, paid in sorted(earned.items())
+        if len(paid) > 1
+    ]
 
 
 _HELD_STATUS = {"pending": "authorized", "posted": "captured", "voided": "voided"}
