@@ -185,6 +185,20 @@ def test_a_transaction_started_over_after_a_failed_statement_keeps_only_what_fol
     assert db.run_raw_sync(lambda tx: tx.column(SUBJECTS)) == ["first", "kept"]
 
 
+def test_a_read_dropped_by_starting_over_says_so_when_its_rows_are_asked(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("only PostgreSQL's deferring transactions start over (SQLite: savepoints)")
+
+    def drop_a_read(tx: RawTx) -> None:
+        tx.send_many(EVENT, events(tx, "undone"))
+        dropped = tx.later(LAST)
+        tx.start_over()
+        with pytest.raises(RuntimeError, match="never went out"):
+            dropped.one_as(_Event)
+
+    db.run_raw_sync(drop_a_read)
+
+
 @pytest.mark.parametrize("sent_before", [False, True], ids=["alone", "after a write"])
 def test_a_last_statement_that_ends_the_transaction_commits_it_and_nothing_runs_after(
     db: Database, sent_before: bool

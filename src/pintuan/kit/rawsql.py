@@ -599,6 +599,11 @@ class Later:
         waits."""
         if self.cursor is None:
             self._tx.flush()
+        if self.cursor is None:
+            raise RuntimeError(
+                "this read never went out: its transaction started over, or a statement sent"
+                " before it failed"
+            )
         return _first_built(into, self._sql, self.cursor, self._tx.sqlite)
 
 
