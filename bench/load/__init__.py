@@ -66,7 +66,8 @@ different (team, shopper) pair, consecutive requests go to different teams, and 
   PostgreSQL (b) shows what waiting for that one row lock costs.
 
 Each join carries an ``Idempotency-Key`` (unique per request), as the API asks clients to send
-with every POST; ``join (a), no Idempotency-Key`` measures the same join without it. The
+with every POST; ``join (a), no Idempotency-Key`` measures the same join without it (on SQLite,
+and on PostgreSQL with two processes). The
 reference is sent byte for byte the same requests (it ignores the key) against its own tables of
 the same shape, and ``vs ref`` / ``p99 vs ref`` divide Pintuan's figures by the reference's in
 the same run.

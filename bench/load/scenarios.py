@@ -322,6 +322,19 @@ def _postgres_joins() -> list[Scenario]:
                 ),
                 Scenario(named, join, REFERENCE_POSTGRES, "joins", servers=servers),
             ]
+            if kind == "spread" and round_ == 0:
+                # The same join without a key, as the reference joins: beside its run.
+                scenarios.append(
+                    Scenario(
+                        f"{JOIN_SPREAD_NO_KEY}, {servers} processes",
+                        _join(kind, idempotency_key=False, round_=round_),
+                        POSTGRES,
+                        "joins",
+                        compare_with=named,
+                        servers=servers,
+                        reference=REFERENCE_POSTGRES,
+                    )
+                )
     return scenarios
 
 
