@@ -241,7 +241,9 @@ class RawTx:
         (:meth:`ends_with_last`), its ``COMMIT`` goes out in the same round trip, after it and
         whatever waits; with nothing sent before it, it goes out alone instead, a transaction
         of its own (autocommit) without ``BEGIN`` or ``COMMIT``. Either way the transaction has
-        ended, and nothing more may run in it. Elsewhere this is :meth:`one_as`."""
+        ended, and nothing more may run in it: what the work does after it (building its answer)
+        can no longer undo it, so it must be what cannot fail. Elsewhere this is
+        :meth:`one_as`."""
         if not self._may_end:
             return self.one_as(into, sql, params)
         pending = self._pending
@@ -318,9 +320,15 @@ class RawTx:
     def flush(self) -> None:
         """Send what waits to go out (a deferring transaction's) now, in one round trip; a
         statement sent without its answer that broke a constraint is refused here."""
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
         try:
+            if len(pending) == 1:
+                # One statement is one round trip either way, and costs less outside a pipeline
+                # (a COMMIT after the last statement read, say).
+                self._send_pending()
+                return
             with self._conn.pipeline():
                 self._send_pending()
         except psycopg.IntegrityError as exc:
