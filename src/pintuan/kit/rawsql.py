@@ -248,22 +248,15 @@ class RawTx:
             return self.one_as(into, sql, params)
         pending = self._pending
         assert pending is not None  # only a deferring transaction may end early
+        last = Later(self, sql, None)
+        statement: _Waiting = (sql.for_driver(False), self._params(sql, params), last)
+        if pending == [_OPENING]:
+            self._pending = [statement]  # alone: no BEGIN, so no COMMIT either
+        else:
+            pending += [statement, _COMMIT]
         self._may_end, self._ended = False, True
-        text, values = sql.for_driver(False), self._params(sql, params)
-        try:
-            if pending == [_OPENING]:
-                self._pending = []
-                cursor = self._conn.cursor()
-                cursor.execute(text, values)
-            else:
-                with self._conn.pipeline():
-                    self._send_pending()
-                    cursor = self._conn.cursor()
-                    cursor.execute(text, values)
-                    self._conn.cursor().execute(_COMMIT[0])
-        except psycopg.IntegrityError as exc:
-            raise _violation(exc) from exc
-        return _first_built(into, sql, cursor, False)
+        self.flush()
+        return last.one_as(into)
 
     def _open(self) -> None:
         if self._ended:
