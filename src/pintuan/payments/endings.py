@@ -410,11 +410,11 @@ def provider_cancelled(tx: RawTx, payment_id: str, now: datetime) -> None:
 
 SEAT_STATUS = Sql("SELECT status FROM seats WHERE id = :id")
 # A seat whose team succeeded and which keeps its money: a lottery's loser is refunded in full.
-SEAT_EARNS = Sql(
-    "SELECT 1 FROM seats WHERE id = :id AND status = :confirmed"
-    " AND (lottery_won IS NULL OR lottery_won)",
-    confirmed=SeatStatus.CONFIRMED,
+# The queue's listing (payments/queue_api.py) holds its seats to the same condition.
+SEAT_KEEPS_MONEY = (
+    f"status = '{SeatStatus.CONFIRMED.value}' AND (lottery_won IS NULL OR lottery_won)"
 )
+SEAT_EARNS = Sql(f"SELECT 1 FROM seats WHERE id = :id AND {SEAT_KEEPS_MONEY}")  # noqa: S608
 
 
 def _seat_confirmed(tx: RawTx, seat_id: str | None) -> bool:

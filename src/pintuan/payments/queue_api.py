@@ -8,12 +8,11 @@ from typing import Literal
 
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pintuan.accounts.dependencies import CurrentPrincipal
 from pintuan.domain.payments import ProviderAction
-from pintuan.domain.teams import SeatStatus
 from pintuan.errors import InvalidInput, NotFound
 from pintuan.idempotency.http import run_write
 from pintuan.kit.http import DEFAULT_PAGE, CursorQuery, LimitQuery
@@ -138,11 +137,7 @@ def queue_facts(session: Session, payments: list[Payment]) -> dict[str, endings.
     seat_ids = [p.seat_id for p in payments if p.seat_id]
     confirmed = set(
         session.scalars(
-            select(Seat.id).where(
-                Seat.id.in_(seat_ids),
-                Seat.status == SeatStatus.CONFIRMED,
-                or_(Seat.lottery_won.is_(None), Seat.lottery_won.is_(True)),
-            )
+            select(Seat.id).where(Seat.id.in_(seat_ids), text(endings.SEAT_KEEPS_MONEY))
         )
     )
     return {p.id: endings.QueueFacts(latest.get(p.id), p.seat_id in confirmed) for p in payments}
