@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,21 @@ def bench_cpu(
     )
 
 
+def measured(
+    tmp_path: Path, *args: str, env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], str]:
+    """``bench_cpu(*args)`` run to its end, with the figures it wrote and what it printed."""
+    out = tmp_path / "cpu.json"
+    done = bench_cpu(*args, f"--json={out}", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text()), done.stdout
+
+
+def by_process(found: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The figures' rows by process and path."""
+    return {(r["process"], r["path"]): r for r in found["rows"]}
+
+
 def with_postgres_bench(name: str) -> dict[str, str]:
     """This environment with ``PINTUAN_BENCH_POSTGRES_URL`` naming a database of its own
     (``name``), which the benchmark empties; without PostgreSQL the test is skipped."""
@@ -42,14 +58,12 @@ def with_postgres_bench(name: str) -> dict[str, str]:
 
 
 def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
-    out = tmp_path / "cpu.json"
-    done = bench_cpu(
+    found, printed = measured(
+        tmp_path,
         "--only=joins", "--teams=4", "--shoppers=60", "--requests=32", "--rounds=1", "--batch=4",
-        f"--json={out}",
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
 
-    rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
+    rows = by_process(found)
     assert set(rows) == {
         ("joins", "GET /healthz"),
         ("joins", "POST join, Idempotency-Key"),
@@ -65,18 +79,13 @@ def test_the_joins_are_measured_against_the_reference(tmp_path: Path) -> None:
         reference / keyed["us_a_request"], abs=0.01
     )
     assert rows["joins", "GET /healthz"]["x_healthz"] == 1.0
-    assert "POST join, no key" in done.stdout
+    assert "POST join, no key" in printed
 
 
 def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -> None:
-    out = tmp_path / "cpu.json"
-    done = bench_cpu(
-        "--only=payments", "--statements", "--requests=32", "--rounds=1", "--batch=4",
-        f"--json={out}",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    found = json.loads(out.read_text())
+    found, printed = measured(
+        tmp_path, "--only=payments", "--statements", "--requests=32", "--rounds=1", "--batch=4"
+    )
     rows = {r["path"]: r for r in found["rows"]}
     assert set(rows) == {"GET /healthz", "POST webhook, duplicate", "POST webhook, authorized"}
     assert all(r["process"] == "payments" and r["us_a_request"] > 0 for r in rows.values())
@@ -94,20 +103,17 @@ def test_the_confirmations_are_measured_against_the_duplicates(tmp_path: Path) -
     confirming = statements["POST webhook, authorized"]
     authorise = [s for s in confirming if s["sql"].startswith("UPDATE payments SET status")]
     assert [s["a_request"] for s in authorise] == [1.0]
-    assert "raw statements" in done.stdout
+    assert "raw statements" in printed
 
 
 @pytest.mark.postgres
 def test_on_postgresql_the_backends_cpu_counts_in_the_confirmations_ratio(tmp_path: Path) -> None:
-    env = with_postgres_bench("pintuan_bench_cpu")
-    out = tmp_path / "cpu.json"
-    done = bench_cpu(
-        "--only=payments", "--postgres", "--requests=64", "--rounds=1", "--batch=4",
-        f"--json={out}", env=env,
+    found, printed = measured(
+        tmp_path, "--only=payments", "--postgres", "--requests=64", "--rounds=1", "--batch=4",
+        env=with_postgres_bench("pintuan_bench_cpu"),
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
 
-    rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
+    rows = by_process(found)
     assert {process for process, _ in rows} == {"payments", "payments-postgres"}
     on_sqlite = rows["payments", "POST webhook, authorized"]
     assert on_sqlite["postgres_us"] is None
@@ -121,21 +127,18 @@ def test_on_postgresql_the_backends_cpu_counts_in_the_confirmations_ratio(tmp_pa
     assert confirmed["duplicate_over_this"] == pytest.approx(
         both / (confirmed["us_a_request"] + confirmed["postgres_us"]), abs=0.02
     )
-    assert "payments-postgres" in done.stdout
+    assert "payments-postgres" in printed
 
 
 @pytest.mark.postgres
 def test_on_postgresql_a_join_is_measured_with_the_backends_cpu(tmp_path: Path) -> None:
-    env = with_postgres_bench("pintuan_bench_cpu_joins")
-    out = tmp_path / "cpu.json"
     # Enough joins for the backends' CPU to pass a clock tick of the kernel's (10 ms).
-    done = bench_cpu(
-        "--only=joins", "--postgres", "--teams=4", "--shoppers=240", "--requests=96",
-        "--rounds=1", "--batch=4", f"--json={out}", env=env,
+    found, printed = measured(
+        tmp_path, "--only=joins", "--postgres", "--teams=4", "--shoppers=240", "--requests=96",
+        "--rounds=1", "--batch=4", env=with_postgres_bench("pintuan_bench_cpu_joins"),
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
 
-    rows = {(r["process"], r["path"]): r for r in json.loads(out.read_text())["rows"]}
+    rows = by_process(found)
     assert {process for process, _ in rows} == {"joins", "reference", "joins-postgres"}
     keyed = rows["joins-postgres", "POST join, Idempotency-Key"]
     plain = rows["joins-postgres", "POST join, no key"]
@@ -144,7 +147,7 @@ def test_on_postgresql_a_join_is_measured_with_the_backends_cpu(tmp_path: Path) 
     assert plain["postgres_us"] > 0
     assert keyed["reference_over_this"] is None
     assert rows["joins", "POST join, no key"]["postgres_us"] is None
-    assert "joins-postgres" in done.stdout
+    assert "joins-postgres" in printed
 
 
 def test_postgres_needs_its_url(tmp_path: Path) -> None:
