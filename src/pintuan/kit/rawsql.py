@@ -282,24 +282,20 @@ class RawTx:
         last-used time, the delete of what has expired): in the engine's PostgreSQL writes it
         goes out with the next statement or the commit, saving its own round trip; elsewhere it
         runs now. An error of its own would be raised by that next one."""
-        pending = self._pending
-        if pending is None:
+        if self._pending is None:
             self.execute(sql, params)
             return
-        self._open()
-        pending.append((sql.for_driver(False), self._params(sql, params), None))
+        self._defer(sql.for_driver(False), self._params(sql, params))
 
     def later(self, sql: Sql, params: Mapping[str, Any] | None = None) -> Later:
         """A read whose answer is not needed before the next statement: in the engine's
         PostgreSQL writes it goes out with that statement (or the commit), saving its own round
         trip, and its rows are there once that one has gone, even when that one failed;
         elsewhere it runs now."""
-        pending = self._pending
-        if pending is None:
+        if self._pending is None:
             return Later(self, sql, self.execute(sql, params))
-        self._open()
         later = Later(self, sql, None)
-        pending.append((sql.for_driver(False), self._params(sql, params), later))
+        self._defer(sql.for_driver(False), self._params(sql, params), later=later)
         return later
 
     def start_over(self) -> None:
@@ -438,14 +434,17 @@ class RawTx:
         except (sqlite3.IntegrityError, psycopg.IntegrityError) as exc:
             raise _violation(exc) from exc
 
-    def _defer(self, text: str, values: Any, *, many: bool = False) -> None:
-        """Keep ``text`` with ``values`` (each of them, with ``many``) for the next round trip."""
+    def _defer(
+        self, text: str, values: Any, *, many: bool = False, later: Later | None = None
+    ) -> None:
+        """Keep ``text`` with ``values`` (each of them, with ``many``) for the next round trip,
+        its rows for ``later``."""
         assert self._pending is not None
         self._open()
         if many:
             self._pending.extend((text, row, None) for row in values)
         else:
-            self._pending.append((text, values, None))
+            self._pending.append((text, values, later))
 
     def instant(self, value: datetime) -> Any:
         """An aware datetime as this driver stores it."""
