@@ -214,3 +214,38 @@ def test_a_stripe_refund_that_fails_after_it_was_paid_is_owed_again_once(
     queued = client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"]
     assert [(q["id"], q["actions"]) for q in queued] == [(made["id"], ["wallet"])]
     sound(services)
+
+
+@pytest.mark.parametrize("first", ["news", "call"])
+def test_our_partial_refund_counts_in_a_whole_refund_made_in_the_dashboard_meanwhile(
+    client: TestClient, services: Services, fake: FakeStripe, first: str
+) -> None:
+    # Given an operator's refund of 500 of a captured seat of 1500, not yet asked of Stripe
+    seats, intents = captured_team(client, services, fake)
+    operator = create_account(services, role=Role.OPERATOR)
+    shopper, seat_id = seats[0]
+    ours = refund(client, operator, seat_id, 500).json()
+
+    # When the whole 1500 is refunded in Stripe's dashboard meanwhile, and Stripe's notice of
+    # it comes before or after the worker asks for ours (charge_already_refunded)
+    fake.refund_in_dashboard(intents[0], 1500)
+    if first == "news":
+        post(client, fake.charge_refunded(intents[0]))
+        Worker(services).run_until_idle()
+    else:
+        Worker(services).run_until_idle()
+        post(client, fake.charge_refunded(intents[0]))
+
+    # Then ours is made (in the dashboard's), and the dashboard's is recorded for the rest:
+    # the seat's whole payment is given back, once, and the merchant keeps none of it
+    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
+    assert sorted((r["id"] == ours["id"], r["amount"]["amount"], r["source"]) for r in seen) == [
+        (False, 1000, "provider"),
+        (True, 500, "request"),
+    ]
+    assert services.db.run_sync(
+        lambda s: sorted(s.scalars(select(Refund.status))), write=False
+    ) == ["succeeded", "succeeded"]
+    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
+    assert balance(services, "refunds_payable") == 0
+    sound(services)

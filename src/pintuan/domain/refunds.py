@@ -129,6 +129,7 @@ class MoneyNotice:
     # Our idempotency key when we asked for the refund (Stripe metadata, Alipay out_biz_no,
     # WeChat out_refund_no); None for one made elsewhere.
     request_no: str | None = None
-    # All that was refunded of the payment so far, when the notice says only that (Alipay).
+    # All that was refunded of the payment at the provider so far, ours included: Alipay says
+    # only that, Stripe says it beside each refund's own amount.
     refunded_total: int | None = None
     reason: str | None = None

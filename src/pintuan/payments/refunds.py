@@ -719,9 +719,20 @@ def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datet
     if tx.one(REFUND_BY_REF, {"provider": payment.provider, "ref": notice.ref}) is not None:
         return  # heard of already
     earned = tx.one_as(EarnedPayment, EARNED_PAYMENT, {"id": payment.id})
-    amount = notice.amount
-    if amount is None and notice.refunded_total is not None:
-        amount = notice.refunded_total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)
+    amount, reason = notice.amount, notice.reason or "refunded at the provider"
+    if notice.refunded_total is not None:
+        # What the provider gave back that no refund here counts.
+        uncounted = notice.refunded_total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)
+        if amount is None:
+            amount = uncounted
+        elif 0 < uncounted < amount and amount > int(
+            tx.scalar(LEFT_TO_REFUND, {"id": payment.id}) or 0
+        ):
+            # It overlaps refunds owed here: made in the dashboard while they waited, it gave
+            # back their money too, and they are made in it (a provider that had refunded the
+            # whole payment answers them so). Only the rest of it is a refund of its own.
+            reason = f"{reason} ({amount} there, {amount - uncounted} of it counted in ours)"
+            amount = uncounted
     if earned is None or amount is None or amount <= 0:
         log.warning(
             "a provider's refund that no refund here accounts for",
@@ -733,7 +744,7 @@ def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datet
             tx,
             earned,
             amount,
-            notice.reason or "refunded at the provider",
+            reason,
             None,
             now,
             RefundSource.PROVIDER,

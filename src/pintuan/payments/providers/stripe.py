@@ -217,7 +217,9 @@ class StripeProvider:
                 {"idempotency_key": idempotency_key},
             )
         except stripe.InvalidRequestError as exc:
-            # Refunded in full already, by hand (none of ours is there, looked for above).
+            # Refunded in full already, by hand (none of ours is there, looked for above): the
+            # payer has it all back, ours with it, and the notice of that refund records the
+            # rest of it (payments/refunds.py).
             if exc.code == "charge_already_refunded":
                 return
             failure = self._failure("refund", exc)
@@ -389,6 +391,9 @@ def _notices(raw_type: str, obj: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
     if raw_type == "charge.refunded" and obj.get("object") == "charge":
         listed = obj.get("refunds")
         refunds = listed.get("data") if isinstance(listed, dict) else None
+        # What the charge has given back in all, ours included: a refund of the dashboard's
+        # that overlaps ours is recorded for the part ours do not count (payments/refunds.py).
+        total = obj.get("amount_refunded")
         found = []
         for refund in refunds if isinstance(refunds, list) else []:
             if not isinstance(refund, dict) or refund.get("status") != "succeeded":
@@ -402,6 +407,7 @@ def _notices(raw_type: str, obj: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
                         ref,
                         amount,
                         request_no=key if isinstance(key, str) else None,
+                        refunded_total=total if isinstance(total, int) else None,
                     )
                 )
         return tuple(found)
