@@ -469,7 +469,9 @@ class Worker:
 
     def _call_providers(self, report: TickReport) -> None:
         db = self.services.db
-        due = db.run_sync(payments.claim_due_actions, utc_now(), self.batch, PAYMENT_LEASE)
+        due = db.run_sync(
+            payments.claim_due_actions, utc_now(), self.batch, PAYMENT_LEASE, self._limits
+        )
         for action in due:
             provider = self.services.providers.get(action.provider)
             try:
@@ -557,7 +559,9 @@ class Worker:
         id; a failure is retried with backoff, like every other owed call, until the provider
         refuses it or its attempts or time run out: then it waits for an operator."""
         db = self.services.db
-        due = db.run_raw_sync(refund_calls.claim_due_refunds, utc_now(), self.batch, PAYMENT_LEASE)
+        due = db.run_raw_sync(
+            refund_calls.claim_due_refunds, utc_now(), self.batch, PAYMENT_LEASE, self._limits
+        )
         for refund in due:
             provider = self.services.providers.get(refund.provider)
             try:

@@ -26,9 +26,9 @@ from pintuan.ledger.models import Journal
 from pintuan.notifications.models import Notification
 from pintuan.payments.endings import CallLimits
 from pintuan.payments.models import Payment, PaymentAttempt
-from pintuan.payments.service import CHECKOUT_CANCELLED
+from pintuan.payments.service import CHECKOUT_CANCELLED, claim_due_actions
 from pintuan.services import Services
-from pintuan.worker import Worker
+from pintuan.worker import PAYMENT_LEASE, Worker
 from tests.console_data import log_in
 from tests.factories import create_account, create_deal, create_merchant
 from tests.features.test_payment_properties import (
@@ -235,6 +235,41 @@ def _past_its_hold_with_captures_failing(world: World, services: Services, hold:
     assert payment(services, hold).call_deadline == hold_end - LIMITS.capture_margin
     clock.advance(hold_end - utc_now() + timedelta(minutes=1))
     world.worker.tick()
+
+
+def test_a_capture_whose_worker_stops_during_every_call_goes_to_the_queue_at_its_cap(
+    world: World, services: Services
+) -> None:
+    # Given a succeeded team's hold whose capture is owed
+    hold = world.succeeded_hold()
+
+    # When a worker takes its call and stops before it answers, as often as it may be made,
+    # and each time the next worker takes it over once the lease has run out
+    for _ in range(LIMITS.max_attempts):
+        [due] = services.db.run_sync(claim_due_actions, utc_now(), 10, PAYMENT_LEASE, LIMITS)
+        assert (due.payment_id, due.action) == (hold, "capture")
+        clock.advance(PAYMENT_LEASE + timedelta(seconds=1))
+
+    # Then the next worker makes no call: the capture waits for the operators undecided
+    world.worker.tick()
+    ended = payment(services, hold)
+    assert (ended.status, ended.pending_action, ended.end_reason) == (
+        "authorized",
+        None,
+        "capture_failed",
+    )
+    assert ended.attempts == LIMITS.max_attempts
+    assert "stopped" in (ended.last_error or "")
+    assert [c for c in world.provider.calls if c.kind == "capture"] == []
+    assert history(services, hold) == [("capture", "failed"), ("give_up", "capture_failed")]
+    assert [p["id"] for p in world.queue()] == [hold]
+    sound(services)
+
+    # And an operator's retry captures it once
+    assert world.act(hold, "retry").status_code == 200
+    world.worker.tick()
+    assert payment(services, hold).status == "captured"
+    sound(services)
 
 
 def test_a_capture_unanswered_past_the_end_of_its_hold_is_asked_again_and_ends_as_expired(

@@ -235,6 +235,40 @@ def test_a_refund_whose_calls_keep_failing_stops_at_its_cap_and_an_operator_retr
     ]
 
 
+def test_a_refund_whose_worker_stops_during_every_call_waits_for_an_operator_at_its_cap(
+    world: Refunding, services: Services
+) -> None:
+    # Given a refund owed at the sandbox
+    refund_id = world.refund(400)
+
+    # When a worker takes its call and stops before it answers, as often as it may be made,
+    # and each time the next worker takes it over once the lease has run out
+    lease = timedelta(minutes=2)
+    for _ in range(LIMITS.max_attempts):
+        [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, lease, LIMITS)
+        assert due.id == refund_id
+        clock.advance(lease + timedelta(seconds=1))
+    assert world.row(refund_id).attempts == LIMITS.max_attempts
+
+    # Then the next worker makes no call: the refund waits for an operator, who may only retry
+    # it (any of those calls may have made it)
+    world.worker.tick()
+    row = world.row(refund_id)
+    assert (row.status, row.next_attempt_at, row.attempts) == ("pending", None, 3)
+    assert "stopped" in (row.last_error or "")
+    assert world.calls() == []
+    assert [q["actions"] for q in world.queue()] == [["retry"]]
+    assert world.history(refund_id) == [("refund", "failed", None), ("give_up", "attempts", None)]
+    sound(services)
+
+    # And the operator's retry makes it once
+    assert world.act(refund_id, "retry").status_code == 200
+    world.worker.tick()
+    assert world.row(refund_id).status == "succeeded"
+    assert sandbox_refunds(services) == [(refund_id, 400)]
+    sound(services)
+
+
 def test_a_refund_failing_past_its_deadline_waits_for_an_operator_before_its_cap(
     world: Refunding, services: Services
 ) -> None:
@@ -428,7 +462,7 @@ def test_a_call_that_fails_after_news_of_the_refund_came_leaves_it_as_the_news_d
 ) -> None:
     # Given a refund the worker has claimed (its call under way), made at the sandbox
     refund_id = world.refund(300)
-    [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, timedelta(minutes=2))
+    [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, timedelta(minutes=2), LIMITS)
     ref = world.provider.sandbox.intent_of_payment(due.payment_id).ref
     world.provider.sandbox.refund(ref, due.amount, due.idempotency_key)
 
@@ -441,7 +475,7 @@ def test_a_call_that_fails_after_news_of_the_refund_came_leaves_it_as_the_news_d
     # Then the failure changes nothing: it waits for the wallet, as the news left it
     row = world.row(refund_id)
     assert queued is False
-    assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 0)
+    assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 1)
     assert [q["actions"] for q in world.queue()] == [["wallet"]]
     sound(services)
 
@@ -453,7 +487,7 @@ def test_news_committed_between_a_failed_calls_read_and_its_write_still_wins(
         pytest.skip("SQLite's write lock runs the two one after the other (the test above)")
     # Given a refund the worker has claimed, made at the sandbox, whose call is reported failed
     refund_id = world.refund(300)
-    [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, timedelta(minutes=2))
+    [due] = services.db.run_raw_sync(claim_due_refunds, utc_now(), 10, timedelta(minutes=2), LIMITS)
     ref = world.provider.sandbox.intent_of_payment(due.payment_id).ref
     world.provider.sandbox.refund(ref, due.amount, due.idempotency_key)
     hook = world.provider.sandbox.return_refund_after_success(ref, refund_id)
@@ -482,6 +516,6 @@ def test_news_committed_between_a_failed_calls_read_and_its_write_still_wins(
     assert delivered[0]["duplicate"] is False
     row = world.row(refund_id)
     assert queued is False
-    assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 0)
+    assert (row.last_outcome, row.next_attempt_at, row.attempts) == ("returned", None, 1)
     assert [q["actions"] for q in world.queue()] == [["wallet"]]
     sound(services)

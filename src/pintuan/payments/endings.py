@@ -2,7 +2,9 @@
 may then do with it. Every payment ends:
 
 * each owed provider call (capture, void, refund, poll) has a deadline and a capped number of
-  attempts (``PINTUAN_PAYMENT_MAX_ATTEMPTS``). The deadline runs from the call's first failure
+  attempts (``PINTUAN_PAYMENT_MAX_ATTEMPTS``), each counted when the worker takes the call, so
+  that calls whose worker stopped before they answered count too. The deadline runs from the
+  call's first failure
   (``PINTUAN_PAYMENT_CALL_DEADLINE_HOURS``), and for a capture it is never later than the
   provider's end of the hold (Stripe's ``capture_before``) less a safety margin
   (``PINTUAN_PAYMENT_CAPTURE_MARGIN_MINUTES``). Past either the worker stops asking and the
@@ -212,6 +214,9 @@ class CallState:
     capture_before: object
 
 
+# A call given up without being made again: every attempt it had was taken, and the last one's
+# outcome never came (the worker making it stopped, and its lease ran out). It may have been made.
+LOST_CALL = "no outcome recorded: the worker making the last call stopped before it answered"
 CALL_STATE = Sql(
     "SELECT pending_action, attempts, call_deadline, capture_before FROM payments WHERE id = :id"
 )
@@ -246,7 +251,8 @@ def give_up_if_spent(
         SET_DEADLINE,
         {"id": payment_id, "action": action.value, "deadline": tx.instant(deadline)},
     )
-    if not refused and state.attempts + 1 < limits.cap(action) and now < deadline:
+    # The call that failed was counted when it was claimed.
+    if not refused and state.attempts < limits.cap(action) and now < deadline:
         return False
     _give_up(tx, payment_id, action, capture_before, now, error, refused)
     return True
@@ -255,7 +261,7 @@ def give_up_if_spent(
 _END = """
     UPDATE payments
     SET status = :status, pending_action = NULL, next_attempt_at = NULL, end_reason = :reason,
-        {queue} last_error = :error, attempts = attempts + 1, updated_at = :now
+        {queue} last_error = :error, updated_at = :now
     WHERE id = :id AND pending_action = :action
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """

@@ -11,11 +11,12 @@ A refund to the original method is owed at the provider: the worker makes the ca
 (:func:`claim_due_refunds`, :func:`finish_refund`, :func:`retry_refund_later`), idempotent by
 the refund's id. Every such refund ends, as every payment's owed call does (payments/endings.py):
 one the provider refuses for good, or whose calls run out of attempts
-(``PINTUAN_PAYMENT_MAX_ATTEMPTS``) or of time from its first failure
-(``PINTUAN_PAYMENT_CALL_DEADLINE_HOURS``), is asked no more and waits in the operators' queue,
-still ``pending`` (the payer is still owed it), with a notification to every operator. There an
-operator retries it, or pays it into the payer's wallet, but only on the provider's word that it
-was not made (:func:`act_on_queued_refund`): an unanswered call may have made it.
+(``PINTUAN_PAYMENT_MAX_ATTEMPTS``, each counted when the worker takes the call) or of time from
+its first failure (``PINTUAN_PAYMENT_CALL_DEADLINE_HOURS``), is asked no more and waits in the
+operators' queue, still ``pending`` (the payer is still owed it), with a notification to every
+operator. There an operator retries it, or pays it into the payer's wallet, but only on the
+provider's word that it was not made (:func:`act_on_queued_refund`): an unanswered call may
+have made it.
 
 A refund to the wallet (a wallet payment, or a payer who chose the wallet) is done at once. A
 provider's news of refunds (ours confirmed, or one made in its dashboard) and of
@@ -61,7 +62,7 @@ from pintuan.ledger.refunds import (
     record_refund_to_wallet,
 )
 from pintuan.ledger.vouchers import release_for_refund
-from pintuan.payments.endings import CallLimits, History, operator_ids
+from pintuan.payments.endings import LOST_CALL, CallLimits, History, operator_ids
 
 log = logging.getLogger("pintuan.payments.refunds")
 
@@ -375,14 +376,17 @@ DUE_REFUNDS = Sql("""
 DUE_REFUNDS_LOCKED = Sql(
     DUE_REFUNDS.text.replace("LIMIT :limit", "LIMIT :limit FOR UPDATE OF r SKIP LOCKED")
 )
-LEASE_REFUNDS = Sql("UPDATE refunds SET next_attempt_at = :until WHERE id IN_LIST(:ids)")
+# Each claimed call is counted before it is made (see claim_due_refunds).
+LEASE_REFUNDS = Sql(
+    "UPDATE refunds SET next_attempt_at = :until, attempts = attempts + 1 WHERE id IN_LIST(:ids)"
+)
 REFUND_CALL = Sql("SELECT attempts, call_deadline FROM refunds WHERE id = :id")
 # A failed call, tried again at ``next`` or (``next`` NULL) given up into the operators' queue;
 # a refund the provider's news finished or queued while its call was under way stays so.
 CALL_FAILED = Sql(
     """
     UPDATE refunds
-    SET attempts = attempts + 1, next_attempt_at = :next, last_error = :error,
+    SET next_attempt_at = :next, last_error = :error,
         last_outcome = :outcome, call_deadline = :deadline,
         queued_at = CASE WHEN :queue THEN :now ELSE queued_at END,
         resolved_at = CASE WHEN :queue THEN NULL ELSE resolved_at END,
@@ -401,11 +405,20 @@ class _RefundCall:
     call_deadline: object  # as the driver stores it; read with ``tx.read_optional_instant``
 
 
-def claim_due_refunds(tx: RawTx, now: datetime, limit: int, lease: timedelta) -> list[DueRefund]:
+def claim_due_refunds(
+    tx: RawTx, now: datetime, limit: int, lease: timedelta, limits: CallLimits
+) -> list[DueRefund]:
     """Take up to ``limit`` refunds owed at their providers, leasing them so that no other
-    worker takes them meanwhile."""
+    worker takes them meanwhile. Each is counted as an attempt now, before its call
+    (``DueRefund.attempts`` is the count before it): a worker that stops during a call leaves
+    it counted, and its lease's end hands it on. One whose every attempt was taken so goes to
+    the operators' queue here, never called again."""
     sql = DUE_REFUNDS if tx.sqlite else DUE_REFUNDS_LOCKED
     due = tx.all_as(DueRefund, sql, {"now": tx.instant(now), "limit": limit})
+    spent = [r for r in due if r.attempts >= limits.max_attempts]
+    for refund in spent:
+        retry_refund_later(tx, refund, LOST_CALL, now, limits)
+    due = [r for r in due if r not in spent]
     if due:
         tx.execute(LEASE_REFUNDS, {"ids": [r.id for r in due], "until": tx.instant(now + lease)})
     return due
@@ -451,9 +464,10 @@ def retry_refund_later(
     state = tx.one_as(_RefundCall, REFUND_CALL, {"id": due.id})
     assert state is not None  # refunds are never deleted
     deadline = tx.read_optional_instant(state.call_deadline) or now + limits.deadline_after
-    why = _why_given_up(refused, now >= deadline, state.attempts + 1 >= limits.max_attempts)
+    # The call that failed was counted when it was claimed.
+    why = _why_given_up(refused, now >= deadline, state.attempts >= limits.max_attempts)
     queue = why is not None
-    delay = min(FIRST_BACKOFF * 2 ** min(state.attempts, 20), MAX_BACKOFF)
+    delay = min(FIRST_BACKOFF * 2 ** min(due.attempts, 20), MAX_BACKOFF)
     outcome = (RefundOutcome.REFUSED if refused else RefundOutcome.FAILED).value
     failed = tx.one(
         CALL_FAILED,

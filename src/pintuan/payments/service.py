@@ -515,9 +515,12 @@ class DueAction:
 
 
 def claim_due_actions(
-    session: Session, now: datetime, limit: int, lease: timedelta
+    session: Session, now: datetime, limit: int, lease: timedelta, limits: endings.CallLimits
 ) -> list[DueAction]:
-    """Take up to ``limit`` owed provider calls, leasing them so no other worker takes them."""
+    """Take up to ``limit`` owed provider calls to make, leasing them so no other worker takes
+    them. Each is counted as an attempt now, before its call (``DueAction.attempts`` is the
+    count before it): a worker that stops during a call leaves it counted, and its lease's end
+    hands it on. One whose every attempt was taken so is given up here, never called again."""
     query = (
         select(
             payments.c.id,
@@ -533,14 +536,7 @@ def claim_due_actions(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = session.execute(query).all()
-    if rows:
-        session.execute(
-            update(payments)
-            .where(payments.c.id.in_([r.id for r in rows]))
-            .values(next_attempt_at=now + lease)
-        )
-    return [
+    due = [
         DueAction(
             r.id,
             r.provider,
@@ -549,8 +545,21 @@ def claim_due_actions(
             r.amount,
             r.attempts,
         )
-        for r in rows
+        for r in session.execute(query).all()
     ]
+    spent = [a for a in due if a.attempts >= limits.cap(a.action)]
+    for action in spent:
+        endings.give_up_if_spent(
+            raw_tx(session), action.payment_id, action.action, endings.LOST_CALL, now, limits
+        )
+    due = [a for a in due if a not in spent]
+    if due:
+        session.execute(
+            update(payments)
+            .where(payments.c.id.in_([a.payment_id for a in due]))
+            .values(next_attempt_at=now + lease, attempts=payments.c.attempts + 1)
+        )
+    return due
 
 
 def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
@@ -594,13 +603,13 @@ def poll_again_later(session: Session, action: DueAction, now: datetime) -> None
 
 
 def retry_action_later(session: Session, action: DueAction, error: str, now: datetime) -> None:
-    """The provider call failed: try again after an exponential backoff, capped at an hour."""
+    """The provider call failed: try again after an exponential backoff, capped at an hour
+    (the call was counted when it was claimed)."""
     delay = min(FIRST_BACKOFF * 2 ** min(action.attempts, 20), MAX_BACKOFF)
     session.execute(
         update(payments)
         .where(payments.c.id == action.payment_id, payments.c.pending_action == action.action.value)
         .values(
-            attempts=payments.c.attempts + 1,
             next_attempt_at=now + delay,
             last_error=error[:500],
             updated_at=now,
