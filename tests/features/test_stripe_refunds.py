@@ -249,3 +249,34 @@ def test_our_partial_refund_counts_in_a_whole_refund_made_in_the_dashboard_meanw
     assert balance(services, "provider_clearing:stripe") == 3000 - 1500
     assert balance(services, "refunds_payable") == 0
     sound(services)
+
+
+def test_a_refund_stripe_refused_is_made_in_a_whole_refund_made_in_the_dashboard_later(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given 1200 of a seat of 1500 refunded in the dashboard, and then our refund of 500, which
+    # Stripe refuses (only 300 is left): it waits for an operator, who may pay it to the wallet
+    seats, intents = captured_team(client, services, fake)
+    operator = create_account(services, role=Role.OPERATOR)
+    shopper, seat_id = seats[0]
+    fake.refund_in_dashboard(intents[0], 1200)
+    ours = refund(client, operator, seat_id, 500).json()
+    Worker(services).run_until_idle()
+    queued = client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"]
+    assert [(q["id"], q["actions"]) for q in queued] == [(ours["id"], ["retry", "wallet"])]
+
+    # When the rest, 300, is refunded in the dashboard too, and Stripe tells of both
+    fake.refund_in_dashboard(intents[0], 300)
+    post(client, fake.charge_refunded(intents[0]))
+
+    # Then the payer has had the whole payment back at Stripe, ours in it: it is made, out of
+    # the queue (never paid again to the wallet), and the rest is the dashboard's own
+    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
+    assert sorted((r["id"] == ours["id"], r["amount"]["amount"], r["status"]) for r in seen) == [
+        (False, 1000, "succeeded"),
+        (True, 500, "succeeded"),
+    ]
+    assert client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"] == []
+    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
+    assert balance(services, "refunds_payable") == 0
+    sound(services)

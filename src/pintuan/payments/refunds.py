@@ -639,18 +639,39 @@ REFUND_BY_REF = Sql("SELECT id FROM refunds WHERE provider = :provider AND provi
 # What the payment may have given back at the provider in all: a refund of the whole payment
 # when its team failed, and our refunds after success the way the money came (made, or owed
 # and perhaps made). Not those paid into the payer's wallet: the provider never saw them, and
-# its total would otherwise look smaller than ours and its own refund be lost.
+# its total would otherwise look smaller than ours and its own refund be lost. Nor those whose
+# money came back (owed again): the provider takes them out of its total.
 GIVEN_BACK = Sql(
     """
     SELECT CASE WHEN p.status = :refunded THEN p.amount ELSE 0 END
            + COALESCE((SELECT SUM(r.amount) FROM refunds r
                        WHERE r.payment_id = p.id AND r.destination = :original
-                         AND r.status <> :failed), 0)
+                         AND r.status <> :failed
+                         AND NOT (r.status = :pending AND COALESCE(r.last_outcome, '') = :returned)
+                      ), 0)
     FROM payments p WHERE p.id = :id
 """,
     refunded=PaymentStatus.REFUNDED,
     original=RefundTo.ORIGINAL,
     failed=RefundStatus.FAILED,
+    pending=RefundStatus.PENDING,
+    returned=RefundOutcome.RETURNED,
+)
+# Refunds still owed at the provider, made by a refund of the whole payment there: they are
+# finished (and leave the operators' queue, where one may wait).
+MADE_IN_WHOLE_REFUND = Sql(
+    """
+    UPDATE refunds
+    SET status = :succeeded, decided_at = :now, next_attempt_at = NULL, last_error = NULL,
+        resolved_at = CASE WHEN queued_at IS NOT NULL THEN COALESCE(resolved_at, :now) END
+    WHERE payment_id = :payment_id AND status = :pending AND destination = :original
+      AND COALESCE(last_outcome, '') <> :returned
+    RETURNING id
+""",
+    succeeded=RefundStatus.SUCCEEDED,
+    pending=RefundStatus.PENDING,
+    original=RefundTo.ORIGINAL,
+    returned=RefundOutcome.RETURNED,
 )
 PAYER = Sql("SELECT user_id, provider_ref, currency FROM payments WHERE id = :id")
 OPEN_DISPUTE = Sql(
@@ -733,18 +754,32 @@ def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datet
     if tx.one(REFUND_BY_REF, {"provider": payment.provider, "ref": notice.ref}) is not None:
         return  # heard of already
     earned = tx.one_as(EarnedPayment, EARNED_PAYMENT, {"id": payment.id})
-    amount, reason = notice.amount, notice.reason or "refunded at the provider"
+    amount, reason, total = notice.amount, notice.reason or "refunded at the provider", None
     if notice.refunded_total is not None:
-        # What the provider gave back that no refund here counts.
-        uncounted = notice.refunded_total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)
-        if amount is None:
-            amount = uncounted
-        elif 0 < uncounted < amount and amount > int(
-            tx.scalar(LEFT_TO_REFUND, {"id": payment.id}) or 0
-        ):
-            # It overlaps refunds owed here: made in the dashboard while they waited, it gave
-            # back their money too, and they are made in it (a provider that had refunded the
-            # whole payment answers them so). Only the rest of it is a refund of its own.
+        total = notice.refunded_total
+    if amount is None and total is not None:
+        # Only the total is told (Alipay): what of it no refund here counts.
+        amount = total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)
+    elif (
+        earned is not None
+        and amount is not None
+        and total is not None
+        and total >= payment.amount
+        and amount > int(tx.scalar(LEFT_TO_REFUND, {"id": payment.id}) or 0)
+    ):
+        # The payment was refunded in full at the provider (in its dashboard) while refunds
+        # were owed here, and this refund does not fit beside them. The provider makes no
+        # refund of a payment it refunded in full (Stripe answers charge_already_refunded):
+        # they were made in this one, and are finished so. Only the rest of it is its own.
+        made_in = _finish_made_in_whole_refund(tx, payment.id, notice.ref, now)
+        uncounted = total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)
+        if uncounted <= 0:
+            log.info(
+                "a provider's refund of the whole payment that refunds here account for",
+                extra={"payment_id": payment.id, "refund": notice.ref, "made_in": made_in},
+            )
+            return
+        if uncounted < amount:
             reason = f"{reason} ({amount} there, {amount - uncounted} of it counted in ours)"
             amount = uncounted
     if earned is None or amount is None or amount <= 0:
@@ -769,6 +804,25 @@ def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datet
             "a provider's refund exceeds what is left of the payment",
             extra={"payment_id": payment.id, "refund": notice.ref, "error": exc.detail},
         )
+
+
+def _finish_made_in_whole_refund(
+    tx: RawTx, payment_id: str, provider_ref: str, now: datetime
+) -> list[str]:
+    """Finish the payment's refunds still owed at its provider, made in its refund of the whole
+    payment ``provider_ref`` there, each with its journal and its payer told; their ids."""
+    made = [
+        str(row[0])
+        for row in tx.all(MADE_IN_WHOLE_REFUND, {"payment_id": payment_id, "now": tx.instant(now)})
+    ]
+    for refund_id in made:
+        detail = f"made in the provider's refund {provider_ref} of the whole payment"
+        record_refund_attempt(tx, refund_id, "news", "done", now, detail=detail)
+        refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
+        assert refund is not None  # it just changed in this transaction
+        record_refund_paid(tx, refund, now)
+        _tell_payer(tx, refund)
+    return made
 
 
 # The provider's news that a refund did not reach the payer (a closed card) is news that it was

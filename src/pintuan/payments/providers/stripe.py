@@ -218,8 +218,8 @@ class StripeProvider:
             )
         except stripe.InvalidRequestError as exc:
             # Refunded in full already, by hand (none of ours is there, looked for above): the
-            # payer has it all back, ours with it, and the notice of that refund records the
-            # rest of it (payments/refunds.py).
+            # payer has it all back, ours with it. The notice of that refund records it so
+            # (payments/refunds.py, a refund of the whole payment).
             if exc.code == "charge_already_refunded":
                 return
             failure = self._failure("refund", exc)
@@ -391,8 +391,9 @@ def _notices(raw_type: str, obj: Mapping[str, Any]) -> tuple[MoneyNotice, ...]:
     if raw_type == "charge.refunded" and obj.get("object") == "charge":
         listed = obj.get("refunds")
         refunds = listed.get("data") if isinstance(listed, dict) else None
-        # What the charge has given back in all, ours included: a refund of the dashboard's
-        # that overlaps ours is recorded for the part ours do not count (payments/refunds.py).
+        # What the charge has given back in all, ours included: a refund of the whole payment
+        # made in the dashboard while ours were owed is recorded for the part ours do not
+        # count (payments/refunds.py).
         total = obj.get("amount_refunded")
         found = []
         for refund in refunds if isinstance(refunds, list) else []:
