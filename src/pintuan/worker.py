@@ -516,9 +516,9 @@ class Worker:
         self, provider: PaymentProvider | None, action: payments.DueAction
     ) -> datetime | None:
         """A failed capture's deadline is the hold's end at the provider: ask a provider whose
-        holds run out for it after the first failure (one that cannot say leaves the deadline
-        to the setting)."""
-        if provider is None or action.action != "capture" or action.attempts:
+        holds run out for it at the failure that sets the deadline, the first (one that cannot
+        say leaves the deadline to the setting)."""
+        if provider is None or action.action != "capture" or action.dated:
             return None
         if provider.capabilities.longest_hold is None:
             return None
@@ -546,13 +546,15 @@ class Worker:
         ):
             payments.retry_action_later(session, action, error, now)
 
-    def _no_news(self, session: Session, action: payments.DueAction) -> None:
+    def _no_news(
+        self, session: Session, action: payments.DueAction, detail: str = "no news yet"
+    ) -> None:
         now = utc_now()
         tx = raw_tx(session)
         if not endings.give_up_if_spent(
-            tx, action.payment_id, action.action, "no news yet", now, self._limits
+            tx, action.payment_id, action.action, detail, now, self._limits
         ):
-            payments.poll_again_later(session, action, now)
+            payments.poll_again_later(session, action, now, detail)
 
     def _make_refunds(self, report: TickReport) -> None:
         """Refunds after success owed at their providers, each call idempotent by the refund's
@@ -606,6 +608,10 @@ class Worker:
             return
         body = json.dumps({"polled": event.raw_type, "ref": event.provider_ref})
         db.run_raw_sync(payments.handle_provider_event, provider.name, event, body, utc_now())
+        # News that did not end the checkout (its payer has not paid yet) counts as none: it is
+        # polled again after its backoff, until its polls run out. Once the news ended it,
+        # nothing is owed and this changes nothing.
+        db.run_sync(self._no_news, action, f"its news ({event.raw_type}) did not end it")
 
     def _housekeeping(self) -> int:
         now = utc_now()

@@ -16,12 +16,14 @@ from pintuan.domain.teams import SeatStatus, TeamStatus
 from pintuan.errors import NotFound
 from pintuan.kit.time import clock, utc_now
 from pintuan.payments import reports as payment_reports
+from pintuan.payments.endings import CallLimits
 from pintuan.payments.models import Payment
 from pintuan.payments.reports import OrderFilters, RefundReason, RefundState
+from pintuan.payments.service import claim_due_actions
 from pintuan.services import Services
 from pintuan.teams import reports
 from pintuan.teams.reports import TeamFilters, nearest_rank
-from pintuan.worker import Worker
+from pintuan.worker import PAYMENT_LEASE, Worker
 from tests.console_data import (
     failed_team,
     filled_team,
@@ -392,6 +394,21 @@ def test_a_refund_whose_provider_call_keeps_failing_is_shown_as_failing(
     assert (
         client.post(f"/v1/seats/{team.seat_id}/cancel", headers=leader.headers).status_code == 200
     )
+    operator = create_account(services, role=Role.OPERATOR)
+
+    def listed(state: RefundState) -> list[Any]:
+        return services.db.run_sync(
+            lambda s: payment_reports.list_all_refunds(
+                s, operator.principal, state=state, cursor=None, limit=10
+            )
+        )
+
+    # A void whose first call is under way (counted as taken) is owed, not failing
+    limits = CallLimits.of(services.settings)
+    services.db.run_sync(claim_due_actions, utc_now(), 10, PAYMENT_LEASE, limits)
+    assert [(r.id, r.state) for r in listed(RefundState.OWED)] == [(payment_id, RefundState.OWED)]
+    assert listed(RefundState.FAILING) == []
+
     # Given the provider has refused the void once already:
     services.db.run_sync(
         lambda s: s.execute(
@@ -400,13 +417,7 @@ def test_a_refund_whose_provider_call_keeps_failing_is_shown_as_failing(
             .values(attempts=1, last_error="provider timed out")
         )
     )
-    operator = create_account(services, role=Role.OPERATOR)
-
-    failing = services.db.run_sync(
-        lambda s: payment_reports.list_all_refunds(
-            s, operator.principal, state=RefundState.FAILING, cursor=None, limit=10
-        )
-    )
+    failing = listed(RefundState.FAILING)
 
     assert [(r.id, r.state, r.last_error) for r in failing] == [
         (payment_id, RefundState.FAILING, "provider timed out")

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from pintuan.audit.facts import EARNED_ONCE, check_facts
 from pintuan.audit.ledger import check_ledger
 from pintuan.audit.service import audit_database
-from pintuan.domain.payments import PaymentStyle
+from pintuan.domain.payments import EventKind, PaymentStyle, ProviderEvent
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
 from pintuan.ledger import service as ledger
@@ -527,6 +527,33 @@ def test_polls_end_when_no_news_comes(world: World, services: Services, client: 
     sound(services)
 
 
+def test_polls_whose_news_does_not_end_the_checkout_back_off_and_end(
+    world: World, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a checkout whose provider, asked, only ever says it is still waiting for its payer
+    waiting = world.leaders_checkout("hold")
+    ref = world.provider.sandbox.intent_of_payment(waiting).ref
+    news = ProviderEvent("evt_waiting", EventKind.OTHER, "requires_payment_method", ref)
+    monkeypatch.setattr(world.provider.sandbox, "fetch_status", lambda _: news)
+
+    # When the worker polls it: each time its news is no news, asked again after a backoff
+    tick_until_due(world.worker, services, waiting)
+    polled = payment(services, waiting)
+    assert (polled.pending_action, polled.attempts) == ("poll", 1)
+    assert polled.next_attempt_at is not None
+    assert timedelta(seconds=5) <= polled.next_attempt_at - utc_now() < PAYMENT_LEASE
+    for _ in range(LIMITS.max_attempts - 1):
+        tick_until_due(world.worker, services, waiting)
+
+    # Then its polls end as any without news do
+    ended = payment(services, waiting)
+    assert (ended.status, ended.pending_action, ended.end_reason) == ("failed", None, "no_news")
+    assert history(services, waiting) == [("poll", "no_news")] * LIMITS.max_attempts + [
+        ("give_up", "no_news")
+    ]
+    sound(services)
+
+
 def test_a_checkout_approved_for_another_amount_after_its_polls_ended_goes_back_when_told(
     world: World, services: Services, client: TestClient
 ) -> None:
@@ -860,10 +887,10 @@ def test_an_operators_retry_racing_the_worker_makes_one_provider_call_and_one_jo
 RETURNS_FAILING = {"charge": ("refund", Fault.DECLINED), "hold": ("void", Fault.REFUSED)}
 
 
-def paid_twice_and_filled(world: World, style: str) -> tuple[str, str]:
-    """A seat paid twice (by its shopper, and by a friend through a pay link, both approved):
-    the second came too late and is owed back, and its return failed for good, so it waits
-    with the operators; then the seat's team filled and succeeded. Returns both payments."""
+def paid_twice(world: World, style: str) -> tuple[str, str, str]:
+    """A seat of a team of three paid twice (by its shopper, and by a friend through a pay
+    link, both approved): the second came too late and is owed back, and its return failed for
+    good, so it waits with the operators. Returns the team and both payments."""
     services, client = world.services, world.client
     deal = create_deal(services.db, world.merchant, team_size=3, leader_price=0)
     leader, joiner = world.shoppers
@@ -892,6 +919,14 @@ def paid_twice_and_filled(world: World, style: str) -> tuple[str, str]:
         f"{kind}_failed",
         None,
     )
+    return team, first, second
+
+
+def paid_twice_and_filled(world: World, style: str) -> tuple[str, str]:
+    """:func:`paid_twice`, and then the seat's team filled and succeeded. Returns both
+    payments."""
+    services, client = world.services, world.client
+    team, first, second = paid_twice(world, style)
     third = create_account(services)
     last = client.post(f"/v1/teams/{team}/seats", headers=third.headers).json()["seat"]["id"]
     notify(client, world.provider, pay_with_sandbox(client, world.provider, third, last, style))
@@ -918,6 +953,36 @@ def test_a_second_payment_whose_return_failed_is_never_kept_when_its_team_succee
     assert (False, "earn") in journals
     assert payment(services, second).status == ("charged" if style == "charge" else "authorized")
     assert payment(services, second).end_reason == f"{RETURNS_FAILING[style][0]}_failed"
+    assert [p["id"] for p in world.queue()] == [second]
+    sound(services)
+
+
+@pytest.mark.parametrize("style", ["charge", "hold"])
+def test_a_team_fails_with_a_second_payment_whose_return_waits_with_the_operators(
+    world: World, services: Services, style: str
+) -> None:
+    # Given a seat paid twice whose second payment's return failed until its attempts ran out
+    team, first, second = paid_twice(world, style)
+    kind = RETURNS_FAILING[style][0]
+    world.provider.faults[kind].clear()  # the provider answers again
+    calls = len([c for c in world.provider.calls if c.kind == kind])
+    waiting = payment(services, second)
+
+    # When its team fails
+    clock.advance(timedelta(days=2))
+    world.worker.run_until_idle()
+
+    # Then the team ends and the seat's own payment goes back, while the second stays as it
+    # was, the operators' (its journal of money owed back is not written twice)
+    assert world.client.get(f"/v1/teams/{team}").json()["status"] == "failed"
+    assert payment(services, first).status == ("refunded" if style == "charge" else "voided")
+    assert len([c for c in world.provider.calls if c.kind == kind]) == calls + 1
+    still = payment(services, second)
+    assert (still.status, still.pending_action, still.end_reason) == (
+        waiting.status,
+        None,
+        f"{kind}_failed",
+    )
     assert [p["id"] for p in world.queue()] == [second]
     sound(services)
 

@@ -13,9 +13,11 @@ from fastapi.testclient import TestClient
 from pintuan.audit.service import audit_database
 from pintuan.config import Settings
 from pintuan.kit.time import clock, utc_now
+from pintuan.payments.endings import CallLimits
 from pintuan.payments.models import Payment
+from pintuan.payments.service import claim_due_actions
 from pintuan.services import Services
-from pintuan.worker import Worker
+from pintuan.worker import PAYMENT_LEASE, Worker
 from tests.conftest import make_settings
 from tests.factories import Account, create_account, create_deal, create_merchant
 from tests.fakes.stripe_api import FakeStripe, running_fake_stripe
@@ -227,3 +229,34 @@ def test_captures_stripe_refuses_are_retried_after_a_backoff_and_done_once(
     assert attempts == [2, 2]  # each call counted: the one that failed, the one that captured
     assert client.get(f"/v1/teams/{team_id}").json()["status"] == "succeeded"
     audit_clean(services)
+
+
+def test_a_captures_first_failure_after_a_lost_attempt_asks_stripe_for_the_holds_end(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given a team filled on Stripe holds, whose ends Stripe's notices did not say
+    _, seats = team_with_seats(client, services)
+    for shopper, seat in seats:
+        paid_with_stripe(client, fake, shopper, seat)
+    limits = CallLimits.of(services.settings)
+    assert services.db.run_sync(
+        lambda s: [p.capture_before for p in s.query(Payment).all()], write=False
+    ) == [None, None]
+
+    # When a worker takes the captures and stops before they answer, and the next worker's
+    # captures fail without Stripe's word (a 500)
+    services.db.run_sync(claim_due_actions, utc_now(), 10, PAYMENT_LEASE, limits)
+    clock.advance(PAYMENT_LEASE + timedelta(seconds=1))
+    fake.fail_next("payment_intents.capture", times=2)
+    Worker(services).tick()
+
+    # Then those first failures asked Stripe for each hold's end, which each capture's deadline
+    # is never later than (less the margin)
+    found = services.db.run_sync(
+        lambda s: [(p.attempts, p.capture_before, p.call_deadline) for p in s.query(Payment)],
+        write=False,
+    )
+    for attempts, hold_end, deadline in found:
+        assert attempts == 2
+        assert hold_end is not None
+        assert deadline <= hold_end - limits.capture_margin

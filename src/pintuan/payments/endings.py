@@ -216,7 +216,7 @@ class CallState:
 
 # A call given up without being made again: every attempt it had was taken, and the last one's
 # outcome never came (the worker making it stopped, and its lease ran out). It may have been made.
-LOST_CALL = "no outcome recorded: the worker making the last call stopped before it answered"
+LOST_CALL = "no outcome recorded: the worker making its last attempt stopped before it answered"
 CALL_STATE = Sql(
     "SELECT pending_action, attempts, call_deadline, capture_before FROM payments WHERE id = :id"
 )
@@ -236,8 +236,9 @@ def give_up_if_spent(
     *,
     refused: bool = False,
 ) -> bool:
-    """A call just failed (or a poll found no news): record it, and end the payment when its
-    attempts or its time ran out, or when the provider refused for good. False: try again."""
+    """A call just failed, a poll found no news, or (claim_due_actions) every attempt was taken
+    and the last one's outcome never came: record it, and end the payment when its attempts or
+    its time ran out, or when the provider refused for good. False: try again."""
     state = tx.one_as(CallState, CALL_STATE, {"id": payment_id})
     if state is None or state.pending_action != action.value:
         return True  # moved on meanwhile (news arrived, an operator acted): nothing to retry

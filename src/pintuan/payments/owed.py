@@ -48,8 +48,11 @@ _OWED_FROM = {
 # Guarded by the state it expects and by owing nothing yet, so a payment that moved on or
 # already owes a call is left as it is; only the rows returned were changed. ``{which}`` says
 # which payments: the ids given, or (``OWE_CAPTURES``) the holds of a team's confirmed seats.
+# A call owed anew starts with its own attempts, deadline and error: one that failed before (a
+# void given up, owed again when the team fails) is not spent by the earlier one's.
 _OWE = """
-    UPDATE payments SET pending_action = :action, next_attempt_at = :due, updated_at = :now
+    UPDATE payments SET pending_action = :action, next_attempt_at = :due, attempts = 0,
+        call_deadline = NULL, last_error = NULL, updated_at = :now
     WHERE {which} AND status = :status AND pending_action IS NULL
     RETURNING id, user_id, provider, provider_ref, amount, currency, status, purpose, refund_to
 """
@@ -117,10 +120,13 @@ def owe_captures(tx: RawTx, team_id: str, now: datetime) -> None:
 
 # ---------------------------------------------------------------------------- money back
 
+# A payment that ended outside its course (``end_reason``: a second payment whose return
+# failed for good, say) is the operators', in their queue: it is not owed back a second time,
+# and its journal of money owed back, written once, is not written again.
 _KEEPING_MONEY = """
     SELECT {columns} FROM payments
     WHERE {which} IN_LIST(:ids) AND status IN (:authorized, :charged)
-      AND pending_action IS NULL AND purpose = :seat
+      AND pending_action IS NULL AND end_reason IS NULL AND purpose = :seat
 """
 _KEEPING = {
     "authorized": PaymentStatus.AUTHORIZED,

@@ -261,7 +261,7 @@ def _refunds(
     elif state is RefundState.OWED:
         query = query.where(owed)
     elif state is RefundState.FAILING:
-        query = query.where(owed, Payment.attempts > 0)
+        query = query.where(owed, Payment.last_error.is_not(None))
     else:
         query = query.where(or_(owed, Payment.status.in_(_MONEY_BACK_STATUSES)))
     if merchant_id is not None:
@@ -273,7 +273,7 @@ def _refunds(
         if r.status in _MONEY_BACK_STATUSES:
             current = RefundState.DONE
         else:
-            current = RefundState.FAILING if r.attempts > 0 else RefundState.OWED
+            current = RefundState.FAILING if r.last_error is not None else RefundState.OWED
         rows.append(
             RefundRow(
                 id=r.id,

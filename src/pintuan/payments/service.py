@@ -507,7 +507,8 @@ class DueAction:
     action: ProviderAction
     provider_ref: str
     amount: int
-    attempts: int
+    attempts: int  # taken before this one
+    dated: bool = False  # a failure set its deadline already (endings.give_up_if_spent)
 
     @property
     def idempotency_key(self) -> str:
@@ -530,6 +531,7 @@ def claim_due_actions(
             # What the provider took, when it was not what we asked, is what goes back.
             func.coalesce(payments.c.taken_amount, payments.c.amount).label("amount"),
             payments.c.attempts,
+            payments.c.call_deadline.is_not(None).label("dated"),
         )
         .where(payments.c.pending_action.is_not(None), payments.c.next_attempt_at <= now)
         .order_by(payments.c.next_attempt_at)
@@ -544,6 +546,7 @@ def claim_due_actions(
             r.provider_ref or "",
             r.amount,
             r.attempts,
+            bool(r.dated),
         )
         for r in session.execute(query).all()
     ]
@@ -596,10 +599,12 @@ def finish_action(session: Session, action: DueAction, now: datetime) -> bool:
     return True
 
 
-def poll_again_later(session: Session, action: DueAction, now: datetime) -> None:
+def poll_again_later(
+    session: Session, action: DueAction, now: datetime, detail: str = "no news yet"
+) -> None:
     """The provider has no news of the checkout yet: ask again later (payments/endings.py
     decides first whether the polls have run out)."""
-    retry_action_later(session, action, "no news yet", now)
+    retry_action_later(session, action, detail, now)
 
 
 def retry_action_later(session: Session, action: DueAction, error: str, now: datetime) -> None:
