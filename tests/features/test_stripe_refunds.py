@@ -216,6 +216,20 @@ def test_a_stripe_refund_that_fails_after_it_was_paid_is_owed_again_once(
     sound(services)
 
 
+def given_back_in_full(
+    client: TestClient, services: Services, shopper: Account, seat_id: str, ours: str
+) -> None:
+    """The seat's whole 1500 went back once: our refund of 500, made in a refund of the whole
+    payment in Stripe's dashboard, and that refund's own 1000; the merchant keeps none of it."""
+    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
+    assert sorted(
+        (r["id"] == ours, r["amount"]["amount"], r["source"], r["status"]) for r in seen
+    ) == [(False, 1000, "provider", "succeeded"), (True, 500, "request", "succeeded")]
+    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
+    assert balance(services, "refunds_payable") == 0
+    sound(services)
+
+
 @pytest.mark.parametrize("first", ["news", "call"])
 def test_our_partial_refund_counts_in_a_whole_refund_made_in_the_dashboard_meanwhile(
     client: TestClient, services: Services, fake: FakeStripe, first: str
@@ -236,19 +250,8 @@ def test_our_partial_refund_counts_in_a_whole_refund_made_in_the_dashboard_meanw
         Worker(services).run_until_idle()
         post(client, fake.charge_refunded(intents[0]))
 
-    # Then ours is made (in the dashboard's), and the dashboard's is recorded for the rest:
-    # the seat's whole payment is given back, once, and the merchant keeps none of it
-    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
-    assert sorted((r["id"] == ours["id"], r["amount"]["amount"], r["source"]) for r in seen) == [
-        (False, 1000, "provider"),
-        (True, 500, "request"),
-    ]
-    assert services.db.run_sync(
-        lambda s: sorted(s.scalars(select(Refund.status))), write=False
-    ) == ["succeeded", "succeeded"]
-    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
-    assert balance(services, "refunds_payable") == 0
-    sound(services)
+    # Then ours is made (in the dashboard's), and the dashboard's is recorded for the rest
+    given_back_in_full(client, services, shopper, seat_id, ours["id"])
 
 
 def test_a_refund_stripe_refused_is_made_in_a_whole_refund_made_in_the_dashboard_later(
@@ -271,12 +274,5 @@ def test_a_refund_stripe_refused_is_made_in_a_whole_refund_made_in_the_dashboard
 
     # Then the payer has had the whole payment back at Stripe, ours in it: it is made, out of
     # the queue (never paid again to the wallet), and the rest is the dashboard's own
-    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
-    assert sorted((r["id"] == ours["id"], r["amount"]["amount"], r["status"]) for r in seen) == [
-        (False, 1000, "succeeded"),
-        (True, 500, "succeeded"),
-    ]
     assert client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"] == []
-    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
-    assert balance(services, "refunds_payable") == 0
-    sound(services)
+    given_back_in_full(client, services, shopper, seat_id, ours["id"])
