@@ -54,6 +54,7 @@ def pickup_deal(
     size: int = 2,
     leader_bps: int = LEADER_BPS,
     unclaimed_days: int = 3,
+    referral_bps: int = 0,
 ) -> str:
     body = deal_body(
         merchant_id,
@@ -65,6 +66,7 @@ def pickup_deal(
         group_price={"amount": PRICE, "currency": "USD"},
         list_price={"amount": 2000, "currency": "USD"},
         pickup={"commission_bps": leader_bps, "unclaimed_days": unclaimed_days},
+        referral_commission_bps=referral_bps,
     )
     made = client.post("/v1/deals", json=body, headers=staff.headers)
     assert made.status_code == 201, made.text

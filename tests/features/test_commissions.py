@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from pintuan.commissions.models import Commission
 from pintuan.domain.commissions import commission_on, kept_after_refunds
+from pintuan.domain.deals import Vertical
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock, utc_now
 from pintuan.merchants.models import Merchant
@@ -22,7 +23,9 @@ from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
 from tests.features import sharing
+from tests.features.pickingup import pickup_deal, take_seats
 from tests.features.test_ledger import balance, pay, wallet
+from tests.features.test_refunds import refund
 from tests.features.vouchering import sound, terms
 
 PRICE = 1500
@@ -252,6 +255,50 @@ def test_a_commission_waits_for_the_vouchers_redemption(
     settle(services)
     assert [c.status for c in commissions(services)] == ["released"]
     assert wallet(services, sharer.user_id) == 150
+    sound(services)
+
+
+@pytest.mark.parametrize("fulfilment", ["pickup", "delivery"])
+def test_a_commission_on_goods_waits_until_they_reach_the_buyer(
+    client: TestClient, services: Services, fulfilment: str
+) -> None:
+    # Given a deal of goods paying sharers, collected at a pickup point or delivered, whose
+    # buyers paid before choosing a point or an address (paying does not ask for them)
+    merchant = create_merchant(services.db)
+    staff = staff_of(services, merchant)
+    if fulfilment == "pickup":
+        deal_id = pickup_deal(client, staff, merchant.id, referral_bps=RATE)
+    else:
+        deal_id = create_deal(
+            services.db,
+            merchant,
+            team_size=2,
+            vertical=Vertical.GOODS,
+            referral_commission_bps=RATE,
+        ).id
+    sharer = create_account(services)
+    shared = sharing.share(services, sharer, deal_id=deal_id)
+    buyers = [create_account(services) for _ in range(2)]
+    sharing.visit(services, shared, user=buyers[0])
+    seat_ids = take_seats(client, deal_id, buyers)
+    for buyer, seat_id in zip(buyers, seat_ids, strict=True):
+        pay(client, buyer, seat_id)
+    settle(services)
+    assert [c.status for c in commissions(services)] == ["frozen"]
+
+    # When the refund window's length has passed since the team succeeded
+    sharing.move_to(utc_now() + WINDOW + timedelta(days=1))
+    settle(services)
+
+    # Then nothing reached the buyer, so the order is not complete: the commission is still
+    # frozen, and a refund of the whole order takes all of it back
+    assert [c.status for c in commissions(services)] == ["frozen"]
+    made = refund(client, staff, seat_ids[0], PRICE)
+    assert made.status_code == 201, made.text
+    assert [(c.status, c.clawed_back) for c in commissions(services)] == [
+        ("clawed_back", commission_on(PRICE, RATE))
+    ]
+    assert wallet(services, sharer.user_id) == 0
     sound(services)
 
 

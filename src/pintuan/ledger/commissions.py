@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from pintuan.domain import ledger as rules
 from pintuan.domain.commissions import CommissionStatus, commission_on, kept_after_refunds
+from pintuan.domain.deals import Vertical
 from pintuan.domain.ledger import JournalKind, JournalStatus
 from pintuan.domain.payments import PaymentStatus
 from pintuan.domain.teams import SeatStatus
@@ -185,16 +186,19 @@ def freeze_due(tx: RawTx, now: datetime, limit: int) -> int:
 # ---------------------------------------------------------------------------- the refund window
 
 # When a seat's order is complete, so that its refund window opens: a voucher's redemption,
-# shipped goods' receipt, a pickup's hand-over, else its team's success. NULL: not yet.
+# a pickup deal's hand-over, delivered goods' receipt, else its team's success. NULL: not yet,
+# and so for goods whose buyer has not yet chosen a pickup point or an address (a seat may be
+# paid without either): its order is not complete until the goods reach them.
 ORDER_COMPLETED = """
     CASE WHEN v.seat_id IS NOT NULL THEN
               CASE WHEN v.status = :redeemed THEN v.redeemed_at END
-         WHEN k.seat_id IS NOT NULL THEN k.handed_over_at
-         WHEN f.seat_id IS NOT NULL THEN f.received_at
+         WHEN d.pickup_unclaimed_days IS NOT NULL THEN k.handed_over_at
+         WHEN d.vertical = :goods THEN f.received_at
          ELSE t.ended_at END
 """
 _COMPLETION_JOINS = """
     JOIN teams t ON t.id = s.team_id
+    JOIN deals d ON d.id = s.deal_id
     LEFT JOIN vouchers v ON v.seat_id = s.id
     LEFT JOIN pickups k ON k.seat_id = s.id
     LEFT JOIN shipments f ON f.seat_id = s.id
@@ -207,6 +211,7 @@ SEAT_REFUND_STATE = Sql(
     WHERE s.id = :seat_id
 """,  # noqa: S608 - this module's own text, no outside input
     redeemed=VoucherStatus.REDEEMED,
+    goods=Vertical.GOODS,
 )
 RELEASE_CANDIDATES = Sql(
     f"""
@@ -217,6 +222,7 @@ RELEASE_CANDIDATES = Sql(
 """,  # noqa: S608 - this module's own text, no outside input
     frozen=CommissionStatus.FROZEN,
     redeemed=VoucherStatus.REDEEMED,
+    goods=Vertical.GOODS,
 )
 
 
