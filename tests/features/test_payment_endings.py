@@ -987,6 +987,34 @@ def test_a_team_fails_with_a_second_payment_whose_return_waits_with_the_operator
     sound(services)
 
 
+def test_a_second_hold_whose_void_failed_lapsing_leaves_the_queue_and_is_never_written_off(
+    world: World, services: Services, client: TestClient
+) -> None:
+    # Given a seat paid twice by holds, whose second hold's void failed for good, and whose team
+    # then succeeded on the first
+    first, second = paid_twice_and_filled(world, "hold")
+
+    # When the provider lets the second hold lapse, and says so
+    ref = world.provider.sandbox.intent_of_payment(second).ref
+    body, headers = world.provider.sandbox.expire_hold(ref)
+    assert client.post("/v1/webhooks/sandbox", content=body, headers=headers).status_code == 200
+
+    # Then nothing is left to void and nothing of it was the seat's: it ends as lapsed and
+    # leaves the queue, where a write-off would have paid the merchant for the seat again
+    ended = payment(services, second)
+    assert (ended.status, ended.pending_action, ended.end_reason, ended.queued_at) == (
+        "expired",
+        None,
+        "hold_expired",
+        None,
+    )
+    assert world.queue() == []
+    written_off = world.act(second, "write_off")
+    assert written_off.status_code == 409, written_off.text
+    assert payment(services, first).status == "captured"
+    sound(services)
+
+
 def test_the_audit_finds_a_seat_whose_money_was_earned_twice(
     world: World, services: Services
 ) -> None:

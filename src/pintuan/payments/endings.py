@@ -343,10 +343,6 @@ def _tell_operators(tx: RawTx, payment: PaymentMoney, reason: EndReason) -> None
 
 # ---------------------------------------------------------------------------- provider news
 
-STATE_OF = Sql(
-    f"SELECT {PAYMENT_MONEY_COLUMNS}, pending_action, seat_id FROM payments WHERE id = :id"  # noqa: S608
-)
-
 
 @dataclass(frozen=True, slots=True)
 class PaymentState(PaymentMoney):
@@ -391,9 +387,11 @@ VOIDED_BY_PROVIDER = Sql(
 def provider_cancelled(tx: RawTx, payment_id: str, now: datetime) -> None:
     """The provider cancelled a payment (Stripe's ``payment_intent.canceled``, the sandbox's
     ``payment.canceled``). A hold we were voiding is simply voided; any other hold has lapsed:
-    ``hold_expired``, and to the operators when it kept its seat (paid or confirmed). A
+    ``hold_expired``, and to the operators when it kept its seat (paid or confirmed). A hold
+    owed back whose void was given up (a seat's second payment) kept nothing: nothing is left
+    to void, and it leaves the queue, as an operator's retry past its end would end it. A
     checkout never paid is declined as before."""
-    state = tx.one_as(PaymentState, STATE_OF, {"id": payment_id})
+    state = tx.one_as(Queued, QUEUED, {"id": payment_id})
     if state is None or state.status != PaymentStatus.AUTHORIZED:
         return
     if state.pending_action == ProviderAction.VOID:
@@ -401,7 +399,9 @@ def provider_cancelled(tx: RawTx, payment_id: str, now: datetime) -> None:
             ledger.record_provider_result(tx, payment_id, ProviderAction.VOID, now)
             record_attempt(tx, payment_id, "void", "done", now, detail="cancelled by provider")
         return
-    queue = state.pending_action == ProviderAction.CAPTURE or _seat_kept(tx, state.seat_id)
+    queue = state.pending_action == ProviderAction.CAPTURE or (
+        state.end_reason != EndReason.VOID_FAILED and _seat_kept(tx, state.seat_id)
+    )
     ended = tx.one_as(
         PaymentMoney,
         HOLD_CANCELLED,
