@@ -110,6 +110,28 @@ def test_at_its_window_end_a_ladder_team_succeeds_at_the_tier_its_paid_seats_rea
     sound(services)
 
 
+def test_a_seat_of_a_ladder_team_is_not_cancelled_after_its_window_ended_before_the_sweep(
+    client: TestClient, services: Services
+) -> None:
+    # Given a ladder team whose three paid seats secure its first tier
+    deal = create_deal(services.db, create_merchant(services.db), team_size=2, ladder=TIERS)
+    team_id, seats = team_of(client, services, deal.id, 4)
+    for shopper, seat_id in seats[:3]:
+        pay(client, shopper, seat_id)
+
+    # When its window has ended, and before the sweep ends it, a paid member cancels
+    clock.offset = timedelta(days=2)
+    shopper, seat_id = seats[2]
+    cancelled = client.post(f"/v1/seats/{seat_id}/cancel", headers=shopper.headers)
+
+    # Then the cancel is refused, and the team succeeds with its three paid seats as it stood
+    assert (cancelled.status_code, cancelled.json()["code"]) == (409, "team_closed")
+    Worker(services).run_until_idle()
+    ended = team(services, team_id)
+    assert (ended.status, ended.taken) == ("succeeded", 3)
+    sound(services)
+
+
 def test_a_ladder_team_short_of_its_first_tier_fails_and_gives_everything_back(
     client: TestClient, services: Services
 ) -> None:

@@ -833,7 +833,9 @@ def _pass_leadership(tx: RawTx, team_ids: Sequence[str]) -> None:
 
 
 def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSeat:
-    """The shopper gives up a seat of a forming team: held is released, paid is refunded."""
+    """The shopper gives up a seat of a forming team: held is released, paid is refunded.
+    Once the team's window has ended, only its ending decides (a ladder team secured by its
+    paid seats succeeds with them), however late the sweep that ends it: no cancel then."""
     seat = tx.one_as(_SeatRow, SEAT_OF, {"id": seat_id})
     if seat is None or seat.user_id != user_id:
         raise NotFound(f"No seat {seat_id}.", code="seat_not_found")
@@ -843,6 +845,11 @@ def cancel_seat(tx: RawTx, user_id: str, seat_id: str, now: datetime) -> EndedSe
     if team.status != TeamStatus.FORMING.value:
         raise Conflict(
             f"The team has {team.status}; its seats can no longer be cancelled.",
+            code="team_closed",
+        )
+    if team.expires_at <= now:
+        raise Conflict(
+            "The team's time is up and it is being ended; its seats can no longer be cancelled.",
             code="team_closed",
         )
     ended = _end_seats(tx, [seat_id], now)
