@@ -231,6 +231,29 @@ def test_captures_stripe_refuses_are_retried_after_a_backoff_and_done_once(
     audit_clean(services)
 
 
+def test_a_seat_of_a_deal_waiting_to_tip_past_stripes_hold_is_charged_not_held(
+    client: TestClient, services: Services
+) -> None:
+    # Given a deal with a tipping point that ends in 30 days: a full team waits for the tip
+    # until then, far past Stripe's seven-day card hold
+    deal = create_deal(
+        services.db,
+        create_merchant(services.db),
+        team_size=2,
+        tipping_point=10,
+        ends_at=utc_now() + timedelta(days=30),
+    )
+    shopper = create_account(services)
+    started = client.post(f"/v1/deals/{deal.id}/teams", headers=shopper.headers).json()
+
+    # When its seat is paid with Stripe
+    payment = pay_with_stripe(client, shopper, started["seat"]["id"])
+
+    # Then it is charged now (refunded if the deal never tips), and the shopper is told why
+    assert payment["style"] == "charge"
+    assert "hold" in payment["style_note"]
+
+
 def test_a_captures_first_failure_after_a_lost_attempt_asks_stripe_for_the_holds_end(
     client: TestClient, services: Services, fake: FakeStripe
 ) -> None:

@@ -223,10 +223,19 @@ def seat_by_id(session: Session, seat_id: str) -> Seat:
 
 
 def team_expiry(session: Session, team_id: str) -> datetime:
-    """When a team's window closes (a payment's hold must last until then)."""
-    expires_at = session.scalar(select(Team.expires_at).where(Team.id == team_id))
-    if expires_at is None:
+    """Until when a payment's hold for a seat of the team must last: its window, and on a deal
+    with a tipping point not yet reached, the deal's end, when a full team waiting for the tip
+    succeeds or fails (``WAIT_FOR_TIP`` in teams/service.py)."""
+    row = session.execute(
+        select(Team.expires_at, Deal.ends_at, Deal.tipping_point, Deal.tipped_at)
+        .join(Deal, Deal.id == Team.deal_id)
+        .where(Team.id == team_id)
+    ).first()
+    if row is None:
         raise NotFound(f"No team {team_id}.", code="team_not_found")
+    expires_at, ends_at, tipping_point, tipped_at = row
+    if tipping_point is not None and tipped_at is None:
+        return max(expires_at, ends_at)
     return expires_at
 
 
