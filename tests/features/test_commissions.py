@@ -25,6 +25,7 @@ from tests.factories import Account, create_account, create_deal, create_merchan
 from tests.features import sharing
 from tests.features.pickingup import pickup_deal, take_seats
 from tests.features.test_ledger import balance, pay, wallet
+from tests.features.test_refund_notices import deliver, payment_of, sandbox
 from tests.features.test_refunds import refund
 from tests.features.vouchering import sound, terms
 
@@ -299,6 +300,42 @@ def test_a_commission_on_goods_waits_until_they_reach_the_buyer(
         ("clawed_back", commission_on(PRICE, RATE))
     ]
     assert wallet(services, sharer.user_id) == 0
+    sound(services)
+
+
+@pytest.mark.parametrize("decided", ["lost", "won"])
+def test_a_disputed_commission_waits_for_the_banks_decision_and_a_lost_one_takes_it_back(
+    client: TestClient, services: Services, decided: str
+) -> None:
+    # Given a frozen commission on a seat the sharer brought, whose payer's bank disputes the
+    # whole payment
+    _, sharer, seats = shared_team(client, services)
+    settle(services)
+    assert [c.status for c in commissions(services)] == ["frozen"]
+    ref = payment_of(services, seats[0][1]).provider_ref
+    deliver(client, sandbox(services).dispute(ref, "dp_commission", PRICE))
+
+    # When the refund window closes while the dispute is open
+    sharing.move_to(utc_now() + WINDOW + timedelta(days=1))
+    settle(services)
+
+    # Then the commission waits for the bank
+    assert [c.status for c in commissions(services)] == ["frozen"]
+
+    # When the bank decides
+    deliver(client, sandbox(services).dispute(ref, "dp_commission", PRICE, decided))
+    settle(services)
+
+    # Then a lost dispute takes the commission back as a refund would, and a won one lets it
+    # be paid
+    if decided == "lost":
+        assert [(c.status, c.clawed_back) for c in commissions(services)] == [
+            ("clawed_back", commission_on(PRICE, RATE))
+        ]
+        assert wallet(services, sharer.user_id) == 0
+    else:
+        assert [c.status for c in commissions(services)] == ["released"]
+        assert wallet(services, sharer.user_id) == commission_on(PRICE, RATE)
     sound(services)
 
 

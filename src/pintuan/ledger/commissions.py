@@ -88,8 +88,18 @@ FREEZE_CANDIDATES = Sql(
     posted=JournalStatus.POSTED,
     basis_points=rules.BASIS_POINTS,
 )
-PAID_LEFT = Sql("SELECT amount, refunded_amount FROM payments WHERE id = :id")
+# What a payment's bank took back for good (disputes lost), which a commission is not paid on,
+# as it is not on refunds.
+_LOST = (
+    "(SELECT COALESCE(SUM(dp.amount), 0) FROM disputes dp"
+    " WHERE dp.payment_id = {payment} AND dp.status = 'lost')"
+)
+PAID_LEFT = Sql(
+    f"SELECT amount, refunded_amount + {_LOST.format(payment='payments.id')}"  # noqa: S608 - this module's own text
+    " FROM payments WHERE id = :id"
+)
 PAID_LEFT_LOCKED = Sql(PAID_LEFT.text + " FOR UPDATE")
+LOST_TO_DISPUTES = Sql("SELECT " + _LOST.format(payment=":id"))
 INSERT_COMMISSION = Sql(
     """
     INSERT INTO commissions (id, seat_id, payment_id, deal_id, merchant_id, sharer_id, buyer_id,
@@ -213,10 +223,13 @@ SEAT_REFUND_STATE = Sql(
     redeemed=VoucherStatus.REDEEMED,
     goods=Vertical.GOODS,
 )
+# Not while the payment's bank disputes it: the commission waits for the bank's decision.
 RELEASE_CANDIDATES = Sql(
     f"""
     SELECT cm.id FROM commissions cm JOIN seats s ON s.id = cm.seat_id {_COMPLETION_JOINS}
     WHERE cm.status = :frozen AND {ORDER_COMPLETED} <= :closed_before
+      AND NOT EXISTS (SELECT 1 FROM disputes dp
+                      WHERE dp.payment_id = cm.payment_id AND dp.status = 'open')
     ORDER BY cm.id
     LIMIT :limit
 """,  # noqa: S608 - this module's own text, no outside input
@@ -343,10 +356,11 @@ def claw_back(
     *,
     window: timedelta | None,
 ) -> None:
-    """A refund of a seat's payment (``refunded`` of ``paid`` back in all) shrinks its frozen
-    commission to the commission on what is still paid, in the refund's own transaction. With
-    a ``window`` (a refund people asked for), a commission already released refuses the refund:
-    its order's refund window closed."""
+    """A refund of a seat's payment (``refunded`` of ``paid`` back in all), or a dispute of it
+    lost, shrinks its frozen commission to the commission on what is still paid (less what
+    disputes lost took), in the refund's or the decision's own transaction. With a ``window``
+    (a refund people asked for), a commission already released refuses the refund: its
+    order's refund window closed."""
     held = tx.one_as(
         _Held, COMMISSION_OF_SEAT if tx.sqlite else COMMISSION_OF_SEAT_LOCKED, {"seat_id": seat_id}
     )
@@ -358,7 +372,10 @@ def claw_back(
         return  # a refund made at the provider after the release: the merchant bears it
     if held.status != CommissionStatus.FROZEN:
         return
-    clawed_back = held.amount - kept_after_refunds(held.amount, paid, refunded, held.rate_bps)
+    lost = int(tx.scalar(LOST_TO_DISPUTES, {"id": held.payment_id}) or 0)
+    clawed_back = held.amount - kept_after_refunds(
+        held.amount, paid, refunded + lost, held.rate_bps
+    )
     move = tx.scalar(CLAW_BACK, {"id": held.id, "clawed_back": clawed_back})
     if move is None:
         return  # nothing more to take back

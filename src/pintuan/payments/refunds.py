@@ -674,6 +674,7 @@ MADE_IN_WHOLE_REFUND = Sql(
     returned=RefundOutcome.RETURNED,
 )
 PAYER = Sql("SELECT user_id, provider_ref, currency FROM payments WHERE id = :id")
+REFUNDED_OF = Sql("SELECT refunded_amount FROM payments WHERE id = :id")
 OPEN_DISPUTE = Sql(
     """
     INSERT INTO disputes (id, payment_id, seat_id, merchant_id, provider, provider_ref, amount,
@@ -950,6 +951,12 @@ def _decide_dispute(
         now,
     )
     record_event(tx, f"dispute.{status.value}", payment.id, dispute_id=decided.id)
+    if not won and payment.seat_id is not None:
+        # What the bank kept is not paid on: the sharer's frozen commission shrinks as for a
+        # refund (one released already stays paid; the merchant bears it, as for a refund
+        # made in the provider's dashboard then).
+        refunded = int(tx.scalar(REFUNDED_OF, {"id": payment.id}) or 0)
+        claw_back(tx, payment.seat_id, payment.amount, refunded, now, window=None)
 
 
 def seat_merchant(tx: RawTx, seat_id: str) -> str:
