@@ -259,6 +259,15 @@ def test_a_commission_waits_for_the_vouchers_redemption(
     sound(services)
 
 
+def taken_back_in_full(services: Services, sharer: Account) -> None:
+    """The one commission, on a seat of ``PRICE``, was all taken back: none reached the sharer."""
+    assert [(c.status, c.clawed_back) for c in commissions(services)] == [
+        ("clawed_back", commission_on(PRICE, RATE))
+    ]
+    assert wallet(services, sharer.user_id) == 0
+    sound(services)
+
+
 @pytest.mark.parametrize("fulfilment", ["pickup", "delivery"])
 def test_a_commission_on_goods_waits_until_they_reach_the_buyer(
     client: TestClient, services: Services, fulfilment: str
@@ -296,11 +305,7 @@ def test_a_commission_on_goods_waits_until_they_reach_the_buyer(
     assert [c.status for c in commissions(services)] == ["frozen"]
     made = refund(client, staff, seat_ids[0], PRICE)
     assert made.status_code == 201, made.text
-    assert [(c.status, c.clawed_back) for c in commissions(services)] == [
-        ("clawed_back", commission_on(PRICE, RATE))
-    ]
-    assert wallet(services, sharer.user_id) == 0
-    sound(services)
+    taken_back_in_full(services, sharer)
 
 
 @pytest.mark.parametrize("decided", ["lost", "won"])
@@ -329,14 +334,11 @@ def test_a_disputed_commission_waits_for_the_banks_decision_and_a_lost_one_takes
     # Then a lost dispute takes the commission back as a refund would, and a won one lets it
     # be paid
     if decided == "lost":
-        assert [(c.status, c.clawed_back) for c in commissions(services)] == [
-            ("clawed_back", commission_on(PRICE, RATE))
-        ]
-        assert wallet(services, sharer.user_id) == 0
+        taken_back_in_full(services, sharer)
     else:
         assert [c.status for c in commissions(services)] == ["released"]
         assert wallet(services, sharer.user_id) == commission_on(PRICE, RATE)
-    sound(services)
+        sound(services)
 
 
 def test_a_deal_states_its_commission_and_a_bad_one_is_refused(
