@@ -19,6 +19,7 @@ from pintuan.payments.models import Payment
 from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
 from pintuan.teams.models import Team
+from pintuan.teams.service import DueTeam, close_expired_teams
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_deal, create_merchant, deal_body
 from tests.features.test_ledger import pay, wallet
@@ -234,6 +235,27 @@ def test_a_deal_that_never_tips_fails_its_waiting_teams_and_gives_the_money_back
 
     assert team(services, waiting).status == "failed"
     assert {p.status for p in _payments(services, payments)} == {"refunded"}
+    sound(services)
+
+
+def test_a_waiting_team_the_sweep_found_due_is_not_ended_once_its_deal_runs_longer(
+    client: TestClient, services: Services
+) -> None:
+    # Given a full, paid team waiting for its deal to tip, which the sweep found due, and whose
+    # deal's end then moved later (its window with it) before the sweep ended it
+    deal = create_deal(services.db, create_merchant(services.db), team_size=2, tipping_point=4)
+    waiting, seats = team_of(client, services, deal.id, 2)
+    for seat in seats:
+        pay(client, *seat)
+    Worker(services).run_until_idle()
+    assert team(services, waiting).expires_at > clock.now()
+
+    # When the sweep ends what it found, under the teams' locks
+    ended = services.db.run_raw_sync(close_expired_teams, [DueTeam(waiting, deal.id)], clock.now())
+
+    # Then the team, whose window is not over, still waits
+    assert ended == ([], [])
+    assert team(services, waiting).status == "forming"
     sound(services)
 
 

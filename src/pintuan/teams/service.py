@@ -632,8 +632,10 @@ _FAIL = """
     RETURNING id
 """
 FAIL_TEAMS = Sql(_FAIL.format(unless=""), failed=TeamStatus.FAILED, forming=TeamStatus.FORMING)
+# Asked again under the teams' locks, whose window ended: a deal's end moved later since the
+# sweep found them (a tipping deal's waiting teams follow it) gives them that time.
 FAIL_UNSAVEABLE_TEAMS = Sql(
-    _FAIL.format(unless=f"AND NOT ({_SAVEABLE})"),
+    _FAIL.format(unless=f"AND t.expires_at <= :now AND NOT ({_SAVEABLE})"),
     failed=TeamStatus.FAILED,
     forming=TeamStatus.FORMING,
 )
@@ -642,7 +644,7 @@ _OUTCOMES = """
            t.team_size - t.paid AS missing, d.group_price_amount AS price,
            d.currency, d.merchant_id, d.auto_fill_funded_by AS funded_by
     FROM teams t JOIN deals d ON d.id = t.deal_id
-    WHERE t.id IN_LIST(:ids) AND t.status = :forming AND ({saveable})
+    WHERE t.id IN_LIST(:ids) AND t.status = :forming AND t.expires_at <= :now AND ({saveable})
     ORDER BY t.id
 """
 WINDOW_OUTCOMES = Sql(_OUTCOMES.format(saveable=_SAVEABLE), forming=TeamStatus.FORMING)
@@ -917,10 +919,10 @@ def close_expired_teams(
 def _end_windows(
     tx: RawTx, team_ids: Sequence[str], now: datetime
 ) -> tuple[list[str], list[EndedSeat]]:
-    """Teams whose window ended (locked by the caller): a ladder team whose first tier is paid
-    (domain/ladder.py), or a team a budget fills (domain/autofill.py), succeeds with its paid
-    seats, its held ones released; every other fails. Returns the teams ended and the seats
-    that ended with them."""
+    """Teams whose window ended (locked by the caller, and asked again under the locks): a
+    ladder team whose first tier is paid (domain/ladder.py), or a team a budget fills
+    (domain/autofill.py), succeeds with its paid seats, its held ones released; every other
+    fails. Returns the teams ended and the seats that ended with them."""
     failed, ended = _failed(
         tx,
         tx.column(FAIL_UNSAVEABLE_TEAMS, {"ids": list(team_ids), "now": tx.instant(now)}),
@@ -930,7 +932,7 @@ def _end_windows(
         return failed, ended
     gone = set(failed)
     rest = [team_id for team_id in team_ids if team_id not in gone]
-    outcomes = tx.all_as(_WindowOutcome, WINDOW_OUTCOMES, {"ids": rest})
+    outcomes = tx.all_as(_WindowOutcome, WINDOW_OUTCOMES, {"ids": rest, "now": tx.instant(now)})
     secured = [team.team_id for team in outcomes if team.secured]
     unfilled = [team for team in outcomes if not team.secured]
     filled = _filled(tx, unfilled, now)
