@@ -276,3 +276,37 @@ def test_a_refund_stripe_refused_is_made_in_a_whole_refund_made_in_the_dashboard
     # the queue (never paid again to the wallet), and the rest is the dashboard's own
     assert client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"] == []
     given_back_in_full(client, services, shopper, seat_id, ours["id"])
+
+
+def test_a_whole_refund_in_the_dashboard_after_one_of_ours_came_back_is_recorded_for_its_rest(
+    client: TestClient, services: Services, fake: FakeStripe
+) -> None:
+    # Given our refund of 600 of a seat of 1500, made by Stripe and then failed at the bank: the
+    # payer is owed it again, and it waits for an operator
+    seats, intents = captured_team(client, services, fake)
+    operator = create_account(services, role=Role.OPERATOR)
+    shopper, seat_id = seats[0]
+    ours = refund(client, operator, seat_id, 600).json()
+    Worker(services).run_until_idle()
+    [made] = fake.refunds_of(intents[0])
+    post(client, fake.fail_refund(made["id"]))
+
+    # When the whole 1500 is refunded in the dashboard, and Stripe says so
+    fake.refund_in_dashboard(intents[0], 1500)
+    post(client, fake.charge_refunded(intents[0]))
+
+    # Then ours, owed again, was paid in it (and leaves the queue: never paid to the wallet too),
+    # and the dashboard's is recorded for the rest, where it was lost as more than was left
+    seen = client.get(f"/v1/seats/{seat_id}/refunds", headers=shopper.headers).json()["items"]
+    assert sorted(
+        (r["id"] == ours["id"], r["amount"]["amount"], r["source"], r["progress"]) for r in seen
+    ) == [(False, 900, "provider", "done"), (True, 600, "request", "done")]
+    assert client.get("/v1/operator/refunds/queue", headers=operator.headers).json()["data"] == []
+    assert balance(services, "provider_clearing:stripe") == 3000 - 1500
+    assert balance(services, "refunds_payable") == 0
+    sound(services)
+
+    # And Stripe's notice of our refund's failure, heard again, changes nothing
+    post(client, fake.object_event("refund.updated", fake.refunds[made["id"]]))
+    assert balance(services, "refunds_payable") == 0
+    sound(services)

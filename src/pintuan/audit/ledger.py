@@ -338,11 +338,12 @@ def _vouchers_hold_what_waits(session: Session, report: LedgerReport) -> None:
 
 def _commissions_match_journals(session: Session, report: LedgerReport) -> None:
     """Each commission's journals say what its row says: frozen once for its amount, taken
-    back by what refunds took, paid (once, what was left) only when released; each sharer's
-    frozen account holds exactly their frozen commissions; and no refund decided here (asked
-    for, or one of the platform's own: an uncollected pickup, a lottery's loser) came after a
-    commission was released: its order's refund window had closed. Only a refund made in a
-    provider's dashboard may come later; the merchant bears it."""
+    back by what refunds and lost disputes took, paid (once, what was left) only when
+    released; each sharer's frozen account holds exactly their frozen commissions; and no
+    refund decided here (asked for, or one of the platform's own: an uncollected pickup, a
+    lottery's loser) came after a commission was released: its order's refund window had
+    closed. Only a refund made in a provider's dashboard may come later; the merchant bears
+    it."""
     moved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for journal_id, kind, amount in session.execute(
         select(Journal.id, Journal.kind, Journal.amount).where(

@@ -28,17 +28,20 @@ AFTER_SUCCESS = (
     JournalKind.REFUND_PAID.value,
     JournalKind.REFUND_WALLET.value,
     JournalKind.REFUND_RETURNED.value,
+    JournalKind.REFUND_REPAID.value,
     JournalKind.DISPUTE_OPENED.value,
     JournalKind.DISPUTE_WON.value,
     JournalKind.DISPUTE_LOST.value,
 )
 _OWED, _PAID = JournalKind.REFUND_OWED.value, JournalKind.REFUND_PAID.value
 _WALLET, _RETURNED = JournalKind.REFUND_WALLET.value, JournalKind.REFUND_RETURNED.value
+_REPAID = JournalKind.REFUND_REPAID.value
 # The journals each status may have: a refund paid whose money came back (returned) is owed
-# again, then paid into the wallet by an operator.
+# again, then paid into the wallet by an operator, or by the provider in a refund of the whole
+# payment made in its dashboard.
 _REFUND_JOURNALS: dict[tuple[str, str], tuple[set[str], ...]] = {
     ("pending", "original"): ({_OWED}, {_OWED, _PAID, _RETURNED}),
-    ("succeeded", "original"): ({_OWED, _PAID},),
+    ("succeeded", "original"): ({_OWED, _PAID}, {_OWED, _PAID, _RETURNED, _REPAID}),
     ("succeeded", "wallet"): ({_OWED, _WALLET}, {_OWED, _PAID, _RETURNED, _WALLET}),
 }
 _DISPUTE_JOURNALS = {

@@ -94,6 +94,9 @@ class JournalKind(StrEnum):
     REFUND_PAID = "refund_paid"  # the provider returned it
     REFUND_WALLET = "refund_wallet"  # it went into the payer's wallet instead
     REFUND_RETURNED = "refund_returned"  # paid, then its money came back: owed to the payer again
+    # Owed again after it came back, and paid by the provider in another refund (one of the
+    # whole payment made in its dashboard).
+    REFUND_REPAID = "refund_repaid"
     DISPUTE_OPENED = "dispute_opened"  # the provider took the disputed money
     DISPUTE_WON = "dispute_won"  # it came back
     DISPUTE_LOST = "dispute_lost"  # it is gone: the merchant (or the platform) bears it

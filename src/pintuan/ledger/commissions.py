@@ -7,8 +7,9 @@ they run in the money follows exactly one story:
   locks the seat's payment first, so a refund racing it either committed before (and the
   commission is on what is left) or waits and then finds the commission to shrink.
 - :func:`claw_back` (every refund after success, in the refund's own transaction, the payment
-  already locked by the refund's guard) shrinks a frozen commission to the commission on what is
-  still paid. A refund asked for by people is refused once the commission was released.
+  already locked by the refund's guard; and every dispute lost, the payment locked first too)
+  shrinks a frozen commission to the commission on what is still paid. A refund asked for by
+  people is refused once the commission was released.
 - :func:`release_due` (the worker) releases a frozen commission whose order's refund window has
   closed, to the sharer's wallet.
 
@@ -73,7 +74,9 @@ FREEZE_CANDIDATES = Sql(
       AND sh.sharer_id IS NOT NULL AND sh.sharer_id <> s.user_id
       AND s.status = :confirmed AND p.status IN (:captured, :charged)
       AND p.pending_action IS NULL
-      AND (p.amount - p.refunded_amount) * d.referral_commission_bps >= :basis_points
+      AND (p.amount - p.refunded_amount - (SELECT COALESCE(SUM(dp.amount), 0) FROM disputes dp
+           WHERE dp.payment_id = p.id AND dp.status = 'lost')) * d.referral_commission_bps
+          >= :basis_points
       AND EXISTS (SELECT 1 FROM ledger_journals j
                   WHERE j.payment_id = p.id AND j.kind = :earn AND j.status = :posted)
       AND NOT EXISTS (SELECT 1 FROM commissions cm WHERE cm.seat_id = s.id)

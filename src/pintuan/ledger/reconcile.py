@@ -22,6 +22,7 @@ _MONEY_IN = (JournalKind.CHARGE.value, JournalKind.AUTHORIZE.value, JournalKind.
 _RECORD_OF = {
     JournalKind.REFUND.value: RecordKind.REFUND,
     JournalKind.REFUND_PAID.value: RecordKind.REFUND,
+    JournalKind.REFUND_REPAID.value: RecordKind.REFUND,
     JournalKind.REFUND_REVERSED.value: RecordKind.REFUND_FAILURE,
     JournalKind.REFUND_RETURNED.value: RecordKind.REFUND_FAILURE,
 }

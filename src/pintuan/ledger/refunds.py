@@ -101,6 +101,13 @@ def record_refund_paid(tx: RawTx, refund: RefundMoney, now: datetime) -> None:
     post(tx, [_of_refund(refund, JournalKind.REFUND_PAID, entries)], now)
 
 
+def record_refund_repaid(tx: RawTx, refund: RefundMoney, now: datetime) -> None:
+    """A refund owed again after its money came back was paid back to the payer by another
+    of the provider's refunds."""
+    entries = rules.refund(refund.provider, refund.user_id, refund.amount)
+    post(tx, [_of_refund(refund, JournalKind.REFUND_REPAID, entries)], now)
+
+
 def record_refund_returned(tx: RawTx, refund: RefundMoney, now: datetime) -> None:
     """A paid refund came back to the provider's balance (a closed card): the money is ours
     again and owed to the payer once more."""

@@ -389,7 +389,7 @@ def provider_cancelled(tx: RawTx, payment_id: str, now: datetime) -> None:
     ``payment.canceled``). A hold we were voiding is simply voided; any other hold has lapsed:
     ``hold_expired``, and to the operators when it kept its seat (paid or confirmed). A hold
     owed back whose void was given up (a seat's second payment) kept nothing: nothing is left
-    to void, and it leaves the queue, as an operator's retry past its end would end it. A
+    to void, and it leaves the queue (``queued_at`` cleared: no operator resolved it). A
     checkout never paid is declined as before."""
     state = tx.one_as(Queued, QUEUED, {"id": payment_id})
     if state is None or state.status != PaymentStatus.AUTHORIZED:

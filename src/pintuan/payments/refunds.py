@@ -58,6 +58,7 @@ from pintuan.ledger.refunds import (
     record_dispute_opened,
     record_refund_owed,
     record_refund_paid,
+    record_refund_repaid,
     record_refund_returned,
     record_refund_to_wallet,
 )
@@ -658,15 +659,16 @@ GIVEN_BACK = Sql(
     returned=RefundOutcome.RETURNED,
 )
 # Refunds still owed at the provider, made by a refund of the whole payment there: they are
-# finished (and leave the operators' queue, where one may wait).
+# finished (and leave the operators' queue, where one may wait). Those whose money came back
+# (owed again, waiting for the wallet) are paid by it too: they keep that outcome, and their
+# journal is ``refund_repaid`` (``_finish_made_in_whole_refund``).
 MADE_IN_WHOLE_REFUND = Sql(
     """
     UPDATE refunds
     SET status = :succeeded, decided_at = :now, next_attempt_at = NULL, last_error = NULL,
         resolved_at = CASE WHEN queued_at IS NOT NULL THEN COALESCE(resolved_at, :now) END
     WHERE payment_id = :payment_id AND status = :pending AND destination = :original
-      AND COALESCE(last_outcome, '') <> :returned
-    RETURNING id
+    RETURNING id, COALESCE(last_outcome, '') = :returned
 """,
     succeeded=RefundStatus.SUCCEEDED,
     pending=RefundStatus.PENDING,
@@ -675,6 +677,7 @@ MADE_IN_WHOLE_REFUND = Sql(
 )
 PAYER = Sql("SELECT user_id, provider_ref, currency FROM payments WHERE id = :id")
 REFUNDED_OF = Sql("SELECT refunded_amount FROM payments WHERE id = :id")
+REFUNDED_OF_LOCKED = Sql(REFUNDED_OF.text + " FOR UPDATE")
 OPEN_DISPUTE = Sql(
     """
     INSERT INTO disputes (id, payment_id, seat_id, merchant_id, provider, provider_ref, amount,
@@ -813,17 +816,17 @@ def _finish_made_in_whole_refund(
     """Finish the payment's refunds still owed at its provider, made in its refund of the whole
     payment ``provider_ref`` there, each with its journal and its payer told; their ids."""
     made = [
-        str(row[0])
+        (str(row[0]), bool(row[1]))
         for row in tx.all(MADE_IN_WHOLE_REFUND, {"payment_id": payment_id, "now": tx.instant(now)})
     ]
-    for refund_id in made:
+    for refund_id, came_back in made:
         detail = f"made in the provider's refund {provider_ref} of the whole payment"
         record_refund_attempt(tx, refund_id, "news", "done", now, detail=detail)
         refund = tx.one_as(RefundMoney, REFUND_MONEY, {"id": refund_id})
         assert refund is not None  # it just changed in this transaction
-        record_refund_paid(tx, refund, now)
+        (record_refund_repaid if came_back else record_refund_paid)(tx, refund, now)
         _tell_payer(tx, refund)
-    return made
+    return [refund_id for refund_id, _ in made]
 
 
 # The provider's news that a refund did not reach the payer (a closed card) is news that it was
@@ -837,6 +840,7 @@ REFUND_CAME_BACK = Sql(
         last_error = :error, queued_at = :now, resolved_at = NULL, resolution = NULL,
         resolved_by = NULL
     WHERE id = :id AND status = :succeeded AND destination = :original
+      AND COALESCE(last_outcome, '') <> :returned
     RETURNING id
 """,
     pending=RefundStatus.PENDING,
@@ -921,6 +925,11 @@ def _decide_dispute(
     tx: RawTx, payment: NoticePayment, notice: MoneyNotice, won: bool, now: datetime
 ) -> None:
     status = DisputeStatus.WON if won else DisputeStatus.LOST
+    # The payment first, as a refund and a commission's freezing take it (PostgreSQL): what a
+    # lost dispute takes from the commission is then counted with every refund and freeze.
+    refunded = int(
+        tx.scalar(REFUNDED_OF if tx.sqlite else REFUNDED_OF_LOCKED, {"id": payment.id}) or 0
+    )
     decided = tx.one_as(
         _Decided,
         DECIDE_DISPUTE,
@@ -955,7 +964,6 @@ def _decide_dispute(
         # What the bank kept is not paid on: the sharer's frozen commission shrinks as for a
         # refund (one released already stays paid; the merchant bears it, as for a refund
         # made in the provider's dashboard then).
-        refunded = int(tx.scalar(REFUNDED_OF, {"id": payment.id}) or 0)
         claw_back(tx, payment.seat_id, payment.amount, refunded, now, window=None)
 
 
