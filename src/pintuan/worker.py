@@ -608,10 +608,14 @@ class Worker:
             return
         body = json.dumps({"polled": event.raw_type, "ref": event.provider_ref})
         db.run_raw_sync(payments.handle_provider_event, provider.name, event, body, utc_now())
-        # News that did not end the checkout (its payer has not paid yet) counts as none: it is
-        # polled again after its backoff, until its polls run out. Once the news ended it,
-        # nothing is owed and this changes nothing.
-        db.run_sync(self._no_news, action, f"its news ({event.raw_type}) did not end it")
+        # News that did not end the checkout (its payer has not paid yet, or money in another
+        # currency, which only an operator can settle) counts as none: it is polled again after
+        # its backoff, until its polls run out, its error saying what the provider said. Once
+        # the news ended it, nothing is owed and this changes nothing.
+        told = event.raw_type
+        if event.amount is not None:
+            told = f"{told}, {event.amount} {event.currency or '?'}"
+        db.run_sync(self._no_news, action, f"its news ({told}) did not end it")
 
     def _housekeeping(self) -> int:
         now = utc_now()

@@ -545,9 +545,10 @@ def test_polls_whose_news_does_not_end_the_checkout_back_off_and_end(
     for _ in range(LIMITS.max_attempts - 1):
         tick_until_due(world.worker, services, waiting)
 
-    # Then its polls end as any without news do
+    # Then its polls end as any without news do, saying what the provider said
     ended = payment(services, waiting)
     assert (ended.status, ended.pending_action, ended.end_reason) == ("failed", None, "no_news")
+    assert "requires_payment_method" in (ended.last_error or "")
     assert history(services, waiting) == [("poll", "no_news")] * LIMITS.max_attempts + [
         ("give_up", "no_news")
     ]
