@@ -273,6 +273,28 @@ def test_a_staff_refund_of_an_unused_voucher_takes_what_waits_not_the_payable(
     sound(services)
 
 
+def test_a_seat_refunded_in_full_by_its_staff_ends_its_voucher_which_can_no_longer_be_used(
+    client: TestClient, services: Services
+) -> None:
+    # Given a voucher's seat refunded by its staff, 500 and then the remaining 1000
+    team = voucher_team(client, services)
+    for key, amount in (("part", 500), ("rest", PRICE - 500)):
+        made = client.post(
+            f"/v1/seats/{team.seat_ids[0]}/refunds",
+            json={"amount": amount, "reason": "the shop closed that day"},
+            headers={**team.staff.headers, "Idempotency-Key": key},
+        )
+        assert made.status_code == 201, made.text
+        # Then the voucher stays usable while some of its money is kept, and no longer after
+        first = team.vouchers(client)[0]
+        assert first["status"] == ("issued" if key == "part" else "refunded")
+
+    # And its code is refused at the counter, and nothing of its money waits
+    refused = redeem(client, team.staff, first["code"])
+    assert (refused.status_code, refused.json()["code"]) == (409, "voucher_refunded")
+    sound(services)
+
+
 def test_the_merchants_list_hides_codes_and_the_shopper_gets_a_qr(
     client: TestClient, services: Services
 ) -> None:

@@ -46,6 +46,7 @@ from pintuan.domain.refunds import (
     split_refund,
 )
 from pintuan.domain.teams import SeatStatus
+from pintuan.domain.vouchers import VoucherStatus
 from pintuan.errors import AppError, Conflict, InvalidInput, NotFound
 from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
@@ -62,7 +63,7 @@ from pintuan.ledger.refunds import (
     record_refund_returned,
     record_refund_to_wallet,
 )
-from pintuan.ledger.vouchers import release_for_refund
+from pintuan.ledger.vouchers import VoucherMoney, release_for_refund, release_waiting
 from pintuan.payments.endings import LOST_CALL, CallLimits, History, operator_ids
 
 log = logging.getLogger("pintuan.payments.refunds")
@@ -316,6 +317,8 @@ def _refund_payment(
     )
     release_for_refund(tx, payment.seat_id, split.merchant, now)
     claw_back(tx, payment.seat_id, payment.amount, int(total), now, window=window)
+    if source is not RefundSource.REWARD:
+        _end_voucher_given_back(tx, payment, refund.id, now)
     record_refund_owed(tx, refund, now)
     if to_wallet:
         record_refund_to_wallet(tx, refund, now)
@@ -324,6 +327,47 @@ def _refund_payment(
     if done_now:
         _tell_payer(tx, refund)
     return refund.id
+
+
+# A seat's unused voucher, once nothing is left to refund of its payment: the order was given
+# back whole, so it is refunded with it and can no longer be redeemed.
+END_VOUCHER_GIVEN_BACK = Sql(
+    """
+    UPDATE vouchers SET status = :refunded, ended_at = :now, updated_at = :now,
+        refund_id = :refund_id
+    WHERE seat_id = :seat_id AND status = :issued
+    RETURNING id, user_id
+""",
+    refunded=VoucherStatus.REFUNDED,
+    issued=VoucherStatus.ISSUED,
+)
+
+
+def _end_voucher_given_back(
+    tx: RawTx, payment: EarnedPayment, refund_id: str, now: datetime
+) -> None:
+    """End the seat's unused voucher as refunded once its payment has nothing left to refund
+    (this refund took the last of it); what of its money still waited is released. A leader's
+    reward is not such a refund: the leader keeps the voucher of the seat it paid for."""
+    if int(tx.scalar(LEFT_TO_REFUND, {"id": payment.id}) or 0) > 0:
+        return
+    ended = tx.one(
+        END_VOUCHER_GIVEN_BACK,
+        {"seat_id": payment.seat_id, "refund_id": refund_id, "now": tx.instant(now)},
+    )
+    if ended is None:
+        return  # none, used, or ended already (a voucher's own refund or expiry is this one)
+    voucher_id, user_id = str(ended[0]), str(ended[1])
+    release_waiting(tx, VoucherMoney(voucher_id, payment.seat_id, payment.merchant_id), now)
+    record_event(
+        tx,
+        f"voucher.{VoucherStatus.REFUNDED.value}",
+        voucher_id,
+        user_id=user_id,
+        amount=payment.amount,  # its order's whole payment, given back
+        currency=payment.currency,
+        refund_id=refund_id,
+    )
 
 
 def _tell_payer(tx: RawTx, refund: RefundMoney, news: str = "payment.returned") -> None:
