@@ -52,6 +52,12 @@ class _Candidate:
     rate_bps: int
 
 
+# What a payment's bank took back for good (disputes lost), which a commission is not paid on,
+# as it is not on refunds.
+_LOST = (
+    "(SELECT COALESCE(SUM(dp.amount), 0) FROM disputes dp"
+    " WHERE dp.payment_id = {payment} AND dp.status = 'lost')"
+)
 # Earned seats a share brought, on deals that pay their sharers, without a commission yet.
 # Joined as CROSS JOINs, which SQLite always nests in the order written (PostgreSQL plans
 # them as the inner joins they are): from the deals, then each deal's conversions by their
@@ -59,7 +65,7 @@ class _Candidate:
 # (to spare the final sort) and look each up in the conversions: 72 ms a call with 200,000
 # seats, in every worker tick that attributed an event.
 FREEZE_CANDIDATES = Sql(
-    """
+    f"""
     SELECT DISTINCT s.id AS seat_id, p.id AS payment_id, s.deal_id, d.merchant_id,
         sh.sharer_id, s.user_id AS buyer_id, c.share_id, p.currency,
         d.referral_commission_bps AS rate_bps
@@ -74,15 +80,14 @@ FREEZE_CANDIDATES = Sql(
       AND sh.sharer_id IS NOT NULL AND sh.sharer_id <> s.user_id
       AND s.status = :confirmed AND p.status IN (:captured, :charged)
       AND p.pending_action IS NULL
-      AND (p.amount - p.refunded_amount - (SELECT COALESCE(SUM(dp.amount), 0) FROM disputes dp
-           WHERE dp.payment_id = p.id AND dp.status = 'lost')) * d.referral_commission_bps
-          >= :basis_points
+      AND (p.amount - p.refunded_amount - {_LOST.format(payment="p.id")})
+          * d.referral_commission_bps >= :basis_points
       AND EXISTS (SELECT 1 FROM ledger_journals j
                   WHERE j.payment_id = p.id AND j.kind = :earn AND j.status = :posted)
       AND NOT EXISTS (SELECT 1 FROM commissions cm WHERE cm.seat_id = s.id)
     ORDER BY s.id
     LIMIT :limit
-""",
+""",  # noqa: S608 - this module's own text, no outside input
     success=ConversionKind.SUCCESS,
     confirmed=SeatStatus.CONFIRMED,
     captured=PaymentStatus.CAPTURED,
@@ -90,12 +95,6 @@ FREEZE_CANDIDATES = Sql(
     earn=JournalKind.EARN,
     posted=JournalStatus.POSTED,
     basis_points=rules.BASIS_POINTS,
-)
-# What a payment's bank took back for good (disputes lost), which a commission is not paid on,
-# as it is not on refunds.
-_LOST = (
-    "(SELECT COALESCE(SUM(dp.amount), 0) FROM disputes dp"
-    " WHERE dp.payment_id = {payment} AND dp.status = 'lost')"
 )
 PAID_LEFT = Sql(
     f"SELECT amount, refunded_amount + {_LOST.format(payment='payments.id')}"  # noqa: S608 - this module's own text

@@ -4,9 +4,8 @@ may then do with it. Every payment ends:
 * each owed provider call (capture, void, refund, poll) has a deadline and a capped number of
   attempts (``PINTUAN_PAYMENT_MAX_ATTEMPTS``), each counted when the worker takes the call, so
   that calls whose worker stopped before they answered count too. The deadline runs from the
-  call's first failure
-  (``PINTUAN_PAYMENT_CALL_DEADLINE_HOURS``), and for a capture it is never later than the
-  provider's end of the hold (Stripe's ``capture_before``) less a safety margin
+  call's first failure (``PINTUAN_PAYMENT_CALL_DEADLINE_HOURS``), and for a capture it is never
+  later than the provider's end of the hold (Stripe's ``capture_before``) less a safety margin
   (``PINTUAN_PAYMENT_CAPTURE_MARGIN_MINUTES``). Past either the worker stops asking and the
   payment gets its ``end_reason``;
 * news that makes the usual course impossible ends it too: the provider cancelled a hold

@@ -460,10 +460,10 @@ def claim_due_refunds(
     the operators' queue here, never called again."""
     sql = DUE_REFUNDS if tx.sqlite else DUE_REFUNDS_LOCKED
     due = tx.all_as(DueRefund, sql, {"now": tx.instant(now), "limit": limit})
-    spent = [r for r in due if r.attempts >= limits.max_attempts]
-    for refund in spent:
-        retry_refund_later(tx, refund, LOST_CALL, now, limits)
-    due = [r for r in due if r not in spent]
+    for refund in due:
+        if refund.attempts >= limits.max_attempts:
+            retry_refund_later(tx, refund, LOST_CALL, now, limits)
+    due = [r for r in due if r.attempts < limits.max_attempts]
     if due:
         tx.execute(LEASE_REFUNDS, {"ids": [r.id for r in due], "until": tx.instant(now + lease)})
     return due
@@ -802,9 +802,8 @@ def _refunded(tx: RawTx, payment: NoticePayment, notice: MoneyNotice, now: datet
     if tx.one(REFUND_BY_REF, {"provider": payment.provider, "ref": notice.ref}) is not None:
         return  # heard of already
     earned = tx.one_as(EarnedPayment, EARNED_PAYMENT, {"id": payment.id})
-    amount, reason, total = notice.amount, notice.reason or "refunded at the provider", None
-    if notice.refunded_total is not None:
-        total = notice.refunded_total
+    amount, total = notice.amount, notice.refunded_total
+    reason = notice.reason or "refunded at the provider"
     if amount is None and total is not None:
         # Only the total is told (Alipay): what of it no refund here counts.
         amount = total - int(tx.scalar(GIVEN_BACK, {"id": payment.id}) or 0)

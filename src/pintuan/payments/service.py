@@ -550,12 +550,12 @@ def claim_due_actions(
         )
         for r in session.execute(query).all()
     ]
-    spent = [a for a in due if a.attempts >= limits.cap(a.action)]
-    for action in spent:
-        endings.give_up_if_spent(
-            raw_tx(session), action.payment_id, action.action, endings.LOST_CALL, now, limits
-        )
-    due = [a for a in due if a not in spent]
+    for action in due:
+        if action.attempts >= limits.cap(action.action):
+            endings.give_up_if_spent(
+                raw_tx(session), action.payment_id, action.action, endings.LOST_CALL, now, limits
+            )
+    due = [a for a in due if a.attempts < limits.cap(a.action)]
     if due:
         session.execute(
             update(payments)
