@@ -636,8 +636,9 @@ class Worker:
         return 0  # upkeep, not work a tick reports
 
     def sweep_commissions(self, now: datetime) -> tuple[int, int]:
-        """Freeze the referral commissions owed and release those whose orders' refund windows
-        closed, batch after batch; returns how many of each."""
+        """Freeze the referral commissions owed and release the commissions (a sharer's, a
+        pickup leader's) whose orders' refund windows closed, batch after batch; returns how
+        many of each."""
         db, batch = self.services.db, self.batch
         window = timedelta(days=self.services.settings.refund_window_days)
         frozen = released = 0

@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from pintuan.commissions.models import Commission
 from pintuan.domain.roles import Role
 from pintuan.kit.time import utc_now
-from pintuan.ledger.models import Journal
 from pintuan.payments.refund_models import Refund
 from pintuan.pickups.models import Pickup
 from pintuan.services import Services
@@ -65,11 +65,14 @@ def money_follows_the_winner(services: Services, world: PickupWorld) -> None:
         )
     )
     assert full_refunds == Counter(refunded)
-    journals = services.db.run_sync(
-        lambda s: Counter(s.scalars(select(Journal.id).where(Journal.kind == "pickup_commission")))
+    commissions = services.db.run_sync(
+        lambda s: Counter(s.scalars(select(Commission.seat_id).where(Commission.kind == "pickup")))
     )
-    assert journals == Counter(f"{p.seat_id}:pickup_commission" for p in handed)
-    assert wallet(services, world.leader.user_id) == len(handed) * commission()
+    assert commissions == Counter(p.seat_id for p in handed)
+    # Frozen until the orders' refund windows close.
+    frozen = -balance(services, f"commissions_frozen:{world.leader.user_id}")
+    assert frozen == len(handed) * commission()
+    assert wallet(services, world.leader.user_id) == 0
     kept = len(pickups) - len(refunded)
     assert -balance(services, f"merchant_payable:{world.merchant.id}") == (
         kept * merchant_part() - len(handed) * commission()

@@ -293,7 +293,8 @@ def test_a_pickup_order_is_chosen_marked_arrived_handed_over_and_shown_collected
     cpage.get_by_role("button", name="Hand over", exact=True).click()
     cpage.wait_for_load_state()
     expect(cpage.locator("#main .notice")).to_have_text(
-        "Handed over: the commission is in your wallet."
+        "Handed over: your commission is frozen until the order's refund window closes, then "
+        "paid into your wallet."
     )
     problems += blocking_violations(cpage)
     screenshot(cpage, "mechanics-pickup-handed-over")

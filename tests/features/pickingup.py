@@ -14,6 +14,7 @@ from pintuan.merchants.models import Merchant
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.factories import Account, create_account, create_merchant, deal_body
+from tests.features import sharing
 from tests.features.test_ledger import pay
 
 COMMISSION_BPS = 1000  # the platform's, on the merchant
@@ -131,10 +132,13 @@ def pickup_world(
     leader_bps: int = LEADER_BPS,
     unclaimed_days: int = 3,
     capacity: int = 50,
+    referral_bps: int = 0,
+    sharer: Account | None = None,
     **paid_with: Any,
 ) -> PickupWorld:
     """A merchant (commission 10%) with a pickup deal whose team of ``size`` succeeded, every
-    seat at one approved point, paid and its money earned."""
+    seat at one approved point, paid and its money earned. With a ``sharer``, the first shopper
+    came through their share of the deal (which pays them ``referral_bps``)."""
     merchant = create_merchant(services.db)
     services.db.run_sync(
         lambda s: s.execute(
@@ -145,9 +149,17 @@ def pickup_world(
     operator = create_account(services, role=Role.OPERATOR)
     leader, point = open_point(client, services, operator, capacity=capacity)
     deal_id = pickup_deal(
-        client, staff, merchant.id, size=size, leader_bps=leader_bps, unclaimed_days=unclaimed_days
+        client,
+        staff,
+        merchant.id,
+        size=size,
+        leader_bps=leader_bps,
+        unclaimed_days=unclaimed_days,
+        referral_bps=referral_bps,
     )
     shoppers = [create_account(services) for _ in range(size)]
+    if sharer is not None:
+        sharing.visit(services, sharing.share(services, sharer, deal_id=deal_id), user=shoppers[0])
     seat_ids = take_seats(client, deal_id, shoppers)
     for shopper, seat_id in zip(shoppers, seat_ids, strict=True):
         chosen = choose(client, shopper, seat_id, point["id"])

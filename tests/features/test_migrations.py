@@ -170,3 +170,46 @@ def test_placements_move_into_their_slates_and_back_out(empty_database: str) -> 
         ).all()
     engine.dispose()
     assert [tuple(row) for row in back] == sorted(rows)
+
+
+def test_commissions_gain_a_kind_and_going_down_refuses_to_drop_a_leaders(
+    tmp_sqlite_url: str,
+) -> None:
+    """A sharer's commission made before pickup commissions froze is a referral one after the
+    upgrade. Going back down refuses while a leader's commission exists (the schema before
+    cannot hold it), and goes once there is none. (SQLite, which checks no foreign keys unless
+    asked: the commissions' seats, users and merchants are left out.)"""
+    upgrade(tmp_sqlite_url, "c7e9a1b3d5f7")
+    engine = create_engine(tmp_sqlite_url)
+    columns = (
+        "id, seat_id, payment_id, deal_id, merchant_id, sharer_id, buyer_id, currency, base,"
+        " rate_bps, amount, clawed_back, status, moves, created_at"
+    )
+    values = (
+        "'st_1', 'pay_1', 'deal_1', 'mer_1', 'usr_1', 'usr_2', 'USD', 1500, 1000, 150, 0,"
+        " 'frozen', 1, CURRENT_TIMESTAMP"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"INSERT INTO commissions ({columns}, share_id) VALUES ('cm_1', {values}, 'sh_1')")  # noqa: S608
+        )
+
+    upgrade(tmp_sqlite_url)
+
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT id, kind FROM commissions")).all() == [
+            ("cm_1", "referral")
+        ]
+        conn.execute(
+            text(f"INSERT INTO commissions ({columns}, kind) VALUES ('cm_2', {values}, 'pickup')")  # noqa: S608
+        )
+    with pytest.raises(RuntimeError, match="Pickup commissions exist"):
+        downgrade(tmp_sqlite_url, "c7e9a1b3d5f7")
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM commissions WHERE kind = 'pickup'"))
+    downgrade(tmp_sqlite_url, "c7e9a1b3d5f7")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, share_id FROM commissions")).all() == [
+            ("cm_1", "sh_1")
+        ]
+    engine.dispose()

@@ -94,9 +94,10 @@ def test_the_leader_page_marks_arrival_and_hands_over_by_code(
     done = form_post(client, page, f"{page}/handover", {"code": first.lower()})
     assert "done=handed_over" in done.headers["location"]
     after = client.get(done.headers["location"], headers=HTML).text
-    assert "the commission is in your wallet" in after
-    assert "1 orders handed over" in after
-    assert wallet(services, world.leader.user_id) == commission()
+    assert "your commission is frozen until the order&#39;s refund window closes" in after
+    assert commission() == 75
+    assert "1 orders handed over: $0.75, of which $0.75 is frozen" in after
+    assert wallet(services, world.leader.user_id) == 0
 
     # Another shopper (no leader of this point) is refused the page.
     log_in(client, world.shoppers[0])

@@ -2,8 +2,9 @@
 faltering provider, refunds after success in parts, the clock and the worker) on pickup deals of
 goods, plus shoppers choosing a point, its leader marking the goods arrived and handing orders
 over by their codes, and days passing beyond the claim so that the worker refunds what was not
-collected. After every step the ledger's checks and the recomputing audit pass, and the
-leader's wallet holds exactly the commissions of the orders handed over."""
+collected. After every step the ledger's checks and the recomputing audit pass, each order
+handed over has its leader's commission, and the leader's wallet holds exactly what was released
+of them and their frozen account what is still frozen, less what refunds took back."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, run_state_machine_as_test
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from pintuan.commissions.models import Commission
 from pintuan.kit.time import clock
 from pintuan.pickups.models import Pickup
 from pintuan.services import Services
 from tests.features.pickingup import open_point
-from tests.features.test_ledger import wallet
+from tests.features.test_ledger import balance, wallet
 from tests.features.test_payment_properties import (
     PICK,
     SHOPPERS,
@@ -144,16 +146,27 @@ class PickupMoneyMachine(RefundingMoneyMachine):
             self.worker.tick()
 
     @invariant()
-    def the_leaders_wallet_holds_their_commissions(self) -> None:
-        earned = self.db.run_sync(
-            lambda s: s.scalar(
-                select(func.coalesce(func.sum(Pickup.commission_amount), 0)).where(
-                    Pickup.status == "handed_over"
+    def the_leaders_wallet_holds_their_released_commissions(self) -> None:
+        def read(s: Any) -> tuple[set[str], dict[str, tuple[int, int]], dict[str, int]]:
+            handed = set(
+                s.scalars(
+                    select(Pickup.seat_id).where(
+                        Pickup.status == "handed_over", Pickup.commission_amount > 0
+                    )
                 )
-            ),
-            write=False,
-        )
-        assert wallet(self.services, self.leader.user_id) == int(earned)
+            )
+            rows = s.scalars(select(Commission).where(Commission.kind == "pickup")).all()
+            kept: dict[str, int] = {"frozen": 0, "released": 0, "clawed_back": 0}
+            for c in rows:
+                kept[c.status] += c.amount - c.clawed_back
+            return handed, {c.seat_id: (c.amount, c.clawed_back) for c in rows}, kept
+
+        handed, rows, kept = self.db.run_sync(read, write=False)
+        assert set(rows) == handed
+        assert kept["clawed_back"] == 0
+        assert wallet(self.services, self.leader.user_id) == kept["released"]
+        frozen = -balance(self.services, f"commissions_frozen:{self.leader.user_id}")
+        assert frozen == kept["frozen"]
 
     def _settle(self) -> None:
         super()._settle()

@@ -1,27 +1,40 @@
 """Pickup points and their team leaders: a shopper applies, operators decide; a pickup deal's
 shoppers choose a point (within its daily capacity); the leader marks the goods arrived and
-hands each order over by its code, earning the deal's commission from the merchant's payable
-into their wallet; orders not collected in time are refunded in full by the worker."""
+hands each order over by its code, earning the deal's commission from the merchant's payable,
+frozen until the order's refund window closes and then paid into their wallet, shrunk by
+refunds before that; orders not collected in time are refunded in full by the worker."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from pintuan.audit.ledger import check_ledger
+from pintuan.audit.pickups import paid_at_hand_over
+from pintuan.commissions.models import Commission
+from pintuan.domain import ledger as rules
+from pintuan.domain.commissions import CommissionKind
+from pintuan.domain.ledger import JournalKind, JournalStatus
 from pintuan.domain.roles import Role
+from pintuan.kit.rawsql import RawTx
 from pintuan.kit.time import clock, utc_now
-from pintuan.ledger.models import Journal
+from pintuan.ledger.commissions import NewCommission, freeze
+from pintuan.ledger.service import NewJournal, credit_wallets, post
 from pintuan.notifications.models import Notification
 from pintuan.payments.refund_models import Refund
+from pintuan.payments.refunds import EARNED_OF_SEAT, EarnedPayment
 from pintuan.pickups.models import Pickup
+from pintuan.pickups.service import HAND_OVER, NOTE_COMMISSION
 from pintuan.services import Services
 from pintuan.worker import Worker
 from tests.factories import create_account, create_deal, create_merchant, deal_body
 from tests.features.pickingup import (
     LEADER_BPS,
     PRICE,
+    PickupWorld,
     choose,
     commission,
     hand_over,
@@ -290,18 +303,146 @@ def test_the_leader_marks_arrival_and_hands_over_once_earning_the_commission(
     assert (again.status_code, _code(again)) == (409, "pickup_already_handed_over")
     assert again.json()["handed_over_at"]
 
-    assert wallet(services, world.leader.user_id) == commission()
+    # Frozen, not yet the leader's: the order may still be refunded.
+    assert done.json()["commission_status"] == "frozen"
+    assert wallet(services, world.leader.user_id) == 0
+    assert -balance(services, f"commissions_frozen:{world.leader.user_id}") == commission()
     payable = f"merchant_payable:{world.merchant.id}"
     assert -balance(services, payable) == 2 * merchant_part() - commission()
-    journals = services.db.run_sync(
-        lambda s: list(s.scalars(select(Journal.id).where(Journal.kind == "pickup_commission")))
+    (frozen,) = leader_commissions(services)
+    assert (frozen.kind, frozen.seat_id, frozen.sharer_id, frozen.amount, frozen.share_id) == (
+        "pickup",
+        world.seat_ids[0],
+        world.leader.user_id,
+        commission(),
+        None,
     )
-    assert journals == [f"{world.seat_ids[0]}:pickup_commission"]
+    earnings = client.get("/v1/me/pickup-earnings", headers=world.leader.headers).json()
+    money = {"amount": commission(), "currency": "USD"}
+    assert earnings["data"] == [{"orders": 1, "commission": money, "frozen": money}]
+    # A sharer's list of referral commissions does not show it.
+    mine = client.get("/v1/me/commissions", headers=world.leader.headers).json()
+    assert mine["data"] == []
+    assert second
+    sound(services)
+
+
+def leader_commissions(services: Services) -> list[Commission]:
+    return services.db.run_sync(
+        lambda s: list(s.scalars(select(Commission).where(Commission.kind == "pickup"))),
+        write=False,
+    )
+
+
+def settle(services: Services) -> None:
+    """The worker does everything due, and its housekeeping's commission sweep."""
+    worker = Worker(services)
+    worker.run_until_idle()
+    worker.sweep_commissions(utc_now())
+
+
+def staff_refund(
+    client: TestClient, world: PickupWorld, seat_id: str, amount: int, key: str
+) -> Any:
+    return client.post(
+        f"/v1/seats/{seat_id}/refunds",
+        json={"amount": amount, "reason": "damaged in the box"},
+        headers={**world.staff.headers, "Idempotency-Key": key},
+    )
+
+
+def test_the_leaders_commission_is_paid_when_the_refund_window_closes_and_never_after_a_refund(
+    client: TestClient, services: Services
+) -> None:
+    """Invariant 11: a commission is never released for an order that was refunded. A refund
+    after the hand-over shrinks the leader's frozen commission (a full one takes it all back);
+    the rest reaches the wallet once the order's refund window has closed, and a refund asked
+    for later is refused."""
+    world = pickup_world(client, services)
+    world.arrive(client)
+    refunded_code, kept_code = world.codes(client)
+    assert hand_over(client, world.leader, refunded_code).status_code == 200
+    assert hand_over(client, world.leader, kept_code).status_code == 200
+    refunded_seat, kept_seat = world.seat_ids
+    part = staff_refund(client, world, kept_seat, PRICE // 3, "part")
+    assert part.status_code == 201, part.text
+    whole = staff_refund(client, world, refunded_seat, PRICE, "whole")
+    assert whole.status_code == 201, whole.text
+    settle(services)
+
+    by_seat = {c.seat_id: c for c in leader_commissions(services)}
+    kept = commission(PRICE - PRICE // 3)
+    assert (by_seat[refunded_seat].status, by_seat[refunded_seat].clawed_back) == (
+        "clawed_back",
+        commission(),
+    )
+    assert by_seat[kept_seat].status == "frozen"
+    assert by_seat[kept_seat].amount - by_seat[kept_seat].clawed_back == kept
+    order = client.get(f"/v1/seats/{refunded_seat}/pickup", headers=world.shoppers[0].headers)
+    assert order.json()["commission_status"] == "clawed_back"
+    sound(services)
+
+    # A minute before the window closes nothing is paid; a minute after, the rest is.
+    window = timedelta(days=services.settings.refund_window_days)
+    clock.offset = window - timedelta(minutes=1)
+    settle(services)
+    assert wallet(services, world.leader.user_id) == 0
+    clock.offset = window + timedelta(minutes=1)
+    settle(services)
+    by_seat = {c.seat_id: c for c in leader_commissions(services)}
+    assert (by_seat[kept_seat].status, by_seat[refunded_seat].status) == (
+        "released",
+        "clawed_back",
+    )
+    assert wallet(services, world.leader.user_id) == kept
+    assert balance(services, f"commissions_frozen:{world.leader.user_id}") == 0
     earnings = client.get("/v1/me/pickup-earnings", headers=world.leader.headers).json()
     assert earnings["data"] == [
-        {"orders": 1, "commission": {"amount": commission(), "currency": "USD"}}
+        {
+            "orders": 2,
+            "commission": {"amount": kept, "currency": "USD"},
+            "frozen": {"amount": 0, "currency": "USD"},
+        }
     ]
-    assert second
+    late = staff_refund(client, world, kept_seat, 100, "late")
+    assert (late.status_code, _code(late)) == (409, "refund_window_closed")
+    assert wallet(services, world.leader.user_id) == kept
+    sound(services)
+
+
+def test_a_seat_a_share_brought_to_a_pickup_deal_pays_its_sharer_and_its_leader_each_once(
+    client: TestClient, services: Services
+) -> None:
+    """A seat may have two commissions, a sharer's and its leader's: a refund shrinks both, and
+    each is released once, to its own earner."""
+    sharer = create_account(services)
+    world = pickup_world(client, services, referral_bps=1000, sharer=sharer)
+    world.arrive(client)
+    code = world.codes(client)[0]
+    seat_id = world.seat_ids[0]
+    settle(services)  # the sharer's commission is frozen once the seat is earned
+    assert hand_over(client, world.leader, code).status_code == 200
+    again = hand_over(client, world.leader, code)
+    assert _code(again) == "pickup_already_handed_over"
+    refund = staff_refund(client, world, seat_id, PRICE // 2, "half")
+    assert refund.status_code == 201, refund.text
+    settle(services)
+    mine = services.db.run_sync(
+        lambda s: {
+            c.kind: (c.sharer_id, c.status, c.amount - c.clawed_back)
+            for c in s.scalars(select(Commission).where(Commission.seat_id == seat_id))
+        },
+        write=False,
+    )
+    half = PRICE - PRICE // 2
+    assert mine == {
+        "referral": (sharer.user_id, "frozen", half * 1000 // 10_000),
+        "pickup": (world.leader.user_id, "frozen", half * LEADER_BPS // 10_000),
+    }
+    clock.offset = timedelta(days=services.settings.refund_window_days, minutes=1)
+    settle(services)
+    assert wallet(services, sharer.user_id) == half * 1000 // 10_000
+    assert wallet(services, world.leader.user_id) == half * LEADER_BPS // 10_000
     sound(services)
 
 
@@ -377,7 +518,7 @@ def test_orders_not_collected_in_time_are_refunded_and_cannot_be_handed_over(
     )
     assert refunds == [(world.seat_ids[1], PRICE)]
     assert wallet(services, world.shoppers[1].user_id) == PRICE
-    assert wallet(services, world.leader.user_id) == commission()
+    assert -balance(services, f"commissions_frozen:{world.leader.user_id}") == commission()
     kinds = services.db.run_sync(
         lambda s: [
             n.kind
@@ -422,3 +563,76 @@ def test_leader_commission_is_the_deals_basis_points_of_what_the_seat_kept(
     assert done.json()["commission"]["amount"] == commission(bps=3000) == 450
     assert LEADER_BPS != 3000
     sound(services)
+
+
+def _paid_at_hand_over(tx: RawTx, world: PickupWorld, seat_id: str) -> None:
+    """Hand an order over as the code before commissions froze did: the commission noted on
+    the pickup and paid into the leader's wallet at once by its own journal."""
+    now = utc_now()
+    handed = tx.scalar(
+        HAND_OVER, {"seat_id": seat_id, "by": world.leader.user_id, "now": tx.instant(now)}
+    )
+    assert handed == seat_id
+    tx.execute(NOTE_COMMISSION, {"seat_id": seat_id, "base": PRICE, "amount": commission()})
+    credit_wallets(tx, [(world.leader.user_id, "USD", commission())], now)
+    post(
+        tx,
+        [
+            NewJournal(
+                id=paid_at_hand_over(seat_id),
+                kind=JournalKind.PICKUP_COMMISSION,
+                status=JournalStatus.POSTED,
+                currency="USD",
+                amount=commission(),
+                entries=rules.pickup_commission(
+                    world.merchant.id, world.leader.user_id, commission()
+                ),
+                merchant_id=world.merchant.id,
+                user_id=world.leader.user_id,
+            )
+        ],
+        now,
+    )
+
+
+def test_a_commission_paid_at_the_hand_over_before_commissions_froze_stays_sound(
+    client: TestClient, services: Services
+) -> None:
+    """Orders handed over before this change were paid at once: the audit accepts each such
+    journal as its order's commission, and finds an order that has one and a frozen
+    commission too."""
+    world = pickup_world(client, services)
+    world.arrive(client)
+    seat_id = world.seat_ids[0]
+    services.db.run_raw_sync(_paid_at_hand_over, world, seat_id)
+    assert wallet(services, world.leader.user_id) == commission()
+    order = client.get(f"/v1/seats/{seat_id}/pickup", headers=world.shoppers[0].headers).json()
+    assert (order["status"], order["commission_status"]) == ("handed_over", "released")
+    sound(services)
+
+    def frozen_too(tx: RawTx) -> None:
+        payment = tx.one_as(EarnedPayment, EARNED_OF_SEAT, {"seat_id": seat_id})
+        assert payment is not None
+        made = freeze(
+            tx,
+            NewCommission(
+                kind=CommissionKind.PICKUP,
+                seat_id=seat_id,
+                payment_id=payment.id,
+                deal_id=world.deal_id,
+                merchant_id=world.merchant.id,
+                sharer_id=world.leader.user_id,
+                buyer_id=world.shoppers[0].user_id,
+                share_id=None,
+                currency="USD",
+                base=PRICE,
+                rate_bps=LEADER_BPS,
+                amount=commission(),
+            ),
+            utc_now(),
+        )
+        assert made
+
+    services.db.run_raw_sync(frozen_too)
+    found = [b.detail for b in services.db.run_sync(check_ledger, write=False).breaches]
+    assert found == [f"pickup {seat_id} was paid at the hand-over and has a commission too"]

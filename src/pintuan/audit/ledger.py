@@ -339,7 +339,7 @@ def _vouchers_hold_what_waits(session: Session, report: LedgerReport) -> None:
 def _commissions_match_journals(session: Session, report: LedgerReport) -> None:
     """Each commission's journals say what its row says: frozen once for its amount, taken
     back by what refunds and lost disputes took, paid (once, what was left) only when
-    released; each sharer's frozen account holds exactly their frozen commissions; and no
+    released; each earner's frozen account holds exactly their frozen commissions; and no
     refund decided here (asked for, or one of the platform's own: an uncollected pickup, a
     lottery's loser) came after a commission was released: its order's refund window had
     closed. Only a refund made in a provider's dashboard may come later; the merchant bears
@@ -373,7 +373,7 @@ def _commissions_match_journals(session: Session, report: LedgerReport) -> None:
     for key in sorted(set(held) | set(frozen_of)):
         if held.get(key, 0) != frozen_of.get(key, 0):
             report.add(
-                f"sharer {key[0]} has {frozen_of.get(key, 0)} {key[1]} of frozen commissions, "
+                f"user {key[0]} has {frozen_of.get(key, 0)} {key[1]} of frozen commissions, "
                 f"the ledger holds {held.get(key, 0)}"
             )
     for refund_id, commission_id in session.execute(

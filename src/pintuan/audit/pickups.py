@@ -1,7 +1,12 @@
 """The audit of pickup points' commissions, recomputed from facts: each order handed over with
-a commission has exactly its one journal (``<seat id>:pickup_commission``), for the deal's rate
-on what the seat's payment kept, never more than it paid; no other order has one; and no order
-both was handed over and refunded as unclaimed."""
+a commission has exactly one, for the deal's rate on what the seat's payment kept, never more
+than it paid, to its point's leader from its merchant; no other order has one; and no order both
+was handed over and refunded as unclaimed.
+
+A commission is a ``commissions`` row of kind ``pickup``, frozen at the hand-over, whose money
+the commissions' own audit follows (``audit/ledger.py``). One handed over before commissions
+froze was paid into the wallet at once, by its journal ``<seat id>:pickup_commission``, and is
+audited as that journal."""
 
 from __future__ import annotations
 
@@ -10,20 +15,27 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
+from pintuan.domain.commissions import CommissionKind
 from pintuan.domain.ledger import JournalKind, fee_for
 from pintuan.domain.pickups import PickupStatus
 from pintuan.ledger.models import Entry, Journal
-from pintuan.ledger.pickups import pickup_journal_id
 from pintuan.payments.models import Payment
 from pintuan.pickups.models import Pickup, PickupPoint
 
 KIND = JournalKind.PICKUP_COMMISSION.value
 
 
+def paid_at_hand_over(seat_id: str) -> str:
+    """The journal of a commission paid at the hand-over, before commissions froze."""
+    return f"{seat_id}:{KIND}"
+
+
 def pickup_commissions_paid(session: Session) -> dict[tuple[str, str], int]:
-    """What each merchant paid pickup points' leaders, per (merchant, currency): it left the
-    merchant's payable for the leaders' wallets."""
+    """What each merchant paid pickup points' leaders at the hand-over, before commissions
+    froze, per (merchant, currency): it left the merchant's payable for the leaders' wallets.
+    (Frozen ones leave it by their journals, as a sharer's do.)"""
     paid: dict[tuple[str, str], int] = defaultdict(int)
     for merchant_id, currency, total in session.execute(
         select(Journal.merchant_id, Entry.currency, func.sum(Entry.amount))
@@ -40,7 +52,15 @@ def pickup_commissions_paid(session: Session) -> dict[tuple[str, str], int]:
 
 
 def pickup_breaches(session: Session) -> list[str]:
-    """Every way the pickups and their commission journals disagree."""
+    """Every way the pickups and their commissions disagree."""
+    frozen = {
+        str(seat_id): (int(amount), str(leader), str(merchant))
+        for seat_id, amount, leader, merchant in session.execute(
+            select(
+                Commission.seat_id, Commission.amount, Commission.sharer_id, Commission.merchant_id
+            ).where(Commission.kind == CommissionKind.PICKUP.value)
+        )
+    }
     journals = {
         str(jid): (int(amount), str(user_id), str(merchant_id))
         for jid, amount, user_id, merchant_id in session.execute(
@@ -72,19 +92,25 @@ def pickup_breaches(session: Session) -> list[str]:
         .join(Deal, Deal.id == Pickup.deal_id)
         .join(PickupPoint, PickupPoint.id == Pickup.pickup_point_id)
     ):
-        journal = journals.pop(pickup_journal_id(seat_id), None)
+        paid = journals.pop(paid_at_hand_over(seat_id), None)
+        commission = frozen.pop(seat_id, None)
         handed = status == PickupStatus.HANDED_OVER
         if handed and base > paid_of_seat.get(seat_id, 0):
             found.append(f"pickup {seat_id} earned on {base}, more than its seat paid")
         expected = fee_for(int(base), int(rate or 0)) if handed else 0
         if int(amount) != expected:
             found.append(f"pickup {seat_id} is {status} with commission {amount}, not {expected}")
-        if expected and journal != (expected, leader, merchant):
-            found.append(f"pickup {seat_id} earned {expected} but its journal is {journal}")
-        if not expected and journal is not None:
-            found.append(f"pickup {seat_id} is {status} and paid no commission: {journal}")
+        if paid is not None and commission is not None:
+            found.append(f"pickup {seat_id} was paid at the hand-over and has a commission too")
+        earned = commission or paid
+        if expected and earned != (expected, leader, merchant):
+            found.append(f"pickup {seat_id} earned {expected} but its commission is {earned}")
+        if not expected and earned is not None:
+            found.append(f"pickup {seat_id} is {status} and earned no commission: {earned}")
         if handed and refund_id is not None:
             found.append(f"pickup {seat_id} was handed over and refunded as unclaimed")
     for journal_id in journals:
         found.append(f"journal {journal_id} pays a commission on no pickup handed over")
+    for seat_id in frozen:
+        found.append(f"seat {seat_id} has a pickup commission but no pickup")
     return found

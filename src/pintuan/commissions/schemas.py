@@ -28,6 +28,7 @@ class CommissionOut(BaseModel):
     @classmethod
     def of(cls, row: CommissionRow) -> CommissionOut:
         c = row.commission
+        assert c.share_id is not None  # the lists are of referral commissions
         return cls(
             id=c.id,
             status=c.status,

@@ -1,4 +1,5 @@
-"""Reading referral commissions: a sharer's own, with their totals, and a merchant's.
+"""Reading referral commissions: a sharer's own, with their totals, and a merchant's. (A pickup
+point leader's commissions are read with their pickups, ``pickups/service.py``.)
 
 The money of a commission (frozen, released, clawed back) moves in ``ledger.commissions``, by
 the worker and by refunds; nothing here writes.
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
-from pintuan.domain.commissions import CommissionStatus
+from pintuan.domain.commissions import CommissionKind, CommissionStatus
 from pintuan.domain.roles import Principal
 from pintuan.errors import NotFound
 from pintuan.kit.pagination import decode_cursor
@@ -50,7 +51,7 @@ def _page(
     query = (
         select(Commission, Deal.title)
         .join(Deal, Deal.id == Commission.deal_id)
-        .where(*where)  # type: ignore[arg-type]
+        .where(Commission.kind == CommissionKind.REFERRAL.value, *where)  # type: ignore[arg-type]
         .order_by(Commission.id.desc())
         .limit(limit + 1)
     )
@@ -100,7 +101,7 @@ def totals_of_sharer(session: Session, user_id: str) -> Totals:
             func.sum(Commission.amount - Commission.clawed_back),
             func.sum(Commission.clawed_back),
         )
-        .where(Commission.sharer_id == user_id)
+        .where(Commission.sharer_id == user_id, Commission.kind == CommissionKind.REFERRAL.value)
         .group_by(Commission.status, Commission.currency)
     ).all()
     for status, currency, kept, taken in rows:

@@ -1,4 +1,5 @@
-"""Referral commissions (分销), one level: the rules, free of storage.
+"""Commissions, the rules, free of storage: a sharer's on the orders their share brought
+(referral, 分销) and a pickup point leader's on the orders they hand over (团长佣金).
 
 A deal may pay ``referral_commission_bps`` of what a seat paid to the shopper whose share brought
 the order (last-touch attribution). Only one level: the sharer earns on the orders their own
@@ -7,7 +8,9 @@ several markets and left out on purpose).
 
 A commission is frozen while its order may still be refunded, and each refund before then
 shrinks it to the commission on what is still paid; once the order's refund window has closed it
-is released to the sharer's wallet, and from then on nothing takes it back::
+is released to the sharer's wallet, and from then on nothing takes it back. A pickup point's
+leader earns ``pickup_commission_bps`` of what a seat kept when they hand its order over; that
+commission follows the same story, from the hand-over (which opens the refund window)::
 
     frozen ──(refund window closed)──▶ released
       └────(refunded in full)─────────▶ clawed_back
@@ -24,6 +27,11 @@ from pintuan.domain.ledger import BASIS_POINTS
 
 # The most a deal may pay its sharers: 30 % of a sale.
 MAX_REFERRAL_BPS = 3000
+
+
+class CommissionKind(StrEnum):
+    REFERRAL = "referral"  # to the sharer whose share brought the order
+    PICKUP = "pickup"  # to the leader of the pickup point that handed the order over
 
 
 class CommissionStatus(StrEnum):

@@ -104,11 +104,13 @@ class JournalKind(StrEnum):
     # Vouchers that settle on redemption (vouchers/service.py), keyed by the voucher's moves:
     VOUCHER_DEFERRED = "voucher_deferred"  # the merchant's part waits for the redemption
     VOUCHER_RELEASED = "voucher_released"  # redeemed (payable) or refunded (given back)
-    # Pickup points (pickups/service.py): the leader's commission on an order handed over,
-    # keyed ``<seat id>:pickup_commission``.
+    # Pickup points: the leader's commission on an order handed over, paid into the wallet at
+    # once, keyed ``<seat id>:pickup_commission``. Written before commissions froze; no longer
+    # (a leader's commission is now a commission of kind ``pickup``), audited where it stands.
     PICKUP_COMMISSION = "pickup_commission"
-    # Referral commissions (ledger/commissions.py), keyed by the commission's moves:
-    COMMISSION_FROZEN = "commission_frozen"  # the merchant's part owed to the sharer, frozen
+    # Commissions, a sharer's or a pickup leader's (ledger/commissions.py), keyed by the
+    # commission's moves:
+    COMMISSION_FROZEN = "commission_frozen"  # the merchant's part owed to the earner, frozen
     COMMISSION_PAID = "commission_paid"  # the order can no longer be refunded: to the wallet
     COMMISSION_BACK = "commission_back"  # a refund took (part of) it back to the merchant
     # Withdrawals from a wallet (ledger/payouts.py), payouts to a shopper:
@@ -227,7 +229,8 @@ def voucher_released(merchant_id: str, amount: int) -> list[Entry]:
 
 
 def commission_frozen(merchant_id: str, user_id: str, amount: int) -> list[Entry]:
-    """A sharer's commission on a sale their share brought, paid by the merchant, frozen."""
+    """A commission on a sale (a sharer's share brought it, or a pickup point's leader handed it
+    over), paid by the merchant, frozen."""
     return [
         Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
         Entry(COMMISSIONS_FROZEN.format(user_id=user_id), -amount),
@@ -260,7 +263,8 @@ def withdrawal_return(user_id: str, amount: int) -> list[Entry]:
 
 def pickup_commission(merchant_id: str, leader_id: str, amount: int) -> list[Entry]:
     """A pickup point's leader handed an order over: their commission, paid by the merchant,
-    goes to their wallet."""
+    goes to their wallet (how hand-overs paid before commissions froze: kept to read and audit
+    those journals)."""
     return [
         Entry(MERCHANT_PAYABLE.format(merchant_id=merchant_id), amount),
         Entry(WALLET.format(user_id=leader_id), -amount),

@@ -164,8 +164,9 @@ SHAPES: dict[str, Shape] = {
         _legs(("merchant_unredeemed", D), ("merchant_payable", C)),
         payment=PaymentAmount.AT_MOST,
     ),
-    # Pickup points (pickups/service.py): a leader's commission on an order handed over, from
-    # the merchant's payable (which may already have been paid out) to the leader's wallet.
+    # Pickup points: a leader's commission on an order handed over, from the merchant's payable
+    # (which may already have been paid out) to the leader's wallet, as hand-overs paid it
+    # before commissions froze (now a commission of kind ``pickup``, below).
     "pickup_commission": Shape(
         _legs(("merchant_payable", D), ("wallet", C)),
         may_overdraw_merchant=True,
@@ -176,9 +177,9 @@ SHAPES: dict[str, Shape] = {
 # price of a filled team's missing seats.
 SHAPES["fill_subsidy"] = Shape(_legs(("platform_subsidy", D), ("merchant_payable", C)))
 
-# Referral commissions (ledger/commissions.py): from the merchant's payable (which may already
-# have been paid out) into the sharer's frozen account; back to the merchant by refunds before
-# the release, or on to the sharer's wallet at it.
+# Commissions, a sharer's or a pickup leader's (ledger/commissions.py): from the merchant's
+# payable (which may already have been paid out) into the earner's frozen account; back to the
+# merchant by refunds before the release, or on to the earner's wallet at it.
 SHAPES["commission_frozen"] = Shape(
     _legs(("merchant_payable", D), ("commissions_frozen", C)),
     payment=PaymentAmount.AT_MOST,

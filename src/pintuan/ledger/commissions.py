@@ -1,17 +1,19 @@
-"""Referral commissions' money (``domain/commissions.py``): frozen, released, clawed back.
+"""Commissions' money (``domain/commissions.py``): frozen, released, clawed back.
 
-Three writers touch a commission, each a conditional write on its row, so that whatever order
+Four writers touch a commission, each a conditional write on its row, so that whatever order
 they run in the money follows exactly one story:
 
-- :func:`freeze_due` (the worker) freezes a commission for an earned seat a share brought. It
-  locks the seat's payment first, so a refund racing it either committed before (and the
-  commission is on what is left) or waits and then finds the commission to shrink.
+- :func:`freeze_due` (the worker) freezes a sharer's commission for an earned seat a share
+  brought. It locks the seat's payment first, so a refund racing it either committed before
+  (and the commission is on what is left) or waits and then finds the commission to shrink.
+- :func:`freeze` freezes a pickup point leader's commission in the transaction that hands the
+  order over (``pickups/service.py``), on what the seat's payment kept.
 - :func:`claw_back` (every refund after success, in the refund's own transaction, the payment
   already locked by the refund's guard; and every dispute lost, the payment locked first too)
-  shrinks a frozen commission to the commission on what is still paid. A refund asked for by
-  people is refused once the commission was released.
+  shrinks each frozen commission of the seat to the commission on what is still paid. A refund
+  asked for by people is refused once a commission was released.
 - :func:`release_due` (the worker) releases a frozen commission whose order's refund window has
-  closed, to the sharer's wallet.
+  closed, to its earner's wallet.
 
 Journals are keyed ``<commission id>:<kind>:<move>``, the move counted on the row.
 """
@@ -22,7 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pintuan.domain import ledger as rules
-from pintuan.domain.commissions import CommissionStatus, commission_on, kept_after_refunds
+from pintuan.domain.commissions import (
+    CommissionKind,
+    CommissionStatus,
+    commission_on,
+    kept_after_refunds,
+)
 from pintuan.domain.deals import Vertical
 from pintuan.domain.ledger import JournalKind, JournalStatus
 from pintuan.domain.payments import PaymentStatus
@@ -37,6 +44,26 @@ from pintuan.ledger.service import NewJournal, credit_wallets, post
 # How long after a deal's end its seats' commissions may still be frozen (a payment captured
 # late is earned late); older deals are not looked at again.
 FREEZE_HORIZON = timedelta(days=60)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommission:
+    """A commission to freeze on a seat: ``amount`` (on ``base`` at ``rate_bps``) of
+    ``currency``, owed by the merchant to ``sharer_id`` (the sharer, or the pickup point's
+    leader)."""
+
+    kind: CommissionKind
+    seat_id: str
+    payment_id: str
+    deal_id: str
+    merchant_id: str
+    sharer_id: str
+    buyer_id: str
+    share_id: str | None
+    currency: str
+    base: int
+    rate_bps: int
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +111,8 @@ FREEZE_CANDIDATES = Sql(
           * d.referral_commission_bps >= :basis_points
       AND EXISTS (SELECT 1 FROM ledger_journals j
                   WHERE j.payment_id = p.id AND j.kind = :earn AND j.status = :posted)
-      AND NOT EXISTS (SELECT 1 FROM commissions cm WHERE cm.seat_id = s.id)
+      AND NOT EXISTS (SELECT 1 FROM commissions cm
+                      WHERE cm.seat_id = s.id AND cm.kind = :referral)
     ORDER BY s.id
     LIMIT :limit
 """,  # noqa: S608 - this module's own text, no outside input
@@ -95,6 +123,7 @@ FREEZE_CANDIDATES = Sql(
     earn=JournalKind.EARN,
     posted=JournalStatus.POSTED,
     basis_points=rules.BASIS_POINTS,
+    referral=CommissionKind.REFERRAL,
 )
 PAID_LEFT = Sql(
     f"SELECT amount, refunded_amount + {_LOST.format(payment='payments.id')}"  # noqa: S608 - this module's own text
@@ -104,11 +133,12 @@ PAID_LEFT_LOCKED = Sql(PAID_LEFT.text + " FOR UPDATE")
 LOST_TO_DISPUTES = Sql("SELECT " + _LOST.format(payment=":id"))
 INSERT_COMMISSION = Sql(
     """
-    INSERT INTO commissions (id, seat_id, payment_id, deal_id, merchant_id, sharer_id, buyer_id,
-        share_id, currency, base, rate_bps, amount, clawed_back, status, moves, created_at)
-    VALUES (:id, :seat_id, :payment_id, :deal_id, :merchant_id, :sharer_id, :buyer_id,
+    INSERT INTO commissions (id, seat_id, kind, payment_id, deal_id, merchant_id, sharer_id,
+        buyer_id, share_id, currency, base, rate_bps, amount, clawed_back, status, moves,
+        created_at)
+    VALUES (:id, :seat_id, :kind, :payment_id, :deal_id, :merchant_id, :sharer_id, :buyer_id,
         :share_id, :currency, :base, :rate_bps, :amount, 0, :frozen, 1, :now)
-    ON CONFLICT (seat_id) DO NOTHING
+    ON CONFLICT (seat_id, kind) DO NOTHING
     RETURNING id
 """,
     frozen=CommissionStatus.FROZEN,
@@ -141,7 +171,7 @@ def _journal(
 
 
 def freeze_due(tx: RawTx, now: datetime, limit: int) -> int:
-    """Freeze the commissions now owed (at most ``limit``); returns how many were frozen."""
+    """Freeze the sharers' commissions now owed (at most ``limit``); returns how many."""
     candidates = tx.all_as(
         _Candidate, FREEZE_CANDIDATES, {"since": tx.instant(now - FREEZE_HORIZON), "limit": limit}
     )
@@ -149,50 +179,74 @@ def freeze_due(tx: RawTx, now: datetime, limit: int) -> int:
     for c in candidates:
         paid = tx.one(PAID_LEFT if tx.sqlite else PAID_LEFT_LOCKED, {"id": c.payment_id})
         assert paid is not None  # the candidate joined it
-        base = int(paid[0]) - int(paid[1])
-        amount = commission_on(max(base, 0), c.rate_bps)
-        if amount <= 0:
-            continue
-        commission_id = new_id("cm")
-        made = tx.scalar(
-            INSERT_COMMISSION,
-            {
-                "id": commission_id,
-                "seat_id": c.seat_id,
-                "payment_id": c.payment_id,
-                "deal_id": c.deal_id,
-                "merchant_id": c.merchant_id,
-                "sharer_id": c.sharer_id,
-                "buyer_id": c.buyer_id,
-                "share_id": c.share_id,
-                "currency": c.currency,
-                "base": base,
-                "rate_bps": c.rate_bps,
-                "amount": amount,
-                "now": tx.instant(now),
-            },
+        base = max(int(paid[0]) - int(paid[1]), 0)
+        commission = NewCommission(
+            kind=CommissionKind.REFERRAL,
+            seat_id=c.seat_id,
+            payment_id=c.payment_id,
+            deal_id=c.deal_id,
+            merchant_id=c.merchant_id,
+            sharer_id=c.sharer_id,
+            buyer_id=c.buyer_id,
+            share_id=c.share_id,
+            currency=c.currency,
+            base=base,
+            rate_bps=c.rate_bps,
+            amount=commission_on(base, c.rate_bps),
         )
-        if made is None:
-            continue  # another sweep froze it first
-        post(
-            tx,
-            [
-                _journal(
-                    commission_id,
-                    JournalKind.COMMISSION_FROZEN,
-                    1,
-                    c.currency,
-                    amount,
-                    rules.commission_frozen(c.merchant_id, c.sharer_id, amount),
-                    merchant_id=c.merchant_id,
-                    user_id=c.sharer_id,
-                    payment_id=c.payment_id,
-                )
-            ],
-            now,
-        )
-        frozen += 1
+        if freeze(tx, commission, now):
+            frozen += 1
     return frozen
+
+
+def freeze(tx: RawTx, commission: NewCommission, now: datetime) -> bool:
+    """Freeze one commission: its row and its journal, the money moved from the merchant's
+    payable to the earner's frozen commissions. False when there is nothing to freeze (an
+    amount of 0) or the seat already has a commission of its kind."""
+    if commission.amount <= 0:
+        return False
+    commission_id = new_id("cm")
+    made = tx.scalar(
+        INSERT_COMMISSION,
+        {
+            "id": commission_id,
+            "seat_id": commission.seat_id,
+            "kind": commission.kind.value,
+            "payment_id": commission.payment_id,
+            "deal_id": commission.deal_id,
+            "merchant_id": commission.merchant_id,
+            "sharer_id": commission.sharer_id,
+            "buyer_id": commission.buyer_id,
+            "share_id": commission.share_id,
+            "currency": commission.currency,
+            "base": commission.base,
+            "rate_bps": commission.rate_bps,
+            "amount": commission.amount,
+            "now": tx.instant(now),
+        },
+    )
+    if made is None:
+        return False  # another sweep froze it first
+    post(
+        tx,
+        [
+            _journal(
+                commission_id,
+                JournalKind.COMMISSION_FROZEN,
+                1,
+                commission.currency,
+                commission.amount,
+                rules.commission_frozen(
+                    commission.merchant_id, commission.sharer_id, commission.amount
+                ),
+                merchant_id=commission.merchant_id,
+                user_id=commission.sharer_id,
+                payment_id=commission.payment_id,
+            )
+        ],
+        now,
+    )
+    return True
 
 
 # ---------------------------------------------------------------------------- the refund window
@@ -218,12 +272,14 @@ _COMPLETION_JOINS = """
 SEAT_REFUND_STATE = Sql(
     f"""
     SELECT {ORDER_COMPLETED} AS completed_at,
-        (SELECT cm.status FROM commissions cm WHERE cm.seat_id = s.id) AS commission
+        EXISTS (SELECT 1 FROM commissions cm
+                WHERE cm.seat_id = s.id AND cm.status = :released) AS released
     FROM seats s {_COMPLETION_JOINS}
     WHERE s.id = :seat_id
 """,  # noqa: S608 - this module's own text, no outside input
     redeemed=VoucherStatus.REDEEMED,
     goods=Vertical.GOODS,
+    released=CommissionStatus.RELEASED,
 )
 # Not while the payment's bank disputes it: the commission waits for the bank's decision.
 RELEASE_CANDIDATES = Sql(
@@ -243,13 +299,13 @@ RELEASE_CANDIDATES = Sql(
 
 def refuse_closed_refund(tx: RawTx, seat_id: str, window: timedelta, now: datetime) -> None:
     """Refuse a refund people asked for once the seat's order is past its refund window (or
-    its sharer's commission was paid, which only happens then): ``refund_window_closed``."""
+    a commission on it was paid, which only happens then): ``refund_window_closed``."""
     row = tx.one(SEAT_REFUND_STATE, {"seat_id": seat_id})
     if row is None:
         return
-    completed_at, commission = row
+    completed_at, released = row
     closed = completed_at is not None and tx.read_instant(completed_at) + window <= now
-    if closed or commission == CommissionStatus.RELEASED:
+    if closed or released:
         raise _window_closed(window)
 
 
@@ -274,7 +330,7 @@ RELEASE = Sql(
 
 def release_due(tx: RawTx, now: datetime, window: timedelta, limit: int) -> int:
     """Release the frozen commissions whose orders' refund windows have closed to their
-    sharers' wallets (at most ``limit``); returns how many."""
+    earners' wallets (at most ``limit``); returns how many."""
     ids = [
         str(r[0])
         for r in tx.all(
@@ -320,7 +376,7 @@ def release_due(tx: RawTx, now: datetime, window: timedelta, limit: int) -> int:
 _OF_SEAT = """
     SELECT id, merchant_id, sharer_id, currency, amount, clawed_back, rate_bps, status,
         payment_id
-    FROM commissions WHERE seat_id = :seat_id
+    FROM commissions WHERE seat_id = :seat_id ORDER BY kind
 """
 COMMISSION_OF_SEAT = Sql(_OF_SEAT)
 COMMISSION_OF_SEAT_LOCKED = Sql(_OF_SEAT + " FOR UPDATE")
@@ -359,43 +415,40 @@ def claw_back(
     window: timedelta | None,
 ) -> None:
     """A refund of a seat's payment (``refunded`` of ``paid`` back in all), or a dispute of it
-    lost, shrinks its frozen commission to the commission on what is still paid (less what
-    disputes lost took), in the refund's or the decision's own transaction. With a ``window``
-    (a refund people asked for), a commission already released refuses the refund: its
-    order's refund window closed."""
-    held = tx.one_as(
+    lost, shrinks each frozen commission of the seat (its sharer's, its pickup leader's) to the
+    commission on what is still paid (less what disputes lost took), in the refund's or the
+    decision's own transaction. With a ``window`` (a refund people asked for), a commission
+    already released refuses the refund: its order's refund window closed."""
+    held = tx.all_as(
         _Held, COMMISSION_OF_SEAT if tx.sqlite else COMMISSION_OF_SEAT_LOCKED, {"seat_id": seat_id}
     )
-    if held is None:
+    if window is not None and any(h.status == CommissionStatus.RELEASED for h in held):
+        raise _window_closed(window)
+    # A refund made at the provider after a release: the merchant bears that commission.
+    frozen = [h for h in held if h.status == CommissionStatus.FROZEN]
+    if not frozen:
         return
-    if held.status == CommissionStatus.RELEASED:
-        if window is not None:
-            raise _window_closed(window)
-        return  # a refund made at the provider after the release: the merchant bears it
-    if held.status != CommissionStatus.FROZEN:
-        return
-    lost = int(tx.scalar(LOST_TO_DISPUTES, {"id": held.payment_id}) or 0)
-    clawed_back = held.amount - kept_after_refunds(
-        held.amount, paid, refunded + lost, held.rate_bps
-    )
-    move = tx.scalar(CLAW_BACK, {"id": held.id, "clawed_back": clawed_back})
-    if move is None:
-        return  # nothing more to take back
-    taken = clawed_back - held.clawed_back
-    post(
-        tx,
-        [
-            _journal(
-                held.id,
-                JournalKind.COMMISSION_BACK,
-                int(move),
-                held.currency,
-                taken,
-                rules.commission_back(held.merchant_id, held.sharer_id, taken),
-                merchant_id=held.merchant_id,
-                user_id=held.sharer_id,
-                payment_id=held.payment_id,
-            )
-        ],
-        now,
-    )
+    for h in frozen:
+        lost = int(tx.scalar(LOST_TO_DISPUTES, {"id": h.payment_id}) or 0)
+        clawed_back = h.amount - kept_after_refunds(h.amount, paid, refunded + lost, h.rate_bps)
+        move = tx.scalar(CLAW_BACK, {"id": h.id, "clawed_back": clawed_back})
+        if move is None:
+            continue  # nothing more to take back
+        taken = clawed_back - h.clawed_back
+        post(
+            tx,
+            [
+                _journal(
+                    h.id,
+                    JournalKind.COMMISSION_BACK,
+                    int(move),
+                    h.currency,
+                    taken,
+                    rules.commission_back(h.merchant_id, h.sharer_id, taken),
+                    merchant_id=h.merchant_id,
+                    user_id=h.sharer_id,
+                    payment_id=h.payment_id,
+                )
+            ],
+            now,
+        )

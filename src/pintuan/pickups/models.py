@@ -59,7 +59,8 @@ class Pickup(Base):
     handed_over_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     handed_over_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # What the seat's payment kept when it was handed over, and the leader's commission on it
-    # (journal ``<seat id>:pickup_commission``); 0 when none was paid.
+    # (frozen as a ``commissions`` row of kind ``pickup``; before commissions froze, paid at once
+    # by the journal ``<seat id>:pickup_commission``); 0 when none was earned.
     commission_base: Mapped[int] = mapped_column(BigInteger, default=0)
     commission_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_id: Mapped[str | None] = mapped_column(String(40), nullable=True)

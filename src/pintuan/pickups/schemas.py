@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from pintuan.domain.commissions import CommissionStatus
 from pintuan.domain.pickups import MAX_CAPACITY, PickupStatus, PointApplication, PointStatus
 from pintuan.domain.vouchers import show_code
 from pintuan.kit.schemas import MoneyOut, StrictModel
@@ -111,6 +112,10 @@ class PickupOut(BaseModel):
     claim_due_at: datetime = Field(description="Refunded when not collected by then")
     handed_over_at: datetime | None
     commission: MoneyOut | None = Field(description="The leader's, once handed over")
+    commission_status: CommissionStatus | None = Field(
+        description="The leader's commission: frozen until the order's refund window closes, "
+        "then released to their wallet; clawed_back when refunds took it all back"
+    )
     refund_id: str | None
 
     @classmethod
@@ -136,17 +141,28 @@ class PickupOut(BaseModel):
             commission=MoneyOut.of(int(p.commission_amount), p.currency)
             if p.status == PickupStatus.HANDED_OVER
             else None,
+            commission_status=CommissionStatus(p.commission_status)
+            if p.commission_status
+            else None,
             refund_id=p.refund_id,
         )
 
 
 class EarningLine(BaseModel):
     orders: int
-    commission: MoneyOut
+    commission: MoneyOut = Field(description="Earned on them, less what refunds took back")
+    frozen: MoneyOut = Field(
+        description="Of it, what waits for the orders' refund windows to close before it is "
+        "paid into the wallet"
+    )
 
     @classmethod
     def of(cls, e: Earnings) -> EarningLine:
-        return cls(orders=int(e.orders), commission=MoneyOut.of(int(e.amount), e.currency))
+        return cls(
+            orders=int(e.orders),
+            commission=MoneyOut.of(int(e.amount), e.currency),
+            frozen=MoneyOut.of(int(e.frozen), e.currency),
+        )
 
 
 class EarningsOut(BaseModel):

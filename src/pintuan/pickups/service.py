@@ -4,8 +4,9 @@ orders per day, marks a deal's goods arrived and hands each order over by its co
 refunds orders not collected in time.
 
 Every transition of a pickup is one conditional write on its status, so racing writers end in
-one state and the money follows the winner: a hand-over pays the leader's commission from the
-merchant's payable to the leader's wallet (``ledger/pickups.py``), the unclaimed refund gives
+one state and the money follows the winner: a hand-over freezes the leader's commission from the
+merchant's payable (``ledger/commissions.py``, released to their wallet when the order's refund
+window closes, shrunk by refunds before that), the unclaimed refund gives
 the seat's money back in full through ``payments.refunds``. A point's daily capacity is counted
 while holding the point's row (its lock on PostgreSQL, the one writer on SQLite), so concurrent
 choosers never exceed it. Everything runs on the raw path. Services never commit.
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from pintuan.deals.service import refuse_problems
+from pintuan.domain.commissions import CommissionKind, CommissionStatus
 from pintuan.domain.ledger import fee_for
 from pintuan.domain.pickups import (
     PickupStatus,
@@ -35,7 +37,7 @@ from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import zone
-from pintuan.ledger.pickups import PickupCommission, pay_pickup_commission
+from pintuan.ledger.commissions import NewCommission, freeze
 from pintuan.payments.refunds import EARNED_OF_SEAT, EarnedPayment
 
 MAX_DRAWS = 5
@@ -76,18 +78,25 @@ DECIDE_POINT = Sql("""
 """)
 USER_TIME_ZONE = Sql("SELECT time_zone FROM users WHERE id = :id")
 
-_PICKUP_COLUMNS = """
+# A leader's commission on a pickup: its row's state; one paid into the wallet at the hand-over
+# (before commissions froze) has no row and counts as released.
+_COMMISSION_STATUS = (
+    "CASE WHEN cm.id IS NOT NULL THEN cm.status"
+    f" WHEN p.commission_amount > 0 THEN '{CommissionStatus.RELEASED.value}' END"
+)
+_PICKUP_COLUMNS = f"""
     p.seat_id, p.pickup_point_id, pp.name AS point_name, pp.address AS point_address,
     pp.opening_hours AS point_hours, pp.leader_id, p.deal_id, d.title AS deal_title,
     p.merchant_id, p.user_id, u.display_name AS shopper_name, p.code, p.status, p.day,
     p.arrived_at, p.claim_due_at, p.handed_over_at, p.handed_over_by, p.commission_base,
-    p.commission_amount, p.refund_id, p.ended_at, p.created_at, s.status AS seat_status,
-    s.price_amount AS amount, d.currency
+    p.commission_amount, {_COMMISSION_STATUS} AS commission_status, p.refund_id, p.ended_at,
+    p.created_at, s.status AS seat_status, s.price_amount AS amount, d.currency
 """
 _PICKUP_FROM = """
     FROM pickups p JOIN pickup_points pp ON pp.id = p.pickup_point_id
     JOIN deals d ON d.id = p.deal_id JOIN seats s ON s.id = p.seat_id
     JOIN users u ON u.id = p.user_id
+    LEFT JOIN commissions cm ON cm.seat_id = p.seat_id AND cm.kind = 'pickup'
 """
 PICKUP_BY_SEAT = Sql(f"SELECT {_PICKUP_COLUMNS} {_PICKUP_FROM} WHERE p.seat_id = :seat_id")
 PICKUP_BY_CODE = Sql(f"SELECT {_PICKUP_COLUMNS} {_PICKUP_FROM} WHERE p.code = :code")
@@ -170,15 +179,23 @@ NOTE_COMMISSION = Sql("""
 DEAL_PICKUP_TERMS = Sql(
     "SELECT pickup_commission_bps, pickup_unclaimed_days FROM deals WHERE id = :id"
 )
+# What the leader keeps of each order handed over (its commission less what refunds took back),
+# and of it what still waits for the order's refund window.
 EARNINGS_OF_LEADER = Sql(
     """
-    SELECT d.currency, COUNT(*) AS orders, COALESCE(SUM(p.commission_amount), 0) AS amount
+    SELECT d.currency, COUNT(*) AS orders,
+        COALESCE(SUM(COALESCE(cm.amount - cm.clawed_back, p.commission_amount)), 0) AS amount,
+        COALESCE(SUM(CASE WHEN cm.status = :frozen THEN cm.amount - cm.clawed_back END), 0)
+            AS frozen
     FROM pickups p JOIN pickup_points pp ON pp.id = p.pickup_point_id
     JOIN deals d ON d.id = p.deal_id
+    LEFT JOIN commissions cm ON cm.seat_id = p.seat_id AND cm.kind = :pickup
     WHERE pp.leader_id = :leader_id AND p.status = :handed_over
     GROUP BY d.currency ORDER BY d.currency
 """,
     handed_over=PickupStatus.HANDED_OVER,
+    frozen=CommissionStatus.FROZEN,
+    pickup=CommissionKind.PICKUP,
 )
 
 
@@ -225,6 +242,7 @@ class PickupView:
     handed_over_by: str | None
     commission_base: int
     commission_amount: int
+    commission_status: str | None  # the leader's commission, once handed over
     refund_id: str | None
     ended_at: datetime | None
     created_at: datetime
@@ -240,11 +258,13 @@ class PickupView:
 
 @dataclass(frozen=True, slots=True)
 class Earnings:
-    """A leader's commissions in one currency: orders handed over and what they earned."""
+    """A leader's commissions in one currency: orders handed over, what they earned (less what
+    refunds took back) and of it what is still frozen."""
 
     currency: str
     orders: int
     amount: int
+    frozen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,7 +610,9 @@ def hand_over(tx: RawTx, principal: Principal, typed_code: str, now: datetime) -
     """Hand an arrived order over to its shopper, by the code they show. Of several hand-overs
     of one code at once, or a hand-over racing the unclaimed refund, exactly one wins; the
     others hear what the order has become. The leader's commission (the deal's basis points of
-    what the seat's payment keeps) moves to their wallet in the same transaction."""
+    what the seat's payment keeps) is frozen in the same transaction: refunds shrink it until
+    the order's refund window, opened by this hand-over, closes and the worker pays it into
+    their wallet."""
     pickup = look_up(tx, principal, typed_code)
     done = tx.scalar(
         HAND_OVER, {"seat_id": pickup.seat_id, "by": principal.user_id, "now": tx.instant(now)}
@@ -609,10 +631,21 @@ def hand_over(tx: RawTx, principal: Principal, typed_code: str, now: datetime) -
     base = max(payment.amount - payment.refunded_amount, 0)
     amount = fee_for(base, int(row[0]))
     tx.execute(NOTE_COMMISSION, {"seat_id": pickup.seat_id, "base": base, "amount": amount})
-    pay_pickup_commission(
+    freeze(
         tx,
-        PickupCommission(
-            pickup.seat_id, pickup.merchant_id, pickup.leader_id, amount, payment.currency
+        NewCommission(
+            kind=CommissionKind.PICKUP,
+            seat_id=pickup.seat_id,
+            payment_id=payment.id,
+            deal_id=pickup.deal_id,
+            merchant_id=pickup.merchant_id,
+            sharer_id=pickup.leader_id,
+            buyer_id=pickup.user_id,
+            share_id=None,
+            currency=payment.currency,
+            base=base,
+            rate_bps=int(row[0]),
+            amount=amount,
         ),
         now,
     )
@@ -632,6 +665,6 @@ def earnings_of_leader(tx: RawTx, user_id: str) -> list[Earnings]:
     """What the leader's points earned: orders handed over and commissions, per currency."""
     # PostgreSQL sums a BIGINT as NUMERIC: money stays whole minor units.
     return [
-        Earnings(e.currency, int(e.orders), int(e.amount))
+        Earnings(e.currency, int(e.orders), int(e.amount), int(e.frozen))
         for e in tx.all_as(Earnings, EARNINGS_OF_LEADER, {"leader_id": user_id})
     ]

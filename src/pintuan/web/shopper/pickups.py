@@ -58,7 +58,10 @@ PICKUP_STATUSES: dict[str, str] = {
 NOTICES: dict[str, str] = {
     "applied": N_("Thank you: your pickup point waits for an operator's approval."),
     "arrived": N_("The goods are marked as arrived; their shoppers are told."),
-    "handed_over": N_("Handed over: the commission is in your wallet."),
+    "handed_over": N_(
+        "Handed over: your commission is frozen until the order's refund window closes, then "
+        "paid into your wallet."
+    ),
     "chosen": N_("Your order will wait for you at this pickup point."),
 }
 
