@@ -155,3 +155,48 @@ def test_shoppers_choosing_a_nearly_full_point_at_once_never_overfill_it(
     assert outcomes == {"200": 3, "409 pickup_point_full": 9}, outcomes
     assert len(stored(services)) == 3
     sound(services)
+
+
+def test_a_refund_racing_the_hand_over_never_leaves_the_leader_paid_on_a_refunded_order(
+    cluster: Cluster, services: Services, client: TestClient
+) -> None:
+    """Invariant 11. Each of eight orders is handed over while its merchant's staff refund it
+    in full, the two requests at once on different processes. Whichever commits first, the
+    leader keeps nothing of a refunded order: the refund came first and the hand-over froze
+    nothing, or the hand-over froze the commission and the refund clawed it all back. Once the
+    orders' refund windows have closed, the leader's wallet is still empty."""
+    world = pickup_world(client, services, size=8)
+    world.arrive(client)
+    calls = []
+    for code, seat_id in zip(world.codes(client), world.seat_ids, strict=True):
+        calls.append(Call("POST", "/v1/pickups/handover", world.leader.token, {"code": code}))
+        calls.append(
+            Call(
+                "POST",
+                f"/v1/seats/{seat_id}/refunds",
+                world.staff.token,
+                {"amount": PRICE, "reason": "the box came crushed"},
+                headers=(("Idempotency-Key", f"crushed-{seat_id}"),),
+            )
+        )
+
+    replies = cluster.fire(calls)
+
+    assert_no_server_errors(cluster, replies)
+    assert {r.outcome for r in replies[0::2]} == {"200"}
+    assert {r.outcome for r in replies[1::2]} == {"201"}
+    kept = services.db.run_sync(
+        lambda s: {
+            c.seat_id: (c.status, c.amount - c.clawed_back)
+            for c in s.scalars(select(Commission).where(Commission.kind == "pickup"))
+        },
+        write=False,
+    )
+    assert all(left == 0 for _, left in kept.values()), kept
+    assert all(status == "clawed_back" for status, _ in kept.values()), kept
+    sound(services)
+    later = utc_now() + timedelta(days=services.settings.refund_window_days, minutes=1)
+    Worker(services).sweep_commissions(later)
+    assert wallet(services, world.leader.user_id) == 0
+    assert balance(services, f"commissions_frozen:{world.leader.user_id}") == 0
+    sound(services)

@@ -176,7 +176,8 @@ def hand_over(client: TestClient, who: Account, code: str, **headers: str) -> An
 
 
 def commission(price: int = PRICE, bps: int = LEADER_BPS) -> int:
-    return (price * bps + 5000) // 10000
+    """The leader's commission on ``price``, rounded down."""
+    return price * bps // 10000
 
 
 def merchant_part(price: int = PRICE) -> int:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pintuan.audit.ledger import check_ledger
 from pintuan.audit.pickups import paid_at_hand_over
@@ -24,6 +24,7 @@ from pintuan.kit.time import clock, utc_now
 from pintuan.ledger.commissions import NewCommission, freeze
 from pintuan.ledger.service import NewJournal, credit_wallets, post
 from pintuan.notifications.models import Notification
+from pintuan.payments.models import Payment
 from pintuan.payments.refund_models import Refund
 from pintuan.payments.refunds import EARNED_OF_SEAT, EarnedPayment
 from pintuan.pickups.models import Pickup
@@ -45,6 +46,7 @@ from tests.features.pickingup import (
     take_seats,
 )
 from tests.features.test_ledger import balance, wallet
+from tests.features.test_refund_notices import deliver, payment_of, sandbox
 from tests.features.vouchering import sound
 
 
@@ -636,3 +638,63 @@ def test_a_commission_paid_at_the_hand_over_before_commissions_froze_stays_sound
     services.db.run_raw_sync(frozen_too)
     found = [b.detail for b in services.db.run_sync(check_ledger, write=False).breaches]
     assert found == [f"pickup {seat_id} was paid at the hand-over and has a commission too"]
+
+
+def test_the_leaders_commission_rounds_down_and_a_refund_takes_back_only_its_share(
+    client: TestClient, services: Services
+) -> None:
+    """Frozen and shrunk by one rule, as a sharer's: 3.33 % of 15.00 is 0.4995, so 0.49; a
+    refund of one cent leaves the commission on 14.99 (0.4991...), still 0.49, and takes
+    nothing back."""
+    world = pickup_world(client, services, leader_bps=333)
+    world.arrive(client)
+    done = hand_over(client, world.leader, world.codes(client)[0])
+    assert done.json()["commission"]["amount"] == commission(bps=333) == 49
+    cent = staff_refund(client, world, world.seat_ids[0], 1, "a cent")
+    assert cent.status_code == 201, cent.text
+    (c,) = leader_commissions(services)
+    assert (c.amount, c.clawed_back, c.status) == (49, 0, "frozen")
+    sound(services)
+
+
+def test_a_dispute_the_bank_won_before_the_hand_over_is_not_paid_a_commission(
+    client: TestClient, services: Services
+) -> None:
+    """Money the payer's bank took back for good is not paid on, as it is not for a sharer:
+    a hand-over after a lost dispute of half the payment earns the commission on the other
+    half only."""
+    world = pickup_world(client, services)
+    world.arrive(client)
+    seat_id = world.seat_ids[0]
+    ref = payment_of(services, seat_id).provider_ref
+    half = PRICE // 2
+    deliver(client, sandbox(services).dispute(ref, "dp_pickup", half))
+    deliver(client, sandbox(services).dispute(ref, "dp_pickup", half, "lost"))
+    done = hand_over(client, world.leader, world.codes(client)[0])
+    assert done.status_code == 200, done.text
+    assert done.json()["commission"]["amount"] == commission(PRICE - half)
+    (c,) = leader_commissions(services)
+    assert (c.base, c.amount) == (PRICE - half, commission(PRICE - half))
+    sound(services)
+
+
+def test_the_audit_finds_a_frozen_commission_on_money_no_longer_paid(
+    client: TestClient, services: Services
+) -> None:
+    """Had a refund left the leader's frozen commission whole (as a hand-over racing it did,
+    before the hand-over locked the payment), the audit says so."""
+    world = pickup_world(client, services)
+    world.arrive(client)
+    assert hand_over(client, world.leader, world.codes(client)[0]).status_code == 200
+    sound(services)
+    (c,) = leader_commissions(services)
+    services.db.run_sync(
+        lambda s: s.execute(
+            update(Payment).where(Payment.id == c.payment_id).values(refunded_amount=PRICE)
+        )
+    )
+    found = [b.detail for b in services.db.run_sync(check_ledger, write=False).breaches]
+    assert (
+        f"pickup commission {c.id} keeps {commission()} USD, more than 0 on the 0 its payment "
+        "still pays"
+    ) in found

@@ -20,13 +20,13 @@ from pintuan.audit.refunds import AFTER_SUCCESS, check_refunds_and_disputes, tak
 from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
 from pintuan.domain import ledger as rules
-from pintuan.domain.commissions import CommissionStatus
+from pintuan.domain.commissions import CommissionStatus, commission_on
 from pintuan.domain.ledger import JournalKind
-from pintuan.domain.refunds import RefundSource
+from pintuan.domain.refunds import DisputeStatus, RefundSource
 from pintuan.ledger.models import Entry, Journal, Wallet
 from pintuan.ledger.vouchers import VOUCHER_KINDS
 from pintuan.payments.models import Payment
-from pintuan.payments.refund_models import Refund
+from pintuan.payments.refund_models import Dispute, Refund
 from pintuan.teams.models import Seat
 from pintuan.vouchers.models import Voucher
 
@@ -75,6 +75,7 @@ def check_ledger(session: Session) -> LedgerReport:
     _vouchers_hold_what_waits(session, report)
     _pickups_paid_their_leaders(session, report)
     _commissions_match_journals(session, report)
+    _frozen_commissions_within_what_is_paid(session, report)
     check_refunds_and_disputes(session, report)
     return report
 
@@ -386,6 +387,32 @@ def _commissions_match_journals(session: Session, report: LedgerReport) -> None:
         )
     ):
         report.add(f"refund {refund_id} was made after commission {commission_id} was released")
+
+
+def _frozen_commissions_within_what_is_paid(session: Session, report: LedgerReport) -> None:
+    """A frozen commission is never more than the commission, at its rate, on what its payment
+    still pays (its amount less refunds and disputes lost): every refund and lost dispute
+    shrinks it in the same transaction. (A released one may be: a refund made in a provider's
+    dashboard after the release is the merchant's to bear.)"""
+    lost = dict(
+        session.execute(
+            select(Dispute.payment_id, func.sum(Dispute.amount))
+            .where(Dispute.status == DisputeStatus.LOST.value)
+            .group_by(Dispute.payment_id)
+        ).all()
+    )
+    for c, amount, refunded in session.execute(
+        select(Commission, Payment.amount, Payment.refunded_amount)
+        .join(Payment, Payment.id == Commission.payment_id)
+        .where(Commission.status == CommissionStatus.FROZEN.value)
+    ):
+        left = max(int(amount) - int(refunded) - int(lost.get(c.payment_id) or 0), 0)
+        most = commission_on(left, c.rate_bps)
+        if c.amount - c.clawed_back > most:
+            report.add(
+                f"{c.kind} commission {c.id} keeps {c.amount - c.clawed_back} {c.currency}, "
+                f"more than {most} on the {left} its payment still pays"
+            )
 
 
 def _pickups_paid_their_leaders(session: Session, report: LedgerReport) -> None:

@@ -1,5 +1,6 @@
 """The audit of pickup points' commissions, recomputed from facts: each order handed over with
-a commission has exactly one, for the deal's rate on what the seat's payment kept, never more
+a commission has exactly one, for the deal's rate on what the seat's payment kept (rounded down
+as every commission is), never more
 than it paid, to its point's leader from its merchant; no other order has one; and no order both
 was handed over and refunded as unclaimed.
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from pintuan.commissions.models import Commission
 from pintuan.deals.models import Deal
-from pintuan.domain.commissions import CommissionKind
+from pintuan.domain.commissions import CommissionKind, commission_on
 from pintuan.domain.ledger import JournalKind, fee_for
 from pintuan.domain.pickups import PickupStatus
 from pintuan.ledger.models import Entry, Journal
@@ -97,7 +98,9 @@ def pickup_breaches(session: Session) -> list[str]:
         handed = status == PickupStatus.HANDED_OVER
         if handed and base > paid_of_seat.get(seat_id, 0):
             found.append(f"pickup {seat_id} earned on {base}, more than its seat paid")
-        expected = fee_for(int(base), int(rate or 0)) if handed else 0
+        # Rounded down as every commission is; half up when it was paid at the hand-over.
+        rounded = fee_for if paid is not None else commission_on
+        expected = rounded(int(base), int(rate or 0)) if handed else 0
         if int(amount) != expected:
             found.append(f"pickup {seat_id} is {status} with commission {amount}, not {expected}")
         if paid is not None and commission is not None:

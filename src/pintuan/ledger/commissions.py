@@ -177,9 +177,7 @@ def freeze_due(tx: RawTx, now: datetime, limit: int) -> int:
     )
     frozen = 0
     for c in candidates:
-        paid = tx.one(PAID_LEFT if tx.sqlite else PAID_LEFT_LOCKED, {"id": c.payment_id})
-        assert paid is not None  # the candidate joined it
-        base = max(int(paid[0]) - int(paid[1]), 0)
+        base = paid_left(tx, c.payment_id)
         commission = NewCommission(
             kind=CommissionKind.REFERRAL,
             seat_id=c.seat_id,
@@ -197,6 +195,16 @@ def freeze_due(tx: RawTx, now: datetime, limit: int) -> int:
         if freeze(tx, commission, now):
             frozen += 1
     return frozen
+
+
+def paid_left(tx: RawTx, payment_id: str) -> int:
+    """What a payment still pays: its amount less refunds and disputes lost, which a commission
+    is not paid on. On PostgreSQL the payment's row is locked first, as every refund and dispute
+    decision locks it, so that one racing a freeze either committed before (and the commission
+    is on what is left) or waits and then finds the commission to shrink."""
+    paid = tx.one(PAID_LEFT if tx.sqlite else PAID_LEFT_LOCKED, {"id": payment_id})
+    assert paid is not None, payment_id
+    return max(int(paid[0]) - int(paid[1]), 0)
 
 
 def freeze(tx: RawTx, commission: NewCommission, now: datetime) -> bool:

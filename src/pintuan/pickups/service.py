@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from pintuan.deals.service import refuse_problems
-from pintuan.domain.commissions import CommissionKind, CommissionStatus
-from pintuan.domain.ledger import fee_for
+from pintuan.domain.commissions import CommissionKind, CommissionStatus, commission_on
 from pintuan.domain.pickups import (
     PickupStatus,
     PickupTerms,
@@ -37,7 +36,7 @@ from pintuan.events.service import record_event
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import RawTx, Sql
 from pintuan.kit.time import zone
-from pintuan.ledger.commissions import NewCommission, freeze
+from pintuan.ledger.commissions import NewCommission, freeze, paid_left
 from pintuan.payments.refunds import EARNED_OF_SEAT, EarnedPayment
 
 MAX_DRAWS = 5
@@ -628,8 +627,10 @@ def hand_over(tx: RawTx, principal: Principal, typed_code: str, now: datetime) -
     row = tx.one(DEAL_PICKUP_TERMS, {"id": pickup.deal_id})
     assert row is not None  # a pickup is of a pickup deal
     assert row[0] is not None
-    base = max(payment.amount - payment.refunded_amount, 0)
-    amount = fee_for(base, int(row[0]))
+    # Locked (PostgreSQL) before it is read: a refund racing this hand-over either committed
+    # before, or waits and then shrinks the commission frozen here.
+    base = paid_left(tx, payment.id)
+    amount = commission_on(base, int(row[0]))
     tx.execute(NOTE_COMMISSION, {"seat_id": pickup.seat_id, "base": base, "amount": amount})
     freeze(
         tx,
