@@ -6,9 +6,15 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from pintuan.audit.service import audit_database
-from pintuan.domain.roles import Role
+from pintuan.domain.roles import Principal, Role
+from pintuan.errors import Conflict
+from pintuan.kit.time import utc_now
+from pintuan.ledger.models import Payout
+from pintuan.ledger.payouts import PayoutStatus, move_payout
 from pintuan.services import Services
 from tests.factories import Account, create_account, create_deal, create_merchant
 from tests.features.test_settlement import shanghai_merchant, succeed_team
@@ -107,3 +113,29 @@ def test_a_paid_payout_stays_paid_out_and_only_operators_move_payouts(
     assert foreign.status_code == 404
     assert _owed(client, merchant_id, staff) == 12000
     assert services.db.run_sync(audit_database, write=False) == []
+
+
+def test_a_move_decides_by_the_status_under_its_lock_not_one_read_before(
+    client: TestClient, services: Services, owed: tuple[str, Account, Account]
+) -> None:
+    """The console reads a payout before moving it. Another operator's move committed in
+    between (here written in the same transaction, as if it had been) must decide: a payout
+    just marked paid cannot then be marked failed, which would give its money back as well."""
+    merchant_id, ops, _ = owed
+    started = _start(client, merchant_id, ops, 5000, "stale-read")
+    payout_id = started.json()["id"]
+    assert _move(client, payout_id, ops, "sent").status_code == 200
+
+    def stale_then_move(session: Session) -> None:
+        before = session.get(Payout, payout_id)  # held, as the console's page holds it
+        assert before is not None
+        assert before.status == "sent"
+        paid = text("UPDATE payouts SET status = 'paid' WHERE id = :id")
+        session.execute(paid, {"id": payout_id})
+        operator = Principal(ops.user_id, Role.OPERATOR, "Ops", "en", "UTC", frozenset())
+        move_payout(session, operator, payout_id, PayoutStatus.FAILED, utc_now())
+
+    with pytest.raises(Conflict) as refused:
+        services.db.run_sync(stale_then_move)
+    assert refused.value.code == "payout_transition_invalid"
+    assert _owed(client, merchant_id, ops) == 20000 - 5000

@@ -87,7 +87,14 @@ def move_payout(
     """Move a payout along its lifecycle (operators only); a failed or returned one gives the
     money back to the merchant's payable. Moving to where it already is changes nothing."""
     require_operator(principal)
-    payout = session.scalar(select(Payout).where(Payout.id == payout_id).with_for_update())
+    # Read afresh under the lock: a caller may hold the payout from a read before it, and the
+    # status another operator's move committed meanwhile is the one to decide by.
+    payout = session.scalar(
+        select(Payout)
+        .where(Payout.id == payout_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if payout is None:
         raise NotFound(f"No payout {payout_id}.", code="payout_not_found")
     current = PayoutStatus(payout.status)

@@ -132,6 +132,7 @@ def _offer_deal(
             Deal.external_id == external_id,
         )
         .with_for_update()
+        .execution_options(populate_existing=True)  # the locked row, not one read before
     )
     return found
 
