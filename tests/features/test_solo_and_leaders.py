@@ -8,11 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from pintuan.domain.ladder import Tier
+from pintuan.domain.rewards import LeaderReward, RewardKind
 from pintuan.domain.roles import Role
 from pintuan.kit.time import clock
 from pintuan.payments.models import Payment
+from pintuan.payments.refund_models import Refund
 from pintuan.services import Services
 from pintuan.teams import reports
 from pintuan.teams.models import Seat, Team
@@ -412,3 +415,33 @@ def test_the_deal_editor_ticks_buying_alone_for_a_new_deal_and_unticking_it_sell
     assert (ticked.allow_solo, unticked.allow_solo) == (True, False)
     assert form.valid
     assert changes == {"allow_solo": False}  # a live deal's box left unticked
+
+
+def test_buying_alone_a_ladder_or_rewarded_deal_is_no_teams_purchase(
+    client: TestClient, services: Services
+) -> None:
+    """A purchase alone is a team of one, but no team's purchase: paying it succeeds without a
+    ladder's tier (a team of one reaches none: its payment failed to record, every time) and
+    without the leader's reward (a free seat paid for by the merchant)."""
+    merchant = create_merchant(services.db)
+    ladder = create_deal(services.db, merchant, team_size=2, ladder=(Tier(3, 1300), Tier(5, 1000)))
+    rewarded = create_deal(
+        services.db, merchant, team_size=3, leader_reward=LeaderReward(RewardKind.FREE)
+    )
+    for deal in (ladder, rewarded):
+        amy = create_account(services)
+        bought = buy_alone(client, amy, deal.id)
+        assert bought.status_code == 201, bought.text
+        pay(client, amy, bought.json()["seat"]["id"])
+        Worker(services).run_until_idle()
+        team = client.get(f"/v1/teams/{bought.json()['team']['id']}").json()
+        assert (team["status"], team["seats_paid"]) == ("succeeded", 1)
+    stored = services.db.run_sync(
+        lambda s: [(t.ladder_price, t.leader_reward_due) for t in s.scalars(select(Team))]
+    )
+    assert stored == [(None, False), (None, False)]
+    refunds = services.db.run_sync(lambda s: s.scalar(select(func.count()).select_from(Refund)))
+    assert refunds == 0
+    statuses = services.db.run_sync(lambda s: [p.status for p in s.scalars(select(Payment))])
+    assert statuses == ["captured", "captured"]
+    audit_clean(services)

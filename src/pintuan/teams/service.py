@@ -603,7 +603,7 @@ SUCCEED_TEAM = Sql(
 DEAL_AT_SUCCESS = Sql("""
     SELECT d.id AS deal_id, d.merchant_id, d.voucher, d.lottery_winners, d.lottery_seed,
            d.lottery_coupon_amount, d.lottery_coupon_days, d.leader_reward_kind, d.ladder,
-           d.team_size, d.group_price_amount AS group_price
+           d.team_size, d.group_price_amount AS group_price, t.solo
     FROM teams t JOIN deals d ON d.id = t.deal_id WHERE t.id = :team_id
 """)
 # A ladder team's price reached, and whether anyone paid more than it (``payments/ladder.py``).
@@ -1103,6 +1103,7 @@ class _DealAtSuccess:
     ladder: object
     team_size: int
     group_price: int
+    solo: bool | int  # a purchase alone: SQLite answers 0 or 1
 
 
 def _what_success_brings(
@@ -1114,7 +1115,13 @@ def _what_success_brings(
 ) -> None:
     """The deal's options at a team's success: a lottery's draw first (only its winners keep
     their seat's purchase and get a voucher), a ladder's tier reached, then the vouchers, then
-    the leader's reward."""
+    the leader's reward. A purchase alone (at the list price, or at a bargain's) is no team's:
+    no draw, no tier, no reward, only its voucher."""
+    terms = voucher_terms_of(deal.voucher)
+    if deal.solo:
+        if terms is not None:
+            issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)
+        return
     if deal.lottery_winners is not None and deal.lottery_seed is not None:
         consolation = (
             lottery.Consolation(
@@ -1139,7 +1146,6 @@ def _what_success_brings(
         reached = ladder.reached(len(confirmed))
         assert reached is not None  # a ladder team succeeds from its first tier on
         tx.execute(SET_LADDER_PRICE, {"team_id": team_id, "price": reached.price})
-    terms = voucher_terms_of(deal.voucher)
     if terms is not None:
         issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)
     if deal.leader_reward_kind is not None:
