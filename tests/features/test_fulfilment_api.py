@@ -287,3 +287,31 @@ def _events(services: Services, kind: str) -> int:
     return services.db.run_sync(
         lambda s: s.scalar(select(func.count()).where(OutboxEvent.type == kind))
     )
+
+
+def test_an_order_whose_money_went_back_before_it_shipped_is_not_shipped(
+    client: TestClient, services: Services
+) -> None:
+    """An order refunded in full (or a lottery's loser, whose money all goes back) leaves the
+    shipping queue and is refused if shipped anyway: its goods were going out free. A partial
+    refund ships, and an order already shipped stays listed whatever came after."""
+    order = goods_team(client, services, size=3)
+    for shopper, seat_id in zip(order.shoppers, order.seat_ids, strict=True):
+        address = add_address(client, shopper)
+        assert choose(client, shopper, seat_id, address["id"]).status_code == 200
+    whole, part, shipped = order.seat_ids
+    assert ship(client, order.staff, shipped).status_code == 200
+    price = 1500  # the deal's group price
+    for seat_id, amount in ((whole, price), (part, price // 2), (shipped, price)):
+        refunded = client.post(
+            f"/v1/seats/{seat_id}/refunds",
+            json={"amount": amount, "reason": "out of stock"},
+            headers={**order.staff.headers, "Idempotency-Key": f"back-{seat_id}"},
+        )
+        assert refunded.status_code == 201, refunded.text
+
+    queue = client.get(f"/v1/merchants/{order.merchant.id}/shipments", headers=order.staff.headers)
+    assert sorted(r["seat_id"] for r in queue.json()["data"]) == sorted([part, shipped])
+    refused = ship(client, order.staff, whole)
+    assert (refused.status_code, refused.json()["code"]) == (409, "order_refunded")
+    assert ship(client, order.staff, part).status_code == 200

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, func, select, update
+from sqlalchemy import ColumnElement, Result, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from pintuan.domain.fulfilment import (
     queue_state,
     timeline,
 )
+from pintuan.domain.refunds import RefundSource
 from pintuan.domain.roles import Principal
 from pintuan.domain.teams import SeatStatus, TeamStatus
 from pintuan.errors import AppError, Conflict, InvalidInput, NotFound
@@ -44,11 +45,24 @@ from pintuan.fulfilment.models import Address, Shipment
 from pintuan.kit.ids import new_id
 from pintuan.kit.rawsql import raw_tx
 from pintuan.merchants.models import Merchant
+from pintuan.payments.refund_models import Refund
 from pintuan.teams.models import Seat, Team
 
 MAX_ADDRESSES = 20
 MAX_BULK_ROWS = 1000
 LIVE_SEATS = (SeatStatus.HELD.value, SeatStatus.PAID.value, SeatStatus.CONFIRMED.value)
+# What a seat was given back, its leader's reward left out (a free seat still ships).
+GIVEN_BACK = (
+    select(func.coalesce(func.sum(Refund.amount), 0))
+    .where(Refund.seat_id == Seat.id, Refund.source != RefundSource.REWARD.value)
+    .correlate(Seat)
+    .scalar_subquery()
+)
+# A seat keeps its money (and so its goods ship) unless it lost its team's draw, whose money
+# all went back, or was refunded in full.
+KEEPS_MONEY: ColumnElement[bool] = and_(
+    or_(Seat.lottery_won.is_(None), Seat.lottery_won.is_(True)), Seat.price_amount > GIVEN_BACK
+)
 
 
 def _rows_changed(result: Result[Any]) -> int:
@@ -338,6 +352,12 @@ def _ship(
             f"Only an order whose team succeeded ships; this one is {found.seat.status}.",
             code="not_ready_to_ship",
         )
+    if session.scalar(select(Seat.id).where(Seat.id == seat_id, KEEPS_MONEY)) is None:
+        raise Conflict(
+            "This order's money went back to its buyer (refunded in full, or it lost its "
+            "team's draw): do not ship it.",
+            code="order_refunded",
+        )
     result = session.execute(
         update(Shipment)
         .where(Shipment.seat_id == seat_id, Shipment.status == ShipmentStatus.ADDRESSED.value)
@@ -533,7 +553,7 @@ def fulfilments_of_seats(session: Session, seat_ids: Sequence[str]) -> dict[str,
     if not seat_ids:
         return {}
     rows = session.execute(
-        select(Seat, Team.status, Team.ended_at, Shipment)
+        select(Seat, Team.status, Team.ended_at, Shipment, KEEPS_MONEY)
         .join(Deal, Deal.id == Seat.deal_id)
         .join(Team, Team.id == Seat.team_id)
         .outerjoin(Shipment, Shipment.seat_id == Seat.id)
@@ -543,7 +563,10 @@ def fulfilments_of_seats(session: Session, seat_ids: Sequence[str]) -> dict[str,
             Deal.pickup_unclaimed_days.is_(None),  # collected at a pickup point instead
         )
     ).all()
-    return {seat.id: _fulfilment(seat, ts, ended, ship) for seat, ts, ended, ship in rows}
+    return {
+        seat.id: _fulfilment(seat, ts, ended, ship, bool(keeps))
+        for seat, ts, ended, ship, keeps in rows
+    }
 
 
 def needs_address_first(session: Session, seat_id: str) -> bool:
@@ -573,10 +596,14 @@ def order_fulfilment(session: Session, user_id: str, seat_id: str) -> Fulfilment
 
 
 def _fulfilment(
-    seat: Seat, team_status: str, team_ended_at: datetime | None, shipment: Shipment | None
+    seat: Seat,
+    team_status: str,
+    team_ended_at: datetime | None,
+    shipment: Shipment | None,
+    keeps_money: bool,
 ) -> Fulfilment:
     succeeded = team_status == TeamStatus.SUCCEEDED.value
-    live = seat.status in LIVE_SEATS
+    live = seat.status in LIVE_SEATS and keeps_money
     status = shipment.status if shipment else None
     facts = OrderFacts(
         paid_at=seat.paid_at,
@@ -645,6 +672,12 @@ def shipping_queue(
             Deal.vertical == Vertical.GOODS.value,
             Deal.pickup_unclaimed_days.is_(None),  # collected at a pickup point instead
             Seat.status == SeatStatus.CONFIRMED.value,
+            # Not an order whose money went back before it shipped (a draw lost, a refund in
+            # full); one shipped or received stays listed whatever came after.
+            or_(
+                Shipment.status.in_((ShipmentStatus.SHIPPED.value, ShipmentStatus.RECEIVED.value)),
+                KEEPS_MONEY,
+            ),
         )
         .order_by(Seat.id)
         .limit(limit + 1)

@@ -90,6 +90,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "not_shipped": N_("Your order has not shipped yet."),
     "nothing_to_deliver": N_("This order is not for goods; there is nothing to deliver."),
     "order_closed": N_("This order will not be delivered."),
+    "order_refunded": N_("This order's money went back to its buyer: do not ship it."),
     "too_many_rows": N_("Upload at most 1,000 rows at once; split the file."),
     "internal_error": N_("Something went wrong on our side. It has been logged; try again later."),
     # the open platform
