@@ -594,3 +594,26 @@ def test_a_disabled_persons_grants_give_no_new_token(
     assert client.get("/v1/partner/me", headers=tokens.headers).status_code == 401
     assert refresh(client, app, tokens.refresh_token or "").status_code == 400
     assert _redeem(client, app, code, verifier).status_code == 400
+
+
+def test_revoking_a_refresh_token_revokes_what_its_rotations_gave(
+    client: TestClient, services: Services
+) -> None:
+    """RFC 7009: a refresh token stands for its grant. Revoking one that was rotated meanwhile
+    (the app revoking an old copy, or a revocation racing a refresh) ends the newer tokens too."""
+    developer, operator = _people(services)
+    shopper = create_account(services)
+    app = approved_app(client, developer, operator)
+    first = authorization_code(client, app, shopper, scope="offers:read")
+    second = tokens_of(refresh(client, app, first.refresh_token or ""))
+    assert client.get("/v1/partner/me", headers=second.headers).status_code == 200
+
+    revoked = client.post(
+        "/oauth/revoke",
+        data={"token": first.refresh_token, "token_type_hint": "refresh_token"},
+        auth=app.basic,
+    )
+
+    assert revoked.status_code == 200
+    assert client.get("/v1/partner/me", headers=second.headers).status_code == 401
+    assert refresh(client, app, second.refresh_token or "").json()["error"] == "invalid_grant"

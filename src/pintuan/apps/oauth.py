@@ -367,10 +367,15 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
         return StoredToken(row, refresh=True) if row is not None else None
 
     def revoke_token(self, token: StoredToken, request: Any) -> None:
-        # Revoking either half revokes the grant's row: access and refresh token together.
+        # Revoking either half revokes the grant's row: access and refresh token together. A
+        # refresh token stands for its whole grant (RFC 7009 §2.1): every token its rotations
+        # gave is revoked with it, so one rotated meanwhile does not live on.
+        now = utc_now()
         if token.row.revoked_at is None:
-            token.row.revoked_at = utc_now()
+            token.row.revoked_at = now
             self.server.session.flush()
+        if token.refresh:
+            _revoke_family(self.server.session, token.row.code_id, now)
 
 
 # ---------------------------------------------------------------------------- the server
