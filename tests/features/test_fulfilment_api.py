@@ -314,4 +314,7 @@ def test_an_order_whose_money_went_back_before_it_shipped_is_not_shipped(
     assert sorted(r["seat_id"] for r in queue.json()["data"]) == sorted([part, shipped])
     refused = ship(client, order.staff, whole)
     assert (refused.status_code, refused.json()["code"]) == (409, "order_refunded")
+    # Its story so far stays told: paid, its team's success, its address.
+    read = client.get(f"/v1/seats/{whole}/fulfilment", headers=order.shoppers[0].headers).json()
+    assert [s["step"] for s in read["timeline"]] == ["paid", "team_succeeded", "address"]
     assert ship(client, order.staff, part).status_code == 200

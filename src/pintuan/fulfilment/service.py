@@ -603,7 +603,9 @@ def _fulfilment(
     keeps_money: bool,
 ) -> Fulfilment:
     succeeded = team_status == TeamStatus.SUCCEEDED.value
-    live = seat.status in LIVE_SEATS and keeps_money
+    live = seat.status in LIVE_SEATS
+    # An order whose money went back before it shipped asks for no address any more.
+    to_deliver = live and keeps_money
     status = shipment.status if shipment else None
     facts = OrderFacts(
         paid_at=seat.paid_at,
@@ -618,8 +620,8 @@ def _fulfilment(
     return Fulfilment(
         seat_id=seat.id,
         status=status,
-        needs_address=live and shipment is None,
-        can_choose_address=live and status in (None, ShipmentStatus.ADDRESSED.value),
+        needs_address=to_deliver and shipment is None,
+        can_choose_address=to_deliver and status in (None, ShipmentStatus.ADDRESSED.value),
         can_confirm_receipt=status == ShipmentStatus.SHIPPED.value,
         address=dict(shipment.address) if shipment else None,
         address_lines=address_lines(shipment.address) if shipment else [],
