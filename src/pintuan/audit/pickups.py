@@ -1,8 +1,7 @@
 """The audit of pickup points' commissions, recomputed from facts: each order handed over with
 a commission has exactly one, for the deal's rate on what the seat's payment kept (rounded down
-as every commission is), never more
-than it paid, to its point's leader from its merchant; no other order has one; and no order both
-was handed over and refunded as unclaimed.
+as every commission is), never more than it paid, to its point's leader from its merchant; no
+other order has one; and no order both was handed over and refunded as unclaimed.
 
 A commission is a ``commissions`` row of kind ``pickup``, frozen at the hand-over, whose money
 the commissions' own audit follows (``audit/ledger.py``). One handed over before commissions

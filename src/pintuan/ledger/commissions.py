@@ -436,9 +436,14 @@ def claw_back(
     frozen = [h for h in held if h.status == CommissionStatus.FROZEN]
     if not frozen:
         return
+    lost = {  # the seat's commissions are on its one earned payment: read once
+        payment_id: int(tx.scalar(LOST_TO_DISPUTES, {"id": payment_id}) or 0)
+        for payment_id in {h.payment_id for h in frozen}
+    }
     for h in frozen:
-        lost = int(tx.scalar(LOST_TO_DISPUTES, {"id": h.payment_id}) or 0)
-        clawed_back = h.amount - kept_after_refunds(h.amount, paid, refunded + lost, h.rate_bps)
+        clawed_back = h.amount - kept_after_refunds(
+            h.amount, paid, refunded + lost[h.payment_id], h.rate_bps
+        )
         move = tx.scalar(CLAW_BACK, {"id": h.id, "clawed_back": clawed_back})
         if move is None:
             continue  # nothing more to take back

@@ -91,11 +91,11 @@ _PICKUP_COLUMNS = f"""
     p.commission_amount, {_COMMISSION_STATUS} AS commission_status, p.refund_id, p.ended_at,
     p.created_at, s.status AS seat_status, s.price_amount AS amount, d.currency
 """
-_PICKUP_FROM = """
+_PICKUP_FROM = f"""
     FROM pickups p JOIN pickup_points pp ON pp.id = p.pickup_point_id
     JOIN deals d ON d.id = p.deal_id JOIN seats s ON s.id = p.seat_id
     JOIN users u ON u.id = p.user_id
-    LEFT JOIN commissions cm ON cm.seat_id = p.seat_id AND cm.kind = 'pickup'
+    LEFT JOIN commissions cm ON cm.seat_id = p.seat_id AND cm.kind = '{CommissionKind.PICKUP.value}'
 """
 PICKUP_BY_SEAT = Sql(f"SELECT {_PICKUP_COLUMNS} {_PICKUP_FROM} WHERE p.seat_id = :seat_id")
 PICKUP_BY_CODE = Sql(f"SELECT {_PICKUP_COLUMNS} {_PICKUP_FROM} WHERE p.code = :code")

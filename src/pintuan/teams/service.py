@@ -1117,11 +1117,24 @@ def _what_success_brings(
     their seat's purchase and get a voucher), a ladder's tier reached, then the vouchers, then
     the leader's reward. A purchase alone (at the list price, or at a bargain's) is no team's:
     no draw, no tier, no reward, only its voucher."""
+    if not deal.solo:
+        confirmed = _draw_and_climb(tx, team_id, deal, confirmed, now)
     terms = voucher_terms_of(deal.voucher)
-    if deal.solo:
-        if terms is not None:
-            issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)
-        return
+    if terms is not None:
+        issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)
+    if deal.leader_reward_kind is not None and not deal.solo:
+        tx.execute(OWE_LEADER_REWARD, {"team_id": team_id})
+
+
+def _draw_and_climb(
+    tx: RawTx,
+    team_id: str,
+    deal: _DealAtSuccess,
+    confirmed: list[tuple[str, str]],
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """A team's lottery draw and its ladder's tier reached; returns the seats that keep their
+    purchase (a lottery's winners, else every confirmed seat)."""
     if deal.lottery_winners is not None and deal.lottery_seed is not None:
         consolation = (
             lottery.Consolation(
@@ -1146,10 +1159,7 @@ def _what_success_brings(
         reached = ladder.reached(len(confirmed))
         assert reached is not None  # a ladder team succeeds from its first tier on
         tx.execute(SET_LADDER_PRICE, {"team_id": team_id, "price": reached.price})
-    if terms is not None:
-        issue_vouchers(tx, team_id, deal.deal_id, deal.merchant_id, terms, confirmed, now)
-    if deal.leader_reward_kind is not None:
-        tx.execute(OWE_LEADER_REWARD, {"team_id": team_id})
+    return confirmed
 
 
 def payable(
